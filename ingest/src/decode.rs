@@ -1,0 +1,771 @@
+//! Decoding and validating `jiancha.event.v1` (SPEC §3) into [`rules::Event`].
+//!
+//! One pass of serde_json over the object keeps each known field as a [`Scalar`] that borrows
+//! from the input (no allocation unless a string has escapes); unknown fields are skipped. Then
+//! each field is checked for presence and type, per kind, so every invalid input yields a
+//! precise, machine-readable [`DecodeError`]: which rule of the format it breaks (`code`), which
+//! field, and a sentence for people.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use rules::event::{
+    is_valid_region, Body, CaseType, Channel, ComplaintCategory, CompletionResult, Kind,
+    LimitOverrides, Procedure, Stage, StageResult, Unit,
+};
+use rules::reference::{Limit, MAX_LIMIT_DAYS};
+use rules::time::{parse_rfc3339, Instant};
+use rules::Event;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// Longest accepted identifier (`event_id` and the other id fields), in bytes.
+pub const MAX_ID_LEN: usize = 128;
+/// Longest accepted free text (`reason`), in bytes.
+pub const MAX_TEXT_LEN: usize = 4096;
+
+/// Why an input is invalid: a stable `code`, the field concerned and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecodeError {
+    /// Stable machine-readable reason.
+    pub code: Reason,
+    /// The field concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+/// Reason codes of [`DecodeError`] (they label metrics and dead letters; never rename one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The bytes are not UTF-8.
+    NotUtf8,
+    /// Not a JSON document.
+    NotJson,
+    /// JSON, but not an object.
+    NotObject,
+    /// `kind` is not one of SPEC §3's kinds.
+    UnknownKind,
+    /// A required field is absent or null.
+    MissingField,
+    /// A field has the wrong JSON type.
+    MistypedField,
+    /// A field has the right type but a value outside what is allowed.
+    InvalidValue,
+    /// `region` is not a GB/T 2260 code.
+    BadRegion,
+    /// A timestamp is not RFC 3339 with an offset, or is out of range.
+    BadTimestamp,
+    /// `occurred_at` lies too far in the future of its receipt.
+    FutureTimestamp,
+}
+
+impl Reason {
+    /// The code as a string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotUtf8 => "not_utf8",
+            Reason::NotJson => "not_json",
+            Reason::NotObject => "not_object",
+            Reason::UnknownKind => "unknown_kind",
+            Reason::MissingField => "missing_field",
+            Reason::MistypedField => "mistyped_field",
+            Reason::InvalidValue => "invalid_value",
+            Reason::BadRegion => "bad_region",
+            Reason::BadTimestamp => "bad_timestamp",
+            Reason::FutureTimestamp => "future_timestamp",
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.field {
+            Some(field) => write!(f, "{} {}: {}", self.code.as_str(), field, self.message),
+            None => write!(f, "{}: {}", self.code.as_str(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+fn err(code: Reason, field: Option<&'static str>, message: impl Into<String>) -> DecodeError {
+    DecodeError {
+        code,
+        field,
+        message: message.into(),
+    }
+}
+
+/// When the event was received, for the future-timestamp check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// Received now (live ingest): `occurred_at` may not exceed this plus the skew.
+    At(Instant),
+    /// A file or replay: compare with the event's own `reported_at`, and skip the check when it
+    /// has none (a file has no receipt time, and replay must be deterministic).
+    ReportedAt,
+}
+
+/// Decoding settings.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeOptions {
+    /// Receipt time.
+    pub receipt: Receipt,
+    /// Allowed future skew of `occurred_at` over receipt, in seconds (SPEC: 10 minutes).
+    pub max_future_skew_secs: i64,
+}
+
+impl DecodeOptions {
+    /// Options for replaying a file.
+    pub fn replay(policy: &rules::Policy) -> Self {
+        DecodeOptions {
+            receipt: Receipt::ReportedAt,
+            max_future_skew_secs: i64::from(policy.future_skew_minutes) * 60,
+        }
+    }
+}
+
+/// A JSON value kept only as far as validation needs it.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Float,
+    Bool(bool),
+    Null,
+    Compound,
+}
+
+impl Scalar<'_> {
+    fn json_type(&self) -> &'static str {
+        match self {
+            Scalar::Str(_) => "a string",
+            Scalar::Int(_) => "an integer",
+            Scalar::Float => "a decimal number",
+            Scalar::Bool(_) => "a boolean",
+            Scalar::Null => "null",
+            Scalar::Compound => "an array or object",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                // Beyond i64 nothing in the format is valid; keep it as "too large".
+                Ok(i64::try_from(v).map_or(Scalar::Int(i64::MAX), Scalar::Int))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Float)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Compound)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Compound)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Declares the known wire fields: an index per name and the name per index.
+macro_rules! fields {
+    ($($name:ident),+ $(,)?) => {
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Clone, Copy)]
+        enum F { $($name),+ }
+        const FIELD_NAMES: &[&str] = &[$(stringify!($name)),+];
+        fn field_index(name: &str) -> Option<usize> {
+            match name { $(stringify!($name) => Some(F::$name as usize),)+ _ => None }
+        }
+    };
+}
+
+fields!(
+    event_id,
+    kind,
+    occurred_at,
+    reported_at,
+    center_id,
+    region,
+    department,
+    window_id,
+    staff_id,
+    case_id,
+    item_code,
+    channel,
+    case_type,
+    promised_days,
+    promised_unit,
+    legal_days,
+    legal_unit,
+    reason,
+    stage,
+    result,
+    to_department,
+    procedure,
+    limit_days,
+    limit_unit,
+    extra_days,
+    receipt_no,
+    amount_fen,
+    payer_id,
+    complaint_id,
+    category,
+    substantiated,
+    evaluation_id,
+    score,
+    ticket_no,
+);
+
+const N_FIELDS: usize = FIELD_NAMES.len();
+
+/// The object's known fields.
+struct Raw<'a>([Option<Scalar<'a>>; N_FIELDS]);
+
+impl<'de> Deserialize<'de> for Raw<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key(Option<usize>);
+        impl<'de> Deserialize<'de> for Key {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct KV;
+                impl Visitor<'_> for KV {
+                    type Value = Key;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a field name")
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                        Ok(Key(field_index(v)))
+                    }
+                }
+                d.deserialize_str(KV)
+            }
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Raw<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Raw<'de>, A::Error> {
+                let mut raw = Raw(std::array::from_fn(|_| None));
+                while let Some(Key(k)) = a.next_key::<Key>()? {
+                    match k {
+                        Some(i) => raw.0[i] = Some(a.next_value::<Scalar<'de>>()?),
+                        None => {
+                            a.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(raw)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> Raw<'a> {
+    fn take(&mut self, f: F) -> Option<Scalar<'a>> {
+        match self.0[f as usize].take() {
+            Some(Scalar::Null) | None => None,
+            some => some,
+        }
+    }
+
+    fn name(f: F) -> &'static str {
+        FIELD_NAMES[f as usize]
+    }
+
+    fn opt_str(&mut self, f: F, max_len: usize) -> Result<Option<Cow<'a, str>>, DecodeError> {
+        match self.take(f) {
+            None => Ok(None),
+            Some(Scalar::Str(s)) if s.len() > max_len => Err(err(
+                Reason::InvalidValue,
+                Some(Raw::name(f)),
+                format!("longer than {max_len} bytes"),
+            )),
+            Some(Scalar::Str(s)) => Ok(Some(s)),
+            Some(other) => Err(mistyped(f, "a string", &other)),
+        }
+    }
+
+    /// An id-like string: absent, null and blank all count as missing.
+    fn opt_id(&mut self, f: F) -> Result<Option<Cow<'a, str>>, DecodeError> {
+        Ok(self
+            .opt_str(f, MAX_ID_LEN)?
+            .filter(|s| !s.trim().is_empty()))
+    }
+
+    fn id(&mut self, f: F, why: &str) -> Result<Cow<'a, str>, DecodeError> {
+        self.opt_id(f)?.ok_or_else(|| missing(f, why))
+    }
+
+    fn opt_enum<T>(
+        &mut self,
+        f: F,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<Option<T>, DecodeError> {
+        match self.opt_str(f, MAX_ID_LEN)? {
+            None => Ok(None),
+            Some(s) => parse(&s).map(Some).ok_or_else(|| {
+                err(
+                    Reason::InvalidValue,
+                    Some(Raw::name(f)),
+                    format!("{s:?} is not allowed; expected {expected}"),
+                )
+            }),
+        }
+    }
+
+    fn req_enum<T>(
+        &mut self,
+        f: F,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &str,
+        why: &str,
+    ) -> Result<T, DecodeError> {
+        self.opt_enum(f, parse, expected)?
+            .ok_or_else(|| missing(f, why))
+    }
+
+    fn opt_int(&mut self, f: F, min: i64, max: i64) -> Result<Option<i64>, DecodeError> {
+        match self.take(f) {
+            None => Ok(None),
+            Some(Scalar::Int(v)) if (min..=max).contains(&v) => Ok(Some(v)),
+            Some(Scalar::Int(v)) => Err(err(
+                Reason::InvalidValue,
+                Some(Raw::name(f)),
+                format!("{v} is out of range {min}..={max}"),
+            )),
+            Some(other) => Err(mistyped(f, "an integer", &other)),
+        }
+    }
+
+    fn opt_limit(&mut self, days: F, unit: F) -> Result<Option<Limit>, DecodeError> {
+        let d = self.opt_int(days, 0, i64::from(MAX_LIMIT_DAYS))?;
+        let u = self.opt_enum(unit, Unit::parse, Unit::expected())?;
+        match (d, u) {
+            (None, None) => Ok(None),
+            (Some(d), Some(unit)) => Ok(Some(Limit {
+                days: d as u16,
+                unit,
+            })),
+            (Some(_), None) => Err(missing(unit, &format!("{} is given", Raw::name(days)))),
+            (None, Some(_)) => Err(missing(days, &format!("{} is given", Raw::name(unit)))),
+        }
+    }
+
+    fn timestamp(&mut self, f: F) -> Result<Option<Instant>, DecodeError> {
+        match self.opt_str(f, 64)? {
+            None => Ok(None),
+            Some(s) => parse_rfc3339(&s).map(Some).map_err(|e| {
+                err(
+                    Reason::BadTimestamp,
+                    Some(Raw::name(f)),
+                    format!("{s:?}: {e}"),
+                )
+            }),
+        }
+    }
+}
+
+fn missing(f: F, why: &str) -> DecodeError {
+    err(
+        Reason::MissingField,
+        Some(Raw::name(f)),
+        format!("required when {why}"),
+    )
+}
+
+fn mistyped(f: F, expected: &str, got: &Scalar<'_>) -> DecodeError {
+    err(
+        Reason::MistypedField,
+        Some(Raw::name(f)),
+        format!("expected {expected}, got {}", got.json_type()),
+    )
+}
+
+/// Decode and validate one event from raw bytes (a Kafka message or an NDJSON line).
+pub fn decode<'a>(bytes: &'a [u8], opts: &DecodeOptions) -> Result<Event<'a>, DecodeError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        err(
+            Reason::NotUtf8,
+            None,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        )
+    })?;
+    decode_str(text, opts)
+}
+
+/// Decode and validate one event from text.
+pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions) -> Result<Event<'a>, DecodeError> {
+    let mut raw: Raw<'a> = serde_json::from_str(text).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            err(Reason::NotObject, None, "an event must be a JSON object")
+        } else {
+            err(Reason::NotJson, None, e.to_string())
+        }
+    })?;
+    let kind_text = raw.id(F::kind, "every event has one")?;
+    let kind = Kind::parse(&kind_text).ok_or_else(|| {
+        err(
+            Reason::UnknownKind,
+            Some("kind"),
+            format!("{kind_text:?} is not a jiancha.event.v1 kind"),
+        )
+    })?;
+    let event_id = raw.id(F::event_id, "every event has one")?;
+    let occurred_at = raw
+        .timestamp(F::occurred_at)?
+        .ok_or_else(|| missing(F::occurred_at, "every event has one"))?;
+    let reported_at = raw.timestamp(F::reported_at)?;
+    let center_id = raw.id(F::center_id, "every event has one")?;
+    let region = raw.id(F::region, "every event has one")?;
+    if !is_valid_region(&region) {
+        return Err(err(
+            Reason::BadRegion,
+            Some("region"),
+            format!("{region:?} is not a 6-digit GB/T 2260 code (e.g. 430626)"),
+        ));
+    }
+    let receipt = match opts.receipt {
+        Receipt::At(t) => Some(t),
+        Receipt::ReportedAt => reported_at,
+    };
+    if let Some(received) = receipt {
+        if occurred_at.0 > received.0 + opts.max_future_skew_secs {
+            return Err(err(
+                Reason::FutureTimestamp,
+                Some("occurred_at"),
+                format!(
+                    "{occurred_at} is more than {} minutes after its receipt at {received}",
+                    opts.max_future_skew_secs / 60
+                ),
+            ));
+        }
+    }
+    let department = raw.opt_id(F::department)?;
+    let window_id = raw.opt_id(F::window_id)?;
+    let staff_id = raw.opt_id(F::staff_id)?;
+    let case_id = if kind.is_case() {
+        Some(raw.id(F::case_id, "kind is case.*")?)
+    } else {
+        raw.opt_id(F::case_id)?
+    };
+    let item_code = match kind {
+        Kind::CaseSubmitted | Kind::CaseAccepted | Kind::FeeCharged => {
+            Some(raw.id(F::item_code, &format!("kind is {}", kind.as_str()))?)
+        }
+        _ => raw.opt_id(F::item_code)?,
+    };
+    let body = body(kind, &mut raw, window_id.is_some(), staff_id.is_some())?;
+    Ok(Event {
+        event_id,
+        occurred_at,
+        reported_at,
+        center_id,
+        region,
+        department,
+        window_id,
+        staff_id,
+        case_id,
+        item_code,
+        body,
+    })
+}
+
+fn body<'a>(
+    kind: Kind,
+    raw: &mut Raw<'a>,
+    has_window: bool,
+    has_staff: bool,
+) -> Result<Body<'a>, DecodeError> {
+    let why = format!("kind is {}", kind.as_str());
+    let need_window = |present: bool| {
+        if present {
+            Ok(())
+        } else {
+            Err(missing(F::window_id, &why))
+        }
+    };
+    let need_staff = |present: bool| {
+        if present {
+            Ok(())
+        } else {
+            Err(missing(F::staff_id, &why))
+        }
+    };
+    let reason = |raw: &mut Raw<'a>| raw.opt_str(F::reason, MAX_TEXT_LEN);
+    Ok(match kind {
+        Kind::CaseSubmitted => Body::CaseSubmitted {
+            channel: raw.opt_enum(F::channel, Channel::parse, Channel::expected())?,
+        },
+        Kind::CaseAccepted => Body::CaseAccepted {
+            channel: raw.req_enum(F::channel, Channel::parse, Channel::expected(), &why)?,
+            overrides: LimitOverrides {
+                case_type: raw.opt_enum(F::case_type, CaseType::parse, CaseType::expected())?,
+                promised: raw.opt_limit(F::promised_days, F::promised_unit)?,
+                legal: raw.opt_limit(F::legal_days, F::legal_unit)?,
+            },
+        },
+        Kind::CaseRejected => Body::CaseRejected {
+            reason: reason(raw)?,
+        },
+        Kind::SupplementRequested => Body::SupplementRequested {
+            reason: reason(raw)?,
+        },
+        Kind::SupplementReceived => Body::SupplementReceived,
+        Kind::CaseStage => Body::CaseStage {
+            stage: raw.req_enum(F::stage, Stage::parse, Stage::expected(), &why)?,
+            result: raw.req_enum(F::result, StageResult::parse, StageResult::expected(), &why)?,
+        },
+        Kind::CaseTransferred => Body::CaseTransferred {
+            to_department: raw.id(F::to_department, &why)?,
+        },
+        Kind::SpecialStarted => Body::SpecialStarted {
+            procedure: raw.req_enum(F::procedure, Procedure::parse, Procedure::expected(), &why)?,
+            limit: raw.opt_limit(F::limit_days, F::limit_unit)?,
+        },
+        Kind::SpecialEnded => Body::SpecialEnded,
+        Kind::CaseSuspended => Body::CaseSuspended {
+            reason: reason(raw)?,
+        },
+        Kind::CaseResumed => Body::CaseResumed {
+            reason: reason(raw)?,
+        },
+        Kind::CaseExtended => Body::CaseExtended {
+            extra_days: raw
+                .opt_int(F::extra_days, 0, i64::from(MAX_LIMIT_DAYS))?
+                .ok_or_else(|| missing(F::extra_days, &why))? as u16,
+        },
+        Kind::CaseCompleted => Body::CaseCompleted {
+            result: raw.req_enum(
+                F::result,
+                CompletionResult::parse,
+                CompletionResult::expected(),
+                &why,
+            )?,
+        },
+        Kind::CaseDelivered => Body::CaseDelivered,
+        Kind::CaseArchived => Body::CaseArchived,
+        Kind::FeeCharged => Body::FeeCharged {
+            receipt_no: raw.id(F::receipt_no, &why)?,
+            amount_fen: raw
+                .opt_int(F::amount_fen, 0, i64::MAX)?
+                .ok_or_else(|| missing(F::amount_fen, &why))? as u64,
+            payer_id: raw.id(F::payer_id, &why)?,
+        },
+        Kind::ComplaintFiled => Body::ComplaintFiled {
+            complaint_id: raw.id(F::complaint_id, &why)?,
+            category: raw.req_enum(
+                F::category,
+                ComplaintCategory::parse,
+                ComplaintCategory::expected(),
+                &why,
+            )?,
+        },
+        Kind::ComplaintResolved => Body::ComplaintResolved {
+            complaint_id: raw.id(F::complaint_id, &why)?,
+            substantiated: match raw.take(F::substantiated) {
+                Some(Scalar::Bool(b)) => b,
+                None => return Err(missing(F::substantiated, &why)),
+                Some(other) => return Err(mistyped(F::substantiated, "a boolean", &other)),
+            },
+        },
+        Kind::EvaluationSubmitted => Body::EvaluationSubmitted {
+            evaluation_id: raw.id(F::evaluation_id, &why)?,
+            score: raw
+                .opt_int(F::score, 1, 5)?
+                .ok_or_else(|| missing(F::score, &why))? as u8,
+        },
+        Kind::EvaluationRectified => Body::EvaluationRectified {
+            evaluation_id: raw.id(F::evaluation_id, &why)?,
+        },
+        Kind::StaffSignedIn | Kind::StaffSignedOut => {
+            need_staff(has_staff)?;
+            need_window(has_window)?;
+            if kind == Kind::StaffSignedIn {
+                Body::StaffSignedIn
+            } else {
+                Body::StaffSignedOut
+            }
+        }
+        Kind::WindowOpened | Kind::WindowPaused | Kind::WindowClosed => {
+            need_window(has_window)?;
+            match kind {
+                Kind::WindowOpened => Body::WindowOpened,
+                Kind::WindowPaused => Body::WindowPaused,
+                _ => Body::WindowClosed,
+            }
+        }
+        Kind::TicketIssued => Body::TicketIssued {
+            ticket_no: raw.id(F::ticket_no, &why)?,
+        },
+        Kind::TicketCalled => {
+            need_window(has_window)?;
+            Body::TicketCalled {
+                ticket_no: raw.id(F::ticket_no, &why)?,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTS: DecodeOptions = DecodeOptions {
+        receipt: Receipt::ReportedAt,
+        max_future_skew_secs: 600,
+    };
+
+    fn base(extra: &str) -> String {
+        format!(
+            r#"{{"event_id":"e1","kind":"case.accepted","occurred_at":"2026-09-28T10:00:00+08:00","center_id":"PJ","region":"430626","case_id":"C1","item_code":"P5","channel":"hall"{extra}}}"#
+        )
+    }
+
+    fn fails(text: &str) -> (Reason, Option<&'static str>) {
+        let e = decode(text.as_bytes(), &OPTS).expect_err(text);
+        (e.code, e.field)
+    }
+
+    #[test]
+    fn decodes_an_acceptance_with_overrides_borrowing_strings() {
+        let text = base(r#","promised_days":3,"promised_unit":"natural","unknown":{"a":[1]}"#);
+        let ev = decode(text.as_bytes(), &OPTS).unwrap();
+        assert!(matches!(ev.event_id, Cow::Borrowed("e1")));
+        assert_eq!(ev.case_id.as_deref(), Some("C1"));
+        let Body::CaseAccepted { channel, overrides } = ev.body else {
+            panic!("{:?}", ev.body)
+        };
+        assert_eq!(channel, Channel::Hall);
+        assert_eq!(
+            overrides.promised,
+            Some(Limit {
+                days: 3,
+                unit: Unit::Natural
+            })
+        );
+    }
+
+    #[test]
+    fn every_invalid_input_has_a_precise_reason() {
+        assert_eq!(fails("{not json"), (Reason::NotJson, None));
+        assert_eq!(fails("[1,2]"), (Reason::NotObject, None));
+        assert_eq!(
+            decode(b"\xff\xfe", &OPTS).unwrap_err().code,
+            Reason::NotUtf8
+        );
+        assert_eq!(
+            fails(&base("").replace("case.accepted", "case.teleported")),
+            (Reason::UnknownKind, Some("kind"))
+        );
+        assert_eq!(
+            fails(&base("").replace(r#","case_id":"C1""#, "")),
+            (Reason::MissingField, Some("case_id"))
+        );
+        assert_eq!(
+            fails(&base("").replace(r#""case_id":"C1""#, r#""case_id":7"#)),
+            (Reason::MistypedField, Some("case_id"))
+        );
+        assert_eq!(
+            fails(&base("").replace("430626", "43062")),
+            (Reason::BadRegion, Some("region"))
+        );
+        assert_eq!(
+            fails(&base("").replace("+08:00", "")),
+            (Reason::BadTimestamp, Some("occurred_at"))
+        );
+        assert_eq!(
+            fails(&base("").replace(r#""channel":"hall""#, r#""channel":"fax""#)),
+            (Reason::InvalidValue, Some("channel"))
+        );
+        assert_eq!(
+            fails(&base(r#","promised_days":3"#)),
+            (Reason::MissingField, Some("promised_unit"))
+        );
+        assert_eq!(
+            fails(&base(r#","promised_days":-1,"promised_unit":"working""#)),
+            (Reason::InvalidValue, Some("promised_days"))
+        );
+        assert_eq!(
+            fails(&base(r#","promised_days":1.5,"promised_unit":"working""#)),
+            (Reason::MistypedField, Some("promised_days"))
+        );
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        assert_eq!(
+            fails(&base("").replace(r#""e1""#, &format!("{long:?}"))),
+            (Reason::InvalidValue, Some("event_id"))
+        );
+    }
+
+    #[test]
+    fn future_timestamps_beyond_the_skew_are_refused() {
+        let live = DecodeOptions {
+            receipt: Receipt::At(parse_rfc3339("2026-09-28T09:50:00+08:00").unwrap()),
+            max_future_skew_secs: 600,
+        };
+        assert!(
+            decode(base("").as_bytes(), &live).is_ok(),
+            "exactly 10 minutes"
+        );
+        let live = DecodeOptions {
+            receipt: Receipt::At(parse_rfc3339("2026-09-28T09:49:59+08:00").unwrap()),
+            ..live
+        };
+        let e = decode(base("").as_bytes(), &live).unwrap_err();
+        assert_eq!(e.code, Reason::FutureTimestamp);
+        // In a file, the event's own reported_at is the receipt.
+        let text = base(r#","reported_at":"2026-09-28T09:00:00+08:00""#);
+        assert_eq!(fails(&text), (Reason::FutureTimestamp, Some("occurred_at")));
+    }
+
+    #[test]
+    fn kind_specific_fields() {
+        let fee = r#"{"event_id":"f","kind":"fee.charged","occurred_at":"2026-09-28T10:00:00Z","center_id":"PJ","region":"430626","item_code":"P5","receipt_no":"R1","payer_id":"P","amount_fen":"80"}"#;
+        assert_eq!(fails(fee), (Reason::MistypedField, Some("amount_fen")));
+        let eval = r#"{"event_id":"v","kind":"evaluation.submitted","occurred_at":"2026-09-28T10:00:00Z","center_id":"PJ","region":"430626","evaluation_id":"E","score":6}"#;
+        assert_eq!(fails(eval), (Reason::InvalidValue, Some("score")));
+        let sign = r#"{"event_id":"s","kind":"staff.signed_in","occurred_at":"2026-09-28T10:00:00Z","center_id":"PJ","region":"430626","staff_id":"S1"}"#;
+        assert_eq!(fails(sign), (Reason::MissingField, Some("window_id")));
+        let e = decode(sign.as_bytes(), &OPTS).unwrap_err();
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains(r#""code":"missing_field""#), "{json}");
+        assert!(json.contains(r#""field":"window_id""#), "{json}");
+    }
+}

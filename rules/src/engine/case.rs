@@ -1,0 +1,602 @@
+//! One case's clocks (SPEC §5): acceptance period, promised/legal limits with pauses and
+//! extensions, stage limits and special procedures.
+//!
+//! A [`Case`] stores only facts (when things happened); every deadline is recomputed from them
+//! on demand with O(1) calendar lookups. That keeps the state small (≈110 bytes plus the case
+//! id), makes late and out-of-order events simply more facts, and means there is no derived
+//! state to keep consistent. Rarely used facts (pauses, extensions, special procedures, fired
+//! alerts) live in a boxed [`Extras`] that most cases never allocate.
+
+use crate::alert::{Alert, Level, Rule};
+use crate::calendar::Calendar;
+use crate::event::{CaseType, Procedure, Stage, Unit};
+use crate::policy::Policy;
+use crate::reference::{Limit, Reference};
+use crate::time::{Day, Instant};
+
+use super::table::{Keyed, Sym, NONE};
+
+/// Compact instant: seconds since 1999-12-31T23:59:59+08:00, so every supported instant is
+/// ≥ 1 and 0 can mean "never". Fits until 2136.
+pub type T32 = u32;
+/// "Never" / "not yet".
+pub const NEVER: T32 = 0;
+const T_BASE: i64 = 946_656_000 - 1; // 2000-01-01T00:00:00+08:00 minus one second
+
+/// Compact form of an instant.
+pub fn t32(i: Instant) -> T32 {
+    (i.0 - T_BASE).clamp(1, i64::from(u32::MAX)) as T32
+}
+
+/// Instant of a compact time.
+pub fn inst(t: T32) -> Instant {
+    Instant(i64::from(t) + T_BASE)
+}
+
+/// Pause kinds (bit flags): the clock stops while any is open.
+pub mod pause {
+    /// 特别程序 (行政许可法 §45).
+    pub const SPECIAL: u8 = 1;
+    /// 挂起.
+    pub const SUSPEND: u8 = 2;
+    /// 补正 after acceptance (`pause_on_supplement`).
+    pub const SUPPLEMENT: u8 = 4;
+
+    /// Wire names of the kinds in a mask.
+    pub fn names(mask: u8) -> Vec<&'static str> {
+        [
+            (SPECIAL, "special"),
+            (SUSPEND, "suspension"),
+            (SUPPLEMENT, "supplement"),
+        ]
+        .iter()
+        .filter(|(bit, _)| mask & bit != 0)
+        .map(|(_, name)| *name)
+        .collect()
+    }
+}
+
+/// Bits of [`Case::fired`]: which alerts of the case have fired.
+pub mod fired {
+    /// `case.acceptance_overdue` of the current period.
+    pub const PERIOD: u16 = 1;
+    /// `case.overdue` warning.
+    pub const WARNING: u16 = 2;
+    /// `case.overdue` yellow.
+    pub const YELLOW: u16 = 4;
+    /// `case.overdue` red.
+    pub const RED: u16 = 8;
+    /// `case.rejected_without_reason`.
+    pub const REJECTED: u16 = 16;
+    /// `case.stage_overdue` for stage index i is `STAGE << i`.
+    pub const STAGE: u16 = 32;
+}
+
+/// A closed pause interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    /// When the first of the overlapping pauses opened.
+    pub from: T32,
+    /// When the last of them closed.
+    pub to: T32,
+    /// [`pause`] kinds that made it.
+    pub kinds: u8,
+}
+
+/// A `case.extended`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extension {
+    /// When it occurred.
+    pub at: T32,
+    /// Extra days.
+    pub days: u16,
+    /// Whether it was in time (before the promised deadline, or during a pause).
+    pub applied: bool,
+}
+
+/// The open special procedure's own clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Special {
+    /// 1-based ordinal within the case.
+    pub n: u8,
+    /// Which procedure.
+    pub procedure: Procedure,
+    /// When it started.
+    pub started_at: T32,
+    /// Its own limit, if given.
+    pub limit: Option<Limit>,
+    /// Its overdue alert has fired.
+    pub fired: bool,
+}
+
+/// Facts most cases never have.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extras {
+    /// Closed pause intervals, in order.
+    pub pauses: Vec<Pause>,
+    /// Extensions, in order of arrival.
+    pub extensions: Vec<Extension>,
+    /// The open special procedure.
+    pub special: Option<Special>,
+    /// Number of special procedures started.
+    pub special_count: u8,
+    /// Alerts fired for this case that a later event could retract.
+    pub fired: Vec<Alert>,
+}
+
+/// One case's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// 办件编号.
+    pub id: Box<str>,
+    /// Rare facts.
+    pub extras: Option<Box<Extras>>,
+    /// Attribution (interned).
+    pub center: Sym,
+    /// GB/T 2260 code (interned).
+    pub region: Sym,
+    /// Department (interned): from events, else the item's.
+    pub department: Sym,
+    /// Last window that acted.
+    pub window: Sym,
+    /// Last staff member that acted.
+    pub staff: Sym,
+    /// Item code (interned).
+    pub item: Sym,
+    /// Index into the reference catalogue, or [`NONE`].
+    pub item_ref: u32,
+    /// `case.submitted`.
+    pub submitted_at: T32,
+    /// Start of the current acceptance period (submission or last 补正受理).
+    pub period_start: T32,
+    /// Start of the earliest acceptance period that passed unanswered (deemed acceptance).
+    pub missed_start: T32,
+    /// First answer (accept/reject/补正告知) in the current period.
+    pub answered_at: T32,
+    /// `case.accepted`.
+    pub accepted_at: T32,
+    /// `case.completed` or `case.rejected`: the clocks' end.
+    pub closed_at: T32,
+    /// Start of the open pause, when one is open.
+    pub pause_since: T32,
+    /// End of the latest pause (an alert held back by a pause fires no earlier).
+    pub pause_ended: T32,
+    /// Completion instant of each stage.
+    pub stage_done: [T32; 3],
+    /// Due time of this case's live timer entry ([`NEVER`]: none).
+    pub timer_due: T32,
+    /// 承诺时限 days (before extensions).
+    pub promised_days: u16,
+    /// 法定时限 days, `u16::MAX` when none.
+    pub legal_days: u16,
+    /// Unit of the promised limit.
+    pub promised_unit: Unit,
+    /// Unit of the legal limit.
+    pub legal_unit: Unit,
+    /// Case type.
+    pub case_type: CaseType,
+    /// Acceptance period number (0: no period yet).
+    pub period_no: u8,
+    /// Open pause kinds.
+    pub pause_open: u8,
+    /// Kinds seen in the open pause interval.
+    pub pause_kinds: u8,
+    /// [`fired`] bits.
+    pub fired: u16,
+}
+
+impl Keyed for Case {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+/// What a pending deadline is for, in firing order within one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Due {
+    /// Acceptance period deadline.
+    Acceptance,
+    /// 预警.
+    Warning,
+    /// 黄牌.
+    Yellow,
+    /// 红牌.
+    Red,
+    /// Open stage's limit.
+    Stage(Stage),
+    /// Open special procedure's own limit.
+    Special,
+}
+
+impl Due {
+    /// The alert rule and level.
+    pub fn rule_level(self) -> (Rule, Level) {
+        match self {
+            Due::Acceptance => (Rule::AcceptanceOverdue, Level::Yellow),
+            Due::Warning => (Rule::CaseOverdue, Level::Warning),
+            Due::Yellow => (Rule::CaseOverdue, Level::Yellow),
+            Due::Red => (Rule::CaseOverdue, Level::Red),
+            Due::Stage(_) => (Rule::StageOverdue, Level::Yellow),
+            Due::Special => (Rule::SpecialOverdue, Level::Yellow),
+        }
+    }
+}
+
+/// Read-only context for deadline arithmetic.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Working-day calendar.
+    pub cal: &'a Calendar,
+    /// Thresholds.
+    pub policy: &'a Policy,
+    /// Catalogue.
+    pub reference: &'a Reference,
+}
+
+/// The case clock's computation, ready to be fired or shown as evidence.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    /// Start date (not counted).
+    pub start: Day,
+    /// Deemed acceptance (§32) rather than the acceptance date.
+    pub deemed: bool,
+    /// Applied extension days.
+    pub extension_days: u32,
+    /// Promised last day D.
+    pub promised_day: Day,
+    /// Pause days added to the promised limit.
+    pub promised_pause_days: u32,
+    /// 预警 day, when warnings apply.
+    pub warning_day: Option<Day>,
+    /// Supervision last day (D + supervise_working_days).
+    pub supervision_day: Day,
+    /// Legal last day and its pause days.
+    pub legal: Option<(Day, u32)>,
+}
+
+impl Clock {
+    /// Red fires at the earlier of supervision and legal deadline instants; true if legal.
+    pub fn red(&self) -> (Instant, bool) {
+        let sup = self.supervision_day.end();
+        match self.legal {
+            Some((l, _)) if l.end() < sup => (l.end(), true),
+            _ => (sup, false),
+        }
+    }
+}
+
+/// Days of `unit` in `(a, b]`.
+pub fn days_between(cal: &Calendar, unit: Unit, a: Day, b: Day) -> u32 {
+    match unit {
+        Unit::Working => cal.working_days_between(a, b),
+        Unit::Natural => b.0.saturating_sub(a.0),
+    }
+}
+
+/// D for a limit of `days` (+ `extra` pause days) from start `s` (§5 arithmetic).
+pub fn last_day(cal: &Calendar, unit: Unit, s: Day, days: u32) -> Day {
+    match unit {
+        Unit::Working => cal.add_working_days(s, days),
+        Unit::Natural => cal.add_natural_days(s, days),
+    }
+}
+
+impl Case {
+    /// A case seen for the first time.
+    pub fn new(id: &str) -> Case {
+        Case {
+            id: id.into(),
+            extras: None,
+            center: NONE,
+            region: NONE,
+            department: NONE,
+            window: NONE,
+            staff: NONE,
+            item: NONE,
+            item_ref: NONE,
+            submitted_at: NEVER,
+            period_start: NEVER,
+            missed_start: NEVER,
+            answered_at: NEVER,
+            accepted_at: NEVER,
+            closed_at: NEVER,
+            pause_since: NEVER,
+            pause_ended: NEVER,
+            stage_done: [NEVER; 3],
+            timer_due: NEVER,
+            promised_days: 0,
+            legal_days: u16::MAX,
+            promised_unit: Unit::Working,
+            legal_unit: Unit::Working,
+            case_type: CaseType::Promised,
+            period_no: 0,
+            pause_open: 0,
+            pause_kinds: 0,
+            fired: 0,
+        }
+    }
+
+    /// The extras, allocated on first use.
+    pub fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
+
+    /// Closed pauses.
+    pub fn pauses(&self) -> &[Pause] {
+        self.extras.as_ref().map_or(&[], |e| &e.pauses)
+    }
+
+    /// Open a pause of `kind` at `t`.
+    pub fn open_pause(&mut self, kind: u8, t: T32) {
+        if self.pause_open == 0 {
+            self.pause_since = t;
+            self.pause_kinds = 0;
+        }
+        self.pause_open |= kind;
+        self.pause_kinds |= kind;
+    }
+
+    /// Close a pause of `kind` at `t`; false if none of that kind was open.
+    pub fn close_pause(&mut self, kind: u8, t: T32) -> bool {
+        if self.pause_open & kind == 0 {
+            return false;
+        }
+        self.pause_open &= !kind;
+        if self.pause_open == 0 {
+            let pause = Pause {
+                from: self.pause_since,
+                to: t.max(self.pause_since),
+                kinds: self.pause_kinds,
+            };
+            self.extras_mut().pauses.push(pause);
+            self.pause_ended = self.pause_ended.max(pause.to);
+            self.pause_since = NEVER;
+        }
+        true
+    }
+
+    /// Pause days of `unit` that fall after `floor` (only the part of each pause after it).
+    pub fn pause_days(&self, cal: &Calendar, unit: Unit, floor: T32) -> u32 {
+        self.pauses()
+            .iter()
+            .filter(|p| p.to > floor)
+            .map(|p| days_between(cal, unit, inst(p.from.max(floor)).day(), inst(p.to).day()))
+            .sum()
+    }
+
+    /// Applied extension days.
+    pub fn extension_days(&self) -> u32 {
+        self.extras.as_ref().map_or(0, |e| {
+            e.extensions
+                .iter()
+                .filter(|x| x.applied)
+                .map(|x| u32::from(x.days))
+                .sum()
+        })
+    }
+
+    /// Last day of the current acceptance period, if one runs.
+    pub fn acceptance_day(&self, ctx: Ctx<'_>) -> Option<Day> {
+        (self.period_start != NEVER).then(|| {
+            ctx.cal.add_working_days(
+                inst(self.period_start).day(),
+                ctx.policy.acceptance_working_days,
+            )
+        })
+    }
+
+    /// Did the current period pass its deadline unanswered?
+    pub fn period_missed(&self, ctx: Ctx<'_>) -> bool {
+        self.acceptance_day(ctx).is_some_and(|d| {
+            let deadline = t32(d.end());
+            self.answered_at == NEVER || self.answered_at >= deadline
+        })
+    }
+
+    /// Clock start instant and whether acceptance is deemed (行政许可法 §32).
+    pub fn start(&self, ctx: Ctx<'_>) -> Option<(T32, bool)> {
+        if self.accepted_at == NEVER {
+            return None;
+        }
+        if self.missed_start != NEVER {
+            return Some((self.missed_start, true));
+        }
+        if let Some(d) = self.acceptance_day(ctx) {
+            if self.period_missed(ctx) && self.accepted_at >= t32(d.end()) {
+                return Some((self.period_start, true));
+            }
+        }
+        Some((self.accepted_at, false))
+    }
+
+    /// The case clock, once accepted.
+    pub fn clock(&self, ctx: Ctx<'_>) -> Option<Clock> {
+        let (start_t, deemed) = self.start(ctx)?;
+        let start = inst(start_t).day();
+        let ext = self.extension_days();
+        let cal = ctx.cal;
+        let promised_n = u32::from(self.promised_days) + ext;
+        let promised_pause_days = self.pause_days(cal, self.promised_unit, start_t);
+        let promised_day = last_day(
+            cal,
+            self.promised_unit,
+            start,
+            promised_n + promised_pause_days,
+        );
+        let w = ctx.policy.warn_before_working_days;
+        let warning_day = (w >= 1 && promised_n >= 1)
+            .then(|| cal.working_days_before(promised_day, w - 1))
+            .flatten();
+        let legal = (self.legal_days != u16::MAX).then(|| {
+            let k = self.pause_days(cal, self.legal_unit, start_t);
+            let n = u32::from(self.legal_days) + ext;
+            (last_day(cal, self.legal_unit, start, n + k), k)
+        });
+        Some(Clock {
+            start,
+            deemed,
+            extension_days: ext,
+            promised_day,
+            promised_pause_days,
+            warning_day,
+            supervision_day: cal.add_working_days(promised_day, ctx.policy.supervise_working_days),
+            legal,
+        })
+    }
+
+    /// The open stage and when it started.
+    pub fn open_stage(&self) -> Option<(Stage, T32)> {
+        if self.accepted_at == NEVER {
+            return None;
+        }
+        match self.stage_done.iter().rposition(|&t| t != NEVER) {
+            None => Some((Stage::Undertake, self.accepted_at)),
+            Some(i) => Stage::from_index(i + 1).map(|s| (s, self.stage_done[i])),
+        }
+    }
+
+    /// Limit of a stage: the item's stage days in the promised unit.
+    pub fn stage_limit(&self, ctx: Ctx<'_>, stage: Stage) -> Option<Limit> {
+        if self.item_ref == NONE {
+            return None;
+        }
+        let days = ctx.reference.item(self.item_ref).stage_days[stage.index()]?;
+        Some(Limit {
+            days,
+            unit: self.promised_unit,
+        })
+    }
+
+    /// Last day of the open stage (with the pauses inside it) and its pause days.
+    pub fn stage_day(&self, ctx: Ctx<'_>, stage: Stage, started: T32) -> Option<(Day, u32)> {
+        let limit = self.stage_limit(ctx, stage)?;
+        let k = self.pause_days(ctx.cal, limit.unit, started);
+        let d = last_day(
+            ctx.cal,
+            limit.unit,
+            inst(started).day(),
+            u32::from(limit.days) + k,
+        );
+        Some((d, k))
+    }
+
+    /// Last day of a special procedure's own limit.
+    pub fn special_day(ctx: Ctx<'_>, sp: &Special) -> Option<Day> {
+        let limit = sp.limit?;
+        Some(last_day(
+            ctx.cal,
+            limit.unit,
+            inst(sp.started_at).day(),
+            u32::from(limit.days),
+        ))
+    }
+
+    /// Every alert still to fire, with its instant, in firing order for equal instants.
+    /// A clock that ended (case closed) only fires deadlines at or before its end.
+    pub fn pending(&self, ctx: Ctx<'_>) -> Vec<(Instant, Due)> {
+        let mut out = Vec::new();
+        let end = if self.closed_at == NEVER {
+            Instant(i64::MAX)
+        } else {
+            inst(self.closed_at)
+        };
+        let held = inst(self.pause_ended);
+        if self.fired & fired::PERIOD == 0 && self.period_missed(ctx) {
+            if let Some(d) = self.acceptance_day(ctx) {
+                out.push((d.end(), Due::Acceptance));
+            }
+        }
+        if self.pause_open == 0 {
+            if let Some(clock) = self.clock(ctx) {
+                let accepted = inst(self.accepted_at);
+                if let Some(w) = clock.warning_day {
+                    if self.fired & fired::WARNING == 0 {
+                        out.push((w.start().max(accepted).max(held), Due::Warning));
+                    }
+                }
+                if self.fired & fired::YELLOW == 0 {
+                    out.push((clock.promised_day.end().max(held), Due::Yellow));
+                }
+                if self.fired & fired::RED == 0 {
+                    out.push((clock.red().0.max(held), Due::Red));
+                }
+            }
+            if let Some((stage, started)) = self.open_stage() {
+                if self.fired & (fired::STAGE << stage.index()) == 0 {
+                    if let Some((d, _)) = self.stage_day(ctx, stage, started) {
+                        out.push((d.end().max(held), Due::Stage(stage)));
+                    }
+                }
+            }
+        }
+        if let Some(sp) = self.extras.as_ref().and_then(|e| e.special.as_ref()) {
+            if !sp.fired {
+                if let Some(d) = Case::special_day(ctx, sp) {
+                    out.push((d.end(), Due::Special));
+                }
+            }
+        }
+        out.retain(|(at, _)| *at <= end);
+        out.sort();
+        out
+    }
+
+    /// Mark an alert as fired.
+    pub fn mark_fired(&mut self, due: Due) {
+        match due {
+            Due::Acceptance => self.fired |= fired::PERIOD,
+            Due::Warning => self.fired |= fired::WARNING,
+            Due::Yellow => self.fired |= fired::YELLOW,
+            Due::Red => self.fired |= fired::RED,
+            Due::Stage(s) => self.fired |= fired::STAGE << s.index(),
+            Due::Special => {
+                if let Some(sp) = self.extras.as_mut().and_then(|e| e.special.as_mut()) {
+                    sp.fired = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_instants_round_trip_and_never_is_zero() {
+        let i = crate::time::parse_rfc3339("2000-01-01T00:00:00+08:00").unwrap();
+        assert_eq!(t32(i), 1);
+        let j = crate::time::parse_rfc3339("2099-12-31T23:59:59+08:00").unwrap();
+        assert_eq!(inst(t32(j)), j);
+    }
+
+    #[test]
+    fn overlapping_pauses_count_once() {
+        let mut c = Case::new("C");
+        c.open_pause(pause::SPECIAL, 100);
+        c.open_pause(pause::SUSPEND, 200);
+        assert!(c.close_pause(pause::SPECIAL, 300));
+        assert!(c.pauses().is_empty(), "suspension still open");
+        assert!(c.close_pause(pause::SUSPEND, 400));
+        assert!(!c.close_pause(pause::SUSPEND, 500), "nothing open");
+        assert_eq!(
+            c.pauses(),
+            &[Pause {
+                from: 100,
+                to: 400,
+                kinds: pause::SPECIAL | pause::SUSPEND
+            }]
+        );
+        assert_eq!(c.pause_ended, 400);
+    }
+
+    #[test]
+    fn case_state_stays_small() {
+        // The ≤ 300 bytes per open case budget: the struct itself must stay well inside it.
+        assert!(
+            std::mem::size_of::<Case>() <= 128,
+            "{}",
+            std::mem::size_of::<Case>()
+        );
+    }
+}

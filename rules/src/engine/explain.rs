@@ -1,0 +1,340 @@
+//! Turning a fired deadline into an [`Alert`]: subject, zh-CN message and evidence.
+//!
+//! The evidence carries everything an inspector needs to redo the computation by hand with a
+//! calendar: the start and why, the limit, every pause with the days it added, every extension
+//! and whether it counted, the last day and the deadline instant, and the years whose holiday
+//! schedule was not yet published.
+
+use serde_json::{json, Value};
+
+use crate::alert::{alert_id, Alert, AlertStatus, Rule, Subject};
+use crate::event::{Procedure, Unit};
+use crate::time::{Day, Instant};
+
+use super::case::{days_between, inst, pause, Case, Clock, Ctx, Due, NEVER};
+use super::table::Symbols;
+
+/// Build the alert for `due`, firing at `at`.
+pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant) -> Alert {
+    let (rule, level) = due.rule_level();
+    let mut subject = Subject::new();
+    subject.insert("case_id".into(), Value::String(case.id.to_string()));
+    let name = item_name(ctx, symbols, case);
+    let (message, evidence) = match due {
+        Due::Acceptance => {
+            subject.insert("period".into(), json!(case.period_no));
+            acceptance(ctx, case, &name)
+        }
+        Due::Warning | Due::Yellow | Due::Red => case_clock(ctx, case, due, &name),
+        Due::Stage(stage) => {
+            subject.insert("stage".into(), json!(stage.as_str()));
+            stage_clock(ctx, case, stage, &name)
+        }
+        Due::Special => {
+            let n = case
+                .extras
+                .as_ref()
+                .and_then(|e| e.special.as_ref())
+                .map_or(0, |s| s.n);
+            subject.insert("special".into(), json!(n));
+            special(ctx, case, &name)
+        }
+    };
+    finish(symbols, case, rule, level, subject, at, message, evidence)
+}
+
+/// `case.rejected_without_reason`, fired by the rejection itself.
+pub fn rejected_without_reason(
+    ctx: Ctx<'_>,
+    symbols: &Symbols,
+    case: &Case,
+    event_id: &str,
+    at: Instant,
+) -> Alert {
+    let mut subject = Subject::new();
+    subject.insert("case_id".into(), Value::String(case.id.to_string()));
+    let name = item_name(ctx, symbols, case);
+    let message = format!(
+        "黄牌：办件 {}（{name}）于 {} 不予受理，未说明理由（行政许可法第三十八条要求说明理由）",
+        case.id,
+        inst(case.closed_at)
+    );
+    let evidence = json!({"rejected_at": at, "event_id": event_id, "reason": null});
+    finish(
+        symbols,
+        case,
+        Rule::RejectedWithoutReason,
+        crate::alert::Level::Yellow,
+        subject,
+        at,
+        message,
+        evidence,
+    )
+}
+
+#[allow(clippy::too_many_arguments)] // the alert's parts, assembled in one place
+fn finish(
+    symbols: &Symbols,
+    case: &Case,
+    rule: Rule,
+    level: crate::alert::Level,
+    subject: Subject,
+    at: Instant,
+    message: String,
+    evidence: Value,
+) -> Alert {
+    Alert {
+        alert_id: alert_id(rule, level, &subject),
+        rule,
+        level,
+        status: AlertStatus::Open,
+        fired_at: at,
+        center_id: symbols.owned(case.center).unwrap_or_default(),
+        region: symbols.owned(case.region).unwrap_or_default(),
+        department: symbols.owned(case.department),
+        window_id: symbols.owned(case.window),
+        staff_id: symbols.owned(case.staff),
+        case_id: Some(case.id.to_string()),
+        item_code: symbols.owned(case.item),
+        subject,
+        message,
+        evidence,
+    }
+}
+
+fn item_name(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> String {
+    if case.item_ref != super::table::NONE {
+        return ctx.reference.item(case.item_ref).name.clone();
+    }
+    symbols
+        .owned(case.item)
+        .unwrap_or_else(|| "未知事项".into())
+}
+
+fn limit_json(days: u32, unit: Unit) -> Value {
+    json!({"days": days, "unit": unit.as_str()})
+}
+
+fn pauses_json(ctx: Ctx<'_>, case: &Case, unit: Unit, floor: u32) -> Value {
+    let list: Vec<Value> = case
+        .pauses()
+        .iter()
+        .filter(|p| p.to > floor)
+        .map(|p| {
+            let from = p.from.max(floor);
+            json!({
+                "from": inst(from),
+                "to": inst(p.to),
+                "kinds": pause::names(p.kinds),
+                "days": days_between(ctx.cal, unit, inst(from).day(), inst(p.to).day()),
+                "unit": unit.as_str(),
+            })
+        })
+        .collect();
+    Value::Array(list)
+}
+
+/// Provisional-calendar note for messages, and the years for evidence.
+fn provisional(ctx: Ctx<'_>, from: Day, to: Day) -> (String, Vec<i32>) {
+    let years = ctx.cal.provisional_years(from, to);
+    let note = if years.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = years.iter().map(|y| format!("{y}年")).collect();
+        format!(
+            "（{}节假日安排未发布，按周末推算，时限为暂定）",
+            list.join("、")
+        )
+    };
+    (note, years)
+}
+
+fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value) {
+    // `pending` only yields these dues for accepted cases, so the clock exists.
+    let Some(clock) = case.clock(ctx) else {
+        return (format!("办件 {} 时限无法计算", case.id), Value::Null);
+    };
+    let Clock {
+        start,
+        promised_day: d,
+        ..
+    } = clock;
+    let (_, red_is_legal) = clock.red();
+    let legal_day = clock.legal.map(|(l, _)| l);
+    let last = match due {
+        Due::Red if red_is_legal => legal_day.unwrap_or(d).max(d),
+        Due::Red => clock.supervision_day,
+        _ => d,
+    };
+    let (note, years) = provisional(ctx, start, last);
+    let (start_t, _) = case.start(ctx).unwrap_or((case.accepted_at, false));
+    let promised = u32::from(case.promised_days);
+    let mut ev = json!({
+        "start": start,
+        "start_reason": if clock.deemed { "deemed_accepted" } else { "accepted" },
+        "accepted_at": inst(case.accepted_at),
+        "submitted_at": (case.submitted_at != NEVER).then(|| inst(case.submitted_at)),
+        "case_type": case.case_type.as_str(),
+        "limit": limit_json(promised, case.promised_unit),
+        "extension_days": clock.extension_days,
+        "pause_days": clock.promised_pause_days,
+        "pauses": pauses_json(ctx, case, case.promised_unit, start_t),
+        "extensions": extensions_json(case),
+        "deadline_date": d,
+        "deadline": d.end(),
+        "supervision_date": clock.supervision_day,
+        "supervision_deadline": clock.supervision_day.end(),
+        "legal_limit": (case.legal_days != u16::MAX)
+            .then(|| limit_json(u32::from(case.legal_days), case.legal_unit)),
+        "legal_deadline_date": clock.legal.map(|(l, _)| l),
+        "legal_deadline": clock.legal.map(|(l, _)| l.end()),
+        "legal_pause_days": clock.legal.map(|(_, k)| k),
+        "provisional_years": years,
+    });
+    let limit_text = format!(
+        "{}{}",
+        promised + clock.extension_days,
+        case.promised_unit.zh()
+    );
+    let deemed = if clock.deemed {
+        "（逾期未作受理决定，自收到申请之日起视为受理）"
+    } else {
+        ""
+    };
+    let message = match due {
+        Due::Warning => {
+            ev["warning_date"] = json!(clock.warning_day);
+            format!(
+                "预警：办件 {}（{name}）承诺时限{limit_text}，将于 {d} 届满，请抓紧办结{deemed}{note}",
+                case.id
+            )
+        }
+        Due::Yellow => format!(
+            "黄牌：办件 {}（{name}）已超过承诺时限{limit_text}（应于 {d} 前办结），尚未办结{deemed}{note}",
+            case.id
+        ),
+        _ => {
+            ev["red_basis"] = json!(if red_is_legal { "legal" } else { "supervision" });
+            let basis = if red_is_legal {
+                format!("已超过法定时限（应于 {} 前办结）", legal_day.unwrap_or(d))
+            } else {
+                format!("超过承诺时限后 {} 个工作日督办期仍未办结", ctx.policy.supervise_working_days)
+            };
+            format!("红牌：办件 {}（{name}）{basis}{deemed}{note}", case.id)
+        }
+    };
+    (message, ev)
+}
+
+fn extensions_json(case: &Case) -> Value {
+    let list: Vec<Value> = case
+        .extras
+        .as_ref()
+        .map(|e| {
+            e.extensions
+                .iter()
+                .map(|x| json!({"at": inst(x.at), "extra_days": x.days, "applied": x.applied}))
+                .collect()
+        })
+        .unwrap_or_default();
+    Value::Array(list)
+}
+
+fn stage_clock(
+    ctx: Ctx<'_>,
+    case: &Case,
+    stage: crate::event::Stage,
+    name: &str,
+) -> (String, Value) {
+    let (open, started) = case.open_stage().unwrap_or((stage, case.accepted_at));
+    let limit = case.stage_limit(ctx, open);
+    let (d, k) = case
+        .stage_day(ctx, open, started)
+        .unwrap_or((inst(started).day(), 0));
+    let start = inst(started).day();
+    let (note, years) = provisional(ctx, start, d);
+    let days = limit.map_or(0, |l| u32::from(l.days));
+    let ev = json!({
+        "stage": stage.as_str(),
+        "stage_started_at": inst(started),
+        "start": start,
+        "limit": limit_json(days, case.promised_unit),
+        "pause_days": k,
+        "pauses": pauses_json(ctx, case, case.promised_unit, started),
+        "deadline_date": d,
+        "deadline": d.end(),
+        "provisional_years": years,
+    });
+    let message = format!(
+        "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {d} 前完成），尚未完成{note}",
+        case.id,
+        stage.zh(),
+        case.promised_unit.zh()
+    );
+    (message, ev)
+}
+
+fn special(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
+    let Some(sp) = case.extras.as_ref().and_then(|e| e.special) else {
+        return (format!("办件 {} 特别程序信息缺失", case.id), Value::Null);
+    };
+    let start = inst(sp.started_at).day();
+    let d = Case::special_day(ctx, &sp).unwrap_or(start);
+    let (note, years) = provisional(ctx, start, d);
+    let (days, unit) = sp
+        .limit
+        .map_or((0, Unit::Working), |l| (u32::from(l.days), l.unit));
+    let ev = json!({
+        "special": sp.n,
+        "procedure": sp.procedure.as_str(),
+        "started_at": inst(sp.started_at),
+        "start": start,
+        "limit": limit_json(days, unit),
+        "deadline_date": d,
+        "deadline": d.end(),
+        "provisional_years": years,
+    });
+    let message = format!(
+        "黄牌：办件 {}（{name}）的特别程序（{}）超过其时限{days}{}（应于 {d} 前结束），尚未结束{note}",
+        case.id,
+        procedure_zh(sp.procedure),
+        unit.zh()
+    );
+    (message, ev)
+}
+
+fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
+    let start = inst(case.period_start).day();
+    let d = case.acceptance_day(ctx).unwrap_or(start);
+    let (note, years) = provisional(ctx, start, d);
+    let days = ctx.policy.acceptance_working_days;
+    let ev = json!({
+        "period": case.period_no,
+        "period_started_at": inst(case.period_start),
+        "start": start,
+        "limit": limit_json(days, Unit::Working),
+        "deadline_date": d,
+        "deadline": d.end(),
+        "provisional_years": years,
+    });
+    let message = format!(
+        "黄牌：办件 {}（{name}）收到申请材料后 {days} 个工作日内（应于 {d} 前）未作出受理、不予受理或补正告知（行政许可法第三十二条）{note}",
+        case.id
+    );
+    (message, ev)
+}
+
+fn procedure_zh(p: Procedure) -> &'static str {
+    match p {
+        Procedure::Hearing => "听证",
+        Procedure::Tender => "招标",
+        Procedure::Auction => "拍卖",
+        Procedure::Inspection => "检验",
+        Procedure::Testing => "检测",
+        Procedure::Quarantine => "检疫",
+        Procedure::Appraisal => "鉴定",
+        Procedure::ExpertReview => "专家评审",
+        Procedure::Publicity => "公示",
+        Procedure::Other => "其他",
+    }
+}

@@ -1,0 +1,524 @@
+//! The engine: events in, alerts out, time passed in.
+//!
+//! ```text
+//! on_event(ev) ─ duplicate? ─ advance_to(ev.occurred_at) ─ apply to the case ─ fire what is due
+//! advance_to(t) ─ pop timers due ≤ t in time order ─ fire ─ reschedule
+//! ```
+//! Each case has at most one live entry in a binary heap of timers: the earliest instant at which
+//! one of its alerts could fire. An entry carries the slot's generation and is ignored if the case
+//! has since been rescheduled or evicted (lazy deletion), so an event never searches the heap.
+//! Alerts due at the same instant are emitted ordered by case id, then rule and level, so the
+//! output does not depend on the order in which cases were created.
+
+mod case;
+mod explain;
+mod table;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use crate::alert::{Alert, AlertStatus, Rule};
+use crate::event::{Body, CaseType, Event, Unit};
+use crate::policy::Policy;
+use crate::reference::{Limit, Reference};
+use crate::time::Instant;
+
+use case::{inst, pause, t32, Case, Ctx, Due, Extension, Special, NEVER, T32};
+use table::{Dedup, Slab, Symbols, NONE};
+
+/// What became of an event the engine accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied to the state.
+    Applied,
+    /// Its `event_id` was seen before; ignored.
+    Duplicate,
+    /// Valid, but inconsistent with what is known (e.g. `case.resumed` without a suspension);
+    /// it changed nothing. The reason is a stable code for metrics.
+    Inconsistent(&'static str),
+}
+
+/// An event the engine cannot use as it stands; it belongs in the dead-letter store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// `case.accepted` for an item missing from the catalogue, without limits of its own.
+    #[error(
+        "item_code {0:?} is not in the item catalogue (items.csv) and case.accepted carries no \
+         promised_days; add the item to items.csv or send the limits with the event"
+    )]
+    UnknownItem(String),
+}
+
+impl Rejection {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::UnknownItem(_) => "unknown_item",
+        }
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events applied.
+    pub applied: u64,
+    /// Duplicates ignored.
+    pub duplicates: u64,
+    /// Inconsistent events (changed nothing).
+    pub inconsistent: u64,
+    /// Alerts fired.
+    pub alerts: u64,
+    /// Alerts retracted.
+    pub retractions: u64,
+    /// Finished cases forgotten after their retention.
+    pub evicted: u64,
+}
+
+/// The rule engine. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    reference: Arc<Reference>,
+    policy: Policy,
+    symbols: Symbols,
+    cases: Slab<Case>,
+    /// (due, slot, generation), earliest first.
+    timers: BinaryHeap<Reverse<(T32, u32, u32)>>,
+    dedup: Dedup,
+    clock: Instant,
+    stats: Stats,
+    scratch: Vec<(Instant, Due)>,
+}
+
+impl Engine {
+    /// A fresh engine.
+    pub fn new(reference: Arc<Reference>, policy: Policy) -> Engine {
+        Engine {
+            dedup: Dedup::new(policy.dedup_capacity as usize),
+            reference,
+            policy,
+            symbols: Symbols::default(),
+            cases: Slab::default(),
+            timers: BinaryHeap::new(),
+            clock: Instant(i64::MIN),
+            stats: Stats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The engine clock: the largest event time seen or advanced to.
+    pub fn clock(&self) -> Instant {
+        self.clock
+    }
+
+    /// Cases held in memory (open ones and recently finished ones).
+    pub fn tracked_cases(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Apply one event. First every timer due at or before its `occurred_at` fires (SPEC §8),
+    /// then the event is applied and whatever it makes due fires. Alerts are appended to `out`.
+    pub fn on_event(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Result<Outcome, Rejection> {
+        if self.dedup.contains(&ev.event_id) {
+            self.stats.duplicates += 1;
+            return Ok(Outcome::Duplicate);
+        }
+        self.check(ev)?;
+        self.advance_to(ev.occurred_at, out);
+        self.dedup.insert(&ev.event_id);
+        self.stats.applied += 1;
+        let outcome = match ev.case_id.as_deref() {
+            Some(case_id) if ev.body.kind().is_case() => self.apply_case(case_id, ev, out),
+            _ => Outcome::Applied,
+        };
+        if let Outcome::Inconsistent(_) = outcome {
+            self.stats.inconsistent += 1;
+        }
+        Ok(outcome)
+    }
+
+    /// Move the clock to `now`, firing every timer due at or before it, in time order.
+    pub fn advance_to(&mut self, now: Instant, out: &mut Vec<Alert>) {
+        let mut batch = Vec::new();
+        while let Some(&Reverse((due, _, _))) = self.timers.peek() {
+            if inst(due) > now {
+                break;
+            }
+            while let Some(&Reverse((d, slot, generation))) = self.timers.peek() {
+                if d != due {
+                    break;
+                }
+                self.timers.pop();
+                let live = self.cases.generation(slot) == generation
+                    && self.cases.get(slot).is_some_and(|c| c.timer_due == due);
+                if live {
+                    self.on_timer(slot, inst(due), &mut batch);
+                }
+            }
+            // Stable: alerts of one case keep their warning → yellow → red order.
+            batch.sort_by(|a: &Alert, b: &Alert| a.case_id.cmp(&b.case_id));
+            self.stats.alerts += batch.len() as u64;
+            out.append(&mut batch);
+        }
+        self.clock = self.clock.max(now);
+    }
+
+    /// Refuse events the engine cannot use (they go to the dead-letter store).
+    fn check(&self, ev: &Event<'_>) -> Result<(), Rejection> {
+        if let Body::CaseAccepted { overrides, .. } = &ev.body {
+            let code = ev.item_code.as_deref().unwrap_or("");
+            let has_limit =
+                overrides.promised.is_some() || overrides.case_type == Some(CaseType::Instant);
+            if !has_limit && self.reference.item_id(code).is_none() {
+                return Err(Rejection::UnknownItem(code.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_timer(&mut self, slot: u32, due: Instant, batch: &mut Vec<Alert>) {
+        let retention = i64::from(self.policy.closed_case_retention_days) * 86_400;
+        let Some(case) = self.cases.get_mut(slot) else {
+            return;
+        };
+        case.timer_due = NEVER;
+        if case.closed_at != NEVER && inst(case.closed_at).plus_secs(retention) <= due {
+            self.cases.remove(slot);
+            self.stats.evicted += 1;
+            return;
+        }
+        self.fire_due(slot, due, batch);
+        self.schedule(slot);
+    }
+
+    /// Fire every pending alert of the case due at or before `now`.
+    fn fire_due(&mut self, slot: u32, now: Instant, out: &mut Vec<Alert>) {
+        let Engine {
+            reference,
+            policy,
+            symbols,
+            cases,
+            scratch,
+            ..
+        } = self;
+        let ctx = Ctx {
+            cal: &reference.calendar,
+            policy,
+            reference,
+        };
+        let Some(case) = cases.get_mut(slot) else {
+            return;
+        };
+        scratch.clear();
+        scratch.extend(case.pending(ctx).into_iter().filter(|(at, _)| *at <= now));
+        for &(at, due) in scratch.iter() {
+            let alert = explain::alert(ctx, symbols, case, due, at);
+            case.mark_fired(due);
+            case.extras_mut().fired.push(alert.clone());
+            out.push(alert);
+        }
+    }
+
+    /// Put the case's next deadline (or its eviction) on the timer heap.
+    fn schedule(&mut self, slot: u32) {
+        let retention = i64::from(self.policy.closed_case_retention_days) * 86_400;
+        let ctx = Ctx {
+            cal: &self.reference.calendar,
+            policy: &self.policy,
+            reference: &self.reference,
+        };
+        let generation = self.cases.generation(slot);
+        let Some(case) = self.cases.get_mut(slot) else {
+            return;
+        };
+        let next = if case.closed_at != NEVER {
+            inst(case.closed_at).plus_secs(retention)
+        } else {
+            match case.pending(ctx).first() {
+                Some(&(at, _)) => at,
+                None => return,
+            }
+        };
+        let next = t32(next);
+        if case.timer_due == NEVER || next < case.timer_due {
+            case.timer_due = next;
+            self.timers.push(Reverse((next, slot, generation)));
+        }
+    }
+
+    fn apply_case(&mut self, case_id: &str, ev: &Event<'_>, out: &mut Vec<Alert>) -> Outcome {
+        let (slot, _) = self.cases.find_or_insert(case_id, || Case::new(case_id));
+        let t = t32(ev.occurred_at);
+        let outcome = {
+            let Engine {
+                reference,
+                policy,
+                symbols,
+                cases,
+                stats,
+                ..
+            } = self;
+            let ctx = Ctx {
+                cal: &reference.calendar,
+                policy,
+                reference,
+            };
+            let Some(case) = cases.get_mut(slot) else {
+                return Outcome::Applied;
+            };
+            attribute(case, ev, symbols, reference);
+            let mut retract = Retractor { ev, t, out, stats };
+            apply(ctx, symbols, case, ev, t, &mut retract)
+        };
+        let mut fired = Vec::new();
+        self.fire_due(slot, self.clock, &mut fired);
+        self.stats.alerts += fired.len() as u64;
+        out.append(&mut fired);
+        self.schedule(slot);
+        outcome
+    }
+}
+
+/// Record who and what the event names on the case.
+fn attribute(case: &mut Case, ev: &Event<'_>, symbols: &mut Symbols, reference: &Reference) {
+    symbols.update(&mut case.center, Some(&ev.center_id));
+    symbols.update(&mut case.region, Some(&ev.region));
+    symbols.update(&mut case.department, ev.department.as_deref());
+    symbols.update(&mut case.window, ev.window_id.as_deref());
+    symbols.update(&mut case.staff, ev.staff_id.as_deref());
+    if let Some(code) = ev.item_code.as_deref() {
+        symbols.update(&mut case.item, Some(code));
+        if case.item_ref == NONE {
+            case.item_ref = reference.item_id(code).unwrap_or(NONE);
+        }
+    }
+    if case.department == NONE && case.item_ref != NONE {
+        case.department = symbols.intern(&reference.item(case.item_ref).department);
+    }
+}
+
+/// Retracts a case's alerts that a late event shows were fired after their clock ended.
+struct Retractor<'a, 'e> {
+    ev: &'a Event<'e>,
+    t: T32,
+    out: &'a mut Vec<Alert>,
+    stats: &'a mut Stats,
+}
+
+impl Retractor<'_, '_> {
+    fn retract(&mut self, case: &mut Case, matches: impl Fn(&Alert) -> bool) {
+        let Some(extras) = case.extras.as_mut() else {
+            return;
+        };
+        let ended = inst(self.t);
+        for alert in extras.fired.iter_mut() {
+            if alert.status != AlertStatus::Open || alert.fired_at <= ended || !matches(alert) {
+                continue;
+            }
+            alert.status = AlertStatus::Retracted;
+            let mut copy = alert.clone();
+            copy.evidence["retracted_by"] = serde_json::json!({
+                "event_id": self.ev.event_id,
+                "kind": self.ev.body.kind().as_str(),
+                "occurred_at": ended,
+            });
+            copy.message = format!(
+                "已撤销：{}（后到事件表明 {} 已于 {} 发生，早于告警时间）",
+                copy.message,
+                self.ev.body.kind().as_str(),
+                ended
+            );
+            self.stats.retractions += 1;
+            self.out.push(copy);
+        }
+    }
+}
+
+fn is_case_clock(a: &Alert) -> bool {
+    matches!(
+        a.rule,
+        Rule::CaseOverdue | Rule::StageOverdue | Rule::SpecialOverdue
+    )
+}
+
+/// An answer to the acceptance period (受理, 不予受理 or 补正告知 before acceptance).
+fn answer(case: &mut Case, t: T32, r: &mut Retractor<'_, '_>) {
+    if case.answered_at == NEVER || t < case.answered_at {
+        case.answered_at = t;
+    }
+    let period = serde_json::Value::from(case.period_no);
+    r.retract(case, |a| {
+        a.rule == Rule::AcceptanceOverdue && a.subject.get("period") == Some(&period)
+    });
+}
+
+fn apply(
+    ctx: Ctx<'_>,
+    symbols: &mut Symbols,
+    case: &mut Case,
+    ev: &Event<'_>,
+    t: T32,
+    r: &mut Retractor<'_, '_>,
+) -> Outcome {
+    let before_acceptance = case.accepted_at == NEVER || t < case.accepted_at;
+    match &ev.body {
+        Body::CaseSubmitted { .. } => {
+            if case.submitted_at == NEVER || t < case.submitted_at {
+                case.submitted_at = t;
+            }
+            if case.period_no == 0 {
+                case.period_no = 1;
+                case.period_start = t;
+            }
+        }
+        Body::CaseAccepted { overrides, .. } => {
+            if case.accepted_at != NEVER {
+                return Outcome::Inconsistent("already_accepted");
+            }
+            case.accepted_at = t;
+            let item = (case.item_ref != NONE).then(|| ctx.reference.item(case.item_ref));
+            case.case_type = overrides
+                .case_type
+                .or(item.map(|i| i.case_type))
+                .unwrap_or(CaseType::Promised);
+            let instant = Limit {
+                days: 0,
+                unit: Unit::Working,
+            };
+            let promised = overrides.promised.or_else(|| match case.case_type {
+                CaseType::Instant => Some(instant),
+                _ => item.map(|i| i.promised),
+            });
+            // `check` guarantees a promised limit; 0 days is the safe reading otherwise.
+            let promised = promised.unwrap_or(instant);
+            case.promised_days = promised.days;
+            case.promised_unit = promised.unit;
+            match overrides.legal.or(item.and_then(|i| i.legal)) {
+                Some(l) => {
+                    case.legal_days = l.days;
+                    case.legal_unit = l.unit;
+                }
+                None => case.legal_days = u16::MAX,
+            }
+            answer(case, t, r);
+        }
+        Body::CaseRejected { reason } => {
+            if case.closed_at != NEVER {
+                return Outcome::Inconsistent("already_finished");
+            }
+            answer(case, t, r);
+            case.closed_at = t;
+            r.retract(case, is_case_clock);
+            let blank = reason.as_deref().is_none_or(|s| s.trim().is_empty());
+            if blank && case.fired & case::fired::REJECTED == 0 {
+                case.fired |= case::fired::REJECTED;
+                let at = inst(t);
+                let alert = explain::rejected_without_reason(ctx, symbols, case, &ev.event_id, at);
+                r.stats.alerts += 1;
+                r.out.push(alert);
+            }
+        }
+        Body::SupplementRequested { .. } => {
+            if before_acceptance {
+                answer(case, t, r);
+            } else if ctx.policy.pause_on_supplement {
+                case.open_pause(pause::SUPPLEMENT, t);
+            }
+        }
+        Body::SupplementReceived => {
+            if case.close_pause(pause::SUPPLEMENT, t) {
+            } else if before_acceptance {
+                // 补正受理 before acceptance: a new acceptance period starts (§32).
+                if case.missed_start == NEVER && case.period_missed(ctx) {
+                    case.missed_start = case.period_start;
+                }
+                case.period_no = case.period_no.saturating_add(1);
+                case.period_start = t;
+                case.answered_at = NEVER;
+                case.fired &= !case::fired::PERIOD;
+            } else if !ctx.policy.pause_on_supplement {
+                return Outcome::Applied;
+            } else {
+                return Outcome::Inconsistent("supplement_not_requested");
+            }
+        }
+        Body::CaseStage { stage, .. } => {
+            let done = &mut case.stage_done[stage.index()];
+            if *done == NEVER || t < *done {
+                *done = t;
+            }
+            let name = serde_json::Value::from(stage.as_str());
+            r.retract(case, |a| {
+                a.rule == Rule::StageOverdue && a.subject.get("stage") == Some(&name)
+            });
+        }
+        Body::CaseTransferred { to_department } => {
+            symbols.update(&mut case.department, Some(to_department));
+        }
+        Body::SpecialStarted { procedure, limit } => {
+            case.open_pause(pause::SPECIAL, t);
+            let extras = case.extras_mut();
+            extras.special_count = extras.special_count.saturating_add(1);
+            extras.special = Some(Special {
+                n: extras.special_count,
+                procedure: *procedure,
+                started_at: t,
+                limit: *limit,
+                fired: false,
+            });
+        }
+        Body::SpecialEnded => {
+            if !case.close_pause(pause::SPECIAL, t) {
+                return Outcome::Inconsistent("special_not_started");
+            }
+            let n = case
+                .extras
+                .as_mut()
+                .and_then(|e| e.special.take())
+                .map(|s| s.n);
+            let n = serde_json::Value::from(n.unwrap_or(0));
+            r.retract(case, |a| {
+                a.rule == Rule::SpecialOverdue && a.subject.get("special") == Some(&n)
+            });
+        }
+        Body::CaseSuspended { .. } => case.open_pause(pause::SUSPEND, t),
+        Body::CaseResumed { .. } => {
+            if !case.close_pause(pause::SUSPEND, t) {
+                return Outcome::Inconsistent("not_suspended");
+            }
+        }
+        Body::CaseExtended { extra_days } => {
+            // 限时办结: an extension asked for after the promised deadline moves nothing.
+            let applied = case.pause_open != 0
+                || case
+                    .clock(ctx)
+                    .is_none_or(|c| inst(t) < c.promised_day.end());
+            case.extras_mut().extensions.push(Extension {
+                at: t,
+                days: *extra_days,
+                applied,
+            });
+        }
+        Body::CaseCompleted { .. } => {
+            if case.closed_at != NEVER {
+                return Outcome::Inconsistent("already_finished");
+            }
+            case.closed_at = t;
+            r.retract(case, is_case_clock);
+        }
+        Body::CaseDelivered | Body::CaseArchived => {}
+        _ => {}
+    }
+    Outcome::Applied
+}

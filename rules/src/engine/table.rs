@@ -1,0 +1,254 @@
+//! Compact containers behind the engine: the case slab, interned strings and the duplicate
+//! filter. Each is sized for a province: a million open cases in a few hundred MB.
+
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
+use xxhash_rust::xxh3::xxh3_128;
+
+/// Interned string id; [`NONE`] means absent.
+pub type Sym = u32;
+/// The absent symbol.
+pub const NONE: Sym = u32::MAX;
+
+/// Interned strings (centre, region, department, window, staff, item). Their number is bounded
+/// by the reference data, so a case stores 4-byte ids instead of strings.
+#[derive(Debug, Default, Clone)]
+pub struct Symbols {
+    ids: HashMap<Box<str>, Sym>,
+    names: Vec<Box<str>>,
+}
+
+impl Symbols {
+    /// The id of `s`, interning it on first sight.
+    pub fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as Sym;
+        self.names.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+
+    /// Point `slot` at `s` unless it already names it (the common case: no hashing at all).
+    pub fn update(&mut self, slot: &mut Sym, s: Option<&str>) {
+        if let Some(s) = s {
+            if *slot == NONE || &*self.names[*slot as usize] != s {
+                *slot = self.intern(s);
+            }
+        }
+    }
+
+    /// The string of an id; `None` for [`NONE`].
+    pub fn get(&self, id: Sym) -> Option<&str> {
+        self.names.get(id as usize).map(|s| &**s)
+    }
+
+    /// Owned copy for output, `None` for [`NONE`].
+    pub fn owned(&self, id: Sym) -> Option<String> {
+        self.get(id).map(str::to_string)
+    }
+}
+
+/// Something stored in a [`Slab`] under a string key.
+pub trait Keyed {
+    /// The key.
+    fn key(&self) -> &str;
+}
+
+/// A slab of values addressed by a stable `u32` slot, with a string-keyed index that stores
+/// only the slot (4 bytes per entry; the key lives once, inside the value).
+#[derive(Debug, Clone)]
+pub struct Slab<T> {
+    slots: Vec<Option<T>>,
+    /// Bumped each time a slot is reused, so stale timer entries can be recognised.
+    generations: Vec<u32>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl<T: Keyed> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            slots: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+}
+
+impl<T: Keyed> Slab<T> {
+    /// Slot of `key`, if present.
+    pub fn find(&self, key: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        self.index
+            .find(hash, |&s| {
+                self.slots[s as usize]
+                    .as_ref()
+                    .is_some_and(|v| v.key() == key)
+            })
+            .copied()
+    }
+
+    /// Slot of `key`, inserting `make()` if absent. Returns (slot, inserted).
+    pub fn find_or_insert(&mut self, key: &str, make: impl FnOnce() -> T) -> (u32, bool) {
+        if let Some(slot) = self.find(key) {
+            return (slot, false);
+        }
+        let value = make();
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(value);
+                self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
+                slot
+            }
+            None => {
+                self.slots.push(Some(value));
+                self.generations.push(0);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let Slab {
+            slots,
+            index,
+            hasher,
+            ..
+        } = self;
+        let hash = hasher.hash_one(key);
+        index.insert_unique(hash, slot, |&s| {
+            slots[s as usize]
+                .as_ref()
+                .map_or(0, |v| hasher.hash_one(v.key()))
+        });
+        (slot, true)
+    }
+
+    /// Remove the value in `slot`.
+    pub fn remove(&mut self, slot: u32) -> Option<T> {
+        let key_hash = self
+            .slots
+            .get(slot as usize)?
+            .as_ref()
+            .map(|v| self.hasher.hash_one(v.key()))?;
+        if let Ok(entry) = self.index.find_entry(key_hash, |&s| s == slot) {
+            entry.remove();
+        }
+        self.free.push(slot);
+        self.slots[slot as usize].take()
+    }
+
+    /// The value in `slot`.
+    pub fn get(&self, slot: u32) -> Option<&T> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    /// The value in `slot`, mutably.
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut T> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// Generation of `slot` (changes when the slot is reused).
+    pub fn generation(&self, slot: u32) -> u32 {
+        self.generations.get(slot as usize).copied().unwrap_or(0)
+    }
+
+    /// Number of live values.
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+}
+
+/// Remembers the most recent event ids (as 128-bit hashes) to drop duplicates, in bounded
+/// memory: two generations of at most `capacity / 2` ids each; when the young one fills up it
+/// becomes the old one and the previous old one is forgotten. So at least the last
+/// `capacity / 2` and at most the last `capacity` ids are remembered.
+#[derive(Debug, Clone)]
+pub struct Dedup {
+    young: HashSet<u128>,
+    old: HashSet<u128>,
+    half: usize,
+}
+
+impl Dedup {
+    /// A filter remembering up to `capacity` ids.
+    pub fn new(capacity: usize) -> Self {
+        Dedup {
+            young: HashSet::new(),
+            old: HashSet::new(),
+            half: (capacity / 2).max(1),
+        }
+    }
+
+    /// Has `event_id` been seen (without recording it)?
+    pub fn contains(&self, event_id: &str) -> bool {
+        let h = xxh3_128(event_id.as_bytes());
+        self.young.contains(&h) || self.old.contains(&h)
+    }
+
+    /// Record `event_id` as seen.
+    pub fn insert(&mut self, event_id: &str) {
+        if self.young.len() >= self.half {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(xxh3_128(event_id.as_bytes()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct V(String);
+    impl Keyed for V {
+        fn key(&self) -> &str {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn slab_reuses_slots_with_a_new_generation() {
+        let mut s: Slab<V> = Slab::default();
+        let (a, new) = s.find_or_insert("a", || V("a".into()));
+        assert!(new);
+        let (b, _) = s.find_or_insert("b", || V("b".into()));
+        assert_eq!(s.find_or_insert("a", || V("x".into())), (a, false));
+        let g = s.generation(a);
+        assert_eq!(s.remove(a).map(|v| v.0), Some("a".into()));
+        assert_eq!(s.find("a"), None);
+        let (c, _) = s.find_or_insert("c", || V("c".into()));
+        assert_eq!(c, a, "slot reused");
+        assert_ne!(s.generation(c), g);
+        assert_eq!(s.find("b"), Some(b));
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn dedup_forgets_only_beyond_its_capacity() {
+        let mut d = Dedup::new(4);
+        for i in 0..4 {
+            d.insert(&format!("e{i}"));
+        }
+        assert!(d.contains("e0") && d.contains("e3"));
+        d.insert("e4");
+        d.insert("e5");
+        assert!(!d.contains("e0"), "oldest generation dropped");
+        assert!(d.contains("e2") && d.contains("e5"));
+    }
+
+    #[test]
+    fn symbols_update_only_on_change() {
+        let mut s = Symbols::default();
+        let mut slot = NONE;
+        s.update(&mut slot, Some("W01"));
+        let first = slot;
+        s.update(&mut slot, None);
+        assert_eq!(slot, first);
+        s.update(&mut slot, Some("W02"));
+        assert_eq!(s.get(slot), Some("W02"));
+        assert_eq!(s.intern("W01"), first);
+    }
+}

@@ -1,0 +1,26 @@
+//! The jiancha rule engine: pure, deterministic, no I/O.
+//!
+//! Events go in through [`Engine::on_event`], time moves through [`Engine::advance_to`], alerts
+//! come out. Nothing here reads a clock, a file or a socket: time is passed in, reference data is
+//! handed over already read, so the same events always give the same alerts (SPEC §6) and a year
+//! of history replays as a plain loop.
+
+#[macro_use]
+mod macros;
+
+pub mod alert;
+pub mod calendar;
+pub mod engine;
+pub mod event;
+pub mod policy;
+pub mod reference;
+pub mod synth;
+pub mod time;
+
+pub use alert::{Alert, AlertStatus, Level, Rule};
+pub use calendar::Calendar;
+pub use engine::{Engine, Outcome, Rejection};
+pub use event::{Body, Event, Kind};
+pub use policy::Policy;
+pub use reference::{Reference, ReferenceError, ReferenceFiles};
+pub use time::{Day, Instant};

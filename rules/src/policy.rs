@@ -1,0 +1,191 @@
+//! `policy.toml`: every threshold of the rule catalogue (SPEC §6), with its default.
+//!
+//! The keys are exactly the names SPEC §6 gives in parentheses, flat at the top level of the
+//! file. Unknown keys are refused (a typo must not silently fall back to a default).
+
+use serde::Deserialize;
+
+use crate::calendar::line_of;
+use crate::reference::ReferenceError;
+
+/// Thresholds and switches of the rules. `Policy::default()` is the SPEC's defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// 预警: working days before the promised last day at which the warning fires (1 = at 00:00
+    /// of the last day; 0 disables warnings).
+    pub warn_before_working_days: u32,
+    /// 督办: working days after the promised deadline until the supervision deadline (红牌).
+    pub supervise_working_days: u32,
+    /// Whether a 补正 after acceptance stops the clock (practice differs by province).
+    pub pause_on_supplement: bool,
+    /// 行政许可法 §32: working days to accept, reject or request 补正 after a submission.
+    pub acceptance_working_days: u32,
+    /// 以票管审: working days after a fee within which its case must be accepted in the hall.
+    pub fee_match_working_days: u32,
+    /// Minutes after a completion within which its acceptance must arrive.
+    pub sequence_grace_minutes: u32,
+    /// 事后补录: completions by one staff member that make a batch.
+    pub batch_min_cases: u32,
+    /// 事后补录: the sliding window, in minutes.
+    pub batch_window_minutes: u32,
+    /// 事后补录: a case counts if accepted less than this many seconds before completion.
+    pub batch_max_case_seconds: u32,
+    /// Hours between `occurred_at` and report beyond which an event is late (迟报).
+    pub late_report_hours: u32,
+    /// Working days to resolve a complaint.
+    pub complaint_working_days: u32,
+    /// Working days to rectify a bad evaluation (差评整改).
+    pub rectify_working_days: u32,
+    /// Substantiated complaints against one staff member within 365 days that make a red card.
+    pub repeat_staff_count: u32,
+    /// Complaints or bad evaluations against one window within 30 days that make a yellow card.
+    pub repeat_window_count: u32,
+    /// Number of latest evaluations of a window the satisfaction rate is taken over.
+    pub satisfaction_sample: u32,
+    /// Satisfaction rate (share of scores ≥ 4) below which a window is flagged.
+    pub satisfaction_floor: f64,
+    /// 空岗: minutes an opened window may stay without staff during office hours.
+    pub unstaffed_minutes: u32,
+    /// Office hours, e.g. `"09:00-12:00,13:30-17:30"`.
+    pub office_hours: String,
+    /// Minutes a queue ticket may wait before it is called.
+    pub max_wait_minutes: u32,
+    /// Minutes an `occurred_at` may lie in the future of its receipt before it is invalid.
+    pub future_skew_minutes: u32,
+    /// How many recent `event_id`s are remembered to drop duplicates (bounded memory).
+    pub dedup_capacity: u32,
+    /// Days a finished case is kept so late events and retractions still find it.
+    pub closed_case_retention_days: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            warn_before_working_days: 1,
+            supervise_working_days: 3,
+            pause_on_supplement: true,
+            acceptance_working_days: 5,
+            fee_match_working_days: 1,
+            sequence_grace_minutes: 60,
+            batch_min_cases: 5,
+            batch_window_minutes: 10,
+            batch_max_case_seconds: 120,
+            late_report_hours: 24,
+            complaint_working_days: 5,
+            rectify_working_days: 5,
+            repeat_staff_count: 2,
+            repeat_window_count: 3,
+            satisfaction_sample: 50,
+            satisfaction_floor: 0.95,
+            unstaffed_minutes: 15,
+            office_hours: "09:00-12:00,13:30-17:30".to_string(),
+            max_wait_minutes: 30,
+            future_skew_minutes: 10,
+            dedup_capacity: 1 << 20,
+            closed_case_retention_days: 7,
+        }
+    }
+}
+
+/// Office hours as minutes after local midnight, `[start, end)` per span.
+pub type OfficeHours = Vec<(u32, u32)>;
+
+impl Policy {
+    /// Parse and validate a `policy.toml`; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Policy, ReferenceError> {
+        let policy: Policy = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ReferenceError::new(file, line, e.message().trim().to_string())
+        })?;
+        policy
+            .validate()
+            .map_err(|(key, reason)| ReferenceError::new(file, line_of(text, key), reason))?;
+        Ok(policy)
+    }
+
+    /// Check values that parse but make no sense; returns the offending key and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(0.0..=1.0).contains(&self.satisfaction_floor) {
+            return Err((
+                "satisfaction_floor",
+                format!(
+                    "satisfaction_floor {} must be between 0 and 1",
+                    self.satisfaction_floor
+                ),
+            ));
+        }
+        let positive = [
+            ("acceptance_working_days", self.acceptance_working_days),
+            ("batch_min_cases", self.batch_min_cases),
+            ("satisfaction_sample", self.satisfaction_sample),
+            ("dedup_capacity", self.dedup_capacity),
+            ("repeat_staff_count", self.repeat_staff_count),
+            ("repeat_window_count", self.repeat_window_count),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err((key, format!("{key} must be at least 1")));
+        }
+        self.office_hours().map_err(|e| ("office_hours", e))?;
+        Ok(())
+    }
+
+    /// The parsed `office_hours`.
+    pub fn office_hours(&self) -> Result<OfficeHours, String> {
+        let hm = |s: &str| -> Option<u32> {
+            let (h, m) = s.trim().split_once(':')?;
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+        };
+        let mut spans = Vec::new();
+        for span in self.office_hours.split(',') {
+            let parsed = span
+                .split_once('-')
+                .and_then(|(a, b)| Some((hm(a)?, hm(b)?)))
+                .filter(|(a, b)| a < b);
+            match parsed {
+                Some(s) if spans.last().is_none_or(|&(_, end)| end <= s.0) => spans.push(s),
+                _ => return Err(format!(
+                    "office_hours {:?}: expected ascending spans like \"09:00-12:00,13:30-17:30\"",
+                    self.office_hours
+                )),
+            }
+        }
+        Ok(spans)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_spec_defaults() {
+        let p = Policy::parse("policy.toml", "").unwrap();
+        assert_eq!(p, Policy::default());
+        assert_eq!(p.warn_before_working_days, 1);
+        assert_eq!(p.supervise_working_days, 3);
+        assert_eq!(p.office_hours().unwrap(), vec![(540, 720), (810, 1050)]);
+    }
+
+    #[test]
+    fn overrides_and_refuses_unknown_keys_with_line() {
+        let p = Policy::parse("policy.toml", "warn_before_working_days = 2\n").unwrap();
+        assert_eq!(p.warn_before_working_days, 2);
+        let e = Policy::parse("policy.toml", "# c\nwarn_before_workdays = 2\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.reason.contains("warn_before_workdays"), "{e}");
+        let e = Policy::parse("policy.toml", "\n\nsupervise_working_days = \"x\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn refuses_values_that_make_no_sense() {
+        let e = Policy::parse("policy.toml", "\nsatisfaction_floor = 95.0\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let e = Policy::parse("policy.toml", "office_hours = \"17:00-09:00\"\n").unwrap_err();
+        assert!(e.reason.contains("office_hours"));
+    }
+}

@@ -1,0 +1,557 @@
+//! Reference data (SPEC §4): the item catalogue (事项目录), windows, staff and the calendar.
+//!
+//! Parsing works on file contents handed in by the caller (the `ingest` crate reads the
+//! directory), so this crate stays free of I/O. Every problem is reported with the file, the
+//! line and a reason, and parsing goes on after an error so `jiancha check` can list them all.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::calendar::{Calendar, CalendarBuilder};
+use crate::event::{CaseType, Channel, Stage, Unit};
+
+/// A problem in a reference file: which file, which line (1-based, when known) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ReferenceError {
+    /// File name as given by the caller (e.g. `items.csv`).
+    pub file: String,
+    /// 1-based line, when the problem can be tied to one.
+    pub line: Option<usize>,
+    /// What is wrong, in words an operator can act on.
+    pub reason: String,
+}
+
+impl ReferenceError {
+    /// A new error.
+    pub fn new(file: &str, line: Option<usize>, reason: impl Into<String>) -> Self {
+        ReferenceError {
+            file: file.to_string(),
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ReferenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.reason),
+            None => write!(f, "{}: {}", self.file, self.reason),
+        }
+    }
+}
+
+/// A time limit: a number of days in a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Number of days.
+    pub days: u16,
+    /// 工作日 or 自然日.
+    pub unit: Unit,
+}
+
+/// One 事项 of the catalogue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// 事项编码.
+    pub code: String,
+    /// 事项名称.
+    pub name: String,
+    /// Owning department code.
+    pub department: String,
+    /// 即办件 / 承诺件 / 上报件 / 联办件.
+    pub case_type: CaseType,
+    /// 法定时限; `None` when the catalogue gives none.
+    pub legal: Option<Limit>,
+    /// 承诺时限; 0 days for 即办件.
+    pub promised: Limit,
+    /// Stage limits in days (unit of the promised limit), indexed by [`Stage::index`].
+    pub stage_days: [Option<u16>; 3],
+    /// Must be handled in the hall.
+    pub in_hall: bool,
+    /// Allowed acceptance channels, as a [`Channel::bit`] mask.
+    pub channels: u8,
+    /// Statutory fee in fen; `None` = no standard known.
+    pub fee_fen: Option<u64>,
+    /// Stages delegated to the window (`accept` = bit 0, then [`Stage::bit`] shifted by one).
+    pub window_authority: u8,
+}
+
+/// A service window (窗口).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// Window id.
+    pub window_id: String,
+    /// Service centre.
+    pub center_id: String,
+    /// GB/T 2260 code.
+    pub region: String,
+    /// Department code.
+    pub department: String,
+    /// Is the window inside the hall.
+    pub in_hall: bool,
+}
+
+/// A staff member (工作人员).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staff {
+    /// 工号.
+    pub staff_id: String,
+    /// Name.
+    pub name: String,
+    /// Department code.
+    pub department: String,
+    /// Window normally staffed, if any.
+    pub window_id: Option<String>,
+    /// Works in the hall (false = back office: 前店后场 signal).
+    pub in_hall: bool,
+}
+
+/// The contents of a reference directory, as text, for [`Reference::parse`].
+#[derive(Debug, Default, Clone)]
+pub struct ReferenceFiles {
+    /// `items.csv` (required).
+    pub items: Option<(String, String)>,
+    /// `windows.csv`.
+    pub windows: Option<(String, String)>,
+    /// `staff.csv`.
+    pub staff: Option<(String, String)>,
+    /// `calendar/*.json`, each replacing the built-in file of its year.
+    pub calendar: Vec<(String, String)>,
+}
+
+/// Validated reference data, shared read-only by the engine.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// Working-day calendar.
+    pub calendar: Calendar,
+    items: Vec<Item>,
+    item_index: HashMap<String, u32>,
+    /// Windows by id.
+    pub windows: HashMap<String, Window>,
+    /// Staff by 工号.
+    pub staff: HashMap<String, Staff>,
+}
+
+impl Reference {
+    /// Parse and validate. Returns every problem found, not just the first.
+    pub fn parse(files: &ReferenceFiles) -> Result<Reference, Vec<ReferenceError>> {
+        let mut errors = Vec::new();
+        let mut cal = CalendarBuilder::with_built_in();
+        for (name, text) in &files.calendar {
+            if let Err(e) = cal.add_file(name, text) {
+                errors.push(e);
+            }
+        }
+        let items = match &files.items {
+            Some((name, text)) => parse_items(name, text, &mut errors),
+            None => {
+                errors.push(ReferenceError::new(
+                    "items.csv",
+                    None,
+                    "missing: the item catalogue (事项目录) is required",
+                ));
+                Vec::new()
+            }
+        };
+        let windows = files
+            .windows
+            .as_ref()
+            .map(|(name, text)| parse_windows(name, text, &mut errors))
+            .unwrap_or_default();
+        let staff = files
+            .staff
+            .as_ref()
+            .map(|(name, text)| parse_staff(name, text, &mut errors))
+            .unwrap_or_default();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Reference::new(cal.build(), items, windows, staff))
+    }
+
+    /// Assemble from already-validated parts (tests and benchmarks).
+    pub fn new(
+        calendar: Calendar,
+        items: Vec<Item>,
+        windows: Vec<Window>,
+        staff: Vec<Staff>,
+    ) -> Reference {
+        let item_index = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (it.code.clone(), i as u32))
+            .collect();
+        Reference {
+            calendar,
+            items,
+            item_index,
+            windows: windows
+                .into_iter()
+                .map(|w| (w.window_id.clone(), w))
+                .collect(),
+            staff: staff.into_iter().map(|s| (s.staff_id.clone(), s)).collect(),
+        }
+    }
+
+    /// Index of an item by code.
+    pub fn item_id(&self, code: &str) -> Option<u32> {
+        self.item_index.get(code).copied()
+    }
+
+    /// Item by index from [`Reference::item_id`].
+    pub fn item(&self, id: u32) -> &Item {
+        &self.items[id as usize]
+    }
+
+    /// Every item of the catalogue.
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+}
+
+/// One CSV row, addressed by column name.
+struct Row<'a> {
+    header: &'a csv::StringRecord,
+    record: &'a csv::StringRecord,
+}
+
+impl Row<'_> {
+    fn get(&self, column: &str) -> &str {
+        self.header
+            .iter()
+            .position(|h| h == column)
+            .and_then(|i| self.record.get(i))
+            .map_or("", str::trim)
+    }
+
+    fn required(&self, column: &str) -> Result<&str, String> {
+        let v = self.get(column);
+        if v.is_empty() {
+            Err(format!("{column} is empty"))
+        } else {
+            Ok(v)
+        }
+    }
+}
+
+/// Read a CSV file whose header must hold exactly `columns` (any order), calling `row` per
+/// record; errors are collected with their line.
+fn read_csv(
+    file: &str,
+    text: &str,
+    columns: &[&str],
+    errors: &mut Vec<ReferenceError>,
+    mut row: impl FnMut(&Row<'_>) -> Result<(), String>,
+) {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let header = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            errors.push(ReferenceError::new(
+                file,
+                Some(1),
+                format!("bad header: {e}"),
+            ));
+            return;
+        }
+    };
+    let names: Vec<&str> = header.iter().map(str::trim).collect();
+    let missing: Vec<&&str> = columns.iter().filter(|c| !names.contains(c)).collect();
+    let unknown: Vec<&&str> = names.iter().filter(|n| !columns.contains(n)).collect();
+    if !missing.is_empty() || !unknown.is_empty() {
+        errors.push(ReferenceError::new(
+            file,
+            Some(1),
+            format!(
+                "header must name the columns {}; missing {missing:?}, unknown {unknown:?}",
+                columns.join(",")
+            ),
+        ));
+        return;
+    }
+    let header = csv::StringRecord::from(names);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map(|p| p.line() as usize);
+                if let Err(reason) = row(&Row {
+                    header: &header,
+                    record: &record,
+                }) {
+                    errors.push(ReferenceError::new(file, line, reason));
+                }
+            }
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize);
+                errors.push(ReferenceError::new(file, line, e.to_string()));
+                if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+const ITEM_COLUMNS: &[&str] = &[
+    "item_code",
+    "item_name",
+    "department",
+    "case_type",
+    "legal_days",
+    "legal_unit",
+    "promised_days",
+    "promised_unit",
+    "stage_undertake_days",
+    "stage_review_days",
+    "stage_approve_days",
+    "in_hall",
+    "channels",
+    "fee_fen",
+    "window_authority",
+];
+
+fn parse_items(file: &str, text: &str, errors: &mut Vec<ReferenceError>) -> Vec<Item> {
+    let mut items: Vec<Item> = Vec::new();
+    let mut seen: HashMap<String, ()> = HashMap::new();
+    read_csv(file, text, ITEM_COLUMNS, errors, |row| {
+        let item = parse_item(row)?;
+        if seen.insert(item.code.clone(), ()).is_some() {
+            return Err(format!("item_code {} is listed twice", item.code));
+        }
+        items.push(item);
+        Ok(())
+    });
+    items
+}
+
+fn parse_item(row: &Row<'_>) -> Result<Item, String> {
+    let code = row.required("item_code")?.to_string();
+    let case_type = parse_enum("case_type", row.required("case_type")?, CaseType::parse)?;
+    let legal = parse_limit(row, "legal_days", "legal_unit")?;
+    let promised = match parse_limit(row, "promised_days", "promised_unit")? {
+        Some(l) if case_type == CaseType::Instant && l.days != 0 => {
+            return Err(format!(
+                "case_type instant (即办件) must have promised_days empty or 0, not {}",
+                l.days
+            ))
+        }
+        Some(l) => l,
+        None if case_type == CaseType::Instant => Limit {
+            days: 0,
+            unit: Unit::Working,
+        },
+        None => return Err(format!("promised_days is empty for a {case_type:?} item")),
+    };
+    let mut stage_days = [None; 3];
+    for stage in Stage::ALL {
+        let column = format!("stage_{}_days", stage.as_str());
+        stage_days[stage.index()] = parse_opt_number::<u16>(&column, row.get(&column))?;
+    }
+    let mut channels = 0u8;
+    for c in split_list(row.get("channels")) {
+        channels |= parse_enum("channels", c, Channel::parse)?.bit();
+    }
+    let mut window_authority = 0u8;
+    for a in split_list(row.get("window_authority")) {
+        window_authority |= match a {
+            "accept" => 1,
+            other => match Stage::parse(other) {
+                Some(Stage::Undertake) | None => {
+                    return Err(format!(
+                        "window_authority: {other:?} is not one of accept, review, approve"
+                    ))
+                }
+                Some(s) => s.bit() << 1,
+            },
+        };
+    }
+    Ok(Item {
+        code,
+        name: row.required("item_name")?.to_string(),
+        department: row.required("department")?.to_string(),
+        case_type,
+        legal,
+        promised,
+        stage_days,
+        in_hall: parse_bool("in_hall", row.required("in_hall")?)?,
+        channels,
+        fee_fen: parse_opt_number("fee_fen", row.get("fee_fen"))?,
+        window_authority,
+    })
+}
+
+fn parse_windows(file: &str, text: &str, errors: &mut Vec<ReferenceError>) -> Vec<Window> {
+    let mut out = Vec::new();
+    read_csv(
+        file,
+        text,
+        &["window_id", "center_id", "region", "department", "in_hall"],
+        errors,
+        |row| {
+            let region = row.required("region")?;
+            if !crate::event::is_valid_region(region) {
+                return Err(format!("region {region:?} is not a GB/T 2260 code"));
+            }
+            out.push(Window {
+                window_id: row.required("window_id")?.to_string(),
+                center_id: row.required("center_id")?.to_string(),
+                region: region.to_string(),
+                department: row.required("department")?.to_string(),
+                in_hall: parse_bool("in_hall", row.required("in_hall")?)?,
+            });
+            Ok(())
+        },
+    );
+    out
+}
+
+fn parse_staff(file: &str, text: &str, errors: &mut Vec<ReferenceError>) -> Vec<Staff> {
+    let mut out = Vec::new();
+    read_csv(
+        file,
+        text,
+        &["staff_id", "name", "department", "window_id", "in_hall"],
+        errors,
+        |row| {
+            let window = row.get("window_id");
+            out.push(Staff {
+                staff_id: row.required("staff_id")?.to_string(),
+                name: row.required("name")?.to_string(),
+                department: row.required("department")?.to_string(),
+                window_id: (!window.is_empty()).then(|| window.to_string()),
+                in_hall: parse_bool("in_hall", row.required("in_hall")?)?,
+            });
+            Ok(())
+        },
+    );
+    out
+}
+
+fn parse_limit(row: &Row<'_>, days_col: &str, unit_col: &str) -> Result<Option<Limit>, String> {
+    let Some(days) = parse_opt_number::<u16>(days_col, row.get(days_col))? else {
+        if !row.get(unit_col).is_empty() {
+            return Err(format!("{unit_col} is set but {days_col} is empty"));
+        }
+        return Ok(None);
+    };
+    if days > MAX_LIMIT_DAYS {
+        return Err(format!("{days_col} {days} exceeds {MAX_LIMIT_DAYS}"));
+    }
+    let unit = parse_enum(unit_col, row.required(unit_col)?, Unit::parse)?;
+    Ok(Some(Limit { days, unit }))
+}
+
+/// Largest limit accepted anywhere (ten years of days): guards the calendar tables.
+pub const MAX_LIMIT_DAYS: u16 = 3650;
+
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(';').map(str::trim).filter(|x| !x.is_empty())
+}
+
+fn parse_enum<T>(column: &str, v: &str, f: impl Fn(&str) -> Option<T>) -> Result<T, String> {
+    f(v).ok_or_else(|| format!("{column}: {v:?} is not an allowed value"))
+}
+
+fn parse_bool(column: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{column}: {v:?} is not true or false")),
+    }
+}
+
+fn parse_opt_number<T: std::str::FromStr>(column: &str, v: &str) -> Result<Option<T>, String> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|_| format!("{column}: {v:?} is not a non-negative whole number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "item_code,item_name,department,case_type,legal_days,legal_unit,promised_days,promised_unit,stage_undertake_days,stage_review_days,stage_approve_days,in_hall,channels,fee_fen,window_authority\n";
+
+    fn items(rows: &str) -> Result<Reference, Vec<ReferenceError>> {
+        Reference::parse(&ReferenceFiles {
+            items: Some(("items.csv".into(), format!("{HEADER}{rows}"))),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn parses_a_catalogue_row() {
+        let r = items("P5,不动产登记,BDC,promised,20,working,5,working,2,2,,true,hall;online,8000,accept;review\n")
+            .unwrap();
+        let item = r.item(r.item_id("P5").unwrap());
+        assert_eq!(
+            item.promised,
+            Limit {
+                days: 5,
+                unit: Unit::Working
+            }
+        );
+        assert_eq!(
+            item.legal,
+            Some(Limit {
+                days: 20,
+                unit: Unit::Working
+            })
+        );
+        assert_eq!(item.stage_days, [Some(2), Some(2), None]);
+        assert_eq!(item.channels, Channel::Hall.bit() | Channel::Online.bit());
+        assert_eq!(item.fee_fen, Some(8000));
+        assert_eq!(item.window_authority, 1 | (Stage::Review.bit() << 1));
+    }
+
+    #[test]
+    fn reports_every_bad_row_with_its_line() {
+        let errs = items(concat!(
+            "A,甲,D,promised,20,working,5,weeks,,,,true,hall,,accept\n",
+            "B,乙,D,instant,1,working,3,working,,,,true,hall,,accept\n",
+            "C,丙,D,promised,20,working,5,working,,,,yes,hall,,accept\n",
+            "C2,丙,D,promised,20,working,5,working,,,,true,hall,-3,accept\n",
+        ))
+        .unwrap_err();
+        let lines: Vec<_> = errs.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![Some(2), Some(3), Some(4), Some(5)], "{errs:?}");
+        assert!(errs[0].reason.contains("promised_unit"), "{}", errs[0]);
+        assert!(errs[1].reason.contains("instant"), "{}", errs[1]);
+        assert!(errs[2].reason.contains("in_hall"), "{}", errs[2]);
+        assert!(errs[3].reason.contains("fee_fen"), "{}", errs[3]);
+        assert_eq!(errs[0].to_string().split(':').next(), Some("items.csv"));
+    }
+
+    #[test]
+    fn refuses_wrong_headers_ragged_rows_and_duplicates() {
+        let e = Reference::parse(&ReferenceFiles {
+            items: Some(("items.csv".into(), "item_code,name\nA,B\n".into())),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e[0].line, Some(1));
+        let e = items("A,甲,D,promised,20,working,5,working\n").unwrap_err();
+        assert_eq!(e[0].line, Some(2));
+        let e = items(concat!(
+            "A,甲,D,promised,20,working,5,working,,,,true,hall,,accept\n",
+            "A,甲,D,promised,20,working,5,working,,,,true,hall,,accept\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e[0].line, Some(3));
+        assert!(e[0].reason.contains("twice"));
+    }
+
+    #[test]
+    fn missing_catalogue_is_an_error() {
+        let e = Reference::parse(&ReferenceFiles::default()).unwrap_err();
+        assert!(e[0].reason.contains("required"));
+    }
+}
