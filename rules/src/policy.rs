@@ -147,10 +147,12 @@ impl Policy {
                 .filter(|(a, b)| a < b);
             match parsed {
                 Some(s) if spans.last().is_none_or(|&(_, end)| end <= s.0) => spans.push(s),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "office_hours {:?}: expected ascending spans like \"09:00-12:00,13:30-17:30\"",
                     self.office_hours
-                )),
+                ))
+                }
             }
         }
         Ok(spans)
