@@ -1,1 +1,337 @@
-//! Synthetic workloads (placeholder).
+//! Deterministic synthetic event streams for benchmarks and load tests.
+//!
+//! Not the simulator (which models a hall's day with ground truth); this only produces a
+//! realistic *mix* at any scale, fast, as NDJSON lines in `jiancha.event.v1`:
+//! - [`Workload::warm_up`]: `open_cases` cases accepted over the preceding working days, so the
+//!   engine holds that many open cases;
+//! - [`Workload::next_line`]: the steady state after it — each step either moves a random open
+//!   case one step through its lifecycle (stages, 补正, suspensions, special procedures,
+//!   extensions, completion) or emits a hall event (queue tickets, fees, evaluations, sign-ins),
+//!   and every completed case is replaced by a newly accepted one, so the number of open cases
+//!   stays constant while time advances and deadlines fire.
+
+use std::fmt::Write as _;
+
+use crate::reference::ReferenceFiles;
+use crate::time::{parse_rfc3339, Instant};
+
+/// splitmix64: small, fast, good enough for workloads, and the same on every machine.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// True with probability `percent`/100.
+    pub fn percent(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// Number of items in the synthetic catalogue.
+pub const ITEMS: usize = 60;
+/// Number of windows (and staff, one per window).
+pub const WINDOWS: usize = 137;
+
+/// Reference data matching the workload: a county-sized catalogue (limits of 1–20 working or
+/// natural days, stage limits on most items) and one staff member per window.
+pub fn reference_files() -> ReferenceFiles {
+    let mut items = String::from("item_code,item_name,department,case_type,legal_days,legal_unit,promised_days,promised_unit,stage_undertake_days,stage_review_days,stage_approve_days,in_hall,channels,fee_fen,window_authority\n");
+    for i in 0..ITEMS {
+        let promised = [1, 3, 5, 7, 10, 15, 20][i % 7];
+        let unit = if i % 5 == 4 { "natural" } else { "working" };
+        let (kind, promised_cell) = if i % 10 == 0 {
+            ("instant", String::new())
+        } else {
+            ("promised", promised.to_string())
+        };
+        let punit = if promised_cell.is_empty() { "" } else { unit };
+        let stages = if i % 3 == 0 { ",," } else { "1,1,1" };
+        let _ = writeln!(
+            items,
+            "I{i:03},事项{i},D{:02},{kind},{},working,{promised_cell},{punit},{stages},true,hall;online,{},accept",
+            i % 20,
+            promised * 2 + 5,
+            if i % 4 == 0 { String::new() } else { (i * 100).to_string() }
+        );
+    }
+    let mut windows = String::from("window_id,center_id,region,department,in_hall\n");
+    let mut staff = String::from("staff_id,name,department,window_id,in_hall\n");
+    for w in 0..WINDOWS {
+        let _ = writeln!(
+            windows,
+            "W{w:03},C{},43062{},D{:02},true",
+            w % 3,
+            w % 3,
+            w % 20
+        );
+        let _ = writeln!(staff, "S{w:04},员工{w},D{:02},W{w:03},true", w % 20);
+    }
+    ReferenceFiles {
+        items: Some(("synth/items.csv".into(), items)),
+        windows: Some(("synth/windows.csv".into(), windows)),
+        staff: Some(("synth/staff.csv".into(), staff)),
+        calendar: Vec::new(),
+    }
+}
+
+const UNDERTAKE: (&str, &str) = ("case.stage", r#","stage":"undertake","result":"agree""#);
+const REVIEW: (&str, &str) = ("case.stage", r#","stage":"review","result":"agree""#);
+const APPROVE: (&str, &str) = ("case.stage", r#","stage":"approve","result":"agree""#);
+const COMPLETE: (&str, &str) = ("case.completed", r#","result":"approved""#);
+const PLAIN: &[(&str, &str)] = &[UNDERTAKE, REVIEW, APPROVE, COMPLETE];
+
+/// What happens to a case after its acceptance, one step per event. Most cases go straight
+/// through the stages; four in twelve take a detour that pauses or extends its clock.
+const LIFECYCLES: &[&[(&str, &str)]] = &[
+    PLAIN,
+    PLAIN,
+    &[
+        ("case.supplement_requested", r#","reason":"材料不全""#),
+        ("case.supplement_received", ""),
+        UNDERTAKE,
+        REVIEW,
+        APPROVE,
+        COMPLETE,
+    ],
+    PLAIN,
+    &[
+        UNDERTAKE,
+        ("case.suspended", r#","reason":"申请人要求""#),
+        ("case.resumed", ""),
+        REVIEW,
+        APPROVE,
+        COMPLETE,
+    ],
+    PLAIN,
+    &[
+        UNDERTAKE,
+        (
+            "case.special_started",
+            r#","procedure":"inspection","limit_days":5,"limit_unit":"working""#,
+        ),
+        ("case.special_ended", ""),
+        REVIEW,
+        APPROVE,
+        COMPLETE,
+    ],
+    PLAIN,
+    &[
+        UNDERTAKE,
+        ("case.extended", r#","extra_days":5"#),
+        REVIEW,
+        APPROVE,
+        COMPLETE,
+    ],
+    PLAIN,
+    PLAIN,
+    PLAIN,
+];
+
+/// An open case of the workload and how far along its lifecycle it is.
+#[derive(Debug, Clone, Copy)]
+struct OpenCase {
+    n: u64,
+    step: u8,
+    item: u16,
+}
+
+/// The generator. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    rng: Rng,
+    open: Vec<OpenCase>,
+    next_case: u64,
+    next_event: u64,
+    /// Current event time.
+    now: Instant,
+    /// Seconds between consecutive steady-state events.
+    step_secs: f64,
+    carry: f64,
+}
+
+/// First instant of the warm-up period.
+const START: &str = "2026-03-02T09:00:00+08:00";
+
+impl Workload {
+    /// A workload that will hold `open_cases` open; `events_per_day` sets how fast time runs in
+    /// the steady state (a province: a few million a day).
+    pub fn new(seed: u64, open_cases: usize, events_per_day: u64) -> Workload {
+        Workload {
+            rng: Rng::new(seed),
+            open: Vec::with_capacity(open_cases),
+            next_case: 0,
+            next_event: 0,
+            now: parse_rfc3339(START).unwrap_or_default(),
+            step_secs: 86_400.0 / events_per_day.max(1) as f64,
+            carry: 0.0,
+        }
+    }
+
+    /// The current event time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The warm-up: `open_cases` acceptances spread over five days, as NDJSON lines.
+    pub fn warm_up(&mut self, open_cases: usize, mut sink: impl FnMut(&str)) {
+        let span = 5.0 * 86_400.0 / open_cases.max(1) as f64;
+        let mut line = String::with_capacity(512);
+        for i in 0..open_cases {
+            let t = Instant(self.now.0 + (i as f64 * span) as i64);
+            let item = self.rng.below(ITEMS as u64) as u16;
+            let case = self.new_case(item);
+            line.clear();
+            self.case_line(&mut line, t, case, "case.accepted", r#","channel":"hall""#);
+            sink(&line);
+        }
+        self.now = Instant(self.now.0 + 5 * 86_400);
+    }
+
+    fn new_case(&mut self, item: u16) -> OpenCase {
+        let case = OpenCase {
+            n: self.next_case,
+            step: 0,
+            item,
+        };
+        self.next_case += 1;
+        self.open.push(case);
+        case
+    }
+
+    fn tick(&mut self) -> Instant {
+        self.carry += self.step_secs;
+        let whole = self.carry as i64;
+        self.carry -= whole as f64;
+        self.now = Instant(self.now.0 + whole);
+        self.now
+    }
+
+    fn header(&mut self, line: &mut String, t: Instant, kind: &str, window: u64) {
+        self.next_event += 1;
+        let _ = write!(
+            line,
+            r#"{{"event_id":"e{}","kind":"{kind}","occurred_at":"{t}","center_id":"C{}","region":"43062{}","department":"D{:02}","window_id":"W{window:03}","staff_id":"S{window:04}""#,
+            self.next_event,
+            window % 3,
+            window % 3,
+            window % 20,
+        );
+    }
+
+    fn case_line(
+        &mut self,
+        line: &mut String,
+        t: Instant,
+        case: OpenCase,
+        kind: &str,
+        extra: &str,
+    ) {
+        let window = case.n % WINDOWS as u64;
+        self.header(line, t, kind, window);
+        let _ = write!(
+            line,
+            r#","case_id":"43062{}-2026-{:08}","item_code":"I{:03}"{extra}}}"#,
+            window % 3,
+            case.n,
+            case.item
+        );
+    }
+
+    /// Append the next steady-state event (one NDJSON line, no newline) to `line`.
+    pub fn next_line(&mut self, line: &mut String) {
+        let t = self.tick();
+        let roll = self.rng.below(100);
+        if roll < 25 || self.open.is_empty() {
+            // Hall events: queue tickets, fees, evaluations, sign-ins.
+            let window = self.rng.below(WINDOWS as u64);
+            let (kind, extra) = match roll % 5 {
+                0 | 1 => (
+                    "queue.ticket_issued",
+                    format!(r#","ticket_no":"A{}""#, self.next_event),
+                ),
+                2 => (
+                    "queue.ticket_called",
+                    format!(r#","ticket_no":"A{}""#, self.next_event),
+                ),
+                3 => (
+                    "evaluation.submitted",
+                    format!(
+                        r#","evaluation_id":"V{}","score":{}"#,
+                        self.next_event,
+                        3 + self.rng.below(3)
+                    ),
+                ),
+                _ => (
+                    "fee.charged",
+                    format!(
+                        r#","item_code":"I{:03}","receipt_no":"R{}","amount_fen":{},"payer_id":"P{}""#,
+                        self.rng.below(ITEMS as u64),
+                        self.next_event,
+                        self.rng.below(100) * 100,
+                        self.rng.below(1_000_000)
+                    ),
+                ),
+            };
+            self.header(line, t, kind, window);
+            line.push_str(&extra);
+            line.push('}');
+            return;
+        }
+        let idx = self.rng.below(self.open.len() as u64) as usize;
+        let case = self.open[idx];
+        self.open[idx].step += 1;
+        let path = LIFECYCLES[(case.n % LIFECYCLES.len() as u64) as usize];
+        let (kind, extra) = path[usize::from(case.step).min(path.len() - 1)];
+        self.case_line(line, t, case, kind, extra);
+        if kind == "case.completed" {
+            self.open.swap_remove(idx);
+            let item = self.rng.below(ITEMS as u64) as u16;
+            let fresh = self.new_case(item);
+            line.push('\n');
+            self.case_line(line, t, fresh, "case.accepted", r#","channel":"hall""#);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_parseable_reference() {
+        let r = crate::Reference::parse(&reference_files()).expect("synthetic reference is valid");
+        assert_eq!(r.items().len(), ITEMS);
+        let mut a = Workload::new(7, 100, 100_000);
+        let mut b = Workload::new(7, 100, 100_000);
+        let (mut la, mut lb) = (Vec::new(), Vec::new());
+        a.warm_up(100, |l| la.push(l.to_string()));
+        b.warm_up(100, |l| lb.push(l.to_string()));
+        for _ in 0..1000 {
+            let (mut x, mut y) = (String::new(), String::new());
+            a.next_line(&mut x);
+            b.next_line(&mut y);
+            la.push(x);
+            lb.push(y);
+        }
+        assert_eq!(la, lb);
+        assert!(la.iter().all(|l| l.starts_with('{') && l.ends_with('}')));
+    }
+}

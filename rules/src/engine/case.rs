@@ -7,7 +7,7 @@
 //! state to keep consistent. Rarely used facts (pauses, extensions, special procedures, fired
 //! alerts) live in a boxed [`Extras`] that most cases never allocate.
 
-use crate::alert::{Alert, Level, Rule};
+use crate::alert::{Level, Rule};
 use crate::calendar::Calendar;
 use crate::event::{CaseType, Procedure, Stage, Unit};
 use crate::policy::Policy;
@@ -94,11 +94,13 @@ pub struct Extension {
     pub applied: bool,
 }
 
-/// The open special procedure's own clock.
+/// A special procedure and its own clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Special {
     /// 1-based ordinal within the case.
     pub n: u8,
+    /// When it ended ([`NEVER`] while open).
+    pub ended_at: T32,
     /// Which procedure.
     pub procedure: Procedure,
     /// When it started.
@@ -109,6 +111,20 @@ pub struct Special {
     pub fired: bool,
 }
 
+/// An alert that fired for the case, kept (8 bytes) so a later event can retract it; the alert
+/// itself is rebuilt from the case if that happens, rather than stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fired {
+    /// Which deadline.
+    pub due: Due,
+    /// Its `fired_at`.
+    pub at: T32,
+    /// Acceptance period or special-procedure ordinal (0 otherwise).
+    pub n: u8,
+    /// Already retracted.
+    pub retracted: bool,
+}
+
 /// Facts most cases never have.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extras {
@@ -116,12 +132,10 @@ pub struct Extras {
     pub pauses: Vec<Pause>,
     /// Extensions, in order of arrival.
     pub extensions: Vec<Extension>,
-    /// The open special procedure.
-    pub special: Option<Special>,
-    /// Number of special procedures started.
-    pub special_count: u8,
+    /// Special procedures, in order; the last one is open if it has not ended.
+    pub specials: Vec<Special>,
     /// Alerts fired for this case that a later event could retract.
-    pub fired: Vec<Alert>,
+    pub fired: Vec<Fired>,
 }
 
 /// One case's state.
@@ -480,6 +494,30 @@ impl Case {
         Some((d, k))
     }
 
+    /// The open special procedure, if any.
+    pub fn open_special(&self) -> Option<&Special> {
+        self.extras
+            .as_ref()
+            .and_then(|e| e.specials.last())
+            .filter(|s| s.ended_at == NEVER)
+    }
+
+    /// Special procedure number `n` (1-based).
+    pub fn special(&self, n: u8) -> Option<&Special> {
+        self.extras
+            .as_ref()
+            .and_then(|e| e.specials.get(usize::from(n).checked_sub(1)?))
+    }
+
+    /// Ordinal that goes into the subject of an alert for `due` (period or special number).
+    pub fn ordinal(&self, due: Due) -> u8 {
+        match due {
+            Due::Acceptance => self.period_no,
+            Due::Special => self.open_special().map_or(0, |s| s.n),
+            _ => 0,
+        }
+    }
+
     /// Last day of a special procedure's own limit.
     pub fn special_day(ctx: Ctx<'_>, sp: &Special) -> Option<Day> {
         let limit = sp.limit?;
@@ -529,7 +567,7 @@ impl Case {
                 }
             }
         }
-        if let Some(sp) = self.extras.as_ref().and_then(|e| e.special.as_ref()) {
+        if let Some(sp) = self.open_special() {
             if !sp.fired {
                 if let Some(d) = Case::special_day(ctx, sp) {
                     out.push((d.end(), Due::Special));
@@ -550,7 +588,7 @@ impl Case {
             Due::Red => self.fired |= fired::RED,
             Due::Stage(s) => self.fired |= fired::STAGE << s.index(),
             Due::Special => {
-                if let Some(sp) = self.extras.as_mut().and_then(|e| e.special.as_mut()) {
+                if let Some(sp) = self.extras.as_mut().and_then(|e| e.specials.last_mut()) {
                     sp.fired = true;
                 }
             }

@@ -14,15 +14,16 @@ use crate::time::{Day, Instant};
 use super::case::{days_between, inst, pause, Case, Clock, Ctx, Due, NEVER};
 use super::table::Symbols;
 
-/// Build the alert for `due`, firing at `at`.
-pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant) -> Alert {
+/// Build the alert for `due`, firing at `at`; `n` is the acceptance period or special-procedure
+/// number it belongs to (see [`Case::ordinal`]).
+pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant, n: u8) -> Alert {
     let (rule, level) = due.rule_level();
     let mut subject = Subject::new();
     subject.insert("case_id".into(), Value::String(case.id.to_string()));
     let name = item_name(ctx, symbols, case);
     let (message, evidence) = match due {
         Due::Acceptance => {
-            subject.insert("period".into(), json!(case.period_no));
+            subject.insert("period".into(), json!(n));
             acceptance(ctx, case, &name)
         }
         Due::Warning | Due::Yellow | Due::Red => case_clock(ctx, case, due, &name),
@@ -31,13 +32,8 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
             stage_clock(ctx, case, stage, &name)
         }
         Due::Special => {
-            let n = case
-                .extras
-                .as_ref()
-                .and_then(|e| e.special.as_ref())
-                .map_or(0, |s| s.n);
             subject.insert("special".into(), json!(n));
-            special(ctx, case, &name)
+            special(ctx, case, n, &name)
         }
     };
     finish(symbols, case, rule, level, subject, at, message, evidence)
@@ -274,8 +270,8 @@ fn stage_clock(
     (message, ev)
 }
 
-fn special(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
-    let Some(sp) = case.extras.as_ref().and_then(|e| e.special) else {
+fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Value) {
+    let Some(&sp) = case.special(n) else {
         return (format!("办件 {} 特别程序信息缺失", case.id), Value::Null);
     };
     let start = inst(sp.started_at).day();

@@ -18,13 +18,13 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use crate::alert::{Alert, AlertStatus, Rule};
+use crate::alert::{Alert, AlertStatus};
 use crate::event::{Body, CaseType, Event, Unit};
 use crate::policy::Policy;
 use crate::reference::{Limit, Reference};
 use crate::time::Instant;
 
-use case::{inst, pause, t32, Case, Ctx, Due, Extension, Special, NEVER, T32};
+use case::{inst, pause, t32, Case, Ctx, Due, Extension, Fired, Special, NEVER, T32};
 use table::{Dedup, Slab, Symbols, NONE};
 
 /// What became of an event the engine accepted.
@@ -223,10 +223,15 @@ impl Engine {
         scratch.clear();
         scratch.extend(case.pending(ctx).into_iter().filter(|(at, _)| *at <= now));
         for &(at, due) in scratch.iter() {
-            let alert = explain::alert(ctx, symbols, case, due, at);
+            let n = case.ordinal(due);
+            out.push(explain::alert(ctx, symbols, case, due, at, n));
             case.mark_fired(due);
-            case.extras_mut().fired.push(alert.clone());
-            out.push(alert);
+            case.extras_mut().fired.push(Fired {
+                due,
+                at: t32(at),
+                n,
+                retracted: false,
+            });
         }
     }
 
@@ -278,7 +283,13 @@ impl Engine {
                 return Outcome::Applied;
             };
             attribute(case, ev, symbols, reference);
-            let mut retract = Retractor { ev, t, out, stats };
+            let mut retract = Retractor {
+                ctx,
+                ev,
+                t,
+                out,
+                stats,
+            };
             apply(ctx, symbols, case, ev, t, &mut retract)
         };
         let mut fired = Vec::new();
@@ -310,6 +321,7 @@ fn attribute(case: &mut Case, ev: &Event<'_>, symbols: &mut Symbols, reference: 
 
 /// Retracts a case's alerts that a late event shows were fired after their clock ended.
 struct Retractor<'a, 'e> {
+    ctx: Ctx<'a>,
     ev: &'a Event<'e>,
     t: T32,
     out: &'a mut Vec<Alert>,
@@ -317,50 +329,49 @@ struct Retractor<'a, 'e> {
 }
 
 impl Retractor<'_, '_> {
-    fn retract(&mut self, case: &mut Case, matches: impl Fn(&Alert) -> bool) {
+    fn retract(&mut self, symbols: &Symbols, case: &mut Case, matches: impl Fn(&Fired) -> bool) {
         let Some(extras) = case.extras.as_mut() else {
             return;
         };
-        let ended = inst(self.t);
-        for alert in extras.fired.iter_mut() {
-            if alert.status != AlertStatus::Open || alert.fired_at <= ended || !matches(alert) {
-                continue;
+        let mut hits = Vec::new();
+        for f in extras.fired.iter_mut() {
+            if !f.retracted && f.at > self.t && matches(f) {
+                f.retracted = true;
+                hits.push(*f);
             }
+        }
+        let ended = inst(self.t);
+        for f in hits {
+            let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
             alert.status = AlertStatus::Retracted;
-            let mut copy = alert.clone();
-            copy.evidence["retracted_by"] = serde_json::json!({
+            alert.evidence["retracted_by"] = serde_json::json!({
                 "event_id": self.ev.event_id,
                 "kind": self.ev.body.kind().as_str(),
                 "occurred_at": ended,
             });
-            copy.message = format!(
+            alert.message = format!(
                 "已撤销：{}（后到事件表明 {} 已于 {} 发生，早于告警时间）",
-                copy.message,
+                alert.message,
                 self.ev.body.kind().as_str(),
                 ended
             );
             self.stats.retractions += 1;
-            self.out.push(copy);
+            self.out.push(alert);
         }
     }
 }
 
-fn is_case_clock(a: &Alert) -> bool {
-    matches!(
-        a.rule,
-        Rule::CaseOverdue | Rule::StageOverdue | Rule::SpecialOverdue
-    )
+fn is_case_clock(f: &Fired) -> bool {
+    !matches!(f.due, Due::Acceptance)
 }
 
 /// An answer to the acceptance period (受理, 不予受理 or 补正告知 before acceptance).
-fn answer(case: &mut Case, t: T32, r: &mut Retractor<'_, '_>) {
+fn answer(symbols: &Symbols, case: &mut Case, t: T32, r: &mut Retractor<'_, '_>) {
     if case.answered_at == NEVER || t < case.answered_at {
         case.answered_at = t;
     }
-    let period = serde_json::Value::from(case.period_no);
-    r.retract(case, |a| {
-        a.rule == Rule::AcceptanceOverdue && a.subject.get("period") == Some(&period)
-    });
+    let period = case.period_no;
+    r.retract(symbols, case, |f| f.due == Due::Acceptance && f.n == period);
 }
 
 fn apply(
@@ -411,15 +422,15 @@ fn apply(
                 }
                 None => case.legal_days = u16::MAX,
             }
-            answer(case, t, r);
+            answer(symbols, case, t, r);
         }
         Body::CaseRejected { reason } => {
             if case.closed_at != NEVER {
                 return Outcome::Inconsistent("already_finished");
             }
-            answer(case, t, r);
+            answer(symbols, case, t, r);
             case.closed_at = t;
-            r.retract(case, is_case_clock);
+            r.retract(symbols, case, is_case_clock);
             let blank = reason.as_deref().is_none_or(|s| s.trim().is_empty());
             if blank && case.fired & case::fired::REJECTED == 0 {
                 case.fired |= case::fired::REJECTED;
@@ -431,7 +442,7 @@ fn apply(
         }
         Body::SupplementRequested { .. } => {
             if before_acceptance {
-                answer(case, t, r);
+                answer(symbols, case, t, r);
             } else if ctx.policy.pause_on_supplement {
                 case.open_pause(pause::SUPPLEMENT, t);
             }
@@ -458,20 +469,22 @@ fn apply(
             if *done == NEVER || t < *done {
                 *done = t;
             }
-            let name = serde_json::Value::from(stage.as_str());
-            r.retract(case, |a| {
-                a.rule == Rule::StageOverdue && a.subject.get("stage") == Some(&name)
-            });
+            let stage = *stage;
+            r.retract(symbols, case, |f| f.due == Due::Stage(stage));
         }
         Body::CaseTransferred { to_department } => {
             symbols.update(&mut case.department, Some(to_department));
         }
         Body::SpecialStarted { procedure, limit } => {
             case.open_pause(pause::SPECIAL, t);
-            let extras = case.extras_mut();
-            extras.special_count = extras.special_count.saturating_add(1);
-            extras.special = Some(Special {
-                n: extras.special_count,
+            let specials = &mut case.extras_mut().specials;
+            // A new one while one is open replaces the open one's own limit (docs/RULES.md).
+            if let Some(open) = specials.last_mut().filter(|s| s.ended_at == NEVER) {
+                open.ended_at = t;
+            }
+            specials.push(Special {
+                n: u8::try_from(specials.len() + 1).unwrap_or(u8::MAX),
+                ended_at: NEVER,
                 procedure: *procedure,
                 started_at: t,
                 limit: *limit,
@@ -482,15 +495,16 @@ fn apply(
             if !case.close_pause(pause::SPECIAL, t) {
                 return Outcome::Inconsistent("special_not_started");
             }
-            let n = case
+            let open = case
                 .extras
                 .as_mut()
-                .and_then(|e| e.special.take())
-                .map(|s| s.n);
-            let n = serde_json::Value::from(n.unwrap_or(0));
-            r.retract(case, |a| {
-                a.rule == Rule::SpecialOverdue && a.subject.get("special") == Some(&n)
-            });
+                .and_then(|e| e.specials.last_mut())
+                .filter(|s| s.ended_at == NEVER);
+            if let Some(sp) = open {
+                sp.ended_at = t;
+                let n = sp.n;
+                r.retract(symbols, case, |f| f.due == Due::Special && f.n == n);
+            }
         }
         Body::CaseSuspended { .. } => case.open_pause(pause::SUSPEND, t),
         Body::CaseResumed { .. } => {
@@ -515,7 +529,7 @@ fn apply(
                 return Outcome::Inconsistent("already_finished");
             }
             case.closed_at = t;
-            r.retract(case, is_case_clock);
+            r.retract(symbols, case, is_case_clock);
         }
         Body::CaseDelivered | Body::CaseArchived => {}
         _ => {}

@@ -1,0 +1,43 @@
+//! Shared set-up of the engine benchmarks: a warm engine holding `open` cases and the
+//! steady-state stream that follows.
+
+use std::sync::Arc;
+
+use ingest::decode::{decode_str, DecodeOptions, Receipt};
+use rules::synth::{self, Workload};
+use rules::{Engine, Policy, Reference};
+
+/// Decoding as in replay: no receipt time, so no future-skew check.
+pub const OPTS: DecodeOptions = DecodeOptions {
+    receipt: Receipt::ReportedAt,
+    max_future_skew_secs: 600,
+};
+
+/// A province-sized day: steady-state events per simulated day.
+pub const EVENTS_PER_DAY: u64 = 3_000_000;
+
+/// An engine holding `open` accepted cases, and the workload positioned after the warm-up.
+pub fn warm_engine(open: usize, policy: Policy) -> (Engine, Workload) {
+    let reference = Reference::parse(&synth::reference_files()).expect("synthetic reference");
+    let mut engine = Engine::new(Arc::new(reference), policy);
+    let mut workload = Workload::new(42, open, EVENTS_PER_DAY);
+    let mut alerts = Vec::new();
+    workload.warm_up(open, |line| {
+        let ev = decode_str(line, &OPTS).expect("synthetic events are valid");
+        engine.on_event(&ev, &mut alerts).expect("accepted");
+        alerts.clear();
+    });
+    (engine, workload)
+}
+
+/// The next `n` steady-state lines.
+pub fn stream(workload: &mut Workload, n: usize) -> Vec<String> {
+    let mut lines = Vec::with_capacity(n + n / 8);
+    let mut buf = String::new();
+    while lines.len() < n {
+        buf.clear();
+        workload.next_line(&mut buf);
+        lines.extend(buf.split('\n').map(str::to_string));
+    }
+    lines
+}

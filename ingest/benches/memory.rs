@@ -1,0 +1,89 @@
+//! Bytes of heap per open case, measured with a counting allocator (not a timing benchmark):
+//! `cargo bench -p ingest --bench memory`. Method and results: docs/BENCHMARKS.md.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rules::Policy;
+
+mod common;
+use common::{stream, warm_engine, OPTS};
+
+/// Counts live heap bytes.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: delegates every call to the system allocator unchanged; only counts sizes.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn measure(open: usize, policy: Policy, steady_events: usize) -> (usize, usize) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let (mut engine, mut workload) = warm_engine(open, policy);
+    // Some steady state so stages, pauses and extensions are in the state too.
+    let lines = stream(&mut workload, steady_events);
+    let mut alerts = Vec::new();
+    for line in &lines {
+        if let Ok(ev) = ingest::decode::decode_str(line, &OPTS) {
+            let _ = engine.on_event(&ev, &mut alerts);
+        }
+        alerts.clear();
+    }
+    drop(lines);
+    let bytes = LIVE.load(Ordering::Relaxed) - before;
+    let cases = engine.tracked_cases();
+    drop(engine);
+    (bytes, cases)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --benches` runs this binary; the measurement is for `cargo bench`.
+    }
+    let open = 1_000_000;
+    let steady = 200_000;
+    let (total, cases) = measure(open, Policy::default(), steady);
+    let small_dedup = Policy {
+        dedup_capacity: 2,
+        ..Policy::default()
+    };
+    let (without_dedup, _) = measure(open, small_dedup, steady);
+    println!(
+        "cases held: {cases} (open {open}, plus cases finished during {steady} steady events)"
+    );
+    println!(
+        "engine heap: {:.1} MiB = {:.0} bytes per case held",
+        total as f64 / 1048576.0,
+        total as f64 / cases as f64
+    );
+    println!(
+        "  of which the duplicate filter ({} ids): {:.1} MiB",
+        Policy::default().dedup_capacity,
+        (total - without_dedup) as f64 / 1048576.0
+    );
+    println!(
+        "  cases, index, timers and symbols: {:.0} bytes per case held",
+        without_dedup as f64 / cases as f64
+    );
+}
