@@ -14,7 +14,7 @@ use crate::policy::Policy;
 use crate::reference::{Limit, Reference};
 use crate::time::{Day, Instant};
 
-use super::table::{Keyed, Sym, NONE};
+use super::table::{CompactKey, Keyed, Sym, NONE};
 
 /// Compact instant: seconds since 1999-12-31T23:59:59+08:00, so every supported instant is
 /// ≥ 1 and 0 can mean "never". Fits until 2136.
@@ -142,7 +142,7 @@ pub struct Extras {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {
     /// 办件编号.
-    pub id: Box<str>,
+    pub id: CompactKey,
     /// Rare facts.
     pub extras: Option<Box<Extras>>,
     /// Attribution (interned).
@@ -200,8 +200,8 @@ pub struct Case {
 }
 
 impl Keyed for Case {
-    fn key(&self) -> &str {
-        &self.id
+    fn key(&self) -> &[u8] {
+        self.id.as_bytes()
     }
 }
 
@@ -233,6 +233,35 @@ impl Due {
             Due::Stage(_) => (Rule::StageOverdue, Level::Yellow),
             Due::Special => (Rule::SpecialOverdue, Level::Yellow),
         }
+    }
+}
+
+/// A case's pending deadlines, in firing order (at most one of each [`Due`]), kept inline: it is
+/// computed on every case event, so it must not allocate.
+#[derive(Debug, Clone, Copy)]
+pub struct Pending {
+    items: [(Instant, Due); 6],
+    len: usize,
+}
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            items: [(Instant(0), Due::Acceptance); 6],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, at: Instant, due: Due) {
+        if self.len < self.items.len() {
+            self.items[self.len] = (at, due);
+            self.len += 1;
+        }
+    }
+
+    /// The deadlines, earliest first.
+    pub fn as_slice(&self) -> &[(Instant, Due)] {
+        &self.items[..self.len]
     }
 }
 
@@ -299,7 +328,7 @@ impl Case {
     /// A case seen for the first time.
     pub fn new(id: &str) -> Case {
         Case {
-            id: id.into(),
+            id: CompactKey::new(id),
             extras: None,
             center: NONE,
             region: NONE,
@@ -531,8 +560,8 @@ impl Case {
 
     /// Every alert still to fire, with its instant, in firing order for equal instants.
     /// A clock that ended (case closed) only fires deadlines at or before its end.
-    pub fn pending(&self, ctx: Ctx<'_>) -> Vec<(Instant, Due)> {
-        let mut out = Vec::new();
+    pub fn pending(&self, ctx: Ctx<'_>) -> Pending {
+        let mut out = Pending::new();
         let end = if self.closed_at == NEVER {
             Instant(i64::MAX)
         } else {
@@ -541,28 +570,31 @@ impl Case {
         let held = inst(self.pause_ended);
         if self.fired & fired::PERIOD == 0 && self.period_missed(ctx) {
             if let Some(d) = self.acceptance_day(ctx) {
-                out.push((d.end(), Due::Acceptance));
+                out.push(d.end(), Due::Acceptance);
             }
         }
         if self.pause_open == 0 {
             if let Some(clock) = self.clock(ctx) {
                 let accepted = inst(self.accepted_at);
+                let yellow = clock.promised_day.end().max(held);
                 if let Some(w) = clock.warning_day {
-                    if self.fired & fired::WARNING == 0 {
-                        out.push((w.start().max(accepted).max(held), Due::Warning));
+                    // A warning no earlier than the yellow card would tell nobody anything.
+                    let warn = w.start().max(accepted).max(held);
+                    if self.fired & fired::WARNING == 0 && warn < yellow {
+                        out.push(warn, Due::Warning);
                     }
                 }
                 if self.fired & fired::YELLOW == 0 {
-                    out.push((clock.promised_day.end().max(held), Due::Yellow));
+                    out.push(yellow, Due::Yellow);
                 }
                 if self.fired & fired::RED == 0 {
-                    out.push((clock.red().0.max(held), Due::Red));
+                    out.push(clock.red().0.max(held), Due::Red);
                 }
             }
             if let Some((stage, started)) = self.open_stage() {
                 if self.fired & (fired::STAGE << stage.index()) == 0 {
                     if let Some((d, _)) = self.stage_day(ctx, stage, started) {
-                        out.push((d.end().max(held), Due::Stage(stage)));
+                        out.push(d.end().max(held), Due::Stage(stage));
                     }
                 }
             }
@@ -570,13 +602,18 @@ impl Case {
         if let Some(sp) = self.open_special() {
             if !sp.fired {
                 if let Some(d) = Case::special_day(ctx, sp) {
-                    out.push((d.end(), Due::Special));
+                    out.push(d.end(), Due::Special);
                 }
             }
         }
-        out.retain(|(at, _)| *at <= end);
-        out.sort();
-        out
+        let mut kept = Pending::new();
+        for &(at, due) in out.as_slice() {
+            if at <= end {
+                kept.push(at, due);
+            }
+        }
+        kept.items[..kept.len].sort_unstable();
+        kept
     }
 
     /// Mark an alert as fired.

@@ -88,7 +88,6 @@ pub struct Engine {
     dedup: Dedup,
     clock: Instant,
     stats: Stats,
-    scratch: Vec<(Instant, Due)>,
 }
 
 impl Engine {
@@ -103,7 +102,6 @@ impl Engine {
             timers: BinaryHeap::new(),
             clock: Instant(i64::MIN),
             stats: Stats::default(),
-            scratch: Vec::new(),
         }
     }
 
@@ -130,13 +128,14 @@ impl Engine {
     /// Apply one event. First every timer due at or before its `occurred_at` fires (SPEC §8),
     /// then the event is applied and whatever it makes due fires. Alerts are appended to `out`.
     pub fn on_event(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Result<Outcome, Rejection> {
-        if self.dedup.contains(&ev.event_id) {
+        let id = Dedup::hash(&ev.event_id);
+        if self.dedup.contains(id) {
             self.stats.duplicates += 1;
             return Ok(Outcome::Duplicate);
         }
         self.check(ev)?;
         self.advance_to(ev.occurred_at, out);
-        self.dedup.insert(&ev.event_id);
+        self.dedup.insert(id);
         self.stats.applied += 1;
         let outcome = match ev.case_id.as_deref() {
             Some(case_id) if ev.body.kind().is_case() => self.apply_case(case_id, ev, out),
@@ -198,18 +197,20 @@ impl Engine {
             self.stats.evicted += 1;
             return;
         }
-        self.fire_due(slot, due, batch);
-        self.schedule(slot);
+        self.settle(slot, due, batch);
     }
 
-    /// Fire every pending alert of the case due at or before `now`.
-    fn fire_due(&mut self, slot: u32, now: Instant, out: &mut Vec<Alert>) {
+    /// Fire every pending alert of the case due at or before `now`, then put its next deadline
+    /// (or, once it is finished, its eviction) on the timer heap. Pending deadlines are computed
+    /// once: firing one never moves another.
+    fn settle(&mut self, slot: u32, now: Instant, out: &mut Vec<Alert>) {
+        let retention = i64::from(self.policy.closed_case_retention_days) * 86_400;
         let Engine {
             reference,
             policy,
             symbols,
             cases,
-            scratch,
+            timers,
             ..
         } = self;
         let ctx = Ctx {
@@ -217,12 +218,16 @@ impl Engine {
             policy,
             reference,
         };
+        let generation = cases.generation(slot);
         let Some(case) = cases.get_mut(slot) else {
             return;
         };
-        scratch.clear();
-        scratch.extend(case.pending(ctx).into_iter().filter(|(at, _)| *at <= now));
-        for &(at, due) in scratch.iter() {
+        let mut next = None;
+        for &(at, due) in case.pending(ctx).as_slice() {
+            if at > now {
+                next = Some(at);
+                break;
+            }
             let n = case.ordinal(due);
             out.push(explain::alert(ctx, symbols, case, due, at, n));
             case.mark_fired(due);
@@ -233,32 +238,16 @@ impl Engine {
                 retracted: false,
             });
         }
-    }
-
-    /// Put the case's next deadline (or its eviction) on the timer heap.
-    fn schedule(&mut self, slot: u32) {
-        let retention = i64::from(self.policy.closed_case_retention_days) * 86_400;
-        let ctx = Ctx {
-            cal: &self.reference.calendar,
-            policy: &self.policy,
-            reference: &self.reference,
-        };
-        let generation = self.cases.generation(slot);
-        let Some(case) = self.cases.get_mut(slot) else {
+        if case.closed_at != NEVER {
+            next = Some(inst(case.closed_at).plus_secs(retention));
+        }
+        let Some(next) = next.map(t32) else {
             return;
         };
-        let next = if case.closed_at != NEVER {
-            inst(case.closed_at).plus_secs(retention)
-        } else {
-            match case.pending(ctx).first() {
-                Some(&(at, _)) => at,
-                None => return,
-            }
-        };
-        let next = t32(next);
+        // Keep an earlier live entry: when it pops, the case is simply settled again.
         if case.timer_due == NEVER || next < case.timer_due {
             case.timer_due = next;
-            self.timers.push(Reverse((next, slot, generation)));
+            timers.push(Reverse((next, slot, generation)));
         }
     }
 
@@ -292,11 +281,9 @@ impl Engine {
             };
             apply(ctx, symbols, case, ev, t, &mut retract)
         };
-        let mut fired = Vec::new();
-        self.fire_due(slot, self.clock, &mut fired);
-        self.stats.alerts += fired.len() as u64;
-        out.append(&mut fired);
-        self.schedule(slot);
+        let before = out.len();
+        self.settle(slot, self.clock, out);
+        self.stats.alerts += (out.len() - before) as u64;
         outcome
     }
 }

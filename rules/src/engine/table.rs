@@ -4,7 +4,7 @@
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Interned string id; [`NONE`] means absent.
 pub type Sym = u32;
@@ -53,8 +53,61 @@ impl Symbols {
 
 /// Something stored in a [`Slab`] under a string key.
 pub trait Keyed {
-    /// The key.
-    fn key(&self) -> &str;
+    /// The key's bytes.
+    fn key(&self) -> &[u8];
+}
+
+/// A string key stored inline when short (up to 22 bytes: most 办件编号), else on the heap.
+/// Inline keys save an allocation and, more importantly, a dependent cache miss on every lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompactKey {
+    /// Short key, in place.
+    Inline {
+        /// Length in bytes.
+        len: u8,
+        /// The bytes, zero-padded.
+        bytes: [u8; 22],
+    },
+    /// Longer key.
+    Heap(Box<str>),
+}
+
+impl CompactKey {
+    /// Store `s`.
+    pub fn new(s: &str) -> Self {
+        if s.len() <= 22 {
+            let mut bytes = [0u8; 22];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            CompactKey::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            CompactKey::Heap(s.into())
+        }
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            CompactKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            CompactKey::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    /// The key as text (always valid UTF-8: it was made from a `&str`).
+    pub fn as_str(&self) -> &str {
+        match self {
+            CompactKey::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            CompactKey::Heap(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for CompactKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A slab of values addressed by a stable `u32` slot, with a string-keyed index that stores
@@ -84,6 +137,7 @@ impl<T: Keyed> Default for Slab<T> {
 impl<T: Keyed> Slab<T> {
     /// Slot of `key`, if present.
     pub fn find(&self, key: &str) -> Option<u32> {
+        let key = key.as_bytes();
         let hash = self.hasher.hash_one(key);
         self.index
             .find(hash, |&s| {
@@ -118,7 +172,7 @@ impl<T: Keyed> Slab<T> {
             hasher,
             ..
         } = self;
-        let hash = hasher.hash_one(key);
+        let hash = hasher.hash_one(key.as_bytes());
         index.insert_unique(hash, slot, |&s| {
             slots[s as usize]
                 .as_ref()
@@ -162,16 +216,24 @@ impl<T: Keyed> Slab<T> {
     }
 }
 
-/// Remembers the most recent event ids (as 128-bit hashes) to drop duplicates, in bounded
-/// memory: two generations of at most `capacity / 2` ids each; when the young one fills up it
-/// becomes the old one and the previous old one is forgotten. So at least the last
-/// `capacity / 2` and at most the last `capacity` ids are remembered.
+/// Remembers the most recent event ids to drop duplicates, in bounded memory: two generations
+/// of at most `capacity / 2` ids each; when the young one fills up it becomes the old one and
+/// the previous old one is forgotten. So at least the last `capacity / 2` and at most the last
+/// `capacity` ids are remembered.
+///
+/// Ids are kept as 64-bit XXH3 hashes (8 bytes each). A new id is mistaken for a remembered one
+/// with probability `capacity / 2^64` — with a million remembered ids, about once in 18 trillion
+/// events — and then only if it also fits in the window, a risk accepted for the memory saved.
 #[derive(Debug, Clone)]
 pub struct Dedup {
-    young: HashSet<u128>,
-    old: HashSet<u128>,
+    young: HashSet<u64>,
+    old: HashSet<u64>,
     half: usize,
 }
+
+/// An event id's hash, computed once per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdHash(u64);
 
 impl Dedup {
     /// A filter remembering up to `capacity` ids.
@@ -183,18 +245,25 @@ impl Dedup {
         }
     }
 
-    /// Has `event_id` been seen (without recording it)?
-    pub fn contains(&self, event_id: &str) -> bool {
-        let h = xxh3_128(event_id.as_bytes());
-        self.young.contains(&h) || self.old.contains(&h)
+    /// The hash under which `event_id` is remembered.
+    pub fn hash(event_id: &str) -> IdHash {
+        IdHash(xxh3_64(event_id.as_bytes()))
     }
 
-    /// Record `event_id` as seen.
-    pub fn insert(&mut self, event_id: &str) {
+    /// Has this id been seen (without recording it)?
+    pub fn contains(&self, id: IdHash) -> bool {
+        self.young.contains(&id.0) || self.old.contains(&id.0)
+    }
+
+    /// Record an id as seen.
+    pub fn insert(&mut self, id: IdHash) {
         if self.young.len() >= self.half {
-            self.old = std::mem::take(&mut self.young);
+            // Reuse the forgotten generation's allocation instead of growing a new table.
+            let mut recycled = std::mem::take(&mut self.old);
+            recycled.clear();
+            self.old = std::mem::replace(&mut self.young, recycled);
         }
-        self.young.insert(xxh3_128(event_id.as_bytes()));
+        self.young.insert(id.0);
     }
 }
 
@@ -204,9 +273,21 @@ mod tests {
 
     struct V(String);
     impl Keyed for V {
-        fn key(&self) -> &str {
-            &self.0
+        fn key(&self) -> &[u8] {
+            self.0.as_bytes()
         }
+    }
+
+    #[test]
+    fn compact_keys_inline_short_ids_only() {
+        let short = CompactKey::new("430626-2026-00000123");
+        assert!(matches!(short, CompactKey::Inline { .. }));
+        assert_eq!(short.as_str(), "430626-2026-00000123");
+        let long = CompactKey::new("11430626MB1234567X-2026-000000000123");
+        assert!(matches!(long, CompactKey::Heap(_)));
+        assert_eq!(long.as_bytes(), b"11430626MB1234567X-2026-000000000123");
+        assert_eq!(CompactKey::new("办件编号").as_str(), "办件编号");
+        assert_eq!(std::mem::size_of::<CompactKey>(), 24);
     }
 
     #[test]
@@ -229,14 +310,15 @@ mod tests {
     #[test]
     fn dedup_forgets_only_beyond_its_capacity() {
         let mut d = Dedup::new(4);
+        let h = |s: &str| Dedup::hash(s);
         for i in 0..4 {
-            d.insert(&format!("e{i}"));
+            d.insert(h(&format!("e{i}")));
         }
-        assert!(d.contains("e0") && d.contains("e3"));
-        d.insert("e4");
-        d.insert("e5");
-        assert!(!d.contains("e0"), "oldest generation dropped");
-        assert!(d.contains("e2") && d.contains("e5"));
+        assert!(d.contains(h("e0")) && d.contains(h("e3")));
+        d.insert(h("e4"));
+        d.insert(h("e5"));
+        assert!(!d.contains(h("e0")), "oldest generation dropped");
+        assert!(d.contains(h("e2")) && d.contains(h("e5")));
     }
 
     #[test]

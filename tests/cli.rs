@@ -1,0 +1,256 @@
+//! End-to-end tests of the `jiancha` binary: what an operator sees when running it.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn jiancha(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .args(args)
+        .output()
+        .expect("run jiancha")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh scratch directory under the target directory (removed first if left over).
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn stdout_alerts(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every stdout line is a JSON alert"))
+        .collect()
+}
+
+fn replay_demo() -> Output {
+    let demo = root().join("demo/pingjiang");
+    jiancha(&[
+        "replay",
+        "--reference",
+        demo.to_str().unwrap_or_default(),
+        "--events",
+        demo.join("events.ndjson").to_str().unwrap_or_default(),
+        "--until",
+        "2026-11-30T00:00:00+08:00",
+    ])
+}
+
+#[test]
+fn replay_of_the_bundled_example_prints_the_expected_alerts() {
+    let out = replay_demo();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts = stdout_alerts(&out);
+    let find = |case: &str, rule: &str, level: &str, status: &str| {
+        alerts.iter().find(|a| {
+            a["case_id"] == case
+                && a["rule"] == rule
+                && a["level"] == level
+                && a["status"] == status
+        })
+    };
+    // The transfer registration stuck over 国庆: 7 working days from 09-28 end on 10-13.
+    let yellow = find("PJ2026-0928-002", "case.overdue", "yellow", "open").expect("yellow card");
+    assert_eq!(yellow["fired_at"], "2026-10-14T00:00:00+08:00");
+    assert_eq!(yellow["evidence"]["deadline_date"], "2026-10-13");
+    assert!(yellow["message"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("黄牌"));
+    assert_eq!(yellow["window_id"], "PJ-W02");
+    assert!(find("PJ2026-0928-002", "case.overdue", "red", "open").is_some());
+    // Deemed acceptance (§32) for the construction permit left undecided.
+    let deemed = find("PJ2026-0924-005", "case.overdue", "yellow", "open").expect("deemed");
+    assert_eq!(deemed["evidence"]["start_reason"], "deemed_accepted");
+    assert!(find(
+        "PJ2026-1009-006",
+        "case.rejected_without_reason",
+        "yellow",
+        "open"
+    )
+    .is_some());
+    assert!(find("PJ2026-1012-007", "case.special_overdue", "yellow", "open").is_some());
+    // The late-reported completion retracts the yellow card that fired meanwhile.
+    assert!(find("PJ2026-1013-008", "case.overdue", "yellow", "retracted").is_some());
+    // The cases finished in time raise nothing.
+    for on_time in ["PJ2026-0920-001", "PJ2026-0929-003"] {
+        assert!(alerts.iter().all(|a| a["case_id"] != on_time), "{on_time}");
+    }
+    // The bad line is reported with its number and reason, and the stream went on.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 16: bad_region"), "{stderr}");
+    assert!(stderr.contains("1 duplicates"), "{stderr}");
+}
+
+#[test]
+fn replay_is_deterministic() {
+    let (a, b) = (replay_demo(), replay_demo());
+    assert_eq!(a.stdout, b.stdout);
+    let ids: Vec<Value> = stdout_alerts(&a)
+        .iter()
+        .map(|x| x["alert_id"].clone())
+        .collect();
+    assert!(ids
+        .iter()
+        .all(|id| id.as_str().is_some_and(|s| s.len() == 32)));
+}
+
+#[test]
+fn replay_reads_standard_input() {
+    let demo = root().join("demo/pingjiang");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .args([
+            "replay",
+            "--reference",
+            demo.to_str().unwrap_or_default(),
+            "--events",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let events = fs::read(demo.join("events.ndjson")).expect("events");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&events)
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    assert!(!stdout_alerts(&out).is_empty());
+}
+
+#[test]
+fn bad_reference_data_is_refused_with_file_line_and_reason() {
+    let dir = scratch("bad-reference");
+    fs::copy(
+        root().join("demo/pingjiang/items.csv"),
+        dir.join("items.csv"),
+    )
+    .expect("copy");
+    let mut items = fs::read_to_string(dir.join("items.csv")).expect("read");
+    items.push_str("BAD-1,坏事项,X,promised,20,working,5,fortnights,,,,true,hall,,accept\n");
+    fs::write(dir.join("items.csv"), items).expect("write");
+    fs::write(
+        dir.join("windows.csv"),
+        "window_id,center_id,region,department,in_hall\nW1,C,99,D,true\n",
+    )
+    .expect("write");
+    fs::create_dir_all(dir.join("calendar")).expect("mkdir");
+    fs::write(
+        dir.join("calendar/2027.json"),
+        "{\"year\":2027,\"days\":[\n{\"name\":\"元旦\",\"date\":\"2027-01-32\",\"isOffDay\":true}]}",
+    )
+    .expect("write");
+    fs::write(
+        dir.join("policy.toml"),
+        "warn_before_working_days = 1\nsupervise_days = 3\n",
+    )
+    .expect("write");
+    let out = jiancha(&["check", "--reference", dir.to_str().unwrap_or_default()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let items_line = 10; // header + 8 demo items + the bad one
+    for want in [
+        format!("items.csv:{items_line}: promised_unit"),
+        "windows.csv:2: region".to_string(),
+        "2027.json:2: date \"2027-01-32\"".to_string(),
+        "policy.toml:2: unknown field `supervise_days`".to_string(),
+    ] {
+        assert!(stderr.contains(&want), "missing {want:?} in:\n{stderr}");
+    }
+    // replay refuses the same directory before reading any event.
+    let out = jiancha(&[
+        "replay",
+        "--reference",
+        dir.to_str().unwrap_or_default(),
+        "--events",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn check_accepts_the_bundled_reference() {
+    let out = jiancha(&[
+        "check",
+        "--reference",
+        root().join("demo/pingjiang").to_str().unwrap_or_default(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok: 8 items, 7 windows, 8 staff"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[2027"),
+        "2027 has no official data yet: {stdout}"
+    );
+}
+
+#[test]
+fn unusable_arguments_exit_non_zero_with_a_reason() {
+    let out = jiancha(&["replay", "--reference", "/nonexistent", "--events", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
+    let out = jiancha(&[
+        "replay",
+        "--reference",
+        ".",
+        "--events",
+        "x",
+        "--until",
+        "tomorrow",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+    let demo = root().join("demo/pingjiang");
+    let out = jiancha(&[
+        "replay",
+        "--reference",
+        demo.to_str().unwrap_or_default(),
+        "--events",
+        "/nonexistent.ndjson",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open events file"));
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["replay", "--help"],
+        vec!["check", "--help"],
+    ] {
+        let out = jiancha(&args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: jiancha"),
+            "{args:?}"
+        );
+    }
+}
