@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -72,8 +72,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(dir: &PathBuf, policy: Option<&PathBuf>) -> Option<reference_dir::Loaded> {
-    match reference_dir::load(dir, policy.map(PathBuf::as_path)) {
+fn load(dir: &Path, policy: Option<&Path>) -> Option<reference_dir::Loaded> {
+    match reference_dir::load(dir, policy) {
         Ok(loaded) => Some(loaded),
         Err(errors) => {
             for e in &errors {
@@ -91,7 +91,7 @@ fn replay(
     until: Option<Instant>,
     policy: Option<PathBuf>,
 ) -> ExitCode {
-    let Some(loaded) = load(&dir, policy.as_ref()) else {
+    let Some(loaded) = load(&dir, policy.as_deref()) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
     let input: Box<dyn io::BufRead> = if events.as_os_str() == "-" {
@@ -125,7 +125,7 @@ fn replay(
 }
 
 fn check(dir: PathBuf, policy: Option<PathBuf>) -> ExitCode {
-    let Some(loaded) = load(&dir, policy.as_ref()) else {
+    let Some(loaded) = load(&dir, policy.as_deref()) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
     for note in &loaded.notes {

@@ -324,12 +324,10 @@ impl<'a> Raw<'a> {
 
     /// An id-like string: absent, null and blank all count as missing.
     fn opt_id(&mut self, f: F) -> Result<Option<Cow<'a, str>>, DecodeError> {
-        Ok(self
-            .opt_str(f, MAX_ID_LEN)?
-            .filter(|s| !s.trim().is_empty()))
+        Ok(self.opt_str(f, MAX_ID_LEN)?.filter(|s| !is_blank(s)))
     }
 
-    fn id(&mut self, f: F, why: &str) -> Result<Cow<'a, str>, DecodeError> {
+    fn id(&mut self, f: F, why: Why) -> Result<Cow<'a, str>, DecodeError> {
         self.opt_id(f)?.ok_or_else(|| missing(f, why))
     }
 
@@ -356,7 +354,7 @@ impl<'a> Raw<'a> {
         f: F,
         parse: impl Fn(&str) -> Option<T>,
         expected: &str,
-        why: &str,
+        why: Why,
     ) -> Result<T, DecodeError> {
         self.opt_enum(f, parse, expected)?
             .ok_or_else(|| missing(f, why))
@@ -384,8 +382,8 @@ impl<'a> Raw<'a> {
                 days: d as u16,
                 unit,
             })),
-            (Some(_), None) => Err(missing(unit, &format!("{} is given", Raw::name(days)))),
-            (None, Some(_)) => Err(missing(days, &format!("{} is given", Raw::name(unit)))),
+            (Some(_), None) => Err(missing(unit, Why::Given(days))),
+            (None, Some(_)) => Err(missing(days, Why::Given(unit))),
         }
     }
 
@@ -403,7 +401,29 @@ impl<'a> Raw<'a> {
     }
 }
 
-fn missing(f: F, why: &str) -> DecodeError {
+/// Why a field is required; the sentence is only built when it is missing.
+#[derive(Clone, Copy)]
+enum Why {
+    /// Every event has it.
+    Always,
+    /// Required by this kind.
+    Kind(Kind),
+    /// Required because this other field is given.
+    Given(F),
+}
+
+/// Empty or whitespace only. Ids almost never start with whitespace, so look at the first
+/// character before trimming.
+fn is_blank(s: &str) -> bool {
+    s.chars().next().is_none_or(char::is_whitespace) && s.trim().is_empty()
+}
+
+fn missing(f: F, why: Why) -> DecodeError {
+    let why = match why {
+        Why::Always => "every event has one".to_string(),
+        Why::Kind(k) => format!("kind is {}", k.as_str()),
+        Why::Given(g) => format!("{} is given", Raw::name(g)),
+    };
     err(
         Reason::MissingField,
         Some(Raw::name(f)),
@@ -440,7 +460,7 @@ pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions) -> Result<Event<'a>, 
             err(Reason::NotJson, None, e.to_string())
         }
     })?;
-    let kind_text = raw.id(F::kind, "every event has one")?;
+    let kind_text = raw.id(F::kind, Why::Always)?;
     let kind = Kind::parse(&kind_text).ok_or_else(|| {
         err(
             Reason::UnknownKind,
@@ -448,13 +468,13 @@ pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions) -> Result<Event<'a>, 
             format!("{kind_text:?} is not a jiancha.event.v1 kind"),
         )
     })?;
-    let event_id = raw.id(F::event_id, "every event has one")?;
+    let event_id = raw.id(F::event_id, Why::Always)?;
     let occurred_at = raw
         .timestamp(F::occurred_at)?
-        .ok_or_else(|| missing(F::occurred_at, "every event has one"))?;
+        .ok_or_else(|| missing(F::occurred_at, Why::Always))?;
     let reported_at = raw.timestamp(F::reported_at)?;
-    let center_id = raw.id(F::center_id, "every event has one")?;
-    let region = raw.id(F::region, "every event has one")?;
+    let center_id = raw.id(F::center_id, Why::Always)?;
+    let region = raw.id(F::region, Why::Always)?;
     if !is_valid_region(&region) {
         return Err(err(
             Reason::BadRegion,
@@ -482,13 +502,13 @@ pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions) -> Result<Event<'a>, 
     let window_id = raw.opt_id(F::window_id)?;
     let staff_id = raw.opt_id(F::staff_id)?;
     let case_id = if kind.is_case() {
-        Some(raw.id(F::case_id, "kind is case.*")?)
+        Some(raw.id(F::case_id, Why::Kind(kind))?)
     } else {
         raw.opt_id(F::case_id)?
     };
     let item_code = match kind {
         Kind::CaseSubmitted | Kind::CaseAccepted | Kind::FeeCharged => {
-            Some(raw.id(F::item_code, &format!("kind is {}", kind.as_str()))?)
+            Some(raw.id(F::item_code, Why::Kind(kind))?)
         }
         _ => raw.opt_id(F::item_code)?,
     };
@@ -514,19 +534,19 @@ fn body<'a>(
     has_window: bool,
     has_staff: bool,
 ) -> Result<Body<'a>, DecodeError> {
-    let why = format!("kind is {}", kind.as_str());
+    let why = Why::Kind(kind);
     let need_window = |present: bool| {
         if present {
             Ok(())
         } else {
-            Err(missing(F::window_id, &why))
+            Err(missing(F::window_id, why))
         }
     };
     let need_staff = |present: bool| {
         if present {
             Ok(())
         } else {
-            Err(missing(F::staff_id, &why))
+            Err(missing(F::staff_id, why))
         }
     };
     let reason = |raw: &mut Raw<'a>| raw.opt_str(F::reason, MAX_TEXT_LEN);
@@ -535,7 +555,7 @@ fn body<'a>(
             channel: raw.opt_enum(F::channel, Channel::parse, Channel::expected())?,
         },
         Kind::CaseAccepted => Body::CaseAccepted {
-            channel: raw.req_enum(F::channel, Channel::parse, Channel::expected(), &why)?,
+            channel: raw.req_enum(F::channel, Channel::parse, Channel::expected(), why)?,
             overrides: LimitOverrides {
                 case_type: raw.opt_enum(F::case_type, CaseType::parse, CaseType::expected())?,
                 promised: raw.opt_limit(F::promised_days, F::promised_unit)?,
@@ -550,14 +570,14 @@ fn body<'a>(
         },
         Kind::SupplementReceived => Body::SupplementReceived,
         Kind::CaseStage => Body::CaseStage {
-            stage: raw.req_enum(F::stage, Stage::parse, Stage::expected(), &why)?,
-            result: raw.req_enum(F::result, StageResult::parse, StageResult::expected(), &why)?,
+            stage: raw.req_enum(F::stage, Stage::parse, Stage::expected(), why)?,
+            result: raw.req_enum(F::result, StageResult::parse, StageResult::expected(), why)?,
         },
         Kind::CaseTransferred => Body::CaseTransferred {
-            to_department: raw.id(F::to_department, &why)?,
+            to_department: raw.id(F::to_department, why)?,
         },
         Kind::SpecialStarted => Body::SpecialStarted {
-            procedure: raw.req_enum(F::procedure, Procedure::parse, Procedure::expected(), &why)?,
+            procedure: raw.req_enum(F::procedure, Procedure::parse, Procedure::expected(), why)?,
             limit: raw.opt_limit(F::limit_days, F::limit_unit)?,
         },
         Kind::SpecialEnded => Body::SpecialEnded,
@@ -570,50 +590,50 @@ fn body<'a>(
         Kind::CaseExtended => Body::CaseExtended {
             extra_days: raw
                 .opt_int(F::extra_days, 0, i64::from(MAX_LIMIT_DAYS))?
-                .ok_or_else(|| missing(F::extra_days, &why))? as u16,
+                .ok_or_else(|| missing(F::extra_days, why))? as u16,
         },
         Kind::CaseCompleted => Body::CaseCompleted {
             result: raw.req_enum(
                 F::result,
                 CompletionResult::parse,
                 CompletionResult::expected(),
-                &why,
+                why,
             )?,
         },
         Kind::CaseDelivered => Body::CaseDelivered,
         Kind::CaseArchived => Body::CaseArchived,
         Kind::FeeCharged => Body::FeeCharged {
-            receipt_no: raw.id(F::receipt_no, &why)?,
+            receipt_no: raw.id(F::receipt_no, why)?,
             amount_fen: raw
                 .opt_int(F::amount_fen, 0, i64::MAX)?
-                .ok_or_else(|| missing(F::amount_fen, &why))? as u64,
-            payer_id: raw.id(F::payer_id, &why)?,
+                .ok_or_else(|| missing(F::amount_fen, why))? as u64,
+            payer_id: raw.id(F::payer_id, why)?,
         },
         Kind::ComplaintFiled => Body::ComplaintFiled {
-            complaint_id: raw.id(F::complaint_id, &why)?,
+            complaint_id: raw.id(F::complaint_id, why)?,
             category: raw.req_enum(
                 F::category,
                 ComplaintCategory::parse,
                 ComplaintCategory::expected(),
-                &why,
+                why,
             )?,
         },
         Kind::ComplaintResolved => Body::ComplaintResolved {
-            complaint_id: raw.id(F::complaint_id, &why)?,
+            complaint_id: raw.id(F::complaint_id, why)?,
             substantiated: match raw.take(F::substantiated) {
                 Some(Scalar::Bool(b)) => b,
-                None => return Err(missing(F::substantiated, &why)),
+                None => return Err(missing(F::substantiated, why)),
                 Some(other) => return Err(mistyped(F::substantiated, "a boolean", &other)),
             },
         },
         Kind::EvaluationSubmitted => Body::EvaluationSubmitted {
-            evaluation_id: raw.id(F::evaluation_id, &why)?,
+            evaluation_id: raw.id(F::evaluation_id, why)?,
             score: raw
                 .opt_int(F::score, 1, 5)?
-                .ok_or_else(|| missing(F::score, &why))? as u8,
+                .ok_or_else(|| missing(F::score, why))? as u8,
         },
         Kind::EvaluationRectified => Body::EvaluationRectified {
-            evaluation_id: raw.id(F::evaluation_id, &why)?,
+            evaluation_id: raw.id(F::evaluation_id, why)?,
         },
         Kind::StaffSignedIn | Kind::StaffSignedOut => {
             need_staff(has_staff)?;
@@ -633,12 +653,12 @@ fn body<'a>(
             }
         }
         Kind::TicketIssued => Body::TicketIssued {
-            ticket_no: raw.id(F::ticket_no, &why)?,
+            ticket_no: raw.id(F::ticket_no, why)?,
         },
         Kind::TicketCalled => {
             need_window(has_window)?;
             Body::TicketCalled {
-                ticket_no: raw.id(F::ticket_no, &why)?,
+                ticket_no: raw.id(F::ticket_no, why)?,
             }
         }
     })

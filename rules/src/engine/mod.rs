@@ -495,7 +495,8 @@ fn apply(
         }
         Body::CaseSuspended { .. } => case.open_pause(pause::SUSPEND, t),
         Body::CaseResumed { .. } => {
-            if !case.close_pause(pause::SUSPEND, t) {
+            let was_suspended = case.close_pause(pause::SUSPEND, t);
+            if !was_suspended {
                 return Outcome::Inconsistent("not_suspended");
             }
         }
@@ -522,4 +523,170 @@ fn apply(
         _ => {}
     }
     Outcome::Applied
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::event::{Channel, CompletionResult, LimitOverrides};
+    use crate::time::parse_rfc3339;
+
+    fn engine(policy: Policy) -> Engine {
+        let reference = Reference::parse(&crate::synth::reference_files()).expect("reference");
+        Engine::new(Arc::new(reference), policy)
+    }
+
+    fn ev<'a>(id: &'a str, at: &str, case: &'a str, body: Body<'a>) -> Event<'a> {
+        Event {
+            event_id: Cow::Borrowed(id),
+            occurred_at: parse_rfc3339(at).expect("timestamp"),
+            reported_at: None,
+            center_id: Cow::Borrowed("C0"),
+            region: Cow::Borrowed("430620"),
+            department: None,
+            window_id: None,
+            staff_id: None,
+            case_id: Some(Cow::Borrowed(case)),
+            item_code: Some(Cow::Borrowed("I001")),
+            body,
+        }
+    }
+
+    fn accepted(overrides: LimitOverrides) -> Body<'static> {
+        Body::CaseAccepted {
+            channel: Channel::Hall,
+            overrides,
+        }
+    }
+
+    fn completed() -> Body<'static> {
+        Body::CaseCompleted {
+            result: CompletionResult::Approved,
+        }
+    }
+
+    #[test]
+    fn unknown_item_is_refused_and_can_be_sent_again_once_fixed() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let mut bad = ev(
+            "e1",
+            "2026-03-02T10:00:00+08:00",
+            "K1",
+            accepted(LimitOverrides::default()),
+        );
+        bad.item_code = Some(Cow::Borrowed("NOT-IN-CATALOGUE"));
+        let refused = e.on_event(&bad, &mut out).expect_err("unknown item");
+        assert_eq!(refused.code(), "unknown_item");
+        assert_eq!(e.tracked_cases(), 0, "a refused event changes nothing");
+        // The publisher re-sends the same event with the limits: not a duplicate.
+        let fixed = Event {
+            body: accepted(LimitOverrides {
+                promised: Some(Limit {
+                    days: 1,
+                    unit: Unit::Working,
+                }),
+                ..LimitOverrides::default()
+            }),
+            ..bad
+        };
+        assert_eq!(e.on_event(&fixed, &mut out), Ok(Outcome::Applied));
+        e.advance_to(
+            parse_rfc3339("2026-03-04T00:00:00+08:00").expect("t"),
+            &mut out,
+        );
+        assert_eq!(
+            out.len(),
+            2,
+            "warning and yellow for the 1-day promised limit: {out:?}"
+        );
+    }
+
+    #[test]
+    fn finished_cases_are_forgotten_after_their_retention() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        e.on_event(
+            &ev(
+                "a",
+                "2026-03-02T10:00:00+08:00",
+                "K1",
+                accepted(LimitOverrides::default()),
+            ),
+            &mut out,
+        )
+        .expect("ok");
+        e.on_event(
+            &ev("b", "2026-03-02T11:00:00+08:00", "K1", completed()),
+            &mut out,
+        )
+        .expect("ok");
+        assert_eq!(e.tracked_cases(), 1, "kept for late events");
+        e.advance_to(
+            parse_rfc3339("2026-03-09T10:59:59+08:00").expect("t"),
+            &mut out,
+        );
+        assert_eq!(e.tracked_cases(), 1);
+        e.advance_to(
+            parse_rfc3339("2026-03-09T11:00:00+08:00").expect("t"),
+            &mut out,
+        );
+        assert_eq!(e.tracked_cases(), 0, "evicted 7 days after completion");
+        assert_eq!(e.stats().evicted, 1);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn inconsistent_events_change_nothing_and_are_counted() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let resumed = Body::CaseResumed { reason: None };
+        assert_eq!(
+            e.on_event(
+                &ev("r", "2026-03-02T09:00:00+08:00", "K1", resumed),
+                &mut out
+            ),
+            Ok(Outcome::Inconsistent("not_suspended"))
+        );
+        e.on_event(
+            &ev("c1", "2026-03-02T10:00:00+08:00", "K1", completed()),
+            &mut out,
+        )
+        .expect("ok");
+        assert_eq!(
+            e.on_event(
+                &ev("c2", "2026-03-02T11:00:00+08:00", "K1", completed()),
+                &mut out
+            ),
+            Ok(Outcome::Inconsistent("already_finished"))
+        );
+        assert_eq!(e.stats().inconsistent, 2);
+    }
+
+    #[test]
+    fn duplicates_are_dropped_within_the_bounded_window() {
+        let mut e = engine(Policy {
+            dedup_capacity: 4,
+            ..Policy::default()
+        });
+        let mut out = Vec::new();
+        let first = ev(
+            "dup",
+            "2026-03-02T10:00:00+08:00",
+            "K1",
+            Body::CaseDelivered,
+        );
+        assert_eq!(e.on_event(&first, &mut out), Ok(Outcome::Applied));
+        assert_eq!(e.on_event(&first, &mut out), Ok(Outcome::Duplicate));
+        for i in 0..4 {
+            let id = format!("other-{i}");
+            let other = ev(&id, "2026-03-02T10:00:00+08:00", "K1", Body::CaseDelivered);
+            e.on_event(&other, &mut out).expect("ok");
+        }
+        // Four newer ids pushed it out of a 4-id window: it counts as new again.
+        assert_eq!(e.on_event(&first, &mut out), Ok(Outcome::Applied));
+        assert_eq!(e.stats().duplicates, 1);
+    }
 }
