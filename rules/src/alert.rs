@@ -21,8 +21,51 @@ wire_enum!(
         AcceptanceOverdue = "case.acceptance_overdue",
         /// 不予受理未说明理由
         RejectedWithoutReason = "case.rejected_without_reason",
+        /// 以票管审: a fee with no in-hall case
+        FeeWithoutCase = "hall.fee_without_case",
+        /// 收费与标准不符
+        FeeIrregular = "hall.fee_irregular",
+        /// 办结无受理
+        CompletedWithoutAcceptance = "hall.completed_without_acceptance",
+        /// 应进厅事项在厅外受理
+        AcceptedOutsideHall = "hall.accepted_outside_hall",
+        /// 前店后场
+        BackOffice = "hall.back_office",
+        /// 事后补录
+        BatchEntry = "hall.batch_entry",
+        /// 审批未在线办理
+        MissingStages = "hall.missing_stages",
+        /// 迟报
+        LateReport = "hall.late_report",
+        /// 投诉
+        ComplaintFiled = "complaint.filed",
+        /// 投诉超期未办结
+        ComplaintOverdue = "complaint.overdue",
+        /// 差评
+        EvaluationBad = "evaluation.bad",
+        /// 差评超期未整改
+        EvaluationUnrectified = "evaluation.unrectified",
+        /// 同一工作人员一年内多次有效投诉
+        RepeatedStaff = "complaint.repeated_staff",
+        /// 同一窗口 30 日内多次投诉或差评
+        RepeatedWindow = "complaint.repeated_window",
+        /// 满意率低
+        SatisfactionLow = "evaluation.satisfaction_low",
+        /// 一告知二谈话三通报四辞退
+        DisciplineLadder = "discipline.ladder",
     }
 );
+
+impl Rule {
+    /// Whether a yellow or red alert of this rule is a card on the staff member's discipline
+    /// ladder. Complaint-derived rules are not: a complaint counts once, when substantiated.
+    pub fn counts_for_ladder(self) -> bool {
+        let name = self.as_str();
+        name.starts_with("case.")
+            || name.starts_with("hall.")
+            || self == Rule::EvaluationUnrectified
+    }
+}
 
 wire_enum!(
     /// Alert levels.

@@ -353,6 +353,8 @@ pub struct Event<'a> {
     pub occurred_at: Instant,
     /// When the window system sent it (`None`: not given).
     pub reported_at: Option<Instant>,
+    /// When jiancha received it, in live ingest (`None` in replay: a file has no receipt time).
+    pub received_at: Option<Instant>,
     /// Service centre.
     pub center_id: Text<'a>,
     /// GB/T 2260 code, validated.

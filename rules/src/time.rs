@@ -56,6 +56,11 @@ impl Day {
         Day(self.0 + n)
     }
 
+    /// The day before (saturating at 2000-01-01).
+    pub fn prev(self) -> Day {
+        Day(self.0.saturating_sub(1))
+    }
+
     /// Build from a civil date; `None` if it is not a real date or before 2000.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Day> {
         if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {

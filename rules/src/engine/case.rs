@@ -9,7 +9,7 @@
 
 use crate::alert::{Level, Rule};
 use crate::calendar::Calendar;
-use crate::event::{CaseType, Procedure, Stage, Unit};
+use crate::event::{CaseType, Channel, Procedure, Stage, Unit};
 use crate::policy::Policy;
 use crate::reference::{Limit, Reference};
 use crate::time::{Day, Instant};
@@ -70,6 +70,10 @@ pub mod fired {
     pub const REJECTED: u16 = 16;
     /// `case.stage_overdue` for stage index i is `STAGE << i`.
     pub const STAGE: u16 = 32;
+    /// `hall.completed_without_acceptance`.
+    pub const NO_ACCEPTANCE: u16 = 256;
+    /// `hall.missing_stages`.
+    pub const MISSING_STAGES: u16 = 512;
 }
 
 /// A closed pause interval.
@@ -125,9 +129,32 @@ pub struct Fired {
     pub retracted: bool,
 }
 
+/// A `fee.charged` naming this case (以票管审).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseFee {
+    /// 票据号.
+    pub receipt_no: Box<str>,
+    /// 缴款人.
+    pub payer_id: Box<str>,
+    /// When it was charged.
+    pub at: T32,
+    /// Amount in fen.
+    pub amount_fen: u64,
+    /// Item charged for (interned).
+    pub item: Sym,
+    /// Window that charged it.
+    pub window: Sym,
+    /// Staff member who charged it.
+    pub staff: Sym,
+    /// Its `hall.fee_without_case` alert has fired.
+    pub fired: bool,
+}
+
 /// Facts most cases never have.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extras {
+    /// Fees charged for the case.
+    pub fees: Vec<CaseFee>,
     /// Closed pause intervals, in order.
     pub pauses: Vec<Pause>,
     /// Extensions, in order of arrival.
@@ -197,6 +224,10 @@ pub struct Case {
     pub pause_kinds: u8,
     /// [`fired`] bits.
     pub fired: u16,
+    /// Acceptance channel, once accepted.
+    pub channel: Option<Channel>,
+    /// Closed by `case.completed` (rather than `case.rejected`).
+    pub completed: bool,
 }
 
 impl Keyed for Case {
@@ -220,6 +251,12 @@ pub enum Due {
     Stage(Stage),
     /// Open special procedure's own limit.
     Special,
+    /// Completed, and no acceptance within the grace period.
+    NoAcceptance,
+    /// A fee's match deadline (index into [`Extras::fees`]).
+    Fee(u8),
+    /// Completed as approved without any stage (fired by the completion; kept for retraction).
+    MissingStages,
 }
 
 impl Due {
@@ -232,6 +269,9 @@ impl Due {
             Due::Red => (Rule::CaseOverdue, Level::Red),
             Due::Stage(_) => (Rule::StageOverdue, Level::Yellow),
             Due::Special => (Rule::SpecialOverdue, Level::Yellow),
+            Due::NoAcceptance => (Rule::CompletedWithoutAcceptance, Level::Yellow),
+            Due::Fee(_) => (Rule::FeeWithoutCase, Level::Yellow),
+            Due::MissingStages => (Rule::MissingStages, Level::Yellow),
         }
     }
 }
@@ -240,14 +280,14 @@ impl Due {
 /// computed on every case event, so it must not allocate.
 #[derive(Debug, Clone, Copy)]
 pub struct Pending {
-    items: [(Instant, Due); 6],
+    items: [(Instant, Due); 8],
     len: usize,
 }
 
 impl Pending {
     fn new() -> Self {
         Pending {
-            items: [(Instant(0), Due::Acceptance); 6],
+            items: [(Instant(0), Due::Acceptance); 8],
             len: 0,
         }
     }
@@ -356,6 +396,8 @@ impl Case {
             pause_open: 0,
             pause_kinds: 0,
             fired: 0,
+            channel: None,
+            completed: false,
         }
     }
 
@@ -606,9 +648,19 @@ impl Case {
                 }
             }
         }
+        if self.completed && self.accepted_at == NEVER && self.fired & fired::NO_ACCEPTANCE == 0 {
+            let grace = i64::from(ctx.policy.sequence_grace_minutes) * 60;
+            out.push(inst(self.closed_at).plus_secs(grace), Due::NoAcceptance);
+        }
+        // Only the earliest unmatched fee: once it fires, the case is settled again.
+        if let Some((at, i)) = self.next_unmatched_fee(ctx) {
+            out.push(at, Due::Fee(i));
+        }
         let mut kept = Pending::new();
         for &(at, due) in out.as_slice() {
-            if at <= end {
+            // A finished case's clocks only fire deadlines up to its end; the sequence and fee
+            // checks are not clocks of the case and run past it.
+            if at <= end || matches!(due, Due::NoAcceptance | Due::Fee(_)) {
                 kept.push(at, due);
             }
         }
@@ -616,9 +668,53 @@ impl Case {
         kept
     }
 
+    /// Match deadline of a fee charged at `at` (以票管审).
+    pub fn fee_deadline(ctx: Ctx<'_>, at: T32) -> Instant {
+        ctx.cal
+            .add_working_days(inst(at).day(), ctx.policy.fee_match_working_days)
+            .end()
+    }
+
+    /// Was the case accepted in the hall before `deadline`?
+    pub fn accepted_in_hall_before(&self, deadline: Instant) -> bool {
+        self.channel == Some(Channel::Hall)
+            && self.accepted_at != NEVER
+            && inst(self.accepted_at) < deadline
+    }
+
+    fn next_unmatched_fee(&self, ctx: Ctx<'_>) -> Option<(Instant, u8)> {
+        let fees = &self.extras.as_ref()?.fees;
+        fees.iter()
+            .enumerate()
+            .filter(|(_, f)| !f.fired)
+            .map(|(i, f)| (Case::fee_deadline(ctx, f.at), i as u8))
+            .filter(|(deadline, _)| !self.accepted_in_hall_before(*deadline))
+            .min()
+    }
+
+    /// For a case known only from fees (never submitted, accepted, staged or finished): the
+    /// time of its last fee, from which it may be forgotten once nothing is pending.
+    pub fn fee_only_since(&self) -> Option<T32> {
+        let untouched = self.submitted_at == NEVER
+            && self.accepted_at == NEVER
+            && self.closed_at == NEVER
+            && self.stage_done.iter().all(|&t| t == NEVER);
+        if !untouched {
+            return None;
+        }
+        self.extras.as_ref()?.fees.iter().map(|f| f.at).max()
+    }
+
     /// Mark an alert as fired.
     pub fn mark_fired(&mut self, due: Due) {
         match due {
+            Due::NoAcceptance => self.fired |= fired::NO_ACCEPTANCE,
+            Due::MissingStages => self.fired |= fired::MISSING_STAGES,
+            Due::Fee(i) => {
+                if let Some(f) = self.extras.as_mut().and_then(|e| e.fees.get_mut(usize::from(i))) {
+                    f.fired = true;
+                }
+            }
             Due::Acceptance => self.fired |= fired::PERIOD,
             Due::Warning => self.fired |= fired::WARNING,
             Due::Yellow => self.fired |= fired::YELLOW,

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::alert::{alert_id, Alert, AlertStatus, Rule, Subject};
+use crate::alert::{alert_id, Alert, AlertStatus, Level, Rule, Subject};
 use crate::event::{Procedure, Unit};
 use crate::time::{Day, Instant};
 
@@ -35,8 +35,17 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
             subject.insert("special".into(), json!(n));
             special(ctx, case, n, &name)
         }
+        Due::NoAcceptance => no_acceptance(ctx, case, &name),
+        Due::MissingStages => (
+            format!(
+                "黄牌：承诺件 {}（{name}）准予办结，但没有任何审批环节记录（审批未在线办理）",
+                case.id
+            ),
+            json!({"completed_at": inst(case.closed_at), "case_type": case.case_type.as_str(), "stages": []}),
+        ),
+        Due::Fee(i) => return fee_without_case(ctx, symbols, case, usize::from(i), at),
     };
-    finish(symbols, case, rule, level, subject, at, message, evidence)
+    build(rule, level, subject, at, Attribution::of_case(symbols, case), message, evidence)
 }
 
 /// `case.rejected_without_reason`, fired by the rejection itself.
@@ -56,26 +65,72 @@ pub fn rejected_without_reason(
         inst(case.closed_at)
     );
     let evidence = json!({"rejected_at": at, "event_id": event_id, "reason": null});
-    finish(
-        symbols,
-        case,
+    build(
         Rule::RejectedWithoutReason,
-        crate::alert::Level::Yellow,
+        Level::Yellow,
         subject,
         at,
+        Attribution::of_case(symbols, case),
         message,
         evidence,
     )
 }
 
-#[allow(clippy::too_many_arguments)] // the alert's parts, assembled in one place
-fn finish(
-    symbols: &Symbols,
-    case: &Case,
+/// Who and where an alert is about.
+#[derive(Debug, Clone, Default)]
+pub struct Attribution {
+    /// Service centre.
+    pub center_id: String,
+    /// GB/T 2260 code.
+    pub region: String,
+    /// Department.
+    pub department: Option<String>,
+    /// Window.
+    pub window_id: Option<String>,
+    /// Staff member.
+    pub staff_id: Option<String>,
+    /// Case.
+    pub case_id: Option<String>,
+    /// Item.
+    pub item_code: Option<String>,
+}
+
+impl Attribution {
+    /// From a case's interned attribution.
+    pub fn of_case(symbols: &Symbols, case: &Case) -> Self {
+        Attribution {
+            center_id: symbols.owned(case.center).unwrap_or_default(),
+            region: symbols.owned(case.region).unwrap_or_default(),
+            department: symbols.owned(case.department),
+            window_id: symbols.owned(case.window),
+            staff_id: symbols.owned(case.staff),
+            case_id: Some(case.id.to_string()),
+            item_code: symbols.owned(case.item),
+        }
+    }
+
+    /// From an event's own fields.
+    pub fn of_event(ev: &crate::event::Event<'_>) -> Self {
+        let own = |s: &Option<std::borrow::Cow<'_, str>>| s.as_deref().map(str::to_string);
+        Attribution {
+            center_id: ev.center_id.to_string(),
+            region: ev.region.to_string(),
+            department: own(&ev.department),
+            window_id: own(&ev.window_id),
+            staff_id: own(&ev.staff_id),
+            case_id: own(&ev.case_id),
+            item_code: own(&ev.item_code),
+        }
+    }
+}
+
+/// Assemble an alert; the id is derived from rule, level and subject.
+pub fn build(
     rule: Rule,
-    level: crate::alert::Level,
+    level: Level,
     subject: Subject,
     at: Instant,
+    who: Attribution,
     message: String,
     evidence: Value,
 ) -> Alert {
@@ -85,17 +140,25 @@ fn finish(
         level,
         status: AlertStatus::Open,
         fired_at: at,
-        center_id: symbols.owned(case.center).unwrap_or_default(),
-        region: symbols.owned(case.region).unwrap_or_default(),
-        department: symbols.owned(case.department),
-        window_id: symbols.owned(case.window),
-        staff_id: symbols.owned(case.staff),
-        case_id: Some(case.id.to_string()),
-        item_code: symbols.owned(case.item),
+        center_id: who.center_id,
+        region: who.region,
+        department: who.department,
+        window_id: who.window_id,
+        staff_id: who.staff_id,
+        case_id: who.case_id,
+        item_code: who.item_code,
         subject,
         message,
         evidence,
     }
+}
+
+/// A subject from key/value pairs.
+pub fn subject(pairs: &[(&str, Value)]) -> Subject {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
 }
 
 fn item_name(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> String {
@@ -318,6 +381,89 @@ fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
         case.id
     );
     (message, ev)
+}
+
+fn no_acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
+    let grace = ctx.policy.sequence_grace_minutes;
+    let message = format!(
+        "黄牌：办件 {}（{name}）于 {} 办结，但 {grace} 分钟内没有受理记录（办结无受理，疑似体外循环）",
+        case.id,
+        inst(case.closed_at)
+    );
+    let ev = json!({
+        "completed_at": inst(case.closed_at),
+        "grace_minutes": grace,
+        "accepted_at": (case.accepted_at != NEVER).then(|| inst(case.accepted_at)),
+    });
+    (message, ev)
+}
+
+/// Yuan with two decimals, for messages.
+pub fn yuan(fen: u64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+fn fee_without_case(
+    ctx: Ctx<'_>,
+    symbols: &Symbols,
+    case: &Case,
+    i: usize,
+    at: Instant,
+) -> Alert {
+    let Some(fee) = case.extras.as_ref().and_then(|e| e.fees.get(i)) else {
+        return build(
+            Rule::FeeWithoutCase,
+            Level::Yellow,
+            Subject::new(),
+            at,
+            Attribution::of_case(symbols, case),
+            format!("办件 {} 收费信息缺失", case.id),
+            Value::Null,
+        );
+    };
+    let mut who = Attribution::of_case(symbols, case);
+    who.window_id = symbols.owned(fee.window);
+    who.staff_id = symbols.owned(fee.staff);
+    who.item_code = symbols.owned(fee.item).or(who.item_code);
+    let days = ctx.policy.fee_match_working_days;
+    let deadline = Case::fee_deadline(ctx, fee.at);
+    let accepted = (case.accepted_at != NEVER).then(|| {
+        json!({"at": inst(case.accepted_at), "channel": case.channel.map(|c| c.as_str())})
+    });
+    let why = match case.channel {
+        Some(c) if case.accepted_at != NEVER && c != crate::event::Channel::Hall => {
+            format!("办件 {} 经 {} 渠道受理，不是窗口受理", case.id, c.as_str())
+        }
+        _ if case.accepted_at != NEVER => {
+            format!("办件 {} 于 {} 才受理，晚于期限", case.id, inst(case.accepted_at))
+        }
+        _ => format!("办件 {} 没有受理记录", case.id),
+    };
+    let message = format!(
+        "黄牌：票据 {}（{} 元）开具后 {days} 个工作日内（{deadline} 前）没有窗口受理的办件与之对应：{why}（以票管审）",
+        fee.receipt_no,
+        yuan(fee.amount_fen)
+    );
+    let evidence = json!({
+        "receipt_no": &*fee.receipt_no,
+        "payer_id": &*fee.payer_id,
+        "amount_fen": fee.amount_fen,
+        "charged_at": inst(fee.at),
+        "case_id": case.id.as_str(),
+        "fee_match_working_days": days,
+        "deadline_date": deadline.day().prev(),
+        "deadline": deadline,
+        "acceptance": accepted,
+    });
+    build(
+        Rule::FeeWithoutCase,
+        Level::Yellow,
+        subject(&[("receipt_no", json!(&*fee.receipt_no))]),
+        at,
+        who,
+        message,
+        evidence,
+    )
 }
 
 fn procedure_zh(p: Procedure) -> &'static str {

@@ -4,28 +4,42 @@
 //! on_event(ev) ─ duplicate? ─ advance_to(ev.occurred_at) ─ apply to the case ─ fire what is due
 //! advance_to(t) ─ pop timers due ≤ t in time order ─ fire ─ reschedule
 //! ```
-//! Each case has at most one live entry in a binary heap of timers: the earliest instant at which
-//! one of its alerts could fire. An entry carries the slot's generation and is ignored if the case
-//! has since been rescheduled or evicted (lazy deletion), so an event never searches the heap.
-//! Alerts due at the same instant are emitted ordered by case id, then rule and level, so the
-//! output does not depend on the order in which cases were created.
+//! Two tables hold what has deadlines: cases, and "matters" (complaints, bad evaluations, fees
+//! naming no case). Each entry has at most one live entry in a binary heap of timers: the
+//! earliest instant at which one of its alerts could fire. A timer carries the slot's generation
+//! and is ignored if the entry has since been rescheduled or evicted (lazy deletion), so an event
+//! never searches the heap. Alerts due at the same instant are emitted ordered by case id (then
+//! complaint/evaluation/receipt id), so the output does not depend on arrival order.
+//!
+//! Every alert emitted passes through the discipline ladder, which counts the cards each staff
+//! member receives in a year and adds the ladder's steps right after the card that reached them.
 
+mod apply;
 mod case;
+mod events;
 mod explain;
+mod hall;
+mod matter;
+mod people;
 mod table;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use crate::alert::{Alert, AlertStatus};
-use crate::event::{Body, CaseType, Event, Unit};
+use crate::alert::{Alert, AlertStatus, Level};
+use crate::event::{Body, CaseType, Event};
 use crate::policy::Policy;
-use crate::reference::{Limit, Reference};
+use crate::reference::Reference;
 use crate::time::Instant;
 
-use case::{inst, pause, t32, Case, Ctx, Due, Extension, Fired, Special, NEVER, T32};
-use table::{Dedup, Slab, Symbols, NONE};
+use case::{inst, t32, Case, Ctx, Fired, NEVER, T32};
+use matter::Matter;
+use people::People;
+use table::{Dedup, Slab, Symbols};
+
+/// Marks a timer's slot as one of the matters table.
+const MATTER: u32 = 1 << 31;
 
 /// What became of an event the engine accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +97,9 @@ pub struct Engine {
     policy: Policy,
     symbols: Symbols,
     cases: Slab<Case>,
-    /// (due, slot, generation), earliest first.
+    matters: Slab<Matter>,
+    people: People,
+    /// (due, slot | [`MATTER`] for matters, generation), earliest first.
     timers: BinaryHeap<Reverse<(T32, u32, u32)>>,
     dedup: Dedup,
     clock: Instant,
@@ -99,6 +115,8 @@ impl Engine {
             policy,
             symbols: Symbols::default(),
             cases: Slab::default(),
+            matters: Slab::default(),
+            people: People::default(),
             timers: BinaryHeap::new(),
             clock: Instant(i64::MIN),
             stats: Stats::default(),
@@ -115,6 +133,11 @@ impl Engine {
         self.cases.len()
     }
 
+    /// Complaints, bad evaluations and case-less fees held in memory.
+    pub fn tracked_matters(&self) -> usize {
+        self.matters.len()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -123,6 +146,10 @@ impl Engine {
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    fn retention_secs(&self) -> i64 {
+        i64::from(self.policy.closed_case_retention_days) * 86_400
     }
 
     /// Apply one event. First every timer due at or before its `occurred_at` fires (SPEC §8),
@@ -134,22 +161,51 @@ impl Engine {
             return Ok(Outcome::Duplicate);
         }
         self.check(ev)?;
-        self.advance_to(ev.occurred_at, out);
+        let start = out.len();
+        self.fire_timers(ev.occurred_at, out);
         self.dedup.insert(id);
         self.stats.applied += 1;
-        let outcome = match ev.case_id.as_deref() {
-            Some(case_id) if ev.body.kind().is_case() => self.apply_case(case_id, ev, out),
-            _ => Outcome::Applied,
+        let outcome = match &ev.body {
+            Body::FeeCharged {
+                receipt_no,
+                amount_fen,
+                payer_id,
+            } => self.on_fee(ev, receipt_no, *amount_fen, payer_id, out),
+            Body::ComplaintFiled {
+                complaint_id,
+                category,
+            } => self.on_complaint_filed(ev, complaint_id, *category, out),
+            Body::ComplaintResolved {
+                complaint_id,
+                substantiated,
+            } => self.on_complaint_resolved(ev, complaint_id, *substantiated, out),
+            Body::EvaluationSubmitted {
+                evaluation_id,
+                score,
+            } => self.on_evaluation(ev, evaluation_id, *score, out),
+            Body::EvaluationRectified { evaluation_id } => self.on_rectified(ev, evaluation_id, out),
+            _ => match ev.case_id.as_deref() {
+                Some(case_id) if ev.body.kind().is_case() => self.apply_case(case_id, ev, out),
+                _ => Outcome::Applied,
+            },
         };
+        self.late_report(ev, out);
         if let Outcome::Inconsistent(_) = outcome {
             self.stats.inconsistent += 1;
         }
+        self.ladder_pass(out, start);
         Ok(outcome)
     }
 
     /// Move the clock to `now`, firing every timer due at or before it, in time order.
     pub fn advance_to(&mut self, now: Instant, out: &mut Vec<Alert>) {
-        let mut batch = Vec::new();
+        let start = out.len();
+        self.fire_timers(now, out);
+        self.ladder_pass(out, start);
+    }
+
+    fn fire_timers(&mut self, now: Instant, out: &mut Vec<Alert>) {
+        let mut batch: Vec<(String, Alert)> = Vec::new();
         while let Some(&Reverse((due, _, _))) = self.timers.peek() {
             if inst(due) > now {
                 break;
@@ -159,16 +215,16 @@ impl Engine {
                     break;
                 }
                 self.timers.pop();
-                let live = self.cases.generation(slot) == generation
-                    && self.cases.get(slot).is_some_and(|c| c.timer_due == due);
-                if live {
-                    self.on_timer(slot, inst(due), &mut batch);
+                if slot & MATTER != 0 {
+                    self.on_matter_timer(slot & !MATTER, generation, due, &mut batch);
+                } else {
+                    self.on_case_timer(slot, generation, due, &mut batch);
                 }
             }
-            // Stable: alerts of one case keep their warning → yellow → red order.
-            batch.sort_by(|a: &Alert, b: &Alert| a.case_id.cmp(&b.case_id));
+            // Stable: alerts of one case or matter keep their own order (warning → yellow → red).
+            batch.sort_by(|a, b| a.0.cmp(&b.0));
             self.stats.alerts += batch.len() as u64;
-            out.append(&mut batch);
+            out.extend(batch.drain(..).map(|(_, alert)| alert));
         }
         self.clock = self.clock.max(now);
     }
@@ -186,25 +242,60 @@ impl Engine {
         Ok(())
     }
 
-    fn on_timer(&mut self, slot: u32, due: Instant, batch: &mut Vec<Alert>) {
-        let retention = i64::from(self.policy.closed_case_retention_days) * 86_400;
+    fn on_case_timer(&mut self, slot: u32, generation: u32, due: T32, batch: &mut Vec<(String, Alert)>) {
+        let retention = self.retention_secs();
+        let ctx = Ctx {
+            cal: &self.reference.calendar,
+            policy: &self.policy,
+            reference: &self.reference,
+        };
+        if self.cases.generation(slot) != generation {
+            return;
+        }
         let Some(case) = self.cases.get_mut(slot) else {
             return;
         };
+        if case.timer_due != due {
+            return;
+        }
         case.timer_due = NEVER;
-        if case.closed_at != NEVER && inst(case.closed_at).plus_secs(retention) <= due {
+        let now = inst(due);
+        let finished = case.closed_at != NEVER && inst(case.closed_at).plus_secs(retention) <= now;
+        let fee_only = case
+            .fee_only_since()
+            .is_some_and(|t| inst(t).plus_secs(retention) <= now);
+        if (finished || fee_only) && case.pending(ctx).as_slice().iter().all(|(at, _)| *at > now) {
             self.cases.remove(slot);
             self.stats.evicted += 1;
             return;
         }
-        self.settle(slot, due, batch);
+        let key = format!("c{}", case.id);
+        let mut fired = Vec::new();
+        self.settle(slot, now, &mut fired);
+        batch.extend(fired.into_iter().map(|a| (key.clone(), a)));
+    }
+
+    fn on_matter_timer(&mut self, slot: u32, generation: u32, due: T32, batch: &mut Vec<(String, Alert)>) {
+        if self.matters.generation(slot) != generation {
+            return;
+        }
+        let Some(matter) = self.matters.get_mut(slot) else {
+            return;
+        };
+        if matter.timer_due != due {
+            return;
+        }
+        matter.timer_due = NEVER;
+        let key = format!("m{}", matter.key);
+        let mut fired = Vec::new();
+        self.settle_matter(slot, inst(due), &mut fired);
+        batch.extend(fired.into_iter().map(|a| (key.clone(), a)));
     }
 
     /// Fire every pending alert of the case due at or before `now`, then put its next deadline
-    /// (or, once it is finished, its eviction) on the timer heap. Pending deadlines are computed
-    /// once: firing one never moves another.
+    /// (or the time it may be forgotten) on the timer heap.
     fn settle(&mut self, slot: u32, now: Instant, out: &mut Vec<Alert>) {
-        let retention = i64::from(self.policy.closed_case_retention_days) * 86_400;
+        let retention = self.retention_secs();
         let Engine {
             reference,
             policy,
@@ -222,25 +313,43 @@ impl Engine {
         let Some(case) = cases.get_mut(slot) else {
             return;
         };
-        let mut next = None;
-        for &(at, due) in case.pending(ctx).as_slice() {
-            if at > now {
-                next = Some(at);
-                break;
+        // Firing one deadline never moves another, except that a case lists only its earliest
+        // unmatched fee: settle again until nothing more is due.
+        let next = loop {
+            let pending = case.pending(ctx);
+            let mut fired_any = false;
+            let mut next = None;
+            for &(at, due) in pending.as_slice() {
+                if at > now {
+                    next = Some(at);
+                    break;
+                }
+                let n = case.ordinal(due);
+                out.push(explain::alert(ctx, symbols, case, due, at, n));
+                case.mark_fired(due);
+                case.extras_mut().fired.push(Fired {
+                    due,
+                    at: t32(at),
+                    n,
+                    retracted: false,
+                });
+                fired_any = true;
             }
-            let n = case.ordinal(due);
-            out.push(explain::alert(ctx, symbols, case, due, at, n));
-            case.mark_fired(due);
-            case.extras_mut().fired.push(Fired {
-                due,
-                at: t32(at),
-                n,
-                retracted: false,
-            });
-        }
-        if case.closed_at != NEVER {
-            next = Some(inst(case.closed_at).plus_secs(retention));
-        }
+            if !fired_any {
+                break next;
+            }
+        };
+        let forget = if case.closed_at != NEVER {
+            Some(inst(case.closed_at).plus_secs(retention))
+        } else {
+            case.fee_only_since()
+                .map(|t| inst(t).plus_secs(retention))
+                .filter(|_| next.is_none())
+        };
+        let next = match (next, forget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let Some(next) = next.map(t32) else {
             return;
         };
@@ -248,6 +357,53 @@ impl Engine {
         if case.timer_due == NEVER || next < case.timer_due {
             case.timer_due = next;
             timers.push(Reverse((next, slot, generation)));
+        }
+    }
+
+    /// The same for a matter; a case-less fee is forgotten as soon as it has been judged.
+    fn settle_matter(&mut self, slot: u32, now: Instant, out: &mut Vec<Alert>) {
+        let retention = self.retention_secs();
+        let Engine {
+            reference,
+            policy,
+            symbols,
+            matters,
+            timers,
+            ..
+        } = self;
+        let ctx = Ctx {
+            cal: &reference.calendar,
+            policy,
+            reference,
+        };
+        let generation = matters.generation(slot);
+        let Some(matter) = matters.get_mut(slot) else {
+            return;
+        };
+        let mut next = None;
+        for (at, due) in matter.pending(ctx) {
+            if at > now {
+                next = Some(at);
+                break;
+            }
+            out.push(matter.alert(ctx, symbols, due, at));
+            matter.mark_fired(due);
+        }
+        let forget = matter.forget_at(retention);
+        if next.is_none() && forget.is_some_and(|f| f <= now) {
+            matters.remove(slot);
+            return;
+        }
+        let next = match (next, forget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(next) = next.map(t32) else {
+            return;
+        };
+        if matter.timer_due == NEVER || next < matter.timer_due {
+            matter.timer_due = next;
+            timers.push(Reverse((next, slot | MATTER, generation)));
         }
     }
 
@@ -261,6 +417,7 @@ impl Engine {
                 symbols,
                 cases,
                 stats,
+                people,
                 ..
             } = self;
             let ctx = Ctx {
@@ -271,258 +428,63 @@ impl Engine {
             let Some(case) = cases.get_mut(slot) else {
                 return Outcome::Applied;
             };
-            attribute(case, ev, symbols, reference);
-            let mut retract = Retractor {
+            apply::attribute(case, ev, symbols, reference);
+            let mut sink = apply::Sink {
                 ctx,
                 ev,
                 t,
                 out,
                 stats,
+                people,
             };
-            apply(ctx, symbols, case, ev, t, &mut retract)
+            apply::apply(ctx, symbols, case, ev, t, &mut sink)
         };
         let before = out.len();
         self.settle(slot, self.clock, out);
         self.stats.alerts += (out.len() - before) as u64;
         outcome
     }
-}
 
-/// Record who and what the event names on the case.
-fn attribute(case: &mut Case, ev: &Event<'_>, symbols: &mut Symbols, reference: &Reference) {
-    symbols.update(&mut case.center, Some(&ev.center_id));
-    symbols.update(&mut case.region, Some(&ev.region));
-    symbols.update(&mut case.department, ev.department.as_deref());
-    symbols.update(&mut case.window, ev.window_id.as_deref());
-    symbols.update(&mut case.staff, ev.staff_id.as_deref());
-    if let Some(code) = ev.item_code.as_deref() {
-        symbols.update(&mut case.item, Some(code));
-        if case.item_ref == NONE {
-            case.item_ref = reference.item_id(code).unwrap_or(NONE);
-        }
-    }
-    if case.department == NONE && case.item_ref != NONE {
-        case.department = symbols.intern(&reference.item(case.item_ref).department);
-    }
-}
-
-/// Retracts a case's alerts that a late event shows were fired after their clock ended.
-struct Retractor<'a, 'e> {
-    ctx: Ctx<'a>,
-    ev: &'a Event<'e>,
-    t: T32,
-    out: &'a mut Vec<Alert>,
-    stats: &'a mut Stats,
-}
-
-impl Retractor<'_, '_> {
-    fn retract(&mut self, symbols: &Symbols, case: &mut Case, matches: impl Fn(&Fired) -> bool) {
-        let Some(extras) = case.extras.as_mut() else {
+    /// Count every card just emitted on its staff member's ladder (一告知二谈话三通报四辞退) and
+    /// add the step it reaches right after it. Retracted cards are taken off the count.
+    fn ladder_pass(&mut self, out: &mut Vec<Alert>, start: usize) {
+        if out.len() == start {
             return;
-        };
-        let mut hits = Vec::new();
-        for f in extras.fired.iter_mut() {
-            if !f.retracted && f.at > self.t && matches(f) {
-                f.retracted = true;
-                hits.push(*f);
-            }
         }
-        let ended = inst(self.t);
-        for f in hits {
-            let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
-            alert.status = AlertStatus::Retracted;
-            alert.evidence["retracted_by"] = serde_json::json!({
-                "event_id": self.ev.event_id,
-                "kind": self.ev.body.kind().as_str(),
-                "occurred_at": ended,
-            });
-            alert.message = format!(
-                "已撤销：{}（后到事件表明 {} 已于 {} 发生，早于告警时间）",
-                alert.message,
-                self.ev.body.kind().as_str(),
-                ended
-            );
-            self.stats.retractions += 1;
-            self.out.push(alert);
-        }
-    }
-}
-
-fn is_case_clock(f: &Fired) -> bool {
-    !matches!(f.due, Due::Acceptance)
-}
-
-/// An answer to the acceptance period (受理, 不予受理 or 补正告知 before acceptance).
-fn answer(symbols: &Symbols, case: &mut Case, t: T32, r: &mut Retractor<'_, '_>) {
-    if case.answered_at == NEVER || t < case.answered_at {
-        case.answered_at = t;
-    }
-    let period = case.period_no;
-    r.retract(symbols, case, |f| f.due == Due::Acceptance && f.n == period);
-}
-
-fn apply(
-    ctx: Ctx<'_>,
-    symbols: &mut Symbols,
-    case: &mut Case,
-    ev: &Event<'_>,
-    t: T32,
-    r: &mut Retractor<'_, '_>,
-) -> Outcome {
-    let before_acceptance = case.accepted_at == NEVER || t < case.accepted_at;
-    match &ev.body {
-        Body::CaseSubmitted { .. } => {
-            if case.submitted_at == NEVER || t < case.submitted_at {
-                case.submitted_at = t;
-            }
-            if case.period_no == 0 {
-                case.period_no = 1;
-                case.period_start = t;
-            }
-        }
-        Body::CaseAccepted { overrides, .. } => {
-            if case.accepted_at != NEVER {
-                return Outcome::Inconsistent("already_accepted");
-            }
-            case.accepted_at = t;
-            let item = (case.item_ref != NONE).then(|| ctx.reference.item(case.item_ref));
-            case.case_type = overrides
-                .case_type
-                .or(item.map(|i| i.case_type))
-                .unwrap_or(CaseType::Promised);
-            let instant = Limit {
-                days: 0,
-                unit: Unit::Working,
+        let tail: Vec<Alert> = out.drain(start..).collect();
+        for alert in tail {
+            let card = alert.rule.counts_for_ladder() && alert.level != Level::Warning;
+            let step = match (&alert.staff_id, card) {
+                (Some(staff), true) => {
+                    let sym = self.symbols.intern(staff);
+                    let year = alert.fired_at.day().year();
+                    let add = alert.status == AlertStatus::Open;
+                    self.people.ladder(sym, year, add).map(|(step, _)| (staff.clone(), year, step))
+                }
+                _ => None,
             };
-            let promised = overrides.promised.or_else(|| match case.case_type {
-                CaseType::Instant => Some(instant),
-                _ => item.map(|i| i.promised),
+            let cause = serde_json::json!({
+                "alert_id": alert.alert_id,
+                "rule": alert.rule.as_str(),
+                "level": alert.level.as_str(),
+                "fired_at": alert.fired_at,
+                "case_id": alert.case_id,
             });
-            // `check` guarantees a promised limit; 0 days is the safe reading otherwise.
-            let promised = promised.unwrap_or(instant);
-            case.promised_days = promised.days;
-            case.promised_unit = promised.unit;
-            match overrides.legal.or(item.and_then(|i| i.legal)) {
-                Some(l) => {
-                    case.legal_days = l.days;
-                    case.legal_unit = l.unit;
-                }
-                None => case.legal_days = u16::MAX,
-            }
-            answer(symbols, case, t, r);
-        }
-        Body::CaseRejected { reason } => {
-            if case.closed_at != NEVER {
-                return Outcome::Inconsistent("already_finished");
-            }
-            answer(symbols, case, t, r);
-            case.closed_at = t;
-            r.retract(symbols, case, is_case_clock);
-            let blank = reason.as_deref().is_none_or(|s| s.trim().is_empty());
-            if blank && case.fired & case::fired::REJECTED == 0 {
-                case.fired |= case::fired::REJECTED;
-                let at = inst(t);
-                let alert = explain::rejected_without_reason(ctx, symbols, case, &ev.event_id, at);
-                r.stats.alerts += 1;
-                r.out.push(alert);
+            let who = explain::Attribution {
+                center_id: alert.center_id.clone(),
+                region: alert.region.clone(),
+                department: alert.department.clone(),
+                window_id: alert.window_id.clone(),
+                ..Default::default()
+            };
+            let at = alert.fired_at;
+            out.push(alert);
+            if let Some((staff, year, step)) = step {
+                self.stats.alerts += 1;
+                out.push(hall::ladder(who, &staff, year, step, at, cause));
             }
         }
-        Body::SupplementRequested { .. } => {
-            if before_acceptance {
-                answer(symbols, case, t, r);
-            } else if ctx.policy.pause_on_supplement {
-                case.open_pause(pause::SUPPLEMENT, t);
-            }
-        }
-        Body::SupplementReceived => {
-            if case.close_pause(pause::SUPPLEMENT, t) {
-            } else if before_acceptance {
-                // 补正受理 before acceptance: a new acceptance period starts (§32).
-                if case.missed_start == NEVER && case.period_missed(ctx) {
-                    case.missed_start = case.period_start;
-                }
-                case.period_no = case.period_no.saturating_add(1);
-                case.period_start = t;
-                case.answered_at = NEVER;
-                case.fired &= !case::fired::PERIOD;
-            } else if !ctx.policy.pause_on_supplement {
-                return Outcome::Applied;
-            } else {
-                return Outcome::Inconsistent("supplement_not_requested");
-            }
-        }
-        Body::CaseStage { stage, .. } => {
-            let done = &mut case.stage_done[stage.index()];
-            if *done == NEVER || t < *done {
-                *done = t;
-            }
-            let stage = *stage;
-            r.retract(symbols, case, |f| f.due == Due::Stage(stage));
-        }
-        Body::CaseTransferred { to_department } => {
-            symbols.update(&mut case.department, Some(to_department));
-        }
-        Body::SpecialStarted { procedure, limit } => {
-            case.open_pause(pause::SPECIAL, t);
-            let specials = &mut case.extras_mut().specials;
-            // A new one while one is open replaces the open one's own limit (docs/RULES.md).
-            if let Some(open) = specials.last_mut().filter(|s| s.ended_at == NEVER) {
-                open.ended_at = t;
-            }
-            specials.push(Special {
-                n: u8::try_from(specials.len() + 1).unwrap_or(u8::MAX),
-                ended_at: NEVER,
-                procedure: *procedure,
-                started_at: t,
-                limit: *limit,
-                fired: false,
-            });
-        }
-        Body::SpecialEnded => {
-            if !case.close_pause(pause::SPECIAL, t) {
-                return Outcome::Inconsistent("special_not_started");
-            }
-            let open = case
-                .extras
-                .as_mut()
-                .and_then(|e| e.specials.last_mut())
-                .filter(|s| s.ended_at == NEVER);
-            if let Some(sp) = open {
-                sp.ended_at = t;
-                let n = sp.n;
-                r.retract(symbols, case, |f| f.due == Due::Special && f.n == n);
-            }
-        }
-        Body::CaseSuspended { .. } => case.open_pause(pause::SUSPEND, t),
-        Body::CaseResumed { .. } => {
-            let was_suspended = case.close_pause(pause::SUSPEND, t);
-            if !was_suspended {
-                return Outcome::Inconsistent("not_suspended");
-            }
-        }
-        Body::CaseExtended { extra_days } => {
-            // 限时办结: an extension asked for after the promised deadline moves nothing.
-            let applied = case.pause_open != 0
-                || case
-                    .clock(ctx)
-                    .is_none_or(|c| inst(t) < c.promised_day.end());
-            case.extras_mut().extensions.push(Extension {
-                at: t,
-                days: *extra_days,
-                applied,
-            });
-        }
-        Body::CaseCompleted { .. } => {
-            if case.closed_at != NEVER {
-                return Outcome::Inconsistent("already_finished");
-            }
-            case.closed_at = t;
-            r.retract(symbols, case, is_case_clock);
-        }
-        Body::CaseDelivered | Body::CaseArchived => {}
-        _ => {}
     }
-    Outcome::Applied
 }
 
 #[cfg(test)]
@@ -530,7 +492,8 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::event::{Channel, CompletionResult, LimitOverrides};
+    use crate::event::{Channel, CompletionResult, LimitOverrides, Unit};
+    use crate::reference::Limit;
     use crate::time::parse_rfc3339;
 
     fn engine(policy: Policy) -> Engine {
@@ -543,6 +506,7 @@ mod tests {
             event_id: Cow::Borrowed(id),
             occurred_at: parse_rfc3339(at).expect("timestamp"),
             reported_at: None,
+            received_at: None,
             center_id: Cow::Borrowed("C0"),
             region: Cow::Borrowed("430620"),
             department: None,
@@ -561,9 +525,11 @@ mod tests {
         }
     }
 
+    /// A completion that raises nothing by itself (an approval without stages would be
+    /// `hall.missing_stages`).
     fn completed() -> Body<'static> {
         Body::CaseCompleted {
-            result: CompletionResult::Approved,
+            result: CompletionResult::Denied,
         }
     }
 

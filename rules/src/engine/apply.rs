@@ -1,0 +1,330 @@
+//! Applying a case event (`case.*`) to its case: the facts it records, the alerts it fires at
+//! once (hall checks at acceptance, stage and completion; rejection without reason) and the
+//! alerts a late event retracts. Deadlines that become due are fired afterwards by the engine.
+
+use crate::alert::{Alert, AlertStatus};
+use crate::event::{Body, CaseType, Channel, CompletionResult, Event, Unit};
+use crate::reference::{Limit, Reference};
+
+use super::case::{fired, inst, pause, Case, Ctx, Due, Extension, Fired, Special, NEVER, T32};
+use super::people::{BatchEntry, People};
+use super::table::{Symbols, NONE};
+use super::{explain, hall, Outcome, Stats};
+
+/// Record who and what the event names on the case.
+pub(super) fn attribute(case: &mut Case, ev: &Event<'_>, symbols: &mut Symbols, reference: &Reference) {
+    symbols.update(&mut case.center, Some(&ev.center_id));
+    symbols.update(&mut case.region, Some(&ev.region));
+    symbols.update(&mut case.department, ev.department.as_deref());
+    symbols.update(&mut case.window, ev.window_id.as_deref());
+    symbols.update(&mut case.staff, ev.staff_id.as_deref());
+    if let Some(code) = ev.item_code.as_deref() {
+        symbols.update(&mut case.item, Some(code));
+        if case.item_ref == NONE {
+            case.item_ref = reference.item_id(code).unwrap_or(NONE);
+        }
+    }
+    if case.department == NONE && case.item_ref != NONE {
+        case.department = symbols.intern(&reference.item(case.item_ref).department);
+    }
+}
+
+/// Where a case event's consequences go: alerts it fires at once, retractions of alerts a late
+/// event disproves, and the staff state behind the count-based rules.
+pub(super) struct Sink<'a, 'e> {
+    pub ctx: Ctx<'a>,
+    pub ev: &'a Event<'e>,
+    pub t: T32,
+    pub out: &'a mut Vec<Alert>,
+    pub stats: &'a mut Stats,
+    pub people: &'a mut People,
+}
+
+impl Sink<'_, '_> {
+    /// Emit an alert caused by the event itself.
+    fn fire(&mut self, alert: Alert) {
+        self.stats.alerts += 1;
+        self.out.push(alert);
+    }
+
+    /// Emit the alert for `due` now and remember it so a later event can retract it.
+    fn fire_due(&mut self, symbols: &Symbols, case: &mut Case, due: Due) {
+        let at = inst(self.t);
+        let alert = explain::alert(self.ctx, symbols, case, due, at, 0);
+        case.mark_fired(due);
+        case.extras_mut().fired.push(Fired {
+            due,
+            at: self.t,
+            n: 0,
+            retracted: false,
+        });
+        self.fire(alert);
+    }
+
+    fn retract(&mut self, symbols: &Symbols, case: &mut Case, matches: impl Fn(&Fired) -> bool) {
+        let Some(extras) = case.extras.as_mut() else {
+            return;
+        };
+        let mut hits = Vec::new();
+        for f in extras.fired.iter_mut() {
+            if !f.retracted && f.at > self.t && matches(f) {
+                f.retracted = true;
+                hits.push(*f);
+            }
+        }
+        let ended = inst(self.t);
+        for f in hits {
+            let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
+            alert.status = AlertStatus::Retracted;
+            alert.evidence["retracted_by"] = serde_json::json!({
+                "event_id": self.ev.event_id,
+                "kind": self.ev.body.kind().as_str(),
+                "occurred_at": ended,
+            });
+            alert.message = format!(
+                "已撤销：{}（后到事件表明 {} 已于 {} 发生，早于告警时间）",
+                alert.message,
+                self.ev.body.kind().as_str(),
+                ended
+            );
+            self.stats.retractions += 1;
+            self.out.push(alert);
+        }
+    }
+}
+
+/// Alerts of the case's own clocks, which its completion or rejection ends.
+fn is_case_clock(f: &Fired) -> bool {
+    matches!(
+        f.due,
+        Due::Warning | Due::Yellow | Due::Red | Due::Stage(_) | Due::Special
+    )
+}
+
+/// An answer to the acceptance period (受理, 不予受理 or 补正告知 before acceptance).
+fn answer(symbols: &Symbols, case: &mut Case, t: T32, r: &mut Sink<'_, '_>) {
+    if case.answered_at == NEVER || t < case.answered_at {
+        case.answered_at = t;
+    }
+    let period = case.period_no;
+    r.retract(symbols, case, |f| f.due == Due::Acceptance && f.n == period);
+}
+
+pub(super) fn apply(
+    ctx: Ctx<'_>,
+    symbols: &mut Symbols,
+    case: &mut Case,
+    ev: &Event<'_>,
+    t: T32,
+    r: &mut Sink<'_, '_>,
+) -> Outcome {
+    let before_acceptance = case.accepted_at == NEVER || t < case.accepted_at;
+    match &ev.body {
+        Body::CaseSubmitted { .. } => {
+            if case.submitted_at == NEVER || t < case.submitted_at {
+                case.submitted_at = t;
+            }
+            if case.period_no == 0 {
+                case.period_no = 1;
+                case.period_start = t;
+            }
+        }
+        Body::CaseAccepted { channel, overrides } => {
+            if case.accepted_at != NEVER {
+                return Outcome::Inconsistent("already_accepted");
+            }
+            case.accepted_at = t;
+            let item = (case.item_ref != NONE).then(|| ctx.reference.item(case.item_ref));
+            case.case_type = overrides
+                .case_type
+                .or(item.map(|i| i.case_type))
+                .unwrap_or(CaseType::Promised);
+            let instant = Limit {
+                days: 0,
+                unit: Unit::Working,
+            };
+            let promised = overrides.promised.or_else(|| match case.case_type {
+                CaseType::Instant => Some(instant),
+                _ => item.map(|i| i.promised),
+            });
+            // `check` guarantees a promised limit; 0 days is the safe reading otherwise.
+            let promised = promised.unwrap_or(instant);
+            case.promised_days = promised.days;
+            case.promised_unit = promised.unit;
+            match overrides.legal.or(item.and_then(|i| i.legal)) {
+                Some(l) => {
+                    case.legal_days = l.days;
+                    case.legal_unit = l.unit;
+                }
+                None => case.legal_days = u16::MAX,
+            }
+            case.channel = Some(*channel);
+            answer(symbols, case, t, r);
+            if *channel == Channel::Hall {
+                // 以票管审: a hall acceptance that occurred before a fee alert disproves it.
+                r.retract(symbols, case, |f| matches!(f.due, Due::Fee(_)));
+            }
+            if let Some(item) = item.filter(|i| i.in_hall) {
+                let outside_window = ev
+                    .window_id
+                    .as_deref()
+                    .and_then(|w| ctx.reference.windows.get(w))
+                    .is_some_and(|w| !w.in_hall);
+                if item.channels & channel.bit() == 0 || outside_window {
+                    let alert = hall::accepted_outside_hall(symbols, case, item, *channel, ev, outside_window);
+                    r.fire(alert);
+                }
+            }
+        }
+        Body::CaseRejected { reason } => {
+            if case.closed_at != NEVER {
+                return Outcome::Inconsistent("already_finished");
+            }
+            answer(symbols, case, t, r);
+            case.closed_at = t;
+            r.retract(symbols, case, is_case_clock);
+            let blank = reason.as_deref().is_none_or(|s| s.trim().is_empty());
+            if blank && case.fired & fired::REJECTED == 0 {
+                case.fired |= fired::REJECTED;
+                let at = inst(t);
+                let alert = explain::rejected_without_reason(ctx, symbols, case, &ev.event_id, at);
+                r.fire(alert);
+            }
+        }
+        Body::SupplementRequested { .. } => {
+            if before_acceptance {
+                answer(symbols, case, t, r);
+            } else if ctx.policy.pause_on_supplement {
+                case.open_pause(pause::SUPPLEMENT, t);
+            }
+        }
+        Body::SupplementReceived => {
+            if case.close_pause(pause::SUPPLEMENT, t) {
+            } else if before_acceptance {
+                // 补正受理 before acceptance: a new acceptance period starts (§32).
+                if case.missed_start == NEVER && case.period_missed(ctx) {
+                    case.missed_start = case.period_start;
+                }
+                case.period_no = case.period_no.saturating_add(1);
+                case.period_start = t;
+                case.answered_at = NEVER;
+                case.fired &= !fired::PERIOD;
+            } else if !ctx.policy.pause_on_supplement {
+                return Outcome::Applied;
+            } else {
+                return Outcome::Inconsistent("supplement_not_requested");
+            }
+        }
+        Body::CaseStage { stage, .. } => {
+            let done = &mut case.stage_done[stage.index()];
+            if *done == NEVER || t < *done {
+                *done = t;
+            }
+            let stage = *stage;
+            r.retract(symbols, case, |f| {
+                f.due == Due::Stage(stage) || f.due == Due::MissingStages
+            });
+            // 前店后场: a delegated stage performed by back-office staff.
+            let delegated = case.item_ref != NONE
+                && ctx.reference.item(case.item_ref).window_authority & (stage.bit() << 1) != 0;
+            let back_office = ev
+                .staff_id
+                .as_deref()
+                .and_then(|s| ctx.reference.staff.get(s))
+                .filter(|s| !s.in_hall);
+            if let (true, Some(staff)) = (delegated, back_office) {
+                r.fire(hall::back_office(ctx, symbols, case, stage, staff, ev));
+            }
+        }
+        Body::CaseTransferred { to_department } => {
+            symbols.update(&mut case.department, Some(to_department));
+        }
+        Body::SpecialStarted { procedure, limit } => {
+            case.open_pause(pause::SPECIAL, t);
+            let specials = &mut case.extras_mut().specials;
+            // A new one while one is open replaces the open one's own limit (docs/RULES.md).
+            if let Some(open) = specials.last_mut().filter(|s| s.ended_at == NEVER) {
+                open.ended_at = t;
+            }
+            specials.push(Special {
+                n: u8::try_from(specials.len() + 1).unwrap_or(u8::MAX),
+                ended_at: NEVER,
+                procedure: *procedure,
+                started_at: t,
+                limit: *limit,
+                fired: false,
+            });
+        }
+        Body::SpecialEnded => {
+            if !case.close_pause(pause::SPECIAL, t) {
+                return Outcome::Inconsistent("special_not_started");
+            }
+            let open = case
+                .extras
+                .as_mut()
+                .and_then(|e| e.specials.last_mut())
+                .filter(|s| s.ended_at == NEVER);
+            if let Some(sp) = open {
+                sp.ended_at = t;
+                let n = sp.n;
+                r.retract(symbols, case, |f| f.due == Due::Special && f.n == n);
+            }
+        }
+        Body::CaseSuspended { .. } => case.open_pause(pause::SUSPEND, t),
+        Body::CaseResumed { .. } => {
+            let was_suspended = case.close_pause(pause::SUSPEND, t);
+            if !was_suspended {
+                return Outcome::Inconsistent("not_suspended");
+            }
+        }
+        Body::CaseExtended { extra_days } => {
+            // 限时办结: an extension asked for after the promised deadline moves nothing.
+            let applied = case.pause_open != 0
+                || case
+                    .clock(ctx)
+                    .is_none_or(|c| inst(t) < c.promised_day.end());
+            case.extras_mut().extensions.push(Extension {
+                at: t,
+                days: *extra_days,
+                applied,
+            });
+        }
+        Body::CaseCompleted { result } => {
+            if case.closed_at != NEVER {
+                return Outcome::Inconsistent("already_finished");
+            }
+            case.closed_at = t;
+            case.completed = true;
+            r.retract(symbols, case, is_case_clock);
+            let case_type = if case.accepted_at != NEVER || case.item_ref == NONE {
+                case.case_type
+            } else {
+                ctx.reference.item(case.item_ref).case_type
+            };
+            let no_stage = case.stage_done.iter().all(|&s| s == NEVER);
+            if *result == CompletionResult::Approved && case_type == CaseType::Promised && no_stage {
+                r.fire_due(symbols, case, Due::MissingStages);
+            }
+            let quick = case.accepted_at != NEVER
+                && t >= case.accepted_at
+                && i64::from(t - case.accepted_at) < i64::from(ctx.policy.batch_max_case_seconds);
+            if let (true, CaseType::Promised, Some(staff)) = (quick, case_type, ev.staff_id.as_deref()) {
+                let entry = BatchEntry {
+                    completed: t,
+                    accepted: case.accepted_at,
+                    case_id: case.id.as_str().into(),
+                };
+                let window = i64::from(ctx.policy.batch_window_minutes) * 60;
+                let min = ctx.policy.batch_min_cases as usize;
+                let staff_sym = symbols.intern(staff);
+                if let Some(burst) = r.people.batch_completion(staff_sym, entry, window, min) {
+                    r.fire(hall::batch_entry(ctx, ev, &burst));
+                }
+            }
+        }
+        Body::CaseDelivered | Body::CaseArchived => {}
+        _ => {}
+    }
+    Outcome::Applied
+}
+

@@ -1,0 +1,323 @@
+//! Applying the events that are not about a case's clocks: fees (以票管审), complaints, 好差评
+//! evaluations, and the lateness of any event's report.
+
+use serde_json::json;
+
+use crate::alert::{Alert, AlertStatus};
+use crate::event::{ComplaintCategory, Event};
+
+use super::case::{t32, Case, CaseFee, Ctx, NEVER};
+use super::explain::Attribution;
+use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind};
+use super::table::{Symbols, NONE};
+use super::{hall, Engine, Outcome};
+
+/// Record an event's attribution on a matter.
+fn attribute(matter: &mut Matter, ev: &Event<'_>, symbols: &mut Symbols) {
+    symbols.update(&mut matter.center, Some(&ev.center_id));
+    symbols.update(&mut matter.region, Some(&ev.region));
+    symbols.update(&mut matter.department, ev.department.as_deref());
+    symbols.update(&mut matter.window, ev.window_id.as_deref());
+    symbols.update(&mut matter.staff, ev.staff_id.as_deref());
+    symbols.update(&mut matter.item, ev.item_code.as_deref());
+    if matter.case_id.is_none() {
+        matter.case_id = ev.case_id.as_deref().map(Into::into);
+    }
+}
+
+impl Engine {
+    fn emit(&mut self, out: &mut Vec<Alert>, alert: Alert) {
+        self.stats.alerts += 1;
+        out.push(alert);
+    }
+
+    /// `fee.charged`: 以票管审 and the fee standard.
+    pub(super) fn on_fee(
+        &mut self,
+        ev: &Event<'_>,
+        receipt_no: &str,
+        amount_fen: u64,
+        payer_id: &str,
+        out: &mut Vec<Alert>,
+    ) -> Outcome {
+        let item = ev
+            .item_code
+            .as_deref()
+            .and_then(|code| self.reference.item_id(code))
+            .map(|id| self.reference.item(id).clone());
+        if let Some((item, standard)) = item.as_ref().and_then(|i| i.fee_fen.map(|f| (i, f))) {
+            if standard != amount_fen {
+                let alert = hall::fee_irregular(ev, item, receipt_no, amount_fen, standard);
+                self.emit(out, alert);
+            }
+        }
+        let t = t32(ev.occurred_at);
+        let Some(case_id) = ev.case_id.as_deref() else {
+            let key = format!("f:{receipt_no}");
+            let kind = MatterKind::Fee {
+                payer_id: payer_id.into(),
+                amount_fen,
+            };
+            let (slot, new) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+            if !new {
+                return Outcome::Inconsistent("duplicate_receipt");
+            }
+            if let Some(m) = self.matters.get_mut(slot) {
+                attribute(m, ev, &mut self.symbols);
+                m.started = t;
+            }
+            self.settle_matter_now(slot, out);
+            return Outcome::Applied;
+        };
+        let (slot, _) = self.cases.find_or_insert(case_id, || Case::new(case_id));
+        let symbols = &mut self.symbols;
+        let Some(case) = self.cases.get_mut(slot) else {
+            return Outcome::Applied;
+        };
+        // A fee may be the first thing seen of a case: give it a centre and an item.
+        if case.center == NONE {
+            symbols.update(&mut case.center, Some(&ev.center_id));
+            symbols.update(&mut case.region, Some(&ev.region));
+        }
+        if case.item == NONE {
+            symbols.update(&mut case.item, ev.item_code.as_deref());
+        }
+        let mut fee = CaseFee {
+            receipt_no: receipt_no.into(),
+            payer_id: payer_id.into(),
+            at: t,
+            amount_fen,
+            item: NONE,
+            window: NONE,
+            staff: NONE,
+            fired: false,
+        };
+        symbols.update(&mut fee.item, ev.item_code.as_deref());
+        symbols.update(&mut fee.window, ev.window_id.as_deref());
+        symbols.update(&mut fee.staff, ev.staff_id.as_deref());
+        case.extras_mut().fees.push(fee);
+        let before = out.len();
+        self.settle(slot, self.clock, out);
+        self.stats.alerts += (out.len() - before) as u64;
+        Outcome::Applied
+    }
+
+    fn settle_matter_now(&mut self, slot: u32, out: &mut Vec<Alert>) {
+        let before = out.len();
+        self.settle_matter(slot, self.clock, out);
+        self.stats.alerts += (out.len() - before) as u64;
+    }
+
+    /// `complaint.filed`: the complaint alert, its deadline, and the window's strike count.
+    pub(super) fn on_complaint_filed(
+        &mut self,
+        ev: &Event<'_>,
+        complaint_id: &str,
+        category: ComplaintCategory,
+        out: &mut Vec<Alert>,
+    ) -> Outcome {
+        let key = format!("c:{complaint_id}");
+        let kind = MatterKind::Complaint { category: None };
+        let (slot, _) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+        let Some(m) = self.matters.get_mut(slot) else {
+            return Outcome::Applied;
+        };
+        if let MatterKind::Complaint { category: Some(_) } = m.kind {
+            return Outcome::Inconsistent("already_filed");
+        }
+        m.kind = MatterKind::Complaint {
+            category: Some(category),
+        };
+        m.started = t32(ev.occurred_at);
+        attribute(m, ev, &mut self.symbols);
+        let alert = complaint_filed(
+            Attribution::of_event(ev),
+            complaint_id,
+            category,
+            ev.occurred_at,
+            &ev.event_id,
+        );
+        self.emit(out, alert);
+        self.window_strike(ev, complaint_id, out);
+        self.settle_matter_now(slot, out);
+        Outcome::Applied
+    }
+
+    /// A complaint or bad evaluation against a window (`complaint.repeated_window`).
+    fn window_strike(&mut self, ev: &Event<'_>, trigger: &str, out: &mut Vec<Alert>) {
+        let Some(window) = ev.window_id.as_deref() else {
+            return;
+        };
+        let sym = self.symbols.intern(window);
+        let threshold = self.policy.repeat_window_count;
+        if self.people.window_strike(sym, t32(ev.occurred_at), threshold as usize) {
+            let alert =
+                hall::repeated_window(Attribution::of_event(ev), window, trigger, threshold, ev.occurred_at);
+            self.emit(out, alert);
+        }
+    }
+
+    /// `complaint.resolved`: ends the complaint's clock; a substantiated complaint counts against
+    /// its target (repeated complaints, discipline ladder).
+    pub(super) fn on_complaint_resolved(
+        &mut self,
+        ev: &Event<'_>,
+        complaint_id: &str,
+        substantiated: bool,
+        out: &mut Vec<Alert>,
+    ) -> Outcome {
+        let key = format!("c:{complaint_id}");
+        let kind = MatterKind::Complaint { category: None };
+        let (slot, _) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+        if !self.end_matter(slot, ev, out) {
+            return Outcome::Inconsistent("already_resolved");
+        }
+        if substantiated {
+            let target = self
+                .matters
+                .get(slot)
+                .and_then(|m| self.symbols.owned(m.staff))
+                .or_else(|| ev.staff_id.as_deref().map(str::to_string));
+            if let Some(staff) = target {
+                self.substantiated(ev, &staff, complaint_id, out);
+            }
+        }
+        self.settle_matter_now(slot, out);
+        Outcome::Applied
+    }
+
+    fn substantiated(&mut self, ev: &Event<'_>, staff: &str, complaint_id: &str, out: &mut Vec<Alert>) {
+        let sym = self.symbols.intern(staff);
+        let t = t32(ev.occurred_at);
+        let mut who = Attribution::of_event(ev);
+        who.staff_id = Some(staff.to_string());
+        let threshold = self.policy.repeat_staff_count;
+        if self.people.substantiated(sym, t, threshold as usize) {
+            let alert = hall::repeated_staff(who.clone(), staff, complaint_id, threshold, ev.occurred_at);
+            self.emit(out, alert);
+        }
+        let year = ev.occurred_at.day().year();
+        if let Some((step, _)) = self.people.ladder(sym, year, true) {
+            let cause = json!({
+                "substantiated_complaint": complaint_id,
+                "resolved_at": ev.occurred_at,
+                "event_id": ev.event_id,
+            });
+            let alert = hall::ladder(who, staff, year, step, ev.occurred_at, cause);
+            self.emit(out, alert);
+        }
+    }
+
+    /// End a complaint or evaluation at the event's time, retracting what fired after it.
+    /// False if it had already ended.
+    fn end_matter(&mut self, slot: u32, ev: &Event<'_>, out: &mut Vec<Alert>) -> bool {
+        let t = t32(ev.occurred_at);
+        let ctx = Ctx {
+            cal: &self.reference.calendar,
+            policy: &self.policy,
+            reference: &self.reference,
+        };
+        let Some(m) = self.matters.get_mut(slot) else {
+            return false;
+        };
+        if m.ended != NEVER {
+            return false;
+        }
+        m.ended = t;
+        attribute(m, ev, &mut self.symbols);
+        let Some((yellow, red)) = m.deadlines(ctx) else {
+            return true;
+        };
+        use super::matter::{fired, MatterDue};
+        for (bit, due, at) in [(fired::YELLOW, MatterDue::Yellow, yellow), (fired::RED, MatterDue::Red, red)] {
+            if m.fired & bit != 0 && at > ev.occurred_at {
+                let mut alert = m.alert(ctx, &self.symbols, due, at);
+                alert.status = AlertStatus::Retracted;
+                alert.evidence["retracted_by"] = json!({
+                    "event_id": ev.event_id,
+                    "kind": ev.body.kind().as_str(),
+                    "occurred_at": ev.occurred_at,
+                });
+                alert.message = format!(
+                    "已撤销：{}（后到事件表明已于 {} 办结，早于告警时间）",
+                    alert.message, ev.occurred_at
+                );
+                self.stats.retractions += 1;
+                out.push(alert);
+            }
+        }
+        true
+    }
+
+    /// `evaluation.submitted`: bad ratings (≤ 2) open a rectification period; every rating of a
+    /// window feeds its satisfaction rate.
+    pub(super) fn on_evaluation(
+        &mut self,
+        ev: &Event<'_>,
+        evaluation_id: &str,
+        score: u8,
+        out: &mut Vec<Alert>,
+    ) -> Outcome {
+        if score <= 2 {
+            let key = format!("e:{evaluation_id}");
+            let kind = MatterKind::Evaluation { score: None };
+            let (slot, _) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+            let Some(m) = self.matters.get_mut(slot) else {
+                return Outcome::Applied;
+            };
+            if let MatterKind::Evaluation { score: Some(_) } = m.kind {
+                return Outcome::Inconsistent("already_rated");
+            }
+            m.kind = MatterKind::Evaluation { score: Some(score) };
+            m.started = t32(ev.occurred_at);
+            attribute(m, ev, &mut self.symbols);
+            let days = self.policy.rectify_working_days;
+            let alert = evaluation_bad(
+                Attribution::of_event(ev),
+                evaluation_id,
+                score,
+                ev.occurred_at,
+                days,
+                &ev.event_id,
+            );
+            self.emit(out, alert);
+            self.window_strike(ev, evaluation_id, out);
+            self.settle_matter_now(slot, out);
+        }
+        if let Some(window) = ev.window_id.as_deref() {
+            let sym = self.symbols.intern(window);
+            let (sample, floor) = (self.policy.satisfaction_sample as usize, self.policy.satisfaction_floor);
+            let day = ev.occurred_at.day();
+            if let Some((good, n)) = self.people.window_score(sym, score >= 4, day, sample, floor) {
+                let alert =
+                    hall::satisfaction_low(Attribution::of_event(ev), window, good, n, floor, ev.occurred_at);
+                self.emit(out, alert);
+            }
+        }
+        Outcome::Applied
+    }
+
+    /// `evaluation.rectified`: ends a bad evaluation's rectification clock.
+    pub(super) fn on_rectified(&mut self, ev: &Event<'_>, evaluation_id: &str, out: &mut Vec<Alert>) -> Outcome {
+        let key = format!("e:{evaluation_id}");
+        let kind = MatterKind::Evaluation { score: None };
+        let (slot, _) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+        if !self.end_matter(slot, ev, out) {
+            return Outcome::Inconsistent("already_rectified");
+        }
+        self.settle_matter_now(slot, out);
+        Outcome::Applied
+    }
+
+    /// `hall.late_report`: reported (or, live, received) too long after it happened.
+    pub(super) fn late_report(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) {
+        let Some(reported) = ev.reported_at.or(ev.received_at) else {
+            return;
+        };
+        let hours = self.policy.late_report_hours;
+        if reported.0 - ev.occurred_at.0 > i64::from(hours) * 3600 {
+            let alert = hall::late_report(ev, reported, hours);
+            self.emit(out, alert);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Alerts of the out-of-hall (体外循环), complaint and discipline rules that an event or a count
+//! fires at once: each function builds one alert with its subject, zh-CN message and the
+//! evidence naming the events that made it true.
+
+use serde_json::json;
+
+use crate::alert::{Alert, Level, Rule};
+use crate::event::{Channel, Event, Stage};
+use crate::reference::{Item, Staff};
+use crate::time::Instant;
+
+use super::case::{inst, Case, Ctx};
+use super::explain::{build, subject, yuan, Attribution};
+use super::people::BatchEntry;
+use super::table::Symbols;
+
+/// `hall.accepted_outside_hall`: an in-hall item accepted through a channel it does not allow,
+/// or at a window outside the hall.
+pub fn accepted_outside_hall(
+    symbols: &Symbols,
+    case: &Case,
+    item: &Item,
+    channel: Channel,
+    ev: &Event<'_>,
+    outside_window: bool,
+) -> Alert {
+    let allowed: Vec<&str> = Channel::ALL
+        .iter()
+        .filter(|c| item.channels & c.bit() != 0)
+        .map(|c| c.as_str())
+        .collect();
+    let how = if outside_window {
+        format!("在大厅外窗口 {} 受理", ev.window_id.as_deref().unwrap_or_default())
+    } else {
+        format!("经 {} 渠道受理（允许：{}）", channel.as_str(), allowed.join("、"))
+    };
+    let message = format!(
+        "黄牌：办件 {}（{}）为应进厅办理事项，却{how}",
+        case.id, item.name
+    );
+    let evidence = json!({
+        "accepted_at": ev.occurred_at,
+        "event_id": ev.event_id,
+        "channel": channel.as_str(),
+        "allowed_channels": allowed,
+        "window_id": ev.window_id,
+        "window_in_hall": !outside_window,
+        "item_in_hall": item.in_hall,
+    });
+    build(
+        Rule::AcceptedOutsideHall,
+        Level::Yellow,
+        subject(&[("case_id", json!(case.id.as_str()))]),
+        ev.occurred_at,
+        Attribution::of_case(symbols, case),
+        message,
+        evidence,
+    )
+}
+
+/// `hall.back_office` (前店后场): a stage delegated to the window performed by back-office staff.
+pub fn back_office(
+    ctx: Ctx<'_>,
+    symbols: &Symbols,
+    case: &Case,
+    stage: Stage,
+    staff: &Staff,
+    ev: &Event<'_>,
+) -> Alert {
+    let item = &ctx.reference.item(case.item_ref).name;
+    let message = format!(
+        "预警：办件 {}（{item}）的{}环节已授权窗口办理，却由大厅外人员 {}（{}）完成（前店后场）",
+        case.id,
+        stage.zh(),
+        staff.name,
+        staff.staff_id
+    );
+    let evidence = json!({
+        "stage": stage.as_str(),
+        "performed_at": ev.occurred_at,
+        "event_id": ev.event_id,
+        "staff_id": staff.staff_id,
+        "staff_in_hall": staff.in_hall,
+        "staff_department": staff.department,
+    });
+    build(
+        Rule::BackOffice,
+        Level::Warning,
+        subject(&[("case_id", json!(case.id.as_str())), ("stage", json!(stage.as_str()))]),
+        ev.occurred_at,
+        Attribution::of_case(symbols, case),
+        message,
+        evidence,
+    )
+}
+
+/// `hall.batch_entry` (事后补录): a burst of completions each accepted moments before.
+pub fn batch_entry(ctx: Ctx<'_>, ev: &Event<'_>, burst: &[BatchEntry]) -> Alert {
+    let first = burst.first().map_or(ev.occurred_at, |e| inst(e.completed));
+    let staff = ev.staff_id.as_deref().unwrap_or_default();
+    let p = ctx.policy;
+    let message = format!(
+        "黄牌：工作人员 {staff} 在 {} 分钟内集中办结 {} 件承诺件，每件受理至办结不足 {} 秒（疑似事后补录）",
+        p.batch_window_minutes,
+        burst.len(),
+        p.batch_max_case_seconds
+    );
+    let cases: Vec<_> = burst
+        .iter()
+        .map(|e| {
+            json!({
+                "case_id": &*e.case_id,
+                "accepted_at": inst(e.accepted),
+                "completed_at": inst(e.completed),
+                "seconds": inst(e.completed).0 - inst(e.accepted).0,
+            })
+        })
+        .collect();
+    let evidence = json!({
+        "window_minutes": p.batch_window_minutes,
+        "min_cases": p.batch_min_cases,
+        "max_case_seconds": p.batch_max_case_seconds,
+        "cases": cases,
+    });
+    build(
+        Rule::BatchEntry,
+        Level::Yellow,
+        subject(&[("staff_id", json!(staff)), ("batch", json!(first))]),
+        ev.occurred_at,
+        Attribution::of_event(ev),
+        message,
+        evidence,
+    )
+}
+
+/// `hall.fee_irregular`: a fee that differs from the item's statutory fee.
+pub fn fee_irregular(ev: &Event<'_>, item: &Item, receipt_no: &str, amount_fen: u64, standard: u64) -> Alert {
+    let message = format!(
+        "黄牌：票据 {receipt_no} 收费 {} 元，与事项 {}（{}）收费标准 {} 元不符",
+        yuan(amount_fen),
+        item.code,
+        item.name,
+        yuan(standard)
+    );
+    let evidence = json!({
+        "receipt_no": receipt_no,
+        "amount_fen": amount_fen,
+        "fee_fen": standard,
+        "item_code": item.code,
+        "charged_at": ev.occurred_at,
+        "event_id": ev.event_id,
+    });
+    build(
+        Rule::FeeIrregular,
+        Level::Yellow,
+        subject(&[("receipt_no", json!(receipt_no))]),
+        ev.occurred_at,
+        Attribution::of_event(ev),
+        message,
+        evidence,
+    )
+}
+
+/// `hall.late_report` (迟报).
+pub fn late_report(ev: &Event<'_>, reported: Instant, hours: u32) -> Alert {
+    let delay = reported.0 - ev.occurred_at.0;
+    let message = format!(
+        "预警：事件 {}（{}）发生于 {}，至 {reported} 才上报，迟报 {:.1} 小时（限 {hours} 小时）",
+        ev.event_id,
+        ev.body.kind().as_str(),
+        ev.occurred_at,
+        delay as f64 / 3600.0
+    );
+    let evidence = json!({
+        "event_id": ev.event_id,
+        "kind": ev.body.kind().as_str(),
+        "occurred_at": ev.occurred_at,
+        "reported_at": reported,
+        "delay_seconds": delay,
+        "limit_hours": hours,
+    });
+    build(
+        Rule::LateReport,
+        Level::Warning,
+        subject(&[("event_id", json!(ev.event_id))]),
+        ev.occurred_at,
+        Attribution::of_event(ev),
+        message,
+        evidence,
+    )
+}
+
+/// `complaint.repeated_staff`: substantiated complaints against one person within 365 days.
+pub fn repeated_staff(who: Attribution, staff: &str, complaint_id: &str, count: u32, at: Instant) -> Alert {
+    let message = format!("红牌：工作人员 {staff} 一年内有效投诉已达 {count} 次（最近一次：{complaint_id}）");
+    build(
+        Rule::RepeatedStaff,
+        Level::Red,
+        subject(&[("staff_id", json!(staff)), ("complaint_id", json!(complaint_id))]),
+        at,
+        Attribution {
+            staff_id: Some(staff.to_string()),
+            ..who
+        },
+        message,
+        json!({"count": count, "window_days": 365, "complaint_id": complaint_id, "resolved_at": at}),
+    )
+}
+
+/// `complaint.repeated_window`: complaints and bad evaluations against one window in 30 days.
+pub fn repeated_window(who: Attribution, window: &str, trigger: &str, count: u32, at: Instant) -> Alert {
+    let message = format!("黄牌：窗口 {window} 30 日内投诉和差评已达 {count} 次（最近一次：{trigger}）");
+    build(
+        Rule::RepeatedWindow,
+        Level::Yellow,
+        subject(&[("window_id", json!(window)), ("trigger", json!(trigger))]),
+        at,
+        who,
+        message,
+        json!({"count": count, "window_days": 30, "trigger": trigger, "at": at}),
+    )
+}
+
+/// `evaluation.satisfaction_low`.
+pub fn satisfaction_low(who: Attribution, window: &str, good: usize, sample: usize, floor: f64, at: Instant) -> Alert {
+    let rate = good as f64 / sample as f64;
+    let message = format!(
+        "预警：窗口 {window} 最近 {sample} 次评价满意率 {:.1}%（{good} 次满意），低于 {:.1}%",
+        rate * 100.0,
+        floor * 100.0
+    );
+    build(
+        Rule::SatisfactionLow,
+        Level::Warning,
+        subject(&[("window_id", json!(window)), ("date", json!(at.day()))]),
+        at,
+        who,
+        message,
+        json!({"satisfied": good, "sample": sample, "rate": rate, "floor": floor}),
+    )
+}
+
+/// `discipline.ladder` step for a staff member (一告知二谈话三通报四辞退).
+pub fn ladder(who: Attribution, staff: &str, year: i32, step: u8, at: Instant, cause: serde_json::Value) -> Alert {
+    let (level, action) = match step {
+        1 => (Level::Warning, "告知"),
+        2 => (Level::Yellow, "谈话"),
+        3 => (Level::Yellow, "通报"),
+        _ => (Level::Red, "辞退建议"),
+    };
+    let message = format!(
+        "{}：工作人员 {staff} {year} 年度累计第 {step} 次违规（黄牌、红牌或有效投诉），按“一告知二谈话三通报四辞退”应予{action}",
+        level.zh()
+    );
+    build(
+        Rule::DisciplineLadder,
+        level,
+        subject(&[("staff_id", json!(staff)), ("year", json!(year)), ("step", json!(step))]),
+        at,
+        Attribution {
+            staff_id: Some(staff.to_string()),
+            case_id: None,
+            item_code: None,
+            ..who
+        },
+        message,
+        json!({"year": year, "count": step, "action": action, "cause": cause}),
+    )
+}

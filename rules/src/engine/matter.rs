@@ -1,0 +1,346 @@
+//! Things with deadlines that are not cases: complaints (投诉), bad evaluations (差评) and fees
+//! that name no case (以票管审).
+//!
+//! Like a case, a [`Matter`] stores facts (when it started, when it ended) and its deadlines are
+//! recomputed from them; none of its clocks pause, so a fired alert can always be rebuilt exactly
+//! for a retraction.
+
+use serde_json::json;
+
+use crate::alert::{Alert, Level, Rule};
+use crate::event::ComplaintCategory;
+use crate::time::Instant;
+
+use super::case::{inst, Case, Ctx, NEVER, T32};
+use super::explain::{build, subject, yuan, Attribution};
+use super::table::{CompactKey, Keyed, Symbols, Sym, NONE};
+
+/// What kind of matter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatterKind {
+    /// 投诉.
+    Complaint {
+        /// Category, once filed.
+        category: Option<ComplaintCategory>,
+    },
+    /// 差评 (score ≤ 2), or a rectification seen before its rating.
+    Evaluation {
+        /// Score, once rated.
+        score: Option<u8>,
+    },
+    /// A fee naming no case.
+    Fee {
+        /// 缴款人.
+        payer_id: Box<str>,
+        /// Amount in fen.
+        amount_fen: u64,
+    },
+}
+
+/// Bits of [`Matter::fired`].
+pub mod fired {
+    /// Yellow (overdue / unrectified / fee without case).
+    pub const YELLOW: u8 = 1;
+    /// Red.
+    pub const RED: u8 = 2;
+}
+
+/// A complaint, bad evaluation or case-less fee.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matter {
+    /// `c:` + complaint id, `e:` + evaluation id or `f:` + receipt number.
+    pub key: CompactKey,
+    /// Kind and its facts.
+    pub kind: MatterKind,
+    /// Attribution (interned).
+    pub center: Sym,
+    /// GB/T 2260 code.
+    pub region: Sym,
+    /// Department.
+    pub department: Sym,
+    /// Target or acting window.
+    pub window: Sym,
+    /// Target or acting staff member.
+    pub staff: Sym,
+    /// Item (fees).
+    pub item: Sym,
+    /// Related case, if named.
+    pub case_id: Option<Box<str>>,
+    /// Filed / rated / charged.
+    pub started: T32,
+    /// Resolved / rectified.
+    pub ended: T32,
+    /// Due time of the live timer entry.
+    pub timer_due: T32,
+    /// [`fired`] bits.
+    pub fired: u8,
+}
+
+impl Keyed for Matter {
+    fn key(&self) -> &[u8] {
+        self.key.as_bytes()
+    }
+}
+
+/// A matter's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MatterDue {
+    /// Yellow.
+    Yellow,
+    /// Red (supervision).
+    Red,
+}
+
+impl Matter {
+    /// A matter seen for the first time.
+    pub fn new(key: &str, kind: MatterKind) -> Matter {
+        Matter {
+            key: CompactKey::new(key),
+            kind,
+            center: NONE,
+            region: NONE,
+            department: NONE,
+            window: NONE,
+            staff: NONE,
+            item: NONE,
+            case_id: None,
+            started: NEVER,
+            ended: NEVER,
+            timer_due: NEVER,
+            fired: 0,
+        }
+    }
+
+    /// The id without its kind prefix.
+    pub fn id(&self) -> &str {
+        self.key.as_str().get(2..).unwrap_or_default()
+    }
+
+    /// Working days allowed, for complaints and bad evaluations.
+    fn limit_days(&self, ctx: Ctx<'_>) -> Option<u32> {
+        match self.kind {
+            MatterKind::Complaint { category: Some(_) } => Some(ctx.policy.complaint_working_days),
+            MatterKind::Evaluation { score: Some(s) } if s <= 2 => {
+                Some(ctx.policy.rectify_working_days)
+            }
+            _ => None,
+        }
+    }
+
+    /// Deadline instants: (yellow, red).
+    pub fn deadlines(&self, ctx: Ctx<'_>) -> Option<(Instant, Instant)> {
+        if self.started == NEVER {
+            return None;
+        }
+        if let MatterKind::Fee { .. } = self.kind {
+            let at = Case::fee_deadline(ctx, self.started);
+            return Some((at, at));
+        }
+        let d = ctx
+            .cal
+            .add_working_days(inst(self.started).day(), self.limit_days(ctx)?);
+        let sup = ctx
+            .cal
+            .add_working_days(d, ctx.policy.supervise_working_days);
+        Some((d.end(), sup.end()))
+    }
+
+    /// Alerts still to fire, earliest first; a deadline counts only if the matter had not
+    /// ended before it (ending at the instant itself is late).
+    pub fn pending(&self, ctx: Ctx<'_>) -> Vec<(Instant, MatterDue)> {
+        let Some((yellow, red)) = self.deadlines(ctx) else {
+            return Vec::new();
+        };
+        let open = |at: Instant| self.ended == NEVER || at <= inst(self.ended);
+        let mut out = Vec::with_capacity(2);
+        if self.fired & fired::YELLOW == 0 && open(yellow) {
+            out.push((yellow, MatterDue::Yellow));
+        }
+        let has_red = !matches!(self.kind, MatterKind::Fee { .. });
+        if has_red && self.fired & fired::RED == 0 && open(red) {
+            out.push((red, MatterDue::Red));
+        }
+        out
+    }
+
+    /// Record that `due` fired.
+    pub fn mark_fired(&mut self, due: MatterDue) {
+        self.fired |= match due {
+            MatterDue::Yellow => fired::YELLOW,
+            MatterDue::Red => fired::RED,
+        };
+    }
+
+    /// When the matter may be forgotten: after it ended (plus retention), or right after a
+    /// case-less fee has been judged.
+    pub fn forget_at(&self, retention_secs: i64) -> Option<Instant> {
+        match self.kind {
+            MatterKind::Fee { .. } => (self.fired != 0).then(|| inst(self.started)),
+            _ if self.ended != NEVER => Some(inst(self.ended).plus_secs(retention_secs)),
+            _ => None,
+        }
+    }
+
+    fn who(&self, symbols: &Symbols) -> Attribution {
+        Attribution {
+            center_id: symbols.owned(self.center).unwrap_or_default(),
+            region: symbols.owned(self.region).unwrap_or_default(),
+            department: symbols.owned(self.department),
+            window_id: symbols.owned(self.window),
+            staff_id: symbols.owned(self.staff),
+            case_id: self.case_id.as_deref().map(str::to_string),
+            item_code: symbols.owned(self.item),
+        }
+    }
+
+    /// The alert for a deadline.
+    pub fn alert(&self, ctx: Ctx<'_>, symbols: &Symbols, due: MatterDue, at: Instant) -> Alert {
+        let level = match due {
+            MatterDue::Yellow => Level::Yellow,
+            MatterDue::Red => Level::Red,
+        };
+        let (yellow, red) = self.deadlines(ctx).unwrap_or((at, at));
+        let who = self.who(symbols);
+        let target = target_text(&who);
+        let id = self.id();
+        let sup = ctx.policy.supervise_working_days;
+        let evidence = json!({
+            "started_at": inst(self.started),
+            "start": inst(self.started).day(),
+            "limit": {"days": self.limit_days(ctx), "unit": "working"},
+            "deadline_date": yellow.day().prev(),
+            "deadline": yellow,
+            "supervision_date": red.day().prev(),
+            "supervision_deadline": red,
+            "provisional_years": ctx.cal.provisional_years(inst(self.started).day(), red.day()),
+        });
+        let (rule, key, message) = match (&self.kind, due) {
+            (MatterKind::Complaint { .. }, MatterDue::Yellow) => (
+                Rule::ComplaintOverdue,
+                "complaint_id",
+                format!(
+                    "黄牌：针对{target}的投诉 {id} 未在 {} 个工作日内（{} 前）办结",
+                    ctx.policy.complaint_working_days,
+                    yellow.day().prev()
+                ),
+            ),
+            (MatterKind::Complaint { .. }, MatterDue::Red) => (
+                Rule::ComplaintOverdue,
+                "complaint_id",
+                format!("红牌：针对{target}的投诉 {id} 超过办理期限后 {sup} 个工作日督办期仍未办结"),
+            ),
+            (MatterKind::Evaluation { .. }, MatterDue::Yellow) => (
+                Rule::EvaluationUnrectified,
+                "evaluation_id",
+                format!(
+                    "黄牌：{target}的差评 {id} 未在 {} 个工作日内（{} 前）整改完成",
+                    ctx.policy.rectify_working_days,
+                    yellow.day().prev()
+                ),
+            ),
+            (MatterKind::Evaluation { .. }, MatterDue::Red) => (
+                Rule::EvaluationUnrectified,
+                "evaluation_id",
+                format!("红牌：{target}的差评 {id} 超过整改期限后 {sup} 个工作日督办期仍未整改"),
+            ),
+            (MatterKind::Fee { payer_id, amount_fen }, _) => {
+                let days = ctx.policy.fee_match_working_days;
+                let evidence = json!({
+                    "receipt_no": id,
+                    "payer_id": &**payer_id,
+                    "amount_fen": amount_fen,
+                    "charged_at": inst(self.started),
+                    "case_id": null,
+                    "fee_match_working_days": days,
+                    "deadline_date": yellow.day().prev(),
+                    "deadline": yellow,
+                    "acceptance": null,
+                });
+                let message = format!(
+                    "黄牌：票据 {id}（{} 元）未关联任何办件，开具后 {days} 个工作日内无窗口受理的办件与之对应（以票管审）",
+                    yuan(*amount_fen)
+                );
+                return build(
+                    Rule::FeeWithoutCase,
+                    Level::Yellow,
+                    subject(&[("receipt_no", json!(id))]),
+                    at,
+                    who,
+                    message,
+                    evidence,
+                );
+            }
+        };
+        build(rule, level, subject(&[(key, json!(id))]), at, who, message, evidence)
+    }
+}
+
+/// "窗口 W01 / 工作人员 S001" for messages.
+pub fn target_text(who: &Attribution) -> String {
+    match (&who.window_id, &who.staff_id) {
+        (Some(w), Some(s)) => format!("窗口 {w} 工作人员 {s} "),
+        (Some(w), None) => format!("窗口 {w} "),
+        (None, Some(s)) => format!("工作人员 {s} "),
+        (None, None) => String::new(),
+    }
+}
+
+/// `complaint.filed`: every complaint, its level by category.
+pub fn complaint_filed(
+    who: Attribution,
+    complaint_id: &str,
+    category: ComplaintCategory,
+    at: Instant,
+    event_id: &str,
+) -> Alert {
+    let level = match category {
+        ComplaintCategory::Integrity => Level::Red,
+        ComplaintCategory::Fee => Level::Yellow,
+        _ => Level::Warning,
+    };
+    let category_zh = match category {
+        ComplaintCategory::Attitude => "服务态度",
+        ComplaintCategory::Efficiency => "办事效率",
+        ComplaintCategory::Fee => "收费",
+        ComplaintCategory::Integrity => "廉政",
+        ComplaintCategory::Other => "其他",
+    };
+    let message = format!(
+        "{}：收到针对{}的{category_zh}类投诉 {complaint_id}",
+        level.zh(),
+        target_text(&who)
+    );
+    build(
+        Rule::ComplaintFiled,
+        level,
+        subject(&[("complaint_id", json!(complaint_id))]),
+        at,
+        who,
+        message,
+        json!({"category": category.as_str(), "filed_at": at, "event_id": event_id}),
+    )
+}
+
+/// `evaluation.bad`: a rating of 2 or less.
+pub fn evaluation_bad(
+    who: Attribution,
+    evaluation_id: &str,
+    score: u8,
+    at: Instant,
+    rectify_days: u32,
+    event_id: &str,
+) -> Alert {
+    let message = format!(
+        "预警：{}收到差评 {evaluation_id}（{score} 分），须在 {rectify_days} 个工作日内核实整改",
+        target_text(&who)
+    );
+    build(
+        Rule::EvaluationBad,
+        Level::Warning,
+        subject(&[("evaluation_id", json!(evaluation_id))]),
+        at,
+        who,
+        message,
+        json!({"score": score, "rated_at": at, "event_id": event_id}),
+    )
+}

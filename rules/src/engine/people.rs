@@ -1,0 +1,219 @@
+//! Per staff member and per window: the sliding windows behind the count-based rules (事后补录
+//! bursts, repeated complaints, satisfaction) and the discipline ladder (一告知二谈话三通报四辞退).
+//!
+//! Every window drops entries that fall out of it as event time advances, so memory per staff
+//! member or window is bounded by the window, and the number of them by the reference data.
+
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
+
+use crate::time::Day;
+
+use super::case::{inst, T32};
+use super::table::Sym;
+
+const DAY_SECS: i64 = 86_400;
+
+/// A qualifying completion in a staff member's batch window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchEntry {
+    /// `case.completed`.
+    pub completed: T32,
+    /// `case.accepted`.
+    pub accepted: T32,
+    /// The case.
+    pub case_id: Box<str>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct StaffState {
+    /// Qualifying completions inside the batch window, oldest first.
+    batch: VecDeque<BatchEntry>,
+    /// A burst already alerted and not yet over.
+    burst: bool,
+    /// Substantiated complaints inside 365 days.
+    substantiated: VecDeque<T32>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct WindowState {
+    /// Complaints and bad evaluations inside 30 days.
+    strikes: VecDeque<T32>,
+    /// The latest evaluations: score ≥ 4?
+    scores: VecDeque<bool>,
+    /// Local date of the last satisfaction alert.
+    low_day: Option<Day>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Ladder {
+    count: u32,
+    steps: u8,
+}
+
+/// Staff, window and ladder state.
+#[derive(Debug, Clone, Default)]
+pub struct People {
+    staff: HashMap<Sym, StaffState>,
+    windows: HashMap<Sym, WindowState>,
+    ladder: HashMap<(Sym, i32), Ladder>,
+}
+
+/// Drop entries at or before `t - window_secs` from the front of a time-ordered deque.
+fn expire<T>(q: &mut VecDeque<T>, time: impl Fn(&T) -> T32, t: T32, window_secs: i64) {
+    let floor = inst(t).0 - window_secs;
+    while q.front().is_some_and(|e| inst(time(e)).0 <= floor) {
+        q.pop_front();
+    }
+}
+
+/// Insert keeping time order (late events go where they belong).
+fn insert_sorted<T>(q: &mut VecDeque<T>, e: T, time: impl Fn(&T) -> T32) {
+    let t = time(&e);
+    let pos = q.iter().rposition(|x| time(x) <= t).map_or(0, |p| p + 1);
+    q.insert(pos, e);
+}
+
+impl People {
+    /// A qualifying completion by `staff`; returns the burst when it reaches `min` (事后补录).
+    pub fn batch_completion(
+        &mut self,
+        staff: Sym,
+        entry: BatchEntry,
+        window_secs: i64,
+        min: usize,
+    ) -> Option<Vec<BatchEntry>> {
+        let s = self.staff.entry(staff).or_default();
+        let t = entry.completed;
+        expire(&mut s.batch, |e| e.completed, t, window_secs);
+        if s.batch.len() < min {
+            s.burst = false;
+        }
+        insert_sorted(&mut s.batch, entry, |e| e.completed);
+        if !s.burst && s.batch.len() >= min {
+            s.burst = true;
+            return Some(s.batch.iter().cloned().collect());
+        }
+        None
+    }
+
+    /// A substantiated complaint against `staff` at `t`; true when the count in
+    /// `(t − 365 days, t]` becomes exactly `threshold`.
+    pub fn substantiated(&mut self, staff: Sym, t: T32, threshold: usize) -> bool {
+        let s = self.staff.entry(staff).or_default();
+        expire(&mut s.substantiated, |&x| x, t, 365 * DAY_SECS);
+        insert_sorted(&mut s.substantiated, t, |&x| x);
+        s.substantiated.len() == threshold
+    }
+
+    /// A complaint or bad evaluation against `window` at `t`; true when the count in
+    /// `(t − 30 days, t]` becomes exactly `threshold`.
+    pub fn window_strike(&mut self, window: Sym, t: T32, threshold: usize) -> bool {
+        let w = self.windows.entry(window).or_default();
+        expire(&mut w.strikes, |&x| x, t, 30 * DAY_SECS);
+        insert_sorted(&mut w.strikes, t, |&x| x);
+        w.strikes.len() == threshold
+    }
+
+    /// An evaluation of `window`; returns (satisfied, sample) when the window's satisfaction
+    /// over a full sample is below `floor` and it has not been flagged on `day` yet.
+    pub fn window_score(
+        &mut self,
+        window: Sym,
+        satisfied: bool,
+        day: Day,
+        sample: usize,
+        floor: f64,
+    ) -> Option<(usize, usize)> {
+        let w = self.windows.entry(window).or_default();
+        w.scores.push_back(satisfied);
+        while w.scores.len() > sample {
+            w.scores.pop_front();
+        }
+        if w.scores.len() < sample {
+            return None;
+        }
+        let good = w.scores.iter().filter(|&&s| s).count();
+        if (good as f64) / (sample as f64) < floor && w.low_day != Some(day) {
+            w.low_day = Some(day);
+            return Some((good, sample));
+        }
+        None
+    }
+
+    /// Add one card (or take one off) for `staff` in `year`; returns the ladder step (1–4)
+    /// reached for the first time.
+    pub fn ladder(&mut self, staff: Sym, year: i32, add: bool) -> Option<(u8, u32)> {
+        let l = self.ladder.entry((staff, year)).or_default();
+        if !add {
+            l.count = l.count.saturating_sub(1);
+            return None;
+        }
+        l.count += 1;
+        if l.count <= 4 && l.count > u32::from(l.steps) {
+            l.steps = l.count as u8;
+            return Some((l.steps, l.count));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> T32 {
+        super::super::case::t32(crate::time::Instant(1_772_400_000 + secs))
+    }
+
+    fn entry(t: i64) -> BatchEntry {
+        BatchEntry {
+            completed: at(t),
+            accepted: at(t - 30),
+            case_id: format!("C{t}").into(),
+        }
+    }
+
+    #[test]
+    fn a_burst_alerts_once_until_it_is_over() {
+        let mut p = People::default();
+        let fired: Vec<bool> = [0, 60, 120, 180, 240, 300, 1000, 1060, 1120, 1180]
+            .iter()
+            .map(|&t| p.batch_completion(1, entry(t), 600, 5).is_some())
+            .collect();
+        // 5th completion reaches 5; the 6th is the same burst. At 1000 the window (400, 1000]
+        // holds 1 entry: the burst is over, but 1000–1180 make only 4.
+        assert_eq!(fired, [false, false, false, false, true, false, false, false, false, false]);
+        assert!(p.batch_completion(1, entry(1190), 600, 5).is_some(), "a new burst of 5");
+    }
+
+    #[test]
+    fn windows_exclude_their_lower_edge() {
+        let mut p = People::default();
+        assert!(!p.window_strike(7, at(0), 2));
+        assert!(!p.window_strike(7, at(30 * DAY_SECS), 2), "exactly 30 days later: outside");
+        assert!(p.window_strike(7, at(30 * DAY_SECS + 1), 2), "one second less: inside");
+    }
+
+    #[test]
+    fn satisfaction_is_judged_on_full_samples_once_a_day() {
+        let mut p = People::default();
+        let d = Day(9000);
+        assert_eq!(p.window_score(1, false, d, 3, 0.9), None, "sample not full");
+        assert_eq!(p.window_score(1, true, d, 3, 0.9), None);
+        assert_eq!(p.window_score(1, true, d, 3, 0.9), Some((2, 3)));
+        assert_eq!(p.window_score(1, true, d, 3, 0.9), None, "once per day");
+        assert_eq!(p.window_score(1, false, Day(9001), 3, 0.9), Some((2, 3)), "next day");
+    }
+
+    #[test]
+    fn ladder_steps_one_to_four_per_year() {
+        let mut p = People::default();
+        let steps: Vec<_> = (0..6).map(|_| p.ladder(3, 2026, true).map(|s| s.0)).collect();
+        assert_eq!(steps, [Some(1), Some(2), Some(3), Some(4), None, None]);
+        assert_eq!(p.ladder(3, 2027, true).map(|s| s.0), Some(1), "a new year");
+        p.ladder(3, 2027, false);
+        assert_eq!(p.ladder(3, 2027, true), None, "step 1 already issued");
+    }
+}
