@@ -145,6 +145,11 @@ const LIFECYCLES: &[&[(&str, &str)]] = &[
     PLAIN,
 ];
 
+/// The 办件编号 of the workload's n-th case (the region of the window that accepts it).
+fn case_id(n: u64) -> String {
+    format!("43062{}-2026-{n:08}", n % WINDOWS as u64 % 3)
+}
+
 /// An open case of the workload and how far along its lifecycle it is.
 #[derive(Debug, Clone, Copy)]
 struct OpenCase {
@@ -158,6 +163,10 @@ struct OpenCase {
 pub struct Workload {
     rng: Rng,
     open: Vec<OpenCase>,
+    /// Bad evaluations not yet rectified.
+    bad: Vec<u64>,
+    /// Complaints not yet resolved.
+    complaints: Vec<u64>,
     next_case: u64,
     next_event: u64,
     /// Current event time.
@@ -177,6 +186,8 @@ impl Workload {
         Workload {
             rng: Rng::new(seed),
             open: Vec::with_capacity(open_cases),
+            bad: Vec::new(),
+            complaints: Vec::new(),
             next_case: 0,
             next_event: 0,
             now: parse_rfc3339(START).unwrap_or_default(),
@@ -248,9 +259,8 @@ impl Workload {
         self.header(line, t, kind, window);
         let _ = write!(
             line,
-            r#","case_id":"43062{}-2026-{:08}","item_code":"I{:03}"{extra}}}"#,
-            window % 3,
-            case.n,
+            r#","case_id":"{}","item_code":"I{:03}"{extra}}}"#,
+            case_id(case.n),
             case.item
         );
     }
@@ -260,35 +270,67 @@ impl Workload {
         let t = self.tick();
         let roll = self.rng.below(100);
         if roll < 25 || self.open.is_empty() {
-            // Hall events: queue tickets, fees, evaluations, sign-ins.
+            // Hall events: queue tickets, evaluations (one in ten bad, most later rectified),
+            // fees for open cases (以票管审: mostly matched), complaints and their resolution.
             let window = self.rng.below(WINDOWS as u64);
-            let (kind, extra) = match roll % 5 {
-                0 | 1 => (
-                    "queue.ticket_issued",
-                    format!(r#","ticket_no":"A{}""#, self.next_event),
-                ),
-                2 => (
-                    "queue.ticket_called",
-                    format!(r#","ticket_no":"A{}""#, self.next_event),
-                ),
-                3 => (
-                    "evaluation.submitted",
-                    format!(
-                        r#","evaluation_id":"V{}","score":{}"#,
-                        self.next_event,
+            let n = self.next_event;
+            let (kind, extra) = match self.rng.below(25) {
+                0..=7 => ("queue.ticket_issued", format!(r#","ticket_no":"A{n}""#)),
+                8..=12 => ("queue.ticket_called", format!(r#","ticket_no":"A{n}""#)),
+                13..=17 => {
+                    let score = if self.rng.percent(10) {
+                        self.bad.push(n);
+                        1 + self.rng.below(2)
+                    } else {
                         3 + self.rng.below(3)
-                    ),
-                ),
-                _ => (
-                    "fee.charged",
-                    format!(
-                        r#","item_code":"I{:03}","receipt_no":"R{}","amount_fen":{},"payer_id":"P{}""#,
-                        self.rng.below(ITEMS as u64),
-                        self.next_event,
-                        self.rng.below(100) * 100,
+                    };
+                    (
+                        "evaluation.submitted",
+                        format!(r#","evaluation_id":"V{n}","score":{score}"#),
+                    )
+                }
+                18 if !self.bad.is_empty() => {
+                    let id = self
+                        .bad
+                        .swap_remove(self.rng.below(self.bad.len() as u64) as usize);
+                    (
+                        "evaluation.rectified",
+                        format!(r#","evaluation_id":"V{id}""#),
+                    )
+                }
+                18..=22 => {
+                    let case = self.open[self.rng.below(self.open.len() as u64) as usize];
+                    let amount = if case.item % 4 == 0 {
+                        0
+                    } else {
+                        u64::from(case.item) * 100
+                    };
+                    let extra = format!(
+                        r#","case_id":"{}","item_code":"I{:03}","receipt_no":"R{n}","amount_fen":{amount},"payer_id":"P{}""#,
+                        case_id(case.n),
+                        case.item,
                         self.rng.below(1_000_000)
-                    ),
-                ),
+                    );
+                    ("fee.charged", extra)
+                }
+                23 => {
+                    self.complaints.push(n);
+                    let category = ["attitude", "efficiency", "fee", "integrity", "other"]
+                        [self.rng.below(5) as usize];
+                    (
+                        "complaint.filed",
+                        format!(r#","complaint_id":"K{n}","category":"{category}""#),
+                    )
+                }
+                _ if !self.complaints.is_empty() => {
+                    let id = self.complaints.swap_remove(0);
+                    let substantiated = self.rng.percent(30);
+                    (
+                        "complaint.resolved",
+                        format!(r#","complaint_id":"K{id}","substantiated":{substantiated}"#),
+                    )
+                }
+                _ => ("queue.ticket_issued", format!(r#","ticket_no":"A{n}""#)),
             };
             self.header(line, t, kind, window);
             line.push_str(&extra);

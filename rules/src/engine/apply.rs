@@ -12,7 +12,12 @@ use super::table::{Symbols, NONE};
 use super::{explain, hall, Outcome, Stats};
 
 /// Record who and what the event names on the case.
-pub(super) fn attribute(case: &mut Case, ev: &Event<'_>, symbols: &mut Symbols, reference: &Reference) {
+pub(super) fn attribute(
+    case: &mut Case,
+    ev: &Event<'_>,
+    symbols: &mut Symbols,
+    reference: &Reference,
+) {
     symbols.update(&mut case.center, Some(&ev.center_id));
     symbols.update(&mut case.region, Some(&ev.region));
     symbols.update(&mut case.department, ev.department.as_deref());
@@ -171,7 +176,14 @@ pub(super) fn apply(
                     .and_then(|w| ctx.reference.windows.get(w))
                     .is_some_and(|w| !w.in_hall);
                 if item.channels & channel.bit() == 0 || outside_window {
-                    let alert = hall::accepted_outside_hall(symbols, case, item, *channel, ev, outside_window);
+                    let alert = hall::accepted_outside_hall(
+                        symbols,
+                        case,
+                        item,
+                        *channel,
+                        ev,
+                        outside_window,
+                    );
                     r.fire(alert);
                 }
             }
@@ -302,13 +314,16 @@ pub(super) fn apply(
                 ctx.reference.item(case.item_ref).case_type
             };
             let no_stage = case.stage_done.iter().all(|&s| s == NEVER);
-            if *result == CompletionResult::Approved && case_type == CaseType::Promised && no_stage {
+            if *result == CompletionResult::Approved && case_type == CaseType::Promised && no_stage
+            {
                 r.fire_due(symbols, case, Due::MissingStages);
             }
             let quick = case.accepted_at != NEVER
                 && t >= case.accepted_at
                 && i64::from(t - case.accepted_at) < i64::from(ctx.policy.batch_max_case_seconds);
-            if let (true, CaseType::Promised, Some(staff)) = (quick, case_type, ev.staff_id.as_deref()) {
+            if let (true, CaseType::Promised, Some(staff)) =
+                (quick, case_type, ev.staff_id.as_deref())
+            {
                 let entry = BatchEntry {
                     completed: t,
                     accepted: case.accepted_at,
@@ -327,4 +342,3 @@ pub(super) fn apply(
     }
     Outcome::Applied
 }
-

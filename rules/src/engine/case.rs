@@ -711,7 +711,11 @@ impl Case {
             Due::NoAcceptance => self.fired |= fired::NO_ACCEPTANCE,
             Due::MissingStages => self.fired |= fired::MISSING_STAGES,
             Due::Fee(i) => {
-                if let Some(f) = self.extras.as_mut().and_then(|e| e.fees.get_mut(usize::from(i))) {
+                if let Some(f) = self
+                    .extras
+                    .as_mut()
+                    .and_then(|e| e.fees.get_mut(usize::from(i)))
+                {
                     f.fired = true;
                 }
             }

@@ -12,16 +12,25 @@ use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind};
 use super::table::{Symbols, NONE};
 use super::{hall, Engine, Outcome};
 
-/// Record an event's attribution on a matter.
-fn attribute(matter: &mut Matter, ev: &Event<'_>, symbols: &mut Symbols) {
-    symbols.update(&mut matter.center, Some(&ev.center_id));
-    symbols.update(&mut matter.region, Some(&ev.region));
-    symbols.update(&mut matter.department, ev.department.as_deref());
-    symbols.update(&mut matter.window, ev.window_id.as_deref());
-    symbols.update(&mut matter.staff, ev.staff_id.as_deref());
-    symbols.update(&mut matter.item, ev.item_code.as_deref());
-    if matter.case_id.is_none() {
-        matter.case_id = ev.case_id.as_deref().map(Into::into);
+/// Record an event's attribution on a matter. The event that opens a matter (filing, rating,
+/// charging) names its target; the one that ends it (resolution, rectification) names who
+/// handled it, so it only fills in what is still unknown.
+fn attribute(matter: &mut Matter, ev: &Event<'_>, symbols: &mut Symbols, opens: bool) {
+    let mut set = |slot: &mut super::table::Sym, value: Option<&str>| {
+        if opens || *slot == NONE {
+            symbols.update(slot, value);
+        }
+    };
+    set(&mut matter.center, Some(&ev.center_id));
+    set(&mut matter.region, Some(&ev.region));
+    set(&mut matter.department, ev.department.as_deref());
+    set(&mut matter.window, ev.window_id.as_deref());
+    set(&mut matter.staff, ev.staff_id.as_deref());
+    set(&mut matter.item, ev.item_code.as_deref());
+    if matter.case_id.is_none() || opens {
+        if let Some(case) = ev.case_id.as_deref() {
+            matter.case_id = Some(case.into());
+        }
     }
 }
 
@@ -58,12 +67,14 @@ impl Engine {
                 payer_id: payer_id.into(),
                 amount_fen,
             };
-            let (slot, new) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+            let (slot, new) = self
+                .matters
+                .find_or_insert(&key, || Matter::new(&key, kind));
             if !new {
                 return Outcome::Inconsistent("duplicate_receipt");
             }
             if let Some(m) = self.matters.get_mut(slot) {
-                attribute(m, ev, &mut self.symbols);
+                attribute(m, ev, &mut self.symbols, true);
                 m.started = t;
             }
             self.settle_matter_now(slot, out);
@@ -118,7 +129,9 @@ impl Engine {
     ) -> Outcome {
         let key = format!("c:{complaint_id}");
         let kind = MatterKind::Complaint { category: None };
-        let (slot, _) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+        let (slot, _) = self
+            .matters
+            .find_or_insert(&key, || Matter::new(&key, kind));
         let Some(m) = self.matters.get_mut(slot) else {
             return Outcome::Applied;
         };
@@ -129,7 +142,7 @@ impl Engine {
             category: Some(category),
         };
         m.started = t32(ev.occurred_at);
-        attribute(m, ev, &mut self.symbols);
+        attribute(m, ev, &mut self.symbols, true);
         let alert = complaint_filed(
             Attribution::of_event(ev),
             complaint_id,
@@ -150,9 +163,17 @@ impl Engine {
         };
         let sym = self.symbols.intern(window);
         let threshold = self.policy.repeat_window_count;
-        if self.people.window_strike(sym, t32(ev.occurred_at), threshold as usize) {
-            let alert =
-                hall::repeated_window(Attribution::of_event(ev), window, trigger, threshold, ev.occurred_at);
+        if self
+            .people
+            .window_strike(sym, t32(ev.occurred_at), threshold as usize)
+        {
+            let alert = hall::repeated_window(
+                Attribution::of_event(ev),
+                window,
+                trigger,
+                threshold,
+                ev.occurred_at,
+            );
             self.emit(out, alert);
         }
     }
@@ -168,7 +189,9 @@ impl Engine {
     ) -> Outcome {
         let key = format!("c:{complaint_id}");
         let kind = MatterKind::Complaint { category: None };
-        let (slot, _) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+        let (slot, _) = self
+            .matters
+            .find_or_insert(&key, || Matter::new(&key, kind));
         if !self.end_matter(slot, ev, out) {
             return Outcome::Inconsistent("already_resolved");
         }
@@ -186,14 +209,21 @@ impl Engine {
         Outcome::Applied
     }
 
-    fn substantiated(&mut self, ev: &Event<'_>, staff: &str, complaint_id: &str, out: &mut Vec<Alert>) {
+    fn substantiated(
+        &mut self,
+        ev: &Event<'_>,
+        staff: &str,
+        complaint_id: &str,
+        out: &mut Vec<Alert>,
+    ) {
         let sym = self.symbols.intern(staff);
         let t = t32(ev.occurred_at);
         let mut who = Attribution::of_event(ev);
         who.staff_id = Some(staff.to_string());
         let threshold = self.policy.repeat_staff_count;
         if self.people.substantiated(sym, t, threshold as usize) {
-            let alert = hall::repeated_staff(who.clone(), staff, complaint_id, threshold, ev.occurred_at);
+            let alert =
+                hall::repeated_staff(who.clone(), staff, complaint_id, threshold, ev.occurred_at);
             self.emit(out, alert);
         }
         let year = ev.occurred_at.day().year();
@@ -224,12 +254,15 @@ impl Engine {
             return false;
         }
         m.ended = t;
-        attribute(m, ev, &mut self.symbols);
+        attribute(m, ev, &mut self.symbols, false);
         let Some((yellow, red)) = m.deadlines(ctx) else {
             return true;
         };
         use super::matter::{fired, MatterDue};
-        for (bit, due, at) in [(fired::YELLOW, MatterDue::Yellow, yellow), (fired::RED, MatterDue::Red, red)] {
+        for (bit, due, at) in [
+            (fired::YELLOW, MatterDue::Yellow, yellow),
+            (fired::RED, MatterDue::Red, red),
+        ] {
             if m.fired & bit != 0 && at > ev.occurred_at {
                 let mut alert = m.alert(ctx, &self.symbols, due, at);
                 alert.status = AlertStatus::Retracted;
@@ -261,7 +294,9 @@ impl Engine {
         if score <= 2 {
             let key = format!("e:{evaluation_id}");
             let kind = MatterKind::Evaluation { score: None };
-            let (slot, _) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+            let (slot, _) = self
+                .matters
+                .find_or_insert(&key, || Matter::new(&key, kind));
             let Some(m) = self.matters.get_mut(slot) else {
                 return Outcome::Applied;
             };
@@ -270,7 +305,7 @@ impl Engine {
             }
             m.kind = MatterKind::Evaluation { score: Some(score) };
             m.started = t32(ev.occurred_at);
-            attribute(m, ev, &mut self.symbols);
+            attribute(m, ev, &mut self.symbols, true);
             let days = self.policy.rectify_working_days;
             let alert = evaluation_bad(
                 Attribution::of_event(ev),
@@ -286,11 +321,23 @@ impl Engine {
         }
         if let Some(window) = ev.window_id.as_deref() {
             let sym = self.symbols.intern(window);
-            let (sample, floor) = (self.policy.satisfaction_sample as usize, self.policy.satisfaction_floor);
+            let (sample, floor) = (
+                self.policy.satisfaction_sample as usize,
+                self.policy.satisfaction_floor,
+            );
             let day = ev.occurred_at.day();
-            if let Some((good, n)) = self.people.window_score(sym, score >= 4, day, sample, floor) {
-                let alert =
-                    hall::satisfaction_low(Attribution::of_event(ev), window, good, n, floor, ev.occurred_at);
+            if let Some((good, n)) = self
+                .people
+                .window_score(sym, score >= 4, day, sample, floor)
+            {
+                let alert = hall::satisfaction_low(
+                    Attribution::of_event(ev),
+                    window,
+                    good,
+                    n,
+                    floor,
+                    ev.occurred_at,
+                );
                 self.emit(out, alert);
             }
         }
@@ -298,10 +345,17 @@ impl Engine {
     }
 
     /// `evaluation.rectified`: ends a bad evaluation's rectification clock.
-    pub(super) fn on_rectified(&mut self, ev: &Event<'_>, evaluation_id: &str, out: &mut Vec<Alert>) -> Outcome {
+    pub(super) fn on_rectified(
+        &mut self,
+        ev: &Event<'_>,
+        evaluation_id: &str,
+        out: &mut Vec<Alert>,
+    ) -> Outcome {
         let key = format!("e:{evaluation_id}");
         let kind = MatterKind::Evaluation { score: None };
-        let (slot, _) = self.matters.find_or_insert(&key, || Matter::new(&key, kind));
+        let (slot, _) = self
+            .matters
+            .find_or_insert(&key, || Matter::new(&key, kind));
         if !self.end_matter(slot, ev, out) {
             return Outcome::Inconsistent("already_rectified");
         }

@@ -45,7 +45,15 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
         ),
         Due::Fee(i) => return fee_without_case(ctx, symbols, case, usize::from(i), at),
     };
-    build(rule, level, subject, at, Attribution::of_case(symbols, case), message, evidence)
+    build(
+        rule,
+        level,
+        subject,
+        at,
+        Attribution::of_case(symbols, case),
+        message,
+        evidence,
+    )
 }
 
 /// `case.rejected_without_reason`, fired by the rejection itself.
@@ -403,13 +411,7 @@ pub fn yuan(fen: u64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
 
-fn fee_without_case(
-    ctx: Ctx<'_>,
-    symbols: &Symbols,
-    case: &Case,
-    i: usize,
-    at: Instant,
-) -> Alert {
+fn fee_without_case(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, i: usize, at: Instant) -> Alert {
     let Some(fee) = case.extras.as_ref().and_then(|e| e.fees.get(i)) else {
         return build(
             Rule::FeeWithoutCase,
@@ -427,15 +429,19 @@ fn fee_without_case(
     who.item_code = symbols.owned(fee.item).or(who.item_code);
     let days = ctx.policy.fee_match_working_days;
     let deadline = Case::fee_deadline(ctx, fee.at);
-    let accepted = (case.accepted_at != NEVER).then(|| {
-        json!({"at": inst(case.accepted_at), "channel": case.channel.map(|c| c.as_str())})
-    });
+    let accepted = (case.accepted_at != NEVER).then(
+        || json!({"at": inst(case.accepted_at), "channel": case.channel.map(|c| c.as_str())}),
+    );
     let why = match case.channel {
         Some(c) if case.accepted_at != NEVER && c != crate::event::Channel::Hall => {
             format!("办件 {} 经 {} 渠道受理，不是窗口受理", case.id, c.as_str())
         }
         _ if case.accepted_at != NEVER => {
-            format!("办件 {} 于 {} 才受理，晚于期限", case.id, inst(case.accepted_at))
+            format!(
+                "办件 {} 于 {} 才受理，晚于期限",
+                case.id,
+                inst(case.accepted_at)
+            )
         }
         _ => format!("办件 {} 没有受理记录", case.id),
     };

@@ -30,9 +30,16 @@ pub fn accepted_outside_hall(
         .map(|c| c.as_str())
         .collect();
     let how = if outside_window {
-        format!("在大厅外窗口 {} 受理", ev.window_id.as_deref().unwrap_or_default())
+        format!(
+            "在大厅外窗口 {} 受理",
+            ev.window_id.as_deref().unwrap_or_default()
+        )
     } else {
-        format!("经 {} 渠道受理（允许：{}）", channel.as_str(), allowed.join("、"))
+        format!(
+            "经 {} 渠道受理（允许：{}）",
+            channel.as_str(),
+            allowed.join("、")
+        )
     };
     let message = format!(
         "黄牌：办件 {}（{}）为应进厅办理事项，却{how}",
@@ -86,7 +93,10 @@ pub fn back_office(
     build(
         Rule::BackOffice,
         Level::Warning,
-        subject(&[("case_id", json!(case.id.as_str())), ("stage", json!(stage.as_str()))]),
+        subject(&[
+            ("case_id", json!(case.id.as_str())),
+            ("stage", json!(stage.as_str())),
+        ]),
         ev.occurred_at,
         Attribution::of_case(symbols, case),
         message,
@@ -134,7 +144,13 @@ pub fn batch_entry(ctx: Ctx<'_>, ev: &Event<'_>, burst: &[BatchEntry]) -> Alert 
 }
 
 /// `hall.fee_irregular`: a fee that differs from the item's statutory fee.
-pub fn fee_irregular(ev: &Event<'_>, item: &Item, receipt_no: &str, amount_fen: u64, standard: u64) -> Alert {
+pub fn fee_irregular(
+    ev: &Event<'_>,
+    item: &Item,
+    receipt_no: &str,
+    amount_fen: u64,
+    standard: u64,
+) -> Alert {
     let message = format!(
         "黄牌：票据 {receipt_no} 收费 {} 元，与事项 {}（{}）收费标准 {} 元不符",
         yuan(amount_fen),
@@ -191,12 +207,22 @@ pub fn late_report(ev: &Event<'_>, reported: Instant, hours: u32) -> Alert {
 }
 
 /// `complaint.repeated_staff`: substantiated complaints against one person within 365 days.
-pub fn repeated_staff(who: Attribution, staff: &str, complaint_id: &str, count: u32, at: Instant) -> Alert {
-    let message = format!("红牌：工作人员 {staff} 一年内有效投诉已达 {count} 次（最近一次：{complaint_id}）");
+pub fn repeated_staff(
+    who: Attribution,
+    staff: &str,
+    complaint_id: &str,
+    count: u32,
+    at: Instant,
+) -> Alert {
+    let message =
+        format!("红牌：工作人员 {staff} 一年内有效投诉已达 {count} 次（最近一次：{complaint_id}）");
     build(
         Rule::RepeatedStaff,
         Level::Red,
-        subject(&[("staff_id", json!(staff)), ("complaint_id", json!(complaint_id))]),
+        subject(&[
+            ("staff_id", json!(staff)),
+            ("complaint_id", json!(complaint_id)),
+        ]),
         at,
         Attribution {
             staff_id: Some(staff.to_string()),
@@ -208,8 +234,15 @@ pub fn repeated_staff(who: Attribution, staff: &str, complaint_id: &str, count: 
 }
 
 /// `complaint.repeated_window`: complaints and bad evaluations against one window in 30 days.
-pub fn repeated_window(who: Attribution, window: &str, trigger: &str, count: u32, at: Instant) -> Alert {
-    let message = format!("黄牌：窗口 {window} 30 日内投诉和差评已达 {count} 次（最近一次：{trigger}）");
+pub fn repeated_window(
+    who: Attribution,
+    window: &str,
+    trigger: &str,
+    count: u32,
+    at: Instant,
+) -> Alert {
+    let message =
+        format!("黄牌：窗口 {window} 30 日内投诉和差评已达 {count} 次（最近一次：{trigger}）");
     build(
         Rule::RepeatedWindow,
         Level::Yellow,
@@ -222,7 +255,14 @@ pub fn repeated_window(who: Attribution, window: &str, trigger: &str, count: u32
 }
 
 /// `evaluation.satisfaction_low`.
-pub fn satisfaction_low(who: Attribution, window: &str, good: usize, sample: usize, floor: f64, at: Instant) -> Alert {
+pub fn satisfaction_low(
+    who: Attribution,
+    window: &str,
+    good: usize,
+    sample: usize,
+    floor: f64,
+    at: Instant,
+) -> Alert {
     let rate = good as f64 / sample as f64;
     let message = format!(
         "预警：窗口 {window} 最近 {sample} 次评价满意率 {:.1}%（{good} 次满意），低于 {:.1}%",
@@ -241,7 +281,14 @@ pub fn satisfaction_low(who: Attribution, window: &str, good: usize, sample: usi
 }
 
 /// `discipline.ladder` step for a staff member (一告知二谈话三通报四辞退).
-pub fn ladder(who: Attribution, staff: &str, year: i32, step: u8, at: Instant, cause: serde_json::Value) -> Alert {
+pub fn ladder(
+    who: Attribution,
+    staff: &str,
+    year: i32,
+    step: u8,
+    at: Instant,
+    cause: serde_json::Value,
+) -> Alert {
     let (level, action) = match step {
         1 => (Level::Warning, "告知"),
         2 => (Level::Yellow, "谈话"),
@@ -255,7 +302,11 @@ pub fn ladder(who: Attribution, staff: &str, year: i32, step: u8, at: Instant, c
     build(
         Rule::DisciplineLadder,
         level,
-        subject(&[("staff_id", json!(staff)), ("year", json!(year)), ("step", json!(step))]),
+        subject(&[
+            ("staff_id", json!(staff)),
+            ("year", json!(year)),
+            ("step", json!(step)),
+        ]),
         at,
         Attribution {
             staff_id: Some(staff.to_string()),

@@ -13,7 +13,7 @@ use crate::time::Instant;
 
 use super::case::{inst, Case, Ctx, NEVER, T32};
 use super::explain::{build, subject, yuan, Attribution};
-use super::table::{CompactKey, Keyed, Symbols, Sym, NONE};
+use super::table::{CompactKey, Keyed, Sym, Symbols, NONE};
 
 /// What kind of matter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,7 +227,9 @@ impl Matter {
             (MatterKind::Complaint { .. }, MatterDue::Red) => (
                 Rule::ComplaintOverdue,
                 "complaint_id",
-                format!("红牌：针对{target}的投诉 {id} 超过办理期限后 {sup} 个工作日督办期仍未办结"),
+                format!(
+                    "红牌：针对{target}的投诉 {id} 超过办理期限后 {sup} 个工作日督办期仍未办结"
+                ),
             ),
             (MatterKind::Evaluation { .. }, MatterDue::Yellow) => (
                 Rule::EvaluationUnrectified,
@@ -243,7 +245,13 @@ impl Matter {
                 "evaluation_id",
                 format!("红牌：{target}的差评 {id} 超过整改期限后 {sup} 个工作日督办期仍未整改"),
             ),
-            (MatterKind::Fee { payer_id, amount_fen }, _) => {
+            (
+                MatterKind::Fee {
+                    payer_id,
+                    amount_fen,
+                },
+                _,
+            ) => {
                 let days = ctx.policy.fee_match_working_days;
                 let evidence = json!({
                     "receipt_no": id,
@@ -271,7 +279,15 @@ impl Matter {
                 );
             }
         };
-        build(rule, level, subject(&[(key, json!(id))]), at, who, message, evidence)
+        build(
+            rule,
+            level,
+            subject(&[(key, json!(id))]),
+            at,
+            who,
+            message,
+            evidence,
+        )
     }
 }
 

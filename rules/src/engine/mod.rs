@@ -183,7 +183,9 @@ impl Engine {
                 evaluation_id,
                 score,
             } => self.on_evaluation(ev, evaluation_id, *score, out),
-            Body::EvaluationRectified { evaluation_id } => self.on_rectified(ev, evaluation_id, out),
+            Body::EvaluationRectified { evaluation_id } => {
+                self.on_rectified(ev, evaluation_id, out)
+            }
             _ => match ev.case_id.as_deref() {
                 Some(case_id) if ev.body.kind().is_case() => self.apply_case(case_id, ev, out),
                 _ => Outcome::Applied,
@@ -242,7 +244,13 @@ impl Engine {
         Ok(())
     }
 
-    fn on_case_timer(&mut self, slot: u32, generation: u32, due: T32, batch: &mut Vec<(String, Alert)>) {
+    fn on_case_timer(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        due: T32,
+        batch: &mut Vec<(String, Alert)>,
+    ) {
         let retention = self.retention_secs();
         let ctx = Ctx {
             cal: &self.reference.calendar,
@@ -275,7 +283,13 @@ impl Engine {
         batch.extend(fired.into_iter().map(|a| (key.clone(), a)));
     }
 
-    fn on_matter_timer(&mut self, slot: u32, generation: u32, due: T32, batch: &mut Vec<(String, Alert)>) {
+    fn on_matter_timer(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        due: T32,
+        batch: &mut Vec<(String, Alert)>,
+    ) {
         if self.matters.generation(slot) != generation {
             return;
         }
@@ -459,7 +473,9 @@ impl Engine {
                     let sym = self.symbols.intern(staff);
                     let year = alert.fired_at.day().year();
                     let add = alert.status == AlertStatus::Open;
-                    self.people.ladder(sym, year, add).map(|(step, _)| (staff.clone(), year, step))
+                    self.people
+                        .ladder(sym, year, add)
+                        .map(|(step, _)| (staff.clone(), year, step))
                 }
                 _ => None,
             };

@@ -184,16 +184,28 @@ mod tests {
             .collect();
         // 5th completion reaches 5; the 6th is the same burst. At 1000 the window (400, 1000]
         // holds 1 entry: the burst is over, but 1000–1180 make only 4.
-        assert_eq!(fired, [false, false, false, false, true, false, false, false, false, false]);
-        assert!(p.batch_completion(1, entry(1190), 600, 5).is_some(), "a new burst of 5");
+        assert_eq!(
+            fired,
+            [false, false, false, false, true, false, false, false, false, false]
+        );
+        assert!(
+            p.batch_completion(1, entry(1190), 600, 5).is_some(),
+            "a new burst of 5"
+        );
     }
 
     #[test]
     fn windows_exclude_their_lower_edge() {
         let mut p = People::default();
         assert!(!p.window_strike(7, at(0), 2));
-        assert!(!p.window_strike(7, at(30 * DAY_SECS), 2), "exactly 30 days later: outside");
-        assert!(p.window_strike(7, at(30 * DAY_SECS + 1), 2), "one second less: inside");
+        assert!(
+            !p.window_strike(7, at(30 * DAY_SECS), 2),
+            "exactly 30 days later: outside"
+        );
+        assert!(
+            p.window_strike(7, at(30 * DAY_SECS + 1), 2),
+            "one second less: inside"
+        );
     }
 
     #[test]
@@ -204,13 +216,19 @@ mod tests {
         assert_eq!(p.window_score(1, true, d, 3, 0.9), None);
         assert_eq!(p.window_score(1, true, d, 3, 0.9), Some((2, 3)));
         assert_eq!(p.window_score(1, true, d, 3, 0.9), None, "once per day");
-        assert_eq!(p.window_score(1, false, Day(9001), 3, 0.9), Some((2, 3)), "next day");
+        assert_eq!(
+            p.window_score(1, false, Day(9001), 3, 0.9),
+            Some((2, 3)),
+            "next day"
+        );
     }
 
     #[test]
     fn ladder_steps_one_to_four_per_year() {
         let mut p = People::default();
-        let steps: Vec<_> = (0..6).map(|_| p.ladder(3, 2026, true).map(|s| s.0)).collect();
+        let steps: Vec<_> = (0..6)
+            .map(|_| p.ladder(3, 2026, true).map(|s| s.0))
+            .collect();
         assert_eq!(steps, [Some(1), Some(2), Some(3), Some(4), None, None]);
         assert_eq!(p.ladder(3, 2027, true).map(|s| s.0), Some(1), "a new year");
         p.ladder(3, 2027, false);
