@@ -13,6 +13,12 @@ use ingest::reference_dir;
 use rules::time::parse_rfc3339;
 use rules::{Engine, Instant};
 
+/// mimalloc instead of the system allocator: the engine frees many small alert strings while it
+/// grows large tables, a pattern on which glibc's malloc spends its time consolidating free
+/// lists (measured in docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// jiancha (监察): electronic supervision of government service centres.
 #[derive(Parser)]
 #[command(name = "jiancha", version, about, long_about = None)]

@@ -6,6 +6,10 @@ use ingest::decode::decode_str;
 use rules::Policy;
 
 mod common;
+
+/// The allocator the `jiancha` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use common::{stream, warm_engine, OPTS};
 
 const OPEN_CASES: usize = 1_000_000;

@@ -3,6 +3,9 @@
 
 use std::time::Instant;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../benches/common.rs"]
 mod common;
 use common::{stream, warm_engine, OPTS};

@@ -47,11 +47,12 @@ impl Rng {
 
 /// Number of items in the synthetic catalogue.
 pub const ITEMS: usize = 60;
-/// Number of windows (and staff, one per window).
-pub const WINDOWS: usize = 137;
+/// Number of windows (and staff, one per window): a province's halls, so that the per-window
+/// rates (tickets, ratings, complaints) stay those of a real window at province volume.
+pub const WINDOWS: usize = 2000;
 
-/// Reference data matching the workload: a county-sized catalogue (limits of 1–20 working or
-/// natural days, stage limits on most items) and one staff member per window.
+/// Reference data matching the workload: a catalogue with limits of 0–20 working or natural
+/// days (stage limits on most items) and one staff member per window.
 pub fn reference_files() -> ReferenceFiles {
     let mut items = String::from("item_code,item_name,department,case_type,legal_days,legal_unit,promised_days,promised_unit,stage_undertake_days,stage_review_days,stage_approve_days,in_hall,channels,fee_fen,window_authority\n");
     for i in 0..ITEMS {

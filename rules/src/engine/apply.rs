@@ -66,7 +66,19 @@ impl Sink<'_, '_> {
         self.fire(alert);
     }
 
-    fn retract(&mut self, symbols: &Symbols, case: &mut Case, matches: impl Fn(&Fired) -> bool) {
+    /// Retract the case's alerts that `matches` selects and that fired after this event.
+    /// `bits` are the [`fired`] bits of those alerts: when none is set there is nothing to look
+    /// for, and the case's extras (a cache miss) are not touched.
+    fn retract(
+        &mut self,
+        symbols: &Symbols,
+        case: &mut Case,
+        bits: u16,
+        matches: impl Fn(&Fired) -> bool,
+    ) {
+        if case.fired & bits == 0 {
+            return;
+        }
         let Some(extras) = case.extras.as_mut() else {
             return;
         };
@@ -112,7 +124,9 @@ fn answer(symbols: &Symbols, case: &mut Case, t: T32, r: &mut Sink<'_, '_>) {
         case.answered_at = t;
     }
     let period = case.period_no;
-    r.retract(symbols, case, |f| f.due == Due::Acceptance && f.n == period);
+    r.retract(symbols, case, fired::PERIOD, |f| {
+        f.due == Due::Acceptance && f.n == period
+    });
 }
 
 pub(super) fn apply(
@@ -167,7 +181,7 @@ pub(super) fn apply(
             answer(symbols, case, t, r);
             if *channel == Channel::Hall {
                 // 以票管审: a hall acceptance that occurred before a fee alert disproves it.
-                r.retract(symbols, case, |f| matches!(f.due, Due::Fee(_)));
+                r.retract(symbols, case, fired::FEE, |f| matches!(f.due, Due::Fee(_)));
             }
             if let Some(item) = item.filter(|i| i.in_hall) {
                 let outside_window = ev
@@ -194,7 +208,7 @@ pub(super) fn apply(
             }
             answer(symbols, case, t, r);
             case.closed_at = t;
-            r.retract(symbols, case, is_case_clock);
+            r.retract(symbols, case, fired::CLOCK, is_case_clock);
             let blank = reason.as_deref().is_none_or(|s| s.trim().is_empty());
             if blank && case.fired & fired::REJECTED == 0 {
                 case.fired |= fired::REJECTED;
@@ -233,7 +247,8 @@ pub(super) fn apply(
                 *done = t;
             }
             let stage = *stage;
-            r.retract(symbols, case, |f| {
+            let bits = (fired::STAGE << stage.index()) | fired::MISSING_STAGES;
+            r.retract(symbols, case, bits, |f| {
                 f.due == Due::Stage(stage) || f.due == Due::MissingStages
             });
             // 前店后场: a delegated stage performed by back-office staff.
@@ -279,7 +294,9 @@ pub(super) fn apply(
             if let Some(sp) = open {
                 sp.ended_at = t;
                 let n = sp.n;
-                r.retract(symbols, case, |f| f.due == Due::Special && f.n == n);
+                r.retract(symbols, case, fired::SPECIAL, |f| {
+                    f.due == Due::Special && f.n == n
+                });
             }
         }
         Body::CaseSuspended { .. } => case.open_pause(pause::SUSPEND, t),
@@ -307,7 +324,7 @@ pub(super) fn apply(
             }
             case.closed_at = t;
             case.completed = true;
-            r.retract(symbols, case, is_case_clock);
+            r.retract(symbols, case, fired::CLOCK, is_case_clock);
             let case_type = if case.accepted_at != NEVER || case.item_ref == NONE {
                 case.case_type
             } else {

@@ -74,6 +74,12 @@ pub mod fired {
     pub const NO_ACCEPTANCE: u16 = 256;
     /// `hall.missing_stages`.
     pub const MISSING_STAGES: u16 = 512;
+    /// Some `hall.fee_without_case` of the case's fees.
+    pub const FEE: u16 = 1024;
+    /// Some `case.special_overdue`.
+    pub const SPECIAL: u16 = 2048;
+    /// The case clock's alerts, which completion or rejection ends.
+    pub const CLOCK: u16 = WARNING | YELLOW | RED | (STAGE * 7) | SPECIAL;
 }
 
 /// A closed pause interval.
@@ -711,6 +717,7 @@ impl Case {
             Due::NoAcceptance => self.fired |= fired::NO_ACCEPTANCE,
             Due::MissingStages => self.fired |= fired::MISSING_STAGES,
             Due::Fee(i) => {
+                self.fired |= fired::FEE;
                 if let Some(f) = self
                     .extras
                     .as_mut()
@@ -725,6 +732,7 @@ impl Case {
             Due::Red => self.fired |= fired::RED,
             Due::Stage(s) => self.fired |= fired::STAGE << s.index(),
             Due::Special => {
+                self.fired |= fired::SPECIAL;
                 if let Some(sp) = self.extras.as_mut().and_then(|e| e.specials.last_mut()) {
                     sp.fired = true;
                 }

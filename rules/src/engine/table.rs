@@ -199,11 +199,20 @@ impl Index {
     }
 }
 
+/// Slots per slab chunk.
+const CHUNK: usize = 4096;
+
 /// A slab of values addressed by a stable `u32` slot, with a string-keyed [`Index`] that stores
 /// only the slot (the key lives once, inside the value).
+///
+/// Values live in fixed-size chunks that are never reallocated: growing past a power of two
+/// never copies a million cases at once (a stall of tens of milliseconds in a live stream, and a
+/// moment of double memory), and capacity slack is at most one chunk.
 #[derive(Debug, Clone)]
 pub struct Slab<T> {
-    slots: Vec<Option<T>>,
+    chunks: Vec<Vec<Option<T>>>,
+    /// Slots ever allocated.
+    allocated: usize,
     /// Bumped each time a slot is reused, so stale timer entries can be recognised.
     generations: Vec<u32>,
     free: Vec<u32>,
@@ -214,7 +223,8 @@ pub struct Slab<T> {
 impl<T: Keyed> Default for Slab<T> {
     fn default() -> Self {
         Slab {
-            slots: Vec::new(),
+            chunks: Vec::new(),
+            allocated: 0,
             generations: Vec::new(),
             free: Vec::new(),
             index: Index::default(),
@@ -229,12 +239,22 @@ impl<T: Keyed> Slab<T> {
         (h ^ (h >> 32)) as u32
     }
 
+    fn cell(&self, slot: u32) -> Option<&Option<T>> {
+        let slot = slot as usize;
+        self.chunks.get(slot / CHUNK)?.get(slot % CHUNK)
+    }
+
+    fn cell_mut(&mut self, slot: u32) -> Option<&mut Option<T>> {
+        let slot = slot as usize;
+        self.chunks.get_mut(slot / CHUNK)?.get_mut(slot % CHUNK)
+    }
+
     /// Slot of `key`, if present.
     pub fn find(&self, key: &str) -> Option<u32> {
         let key = key.as_bytes();
         self.index.find(self.hash(key), |s| {
-            self.slots[s as usize]
-                .as_ref()
+            self.cell(s)
+                .and_then(Option::as_ref)
                 .is_some_and(|v| v.key() == key)
         })
     }
@@ -248,14 +268,23 @@ impl<T: Keyed> Slab<T> {
         let value = make();
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slots[slot as usize] = Some(value);
-                self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
+                if let Some(cell) = self.cell_mut(slot) {
+                    *cell = Some(value);
+                }
+                let g = &mut self.generations[slot as usize];
+                *g = g.wrapping_add(1);
                 slot
             }
             None => {
-                self.slots.push(Some(value));
+                if self.allocated % CHUNK == 0 {
+                    self.chunks.push(Vec::with_capacity(CHUNK));
+                }
+                if let Some(chunk) = self.chunks.last_mut() {
+                    chunk.push(Some(value));
+                }
                 self.generations.push(0);
-                (self.slots.len() - 1) as u32
+                self.allocated += 1;
+                (self.allocated - 1) as u32
             }
         };
         self.index.insert(h, slot);
@@ -264,7 +293,7 @@ impl<T: Keyed> Slab<T> {
 
     /// Remove the value in `slot`.
     pub fn remove(&mut self, slot: u32) -> Option<T> {
-        let value = self.slots.get_mut(slot as usize)?.take()?;
+        let value = self.cell_mut(slot)?.take()?;
         let h = self.hash(value.key());
         self.index.remove(h, slot);
         self.free.push(slot);
@@ -273,12 +302,12 @@ impl<T: Keyed> Slab<T> {
 
     /// The value in `slot`.
     pub fn get(&self, slot: u32) -> Option<&T> {
-        self.slots.get(slot as usize)?.as_ref()
+        self.cell(slot)?.as_ref()
     }
 
     /// The value in `slot`, mutably.
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut T> {
-        self.slots.get_mut(slot as usize)?.as_mut()
+        self.cell_mut(slot)?.as_mut()
     }
 
     /// Generation of `slot` (changes when the slot is reused).
@@ -288,7 +317,7 @@ impl<T: Keyed> Slab<T> {
 
     /// Number of live values.
     pub fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.allocated - self.free.len()
     }
 }
 
