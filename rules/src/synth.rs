@@ -301,7 +301,7 @@ impl Workload {
                 }
                 18..=22 => {
                     let case = self.open[self.rng.below(self.open.len() as u64) as usize];
-                    let amount = if case.item % 4 == 0 {
+                    let amount = if case.item.is_multiple_of(4) {
                         0
                     } else {
                         u64::from(case.item) * 100

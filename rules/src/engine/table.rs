@@ -276,7 +276,7 @@ impl<T: Keyed> Slab<T> {
                 slot
             }
             None => {
-                if self.allocated % CHUNK == 0 {
+                if self.allocated.is_multiple_of(CHUNK) {
                     self.chunks.push(Vec::with_capacity(CHUNK));
                 }
                 if let Some(chunk) = self.chunks.last_mut() {
