@@ -36,7 +36,7 @@ use crate::time::Instant;
 use case::{inst, t32, Case, Ctx, Fired, NEVER, T32};
 use matter::Matter;
 use people::People;
-use table::{Dedup, Slab, Symbols};
+use table::{Dedup, KeyHash, Slab, Symbols};
 
 /// Marks a timer's slot as one of the matters table.
 const MATTER: u32 = 1 << 31;
@@ -155,7 +155,18 @@ impl Engine {
     /// Apply one event. First every timer due at or before its `occurred_at` fires (SPEC §8),
     /// then the event is applied and whatever it makes due fires. Alerts are appended to `out`.
     pub fn on_event(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Result<Outcome, Rejection> {
+        // Hash once and start the loads this event will need (the duplicate filter, the case
+        // index) together: their cache misses then overlap instead of queueing.
         let id = Dedup::hash(&ev.event_id);
+        self.dedup.prefetch(id);
+        let case = ev
+            .case_id
+            .as_deref()
+            .filter(|_| ev.body.kind().is_case())
+            .map(|c| (c, self.cases.key_hash(c)));
+        if let Some((_, h)) = case {
+            self.cases.prefetch(h);
+        }
         if self.dedup.contains(id) {
             self.stats.duplicates += 1;
             return Ok(Outcome::Duplicate);
@@ -186,9 +197,9 @@ impl Engine {
             Body::EvaluationRectified { evaluation_id } => {
                 self.on_rectified(ev, evaluation_id, out)
             }
-            _ => match ev.case_id.as_deref() {
-                Some(case_id) if ev.body.kind().is_case() => self.apply_case(case_id, ev, out),
-                _ => Outcome::Applied,
+            _ => match case {
+                Some((case_id, h)) => self.apply_case(case_id, h, ev, out),
+                None => Outcome::Applied,
             },
         };
         self.late_report(ev, out);
@@ -421,8 +432,16 @@ impl Engine {
         }
     }
 
-    fn apply_case(&mut self, case_id: &str, ev: &Event<'_>, out: &mut Vec<Alert>) -> Outcome {
-        let (slot, _) = self.cases.find_or_insert(case_id, || Case::new(case_id));
+    fn apply_case(
+        &mut self,
+        case_id: &str,
+        h: KeyHash,
+        ev: &Event<'_>,
+        out: &mut Vec<Alert>,
+    ) -> Outcome {
+        let (slot, _) = self
+            .cases
+            .find_or_insert_hashed(h, case_id, || Case::new(case_id));
         let t = t32(ev.occurred_at);
         let outcome = {
             let Engine {
