@@ -268,7 +268,7 @@ pub(super) fn apply(
         }
         Body::SpecialStarted { procedure, limit } => {
             case.open_pause(pause::SPECIAL, t);
-            let specials = &mut case.extras_mut().specials;
+            let specials = &mut case.rare_mut().specials;
             // A new one while one is open replaces the open one's own limit (docs/RULES.md).
             if let Some(open) = specials.last_mut().filter(|s| s.ended_at == NEVER) {
                 open.ended_at = t;
@@ -286,12 +286,7 @@ pub(super) fn apply(
             if !case.close_pause(pause::SPECIAL, t) {
                 return Outcome::Inconsistent("special_not_started");
             }
-            let open = case
-                .extras
-                .as_mut()
-                .and_then(|e| e.specials.last_mut())
-                .filter(|s| s.ended_at == NEVER);
-            if let Some(sp) = open {
+            if let Some(sp) = case.open_special_mut() {
                 sp.ended_at = t;
                 let n = sp.n;
                 r.retract(symbols, case, fired::SPECIAL, |f| {
@@ -312,7 +307,7 @@ pub(super) fn apply(
                 || case
                     .clock(ctx)
                     .is_none_or(|c| inst(t) < c.promised_day.end());
-            case.extras_mut().extensions.push(Extension {
+            case.rare_mut().extensions.push(Extension {
                 at: t,
                 days: *extra_days,
                 applied,

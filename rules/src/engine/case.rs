@@ -156,9 +156,20 @@ pub struct CaseFee {
     pub fired: bool,
 }
 
-/// Facts most cases never have.
+/// Facts most cases never have: the records of fired alerts (the most common), and behind a
+/// second box the rarer ones, so a case with alerts but no fee, pause or extension pays for one
+/// `Vec` header instead of five.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extras {
+    /// Alerts fired for this case that a later event could retract.
+    pub fired: Vec<Fired>,
+    /// Fees, pauses, extensions and special procedures.
+    pub rare: Option<Box<Rare>>,
+}
+
+/// The rarer facts of a case.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rare {
     /// Fees charged for the case.
     pub fees: Vec<CaseFee>,
     /// Closed pause intervals, in order.
@@ -167,8 +178,6 @@ pub struct Extras {
     pub extensions: Vec<Extension>,
     /// Special procedures, in order; the last one is open if it has not ended.
     pub specials: Vec<Special>,
-    /// Alerts fired for this case that a later event could retract.
-    pub fired: Vec<Fired>,
 }
 
 /// One case's state.
@@ -412,9 +421,31 @@ impl Case {
         self.extras.get_or_insert_with(Default::default)
     }
 
+    /// The rarer facts, if any.
+    pub fn rare(&self) -> Option<&Rare> {
+        self.extras.as_ref()?.rare.as_deref()
+    }
+
+    /// The rarer facts, allocated on first use.
+    pub fn rare_mut(&mut self) -> &mut Rare {
+        self.extras_mut().rare.get_or_insert_with(Default::default)
+    }
+
+    fn rare_if_any(&mut self) -> Option<&mut Rare> {
+        self.extras.as_mut()?.rare.as_deref_mut()
+    }
+
+    /// The last special procedure started, if it is still open.
+    pub fn open_special_mut(&mut self) -> Option<&mut Special> {
+        self.rare_if_any()?
+            .specials
+            .last_mut()
+            .filter(|s| s.ended_at == NEVER)
+    }
+
     /// Closed pauses.
     pub fn pauses(&self) -> &[Pause] {
-        self.extras.as_ref().map_or(&[], |e| &e.pauses)
+        self.rare().map_or(&[], |r| &r.pauses)
     }
 
     /// Open a pause of `kind` at `t`.
@@ -439,7 +470,7 @@ impl Case {
                 to: t.max(self.pause_since),
                 kinds: self.pause_kinds,
             };
-            self.extras_mut().pauses.push(pause);
+            self.rare_mut().pauses.push(pause);
             self.pause_ended = self.pause_ended.max(pause.to);
             self.pause_since = NEVER;
         }
@@ -457,7 +488,7 @@ impl Case {
 
     /// Applied extension days.
     pub fn extension_days(&self) -> u32 {
-        self.extras.as_ref().map_or(0, |e| {
+        self.rare().map_or(0, |e| {
             e.extensions
                 .iter()
                 .filter(|x| x.applied)
@@ -573,16 +604,14 @@ impl Case {
 
     /// The open special procedure, if any.
     pub fn open_special(&self) -> Option<&Special> {
-        self.extras
-            .as_ref()
+        self.rare()
             .and_then(|e| e.specials.last())
             .filter(|s| s.ended_at == NEVER)
     }
 
     /// Special procedure number `n` (1-based).
     pub fn special(&self, n: u8) -> Option<&Special> {
-        self.extras
-            .as_ref()
+        self.rare()
             .and_then(|e| e.specials.get(usize::from(n).checked_sub(1)?))
     }
 
@@ -689,7 +718,7 @@ impl Case {
     }
 
     fn next_unmatched_fee(&self, ctx: Ctx<'_>) -> Option<(Instant, u8)> {
-        let fees = &self.extras.as_ref()?.fees;
+        let fees = &self.rare()?.fees;
         fees.iter()
             .enumerate()
             .filter(|(_, f)| !f.fired)
@@ -708,7 +737,7 @@ impl Case {
         if !untouched {
             return None;
         }
-        self.extras.as_ref()?.fees.iter().map(|f| f.at).max()
+        self.rare()?.fees.iter().map(|f| f.at).max()
     }
 
     /// Mark an alert as fired.
@@ -719,8 +748,7 @@ impl Case {
             Due::Fee(i) => {
                 self.fired |= fired::FEE;
                 if let Some(f) = self
-                    .extras
-                    .as_mut()
+                    .rare_if_any()
                     .and_then(|e| e.fees.get_mut(usize::from(i)))
                 {
                     f.fired = true;
@@ -733,7 +761,7 @@ impl Case {
             Due::Stage(s) => self.fired |= fired::STAGE << s.index(),
             Due::Special => {
                 self.fired |= fired::SPECIAL;
-                if let Some(sp) = self.extras.as_mut().and_then(|e| e.specials.last_mut()) {
+                if let Some(sp) = self.rare_if_any().and_then(|e| e.specials.last_mut()) {
                     sp.fired = true;
                 }
             }

@@ -106,7 +106,7 @@ impl Engine {
         symbols.update(&mut fee.item, ev.item_code.as_deref());
         symbols.update(&mut fee.window, ev.window_id.as_deref());
         symbols.update(&mut fee.staff, ev.staff_id.as_deref());
-        case.extras_mut().fees.push(fee);
+        case.rare_mut().fees.push(fee);
         let before = out.len();
         self.settle(slot, self.clock, out);
         self.stats.alerts += (out.len() - before) as u64;

@@ -295,8 +295,7 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
 
 fn extensions_json(case: &Case) -> Value {
     let list: Vec<Value> = case
-        .extras
-        .as_ref()
+        .rare()
         .map(|e| {
             e.extensions
                 .iter()
@@ -412,7 +411,7 @@ pub fn yuan(fen: u64) -> String {
 }
 
 fn fee_without_case(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, i: usize, at: Instant) -> Alert {
-    let Some(fee) = case.extras.as_ref().and_then(|e| e.fees.get(i)) else {
+    let Some(fee) = case.rare().and_then(|e| e.fees.get(i)) else {
         return build(
             Rule::FeeWithoutCase,
             Level::Yellow,
