@@ -9,6 +9,7 @@ use crate::event::{ComplaintCategory, Event};
 use super::case::{t32, Case, CaseFee, Ctx, NEVER};
 use super::explain::Attribution;
 use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind};
+use super::people::Strike;
 use super::table::{Symbols, NONE};
 use super::{hall, Engine, Outcome};
 
@@ -163,17 +164,13 @@ impl Engine {
         };
         let sym = self.symbols.intern(window);
         let threshold = self.policy.repeat_window_count;
-        if self
-            .people
-            .window_strike(sym, t32(ev.occurred_at), threshold as usize)
-        {
-            let alert = hall::repeated_window(
-                Attribution::of_event(ev),
-                window,
-                trigger,
-                threshold,
-                ev.occurred_at,
-            );
+        let strike = Strike {
+            at: t32(ev.occurred_at),
+            id: trigger.into(),
+        };
+        if let Some(counted) = self.people.window_strike(sym, strike, threshold as usize) {
+            let who = Attribution::of_event(ev);
+            let alert = hall::repeated_window(who, window, trigger, &counted, ev.occurred_at);
             self.emit(out, alert);
         }
     }
@@ -221,9 +218,13 @@ impl Engine {
         let mut who = Attribution::of_event(ev);
         who.staff_id = Some(staff.to_string());
         let threshold = self.policy.repeat_staff_count;
-        if self.people.substantiated(sym, t, threshold as usize) {
+        let strike = Strike {
+            at: t,
+            id: complaint_id.into(),
+        };
+        if let Some(counted) = self.people.substantiated(sym, strike, threshold as usize) {
             let alert =
-                hall::repeated_staff(who.clone(), staff, complaint_id, threshold, ev.occurred_at);
+                hall::repeated_staff(who.clone(), staff, complaint_id, &counted, ev.occurred_at);
             self.emit(out, alert);
         }
         let year = ev.occurred_at.day().year();

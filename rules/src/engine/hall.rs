@@ -11,7 +11,7 @@ use crate::time::Instant;
 
 use super::case::{inst, Case, Ctx};
 use super::explain::{build, subject, yuan, Attribution};
-use super::people::BatchEntry;
+use super::people::{BatchEntry, Strike};
 use super::table::Symbols;
 
 /// `hall.accepted_outside_hall`: an in-hall item accepted through a channel it does not allow,
@@ -206,16 +206,26 @@ pub fn late_report(ev: &Event<'_>, reported: Instant, hours: u32) -> Alert {
     )
 }
 
+/// The counted complaints or evaluations, for evidence.
+fn strikes_json(counted: &[Strike]) -> serde_json::Value {
+    counted
+        .iter()
+        .map(|s| json!({"id": &*s.id, "at": inst(s.at)}))
+        .collect()
+}
+
 /// `complaint.repeated_staff`: substantiated complaints against one person within 365 days.
 pub fn repeated_staff(
     who: Attribution,
     staff: &str,
     complaint_id: &str,
-    count: u32,
+    counted: &[Strike],
     at: Instant,
 ) -> Alert {
-    let message =
-        format!("红牌：工作人员 {staff} 一年内有效投诉已达 {count} 次（最近一次：{complaint_id}）");
+    let message = format!(
+        "红牌：工作人员 {staff} 一年内有效投诉已达 {} 次（最近一次：{complaint_id}）",
+        counted.len()
+    );
     build(
         Rule::RepeatedStaff,
         Level::Red,
@@ -229,7 +239,7 @@ pub fn repeated_staff(
             ..who
         },
         message,
-        json!({"count": count, "window_days": 365, "complaint_id": complaint_id, "resolved_at": at}),
+        json!({"count": counted.len(), "window_days": 365, "substantiated_complaints": strikes_json(counted)}),
     )
 }
 
@@ -238,11 +248,13 @@ pub fn repeated_window(
     who: Attribution,
     window: &str,
     trigger: &str,
-    count: u32,
+    counted: &[Strike],
     at: Instant,
 ) -> Alert {
-    let message =
-        format!("黄牌：窗口 {window} 30 日内投诉和差评已达 {count} 次（最近一次：{trigger}）");
+    let message = format!(
+        "黄牌：窗口 {window} 30 日内投诉和差评已达 {} 次（最近一次：{trigger}）",
+        counted.len()
+    );
     build(
         Rule::RepeatedWindow,
         Level::Yellow,
@@ -250,7 +262,7 @@ pub fn repeated_window(
         at,
         who,
         message,
-        json!({"count": count, "window_days": 30, "trigger": trigger, "at": at}),
+        json!({"count": counted.len(), "window_days": 30, "complaints_and_bad_evaluations": strikes_json(counted)}),
     )
 }
 

@@ -26,6 +26,15 @@ pub struct BatchEntry {
     pub case_id: Box<str>,
 }
 
+/// A complaint or bad evaluation counted in a sliding window: when, and which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Strike {
+    /// When it counted.
+    pub at: T32,
+    /// The complaint or evaluation id.
+    pub id: Box<str>,
+}
+
 #[derive(Debug, Clone, Default)]
 struct StaffState {
     /// Qualifying completions inside the batch window, oldest first.
@@ -33,13 +42,13 @@ struct StaffState {
     /// A burst already alerted and not yet over.
     burst: bool,
     /// Substantiated complaints inside 365 days.
-    substantiated: VecDeque<T32>,
+    substantiated: VecDeque<Strike>,
 }
 
 #[derive(Debug, Clone, Default)]
 struct WindowState {
     /// Complaints and bad evaluations inside 30 days.
-    strikes: VecDeque<T32>,
+    strikes: VecDeque<Strike>,
     /// The latest evaluations: score ≥ 4?
     scores: VecDeque<bool>,
     /// Local date of the last satisfaction alert.
@@ -66,6 +75,17 @@ fn expire<T>(q: &mut VecDeque<T>, time: impl Fn(&T) -> T32, t: T32, window_secs:
     while q.front().is_some_and(|e| inst(time(e)).0 <= floor) {
         q.pop_front();
     }
+}
+
+fn count_strike(
+    q: &mut VecDeque<Strike>,
+    strike: Strike,
+    window_secs: i64,
+    threshold: usize,
+) -> Option<Vec<Strike>> {
+    expire(q, |s| s.at, strike.at, window_secs);
+    insert_sorted(q, strike, |s| s.at);
+    (q.len() == threshold).then(|| q.iter().cloned().collect())
 }
 
 /// Insert keeping time order (late events go where they belong).
@@ -98,22 +118,28 @@ impl People {
         None
     }
 
-    /// A substantiated complaint against `staff` at `t`; true when the count in
-    /// `(t − 365 days, t]` becomes exactly `threshold`.
-    pub fn substantiated(&mut self, staff: Sym, t: T32, threshold: usize) -> bool {
+    /// A substantiated complaint against `staff`; when the count in `(t − 365 days, t]` becomes
+    /// exactly `threshold`, returns the complaints counted.
+    pub fn substantiated(
+        &mut self,
+        staff: Sym,
+        strike: Strike,
+        threshold: usize,
+    ) -> Option<Vec<Strike>> {
         let s = self.staff.entry(staff).or_default();
-        expire(&mut s.substantiated, |&x| x, t, 365 * DAY_SECS);
-        insert_sorted(&mut s.substantiated, t, |&x| x);
-        s.substantiated.len() == threshold
+        count_strike(&mut s.substantiated, strike, 365 * DAY_SECS, threshold)
     }
 
-    /// A complaint or bad evaluation against `window` at `t`; true when the count in
-    /// `(t − 30 days, t]` becomes exactly `threshold`.
-    pub fn window_strike(&mut self, window: Sym, t: T32, threshold: usize) -> bool {
+    /// A complaint or bad evaluation against `window`; when the count in `(t − 30 days, t]`
+    /// becomes exactly `threshold`, returns what was counted.
+    pub fn window_strike(
+        &mut self,
+        window: Sym,
+        strike: Strike,
+        threshold: usize,
+    ) -> Option<Vec<Strike>> {
         let w = self.windows.entry(window).or_default();
-        expire(&mut w.strikes, |&x| x, t, 30 * DAY_SECS);
-        insert_sorted(&mut w.strikes, t, |&x| x);
-        w.strikes.len() == threshold
+        count_strike(&mut w.strikes, strike, 30 * DAY_SECS, threshold)
     }
 
     /// An evaluation of `window`; returns (satisfied, sample) when the window's satisfaction
