@@ -223,15 +223,18 @@ mod tests {
     #[test]
     fn windows_exclude_their_lower_edge() {
         let mut p = People::default();
-        assert!(!p.window_strike(7, at(0), 2));
-        assert!(
-            !p.window_strike(7, at(30 * DAY_SECS), 2),
-            "exactly 30 days later: outside"
-        );
-        assert!(
-            p.window_strike(7, at(30 * DAY_SECS + 1), 2),
-            "one second less: inside"
-        );
+        let k = |t: i64, id: &str| Strike {
+            at: at(t),
+            id: id.into(),
+        };
+        assert!(p.window_strike(7, k(0, "a"), 2).is_none());
+        let outside = p.window_strike(7, k(30 * DAY_SECS, "b"), 2);
+        assert!(outside.is_none(), "exactly 30 days later: outside");
+        let hit = p
+            .window_strike(7, k(30 * DAY_SECS + 1, "c"), 2)
+            .expect("inside");
+        let ids: Vec<&str> = hit.iter().map(|s| &*s.id).collect();
+        assert_eq!(ids, ["b", "c"]);
     }
 
     #[test]
