@@ -221,6 +221,64 @@ fn run(path: &Path, loaded: &ingest::reference_dir::Loaded) -> Result<(), String
     }
 }
 
+/// Replay a scenario restarting the engine from a snapshot after every event; the printed alerts
+/// must be byte-identical to the uninterrupted run.
+fn run_restarting(path: &Path, loaded: &ingest::reference_dir::Loaded) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let sc = parse(&text)?;
+    let policy = if sc.policy.trim().is_empty() {
+        loaded.policy.clone()
+    } else {
+        Policy::parse("[policy]", &sc.policy).map_err(|e| e.to_string())?
+    };
+    // A small duplicate filter keeps ~1,500 snapshots fast; no scenario comes near its size.
+    let policy = Policy {
+        dedup_capacity: 1024,
+        ..policy
+    };
+    let until = sc.until.as_deref().and_then(|u| parse_rfc3339(u).ok());
+    let reference = Arc::new(loaded.reference.clone());
+    let opts = DecodeOptions::replay(&policy);
+    let print = |alerts: &mut Vec<rules::Alert>, out: &mut String| {
+        for a in alerts.drain(..) {
+            out.push_str(&serde_json::to_string(&a).unwrap_or_default());
+            out.push('\n');
+        }
+    };
+    let (mut straight, mut restarted) = (String::new(), String::new());
+    let mut a = Engine::new(reference.clone(), policy.clone());
+    let mut b = Engine::new(reference.clone(), policy.clone());
+    let mut alerts = Vec::new();
+    for (n, line) in &sc.events {
+        let line = with_defaults(*n, line);
+        let Ok(ev) = ingest::decode_str(&line, &opts) else {
+            continue;
+        };
+        let _ = a.on_event(&ev, &mut alerts);
+        print(&mut alerts, &mut straight);
+        let image = b.snapshot().map_err(|e| e.to_string())?;
+        b = Engine::restore(reference.clone(), policy.clone(), &image)
+            .map_err(|e| format!("restore before line {n}: {e}"))?;
+        let _ = b.on_event(&ev, &mut alerts);
+        print(&mut alerts, &mut restarted);
+    }
+    if let Some(until) = until {
+        a.advance_to(until, &mut alerts);
+        print(&mut alerts, &mut straight);
+        let image = b.snapshot().map_err(|e| e.to_string())?;
+        b = Engine::restore(reference, policy, &image).map_err(|e| e.to_string())?;
+        b.advance_to(until, &mut alerts);
+        print(&mut alerts, &mut restarted);
+    }
+    if straight == restarted {
+        Ok(())
+    } else {
+        Err(format!(
+            "restarting after every event changed the output:\n--- uninterrupted\n{straight}--- restarted\n{restarted}"
+        ))
+    }
+}
+
 fn scenarios() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -261,6 +319,21 @@ fn golden_scenarios() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+#[test]
+fn golden_scenarios_survive_a_restart_after_every_event() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/reference");
+    let loaded = ingest::reference_dir::load(&dir, None).expect("golden reference data is valid");
+    let failures: Vec<String> = scenarios()
+        .iter()
+        .filter_map(|p| {
+            run_restarting(p, &loaded)
+                .err()
+                .map(|e| format!("{}: {e}", p.display()))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub mod time;
 
 pub use alert::{Alert, AlertStatus, Level, Rule};
 pub use calendar::Calendar;
-pub use engine::{Engine, Outcome, Rejection};
+pub use engine::{Engine, Outcome, Rejection, SnapshotError};
 pub use event::{Body, Event, Kind};
 pub use policy::Policy;
 pub use reference::{Reference, ReferenceError, ReferenceFiles};

@@ -42,7 +42,7 @@ impl fmt::Display for ReferenceError {
 }
 
 /// A time limit: a number of days in a unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limit {
     /// Number of days.
     pub days: u16,

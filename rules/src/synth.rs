@@ -300,15 +300,25 @@ impl Workload {
                     )
                 }
                 18..=22 => {
+                    // 以票管审: most fees are for an open, hall-accepted case at the standard
+                    // amount; one in twenty is off-standard and one in twenty names no case.
                     let case = self.open[self.rng.below(self.open.len() as u64) as usize];
-                    let amount = if case.item.is_multiple_of(4) {
+                    let mut amount = if case.item.is_multiple_of(4) {
                         0
                     } else {
                         u64::from(case.item) * 100
                     };
+                    let roll = self.rng.below(20);
+                    if roll == 0 {
+                        amount += 500;
+                    }
+                    let case_field = if roll == 1 {
+                        String::new()
+                    } else {
+                        format!(r#","case_id":"{}""#, case_id(case.n))
+                    };
                     let extra = format!(
-                        r#","case_id":"{}","item_code":"I{:03}","receipt_no":"R{n}","amount_fen":{amount},"payer_id":"P{}""#,
-                        case_id(case.n),
+                        r#"{case_field},"item_code":"I{:03}","receipt_no":"R{n}","amount_fen":{amount},"payer_id":"P{}""#,
                         case.item,
                         self.rng.below(1_000_000)
                     );

@@ -133,6 +133,13 @@ impl serde::Serialize for Day {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Day {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Day::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("not a date: {s:?}")))
+    }
+}
+
 /// Why a timestamp could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampError {

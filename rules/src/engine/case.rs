@@ -83,7 +83,7 @@ pub mod fired {
 }
 
 /// A closed pause interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pause {
     /// When the first of the overlapping pauses opened.
     pub from: T32,
@@ -94,7 +94,7 @@ pub struct Pause {
 }
 
 /// A `case.extended`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Extension {
     /// When it occurred.
     pub at: T32,
@@ -105,7 +105,7 @@ pub struct Extension {
 }
 
 /// A special procedure and its own clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Special {
     /// 1-based ordinal within the case.
     pub n: u8,
@@ -123,7 +123,7 @@ pub struct Special {
 
 /// An alert that fired for the case, kept (8 bytes) so a later event can retract it; the alert
 /// itself is rebuilt from the case if that happens, rather than stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fired {
     /// Which deadline.
     pub due: Due,
@@ -136,7 +136,7 @@ pub struct Fired {
 }
 
 /// A `fee.charged` naming this case (以票管审).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CaseFee {
     /// 票据号.
     pub receipt_no: Box<str>,
@@ -159,7 +159,7 @@ pub struct CaseFee {
 /// Facts most cases never have: the records of fired alerts (the most common), and behind a
 /// second box the rarer ones, so a case with alerts but no fee, pause or extension pays for one
 /// `Vec` header instead of five.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Extras {
     /// Alerts fired for this case that a later event could retract.
     pub fired: Vec<Fired>,
@@ -168,7 +168,7 @@ pub struct Extras {
 }
 
 /// The rarer facts of a case.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rare {
     /// Fees charged for the case.
     pub fees: Vec<CaseFee>,
@@ -181,7 +181,7 @@ pub struct Rare {
 }
 
 /// One case's state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Case {
     /// 办件编号.
     pub id: CompactKey,
@@ -252,7 +252,9 @@ impl Keyed for Case {
 }
 
 /// What a pending deadline is for, in firing order within one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Due {
     /// Acceptance period deadline.
     Acceptance,

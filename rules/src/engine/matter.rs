@@ -16,7 +16,7 @@ use super::explain::{build, subject, yuan, Attribution};
 use super::table::{CompactKey, Keyed, Sym, Symbols, NONE};
 
 /// What kind of matter.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MatterKind {
     /// 投诉.
     Complaint {
@@ -46,7 +46,7 @@ pub mod fired {
 }
 
 /// A complaint, bad evaluation or case-less fee.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Matter {
     /// `c:` + complaint id, `e:` + evaluation id or `f:` + receipt number.
     pub key: CompactKey,

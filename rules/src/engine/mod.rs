@@ -21,6 +21,7 @@ mod explain;
 mod hall;
 mod matter;
 mod people;
+mod snapshot;
 mod table;
 
 use std::cmp::Reverse;
@@ -37,6 +38,8 @@ use case::{inst, t32, Case, Ctx, Fired, NEVER, T32};
 use matter::Matter;
 use people::People;
 use table::{Dedup, KeyHash, Slab, Symbols};
+
+pub use snapshot::SnapshotError;
 
 /// Marks a timer's slot as one of the matters table.
 const MATTER: u32 = 1 << 31;
@@ -74,7 +77,7 @@ impl Rejection {
 }
 
 /// Counters for metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     /// Events applied.
     pub applied: u64,

@@ -16,7 +16,7 @@ use super::table::Sym;
 const DAY_SECS: i64 = 86_400;
 
 /// A qualifying completion in a staff member's batch window.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BatchEntry {
     /// `case.completed`.
     pub completed: T32,
@@ -27,7 +27,7 @@ pub struct BatchEntry {
 }
 
 /// A complaint or bad evaluation counted in a sliding window: when, and which.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Strike {
     /// When it counted.
     pub at: T32,
@@ -35,7 +35,7 @@ pub struct Strike {
     pub id: Box<str>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct StaffState {
     /// Qualifying completions inside the batch window, oldest first.
     batch: VecDeque<BatchEntry>,
@@ -45,7 +45,7 @@ struct StaffState {
     substantiated: VecDeque<Strike>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct WindowState {
     /// Complaints and bad evaluations inside 30 days.
     strikes: VecDeque<Strike>,
@@ -55,14 +55,14 @@ struct WindowState {
     low_day: Option<Day>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct Ladder {
     count: u32,
     steps: u8,
 }
 
 /// Staff, window and ladder state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct People {
     staff: HashMap<Sym, StaffState>,
     windows: HashMap<Sym, WindowState>,

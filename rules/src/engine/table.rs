@@ -37,6 +37,25 @@ pub struct Symbols {
     names: Vec<Box<str>>,
 }
 
+/// Snapshots keep the names only; the lookup map is rebuilt on restore.
+impl serde::Serialize for Symbols {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Symbols {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let names = Vec::<Box<str>>::deserialize(d)?;
+        let ids = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as Sym))
+            .collect();
+        Ok(Symbols { ids, names })
+    }
+}
+
 impl Symbols {
     /// The id of `s`, interning it on first sight.
     pub fn intern(&mut self, s: &str) -> Sym {
@@ -77,7 +96,7 @@ pub trait Keyed {
 
 /// A string key stored inline when short (up to 22 bytes: most 办件编号), else on the heap.
 /// Inline keys save an allocation and, more importantly, a dependent cache miss on every lookup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CompactKey {
     /// Short key, in place.
     Inline {
@@ -379,6 +398,86 @@ impl<T: Keyed> Slab<T> {
     }
 }
 
+/// The parts of a [`Slab`] a snapshot keeps: values by slot, generations and free slots. The
+/// index is rebuilt on restore (its hasher is seeded per process).
+#[derive(serde::Serialize)]
+struct SlabParts<'a, T> {
+    values: Values<'a, T>,
+    generations: &'a [u32],
+    free: &'a [u32],
+}
+
+struct Values<'a, T>(&'a [Vec<Option<T>>]);
+
+impl<T: serde::Serialize> serde::Serialize for Values<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        // Compact formats need the length up front; a flattened iterator does not know it.
+        let len = self.0.iter().map(Vec::len).sum();
+        let mut seq = s.serialize_seq(Some(len))?;
+        for value in self.0.iter().flatten() {
+            seq.serialize_element(value)?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct OwnedSlabParts<T> {
+    values: Vec<Option<T>>,
+    generations: Vec<u32>,
+    free: Vec<u32>,
+}
+
+impl<T: Keyed + serde::Serialize> serde::Serialize for Slab<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SlabParts {
+            values: Values(&self.chunks),
+            generations: &self.generations,
+            free: &self.free,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, T: Keyed + serde::Deserialize<'de>> serde::Deserialize<'de> for Slab<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let parts = OwnedSlabParts::<T>::deserialize(d)?;
+        if parts.generations.len() != parts.values.len() {
+            return Err(serde::de::Error::custom(
+                "slab generations do not match its values",
+            ));
+        }
+        let mut slab = Slab {
+            allocated: parts.values.len(),
+            generations: parts.generations,
+            free: parts.free,
+            ..Slab::default()
+        };
+        let mut values = parts.values.into_iter();
+        loop {
+            let chunk: Vec<Option<T>> = values.by_ref().take(CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let mut full = Vec::with_capacity(CHUNK);
+            full.extend(chunk);
+            slab.chunks.push(full);
+        }
+        let entries: Vec<(u32, u32)> = slab
+            .chunks
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(slot, v)| v.as_ref().map(|v| (slab.hash(v.key()), slot as u32)))
+            .collect();
+        for (h, slot) in entries {
+            slab.index.insert(h, slot);
+        }
+        Ok(slab)
+    }
+}
+
 /// Remembers the most recent event ids to drop duplicates, in bounded memory: two generations
 /// of at most `capacity / 2` ids each; when the young one fills up it becomes the old one and
 /// the previous old one is forgotten. So at least the last `capacity / 2` and at most the last
@@ -473,6 +572,46 @@ impl Generation {
         self.table.fill(0);
         self.bits.fill(0);
         self.len = 0;
+    }
+}
+
+/// Snapshots keep the remembered ids of each generation (not the tables, which are mostly
+/// empty); the tables and bitmaps are rebuilt on restore.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DedupParts {
+    half: usize,
+    young: Vec<u64>,
+    old: Vec<u64>,
+}
+
+impl Generation {
+    fn ids(&self) -> Vec<u64> {
+        self.table.iter().copied().filter(|&x| x != 0).collect()
+    }
+}
+
+impl serde::Serialize for Dedup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DedupParts {
+            half: self.half,
+            young: self.young.ids(),
+            old: self.old.ids(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Dedup {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let parts = DedupParts::deserialize(d)?;
+        let mut dedup = Dedup::new(parts.half * 2);
+        for id in parts.old {
+            dedup.old.insert(id);
+        }
+        for id in parts.young {
+            dedup.young.insert(id);
+        }
+        Ok(dedup)
     }
 }
 

@@ -1,0 +1,181 @@
+//! Engine snapshots: the whole state as bytes, for checkpoints (cluster mode, with the Kafka
+//! offsets they cover) and restarts (embedded mode).
+//!
+//! ```text
+//! b"JIANCHA\x01" | postcard(Image) | xxh3_64(payload) as little-endian u64
+//! ```
+//! The image holds facts only — cases, matters, staff and window windows, timers, the duplicate
+//! filter, interned names, the clock and counters. Hash indexes are rebuilt on restore. The
+//! reference data and policy are not in it: they are handed to [`Engine::restore`], and since
+//! every deadline is recomputed from facts, a policy or calendar changed across a restart simply
+//! applies from then on.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::policy::Policy;
+use crate::reference::Reference;
+use crate::time::Instant;
+
+use super::case::{Case, T32};
+use super::matter::Matter;
+use super::people::People;
+use super::table::{Dedup, Slab, Symbols};
+use super::{Engine, Stats};
+
+const MAGIC: &[u8; 8] = b"JIANCHA\x01";
+/// Version of the image layout; bumped when it changes incompatibly.
+const FORMAT: u32 = 1;
+
+/// Why a snapshot cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// Not a jiancha snapshot at all.
+    #[error("not a jiancha engine snapshot (bad header)")]
+    NotASnapshot,
+    /// Truncated or altered: the checksum does not match.
+    #[error("snapshot is truncated or corrupted (checksum mismatch)")]
+    Corrupt,
+    /// Written by an incompatible version.
+    #[error("snapshot format {0} is not supported by this version (expects {FORMAT})")]
+    UnsupportedFormat(u32),
+    /// The payload does not decode.
+    #[error("snapshot does not decode: {0}")]
+    Decode(String),
+    /// The state could not be encoded (a bug: every part of it is plain data).
+    #[error("engine state could not be encoded: {0}")]
+    Encode(String),
+}
+
+#[derive(Serialize)]
+struct ImageRef<'a> {
+    format: u32,
+    clock: i64,
+    stats: &'a Stats,
+    symbols: &'a Symbols,
+    cases: &'a Slab<Case>,
+    matters: &'a Slab<Matter>,
+    people: &'a People,
+    timers: &'a BinaryHeap<Reverse<(T32, u32, u32)>>,
+    dedup: &'a Dedup,
+}
+
+#[derive(Deserialize)]
+struct Image {
+    format: u32,
+    clock: i64,
+    stats: Stats,
+    symbols: Symbols,
+    cases: Slab<Case>,
+    matters: Slab<Matter>,
+    people: People,
+    timers: BinaryHeap<Reverse<(T32, u32, u32)>>,
+    dedup: Dedup,
+}
+
+impl Engine {
+    /// The engine's whole state as bytes (see the module documentation).
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        let image = ImageRef {
+            format: FORMAT,
+            clock: self.clock.0,
+            stats: &self.stats,
+            symbols: &self.symbols,
+            cases: &self.cases,
+            matters: &self.matters,
+            people: &self.people,
+            timers: &self.timers,
+            dedup: &self.dedup,
+        };
+        let mut out = postcard::to_extend(&image, MAGIC.to_vec())
+            .map_err(|e| SnapshotError::Encode(e.to_string()))?;
+        let sum = xxh3_64(&out[MAGIC.len()..]);
+        out.extend_from_slice(&sum.to_le_bytes());
+        Ok(out)
+    }
+
+    /// An engine continuing exactly where the snapshot was taken.
+    pub fn restore(
+        reference: Arc<Reference>,
+        policy: Policy,
+        bytes: &[u8],
+    ) -> Result<Engine, SnapshotError> {
+        let body = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or(SnapshotError::NotASnapshot)?;
+        if body.len() < 8 {
+            return Err(SnapshotError::Corrupt);
+        }
+        let (payload, sum) = body.split_at(body.len() - 8);
+        let mut le = [0u8; 8];
+        le.copy_from_slice(sum);
+        if xxh3_64(payload) != u64::from_le_bytes(le) {
+            return Err(SnapshotError::Corrupt);
+        }
+        let image: Image =
+            postcard::from_bytes(payload).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        if image.format != FORMAT {
+            return Err(SnapshotError::UnsupportedFormat(image.format));
+        }
+        Ok(Engine {
+            reference,
+            policy,
+            symbols: image.symbols,
+            cases: image.cases,
+            matters: image.matters,
+            people: image.people,
+            timers: image.timers,
+            dedup: image.dedup,
+            clock: Instant(image.clock),
+            stats: image.stats,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let reference = Reference::parse(&crate::synth::reference_files()).expect("reference");
+        Engine::new(Arc::new(reference), Policy::default())
+    }
+
+    #[test]
+    fn damaged_snapshots_are_refused_with_the_reason() {
+        let e = engine();
+        let good = e.snapshot().expect("snapshot");
+        let reference = Arc::clone(&e.reference);
+        let restore = |bytes: &[u8]| Engine::restore(reference.clone(), Policy::default(), bytes);
+        assert!(restore(&good).is_ok());
+        assert_eq!(
+            restore(b"hello world").err(),
+            Some(SnapshotError::NotASnapshot)
+        );
+        assert_eq!(
+            restore(&good[..good.len() - 3]).err(),
+            Some(SnapshotError::Corrupt)
+        );
+        let mut flipped = good.clone();
+        flipped[MAGIC.len() + 2] ^= 0x40;
+        assert_eq!(restore(&flipped).err(), Some(SnapshotError::Corrupt));
+        assert_eq!(restore(MAGIC).err(), Some(SnapshotError::Corrupt));
+    }
+
+    #[test]
+    fn a_future_format_is_refused() {
+        let e = engine();
+        let mut image = e.snapshot().expect("snapshot");
+        // The format number is the first field of the payload (varint 1 → 2).
+        image[MAGIC.len()] = 2;
+        let payload_end = image.len() - 8;
+        let sum = xxh3_64(&image[MAGIC.len()..payload_end]).to_le_bytes();
+        image[payload_end..].copy_from_slice(&sum);
+        let restored = Engine::restore(Arc::clone(&e.reference), Policy::default(), &image);
+        assert_eq!(restored.err(), Some(SnapshotError::UnsupportedFormat(2)));
+    }
+}
