@@ -57,6 +57,36 @@ fn measure(open: usize, policy: Policy, steady_events: usize) -> (usize, usize) 
     (bytes, cases)
 }
 
+/// Snapshot size and the time to take it and to restore from it, with `open` cases.
+fn restart(open: usize, steady_events: usize) {
+    let (mut engine, mut workload) = warm_engine(open, Policy::default());
+    let lines = stream(&mut workload, steady_events);
+    let mut alerts = Vec::new();
+    for line in &lines {
+        if let Ok(ev) = ingest::decode::decode_str(line, &OPTS) {
+            let _ = engine.on_event(&ev, &mut alerts);
+        }
+        alerts.clear();
+    }
+    let t = std::time::Instant::now();
+    let image = engine.snapshot().expect("snapshot");
+    let took = t.elapsed();
+    let reference = std::sync::Arc::new(
+        rules::Reference::parse(&rules::synth::reference_files()).expect("reference"),
+    );
+    let t = std::time::Instant::now();
+    let restored = rules::Engine::restore(reference, Policy::default(), &image).expect("restore");
+    let back = t.elapsed();
+    println!(
+        "snapshot of {} cases: {:.1} MiB ({:.0} bytes per case), taken in {:.2} s, restored in {:.2} s",
+        restored.tracked_cases(),
+        image.len() as f64 / 1048576.0,
+        image.len() as f64 / restored.tracked_cases() as f64,
+        took.as_secs_f64(),
+        back.as_secs_f64()
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` runs this binary; the measurement is for `cargo bench`.
@@ -86,4 +116,5 @@ fn main() {
         "  cases, index, timers and symbols: {:.0} bytes per case held",
         without_dedup as f64 / cases as f64
     );
+    restart(open, steady);
 }
