@@ -141,7 +141,8 @@ fn mismatch(expected: &str, alert: &Value) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
-fn run(path: &Path, loaded: &ingest::reference_dir::Loaded) -> Result<(), String> {
+/// A scenario file and the policy it runs under.
+fn load(path: &Path, loaded: &ingest::reference_dir::Loaded) -> Result<(Scenario, Policy), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let sc = parse(&text)?;
     let policy = if sc.policy.trim().is_empty() {
@@ -149,6 +150,11 @@ fn run(path: &Path, loaded: &ingest::reference_dir::Loaded) -> Result<(), String
     } else {
         Policy::parse("[policy]", &sc.policy).map_err(|e| e.to_string())?
     };
+    Ok((sc, policy))
+}
+
+fn run(path: &Path, loaded: &ingest::reference_dir::Loaded) -> Result<(), String> {
+    let (sc, policy) = load(path, loaded)?;
     let until = match &sc.until {
         Some(u) => Some(parse_rfc3339(u).map_err(|e| format!("[until] {u:?}: {e}"))?),
         None => None,
@@ -224,13 +230,7 @@ fn run(path: &Path, loaded: &ingest::reference_dir::Loaded) -> Result<(), String
 /// Replay a scenario restarting the engine from a snapshot after every event; the printed alerts
 /// must be byte-identical to the uninterrupted run.
 fn run_restarting(path: &Path, loaded: &ingest::reference_dir::Loaded) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let sc = parse(&text)?;
-    let policy = if sc.policy.trim().is_empty() {
-        loaded.policy.clone()
-    } else {
-        Policy::parse("[policy]", &sc.policy).map_err(|e| e.to_string())?
-    };
+    let (sc, policy) = load(path, loaded)?;
     // A small duplicate filter keeps ~1,500 snapshots fast; no scenario comes near its size.
     let policy = Policy {
         dedup_capacity: 1024,

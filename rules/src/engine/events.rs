@@ -114,6 +114,14 @@ impl Engine {
         Outcome::Applied
     }
 
+    /// Slot of the complaint (`c`) or evaluation (`e`) `id`, created as `kind` if new.
+    fn matter_slot(&mut self, prefix: &str, id: &str, kind: MatterKind) -> u32 {
+        let key = format!("{prefix}:{id}");
+        self.matters
+            .find_or_insert(&key, || Matter::new(&key, kind))
+            .0
+    }
+
     fn settle_matter_now(&mut self, slot: u32, out: &mut Vec<Alert>) {
         let before = out.len();
         self.settle_matter(slot, self.clock, out);
@@ -128,11 +136,7 @@ impl Engine {
         category: ComplaintCategory,
         out: &mut Vec<Alert>,
     ) -> Outcome {
-        let key = format!("c:{complaint_id}");
-        let kind = MatterKind::Complaint { category: None };
-        let (slot, _) = self
-            .matters
-            .find_or_insert(&key, || Matter::new(&key, kind));
+        let slot = self.matter_slot("c", complaint_id, MatterKind::Complaint { category: None });
         let Some(m) = self.matters.get_mut(slot) else {
             return Outcome::Applied;
         };
@@ -184,11 +188,7 @@ impl Engine {
         substantiated: bool,
         out: &mut Vec<Alert>,
     ) -> Outcome {
-        let key = format!("c:{complaint_id}");
-        let kind = MatterKind::Complaint { category: None };
-        let (slot, _) = self
-            .matters
-            .find_or_insert(&key, || Matter::new(&key, kind));
+        let slot = self.matter_slot("c", complaint_id, MatterKind::Complaint { category: None });
         if !self.end_matter(slot, ev, out) {
             return Outcome::Inconsistent("already_resolved");
         }
@@ -293,11 +293,7 @@ impl Engine {
         out: &mut Vec<Alert>,
     ) -> Outcome {
         if score <= 2 {
-            let key = format!("e:{evaluation_id}");
-            let kind = MatterKind::Evaluation { score: None };
-            let (slot, _) = self
-                .matters
-                .find_or_insert(&key, || Matter::new(&key, kind));
+            let slot = self.matter_slot("e", evaluation_id, MatterKind::Evaluation { score: None });
             let Some(m) = self.matters.get_mut(slot) else {
                 return Outcome::Applied;
             };
@@ -352,11 +348,7 @@ impl Engine {
         evaluation_id: &str,
         out: &mut Vec<Alert>,
     ) -> Outcome {
-        let key = format!("e:{evaluation_id}");
-        let kind = MatterKind::Evaluation { score: None };
-        let (slot, _) = self
-            .matters
-            .find_or_insert(&key, || Matter::new(&key, kind));
+        let slot = self.matter_slot("e", evaluation_id, MatterKind::Evaluation { score: None });
         if !self.end_matter(slot, ev, out) {
             return Outcome::Inconsistent("already_rectified");
         }

@@ -265,12 +265,6 @@ impl Engine {
         due: T32,
         batch: &mut Vec<(String, Alert)>,
     ) {
-        let retention = self.retention_secs();
-        let ctx = Ctx {
-            cal: &self.reference.calendar,
-            policy: &self.policy,
-            reference: &self.reference,
-        };
         if self.cases.generation(slot) != generation {
             return;
         }
@@ -281,19 +275,9 @@ impl Engine {
             return;
         }
         case.timer_due = NEVER;
-        let now = inst(due);
-        let finished = case.closed_at != NEVER && inst(case.closed_at).plus_secs(retention) <= now;
-        let fee_only = case
-            .fee_only_since()
-            .is_some_and(|t| inst(t).plus_secs(retention) <= now);
-        if (finished || fee_only) && case.pending(ctx).as_slice().iter().all(|(at, _)| *at > now) {
-            self.cases.remove(slot);
-            self.stats.evicted += 1;
-            return;
-        }
         let key = format!("c{}", case.id);
         let mut fired = Vec::new();
-        self.settle(slot, now, &mut fired);
+        self.settle(slot, inst(due), &mut fired);
         batch.extend(fired.into_iter().map(|a| (key.clone(), a)));
     }
 
@@ -367,14 +351,19 @@ impl Engine {
                 break next;
             }
         };
+        // A finished case (or one known only from fees) is forgotten after the retention, but
+        // never while one of its deadlines is still to come.
         let forget = if case.closed_at != NEVER {
             Some(inst(case.closed_at).plus_secs(retention))
         } else {
-            case.fee_only_since()
-                .map(|t| inst(t).plus_secs(retention))
-                .filter(|_| next.is_none())
+            case.fee_only_since().map(|t| inst(t).plus_secs(retention))
         };
-        let next = match (next, forget) {
+        if next.is_none() && forget.is_some_and(|f| f <= now) {
+            cases.remove(slot);
+            self.stats.evicted += 1;
+            return;
+        }
+        let next = match (next, forget.filter(|f| *f > now)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -422,7 +411,7 @@ impl Engine {
             matters.remove(slot);
             return;
         }
-        let next = match (next, forget) {
+        let next = match (next, forget.filter(|f| *f > now)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
