@@ -225,8 +225,8 @@ pub(super) fn apply(
             }
         }
         Body::SupplementReceived => {
-            if case.close_pause(pause::SUPPLEMENT, t) {
-            } else if before_acceptance {
+            let ends_pause = case.close_pause(pause::SUPPLEMENT, t);
+            if !ends_pause && before_acceptance {
                 // 补正受理 before acceptance: a new acceptance period starts (§32).
                 if case.missed_start == NEVER && case.period_missed(ctx) {
                     case.missed_start = case.period_start;
@@ -235,9 +235,8 @@ pub(super) fn apply(
                 case.period_start = t;
                 case.answered_at = NEVER;
                 case.fired &= !fired::PERIOD;
-            } else if !ctx.policy.pause_on_supplement {
-                return Outcome::Applied;
-            } else {
+            } else if !ends_pause && ctx.policy.pause_on_supplement {
+                // With pauses off, a 补正 after acceptance was never a pause: nothing to end.
                 return Outcome::Inconsistent("supplement_not_requested");
             }
         }
