@@ -9,7 +9,7 @@ use crate::calendar::line_of;
 use crate::reference::ReferenceError;
 
 /// Thresholds and switches of the rules. `Policy::default()` is the SPEC's defaults.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// 预警: working days before the promised last day at which the warning fires (1 = at 00:00
@@ -181,6 +181,20 @@ mod tests {
         assert!(e.reason.contains("warn_before_workdays"), "{e}");
         let e = Policy::parse("policy.toml", "\n\nsupervise_working_days = \"x\"\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn every_key_and_default_is_in_the_rules_document() {
+        let doc = include_str!("../../docs/RULES.md");
+        let defaults = serde_json::to_value(Policy::default()).unwrap();
+        for (key, value) in defaults.as_object().unwrap() {
+            let shown = match value {
+                serde_json::Value::String(s) => format!("{s:?}"),
+                other => other.to_string(),
+            };
+            let row = format!("| `{key}` | {shown} |");
+            assert!(doc.contains(&row), "docs/RULES.md lacks the row {row}");
+        }
     }
 
     #[test]
