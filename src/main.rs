@@ -48,6 +48,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+    /// Create or upgrade the ClickHouse schema (cluster mode), then check that a write reads back.
+    Migrate {
+        /// ClickHouse HTTP endpoint.
+        #[arg(
+            long,
+            value_name = "URL",
+            default_value = "http://127.0.0.1:8123",
+            env = "JIANCHA_CLICKHOUSE_URL"
+        )]
+        clickhouse_url: String,
+        /// Database holding jiancha's tables.
+        #[arg(long, value_name = "NAME", default_value = "jiancha")]
+        database: String,
+    },
     /// Validate a reference directory and report every problem with file, line and reason.
     Check {
         /// Reference data directory.
@@ -75,6 +89,42 @@ fn main() -> ExitCode {
             policy,
         } => replay(reference, events, until, policy),
         Command::Check { reference, policy } => check(reference, policy),
+        Command::Migrate {
+            clickhouse_url,
+            database,
+        } => migrate(&clickhouse_url, &database),
+    }
+}
+
+fn migrate(url: &str, database: &str) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let store = store::clickhouse::ClickHouseStore::new(url, database)?;
+        let version = store.server_version().await?;
+        let applied = store.migrate().await?;
+        store.self_test().await?;
+        Ok::<_, store::StoreError>((version, applied))
+    });
+    match result {
+        Ok((version, applied)) => {
+            println!(
+                "ok: ClickHouse {version} at {url}, database {database}: applied migrations {applied:?}; self-test read back its write"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: migrate {database} at {url}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -254,3 +254,42 @@ fn every_command_has_help() {
         );
     }
 }
+
+#[test]
+fn migrate_creates_the_clickhouse_schema_and_is_idempotent() {
+    let url =
+        std::env::var("JIANCHA_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+    let db = format!("jiancha_cli_{}", std::process::id());
+    let out = jiancha(&["migrate", "--clickhouse-url", &url, "--database", &db]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("unavailable") && std::env::var_os("CI").is_none() {
+        eprintln!("skipping: no ClickHouse at {url}; ./scripts/test.sh starts one");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("applied migrations [1]") && stdout.contains("self-test read back"),
+        "{stdout}"
+    );
+    let again = jiancha(&["migrate", "--clickhouse-url", &url, "--database", &db]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("applied migrations []"));
+    // Clean up with the server's HTTP interface.
+    let _ = Command::new("curl")
+        .args([
+            "-s",
+            &format!("{url}/"),
+            "--data",
+            &format!("DROP DATABASE IF EXISTS {db}"),
+        ])
+        .output();
+    let down = jiancha(&[
+        "migrate",
+        "--clickhouse-url",
+        "http://127.0.0.1:1",
+        "--database",
+        &db,
+    ]);
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("unavailable"));
+}

@@ -1,0 +1,283 @@
+//! The ClickHouse backend.
+//!
+//! Talks HTTP with the `clickhouse` crate, configured for both Debian's 18.16 and current
+//! servers: RowBinary without schema validation (18.16 cannot describe columns the way the
+//! validating format needs) and no compression (with LZ4, 18.16 answers every SELECT with no
+//! rows). [`ClickHouseStore::self_test`] proves at start-up that a write reads back.
+//!
+//! Table names are qualified with the database (`db.alerts`), which is checked to be a plain
+//! identifier when the store is created.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clickhouse::{Client, Compression};
+use serde::Deserialize;
+
+use crate::rows::{AlertRow, DeadLetterRow, EventRow};
+use crate::schema::{LEDGER, MIGRATIONS, SELF_TEST};
+use crate::{classify, StoreError};
+
+/// A ClickHouse database holding jiancha's tables.
+#[derive(Clone)]
+pub struct ClickHouseStore {
+    client: Client,
+    database: String,
+}
+
+impl std::fmt::Debug for ClickHouseStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseStore")
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+fn map_err(e: clickhouse::error::Error) -> StoreError {
+    use clickhouse::error::Error as E;
+    match e {
+        E::Network(err) => StoreError::Unavailable(format!("network: {err}")),
+        E::TimedOut => StoreError::Unavailable("timed out".into()),
+        E::BadResponse(message) => classify(message),
+        other => StoreError::Refused {
+            code: None,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Which rows [`ClickHouseStore::alerts`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Jurisdiction: GB/T 2260 prefix the alert's region must start with (empty: all).
+    pub region_prefix: String,
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this engine status (`open`, `retracted`).
+    pub status: Option<String>,
+    /// At most this many rows (newest first).
+    pub limit: u32,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Version {
+    version: u32,
+}
+
+#[derive(Debug, serde::Serialize, Deserialize, clickhouse::Row)]
+struct SelfTestRow {
+    token: String,
+    at: u32,
+    n: u8,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Count {
+    n: u64,
+}
+
+impl ClickHouseStore {
+    /// A store on `url` (e.g. `http://127.0.0.1:8123`) using `database`.
+    pub fn new(url: &str, database: &str) -> Result<Self, StoreError> {
+        let plain = !database.is_empty()
+            && database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !database.starts_with(|c: char| c.is_ascii_digit());
+        if !plain {
+            return Err(StoreError::Refused {
+                code: None,
+                message: format!(
+                    "database name {database:?} must be letters, digits and _, not starting with a digit"
+                ),
+            });
+        }
+        let client = Client::default()
+            .with_url(url)
+            .with_validation(false)
+            .with_compression(Compression::None);
+        Ok(ClickHouseStore {
+            client,
+            database: database.to_string(),
+        })
+    }
+
+    fn sql(&self, template: &str) -> String {
+        template.replace("{db}", &self.database)
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("{}.{name}", self.database)
+    }
+
+    async fn execute(&self, statement: &str) -> Result<(), StoreError> {
+        self.client
+            .query(&self.sql(statement))
+            .execute()
+            .await
+            .map_err(map_err)
+    }
+
+    /// The server's version string, e.g. `18.16.1`.
+    pub async fn server_version(&self) -> Result<String, StoreError> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct V {
+            v: String,
+        }
+        let row: V = self
+            .client
+            .query("SELECT version() AS v")
+            .fetch_one()
+            .await
+            .map_err(map_err)?;
+        Ok(row.v)
+    }
+
+    /// Create the database and bring its schema up to date; returns the versions applied now.
+    pub async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
+        self.execute("CREATE DATABASE IF NOT EXISTS {db}").await?;
+        self.execute(LEDGER).await?;
+        let applied: Vec<u32> = self
+            .client
+            .query(&self.sql("SELECT version FROM {db}.schema_migrations"))
+            .fetch_all::<Version>()
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(|v| v.version)
+            .collect();
+        let mut now_applied = Vec::new();
+        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+            for statement in m.statements {
+                self.execute(statement).await?;
+            }
+            self.execute(&format!(
+                "INSERT INTO {{db}}.schema_migrations VALUES ({}, '{}', now())",
+                m.version,
+                m.description.replace('\'', "")
+            ))
+            .await?;
+            now_applied.push(m.version);
+        }
+        Ok(now_applied)
+    }
+
+    /// Write a row and read it back. Fails if the server accepts writes but reads return
+    /// nothing or something else (wrong compression, wrong format), before any data is trusted
+    /// to the store.
+    pub async fn self_test(&self) -> Result<(), StoreError> {
+        self.execute(SELF_TEST).await?;
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32);
+        let token = format!("self-test-{}-{at}", std::process::id());
+        let row = SelfTestRow {
+            token: token.clone(),
+            at,
+            n: 42,
+        };
+        let mut insert = self
+            .client
+            .insert_unescaped::<SelfTestRow>(&self.table("self_test"))
+            .await
+            .map_err(map_err)?;
+        insert.write(&row).await.map_err(map_err)?;
+        insert.end().await.map_err(map_err)?;
+        let back: Vec<SelfTestRow> = self
+            .client
+            .query(&self.sql("SELECT token, at, n FROM {db}.self_test WHERE token = ?"))
+            .bind(token.as_str())
+            .fetch_all()
+            .await
+            .map_err(map_err)?;
+        match back.as_slice() {
+            [r] if r.token == token && r.at == at && r.n == 42 => Ok(()),
+            [] => Err(StoreError::SelfTest(
+                "a row written was not read back (check compression and format settings)".into(),
+            )),
+            other => Err(StoreError::SelfTest(format!(
+                "read back {} rows that differ from the one written",
+                other.len()
+            ))),
+        }
+    }
+
+    async fn insert_all<T: clickhouse::RowOwned + clickhouse::RowWrite + Sync>(
+        &self,
+        table: &str,
+        rows: &[T],
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self
+            .client
+            .insert_unescaped::<T>(&self.table(table))
+            .await
+            .map_err(map_err)?;
+        for row in rows {
+            insert.write(row).await.map_err(map_err)?;
+        }
+        insert.end().await.map_err(map_err)
+    }
+
+    /// Store alert versions (idempotent: keyed by `alert_id`).
+    pub async fn insert_alerts(&self, rows: &[AlertRow]) -> Result<(), StoreError> {
+        self.insert_all("alerts", rows).await
+    }
+
+    /// Store dead letters.
+    pub async fn insert_dead_letters(&self, rows: &[DeadLetterRow]) -> Result<(), StoreError> {
+        self.insert_all("dead_letters", rows).await
+    }
+
+    /// Store raw events.
+    pub async fn insert_events(&self, rows: &[EventRow]) -> Result<(), StoreError> {
+        self.insert_all("events", rows).await
+    }
+
+    /// The latest version of each alert matching `filter`, newest first. `FINAL` collapses
+    /// re-deliveries and lets a retraction replace its open version.
+    pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRow>, StoreError> {
+        let mut sql = self.sql(
+            "SELECT alert_id, rule, level, status, version, fired_at, center_id, region, \
+             department, window_id, staff_id, case_id, item_code, subject, message, evidence \
+             FROM {db}.alerts FINAL WHERE startsWith(region, ?)",
+        );
+        if filter.rule.is_some() {
+            sql.push_str(" AND rule = ?");
+        }
+        if filter.status.is_some() {
+            sql.push_str(" AND status = ?");
+        }
+        sql.push_str(" ORDER BY fired_at DESC, alert_id LIMIT ?");
+        let mut query = self.client.query(&sql).bind(filter.region_prefix.as_str());
+        if let Some(rule) = &filter.rule {
+            query = query.bind(rule.as_str());
+        }
+        if let Some(status) = &filter.status {
+            query = query.bind(status.as_str());
+        }
+        let limit = if filter.limit == 0 {
+            1000
+        } else {
+            filter.limit
+        };
+        query.bind(limit).fetch_all().await.map_err(map_err)
+    }
+
+    /// Number of rows in one of jiancha's tables (without de-duplication).
+    pub async fn count(&self, table: &str) -> Result<u64, StoreError> {
+        let row: Count = self
+            .client
+            .query(&format!("SELECT count() AS n FROM {}", self.table(table)))
+            .fetch_one()
+            .await
+            .map_err(map_err)?;
+        Ok(row.n)
+    }
+
+    /// Drop the whole database (tests and `--reset`).
+    pub async fn drop_database(&self) -> Result<(), StoreError> {
+        self.execute("DROP DATABASE IF EXISTS {db}").await
+    }
+}

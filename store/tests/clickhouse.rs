@@ -1,0 +1,184 @@
+//! The ClickHouse backend against a real server (Debian's 18.16 here; current releases in
+//! production). `./scripts/test.sh` starts one (deploy/local/clickhouse.sh). Run by hand without
+//! a server, these tests skip; with `CI` set they fail instead.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use store::clickhouse::{AlertFilter, ClickHouseStore};
+use store::rows::{AlertRow, DeadLetterRow};
+use store::StoreError;
+
+fn url() -> String {
+    std::env::var("JIANCHA_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// A store on a fresh database, or `None` (skip) when no server runs and this is not CI.
+async fn fresh_store(name: &str) -> Option<ClickHouseStore> {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let db = format!(
+        "jiancha_test_{name}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = ClickHouseStore::new(&url(), &db).expect("valid database name");
+    match store.server_version().await {
+        Ok(_) => Some(store),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "skipping: no ClickHouse at {} ({e}); ./scripts/test.sh starts one",
+                url()
+            );
+            None
+        }
+        Err(e) => panic!("CI needs ClickHouse at {}: {e}", url()),
+    }
+}
+
+fn alert(id: &str, region: &str, status: &str) -> AlertRow {
+    AlertRow {
+        alert_id: id.into(),
+        rule: "case.overdue".into(),
+        level: "yellow".into(),
+        status: status.into(),
+        version: u8::from(status == "retracted"),
+        fired_at: 1_791_820_800, // 2026-10-13T00:00:00+08:00
+        center_id: "PJ".into(),
+        region: region.into(),
+        department: "BDC".into(),
+        window_id: "W01".into(),
+        staff_id: "S001".into(),
+        case_id: format!("case-{id}"),
+        item_code: "P5".into(),
+        subject: format!(r#"{{"case_id":"case-{id}"}}"#),
+        message: "黄牌：办件已超过承诺时限".into(),
+        evidence: r#"{"deadline_date":"2026-10-12"}"#.into(),
+    }
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_once_and_the_self_test_reads_back() {
+    let Some(store) = fresh_store("migrate").await else {
+        return;
+    };
+    let version = store.server_version().await.expect("version");
+    assert!(
+        version.chars().next().is_some_and(|c| c.is_ascii_digit()),
+        "{version}"
+    );
+    assert_eq!(store.migrate().await.expect("migrate"), vec![1]);
+    assert!(
+        store.migrate().await.expect("again").is_empty(),
+        "nothing left to apply"
+    );
+    for table in [
+        "events",
+        "alerts",
+        "alert_actions",
+        "dead_letters",
+        "case_facts",
+    ] {
+        assert_eq!(
+            store.count(table).await.expect(table),
+            0,
+            "{table} exists and is empty"
+        );
+    }
+    store.self_test().await.expect("a write reads back");
+    store.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn redelivered_alerts_never_show_twice_and_a_retraction_wins() {
+    let Some(store) = fresh_store("alerts").await else {
+        return;
+    };
+    store.migrate().await.expect("migrate");
+    let first = vec![alert("a1", "430626", "open"), alert("a2", "430621", "open")];
+    store.insert_alerts(&first).await.expect("insert");
+    // At-least-once: the same batch again after a crash, then a retraction of a1, then the
+    // open a1 once more (a replay) — which must not resurrect it.
+    store.insert_alerts(&first).await.expect("redelivery");
+    store
+        .insert_alerts(&[alert("a1", "430626", "retracted")])
+        .await
+        .expect("retraction");
+    store.insert_alerts(&first[..1]).await.expect("replay");
+    assert_eq!(
+        store.count("alerts").await.expect("count"),
+        6,
+        "raw rows are all kept"
+    );
+
+    let all = store.alerts(&AlertFilter::default()).await.expect("query");
+    let mut seen: Vec<(&str, &str)> = all
+        .iter()
+        .map(|a| (a.alert_id.as_str(), a.status.as_str()))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [("a1", "retracted"), ("a2", "open")]);
+    let row = all.iter().find(|a| a.alert_id == "a2").expect("a2");
+    assert_eq!(
+        row, &first[1],
+        "every column round-trips, Chinese text included"
+    );
+
+    let county = store
+        .alerts(&AlertFilter {
+            region_prefix: "430626".into(),
+            ..AlertFilter::default()
+        })
+        .await
+        .expect("scoped");
+    assert_eq!(
+        county.len(),
+        1,
+        "jurisdiction prefix 430626 sees only its own alert"
+    );
+    let open = store
+        .alerts(&AlertFilter {
+            status: Some("open".into()),
+            ..AlertFilter::default()
+        })
+        .await
+        .expect("open");
+    assert_eq!(open.len(), 1);
+    store.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn dead_letters_are_kept_with_their_reason() {
+    let Some(store) = fresh_store("dead").await else {
+        return;
+    };
+    store.migrate().await.expect("migrate");
+    let row = DeadLetterRow {
+        received_at: 1_791_820_800,
+        source: "kafka:jiancha.events/3/1042".into(),
+        reason: "missing_field".into(),
+        field: "case_id".into(),
+        message: "required when kind is case.accepted".into(),
+        raw: r#"{"kind":"case.accepted"}"#.into(),
+    };
+    store.insert_dead_letters(&[row]).await.expect("insert");
+    assert_eq!(store.count("dead_letters").await.expect("count"), 1);
+    store.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn failures_are_classified_for_retry() {
+    let Some(store) = fresh_store("errors").await else {
+        return;
+    };
+    // No schema yet: the server refuses, and retrying would not help.
+    let refused = store.count("alerts").await.expect_err("no such database");
+    assert!(!refused.is_transient(), "{refused}");
+    assert!(
+        matches!(refused, StoreError::Refused { code: Some(_), .. }),
+        "{refused}"
+    );
+    // Nothing listens there: an outage, worth retrying.
+    let nowhere = ClickHouseStore::new("http://127.0.0.1:1", "jiancha").expect("store");
+    let down = nowhere.server_version().await.expect_err("unreachable");
+    assert!(down.is_transient(), "{down}");
+    assert!(ClickHouseStore::new(&url(), "bad-name; DROP").is_err());
+}
