@@ -44,6 +44,44 @@ pub use snapshot::SnapshotError;
 /// Marks a timer's slot as one of the matters table.
 const MATTER: u32 = 1 << 31;
 
+/// What becomes of a case or matter once its due alerts have fired.
+enum Plan {
+    /// Nothing is left to come and its retention is over: forget it.
+    Forget,
+    /// Wake it at this time (its next deadline, or when it may be forgotten).
+    Wake(T32),
+    /// Nothing to wait for (an open case whose clocks are all paused or spent).
+    Sleep,
+}
+
+/// Decide from its next deadline and the time it may be forgotten. An entry is never forgotten
+/// while a deadline is still to come, and never woken in the past.
+fn plan(next: Option<Instant>, forget: Option<Instant>, now: Instant) -> Plan {
+    if next.is_none() && forget.is_some_and(|f| f <= now) {
+        return Plan::Forget;
+    }
+    match (next, forget.filter(|f| *f > now)) {
+        (Some(a), Some(b)) => Plan::Wake(t32(a.min(b))),
+        (Some(a), None) | (None, Some(a)) => Plan::Wake(t32(a)),
+        (None, None) => Plan::Sleep,
+    }
+}
+
+/// Put an entry on the timer heap at `at`, unless it already has an earlier live entry: when
+/// that one pops, the entry is simply settled again.
+fn arm(
+    timer_due: &mut T32,
+    at: T32,
+    timers: &mut BinaryHeap<Reverse<(T32, u32, u32)>>,
+    slot: u32,
+    generation: u32,
+) {
+    if *timer_due == NEVER || at < *timer_due {
+        *timer_due = at;
+        timers.push(Reverse((at, slot, generation)));
+    }
+}
+
 /// What became of an event the engine accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -358,22 +396,13 @@ impl Engine {
         } else {
             case.fee_only_since().map(|t| inst(t).plus_secs(retention))
         };
-        if next.is_none() && forget.is_some_and(|f| f <= now) {
-            cases.remove(slot);
-            self.stats.evicted += 1;
-            return;
-        }
-        let next = match (next, forget.filter(|f| *f > now)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let Some(next) = next.map(t32) else {
-            return;
-        };
-        // Keep an earlier live entry: when it pops, the case is simply settled again.
-        if case.timer_due == NEVER || next < case.timer_due {
-            case.timer_due = next;
-            timers.push(Reverse((next, slot, generation)));
+        match plan(next, forget, now) {
+            Plan::Forget => {
+                cases.remove(slot);
+                self.stats.evicted += 1;
+            }
+            Plan::Wake(at) => arm(&mut case.timer_due, at, timers, slot, generation),
+            Plan::Sleep => {}
         }
     }
 
@@ -406,21 +435,12 @@ impl Engine {
             out.push(matter.alert(ctx, symbols, due, at));
             matter.mark_fired(due);
         }
-        let forget = matter.forget_at(retention);
-        if next.is_none() && forget.is_some_and(|f| f <= now) {
-            matters.remove(slot);
-            return;
-        }
-        let next = match (next, forget.filter(|f| *f > now)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let Some(next) = next.map(t32) else {
-            return;
-        };
-        if matter.timer_due == NEVER || next < matter.timer_due {
-            matter.timer_due = next;
-            timers.push(Reverse((next, slot | MATTER, generation)));
+        match plan(next, matter.forget_at(retention), now) {
+            Plan::Forget => {
+                matters.remove(slot);
+            }
+            Plan::Wake(at) => arm(&mut matter.timer_due, at, timers, slot | MATTER, generation),
+            Plan::Sleep => {}
         }
     }
 
