@@ -51,6 +51,11 @@ impl Day {
         Day(self.0 + 1).start()
     }
 
+    /// Days since 1970-01-01 (ClickHouse `Date`, SQLite julian arithmetic).
+    pub fn days_since_unix_epoch(self) -> u32 {
+        self.0 + EPOCH_2000_DAYS as u32
+    }
+
     /// The date `n` days later.
     pub fn plus(self, n: u32) -> Day {
         Day(self.0 + n)

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clickhouse::{Client, Compression};
 use serde::Deserialize;
 
-use crate::rows::{AlertRow, DeadLetterRow, EventRow};
+use crate::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow};
 use crate::schema::{LEDGER, MIGRATIONS, SELF_TEST};
 use crate::{classify, StoreError};
 
@@ -228,6 +228,31 @@ impl ClickHouseStore {
     /// Store dead letters.
     pub async fn insert_dead_letters(&self, rows: &[DeadLetterRow]) -> Result<(), StoreError> {
         self.insert_all("dead_letters", rows).await
+    }
+
+    /// Store finished-case records (idempotent: keyed by region and case id).
+    pub async fn insert_case_facts(&self, rows: &[CaseFactRow]) -> Result<(), StoreError> {
+        self.insert_all("case_facts", rows).await
+    }
+
+    /// 按时办结率 within a jurisdiction: (on time, finished), counting each case once.
+    pub async fn on_time_rate(&self, region_prefix: &str) -> Result<(u64, u64), StoreError> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct Rate {
+            on_time: u64,
+            finished: u64,
+        }
+        let rate: Rate = self
+            .client
+            .query(&self.sql(
+                "SELECT toUInt64(sum(on_time)) AS on_time, count() AS finished \
+                 FROM {db}.case_facts FINAL WHERE startsWith(region, ?)",
+            ))
+            .bind(region_prefix)
+            .fetch_one()
+            .await
+            .map_err(map_err)?;
+        Ok((rate.on_time, rate.finished))
     }
 
     /// Store raw events.

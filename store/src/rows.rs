@@ -108,3 +108,86 @@ pub struct EventRow {
     /// The event as received.
     pub raw: String,
 }
+
+/// A finished case (绩效 basis); see [`rules::CaseFact`]. Dates are days since 1970 (`Date`),
+/// flags 0/1, an absent legal limit 0 with an empty unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+#[allow(missing_docs)] // the columns of rules::CaseFact, documented there
+pub struct CaseFactRow {
+    pub case_id: String,
+    pub center_id: String,
+    pub region: String,
+    pub department: String,
+    pub window_id: String,
+    pub staff_id: String,
+    pub item_code: String,
+    pub case_type: String,
+    pub channel: String,
+    pub accepted_at: u32,
+    pub completed_at: u32,
+    pub result: String,
+    pub start: u16,
+    pub deemed: u8,
+    pub promised_days: u16,
+    pub promised_unit: String,
+    pub legal_days: u16,
+    pub legal_unit: String,
+    pub extension_days: u16,
+    pub pause_days: u16,
+    pub deadline_date: u16,
+    pub deadline: u32,
+    pub legal_deadline: u32,
+    pub working_days_used: u16,
+    pub on_time: u8,
+    pub early: u8,
+    pub on_site: u8,
+    pub within_legal: u8,
+    /// ReplacingMergeTree version: the completion time (facts are deterministic).
+    pub version: u32,
+}
+
+impl From<&rules::CaseFact> for CaseFactRow {
+    fn from(f: &rules::CaseFact) -> Self {
+        let text = |s: &Option<String>| s.clone().unwrap_or_default();
+        let date = |d: rules::Day| u16::try_from(d.days_since_unix_epoch()).unwrap_or(u16::MAX);
+        let small = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+        CaseFactRow {
+            case_id: f.case_id.clone(),
+            center_id: f.center_id.clone(),
+            region: f.region.clone(),
+            department: text(&f.department),
+            window_id: text(&f.window_id),
+            staff_id: text(&f.staff_id),
+            item_code: text(&f.item_code),
+            case_type: f.case_type.as_str().into(),
+            channel: f
+                .channel
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_default(),
+            accepted_at: seconds(f.accepted_at),
+            completed_at: seconds(f.completed_at),
+            result: f.result.as_str().into(),
+            start: date(f.start),
+            deemed: u8::from(f.deemed),
+            promised_days: f.promised_days,
+            promised_unit: f.promised_unit.as_str().into(),
+            legal_days: f.legal_days.unwrap_or(0),
+            legal_unit: if f.legal_days.is_some() {
+                f.legal_unit.as_str().into()
+            } else {
+                String::new()
+            },
+            extension_days: small(f.extension_days),
+            pause_days: small(f.pause_days),
+            deadline_date: date(f.deadline_date),
+            deadline: seconds(f.deadline),
+            legal_deadline: f.legal_deadline.map_or(0, seconds),
+            working_days_used: small(f.working_days_used),
+            on_time: u8::from(f.on_time),
+            early: u8::from(f.early),
+            on_site: u8::from(f.on_site),
+            within_legal: u8::from(f.within_legal),
+            version: seconds(f.completed_at),
+        }
+    }
+}

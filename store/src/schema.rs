@@ -56,16 +56,19 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             received_at DateTime, source String, reason String, field String, \
             message String, raw String) \
          ENGINE = MergeTree() PARTITION BY toYYYYMM(received_at) ORDER BY received_at",
-        // One row per finished case: the basis of 绩效 metrics.
+        // One row per finished case: the basis of 绩效 metrics. Facts are deterministic, so a
+        // re-delivered one is identical and collapses.
         "CREATE TABLE IF NOT EXISTS {db}.case_facts (\
             case_id String, center_id String, region String, department String, \
             window_id String, staff_id String, item_code String, case_type String, \
             channel String, accepted_at DateTime, completed_at DateTime, result String, \
-            promised_days UInt16, promised_unit String, legal_days UInt16, \
-            legal_unit String, deadline DateTime, legal_deadline DateTime, \
-            working_days_used UInt16, on_time UInt8, version UInt32) \
+            start Date, deemed UInt8, promised_days UInt16, promised_unit String, \
+            legal_days UInt16, legal_unit String, extension_days UInt16, pause_days UInt16, \
+            deadline_date Date, deadline DateTime, legal_deadline DateTime, \
+            working_days_used UInt16, on_time UInt8, early UInt8, on_site UInt8, \
+            within_legal UInt8, version UInt32) \
          ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(completed_at) \
-         ORDER BY case_id",
+         ORDER BY (region, case_id)",
     ],
 }];
 

@@ -182,3 +182,46 @@ async fn failures_are_classified_for_retry() {
     assert!(down.is_transient(), "{down}");
     assert!(ClickHouseStore::new(&url(), "bad-name; DROP").is_err());
 }
+
+/// The finished cases of the bundled 平江 example, as the engine records them.
+fn demo_facts() -> Vec<rules::CaseFact> {
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/pingjiang");
+    let loaded = ingest::reference_dir::load(&demo, None).expect("demo reference");
+    let opts = ingest::DecodeOptions::replay(&loaded.policy);
+    let mut engine = rules::Engine::new(std::sync::Arc::new(loaded.reference), loaded.policy);
+    engine.collect_facts(true);
+    let events = std::fs::read_to_string(demo.join("events.ndjson")).expect("events");
+    let mut alerts = Vec::new();
+    for line in events.lines() {
+        if let Ok(ev) = ingest::decode_str(line, &opts) {
+            let _ = engine.on_event(&ev, &mut alerts);
+        }
+    }
+    engine.drain_facts()
+}
+
+#[tokio::test]
+async fn case_facts_from_the_engine_are_stored_once_and_measured() {
+    let Some(store) = fresh_store("facts").await else {
+        return;
+    };
+    store.migrate().await.expect("migrate");
+    let mut facts = demo_facts();
+    assert_eq!(
+        facts.len(),
+        4,
+        "four cases of the example are accepted and completed"
+    );
+    // Make one late, to see the rate move: its completion after its deadline.
+    facts[0].on_time = false;
+    let rows: Vec<store::rows::CaseFactRow> = facts.iter().map(Into::into).collect();
+    store.insert_case_facts(&rows).await.expect("insert");
+    store.insert_case_facts(&rows).await.expect("redelivery");
+    let (on_time, finished) = store.on_time_rate("430626").await.expect("rate");
+    assert_eq!((on_time, finished), (3, 4), "each case counted once");
+    assert_eq!(
+        store.on_time_rate("4307").await.expect("other city"),
+        (0, 0)
+    );
+    store.drop_database().await.expect("drop");
+}

@@ -318,6 +318,7 @@ pub(super) fn apply(
             }
             case.closed_at = t;
             case.completed = true;
+            case.result = Some(*result);
             r.retract(symbols, case, fired::CLOCK, is_case_clock);
             let case_type = if case.accepted_at != NEVER || case.item_ref == NONE {
                 case.case_type

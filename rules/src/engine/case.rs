@@ -9,7 +9,7 @@
 
 use crate::alert::{Level, Rule};
 use crate::calendar::Calendar;
-use crate::event::{CaseType, Channel, Procedure, Stage, Unit};
+use crate::event::{CaseType, Channel, CompletionResult, Procedure, Stage, Unit};
 use crate::policy::Policy;
 use crate::reference::{Limit, Reference};
 use crate::time::{Day, Instant};
@@ -78,6 +78,8 @@ pub mod fired {
     pub const FEE: u16 = 1024;
     /// Some `case.special_overdue`.
     pub const SPECIAL: u16 = 2048;
+    /// The case's fact (finished case record) has been emitted.
+    pub const FACT: u16 = 4096;
     /// The case clock's alerts, which completion or rejection ends.
     pub const CLOCK: u16 = WARNING | YELLOW | RED | (STAGE * 7) | SPECIAL;
 }
@@ -243,6 +245,8 @@ pub struct Case {
     pub channel: Option<Channel>,
     /// Closed by `case.completed` (rather than `case.rejected`).
     pub completed: bool,
+    /// The completion's result.
+    pub result: Option<CompletionResult>,
 }
 
 impl Keyed for Case {
@@ -415,6 +419,7 @@ impl Case {
             fired: 0,
             channel: None,
             completed: false,
+            result: None,
         }
     }
 

@@ -485,3 +485,51 @@ fn procedure_zh(p: Procedure) -> &'static str {
         Procedure::Other => "其他",
     }
 }
+
+/// The record of a finished case, once both its acceptance and its completion are known.
+pub fn fact(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> Option<crate::fact::CaseFact> {
+    if !case.completed || case.accepted_at == NEVER {
+        return None;
+    }
+    let clock = case.clock(ctx)?;
+    let (start_t, _) = case.start(ctx)?;
+    let completed_at = inst(case.closed_at);
+    let done = completed_at.day();
+    let deadline = clock.promised_day.end();
+    let legal_deadline = clock.legal.map(|(l, _)| l.end());
+    let paused = case.pause_days(ctx.cal, Unit::Working, start_t);
+    let who = Attribution::of_case(symbols, case);
+    Some(crate::fact::CaseFact {
+        case_id: case.id.to_string(),
+        center_id: who.center_id,
+        region: who.region,
+        department: who.department,
+        window_id: who.window_id,
+        staff_id: who.staff_id,
+        item_code: who.item_code,
+        case_type: case.case_type,
+        channel: case.channel,
+        accepted_at: inst(case.accepted_at),
+        completed_at,
+        result: case.result?,
+        start: clock.start,
+        deemed: clock.deemed,
+        promised_days: case.promised_days,
+        promised_unit: case.promised_unit,
+        legal_days: (case.legal_days != u16::MAX).then_some(case.legal_days),
+        legal_unit: case.legal_unit,
+        extension_days: clock.extension_days,
+        pause_days: clock.promised_pause_days,
+        deadline_date: clock.promised_day,
+        deadline,
+        legal_deadline,
+        working_days_used: ctx
+            .cal
+            .working_days_between(clock.start, done)
+            .saturating_sub(paused),
+        on_time: completed_at < deadline,
+        early: done < clock.promised_day,
+        on_site: done == inst(case.accepted_at).day(),
+        within_legal: legal_deadline.is_none_or(|l| completed_at < l),
+    })
+}

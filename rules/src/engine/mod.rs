@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use crate::alert::{Alert, AlertStatus, Level};
 use crate::event::{Body, CaseType, Event};
+use crate::fact::CaseFact;
 use crate::policy::Policy;
 use crate::reference::Reference;
 use crate::time::Instant;
@@ -145,6 +146,8 @@ pub struct Engine {
     dedup: Dedup,
     clock: Instant,
     stats: Stats,
+    /// Finished-case records waiting for the driver, when it asked for them.
+    facts: Option<Vec<CaseFact>>,
 }
 
 impl Engine {
@@ -161,7 +164,20 @@ impl Engine {
             timers: BinaryHeap::new(),
             clock: Instant(i64::MIN),
             stats: Stats::default(),
+            facts: None,
         }
+    }
+
+    /// Start (or stop) collecting a [`CaseFact`] for every finished case; the driver takes them
+    /// with [`Engine::drain_facts`]. Off by default (replay has no use for them). Not part of a
+    /// snapshot: drain before taking one, and switch it on again after a restore.
+    pub fn collect_facts(&mut self, on: bool) {
+        self.facts = on.then(Vec::new);
+    }
+
+    /// The finished-case records collected since the last call.
+    pub fn drain_facts(&mut self) -> Vec<CaseFact> {
+        self.facts.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The engine clock: the largest event time seen or advanced to.
@@ -482,7 +498,18 @@ impl Engine {
                 stats,
                 people,
             };
-            apply::apply(ctx, symbols, case, ev, t, &mut sink)
+            let outcome = apply::apply(ctx, symbols, case, ev, t, &mut sink);
+            // A finished case's record, once both its acceptance and completion are known
+            // (they may arrive in either order).
+            if let Some(facts) = self.facts.as_mut() {
+                if case.fired & case::fired::FACT == 0 {
+                    if let Some(fact) = explain::fact(ctx, symbols, case) {
+                        case.fired |= case::fired::FACT;
+                        facts.push(fact);
+                    }
+                }
+            }
+            outcome
         };
         let before = out.len();
         self.settle(slot, self.clock, out);
@@ -676,6 +703,53 @@ mod tests {
             Ok(Outcome::Inconsistent("already_finished"))
         );
         assert_eq!(e.stats().inconsistent, 2);
+    }
+
+    #[test]
+    fn finished_cases_yield_one_fact_each_whatever_the_arrival_order() {
+        // I001: promised 3 working days. Accepted Mon 2026-03-02 → D = Thu 03-05.
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        assert!(e.drain_facts().is_empty(), "not collecting by default");
+        e.collect_facts(true);
+        let accept = |id: &'static str, case: &'static str| {
+            ev(
+                id,
+                "2026-03-02T10:00:00+08:00",
+                case,
+                accepted(LimitOverrides::default()),
+            )
+        };
+        let done = |id: &'static str, at: &str, case: &'static str| ev(id, at, case, completed());
+        e.on_event(&accept("a1", "K1"), &mut out).unwrap();
+        e.on_event(&done("d1", "2026-03-04T15:00:00+08:00", "K1"), &mut out)
+            .unwrap();
+        e.on_event(&accept("a2", "K2"), &mut out).unwrap();
+        e.on_event(&done("d2", "2026-03-02T10:20:00+08:00", "K2"), &mut out)
+            .unwrap();
+        // K3's completion arrives before its acceptance (both in the past of the clock).
+        e.on_event(&done("d3", "2026-03-09T09:00:00+08:00", "K3"), &mut out)
+            .unwrap();
+        let mut facts = e.drain_facts();
+        assert!(facts.iter().all(|f| f.case_id != "K3"), "not accepted yet");
+        e.on_event(&accept("a3", "K3"), &mut out).unwrap();
+        facts.extend(e.drain_facts());
+        let by = |id: &str| facts.iter().find(|f| f.case_id == id).unwrap();
+        let k1 = by("K1");
+        assert_eq!(k1.deadline_date.to_string(), "2026-03-05");
+        assert_eq!(k1.deadline.to_string(), "2026-03-06T00:00:00+08:00");
+        assert_eq!(k1.working_days_used, 2);
+        assert!(k1.on_time && k1.early && !k1.on_site && k1.within_legal);
+        let k2 = by("K2");
+        assert!(k2.on_site && k2.on_time);
+        assert_eq!(k2.working_days_used, 0);
+        let k3 = by("K3");
+        assert!(!k3.on_time, "completed 03-09, after the 03-06 deadline");
+        assert_eq!(k3.working_days_used, 5);
+        assert_eq!(facts.len(), 3, "{facts:?}");
+        e.on_event(&done("d3b", "2026-03-09T10:00:00+08:00", "K3"), &mut out)
+            .unwrap();
+        assert!(e.drain_facts().is_empty(), "one fact per case");
     }
 
     #[test]

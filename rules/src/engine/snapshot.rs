@@ -132,6 +132,7 @@ impl Engine {
             dedup: image.dedup,
             clock: Instant(image.clock),
             stats: image.stats,
+            facts: None,
         })
     }
 }
