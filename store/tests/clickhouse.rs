@@ -181,7 +181,10 @@ async fn failures_are_classified_for_retry() {
     let down = nowhere.server_version().await.expect_err("unreachable");
     assert!(down.is_transient(), "{down}");
     assert!(ClickHouseStore::new(&url(), "bad-name; DROP").is_err());
-    assert!(store.count("system.users; --").await.is_err(), "only jiancha's tables");
+    assert!(
+        store.count("system.users; --").await.is_err(),
+        "only jiancha's tables"
+    );
 }
 
 /// The finished cases of the bundled 平江 example, as the engine records them.
