@@ -18,19 +18,14 @@ pub(super) fn attribute(
     symbols: &mut Symbols,
     reference: &Reference,
 ) {
-    symbols.update(&mut case.center, Some(&ev.center_id));
-    symbols.update(&mut case.region, Some(&ev.region));
-    symbols.update(&mut case.department, ev.department.as_deref());
-    symbols.update(&mut case.window, ev.window_id.as_deref());
-    symbols.update(&mut case.staff, ev.staff_id.as_deref());
+    case.who.record(ev, symbols, true);
     if let Some(code) = ev.item_code.as_deref() {
-        symbols.update(&mut case.item, Some(code));
         if case.item_ref == NONE {
             case.item_ref = reference.item_id(code).unwrap_or(NONE);
         }
     }
-    if case.department == NONE && case.item_ref != NONE {
-        case.department = symbols.intern(&reference.item(case.item_ref).department);
+    if case.who.department == NONE && case.item_ref != NONE {
+        case.who.department = symbols.intern(&reference.item(case.item_ref).department);
     }
 }
 
@@ -263,7 +258,7 @@ pub(super) fn apply(
             }
         }
         Body::CaseTransferred { to_department } => {
-            symbols.update(&mut case.department, Some(to_department));
+            symbols.update(&mut case.who.department, Some(to_department));
         }
         Body::SpecialStarted { procedure, limit } => {
             case.open_pause(pause::SPECIAL, t);

@@ -14,6 +14,7 @@ use crate::policy::Policy;
 use crate::reference::{Limit, Reference};
 use crate::time::{Day, Instant};
 
+use super::explain::Who;
 use super::table::{CompactKey, Keyed, Sym, NONE};
 
 /// Compact instant: seconds since 1999-12-31T23:59:59+08:00, so every supported instant is
@@ -189,18 +190,9 @@ pub struct Case {
     pub id: CompactKey,
     /// Rare facts.
     pub extras: Option<Box<Extras>>,
-    /// Attribution (interned).
-    pub center: Sym,
-    /// GB/T 2260 code (interned).
-    pub region: Sym,
-    /// Department (interned): from events, else the item's.
-    pub department: Sym,
-    /// Last window that acted.
-    pub window: Sym,
-    /// Last staff member that acted.
-    pub staff: Sym,
-    /// Item code (interned).
-    pub item: Sym,
+    /// Attribution: the last window and staff member that acted, the department from events
+    /// (else the item's).
+    pub who: Who,
     /// Index into the reference catalogue, or [`NONE`].
     pub item_ref: u32,
     /// `case.submitted`.
@@ -391,12 +383,7 @@ impl Case {
         Case {
             id: CompactKey::new(id),
             extras: None,
-            center: NONE,
-            region: NONE,
-            department: NONE,
-            window: NONE,
-            staff: NONE,
-            item: NONE,
+            who: Who::UNKNOWN,
             item_ref: NONE,
             submitted_at: NEVER,
             period_start: NEVER,

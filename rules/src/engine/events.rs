@@ -17,17 +17,7 @@ use super::{hall, Engine, Outcome};
 /// charging) names its target; the one that ends it (resolution, rectification) names who
 /// handled it, so it only fills in what is still unknown.
 fn attribute(matter: &mut Matter, ev: &Event<'_>, symbols: &mut Symbols, opens: bool) {
-    let mut set = |slot: &mut super::table::Sym, value: Option<&str>| {
-        if opens || *slot == NONE {
-            symbols.update(slot, value);
-        }
-    };
-    set(&mut matter.center, Some(&ev.center_id));
-    set(&mut matter.region, Some(&ev.region));
-    set(&mut matter.department, ev.department.as_deref());
-    set(&mut matter.window, ev.window_id.as_deref());
-    set(&mut matter.staff, ev.staff_id.as_deref());
-    set(&mut matter.item, ev.item_code.as_deref());
+    matter.who.record(ev, symbols, opens);
     if matter.case_id.is_none() || opens {
         if let Some(case) = ev.case_id.as_deref() {
             matter.case_id = Some(case.into());
@@ -87,12 +77,12 @@ impl Engine {
             return Outcome::Applied;
         };
         // A fee may be the first thing seen of a case: give it a centre and an item.
-        if case.center == NONE {
-            symbols.update(&mut case.center, Some(&ev.center_id));
-            symbols.update(&mut case.region, Some(&ev.region));
+        if case.who.center == NONE {
+            symbols.update(&mut case.who.center, Some(&ev.center_id));
+            symbols.update(&mut case.who.region, Some(&ev.region));
         }
-        if case.item == NONE {
-            symbols.update(&mut case.item, ev.item_code.as_deref());
+        if case.who.item == NONE {
+            symbols.update(&mut case.who.item, ev.item_code.as_deref());
         }
         let mut fee = CaseFee {
             receipt_no: receipt_no.into(),
@@ -196,7 +186,7 @@ impl Engine {
             let target = self
                 .matters
                 .get(slot)
-                .and_then(|m| self.symbols.owned(m.staff))
+                .and_then(|m| self.symbols.owned(m.who.staff))
                 .or_else(|| ev.staff_id.as_deref().map(str::to_string));
             if let Some(staff) = target {
                 self.substantiated(ev, &staff, complaint_id, out);

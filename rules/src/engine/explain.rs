@@ -12,7 +12,7 @@ use crate::event::{Procedure, Unit};
 use crate::time::{Day, Instant};
 
 use super::case::{days_between, inst, pause, Case, Clock, Ctx, Due, NEVER};
-use super::table::Symbols;
+use super::table::{Sym, Symbols, NONE};
 
 /// Build the alert for `due`, firing at `at`; `n` is the acceptance period or special-procedure
 /// number it belongs to (see [`Case::ordinal`]).
@@ -103,17 +103,71 @@ pub struct Attribution {
     pub item_code: Option<String>,
 }
 
+/// The same, interned: what a case or matter carries (six 4-byte symbols).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Who {
+    /// Service centre.
+    pub center: Sym,
+    /// GB/T 2260 code.
+    pub region: Sym,
+    /// Department.
+    pub department: Sym,
+    /// Window.
+    pub window: Sym,
+    /// Staff member.
+    pub staff: Sym,
+    /// Item.
+    pub item: Sym,
+}
+
+impl Who {
+    /// Nothing known yet.
+    pub const UNKNOWN: Who = Who {
+        center: NONE,
+        region: NONE,
+        department: NONE,
+        window: NONE,
+        staff: NONE,
+        item: NONE,
+    };
+
+    /// Take what an event names. With `overwrite`, its values replace known ones (the event
+    /// that opens a matter names its target; on a case, the last actor counts); without, they
+    /// only fill in what is unknown.
+    pub fn record(&mut self, ev: &crate::event::Event<'_>, symbols: &mut Symbols, overwrite: bool) {
+        let mut set = |slot: &mut Sym, value: Option<&str>| {
+            if overwrite || *slot == NONE {
+                symbols.update(slot, value);
+            }
+        };
+        set(&mut self.center, Some(&ev.center_id));
+        set(&mut self.region, Some(&ev.region));
+        set(&mut self.department, ev.department.as_deref());
+        set(&mut self.window, ev.window_id.as_deref());
+        set(&mut self.staff, ev.staff_id.as_deref());
+        set(&mut self.item, ev.item_code.as_deref());
+    }
+
+    /// Owned strings for an alert or a fact (no case id).
+    pub fn attribution(&self, symbols: &Symbols) -> Attribution {
+        Attribution {
+            center_id: symbols.owned(self.center).unwrap_or_default(),
+            region: symbols.owned(self.region).unwrap_or_default(),
+            department: symbols.owned(self.department),
+            window_id: symbols.owned(self.window),
+            staff_id: symbols.owned(self.staff),
+            case_id: None,
+            item_code: symbols.owned(self.item),
+        }
+    }
+}
+
 impl Attribution {
     /// From a case's interned attribution.
     pub fn of_case(symbols: &Symbols, case: &Case) -> Self {
         Attribution {
-            center_id: symbols.owned(case.center).unwrap_or_default(),
-            region: symbols.owned(case.region).unwrap_or_default(),
-            department: symbols.owned(case.department),
-            window_id: symbols.owned(case.window),
-            staff_id: symbols.owned(case.staff),
             case_id: Some(case.id.to_string()),
-            item_code: symbols.owned(case.item),
+            ..case.who.attribution(symbols)
         }
     }
 
@@ -170,11 +224,11 @@ pub fn subject(pairs: &[(&str, Value)]) -> Subject {
 }
 
 fn item_name(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> String {
-    if case.item_ref != super::table::NONE {
+    if case.item_ref != NONE {
         return ctx.reference.item(case.item_ref).name.clone();
     }
     symbols
-        .owned(case.item)
+        .owned(case.who.item)
         .unwrap_or_else(|| "未知事项".into())
 }
 

@@ -12,8 +12,8 @@ use crate::event::ComplaintCategory;
 use crate::time::Instant;
 
 use super::case::{inst, Case, Ctx, NEVER, T32};
-use super::explain::{build, subject, yuan, Attribution};
-use super::table::{CompactKey, Keyed, Sym, Symbols, NONE};
+use super::explain::{build, subject, yuan, Attribution, Who};
+use super::table::{CompactKey, Keyed, Symbols};
 
 /// What kind of matter.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -52,18 +52,8 @@ pub struct Matter {
     pub key: CompactKey,
     /// Kind and its facts.
     pub kind: MatterKind,
-    /// Attribution (interned).
-    pub center: Sym,
-    /// GB/T 2260 code.
-    pub region: Sym,
-    /// Department.
-    pub department: Sym,
-    /// Target or acting window.
-    pub window: Sym,
-    /// Target or acting staff member.
-    pub staff: Sym,
-    /// Item (fees).
-    pub item: Sym,
+    /// Attribution: the target (complaints, ratings) or who charged (fees).
+    pub who: Who,
     /// Related case, if named.
     pub case_id: Option<Box<str>>,
     /// Filed / rated / charged.
@@ -97,12 +87,7 @@ impl Matter {
         Matter {
             key: CompactKey::new(key),
             kind,
-            center: NONE,
-            region: NONE,
-            department: NONE,
-            window: NONE,
-            staff: NONE,
-            item: NONE,
+            who: Who::UNKNOWN,
             case_id: None,
             started: NEVER,
             ended: NEVER,
@@ -183,13 +168,8 @@ impl Matter {
 
     fn who(&self, symbols: &Symbols) -> Attribution {
         Attribution {
-            center_id: symbols.owned(self.center).unwrap_or_default(),
-            region: symbols.owned(self.region).unwrap_or_default(),
-            department: symbols.owned(self.department),
-            window_id: symbols.owned(self.window),
-            staff_id: symbols.owned(self.staff),
             case_id: self.case_id.as_deref().map(str::to_string),
-            item_code: symbols.owned(self.item),
+            ..self.who.attribution(symbols)
         }
     }
 
