@@ -38,10 +38,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn measure(open: usize, policy: Policy, steady_events: usize) -> (usize, usize) {
-    let before = LIVE.load(Ordering::Relaxed);
+/// An engine with `open` cases after `steady_events` of the full mix, so stages, pauses,
+/// extensions, fees and fired alerts are in the state too (the input is dropped).
+fn steady_engine(open: usize, policy: Policy, steady_events: usize) -> rules::Engine {
     let (mut engine, mut workload) = warm_engine(open, policy);
-    // Some steady state so stages, pauses and extensions are in the state too.
     let lines = stream(&mut workload, steady_events);
     let mut alerts = Vec::new();
     for line in &lines {
@@ -50,7 +50,12 @@ fn measure(open: usize, policy: Policy, steady_events: usize) -> (usize, usize) 
         }
         alerts.clear();
     }
-    drop(lines);
+    engine
+}
+
+fn measure(open: usize, policy: Policy, steady_events: usize) -> (usize, usize) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let engine = steady_engine(open, policy, steady_events);
     let bytes = LIVE.load(Ordering::Relaxed) - before;
     let cases = engine.tracked_cases();
     drop(engine);
@@ -59,15 +64,7 @@ fn measure(open: usize, policy: Policy, steady_events: usize) -> (usize, usize) 
 
 /// Snapshot size and the time to take it and to restore from it, with `open` cases.
 fn restart(open: usize, steady_events: usize) {
-    let (mut engine, mut workload) = warm_engine(open, Policy::default());
-    let lines = stream(&mut workload, steady_events);
-    let mut alerts = Vec::new();
-    for line in &lines {
-        if let Ok(ev) = ingest::decode::decode_str(line, &OPTS) {
-            let _ = engine.on_event(&ev, &mut alerts);
-        }
-        alerts.clear();
-    }
+    let engine = steady_engine(open, Policy::default(), steady_events);
     let t = std::time::Instant::now();
     let image = engine.snapshot().expect("snapshot");
     let took = t.elapsed();
