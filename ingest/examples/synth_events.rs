@@ -1,0 +1,58 @@
+//! Writes a synthetic event stream (NDJSON) and its reference directory, for timing
+//! `jiancha replay` end to end:
+//!
+//! ```text
+//! cargo run --release -p ingest --example synth_events -- DIR OPEN_CASES EVENTS
+//! jiancha replay --reference DIR --events DIR/events.ndjson > /dev/null
+//! ```
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use rules::synth::{self, Workload};
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dir = PathBuf::from(args.first().map_or("synth-out", String::as_str));
+    let open: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let events: usize = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    fs::create_dir_all(&dir)?;
+    let files = synth::reference_files();
+    for (name, text) in [files.items, files.windows, files.staff]
+        .into_iter()
+        .flatten()
+    {
+        let file = name.rsplit('/').next().unwrap_or(&name).to_string();
+        fs::write(dir.join(file), text)?;
+    }
+    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(dir.join("events.ndjson"))?);
+    let mut workload = Workload::new(42, open, 3_000_000);
+    let mut written = 0usize;
+    let mut error = None;
+    workload.warm_up(open, |line| {
+        if let Err(e) = writeln!(out, "{line}") {
+            error.get_or_insert(e);
+        }
+        written += 1;
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let mut buf = String::new();
+    while written < open + events {
+        buf.clear();
+        workload.next_line(&mut buf);
+        writeln!(out, "{buf}")?;
+        written += buf.split('\n').count();
+    }
+    out.flush()?;
+    eprintln!(
+        "{written} events in {}",
+        dir.join("events.ndjson").display()
+    );
+    Ok(())
+}
