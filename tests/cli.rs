@@ -86,10 +86,54 @@ fn replay_of_the_bundled_example_prints_the_expected_alerts() {
     assert!(find("PJ2026-1012-007", "case.special_overdue", "yellow", "open").is_some());
     // The late-reported completion retracts the yellow card that fired meanwhile.
     assert!(find("PJ2026-1013-008", "case.overdue", "yellow", "retracted").is_some());
-    // The cases finished in time raise nothing.
-    for on_time in ["PJ2026-0920-001", "PJ2026-0929-003"] {
-        assert!(alerts.iter().all(|a| a["case_id"] != on_time), "{on_time}");
+    // The cases finished in time raise no deadline alert (case 003's later fee is another matter).
+    for on_time in ["PJ2026-0920-001", "PJ2026-0929-003", "PJ2026-1027-009"] {
+        let clock = |a: &&Value| {
+            a["case_id"] == on_time && a["rule"].as_str().is_some_and(|r| r.starts_with("case."))
+        };
+        assert!(!alerts.iter().any(|a| clock(&a)), "{on_time}");
     }
+    // Out of the hall and complaints: a fee with no case (以票管审) fires at 00:00 after the next
+    // working day; a fee charged at 出件 for a finished, forgotten hall case matches it (no
+    // alert) but is off its standard; back-office review (前店后场); an integrity complaint.
+    let caseless = alerts
+        .iter()
+        .find(|a| a["rule"] == "hall.fee_without_case" && a["subject"]["receipt_no"] == "PJ-R-0001")
+        .expect("fee with no case");
+    assert!(caseless["case_id"].is_null());
+    assert_eq!(caseless["fired_at"], "2026-10-29T00:00:00+08:00");
+    assert!(
+        alerts.iter().all(|a| a["subject"]["receipt_no"] != "PJ-R-0002"
+            || a["rule"] == "hall.fee_irregular"),
+        "the 出件 fee of case 003 is matched"
+    );
+    assert!(find("PJ2026-0929-003", "hall.fee_irregular", "yellow", "open").is_some());
+    assert!(find("PJ2026-1027-009", "hall.back_office", "warning", "open").is_some());
+    let complaint = alerts
+        .iter()
+        .find(|a| a["rule"] == "complaint.filed")
+        .expect("complaint");
+    assert_eq!(
+        complaint["level"], "red",
+        "integrity complaints are red cards"
+    );
+    let unrectified = alerts
+        .iter()
+        .filter(|a| a["rule"] == "evaluation.unrectified")
+        .map(|a| {
+            (
+                a["level"].as_str().unwrap_or_default(),
+                a["fired_at"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        unrectified,
+        [
+            ("yellow", "2026-11-04T00:00:00+08:00"),
+            ("red", "2026-11-07T00:00:00+08:00")
+        ]
+    );
     // The bad line is reported with its number and reason, and the stream went on.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 16: bad_region"), "{stderr}");

@@ -57,6 +57,9 @@ pub struct Policy {
     pub dedup_capacity: u32,
     /// Days a finished case is kept so late events and retractions still find it.
     pub closed_case_retention_days: u32,
+    /// Days a forgotten case that was accepted in the hall is still remembered (12 bytes), so a
+    /// fee charged later for it (e.g. at 出件) is matched (以票管审).
+    pub fee_case_memory_days: u32,
 }
 
 impl Default for Policy {
@@ -84,6 +87,7 @@ impl Default for Policy {
             future_skew_minutes: 10,
             dedup_capacity: 1 << 20,
             closed_case_retention_days: 7,
+            fee_case_memory_days: 90,
         }
     }
 }

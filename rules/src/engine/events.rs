@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::alert::{Alert, AlertStatus};
 use crate::event::{ComplaintCategory, Event};
 
-use super::case::{t32, Case, CaseFee, Ctx, NEVER};
+use super::case::{inst, t32, Case, CaseFee, Ctx, NEVER};
 use super::explain::Attribution;
 use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind};
 use super::people::Strike;
@@ -71,6 +71,20 @@ impl Engine {
             self.settle_matter_now(slot, out);
             return Outcome::Applied;
         };
+        // A case finished and forgotten after being accepted in the hall: the fee (typically
+        // paid at 出件) matches it, and there is nothing left to track.
+        if self.cases.find(case_id).is_none() {
+            if let Some(accepted) = self.departed.accepted_at(case_id) {
+                let ctx = Ctx {
+                    cal: &self.reference.calendar,
+                    policy: &self.policy,
+                    reference: &self.reference,
+                };
+                if inst(accepted) < Case::fee_deadline(ctx, t) {
+                    return Outcome::Applied;
+                }
+            }
+        }
         let (slot, _) = self.cases.find_or_insert(case_id, || Case::new(case_id));
         let symbols = &mut self.symbols;
         let Some(case) = self.cases.get_mut(slot) else {

@@ -38,7 +38,7 @@ use crate::time::Instant;
 use case::{inst, t32, Case, Ctx, Fired, NEVER, T32};
 use matter::Matter;
 use people::People;
-use table::{Dedup, KeyHash, Slab, Symbols};
+use table::{Dedup, Departed, KeyHash, Slab, Symbols};
 
 pub use snapshot::SnapshotError;
 
@@ -141,6 +141,8 @@ pub struct Engine {
     cases: Slab<Case>,
     matters: Slab<Matter>,
     people: People,
+    /// Forgotten hall-accepted cases, for fees charged later.
+    departed: Departed,
     /// (due, slot | [`MATTER`] for matters, generation), earliest first.
     timers: BinaryHeap<Reverse<(T32, u32, u32)>>,
     dedup: Dedup,
@@ -161,6 +163,7 @@ impl Engine {
             cases: Slab::default(),
             matters: Slab::default(),
             people: People::default(),
+            departed: Departed::default(),
             timers: BinaryHeap::new(),
             clock: Instant(i64::MIN),
             stats: Stats::default(),
@@ -414,6 +417,12 @@ impl Engine {
         };
         match plan(next, forget, now) {
             Plan::Forget => {
+                if case.channel == Some(crate::event::Channel::Hall) && case.accepted_at != NEVER {
+                    let keep = self.policy.fee_case_memory_days.saturating_mul(86_400);
+                    let id = case.id.to_string();
+                    self.departed
+                        .remember(&id, case.accepted_at, t32(now), keep);
+                }
                 cases.remove(slot);
                 self.stats.evicted += 1;
             }

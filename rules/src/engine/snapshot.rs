@@ -24,7 +24,7 @@ use crate::time::Instant;
 use super::case::{Case, T32};
 use super::matter::Matter;
 use super::people::People;
-use super::table::{Dedup, Slab, Symbols};
+use super::table::{Dedup, Departed, Slab, Symbols};
 use super::{Engine, Stats};
 
 const MAGIC: &[u8; 8] = b"JIANCHA\x01";
@@ -60,6 +60,7 @@ struct ImageRef<'a> {
     cases: &'a Slab<Case>,
     matters: &'a Slab<Matter>,
     people: &'a People,
+    departed: &'a Departed,
     timers: &'a BinaryHeap<Reverse<(T32, u32, u32)>>,
     dedup: &'a Dedup,
 }
@@ -73,6 +74,7 @@ struct Image {
     cases: Slab<Case>,
     matters: Slab<Matter>,
     people: People,
+    departed: Departed,
     timers: BinaryHeap<Reverse<(T32, u32, u32)>>,
     dedup: Dedup,
 }
@@ -88,6 +90,7 @@ impl Engine {
             cases: &self.cases,
             matters: &self.matters,
             people: &self.people,
+            departed: &self.departed,
             timers: &self.timers,
             dedup: &self.dedup,
         };
@@ -128,6 +131,7 @@ impl Engine {
             cases: image.cases,
             matters: image.matters,
             people: image.people,
+            departed: image.departed,
             timers: image.timers,
             dedup: image.dedup,
             clock: Instant(image.clock),

@@ -310,7 +310,6 @@ impl<T: Keyed> Slab<T> {
     }
 
     /// Slot of `key`, if present.
-    #[cfg(test)]
     pub fn find(&self, key: &str) -> Option<u32> {
         let key = key.as_bytes();
         self.index.find(self.hash(key), |s| {
@@ -612,6 +611,40 @@ impl<'de> serde::Deserialize<'de> for Dedup {
             dedup.young.insert(id);
         }
         Ok(dedup)
+    }
+}
+
+/// Cases forgotten after their retention that had been accepted in the hall: their id hash and
+/// acceptance time, kept for a bounded number of days so a fee charged later (at 出件) still
+/// matches its case (以票管审). ≈ 30 bytes each.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Departed {
+    accepted: HashMap<u64, u32>,
+    /// (when forgotten, id hash), oldest first, for expiry.
+    order: std::collections::VecDeque<(u32, u64)>,
+}
+
+impl Departed {
+    /// Remember a forgotten case accepted in the hall at `accepted` (compact time), forgotten
+    /// at `now`; drop what is older than `keep_secs`.
+    pub fn remember(&mut self, case_id: &str, accepted: u32, now: u32, keep_secs: u32) {
+        let h = xxh3_64(case_id.as_bytes());
+        self.accepted.insert(h, accepted);
+        self.order.push_back((now, h));
+        while self
+            .order
+            .front()
+            .is_some_and(|&(t, _)| now.saturating_sub(t) > keep_secs)
+        {
+            if let Some((_, old)) = self.order.pop_front() {
+                self.accepted.remove(&old);
+            }
+        }
+    }
+
+    /// When a forgotten case was accepted in the hall, if it is remembered.
+    pub fn accepted_at(&self, case_id: &str) -> Option<u32> {
+        self.accepted.get(&xxh3_64(case_id.as_bytes())).copied()
     }
 }
 
