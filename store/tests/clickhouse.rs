@@ -213,8 +213,8 @@ async fn case_facts_from_the_engine_are_stored_once_and_measured() {
     let mut facts = demo_facts();
     assert_eq!(
         facts.len(),
-        4,
-        "four cases of the example are accepted and completed"
+        5,
+        "five cases of the example are accepted and completed"
     );
     // Make one late, to see the rate move: its completion after its deadline.
     facts[0].on_time = false;
