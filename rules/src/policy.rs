@@ -87,7 +87,7 @@ impl Default for Policy {
             future_skew_minutes: 10,
             dedup_capacity: 1 << 20,
             closed_case_retention_days: 7,
-            fee_case_memory_days: 90,
+            fee_case_memory_days: 30,
         }
     }
 }
