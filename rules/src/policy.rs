@@ -60,6 +60,9 @@ pub struct Policy {
     /// Days a forgotten case that was accepted in the hall is still remembered (12 bytes), so a
     /// fee charged later for it (e.g. at 出件) is matched (以票管审).
     pub fee_case_memory_days: u32,
+    /// Days after its red card a complaint never resolved (or a rating never rectified) is still
+    /// kept for a late resolution, before it is forgotten.
+    pub stale_matter_days: u32,
 }
 
 impl Default for Policy {
@@ -88,6 +91,7 @@ impl Default for Policy {
             dedup_capacity: 1 << 20,
             closed_case_retention_days: 7,
             fee_case_memory_days: 30,
+            stale_matter_days: 90,
         }
     }
 }

@@ -156,12 +156,18 @@ impl Matter {
         };
     }
 
-    /// When the matter may be forgotten: after it ended (plus retention), or right after a
-    /// case-less fee has been judged.
-    pub fn forget_at(&self, retention_secs: i64) -> Option<Instant> {
+    /// When the matter may be forgotten: `retention_secs` after it ended; never resolved or
+    /// rectified, `stale_matter_days` after its red card; a case-less fee right after it has
+    /// been judged. Window systems do not all
+    /// report rectifications, and an unresolved matter must not stay in memory for ever.
+    pub fn forget_at(&self, ctx: Ctx<'_>, retention_secs: i64) -> Option<Instant> {
         match self.kind {
             MatterKind::Fee { .. } => (self.fired != 0).then(|| inst(self.started)),
             _ if self.ended != NEVER => Some(inst(self.ended).plus_secs(retention_secs)),
+            _ if self.fired & fired::RED != 0 => {
+                let stale = i64::from(ctx.policy.stale_matter_days) * 86_400;
+                self.deadlines(ctx).map(|(_, red)| red.plus_secs(stale))
+            }
             _ => None,
         }
     }

@@ -460,7 +460,7 @@ impl Engine {
             out.push(matter.alert(ctx, symbols, due, at));
             matter.mark_fired(due);
         }
-        match plan(next, matter.forget_at(retention), now) {
+        match plan(next, matter.forget_at(ctx, retention), now) {
             Plan::Forget => {
                 matters.remove(slot);
             }
@@ -759,6 +759,49 @@ mod tests {
         e.on_event(&done("d3b", "2026-03-09T10:00:00+08:00", "K3"), &mut out)
             .unwrap();
         assert!(e.drain_facts().is_empty(), "one fact per case");
+    }
+
+    #[test]
+    fn spent_complaints_and_ratings_are_forgotten_after_their_red_card() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let mut rating = ev(
+            "r1",
+            "2026-03-02T10:00:00+08:00",
+            "K1",
+            Body::EvaluationSubmitted {
+                evaluation_id: Cow::Borrowed("V1"),
+                score: 1,
+            },
+        );
+        rating.case_id = None;
+        e.on_event(&rating, &mut out).unwrap();
+        assert_eq!(e.tracked_matters(), 1);
+        // Rectify deadline: 5 working days after 03-02 → 03-09, yellow 03-10T00:00; red after 3
+        // more working days → 03-12, 03-13T00:00; forgotten stale_matter_days (90) after that,
+        // on 06-11.
+        e.advance_to(
+            parse_rfc3339("2026-06-10T23:59:59+08:00").unwrap(),
+            &mut out,
+        );
+        let rules: Vec<_> = out
+            .iter()
+            .map(|a| (a.rule.as_str(), a.level.as_str()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("evaluation.bad", "warning"),
+                ("evaluation.unrectified", "yellow"),
+                ("evaluation.unrectified", "red")
+            ]
+        );
+        assert_eq!(e.tracked_matters(), 1, "kept for a late rectification");
+        e.advance_to(
+            parse_rfc3339("2026-06-11T00:00:00+08:00").unwrap(),
+            &mut out,
+        );
+        assert_eq!(e.tracked_matters(), 0, "stale: forgotten");
     }
 
     #[test]
