@@ -71,21 +71,24 @@ impl Engine {
             self.settle_matter_now(slot, out);
             return Outcome::Applied;
         };
-        // A case finished and forgotten after being accepted in the hall: the fee (typically
-        // paid at 出件) matches it, and there is nothing left to track.
-        if self.cases.find(case_id).is_none() {
-            if let Some(accepted) = self.departed.accepted_at(case_id) {
-                let ctx = Ctx {
-                    cal: &self.reference.calendar,
-                    policy: &self.policy,
-                    reference: &self.reference,
-                };
-                if inst(accepted) < Case::fee_deadline(ctx, t) {
-                    return Outcome::Applied;
+        let slot = match self.cases.find(case_id) {
+            Some(slot) => slot,
+            None => {
+                // A case finished and forgotten after being accepted in the hall: the fee
+                // (typically paid at 出件) matches it, and there is nothing left to track.
+                if let Some(accepted) = self.departed.accepted_at(case_id) {
+                    let ctx = Ctx {
+                        cal: &self.reference.calendar,
+                        policy: &self.policy,
+                        reference: &self.reference,
+                    };
+                    if inst(accepted) < Case::fee_deadline(ctx, t) {
+                        return Outcome::Applied;
+                    }
                 }
+                self.cases.find_or_insert(case_id, || Case::new(case_id)).0
             }
-        }
-        let (slot, _) = self.cases.find_or_insert(case_id, || Case::new(case_id));
+        };
         let symbols = &mut self.symbols;
         let Some(case) = self.cases.get_mut(slot) else {
             return Outcome::Applied;
