@@ -289,6 +289,7 @@ fn every_command_has_help() {
         vec!["--help"],
         vec!["replay", "--help"],
         vec!["check", "--help"],
+        vec!["migrate", "--help"],
     ] {
         let out = jiancha(&args);
         assert!(out.status.success(), "{args:?}");

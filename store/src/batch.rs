@@ -47,11 +47,6 @@ impl<T> Batch<T> {
         self.oldest.map(|t| t + self.max_age)
     }
 
-    /// The rows waiting.
-    pub fn rows(&self) -> &[T] {
-        &self.rows
-    }
-
     /// Take the rows out (after they were written).
     pub fn take(&mut self) -> Vec<T> {
         self.oldest = None;

@@ -16,8 +16,6 @@ pub mod clickhouse;
 pub mod rows;
 pub mod schema;
 
-use std::fmt;
-
 /// A storage failure, classified for the caller's retry decision.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -63,16 +61,6 @@ pub(crate) fn classify(message: String) -> StoreError {
     match exception_code(&message) {
         Some(code) if TRANSIENT_CODES.contains(&code) => StoreError::Unavailable(message),
         code => StoreError::Refused { code, message },
-    }
-}
-
-/// Where a dead letter came from: a Kafka position or an HTTP request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source(pub String);
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

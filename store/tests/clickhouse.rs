@@ -146,7 +146,7 @@ async fn redelivered_alerts_never_show_twice_and_a_retraction_wins() {
 }
 
 #[tokio::test]
-async fn dead_letters_are_kept_with_their_reason() {
+async fn dead_letters_and_raw_events_are_kept() {
     let Some(store) = fresh_store("dead").await else {
         return;
     };
@@ -161,6 +161,18 @@ async fn dead_letters_are_kept_with_their_reason() {
     };
     store.insert_dead_letters(&[row]).await.expect("insert");
     assert_eq!(store.count("dead_letters").await.expect("count"), 1);
+    let event = store::rows::EventRow {
+        event_id: "e1".into(),
+        kind: "case.accepted".into(),
+        occurred_at: 1_791_820_800,
+        received_at: 1_791_820_801,
+        center_id: "PJ".into(),
+        region: "430626".into(),
+        case_id: "C1".into(),
+        raw: r#"{"kind":"case.accepted","reason":"材料齐全"}"#.into(),
+    };
+    store.insert_events(&[event]).await.expect("insert event");
+    assert_eq!(store.count("events").await.expect("count"), 1);
     store.drop_database().await.expect("drop");
 }
 

@@ -68,7 +68,7 @@ impl Engine {
                 attribute(m, ev, &mut self.symbols, true);
                 m.started = t;
             }
-            self.settle_matter_now(slot, out);
+            self.settle_matter(slot, self.clock, out);
             return Outcome::Applied;
         };
         let slot = match self.cases.find(case_id) {
@@ -115,9 +115,7 @@ impl Engine {
         symbols.update(&mut fee.window, ev.window_id.as_deref());
         symbols.update(&mut fee.staff, ev.staff_id.as_deref());
         case.rare_mut().fees.push(fee);
-        let before = out.len();
         self.settle(slot, self.clock, out);
-        self.stats.alerts += (out.len() - before) as u64;
         Outcome::Applied
     }
 
@@ -127,12 +125,6 @@ impl Engine {
         self.matters
             .find_or_insert(&key, || Matter::new(&key, kind))
             .0
-    }
-
-    fn settle_matter_now(&mut self, slot: u32, out: &mut Vec<Alert>) {
-        let before = out.len();
-        self.settle_matter(slot, self.clock, out);
-        self.stats.alerts += (out.len() - before) as u64;
     }
 
     /// `complaint.filed`: the complaint alert, its deadline, and the window's strike count.
@@ -164,7 +156,7 @@ impl Engine {
         );
         self.emit(out, alert);
         self.window_strike(ev, complaint_id, out);
-        self.settle_matter_now(slot, out);
+        self.settle_matter(slot, self.clock, out);
         Outcome::Applied
     }
 
@@ -209,7 +201,7 @@ impl Engine {
                 self.substantiated(ev, &staff, complaint_id, out);
             }
         }
-        self.settle_matter_now(slot, out);
+        self.settle_matter(slot, self.clock, out);
         Outcome::Applied
     }
 
@@ -321,7 +313,7 @@ impl Engine {
             );
             self.emit(out, alert);
             self.window_strike(ev, evaluation_id, out);
-            self.settle_matter_now(slot, out);
+            self.settle_matter(slot, self.clock, out);
         }
         if let Some(window) = ev.window_id.as_deref() {
             let sym = self.symbols.intern(window);
@@ -359,7 +351,7 @@ impl Engine {
         if !self.end_matter(slot, ev, out) {
             return Outcome::Inconsistent("already_rectified");
         }
-        self.settle_matter_now(slot, out);
+        self.settle_matter(slot, self.clock, out);
         Outcome::Applied
     }
 

@@ -203,11 +203,6 @@ impl Engine {
         &self.stats
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     fn retention_secs(&self) -> i64 {
         i64::from(self.policy.closed_case_retention_days) * 86_400
     }
@@ -296,7 +291,6 @@ impl Engine {
             }
             // Stable: alerts of one case or matter keep their own order (warning → yellow → red).
             batch.sort_by(|a, b| a.0.cmp(&b.0));
-            self.stats.alerts += batch.len() as u64;
             out.extend(batch.drain(..).map(|(_, alert)| alert));
         }
         self.clock = self.clock.max(now);
@@ -332,10 +326,14 @@ impl Engine {
             return;
         }
         case.timer_due = NEVER;
-        let key = format!("c{}", case.id);
         let mut fired = Vec::new();
         self.settle(slot, inst(due), &mut fired);
-        batch.extend(fired.into_iter().map(|a| (key.clone(), a)));
+        // Sort key of the batch (see `fire_timers`): the case id, as the alerts carry it.
+        batch.extend(
+            fired
+                .into_iter()
+                .map(|a| (format!("c{}", a.case_id.as_deref().unwrap_or_default()), a)),
+        );
     }
 
     fn on_matter_timer(
@@ -355,10 +353,12 @@ impl Engine {
             return;
         }
         matter.timer_due = NEVER;
-        let key = format!("m{}", matter.key);
         let mut fired = Vec::new();
         self.settle_matter(slot, inst(due), &mut fired);
-        batch.extend(fired.into_iter().map(|a| (key.clone(), a)));
+        if !fired.is_empty() {
+            let key = format!("m{}", self.matters.get(slot).map_or("", |m| m.key.as_str()));
+            batch.extend(fired.into_iter().map(|a| (key.clone(), a)));
+        }
     }
 
     /// Fire every pending alert of the case due at or before `now`, then put its next deadline
@@ -395,6 +395,7 @@ impl Engine {
                 }
                 let n = case.ordinal(due);
                 out.push(explain::alert(ctx, symbols, case, due, at, n));
+                self.stats.alerts += 1;
                 case.mark_fired(due);
                 case.extras_mut().fired.push(Fired {
                     due,
@@ -458,6 +459,7 @@ impl Engine {
                 break;
             }
             out.push(matter.alert(ctx, symbols, due, at));
+            self.stats.alerts += 1;
             matter.mark_fired(due);
         }
         match plan(next, matter.forget_at(ctx, retention), now) {
@@ -520,9 +522,7 @@ impl Engine {
             }
             outcome
         };
-        let before = out.len();
         self.settle(slot, self.clock, out);
-        self.stats.alerts += (out.len() - before) as u64;
         outcome
     }
 
@@ -546,25 +546,28 @@ impl Engine {
                 }
                 _ => None,
             };
-            let cause = serde_json::json!({
-                "alert_id": alert.alert_id,
-                "rule": alert.rule.as_str(),
-                "level": alert.level.as_str(),
-                "fired_at": alert.fired_at,
-                "case_id": alert.case_id,
+            // The step's alert is built only when a step is reached (rarely).
+            let ladder = step.map(|(staff, year, step)| {
+                let cause = serde_json::json!({
+                    "alert_id": alert.alert_id,
+                    "rule": alert.rule.as_str(),
+                    "level": alert.level.as_str(),
+                    "fired_at": alert.fired_at,
+                    "case_id": alert.case_id,
+                });
+                let who = explain::Attribution {
+                    center_id: alert.center_id.clone(),
+                    region: alert.region.clone(),
+                    department: alert.department.clone(),
+                    window_id: alert.window_id.clone(),
+                    ..Default::default()
+                };
+                hall::ladder(who, &staff, year, step, alert.fired_at, cause)
             });
-            let who = explain::Attribution {
-                center_id: alert.center_id.clone(),
-                region: alert.region.clone(),
-                department: alert.department.clone(),
-                window_id: alert.window_id.clone(),
-                ..Default::default()
-            };
-            let at = alert.fired_at;
             out.push(alert);
-            if let Some((staff, year, step)) = step {
+            if let Some(ladder) = ladder {
                 self.stats.alerts += 1;
-                out.push(hall::ladder(who, &staff, year, step, at, cause));
+                out.push(ladder);
             }
         }
     }
@@ -651,6 +654,7 @@ mod tests {
             2,
             "warning and yellow for the 1-day promised limit: {out:?}"
         );
+        assert_eq!(e.stats().alerts, 2, "each alert counted once");
     }
 
     #[test]
