@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clickhouse::{Client, Compression};
 use serde::Deserialize;
 
-use crate::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow};
+use crate::rows::{AlertRow, CaseFactRow, CheckpointRow, DeadLetterRow, EventRow};
 use crate::schema::{LEDGER, MIGRATIONS, SELF_TEST};
 use crate::{classify, StoreError};
 
@@ -56,6 +56,50 @@ pub struct AlertFilter {
     pub status: Option<String>,
     /// At most this many rows (newest first).
     pub limit: u32,
+}
+
+/// Which engine a checkpoint belongs to: one per consumer group, topic and partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointKey<'a> {
+    /// Kafka consumer group.
+    pub group_id: &'a str,
+    /// Events topic.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: u32,
+}
+
+/// A complete checkpoint found in the store (its data is read by
+/// [`ClickHouseStore::checkpoint_data`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointMeta {
+    /// Slot it occupies (the next checkpoint goes to the other).
+    pub slot: u8,
+    /// First offset the snapshot does not cover.
+    pub next_offset: i64,
+    /// Chunks.
+    pub chunks: u32,
+    /// When it was written (seconds since the epoch).
+    pub written_at: u32,
+}
+
+/// Snapshot bytes per checkpoint row: keeps each row far below ClickHouse's and HTTP's limits.
+pub const CHECKPOINT_CHUNK: usize = 8 << 20;
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct ChunkMeta {
+    slot: u8,
+    next_offset: i64,
+    chunk: u32,
+    chunks: u32,
+    written_at: u32,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct ChunkData {
+    chunk: u32,
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -301,6 +345,7 @@ impl ClickHouseStore {
             "case_facts",
             "schema_migrations",
             "self_test",
+            "checkpoints",
         ];
         if !TABLES.contains(&table) {
             return Err(StoreError::Refused {
@@ -315,6 +360,122 @@ impl ClickHouseStore {
             .await
             .map_err(map_err)?;
         Ok(row.n)
+    }
+
+    /// Store an engine snapshot covering every offset below `next_offset`, in `slot`.
+    /// Callers alternate slots, so a write that fails half-way never spoils the last complete
+    /// checkpoint in the other slot.
+    pub async fn save_checkpoint(
+        &self,
+        key: CheckpointKey<'_>,
+        slot: u8,
+        next_offset: i64,
+        snapshot: &[u8],
+    ) -> Result<(), StoreError> {
+        let written_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32);
+        let pieces: Vec<&[u8]> = if snapshot.is_empty() {
+            vec![&[]]
+        } else {
+            snapshot.chunks(CHECKPOINT_CHUNK).collect()
+        };
+        let chunks = pieces.len() as u32;
+        let rows: Vec<CheckpointRow> = pieces
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| CheckpointRow {
+                group_id: key.group_id.to_string(),
+                topic: key.topic.to_string(),
+                partition: key.partition,
+                slot,
+                next_offset,
+                chunk: i as u32,
+                chunks,
+                data: data.to_vec(),
+                written_at,
+            })
+            .collect();
+        self.insert_all("checkpoints", &rows).await
+    }
+
+    /// Complete checkpoints for `key`, newest first (at most one per slot). A checkpoint is
+    /// complete when every one of its chunks is present.
+    pub async fn checkpoints(
+        &self,
+        key: CheckpointKey<'_>,
+    ) -> Result<Vec<CheckpointMeta>, StoreError> {
+        let rows: Vec<ChunkMeta> = self
+            .client
+            .query(&self.sql(
+                "SELECT slot, next_offset, chunk, chunks, written_at FROM {db}.checkpoints \
+                 WHERE group_id = ? AND topic = ? AND partition = ? \
+                 ORDER BY slot, next_offset DESC, chunk",
+            ))
+            .bind(key.group_id)
+            .bind(key.topic)
+            .bind(key.partition)
+            .fetch_all()
+            .await
+            .map_err(map_err)?;
+        let mut found: Vec<CheckpointMeta> = Vec::new();
+        for slot in [0u8, 1] {
+            let newest = rows
+                .iter()
+                .filter(|r| r.slot == slot)
+                .map(|r| r.next_offset)
+                .max();
+            let Some(next_offset) = newest else { continue };
+            let mut have: Vec<&ChunkMeta> = rows
+                .iter()
+                .filter(|r| r.slot == slot && r.next_offset == next_offset)
+                .collect();
+            have.dedup_by_key(|r| r.chunk);
+            let Some(first) = have.first() else { continue };
+            let complete = have.len() as u32 == first.chunks
+                && have.iter().enumerate().all(|(i, r)| r.chunk == i as u32);
+            if complete {
+                found.push(CheckpointMeta {
+                    slot,
+                    next_offset,
+                    chunks: first.chunks,
+                    written_at: first.written_at,
+                });
+            }
+        }
+        found.sort_by(|a, b| b.next_offset.cmp(&a.next_offset));
+        Ok(found)
+    }
+
+    /// The snapshot bytes of a checkpoint returned by [`ClickHouseStore::checkpoints`].
+    pub async fn checkpoint_data(
+        &self,
+        key: CheckpointKey<'_>,
+        meta: &CheckpointMeta,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut rows: Vec<ChunkData> = self
+            .client
+            .query(&self.sql(
+                "SELECT chunk, data FROM {db}.checkpoints \
+                 WHERE group_id = ? AND topic = ? AND partition = ? AND slot = ? \
+                 AND next_offset = ? ORDER BY chunk",
+            ))
+            .bind(key.group_id)
+            .bind(key.topic)
+            .bind(key.partition)
+            .bind(meta.slot)
+            .bind(meta.next_offset)
+            .fetch_all()
+            .await
+            .map_err(map_err)?;
+        rows.dedup_by_key(|r| r.chunk);
+        if rows.len() as u32 != meta.chunks {
+            return Err(StoreError::Unavailable(format!(
+                "checkpoint of partition {} at offset {} changed while being read",
+                key.partition, meta.next_offset
+            )));
+        }
+        Ok(rows.into_iter().flat_map(|r| r.data).collect())
     }
 
     /// Drop the whole database (tests and `--reset`).

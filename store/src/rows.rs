@@ -191,3 +191,27 @@ impl From<&rules::CaseFact> for CaseFactRow {
         }
     }
 }
+
+/// One chunk of an engine checkpoint (see [`crate::clickhouse::ClickHouseStore::save_checkpoint`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct CheckpointRow {
+    /// Kafka consumer group.
+    pub group_id: String,
+    /// Events topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: u32,
+    /// Alternating slot (0 or 1).
+    pub slot: u8,
+    /// First offset the snapshot does not cover.
+    pub next_offset: i64,
+    /// Chunk number, from 0.
+    pub chunk: u32,
+    /// Chunks in this checkpoint.
+    pub chunks: u32,
+    /// Snapshot bytes.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+    /// When it was written (seconds since the epoch).
+    pub written_at: u32,
+}

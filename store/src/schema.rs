@@ -27,15 +27,17 @@ pub const SELF_TEST: &str = "CREATE TABLE IF NOT EXISTS {db}.self_test \
     (token String, at DateTime, n UInt8) ENGINE = MergeTree() ORDER BY token";
 
 /// All migrations, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+Migration {
     version: 1,
     description: "events, alerts, alert actions, dead letters, case facts",
     statements: &[
-        // Raw events as received: history and audits.
+        // Raw events as received: history and audits. A re-delivered event (same id and time)
+        // collapses.
         "CREATE TABLE IF NOT EXISTS {db}.events (\
             event_id String, kind String, occurred_at DateTime, received_at DateTime, \
             center_id String, region String, case_id String, raw String) \
-         ENGINE = MergeTree() PARTITION BY toYYYYMM(occurred_at) \
+         ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(occurred_at) \
          ORDER BY (region, occurred_at, event_id)",
         // Alerts keyed by their deterministic id; a retraction (version 1) replaces the open
         // row (version 0), and re-deliveries collapse. Both versions share fired_at, hence the
@@ -51,11 +53,13 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             alert_id String, action String, actor String, at DateTime, reason String, \
             reply_deadline DateTime, region String) \
          ENGINE = MergeTree() PARTITION BY toYYYYMM(at) ORDER BY (alert_id, at)",
-        // Invalid input with its reason.
+        // Invalid input with its reason. `source` names the message (topic/partition/offset)
+        // and `received_at` is its broker timestamp, so a re-delivered dead letter collapses.
         "CREATE TABLE IF NOT EXISTS {db}.dead_letters (\
             received_at DateTime, source String, reason String, field String, \
             message String, raw String) \
-         ENGINE = MergeTree() PARTITION BY toYYYYMM(received_at) ORDER BY received_at",
+         ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(received_at) \
+         ORDER BY (received_at, source)",
         // One row per finished case: the basis of 绩效 metrics. Facts are deterministic, so a
         // re-delivered one is identical and collapses.
         "CREATE TABLE IF NOT EXISTS {db}.case_facts (\
@@ -69,6 +73,20 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             within_legal UInt8, version UInt32) \
          ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(completed_at) \
          ORDER BY (region, case_id)",
+    ],
+},
+Migration {
+    version: 2,
+    description: "engine checkpoints per consumer group and partition",
+    statements: &[
+        // Engine snapshots with the offset they cover, in chunks. Two slots per partition
+        // alternate, so a checkpoint being written never replaces the last complete one; within
+        // a slot the newer checkpoint (version = next_offset) replaces the older on merge.
+        "CREATE TABLE IF NOT EXISTS {db}.checkpoints (\
+            group_id String, topic String, partition UInt32, slot UInt8, \
+            next_offset Int64, chunk UInt32, chunks UInt32, data String, written_at DateTime) \
+         ENGINE = ReplacingMergeTree(next_offset) \
+         ORDER BY (group_id, topic, partition, slot, chunk)",
     ],
 }];
 

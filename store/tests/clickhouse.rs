@@ -65,7 +65,7 @@ async fn migrate_creates_the_schema_once_and_the_self_test_reads_back() {
         version.chars().next().is_some_and(|c| c.is_ascii_digit()),
         "{version}"
     );
-    assert_eq!(store.migrate().await.expect("migrate"), vec![1]);
+    assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2]);
     assert!(
         store.migrate().await.expect("again").is_empty(),
         "nothing left to apply"
@@ -76,6 +76,7 @@ async fn migrate_creates_the_schema_once_and_the_self_test_reads_back() {
         "alert_actions",
         "dead_letters",
         "case_facts",
+        "checkpoints",
     ] {
         assert_eq!(
             store.count(table).await.expect(table),
@@ -240,4 +241,47 @@ async fn case_facts_from_the_engine_are_stored_once_and_measured() {
         (0, 0)
     );
     store.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn checkpoints_alternate_slots_and_read_back_whole() {
+    use store::clickhouse::{CheckpointKey, CHECKPOINT_CHUNK};
+    let Some(store) = fresh_store("checkpoints").await else {
+        return;
+    };
+    store.migrate().await.unwrap();
+    let key = CheckpointKey {
+        group_id: "jiancha",
+        topic: "jiancha.events",
+        partition: 3,
+    };
+    assert!(store.checkpoints(key).await.unwrap().is_empty());
+    // Larger than one chunk, with a byte pattern that shows misordered chunks.
+    let first: Vec<u8> = (0..CHECKPOINT_CHUNK + 1000).map(|i| (i % 251) as u8).collect();
+    store.save_checkpoint(key, 0, 100, &first).await.unwrap();
+    let second = b"second snapshot".to_vec();
+    store.save_checkpoint(key, 1, 250, &second).await.unwrap();
+    // Another partition's checkpoint is not this one's.
+    let other = CheckpointKey {
+        partition: 4,
+        ..key
+    };
+    store.save_checkpoint(other, 0, 999, b"x").await.unwrap();
+
+    let found = store.checkpoints(key).await.unwrap();
+    let offsets: Vec<(u8, i64, u32)> = found
+        .iter()
+        .map(|m| (m.slot, m.next_offset, m.chunks))
+        .collect();
+    assert_eq!(offsets, vec![(1, 250, 1), (0, 100, 2)], "newest first");
+    assert_eq!(store.checkpoint_data(key, &found[0]).await.unwrap(), second);
+    assert_eq!(store.checkpoint_data(key, &found[1]).await.unwrap(), first);
+
+    // The next checkpoint replaces slot 0 and keeps slot 1 as the fallback.
+    store.save_checkpoint(key, 0, 400, b"third").await.unwrap();
+    let found = store.checkpoints(key).await.unwrap();
+    assert_eq!(found[0].next_offset, 400);
+    assert_eq!(found[1].next_offset, 250);
+    assert_eq!(store.checkpoint_data(key, &found[0]).await.unwrap(), b"third");
+    store.drop_database().await.unwrap();
 }
