@@ -6,6 +6,7 @@ use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ingest::decode::DecodeOptions;
@@ -62,6 +63,14 @@ enum Command {
         #[arg(long, value_name = "NAME", default_value = "jiancha")]
         database: String,
     },
+    /// Cluster mode: consume events from Kafka, store alerts and history in ClickHouse.
+    ///
+    /// One engine per partition of the events topic (events are keyed by center_id). Offsets are
+    /// committed only once the alerts and history derived from them are in ClickHouse and on the
+    /// alerts topic, together with a checkpoint of the engine state, so the process can be
+    /// stopped or killed at any moment. SIGINT/SIGTERM drain, commit and leave the group. Several
+    /// processes with the same --group share the partitions.
+    Cluster(Box<ClusterArgs>),
     /// Validate a reference directory and report every problem with file, line and reason.
     Check {
         /// Reference data directory.
@@ -71,6 +80,71 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Reference data directory (items.csv, windows.csv, staff.csv, calendar/, policy.toml).
+    #[arg(long, value_name = "DIR", env = "JIANCHA_REFERENCE")]
+    reference: PathBuf,
+    /// Policy file overriding DIR/policy.toml.
+    #[arg(long, value_name = "FILE", env = "JIANCHA_POLICY")]
+    policy: Option<PathBuf>,
+    /// Kafka bootstrap servers.
+    #[arg(long, value_name = "HOST:PORT,...", default_value = "127.0.0.1:9092", env = "JIANCHA_KAFKA_BROKERS")]
+    brokers: String,
+    /// Consumer group shared by the processes of one deployment (also keys the checkpoints).
+    #[arg(long, value_name = "NAME", default_value = "jiancha", env = "JIANCHA_GROUP")]
+    group: String,
+    /// Events topic.
+    #[arg(long, value_name = "TOPIC", default_value = "jiancha.events", env = "JIANCHA_EVENTS_TOPIC")]
+    events_topic: String,
+    /// Alerts topic (key alert_id, value the alert JSON).
+    #[arg(long, value_name = "TOPIC", default_value = "jiancha.alerts", env = "JIANCHA_ALERTS_TOPIC")]
+    alerts_topic: String,
+    /// Dead-letter topic (raw bytes; reason, field, message and source in headers).
+    #[arg(long, value_name = "TOPIC", default_value = "jiancha.dead-letter", env = "JIANCHA_DEAD_LETTER_TOPIC")]
+    dead_letter_topic: String,
+    /// Extra librdkafka setting for both consumer and producer (repeatable), e.g.
+    /// security.protocol=SASL_SSL.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    kafka_options: Vec<(String, String)>,
+    /// ClickHouse HTTP endpoint.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8123", env = "JIANCHA_CLICKHOUSE_URL")]
+    clickhouse_url: String,
+    /// Database holding jiancha's tables (created and migrated at start-up).
+    #[arg(long, value_name = "NAME", default_value = "jiancha", env = "JIANCHA_DATABASE")]
+    database: String,
+    /// Serve /metrics (Prometheus) and /healthz on this address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464", env = "JIANCHA_METRICS_LISTEN")]
+    metrics_listen: std::net::SocketAddr,
+    /// Engine clock: `wall` (event time, and the wall clock less --lateness once a partition is
+    /// caught up, so deadlines pass at night) or `event` (event time only, as replay).
+    #[arg(long, value_name = "MODE", default_value = "wall", value_parser = ["wall", "event"])]
+    clock: String,
+    /// In wall-clock mode, how late an event may arrive before deadlines it could have
+    /// cancelled fire.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    lateness: u64,
+    /// Write a batch of output at this many rows ...
+    #[arg(long, value_name = "ROWS", default_value_t = 20_000)]
+    batch_rows: usize,
+    /// ... or when its oldest row is this old.
+    #[arg(long, value_name = "MILLISECONDS", default_value_t = 500)]
+    batch_ms: u64,
+    /// Checkpoint engine state and commit offsets this often.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    checkpoint_secs: u64,
+    /// Time allowed to drain, checkpoint and commit on shutdown or partition revocation.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    shutdown_secs: u64,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?}: expected KEY=VALUE")),
+    }
 }
 
 fn parse_instant(s: &str) -> Result<Instant, String> {
@@ -89,6 +163,7 @@ fn main() -> ExitCode {
             policy,
         } => replay(reference, events, until, policy),
         Command::Check { reference, policy } => check(reference, policy),
+        Command::Cluster(args) => cluster(*args),
         Command::Migrate {
             clickhouse_url,
             database,
@@ -175,6 +250,41 @@ fn replay(
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: replay failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cluster(args: ClusterArgs) -> ExitCode {
+    cluster::logging::init();
+    let Some(loaded) = load(&args.reference, args.policy.as_deref()) else {
+        return ExitCode::from(EXIT_UNUSABLE);
+    };
+    let mut cfg = cluster::ClusterConfig::new(&args.brokers, &args.clickhouse_url);
+    cfg.group_id = args.group;
+    cfg.events_topic = args.events_topic;
+    cfg.alerts_topic = args.alerts_topic;
+    cfg.dead_letter_topic = args.dead_letter_topic;
+    cfg.kafka_options = args.kafka_options;
+    cfg.database = args.database;
+    cfg.listen = Some(args.metrics_listen);
+    cfg.clock = match args.clock.as_str() {
+        "event" => cluster::ClockMode::Event,
+        _ => cluster::ClockMode::Wall {
+            lateness: Duration::from_secs(args.lateness),
+        },
+    };
+    cfg.batch_rows = args.batch_rows.max(1);
+    cfg.batch_age = Duration::from_millis(args.batch_ms);
+    cfg.checkpoint_interval = Duration::from_secs(args.checkpoint_secs.max(1));
+    cfg.shutdown_deadline = Duration::from_secs(args.shutdown_secs.max(1));
+    match cluster::run(cfg, Arc::new(loaded.reference), loaded.policy) {
+        Ok(()) => {
+            eprintln!("cluster: stopped cleanly (drained, checkpointed, committed)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cluster: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,1 +1,265 @@
-//! placeholder
+//! jiancha's cluster mode (SPEC §2): events from Kafka, one engine per partition, alerts and
+//! history to ClickHouse and Kafka, at-least-once with deterministic ids, state checkpointed
+//! with the offsets it covers.
+//!
+//! - [`pipeline`]: the consumer loop, the engines and the rebalance protocol;
+//! - [`writer`]: makes batches and checkpoints durable, in order, with retry;
+//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//!
+//! Threads: the caller's thread runs the consumer loop (rdkafka's `BaseConsumer`, engines,
+//! decoding); a small tokio runtime runs the writer, the HTTP endpoint and signal handling.
+
+pub mod config;
+pub mod logging;
+pub mod metrics;
+mod pipeline;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::FutureProducer;
+use rules::{Policy, Reference};
+use store::clickhouse::ClickHouseStore;
+
+pub use config::{ClockMode, ClusterConfig};
+use metrics::Metrics;
+use pipeline::{Context, Core, KafkaConsumer};
+
+/// Why cluster mode stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// ClickHouse refused to start or failed its self-test.
+    #[error("ClickHouse at {url}: {source}")]
+    Store {
+        /// Endpoint.
+        url: String,
+        /// What went wrong.
+        source: store::StoreError,
+    },
+    /// The Kafka client could not be created or used.
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// A configured topic does not exist.
+    #[error(
+        "topic {topic:?} does not exist on {brokers} ({detail}); create it first, e.g. \
+         `deploy/local/kafka.sh topic {topic} 12`"
+    )]
+    MissingTopic {
+        /// Topic.
+        topic: String,
+        /// Brokers asked.
+        brokers: String,
+        /// The broker's answer.
+        detail: String,
+    },
+    /// The metrics address could not be bound, or the runtime could not start.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was attempted.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A write was refused, state could not be saved or restored, or the shutdown deadline
+    /// passed: stopped without committing what is not durable.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+fn client_config(cfg: &ClusterConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.brokers)
+        .set("client.id", format!("jiancha-{}", std::process::id()));
+    c
+}
+
+fn with_overrides(mut c: ClientConfig, cfg: &ClusterConfig) -> ClientConfig {
+    for (k, v) in &cfg.kafka_options {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Refuse to start when a topic is missing (tansu and many production brokers do not create
+/// topics on demand, and a missing alerts topic would stall every batch).
+fn check_topics(consumer: &KafkaConsumer, cfg: &ClusterConfig) -> Result<(), ClusterError> {
+    for topic in [&cfg.events_topic, &cfg.alerts_topic, &cfg.dead_letter_topic] {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(15))?;
+        let detail = match metadata.topics().iter().find(|t| t.name() == topic.as_str()) {
+            None => Some("not in the broker's metadata".to_string()),
+            Some(t) => match t.error() {
+                Some(e) => Some(format!("{:?}", rdkafka::types::RDKafkaErrorCode::from(e))),
+                None if t.partitions().is_empty() => Some("no partitions".into()),
+                None => None,
+            },
+        };
+        if let Some(detail) = detail {
+            return Err(ClusterError::MissingTopic {
+                topic: topic.clone(),
+                brokers: cfg.brokers.clone(),
+                detail,
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn signals(stop: Arc<AtomicBool>) {
+    let mut term =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("cannot listen for SIGTERM: {e}");
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    log::info!("signal received: finishing the current work, then stopping");
+    stop.store(true, Ordering::Relaxed);
+}
+
+/// Run cluster mode until SIGINT/SIGTERM (then drain, commit and stop) or a fatal error.
+pub fn run(
+    cfg: ClusterConfig,
+    reference: Arc<Reference>,
+    policy: Policy,
+) -> Result<(), ClusterError> {
+    let cfg = Arc::new(cfg);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("jiancha-io")
+        .enable_all()
+        .build()
+        .map_err(|source| ClusterError::Io {
+            what: "starting the async runtime".into(),
+            source,
+        })?;
+    let store = ClickHouseStore::new(&cfg.clickhouse_url, &cfg.database).map_err(|source| {
+        ClusterError::Store {
+            url: cfg.clickhouse_url.clone(),
+            source,
+        }
+    })?;
+    runtime
+        .block_on(async {
+            store.migrate().await?;
+            store.self_test().await
+        })
+        .map_err(|source| ClusterError::Store {
+            url: cfg.clickhouse_url.clone(),
+            source,
+        })?;
+
+    let metrics = Metrics::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let abort = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicBool::new(false));
+    runtime.spawn(signals(stop.clone()));
+    if let Some(addr) = cfg.listen {
+        serve_metrics(&runtime, addr, metrics.clone(), ready.clone())?;
+    }
+
+    let producer: FutureProducer = with_overrides(
+        {
+            let mut c = client_config(&cfg);
+            c.set("acks", "all")
+                .set("linger.ms", "5")
+                .set("message.timeout.ms", "30000")
+                .set("enable.idempotence", "false");
+            c
+        },
+        &cfg,
+    )
+    .create()?;
+    let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (replies_tx, replies_rx) = mpsc::channel();
+    let writer = runtime.spawn(writer::run(
+        jobs_rx,
+        replies_tx,
+        writer::Sinks {
+            store: store.clone(),
+            producer: producer.clone(),
+            alerts_topic: cfg.alerts_topic.clone(),
+            dead_letter_topic: cfg.dead_letter_topic.clone(),
+            group_id: cfg.group_id.clone(),
+            events_topic: cfg.events_topic.clone(),
+            metrics: metrics.clone(),
+            abort: abort.clone(),
+        },
+    ));
+    let core = Core::new(
+        cfg.clone(),
+        reference,
+        policy,
+        jobs_tx,
+        replies_rx,
+        store,
+        runtime.handle().clone(),
+        metrics,
+        abort,
+    );
+    let consumer: KafkaConsumer = with_overrides(
+        {
+            let mut c = client_config(&cfg);
+            c.set("group.id", &cfg.group_id)
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.offset.reset", "earliest")
+                .set("enable.partition.eof", "true")
+                .set("session.timeout.ms", "10000")
+                .set("statistics.interval.ms", "5000");
+            c
+        },
+        &cfg,
+    )
+    .create_with_context(Context {
+        core: Mutex::new(core),
+    })?;
+    check_topics(&consumer, &cfg)?;
+    consumer.subscribe(&[&cfg.events_topic])?;
+    log::info!(
+        "consuming {} as group {} from {}; alerts to {}, dead letters to {}, ClickHouse {} database {}",
+        cfg.events_topic,
+        cfg.group_id,
+        cfg.brokers,
+        cfg.alerts_topic,
+        cfg.dead_letter_topic,
+        cfg.clickhouse_url,
+        cfg.database
+    );
+    let result = pipeline::consume(&consumer, &stop, &ready);
+    // Whatever happened, nothing more is drained when the consumer leaves the group.
+    consumer.context().lock().release();
+    drop(consumer);
+    let _ = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), writer).await });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+fn serve_metrics(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    metrics: Metrics,
+    ready: Arc<AtomicBool>,
+) -> Result<(), ClusterError> {
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .map_err(|source| ClusterError::Io {
+            what: format!("binding the metrics endpoint {addr}"),
+            source,
+        })?;
+    runtime.spawn(async move {
+        if let Err(e) = metrics::serve(listener, metrics, ready).await {
+            log::error!("metrics endpoint stopped: {e}");
+        }
+    });
+    Ok(())
+}

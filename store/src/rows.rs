@@ -109,6 +109,23 @@ pub struct EventRow {
     pub raw: String,
 }
 
+impl EventRow {
+    /// The row for a decoded event and the bytes it was decoded from (kept as text: the wire
+    /// format is UTF-8 JSON, which decoding has checked).
+    pub fn new(ev: &rules::Event<'_>, raw: &[u8], received_at: rules::Instant) -> Self {
+        EventRow {
+            event_id: ev.event_id.to_string(),
+            kind: ev.body.kind().as_str().to_string(),
+            occurred_at: seconds(ev.occurred_at),
+            received_at: seconds(received_at),
+            center_id: ev.center_id.to_string(),
+            region: ev.region.to_string(),
+            case_id: ev.case_id.as_deref().unwrap_or_default().to_string(),
+            raw: String::from_utf8_lossy(raw).into_owned(),
+        }
+    }
+}
+
 /// A finished case (绩效 basis); see [`rules::CaseFact`]. Dates are days since 1970 (`Date`),
 /// flags 0/1, an absent legal limit 0 with an empty unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]

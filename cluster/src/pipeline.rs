@@ -1,0 +1,716 @@
+//! The consumer loop: one engine per assigned partition, fed in offset order.
+//!
+//! Events are keyed by `center_id`, so a centre's whole history is in one partition and one
+//! engine sees all of it. The loop owns the engines; output goes to the writer in batches;
+//! engine state is checkpointed with the offset it covers, and that offset is committed only
+//! after the checkpoint (and, before it, every batch) is durable. So the committed offset of a
+//! partition always equals the offset of a stored checkpoint, and a new owner restores that
+//! checkpoint and continues from that offset: nothing lost, nothing counted twice (re-emitted
+//! alerts are identical and collapse by `alert_id`).
+//!
+//! Rebalances run inside `poll`: on revoke the loop drains (batch, checkpoint, commit) within
+//! the shutdown deadline; on assign the new partitions are paused until their checkpoint is
+//! loaded, which happens in the loop so that a ClickHouse outage delays them without blocking
+//! the group.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ingest::decode::{decode, DecodeOptions, Receipt};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rules::{Engine, Outcome, Policy, Reference};
+use store::clickhouse::{CheckpointKey, ClickHouseStore};
+use store::rows::{DeadLetterRow, EventRow};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::{ClockMode, ClusterConfig};
+use crate::metrics::Metrics;
+use crate::writer::{Batch, DeadLetter, Job, PartCheckpoint, Reply};
+use crate::ClusterError;
+
+/// A partition's engine and where it stands in the log.
+struct Live {
+    engine: Engine,
+    /// Offset of the next message to apply (the checkpoint's offset until one arrives).
+    next_offset: i64,
+    /// Messages below this are already in the restored state (committed offset behind the
+    /// checkpoint after a crash between storing it and committing).
+    skip_below: i64,
+    /// At the end of the log: the wall clock may move the engine.
+    caught_up: bool,
+    /// Changed since the last checkpoint.
+    dirty: bool,
+    /// Slot the next checkpoint goes to.
+    slot: u8,
+    /// When state was last known durable (checkpoint stored or restored).
+    durable_at: Instant,
+    /// Log end offset, from client statistics.
+    high_watermark: i64,
+}
+
+enum Part {
+    /// Assigned, paused until its checkpoint is loaded; messages that arrived meanwhile.
+    Loading(Vec<OwnedMessage>),
+    Ready(Box<Live>),
+}
+
+/// The loop's state, shared with the rebalance callbacks (which run inside `poll`, on the
+/// loop's thread, while the loop holds no lock).
+pub(crate) struct Core {
+    cfg: Arc<ClusterConfig>,
+    reference: Arc<Reference>,
+    policy: Policy,
+    skew_secs: i64,
+    parts: HashMap<i32, Part>,
+    batch: Batch,
+    batch_started: Option<Instant>,
+    kinds: HashMap<&'static str, u64>,
+    jobs: UnboundedSender<Job>,
+    replies: mpsc::Receiver<Reply>,
+    in_flight: usize,
+    paused: bool,
+    checkpoint_ids: u64,
+    last_checkpoint: Instant,
+    last_tick: Instant,
+    last_load_attempt: Instant,
+    store: ClickHouseStore,
+    runtime: tokio::runtime::Handle,
+    metrics: Metrics,
+    abort: Arc<AtomicBool>,
+    /// Set when the writer or a checkpoint fails for good: the loop stops without committing.
+    pub(crate) fatal: Option<String>,
+    /// The loop has ended: rebalance callbacks while the consumer closes do nothing.
+    released: bool,
+}
+
+/// rdkafka context: rebalance callbacks and statistics.
+pub(crate) struct Context {
+    pub(crate) core: Mutex<Core>,
+}
+
+pub(crate) type KafkaConsumer = BaseConsumer<Context>;
+
+impl Context {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // Reaching the end of a partition is how the loop learns it has caught up, not an error.
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            log::error!("librdkafka: {error}: {reason}");
+        }
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let mut core = self.lock();
+        let topic = core.cfg.events_topic.clone();
+        if let Some(t) = statistics.topics.get(&topic) {
+            for (p, s) in &t.partitions {
+                if let Some(Part::Ready(live)) = core.parts.get_mut(p) {
+                    live.high_watermark = s.hi_offset;
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, consumer: &KafkaConsumer, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let mut core = self.lock();
+            if core.released {
+                return;
+            }
+            let topic = core.cfg.events_topic.clone();
+            let revoked: Vec<i32> = tpl
+                .elements()
+                .iter()
+                .filter(|e| e.topic() == topic)
+                .map(|e| e.partition())
+                .collect();
+            log::info!("partitions {revoked:?} revoked: draining");
+            let deadline = Instant::now() + core.cfg.shutdown_deadline;
+            core.drain(consumer, Some(&revoked), deadline);
+            for p in revoked {
+                core.parts.remove(&p);
+                core.metrics.forget_partition(p);
+            }
+            core.metrics.partitions.set(core.parts.len() as i64);
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &KafkaConsumer, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let mut core = self.lock();
+            if core.released {
+                return;
+            }
+            let topic = core.cfg.events_topic.clone();
+            let mut loading = TopicPartitionList::new();
+            for e in tpl.elements().iter().filter(|e| e.topic() == topic) {
+                core.parts.insert(e.partition(), Part::Loading(Vec::new()));
+                loading.add_partition(&topic, e.partition());
+            }
+            log::info!(
+                "partitions {:?} assigned: loading checkpoints",
+                loading
+                    .elements()
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect::<Vec<_>>()
+            );
+            if let Err(e) = consumer.pause(&loading) {
+                log::warn!("could not pause partitions while loading their state: {e}");
+            }
+            core.metrics.partitions.set(core.parts.len() as i64);
+            // Load now if the store answers, so the group does not wait a loop turn.
+            core.load_pending(consumer);
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Core {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        cfg: Arc<ClusterConfig>,
+        reference: Arc<Reference>,
+        policy: Policy,
+        jobs: UnboundedSender<Job>,
+        replies: mpsc::Receiver<Reply>,
+        store: ClickHouseStore,
+        runtime: tokio::runtime::Handle,
+        metrics: Metrics,
+        abort: Arc<AtomicBool>,
+    ) -> Core {
+        let now = Instant::now();
+        Core {
+            skew_secs: i64::from(policy.future_skew_minutes) * 60,
+            cfg,
+            reference,
+            policy,
+            parts: HashMap::new(),
+            batch: Batch::default(),
+            batch_started: None,
+            kinds: HashMap::new(),
+            jobs,
+            replies,
+            in_flight: 0,
+            paused: false,
+            checkpoint_ids: 0,
+            last_checkpoint: now,
+            last_tick: now,
+            last_load_attempt: now - Duration::from_secs(60),
+            store,
+            runtime,
+            metrics,
+            abort,
+            fatal: None,
+            released: false,
+        }
+    }
+
+    /// The loop has ended: forget the engines, so closing the consumer drains nothing more.
+    pub(crate) fn release(&mut self) {
+        self.released = true;
+        self.parts.clear();
+    }
+
+    /// True when every assigned partition has its state.
+    pub(crate) fn all_ready(&self) -> bool {
+        self.parts.values().all(|p| matches!(p, Part::Ready(_)))
+    }
+
+    /// Apply one message from the events topic.
+    pub(crate) fn on_message<M: Message>(&mut self, msg: &M, owned: impl FnOnce() -> OwnedMessage) {
+        let partition = msg.partition();
+        let live = match self.parts.get_mut(&partition) {
+            Some(Part::Ready(live)) => live,
+            Some(Part::Loading(buffer)) => {
+                buffer.push(owned());
+                return;
+            }
+            None => return, // not ours any more: the next owner has it
+        };
+        let offset = msg.offset();
+        if offset < live.skip_below {
+            return;
+        }
+        live.next_offset = offset + 1;
+        live.caught_up = false;
+        live.dirty = true;
+        self.batch_started.get_or_insert_with(Instant::now);
+        let payload = msg.payload().unwrap_or_default();
+        let receipt = msg
+            .timestamp()
+            .to_millis()
+            .map_or_else(unix_now, |ms| ms.div_euclid(1000));
+        let opts = DecodeOptions {
+            receipt: Receipt::At(rules::Instant(receipt)),
+            max_future_skew_secs: self.skew_secs,
+        };
+        let dead = |reason: &str, field: &str, message: String| DeadLetter {
+            row: DeadLetterRow {
+                received_at: receipt.clamp(0, i64::from(u32::MAX)) as u32,
+                source: format!("kafka:{}/{partition}/{offset}", msg.topic()),
+                reason: reason.to_string(),
+                field: field.to_string(),
+                message,
+                raw: String::from_utf8_lossy(payload).into_owned(),
+            },
+            key: msg.key().map(<[u8]>::to_vec),
+            payload: payload.to_vec(),
+        };
+        match decode(payload, &opts) {
+            Err(e) => {
+                self.metrics
+                    .decode_failures
+                    .with_label_values(&[e.code.as_str()])
+                    .inc();
+                self.batch
+                    .dead
+                    .push(dead(e.code.as_str(), e.field.unwrap_or(""), e.message));
+            }
+            Ok(ev) => {
+                *self.kinds.entry(ev.body.kind().as_str()).or_default() += 1;
+                match live.engine.on_event(&ev, &mut self.batch.alerts) {
+                    Ok(Outcome::Duplicate) => self.metrics.duplicates.inc(),
+                    Ok(_) => self.batch.events.push(EventRow::new(
+                        &ev,
+                        payload,
+                        rules::Instant(receipt),
+                    )),
+                    Err(rejection) => {
+                        self.metrics
+                            .refused
+                            .with_label_values(&[rejection.code()])
+                            .inc();
+                        let field = match rejection {
+                            rules::Rejection::UnknownItem(_) => "item_code",
+                        };
+                        self.batch
+                            .dead
+                            .push(dead(rejection.code(), field, rejection.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The partition has no more messages for now.
+    pub(crate) fn on_end_of_partition(&mut self, partition: i32) {
+        if let Some(Part::Ready(live)) = self.parts.get_mut(&partition) {
+            live.caught_up = true;
+        }
+        self.advance_caught_up();
+    }
+
+    /// In wall-clock mode, move caught-up engines to now less the allowed lateness.
+    fn advance_caught_up(&mut self) {
+        let ClockMode::Wall { lateness } = self.cfg.clock else {
+            return;
+        };
+        let target = rules::Instant(unix_now() - lateness.as_secs() as i64);
+        for part in self.parts.values_mut() {
+            if let Part::Ready(live) = part {
+                if live.caught_up && live.engine.clock() < target {
+                    let before = self.batch.alerts.len();
+                    live.engine.advance_to(target, &mut self.batch.alerts);
+                    live.dirty = true;
+                    if self.batch.alerts.len() > before {
+                        self.batch_started.get_or_insert_with(Instant::now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Periodic work between messages: writer replies, batch sealing, clock, checkpoints,
+    /// gauges, back-pressure.
+    pub(crate) fn tick(&mut self, consumer: &KafkaConsumer) {
+        self.take_replies(consumer, None);
+        let now = Instant::now();
+        if self.batch.rows() >= self.cfg.batch_rows
+            || self
+                .batch_started
+                .is_some_and(|t| now.duration_since(t) >= self.cfg.batch_age)
+        {
+            self.seal();
+        }
+        if now.duration_since(self.last_tick) >= Duration::from_secs(1) {
+            self.last_tick = now;
+            self.advance_caught_up();
+            self.gauges(now);
+            if !self.all_ready() {
+                self.load_pending(consumer);
+            }
+        }
+        if now.duration_since(self.last_checkpoint) >= self.cfg.checkpoint_interval {
+            self.checkpoint(None);
+        }
+        self.back_pressure(consumer);
+    }
+
+    fn gauges(&self, now: Instant) {
+        for (p, part) in &self.parts {
+            if let Part::Ready(live) = part {
+                let label = p.to_string();
+                self.metrics
+                    .checkpoint_age
+                    .with_label_values(&[&label])
+                    .set(now.duration_since(live.durable_at).as_secs() as i64);
+                self.metrics
+                    .open_cases
+                    .with_label_values(&[&label])
+                    .set(live.engine.tracked_cases() as i64);
+                if live.high_watermark >= 0 {
+                    self.metrics
+                        .lag
+                        .with_label_values(&[&label])
+                        .set((live.high_watermark - live.next_offset.max(0)).max(0));
+                }
+            }
+        }
+    }
+
+    /// Pause consumption while too many batches wait for the writer; resume when it catches up.
+    fn back_pressure(&mut self, consumer: &KafkaConsumer) {
+        let full = self.in_flight >= self.cfg.max_in_flight;
+        if full == self.paused {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, part) in &self.parts {
+            if matches!(part, Part::Ready(_)) {
+                tpl.add_partition(&self.cfg.events_topic, *p);
+            }
+        }
+        let result = if full {
+            consumer.pause(&tpl)
+        } else {
+            consumer.resume(&tpl)
+        };
+        match result {
+            Ok(()) => self.paused = full,
+            Err(e) => log::warn!("could not {} consumption: {e}", if full { "pause" } else { "resume" }),
+        }
+    }
+
+    /// Hand the current batch (with the engines' finished cases) to the writer.
+    fn seal(&mut self) {
+        for part in self.parts.values_mut() {
+            if let Part::Ready(live) = part {
+                self.batch.facts.extend(live.engine.drain_facts());
+            }
+        }
+        self.batch_started = None;
+        for (kind, n) in self.kinds.drain() {
+            self.metrics.events.with_label_values(&[kind]).inc_by(n);
+        }
+        if self.batch.rows() == 0 {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.send(Job::Batch(batch));
+    }
+
+    fn send(&mut self, job: Job) {
+        if self.jobs.send(job).is_ok() {
+            self.in_flight += 1;
+        } else if self.fatal.is_none() {
+            self.fatal = Some("the writer stopped".into());
+        }
+    }
+
+    /// Seal the batch and checkpoint the changed partitions (all, or `only`). Returns whether
+    /// a checkpoint job was sent.
+    fn checkpoint(&mut self, only: Option<&[i32]>) -> bool {
+        self.seal();
+        self.last_checkpoint = Instant::now();
+        let mut parts = Vec::new();
+        for (p, part) in &mut self.parts {
+            let Part::Ready(live) = part else { continue };
+            if !live.dirty || live.next_offset < 0 || only.is_some_and(|o| !o.contains(p)) {
+                continue;
+            }
+            match live.engine.snapshot() {
+                Ok(snapshot) => {
+                    parts.push(PartCheckpoint {
+                        partition: *p,
+                        slot: live.slot,
+                        next_offset: live.next_offset,
+                        snapshot,
+                    });
+                    live.slot ^= 1;
+                    live.dirty = false;
+                }
+                Err(e) => {
+                    self.fatal = Some(format!("snapshot of partition {p} failed: {e}"));
+                    return false;
+                }
+            }
+        }
+        if parts.is_empty() {
+            return false;
+        }
+        self.checkpoint_ids += 1;
+        let id = self.checkpoint_ids;
+        self.send(Job::Checkpoint { id, parts });
+        true
+    }
+
+    /// Handle the writer's replies; with a deadline, wait until nothing is in flight or it
+    /// passes. Offsets of stored checkpoints are committed (synchronously when waiting).
+    fn take_replies(&mut self, consumer: &KafkaConsumer, wait_until: Option<Instant>) {
+        loop {
+            let reply = match wait_until {
+                None => match self.replies.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => return,
+                },
+                Some(deadline) => {
+                    if self.in_flight == 0 {
+                        return;
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match self.replies.recv_timeout(left) {
+                        Ok(r) => r,
+                        Err(_) => return,
+                    }
+                }
+            };
+            self.in_flight = self.in_flight.saturating_sub(1);
+            match reply {
+                Reply::Written => {}
+                Reply::Failed(message) => {
+                    self.fatal.get_or_insert(message);
+                    return;
+                }
+                Reply::Checkpointed { id, offsets } => {
+                    let mut tpl = TopicPartitionList::new();
+                    let now = Instant::now();
+                    for (p, next_offset, bytes) in offsets {
+                        if let Some(Part::Ready(live)) = self.parts.get_mut(&p) {
+                            live.durable_at = now;
+                        }
+                        self.metrics
+                            .checkpoint_bytes
+                            .with_label_values(&[&p.to_string()])
+                            .set(bytes as i64);
+                        if let Err(e) = tpl.add_partition_offset(
+                            &self.cfg.events_topic,
+                            p,
+                            Offset::Offset(next_offset),
+                        ) {
+                            log::warn!("partition {p}: {e}");
+                        }
+                    }
+                    let mode = if wait_until.is_some() {
+                        CommitMode::Sync
+                    } else {
+                        CommitMode::Async
+                    };
+                    if let Err(e) = consumer.commit(&tpl, mode) {
+                        // Harmless: the next checkpoint commits a later offset, and a restart
+                        // before it replays from the stored checkpoint's offset.
+                        log::warn!("commit after checkpoint {id} failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Make everything so far durable and commit it (revocation or shutdown), giving up at
+    /// `deadline`: then nothing more is committed and the next owner replays from the last
+    /// checkpoint.
+    pub(crate) fn drain(&mut self, consumer: &KafkaConsumer, only: Option<&[i32]>, deadline: Instant) {
+        self.checkpoint(only);
+        self.take_replies(consumer, Some(deadline));
+        if self.in_flight > 0 {
+            self.abort.store(true, Ordering::Relaxed);
+            log::warn!(
+                "{} writes still pending at the deadline: not committed; the next owner replays from the last checkpoint",
+                self.in_flight
+            );
+        }
+    }
+
+    /// Restore the state of partitions waiting for it, when the store answers.
+    fn load_pending(&mut self, consumer: &KafkaConsumer) {
+        let now = Instant::now();
+        if now.duration_since(self.last_load_attempt) < Duration::from_secs(1) {
+            return;
+        }
+        self.last_load_attempt = now;
+        let waiting: Vec<i32> = self
+            .parts
+            .iter()
+            .filter(|(_, p)| matches!(p, Part::Loading(_)))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in waiting {
+            match self.load(p) {
+                Ok(live) => {
+                    let Some(Part::Loading(buffered)) =
+                        self.parts.insert(p, Part::Ready(Box::new(live)))
+                    else {
+                        continue;
+                    };
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition(&self.cfg.events_topic, p);
+                    if !self.paused {
+                        if let Err(e) = consumer.resume(&tpl) {
+                            log::warn!("could not resume partition {p}: {e}");
+                        }
+                    }
+                    for msg in &buffered {
+                        self.on_message(msg, || msg.clone());
+                    }
+                }
+                Err(LoadError::Later(e)) => {
+                    log::warn!("partition {p}: cannot load its checkpoint yet: {e}");
+                }
+                Err(LoadError::Fatal(e)) => {
+                    self.fatal.get_or_insert(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn load(&self, partition: i32) -> Result<Live, LoadError> {
+        let key = CheckpointKey {
+            group_id: &self.cfg.group_id,
+            topic: &self.cfg.events_topic,
+            partition: partition as u32,
+        };
+        let store = &self.store;
+        let timeout = Duration::from_secs(30);
+        let found = self
+            .runtime
+            .block_on(async {
+                let metas = tokio::time::timeout(timeout, store.checkpoints(key)).await??;
+                let mut restored = None;
+                let mut problems = Vec::new();
+                for meta in metas {
+                    let bytes =
+                        tokio::time::timeout(timeout, store.checkpoint_data(key, &meta)).await??;
+                    match Engine::restore(self.reference.clone(), self.policy.clone(), &bytes) {
+                        Ok(engine) => {
+                            restored = Some((meta, engine));
+                            break;
+                        }
+                        Err(e) => problems.push(format!("offset {}: {e}", meta.next_offset)),
+                    }
+                }
+                Ok::<_, LoadFailure>((restored, problems))
+            })
+            .map_err(|e| match e {
+                LoadFailure::Store(e) if !e.is_transient() => {
+                    LoadError::Fatal(format!("partition {partition}: reading checkpoints: {e}"))
+                }
+                other => LoadError::Later(other.to_string()),
+            })?;
+        let (restored, problems) = found;
+        let (mut engine, next_offset, slot) = match restored {
+            Some((meta, engine)) => {
+                log::info!(
+                    "partition {partition}: state restored at offset {} ({} cases)",
+                    meta.next_offset,
+                    engine.tracked_cases()
+                );
+                (engine, meta.next_offset, meta.slot ^ 1)
+            }
+            None if problems.is_empty() => {
+                log::info!("partition {partition}: no checkpoint, starting with an empty engine");
+                (
+                    Engine::new(self.reference.clone(), self.policy.clone()),
+                    -1,
+                    0,
+                )
+            }
+            None => {
+                return Err(LoadError::Fatal(format!(
+                    "partition {partition}: no stored checkpoint can be restored ({}); refusing to start from nothing. \
+                     To rebuild state from the whole topic, reset the group's offsets to the earliest and delete the group's checkpoints",
+                    problems.join("; ")
+                )))
+            }
+        };
+        engine.collect_facts(true);
+        Ok(Live {
+            engine,
+            next_offset,
+            skip_below: next_offset,
+            caught_up: false,
+            dirty: false,
+            slot,
+            durable_at: Instant::now(),
+            high_watermark: -1,
+        })
+    }
+}
+
+enum LoadError {
+    /// The store is unavailable: try again later, the partition stays paused.
+    Later(String),
+    /// The state cannot be restored: stop.
+    Fatal(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LoadFailure {
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    #[error("timed out")]
+    Timeout(#[from] tokio::time::error::Elapsed),
+}
+
+/// The loop. Returns when `stop` is set (after draining) or on a fatal error.
+pub(crate) fn consume(
+    consumer: &KafkaConsumer,
+    stop: &AtomicBool,
+    ready: &AtomicBool,
+) -> Result<(), ClusterError> {
+    let ctx = consumer.context();
+    let shutdown_deadline = ctx.lock().cfg.shutdown_deadline;
+    while !stop.load(Ordering::Relaxed) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => ctx.lock().on_message(&msg, || BorrowedMessage::detach(&msg)),
+            Some(Err(KafkaError::PartitionEOF(p))) => ctx.lock().on_end_of_partition(p),
+            Some(Err(e)) => log::warn!("kafka: {e}"),
+            None => {}
+        }
+        let mut core = ctx.lock();
+        core.tick(consumer);
+        ready.store(!core.parts.is_empty() && core.all_ready(), Ordering::Relaxed);
+        if let Some(fatal) = core.fatal.take() {
+            return Err(ClusterError::Fatal(fatal));
+        }
+    }
+    log::info!("stopping: draining within {shutdown_deadline:?}");
+    let mut core = ctx.lock();
+    let deadline = Instant::now() + shutdown_deadline;
+    core.drain(consumer, None, deadline);
+    match core.fatal.take() {
+        Some(fatal) => Err(ClusterError::Fatal(fatal)),
+        None if core.in_flight > 0 => Err(ClusterError::Fatal(
+            "shutdown deadline passed before the last writes were durable (not committed)".into(),
+        )),
+        None => Ok(()),
+    }
+}

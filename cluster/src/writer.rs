@@ -1,0 +1,324 @@
+//! The writer: makes the consumer loop's output durable, one job at a time, in order.
+//!
+//! A batch goes to ClickHouse first (events, dead letters, case facts and alerts, concurrently),
+//! then to Kafka (alerts keyed by `alert_id`, dead letters with their reason in headers). A
+//! checkpoint job is written only after every batch sent before it, so a checkpoint never
+//! covers an offset whose output is not durable. Transient failures are retried with backoff for
+//! as long as it takes (consumption pauses meanwhile); a refusal is fatal, because retrying
+//! would be refused again and skipping would lose data.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rules::{Alert, CaseFact};
+use store::clickhouse::{CheckpointKey, ClickHouseStore};
+use store::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow};
+use store::StoreError;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::metrics::Metrics;
+
+/// An invalid message: its stored row and what goes to the dead-letter topic.
+#[derive(Debug)]
+pub struct DeadLetter {
+    /// The row for the `dead_letters` table.
+    pub row: DeadLetterRow,
+    /// The original message key.
+    pub key: Option<Vec<u8>>,
+    /// The original bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Output of a run of events, written together.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Raw valid events.
+    pub events: Vec<EventRow>,
+    /// Alert lines (firings and retractions).
+    pub alerts: Vec<Alert>,
+    /// Invalid messages and refused events.
+    pub dead: Vec<DeadLetter>,
+    /// Finished cases.
+    pub facts: Vec<CaseFact>,
+}
+
+impl Batch {
+    /// Rows in all tables.
+    pub fn rows(&self) -> usize {
+        self.events.len() + self.alerts.len() + self.dead.len() + self.facts.len()
+    }
+}
+
+/// One partition's engine state, to be stored.
+#[derive(Debug)]
+pub struct PartCheckpoint {
+    /// Partition.
+    pub partition: i32,
+    /// Slot to write (alternates).
+    pub slot: u8,
+    /// First offset the state does not cover: the offset to commit once stored.
+    pub next_offset: i64,
+    /// [`rules::Engine::snapshot`] bytes.
+    pub snapshot: Vec<u8>,
+}
+
+/// Work for the writer.
+#[derive(Debug)]
+pub enum Job {
+    /// Make a batch durable.
+    Batch(Batch),
+    /// Store checkpoints (after every batch before them).
+    Checkpoint {
+        /// Identifies the reply.
+        id: u64,
+        /// The partitions' states.
+        parts: Vec<PartCheckpoint>,
+    },
+}
+
+/// What the writer reports back to the consumer loop.
+#[derive(Debug)]
+pub enum Reply {
+    /// A batch is durable.
+    Written,
+    /// Checkpoints are durable: these offsets may be committed.
+    Checkpointed {
+        /// The job's id.
+        id: u64,
+        /// (partition, next offset, snapshot bytes) of each stored checkpoint.
+        offsets: Vec<(i32, i64, usize)>,
+    },
+    /// The writer stopped: this job cannot be written. Nothing after it is committed.
+    Failed(String),
+}
+
+/// Where the writer writes.
+pub struct Sinks {
+    /// ClickHouse.
+    pub store: ClickHouseStore,
+    /// Kafka producer for alerts and dead letters.
+    pub producer: FutureProducer,
+    /// Alerts topic.
+    pub alerts_topic: String,
+    /// Dead-letter topic.
+    pub dead_letter_topic: String,
+    /// Consumer group (checkpoint key).
+    pub group_id: String,
+    /// Events topic (checkpoint key).
+    pub events_topic: String,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Set when the process gives up waiting (shutdown deadline): retries stop.
+    pub abort: Arc<AtomicBool>,
+}
+
+/// Why a write did not happen.
+#[derive(Debug)]
+enum WriteError {
+    /// Refused by the sink: fatal.
+    Refused(String),
+    /// Shutdown deadline passed while retrying.
+    Aborted,
+}
+
+/// Run jobs until the sender is dropped or a write fails for good.
+pub async fn run(mut jobs: UnboundedReceiver<Job>, replies: mpsc::Sender<Reply>, sinks: Sinks) {
+    while let Some(job) = jobs.recv().await {
+        let result = match job {
+            Job::Batch(batch) => write_batch(&sinks, batch).await.map(|()| Reply::Written),
+            Job::Checkpoint { id, parts } => write_checkpoints(&sinks, id, parts).await,
+        };
+        match result {
+            Ok(reply) => {
+                if replies.send(reply).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let message = match e {
+                    WriteError::Refused(m) => m,
+                    WriteError::Aborted => "shutdown deadline passed while retrying".into(),
+                };
+                let _ = replies.send(Reply::Failed(message));
+                return;
+            }
+        }
+    }
+}
+
+/// Retry `op` while it fails transiently, with backoff from 100 ms up to 5 s.
+async fn persist<F, Fut>(sinks: &Sinks, sink: &str, mut op: F) -> Result<(), WriteError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut pause = Duration::from_millis(100);
+    let mut logged = false;
+    loop {
+        let started = Instant::now();
+        match op().await {
+            Ok(()) => {
+                sinks
+                    .metrics
+                    .write_seconds
+                    .with_label_values(&[sink])
+                    .observe(started.elapsed().as_secs_f64());
+                if logged {
+                    log::warn!("{sink}: writing again after an outage");
+                }
+                return Ok(());
+            }
+            Err(e) if e.is_transient() => {
+                sinks
+                    .metrics
+                    .write_failures
+                    .with_label_values(&[sink, "transient"])
+                    .inc();
+                if !logged {
+                    log::warn!("{sink}: {e}; retrying with backoff, consumption paused");
+                    logged = true;
+                }
+            }
+            Err(e) => {
+                sinks
+                    .metrics
+                    .write_failures
+                    .with_label_values(&[sink, "refused"])
+                    .inc();
+                return Err(WriteError::Refused(format!("{sink}: {e}")));
+            }
+        }
+        if sinks.abort.load(Ordering::Relaxed) {
+            return Err(WriteError::Aborted);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn write_batch(sinks: &Sinks, batch: Batch) -> Result<(), WriteError> {
+    sinks.metrics.batch_rows.observe(batch.rows() as f64);
+    let alerts: Vec<AlertRow> = batch.alerts.iter().map(AlertRow::from).collect();
+    for a in &alerts {
+        sinks
+            .metrics
+            .alerts
+            .with_label_values(&[&a.rule, &a.level, &a.status])
+            .inc();
+    }
+    let dead: Vec<DeadLetterRow> = batch.dead.iter().map(|d| d.row.clone()).collect();
+    let facts: Vec<CaseFactRow> = batch.facts.iter().map(CaseFactRow::from).collect();
+    let store = &sinks.store;
+    persist(sinks, "clickhouse", || async {
+        let (e, d, f, a) = tokio::join!(
+            store.insert_events(&batch.events),
+            store.insert_dead_letters(&dead),
+            store.insert_case_facts(&facts),
+            store.insert_alerts(&alerts),
+        );
+        e.and(d).and(f).and(a)
+    })
+    .await?;
+    if batch.alerts.is_empty() && batch.dead.is_empty() {
+        return Ok(());
+    }
+    let json: Vec<Vec<u8>> = batch
+        .alerts
+        .iter()
+        .map(|a| serde_json::to_vec(a).unwrap_or_default())
+        .collect();
+    persist(sinks, "kafka", || publish(sinks, &batch, &json)).await
+}
+
+/// Publish a batch's alerts and dead letters and wait until the broker has them all. A failed
+/// delivery fails the whole publish, which is then retried: consumers see an alert at least
+/// once, and its id makes a repeat recognisable.
+async fn publish(sinks: &Sinks, batch: &Batch, json: &[Vec<u8>]) -> Result<(), StoreError> {
+    let mut pending = Vec::with_capacity(json.len() + batch.dead.len());
+    let unavailable = |e: rdkafka::error::KafkaError| StoreError::Unavailable(e.to_string());
+    for (alert, payload) in batch.alerts.iter().zip(json) {
+        let record = FutureRecord::to(&sinks.alerts_topic)
+            .key(alert.alert_id.as_bytes())
+            .payload(payload.as_slice());
+        pending.push(enqueue(&sinks.producer, record).await?);
+    }
+    for d in &batch.dead {
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "reason",
+                value: Some(d.row.reason.as_bytes()),
+            })
+            .insert(Header {
+                key: "field",
+                value: Some(d.row.field.as_bytes()),
+            })
+            .insert(Header {
+                key: "message",
+                value: Some(d.row.message.as_bytes()),
+            })
+            .insert(Header {
+                key: "source",
+                value: Some(d.row.source.as_bytes()),
+            });
+        let mut record = FutureRecord::to(&sinks.dead_letter_topic)
+            .payload(d.payload.as_slice())
+            .headers(headers);
+        if let Some(key) = &d.key {
+            record = record.key(key.as_slice());
+        }
+        pending.push(enqueue(&sinks.producer, record).await?);
+    }
+    for delivery in pending {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => return Err(unavailable(e)),
+            Err(_) => return Err(StoreError::Unavailable("producer closed".into())),
+        }
+    }
+    Ok(())
+}
+
+/// Hand a record to the producer, waiting while its queue is full.
+async fn enqueue<'a>(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'a, [u8], [u8]>,
+) -> Result<rdkafka::producer::DeliveryFuture, StoreError> {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    loop {
+        match producer.send_result(record) {
+            Ok(future) => return Ok(future),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => return Err(StoreError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+async fn write_checkpoints(
+    sinks: &Sinks,
+    id: u64,
+    parts: Vec<PartCheckpoint>,
+) -> Result<Reply, WriteError> {
+    let mut offsets = Vec::with_capacity(parts.len());
+    for part in parts {
+        let key = CheckpointKey {
+            group_id: &sinks.group_id,
+            topic: &sinks.events_topic,
+            partition: part.partition as u32,
+        };
+        persist(sinks, "checkpoint", || {
+            sinks
+                .store
+                .save_checkpoint(key, part.slot, part.next_offset, &part.snapshot)
+        })
+        .await?;
+        offsets.push((part.partition, part.next_offset, part.snapshot.len()));
+    }
+    Ok(Reply::Checkpointed { id, offsets })
+}
