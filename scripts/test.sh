@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit, golden and end-to-end tests.
-# Used by CI (.ci/run) and by hand. Starts what the tests need (ClickHouse, installed from
-# Debian's packages if missing); tests that need a service fail rather than skip when CI is set.
+# Used by CI (.ci/run) and by hand. Starts what the tests need (ClickHouse from Debian's
+# packages, the tansu Kafka broker from crates.io, kafka-python from PyPI; each installed if
+# missing); tests that need a service fail rather than skip when CI is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== services"
 deploy/local/clickhouse.sh start
 export JIANCHA_CLICKHOUSE_URL=${JIANCHA_CLICKHOUSE_URL:-http://127.0.0.1:8123}
+deploy/local/kafka.sh start
+export JIANCHA_KAFKA_BROKERS=${JIANCHA_KAFKA_BROKERS:-127.0.0.1:9092}
+# The independent Kafka client of the end-to-end tests (pure Python, from PyPI).
+python3 -c "import kafka" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check kafka-python==3.0.12
 
 echo "== cargo test"
 cargo test --workspace --locked

@@ -91,32 +91,76 @@ struct ClusterArgs {
     #[arg(long, value_name = "FILE", env = "JIANCHA_POLICY")]
     policy: Option<PathBuf>,
     /// Kafka bootstrap servers.
-    #[arg(long, value_name = "HOST:PORT,...", default_value = "127.0.0.1:9092", env = "JIANCHA_KAFKA_BROKERS")]
+    #[arg(
+        long,
+        value_name = "HOST:PORT,...",
+        default_value = "127.0.0.1:9092",
+        env = "JIANCHA_KAFKA_BROKERS"
+    )]
     brokers: String,
     /// Consumer group shared by the processes of one deployment (also keys the checkpoints).
-    #[arg(long, value_name = "NAME", default_value = "jiancha", env = "JIANCHA_GROUP")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "jiancha",
+        env = "JIANCHA_GROUP"
+    )]
     group: String,
     /// Events topic.
-    #[arg(long, value_name = "TOPIC", default_value = "jiancha.events", env = "JIANCHA_EVENTS_TOPIC")]
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        default_value = "jiancha.events",
+        env = "JIANCHA_EVENTS_TOPIC"
+    )]
     events_topic: String,
     /// Alerts topic (key alert_id, value the alert JSON).
-    #[arg(long, value_name = "TOPIC", default_value = "jiancha.alerts", env = "JIANCHA_ALERTS_TOPIC")]
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        default_value = "jiancha.alerts",
+        env = "JIANCHA_ALERTS_TOPIC"
+    )]
     alerts_topic: String,
     /// Dead-letter topic (raw bytes; reason, field, message and source in headers).
-    #[arg(long, value_name = "TOPIC", default_value = "jiancha.dead-letter", env = "JIANCHA_DEAD_LETTER_TOPIC")]
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        default_value = "jiancha.dead-letter",
+        env = "JIANCHA_DEAD_LETTER_TOPIC"
+    )]
     dead_letter_topic: String,
+    /// Static group membership: a stable name per process (e.g. the pod name), so a restarted
+    /// process takes its partitions back at once instead of after the old session times out.
+    #[arg(long, value_name = "NAME", env = "JIANCHA_INSTANCE_ID")]
+    instance_id: Option<String>,
     /// Extra librdkafka setting for both consumer and producer (repeatable), e.g.
     /// security.protocol=SASL_SSL.
     #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     kafka_options: Vec<(String, String)>,
     /// ClickHouse HTTP endpoint.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8123", env = "JIANCHA_CLICKHOUSE_URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8123",
+        env = "JIANCHA_CLICKHOUSE_URL"
+    )]
     clickhouse_url: String,
     /// Database holding jiancha's tables (created and migrated at start-up).
-    #[arg(long, value_name = "NAME", default_value = "jiancha", env = "JIANCHA_DATABASE")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "jiancha",
+        env = "JIANCHA_DATABASE"
+    )]
     database: String,
     /// Serve /metrics (Prometheus) and /healthz on this address.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464", env = "JIANCHA_METRICS_LISTEN")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9464",
+        env = "JIANCHA_METRICS_LISTEN"
+    )]
     metrics_listen: std::net::SocketAddr,
     /// Engine clock: `wall` (event time, and the wall clock less --lateness once a partition is
     /// caught up, so deadlines pass at night) or `event` (event time only, as replay).
@@ -265,6 +309,7 @@ fn cluster(args: ClusterArgs) -> ExitCode {
     cfg.events_topic = args.events_topic;
     cfg.alerts_topic = args.alerts_topic;
     cfg.dead_letter_topic = args.dead_letter_topic;
+    cfg.instance_id = args.instance_id;
     cfg.kafka_options = args.kafka_options;
     cfg.database = args.database;
     cfg.listen = Some(args.metrics_listen);

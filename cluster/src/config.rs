@@ -32,6 +32,10 @@ pub struct ClusterConfig {
     pub alerts_topic: String,
     /// Invalid messages out (raw bytes, reason in headers).
     pub dead_letter_topic: String,
+    /// Static group membership (`group.instance.id`): a process restarted with the same id takes
+    /// its partitions back at once instead of waiting for the broker to notice the old session
+    /// died. Use a stable name per process (a StatefulSet pod name).
+    pub instance_id: Option<String>,
     /// Extra librdkafka settings (`key=value`), for SASL/TLS and tuning.
     pub kafka_options: Vec<(String, String)>,
     /// ClickHouse HTTP endpoint.
@@ -65,6 +69,7 @@ impl ClusterConfig {
             events_topic: "jiancha.events".into(),
             alerts_topic: "jiancha.alerts".into(),
             dead_letter_topic: "jiancha.dead-letter".into(),
+            instance_id: None,
             kafka_options: Vec::new(),
             clickhouse_url: clickhouse_url.to_string(),
             database: "jiancha".into(),

@@ -90,7 +90,11 @@ fn with_overrides(mut c: ClientConfig, cfg: &ClusterConfig) -> ClientConfig {
 fn check_topics(consumer: &KafkaConsumer, cfg: &ClusterConfig) -> Result<(), ClusterError> {
     for topic in [&cfg.events_topic, &cfg.alerts_topic, &cfg.dead_letter_topic] {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(15))?;
-        let detail = match metadata.topics().iter().find(|t| t.name() == topic.as_str()) {
+        let detail = match metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic.as_str())
+        {
             None => Some("not in the broker's metadata".to_string()),
             Some(t) => match t.error() {
                 Some(e) => Some(format!("{:?}", rdkafka::types::RDKafkaErrorCode::from(e))),
@@ -110,14 +114,13 @@ fn check_topics(consumer: &KafkaConsumer, cfg: &ClusterConfig) -> Result<(), Clu
 }
 
 async fn signals(stop: Arc<AtomicBool>) {
-    let mut term =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                log::warn!("cannot listen for SIGTERM: {e}");
-                return;
-            }
-        };
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("cannot listen for SIGTERM: {e}");
+            return;
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -213,9 +216,11 @@ pub fn run(
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 .set("auto.offset.reset", "earliest")
-                .set("enable.partition.eof", "true")
                 .set("session.timeout.ms", "10000")
-                .set("statistics.interval.ms", "5000");
+                .set("statistics.interval.ms", "1000");
+            if let Some(id) = &cfg.instance_id {
+                c.set("group.instance.id", id);
+            }
             c
         },
         &cfg,

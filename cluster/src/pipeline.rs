@@ -20,7 +20,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ingest::decode::{decode, DecodeOptions, Receipt};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -98,18 +97,13 @@ pub(crate) type KafkaConsumer = BaseConsumer<Context>;
 
 impl Context {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
-        self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.core
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl ClientContext for Context {
-    fn error(&self, error: KafkaError, reason: &str) {
-        // Reaching the end of a partition is how the loop learns it has caught up, not an error.
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
-            log::error!("librdkafka: {error}: {reason}");
-        }
-    }
-
     fn stats(&self, statistics: Statistics) {
         let mut core = self.lock();
         let topic = core.cfg.events_topic.clone();
@@ -289,11 +283,11 @@ impl Core {
                 *self.kinds.entry(ev.body.kind().as_str()).or_default() += 1;
                 match live.engine.on_event(&ev, &mut self.batch.alerts) {
                     Ok(Outcome::Duplicate) => self.metrics.duplicates.inc(),
-                    Ok(_) => self.batch.events.push(EventRow::new(
-                        &ev,
-                        payload,
-                        rules::Instant(receipt),
-                    )),
+                    Ok(_) => {
+                        self.batch
+                            .events
+                            .push(EventRow::new(&ev, payload, rules::Instant(receipt)))
+                    }
                     Err(rejection) => {
                         self.metrics
                             .refused
@@ -311,15 +305,9 @@ impl Core {
         }
     }
 
-    /// The partition has no more messages for now.
-    pub(crate) fn on_end_of_partition(&mut self, partition: i32) {
-        if let Some(Part::Ready(live)) = self.parts.get_mut(&partition) {
-            live.caught_up = true;
-        }
-        self.advance_caught_up();
-    }
-
-    /// In wall-clock mode, move caught-up engines to now less the allowed lateness.
+    /// In wall-clock mode, move engines that have caught up with their log (by the log end
+    /// offset of the client's statistics, refreshed every second) to now less the allowed
+    /// lateness.
     fn advance_caught_up(&mut self) {
         let ClockMode::Wall { lateness } = self.cfg.clock else {
             return;
@@ -327,6 +315,8 @@ impl Core {
         let target = rules::Instant(unix_now() - lateness.as_secs() as i64);
         for part in self.parts.values_mut() {
             if let Part::Ready(live) = part {
+                live.caught_up =
+                    live.high_watermark >= 0 && live.next_offset.max(0) >= live.high_watermark;
                 if live.caught_up && live.engine.clock() < target {
                     let before = self.batch.alerts.len();
                     live.engine.advance_to(target, &mut self.batch.alerts);
@@ -406,7 +396,10 @@ impl Core {
         };
         match result {
             Ok(()) => self.paused = full,
-            Err(e) => log::warn!("could not {} consumption: {e}", if full { "pause" } else { "resume" }),
+            Err(e) => log::warn!(
+                "could not {} consumption: {e}",
+                if full { "pause" } else { "resume" }
+            ),
         }
     }
 
@@ -537,7 +530,12 @@ impl Core {
     /// Make everything so far durable and commit it (revocation or shutdown), giving up at
     /// `deadline`: then nothing more is committed and the next owner replays from the last
     /// checkpoint.
-    pub(crate) fn drain(&mut self, consumer: &KafkaConsumer, only: Option<&[i32]>, deadline: Instant) {
+    pub(crate) fn drain(
+        &mut self,
+        consumer: &KafkaConsumer,
+        only: Option<&[i32]>,
+        deadline: Instant,
+    ) {
         self.checkpoint(only);
         self.take_replies(consumer, Some(deadline));
         if self.in_flight > 0 {
@@ -690,14 +688,18 @@ pub(crate) fn consume(
     let shutdown_deadline = ctx.lock().cfg.shutdown_deadline;
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(msg)) => ctx.lock().on_message(&msg, || BorrowedMessage::detach(&msg)),
-            Some(Err(KafkaError::PartitionEOF(p))) => ctx.lock().on_end_of_partition(p),
+            Some(Ok(msg)) => ctx
+                .lock()
+                .on_message(&msg, || BorrowedMessage::detach(&msg)),
             Some(Err(e)) => log::warn!("kafka: {e}"),
             None => {}
         }
         let mut core = ctx.lock();
         core.tick(consumer);
-        ready.store(!core.parts.is_empty() && core.all_ready(), Ordering::Relaxed);
+        ready.store(
+            !core.parts.is_empty() && core.all_ready(),
+            Ordering::Relaxed,
+        );
         if let Some(fatal) = core.fatal.take() {
             return Err(ClusterError::Fatal(fatal));
         }

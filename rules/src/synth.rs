@@ -165,9 +165,11 @@ pub struct Workload {
     rng: Rng,
     open: Vec<OpenCase>,
     /// Bad evaluations not yet rectified.
-    bad: Vec<u64>,
+    /// Bad ratings not yet rectified: (event number, window).
+    bad: Vec<(u64, u64)>,
     /// Complaints not yet resolved.
-    complaints: Vec<u64>,
+    /// Complaints not yet resolved: (event number, window).
+    complaints: Vec<(u64, u64)>,
     next_case: u64,
     next_event: u64,
     /// Current event time.
@@ -273,14 +275,16 @@ impl Workload {
         if roll < 25 || self.open.is_empty() {
             // Hall events: queue tickets, evaluations (one in ten bad, most later rectified),
             // fees for open cases (以票管审: mostly matched), complaints and their resolution.
-            let window = self.rng.below(WINDOWS as u64);
+            // A follow-up (rectification, resolution, a case's fee) happens at the window, and
+            // so the centre, of what it follows up: one centre's story stays in one partition.
+            let mut window = self.rng.below(WINDOWS as u64);
             let n = self.next_event;
             let (kind, extra) = match self.rng.below(25) {
                 0..=7 => ("queue.ticket_issued", format!(r#","ticket_no":"A{n}""#)),
                 8..=12 => ("queue.ticket_called", format!(r#","ticket_no":"A{n}""#)),
                 13..=17 => {
                     let score = if self.rng.percent(10) {
-                        self.bad.push(n);
+                        self.bad.push((n, window));
                         1 + self.rng.below(2)
                     } else {
                         3 + self.rng.below(3)
@@ -291,9 +295,10 @@ impl Workload {
                     )
                 }
                 18 if !self.bad.is_empty() => {
-                    let id = self
+                    let (id, at) = self
                         .bad
                         .swap_remove(self.rng.below(self.bad.len() as u64) as usize);
+                    window = at;
                     (
                         "evaluation.rectified",
                         format!(r#","evaluation_id":"V{id}""#),
@@ -315,6 +320,7 @@ impl Workload {
                     let case_field = if roll == 1 {
                         String::new()
                     } else {
+                        window = case.n % WINDOWS as u64;
                         format!(r#","case_id":"{}""#, case_id(case.n))
                     };
                     let extra = format!(
@@ -325,7 +331,7 @@ impl Workload {
                     ("fee.charged", extra)
                 }
                 23 => {
-                    self.complaints.push(n);
+                    self.complaints.push((n, window));
                     let category = ["attitude", "efficiency", "fee", "integrity", "other"]
                         [self.rng.below(5) as usize];
                     (
@@ -334,7 +340,8 @@ impl Workload {
                     )
                 }
                 _ if !self.complaints.is_empty() => {
-                    let id = self.complaints.swap_remove(0);
+                    let (id, at) = self.complaints.swap_remove(0);
+                    window = at;
                     let substantiated = self.rng.percent(30);
                     (
                         "complaint.resolved",

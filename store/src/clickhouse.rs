@@ -443,7 +443,7 @@ impl ClickHouseStore {
                 });
             }
         }
-        found.sort_by(|a, b| b.next_offset.cmp(&a.next_offset));
+        found.sort_by_key(|m| std::cmp::Reverse(m.next_offset));
         Ok(found)
     }
 

@@ -28,41 +28,41 @@ pub const SELF_TEST: &str = "CREATE TABLE IF NOT EXISTS {db}.self_test \
 
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
-Migration {
-    version: 1,
-    description: "events, alerts, alert actions, dead letters, case facts",
-    statements: &[
-        // Raw events as received: history and audits. A re-delivered event (same id and time)
-        // collapses.
-        "CREATE TABLE IF NOT EXISTS {db}.events (\
+    Migration {
+        version: 1,
+        description: "events, alerts, alert actions, dead letters, case facts",
+        statements: &[
+            // Raw events as received: history and audits. A re-delivered event (same id and time)
+            // collapses.
+            "CREATE TABLE IF NOT EXISTS {db}.events (\
             event_id String, kind String, occurred_at DateTime, received_at DateTime, \
             center_id String, region String, case_id String, raw String) \
          ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(occurred_at) \
          ORDER BY (region, occurred_at, event_id)",
-        // Alerts keyed by their deterministic id; a retraction (version 1) replaces the open
-        // row (version 0), and re-deliveries collapse. Both versions share fired_at, hence the
-        // partition, which ReplacingMergeTree needs to merge them.
-        "CREATE TABLE IF NOT EXISTS {db}.alerts (\
+            // Alerts keyed by their deterministic id; a retraction (version 1) replaces the open
+            // row (version 0), and re-deliveries collapse. Both versions share fired_at, hence the
+            // partition, which ReplacingMergeTree needs to merge them.
+            "CREATE TABLE IF NOT EXISTS {db}.alerts (\
             alert_id String, rule String, level String, status String, version UInt8, \
             fired_at DateTime, center_id String, region String, department String, \
             window_id String, staff_id String, case_id String, item_code String, \
             subject String, message String, evidence String) \
          ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(fired_at) ORDER BY alert_id",
-        // Inspector actions (acknowledge, 督办, 回告, resolve, dismiss): who, when, why.
-        "CREATE TABLE IF NOT EXISTS {db}.alert_actions (\
+            // Inspector actions (acknowledge, 督办, 回告, resolve, dismiss): who, when, why.
+            "CREATE TABLE IF NOT EXISTS {db}.alert_actions (\
             alert_id String, action String, actor String, at DateTime, reason String, \
             reply_deadline DateTime, region String) \
          ENGINE = MergeTree() PARTITION BY toYYYYMM(at) ORDER BY (alert_id, at)",
-        // Invalid input with its reason. `source` names the message (topic/partition/offset)
-        // and `received_at` is its broker timestamp, so a re-delivered dead letter collapses.
-        "CREATE TABLE IF NOT EXISTS {db}.dead_letters (\
+            // Invalid input with its reason. `source` names the message (topic/partition/offset)
+            // and `received_at` is its broker timestamp, so a re-delivered dead letter collapses.
+            "CREATE TABLE IF NOT EXISTS {db}.dead_letters (\
             received_at DateTime, source String, reason String, field String, \
             message String, raw String) \
          ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(received_at) \
          ORDER BY (received_at, source)",
-        // One row per finished case: the basis of 绩效 metrics. Facts are deterministic, so a
-        // re-delivered one is identical and collapses.
-        "CREATE TABLE IF NOT EXISTS {db}.case_facts (\
+            // One row per finished case: the basis of 绩效 metrics. Facts are deterministic, so a
+            // re-delivered one is identical and collapses.
+            "CREATE TABLE IF NOT EXISTS {db}.case_facts (\
             case_id String, center_id String, region String, department String, \
             window_id String, staff_id String, item_code String, case_type String, \
             channel String, accepted_at DateTime, completed_at DateTime, result String, \
@@ -73,22 +73,23 @@ Migration {
             within_legal UInt8, version UInt32) \
          ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(completed_at) \
          ORDER BY (region, case_id)",
-    ],
-},
-Migration {
-    version: 2,
-    description: "engine checkpoints per consumer group and partition",
-    statements: &[
-        // Engine snapshots with the offset they cover, in chunks. Two slots per partition
-        // alternate, so a checkpoint being written never replaces the last complete one; within
-        // a slot the newer checkpoint (version = next_offset) replaces the older on merge.
-        "CREATE TABLE IF NOT EXISTS {db}.checkpoints (\
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "engine checkpoints per consumer group and partition",
+        statements: &[
+            // Engine snapshots with the offset they cover, in chunks. Two slots per partition
+            // alternate, so a checkpoint being written never replaces the last complete one; within
+            // a slot the newer checkpoint (version = next_offset) replaces the older on merge.
+            "CREATE TABLE IF NOT EXISTS {db}.checkpoints (\
             group_id String, topic String, partition UInt32, slot UInt8, \
             next_offset Int64, chunk UInt32, chunks UInt32, data String, written_at DateTime) \
          ENGINE = ReplacingMergeTree(next_offset) \
          ORDER BY (group_id, topic, partition, slot, chunk)",
-    ],
-}];
+        ],
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -257,7 +257,9 @@ async fn checkpoints_alternate_slots_and_read_back_whole() {
     };
     assert!(store.checkpoints(key).await.unwrap().is_empty());
     // Larger than one chunk, with a byte pattern that shows misordered chunks.
-    let first: Vec<u8> = (0..CHECKPOINT_CHUNK + 1000).map(|i| (i % 251) as u8).collect();
+    let first: Vec<u8> = (0..CHECKPOINT_CHUNK + 1000)
+        .map(|i| (i % 251) as u8)
+        .collect();
     store.save_checkpoint(key, 0, 100, &first).await.unwrap();
     let second = b"second snapshot".to_vec();
     store.save_checkpoint(key, 1, 250, &second).await.unwrap();
@@ -282,6 +284,9 @@ async fn checkpoints_alternate_slots_and_read_back_whole() {
     let found = store.checkpoints(key).await.unwrap();
     assert_eq!(found[0].next_offset, 400);
     assert_eq!(found[1].next_offset, 250);
-    assert_eq!(store.checkpoint_data(key, &found[0]).await.unwrap(), b"third");
+    assert_eq!(
+        store.checkpoint_data(key, &found[0]).await.unwrap(),
+        b"third"
+    );
     store.drop_database().await.unwrap();
 }

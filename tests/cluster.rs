@@ -1,0 +1,826 @@
+//! Cluster mode end to end: the real `jiancha cluster` binary between a real Kafka-protocol
+//! broker (tansu, `deploy/local/kafka.sh`) and a real ClickHouse (`deploy/local/clickhouse.sh`),
+//! both started by `./scripts/test.sh`. Results are read back with SQL and compared with
+//! `jiancha replay` over the same events: cluster mode must raise exactly the alerts the
+//! reference command raises, whatever happens to the process or the store in between.
+//!
+//! Without the services these tests skip when run by hand, and fail when `CI` is set.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use rules::synth::{self, Workload};
+
+const PARTITIONS: i32 = 3;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn brokers() -> String {
+    std::env::var("JIANCHA_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn clickhouse_url() -> String {
+    std::env::var("JIANCHA_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// True when both services answer; otherwise skip (by hand) or fail (CI).
+fn services_up(test: &str) -> bool {
+    let kafka = brokers()
+        .split(',')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
+    let ch = curl(&format!("{}/ping", clickhouse_url()), None).is_some();
+    if kafka && ch {
+        return true;
+    }
+    let why = format!(
+        "{test}: needs Kafka at {} ({kafka}) and ClickHouse at {} ({ch}); ./scripts/test.sh starts both",
+        brokers(),
+        clickhouse_url()
+    );
+    assert!(std::env::var_os("CI").is_none(), "CI: {why}");
+    eprintln!("skipping {why}");
+    false
+}
+
+fn curl(url: &str, body: Option<&str>) -> Option<String> {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sf", "--max-time", "30", url]);
+    if let Some(body) = body {
+        cmd.args(["--data-binary", body]);
+    }
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Run SQL on the ClickHouse at `url`; panics with the query on failure.
+fn sql(url: &str, query: &str) -> String {
+    curl(&format!("{url}/"), Some(query)).unwrap_or_else(|| panic!("query failed: {query}"))
+}
+
+/// A name unique to this test run.
+fn unique(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "t{}_{}_{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Topics of one test: events (3 partitions), alerts, dead letters.
+struct Topics {
+    events: String,
+    alerts: String,
+    dead: String,
+}
+
+fn create_topics(name: &str) -> Topics {
+    let topics = Topics {
+        events: unique(&format!("{name}.events")),
+        alerts: unique(&format!("{name}.alerts")),
+        dead: unique(&format!("{name}.dead")),
+    };
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin client");
+    let new = [
+        NewTopic::new(&topics.events, PARTITIONS, TopicReplication::Fixed(1)),
+        NewTopic::new(&topics.alerts, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(&topics.dead, 1, TopicReplication::Fixed(1)),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let results = runtime
+        .block_on(admin.create_topics(&new, &AdminOptions::new()))
+        .expect("create topics");
+    for r in results {
+        r.expect("topic created");
+    }
+    topics
+}
+
+/// A reference directory and an event file from the synthetic workload: three centres (C0,
+/// C1, C2, one per partition), a month of events, every event with `reported_at` (so lateness
+/// is judged the same by replay and by live ingest), invalid lines mixed in, and a closing
+/// `queue.ticket_issued` per centre so every partition's clock ends where replay's does.
+struct Dataset {
+    dir: PathBuf,
+    events: PathBuf,
+    lines: Vec<String>,
+    invalid: usize,
+}
+
+impl Dataset {
+    fn new(name: &str, events: usize) -> Dataset {
+        let dir = std::env::temp_dir().join(unique(name));
+        fs::create_dir_all(&dir).expect("dataset dir");
+        let files = synth::reference_files();
+        for (file, text) in [files.items, files.windows, files.staff]
+            .into_iter()
+            .flatten()
+        {
+            let base = file.rsplit('/').next().unwrap_or(&file).to_string();
+            fs::write(dir.join(base), text).expect("reference file");
+        }
+        let mut workload = Workload::new(11, 400, 700);
+        let mut lines = Vec::with_capacity(events + 16);
+        workload.warm_up(400, |l| lines.push(l.to_string()));
+        let mut line = String::new();
+        while lines.len() < events {
+            line.clear();
+            workload.next_line(&mut line);
+            // A completion is followed by the next acceptance on a line of its own.
+            lines.extend(line.lines().map(str::to_string));
+        }
+        let mut lines: Vec<String> = lines.iter().map(|l| with_reported_at(l)).collect();
+        let bad = [
+            "this is not JSON".to_string(),
+            r#"{"event_id":"bad-region","kind":"queue.ticket_issued","occurred_at":"2026-03-10T09:00:00+08:00","center_id":"C0","region":"990000","ticket_no":"X1"}"#.to_string(),
+            r#"{"event_id":"bad-kind","kind":"case.teleported","occurred_at":"2026-03-10T09:00:00+08:00","center_id":"C1","region":"430621"}"#.to_string(),
+        ];
+        let invalid = bad.len();
+        for (i, b) in bad.into_iter().enumerate() {
+            lines.insert((i + 1) * lines.len() / 4, b);
+        }
+        let end = rules::Instant(workload.now().0 + 86_400);
+        for c in 0..3 {
+            lines.push(format!(
+                r#"{{"event_id":"end-C{c}","kind":"queue.ticket_issued","occurred_at":"{end}","reported_at":"{end}","center_id":"C{c}","region":"43062{c}","window_id":"W00{c}","ticket_no":"END{c}"}}"#
+            ));
+        }
+        let path = dir.join("events.ndjson");
+        let mut f = fs::File::create(&path).expect("events file");
+        for l in &lines {
+            writeln!(f, "{l}").expect("write events");
+        }
+        Dataset {
+            dir,
+            events: path,
+            lines,
+            invalid,
+        }
+    }
+
+    /// The final state of every alert according to `jiancha replay`: id → (rule, level,
+    /// status, fired_at seconds).
+    fn expected(&self) -> BTreeMap<String, (String, String, String, i64)> {
+        let out = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+            .args(["replay", "--reference"])
+            .arg(&self.dir)
+            .arg("--events")
+            .arg(&self.events)
+            .output()
+            .expect("run replay");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut alerts = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("alert JSON");
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            let fired = rules::time::parse_rfc3339(&s("fired_at"))
+                .expect("fired_at")
+                .0;
+            alerts.insert(s("alert_id"), (s("rule"), s("level"), s("status"), fired));
+        }
+        assert!(alerts.len() > 50, "the dataset raises alerts");
+        alerts
+    }
+}
+
+fn with_reported_at(line: &str) -> String {
+    let Some(at) = line.find(r#""occurred_at":""#) else {
+        return line.to_string();
+    };
+    let value_start = at + r#""occurred_at":""#.len();
+    let value_end = value_start + line[value_start..].find('"').unwrap_or(0);
+    format!(
+        r#"{}"reported_at":"{}",{}"#,
+        &line[..at],
+        &line[value_start..value_end],
+        &line[at..]
+    )
+}
+
+/// The stored final state of every alert, read with `FINAL` as the dashboards read it.
+fn stored(url: &str, db: &str) -> BTreeMap<String, (String, String, String, i64)> {
+    let text = sql(
+        url,
+        &format!(
+            "SELECT alert_id, rule, level, status, toUInt32(fired_at) FROM {db}.alerts FINAL FORMAT TabSeparated"
+        ),
+    );
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].to_string(),
+                (
+                    f[1].to_string(),
+                    f[2].to_string(),
+                    f[3].to_string(),
+                    f[4].parse().expect("seconds"),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn center_key(line: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()?
+        .get("center_id")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Produce lines with librdkafka, keyed by `center_id` with the Java-compatible partitioner
+/// (the one every Kafka client defaults to), so each centre's events stay in one partition.
+fn produce(topic: &str, lines: &[String]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for line in lines {
+        let key = center_key(line);
+        let mut record = BaseRecord::<str, str>::to(topic).payload(line.as_str());
+        if let Some(k) = &key {
+            record = record.key(k.as_str());
+        }
+        let mut record = Some(record);
+        while let Some(r) = record.take() {
+            if let Err((e, back)) = producer.send(r) {
+                assert!(
+                    matches!(
+                        e,
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull
+                        )
+                    ),
+                    "produce: {e}"
+                );
+                producer.poll(Duration::from_millis(50));
+                record = Some(back);
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+}
+
+fn consumer(group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer")
+}
+
+/// (committed offset, log end offset) per partition of the events topic.
+fn progress(topic: &str, group: &str) -> Vec<(i64, i64)> {
+    let c = consumer(group);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition(topic, p);
+    }
+    let committed = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..PARTITIONS)
+        .map(|p| {
+            let (_, high) = c
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks");
+            let done = match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => 0,
+            };
+            (done, high)
+        })
+        .collect()
+}
+
+fn fully_committed(topic: &str, group: &str) -> bool {
+    progress(topic, group).iter().all(|(c, h)| c == h)
+}
+
+/// Every message of a single-partition topic: (key, payload, headers as name → value).
+fn read_topic(topic: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("reader"))
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("reader");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("partition");
+    c.assign(&tpl).expect("assign");
+    let (_, high) = c
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .expect("watermarks");
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while (out.len() as i64) < high && start.elapsed() < Duration::from_secs(60) {
+        match c.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                let text =
+                    |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+                let mut headers = BTreeMap::new();
+                if let Some(h) = m.headers() {
+                    for header in h.iter() {
+                        headers.insert(header.key.to_string(), text(header.value));
+                    }
+                }
+                out.push((text(m.key()), text(m.payload()), headers));
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+        }
+    }
+    out
+}
+
+/// A running `jiancha cluster`.
+struct Jiancha {
+    child: Child,
+    metrics: String,
+    log: PathBuf,
+}
+
+struct Setup {
+    topics: Topics,
+    group: String,
+    db: String,
+    ch: String,
+}
+
+impl Setup {
+    fn new(name: &str) -> Setup {
+        Setup {
+            topics: create_topics(name),
+            group: unique(&format!("{name}-group")),
+            db: unique(name),
+            ch: clickhouse_url(),
+        }
+    }
+
+    fn start(&self, data: &Dataset, extra: &[&str]) -> Jiancha {
+        let port = free_port();
+        let log = data.dir.join(format!("jiancha-{port}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+            .arg("cluster")
+            .arg("--reference")
+            .arg(&data.dir)
+            .args(["--brokers", &brokers()])
+            .args(["--group", &self.group])
+            .args(["--events-topic", &self.topics.events])
+            .args(["--alerts-topic", &self.topics.alerts])
+            .args(["--dead-letter-topic", &self.topics.dead])
+            .args(["--clickhouse-url", &self.ch])
+            .args(["--database", &self.db])
+            .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+            .args(["--checkpoint-secs", "1", "--batch-ms", "200"])
+            .args(if extra.contains(&"--clock") {
+                &[][..]
+            } else {
+                &["--clock", "event"][..]
+            })
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start jiancha cluster");
+        Jiancha {
+            child,
+            metrics: format!("http://127.0.0.1:{port}/metrics"),
+            log,
+        }
+    }
+}
+
+impl Jiancha {
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status once it has drained.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        let status = self.child.wait().expect("wait");
+        (status, self.log())
+    }
+
+    /// SIGKILL: a crash, nothing drained.
+    fn crash(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
+    /// A metric's value summed over its series (`name{` or `name `).
+    fn metric(&self, name: &str) -> f64 {
+        let text = curl(&self.metrics, None).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Jiancha {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn assert_same_alerts(
+    expected: &BTreeMap<String, (String, String, String, i64)>,
+    got: &BTreeMap<String, (String, String, String, i64)>,
+) {
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(k, _)| !got.contains_key(*k))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|(k, _)| !expected.contains_key(*k))
+        .take(5)
+        .collect();
+    let differ: Vec<_> = expected
+        .iter()
+        .filter_map(|(k, v)| got.get(k).filter(|g| *g != v).map(|g| (k, v, g)))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && differ.is_empty(),
+        "expected {} alerts, stored {}\nmissing: {missing:?}\nextra: {extra:?}\ndiffer (expected, stored): {differ:?}",
+        expected.len(),
+        got.len()
+    );
+}
+
+#[test]
+fn cluster_raises_what_replay_raises_and_sets_bad_messages_aside() {
+    if !services_up("cluster_raises_what_replay_raises") {
+        return;
+    }
+    let data = Dataset::new("basic", 12_000);
+    let expected = data.expected();
+    let setup = Setup::new("basic");
+    produce(&setup.topics.events, &data.lines);
+    let j = setup.start(&data, &[]);
+    wait_until("every offset committed", Duration::from_secs(120), || {
+        fully_committed(&setup.topics.events, &setup.group)
+    });
+    assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
+
+    // Bad messages: in the dead-letter table and topic with their reasons; the stream went on.
+    let reasons = sql(
+        &setup.ch,
+        &format!(
+            "SELECT reason FROM {}.dead_letters FINAL ORDER BY reason FORMAT TabSeparated",
+            setup.db
+        ),
+    );
+    assert_eq!(
+        reasons.lines().collect::<Vec<_>>(),
+        vec!["bad_region", "not_json", "unknown_kind"],
+        "dead letters"
+    );
+    let dead = read_topic(&setup.topics.dead);
+    assert_eq!(dead.len(), data.invalid);
+    assert!(dead
+        .iter()
+        .any(|(_, payload, h)| payload == "this is not JSON"
+            && h.get("reason").map(String::as_str) == Some("not_json")
+            && h.get("source").is_some_and(|s| s.starts_with("kafka:"))));
+
+    // Alerts topic: every alert, keyed by its id, as SPEC §7 JSON.
+    let published = read_topic(&setup.topics.alerts);
+    let keys: std::collections::BTreeSet<&str> =
+        published.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert!(
+        expected.keys().all(|id| keys.contains(id.as_str())),
+        "all alerts published"
+    );
+    let (key, payload, _) = &published[0];
+    let v: serde_json::Value = serde_json::from_str(payload).expect("alert JSON");
+    assert_eq!(v["alert_id"].as_str(), Some(key.as_str()));
+
+    // Raw events and metrics.
+    let valid = data.lines.len() - data.invalid;
+    let events: usize = sql(
+        &setup.ch,
+        &format!("SELECT count() FROM {}.events FINAL", setup.db),
+    )
+    .trim()
+    .parse()
+    .expect("count");
+    assert!(
+        events > valid * 9 / 10 && events <= valid,
+        "{events} raw events of {valid}"
+    );
+    assert_eq!(j.metric("jiancha_events_consumed_total") as usize, valid);
+    assert_eq!(
+        j.metric("jiancha_decode_failures_total") as usize,
+        data.invalid
+    );
+    assert!(j.metric("jiancha_alerts_total") as usize >= expected.len());
+    assert!(j.metric("jiancha_store_batch_rows_count") >= 1.0);
+    assert_eq!(j.metric("jiancha_partitions"), PARTITIONS as f64);
+
+    let (status, log) = j.terminate();
+    assert!(status.success(), "clean stop: {log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+}
+
+#[test]
+fn an_independent_client_produces_the_same_results() {
+    if !services_up("an_independent_client_produces_the_same_results") {
+        return;
+    }
+    let python = root().join("tests/kafka/produce.py");
+    let data = Dataset::new("python", 4_000);
+    let expected = data.expected();
+    let setup = Setup::new("python");
+    let out = Command::new("python3")
+        .arg(&python)
+        .arg(brokers())
+        .arg(&setup.topics.events)
+        .arg(&data.events)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "kafka-python producer: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = setup.start(&data, &[]);
+    wait_until("every offset committed", Duration::from_secs(120), || {
+        fully_committed(&setup.topics.events, &setup.group)
+    });
+    assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
+    drop(j);
+}
+
+#[test]
+fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
+    if !services_up("a_crash_mid_stream_loses_nothing_and_duplicates_nothing") {
+        return;
+    }
+    let data = Dataset::new("crash", 16_000);
+    let expected = data.expected();
+    let setup = Setup::new("crash");
+    let half = data.lines.len() / 2;
+    produce(&setup.topics.events, &data.lines[..half]);
+    // Static membership, as deployed: the restarted process rejoins as the same member.
+    let node = ["--instance-id", "node-a"];
+    let first = setup.start(&data, &node);
+    wait_until("the first half committed", Duration::from_secs(120), || {
+        fully_committed(&setup.topics.events, &setup.group)
+    });
+    // The rest arrives while it runs; it is killed as soon as it has begun on them.
+    produce(&setup.topics.events, &data.lines[half..]);
+    std::thread::sleep(Duration::from_millis(300));
+    first.crash();
+    let before = progress(&setup.topics.events, &setup.group);
+    let second = setup.start(&data, &node);
+    wait_until(
+        "everything committed after the restart",
+        Duration::from_secs(120),
+        || fully_committed(&setup.topics.events, &setup.group),
+    );
+    assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
+    // Restored, not rebuilt: the second process started from checkpoints.
+    assert!(
+        second.log().contains("state restored at offset"),
+        "{}",
+        second.log()
+    );
+    eprintln!("committed at the crash: {before:?}");
+    let (status, log) = second.terminate();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn with_clickhouse_down_offsets_hold_and_nothing_is_lost() {
+    if !services_up("with_clickhouse_down_offsets_hold_and_nothing_is_lost") {
+        return;
+    }
+    // A ClickHouse of its own, so stopping it disturbs no other test.
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let script = root().join("deploy/local/clickhouse.sh");
+    let ch_dir = std::env::temp_dir().join(unique("clickhouse"));
+    let clickhouse = |action: &str| {
+        let status = Command::new(&script)
+            .arg(action)
+            .env("JIANCHA_CLICKHOUSE_URL", &url)
+            .env("JIANCHA_CLICKHOUSE_DIR", &ch_dir)
+            .status()
+            .expect("clickhouse.sh");
+        assert!(status.success(), "clickhouse.sh {action}");
+    };
+    clickhouse("start");
+    let data = Dataset::new("outage", 10_000);
+    let expected = data.expected();
+    let mut setup = Setup::new("outage");
+    setup.ch = url.clone();
+    let half = data.lines.len() / 2;
+    produce(&setup.topics.events, &data.lines[..half]);
+    let j = setup.start(&data, &[]);
+    wait_until("the first half committed", Duration::from_secs(120), || {
+        fully_committed(&setup.topics.events, &setup.group)
+    });
+    let held = progress(&setup.topics.events, &setup.group);
+
+    clickhouse("stop");
+    produce(&setup.topics.events, &data.lines[half..]);
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        progress(&setup.topics.events, &setup.group)
+            .iter()
+            .map(|p| p.0)
+            .collect::<Vec<_>>(),
+        held.iter().map(|p| p.0).collect::<Vec<_>>(),
+        "no offset advances while ClickHouse is down"
+    );
+    assert!(j.metric("jiancha_store_write_failures_total") >= 1.0);
+
+    clickhouse("start");
+    wait_until(
+        "everything committed after the outage",
+        Duration::from_secs(180),
+        || fully_committed(&setup.topics.events, &setup.group),
+    );
+    assert_same_alerts(&expected, &stored(&url, &setup.db));
+    let (status, log) = j.terminate();
+    assert!(status.success(), "{log}");
+    clickhouse("stop");
+}
+
+#[test]
+fn two_processes_share_the_partitions_and_agree_with_one() {
+    if !services_up("two_processes_share_the_partitions_and_agree_with_one") {
+        return;
+    }
+    let data = Dataset::new("scale", 12_000);
+    let expected = data.expected();
+    let setup = Setup::new("scale");
+    let a = setup.start(&data, &[]);
+    let b = setup.start(&data, &[]);
+    wait_until(
+        "both processes own partitions",
+        Duration::from_secs(60),
+        || {
+            a.metric("jiancha_partitions") >= 1.0
+                && b.metric("jiancha_partitions") >= 1.0
+                && a.metric("jiancha_partitions") + b.metric("jiancha_partitions")
+                    == PARTITIONS as f64
+        },
+    );
+    produce(&setup.topics.events, &data.lines);
+    wait_until("every offset committed", Duration::from_secs(120), || {
+        fully_committed(&setup.topics.events, &setup.group)
+    });
+    assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
+    let consumed =
+        a.metric("jiancha_events_consumed_total") + b.metric("jiancha_events_consumed_total");
+    assert_eq!(
+        consumed as usize,
+        data.lines.len() - data.invalid,
+        "each event consumed once"
+    );
+    assert!(
+        a.metric("jiancha_events_consumed_total") > 0.0
+            && b.metric("jiancha_events_consumed_total") > 0.0
+    );
+
+    // One leaves: the other takes its partitions over from their checkpoints.
+    let (status, log) = a.terminate();
+    assert!(status.success(), "{log}");
+    wait_until(
+        "the survivor owns every partition",
+        Duration::from_secs(60),
+        || b.metric("jiancha_partitions") == PARTITIONS as f64,
+    );
+    drop(b);
+}
+
+#[test]
+fn in_wall_clock_mode_deadlines_pass_without_new_events() {
+    if !services_up("in_wall_clock_mode_deadlines_pass_without_new_events") {
+        return;
+    }
+    // Accepted cases, then silence: their deadlines pass by the wall clock alone.
+    let data = Dataset::new("wall", 600);
+    let setup = Setup::new("wall");
+    let quiet: Vec<String> = data
+        .lines
+        .iter()
+        .filter(|l| l.contains(r#""kind":"case.accepted""#))
+        .take(50)
+        .cloned()
+        .collect();
+    produce(&setup.topics.events, &quiet);
+    let path = data.dir.join("quiet.ndjson");
+    fs::write(&path, quiet.join("\n") + "\n").expect("write");
+    let _j = setup.start(&data, &["--clock", "wall", "--lateness", "0"]);
+    wait_until("overdue alerts stored", Duration::from_secs(120), || {
+        let q = format!(
+            "SELECT count() FROM {}.alerts WHERE rule = 'case.overdue' AND level = 'red'",
+            setup.db
+        );
+        curl(&format!("{}/", setup.ch), Some(&q)).is_some_and(|n| n.trim() != "0")
+    });
+    // The same as replay advanced to now (comparing alerts due more than a day ago).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let until = rules::Instant(now).to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .args(["replay", "--reference"])
+        .arg(&data.dir)
+        .arg("--events")
+        .arg(&path)
+        .args(["--until", &until])
+        .output()
+        .expect("replay");
+    let expected: BTreeMap<String, (String, String, String, i64)> =
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json");
+                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                let fired = rules::time::parse_rfc3339(&s("fired_at"))
+                    .expect("fired_at")
+                    .0;
+                (s("alert_id"), (s("rule"), s("level"), s("status"), fired))
+            })
+            .filter(|(_, v)| v.3 < now - 86_400)
+            .collect();
+    assert!(!expected.is_empty());
+    wait_until(
+        "all of replay's alerts stored",
+        Duration::from_secs(60),
+        || {
+            let got = stored(&setup.ch, &setup.db);
+            expected.keys().all(|k| got.contains_key(k))
+        },
+    );
+    let got: BTreeMap<_, _> = stored(&setup.ch, &setup.db)
+        .into_iter()
+        .filter(|(_, v)| v.3 < now - 86_400)
+        .collect();
+    assert_same_alerts(&expected, &got);
+}
