@@ -216,7 +216,6 @@ pub fn run(
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 .set("auto.offset.reset", "earliest")
-                .set("session.timeout.ms", "10000")
                 .set("statistics.interval.ms", "1000");
             if let Some(id) = &cfg.instance_id {
                 c.set("group.instance.id", id);
