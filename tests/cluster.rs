@@ -203,7 +203,7 @@ impl Dataset {
 
     /// The final state of every alert according to `jiancha replay`: id → (rule, level,
     /// status, fired_at seconds).
-    fn expected(&self) -> BTreeMap<String, (String, String, String, i64)> {
+    fn expected(&self) -> Alerts {
         let out = Command::new(env!("CARGO_BIN_EXE_jiancha"))
             .args(["replay", "--reference"])
             .arg(&self.dir)
@@ -216,18 +216,27 @@ impl Dataset {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut alerts = BTreeMap::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let alerts = final_states(&out.stdout);
+        assert!(alerts.len() > 50, "the dataset raises alerts");
+        alerts
+    }
+}
+
+type Alerts = BTreeMap<String, (String, String, String, i64)>;
+
+/// The final state of each alert in replay's NDJSON output (a retraction follows its firing).
+fn final_states(ndjson: &[u8]) -> Alerts {
+    String::from_utf8_lossy(ndjson)
+        .lines()
+        .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).expect("alert JSON");
             let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
             let fired = rules::time::parse_rfc3339(&s("fired_at"))
                 .expect("fired_at")
                 .0;
-            alerts.insert(s("alert_id"), (s("rule"), s("level"), s("status"), fired));
-        }
-        assert!(alerts.len() > 50, "the dataset raises alerts");
-        alerts
-    }
+            (s("alert_id"), (s("rule"), s("level"), s("status"), fired))
+        })
+        .collect()
 }
 
 fn with_reported_at(line: &str) -> String {
@@ -245,7 +254,7 @@ fn with_reported_at(line: &str) -> String {
 }
 
 /// The stored final state of every alert, read with `FINAL` as the dashboards read it.
-fn stored(url: &str, db: &str) -> BTreeMap<String, (String, String, String, i64)> {
+fn stored(url: &str, db: &str) -> Alerts {
     let text = sql(
         url,
         &format!(
@@ -481,10 +490,7 @@ impl Drop for Jiancha {
     }
 }
 
-fn assert_same_alerts(
-    expected: &BTreeMap<String, (String, String, String, i64)>,
-    got: &BTreeMap<String, (String, String, String, i64)>,
-) {
+fn assert_same_alerts(expected: &Alerts, got: &Alerts) {
     let missing: Vec<_> = expected
         .iter()
         .filter(|(k, _)| !got.contains_key(*k))
@@ -577,6 +583,19 @@ fn cluster_raises_what_replay_raises_and_sets_bad_messages_aside() {
     assert!(j.metric("jiancha_alerts_total") as usize >= expected.len());
     assert!(j.metric("jiancha_store_batch_rows_count") >= 1.0);
     assert_eq!(j.metric("jiancha_partitions"), PARTITIONS as f64);
+    wait_until(
+        "lag reported for every partition, and zero",
+        Duration::from_secs(30),
+        || {
+            let text = curl(&j.metrics, None).unwrap_or_default();
+            let lags: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with("jiancha_consumer_lag{"))
+                .collect();
+            lags.len() == PARTITIONS as usize && lags.iter().all(|l| l.ends_with(" 0"))
+        },
+    );
+    assert!(j.metric("jiancha_checkpoint_bytes") > 0.0);
 
     let (status, log) = j.terminate();
     assert!(status.success(), "clean stop: {log}");
@@ -796,19 +815,10 @@ fn in_wall_clock_mode_deadlines_pass_without_new_events() {
         .args(["--until", &until])
         .output()
         .expect("replay");
-    let expected: BTreeMap<String, (String, String, String, i64)> =
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).expect("json");
-                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-                let fired = rules::time::parse_rfc3339(&s("fired_at"))
-                    .expect("fired_at")
-                    .0;
-                (s("alert_id"), (s("rule"), s("level"), s("status"), fired))
-            })
-            .filter(|(_, v)| v.3 < now - 86_400)
-            .collect();
+    let expected: Alerts = final_states(&out.stdout)
+        .into_iter()
+        .filter(|(_, v)| v.3 < now - 86_400)
+        .collect();
     assert!(!expected.is_empty());
     wait_until(
         "all of replay's alerts stored",
@@ -823,4 +833,22 @@ fn in_wall_clock_mode_deadlines_pass_without_new_events() {
         .filter(|(_, v)| v.3 < now - 86_400)
         .collect();
     assert_same_alerts(&expected, &got);
+}
+
+#[test]
+fn a_missing_topic_is_refused_at_start_up() {
+    if !services_up("a_missing_topic_is_refused_at_start_up") {
+        return;
+    }
+    let data = Dataset::new("missing", 100);
+    let mut setup = Setup::new("missing");
+    setup.topics.alerts = unique("no-such-alerts-topic");
+    let mut j = setup.start(&data, &[]);
+    let status = j.child.wait().expect("wait");
+    let log = j.log();
+    assert!(!status.success());
+    assert!(
+        log.contains(&format!("topic \"{}\" does not exist", setup.topics.alerts)),
+        "{log}"
+    );
 }

@@ -63,7 +63,10 @@ fn produce(brokers: &str, topic: &str, file: &str) -> Result<()> {
     }
     p.flush(Duration::from_secs(300))?;
     let secs = started.elapsed().as_secs_f64();
-    println!("produced {n} messages in {secs:.1} s ({:.0}/s)", n as f64 / secs);
+    println!(
+        "produced {n} messages in {secs:.1} s ({:.0}/s)",
+        n as f64 / secs
+    );
     Ok(())
 }
 
@@ -74,7 +77,10 @@ fn consume(brokers: &str, topic: &str) -> Result<()> {
         .set("group.id", format!("raw-{}", std::process::id()))
         .set("enable.auto.commit", "false");
     // Extra settings to try (KAFKA_BENCH_OPTS="key=value,key=value").
-    for kv in std::env::var("KAFKA_BENCH_OPTS").unwrap_or_default().split(',') {
+    for kv in std::env::var("KAFKA_BENCH_OPTS")
+        .unwrap_or_default()
+        .split(',')
+    {
         if let Some((k, v)) = kv.split_once('=') {
             config.set(k, v);
         }

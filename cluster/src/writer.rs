@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rules::{Alert, CaseFact};
+use store::batch::{retry, Backoff};
 use store::clickhouse::{CheckpointKey, ClickHouseStore};
 use store::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow};
 use store::StoreError;
@@ -150,53 +151,54 @@ pub async fn run(mut jobs: UnboundedReceiver<Job>, replies: mpsc::Sender<Reply>,
     }
 }
 
-/// Retry `op` while it fails transiently, with backoff from 100 ms up to 5 s.
-async fn persist<F, Fut>(sinks: &Sinks, sink: &str, mut op: F) -> Result<(), WriteError>
+/// Retry `op` while it fails transiently (backoff from 100 ms doubling to 5 s, for as long as
+/// it takes, unless the process gives up at its shutdown deadline); time it and count failures.
+async fn persist<F, Fut>(sinks: &Sinks, sink: &str, op: F) -> Result<(), WriteError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), StoreError>>,
 {
-    let mut pause = Duration::from_millis(100);
-    let mut logged = false;
-    loop {
-        let started = Instant::now();
-        match op().await {
-            Ok(()) => {
-                sinks
-                    .metrics
-                    .write_seconds
-                    .with_label_values(&[sink])
-                    .observe(started.elapsed().as_secs_f64());
-                if logged {
-                    log::warn!("{sink}: writing again after an outage");
-                }
-                return Ok(());
-            }
-            Err(e) if e.is_transient() => {
-                sinks
-                    .metrics
-                    .write_failures
-                    .with_label_values(&[sink, "transient"])
-                    .inc();
-                if !logged {
-                    log::warn!("{sink}: {e}; retrying with backoff, consumption paused");
-                    logged = true;
-                }
-            }
-            Err(e) => {
-                sinks
-                    .metrics
-                    .write_failures
-                    .with_label_values(&[sink, "refused"])
-                    .inc();
-                return Err(WriteError::Refused(format!("{sink}: {e}")));
-            }
+    let backoff = Backoff {
+        first: Duration::from_millis(100),
+        max: Duration::from_secs(5),
+        attempts: u32::MAX,
+    };
+    let started = Instant::now();
+    let mut failures = 0u32;
+    let result = retry(backoff, op, |e| {
+        sinks
+            .metrics
+            .write_failures
+            .with_label_values(&[sink, "transient"])
+            .inc();
+        if failures == 0 {
+            log::warn!("{sink}: {e}; retrying with backoff, consumption paused");
         }
-        if sinks.abort.load(Ordering::Relaxed) {
-            return Err(WriteError::Aborted);
+        failures += 1;
+        !sinks.abort.load(Ordering::Relaxed)
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            sinks
+                .metrics
+                .write_seconds
+                .with_label_values(&[sink])
+                .observe(started.elapsed().as_secs_f64());
+            if failures > 0 {
+                log::warn!("{sink}: written after {failures} failed attempts");
+            }
+            Ok(())
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
+        Err(e) if e.is_transient() => Err(WriteError::Aborted),
+        Err(e) => {
+            sinks
+                .metrics
+                .write_failures
+                .with_label_values(&[sink, "refused"])
+                .inc();
+            Err(WriteError::Refused(format!("{sink}: {e}")))
+        }
     }
 }
 
