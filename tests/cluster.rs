@@ -852,3 +852,35 @@ fn a_missing_topic_is_refused_at_start_up() {
         "{log}"
     );
 }
+
+#[test]
+fn a_store_that_refuses_writes_stops_the_process_without_committing() {
+    if !services_up("a_store_that_refuses_writes_stops_the_process_without_committing") {
+        return;
+    }
+    let data = Dataset::new("refused", 2_000);
+    let setup = Setup::new("refused");
+    let half = data.lines.len() / 2;
+    produce(&setup.topics.events, &data.lines[..half]);
+    let mut j = setup.start(&data, &[]);
+    wait_until("the first half committed", Duration::from_secs(120), || {
+        fully_committed(&setup.topics.events, &setup.group)
+    });
+    let held: Vec<i64> = progress(&setup.topics.events, &setup.group)
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    // An operator error the server will refuse every time: retrying cannot help, skipping
+    // would lose the events' history.
+    sql(&setup.ch, &format!("DROP TABLE {}.events", setup.db));
+    produce(&setup.topics.events, &data.lines[half..]);
+    let status = j.child.wait().expect("jiancha exits");
+    let log = j.log();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("store refused"), "{log}");
+    let now: Vec<i64> = progress(&setup.topics.events, &setup.group)
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(now, held, "nothing committed past the refusal");
+}

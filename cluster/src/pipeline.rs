@@ -320,8 +320,10 @@ impl Core {
                 if live.caught_up && live.engine.clock() < target {
                     let before = self.batch.alerts.len();
                     live.engine.advance_to(target, &mut self.batch.alerts);
-                    live.dirty = true;
+                    // A clock move that fired nothing need not be checkpointed: after a restore
+                    // the same move happens again with the same effect.
                     if self.batch.alerts.len() > before {
+                        live.dirty = true;
                         self.batch_started.get_or_insert_with(Instant::now);
                     }
                 }
@@ -425,7 +427,13 @@ impl Core {
         if self.jobs.send(job).is_ok() {
             self.in_flight += 1;
         } else if self.fatal.is_none() {
-            self.fatal = Some("the writer stopped".into());
+            // The writer has stopped; its last reply says why. (Checkpoints it confirmed just
+            // before are not committed: stopping, the conservative choice is to replay them.)
+            let why = std::iter::from_fn(|| self.replies.try_recv().ok()).find_map(|r| match r {
+                Reply::Failed(message) => Some(message),
+                _ => None,
+            });
+            self.fatal = Some(why.unwrap_or_else(|| "the writer stopped".into()));
         }
     }
 
