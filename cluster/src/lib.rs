@@ -216,7 +216,10 @@ pub fn run(
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 .set("auto.offset.reset", "earliest")
-                .set("statistics.interval.ms", "1000");
+                .set("statistics.interval.ms", "1000")
+                // A caught-up consumer's fetch waits at most this long for new events: alert
+                // latency versus idle fetch requests (librdkafka's default is 500 ms).
+                .set("fetch.wait.max.ms", "100");
             if let Some(id) = &cfg.instance_id {
                 c.set("group.instance.id", id);
             }
