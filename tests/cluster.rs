@@ -772,6 +772,15 @@ fn two_processes_share_the_partitions_and_agree_with_one() {
         Duration::from_secs(60),
         || b.metric("jiancha_partitions") == PARTITIONS as f64,
     );
+    // Its own partitions came back without a reload; the others from their checkpoints.
+    wait_until(
+        "the survivor has every partition's state",
+        Duration::from_secs(60),
+        || {
+            let log = b.log();
+            log.contains("state kept in memory") && log.contains("state restored at offset")
+        },
+    );
     drop(b);
 }
 

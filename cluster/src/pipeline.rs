@@ -67,6 +67,9 @@ pub(crate) struct Core {
     policy: Policy,
     skew_secs: i64,
     parts: HashMap<i32, Part>,
+    /// Engines of partitions revoked after a complete drain, kept in case the next assignment
+    /// gives them back (the eager protocol revokes everything at every membership change).
+    parked: HashMap<i32, Box<Live>>,
     batch: Batch,
     batch_started: Option<Instant>,
     kinds: HashMap<&'static str, u64>,
@@ -134,8 +137,13 @@ impl ConsumerContext for Context {
             log::info!("partitions {revoked:?} revoked: draining");
             let deadline = Instant::now() + core.cfg.shutdown_deadline;
             core.drain(consumer, Some(&revoked), deadline);
+            let durable = core.in_flight == 0 && core.fatal.is_none();
             for p in revoked {
-                core.parts.remove(&p);
+                if let Some(Part::Ready(live)) = core.parts.remove(&p) {
+                    if durable && !live.dirty {
+                        core.parked.insert(p, live);
+                    }
+                }
                 core.metrics.forget_partition(p);
             }
             core.metrics.partitions.set(core.parts.len() as i64);
@@ -154,6 +162,8 @@ impl ConsumerContext for Context {
                 core.parts.insert(e.partition(), Part::Loading(Vec::new()));
                 loading.add_partition(&topic, e.partition());
             }
+            let Core { parked, parts, .. } = &mut *core;
+            parked.retain(|p, _| parts.contains_key(p));
             log::info!(
                 "partitions {:?} assigned: loading checkpoints",
                 loading
@@ -198,6 +208,7 @@ impl Core {
             reference,
             policy,
             parts: HashMap::new(),
+            parked: HashMap::new(),
             batch: Batch::default(),
             batch_started: None,
             kinds: HashMap::new(),
@@ -569,7 +580,8 @@ impl Core {
             .map(|(p, _)| *p)
             .collect();
         for p in waiting {
-            match self.load(p) {
+            let parked = self.parked.remove(&p);
+            match self.load(p, parked) {
                 Ok(live) => {
                     let Some(Part::Loading(buffered)) =
                         self.parts.insert(p, Part::Ready(Box::new(live)))
@@ -598,7 +610,9 @@ impl Core {
         }
     }
 
-    fn load(&self, partition: i32) -> Result<Live, LoadError> {
+    /// The partition's state: the parked engine when the newest stored checkpoint is the one it
+    /// wrote (nobody else has moved the partition on), else the newest checkpoint that restores.
+    fn load(&self, partition: i32, parked: Option<Box<Live>>) -> Result<Live, LoadError> {
         let key = CheckpointKey {
             group_id: &self.cfg.group_id,
             topic: &self.cfg.events_topic,
@@ -610,6 +624,10 @@ impl Core {
             .runtime
             .block_on(async {
                 let metas = tokio::time::timeout(timeout, store.checkpoints(key)).await??;
+                let newest = metas.first().map_or(-1, |m| m.next_offset);
+                if let Some(live) = parked.filter(|live| live.next_offset == newest) {
+                    return Ok::<_, LoadFailure>(Found::Kept(live));
+                }
                 let mut restored = None;
                 let mut problems = Vec::new();
                 for meta in metas {
@@ -623,7 +641,7 @@ impl Core {
                         Err(e) => problems.push(format!("offset {}: {e}", meta.next_offset)),
                     }
                 }
-                Ok::<_, LoadFailure>((restored, problems))
+                Ok(Found::Stored(restored, problems))
             })
             .map_err(|e| match e {
                 LoadFailure::Store(e) if !e.is_transient() => {
@@ -631,7 +649,19 @@ impl Core {
                 }
                 other => LoadError::Later(other.to_string()),
             })?;
-        let (restored, problems) = found;
+        let (restored, problems) = match found {
+            Found::Kept(mut live) => {
+                log::info!(
+                    "partition {partition}: state kept in memory at offset {} ({} cases)",
+                    live.next_offset,
+                    live.engine.tracked_cases()
+                );
+                live.skip_below = live.next_offset;
+                live.high_watermark = -1;
+                return Ok(*live);
+            }
+            Found::Stored(restored, problems) => (restored, problems),
+        };
         let (mut engine, next_offset, slot) = match restored {
             Some((meta, engine)) => {
                 log::info!(
@@ -669,6 +699,17 @@ impl Core {
             high_watermark: -1,
         })
     }
+}
+
+/// What [`Core::load`] found.
+enum Found {
+    /// The parked engine is current.
+    Kept(Box<Live>),
+    /// The newest checkpoint that restores (if any), and why newer ones did not.
+    Stored(
+        Option<(store::clickhouse::CheckpointMeta, Engine)>,
+        Vec<String>,
+    ),
 }
 
 enum LoadError {
