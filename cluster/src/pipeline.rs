@@ -635,7 +635,7 @@ impl Core {
                         tokio::time::timeout(timeout, store.checkpoint_data(key, &meta)).await??;
                     match Engine::restore(self.reference.clone(), self.policy.clone(), &bytes) {
                         Ok(engine) => {
-                            restored = Some((meta, engine));
+                            restored = Some((meta, Box::new(engine)));
                             break;
                         }
                         Err(e) => problems.push(format!("offset {}: {e}", meta.next_offset)),
@@ -669,7 +669,7 @@ impl Core {
                     meta.next_offset,
                     engine.tracked_cases()
                 );
-                (engine, meta.next_offset, meta.slot ^ 1)
+                (*engine, meta.next_offset, meta.slot ^ 1)
             }
             None if problems.is_empty() => {
                 log::info!("partition {partition}: no checkpoint, starting with an empty engine");
@@ -707,7 +707,7 @@ enum Found {
     Kept(Box<Live>),
     /// The newest checkpoint that restores (if any), and why newer ones did not.
     Stored(
-        Option<(store::clickhouse::CheckpointMeta, Engine)>,
+        Option<(store::clickhouse::CheckpointMeta, Box<Engine>)>,
         Vec<String>,
     ),
 }
