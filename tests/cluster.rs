@@ -111,14 +111,14 @@ struct Topics {
     dead: String,
 }
 
-fn create_topics(name: &str) -> Topics {
+fn create_topics(brokers: &str, name: &str) -> Topics {
     let topics = Topics {
         events: unique(&format!("{name}.events")),
         alerts: unique(&format!("{name}.alerts")),
         dead: unique(&format!("{name}.dead")),
     };
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .create()
         .expect("admin client");
     let new = [
@@ -287,9 +287,9 @@ fn center_key(line: &str) -> Option<String> {
 
 /// Produce lines with librdkafka, keyed by `center_id` with the Java-compatible partitioner
 /// (the one every Kafka client defaults to), so each centre's events stay in one partition.
-fn produce(topic: &str, lines: &[String]) {
+fn produce(brokers: &str, topic: &str, lines: &[String]) {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
         .create()
@@ -320,9 +320,9 @@ fn produce(topic: &str, lines: &[String]) {
     producer.flush(Duration::from_secs(60)).expect("flush");
 }
 
-fn consumer(group: &str) -> BaseConsumer {
+fn consumer(brokers: &str, group: &str) -> BaseConsumer {
     ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
@@ -330,8 +330,8 @@ fn consumer(group: &str) -> BaseConsumer {
 }
 
 /// (committed offset, log end offset) per partition of the events topic.
-fn progress(topic: &str, group: &str) -> Vec<(i64, i64)> {
-    let c = consumer(group);
+fn progress(brokers: &str, topic: &str, group: &str) -> Vec<(i64, i64)> {
+    let c = consumer(brokers, group);
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         tpl.add_partition(topic, p);
@@ -353,14 +353,14 @@ fn progress(topic: &str, group: &str) -> Vec<(i64, i64)> {
         .collect()
 }
 
-fn fully_committed(topic: &str, group: &str) -> bool {
-    progress(topic, group).iter().all(|(c, h)| c == h)
+fn fully_committed(brokers: &str, topic: &str, group: &str) -> bool {
+    progress(brokers, topic, group).iter().all(|(c, h)| c == h)
 }
 
 /// Every message of a single-partition topic: (key, payload, headers as name → value).
-fn read_topic(topic: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
+fn read_topic(brokers: &str, topic: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
     let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
         .set("enable.partition.eof", "true")
         .create()
@@ -402,6 +402,7 @@ struct Jiancha {
 }
 
 struct Setup {
+    brokers: String,
     topics: Topics,
     group: String,
     db: String,
@@ -410,8 +411,14 @@ struct Setup {
 
 impl Setup {
     fn new(name: &str) -> Setup {
+        Setup::on(&brokers(), name)
+    }
+
+    /// On the broker at `brokers` (a test's own, when it restarts it).
+    fn on(brokers: &str, name: &str) -> Setup {
         Setup {
-            topics: create_topics(name),
+            brokers: brokers.to_string(),
+            topics: create_topics(brokers, name),
             group: unique(&format!("{name}-group")),
             db: unique(name),
             ch: clickhouse_url(),
@@ -425,7 +432,7 @@ impl Setup {
             .arg("cluster")
             .arg("--reference")
             .arg(&data.dir)
-            .args(["--brokers", &brokers()])
+            .args(["--brokers", &self.brokers])
             .args(["--group", &self.group])
             .args(["--events-topic", &self.topics.events])
             .args(["--alerts-topic", &self.topics.alerts])
@@ -449,6 +456,24 @@ impl Setup {
             metrics: format!("http://127.0.0.1:{port}/metrics"),
             log,
         }
+    }
+}
+
+impl Setup {
+    fn produce(&self, lines: &[String]) {
+        produce(&self.brokers, &self.topics.events, lines);
+    }
+
+    fn progress(&self) -> Vec<(i64, i64)> {
+        progress(&self.brokers, &self.topics.events, &self.group)
+    }
+
+    fn fully_committed(&self) -> bool {
+        fully_committed(&self.brokers, &self.topics.events, &self.group)
+    }
+
+    fn committed(&self) -> Vec<i64> {
+        self.progress().iter().map(|p| p.0).collect()
     }
 }
 
@@ -522,10 +547,10 @@ fn cluster_raises_what_replay_raises_and_sets_bad_messages_aside() {
     let data = Dataset::new("basic", 12_000);
     let expected = data.expected();
     let setup = Setup::new("basic");
-    produce(&setup.topics.events, &data.lines);
+    setup.produce(&data.lines);
     let j = setup.start(&data, &[]);
     wait_until("every offset committed", Duration::from_secs(120), || {
-        fully_committed(&setup.topics.events, &setup.group)
+        setup.fully_committed()
     });
     assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
 
@@ -542,7 +567,7 @@ fn cluster_raises_what_replay_raises_and_sets_bad_messages_aside() {
         vec!["bad_region", "not_json", "unknown_kind"],
         "dead letters"
     );
-    let dead = read_topic(&setup.topics.dead);
+    let dead = read_topic(&setup.brokers, &setup.topics.dead);
     assert_eq!(dead.len(), data.invalid);
     assert!(dead
         .iter()
@@ -551,7 +576,7 @@ fn cluster_raises_what_replay_raises_and_sets_bad_messages_aside() {
             && h.get("source").is_some_and(|s| s.starts_with("kafka:"))));
 
     // Alerts topic: every alert, keyed by its id, as SPEC §7 JSON.
-    let published = read_topic(&setup.topics.alerts);
+    let published = read_topic(&setup.brokers, &setup.topics.alerts);
     let keys: std::collections::BTreeSet<&str> =
         published.iter().map(|(k, _, _)| k.as_str()).collect();
     assert!(
@@ -625,7 +650,7 @@ fn an_independent_client_produces_the_same_results() {
     );
     let j = setup.start(&data, &[]);
     wait_until("every offset committed", Duration::from_secs(120), || {
-        fully_committed(&setup.topics.events, &setup.group)
+        setup.fully_committed()
     });
     assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
     drop(j);
@@ -640,23 +665,23 @@ fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
     let expected = data.expected();
     let setup = Setup::new("crash");
     let half = data.lines.len() / 2;
-    produce(&setup.topics.events, &data.lines[..half]);
+    setup.produce(&data.lines[..half]);
     // Static membership, as deployed: the restarted process rejoins as the same member.
     let node = ["--instance-id", "node-a"];
     let first = setup.start(&data, &node);
     wait_until("the first half committed", Duration::from_secs(120), || {
-        fully_committed(&setup.topics.events, &setup.group)
+        setup.fully_committed()
     });
     // The rest arrives while it runs; it is killed as soon as it has begun on them.
-    produce(&setup.topics.events, &data.lines[half..]);
+    setup.produce(&data.lines[half..]);
     std::thread::sleep(Duration::from_millis(300));
     first.crash();
-    let before = progress(&setup.topics.events, &setup.group);
+    let before = setup.progress();
     let second = setup.start(&data, &node);
     wait_until(
         "everything committed after the restart",
         Duration::from_secs(120),
-        || fully_committed(&setup.topics.events, &setup.group),
+        || setup.fully_committed(),
     );
     assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
     // Restored, not rebuilt: the second process started from checkpoints.
@@ -695,22 +720,19 @@ fn with_clickhouse_down_offsets_hold_and_nothing_is_lost() {
     let mut setup = Setup::new("outage");
     setup.ch = url.clone();
     let half = data.lines.len() / 2;
-    produce(&setup.topics.events, &data.lines[..half]);
+    setup.produce(&data.lines[..half]);
     let j = setup.start(&data, &[]);
     wait_until("the first half committed", Duration::from_secs(120), || {
-        fully_committed(&setup.topics.events, &setup.group)
+        setup.fully_committed()
     });
-    let held = progress(&setup.topics.events, &setup.group);
+    let held = setup.committed();
 
     clickhouse("stop");
-    produce(&setup.topics.events, &data.lines[half..]);
+    setup.produce(&data.lines[half..]);
     std::thread::sleep(Duration::from_secs(8));
     assert_eq!(
-        progress(&setup.topics.events, &setup.group)
-            .iter()
-            .map(|p| p.0)
-            .collect::<Vec<_>>(),
-        held.iter().map(|p| p.0).collect::<Vec<_>>(),
+        setup.committed(),
+        held,
         "no offset advances while ClickHouse is down"
     );
     assert!(j.metric("jiancha_store_write_failures_total") >= 1.0);
@@ -719,7 +741,7 @@ fn with_clickhouse_down_offsets_hold_and_nothing_is_lost() {
     wait_until(
         "everything committed after the outage",
         Duration::from_secs(180),
-        || fully_committed(&setup.topics.events, &setup.group),
+        || setup.fully_committed(),
     );
     assert_same_alerts(&expected, &stored(&url, &setup.db));
     let (status, log) = j.terminate();
@@ -747,9 +769,9 @@ fn two_processes_share_the_partitions_and_agree_with_one() {
                     == PARTITIONS as f64
         },
     );
-    produce(&setup.topics.events, &data.lines);
+    setup.produce(&data.lines);
     wait_until("every offset committed", Duration::from_secs(120), || {
-        fully_committed(&setup.topics.events, &setup.group)
+        setup.fully_committed()
     });
     assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
     let consumed =
@@ -799,7 +821,7 @@ fn in_wall_clock_mode_deadlines_pass_without_new_events() {
         .take(50)
         .cloned()
         .collect();
-    produce(&setup.topics.events, &quiet);
+    setup.produce(&quiet);
     let path = data.dir.join("quiet.ndjson");
     fs::write(&path, quiet.join("\n") + "\n").expect("write");
     let _j = setup.start(&data, &["--clock", "wall", "--lateness", "0"]);
@@ -870,26 +892,63 @@ fn a_store_that_refuses_writes_stops_the_process_without_committing() {
     let data = Dataset::new("refused", 2_000);
     let setup = Setup::new("refused");
     let half = data.lines.len() / 2;
-    produce(&setup.topics.events, &data.lines[..half]);
+    setup.produce(&data.lines[..half]);
     let mut j = setup.start(&data, &[]);
     wait_until("the first half committed", Duration::from_secs(120), || {
-        fully_committed(&setup.topics.events, &setup.group)
+        setup.fully_committed()
     });
-    let held: Vec<i64> = progress(&setup.topics.events, &setup.group)
-        .iter()
-        .map(|p| p.0)
-        .collect();
+    let held: Vec<i64> = setup.committed();
     // An operator error the server will refuse every time: retrying cannot help, skipping
     // would lose the events' history.
     sql(&setup.ch, &format!("DROP TABLE {}.events", setup.db));
-    produce(&setup.topics.events, &data.lines[half..]);
+    setup.produce(&data.lines[half..]);
     let status = j.child.wait().expect("jiancha exits");
     let log = j.log();
     assert!(!status.success(), "{log}");
     assert!(log.contains("store refused"), "{log}");
-    let now: Vec<i64> = progress(&setup.topics.events, &setup.group)
-        .iter()
-        .map(|p| p.0)
-        .collect();
+    let now: Vec<i64> = setup.committed();
     assert_eq!(now, held, "nothing committed past the refusal");
+}
+
+#[test]
+fn a_broker_restart_mid_stream_loses_nothing() {
+    if !services_up("a_broker_restart_mid_stream_loses_nothing") {
+        return;
+    }
+    // A broker of its own (tansu, SQLite storage), so restarting it disturbs no other test.
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let dir = std::env::temp_dir().join(unique("kafka"));
+    let kafka = |action: &str| {
+        let status = Command::new(root().join("deploy/local/kafka.sh"))
+            .arg(action)
+            .env("JIANCHA_KAFKA_PORT", port.to_string())
+            .env("JIANCHA_KAFKA_DIR", &dir)
+            .status()
+            .expect("kafka.sh");
+        assert!(status.success(), "kafka.sh {action}");
+    };
+    kafka("start");
+    let data = Dataset::new("broker", 8_000);
+    let expected = data.expected();
+    let setup = Setup::on(&brokers, "broker");
+    let half = data.lines.len() / 2;
+    setup.produce(&data.lines[..half]);
+    let j = setup.start(&data, &["--instance-id", "node-b"]);
+    wait_until("the first half committed", Duration::from_secs(120), || {
+        setup.fully_committed()
+    });
+    kafka("stop");
+    std::thread::sleep(Duration::from_secs(3));
+    kafka("start");
+    setup.produce(&data.lines[half..]);
+    wait_until(
+        "everything committed after the broker came back",
+        Duration::from_secs(180),
+        || setup.fully_committed(),
+    );
+    assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
+    let (status, log) = j.terminate();
+    assert!(status.success(), "{log}");
+    kafka("stop");
 }

@@ -51,7 +51,12 @@ case "${1:-start}" in
     ;;
   stop)
     if [[ -f $dir/pid ]]; then
-      kill "$(cat "$dir/pid")" 2>/dev/null || true
+      pid=$(cat "$dir/pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 60); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+      done
       rm -f "$dir/pid"
     fi
     ;;
