@@ -93,6 +93,30 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+fn scratch(name: &str) -> String {
+    std::env::temp_dir()
+        .join(unique(name))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `deploy/local/SCRIPT ACTION` with `env`: a service instance of the test's own.
+fn own_service(script: &str, env: &[(&str, String)]) -> impl Fn(&str) {
+    let script = root().join("deploy/local").join(script);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    move |action: &str| {
+        let status = Command::new(&script)
+            .arg(action)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .status()
+            .expect("service script");
+        assert!(status.success(), "{} {action}", script.display());
+    }
+}
+
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
@@ -703,17 +727,13 @@ fn with_clickhouse_down_offsets_hold_and_nothing_is_lost() {
     // A ClickHouse of its own, so stopping it disturbs no other test.
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let script = root().join("deploy/local/clickhouse.sh");
-    let ch_dir = std::env::temp_dir().join(unique("clickhouse"));
-    let clickhouse = |action: &str| {
-        let status = Command::new(&script)
-            .arg(action)
-            .env("JIANCHA_CLICKHOUSE_URL", &url)
-            .env("JIANCHA_CLICKHOUSE_DIR", &ch_dir)
-            .status()
-            .expect("clickhouse.sh");
-        assert!(status.success(), "clickhouse.sh {action}");
-    };
+    let clickhouse = own_service(
+        "clickhouse.sh",
+        &[
+            ("JIANCHA_CLICKHOUSE_URL", url.clone()),
+            ("JIANCHA_CLICKHOUSE_DIR", scratch("clickhouse")),
+        ],
+    );
     clickhouse("start");
     let data = Dataset::new("outage", 10_000);
     let expected = data.expected();
@@ -918,16 +938,13 @@ fn a_broker_restart_mid_stream_loses_nothing() {
     // A broker of its own (tansu, SQLite storage), so restarting it disturbs no other test.
     let port = free_port();
     let brokers = format!("127.0.0.1:{port}");
-    let dir = std::env::temp_dir().join(unique("kafka"));
-    let kafka = |action: &str| {
-        let status = Command::new(root().join("deploy/local/kafka.sh"))
-            .arg(action)
-            .env("JIANCHA_KAFKA_PORT", port.to_string())
-            .env("JIANCHA_KAFKA_DIR", &dir)
-            .status()
-            .expect("kafka.sh");
-        assert!(status.success(), "kafka.sh {action}");
-    };
+    let kafka = own_service(
+        "kafka.sh",
+        &[
+            ("JIANCHA_KAFKA_PORT", port.to_string()),
+            ("JIANCHA_KAFKA_DIR", scratch("kafka")),
+        ],
+    );
     kafka("start");
     let data = Dataset::new("broker", 8_000);
     let expected = data.expected();
