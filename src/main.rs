@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,33 +36,17 @@ enum Command {
     /// before each event every timer due at or before it fires. Invalid lines are reported on
     /// stderr with their line number and reason, and skipped.
     Replay {
-        /// Reference data directory (items.csv, windows.csv, staff.csv, calendar/, policy.toml).
-        #[arg(long, value_name = "DIR")]
-        reference: PathBuf,
+        #[command(flatten)]
+        refdata: ReferenceArgs,
         /// NDJSON file of events (`-` for standard input).
         #[arg(long, value_name = "FILE")]
         events: PathBuf,
         /// After the last event, advance the clock to this RFC 3339 instant.
         #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
         until: Option<Instant>,
-        /// Policy file overriding DIR/policy.toml.
-        #[arg(long, value_name = "FILE")]
-        policy: Option<PathBuf>,
     },
     /// Create or upgrade the ClickHouse schema (cluster mode), then check that a write reads back.
-    Migrate {
-        /// ClickHouse HTTP endpoint.
-        #[arg(
-            long,
-            value_name = "URL",
-            default_value = "http://127.0.0.1:8123",
-            env = "JIANCHA_CLICKHOUSE_URL"
-        )]
-        clickhouse_url: String,
-        /// Database holding jiancha's tables.
-        #[arg(long, value_name = "NAME", default_value = "jiancha")]
-        database: String,
-    },
+    Migrate(ClickHouseArgs),
     /// Cluster mode: consume events from Kafka, store alerts and history in ClickHouse.
     ///
     /// One engine per partition of the events topic (events are keyed by center_id). Offsets are
@@ -72,24 +56,47 @@ enum Command {
     /// processes with the same --group share the partitions.
     Cluster(Box<ClusterArgs>),
     /// Validate a reference directory and report every problem with file, line and reason.
-    Check {
-        /// Reference data directory.
-        #[arg(long, value_name = "DIR")]
-        reference: PathBuf,
-        /// Policy file overriding DIR/policy.toml.
-        #[arg(long, value_name = "FILE")]
-        policy: Option<PathBuf>,
-    },
+    Check(ReferenceArgs),
 }
 
+/// Where the reference data is.
 #[derive(clap::Args)]
-struct ClusterArgs {
+struct ReferenceArgs {
     /// Reference data directory (items.csv, windows.csv, staff.csv, calendar/, policy.toml).
     #[arg(long, value_name = "DIR", env = "JIANCHA_REFERENCE")]
     reference: PathBuf,
     /// Policy file overriding DIR/policy.toml.
     #[arg(long, value_name = "FILE", env = "JIANCHA_POLICY")]
     policy: Option<PathBuf>,
+}
+
+/// Where jiancha's ClickHouse tables are.
+#[derive(clap::Args)]
+struct ClickHouseArgs {
+    /// ClickHouse HTTP endpoint.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8123",
+        env = "JIANCHA_CLICKHOUSE_URL"
+    )]
+    clickhouse_url: String,
+    /// Database holding jiancha's tables (created and migrated at start-up by `cluster`).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "jiancha",
+        env = "JIANCHA_DATABASE"
+    )]
+    database: String,
+}
+
+#[derive(clap::Args)]
+struct ClusterArgs {
+    #[command(flatten)]
+    refdata: ReferenceArgs,
+    #[command(flatten)]
+    clickhouse: ClickHouseArgs,
     /// Kafka bootstrap servers.
     #[arg(
         long,
@@ -138,22 +145,6 @@ struct ClusterArgs {
     /// security.protocol=SASL_SSL.
     #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     kafka_options: Vec<(String, String)>,
-    /// ClickHouse HTTP endpoint.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "http://127.0.0.1:8123",
-        env = "JIANCHA_CLICKHOUSE_URL"
-    )]
-    clickhouse_url: String,
-    /// Database holding jiancha's tables (created and migrated at start-up).
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "jiancha",
-        env = "JIANCHA_DATABASE"
-    )]
-    database: String,
     /// Serve /metrics (Prometheus) and /healthz on this address.
     #[arg(
         long,
@@ -201,17 +192,13 @@ const EXIT_UNUSABLE: u8 = 2;
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Replay {
-            reference,
+            refdata,
             events,
             until,
-            policy,
-        } => replay(reference, events, until, policy),
-        Command::Check { reference, policy } => check(reference, policy),
+        } => replay(&refdata, events, until),
+        Command::Check(refdata) => check(&refdata),
         Command::Cluster(args) => cluster(*args),
-        Command::Migrate {
-            clickhouse_url,
-            database,
-        } => migrate(&clickhouse_url, &database),
+        Command::Migrate(ch) => migrate(&ch.clickhouse_url, &ch.database),
     }
 }
 
@@ -247,8 +234,8 @@ fn migrate(url: &str, database: &str) -> ExitCode {
     }
 }
 
-fn load(dir: &Path, policy: Option<&Path>) -> Option<reference_dir::Loaded> {
-    match reference_dir::load(dir, policy) {
+fn load(refdata: &ReferenceArgs) -> Option<reference_dir::Loaded> {
+    match reference_dir::load(&refdata.reference, refdata.policy.as_deref()) {
         Ok(loaded) => Some(loaded),
         Err(errors) => {
             for e in &errors {
@@ -260,13 +247,8 @@ fn load(dir: &Path, policy: Option<&Path>) -> Option<reference_dir::Loaded> {
     }
 }
 
-fn replay(
-    dir: PathBuf,
-    events: PathBuf,
-    until: Option<Instant>,
-    policy: Option<PathBuf>,
-) -> ExitCode {
-    let Some(loaded) = load(&dir, policy.as_deref()) else {
+fn replay(refdata: &ReferenceArgs, events: PathBuf, until: Option<Instant>) -> ExitCode {
+    let Some(loaded) = load(refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
     let input: Box<dyn io::BufRead> = if events.as_os_str() == "-" {
@@ -301,17 +283,17 @@ fn replay(
 
 fn cluster(args: ClusterArgs) -> ExitCode {
     cluster::logging::init();
-    let Some(loaded) = load(&args.reference, args.policy.as_deref()) else {
+    let Some(loaded) = load(&args.refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
-    let mut cfg = cluster::ClusterConfig::new(&args.brokers, &args.clickhouse_url);
+    let mut cfg = cluster::ClusterConfig::new(&args.brokers, &args.clickhouse.clickhouse_url);
     cfg.group_id = args.group;
     cfg.events_topic = args.events_topic;
     cfg.alerts_topic = args.alerts_topic;
     cfg.dead_letter_topic = args.dead_letter_topic;
     cfg.instance_id = args.instance_id;
     cfg.kafka_options = args.kafka_options;
-    cfg.database = args.database;
+    cfg.database = args.clickhouse.database;
     cfg.listen = Some(args.metrics_listen);
     cfg.clock = match args.clock.as_str() {
         "event" => cluster::ClockMode::Event,
@@ -335,8 +317,8 @@ fn cluster(args: ClusterArgs) -> ExitCode {
     }
 }
 
-fn check(dir: PathBuf, policy: Option<PathBuf>) -> ExitCode {
-    let Some(loaded) = load(&dir, policy.as_deref()) else {
+fn check(refdata: &ReferenceArgs) -> ExitCode {
+    let Some(loaded) = load(refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
     for note in &loaded.notes {

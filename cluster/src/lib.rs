@@ -208,6 +208,7 @@ pub fn run(
         runtime.handle().clone(),
         metrics,
         abort,
+        ready,
     );
     let consumer: KafkaConsumer = with_overrides(
         {
@@ -242,7 +243,7 @@ pub fn run(
         cfg.clickhouse_url,
         cfg.database
     );
-    let result = pipeline::consume(&consumer, &stop, &ready);
+    let result = pipeline::consume(&consumer, &stop);
     // Whatever happened, nothing more is drained when the consumer leaves the group.
     consumer.context().lock().release();
     drop(consumer);

@@ -23,7 +23,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use rules::{Engine, Outcome, Policy, Reference};
+use rules::{Engine, Kind, Outcome, Policy, Reference};
 use store::clickhouse::{CheckpointKey, ClickHouseStore};
 use store::rows::{DeadLetterRow, EventRow};
 use tokio::sync::mpsc::UnboundedSender;
@@ -36,13 +36,10 @@ use crate::ClusterError;
 /// A partition's engine and where it stands in the log.
 struct Live {
     engine: Engine,
-    /// Offset of the next message to apply (the checkpoint's offset until one arrives).
+    /// Offset of the next message to apply (the checkpoint's offset until one arrives; -1 for
+    /// a new engine). Messages below it are already in the state (after a crash between storing
+    /// a checkpoint and committing its offset, the log is re-read from the older commit).
     next_offset: i64,
-    /// Messages below this are already in the restored state (committed offset behind the
-    /// checkpoint after a crash between storing it and committing).
-    skip_below: i64,
-    /// At the end of the log: the wall clock may move the engine.
-    caught_up: bool,
     /// Changed since the last checkpoint.
     dirty: bool,
     /// Slot the next checkpoint goes to.
@@ -72,12 +69,12 @@ pub(crate) struct Core {
     parked: HashMap<i32, Box<Live>>,
     batch: Batch,
     batch_started: Option<Instant>,
-    kinds: HashMap<&'static str, u64>,
+    /// Events per kind (indexed by `Kind::index`) since the last batch, for the metrics.
+    kinds: Vec<u64>,
     jobs: UnboundedSender<Job>,
     replies: mpsc::Receiver<Reply>,
     in_flight: usize,
     paused: bool,
-    checkpoint_ids: u64,
     last_checkpoint: Instant,
     last_tick: Instant,
     last_load_attempt: Instant,
@@ -85,6 +82,8 @@ pub(crate) struct Core {
     runtime: tokio::runtime::Handle,
     metrics: Metrics,
     abort: Arc<AtomicBool>,
+    /// Every assigned partition has its state (for `/healthz`).
+    ready: Arc<AtomicBool>,
     /// Set when the writer or a checkpoint fails for good: the loop stops without committing.
     pub(crate) fatal: Option<String>,
     /// The loop has ended: rebalance callbacks while the consumer closes do nothing.
@@ -200,6 +199,7 @@ impl Core {
         runtime: tokio::runtime::Handle,
         metrics: Metrics,
         abort: Arc<AtomicBool>,
+        ready: Arc<AtomicBool>,
     ) -> Core {
         let now = Instant::now();
         Core {
@@ -211,12 +211,11 @@ impl Core {
             parked: HashMap::new(),
             batch: Batch::default(),
             batch_started: None,
-            kinds: HashMap::new(),
+            kinds: vec![0; Kind::ALL.len()],
             jobs,
             replies,
             in_flight: 0,
             paused: false,
-            checkpoint_ids: 0,
             last_checkpoint: now,
             last_tick: now,
             last_load_attempt: now - Duration::from_secs(60),
@@ -224,6 +223,7 @@ impl Core {
             runtime,
             metrics,
             abort,
+            ready,
             fatal: None,
             released: false,
         }
@@ -236,7 +236,7 @@ impl Core {
     }
 
     /// True when every assigned partition has its state.
-    pub(crate) fn all_ready(&self) -> bool {
+    fn all_ready(&self) -> bool {
         self.parts.values().all(|p| matches!(p, Part::Ready(_)))
     }
 
@@ -252,11 +252,10 @@ impl Core {
             None => return, // not ours any more: the next owner has it
         };
         let offset = msg.offset();
-        if offset < live.skip_below {
+        if offset < live.next_offset {
             return;
         }
         live.next_offset = offset + 1;
-        live.caught_up = false;
         live.dirty = true;
         self.batch_started.get_or_insert_with(Instant::now);
         let payload = msg.payload().unwrap_or_default();
@@ -291,7 +290,7 @@ impl Core {
                     .push(dead(e.code.as_str(), e.field.unwrap_or(""), e.message));
             }
             Ok(ev) => {
-                *self.kinds.entry(ev.body.kind().as_str()).or_default() += 1;
+                self.kinds[ev.body.kind().index()] += 1;
                 match live.engine.on_event(&ev, &mut self.batch.alerts) {
                     Ok(Outcome::Duplicate) => self.metrics.duplicates.inc(),
                     Ok(_) => {
@@ -326,9 +325,9 @@ impl Core {
         let target = rules::Instant(unix_now() - lateness.as_secs() as i64);
         for part in self.parts.values_mut() {
             if let Part::Ready(live) = part {
-                live.caught_up =
+                let caught_up =
                     live.high_watermark >= 0 && live.next_offset.max(0) >= live.high_watermark;
-                if live.caught_up && live.engine.clock() < target {
+                if caught_up && live.engine.clock() < target {
                     let before = self.batch.alerts.len();
                     live.engine.advance_to(target, &mut self.batch.alerts);
                     // A clock move that fired nothing need not be checkpointed: after a restore
@@ -361,6 +360,10 @@ impl Core {
             if !self.all_ready() {
                 self.load_pending(consumer);
             }
+            self.ready.store(
+                !self.parts.is_empty() && self.all_ready(),
+                Ordering::Relaxed,
+            );
         }
         if now.duration_since(self.last_checkpoint) >= self.cfg.checkpoint_interval {
             self.checkpoint(None);
@@ -424,8 +427,13 @@ impl Core {
             }
         }
         self.batch_started = None;
-        for (kind, n) in self.kinds.drain() {
-            self.metrics.events.with_label_values(&[kind]).inc_by(n);
+        for (kind, n) in Kind::ALL.iter().zip(&mut self.kinds) {
+            if *n > 0 {
+                self.metrics
+                    .events
+                    .with_label_values(&[kind.as_str()])
+                    .inc_by(std::mem::take(n));
+            }
         }
         if self.batch.rows() == 0 {
             return;
@@ -448,9 +456,8 @@ impl Core {
         }
     }
 
-    /// Seal the batch and checkpoint the changed partitions (all, or `only`). Returns whether
-    /// a checkpoint job was sent.
-    fn checkpoint(&mut self, only: Option<&[i32]>) -> bool {
+    /// Seal the batch and checkpoint the changed partitions (all, or `only`).
+    fn checkpoint(&mut self, only: Option<&[i32]>) {
         self.seal();
         self.last_checkpoint = Instant::now();
         let mut parts = Vec::new();
@@ -472,17 +479,13 @@ impl Core {
                 }
                 Err(e) => {
                     self.fatal = Some(format!("snapshot of partition {p} failed: {e}"));
-                    return false;
+                    return;
                 }
             }
         }
-        if parts.is_empty() {
-            return false;
+        if !parts.is_empty() {
+            self.send(Job::Checkpoint(parts));
         }
-        self.checkpoint_ids += 1;
-        let id = self.checkpoint_ids;
-        self.send(Job::Checkpoint { id, parts });
-        true
     }
 
     /// Handle the writer's replies; with a deadline, wait until nothing is in flight or it
@@ -512,7 +515,7 @@ impl Core {
                     self.fatal.get_or_insert(message);
                     return;
                 }
-                Reply::Checkpointed { id, offsets } => {
+                Reply::Checkpointed(offsets) => {
                     let mut tpl = TopicPartitionList::new();
                     let now = Instant::now();
                     for (p, next_offset, bytes) in offsets {
@@ -539,7 +542,7 @@ impl Core {
                     if let Err(e) = consumer.commit(&tpl, mode) {
                         // Harmless: the next checkpoint commits a later offset, and a restart
                         // before it replays from the stored checkpoint's offset.
-                        log::warn!("commit after checkpoint {id} failed: {e}");
+                        log::warn!("commit after a checkpoint failed: {e}");
                     }
                 }
             }
@@ -656,7 +659,6 @@ impl Core {
                     live.next_offset,
                     live.engine.tracked_cases()
                 );
-                live.skip_below = live.next_offset;
                 live.high_watermark = -1;
                 return Ok(*live);
             }
@@ -691,8 +693,6 @@ impl Core {
         Ok(Live {
             engine,
             next_offset,
-            skip_below: next_offset,
-            caught_up: false,
             dirty: false,
             slot,
             durable_at: Instant::now(),
@@ -728,27 +728,19 @@ enum LoadFailure {
 }
 
 /// The loop. Returns when `stop` is set (after draining) or on a fatal error.
-pub(crate) fn consume(
-    consumer: &KafkaConsumer,
-    stop: &AtomicBool,
-    ready: &AtomicBool,
-) -> Result<(), ClusterError> {
+pub(crate) fn consume(consumer: &KafkaConsumer, stop: &AtomicBool) -> Result<(), ClusterError> {
     let ctx = consumer.context();
     let shutdown_deadline = ctx.lock().cfg.shutdown_deadline;
     while !stop.load(Ordering::Relaxed) {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(msg)) => ctx
-                .lock()
-                .on_message(&msg, || BorrowedMessage::detach(&msg)),
+        // No lock across poll: rebalance and statistics callbacks run inside it.
+        let polled = consumer.poll(Duration::from_millis(100));
+        let mut core = ctx.lock();
+        match polled {
+            Some(Ok(msg)) => core.on_message(&msg, || BorrowedMessage::detach(&msg)),
             Some(Err(e)) => log::warn!("kafka: {e}"),
             None => {}
         }
-        let mut core = ctx.lock();
         core.tick(consumer);
-        ready.store(
-            !core.parts.is_empty() && core.all_ready(),
-            Ordering::Relaxed,
-        );
         if let Some(fatal) = core.fatal.take() {
             return Err(ClusterError::Fatal(fatal));
         }

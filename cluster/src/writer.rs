@@ -72,13 +72,8 @@ pub struct PartCheckpoint {
 pub enum Job {
     /// Make a batch durable.
     Batch(Batch),
-    /// Store checkpoints (after every batch before them).
-    Checkpoint {
-        /// Identifies the reply.
-        id: u64,
-        /// The partitions' states.
-        parts: Vec<PartCheckpoint>,
-    },
+    /// Store the partitions' checkpoints (after every batch before them).
+    Checkpoint(Vec<PartCheckpoint>),
 }
 
 /// What the writer reports back to the consumer loop.
@@ -86,13 +81,9 @@ pub enum Job {
 pub enum Reply {
     /// A batch is durable.
     Written,
-    /// Checkpoints are durable: these offsets may be committed.
-    Checkpointed {
-        /// The job's id.
-        id: u64,
-        /// (partition, next offset, snapshot bytes) of each stored checkpoint.
-        offsets: Vec<(i32, i64, usize)>,
-    },
+    /// Checkpoints are durable: these offsets may be committed. (partition, next offset,
+    /// snapshot bytes) of each.
+    Checkpointed(Vec<(i32, i64, usize)>),
     /// The writer stopped: this job cannot be written. Nothing after it is committed.
     Failed(String),
 }
@@ -131,7 +122,7 @@ pub async fn run(mut jobs: UnboundedReceiver<Job>, replies: mpsc::Sender<Reply>,
     while let Some(job) = jobs.recv().await {
         let result = match job {
             Job::Batch(batch) => write_batch(&sinks, batch).await.map(|()| Reply::Written),
-            Job::Checkpoint { id, parts } => write_checkpoints(&sinks, id, parts).await,
+            Job::Checkpoint(parts) => write_checkpoints(&sinks, parts).await,
         };
         match result {
             Ok(reply) => {
@@ -302,11 +293,7 @@ async fn enqueue<'a>(
     }
 }
 
-async fn write_checkpoints(
-    sinks: &Sinks,
-    id: u64,
-    parts: Vec<PartCheckpoint>,
-) -> Result<Reply, WriteError> {
+async fn write_checkpoints(sinks: &Sinks, parts: Vec<PartCheckpoint>) -> Result<Reply, WriteError> {
     let mut offsets = Vec::with_capacity(parts.len());
     for part in parts {
         let key = CheckpointKey {
@@ -322,5 +309,5 @@ async fn write_checkpoints(
         .await?;
         offsets.push((part.partition, part.next_offset, part.snapshot.len()));
     }
-    Ok(Reply::Checkpointed { id, offsets })
+    Ok(Reply::Checkpointed(offsets))
 }

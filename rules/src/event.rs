@@ -115,11 +115,6 @@ wire_enum!(
 );
 
 impl Stage {
-    /// Index 0..3 in pipeline order.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
     /// Bit for stage masks.
     pub fn bit(self) -> u8 {
         1 << (self as u8)

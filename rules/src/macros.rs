@@ -12,6 +12,11 @@ macro_rules! wire_enum {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// Position in [`Self::ALL`] (for per-value counters).
+            pub fn index(self) -> usize {
+                self as usize
+            }
+
             /// The value for a wire string.
             pub fn parse(s: &str) -> Option<Self> {
                 match s { $($wire => Some($name::$variant),)+ _ => None }
