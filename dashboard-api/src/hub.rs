@@ -1,0 +1,880 @@
+//! The hub: this API process's view of every live alert and window, and the fan-out of changes.
+//!
+//! ```text
+//! Input::{Alert, Window, Action} ─ apply ─▶ Book (under a write lock) ─ seq += 1 ─▶ broadcast
+//!                                                                                 ├▶ socket task
+//! snapshot_and_subscribe (under the read lock) ─ snapshot at seq S + receiver ────┘  (skips ≤ S)
+//! ```
+//! Every change gets the next sequence number and is sent on the broadcast channel *while the
+//! write lock is held*, so channel order is sequence order. A client subscribes while holding the
+//! read lock, so the snapshot it gets is exactly the state at sequence S and every later change
+//! arrives on its receiver: nothing is missed and nothing is applied twice. Each change is
+//! serialised once, here, and the same bytes are sent to every socket that may see it.
+//!
+//! The book keeps every alert that is still open, acknowledged or under 督办, whatever its age,
+//! plus finished ones until [`Hub::forget_finished`] drops them (history is the store's job).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::extract::ws::Utf8Bytes;
+use rules::alert::{AlertStatus, Level};
+use rules::time::Instant;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::auth::{Principal, Region};
+use crate::error::ApiError;
+use crate::model::{Action, ActionKind, AlertDoc, WindowDoc, SYSTEM};
+
+/// One change, ready to send: its routing keys and its serialised message.
+#[derive(Debug)]
+pub struct Delta {
+    /// Sequence number (increasing, one per change across all jurisdictions).
+    pub seq: u64,
+    /// Region of what changed.
+    pub region: String,
+    /// Centre of what changed.
+    pub center_id: String,
+    /// Department of what changed.
+    pub department: Option<String>,
+    /// The alert's level; `None` for a window.
+    pub level: Option<Level>,
+    /// `{"type":"alert"|"window","seq":…,…}`.
+    pub text: Utf8Bytes,
+    /// When the change entered the hub (for the push-latency histogram).
+    pub born: std::time::Instant,
+}
+
+/// What a client sees: its jurisdiction, narrowed by optional filters.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// The user's jurisdiction.
+    pub region: Region,
+    /// Only this centre.
+    pub center: Option<String>,
+    /// Only this department.
+    pub department: Option<String>,
+    /// Only alerts of these levels (windows are not filtered by level).
+    pub levels: Option<Vec<Level>>,
+}
+
+impl Filter {
+    /// Everything in the principal's jurisdiction.
+    pub fn scope(p: &Principal) -> Filter {
+        Filter {
+            region: p.region.clone(),
+            center: None,
+            department: None,
+            levels: None,
+        }
+    }
+
+    /// Whether a record with these keys passes.
+    pub fn admits(
+        &self,
+        region: &str,
+        center: &str,
+        department: Option<&str>,
+        level: Option<Level>,
+    ) -> bool {
+        self.region.covers(region)
+            && self.center.as_deref().is_none_or(|c| c == center)
+            && self
+                .department
+                .as_deref()
+                .is_none_or(|d| department == Some(d))
+            && match (level, &self.levels) {
+                (Some(l), Some(levels)) => levels.contains(&l),
+                _ => true,
+            }
+    }
+
+    /// Whether a change passes.
+    pub fn admits_delta(&self, d: &Delta) -> bool {
+        self.admits(&d.region, &d.center_id, d.department.as_deref(), d.level)
+    }
+
+    fn admits_alert(&self, e: &AlertEntry) -> bool {
+        let a = &e.doc;
+        self.admits(
+            &a.region,
+            &a.center_id,
+            a.department.as_deref(),
+            Some(e.level),
+        )
+    }
+}
+
+/// A change to the hub's state.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The engine fired (or retracted) an alert.
+    Alert(AlertDoc),
+    /// A window's status changed.
+    Window(WindowDoc),
+    /// An action on an alert (from this process or another one).
+    Action(Action),
+}
+
+/// One alert and its lifecycle.
+#[derive(Debug, Clone)]
+struct AlertEntry {
+    doc: AlertDoc,
+    /// Lifecycle status.
+    status: AlertStatus,
+    /// Current level: the fired level, or red once a 督办 went unanswered.
+    level: Level,
+    reply_deadline: Option<Instant>,
+    replied_at: Option<Instant>,
+    updated_at: Instant,
+    actions: Vec<Action>,
+    /// The view, serialised.
+    json: String,
+}
+
+fn active(status: AlertStatus) -> bool {
+    matches!(
+        status,
+        AlertStatus::Open | AlertStatus::Acknowledged | AlertStatus::Supervising
+    )
+}
+
+impl AlertEntry {
+    fn new(doc: AlertDoc) -> AlertEntry {
+        let mut e = AlertEntry {
+            status: doc.status,
+            level: doc.level,
+            updated_at: doc.fired_at,
+            doc,
+            reply_deadline: None,
+            replied_at: None,
+            actions: Vec::new(),
+            json: String::new(),
+        };
+        e.render();
+        e
+    }
+
+    fn view(&self) -> Value {
+        let mut v = serde_json::to_value(&self.doc).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("status".into(), self.status.as_str().into());
+            m.insert("level".into(), self.level.as_str().into());
+            m.insert("fired_level".into(), self.doc.level.as_str().into());
+            m.insert("escalated".into(), (self.level != self.doc.level).into());
+            let time = |t: Option<Instant>| t.map_or(Value::Null, |t| t.to_string().into());
+            m.insert("reply_deadline".into(), time(self.reply_deadline));
+            m.insert("replied_at".into(), time(self.replied_at));
+            m.insert("updated_at".into(), self.updated_at.to_string().into());
+        }
+        v
+    }
+
+    fn render(&mut self) {
+        self.json = self.view().to_string();
+    }
+
+    /// Whether `action` may follow the current state; the message says why not.
+    fn allows(&self, kind: ActionKind) -> Result<(), String> {
+        use AlertStatus::*;
+        let ok = match kind {
+            ActionKind::Acknowledge => self.status == Open,
+            ActionKind::Supervise => matches!(self.status, Open | Acknowledged),
+            ActionKind::Reply => self.status == Supervising,
+            ActionKind::Resolve | ActionKind::Dismiss => active(self.status),
+            ActionKind::Escalate => {
+                self.status == Supervising && self.replied_at.is_none() && self.level != Level::Red
+            }
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match self.status {
+            Retracted => "the alert was retracted by later events; nothing is left to do".into(),
+            Resolved | Dismissed => format!(
+                "the alert is already {}; the trail is closed",
+                self.status.as_str()
+            ),
+            _ => format!(
+                "cannot {} an alert that is {}{}",
+                kind.as_str(),
+                self.status.as_str(),
+                match kind {
+                    ActionKind::Reply => "; a reply (回告) answers a 督办: supervise first",
+                    ActionKind::Acknowledge => "; acknowledging is only for new alerts",
+                    _ => "",
+                }
+            ),
+        })
+    }
+
+    /// Apply an action already known to be allowed (or, for another process's action, apply it
+    /// only if allowed; the trail keeps it either way).
+    fn apply(&mut self, action: Action) {
+        if self.actions.iter().any(|a| a.same_as(&action)) {
+            return;
+        }
+        if self.allows(action.action).is_ok() {
+            match action.action {
+                ActionKind::Acknowledge => self.status = AlertStatus::Acknowledged,
+                ActionKind::Supervise => {
+                    self.status = AlertStatus::Supervising;
+                    self.reply_deadline = action.reply_deadline;
+                    self.replied_at = None;
+                }
+                ActionKind::Reply => self.replied_at = Some(action.at),
+                ActionKind::Resolve => self.status = AlertStatus::Resolved,
+                ActionKind::Dismiss => self.status = AlertStatus::Dismissed,
+                ActionKind::Escalate => self.level = Level::Red,
+            }
+            self.updated_at = self.updated_at.max(action.at);
+        }
+        self.actions.push(action);
+        self.render();
+    }
+
+    /// The supervision deadline this alert waits on, if any.
+    fn escalation_due(&self) -> Option<Instant> {
+        self.allows(ActionKind::Escalate)
+            .ok()
+            .and(self.reply_deadline)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct WindowEntry {
+    doc: WindowDoc,
+    json: String,
+}
+
+/// The state behind the lock.
+#[derive(Debug, Default)]
+struct Book {
+    seq: u64,
+    alerts: HashMap<String, AlertEntry>,
+    /// Newest first.
+    order: BTreeSet<(Reverse<i64>, String)>,
+    windows: BTreeMap<String, WindowEntry>,
+    /// Active alerts per window id.
+    active_by_window: HashMap<String, u32>,
+    /// Actions seen before their alert (another process acted on an alert this one has not
+    /// read yet).
+    early_actions: HashMap<String, Vec<Action>>,
+    /// (reply deadline, alert id) of 督办 awaiting a reply.
+    deadlines: BTreeSet<(i64, String)>,
+}
+
+fn window_json(doc: &WindowDoc, active_alerts: u32) -> String {
+    let mut v = serde_json::to_value(doc).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("open_alerts".into(), active_alerts.into());
+    }
+    v.to_string()
+}
+
+/// A page of alerts.
+#[derive(Debug, serde::Serialize)]
+pub struct Page {
+    /// The alerts, newest `fired_at` first.
+    pub items: Vec<Value>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What `GET /alerts` may filter on. Every filter narrows; none widens the caller's scope.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    /// Comma-separated statuses (`open,acknowledged,supervising,resolved,dismissed,retracted`),
+    /// or `active` for the first three.
+    pub status: Option<String>,
+    /// Comma-separated levels.
+    pub level: Option<String>,
+    /// Rule name.
+    pub rule: Option<String>,
+    /// Region prefix, inside the caller's own.
+    pub region: Option<String>,
+    /// Centre.
+    pub center: Option<String>,
+    /// Department.
+    pub department: Option<String>,
+    /// Window.
+    pub window: Option<String>,
+    /// Staff member.
+    pub staff: Option<String>,
+    /// Case.
+    pub case: Option<String>,
+    /// Fired at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Fired before (RFC 3339).
+    pub until: Option<String>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<usize>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Parse a comma-separated list of wire values.
+pub fn parse_list<T>(
+    name: &str,
+    text: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<Vec<T>, ApiError> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            parse(s).ok_or_else(|| {
+                ApiError::bad_request(format!("{name}={s:?} is not valid: expected {expected}"))
+            })
+        })
+        .collect()
+}
+
+fn parse_time(name: &str, text: &str) -> Result<Instant, ApiError> {
+    rules::time::parse_rfc3339(text).map_err(|_| {
+        ApiError::bad_request(format!(
+            "{name}={text:?} is not an RFC 3339 time like 2026-10-13T00:00:00+08:00"
+        ))
+    })
+}
+
+struct Matcher {
+    statuses: Option<Vec<AlertStatus>>,
+    levels: Option<Vec<Level>>,
+    since: Option<Instant>,
+    until: Option<Instant>,
+    q: AlertQuery,
+}
+
+impl Matcher {
+    fn new(q: AlertQuery) -> Result<Matcher, ApiError> {
+        let statuses = match q.status.as_deref() {
+            None => None,
+            Some("active") => Some(vec![
+                AlertStatus::Open,
+                AlertStatus::Acknowledged,
+                AlertStatus::Supervising,
+            ]),
+            Some(s) => Some(parse_list(
+                "status",
+                s,
+                AlertStatus::parse,
+                &format!("active or {}", AlertStatus::expected()),
+            )?),
+        };
+        let levels = q
+            .level
+            .as_deref()
+            .map(|s| parse_list("level", s, Level::parse, Level::expected()))
+            .transpose()?;
+        let since = q
+            .since
+            .as_deref()
+            .map(|s| parse_time("since", s))
+            .transpose()?;
+        let until = q
+            .until
+            .as_deref()
+            .map(|s| parse_time("until", s))
+            .transpose()?;
+        Ok(Matcher {
+            statuses,
+            levels,
+            since,
+            until,
+            q,
+        })
+    }
+
+    fn matches(&self, e: &AlertEntry) -> bool {
+        let a = &e.doc;
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        self.statuses.as_ref().is_none_or(|s| s.contains(&e.status))
+            && self.levels.as_ref().is_none_or(|l| l.contains(&e.level))
+            && self.since.is_none_or(|t| a.fired_at >= t)
+            && self.until.is_none_or(|t| a.fired_at < t)
+            && self
+                .q
+                .region
+                .as_deref()
+                .is_none_or(|r| a.region.starts_with(r))
+            && eq(&self.q.rule, Some(&a.rule))
+            && eq(&self.q.center, Some(&a.center_id))
+            && eq(&self.q.department, a.department.as_deref())
+            && eq(&self.q.window, a.window_id.as_deref())
+            && eq(&self.q.staff, a.staff_id.as_deref())
+            && eq(&self.q.case, a.case_id.as_deref())
+    }
+}
+
+/// What an inspector asks for (`POST /alerts/{id}/actions`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// `acknowledge`, `supervise`, `reply`, `resolve` or `dismiss`.
+    pub action: String,
+    /// A note; for `supervise` the notice's text, for `reply` the unit's reply, for `resolve`
+    /// and `dismiss` the reason (required for all four).
+    #[serde(default)]
+    pub note: String,
+    /// For `supervise`: the reply deadline (RFC 3339, in the future).
+    #[serde(default)]
+    pub reply_deadline: Option<String>,
+}
+
+/// Live alerts and windows, with their change feed. See the module documentation.
+#[derive(Debug)]
+pub struct Hub {
+    book: RwLock<Book>,
+    tx: broadcast::Sender<Arc<Delta>>,
+    ready: AtomicBool,
+}
+
+impl Hub {
+    /// An empty hub whose change feed keeps `buffer` changes for slow clients.
+    pub fn new(buffer: usize) -> Hub {
+        Hub {
+            book: RwLock::new(Book::default()),
+            tx: broadcast::channel(buffer.max(1)).0,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    // A panic while holding the lock cannot leave the book half-updated in a way later readers
+    // could misread (every update is a few field assignments), so a poisoned lock is used as is.
+    fn read(&self) -> RwLockReadGuard<'_, Book> {
+        self.book.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Book> {
+        self.book.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the initial state has been loaded.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Mark the initial state as loaded.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// The latest sequence number.
+    pub fn seq(&self) -> u64 {
+        self.read().seq
+    }
+
+    /// Connected receivers (for metrics).
+    pub fn receivers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Apply a change; returns how many deltas it produced (0 when nothing changed, e.g. an
+    /// alert seen twice).
+    pub fn apply(&self, input: Input) -> usize {
+        let mut book = self.write();
+        let mut deltas = Vec::new();
+        match input {
+            Input::Alert(doc) => book.on_alert(doc, &mut deltas),
+            Input::Window(doc) => book.on_window(doc, &mut deltas),
+            Input::Action(action) => book.on_action(action, &mut deltas),
+        }
+        let n = deltas.len();
+        for c in deltas {
+            book.seq += 1;
+            let seq = book.seq;
+            let kind = c.kind;
+            let d = Delta {
+                seq,
+                born: std::time::Instant::now(),
+                text: Utf8Bytes::from(format!(
+                    "{{\"type\":\"{kind}\",\"seq\":{seq},\"{kind}\":{}}}",
+                    c.body
+                )),
+                region: c.region,
+                center_id: c.center_id,
+                department: c.department,
+                level: c.level,
+            };
+            // No receivers is fine: nobody is watching.
+            let _ = self.tx.send(Arc::new(d));
+        }
+        n
+    }
+
+    /// A snapshot message of everything `filter` admits, and a receiver for every change after
+    /// it. `reason` is `connect` or `lagged`.
+    pub fn snapshot_and_subscribe(
+        &self,
+        filter: &Filter,
+        reason: &str,
+    ) -> (String, u64, broadcast::Receiver<Arc<Delta>>) {
+        let book = self.read();
+        let rx = self.tx.subscribe();
+        let mut text = format!(
+            "{{\"type\":\"snapshot\",\"seq\":{},\"reason\":\"{reason}\",\"alerts\":[",
+            book.seq
+        );
+        let mut first = true;
+        for (_, id) in &book.order {
+            if let Some(e) = book.alerts.get(id) {
+                if active(e.status) && filter.admits_alert(e) {
+                    if !first {
+                        text.push(',');
+                    }
+                    first = false;
+                    text.push_str(&e.json);
+                }
+            }
+        }
+        text.push_str("],\"windows\":[");
+        let mut first = true;
+        for w in book.windows.values() {
+            if filter.admits(
+                &w.doc.region,
+                &w.doc.center_id,
+                w.doc.department.as_deref(),
+                None,
+            ) {
+                if !first {
+                    text.push(',');
+                }
+                first = false;
+                text.push_str(&w.json);
+            }
+        }
+        text.push_str("]}");
+        (text, book.seq, rx)
+    }
+
+    /// Alerts matching `q` inside the caller's jurisdiction, newest first, a page at a time.
+    pub fn list(&self, who: &Principal, q: AlertQuery) -> Result<Page, ApiError> {
+        let limit = q.limit.unwrap_or(50);
+        if !(1..=500).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit={limit}: use 1 to 500"
+            )));
+        }
+        let after = match q.cursor.as_deref() {
+            None => None,
+            Some(c) => Some(parse_cursor(c)?),
+        };
+        let m = Matcher::new(q)?;
+        let book = self.read();
+        let mut items = Vec::new();
+        let mut last = None;
+        let mut next_cursor = None;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        for key in book.order.range((start, Bound::Unbounded)) {
+            let Some(e) = book.alerts.get(&key.1) else {
+                continue;
+            };
+            if !who.sees(&e.doc.region) || !m.matches(e) {
+                continue;
+            }
+            if items.len() == limit {
+                next_cursor = last.map(|(t, id): (i64, &str)| format!("{t}.{id}"));
+                break;
+            }
+            last = Some((key.0 .0, key.1.as_str()));
+            items.push(serde_json::from_str(&e.json).unwrap_or(Value::Null));
+        }
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One alert with its audit trail, if it exists inside the caller's jurisdiction.
+    pub fn detail(&self, who: &Principal, alert_id: &str) -> Option<(Value, Vec<Action>)> {
+        let book = self.read();
+        let e = book.alerts.get(alert_id)?;
+        who.sees(&e.doc.region)
+            .then(|| (e.view(), e.actions.clone()))
+    }
+
+    /// Check an inspector's request against the alert's current state and build the action to
+    /// record. Nothing changes until the action is stored and [`Hub::apply`]d.
+    pub fn prepare(
+        &self,
+        who: &Principal,
+        alert_id: &str,
+        req: &ActionRequest,
+        now: Instant,
+    ) -> Result<Action, ApiError> {
+        let kind = ActionKind::parse(&req.action)
+            .filter(|k| *k != ActionKind::Escalate)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "action {:?} is not one of acknowledge, supervise, reply, resolve, dismiss",
+                    req.action
+                ))
+            })?;
+        let note = req.note.trim().to_string();
+        let needs_note = match kind {
+            ActionKind::Supervise => Some("the 督办 notice's text"),
+            ActionKind::Reply => Some("the unit's reply (回告)"),
+            ActionKind::Resolve | ActionKind::Dismiss => Some("the reason"),
+            _ => None,
+        };
+        if let Some(what) = needs_note.filter(|_| note.is_empty()) {
+            return Err(ApiError::bad_request(format!(
+                "{} needs a note: {what}",
+                kind.as_str()
+            )));
+        }
+        let reply_deadline = match (kind, req.reply_deadline.as_deref()) {
+            (ActionKind::Supervise, None) => {
+                return Err(ApiError::bad_request(
+                    "supervise needs reply_deadline: when the unit must reply (RFC 3339)",
+                ))
+            }
+            (ActionKind::Supervise, Some(t)) => {
+                let t = parse_time("reply_deadline", t)?;
+                if t <= now {
+                    return Err(ApiError::bad_request(format!(
+                        "reply_deadline {t} is not in the future"
+                    )));
+                }
+                Some(t)
+            }
+            (_, Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "reply_deadline only goes with supervise",
+                ))
+            }
+            (_, None) => None,
+        };
+        let book = self.read();
+        let e = book
+            .alerts
+            .get(alert_id)
+            .filter(|e| who.sees(&e.doc.region))
+            .ok_or_else(|| not_found(alert_id))?;
+        e.allows(kind).map_err(ApiError::conflict)?;
+        Ok(Action {
+            alert_id: alert_id.to_string(),
+            action: kind,
+            actor: who.username.clone(),
+            at: now,
+            note,
+            reply_deadline,
+            region: e.doc.region.clone(),
+        })
+    }
+
+    /// Escalations due at `now`: 督办 whose reply deadline passed without a reply. Each is
+    /// stamped with its deadline, so every API process derives the very same action.
+    pub fn due_escalations(&self, now: Instant) -> Vec<Action> {
+        let book = self.read();
+        book.deadlines
+            .range(..=(now.0, String::from("\u{10FFFF}")))
+            .filter_map(|(at, id)| {
+                let e = book.alerts.get(id)?;
+                Some(Action {
+                    alert_id: id.clone(),
+                    action: ActionKind::Escalate,
+                    actor: SYSTEM.to_string(),
+                    at: Instant(*at),
+                    note: format!("督办回告期限 {} 已过，未收到回告：升为红牌", Instant(*at)),
+                    reply_deadline: None,
+                    region: e.doc.region.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Window statuses inside the caller's jurisdiction.
+    pub fn windows(&self, filter: &Filter) -> Vec<Value> {
+        let book = self.read();
+        book.windows
+            .values()
+            .filter(|w| {
+                filter.admits(
+                    &w.doc.region,
+                    &w.doc.center_id,
+                    w.doc.department.as_deref(),
+                    None,
+                )
+            })
+            .map(|w| serde_json::from_str(&w.json).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// Drop finished alerts last changed before `before`; returns how many.
+    pub fn forget_finished(&self, before: Instant) -> usize {
+        let mut book = self.write();
+        let old: Vec<(i64, String)> = book
+            .alerts
+            .values()
+            .filter(|e| !active(e.status) && e.updated_at < before)
+            .map(|e| (e.doc.fired_at.0, e.doc.alert_id.clone()))
+            .collect();
+        for (t, id) in &old {
+            book.alerts.remove(id);
+            book.order.remove(&(Reverse(*t), id.clone()));
+        }
+        old.len()
+    }
+
+    /// Number of alerts held, and of those still active.
+    pub fn counts(&self) -> (usize, usize) {
+        let book = self.read();
+        let active = book.alerts.values().filter(|e| active(e.status)).count();
+        (book.alerts.len(), active)
+    }
+}
+
+fn not_found(alert_id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no alert {alert_id:?} in your jurisdiction (finished alerts older than the live window are in the history API)"
+    ))
+}
+
+fn parse_cursor(c: &str) -> Result<(Reverse<i64>, String), ApiError> {
+    let bad = || ApiError::bad_request(format!("cursor {c:?} is not one this server gave out"));
+    let (t, id) = c.split_once('.').ok_or_else(bad)?;
+    let t: i64 = t.parse().map_err(|_| bad())?;
+    Ok((Reverse(t), id.to_string()))
+}
+
+/// A change before it has a sequence number.
+struct Change {
+    /// `alert` or `window`: the message type and the key of its body.
+    kind: &'static str,
+    region: String,
+    center_id: String,
+    department: Option<String>,
+    level: Option<Level>,
+    body: String,
+}
+
+fn alert_change(e: &AlertEntry) -> Change {
+    Change {
+        kind: "alert",
+        region: e.doc.region.clone(),
+        center_id: e.doc.center_id.clone(),
+        department: e.doc.department.clone(),
+        level: Some(e.level),
+        body: e.json.clone(),
+    }
+}
+
+fn window_change(w: &WindowEntry) -> Change {
+    Change {
+        kind: "window",
+        region: w.doc.region.clone(),
+        center_id: w.doc.center_id.clone(),
+        department: w.doc.department.clone(),
+        level: None,
+        body: w.json.clone(),
+    }
+}
+
+impl Book {
+    fn on_alert(&mut self, doc: AlertDoc, deltas: &mut Vec<Change>) {
+        let id = doc.alert_id.clone();
+        let was_active = self.alerts.get(&id).map(|e| active(e.status));
+        match self.alerts.get_mut(&id) {
+            Some(e) => {
+                // The same alert again (re-delivery, replay) changes nothing; a retraction
+                // closes it whatever an inspector had done.
+                if doc.status != AlertStatus::Retracted || e.status == AlertStatus::Retracted {
+                    return;
+                }
+                e.status = AlertStatus::Retracted;
+                e.doc.status = AlertStatus::Retracted;
+                e.render();
+            }
+            None => {
+                let mut e = AlertEntry::new(doc);
+                for a in self.early_actions.remove(&id).unwrap_or_default() {
+                    e.apply(a);
+                }
+                self.order.insert((Reverse(e.doc.fired_at.0), id.clone()));
+                self.alerts.insert(id.clone(), e);
+            }
+        }
+        self.after_change(&id, was_active, deltas);
+    }
+
+    fn on_action(&mut self, action: Action, deltas: &mut Vec<Change>) {
+        let id = action.alert_id.clone();
+        let Some(e) = self.alerts.get_mut(&id) else {
+            self.early_actions.entry(id).or_default().push(action);
+            return;
+        };
+        let was_active = Some(active(e.status));
+        let before = e.actions.len();
+        e.apply(action);
+        if e.actions.len() == before {
+            return;
+        }
+        self.after_change(&id, was_active, deltas);
+    }
+
+    /// Keep the derived indexes right after alert `id` changed, and announce it (and its
+    /// window, whose count of active alerts may have moved).
+    fn after_change(&mut self, id: &str, was_active: Option<bool>, deltas: &mut Vec<Change>) {
+        let Some(e) = self.alerts.get(id) else {
+            return;
+        };
+        let now_active = active(e.status);
+        for (t, _) in self
+            .deadlines
+            .iter()
+            .filter(|(_, i)| i == id)
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            self.deadlines.remove(&(t, id.to_string()));
+        }
+        if let Some(t) = e.escalation_due() {
+            self.deadlines.insert((t.0, id.to_string()));
+        }
+        deltas.push(alert_change(e));
+        let Some(window) = e.doc.window_id.clone() else {
+            return;
+        };
+        let delta: i64 = match (was_active.unwrap_or(false), now_active) {
+            (false, true) => 1,
+            (true, false) => -1,
+            _ => 0,
+        };
+        if delta == 0 {
+            return;
+        }
+        let n = self.active_by_window.entry(window.clone()).or_default();
+        *n = n.saturating_add_signed(delta as i32);
+        let n = *n;
+        if let Some(w) = self.windows.get_mut(&window) {
+            w.json = window_json(&w.doc, n);
+            deltas.push(window_change(w));
+        }
+    }
+
+    fn on_window(&mut self, doc: WindowDoc, deltas: &mut Vec<Change>) {
+        if let Some(w) = self.windows.get(&doc.window_id) {
+            // Older news (a re-delivered status) does not overwrite newer.
+            if w.doc == doc || w.doc.updated_at > doc.updated_at {
+                return;
+            }
+        }
+        let n = self
+            .active_by_window
+            .get(&doc.window_id)
+            .copied()
+            .unwrap_or(0);
+        let entry = WindowEntry {
+            json: window_json(&doc, n),
+            doc,
+        };
+        deltas.push(window_change(&entry));
+        self.windows.insert(entry.doc.window_id.clone(), entry);
+    }
+}

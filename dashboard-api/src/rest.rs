@@ -1,0 +1,212 @@
+//! REST handlers. Reads come from the hub; an action is checked, stored, then applied.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::auth::{verify_password, Principal, Role};
+use crate::error::{from_json_rejection, from_query_rejection, ApiError};
+use crate::hub::{parse_list, ActionRequest, AlertQuery, Filter, Input, Page};
+use crate::{readiness, wall_now, Api};
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+pub(crate) async fn login(
+    State(api): State<Api>,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(req) = body.map_err(from_json_rejection)?;
+    let users = api.users();
+    let user = users.get(&req.username).cloned();
+    // Argon2 takes tens of milliseconds of CPU: off the async workers. An unknown user is
+    // checked against a dummy hash so both failures take as long (no user enumeration).
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || match phc {
+        Some(phc) => verify_password(&req.password, &phc),
+        None => {
+            let _ = verify_password(&req.password, dummy_hash());
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    let Some(user) = user.filter(|_| ok) else {
+        api.0.metrics.login_failures.inc();
+        return Err(ApiError::unauthorized("wrong username or password"));
+    };
+    let (token, claims) = api
+        .0
+        .key
+        .issue(&user, wall_now().0, api.0.config.token_ttl_secs);
+    Ok(Json(json!({
+        "token": token,
+        "expires_at": rules::time::Instant(claims.exp).to_string(),
+        "user": {"username": user.username, "name": user.name, "role": user.role, "region": user.region},
+    })))
+}
+
+/// An Argon2id hash of a password nobody knows, made once, for timing-equal failures.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        crate::auth::hash_password("\u{0}no user has this password").unwrap_or_default()
+    })
+}
+
+pub(crate) async fn me(who: Principal) -> Json<Principal> {
+    Json(who)
+}
+
+pub(crate) async fn list_alerts(
+    State(api): State<Api>,
+    who: Principal,
+    q: Result<Query<AlertQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let Query(q) = q.map_err(from_query_rejection)?;
+    if let Some(r) = q.region.as_deref() {
+        if !r.starts_with(who.region.as_str()) && !who.region.as_str().starts_with(r) {
+            return Err(ApiError::forbidden(format!(
+                "region {r:?} is outside your jurisdiction ({})",
+                who.region.as_str()
+            )));
+        }
+    }
+    api.0.hub.list(&who, q).map(Json)
+}
+
+pub(crate) async fn alert_detail(
+    State(api): State<Api>,
+    who: Principal,
+    Path(alert_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (alert, actions) = api.0.hub.detail(&who, &alert_id).ok_or_else(|| {
+        ApiError::not_found(format!("no alert {alert_id:?} in your jurisdiction"))
+    })?;
+    // The timeline is the case's events as received; when the store cannot answer, the alert
+    // and its trail are still shown, with the reason the timeline is missing.
+    let case_id = alert
+        .get("case_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let (timeline, timeline_error) = match case_id {
+        Some(c) => match api.0.backend.case_timeline(&c).await {
+            Ok(events) => (events, None),
+            Err(e) => (
+                Vec::new(),
+                Some(format!("the case timeline is unavailable: {e}")),
+            ),
+        },
+        None => (Vec::new(), None),
+    };
+    let evidence = alert.get("evidence").cloned().unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "alert": alert,
+        "evidence": evidence,
+        "actions": actions,
+        "timeline": timeline,
+        "timeline_error": timeline_error,
+    })))
+}
+
+pub(crate) async fn act(
+    State(api): State<Api>,
+    who: Principal,
+    Path(alert_id): Path<String>,
+    body: Result<Json<ActionRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    who.require(&[Role::Inspector], "acting on alerts")?;
+    let Json(req) = body.map_err(from_json_rejection)?;
+    let _guard = api.0.action_lock.lock().await;
+    let action = api.0.hub.prepare(&who, &alert_id, &req, wall_now())?;
+    api.0.backend.record_action(&action).await.map_err(|e| {
+        ApiError::unavailable(format!(
+            "the action was not recorded because the store is unavailable ({e}); nothing changed, try again"
+        ))
+    })?;
+    api.0
+        .metrics
+        .actions
+        .with_label_values(&[action.action.as_str()])
+        .inc();
+    api.0.hub.apply(Input::Action(action.clone()));
+    let (alert, actions) = api
+        .0
+        .hub
+        .detail(&who, &alert_id)
+        .ok_or_else(|| ApiError::not_found(format!("alert {alert_id:?} vanished")))?;
+    Ok(Json(
+        json!({"alert": alert, "action": action, "actions": actions}),
+    ))
+}
+
+/// `GET /api/v1/windows` filters.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WindowQuery {
+    center: Option<String>,
+    department: Option<String>,
+}
+
+pub(crate) async fn windows(
+    State(api): State<Api>,
+    who: Principal,
+    q: Result<Query<WindowQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(from_query_rejection)?;
+    let filter = Filter {
+        center: q.center,
+        department: q.department,
+        ..Filter::scope(&who)
+    };
+    let now = wall_now();
+    let mut items = api.0.hub.windows(&filter);
+    for w in &mut items {
+        let wait = w
+            .get("oldest_ticket_at")
+            .and_then(Value::as_str)
+            .and_then(|t| rules::time::parse_rfc3339(t).ok())
+            .map(|t| (now.0 - t.0).max(0));
+        if let Value::Object(m) = w {
+            m.insert("longest_wait_seconds".into(), wait.into());
+        }
+    }
+    Ok(Json(json!({"items": items, "as_of": now.to_string()})))
+}
+
+pub(crate) async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn metrics(State(api): State<Api>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&api.0.registry),
+    )
+        .into_response()
+}
+
+pub(crate) async fn readyz(State(api): State<Api>) -> Response {
+    readiness(&api)
+}
+
+/// Parse `level=red,yellow` for the live feed.
+pub(crate) fn levels(text: Option<&str>) -> Result<Option<Vec<rules::Level>>, ApiError> {
+    text.map(|s| parse_list("level", s, rules::Level::parse, rules::Level::expected()))
+        .transpose()
+}
