@@ -53,12 +53,17 @@ wire_enum!(
         SatisfactionLow = "evaluation.satisfaction_low",
         /// 一告知二谈话三通报四辞退
         DisciplineLadder = "discipline.ladder",
+        /// 空岗: an open window with nobody signed in
+        WindowUnstaffed = "window.unstaffed",
+        /// 等候超时: a queue ticket not called in time
+        LongWait = "window.long_wait",
     }
 );
 
 impl Rule {
     /// Whether a yellow or red alert of this rule is a card on the staff member's discipline
     /// ladder. Complaint-derived rules are not: a complaint counts once, when substantiated.
+    /// Nor are the `window.*` rules: they are warnings about a window, not cards for a person.
     pub fn counts_for_ladder(self) -> bool {
         let name = self.as_str();
         name.starts_with("case.")
@@ -178,5 +183,14 @@ mod tests {
         // Pinned: ids must never change between releases, or stored alerts would duplicate.
         // (XXH3-128 of "case.overdue|yellow|case_id=C1", checked with Python's xxhash.)
         assert_eq!(a, "c3c977ccdb1f6c125f410d49d533eac7");
+    }
+
+    #[test]
+    fn window_rules_are_not_ladder_cards() {
+        assert_eq!(Rule::parse("window.unstaffed"), Some(Rule::WindowUnstaffed));
+        assert_eq!(Rule::parse("window.long_wait"), Some(Rule::LongWait));
+        assert!(!Rule::WindowUnstaffed.counts_for_ladder());
+        assert!(!Rule::LongWait.counts_for_ladder());
+        assert!(Rule::CaseOverdue.counts_for_ladder());
     }
 }

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod reference;
 pub mod synth;
 pub mod time;
+pub mod window;
 
 pub use alert::{Alert, AlertStatus, Level, Rule};
 pub use calendar::Calendar;
@@ -26,3 +27,4 @@ pub use fact::CaseFact;
 pub use policy::Policy;
 pub use reference::{Reference, ReferenceError, ReferenceFiles};
 pub use time::{Day, Instant};
+pub use window::{reference_windows, WindowState, WindowStatus};

@@ -132,6 +132,15 @@ impl serde::Serialize for Instant {
     }
 }
 
+/// Parsed as RFC 3339 with a mandatory offset (any offset: it is the same instant).
+impl<'de> serde::Deserialize<'de> for Instant {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse_rfc3339(&s)
+            .map_err(|e| serde::de::Error::custom(format!("not an instant: {s:?}: {e}")))
+    }
+}
+
 impl serde::Serialize for Day {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -311,6 +320,15 @@ mod tests {
             parse_rfc3339("2026-10-13T00:00:00+0800"),
             Err(TimestampError::Syntax)
         );
+    }
+
+    #[test]
+    fn instants_round_trip_through_serde() {
+        let t = parse_rfc3339("2026-10-12T16:30:05Z").unwrap();
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, r#""2026-10-13T00:30:05+08:00""#);
+        assert_eq!(serde_json::from_str::<Instant>(&json).unwrap(), t);
+        assert!(serde_json::from_str::<Instant>(r#""2026-10-13""#).is_err());
     }
 
     #[test]

@@ -168,6 +168,9 @@ pub struct Extras {
     pub fired: Vec<Fired>,
     /// Fees, pauses, extensions and special procedures.
     pub rare: Option<Box<Rare>>,
+    /// The window whose live `overdue_cases` count this case is in (its `case.overdue` yellow
+    /// fired while the case was open and attributed to that window), until the case ends.
+    pub overdue_window: Option<Sym>,
 }
 
 /// The rarer facts of a case.

@@ -11,6 +11,10 @@
 //! never searches the heap. Alerts due at the same instant are emitted ordered by case id (then
 //! complaint/evaluation/receipt id), so the output does not depend on arrival order.
 //!
+//! Windows and queue tickets live on a separate [`windows::Board`] with its own timers (one per
+//! window, one per ticket); `fire_timers` merges the two sources by due time, and the calendar
+//! day of the board's counters changes at midnight after every timer due by then has fired.
+//!
 //! Every alert emitted passes through the discipline ladder, which counts the cards each staff
 //! member receives in a year and adds the ladder's steps right after the card that reached them.
 
@@ -23,6 +27,7 @@ mod matter;
 mod people;
 mod snapshot;
 mod table;
+mod windows;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -31,14 +36,15 @@ use std::sync::Arc;
 use crate::alert::{Alert, AlertStatus, Level};
 use crate::event::{Body, CaseType, Event};
 use crate::fact::CaseFact;
-use crate::policy::Policy;
+use crate::policy::{OfficeHours, Policy};
 use crate::reference::Reference;
 use crate::time::Instant;
 
 use case::{inst, t32, Case, Ctx, Fired, NEVER, T32};
 use matter::Matter;
 use people::People;
-use table::{Dedup, Departed, KeyHash, Slab, Symbols};
+use table::{Dedup, Departed, KeyHash, Slab, Symbols, NONE};
+use windows::Board;
 
 pub use snapshot::SnapshotError;
 
@@ -150,16 +156,26 @@ pub struct Engine {
     stats: Stats,
     /// Finished-case records waiting for the driver, when it asked for them.
     facts: Option<Vec<CaseFact>>,
+    /// Live window status, queue tickets and the `window.*` rules' timers.
+    board: Board,
+    /// `policy.office_hours`, parsed once (a validated policy always parses; an unparsable one
+    /// leaves no office time, and `window.unstaffed` never fires).
+    office_hours: OfficeHours,
 }
 
 impl Engine {
     /// A fresh engine.
     pub fn new(reference: Arc<Reference>, policy: Policy) -> Engine {
+        let mut symbols = Symbols::default();
+        let mut board = Board::default();
+        board.sync_reference(&reference, &mut symbols);
         Engine {
             dedup: Dedup::new(policy.dedup_capacity as usize),
+            office_hours: policy.office_hours().unwrap_or_default(),
             reference,
             policy,
-            symbols: Symbols::default(),
+            symbols,
+            board,
             cases: Slab::default(),
             matters: Slab::default(),
             people: People::default(),
@@ -252,6 +268,13 @@ impl Engine {
             Body::EvaluationRectified { evaluation_id } => {
                 self.on_rectified(ev, evaluation_id, out)
             }
+            Body::StaffSignedIn
+            | Body::StaffSignedOut
+            | Body::WindowOpened
+            | Body::WindowPaused
+            | Body::WindowClosed
+            | Body::TicketIssued { .. }
+            | Body::TicketCalled { .. } => self.on_window_event(ev, out),
             _ => match case {
                 Some((case_id, h)) => self.apply_case(case_id, h, ev, out),
                 None => Outcome::Applied,
@@ -273,11 +296,31 @@ impl Engine {
     }
 
     fn fire_timers(&mut self, now: Instant, out: &mut Vec<Alert>) {
+        if now.0 == i64::MIN {
+            return;
+        }
+        self.board.start(now);
         let mut batch: Vec<(String, Alert)> = Vec::new();
-        while let Some(&Reverse((due, _, _))) = self.timers.peek() {
-            if inst(due) > now {
-                break;
+        loop {
+            let case_due = self.timers.peek().map(|Reverse((d, _, _))| *d);
+            let due = match (case_due, self.board.next_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            // The board's day changes at midnight, after every timer due at or before it: to
+            // the day before the next timer due by `now` (so it fires first), else `now`'s day.
+            let midnight = self.board.day_end();
+            if midnight <= now && due.is_none_or(|d| inst(d) > midnight) {
+                let to = match due.filter(|d| inst(*d) <= now) {
+                    Some(d) => inst(d).plus_secs(-1).day(),
+                    None => now.day(),
+                };
+                self.roll_over(to);
+                continue;
             }
+            let Some(due) = due.filter(|d| inst(*d) <= now) else {
+                break;
+            };
             while let Some(&Reverse((d, slot, generation))) = self.timers.peek() {
                 if d != due {
                     break;
@@ -289,6 +332,7 @@ impl Engine {
                     self.on_case_timer(slot, generation, due, &mut batch);
                 }
             }
+            self.fire_board(due, &mut batch);
             // Stable: alerts of one case or matter keep their own order (warning → yellow → red).
             batch.sort_by(|a, b| a.0.cmp(&b.0));
             out.extend(batch.drain(..).map(|(_, alert)| alert));
@@ -371,6 +415,7 @@ impl Engine {
             symbols,
             cases,
             timers,
+            board,
             ..
         } = self;
         let ctx = Ctx {
@@ -403,6 +448,12 @@ impl Engine {
                     n,
                     retracted: false,
                 });
+                // An open case's yellow card counts on its window's live status.
+                if due == case::Due::Yellow && case.closed_at == NEVER && case.who.window != NONE {
+                    let w = case.who.window;
+                    board.overdue_add(w, case.who.center, case.who.region, t32(at));
+                    case.extras_mut().overdue_window = Some(w);
+                }
                 fired_any = true;
             }
             if !fired_any {
@@ -510,6 +561,15 @@ impl Engine {
                 people,
             };
             let outcome = apply::apply(ctx, symbols, case, ev, t, &mut sink);
+            // The window's live status: an outcome there, and a case that left its count of
+            // overdue cases by ending.
+            let at_window = (outcome == Outcome::Applied && ev.window_id.is_some())
+                .then_some((case.who.window, case.accepted_at));
+            let ended = if case.closed_at != NEVER {
+                case.extras.as_mut().and_then(|x| x.overdue_window.take())
+            } else {
+                None
+            };
             // A finished case's record, once both its acceptance and completion are known
             // (they may arrive in either order).
             if let Some(facts) = self.facts.as_mut() {
@@ -520,8 +580,15 @@ impl Engine {
                     }
                 }
             }
-            outcome
+            (outcome, at_window, ended)
         };
+        let (outcome, at_window, ended) = outcome;
+        if let Some(w) = ended {
+            self.board.overdue_remove(w, t);
+        }
+        if let Some((w, accepted_at)) = at_window {
+            self.window_case_event(ev, w, accepted_at);
+        }
         self.settle(slot, self.clock, out);
         outcome
     }

@@ -5,10 +5,13 @@
 //! b"JIANCHA\x01" | postcard(Image) | xxh3_64(payload) as little-endian u64
 //! ```
 //! The image holds facts only — cases, matters, staff and window windows, timers, the duplicate
-//! filter, interned names, the clock and counters. Hash indexes are rebuilt on restore. The
+//! filter, interned names, the clock and counters, and the window board (windows, staff
+//! whereabouts, queue tickets and their timers). Hash indexes are rebuilt on restore. The
 //! reference data and policy are not in it: they are handed to [`Engine::restore`], and since
 //! every deadline is recomputed from facts, a policy or calendar changed across a restart simply
-//! applies from then on.
+//! applies from then on. Windows added to `windows.csv` since the snapshot join the board on
+//! restore. Format 2 added the window board (format 1 images are refused: restart from the
+//! events, as for any format change).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -25,11 +28,12 @@ use super::case::{Case, T32};
 use super::matter::Matter;
 use super::people::People;
 use super::table::{Dedup, Departed, Slab, Symbols};
+use super::windows::Board;
 use super::{Engine, Stats};
 
 const MAGIC: &[u8; 8] = b"JIANCHA\x01";
 /// Version of the image layout; bumped when it changes incompatibly.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Why a snapshot cannot be restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +67,7 @@ struct ImageRef<'a> {
     departed: &'a Departed,
     timers: &'a BinaryHeap<Reverse<(T32, u32, u32)>>,
     dedup: &'a Dedup,
+    board: &'a Board,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +82,7 @@ struct Image {
     departed: Departed,
     timers: BinaryHeap<Reverse<(T32, u32, u32)>>,
     dedup: Dedup,
+    board: Board,
 }
 
 impl Engine {
@@ -93,6 +99,7 @@ impl Engine {
             departed: &self.departed,
             timers: &self.timers,
             dedup: &self.dedup,
+            board: &self.board,
         };
         let mut out = postcard::to_extend(&image, MAGIC.to_vec())
             .map_err(|e| SnapshotError::Encode(e.to_string()))?;
@@ -124,10 +131,15 @@ impl Engine {
         if image.format != FORMAT {
             return Err(SnapshotError::UnsupportedFormat(image.format));
         }
+        let mut symbols = image.symbols;
+        let mut board = image.board;
+        board.sync_reference(&reference, &mut symbols);
         Ok(Engine {
+            office_hours: policy.office_hours().unwrap_or_default(),
             reference,
             policy,
-            symbols: image.symbols,
+            board,
+            symbols,
             cases: image.cases,
             matters: image.matters,
             people: image.people,
@@ -175,12 +187,12 @@ mod tests {
     fn a_future_format_is_refused() {
         let e = engine();
         let mut image = e.snapshot().expect("snapshot");
-        // The format number is the first field of the payload (varint 1 → 2).
-        image[MAGIC.len()] = 2;
+        // The format number is the first field of the payload (varint 2 → 3).
+        image[MAGIC.len()] = 3;
         let payload_end = image.len() - 8;
         let sum = xxh3_64(&image[MAGIC.len()..payload_end]).to_le_bytes();
         image[payload_end..].copy_from_slice(&sum);
         let restored = Engine::restore(Arc::clone(&e.reference), Policy::default(), &image);
-        assert_eq!(restored.err(), Some(SnapshotError::UnsupportedFormat(2)));
+        assert_eq!(restored.err(), Some(SnapshotError::UnsupportedFormat(3)));
     }
 }

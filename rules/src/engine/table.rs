@@ -96,7 +96,11 @@ pub trait Keyed {
 
 /// A string key stored inline when short (up to 22 bytes: most 办件编号), else on the heap.
 /// Inline keys save an allocation and, more importantly, a dependent cache miss on every lookup.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// (Ordered and hashed by representation: enough for map keys and heap tie-breaks, not a text
+/// order.)
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum CompactKey {
     /// Short key, in place.
     Inline {
