@@ -75,7 +75,11 @@ pub(crate) async fn upgrade(
             .into_response()
         }
     };
-    ws.on_upgrade(move |socket| serve(api, filter, socket))
+    // Dashboards send nothing but pongs: tungstenite's default 128 KiB read buffer per socket
+    // would be most of a connection's memory. Writes go out as they come (no batching buffer).
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| serve(api, filter, socket))
 }
 
 /// Milliseconds since `base`, for the receive task to stamp what it heard.
