@@ -175,6 +175,7 @@ async fn bench(clients: usize, alerts: usize) {
     }
     drop(stdin);
     let _ = server.kill();
+    let _ = server.wait();
     latencies.sort_by(|a, b| a.total_cmp(b));
     println!(
         "clients={clients} alerts={alerts} deliveries={} p50={:.2}ms p99={:.2}ms max={:.2}ms \
