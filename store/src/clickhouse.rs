@@ -13,7 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clickhouse::{Client, Compression};
 use serde::Deserialize;
 
-use crate::rows::{AlertRow, CaseFactRow, CheckpointRow, DeadLetterRow, EventRow};
+use crate::rows::{
+    ActionRow, AlertRow, CaseFactRow, CheckpointRow, DeadLetterRow, EventRow, WindowStatusRow,
+};
 use crate::schema::{LEDGER, MIGRATIONS, SELF_TEST};
 use crate::{classify, StoreError};
 
@@ -334,6 +336,77 @@ impl ClickHouseStore {
         query.bind(limit).fetch_all().await.map_err(map_err)
     }
 
+    /// Store actions on alerts (the audit trail).
+    pub async fn insert_actions(&self, rows: &[ActionRow]) -> Result<(), StoreError> {
+        self.insert_all("alert_actions", rows).await
+    }
+
+    /// Every action on alerts, oldest first (the API replays them at start-up).
+    pub async fn actions(&self) -> Result<Vec<ActionRow>, StoreError> {
+        self.client
+            .query(&self.sql(
+                "SELECT alert_id, action, actor, at, reason, reply_deadline, region \
+                 FROM {db}.alert_actions ORDER BY at, alert_id",
+            ))
+            .fetch_all()
+            .await
+            .map_err(map_err)
+    }
+
+    /// The alerts a live API holds: every one fired at or after `since` (seconds), and every
+    /// older one still open (not retracted, resolved or dismissed), whatever its age.
+    pub async fn live_alerts(&self, since: u32) -> Result<Vec<AlertRow>, StoreError> {
+        self.client
+            .query(&self.sql(
+                "SELECT alert_id, rule, level, status, version, fired_at, center_id, region, \
+                 department, window_id, staff_id, case_id, item_code, subject, message, evidence \
+                 FROM {db}.alerts FINAL WHERE fired_at >= toDateTime(?) OR (status = 'open' AND \
+                 alert_id NOT IN (SELECT alert_id FROM {db}.alert_actions \
+                 WHERE action IN ('resolve', 'dismiss'))) ORDER BY fired_at, alert_id",
+            ))
+            .bind(since)
+            .fetch_all()
+            .await
+            .map_err(map_err)
+    }
+
+    /// Store window status versions (the latest `updated_at` per window wins).
+    pub async fn insert_window_status(&self, rows: &[WindowStatusRow]) -> Result<(), StoreError> {
+        self.insert_all("window_status", rows).await
+    }
+
+    /// The latest status of every window.
+    pub async fn window_status(&self) -> Result<Vec<WindowStatusRow>, StoreError> {
+        self.client
+            .query(&self.sql(
+                "SELECT window_id, center_id, region, updated_at, doc \
+                 FROM {db}.window_status FINAL ORDER BY window_id",
+            ))
+            .fetch_all()
+            .await
+            .map_err(map_err)
+    }
+
+    /// A case's events as received, oldest first (at most `limit`).
+    pub async fn case_events(&self, case_id: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct Raw {
+            raw: String,
+        }
+        let rows: Vec<Raw> = self
+            .client
+            .query(&self.sql(
+                "SELECT raw FROM {db}.events FINAL WHERE case_id = ? \
+                 ORDER BY occurred_at, received_at, event_id LIMIT ?",
+            ))
+            .bind(case_id)
+            .bind(limit)
+            .fetch_all()
+            .await
+            .map_err(map_err)?;
+        Ok(rows.into_iter().map(|r| r.raw).collect())
+    }
+
     /// Number of rows in one of jiancha's tables (without de-duplication). Only jiancha's own
     /// table names are accepted: the name goes into the SQL text.
     pub async fn count(&self, table: &str) -> Result<u64, StoreError> {
@@ -346,6 +419,7 @@ impl ClickHouseStore {
             "schema_migrations",
             "self_test",
             "checkpoints",
+            "window_status",
         ];
         if !TABLES.contains(&table) {
             return Err(StoreError::Refused {

@@ -232,3 +232,37 @@ pub struct CheckpointRow {
     /// When it was written (seconds since the epoch).
     pub written_at: u32,
 }
+
+/// One entry of an alert's audit trail (who, when, why); the table is append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct ActionRow {
+    /// The alert.
+    pub alert_id: String,
+    /// `acknowledge`, `supervise`, `reply`, `resolve`, `dismiss` or `escalate`.
+    pub action: String,
+    /// Username, or `system`.
+    pub actor: String,
+    /// When.
+    pub at: u32,
+    /// The note, reply text or reason.
+    pub reason: String,
+    /// For `supervise`: the reply deadline; 0 otherwise.
+    pub reply_deadline: u32,
+    /// The alert's region.
+    pub region: String,
+}
+
+/// The live status of one window, as the API serves it (the JSON document), with its keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct WindowStatusRow {
+    /// Window.
+    pub window_id: String,
+    /// Centre.
+    pub center_id: String,
+    /// GB/T 2260 code.
+    pub region: String,
+    /// Event time of the change (the version: the latest wins).
+    pub updated_at: u32,
+    /// The status, as JSON.
+    pub doc: String,
+}

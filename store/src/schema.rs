@@ -89,6 +89,13 @@ pub const MIGRATIONS: &[Migration] = &[
          ORDER BY (group_id, topic, partition, slot, chunk)",
         ],
     },
+    Migration {
+        version: 3,
+        description: "live window status (latest per window)",
+        statements: &["CREATE TABLE IF NOT EXISTS {db}.window_status (\
+            window_id String, center_id String, region String, updated_at DateTime, doc String) \
+         ENGINE = ReplacingMergeTree(updated_at) ORDER BY window_id"],
+    },
 ];
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use store::clickhouse::{AlertFilter, ClickHouseStore};
-use store::rows::{AlertRow, DeadLetterRow};
+use store::rows::{ActionRow, AlertRow, DeadLetterRow, WindowStatusRow};
 use store::StoreError;
 
 fn url() -> String {
@@ -65,7 +65,7 @@ async fn migrate_creates_the_schema_once_and_the_self_test_reads_back() {
         version.chars().next().is_some_and(|c| c.is_ascii_digit()),
         "{version}"
     );
-    assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2]);
+    assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2, 3]);
     assert!(
         store.migrate().await.expect("again").is_empty(),
         "nothing left to apply"
@@ -77,6 +77,7 @@ async fn migrate_creates_the_schema_once_and_the_self_test_reads_back() {
         "dead_letters",
         "case_facts",
         "checkpoints",
+        "window_status",
     ] {
         assert_eq!(
             store.count(table).await.expect(table),
@@ -289,4 +290,95 @@ async fn checkpoints_alternate_slots_and_read_back_whole() {
         b"third"
     );
     store.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_api_loads_live_alerts_their_trails_and_window_status() {
+    let Some(store) = fresh_store("api").await else {
+        return;
+    };
+    store.migrate().await.expect("migrate");
+    let old = |id: &str| AlertRow {
+        fired_at: 1_700_000_000,
+        ..alert(id, "430626", "open")
+    };
+    // Old: one still open (must load), one resolved (must not), one retracted (must not);
+    // recent: loaded whatever its state.
+    store
+        .insert_alerts(&[
+            old("old-open"),
+            old("old-resolved"),
+            AlertRow {
+                fired_at: 1_700_000_000,
+                ..alert("old-retracted", "430626", "retracted")
+            },
+            alert("recent", "430626", "open"),
+        ])
+        .await
+        .expect("alerts");
+    let action = |id: &str, action: &str, at: u32| ActionRow {
+        alert_id: id.into(),
+        action: action.into(),
+        actor: "pj-inspector".into(),
+        at,
+        reason: "经核实已整改".into(),
+        reply_deadline: 0,
+        region: "430626".into(),
+    };
+    store
+        .insert_actions(&[
+            action("old-resolved", "acknowledge", 1_700_000_100),
+            action("old-resolved", "resolve", 1_700_000_200),
+        ])
+        .await
+        .expect("actions");
+    let live = store.live_alerts(1_791_000_000).await.expect("live");
+    let ids: Vec<&str> = live.iter().map(|a| a.alert_id.as_str()).collect();
+    assert_eq!(ids, ["old-open", "recent"]);
+    let trail = store.actions().await.expect("trail");
+    assert_eq!(trail.len(), 2);
+    assert_eq!(
+        (trail[0].action.as_str(), trail[1].reason.as_str()),
+        ("acknowledge", "经核实已整改")
+    );
+
+    let status = |at: u32, state: &str| WindowStatusRow {
+        window_id: "W1".into(),
+        center_id: "PJ".into(),
+        region: "430626".into(),
+        updated_at: at,
+        doc: format!(r#"{{"state":"{state}"}}"#),
+    };
+    store
+        .insert_window_status(&[status(100, "serving"), status(300, "paused")])
+        .await
+        .expect("status");
+    store
+        .insert_window_status(&[status(200, "open_idle")])
+        .await
+        .expect("late status");
+    let windows = store.window_status().await.expect("windows");
+    assert_eq!(windows.len(), 1);
+    assert_eq!(
+        windows[0].doc, r#"{"state":"paused"}"#,
+        "the newest wins, not the last written"
+    );
+
+    let event = |id: &str, at: u32| store::rows::EventRow {
+        event_id: id.into(),
+        kind: "case.accepted".into(),
+        occurred_at: at,
+        received_at: at,
+        center_id: "PJ".into(),
+        region: "430626".into(),
+        case_id: "K1".into(),
+        raw: format!(r#"{{"event_id":"{id}"}}"#),
+    };
+    store
+        .insert_events(&[event("e2", 200), event("e1", 100), event("e2", 200)])
+        .await
+        .expect("events");
+    let timeline = store.case_events("K1", 100).await.expect("timeline");
+    assert_eq!(timeline, [r#"{"event_id":"e1"}"#, r#"{"event_id":"e2"}"#]);
+    store.drop_database().await.expect("drop");
 }
