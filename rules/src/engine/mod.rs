@@ -564,8 +564,8 @@ impl Engine {
             // The window's live status: an outcome there, and a case that left its count of
             // overdue cases by ending.
             let at_window = (outcome == Outcome::Applied && ev.window_id.is_some())
-                .then_some((case.who.window, case.accepted_at));
-            let ended = if case.closed_at != NEVER {
+                .then_some((case.who, case.accepted_at));
+            let ended = if case.closed_at != NEVER && case.fired & case::fired::YELLOW != 0 {
                 case.extras.as_mut().and_then(|x| x.overdue_window.take())
             } else {
                 None
@@ -586,8 +586,10 @@ impl Engine {
         if let Some(w) = ended {
             self.board.overdue_remove(w, t);
         }
-        if let Some((w, accepted_at)) = at_window {
-            self.window_case_event(ev, w, accepted_at);
+        if let Some((who, accepted_at)) = at_window {
+            let kind = ev.body.kind();
+            self.board
+                .case_event(who.window, who.center, who.region, kind, t, accepted_at);
         }
         self.settle(slot, self.clock, out);
         outcome

@@ -1216,15 +1216,6 @@ impl Engine {
     pub(super) fn roll_over(&mut self, to: Day) {
         self.board.roll_over(to);
     }
-
-    /// Count a case event at its window (serving, today's counters).
-    pub(super) fn window_case_event(&mut self, ev: &Event<'_>, w: Sym, accepted_at: T32) {
-        let center = self.symbols.intern(&ev.center_id);
-        let region = self.symbols.intern(&ev.region);
-        let t = t32(ev.occurred_at);
-        self.board
-            .case_event(w, center, region, ev.body.kind(), t, accepted_at);
-    }
 }
 
 #[cfg(test)]
