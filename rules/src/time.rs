@@ -102,10 +102,41 @@ impl Day {
     }
 }
 
+/// Write `v` as `buf.len()` zero-padded decimal digits (the caller keeps `v` in range).
+fn put_digits(buf: &mut [u8], mut v: u32) {
+    for b in buf.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// `YYYY-MM-DD` into the first 10 bytes of `buf`; false if the year has no 4-digit form.
+fn put_date(buf: &mut [u8], (y, m, d): (i32, u32, u32)) -> bool {
+    let Ok(year) = u32::try_from(y) else {
+        return false;
+    };
+    if year > 9999 {
+        return false;
+    }
+    put_digits(&mut buf[0..4], year);
+    buf[4] = b'-';
+    put_digits(&mut buf[5..7], m);
+    buf[7] = b'-';
+    put_digits(&mut buf[8..10], d);
+    true
+}
+
+// Dates and instants are formatted by hand: every alert prints several, and the general
+// formatting machinery (padding, width parsing) cost more than the rest of building an alert.
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = self.ymd();
-        write!(f, "{y:04}-{m:02}-{d:02}")
+        let mut buf = [0u8; 10];
+        if !put_date(&mut buf, self.ymd()) {
+            let (y, m, d) = self.ymd();
+            return write!(f, "{y:04}-{m:02}-{d:02}");
+        }
+        // Only ASCII digits and '-' were written.
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -114,15 +145,24 @@ impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let local = self.0 + LOCAL_OFFSET_SECS;
         let days = local.div_euclid(SECS_PER_DAY);
-        let secs = local.rem_euclid(SECS_PER_DAY);
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+08:00",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )
+        let secs = local.rem_euclid(SECS_PER_DAY) as u32;
+        let date = civil_from_days(days);
+        let mut buf = *b"0000-00-00T00:00:00+08:00";
+        if !put_date(&mut buf, date) {
+            let (y, m, d) = date;
+            return write!(
+                f,
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+08:00",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            );
+        }
+        put_digits(&mut buf[11..13], secs / 3600);
+        put_digits(&mut buf[14..16], secs / 60 % 60);
+        put_digits(&mut buf[17..19], secs % 60);
+        // Only ASCII was written.
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -320,6 +360,23 @@ mod tests {
             parse_rfc3339("2026-10-13T00:00:00+0800"),
             Err(TimestampError::Syntax)
         );
+    }
+
+    #[test]
+    fn formats_every_second_of_the_day_and_odd_years() {
+        let t = parse_rfc3339("2026-10-13T00:00:00+08:00").unwrap();
+        for s in [0, 1, 59, 60, 3599, 3600, 43_261, 86_399] {
+            let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+            assert_eq!(
+                t.plus_secs(s).to_string(),
+                format!("2026-10-13T{h:02}:{m:02}:{sec:02}+08:00")
+            );
+        }
+        assert_eq!(Instant(0).to_string(), "1970-01-01T08:00:00+08:00");
+        assert_eq!(Day(0).to_string(), "2000-01-01");
+        // Far outside the supported years: still printed, through the slow path.
+        assert!(Instant(i64::MIN / 2).to_string().ends_with("+08:00"));
+        assert!(Instant(1 << 50).to_string().ends_with("+08:00"));
     }
 
     #[test]
