@@ -11,9 +11,10 @@
 //! never searches the heap. Alerts due at the same instant are emitted ordered by case id (then
 //! complaint/evaluation/receipt id), so the output does not depend on arrival order.
 //!
-//! Windows and queue tickets live on a separate [`windows::Board`] with its own timers (one per
-//! window, one per ticket); `fire_timers` merges the two sources by due time, and the calendar
-//! day of the board's counters changes at midnight after every timer due by then has fired.
+//! Windows and queue tickets live on a separate board (`windows::Board`) with its own timers
+//! (one per window, one per ticket); `fire_timers` merges the two sources by due time, and the
+//! calendar day of the board's counters changes at midnight after every timer due by then has
+//! fired.
 //!
 //! Every alert emitted passes through the discipline ladder, which counts the cards each staff
 //! member receives in a year and adds the ladder's steps right after the card that reached them.
