@@ -57,6 +57,74 @@ enum Command {
     Cluster(Box<ClusterArgs>),
     /// Validate a reference directory and report every problem with file, line and reason.
     Check(ReferenceArgs),
+    /// Cluster mode, dashboard API only: follow the alerts, window status and actions topics and
+    /// serve leaders' and inspectors' dashboards (REST, WebSocket) without running engines.
+    Api(Box<ApiOnlyArgs>),
+    /// Manage dashboard users: add or change one, list them, mint a token.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `jiancha api`.
+#[derive(clap::Args)]
+struct ApiOnlyArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    clickhouse: ClickHouseArgs,
+    #[command(flatten)]
+    api: ApiArgs,
+    /// Serve the API, /metrics, /healthz and /readyz on this address.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "JIANCHA_LISTEN"
+    )]
+    listen: std::net::SocketAddr,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user, or change an existing one; the password is read from standard input.
+    Add {
+        /// Users file (created if missing).
+        #[arg(long, value_name = "FILE", env = "JIANCHA_USERS")]
+        users: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// leader, inspector, auditor or admin.
+        #[arg(long, value_parser = ["leader", "inspector", "auditor", "admin"])]
+        role: String,
+        /// Jurisdiction: GB/T 2260 prefix (43 province, 4306 city, 430626 county).
+        #[arg(long)]
+        region: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List the users (no hashes).
+    List {
+        /// Users file.
+        #[arg(long, value_name = "FILE", env = "JIANCHA_USERS")]
+        users: PathBuf,
+    },
+    /// Print a token for a user (for big screens and integrations that cannot log in).
+    Token {
+        /// Users file.
+        #[arg(long, value_name = "FILE", env = "JIANCHA_USERS")]
+        users: PathBuf,
+        /// File holding the token signing secret.
+        #[arg(long, value_name = "FILE", env = "JIANCHA_TOKEN_SECRET_FILE")]
+        token_secret_file: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Validity.
+        #[arg(long, value_name = "HOURS", default_value_t = 12)]
+        ttl_hours: u32,
+    },
 }
 
 /// Where the reference data is.
@@ -97,22 +165,8 @@ struct ClusterArgs {
     refdata: ReferenceArgs,
     #[command(flatten)]
     clickhouse: ClickHouseArgs,
-    /// Kafka bootstrap servers.
-    #[arg(
-        long,
-        value_name = "HOST:PORT,...",
-        default_value = "127.0.0.1:9092",
-        env = "JIANCHA_KAFKA_BROKERS"
-    )]
-    brokers: String,
-    /// Consumer group shared by the processes of one deployment (also keys the checkpoints).
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "jiancha",
-        env = "JIANCHA_GROUP"
-    )]
-    group: String,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// Events topic.
     #[arg(
         long,
@@ -121,14 +175,6 @@ struct ClusterArgs {
         env = "JIANCHA_EVENTS_TOPIC"
     )]
     events_topic: String,
-    /// Alerts topic (key alert_id, value the alert JSON).
-    #[arg(
-        long,
-        value_name = "TOPIC",
-        default_value = "jiancha.alerts",
-        env = "JIANCHA_ALERTS_TOPIC"
-    )]
-    alerts_topic: String,
     /// Dead-letter topic (raw bytes; reason, field, message and source in headers).
     #[arg(
         long,
@@ -141,18 +187,18 @@ struct ClusterArgs {
     /// process takes its partitions back at once instead of after the old session times out.
     #[arg(long, value_name = "NAME", env = "JIANCHA_INSTANCE_ID")]
     instance_id: Option<String>,
-    /// Extra librdkafka setting for both consumer and producer (repeatable), e.g.
-    /// security.protocol=SASL_SSL.
-    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    kafka_options: Vec<(String, String)>,
-    /// Serve /metrics (Prometheus) and /healthz on this address.
+    /// Serve /metrics (Prometheus) and /healthz on this address, and the dashboard API when
+    /// --users is given.
     #[arg(
         long,
+        alias = "listen",
         value_name = "ADDR",
         default_value = "127.0.0.1:9464",
         env = "JIANCHA_METRICS_LISTEN"
     )]
     metrics_listen: std::net::SocketAddr,
+    #[command(flatten)]
+    api: ApiArgs,
     /// Engine clock: `wall` (event time, and the wall clock less --lateness once a partition is
     /// caught up, so deadlines pass at night) or `event` (event time only, as replay).
     #[arg(long, value_name = "MODE", default_value = "wall", value_parser = ["wall", "event"])]
@@ -173,6 +219,96 @@ struct ClusterArgs {
     /// Time allowed to drain, checkpoint and commit on shutdown or partition revocation.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     shutdown_secs: u64,
+}
+
+/// The Kafka side shared by the engines and the API.
+#[derive(clap::Args)]
+struct KafkaArgs {
+    /// Kafka bootstrap servers.
+    #[arg(
+        long,
+        value_name = "HOST:PORT,...",
+        default_value = "127.0.0.1:9092",
+        env = "JIANCHA_KAFKA_BROKERS"
+    )]
+    brokers: String,
+    /// Consumer group shared by the processes of one deployment (also keys the checkpoints).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "jiancha",
+        env = "JIANCHA_GROUP"
+    )]
+    group: String,
+    /// Alerts topic (key alert_id, value the alert JSON).
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        default_value = "jiancha.alerts",
+        env = "JIANCHA_ALERTS_TOPIC"
+    )]
+    alerts_topic: String,
+    /// Window status topic (key window_id, value the status JSON).
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        default_value = "jiancha.window-status",
+        env = "JIANCHA_STATUS_TOPIC"
+    )]
+    status_topic: String,
+    /// Inspector actions topic (key alert_id), shared by the API processes.
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        default_value = "jiancha.alert-actions",
+        env = "JIANCHA_ACTIONS_TOPIC"
+    )]
+    actions_topic: String,
+    /// Extra librdkafka setting for both consumer and producer (repeatable), e.g.
+    /// security.protocol=SASL_SSL.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    kafka_options: Vec<(String, String)>,
+}
+
+/// The dashboard API (SPEC §1, §7): users, tokens, what it keeps in memory.
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// Users file (made with `jiancha user add`); serves the dashboard API when given.
+    #[arg(long, value_name = "FILE", env = "JIANCHA_USERS")]
+    users: Option<PathBuf>,
+    /// File holding the token signing secret (at least 32 bytes).
+    #[arg(long, value_name = "FILE", env = "JIANCHA_TOKEN_SECRET_FILE")]
+    token_secret_file: Option<PathBuf>,
+    /// How long a login token stays valid.
+    #[arg(long, value_name = "HOURS", default_value_t = 12)]
+    token_ttl_hours: u32,
+    /// Finished alerts of the last DAYS are kept for the live queue (active ones always).
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    keep_days: u32,
+}
+
+impl ApiArgs {
+    /// The API settings, or `None` without --users; refuses an unusable users file or secret.
+    fn settings(&self) -> Result<Option<cluster::api::ApiSettings>, String> {
+        let Some(users_path) = &self.users else {
+            return Ok(None);
+        };
+        dashboard_api::auth::Users::load(users_path).map_err(|e| e.to_string())?;
+        let secret = self.token_secret_file.as_ref().ok_or(
+            "--users needs --token-secret-file (or JIANCHA_TOKEN_SECRET_FILE): the key that signs login tokens",
+        )?;
+        let key = dashboard_api::auth::TokenKey::load(secret)?;
+        Ok(Some(cluster::api::ApiSettings {
+            users_path: users_path.clone(),
+            key,
+            config: dashboard_api::ApiConfig {
+                token_ttl_secs: i64::from(self.token_ttl_hours.max(1)) * 3600,
+                keep_finished: Duration::from_secs(u64::from(self.keep_days) * 86_400),
+                ..dashboard_api::ApiConfig::default()
+            },
+            keep_days: self.keep_days,
+        }))
+    }
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -199,6 +335,14 @@ fn main() -> ExitCode {
         Command::Check(refdata) => check(&refdata),
         Command::Cluster(args) => cluster(*args),
         Command::Migrate(ch) => migrate(&ch.clickhouse_url, &ch.database),
+        Command::Api(args) => api(*args),
+        Command::User(cmd) => match user(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_UNUSABLE)
+            }
+        },
     }
 }
 
@@ -286,15 +430,17 @@ fn cluster(args: ClusterArgs) -> ExitCode {
     let Some(loaded) = load(&args.refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
-    let mut cfg = cluster::ClusterConfig::new(&args.brokers, &args.clickhouse.clickhouse_url);
-    cfg.group_id = args.group;
+    let mut cfg = cluster_config(args.kafka, &args.clickhouse, args.metrics_listen);
+    cfg.api = match args.api.settings() {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("error: dashboard API: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
     cfg.events_topic = args.events_topic;
-    cfg.alerts_topic = args.alerts_topic;
     cfg.dead_letter_topic = args.dead_letter_topic;
     cfg.instance_id = args.instance_id;
-    cfg.kafka_options = args.kafka_options;
-    cfg.database = args.clickhouse.database;
-    cfg.listen = Some(args.metrics_listen);
     cfg.clock = match args.clock.as_str() {
         "event" => cluster::ClockMode::Event,
         _ => cluster::ClockMode::Wall {
@@ -312,6 +458,45 @@ fn cluster(args: ClusterArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: cluster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cluster_config(
+    kafka: KafkaArgs,
+    clickhouse: &ClickHouseArgs,
+    listen: std::net::SocketAddr,
+) -> cluster::ClusterConfig {
+    let mut cfg = cluster::ClusterConfig::new(&kafka.brokers, &clickhouse.clickhouse_url);
+    cfg.group_id = kafka.group;
+    cfg.alerts_topic = kafka.alerts_topic;
+    cfg.status_topic = kafka.status_topic;
+    cfg.actions_topic = kafka.actions_topic;
+    cfg.kafka_options = kafka.kafka_options;
+    cfg.database = clickhouse.database.clone();
+    cfg.listen = Some(listen);
+    cfg
+}
+
+fn api(args: ApiOnlyArgs) -> ExitCode {
+    cluster::logging::init();
+    let mut cfg = cluster_config(args.kafka, &args.clickhouse, args.listen);
+    cfg.api = match args.api.settings() {
+        Ok(Some(api)) => Some(api),
+        Ok(None) => {
+            eprintln!("error: api: --users is required (make one with `jiancha user add`)");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+        Err(e) => {
+            eprintln!("error: dashboard API: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    match cluster::run_api(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: api: {e}");
             ExitCode::FAILURE
         }
     }
@@ -336,4 +521,92 @@ fn check(refdata: &ReferenceArgs) -> ExitCode {
         )
     );
     ExitCode::SUCCESS
+}
+
+fn user(cmd: UserCommand) -> Result<(), String> {
+    use dashboard_api::auth::{Region, Role, TokenKey, User, Users};
+    let load = |path: &PathBuf| Users::load(path).map_err(|e| e.to_string());
+    match cmd {
+        UserCommand::Add {
+            users: path,
+            username,
+            role,
+            region,
+            name,
+        } => {
+            let mut users = if path.exists() {
+                load(&path)?
+            } else {
+                Users::default()
+            };
+            let role = Role::parse(&role).ok_or("unknown role")?;
+            let region = Region::try_from(region)?;
+            let mut password = String::new();
+            io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("reading the password from standard input: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.chars().count() < 8 {
+                return Err("the password (standard input) must have at least 8 characters".into());
+            }
+            let password_hash = dashboard_api::auth::hash_password(password)?;
+            users.upsert(User {
+                username: username.clone(),
+                name,
+                role,
+                region,
+                password_hash,
+            });
+            // Write beside, then rename: a running API never reads a half-written file.
+            let tmp = path.with_extension("toml.tmp");
+            std::fs::write(&tmp, users.to_toml())
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            println!(
+                "ok: {username} ({}, {}) in {}",
+                role.as_str(),
+                region_str(&users, &username),
+                path.display()
+            );
+            Ok(())
+        }
+        UserCommand::List { users: path } => {
+            for u in load(&path)?.iter() {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.username,
+                    u.role.as_str(),
+                    u.region.as_str(),
+                    u.name
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Token {
+            users: path,
+            token_secret_file,
+            username,
+            ttl_hours,
+        } => {
+            let users = load(&path)?;
+            let user = users
+                .get(&username)
+                .ok_or_else(|| format!("no user {username:?} in {}", path.display()))?;
+            let key = TokenKey::load(&token_secret_file)?;
+            let (token, _) = key.issue(
+                user,
+                dashboard_api::wall_now().0,
+                i64::from(ttl_hours.max(1)) * 3600,
+            );
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+fn region_str(users: &dashboard_api::auth::Users, username: &str) -> String {
+    users
+        .get(username)
+        .map(|u| u.region.as_str().to_string())
+        .unwrap_or_default()
 }

@@ -23,6 +23,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use rules::synth::{self, Workload};
+use serde_json::Value;
 
 const PARTITIONS: i32 = 3;
 
@@ -133,6 +134,8 @@ struct Topics {
     events: String,
     alerts: String,
     dead: String,
+    status: String,
+    actions: String,
 }
 
 fn create_topics(brokers: &str, name: &str) -> Topics {
@@ -140,6 +143,8 @@ fn create_topics(brokers: &str, name: &str) -> Topics {
         events: unique(&format!("{name}.events")),
         alerts: unique(&format!("{name}.alerts")),
         dead: unique(&format!("{name}.dead")),
+        status: unique(&format!("{name}.status")),
+        actions: unique(&format!("{name}.actions")),
     };
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -149,6 +154,8 @@ fn create_topics(brokers: &str, name: &str) -> Topics {
         NewTopic::new(&topics.events, PARTITIONS, TopicReplication::Fixed(1)),
         NewTopic::new(&topics.alerts, 1, TopicReplication::Fixed(1)),
         NewTopic::new(&topics.dead, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(&topics.status, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(&topics.actions, 1, TopicReplication::Fixed(1)),
     ];
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -458,6 +465,8 @@ impl Setup {
             .args(["--events-topic", &self.topics.events])
             .args(["--alerts-topic", &self.topics.alerts])
             .args(["--dead-letter-topic", &self.topics.dead])
+            .args(["--status-topic", &self.topics.status])
+            .args(["--actions-topic", &self.topics.actions])
             .args(["--clickhouse-url", &self.ch])
             .args(["--database", &self.db])
             .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
@@ -992,4 +1001,352 @@ fn a_broker_restart_mid_stream_loses_nothing() {
     let (status, log) = j.terminate();
     assert!(status.success(), "{log}");
     kafka("stop");
+}
+
+/// (HTTP status, JSON body) of a request with an optional bearer token and JSON body.
+fn http(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "--max-time",
+        "30",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+        url,
+    ]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
+    let out = cmd.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+/// `jiancha user …` with the password on standard input; its standard output.
+fn jiancha_user(args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .arg("user")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jiancha user");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("password");
+    let out = child.wait_with_output().expect("jiancha user");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Every alert of the API's list at `base` for `token` (all pages).
+fn api_alerts(base: &str, token: &str, query: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (st, page) = http(
+            "GET",
+            &format!("{base}/api/v1/alerts?limit=500{query}{cursor}"),
+            Some(token),
+            None,
+        );
+        assert_eq!(st, 200, "{page}");
+        items.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return items,
+        }
+    }
+}
+
+#[test]
+fn the_dashboard_api_serves_cluster_alerts_and_window_status_to_every_api_process() {
+    if !services_up("the_dashboard_api_serves_cluster_alerts") {
+        return;
+    }
+    let data = Dataset::new("api", 4_000);
+    let expected = data.expected();
+    let setup = Setup::new("api");
+    // Users made with the CLI: a county inspector (C0 is 430620) and a city leader.
+    let users = data.dir.join("users.toml");
+    let secret = data.dir.join("secret");
+    fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").expect("secret");
+    let users_arg = users.to_str().expect("path");
+    jiancha_user(
+        &[
+            "add",
+            "--users",
+            users_arg,
+            "--username",
+            "c0-inspector",
+            "--role",
+            "inspector",
+            "--region",
+            "430620",
+        ],
+        "s3cret-pass\n",
+    );
+    jiancha_user(
+        &[
+            "add",
+            "--users",
+            users_arg,
+            "--username",
+            "city-leader",
+            "--role",
+            "leader",
+            "--region",
+            "4306",
+        ],
+        "s3cret-pass\n",
+    );
+    let listed = jiancha_user(&["list", "--users", users_arg], "");
+    assert!(
+        listed.contains("c0-inspector\tinspector\t430620"),
+        "{listed}"
+    );
+    let token = |user: &str| {
+        jiancha_user(
+            &[
+                "token",
+                "--users",
+                users_arg,
+                "--token-secret-file",
+                secret.to_str().expect("p"),
+                "--username",
+                user,
+            ],
+            "",
+        )
+    };
+    let (inspector, leader) = (token("c0-inspector"), token("city-leader"));
+
+    let api_flags = [
+        "--users",
+        users_arg,
+        "--token-secret-file",
+        secret.to_str().expect("p"),
+    ];
+    let j = setup.start(&data, &api_flags);
+    let base = j.metrics.trim_end_matches("/metrics").to_string();
+    wait_until("the API is ready", Duration::from_secs(60), || {
+        http("GET", &format!("{base}/readyz"), None, None).0 == 200
+    });
+    setup.produce(&data.lines);
+    wait_until("every offset committed", Duration::from_secs(120), || {
+        setup.fully_committed()
+    });
+    let open_expected = expected.values().filter(|v| v.2 == "open").count();
+    wait_until(
+        "every open alert reached the API",
+        Duration::from_secs(60),
+        || api_alerts(&base, &leader, "&status=open").len() == open_expected,
+    );
+    // Jurisdiction: the county inspector sees only 430620.
+    let county = api_alerts(&base, &inspector, "&status=open");
+    assert!(!county.is_empty() && county.len() < open_expected);
+    assert!(county.iter().all(|a| a["region"] == "430620"));
+    // Window status flows engine → ClickHouse and status topic → API.
+    let (st, windows) = http(
+        "GET",
+        &format!("{base}/api/v1/windows"),
+        Some(&leader),
+        None,
+    );
+    assert_eq!(st, 200);
+    let windows = windows["items"].as_array().cloned().unwrap_or_default();
+    assert!(!windows.is_empty(), "window statuses arrived");
+    let stored_windows = sql(
+        &setup.ch,
+        &format!(
+            "SELECT count() FROM {}.window_status FINAL FORMAT TabSeparated",
+            setup.db
+        ),
+    );
+    assert_eq!(stored_windows.trim(), windows.len().to_string());
+
+    // An inspector acts; the trail is in ClickHouse.
+    let target = county
+        .iter()
+        .find(|a| a["case_id"].is_string())
+        .expect("a case alert in C0");
+    let id = target["alert_id"].as_str().expect("id").to_string();
+    let actions_url = format!("{base}/api/v1/alerts/{id}/actions");
+    let (st, r) = http(
+        "POST",
+        &actions_url,
+        Some(&inspector),
+        Some(r#"{"action":"acknowledge","note":"已签收"}"#),
+    );
+    assert_eq!(st, 200, "{r}");
+    let (st, r) = http(
+        "POST",
+        &actions_url,
+        Some(&leader),
+        Some(r#"{"action":"resolve","note":"x"}"#),
+    );
+    assert_eq!((st, r["error"].as_str()), (403, Some("forbidden")));
+    let trail = sql(
+        &setup.ch,
+        &format!(
+            "SELECT actor, action FROM {}.alert_actions FORMAT TabSeparated",
+            setup.db
+        ),
+    );
+    assert_eq!(trail.trim(), "c0-inspector\tacknowledge");
+    let (_, detail) = http(
+        "GET",
+        &format!("{base}/api/v1/alerts/{id}"),
+        Some(&inspector),
+        None,
+    );
+    assert!(
+        detail["timeline"].as_array().is_some_and(|t| !t.is_empty()),
+        "the case timeline comes from the stored events: {detail}"
+    );
+
+    // A second, API-only process loads the same state from ClickHouse, then follows the topics:
+    // it shows the acknowledgement, and the first process's next action arrives live.
+    let port = free_port();
+    let api_log = data.dir.join("api.log");
+    let mut second = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .arg("api")
+        .args(["--brokers", &setup.brokers])
+        .args(["--alerts-topic", &setup.topics.alerts])
+        .args(["--status-topic", &setup.topics.status])
+        .args(["--actions-topic", &setup.topics.actions])
+        .args(["--clickhouse-url", &setup.ch, "--database", &setup.db])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(api_flags)
+        .stderr(fs::File::create(&api_log).expect("log"))
+        .spawn()
+        .expect("jiancha api");
+    let base2 = format!("http://127.0.0.1:{port}");
+    wait_until(
+        "the API-only process is ready",
+        Duration::from_secs(60),
+        || http("GET", &format!("{base2}/readyz"), None, None).0 == 200,
+    );
+    let (_, d2) = http(
+        "GET",
+        &format!("{base2}/api/v1/alerts/{id}"),
+        Some(&inspector),
+        None,
+    );
+    assert_eq!(d2["alert"]["status"], "acknowledged", "{d2}");
+    assert_eq!(
+        api_alerts(&base2, &leader, "&status=open").len() + 1,
+        open_expected,
+        "every other open alert is there"
+    );
+    let deadline = rules::Instant(now_secs() + 86_400).to_string();
+    let (st, r) = http(
+        "POST",
+        &actions_url,
+        Some(&inspector),
+        Some(&format!(
+            r#"{{"action":"supervise","note":"限期说明","reply_deadline":"{deadline}"}}"#
+        )),
+    );
+    assert_eq!(st, 200, "{r}");
+    wait_until(
+        "the other process shows the 督办",
+        Duration::from_secs(30),
+        || {
+            let (_, d) = http(
+                "GET",
+                &format!("{base2}/api/v1/alerts/{id}"),
+                Some(&inspector),
+                None,
+            );
+            d["alert"]["status"] == "supervising"
+        },
+    );
+
+    // A new event: its alert reaches a dashboard on the API-only process over WebSocket.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let url = format!("ws://127.0.0.1:{port}/api/v1/live?access_token={leader}&level=warning");
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(256 << 20))
+            .max_frame_size(Some(256 << 20));
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
+            .await
+            .expect("WebSocket");
+        let snapshot = read_live(&mut ws).await;
+        assert_eq!(snapshot["type"], "snapshot");
+        let complaint = format!(
+            r#"{{"event_id":"live-complaint","kind":"complaint.filed","occurred_at":"{t}","reported_at":"{t}","center_id":"C0","region":"430620","window_id":"W000","complaint_id":"LIVE-1","category":"attitude"}}"#,
+            t = rules::Instant(now_secs()).to_string()
+        );
+        setup.produce(&[complaint]);
+        // The event moves C0's clock from March to today: a burst of window day changes comes
+        // with it, which may overrun the change buffer. Either way the client ends up with the
+        // alert: as a change, or in a "lagged" snapshot.
+        let is_live = |a: &Value| a["rule"] == "complaint.filed" && a["subject"]["complaint_id"] == "LIVE-1";
+        loop {
+            let m = read_live(&mut ws).await;
+            let got = match m["type"].as_str() {
+                Some("alert") => is_live(&m["alert"]),
+                Some("snapshot") => {
+                    assert_eq!(m["reason"], "lagged", "{m}");
+                    m["alerts"].as_array().is_some_and(|a| a.iter().any(is_live))
+                }
+                _ => false,
+            };
+            if got {
+                break;
+            }
+        }
+    });
+    let _ = second.kill();
+    let _ = second.wait();
+    drop(j);
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+type LiveSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next message of the live feed that is not a heartbeat.
+async fn read_live(ws: &mut LiveSocket) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .expect("a message in time")
+            .expect("open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("JSON");
+            if v["type"] != "heartbeat" {
+                return v;
+            }
+        }
+    }
 }

@@ -32,6 +32,11 @@ pub struct ClusterConfig {
     pub alerts_topic: String,
     /// Invalid messages out (raw bytes, reason in headers).
     pub dead_letter_topic: String,
+    /// Live window status out (key `window_id`); every API process reads it.
+    pub status_topic: String,
+    /// Inspector actions (key `alert_id`), written and read by API processes so each one shows
+    /// the others' actions.
+    pub actions_topic: String,
     /// Static group membership (`group.instance.id`): a process restarted with the same id takes
     /// its partitions back at once instead of waiting for the broker to notice the old session
     /// died. Use a stable name per process (a StatefulSet pod name).
@@ -58,6 +63,8 @@ pub struct ClusterConfig {
     pub shutdown_deadline: Duration,
     /// Written batches not yet confirmed before consumption pauses (back-pressure).
     pub max_in_flight: usize,
+    /// Serve the dashboard API on `listen` too (`None`: only `/metrics` and `/healthz`).
+    pub api: Option<crate::api::ApiSettings>,
 }
 
 impl ClusterConfig {
@@ -69,6 +76,8 @@ impl ClusterConfig {
             events_topic: "jiancha.events".into(),
             alerts_topic: "jiancha.alerts".into(),
             dead_letter_topic: "jiancha.dead-letter".into(),
+            status_topic: "jiancha.window-status".into(),
+            actions_topic: "jiancha.alert-actions".into(),
             instance_id: None,
             kafka_options: Vec::new(),
             clickhouse_url: clickhouse_url.to_string(),
@@ -82,6 +91,7 @@ impl ClusterConfig {
             checkpoint_interval: Duration::from_secs(60),
             shutdown_deadline: Duration::from_secs(30),
             max_in_flight: 4,
+            api: None,
         }
     }
 }

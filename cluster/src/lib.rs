@@ -9,6 +9,7 @@
 //! Threads: the caller's thread runs the consumer loop (rdkafka's `BaseConsumer`, engines,
 //! decoding); a small tokio runtime runs the writer, the HTTP endpoint and signal handling.
 
+pub mod api;
 pub mod config;
 pub mod logging;
 pub mod metrics;
@@ -88,7 +89,12 @@ fn with_overrides(mut c: ClientConfig, cfg: &ClusterConfig) -> ClientConfig {
 /// Refuse to start when a topic is missing (tansu and many production brokers do not create
 /// topics on demand, and a missing alerts topic would stall every batch).
 fn check_topics(consumer: &KafkaConsumer, cfg: &ClusterConfig) -> Result<(), ClusterError> {
-    for topic in [&cfg.events_topic, &cfg.alerts_topic, &cfg.dead_letter_topic] {
+    for topic in [
+        &cfg.events_topic,
+        &cfg.alerts_topic,
+        &cfg.dead_letter_topic,
+        &cfg.status_topic,
+    ] {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(15))?;
         let detail = match metadata
             .topics()
@@ -166,9 +172,6 @@ pub fn run(
     let abort = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
     runtime.spawn(signals(stop.clone()));
-    if let Some(addr) = cfg.listen {
-        serve_metrics(&runtime, addr, metrics.clone(), ready.clone())?;
-    }
 
     let producer: FutureProducer = with_overrides(
         {
@@ -182,6 +185,23 @@ pub fn run(
         &cfg,
     )
     .create()?;
+    if let Some(addr) = cfg.listen {
+        match &cfg.api {
+            Some(settings) => {
+                let listener = bind(&runtime, addr)?;
+                api::start(
+                    &runtime,
+                    &cfg,
+                    settings.clone(),
+                    store.clone(),
+                    producer.clone(),
+                    metrics.registry().clone(),
+                    listener,
+                )?;
+            }
+            None => serve_metrics(&runtime, addr, metrics.clone(), ready.clone())?,
+        }
+    }
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
     let (replies_tx, replies_rx) = mpsc::channel();
     let writer = runtime.spawn(writer::run(
@@ -191,6 +211,7 @@ pub fn run(
             store: store.clone(),
             producer: producer.clone(),
             alerts_topic: cfg.alerts_topic.clone(),
+            status_topic: cfg.status_topic.clone(),
             dead_letter_topic: cfg.dead_letter_topic.clone(),
             group_id: cfg.group_id.clone(),
             events_topic: cfg.events_topic.clone(),
@@ -252,22 +273,89 @@ pub fn run(
     result
 }
 
+fn bind(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, ClusterError> {
+    runtime
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .map_err(|source| ClusterError::Io {
+            what: format!("binding the HTTP endpoint {addr}"),
+            source,
+        })
+}
+
 fn serve_metrics(
     runtime: &tokio::runtime::Runtime,
     addr: SocketAddr,
     metrics: Metrics,
     ready: Arc<AtomicBool>,
 ) -> Result<(), ClusterError> {
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(addr))
-        .map_err(|source| ClusterError::Io {
-            what: format!("binding the metrics endpoint {addr}"),
-            source,
-        })?;
+    let listener = bind(runtime, addr)?;
     runtime.spawn(async move {
         if let Err(e) = metrics::serve(listener, metrics, ready).await {
             log::error!("metrics endpoint stopped: {e}");
         }
     });
+    Ok(())
+}
+
+/// Run only the dashboard API (no engines): load live alerts and window status from ClickHouse,
+/// follow the alerts, status and actions topics, serve clients on `cfg.listen`, until
+/// SIGINT/SIGTERM. Scale dashboards out by running more of these behind a load balancer.
+pub fn run_api(cfg: ClusterConfig) -> Result<(), ClusterError> {
+    let Some(settings) = cfg.api.clone() else {
+        return Err(ClusterError::Fatal(
+            "the API needs a users file and a token secret".into(),
+        ));
+    };
+    let Some(addr) = cfg.listen else {
+        return Err(ClusterError::Fatal(
+            "the API needs an address to listen on".into(),
+        ));
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("jiancha-api")
+        .enable_all()
+        .build()
+        .map_err(|source| ClusterError::Io {
+            what: "starting the async runtime".into(),
+            source,
+        })?;
+    let store_error = |source| ClusterError::Store {
+        url: cfg.clickhouse_url.clone(),
+        source,
+    };
+    let store = ClickHouseStore::new(&cfg.clickhouse_url, &cfg.database).map_err(store_error)?;
+    runtime
+        .block_on(async {
+            store.migrate().await?;
+            store.self_test().await
+        })
+        .map_err(store_error)?;
+    let producer: FutureProducer = with_overrides(
+        {
+            let mut c = client_config(&cfg);
+            c.set("acks", "all").set("message.timeout.ms", "30000");
+            c
+        },
+        &cfg,
+    )
+    .create()?;
+    let listener = bind(&runtime, addr)?;
+    api::start(
+        &runtime,
+        &cfg,
+        settings,
+        store,
+        producer,
+        prometheus::Registry::new(),
+        listener,
+    )?;
+    log::info!("dashboard API on {addr}");
+    let stop = Arc::new(AtomicBool::new(false));
+    runtime.block_on(signals(stop));
+    runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
 }

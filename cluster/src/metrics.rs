@@ -63,6 +63,11 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGau
 }
 
 impl Metrics {
+    /// The registry (the dashboard API registers its own metrics in it and serves it whole).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// A fresh registry with every metric at zero.
     pub fn new() -> Self {
         let registry = Registry::new();

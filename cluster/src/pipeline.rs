@@ -424,6 +424,7 @@ impl Core {
         for part in self.parts.values_mut() {
             if let Part::Ready(live) = part {
                 self.batch.facts.extend(live.engine.drain_facts());
+                self.batch.windows.extend(live.engine.drain_window_status());
             }
         }
         self.batch_started = None;
@@ -690,6 +691,7 @@ impl Core {
             }
         };
         engine.collect_facts(true);
+        engine.collect_window_status(true);
         Ok(Live {
             engine,
             next_offset,

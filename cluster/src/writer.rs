@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rules::window::WindowStatus;
 use rules::{Alert, CaseFact};
 use store::batch::{retry, Backoff};
 use store::clickhouse::{CheckpointKey, ClickHouseStore};
-use store::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow};
+use store::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow};
 use store::StoreError;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -45,12 +46,18 @@ pub struct Batch {
     pub dead: Vec<DeadLetter>,
     /// Finished cases.
     pub facts: Vec<CaseFact>,
+    /// Windows whose live status changed (latest state of each).
+    pub windows: Vec<WindowStatus>,
 }
 
 impl Batch {
     /// Rows in all tables.
     pub fn rows(&self) -> usize {
-        self.events.len() + self.alerts.len() + self.dead.len() + self.facts.len()
+        self.events.len()
+            + self.alerts.len()
+            + self.dead.len()
+            + self.facts.len()
+            + self.windows.len()
     }
 }
 
@@ -96,6 +103,8 @@ pub struct Sinks {
     pub producer: FutureProducer,
     /// Alerts topic.
     pub alerts_topic: String,
+    /// Window status topic (key `window_id`, value the status JSON).
+    pub status_topic: String,
     /// Dead-letter topic.
     pub dead_letter_topic: String,
     /// Consumer group (checkpoint key).
@@ -205,18 +214,30 @@ async fn write_batch(sinks: &Sinks, batch: Batch) -> Result<(), WriteError> {
     }
     let dead: Vec<DeadLetterRow> = batch.dead.iter().map(|d| d.row.clone()).collect();
     let facts: Vec<CaseFactRow> = batch.facts.iter().map(CaseFactRow::from).collect();
+    let windows: Vec<WindowStatusRow> = batch
+        .windows
+        .iter()
+        .map(|w| WindowStatusRow {
+            window_id: w.window_id.clone(),
+            center_id: w.center_id.clone(),
+            region: w.region.clone(),
+            updated_at: store::rows::seconds(w.updated_at),
+            doc: serde_json::to_string(w).unwrap_or_default(),
+        })
+        .collect();
     let store = &sinks.store;
     persist(sinks, "clickhouse", || async {
-        let (e, d, f, a) = tokio::join!(
+        let (e, d, f, a, w) = tokio::join!(
             store.insert_events(&batch.events),
             store.insert_dead_letters(&dead),
             store.insert_case_facts(&facts),
             store.insert_alerts(&alerts),
+            store.insert_window_status(&windows),
         );
-        e.and(d).and(f).and(a)
+        e.and(d).and(f).and(a).and(w)
     })
     .await?;
-    if batch.alerts.is_empty() && batch.dead.is_empty() {
+    if batch.alerts.is_empty() && batch.dead.is_empty() && windows.is_empty() {
         return Ok(());
     }
     let json: Vec<Vec<u8>> = batch
@@ -224,19 +245,30 @@ async fn write_batch(sinks: &Sinks, batch: Batch) -> Result<(), WriteError> {
         .iter()
         .map(|a| serde_json::to_vec(a).unwrap_or_default())
         .collect();
-    persist(sinks, "kafka", || publish(sinks, &batch, &json)).await
+    persist(sinks, "kafka", || publish(sinks, &batch, &json, &windows)).await
 }
 
 /// Publish a batch's alerts and dead letters and wait until the broker has them all. A failed
 /// delivery fails the whole publish, which is then retried: consumers see an alert at least
 /// once, and its id makes a repeat recognisable.
-async fn publish(sinks: &Sinks, batch: &Batch, json: &[Vec<u8>]) -> Result<(), StoreError> {
-    let mut pending = Vec::with_capacity(json.len() + batch.dead.len());
+async fn publish(
+    sinks: &Sinks,
+    batch: &Batch,
+    json: &[Vec<u8>],
+    windows: &[WindowStatusRow],
+) -> Result<(), StoreError> {
+    let mut pending = Vec::with_capacity(json.len() + batch.dead.len() + windows.len());
     let unavailable = |e: rdkafka::error::KafkaError| StoreError::Unavailable(e.to_string());
     for (alert, payload) in batch.alerts.iter().zip(json) {
         let record = FutureRecord::to(&sinks.alerts_topic)
             .key(alert.alert_id.as_bytes())
             .payload(payload.as_slice());
+        pending.push(enqueue(&sinks.producer, record).await?);
+    }
+    for w in windows {
+        let record = FutureRecord::to(&sinks.status_topic)
+            .key(w.window_id.as_bytes())
+            .payload(w.doc.as_bytes());
         pending.push(enqueue(&sinks.producer, record).await?);
     }
     for d in &batch.dead {
