@@ -2,7 +2,7 @@
 //! once (hall checks at acceptance, stage and completion; rejection without reason) and the
 //! alerts a late event retracts. Deadlines that become due are fired afterwards by the engine.
 
-use crate::alert::{Alert, AlertStatus};
+use crate::alert::Alert;
 use crate::event::{Body, CaseType, Channel, CompletionResult, Event, Unit};
 use crate::reference::{Limit, Reference};
 
@@ -84,23 +84,10 @@ impl Sink<'_, '_> {
                 hits.push(*f);
             }
         }
-        let ended = inst(self.t);
         for f in hits {
-            let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
-            alert.status = AlertStatus::Retracted;
-            alert.evidence["retracted_by"] = serde_json::json!({
-                "event_id": self.ev.event_id,
-                "kind": self.ev.body.kind().as_str(),
-                "occurred_at": ended,
-            });
-            alert.message = format!(
-                "已撤销：{}（后到事件表明 {} 已于 {} 发生，早于告警时间）",
-                alert.message,
-                self.ev.body.kind().as_str(),
-                ended
-            );
+            let alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
             self.stats.retractions += 1;
-            self.out.push(alert);
+            self.out.push(explain::retracted(alert, self.ev));
         }
     }
 }

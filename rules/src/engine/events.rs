@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::alert::{Alert, AlertStatus};
+use crate::alert::Alert;
 use crate::event::{ComplaintCategory, Event};
 
 use super::case::{inst, t32, Case, CaseFee, Ctx, NEVER};
@@ -264,19 +264,10 @@ impl Engine {
             (fired::RED, MatterDue::Red, red),
         ] {
             if m.fired & bit != 0 && at > ev.occurred_at {
-                let mut alert = m.alert(ctx, &self.symbols, due, at);
-                alert.status = AlertStatus::Retracted;
-                alert.evidence["retracted_by"] = json!({
-                    "event_id": ev.event_id,
-                    "kind": ev.body.kind().as_str(),
-                    "occurred_at": ev.occurred_at,
-                });
-                alert.message = format!(
-                    "已撤销：{}（后到事件表明已于 {} 办结，早于告警时间）",
-                    alert.message, ev.occurred_at
-                );
+                let alert = m.alert(ctx, &self.symbols, due, at);
+                let what = format!("已于 {} 办结", ev.occurred_at);
                 self.stats.retractions += 1;
-                out.push(alert);
+                out.push(super::explain::retracted_as(alert, ev, &what));
             }
         }
         true

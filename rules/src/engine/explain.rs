@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use crate::alert::{alert_id, Alert, AlertStatus, Level, Rule, Subject};
-use crate::event::{Procedure, Unit};
+use crate::event::{Event, Procedure, Unit};
 use crate::time::{Day, Instant};
 
 use super::case::{days_between, inst, pause, Case, Clock, Ctx, Due, NEVER};
@@ -213,6 +213,28 @@ pub fn build(
         message,
         evidence,
     }
+}
+
+/// Mark a rebuilt alert as retracted by `ev`, a later-arriving event showing that the
+/// condition did not hold at `fired_at`.
+pub fn retracted(alert: Alert, ev: &Event<'_>) -> Alert {
+    let what = format!(" {} 已于 {} 发生", ev.body.kind().as_str(), ev.occurred_at);
+    retracted_as(alert, ev, &what)
+}
+
+/// The same, saying in the message what the event showed (`what` follows "后到事件表明").
+pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
+    alert.status = AlertStatus::Retracted;
+    alert.evidence["retracted_by"] = json!({
+        "event_id": ev.event_id,
+        "kind": ev.body.kind().as_str(),
+        "occurred_at": ev.occurred_at,
+    });
+    alert.message = format!(
+        "已撤销：{}（后到事件表明{what}，早于告警时间）",
+        alert.message
+    );
+    alert
 }
 
 /// A subject from key/value pairs.

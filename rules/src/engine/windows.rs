@@ -51,7 +51,7 @@ use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::alert::{Alert, AlertStatus, Level, Rule};
+use crate::alert::{Alert, Level, Rule};
 use crate::calendar::Calendar;
 use crate::event::{Body, Event, Kind};
 use crate::reference::Reference;
@@ -59,7 +59,7 @@ use crate::time::{Day, Instant};
 use crate::window::{WindowState, WindowStatus};
 
 use super::case::{inst, t32, Ctx, NEVER, T32};
-use super::explain::{build, subject, Attribution};
+use super::explain::{build, retracted, subject, Attribution};
 use super::table::{CompactKey, Sym, Symbols, NONE};
 use super::{Engine, Outcome};
 
@@ -689,23 +689,6 @@ fn long_wait_alert(
         message,
         evidence,
     )
-}
-
-/// Mark a rebuilt alert as retracted by `ev`.
-fn retracted(mut alert: Alert, ev: &Event<'_>) -> Alert {
-    alert.status = AlertStatus::Retracted;
-    alert.evidence["retracted_by"] = json!({
-        "event_id": ev.event_id,
-        "kind": ev.body.kind().as_str(),
-        "occurred_at": ev.occurred_at,
-    });
-    alert.message = format!(
-        "已撤销：{}（后到事件表明 {} 已于 {} 发生，早于告警时间）",
-        alert.message,
-        ev.body.kind().as_str(),
-        ev.occurred_at
-    );
-    alert
 }
 
 impl Engine {
@@ -1365,7 +1348,7 @@ mod tests {
                 .map(|a| {
                     format!(
                         "{}{} {}",
-                        if a.status == AlertStatus::Retracted {
+                        if a.status == crate::alert::AlertStatus::Retracted {
                             "retracted "
                         } else {
                             ""
@@ -1782,7 +1765,10 @@ mod tests {
         early.occurred_at = at("2026-03-03T15:00:00+08:00");
         early.case_id = Some(Cow::Borrowed("K2"));
         r.send_event(&early);
-        assert!(r.out.iter().any(|a| a.status == AlertStatus::Retracted));
+        assert!(r
+            .out
+            .iter()
+            .any(|a| a.status == crate::alert::AlertStatus::Retracted));
         assert_eq!(r.status("W003").overdue_cases, 0);
     }
 
