@@ -781,6 +781,13 @@ impl Engine {
         Some(w)
     }
 
+    /// A `staff.*` event's window, staff member and time (`None` without both ids).
+    fn staff_event(&mut self, ev: &Event<'_>) -> Option<(Sym, Sym, T32)> {
+        let w = self.event_window(ev, true)?;
+        let s = self.symbols.intern(ev.staff_id.as_deref()?);
+        Some((w, s, t32(ev.occurred_at)))
+    }
+
     /// `window.opened` / `window.paused` / `window.closed`.
     fn window_mode(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Outcome {
         let Some(w) = self.event_window(ev, true) else {
@@ -827,13 +834,10 @@ impl Engine {
 
     /// `staff.signed_in`: the staff member is at this window (and no longer at any other).
     fn signed_in(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Outcome {
-        let (Some(w), Some(staff_id)) = (self.event_window(ev, true), ev.staff_id.as_deref())
-        else {
+        let Some((w, s, t)) = self.staff_event(ev) else {
             return Outcome::Inconsistent("no_window");
         };
-        let t = t32(ev.occurred_at);
         let retracted = self.retract_unstaffed(w, t, ev, out);
-        let s = self.symbols.intern(staff_id);
         let at = self.board.staff.entry(s).or_insert(StaffAt {
             window: NONE,
             last: NEVER,
@@ -865,12 +869,9 @@ impl Engine {
 
     /// `staff.signed_out` at the window the staff member is signed in at.
     fn signed_out(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Outcome {
-        let (Some(w), Some(staff_id)) = (self.event_window(ev, true), ev.staff_id.as_deref())
-        else {
+        let Some((w, s, t)) = self.staff_event(ev) else {
             return Outcome::Inconsistent("no_window");
         };
-        let t = t32(ev.occurred_at);
-        let s = self.symbols.intern(staff_id);
         match self.board.staff.get_mut(&s) {
             Some(at) if t < at.last => return Outcome::Inconsistent("out_of_order"),
             Some(at) if at.window == w => {
