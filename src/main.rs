@@ -293,13 +293,14 @@ impl ApiArgs {
         let Some(users_path) = &self.users else {
             return Ok(None);
         };
-        dashboard_api::auth::Users::load(users_path).map_err(|e| e.to_string())?;
+        let users = dashboard_api::auth::Users::load(users_path).map_err(|e| e.to_string())?;
         let secret = self.token_secret_file.as_ref().ok_or(
             "--users needs --token-secret-file (or JIANCHA_TOKEN_SECRET_FILE): the key that signs login tokens",
         )?;
         let key = dashboard_api::auth::TokenKey::load(secret)?;
         Ok(Some(cluster::api::ApiSettings {
             users_path: users_path.clone(),
+            users,
             key,
             config: dashboard_api::ApiConfig {
                 token_ttl_secs: i64::from(self.token_ttl_hours.max(1)) * 3600,
@@ -541,6 +542,7 @@ fn user(cmd: UserCommand) -> Result<(), String> {
             };
             let role = Role::parse(&role).ok_or("unknown role")?;
             let region = Region::try_from(region)?;
+            let region_text = region.as_str().to_string();
             let mut password = String::new();
             io::stdin()
                 .read_line(&mut password)
@@ -563,9 +565,8 @@ fn user(cmd: UserCommand) -> Result<(), String> {
                 .and_then(|()| std::fs::rename(&tmp, &path))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             println!(
-                "ok: {username} ({}, {}) in {}",
+                "ok: {username} ({}, {region_text}) in {}",
                 role.as_str(),
-                region_str(&users, &username),
                 path.display()
             );
             Ok(())
@@ -602,11 +603,4 @@ fn user(cmd: UserCommand) -> Result<(), String> {
             Ok(())
         }
     }
-}
-
-fn region_str(users: &dashboard_api::auth::Users, username: &str) -> String {
-    users
-        .get(username)
-        .map(|u| u.region.as_str().to_string())
-        .unwrap_or_default()
 }

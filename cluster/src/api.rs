@@ -36,6 +36,8 @@ use crate::{client_config, with_overrides, ClusterConfig, ClusterError};
 pub struct ApiSettings {
     /// The users file (re-read when it changes).
     pub users_path: PathBuf,
+    /// Its users, as read (and checked) at start-up.
+    pub users: Users,
     /// Token signing key.
     pub key: TokenKey,
     /// API tunables.
@@ -159,8 +161,6 @@ pub(crate) fn start(
 ) -> Result<Api, ClusterError> {
     // The stream consumer spawns its wake-up task on the current runtime.
     let _runtime = runtime.enter();
-    let users =
-        Users::load(&settings.users_path).map_err(|e| ClusterError::Fatal(e.to_string()))?;
     let backend = Arc::new(ClusterBackend {
         store: store.clone(),
         producer,
@@ -168,7 +168,7 @@ pub(crate) fn start(
     });
     let api = Api::new(
         settings.config.clone(),
-        users,
+        settings.users.clone(),
         settings.key.clone(),
         backend,
         registry,
@@ -206,18 +206,15 @@ pub(crate) fn start(
     runtime.spawn(watch_users(api.clone(), settings.users_path.clone()));
     let fed = api.clone();
     let keep_secs = i64::from(settings.keep_days) * 86_400;
-    let topics_for_feed = topics.clone();
     runtime.spawn(async move {
         load(&fed, &store, keep_secs).await;
         if let Err(e) = consumer.assign(&start) {
-            log::error!(
-                "API: cannot follow {topics_for_feed:?}: {e}; live changes will not arrive"
-            );
+            log::error!("API: cannot follow {topics:?}: {e}; live changes will not arrive");
             return;
         }
         fed.hub().set_ready();
-        log::info!("API ready: following {topics_for_feed:?}");
-        follow(&fed, &consumer, &topics_for_feed).await;
+        log::info!("API ready: following {topics:?}");
+        follow(&fed, &consumer, &topics).await;
     });
     Ok(api)
 }

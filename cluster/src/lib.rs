@@ -142,30 +142,8 @@ pub fn run(
     policy: Policy,
 ) -> Result<(), ClusterError> {
     let cfg = Arc::new(cfg);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("jiancha-io")
-        .enable_all()
-        .build()
-        .map_err(|source| ClusterError::Io {
-            what: "starting the async runtime".into(),
-            source,
-        })?;
-    let store = ClickHouseStore::new(&cfg.clickhouse_url, &cfg.database).map_err(|source| {
-        ClusterError::Store {
-            url: cfg.clickhouse_url.clone(),
-            source,
-        }
-    })?;
-    runtime
-        .block_on(async {
-            store.migrate().await?;
-            store.self_test().await
-        })
-        .map_err(|source| ClusterError::Store {
-            url: cfg.clickhouse_url.clone(),
-            source,
-        })?;
+    let runtime = runtime("jiancha-io")?;
+    let store = open_store(&runtime, &cfg)?;
 
     let metrics = Metrics::new();
     let stop = Arc::new(AtomicBool::new(false));
@@ -173,18 +151,7 @@ pub fn run(
     let ready = Arc::new(AtomicBool::new(false));
     runtime.spawn(signals(stop.clone()));
 
-    let producer: FutureProducer = with_overrides(
-        {
-            let mut c = client_config(&cfg);
-            c.set("acks", "all")
-                .set("linger.ms", "5")
-                .set("message.timeout.ms", "30000")
-                .set("enable.idempotence", "false");
-            c
-        },
-        &cfg,
-    )
-    .create()?;
+    let producer = producer(&cfg)?;
     if let Some(addr) = cfg.listen {
         match &cfg.api {
             Some(settings) => {
@@ -273,6 +240,49 @@ pub fn run(
     result
 }
 
+/// The small runtime for I/O (writer, HTTP, signals, the API's feed).
+fn runtime(thread_name: &str) -> Result<tokio::runtime::Runtime, ClusterError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(thread_name)
+        .enable_all()
+        .build()
+        .map_err(|source| ClusterError::Io {
+            what: "starting the async runtime".into(),
+            source,
+        })
+}
+
+/// ClickHouse with the schema up to date and a write that reads back.
+fn open_store(
+    runtime: &tokio::runtime::Runtime,
+    cfg: &ClusterConfig,
+) -> Result<ClickHouseStore, ClusterError> {
+    let store_error = |source| ClusterError::Store {
+        url: cfg.clickhouse_url.clone(),
+        source,
+    };
+    let store = ClickHouseStore::new(&cfg.clickhouse_url, &cfg.database).map_err(store_error)?;
+    runtime
+        .block_on(async {
+            store.migrate().await?;
+            store.self_test().await
+        })
+        .map_err(store_error)?;
+    Ok(store)
+}
+
+/// The producer for alerts, dead letters, window status and actions: acknowledged by every
+/// in-sync replica before a batch counts as durable.
+fn producer(cfg: &ClusterConfig) -> Result<FutureProducer, ClusterError> {
+    let mut c = client_config(cfg);
+    c.set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .set("enable.idempotence", "false");
+    Ok(with_overrides(c, cfg).create()?)
+}
+
 fn bind(
     runtime: &tokio::runtime::Runtime,
     addr: SocketAddr,
@@ -314,35 +324,9 @@ pub fn run_api(cfg: ClusterConfig) -> Result<(), ClusterError> {
             "the API needs an address to listen on".into(),
         ));
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("jiancha-api")
-        .enable_all()
-        .build()
-        .map_err(|source| ClusterError::Io {
-            what: "starting the async runtime".into(),
-            source,
-        })?;
-    let store_error = |source| ClusterError::Store {
-        url: cfg.clickhouse_url.clone(),
-        source,
-    };
-    let store = ClickHouseStore::new(&cfg.clickhouse_url, &cfg.database).map_err(store_error)?;
-    runtime
-        .block_on(async {
-            store.migrate().await?;
-            store.self_test().await
-        })
-        .map_err(store_error)?;
-    let producer: FutureProducer = with_overrides(
-        {
-            let mut c = client_config(&cfg);
-            c.set("acks", "all").set("message.timeout.ms", "30000");
-            c
-        },
-        &cfg,
-    )
-    .create()?;
+    let runtime = runtime("jiancha-api")?;
+    let store = open_store(&runtime, &cfg)?;
+    let producer = producer(&cfg)?;
     let listener = bind(&runtime, addr)?;
     api::start(
         &runtime,

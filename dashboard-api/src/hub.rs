@@ -251,6 +251,24 @@ struct WindowEntry {
     json: String,
 }
 
+/// What the derived indexes knew of an alert before it changed (default: a new alert).
+#[derive(Debug, Default, Clone, Copy)]
+struct Before {
+    /// It counted as active on its window.
+    active: bool,
+    /// Its entry in the escalation deadlines.
+    due: Option<Instant>,
+}
+
+impl Before {
+    fn of(e: &AlertEntry) -> Before {
+        Before {
+            active: active(e.status),
+            due: e.escalation_due(),
+        }
+    }
+}
+
 /// The state behind the lock.
 #[derive(Debug, Default)]
 struct Book {
@@ -279,8 +297,8 @@ fn window_json(doc: &WindowDoc, active_alerts: u32) -> String {
 /// A page of alerts.
 #[derive(Debug, serde::Serialize)]
 pub struct Page {
-    /// The alerts, newest `fired_at` first.
-    pub items: Vec<Value>,
+    /// The alerts, newest `fired_at` first (their stored JSON, not parsed again).
+    pub items: Vec<Box<serde_json::value::RawValue>>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
@@ -467,19 +485,13 @@ impl Hub {
         self.ready.store(true, Ordering::Relaxed);
     }
 
-    /// The latest sequence number.
-    pub fn seq(&self) -> u64 {
-        self.read().seq
-    }
-
     /// Connected receivers (for metrics).
     pub fn receivers(&self) -> usize {
         self.tx.receiver_count()
     }
 
-    /// Apply a change; returns how many deltas it produced (0 when nothing changed, e.g. an
-    /// alert seen twice).
-    pub fn apply(&self, input: Input) -> usize {
+    /// Apply a change and announce what it changed (nothing, for an alert seen twice).
+    pub fn apply(&self, input: Input) {
         let mut book = self.write();
         let mut deltas = Vec::new();
         match input {
@@ -487,7 +499,6 @@ impl Hub {
             Input::Window(doc) => book.on_window(doc, &mut deltas),
             Input::Action(action) => book.on_action(action, &mut deltas),
         }
-        let n = deltas.len();
         for c in deltas {
             book.seq += 1;
             let seq = book.seq;
@@ -507,7 +518,6 @@ impl Hub {
             // No receivers is fine: nobody is watching.
             let _ = self.tx.send(Arc::new(d));
         }
-        n
     }
 
     /// A snapshot message of everything `filter` admits, and a receiver for every change after
@@ -585,7 +595,10 @@ impl Hub {
                 break;
             }
             last = Some((key.0 .0, key.1.as_str()));
-            items.push(serde_json::from_str(&e.json).unwrap_or(Value::Null));
+            // `json` is serde_json's own output, so it is valid JSON.
+            if let Ok(raw) = serde_json::value::RawValue::from_string(e.json.clone()) {
+                items.push(raw);
+            }
         }
         Ok(Page { items, next_cursor })
     }
@@ -779,7 +792,7 @@ fn window_change(w: &WindowEntry) -> Change {
 impl Book {
     fn on_alert(&mut self, doc: AlertDoc, deltas: &mut Vec<Change>) {
         let id = doc.alert_id.clone();
-        let was_active = self.alerts.get(&id).map(|e| active(e.status));
+        let before = self.alerts.get(&id).map(Before::of).unwrap_or_default();
         match self.alerts.get_mut(&id) {
             Some(e) => {
                 // The same alert again (re-delivery, replay) changes nothing; a retraction
@@ -800,7 +813,7 @@ impl Book {
                 self.alerts.insert(id.clone(), e);
             }
         }
-        self.after_change(&id, was_active, deltas);
+        self.after_change(&id, before, deltas);
     }
 
     fn on_action(&mut self, action: Action, deltas: &mut Vec<Change>) {
@@ -809,39 +822,36 @@ impl Book {
             self.early_actions.entry(id).or_default().push(action);
             return;
         };
-        let was_active = Some(active(e.status));
-        let before = e.actions.len();
+        let before = Before::of(e);
+        let trail = e.actions.len();
         e.apply(action);
-        if e.actions.len() == before {
+        if e.actions.len() == trail {
             return;
         }
-        self.after_change(&id, was_active, deltas);
+        self.after_change(&id, before, deltas);
     }
 
     /// Keep the derived indexes right after alert `id` changed, and announce it (and its
     /// window, whose count of active alerts may have moved).
-    fn after_change(&mut self, id: &str, was_active: Option<bool>, deltas: &mut Vec<Change>) {
+    fn after_change(&mut self, id: &str, before: Before, deltas: &mut Vec<Change>) {
         let Some(e) = self.alerts.get(id) else {
             return;
         };
         let now_active = active(e.status);
-        for (t, _) in self
-            .deadlines
-            .iter()
-            .filter(|(_, i)| i == id)
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            self.deadlines.remove(&(t, id.to_string()));
-        }
-        if let Some(t) = e.escalation_due() {
-            self.deadlines.insert((t.0, id.to_string()));
+        let due = e.escalation_due();
+        if due != before.due {
+            if let Some(t) = before.due {
+                self.deadlines.remove(&(t.0, id.to_string()));
+            }
+            if let Some(t) = due {
+                self.deadlines.insert((t.0, id.to_string()));
+            }
         }
         deltas.push(alert_change(e));
         let Some(window) = e.doc.window_id.clone() else {
             return;
         };
-        let delta: i64 = match (was_active.unwrap_or(false), now_active) {
+        let delta: i64 = match (before.active, now_active) {
             (false, true) => 1,
             (true, false) => -1,
             _ => 0,

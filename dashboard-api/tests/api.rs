@@ -115,6 +115,7 @@ async fn a_county_sees_only_its_county_and_the_city_sees_both() {
 async fn inspector_actions_are_checked_recorded_and_broadcast() {
     let s = start(ApiConfig::default()).await;
     s.feed(Input::Alert(alert("a1", PINGJIANG, Level::Yellow, "W1")));
+    s.feed(Input::Window(window("W1", PINGJIANG, "serving")));
     s.backend.add_event(json!({"event_id":"e2","kind":"case.completed","case_id":"K-a1","occurred_at":"2026-10-14T10:00:00+08:00"}));
     s.backend.add_event(json!({"event_id":"e1","kind":"case.accepted","case_id":"K-a1","occurred_at":"2026-10-08T10:00:00+08:00"}));
     let mut watch = s.live("yy-leader", "").await;
@@ -183,7 +184,16 @@ async fn inspector_actions_are_checked_recorded_and_broadcast() {
         );
     }
     // The window's open-alert count went down with the resolution: a window change follows.
-    // (No window status was fed for W1, so there is none to update.)
+    let w = watch.next().await;
+    assert_eq!(
+        (
+            w["type"].as_str(),
+            w["window"]["window_id"].as_str(),
+            w["window"]["open_alerts"].as_u64()
+        ),
+        (Some("window"), Some("W1"), Some(0)),
+        "{w}"
+    );
     let (st, e) = s
         .post(path, "pj-inspector", json!({"action":"dismiss","note":"x"}))
         .await;
