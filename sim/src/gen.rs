@@ -1,0 +1,767 @@
+//! The day-by-day generator: each working day opens the windows, brings visitors by the hour,
+//! runs their cases to completion over the following days, and injects misconduct at the
+//! configured rates, noting in [`Truth`] what each injection must raise.
+//!
+//! Normal behaviour raises nothing under the default policy: windows are staffed before they
+//! open and until they close; tickets are called within 20 minutes; cases are accepted in the
+//! hall minutes after submission, every stage finishes within its limit and the case finishes
+//! before the last working day of its promised limit (so not even a 预警); fees name a
+//! hall-accepted case and charge the catalogue amount; complaints are resolved and bad ratings
+//! rectified within four working days; every event is reported within seconds.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rules::synth::Rng;
+use rules::{Calendar, Day, Instant};
+
+use crate::truth::{subject, Expected, Truth};
+use crate::world::{department_code, World};
+
+/// Misconduct rates, in per mille (‰) of what they apply to.
+#[derive(Debug, Clone)]
+pub struct Rates {
+    /// Promised cases finished after their promised deadline (预警 + 黄牌).
+    pub overdue: u64,
+    /// Delegated cases whose approval is done by back-office staff (前店后场).
+    pub back_office: u64,
+    /// Promised cases approved with no stage recorded (审批未在线办理).
+    pub missing_stages: u64,
+    /// Cases accepted through a channel the item does not allow.
+    pub outside_hall: u64,
+    /// Fees charged at an amount other than the catalogue's.
+    pub fee_irregular: u64,
+    /// Window-days with a fee charged for no case (以票管审).
+    pub fee_without_case: u64,
+    /// Window-days with a burst of back-filled cases (事后补录).
+    pub batch_entry: u64,
+    /// Tickets left waiting over 30 minutes.
+    pub long_wait: u64,
+    /// Completed cases followed by a complaint.
+    pub complaint: u64,
+    /// Complaints never resolved.
+    pub complaint_unresolved: u64,
+    /// Complaints found substantiated (有效投诉).
+    pub substantiated: u64,
+    /// Completed cases rated (好差评).
+    pub evaluation: u64,
+    /// Ratings that are bad (score 1–2).
+    pub bad_rating: u64,
+    /// Bad ratings never rectified.
+    pub unrectified: u64,
+    /// Window-days on which the staff member leaves the window for 30–60 minutes (空岗).
+    pub empty_window: u64,
+}
+
+impl Default for Rates {
+    fn default() -> Self {
+        Rates {
+            overdue: 15,
+            back_office: 10,
+            missing_stages: 5,
+            outside_hall: 3,
+            fee_irregular: 10,
+            fee_without_case: 10,
+            batch_entry: 3,
+            long_wait: 20,
+            complaint: 5,
+            complaint_unresolved: 200,
+            substantiated: 300,
+            evaluation: 400,
+            bad_rating: 20,
+            unrectified: 250,
+            empty_window: 20,
+        }
+    }
+}
+
+/// Office-time segments and the relative number of arrivals in each (minutes since midnight).
+const ARRIVALS: &[(u32, u32, u64)] = &[
+    (540, 600, 10),
+    (600, 660, 16),
+    (660, 720, 12),
+    (810, 840, 5),
+    (840, 900, 12),
+    (900, 960, 14),
+    (960, 1020, 10),
+];
+
+/// One case's events before they are queued: (time, kind, extra fields, staff).
+type Step = (Instant, &'static str, String, Option<String>);
+
+/// The generator: an iterator of `(occurred_at, NDJSON line)` in time order.
+pub struct Simulator {
+    world: World,
+    cal: Calendar,
+    rates: Rates,
+    rng: Rng,
+    next_day: Day,
+    end_day: Day,
+    heap: BinaryHeap<Reverse<(i64, u64, String)>>,
+    order: u64,
+    serial: u64,
+    tickets: Vec<u32>,
+    truth: Truth,
+}
+
+fn at(day: Day, minute: u32) -> Instant {
+    day.start().plus_secs(i64::from(minute) * 60)
+}
+
+impl Simulator {
+    /// Simulate `days` calendar days from `start`.
+    pub fn new(world: World, rates: Rates, seed: u64, start: Day, days: u32) -> Simulator {
+        let centres = world.centres.len();
+        Simulator {
+            world,
+            cal: Calendar::official(),
+            rates,
+            rng: Rng::new(seed),
+            next_day: start,
+            end_day: start.plus(days),
+            heap: BinaryHeap::new(),
+            order: 0,
+            serial: 0,
+            tickets: vec![0; centres],
+            truth: Truth::default(),
+        }
+    }
+
+    /// The simulated world.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The end of the simulated period (00:00 after its last day): replay with `--until` this.
+    pub fn end(&self) -> Instant {
+        self.end_day.start()
+    }
+
+    /// The ground truth up to the end of the period (call after the last event).
+    pub fn truth(self) -> Vec<Expected> {
+        let end = self.end();
+        self.truth.finish(end)
+    }
+
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.rng.below(1000) < per_mille
+    }
+
+    fn between(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.rng.below((hi - lo).max(1) as u64) as i64
+    }
+
+    fn minute_in(&mut self, lo: u32, hi: u32) -> u32 {
+        lo + self.rng.below(u64::from(hi - lo)) as u32
+    }
+
+    fn next_serial(&mut self) -> u64 {
+        self.serial += 1;
+        self.serial
+    }
+
+    /// Queue one event; returns its place in the output order.
+    fn emit(&mut self, t: Instant, centre: usize, kind: &str, extra: &str) -> u64 {
+        let n = self.next_serial();
+        let reported = t.plus_secs(self.rng.below(20) as i64);
+        let c = &self.world.centres[centre];
+        let line = format!(
+            r#"{{"event_id":"{}-{n}","kind":"{kind}","occurred_at":"{t}","reported_at":"{reported}","center_id":"{}","region":"{}"{extra}}}"#,
+            c.center_id, c.center_id, c.region
+        );
+        self.order += 1;
+        self.heap.push(Reverse((t.0, self.order, line)));
+        self.order
+    }
+
+    /// Make every working day until `day` (exclusive).
+    fn generate(&mut self, day: Day) {
+        if !self.cal.is_working(day) {
+            return;
+        }
+        self.tickets.iter_mut().for_each(|t| *t = 0);
+        for w in 0..self.world.windows.len() {
+            self.window_day(day, w);
+        }
+        let n = u64::from(self.world.cases_per_day);
+        let n = n * 9 / 10 + self.rng.below(n / 5 + 1);
+        let windows = self.world.windows.len() as u64;
+        for _ in 0..n {
+            let w = self.rng.below(windows) as usize;
+            self.case(day, w);
+        }
+    }
+
+    fn window_day(&mut self, day: Day, w: usize) {
+        let win = self.world.windows[w].clone();
+        let (c, id, staff) = (win.centre, win.id.as_str(), win.staff.as_str());
+        let dept = department_code(win.department);
+        let who = format!(r#","window_id":"{id}","staff_id":"{staff}","department":"{dept}""#);
+        let sign_in = at(day, 520).plus_secs(self.between(0, 240));
+        self.emit(sign_in, c, "staff.signed_in", &who);
+        let open = at(day, 525).plus_secs(self.between(0, 300));
+        self.emit(open, c, "window.opened", &who);
+        if self.chance(self.rates.empty_window) {
+            let minute = if self.rng.percent(50) {
+                self.minute_in(570, 660)
+            } else {
+                self.minute_in(840, 990)
+            };
+            let left = at(day, minute).plus_secs(self.between(0, 60));
+            self.emit(left, c, "staff.signed_out", &who);
+            let back = left.plus_secs(self.between(30 * 60, 60 * 60));
+            self.emit(back, c, "staff.signed_in", &who);
+            self.truth.expect(
+                "window.unstaffed",
+                "warning",
+                subject(&[("window_id", id.to_string()), ("since", left.to_string())]),
+                left.plus_secs(15 * 60),
+                "empty_window",
+                None,
+            );
+        }
+        let close = at(day, 1060).plus_secs(self.between(0, 300));
+        self.emit(close, c, "window.closed", &who);
+
+        let fee_items: Vec<usize> = self.world.items_of[win.department]
+            .iter()
+            .copied()
+            .filter(|&i| self.world.items[i].fee_fen > 0)
+            .collect();
+        if !fee_items.is_empty() && self.chance(self.rates.fee_without_case) {
+            let item =
+                &self.world.items[fee_items[self.rng.below(fee_items.len() as u64) as usize]];
+            let (code, fee) = (item.code.clone(), item.fee_fen);
+            let minute = self.minute_in(560, 1000);
+            let t = at(day, minute);
+            let receipt = self.receipt(c);
+            let payer = self.payer();
+            self.emit(
+                t,
+                c,
+                "fee.charged",
+                &format!(
+                    r#"{who},"item_code":"{code}","receipt_no":"{receipt}","amount_fen":{fee},"payer_id":"P{payer}""#
+                ),
+            );
+            let due = self.cal.add_working_days(day, 1).end();
+            self.truth.expect(
+                "hall.fee_without_case",
+                "yellow",
+                subject(&[("receipt_no", receipt)]),
+                due,
+                "fee_without_case",
+                Some(staff),
+            );
+        }
+        let promised: Vec<usize> = self.world.items_of[win.department]
+            .iter()
+            .copied()
+            .filter(|&i| !self.world.items[i].instant)
+            .collect();
+        if promised.len() >= 5 && self.chance(self.rates.batch_entry) {
+            self.batch(day, w, &promised);
+        }
+    }
+
+    /// 事后补录: five promised cases entered and finished a minute apart each.
+    fn batch(&mut self, day: Day, w: usize, promised: &[usize]) {
+        let win = self.world.windows[w].clone();
+        let t0 = at(day, self.minute_in(900, 960));
+        let mut first = None;
+        let mut last = t0;
+        for i in 0..5 {
+            let item = promised[self.rng.below(promised.len() as u64) as usize];
+            let ts = t0.plus_secs(i * 90);
+            let steps: Vec<Step> = vec![
+                (ts, "case.submitted", r#","channel":"hall""#.into(), None),
+                (
+                    ts.plus_secs(5),
+                    "case.accepted",
+                    r#","channel":"hall""#.into(),
+                    None,
+                ),
+                (ts.plus_secs(20), "case.stage", stage("undertake"), None),
+                (ts.plus_secs(30), "case.stage", stage("review"), None),
+                (ts.plus_secs(40), "case.stage", stage("approve"), None),
+                (
+                    ts.plus_secs(60),
+                    "case.completed",
+                    r#","result":"approved""#.into(),
+                    None,
+                ),
+            ];
+            let case_id = self.case_id(win.centre, day);
+            self.case_events(&case_id, item, w, steps);
+            first.get_or_insert(ts.plus_secs(60));
+            last = ts.plus_secs(60);
+        }
+        let first = first.unwrap_or(last);
+        self.truth.expect(
+            "hall.batch_entry",
+            "yellow",
+            subject(&[
+                ("staff_id", win.staff.clone()),
+                ("batch", first.to_string()),
+            ]),
+            last,
+            "batch_entry",
+            Some(&win.staff),
+        );
+    }
+
+    fn case_id(&mut self, centre: usize, day: Day) -> String {
+        let (y, m, d) = day.ymd();
+        let n = self.next_serial();
+        format!(
+            "{}-{y:04}{m:02}{d:02}-{n:06}",
+            self.world.centres[centre].center_id
+        )
+    }
+
+    fn receipt(&mut self, centre: usize) -> String {
+        let n = self.next_serial();
+        format!("R{}-{n}", self.world.centres[centre].center_id)
+    }
+
+    fn payer(&mut self) -> u64 {
+        self.rng.below(1_000_000)
+    }
+
+    /// Queue a case's steps; a step without staff is done by the window's staff member.
+    fn case_events(&mut self, case_id: &str, item: usize, w: usize, steps: Vec<Step>) {
+        let win = &self.world.windows[w];
+        let (c, wid, default_staff) = (win.centre, win.id.clone(), win.staff.clone());
+        let dept = department_code(self.world.items[item].department);
+        let code = self.world.items[item].code.clone();
+        for (t, kind, extra, staff) in steps {
+            let staff = staff.unwrap_or_else(|| default_staff.clone());
+            let item_field = if matches!(kind, "case.submitted" | "case.accepted") {
+                format!(r#","item_code":"{code}""#)
+            } else {
+                String::new()
+            };
+            let window = if kind == "case.stage" && staff != default_staff {
+                String::new()
+            } else {
+                format!(r#","window_id":"{wid}""#)
+            };
+            self.emit(
+                t,
+                c,
+                kind,
+                &format!(
+                    r#","case_id":"{case_id}","department":"{dept}","staff_id":"{staff}"{window}{item_field}{extra}"#
+                ),
+            );
+        }
+    }
+
+    /// One visitor: ticket, call, submission, acceptance, fee, stages, completion, rating,
+    /// complaint.
+    fn case(&mut self, day: Day, w: usize) {
+        let win = self.world.windows[w].clone();
+        let c = win.centre;
+        let list = &self.world.items_of[win.department];
+        let item_ix = list[self.rng.below(list.len() as u64) as usize];
+        let item = self.world.items[item_ix].clone();
+        let case_id = self.case_id(c, day);
+        let staff = win.staff.clone();
+        let back = self.world.back_office[c][win.department].clone();
+
+        // Queue: a ticket for this window's department, called within 20 minutes.
+        let total: u64 = ARRIVALS.iter().map(|a| a.2).sum();
+        let mut pick = self.rng.below(total);
+        let (lo, hi) = ARRIVALS
+            .iter()
+            .find(|a| {
+                if pick < a.2 {
+                    true
+                } else {
+                    pick -= a.2;
+                    false
+                }
+            })
+            .map_or((540, 600), |a| (a.0, a.1));
+        let issued = at(day, self.minute_in(lo, hi)).plus_secs(self.between(0, 60));
+        self.tickets[c] += 1;
+        let ticket = format!("A{:04}", self.tickets[c]);
+        let dept = department_code(win.department);
+        self.emit(
+            issued,
+            c,
+            "queue.ticket_issued",
+            &format!(
+                r#","ticket_no":"{ticket}","window_id":"{}","department":"{dept}""#,
+                win.id
+            ),
+        );
+        let long = self.chance(self.rates.long_wait);
+        let wait = if long {
+            self.between(35 * 60, 60 * 60)
+        } else {
+            self.between(60, 20 * 60)
+        };
+        let called = issued.plus_secs(wait);
+        self.emit(
+            called,
+            c,
+            "queue.ticket_called",
+            &format!(
+                r#","ticket_no":"{ticket}","window_id":"{}","staff_id":"{staff}""#,
+                win.id
+            ),
+        );
+        if long {
+            self.truth.expect(
+                "window.long_wait",
+                "warning",
+                subject(&[
+                    ("center_id", self.world.centres[c].center_id.clone()),
+                    ("ticket_no", ticket),
+                    ("issued_at", issued.to_string()),
+                ]),
+                issued.plus_secs(30 * 60),
+                "long_wait",
+                None,
+            );
+        }
+
+        // At most one case-level injection per case, so each alert has one cause.
+        let roll = self.rng.below(1000);
+        let r = &self.rates;
+        let mut edge = 0;
+        let mut hit = |rate: u64| {
+            let yes = roll >= edge && roll < edge + rate;
+            edge += rate;
+            yes
+        };
+        let promised = !item.instant;
+        let overdue = promised && hit(r.overdue);
+        let back_office = promised && item.delegated && hit(r.back_office);
+        let missing = promised && hit(r.missing_stages);
+        let outside = hit(r.outside_hall);
+        let irregular = item.fee_fen > 0 && !outside && hit(r.fee_irregular);
+
+        let submitted = called.plus_secs(60);
+        let accepted = submitted.plus_secs(self.between(120, 600));
+        let channel = if outside { "office" } else { "hall" };
+        let mut steps: Vec<Step> = vec![
+            (
+                submitted,
+                "case.submitted",
+                format!(r#","channel":"{channel}""#),
+                None,
+            ),
+            (
+                accepted,
+                "case.accepted",
+                format!(r#","channel":"{channel}""#),
+                None,
+            ),
+        ];
+        if outside {
+            self.truth.expect(
+                "hall.accepted_outside_hall",
+                "yellow",
+                subject(&[("case_id", case_id.clone())]),
+                accepted,
+                "outside_hall",
+                Some(&staff),
+            );
+        }
+        let mut cur = accepted;
+        if item.fee_fen > 0 && !outside {
+            let t = accepted.plus_secs(self.between(60, 300));
+            let receipt = self.receipt(c);
+            let payer = self.payer();
+            let amount = if irregular {
+                item.fee_fen + 1000
+            } else {
+                item.fee_fen
+            };
+            self.emit(
+                t,
+                c,
+                "fee.charged",
+                &format!(
+                    r#","case_id":"{case_id}","item_code":"{}","window_id":"{}","staff_id":"{staff}","department":"{dept}","receipt_no":"{receipt}","amount_fen":{amount},"payer_id":"P{payer}""#,
+                    item.code,
+                    win.id,
+                ),
+            );
+            if irregular {
+                self.truth.expect(
+                    "hall.fee_irregular",
+                    "yellow",
+                    subject(&[("receipt_no", receipt)]),
+                    t,
+                    "fee_irregular",
+                    Some(&staff),
+                );
+            }
+            cur = t;
+        }
+
+        let completed = if item.instant {
+            cur.plus_secs(self.between(10 * 60, 40 * 60))
+        } else {
+            let start = day;
+            let deadline = if item.natural {
+                self.cal.add_natural_days(start, item.promised)
+            } else {
+                self.cal.add_working_days(start, item.promised)
+            };
+            let room = self.cal.working_days_between(start, deadline).max(1) - 1;
+            let mut k = (self.rng.below(u64::from(room) + 1))
+                .min(self.rng.below(u64::from(room) + 1)) as u32;
+            if missing {
+                // With no stage recorded, the first stage's limit runs until completion.
+                k = k.min(item.stage_days.map_or(u32::MAX, |s| s[0]));
+            }
+            let mut offset = 0;
+            let mut stage_time = cur;
+            if !missing {
+                for (i, name) in ["undertake", "review", "approve"].into_iter().enumerate() {
+                    let limit = item.stage_days.map_or(u32::MAX, |s| s[i]);
+                    let step = u32::from(offset < k && self.rng.percent(50)).min(limit);
+                    offset += step;
+                    stage_time = if step == 0 {
+                        stage_time.plus_secs(self.between(10 * 60, 40 * 60))
+                    } else {
+                        at(
+                            self.cal.add_working_days(start, offset),
+                            self.minute_in(540, 690),
+                        )
+                    };
+                    let by_back = name == "undertake"
+                        || !item.delegated
+                        || (back_office && name == "approve");
+                    steps.push((
+                        stage_time,
+                        "case.stage",
+                        stage(name),
+                        by_back.then(|| back.clone()),
+                    ));
+                    if back_office && name == "approve" {
+                        self.truth.expect(
+                            "hall.back_office",
+                            "warning",
+                            subject(&[("case_id", case_id.clone()), ("stage", "approve".into())]),
+                            stage_time,
+                            "back_office",
+                            None,
+                        );
+                    }
+                }
+            }
+            if overdue {
+                let late = self.cal.add_working_days(deadline, 1);
+                let done = at(late, self.minute_in(600, 960));
+                let last_staff = steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.0 < deadline.end())
+                    .and_then(|s| s.3.clone())
+                    .unwrap_or_else(|| staff.clone());
+                self.truth.expect(
+                    "case.overdue",
+                    "warning",
+                    subject(&[("case_id", case_id.clone())]),
+                    deadline.start(),
+                    "overdue",
+                    None,
+                );
+                self.truth.expect(
+                    "case.overdue",
+                    "yellow",
+                    subject(&[("case_id", case_id.clone())]),
+                    deadline.end(),
+                    "overdue",
+                    Some(&last_staff),
+                );
+                done
+            } else if k == offset {
+                stage_time.plus_secs(self.between(10 * 60, 60 * 60))
+            } else {
+                at(
+                    self.cal.add_working_days(start, k),
+                    self.minute_in(540, 990),
+                )
+            }
+        };
+        steps.push((
+            completed,
+            "case.completed",
+            r#","result":"approved""#.into(),
+            None,
+        ));
+        if missing {
+            self.truth.expect(
+                "hall.missing_stages",
+                "yellow",
+                subject(&[("case_id", case_id.clone())]),
+                completed,
+                "missing_stages",
+                Some(&staff),
+            );
+        }
+        self.case_events(&case_id, item_ix, w, steps);
+        self.after_completion(&case_id, w, completed);
+    }
+
+    /// 好差评 and complaints about a finished case.
+    fn after_completion(&mut self, case_id: &str, w: usize, done: Instant) {
+        let win = self.world.windows[w].clone();
+        let (c, wid, staff) = (win.centre, win.id.as_str(), win.staff.as_str());
+        let target = format!(r#","window_id":"{wid}","staff_id":"{staff}","case_id":"{case_id}""#);
+        if self.chance(self.rates.evaluation) {
+            let t = done.plus_secs(self.between(5 * 60, 30 * 60));
+            let bad = self.chance(self.rates.bad_rating);
+            let score = if bad {
+                1 + self.rng.below(2)
+            } else {
+                4 + u64::from(self.rng.percent(80))
+            };
+            let id = format!("E-{}", self.next_serial());
+            let order = self.emit(
+                t,
+                c,
+                "evaluation.submitted",
+                &format!(r#"{target},"evaluation_id":"{id}","score":{score}"#),
+            );
+            self.truth.evaluation(t, order, wid, score as u8);
+            if bad {
+                self.truth.window_mark(t, order, wid, &id);
+                let sub = subject(&[("evaluation_id", id.clone())]);
+                self.truth.expect(
+                    "evaluation.bad",
+                    "warning",
+                    sub.clone(),
+                    t,
+                    "bad_rating",
+                    None,
+                );
+                if self.chance(self.rates.unrectified) {
+                    self.overdue_matter(
+                        "evaluation.unrectified",
+                        sub,
+                        t,
+                        "unrectified",
+                        Some(staff),
+                    );
+                } else {
+                    let fixed = self.within_four_working_days(t);
+                    self.emit(
+                        fixed,
+                        c,
+                        "evaluation.rectified",
+                        &format!(r#","evaluation_id":"{id}""#),
+                    );
+                }
+            }
+        }
+        if self.chance(self.rates.complaint) {
+            let t = done.plus_secs(self.between(3600, 3 * 3600));
+            let category =
+                ["attitude", "efficiency", "fee", "integrity", "other"][self.rng.below(5) as usize];
+            let id = format!("C-{}", self.next_serial());
+            let order = self.emit(
+                t,
+                c,
+                "complaint.filed",
+                &format!(r#"{target},"complaint_id":"{id}","category":"{category}""#),
+            );
+            self.truth.window_mark(t, order, wid, &id);
+            let level = match category {
+                "integrity" => "red",
+                "fee" => "yellow",
+                _ => "warning",
+            };
+            let sub = subject(&[("complaint_id", id.clone())]);
+            self.truth
+                .expect("complaint.filed", level, sub.clone(), t, "complaint", None);
+            if self.chance(self.rates.complaint_unresolved) {
+                self.overdue_matter("complaint.overdue", sub, t, "complaint_unresolved", None);
+            } else {
+                let resolved = self.within_four_working_days(t);
+                let substantiated = self.chance(self.rates.substantiated);
+                let order = self.emit(
+                    resolved,
+                    c,
+                    "complaint.resolved",
+                    &format!(r#","complaint_id":"{id}","substantiated":{substantiated}"#),
+                );
+                if substantiated {
+                    self.truth.substantiated(resolved, order, staff, &id);
+                }
+            }
+        }
+    }
+
+    /// Office time on one of the four working days after `t`.
+    fn within_four_working_days(&mut self, t: Instant) -> Instant {
+        let n = 1 + self.rng.below(4) as u32;
+        let day = self.cal.add_working_days(t.day(), n);
+        at(day, self.minute_in(540, 990))
+    }
+
+    /// A complaint or bad rating left alone: yellow after five working days, red three later.
+    fn overdue_matter(
+        &mut self,
+        rule: &'static str,
+        sub: serde_json::Value,
+        t: Instant,
+        cause: &'static str,
+        card_for: Option<&str>,
+    ) {
+        let due = self.cal.add_working_days(t.day(), 5);
+        let red = self.cal.add_working_days(due, 3);
+        self.truth
+            .expect(rule, "yellow", sub.clone(), due.end(), cause, card_for);
+        self.truth
+            .expect(rule, "red", sub, red.end(), cause, card_for);
+    }
+}
+
+fn stage(name: &str) -> String {
+    format!(r#","stage":"{name}","result":"agree""#)
+}
+
+impl Iterator for Simulator {
+    type Item = (Instant, String);
+
+    fn next(&mut self) -> Option<(Instant, String)> {
+        loop {
+            let generated_to = self.next_day.start();
+            match self.heap.peek() {
+                Some(Reverse((t, _, _)))
+                    if *t < generated_to.0 || self.next_day >= self.end_day =>
+                {
+                    if *t >= self.end_day.start().0 {
+                        self.heap.clear();
+                        return None;
+                    }
+                    let Reverse((t, _, line)) = self.heap.pop()?;
+                    return Some((Instant(t), line));
+                }
+                _ if self.next_day < self.end_day => {
+                    let day = self.next_day;
+                    self.generate(day);
+                    self.next_day = day.plus(1);
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Ground-truth lines (NDJSON) for `expected`.
+pub fn truth_lines(expected: &[Expected]) -> String {
+    let mut out = String::new();
+    for e in expected {
+        out.push_str(&e.to_json().to_string());
+        out.push('\n');
+    }
+    out
+}
