@@ -37,6 +37,8 @@ pub enum Role {
     Auditor,
     /// Operators: reference data, policy, users.
     Admin,
+    /// Window systems sending events (`POST /api/v1/events`); sees no dashboard data.
+    Publisher,
 }
 
 impl Role {
@@ -47,14 +49,21 @@ impl Role {
             Role::Inspector => "inspector",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Publisher => "publisher",
         }
     }
 
     /// Parse a wire name.
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Leader, Role::Inspector, Role::Auditor, Role::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            Role::Leader,
+            Role::Inspector,
+            Role::Auditor,
+            Role::Admin,
+            Role::Publisher,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod backend;
 pub mod error;
+pub mod events;
 pub mod hub;
 mod live;
 pub mod metrics;
@@ -53,6 +54,9 @@ pub struct ApiConfig {
     pub live_buffer: usize,
     /// Finished alerts are kept in memory (for the live queue) this long after their last change.
     pub keep_finished: Duration,
+    /// Ingest refuses events whose `occurred_at` is further than this ahead of receipt
+    /// (SPEC §3: 10 minutes; the policy's `future_skew_minutes`).
+    pub future_skew_secs: i64,
 }
 
 impl Default for ApiConfig {
@@ -64,6 +68,7 @@ impl Default for ApiConfig {
             send_timeout: Duration::from_secs(30),
             live_buffer: 1024,
             keep_finished: Duration::from_secs(7 * 86_400),
+            future_skew_secs: 600,
         }
     }
 }
@@ -79,6 +84,8 @@ struct Inner {
     /// Inspector actions are checked, stored and applied one at a time, so two inspectors
     /// acting on one alert at once cannot both pass the state check.
     action_lock: tokio::sync::Mutex<()>,
+    /// Where `POST /api/v1/events` sends events (unset: the process does not ingest).
+    events: std::sync::OnceLock<Arc<dyn events::EventSink>>,
 }
 
 /// The API: cheap to clone, shared by every handler.
@@ -112,7 +119,14 @@ impl Api {
             registry,
             config,
             action_lock: tokio::sync::Mutex::new(()),
+            events: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Accept events on `POST /api/v1/events` and hand them to `sink` (once; later calls
+    /// change nothing).
+    pub fn set_event_sink(&self, sink: Arc<dyn events::EventSink>) {
+        let _ = self.0.events.set(sink);
     }
 
     /// The hub the binary feeds.
@@ -154,6 +168,11 @@ impl Api {
             .route("/api/v1/alerts/{alert_id}/actions", post(rest::act))
             .route("/api/v1/windows", get(rest::windows))
             .route("/api/v1/live", get(live::upgrade))
+            .route(
+                "/api/v1/events",
+                post(events::ingest)
+                    .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
+            )
             .route("/api/v1/openapi.json", get(rest::openapi))
             .route("/metrics", get(rest::metrics))
             .route("/healthz", get(|| async { "ok\n" }))
@@ -255,7 +274,14 @@ impl FromRequestParts<Api> for Principal {
                  (or `?access_token=<token>` on /api/v1/live)",
             )
         })?;
-        api.authenticate(token)
+        let who = api.authenticate(token)?;
+        let path = parts.uri.path();
+        if who.role == auth::Role::Publisher && path != "/api/v1/events" && path != "/api/v1/me" {
+            return Err(ApiError::forbidden(
+                "a publisher account only sends events (POST /api/v1/events); log in as a person to see dashboards",
+            ));
+        }
+        Ok(who)
     }
 }
 

@@ -27,6 +27,8 @@ pub struct ApiMetrics {
     pub alerts_active: IntGauge,
     /// Seconds from a change entering the hub to its being written to a socket.
     pub push_seconds: Histogram,
+    /// Events received over HTTP, by outcome (`accepted`, `rejected`).
+    pub ingested: IntCounterVec,
 }
 
 fn register<C: Collector + Clone + 'static>(registry: &Registry, c: prometheus::Result<C>) -> C {
@@ -45,6 +47,11 @@ impl ApiMetrics {
             register(registry, IntCounterVec::new(Opts::new(name, help), labels))
         };
         ApiMetrics {
+            ingested: counter(
+                "jiancha_http_events_total",
+                "Events received on POST /api/v1/events, by outcome",
+                &["outcome"],
+            ),
             requests: counter(
                 "jiancha_api_requests_total",
                 "HTTP requests answered, by route and status",

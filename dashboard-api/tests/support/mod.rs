@@ -30,6 +30,7 @@ pub const USERS: &[(&str, Role, &str)] = &[
     ("xy-inspector", Role::Inspector, XIANGYIN),
     ("yy-leader", Role::Leader, "4306"),
     ("yy-auditor", Role::Auditor, "4306"),
+    ("pj-publisher", Role::Publisher, PINGJIANG),
 ];
 
 fn password_hash() -> String {
@@ -142,6 +143,39 @@ impl Server {
             let text = resp.body_mut().read_to_string().expect("body");
             let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
             (status, json)
+        })
+        .await
+        .expect("client thread")
+    }
+
+    /// POST a raw body with a content type: (status, JSON body).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        user: &str,
+        content_type: &str,
+        body: String,
+    ) -> (u16, Value) {
+        let url = self.url(path);
+        let auth = format!("Bearer {}", self.token(user));
+        let content_type = content_type.to_string();
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut resp = agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .header("Content-Type", &content_type)
+                .send(body.as_bytes())
+                .expect("HTTP round trip");
+            let status = resp.status().as_u16();
+            let text = resp.body_mut().read_to_string().expect("body");
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
         })
         .await
         .expect("client thread")

@@ -1,0 +1,226 @@
+//! HTTP ingest, `POST /api/v1/events`: one JSON event or an NDJSON batch from a window system.
+//!
+//! Every line is decoded exactly as the engine will decode it (so a line accepted here is never
+//! refused later for its form) and checked against the publisher's jurisdiction. Valid lines and
+//! the dead letters of invalid ones go to the [`EventSink`] together; the answer, with one result
+//! per line, is sent only after the sink says they are durable (the SQLite log in embedded mode,
+//! the broker's acknowledgement in cluster mode). If the sink fails nothing is acknowledged and
+//! the whole request can be sent again: duplicates are recognised by `event_id`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ingest::decode::{decode, DecodeOptions, Receipt};
+use serde::Serialize;
+
+use crate::auth::{Principal, Role};
+use crate::backend::{BackendError, BoxFuture};
+use crate::error::ApiError;
+use crate::{wall_now, Api};
+
+/// Largest request body accepted (bytes).
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// Most lines in one request.
+pub const MAX_LINES: usize = 20_000;
+
+/// A valid event, ready to be made durable.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// Its `event_id`.
+    pub event_id: String,
+    /// Its `center_id` (the Kafka key in cluster mode).
+    pub center_id: String,
+    /// Receipt time (seconds since the epoch).
+    pub received_at: i64,
+    /// The line as received.
+    pub raw: Vec<u8>,
+}
+
+/// An invalid line, for the dead-letter store.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// Receipt time (seconds since the epoch).
+    pub received_at: i64,
+    /// Where it came from: `http:<publisher>:<line>`.
+    pub source: String,
+    /// Stable reason code.
+    pub reason: String,
+    /// The field concerned ("" when none).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// The line as received.
+    pub raw: Vec<u8>,
+}
+
+/// Where ingested events go.
+pub trait EventSink: Send + Sync + 'static {
+    /// Make `accepted` and `refused` durable; `Ok` only when both are.
+    fn submit(
+        &self,
+        accepted: Vec<Accepted>,
+        refused: Vec<Refused>,
+    ) -> BoxFuture<'_, Result<(), BackendError>>;
+}
+
+#[derive(Debug, Serialize)]
+struct LineResult {
+    line: usize,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct IngestAnswer {
+    accepted: usize,
+    rejected: usize,
+    results: Vec<LineResult>,
+}
+
+/// The lines of a request: the whole body for `application/json`, else NDJSON (blank lines
+/// skipped, numbering kept).
+fn lines<'a>(headers: &HeaderMap, body: &'a [u8]) -> Vec<(usize, &'a [u8])> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let trim = |l: &'a [u8]| l.trim_ascii();
+    if json {
+        return vec![(1, trim(body))];
+    }
+    body.split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, trim(l)))
+        .filter(|(_, l)| !l.is_empty())
+        .collect()
+}
+
+pub(crate) async fn ingest(
+    State(api): State<Api>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !matches!(who.role, Role::Publisher | Role::Admin) {
+        return Err(ApiError::forbidden(
+            "only publisher accounts (window systems) send events; an admin makes one with \
+             `jiancha user add NAME --role publisher --region CODE`",
+        ));
+    }
+    let Some(sink) = api.0.events.get() else {
+        return Err(ApiError::not_found("this process does not ingest events"));
+    };
+    let lines = lines(&headers, &body);
+    if lines.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty body: send one JSON event (Content-Type: application/json) or NDJSON, one event per line",
+        ));
+    }
+    if lines.len() > MAX_LINES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_lines",
+            format!(
+                "{} events in one request; send at most {MAX_LINES} per request",
+                lines.len()
+            ),
+        ));
+    }
+    let now = wall_now();
+    let opts = DecodeOptions {
+        receipt: Receipt::At(now),
+        max_future_skew_secs: api.0.config.future_skew_secs,
+    };
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    let mut results = Vec::with_capacity(lines.len());
+    for (n, line) in lines {
+        let outcome = match decode(line, &opts) {
+            Ok(ev) if !who.region.covers(&ev.region) => Err((
+                "out_of_scope".to_string(),
+                "region",
+                format!(
+                    "region {} is outside this publisher's jurisdiction ({})",
+                    ev.region,
+                    who.region.as_str()
+                ),
+            )),
+            Ok(ev) => Ok((ev.event_id.to_string(), ev.center_id.to_string())),
+            Err(e) => Err((
+                e.code.as_str().to_string(),
+                e.field.unwrap_or(""),
+                e.message,
+            )),
+        };
+        match outcome {
+            Ok((event_id, center_id)) => {
+                results.push(LineResult {
+                    line: n,
+                    status: "accepted",
+                    event_id: Some(event_id.clone()),
+                    reason: None,
+                    field: None,
+                    message: None,
+                });
+                accepted.push(Accepted {
+                    event_id,
+                    center_id,
+                    received_at: now.0,
+                    raw: line.to_vec(),
+                });
+            }
+            Err((reason, field, message)) => {
+                results.push(LineResult {
+                    line: n,
+                    status: "rejected",
+                    event_id: None,
+                    reason: Some(reason.clone()),
+                    field: (!field.is_empty()).then(|| field.to_string()),
+                    message: Some(message.clone()),
+                });
+                refused.push(Refused {
+                    received_at: now.0,
+                    source: format!("http:{}:{n}", who.username),
+                    reason,
+                    field: field.to_string(),
+                    message,
+                    raw: line.to_vec(),
+                });
+            }
+        }
+    }
+    let (n_ok, n_bad) = (accepted.len(), refused.len());
+    sink.submit(accepted, refused).await.map_err(|e| {
+        ApiError::unavailable(format!(
+            "events not stored ({e}); nothing from this request was accepted: send it again \
+             (events already received are recognised by event_id)"
+        ))
+    })?;
+    let m = &api.0.metrics;
+    m.ingested
+        .with_label_values(&["accepted"])
+        .inc_by(n_ok as u64);
+    m.ingested
+        .with_label_values(&["rejected"])
+        .inc_by(n_bad as u64);
+    let status = if n_bad == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let answer = IngestAnswer {
+        accepted: n_ok,
+        rejected: n_bad,
+        results,
+    };
+    Ok((status, Json(answer)).into_response())
+}
