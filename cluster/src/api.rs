@@ -28,6 +28,7 @@ use rules::time::Instant;
 use serde_json::Value;
 use store::clickhouse::ClickHouseStore;
 use store::rows::{ActionRow, AlertRow};
+use store::Store;
 
 use crate::{client_config, with_overrides, ClusterConfig, ClusterError};
 

@@ -24,8 +24,9 @@ use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use rules::{Engine, Kind, Outcome, Policy, Reference};
-use store::clickhouse::{CheckpointKey, ClickHouseStore};
+use store::clickhouse::ClickHouseStore;
 use store::rows::{DeadLetterRow, EventRow};
+use store::{CheckpointKey, Store};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::{ClockMode, ClusterConfig};
@@ -708,10 +709,7 @@ enum Found {
     /// The parked engine is current.
     Kept(Box<Live>),
     /// The newest checkpoint that restores (if any), and why newer ones did not.
-    Stored(
-        Option<(store::clickhouse::CheckpointMeta, Box<Engine>)>,
-        Vec<String>,
-    ),
+    Stored(Option<(store::CheckpointMeta, Box<Engine>)>, Vec<String>),
 }
 
 enum LoadError {

@@ -1,8 +1,8 @@
 //! The writer: makes the consumer loop's output durable, one job at a time, in order.
 //!
-//! A batch goes to ClickHouse first (events, dead letters, case facts and alerts, concurrently),
-//! then to Kafka (alerts keyed by `alert_id`, dead letters with their reason in headers). A
-//! checkpoint job is written only after every batch sent before it, so a checkpoint never
+//! A batch goes to ClickHouse first ([`Store::write`]: events, dead letters, case facts, alerts
+//! and window status, concurrently), then to Kafka (alerts keyed by `alert_id`, dead letters with
+//! their reason in headers). A checkpoint job is written only after every batch sent before it, so a checkpoint never
 //! covers an offset whose output is not durable. Transient failures are retried with backoff for
 //! as long as it takes (consumption pauses meanwhile); a refusal is fatal, because retrying
 //! would be refused again and skipping would lose data.
@@ -17,9 +17,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rules::window::WindowStatus;
 use rules::{Alert, CaseFact};
 use store::batch::{retry, Backoff};
-use store::clickhouse::{CheckpointKey, ClickHouseStore};
+use store::clickhouse::ClickHouseStore;
 use store::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow};
-use store::StoreError;
+use store::{CheckpointKey, RowBatch, Store, StoreError};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::metrics::Metrics;
@@ -202,42 +202,35 @@ where
     }
 }
 
-async fn write_batch(sinks: &Sinks, batch: Batch) -> Result<(), WriteError> {
+async fn write_batch(sinks: &Sinks, mut batch: Batch) -> Result<(), WriteError> {
     sinks.metrics.batch_rows.observe(batch.rows() as f64);
-    let alerts: Vec<AlertRow> = batch.alerts.iter().map(AlertRow::from).collect();
-    for a in &alerts {
+    let rows = RowBatch {
+        // Only the stored copy needs the raw events; Kafka gets alerts and dead letters.
+        events: std::mem::take(&mut batch.events),
+        alerts: batch.alerts.iter().map(AlertRow::from).collect(),
+        dead: batch.dead.iter().map(|d| d.row.clone()).collect(),
+        facts: batch.facts.iter().map(CaseFactRow::from).collect(),
+        windows: batch
+            .windows
+            .iter()
+            .map(|w| WindowStatusRow {
+                window_id: w.window_id.clone(),
+                center_id: w.center_id.clone(),
+                region: w.region.clone(),
+                updated_at: store::rows::seconds(w.updated_at),
+                doc: serde_json::to_string(w).unwrap_or_default(),
+            })
+            .collect(),
+    };
+    for a in &rows.alerts {
         sinks
             .metrics
             .alerts
             .with_label_values(&[&a.rule, &a.level, &a.status])
             .inc();
     }
-    let dead: Vec<DeadLetterRow> = batch.dead.iter().map(|d| d.row.clone()).collect();
-    let facts: Vec<CaseFactRow> = batch.facts.iter().map(CaseFactRow::from).collect();
-    let windows: Vec<WindowStatusRow> = batch
-        .windows
-        .iter()
-        .map(|w| WindowStatusRow {
-            window_id: w.window_id.clone(),
-            center_id: w.center_id.clone(),
-            region: w.region.clone(),
-            updated_at: store::rows::seconds(w.updated_at),
-            doc: serde_json::to_string(w).unwrap_or_default(),
-        })
-        .collect();
-    let store = &sinks.store;
-    persist(sinks, "clickhouse", || async {
-        let (e, d, f, a, w) = tokio::join!(
-            store.insert_events(&batch.events),
-            store.insert_dead_letters(&dead),
-            store.insert_case_facts(&facts),
-            store.insert_alerts(&alerts),
-            store.insert_window_status(&windows),
-        );
-        e.and(d).and(f).and(a).and(w)
-    })
-    .await?;
-    if batch.alerts.is_empty() && batch.dead.is_empty() && windows.is_empty() {
+    persist(sinks, "clickhouse", || sinks.store.write(&rows)).await?;
+    if batch.alerts.is_empty() && batch.dead.is_empty() && rows.windows.is_empty() {
         return Ok(());
     }
     let json: Vec<Vec<u8>> = batch
@@ -245,7 +238,10 @@ async fn write_batch(sinks: &Sinks, batch: Batch) -> Result<(), WriteError> {
         .iter()
         .map(|a| serde_json::to_vec(a).unwrap_or_default())
         .collect();
-    persist(sinks, "kafka", || publish(sinks, &batch, &json, &windows)).await
+    persist(sinks, "kafka", || {
+        publish(sinks, &batch, &json, &rows.windows)
+    })
+    .await
 }
 
 /// Publish a batch's alerts and dead letters and wait until the broker has them all. A failed

@@ -1,23 +1,26 @@
-//! The ClickHouse backend.
+//! The ClickHouse backend of [`Store`], for cluster mode.
 //!
 //! Talks HTTP with the `clickhouse` crate, configured for both Debian's 18.16 and current
 //! servers: RowBinary without schema validation (18.16 cannot describe columns the way the
 //! validating format needs) and no compression (with LZ4, 18.16 answers every SELECT with no
-//! rows). [`ClickHouseStore::self_test`] proves at start-up that a write reads back.
+//! rows). [`Store::self_test`] proves at start-up that a write reads back.
+//!
+//! De-duplication is ClickHouse's: every table but `alert_actions` is a `ReplacingMergeTree`,
+//! and reads use `FINAL`, so a re-delivered row never shows twice although it is stored twice
+//! until a background merge (hence [`Store::count`] counts raw rows here).
 //!
 //! Table names are qualified with the database (`db.alerts`), which is checked to be a plain
 //! identifier when the store is created.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use clickhouse::{Client, Compression};
 use serde::Deserialize;
 
+use crate::api::{check_table, AlertFilter, CheckpointKey, CheckpointMeta, RowBatch, Store};
 use crate::rows::{
     ActionRow, AlertRow, CaseFactRow, CheckpointRow, DeadLetterRow, EventRow, WindowStatusRow,
 };
 use crate::schema::{LEDGER, MIGRATIONS, SELF_TEST};
-use crate::{classify, StoreError};
+use crate::{classify, now_seconds, self_test_token, StoreError};
 
 /// A ClickHouse database holding jiancha's tables.
 #[derive(Clone)]
@@ -45,44 +48,6 @@ fn map_err(e: clickhouse::error::Error) -> StoreError {
             message: other.to_string(),
         },
     }
-}
-
-/// Which rows [`ClickHouseStore::alerts`] returns.
-#[derive(Debug, Clone, Default)]
-pub struct AlertFilter {
-    /// Jurisdiction: GB/T 2260 prefix the alert's region must start with (empty: all).
-    pub region_prefix: String,
-    /// Only this rule.
-    pub rule: Option<String>,
-    /// Only this engine status (`open`, `retracted`).
-    pub status: Option<String>,
-    /// At most this many rows (newest first).
-    pub limit: u32,
-}
-
-/// Which engine a checkpoint belongs to: one per consumer group, topic and partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckpointKey<'a> {
-    /// Kafka consumer group.
-    pub group_id: &'a str,
-    /// Events topic.
-    pub topic: &'a str,
-    /// Partition.
-    pub partition: u32,
-}
-
-/// A complete checkpoint found in the store (its data is read by
-/// [`ClickHouseStore::checkpoint_data`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckpointMeta {
-    /// Slot it occupies (the next checkpoint goes to the other).
-    pub slot: u8,
-    /// First offset the snapshot does not cover.
-    pub next_offset: i64,
-    /// Chunks.
-    pub chunks: u32,
-    /// When it was written (seconds since the epoch).
-    pub written_at: u32,
 }
 
 /// Snapshot bytes per checkpoint row: keeps each row far below ClickHouse's and HTTP's limits.
@@ -178,8 +143,44 @@ impl ClickHouseStore {
         Ok(row.v)
     }
 
-    /// Create the database and bring its schema up to date; returns the versions applied now.
+    async fn insert_all<T: clickhouse::RowOwned + clickhouse::RowWrite + Sync>(
+        &self,
+        table: &str,
+        rows: &[T],
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self
+            .client
+            .insert_unescaped::<T>(&self.table(table))
+            .await
+            .map_err(map_err)?;
+        for row in rows {
+            insert.write(row).await.map_err(map_err)?;
+        }
+        insert.end().await.map_err(map_err)
+    }
+
+    /// [`Store::migrate`], also callable without the trait in scope (the `jiancha migrate`
+    /// command uses it so).
     pub async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
+        <Self as Store>::migrate(self).await
+    }
+
+    /// [`Store::self_test`], also callable without the trait in scope.
+    pub async fn self_test(&self) -> Result<(), StoreError> {
+        <Self as Store>::self_test(self).await
+    }
+
+    /// Drop the whole database (tests and `--reset`).
+    pub async fn drop_database(&self) -> Result<(), StoreError> {
+        self.execute("DROP DATABASE IF EXISTS {db}").await
+    }
+}
+
+impl Store for ClickHouseStore {
+    async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
         self.execute("CREATE DATABASE IF NOT EXISTS {db}").await?;
         self.execute(LEDGER).await?;
         let applied: Vec<u32> = self
@@ -210,12 +211,9 @@ impl ClickHouseStore {
     /// Write a row and read it back. Fails if the server accepts writes but reads return
     /// nothing or something else (wrong compression, wrong format), before any data is trusted
     /// to the store.
-    pub async fn self_test(&self) -> Result<(), StoreError> {
+    async fn self_test(&self) -> Result<(), StoreError> {
         self.execute(SELF_TEST).await?;
-        let at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as u32);
-        let token = format!("self-test-{}-{at}", std::process::id());
+        let (token, at) = self_test_token();
         let row = SelfTestRow {
             token: token.clone(),
             at,
@@ -247,42 +245,19 @@ impl ClickHouseStore {
         }
     }
 
-    async fn insert_all<T: clickhouse::RowOwned + clickhouse::RowWrite + Sync>(
-        &self,
-        table: &str,
-        rows: &[T],
-    ) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut insert = self
-            .client
-            .insert_unescaped::<T>(&self.table(table))
-            .await
-            .map_err(map_err)?;
-        for row in rows {
-            insert.write(row).await.map_err(map_err)?;
-        }
-        insert.end().await.map_err(map_err)
-    }
-
-    /// Store alert versions (idempotent: keyed by `alert_id`).
-    pub async fn insert_alerts(&self, rows: &[AlertRow]) -> Result<(), StoreError> {
+    async fn insert_alerts(&self, rows: &[AlertRow]) -> Result<(), StoreError> {
         self.insert_all("alerts", rows).await
     }
 
-    /// Store dead letters.
-    pub async fn insert_dead_letters(&self, rows: &[DeadLetterRow]) -> Result<(), StoreError> {
+    async fn insert_dead_letters(&self, rows: &[DeadLetterRow]) -> Result<(), StoreError> {
         self.insert_all("dead_letters", rows).await
     }
 
-    /// Store finished-case records (idempotent: keyed by region and case id).
-    pub async fn insert_case_facts(&self, rows: &[CaseFactRow]) -> Result<(), StoreError> {
+    async fn insert_case_facts(&self, rows: &[CaseFactRow]) -> Result<(), StoreError> {
         self.insert_all("case_facts", rows).await
     }
 
-    /// 按时办结率 within a jurisdiction: (on time, finished), counting each case once.
-    pub async fn on_time_rate(&self, region_prefix: &str) -> Result<(u64, u64), StoreError> {
+    async fn on_time_rate(&self, region_prefix: &str) -> Result<(u64, u64), StoreError> {
         #[derive(Deserialize, clickhouse::Row)]
         struct Rate {
             on_time: u64,
@@ -301,14 +276,25 @@ impl ClickHouseStore {
         Ok((rate.on_time, rate.finished))
     }
 
-    /// Store raw events.
-    pub async fn insert_events(&self, rows: &[EventRow]) -> Result<(), StoreError> {
+    async fn insert_events(&self, rows: &[EventRow]) -> Result<(), StoreError> {
         self.insert_all("events", rows).await
+    }
+
+    /// The five tables concurrently: one round trip's latency, not five.
+    async fn write(&self, batch: &RowBatch) -> Result<(), StoreError> {
+        let (e, d, f, a, w) = tokio::join!(
+            self.insert_events(&batch.events),
+            self.insert_dead_letters(&batch.dead),
+            self.insert_case_facts(&batch.facts),
+            self.insert_alerts(&batch.alerts),
+            self.insert_window_status(&batch.windows),
+        );
+        e.and(d).and(f).and(a).and(w)
     }
 
     /// The latest version of each alert matching `filter`, newest first. `FINAL` collapses
     /// re-deliveries and lets a retraction replace its open version.
-    pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRow>, StoreError> {
+    async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRow>, StoreError> {
         let mut sql = self.sql(
             "SELECT alert_id, rule, level, status, version, fired_at, center_id, region, \
              department, window_id, staff_id, case_id, item_code, subject, message, evidence \
@@ -328,21 +314,18 @@ impl ClickHouseStore {
         if let Some(status) = &filter.status {
             query = query.bind(status.as_str());
         }
-        let limit = if filter.limit == 0 {
-            1000
-        } else {
-            filter.limit
-        };
-        query.bind(limit).fetch_all().await.map_err(map_err)
+        query
+            .bind(filter.effective_limit())
+            .fetch_all()
+            .await
+            .map_err(map_err)
     }
 
-    /// Store actions on alerts (the audit trail).
-    pub async fn insert_actions(&self, rows: &[ActionRow]) -> Result<(), StoreError> {
+    async fn insert_actions(&self, rows: &[ActionRow]) -> Result<(), StoreError> {
         self.insert_all("alert_actions", rows).await
     }
 
-    /// Every action on alerts, oldest first (the API replays them at start-up).
-    pub async fn actions(&self) -> Result<Vec<ActionRow>, StoreError> {
+    async fn actions(&self) -> Result<Vec<ActionRow>, StoreError> {
         self.client
             .query(&self.sql(
                 "SELECT alert_id, action, actor, at, reason, reply_deadline, region \
@@ -353,9 +336,7 @@ impl ClickHouseStore {
             .map_err(map_err)
     }
 
-    /// The alerts a live API holds: every one fired at or after `since` (seconds), and every
-    /// older one still open (not retracted, resolved or dismissed), whatever its age.
-    pub async fn live_alerts(&self, since: u32) -> Result<Vec<AlertRow>, StoreError> {
+    async fn live_alerts(&self, since: u32) -> Result<Vec<AlertRow>, StoreError> {
         self.client
             .query(&self.sql(
                 "SELECT alert_id, rule, level, status, version, fired_at, center_id, region, \
@@ -370,13 +351,11 @@ impl ClickHouseStore {
             .map_err(map_err)
     }
 
-    /// Store window status versions (the latest `updated_at` per window wins).
-    pub async fn insert_window_status(&self, rows: &[WindowStatusRow]) -> Result<(), StoreError> {
+    async fn insert_window_status(&self, rows: &[WindowStatusRow]) -> Result<(), StoreError> {
         self.insert_all("window_status", rows).await
     }
 
-    /// The latest status of every window.
-    pub async fn window_status(&self) -> Result<Vec<WindowStatusRow>, StoreError> {
+    async fn window_status(&self) -> Result<Vec<WindowStatusRow>, StoreError> {
         self.client
             .query(&self.sql(
                 "SELECT window_id, center_id, region, updated_at, doc \
@@ -387,8 +366,7 @@ impl ClickHouseStore {
             .map_err(map_err)
     }
 
-    /// A case's events as received, oldest first (at most `limit`).
-    pub async fn case_events(&self, case_id: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+    async fn case_events(&self, case_id: &str, limit: u32) -> Result<Vec<String>, StoreError> {
         #[derive(Deserialize, clickhouse::Row)]
         struct Raw {
             raw: String,
@@ -407,26 +385,9 @@ impl ClickHouseStore {
         Ok(rows.into_iter().map(|r| r.raw).collect())
     }
 
-    /// Number of rows in one of jiancha's tables (without de-duplication). Only jiancha's own
-    /// table names are accepted: the name goes into the SQL text.
-    pub async fn count(&self, table: &str) -> Result<u64, StoreError> {
-        const TABLES: &[&str] = &[
-            "events",
-            "alerts",
-            "alert_actions",
-            "dead_letters",
-            "case_facts",
-            "schema_migrations",
-            "self_test",
-            "checkpoints",
-            "window_status",
-        ];
-        if !TABLES.contains(&table) {
-            return Err(StoreError::Refused {
-                code: None,
-                message: format!("{table:?} is not one of jiancha's tables {TABLES:?}"),
-            });
-        }
+    /// Raw rows, before ReplacingMergeTree's background merges collapse duplicates.
+    async fn count(&self, table: &str) -> Result<u64, StoreError> {
+        check_table(table)?;
         let row: Count = self
             .client
             .query(&format!("SELECT count() AS n FROM {}", self.table(table)))
@@ -436,19 +397,15 @@ impl ClickHouseStore {
         Ok(row.n)
     }
 
-    /// Store an engine snapshot covering every offset below `next_offset`, in `slot`.
-    /// Callers alternate slots, so a write that fails half-way never spoils the last complete
-    /// checkpoint in the other slot.
-    pub async fn save_checkpoint(
+    /// Split into rows of [`CHECKPOINT_CHUNK`] bytes.
+    async fn save_checkpoint(
         &self,
         key: CheckpointKey<'_>,
         slot: u8,
         next_offset: i64,
         snapshot: &[u8],
     ) -> Result<(), StoreError> {
-        let written_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as u32);
+        let written_at = now_seconds();
         let pieces: Vec<&[u8]> = if snapshot.is_empty() {
             vec![&[]]
         } else {
@@ -473,12 +430,8 @@ impl ClickHouseStore {
         self.insert_all("checkpoints", &rows).await
     }
 
-    /// Complete checkpoints for `key`, newest first (at most one per slot). A checkpoint is
-    /// complete when every one of its chunks is present.
-    pub async fn checkpoints(
-        &self,
-        key: CheckpointKey<'_>,
-    ) -> Result<Vec<CheckpointMeta>, StoreError> {
+    /// A checkpoint is complete when every one of its chunks is present.
+    async fn checkpoints(&self, key: CheckpointKey<'_>) -> Result<Vec<CheckpointMeta>, StoreError> {
         let rows: Vec<ChunkMeta> = self
             .client
             .query(&self.sql(
@@ -521,8 +474,7 @@ impl ClickHouseStore {
         Ok(found)
     }
 
-    /// The snapshot bytes of a checkpoint returned by [`ClickHouseStore::checkpoints`].
-    pub async fn checkpoint_data(
+    async fn checkpoint_data(
         &self,
         key: CheckpointKey<'_>,
         meta: &CheckpointMeta,
@@ -550,10 +502,5 @@ impl ClickHouseStore {
             )));
         }
         Ok(rows.into_iter().flat_map(|r| r.data).collect())
-    }
-
-    /// Drop the whole database (tests and `--reset`).
-    pub async fn drop_database(&self) -> Result<(), StoreError> {
-        self.execute("DROP DATABASE IF EXISTS {db}").await
     }
 }

@@ -1,20 +1,30 @@
-//! jiancha's storage: alerts, raw events, alert actions, dead letters and case facts.
+//! jiancha's storage: alerts, raw events, alert actions, dead letters, case facts, window
+//! status and engine checkpoints.
 //!
-//! Cluster mode stores them in ClickHouse ([`clickhouse::ClickHouseStore`]); the embedded mode's
-//! SQLite backend will implement the same operations. Rows are this crate's own types, translated
-//! from the engine's at the edge: nothing ClickHouse-specific leaks out.
+//! One interface, [`Store`], two backends: ClickHouse for cluster mode
+//! ([`clickhouse::ClickHouseStore`]) and one SQLite file for the embedded mode
+//! ([`sqlite::SqliteStore`], which also holds the embedded mode's durable ingest log, its
+//! "Kafka"). Rows are this crate's own types ([`rows`]), translated from the engine's at the
+//! edge: nothing backend-specific leaks out. `store/tests/conformance/` runs the same checks
+//! against both backends.
 //!
 //! Invariants:
-//! - Writes are idempotent: alerts are keyed by their deterministic `alert_id` and read so that a
-//!   re-delivered or replayed alert never shows twice, so at-least-once delivery is harmless.
+//! - Writes are idempotent: every table but the alert actions' audit trail is keyed, and a
+//!   re-delivered or replayed row never shows twice (alerts by their deterministic `alert_id`,
+//!   the highest `version` winning), so at-least-once delivery is harmless. ClickHouse collapses
+//!   duplicates at read time (`FINAL`), SQLite at write time (upserts); reads agree.
 //! - The decision "retry or not" is made in one place, [`StoreError::is_transient`]: an outage
 //!   (connection refused, timeout, server overloaded) is retried with backoff; data the server
 //!   refuses is not, because it would be refused again.
 
+pub mod api;
 pub mod batch;
 pub mod clickhouse;
 pub mod rows;
 pub mod schema;
+pub mod sqlite;
+
+pub use api::{AlertFilter, CheckpointKey, CheckpointMeta, RowBatch, Store};
 
 /// A storage failure, classified for the caller's retry decision.
 #[derive(Debug, thiserror::Error)]
@@ -22,13 +32,13 @@ pub enum StoreError {
     /// The store cannot be reached or is overloaded right now: retry with backoff.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// The store refused the data or the statement (ClickHouse exception code when known):
-    /// retrying would fail the same way.
+    /// The store refused the data or the statement, or cannot be used at all (SQLite: disk
+    /// full, read-only or unopenable file, corrupt database): retrying would fail the same way.
     #[error("store refused the request{}: {message}", code.map(|c| format!(" (code {c})")).unwrap_or_default())]
     Refused {
-        /// ClickHouse exception code, when the server gave one.
+        /// ClickHouse exception code or SQLite extended result code, when known.
         code: Option<u32>,
-        /// The server's message.
+        /// The server's or SQLite's message (for SQLite, naming the file).
         message: String,
     },
     /// The start-up self-test wrote a row and could not read it back.
@@ -41,6 +51,22 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
+}
+
+/// Seconds since the Unix epoch now, as stored (`written_at`, self-test rows).
+pub(crate) fn now_seconds() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+/// A self-test row's token and time: unique per call, even for two calls in the same second of
+/// one process (which would otherwise read back each other's rows).
+pub(crate) fn self_test_token() -> (String, u32) {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let at = now_seconds();
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (format!("self-test-{}-{at}-{n}", std::process::id()), at)
 }
 
 /// ClickHouse exception codes that mean "try again later", not "this data is wrong".

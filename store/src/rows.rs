@@ -1,5 +1,6 @@
-//! Rows as stored, translated from the engine's types at this edge. Times are whole seconds
-//! since the Unix epoch (ClickHouse `DateTime`); absent strings are empty.
+//! Rows as stored, translated from the engine's types at this edge, the same for every backend.
+//! Times are whole seconds since the Unix epoch (ClickHouse `DateTime`, SQLite `INTEGER`);
+//! absent strings are empty.
 
 use rules::Alert;
 use serde::{Deserialize, Serialize};
@@ -209,7 +210,7 @@ impl From<&rules::CaseFact> for CaseFactRow {
     }
 }
 
-/// One chunk of an engine checkpoint (see [`crate::clickhouse::ClickHouseStore::save_checkpoint`]).
+/// One chunk of an engine checkpoint in ClickHouse (see [`crate::Store::save_checkpoint`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
 pub struct CheckpointRow {
     /// Kafka consumer group.

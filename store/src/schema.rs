@@ -1,12 +1,18 @@
-//! The ClickHouse schema, as numbered migrations.
+//! The schemas, as numbered migrations: ClickHouse's ([`MIGRATIONS`]) and SQLite's
+//! ([`SQLITE_MIGRATIONS`]).
 //!
-//! Written for both Debian's ClickHouse 18.16 and current releases: plain `String`/`DateTime`/
+//! The two share one numbering: a version present in both means the same change (same
+//! description, tables of the same meaning and keys), and a version used by one backend alone
+//! (SQLite's 4, the embedded mode's ingest log) is never reused by the other for something else.
+//!
+//! ClickHouse's is written for both Debian's ClickHouse 18.16 and current releases: plain `String`/`DateTime`/
 //! integer columns (no `LowCardinality`, `Nullable` or JSON types, which 18.16 lacks or gates),
 //! `MergeTree`-family engines with the `PARTITION BY`/`ORDER BY` syntax both understand, and
 //! `FINAL` to read de-duplicated rows. Every statement is idempotent (`IF NOT EXISTS`), so two
 //! processes migrating at once do no harm.
 
-/// One migration: a version, what it does, and its statements (`{db}` is the database).
+/// One migration: a version, what it does, and its statements (ClickHouse: `{db}` is the
+/// database).
 pub struct Migration {
     /// Increasing version number.
     pub version: u32,
@@ -98,17 +104,113 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// SQLite's ledger of applied migrations.
+pub const SQLITE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+    version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT";
+
+/// SQLite's self-test table (see [`SELF_TEST`]).
+pub const SQLITE_SELF_TEST: &str = "CREATE TABLE IF NOT EXISTS self_test (\
+    token TEXT NOT NULL, at INTEGER NOT NULL, n INTEGER NOT NULL) STRICT";
+
+/// The SQLite schema of the embedded mode. ClickHouse's de-duplication becomes primary keys
+/// plus upserts (`store::sqlite` writes `ON CONFLICT … DO UPDATE … WHERE` the new version is at
+/// least the stored one), with the same keys as the ClickHouse `ORDER BY`s. `STRICT` tables
+/// refuse a value of the wrong type instead of storing it.
+pub const SQLITE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "events, alerts, alert actions, dead letters, case facts",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS events (\
+            event_id TEXT NOT NULL, kind TEXT NOT NULL, occurred_at INTEGER NOT NULL, \
+            received_at INTEGER NOT NULL, center_id TEXT NOT NULL, region TEXT NOT NULL, \
+            case_id TEXT NOT NULL, raw TEXT NOT NULL, \
+            PRIMARY KEY (region, occurred_at, event_id)) STRICT",
+            // A case's timeline.
+            "CREATE INDEX IF NOT EXISTS events_by_case ON events (case_id, occurred_at)",
+            "CREATE TABLE IF NOT EXISTS alerts (\
+            alert_id TEXT NOT NULL PRIMARY KEY, rule TEXT NOT NULL, level TEXT NOT NULL, \
+            status TEXT NOT NULL, version INTEGER NOT NULL, fired_at INTEGER NOT NULL, \
+            center_id TEXT NOT NULL, region TEXT NOT NULL, department TEXT NOT NULL, \
+            window_id TEXT NOT NULL, staff_id TEXT NOT NULL, case_id TEXT NOT NULL, \
+            item_code TEXT NOT NULL, subject TEXT NOT NULL, message TEXT NOT NULL, \
+            evidence TEXT NOT NULL) STRICT",
+            // Jurisdiction lists: a region prefix range, newest first.
+            "CREATE INDEX IF NOT EXISTS alerts_by_region ON alerts (region, fired_at)",
+            // Append-only audit trail: no key.
+            "CREATE TABLE IF NOT EXISTS alert_actions (\
+            alert_id TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL, \
+            at INTEGER NOT NULL, reason TEXT NOT NULL, reply_deadline INTEGER NOT NULL, \
+            region TEXT NOT NULL) STRICT",
+            "CREATE TABLE IF NOT EXISTS dead_letters (\
+            received_at INTEGER NOT NULL, source TEXT NOT NULL, reason TEXT NOT NULL, \
+            field TEXT NOT NULL, message TEXT NOT NULL, raw TEXT NOT NULL, \
+            PRIMARY KEY (received_at, source)) STRICT",
+            "CREATE TABLE IF NOT EXISTS case_facts (\
+            case_id TEXT NOT NULL, center_id TEXT NOT NULL, region TEXT NOT NULL, \
+            department TEXT NOT NULL, window_id TEXT NOT NULL, staff_id TEXT NOT NULL, \
+            item_code TEXT NOT NULL, case_type TEXT NOT NULL, channel TEXT NOT NULL, \
+            accepted_at INTEGER NOT NULL, completed_at INTEGER NOT NULL, result TEXT NOT NULL, \
+            start INTEGER NOT NULL, deemed INTEGER NOT NULL, promised_days INTEGER NOT NULL, \
+            promised_unit TEXT NOT NULL, legal_days INTEGER NOT NULL, legal_unit TEXT NOT NULL, \
+            extension_days INTEGER NOT NULL, pause_days INTEGER NOT NULL, \
+            deadline_date INTEGER NOT NULL, deadline INTEGER NOT NULL, \
+            legal_deadline INTEGER NOT NULL, working_days_used INTEGER NOT NULL, \
+            on_time INTEGER NOT NULL, early INTEGER NOT NULL, on_site INTEGER NOT NULL, \
+            within_legal INTEGER NOT NULL, version INTEGER NOT NULL, \
+            PRIMARY KEY (region, case_id)) STRICT",
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "engine checkpoints per consumer group and partition",
+        statements: &[
+            // One row per slot (no chunks: a BLOB holds any snapshot); the higher next_offset
+            // replaces the lower.
+            "CREATE TABLE IF NOT EXISTS checkpoints (\
+            group_id TEXT NOT NULL, topic TEXT NOT NULL, \"partition\" INTEGER NOT NULL, \
+            slot INTEGER NOT NULL, next_offset INTEGER NOT NULL, data BLOB NOT NULL, \
+            written_at INTEGER NOT NULL, \
+            PRIMARY KEY (group_id, topic, \"partition\", slot)) STRICT",
+        ],
+    },
+    Migration {
+        version: 3,
+        description: "live window status (latest per window)",
+        statements: &["CREATE TABLE IF NOT EXISTS window_status (\
+            window_id TEXT NOT NULL PRIMARY KEY, center_id TEXT NOT NULL, \
+            region TEXT NOT NULL, updated_at INTEGER NOT NULL, doc TEXT NOT NULL) STRICT"],
+    },
+    Migration {
+        version: 4,
+        description: "ingest log (embedded mode; SQLite only)",
+        statements: &[
+            // The embedded mode's "Kafka": accepted input, in order. AUTOINCREMENT so a
+            // sequence number is never reused, even after the newest entries are deleted;
+            // sqlite_sequence keeps the highest one ever assigned.
+            "CREATE TABLE IF NOT EXISTS ingest_log (\
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at INTEGER NOT NULL, \
+            source TEXT NOT NULL, payload BLOB NOT NULL) STRICT",
+        ],
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn migrations_are_ordered_and_idempotent() {
-        let versions: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).collect();
-        let mut sorted = versions.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(versions, sorted, "strictly increasing versions");
+        for list in [MIGRATIONS, SQLITE_MIGRATIONS] {
+            let versions: Vec<u32> = list.iter().map(|m| m.version).collect();
+            let mut sorted = versions.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(versions, sorted, "strictly increasing versions");
+            for s in list.iter().flat_map(|m| m.statements) {
+                assert!(s.contains("IF NOT EXISTS"), "{s}");
+            }
+        }
         for m in MIGRATIONS {
             for s in m.statements {
                 assert!(s.contains("IF NOT EXISTS") && s.contains("{db}."), "{s}");
@@ -116,6 +218,30 @@ mod tests {
                     assert!(!s.contains(banned), "{banned} does not work on 18.16: {s}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_version_means_the_same_in_both_backends() {
+        for sqlite in SQLITE_MIGRATIONS {
+            if let Some(clickhouse) = MIGRATIONS.iter().find(|m| m.version == sqlite.version) {
+                assert_eq!(sqlite.description, clickhouse.description);
+            } else {
+                assert!(
+                    sqlite.description.contains("SQLite only"),
+                    "version {} is SQLite's alone: say so",
+                    sqlite.version
+                );
+            }
+        }
+        for clickhouse in MIGRATIONS {
+            assert!(
+                SQLITE_MIGRATIONS
+                    .iter()
+                    .any(|m| m.version == clickhouse.version),
+                "ClickHouse migration {} has no SQLite counterpart",
+                clickhouse.version
+            );
         }
     }
 }

@@ -1,0 +1,239 @@
+//! The storage interface both backends implement: [`Store`], and the backend-neutral types its
+//! operations take ([`RowBatch`], [`AlertFilter`], [`CheckpointKey`], [`CheckpointMeta`]).
+//!
+//! The contract is the ClickHouse tables' de-duplication, whatever the backend: reads never show
+//! a re-delivered row twice and always show the winning version of a key (alerts: highest
+//! `version`; case facts: highest `version`; window status: latest `updated_at`; checkpoints:
+//! highest `next_offset`; events and dead letters: the last write of a key). Alert actions are an
+//! append-only audit trail. `store/tests/conformance/` checks every backend against this.
+
+use std::future::Future;
+
+use crate::rows::{ActionRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow};
+use crate::StoreError;
+
+/// Which rows [`Store::alerts`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Jurisdiction: GB/T 2260 prefix the alert's region must start with (empty: all).
+    pub region_prefix: String,
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this engine status (`open`, `retracted`).
+    pub status: Option<String>,
+    /// At most this many rows (newest first); 0 means the default of 1000.
+    pub limit: u32,
+}
+
+impl AlertFilter {
+    /// The row limit to apply: [`AlertFilter::limit`], or 1000 when it is 0.
+    pub fn effective_limit(&self) -> u32 {
+        if self.limit == 0 {
+            1000
+        } else {
+            self.limit
+        }
+    }
+}
+
+/// Which engine a checkpoint belongs to: one per consumer group, topic and partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointKey<'a> {
+    /// Kafka consumer group (embedded mode: a fixed name of its own).
+    pub group_id: &'a str,
+    /// Events topic (embedded mode: the ingest log's name).
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: u32,
+}
+
+/// A complete checkpoint found in the store (its data is read by [`Store::checkpoint_data`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointMeta {
+    /// Slot it occupies (the next checkpoint goes to the other).
+    pub slot: u8,
+    /// First offset the snapshot does not cover.
+    pub next_offset: i64,
+    /// Chunks it is stored in (ClickHouse splits large snapshots; SQLite always 1).
+    pub chunks: u32,
+    /// When it was written (seconds since the epoch).
+    pub written_at: u32,
+}
+
+/// The rows derived from a run of events, written together by [`Store::write`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowBatch {
+    /// Raw valid events.
+    pub events: Vec<EventRow>,
+    /// Alert versions (firings and retractions).
+    pub alerts: Vec<AlertRow>,
+    /// Invalid input and refused events.
+    pub dead: Vec<DeadLetterRow>,
+    /// Finished cases.
+    pub facts: Vec<CaseFactRow>,
+    /// Windows whose live status changed.
+    pub windows: Vec<WindowStatusRow>,
+}
+
+impl RowBatch {
+    /// Rows in all tables.
+    pub fn rows(&self) -> usize {
+        self.events.len()
+            + self.alerts.len()
+            + self.dead.len()
+            + self.facts.len()
+            + self.windows.len()
+    }
+
+    /// No rows at all?
+    pub fn is_empty(&self) -> bool {
+        self.rows() == 0
+    }
+}
+
+/// jiancha's tables, the only names [`Store::count`] accepts (the name goes into SQL text).
+pub const TABLES: &[&str] = &[
+    "events",
+    "alerts",
+    "alert_actions",
+    "dead_letters",
+    "case_facts",
+    "schema_migrations",
+    "self_test",
+    "checkpoints",
+    "window_status",
+];
+
+/// Refuse a table name that is not one of [`TABLES`].
+pub(crate) fn check_table(table: &str) -> Result<(), StoreError> {
+    if TABLES.contains(&table) {
+        Ok(())
+    } else {
+        Err(StoreError::Refused {
+            code: None,
+            message: format!("{table:?} is not one of jiancha's tables {TABLES:?}"),
+        })
+    }
+}
+
+/// jiancha's storage: ClickHouse in cluster mode ([`crate::clickhouse::ClickHouseStore`]),
+/// SQLite in the embedded mode ([`crate::sqlite::SqliteStore`]).
+///
+/// Every write is idempotent in the sense of the module docs, so at-least-once delivery is
+/// harmless. Every error is classified for the caller's retry decision
+/// ([`StoreError::is_transient`]).
+pub trait Store: Send + Sync + 'static {
+    /// Create the schema or bring it up to date; returns the migration versions applied now
+    /// (empty when it was up to date). Safe to run from two processes at once.
+    fn migrate(&self) -> impl Future<Output = Result<Vec<u32>, StoreError>> + Send;
+
+    /// Write a row and read it back, before any data is trusted to the store.
+    fn self_test(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Store raw events (keyed by region, `occurred_at` and `event_id`).
+    fn insert_events(
+        &self,
+        rows: &[EventRow],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Store alert versions (keyed by `alert_id`; the highest `version` wins, and of equal
+    /// versions the later write).
+    fn insert_alerts(
+        &self,
+        rows: &[AlertRow],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Store dead letters (keyed by `received_at` and `source`).
+    fn insert_dead_letters(
+        &self,
+        rows: &[DeadLetterRow],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Store finished-case records (keyed by region and case id; the highest `version` wins).
+    fn insert_case_facts(
+        &self,
+        rows: &[CaseFactRow],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Append actions on alerts to the audit trail.
+    fn insert_actions(
+        &self,
+        rows: &[ActionRow],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Store window status versions (keyed by `window_id`; the latest `updated_at` wins).
+    fn insert_window_status(
+        &self,
+        rows: &[WindowStatusRow],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Store a batch's rows in every table. ClickHouse writes the tables concurrently (a
+    /// failure may leave some written, which a retry makes whole, since writes are
+    /// idempotent); SQLite writes them in one transaction.
+    fn write(&self, batch: &RowBatch) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The winning version of each alert matching `filter`, newest first (`fired_at`
+    /// descending, then `alert_id`).
+    fn alerts(
+        &self,
+        filter: &AlertFilter,
+    ) -> impl Future<Output = Result<Vec<AlertRow>, StoreError>> + Send;
+
+    /// Every action on alerts, oldest first (the API replays them at start-up).
+    fn actions(&self) -> impl Future<Output = Result<Vec<ActionRow>, StoreError>> + Send;
+
+    /// The alerts a live API holds, oldest first: every one fired at or after `since`
+    /// (seconds), and every older one still open (not retracted, and neither resolved nor
+    /// dismissed by an action), whatever its age.
+    fn live_alerts(
+        &self,
+        since: u32,
+    ) -> impl Future<Output = Result<Vec<AlertRow>, StoreError>> + Send;
+
+    /// The latest status of every window, by `window_id`.
+    fn window_status(
+        &self,
+    ) -> impl Future<Output = Result<Vec<WindowStatusRow>, StoreError>> + Send;
+
+    /// A case's events as received (the `raw` column), oldest first, at most `limit`.
+    fn case_events(
+        &self,
+        case_id: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// 按时办结率 within a jurisdiction: (on time, finished), counting each case once.
+    fn on_time_rate(
+        &self,
+        region_prefix: &str,
+    ) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send;
+
+    /// Rows stored in one of jiancha's [`TABLES`]. ClickHouse counts raw rows, before its
+    /// background merges collapse duplicates; SQLite upserts, so duplicates were never stored.
+    /// Compare counts across backends only for tables written without duplicates.
+    fn count(&self, table: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Store an engine snapshot covering every offset below `next_offset`, in `slot` (0 or 1).
+    /// Callers alternate slots, so a write that fails half-way never spoils the last complete
+    /// checkpoint in the other slot.
+    fn save_checkpoint(
+        &self,
+        key: CheckpointKey<'_>,
+        slot: u8,
+        next_offset: i64,
+        snapshot: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Complete checkpoints for `key`, newest first, at most one per slot.
+    fn checkpoints(
+        &self,
+        key: CheckpointKey<'_>,
+    ) -> impl Future<Output = Result<Vec<CheckpointMeta>, StoreError>> + Send;
+
+    /// The snapshot bytes of a checkpoint returned by [`Store::checkpoints`].
+    fn checkpoint_data(
+        &self,
+        key: CheckpointKey<'_>,
+        meta: &CheckpointMeta,
+    ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+}

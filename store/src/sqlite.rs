@@ -1,0 +1,763 @@
+//! The SQLite backend of [`Store`], for the embedded mode: one file holds everything, including
+//! the durable ingest log that stands in for Kafka ([`SqliteStore::append_log`]).
+//!
+//! - **Durability.** WAL journal with `synchronous=FULL`: when a write returns, it is on disk,
+//!   so the embedded mode may acknowledge an HTTP event as soon as its log append returns.
+//! - **De-duplication at write time.** Every keyed table has a primary key equal to the
+//!   ClickHouse table's `ORDER BY`, and rows are upserted: a conflicting row replaces the stored
+//!   one only when its version is at least the stored one's (alerts and case facts: `version`;
+//!   window status: `updated_at`; checkpoints: `next_offset`; events and dead letters: always,
+//!   the last write wins). Reads therefore return what ClickHouse's `FINAL` returns, but
+//!   [`Store::count`] counts collapsed rows, where ClickHouse counts raw ones.
+//! - **No blocking on the runtime.** SQLite calls run on `tokio::task::spawn_blocking` with
+//!   owned data. One writer connection behind a mutex serialises writes (SQLite allows one
+//!   writer anyway, and its write transactions are `IMMEDIATE`, so they queue on the busy
+//!   timeout instead of failing on a lock upgrade); one read connection, which under WAL reads
+//!   committed data without waiting for the writer.
+//! - **Errors name the file** and are classified by [`classify`]: a lock held elsewhere is
+//!   transient; a full disk, a read-only or unopenable path and a corrupt file are refusals an
+//!   operator must fix.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, Row, Statement, TransactionBehavior};
+
+use crate::api::{check_table, AlertFilter, CheckpointKey, CheckpointMeta, RowBatch, Store};
+use crate::rows::{ActionRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow};
+use crate::schema::{SQLITE_LEDGER, SQLITE_MIGRATIONS, SQLITE_SELF_TEST};
+use crate::{now_seconds, self_test_token, StoreError};
+
+/// How long a statement waits for a lock held by another connection before giving up with
+/// [`StoreError::Unavailable`].
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One SQLite database file holding jiancha's tables and the ingest log. Cloning is cheap and
+/// shares the connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// The only connection that writes.
+    writer: Mutex<Connection>,
+    /// Reads (`query_only`), concurrent with the writer under WAL.
+    reader: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One input accepted into the ingest log, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Receipt time, seconds since the epoch.
+    pub received_at: i64,
+    /// Where it came from (`http:…`, `file:…:line`).
+    pub source: String,
+    /// The bytes as received.
+    pub payload: Vec<u8>,
+}
+
+/// Which connection a call uses.
+#[derive(Clone, Copy)]
+enum Conn {
+    Writer,
+    Reader,
+}
+
+impl SqliteStore {
+    /// Open (creating it if missing) the database at `path`, with [`DEFAULT_BUSY_TIMEOUT`].
+    /// Its directory must exist. Blocks for at most the busy timeout (call it before serving,
+    /// or in `spawn_blocking`); then run [`Store::migrate`].
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_busy_timeout(path, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`SqliteStore::open`] with another busy timeout: how long a statement waits for a lock
+    /// held by another process or connection before failing with [`StoreError::Unavailable`].
+    pub fn open_with_busy_timeout(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let fail = |e| error(path, e);
+        let writer = connect(path, busy_timeout).map_err(fail)?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(fail)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Refused {
+                code: None,
+                message: format!(
+                    "{}: cannot use a write-ahead log (journal mode stays {mode:?}); \
+                     is it on a network file system?",
+                    path.display()
+                ),
+            });
+        }
+        // FULL: a commit is fsynced before it returns, because the embedded mode acknowledges
+        // an event once its append returns (NORMAL could lose the last commits on power loss).
+        writer
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(fail)?;
+        let mut writer = writer;
+        writer.set_transaction_behavior(TransactionBehavior::Immediate);
+        let reader = connect(path, busy_timeout).map_err(fail)?;
+        reader
+            .pragma_update(None, "query_only", true)
+            .map_err(fail)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Run `f` on one of the connections on a blocking thread, mapping its error to a
+    /// [`StoreError`] naming the file.
+    async fn run<T, F>(&self, which: Conn, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut conn = lock(match which {
+                Conn::Writer => &inner.writer,
+                Conn::Reader => &inner.reader,
+            });
+            f(&mut conn).map_err(|e| error(&inner.path, e))
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) => Err(StoreError::Refused {
+                code: None,
+                message: format!("{}: storage task failed: {e}", self.inner.path.display()),
+            }),
+        }
+    }
+
+    /// Run `f` in one write transaction, committed when it returns `Ok`.
+    async fn transaction<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.run(Conn::Writer, |conn| {
+            let tx = conn.transaction()?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Upsert rows of one table in a transaction of their own.
+    async fn upsert<R: SqlRow + Clone + Send + 'static>(
+        &self,
+        rows: &[R],
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows.to_vec();
+        self.transaction(move |tx| insert(tx, &rows)).await
+    }
+
+    /// Append entries to the ingest log in one transaction; returns their sequence numbers
+    /// (increasing, from 1, never reused). Durable when it returns.
+    pub async fn append_log(&self, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError> {
+        self.append_log_with_dead(entries, Vec::new()).await
+    }
+
+    /// Append an HTTP batch's accepted entries to the ingest log and store its dead letters, in
+    /// one transaction: either both are durable or neither. Returns the entries' sequence
+    /// numbers.
+    pub async fn append_log_with_dead(
+        &self,
+        entries: Vec<LogEntry>,
+        dead: Vec<DeadLetterRow>,
+    ) -> Result<Vec<i64>, StoreError> {
+        if entries.is_empty() && dead.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.transaction(move |tx| {
+            let mut seqs = Vec::with_capacity(entries.len());
+            let mut append = tx.prepare(
+                "INSERT INTO ingest_log (received_at, source, payload) VALUES (?1, ?2, ?3)",
+            )?;
+            for e in &entries {
+                append.execute(params![e.received_at, e.source, e.payload])?;
+                seqs.push(tx.last_insert_rowid());
+            }
+            insert(tx, &dead)?;
+            Ok(seqs)
+        })
+        .await
+    }
+
+    /// At most `limit` entries with a sequence number above `after`, in sequence order.
+    pub async fn read_log(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, LogEntry)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(Conn::Reader, move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT seq, received_at, source, payload FROM ingest_log \
+                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], |row| {
+                Ok((
+                    row.get(0)?,
+                    LogEntry {
+                        received_at: row.get(1)?,
+                        source: row.get(2)?,
+                        payload: row.get(3)?,
+                    },
+                ))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The highest sequence number ever assigned (0 before the first append). It never moves
+    /// back, even if old entries are deleted.
+    pub async fn log_end(&self) -> Result<i64, StoreError> {
+        self.run(Conn::Reader, |conn| {
+            conn.query_row(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'), 0)",
+                [],
+                |row| row.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Rows of one table, as `SELECT <columns> FROM <table> <tail>` with `params`.
+    async fn select<R, P>(&self, tail: &str, params: P) -> Result<Vec<R>, StoreError>
+    where
+        R: SqlRow + Send + 'static,
+        P: rusqlite::Params + Send + 'static,
+    {
+        let sql = format!(
+            "SELECT {} FROM {} {tail}",
+            quoted(R::COLUMNS).join(", "),
+            R::TABLE
+        );
+        self.run(Conn::Reader, move |conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(params, R::read)?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+/// A connection with the busy timeout, creating the file but not its directory, and without
+/// URI interpretation of the path.
+fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(busy_timeout)?;
+    Ok(conn)
+}
+
+/// Lock a connection. A poisoned lock is still usable: a panic inside a call unwinds through
+/// rusqlite's `Transaction`, whose drop rolls back, so the connection is consistent.
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Is a SQLite failure worth retrying, and what should an operator be told? The one place
+/// that decides (see [`StoreError::is_transient`]).
+fn classify(code: ErrorCode) -> (bool, &'static str) {
+    match code {
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => (
+            true,
+            "locked by another process or connection; retry later",
+        ),
+        ErrorCode::DiskFull => (false, "the disk is full"),
+        ErrorCode::ReadOnly => (
+            false,
+            "the database is read-only (permissions or a read-only file system)",
+        ),
+        ErrorCode::CannotOpen | ErrorCode::PermissionDenied => (
+            false,
+            "cannot open the database file (does its directory exist, and may this user write there?)",
+        ),
+        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+            (false, "the file is corrupt or not a SQLite database")
+        }
+        ErrorCode::SystemIoFailure => (false, "disk I/O error"),
+        _ => (false, "statement failed"),
+    }
+}
+
+/// A SQLite error as a [`StoreError`] naming the file.
+fn error(path: &Path, e: rusqlite::Error) -> StoreError {
+    let file = path.display();
+    match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            let (transient, what) = classify(failure.code);
+            let message = format!("{file}: {what}: {e}");
+            if transient {
+                StoreError::Unavailable(message)
+            } else {
+                StoreError::Refused {
+                    code: u32::try_from(failure.extended_code).ok(),
+                    message,
+                }
+            }
+        }
+        _ => StoreError::Refused {
+            code: None,
+            message: format!("{file}: {e}"),
+        },
+    }
+}
+
+/// A row type stored in a table of its own: how to write and read it.
+trait SqlRow: Sized {
+    /// Table.
+    const TABLE: &'static str;
+    /// Columns, in the order `bind` and `read` use.
+    const COLUMNS: &'static [&'static str];
+    /// Primary key columns; empty for an append-only table.
+    const KEY: &'static [&'static str];
+    /// On a key conflict the new row replaces the stored one only if this column is at least
+    /// as high in it (`None`: always, the last write wins).
+    const VERSION: Option<&'static str>;
+    /// Execute `stmt` (an insert of [`SqlRow::COLUMNS`]) with this row's values.
+    fn bind(&self, stmt: &mut Statement<'_>) -> rusqlite::Result<usize>;
+    /// The row from a result of `SELECT` [`SqlRow::COLUMNS`].
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self>;
+}
+
+/// Implement [`SqlRow`] for a row struct whose fields are the table's columns (listing every
+/// field, so a new field is a compile error here until the schema has it too).
+macro_rules! sql_row {
+    ($ty:ident in $table:literal, key [$($key:literal),*], version $version:expr,
+     [$($field:ident),+ $(,)?]) => {
+        impl SqlRow for $ty {
+            const TABLE: &'static str = $table;
+            const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),+];
+            const KEY: &'static [&'static str] = &[$($key),*];
+            const VERSION: Option<&'static str> = $version;
+            fn bind(&self, stmt: &mut Statement<'_>) -> rusqlite::Result<usize> {
+                stmt.execute(params![$(self.$field),+])
+            }
+            fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+                Ok($ty { $($field: row.get(stringify!($field))?),+ })
+            }
+        }
+    };
+}
+
+sql_row!(EventRow in "events", key ["region", "occurred_at", "event_id"], version None,
+    [event_id, kind, occurred_at, received_at, center_id, region, case_id, raw]);
+sql_row!(AlertRow in "alerts", key ["alert_id"], version Some("version"),
+    [alert_id, rule, level, status, version, fired_at, center_id, region, department,
+     window_id, staff_id, case_id, item_code, subject, message, evidence]);
+sql_row!(ActionRow in "alert_actions", key [], version None,
+    [alert_id, action, actor, at, reason, reply_deadline, region]);
+sql_row!(DeadLetterRow in "dead_letters", key ["received_at", "source"], version None,
+    [received_at, source, reason, field, message, raw]);
+sql_row!(CaseFactRow in "case_facts", key ["region", "case_id"], version Some("version"),
+    [case_id, center_id, region, department, window_id, staff_id, item_code, case_type,
+     channel, accepted_at, completed_at, result, start, deemed, promised_days, promised_unit,
+     legal_days, legal_unit, extension_days, pause_days, deadline_date, deadline,
+     legal_deadline, working_days_used, on_time, early, on_site, within_legal, version]);
+sql_row!(WindowStatusRow in "window_status", key ["window_id"], version Some("updated_at"),
+    [window_id, center_id, region, updated_at, doc]);
+sql_row!(CheckpointSlot in "checkpoints", key ["group_id", "topic", "partition", "slot"],
+    version Some("next_offset"),
+    [group_id, topic, partition, slot, next_offset, data, written_at]);
+
+/// A checkpoint as SQLite stores it: one row per slot, the whole snapshot in one BLOB.
+#[derive(Debug, Clone)]
+struct CheckpointSlot {
+    group_id: String,
+    topic: String,
+    partition: u32,
+    slot: u8,
+    next_offset: i64,
+    data: Vec<u8>,
+    written_at: u32,
+}
+
+/// Column names quoted as SQL identifiers (`partition` is a keyword).
+fn quoted(columns: &[&str]) -> Vec<String> {
+    columns.iter().map(|c| format!("\"{c}\"")).collect()
+}
+
+/// The insert of `R`: an upsert on its key that keeps the higher version.
+fn upsert_sql<R: SqlRow>() -> String {
+    let columns = quoted(R::COLUMNS);
+    let marks = vec!["?"; columns.len()].join(", ");
+    let mut sql = format!(
+        "INSERT INTO {} ({}) VALUES ({marks})",
+        R::TABLE,
+        columns.join(", ")
+    );
+    if !R::KEY.is_empty() {
+        let set: Vec<String> = R::COLUMNS
+            .iter()
+            .filter(|c| !R::KEY.contains(c))
+            .map(|c| format!("\"{c}\" = excluded.\"{c}\""))
+            .collect();
+        sql.push_str(&format!(
+            " ON CONFLICT ({}) DO UPDATE SET {}",
+            quoted(R::KEY).join(", "),
+            set.join(", ")
+        ));
+        if let Some(v) = R::VERSION {
+            // `>=`: of equal versions the later write wins, as in ReplacingMergeTree.
+            sql.push_str(&format!(" WHERE excluded.\"{v}\" >= {}.\"{v}\"", R::TABLE));
+        }
+    }
+    sql
+}
+
+/// Upsert `rows` within the caller's transaction.
+fn insert<R: SqlRow>(tx: &rusqlite::Transaction<'_>, rows: &[R]) -> rusqlite::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare(&upsert_sql::<R>())?;
+    for row in rows {
+        row.bind(&mut stmt)?;
+    }
+    Ok(())
+}
+
+/// `region` starts with `?1`, as a range the `(region, …)` indexes serve: every string with
+/// that prefix lies in [p, p + U+10FFFF), and no other string does.
+const REGION_PREFIX: &str = "region >= ?1 AND region < ?1 || char(1114111)";
+
+impl Store for SqliteStore {
+    /// All pending migrations in one `IMMEDIATE` transaction, so a second process migrating at
+    /// the same time waits and then finds nothing to do.
+    async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
+        self.transaction(|tx| {
+            tx.execute_batch(SQLITE_LEDGER)?;
+            let applied: Vec<u32> = tx
+                .prepare("SELECT version FROM schema_migrations")?
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut now_applied = Vec::new();
+            for m in SQLITE_MIGRATIONS
+                .iter()
+                .filter(|m| !applied.contains(&m.version))
+            {
+                for statement in m.statements {
+                    tx.execute_batch(statement)?;
+                }
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, description, applied_at) \
+                     VALUES (?1, ?2, ?3)",
+                    params![m.version, m.description, now_seconds()],
+                )?;
+                now_applied.push(m.version);
+            }
+            Ok(now_applied)
+        })
+        .await
+    }
+
+    /// Written by the writer, read back by the reader: proves that the file is writable and
+    /// that commits are visible to the other connection.
+    async fn self_test(&self) -> Result<(), StoreError> {
+        let (token, at) = self_test_token();
+        let written = token.clone();
+        self.transaction(move |tx| {
+            tx.execute_batch(SQLITE_SELF_TEST)?;
+            tx.execute(
+                "INSERT INTO self_test (token, at, n) VALUES (?1, ?2, 42)",
+                params![written, at],
+            )
+        })
+        .await?;
+        let read = token.clone();
+        let back: Vec<(String, u32, u8)> = self
+            .run(Conn::Reader, move |conn| {
+                let mut stmt =
+                    conn.prepare("SELECT token, at, n FROM self_test WHERE token = ?1")?;
+                let rows = stmt.query_map([read], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect()
+            })
+            .await?;
+        match back.as_slice() {
+            [(t, a, 42)] if *t == token && *a == at => Ok(()),
+            [] => Err(StoreError::SelfTest(format!(
+                "{}: a row written was not read back",
+                self.path().display()
+            ))),
+            other => Err(StoreError::SelfTest(format!(
+                "{}: read back {} rows that differ from the one written",
+                self.path().display(),
+                other.len()
+            ))),
+        }
+    }
+
+    async fn insert_events(&self, rows: &[EventRow]) -> Result<(), StoreError> {
+        self.upsert(rows).await
+    }
+
+    async fn insert_alerts(&self, rows: &[AlertRow]) -> Result<(), StoreError> {
+        self.upsert(rows).await
+    }
+
+    async fn insert_dead_letters(&self, rows: &[DeadLetterRow]) -> Result<(), StoreError> {
+        self.upsert(rows).await
+    }
+
+    async fn insert_case_facts(&self, rows: &[CaseFactRow]) -> Result<(), StoreError> {
+        self.upsert(rows).await
+    }
+
+    async fn insert_actions(&self, rows: &[ActionRow]) -> Result<(), StoreError> {
+        self.upsert(rows).await
+    }
+
+    async fn insert_window_status(&self, rows: &[WindowStatusRow]) -> Result<(), StoreError> {
+        self.upsert(rows).await
+    }
+
+    /// One transaction: the batch is durable as a whole or not at all.
+    async fn write(&self, batch: &RowBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let batch = batch.clone();
+        self.transaction(move |tx| {
+            insert(tx, &batch.events)?;
+            insert(tx, &batch.dead)?;
+            insert(tx, &batch.facts)?;
+            insert(tx, &batch.alerts)?;
+            insert(tx, &batch.windows)
+        })
+        .await
+    }
+
+    async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRow>, StoreError> {
+        let tail = format!(
+            "WHERE {REGION_PREFIX} AND (?2 IS NULL OR rule = ?2) AND (?3 IS NULL OR status = ?3) \
+             ORDER BY fired_at DESC, alert_id LIMIT ?4"
+        );
+        let params = (
+            filter.region_prefix.clone(),
+            filter.rule.clone(),
+            filter.status.clone(),
+            filter.effective_limit(),
+        );
+        self.select(&tail, params).await
+    }
+
+    async fn actions(&self) -> Result<Vec<ActionRow>, StoreError> {
+        // rowid last: actions at the same second stay in the order they were taken.
+        self.select("ORDER BY at, alert_id, rowid", []).await
+    }
+
+    async fn live_alerts(&self, since: u32) -> Result<Vec<AlertRow>, StoreError> {
+        self.select(
+            "WHERE fired_at >= ?1 OR (status = 'open' AND alert_id NOT IN \
+             (SELECT alert_id FROM alert_actions WHERE action IN ('resolve', 'dismiss'))) \
+             ORDER BY fired_at, alert_id",
+            [since],
+        )
+        .await
+    }
+
+    async fn window_status(&self) -> Result<Vec<WindowStatusRow>, StoreError> {
+        self.select("ORDER BY window_id", []).await
+    }
+
+    async fn case_events(&self, case_id: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let case_id = case_id.to_string();
+        self.run(Conn::Reader, move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT raw FROM events WHERE case_id = ?1 \
+                 ORDER BY occurred_at, received_at, event_id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![case_id, limit], |row| row.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn on_time_rate(&self, region_prefix: &str) -> Result<(u64, u64), StoreError> {
+        let prefix = region_prefix.to_string();
+        let (on_time, finished): (i64, i64) = self
+            .run(Conn::Reader, move |conn| {
+                conn.query_row(
+                    &format!(
+                        "SELECT COALESCE(SUM(on_time), 0), COUNT(*) FROM case_facts \
+                         WHERE {REGION_PREFIX}"
+                    ),
+                    [prefix],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+            })
+            .await?;
+        Ok((
+            u64::try_from(on_time).unwrap_or(0),
+            u64::try_from(finished).unwrap_or(0),
+        ))
+    }
+
+    /// Stored rows: duplicates were collapsed when written.
+    async fn count(&self, table: &str) -> Result<u64, StoreError> {
+        check_table(table)?;
+        let sql = format!("SELECT COUNT(*) FROM \"{table}\"");
+        let n: i64 = self
+            .run(Conn::Reader, move |conn| {
+                conn.query_row(&sql, [], |row| row.get(0))
+            })
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn save_checkpoint(
+        &self,
+        key: CheckpointKey<'_>,
+        slot: u8,
+        next_offset: i64,
+        snapshot: &[u8],
+    ) -> Result<(), StoreError> {
+        let row = CheckpointSlot {
+            group_id: key.group_id.to_string(),
+            topic: key.topic.to_string(),
+            partition: key.partition,
+            slot,
+            next_offset,
+            data: snapshot.to_vec(),
+            written_at: now_seconds(),
+        };
+        self.transaction(move |tx| insert(tx, &[row])).await
+    }
+
+    async fn checkpoints(&self, key: CheckpointKey<'_>) -> Result<Vec<CheckpointMeta>, StoreError> {
+        let params = (
+            key.group_id.to_string(),
+            key.topic.to_string(),
+            key.partition,
+        );
+        self.run(Conn::Reader, move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT slot, next_offset, written_at FROM checkpoints \
+                 WHERE group_id = ?1 AND topic = ?2 AND \"partition\" = ?3 \
+                 ORDER BY next_offset DESC, slot",
+            )?;
+            let rows = stmt.query_map(params, |row| {
+                Ok(CheckpointMeta {
+                    slot: row.get(0)?,
+                    next_offset: row.get(1)?,
+                    chunks: 1,
+                    written_at: row.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn checkpoint_data(
+        &self,
+        key: CheckpointKey<'_>,
+        meta: &CheckpointMeta,
+    ) -> Result<Vec<u8>, StoreError> {
+        let params = (
+            key.group_id.to_string(),
+            key.topic.to_string(),
+            key.partition,
+            meta.slot,
+            meta.next_offset,
+        );
+        let data: Option<Vec<u8>> = self
+            .run(Conn::Reader, move |conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT data FROM checkpoints WHERE group_id = ?1 AND topic = ?2 \
+                     AND \"partition\" = ?3 AND slot = ?4 AND next_offset = ?5",
+                )?;
+                let mut rows = stmt.query_map(params, |row| row.get(0))?;
+                rows.next().transpose()
+            })
+            .await?;
+        // A newer checkpoint replaced it in its slot since `checkpoints` listed it.
+        data.ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "checkpoint of partition {} at offset {} changed while being read",
+                key.partition, meta.next_offset
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_lock_is_worth_retrying() {
+        for code in [ErrorCode::DatabaseBusy, ErrorCode::DatabaseLocked] {
+            assert!(classify(code).0, "{code:?}");
+        }
+        for code in [
+            ErrorCode::DiskFull,
+            ErrorCode::ReadOnly,
+            ErrorCode::CannotOpen,
+            ErrorCode::DatabaseCorrupt,
+            ErrorCode::NotADatabase,
+            ErrorCode::ConstraintViolation,
+        ] {
+            assert!(!classify(code).0, "{code:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_is_refused_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("jiancha-sqlite-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("jiancha.db");
+        let store = SqliteStore::open(&file).expect("open");
+        store.migrate().await.expect("migrate");
+        // What a full disk looks like to SQLite: no page can be added.
+        let pages: i64 = lock(&store.inner.writer)
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .expect("pages");
+        lock(&store.inner.writer)
+            .pragma_update(None, "max_page_count", pages)
+            .expect("cap");
+        let big = LogEntry {
+            received_at: 0,
+            source: "http:test".into(),
+            payload: vec![7; 1 << 20],
+        };
+        let e = store.append_log(vec![big]).await.expect_err("full");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert!(!e.is_transient(), "{e}");
+        let message = e.to_string();
+        assert!(message.contains("the disk is full"), "{message}");
+        assert!(message.contains(&file.display().to_string()), "{message}");
+    }
+}
