@@ -14,9 +14,9 @@
 //!   writer anyway, and its write transactions are `IMMEDIATE`, so they queue on the busy
 //!   timeout instead of failing on a lock upgrade); one read connection, which under WAL reads
 //!   committed data without waiting for the writer.
-//! - **Errors name the file** and are classified by [`classify`]: a lock held elsewhere is
-//!   transient; a full disk, a read-only or unopenable path and a corrupt file are refusals an
-//!   operator must fix.
+//! - **Errors name the file** and are classified in one small function (`classify`): a lock
+//!   held elsewhere is transient; a full disk, a read-only or unopenable path and a corrupt file
+//!   are refusals an operator must fix.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -86,7 +86,7 @@ impl SqliteStore {
     /// held by another process or connection before failing with [`StoreError::Unavailable`].
     pub fn open_with_busy_timeout(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
         let fail = |e| error(path, e);
-        let writer = connect(path, busy_timeout).map_err(fail)?;
+        let mut writer = connect(path, busy_timeout).map_err(fail)?;
         let mode: String = writer
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(fail)?;
@@ -105,7 +105,6 @@ impl SqliteStore {
         writer
             .pragma_update(None, "synchronous", "FULL")
             .map_err(fail)?;
-        let mut writer = writer;
         writer.set_transaction_behavior(TransactionBehavior::Immediate);
         let reader = connect(path, busy_timeout).map_err(fail)?;
         reader
@@ -732,6 +731,29 @@ mod tests {
         ] {
             assert!(!classify(code).0, "{code:?}");
         }
+    }
+
+    #[test]
+    fn commits_are_durable_and_readers_do_not_wait() {
+        let dir = std::env::temp_dir().join(format!("jiancha-sqlite-wal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let store = SqliteStore::open(&dir.join("jiancha.db")).expect("open");
+        let writer = lock(&store.inner.writer);
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        let synchronous: i64 = writer
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("synchronous");
+        let query_only: i64 = lock(&store.inner.reader)
+            .query_row("PRAGMA query_only", [], |r| r.get(0))
+            .expect("query_only");
+        drop(writer);
+        drop(store);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(mode, "wal");
+        assert_eq!(synchronous, 2, "FULL");
+        assert_eq!(query_only, 1);
     }
 
     #[tokio::test]
