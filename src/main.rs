@@ -9,10 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+mod local;
 use ingest::decode::DecodeOptions;
 use ingest::reference_dir;
 use rules::time::parse_rfc3339;
 use rules::{Engine, Instant};
+use store::Store as _;
 
 /// mimalloc instead of the system allocator: the engine frees many small alert strings while it
 /// grows large tables, a pattern on which glibc's malloc spends its time consolidating free
@@ -63,6 +66,19 @@ enum Command {
     /// Manage dashboard users: add or change one, list them, mint a token.
     #[command(subcommand)]
     User(UserCommand),
+    /// Embedded mode (one county hall, one binary): events over HTTP (POST /api/v1/events),
+    /// state and history in SQLite under --data, the dashboard API on --listen.
+    ///
+    /// An event is acknowledged once it is in the SQLite ingest log; the engine reads the log
+    /// in order and checkpoints its state with the log position, so a crash or restart loses
+    /// and repeats nothing.
+    Serve(Box<local::ServeArgs>),
+    /// One command, no external services: a simulated service hall supervised live at
+    /// http://127.0.0.1:8080 (the login is printed).
+    Demo(local::DemoArgs),
+    /// Simulate a service hall or a city: reference data, events (NDJSON, HTTP or Kafka) with
+    /// misconduct injected at known rates, and the ground truth of the alerts it must raise.
+    Simulate(Box<local::SimulateArgs>),
 }
 
 /// `jiancha api`.
@@ -94,8 +110,8 @@ enum UserCommand {
         /// Login name.
         #[arg(long)]
         username: String,
-        /// leader, inspector, auditor or admin.
-        #[arg(long, value_parser = ["leader", "inspector", "auditor", "admin"])]
+        /// leader, inspector, auditor, admin, or publisher (a window system sending events).
+        #[arg(long, value_parser = ["leader", "inspector", "auditor", "admin", "publisher"])]
         role: String,
         /// Jurisdiction: GB/T 2260 prefix (43 province, 4306 city, 430626 county).
         #[arg(long)]
@@ -337,6 +353,9 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cluster(*args),
         Command::Migrate(ch) => migrate(&ch.clickhouse_url, &ch.database),
         Command::Api(args) => api(*args),
+        Command::Serve(args) => local::serve(*args),
+        Command::Demo(args) => local::demo(args),
+        Command::Simulate(args) => local::simulate(*args),
         Command::User(cmd) => match user(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -1137,6 +1137,21 @@ fn the_dashboard_api_serves_cluster_alerts_and_window_status_to_every_api_proces
         )
     };
     let (inspector, leader) = (token("c0-inspector"), token("city-leader"));
+    jiancha_user(
+        &[
+            "add",
+            "--users",
+            users_arg,
+            "--username",
+            "c0-window-system",
+            "--role",
+            "publisher",
+            "--region",
+            "430620",
+        ],
+        "s3cret-pass\n",
+    );
+    let publisher = token("c0-window-system");
 
     let api_flags = [
         "--users",
@@ -1299,7 +1314,15 @@ fn the_dashboard_api_serves_cluster_alerts_and_window_status_to_every_api_proces
             r#"{{"event_id":"live-complaint","kind":"complaint.filed","occurred_at":"{t}","reported_at":"{t}","center_id":"C0","region":"430620","window_id":"W000","complaint_id":"LIVE-1","category":"attitude"}}"#,
             t = rules::Instant(now_secs()).to_string()
         );
-        setup.produce(&[complaint]);
+        // Sent the way a window system sends it: HTTP ingest, which in cluster mode produces
+        // to the events topic and answers once the brokers have it.
+        let (st, answer) = http(
+            "POST",
+            &format!("{base}/api/v1/events"),
+            Some(&publisher),
+            Some(&complaint),
+        );
+        assert_eq!(st, 200, "{answer}");
         // The event moves C0's clock from March to today: a burst of window day changes comes
         // with it, which may overrun the change buffer. Either way the client ends up with the
         // alert: as a change, or in a "lagged" snapshot.
@@ -1319,6 +1342,25 @@ fn the_dashboard_api_serves_cluster_alerts_and_window_status_to_every_api_proces
             }
         }
     });
+    // A line that is not a valid event is refused with its reason and kept as a dead letter.
+    let (st, answer) = http(
+        "POST",
+        &format!("{base}/api/v1/events"),
+        Some(&publisher),
+        Some(
+            r#"{"event_id":"bad-1","kind":"case.accepted","occurred_at":"2026-03-02T09:00:00+08:00","center_id":"C0","region":"430620"}"#,
+        ),
+    );
+    assert_eq!(st, 422, "{answer}");
+    assert_eq!(answer["results"][0]["reason"], "missing_field");
+    let dead = sql(
+        &setup.ch,
+        &format!(
+            "SELECT reason, source FROM {}.dead_letters WHERE source LIKE 'http:%' FORMAT TabSeparated",
+            setup.db
+        ),
+    );
+    assert_eq!(dead.trim(), "missing_field\thttp:c0-window-system:1");
     let _ = second.kill();
     let _ = second.wait();
     drop(j);

@@ -16,18 +16,18 @@ use std::time::Duration;
 
 use dashboard_api::auth::{TokenKey, Users};
 use dashboard_api::backend::{Backend, BackendError, BoxFuture};
+use dashboard_api::events::{Accepted, EventSink, Refused};
 use dashboard_api::hub::Input;
-use dashboard_api::model::{Action, ActionKind, AlertDoc, WindowDoc};
+use dashboard_api::model::{Action, AlertDoc, WindowDoc};
 use dashboard_api::{Api, ApiConfig};
+use node::glue;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use rules::alert::{AlertStatus, Level};
-use rules::time::Instant;
 use serde_json::Value;
 use store::clickhouse::ClickHouseStore;
-use store::rows::{ActionRow, AlertRow};
+use store::rows::DeadLetterRow;
 use store::Store;
 
 use crate::{client_config, with_overrides, ClusterConfig, ClusterError};
@@ -55,51 +55,6 @@ struct ClusterBackend {
     actions_topic: String,
 }
 
-fn action_row(a: &Action) -> ActionRow {
-    ActionRow {
-        alert_id: a.alert_id.clone(),
-        action: a.action.as_str().to_string(),
-        actor: a.actor.clone(),
-        at: store::rows::seconds(a.at),
-        reason: a.note.clone(),
-        reply_deadline: a.reply_deadline.map_or(0, store::rows::seconds),
-        region: a.region.clone(),
-    }
-}
-
-fn action_of(row: ActionRow) -> Option<Action> {
-    Some(Action {
-        action: ActionKind::parse(&row.action)?,
-        alert_id: row.alert_id,
-        actor: row.actor,
-        at: Instant(i64::from(row.at)),
-        note: row.reason,
-        reply_deadline: (row.reply_deadline > 0).then(|| Instant(i64::from(row.reply_deadline))),
-        region: row.region,
-    })
-}
-
-fn alert_of(row: AlertRow) -> Option<AlertDoc> {
-    let text = |s: String| (!s.is_empty()).then_some(s);
-    Some(AlertDoc {
-        level: Level::parse(&row.level)?,
-        status: AlertStatus::parse(&row.status)?,
-        fired_at: Instant(i64::from(row.fired_at)),
-        subject: serde_json::from_str(&row.subject).unwrap_or(Value::Null),
-        evidence: serde_json::from_str(&row.evidence).unwrap_or(Value::Null),
-        alert_id: row.alert_id,
-        rule: row.rule,
-        center_id: row.center_id,
-        region: row.region,
-        department: text(row.department),
-        window_id: text(row.window_id),
-        staff_id: text(row.staff_id),
-        case_id: text(row.case_id),
-        item_code: text(row.item_code),
-        message: row.message,
-    })
-}
-
 impl Backend for ClusterBackend {
     /// Durable in ClickHouse first (that is the record). The publish that tells the other API
     /// processes is retried in the background until the broker takes it, so a broker hiccup
@@ -107,7 +62,7 @@ impl Backend for ClusterBackend {
     fn record_action<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             self.store
-                .insert_actions(&[action_row(action)])
+                .insert_actions(&[glue::action_row(action)])
                 .await
                 .map_err(|e| BackendError(format!("ClickHouse: {e}")))?;
             let payload = serde_json::to_vec(action).unwrap_or_default();
@@ -137,16 +92,88 @@ impl Backend for ClusterBackend {
         case_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>> {
         Box::pin(async move {
-            let raw = self
-                .store
-                .case_events(case_id, 10_000)
+            glue::timeline(&self.store, case_id)
                 .await
-                .map_err(|e| BackendError(format!("ClickHouse: {e}")))?;
-            Ok(raw
-                .into_iter()
-                .map(|r| serde_json::from_str(&r).unwrap_or(Value::String(r)))
-                .collect())
+                .map_err(|e| glue::backend_error("ClickHouse", e))
         })
+    }
+}
+
+/// HTTP ingest in cluster mode: events to the events topic (key `center_id`), acknowledged by
+/// the brokers before the publisher's answer; dead letters to ClickHouse and the dead-letter
+/// topic, like the engines' own.
+struct KafkaSink {
+    store: ClickHouseStore,
+    producer: FutureProducer,
+    events_topic: String,
+    dead_letter_topic: String,
+}
+
+impl EventSink for KafkaSink {
+    fn submit(
+        &self,
+        accepted: Vec<Accepted>,
+        refused: Vec<Refused>,
+    ) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let dead: Vec<DeadLetterRow> = refused.iter().map(glue::dead_letter_row).collect();
+            self.store
+                .insert_dead_letters(&dead)
+                .await
+                .map_err(|e| glue::backend_error("ClickHouse", e))?;
+            let mut pending = Vec::with_capacity(accepted.len() + refused.len());
+            for a in &accepted {
+                let record = FutureRecord::to(&self.events_topic)
+                    .key(&a.center_id)
+                    .payload(&a.raw);
+                pending.push(self.enqueue(record).await?);
+            }
+            for r in &refused {
+                let headers = OwnedHeaders::new()
+                    .insert(Header {
+                        key: "reason",
+                        value: Some(r.reason.as_str()),
+                    })
+                    .insert(Header {
+                        key: "source",
+                        value: Some(r.source.as_str()),
+                    });
+                let record = FutureRecord::<(), _>::to(&self.dead_letter_topic)
+                    .payload(&r.raw)
+                    .headers(headers);
+                pending.push(self.enqueue(record).await?);
+            }
+            for delivery in pending {
+                match delivery.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => return Err(BackendError(format!("Kafka: {e}"))),
+                    Err(_) => return Err(BackendError("Kafka: delivery cancelled".into())),
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl KafkaSink {
+    /// Queue a record, waiting while the producer's queue is full.
+    async fn enqueue<K: rdkafka::message::ToBytes + ?Sized>(
+        &self,
+        mut record: FutureRecord<'_, K, Vec<u8>>,
+    ) -> Result<rdkafka::producer::DeliveryFuture, BackendError> {
+        let mut waited = 0;
+        loop {
+            match self.producer.send_result(record) {
+                Ok(f) => return Ok(f),
+                Err((e, back)) if waited < 300 => {
+                    log::debug!("ingest: producer queue: {e}");
+                    record = back;
+                    waited += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err((e, _)) => return Err(BackendError(format!("Kafka: {e}"))),
+            }
+        }
     }
 }
 
@@ -164,7 +191,7 @@ pub(crate) fn start(
     let _runtime = runtime.enter();
     let backend = Arc::new(ClusterBackend {
         store: store.clone(),
-        producer,
+        producer: producer.clone(),
         actions_topic: cfg.actions_topic.clone(),
     });
     let api = Api::new(
@@ -174,6 +201,12 @@ pub(crate) fn start(
         backend,
         registry,
     );
+    api.set_event_sink(Arc::new(KafkaSink {
+        store: store.clone(),
+        producer,
+        events_topic: cfg.events_topic.clone(),
+        dead_letter_topic: cfg.dead_letter_topic.clone(),
+    }));
     let consumer: StreamConsumer = with_overrides(
         {
             let mut c = client_config(cfg);
@@ -204,11 +237,11 @@ pub(crate) fn start(
         }
     });
     runtime.spawn(api.clone().run_timers());
-    runtime.spawn(watch_users(api.clone(), settings.users_path.clone()));
+    runtime.spawn(glue::watch_users(api.clone(), settings.users_path.clone()));
     let fed = api.clone();
     let keep_secs = i64::from(settings.keep_days) * 86_400;
     runtime.spawn(async move {
-        load(&fed, &store, keep_secs).await;
+        glue::load(&fed, &store, keep_secs, "ClickHouse").await;
         if let Err(e) = consumer.assign(&start) {
             log::error!("API: cannot follow {topics:?}: {e}; live changes will not arrive");
             return;
@@ -250,51 +283,6 @@ fn end_offsets(
     Ok(tpl)
 }
 
-/// Load the live alerts, their trails and the window status, retrying until ClickHouse answers
-/// (the API stays unready meanwhile).
-async fn load(api: &Api, store: &ClickHouseStore, keep_secs: i64) {
-    let mut delay = Duration::from_millis(500);
-    loop {
-        let since = store::rows::seconds(dashboard_api::wall_now().plus_secs(-keep_secs));
-        let result = async {
-            let alerts = store.live_alerts(since).await?;
-            let actions = store.actions().await?;
-            let windows = store.window_status().await?;
-            Ok::<_, store::StoreError>((alerts, actions, windows))
-        }
-        .await;
-        match result {
-            Ok((alerts, actions, windows)) => {
-                let n = (alerts.len(), actions.len(), windows.len());
-                for a in alerts.into_iter().filter_map(alert_of) {
-                    api.apply(Input::Alert(a));
-                }
-                for a in actions.into_iter().filter_map(action_of) {
-                    api.apply(Input::Action(a));
-                }
-                for w in windows {
-                    match serde_json::from_str::<WindowDoc>(&w.doc) {
-                        Ok(doc) => api.apply(Input::Window(doc)),
-                        Err(e) => log::warn!("window {}: unreadable status: {e}", w.window_id),
-                    }
-                }
-                log::info!(
-                    "API loaded {} alerts, {} actions, {} windows from ClickHouse",
-                    n.0,
-                    n.1,
-                    n.2
-                );
-                return;
-            }
-            Err(e) => {
-                log::warn!("API: loading from ClickHouse failed ({e}); retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
-}
-
 /// Apply every message of the three topics as it arrives.
 async fn follow(api: &Api, consumer: &StreamConsumer, topics: &[String; 3]) {
     let mut unreadable: u64 = 0;
@@ -329,28 +317,6 @@ async fn follow(api: &Api, consumer: &StreamConsumer, topics: &[String; 3]) {
                     );
                 }
             }
-        }
-    }
-}
-
-/// Re-read the users file when it changes; a file that no longer parses is reported and the
-/// previous users stay in force.
-async fn watch_users(api: Api, path: PathBuf) {
-    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut seen = modified(&path);
-    loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let now = modified(&path);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        match Users::load(&path) {
-            Ok(users) => {
-                log::info!("{}: {} users reloaded", path.display(), users.len());
-                api.set_users(users);
-            }
-            Err(e) => log::error!("users file not reloaded, keeping the previous users: {e}"),
         }
     }
 }

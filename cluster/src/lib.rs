@@ -26,6 +26,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureProducer;
 use rules::{Policy, Reference};
 use store::clickhouse::ClickHouseStore;
+use store::Store as _;
 
 pub use config::{ClockMode, ClusterConfig};
 use metrics::Metrics;

@@ -210,17 +210,7 @@ async fn write_batch(sinks: &Sinks, mut batch: Batch) -> Result<(), WriteError> 
         alerts: batch.alerts.iter().map(AlertRow::from).collect(),
         dead: batch.dead.iter().map(|d| d.row.clone()).collect(),
         facts: batch.facts.iter().map(CaseFactRow::from).collect(),
-        windows: batch
-            .windows
-            .iter()
-            .map(|w| WindowStatusRow {
-                window_id: w.window_id.clone(),
-                center_id: w.center_id.clone(),
-                region: w.region.clone(),
-                updated_at: store::rows::seconds(w.updated_at),
-                doc: serde_json::to_string(w).unwrap_or_default(),
-            })
-            .collect(),
+        windows: batch.windows.iter().map(node::glue::window_row).collect(),
     };
     for a in &rows.alerts {
         sinks

@@ -162,17 +162,6 @@ impl ClickHouseStore {
         insert.end().await.map_err(map_err)
     }
 
-    /// [`Store::migrate`], also callable without the trait in scope (the `jiancha migrate`
-    /// command uses it so).
-    pub async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
-        <Self as Store>::migrate(self).await
-    }
-
-    /// [`Store::self_test`], also callable without the trait in scope.
-    pub async fn self_test(&self) -> Result<(), StoreError> {
-        <Self as Store>::self_test(self).await
-    }
-
     /// Drop the whole database (tests and `--reset`).
     pub async fn drop_database(&self) -> Result<(), StoreError> {
         self.execute("DROP DATABASE IF EXISTS {db}").await

@@ -1,0 +1,215 @@
+//! Between the store and the dashboard API, whichever the store: rows to API documents and
+//! back, the API's [`Backend`] over any [`Store`], the start-up load of live state, and the
+//! users file watcher.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dashboard_api::auth::Users;
+use dashboard_api::backend::{Backend, BackendError, BoxFuture};
+use dashboard_api::hub::Input;
+use dashboard_api::model::{Action, ActionKind, AlertDoc, WindowDoc};
+use dashboard_api::Api;
+use rules::alert::{AlertStatus, Level};
+use rules::time::Instant;
+use rules::window::WindowStatus;
+use serde_json::Value;
+use store::rows::{seconds, ActionRow, AlertRow, DeadLetterRow, WindowStatusRow};
+use store::Store;
+
+/// An ingested line that was refused, as stored in `dead_letters`.
+pub fn dead_letter_row(r: &dashboard_api::events::Refused) -> DeadLetterRow {
+    DeadLetterRow {
+        received_at: r.received_at.clamp(0, i64::from(u32::MAX)) as u32,
+        source: r.source.clone(),
+        reason: r.reason.clone(),
+        field: r.field.clone(),
+        message: r.message.clone(),
+        raw: String::from_utf8_lossy(&r.raw).into_owned(),
+    }
+}
+
+/// An inspector's action as stored.
+pub fn action_row(a: &Action) -> ActionRow {
+    ActionRow {
+        alert_id: a.alert_id.clone(),
+        action: a.action.as_str().to_string(),
+        actor: a.actor.clone(),
+        at: seconds(a.at),
+        reason: a.note.clone(),
+        reply_deadline: a.reply_deadline.map_or(0, seconds),
+        region: a.region.clone(),
+    }
+}
+
+/// A stored action (`None` for an action kind this version does not know).
+pub fn action_of(row: ActionRow) -> Option<Action> {
+    Some(Action {
+        action: ActionKind::parse(&row.action)?,
+        alert_id: row.alert_id,
+        actor: row.actor,
+        at: Instant(i64::from(row.at)),
+        note: row.reason,
+        reply_deadline: (row.reply_deadline > 0).then(|| Instant(i64::from(row.reply_deadline))),
+        region: row.region,
+    })
+}
+
+/// A stored alert as the API shows it (`None` for an unknown level or status).
+pub fn alert_of(row: AlertRow) -> Option<AlertDoc> {
+    let text = |s: String| (!s.is_empty()).then_some(s);
+    Some(AlertDoc {
+        level: Level::parse(&row.level)?,
+        status: AlertStatus::parse(&row.status)?,
+        fired_at: Instant(i64::from(row.fired_at)),
+        subject: serde_json::from_str(&row.subject).unwrap_or(Value::Null),
+        evidence: serde_json::from_str(&row.evidence).unwrap_or(Value::Null),
+        alert_id: row.alert_id,
+        rule: row.rule,
+        center_id: row.center_id,
+        region: row.region,
+        department: text(row.department),
+        window_id: text(row.window_id),
+        staff_id: text(row.staff_id),
+        case_id: text(row.case_id),
+        item_code: text(row.item_code),
+        message: row.message,
+    })
+}
+
+/// A window's live status as stored (the document is the status JSON the API reads back).
+pub fn window_row(w: &WindowStatus) -> WindowStatusRow {
+    WindowStatusRow {
+        window_id: w.window_id.clone(),
+        center_id: w.center_id.clone(),
+        region: w.region.clone(),
+        updated_at: seconds(w.updated_at),
+        doc: serde_json::to_string(w).unwrap_or_default(),
+    }
+}
+
+/// A stored window status for the hub.
+pub fn window_of(row: &WindowStatusRow) -> Option<WindowDoc> {
+    match serde_json::from_str::<WindowDoc>(&row.doc) {
+        Ok(doc) => Some(doc),
+        Err(e) => {
+            log::warn!("window {}: unreadable status: {e}", row.window_id);
+            None
+        }
+    }
+}
+
+/// The API's store when the store is all there is (embedded mode): actions are durable once
+/// stored, timelines come from the stored events.
+pub struct StoreBackend<S> {
+    store: S,
+    name: &'static str,
+}
+
+impl<S: Store> StoreBackend<S> {
+    /// A backend over `store`; `name` prefixes error messages ("SQLite", "ClickHouse").
+    pub fn new(store: S, name: &'static str) -> Self {
+        StoreBackend { store, name }
+    }
+}
+
+/// A store error as the API reports it.
+pub fn backend_error(name: &str, e: store::StoreError) -> BackendError {
+    BackendError(format!("{name}: {e}"))
+}
+
+/// A case's stored events, parsed (a row that is not JSON is shown as a string).
+pub async fn timeline<S: Store>(store: &S, case_id: &str) -> Result<Vec<Value>, store::StoreError> {
+    let raw = store.case_events(case_id, 10_000).await?;
+    Ok(raw
+        .into_iter()
+        .map(|r| serde_json::from_str(&r).unwrap_or(Value::String(r)))
+        .collect())
+}
+
+impl<S: Store> Backend for StoreBackend<S> {
+    fn record_action<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.store
+                .insert_actions(&[action_row(action)])
+                .await
+                .map_err(|e| backend_error(self.name, e))
+        })
+    }
+
+    fn case_timeline<'a>(
+        &'a self,
+        case_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>> {
+        Box::pin(async move {
+            timeline(&self.store, case_id)
+                .await
+                .map_err(|e| backend_error(self.name, e))
+        })
+    }
+}
+
+/// Load the live alerts (active ones, and finished ones fired within `keep_secs`), their
+/// trails and the window status into the API, retrying until the store answers (the API stays
+/// unready meanwhile).
+pub async fn load<S: Store>(api: &Api, store: &S, keep_secs: i64, name: &str) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let since = seconds(dashboard_api::wall_now().plus_secs(-keep_secs));
+        let result = async {
+            let alerts = store.live_alerts(since).await?;
+            let actions = store.actions().await?;
+            let windows = store.window_status().await?;
+            Ok::<_, store::StoreError>((alerts, actions, windows))
+        }
+        .await;
+        match result {
+            Ok((alerts, actions, windows)) => {
+                let n = (alerts.len(), actions.len(), windows.len());
+                for a in alerts.into_iter().filter_map(alert_of) {
+                    api.apply(Input::Alert(a));
+                }
+                for a in actions.into_iter().filter_map(action_of) {
+                    api.apply(Input::Action(a));
+                }
+                for w in windows.iter().filter_map(window_of) {
+                    api.apply(Input::Window(w));
+                }
+                log::info!(
+                    "API loaded {} alerts, {} actions, {} windows from {name}",
+                    n.0,
+                    n.1,
+                    n.2
+                );
+                return;
+            }
+            Err(e) => {
+                log::warn!("API: loading from {name} failed ({e}); retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Re-read the users file when it changes; a file that no longer parses is reported and the
+/// previous users stay in force.
+pub async fn watch_users(api: Api, path: PathBuf) {
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&path);
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match Users::load(&path) {
+            Ok(users) => {
+                log::info!("{}: {} users reloaded", path.display(), users.len());
+                api.set_users(users);
+            }
+            Err(e) => log::error!("users file not reloaded, keeping the previous users: {e}"),
+        }
+    }
+}
