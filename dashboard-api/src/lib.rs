@@ -175,6 +175,7 @@ impl Api {
             )
             .route("/api/v1/openapi.json", get(rest::openapi))
             .route("/metrics", get(rest::metrics))
+            .route("/", get(rest::index))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(rest::readyz))
             .fallback(|| async {

@@ -62,6 +62,20 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// `GET /`: where things are (no auth; names no data).
+pub(crate) async fn index() -> Json<Value> {
+    Json(json!({
+        "service": "jiancha 电子监察",
+        "openapi": "/api/v1/openapi.json",
+        "login": "POST /api/v1/auth/login",
+        "live": "/api/v1/live (WebSocket, ?access_token=…)",
+        "alerts": "/api/v1/alerts",
+        "windows": "/api/v1/windows",
+        "ingest": "POST /api/v1/events (publisher accounts)",
+        "health": "/healthz, /readyz, /metrics",
+    }))
+}
+
 pub(crate) async fn me(who: Principal) -> Json<Principal> {
     Json(who)
 }
