@@ -1392,3 +1392,52 @@ async fn read_live(ws: &mut LiveSocket) -> Value {
         }
     }
 }
+
+#[test]
+fn the_simulator_publishes_to_kafka_what_it_writes_to_a_file() {
+    if !services_up("the_simulator_publishes_to_kafka") {
+        return;
+    }
+    let brokers = brokers();
+    let topics = create_topics(&brokers, "sim");
+    let dir = PathBuf::from(scratch("sim"));
+    let simulate = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+            .args(["simulate", "--profile", "hall", "--seed", "2"])
+            .args(["--start", "2026-11-02", "--days", "1"])
+            .args(["--reference-out", dir.join("ref").to_str().expect("path")])
+            .args(extra)
+            .output()
+            .expect("jiancha simulate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let file = dir.join("events.ndjson");
+    simulate(&["--out", file.to_str().expect("path")]);
+    // A single-partition topic, so the order can be compared too.
+    simulate(&[
+        "--to",
+        "kafka",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topics.actions,
+    ]);
+    let lines: Vec<String> = fs::read_to_string(&file)
+        .expect("events")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(
+        lines.len() > 1000,
+        "a working day of a hall: {}",
+        lines.len()
+    );
+    let got = read_topic(&brokers, &topics.actions);
+    let payloads: Vec<&String> = got.iter().map(|m| &m.1).collect();
+    assert_eq!(payloads, lines.iter().collect::<Vec<_>>());
+    assert!(got.iter().all(|m| m.0 == "PJ-ZWFW"), "keyed by center_id");
+}
