@@ -290,8 +290,22 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         key,
     );
     cfg.clock = Clock::Event;
+    // The simulated period is fixed at the first run (event ids are numbered from its start),
+    // and a restart resumes after the last event the ingest acknowledged.
+    let plan = args.data.join("demo-simulation.txt");
     let today = dashboard_api::wall_now().day();
-    let start = Day(today.0.saturating_sub(args.days_back));
+    let start = std::fs::read_to_string(&plan)
+        .ok()
+        .and_then(|s| Day::parse(s.trim()))
+        .unwrap_or(Day(today.0.saturating_sub(args.days_back)));
+    let progress = args.data.join("demo-progress.txt");
+    let resume_after = std::fs::read_to_string(&progress)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or(i64::MIN);
+    if let Err(e) = std::fs::write(&plan, format!("{start}\n")) {
+        return fail(&plan.display().to_string(), e, 1);
+    }
     let (seed, speed) = (args.seed, args.speed);
     run_embedded(cfg, move |node| {
         let url = format!("http://{}", node.addr);
@@ -305,10 +319,18 @@ pub fn demo(args: DemoArgs) -> ExitCode {
                 .join(", "),
             args.data.display()
         );
-        let sim = Simulator::new(world, Rates::default(), seed, start, 400);
+        // Events at the last acknowledged second are sent again (a batch may have ended
+        // inside it); repeats are recognised by event_id.
+        let sim = Simulator::new(world, Rates::default(), seed, start, 400)
+            .skip_while(move |(t, _)| t.0 < resume_after);
         let pacer = Pacer::new(Some(speed), Duration::from_secs(2), true);
+        let record = move |t: rules::Instant| {
+            if let Err(e) = std::fs::write(&progress, format!("{}\n", t.0)) {
+                log::warn!("{}: {e}", progress.display());
+            }
+        };
         std::thread::spawn(move || {
-            if let Err(e) = send_http(sim, pacer, &url, &publisher) {
+            if let Err(e) = send_http(sim, pacer, &url, &publisher, record) {
                 log::error!("demo simulator stopped: {e}");
             }
         });
@@ -321,6 +343,7 @@ fn send_http(
     mut pacer: Pacer,
     base: &str,
     token: &str,
+    mut acknowledged: impl FnMut(rules::Instant),
 ) -> Result<u64, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -331,7 +354,11 @@ fn send_http(
     let auth = format!("Bearer {token}");
     let mut sent = 0u64;
     let mut batch: Vec<String> = Vec::new();
-    let flush = |batch: &mut Vec<String>, sent: &mut u64| -> Result<(), String> {
+    let mut last = rules::Instant(i64::MIN);
+    let mut flush = |batch: &mut Vec<String>,
+                     sent: &mut u64,
+                     last: rules::Instant|
+     -> Result<(), String> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -354,6 +381,7 @@ fn send_http(
                     }
                     *sent += batch.len() as u64;
                     batch.clear();
+                    acknowledged(last);
                     return Ok(());
                 }
                 Ok(resp) => log::warn!("{url}: {}; retrying", resp.status()),
@@ -366,13 +394,14 @@ fn send_http(
     for (t, line) in events {
         let delay = pacer.delay(t);
         if !delay.is_zero() || batch.len() >= 2000 {
-            flush(&mut batch, &mut sent)?;
+            flush(&mut batch, &mut sent, last)?;
             std::thread::sleep(delay);
         }
         pacer.passed(t);
         batch.push(line);
+        last = t;
     }
-    flush(&mut batch, &mut sent)?;
+    flush(&mut batch, &mut sent, last)?;
     Ok(sent)
 }
 
@@ -454,7 +483,7 @@ pub fn simulate(args: SimulateArgs) -> ExitCode {
     let pacer = Pacer::new(args.speed, Duration::from_secs(2), args.speed.is_some());
     let result = match args.to.as_str() {
         "http" => match (&args.url, &args.token) {
-            (Some(url), Some(token)) => send_http(sim.by_ref(), pacer, url, token),
+            (Some(url), Some(token)) => send_http(sim.by_ref(), pacer, url, token, |_| {}),
             _ => Err("--to http needs --url and --token (a publisher's token)".into()),
         },
         "kafka" => send_kafka(sim.by_ref(), pacer, &args.brokers, &args.topic),
