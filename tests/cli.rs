@@ -290,6 +290,12 @@ fn every_command_has_help() {
         vec!["replay", "--help"],
         vec!["check", "--help"],
         vec!["migrate", "--help"],
+        vec!["serve", "--help"],
+        vec!["demo", "--help"],
+        vec!["simulate", "--help"],
+        vec!["cluster", "--help"],
+        vec!["api", "--help"],
+        vec!["user", "add", "--help"],
     ] {
         let out = jiancha(&args);
         assert!(out.status.success(), "{args:?}");
@@ -337,4 +343,86 @@ fn migrate_creates_the_clickhouse_schema_and_is_idempotent() {
     ]);
     assert!(!down.status.success());
     assert!(String::from_utf8_lossy(&down.stderr).contains("unavailable"));
+}
+
+#[test]
+fn serve_refuses_unusable_users_secrets_and_data_directories_with_the_file_named() {
+    let dir = scratch("serve-refusals");
+    let demo = root().join("demo/pingjiang");
+    let users = dir.join("users.toml");
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef-test").expect("secret");
+    std::fs::write(&users, "[[user]]\nusername = \"x\"\nrole = \"boss\"\n").expect("users");
+    let serve = |data: &std::path::Path, secret: &std::path::Path| {
+        jiancha(&[
+            "serve",
+            "--reference",
+            demo.to_str().unwrap_or_default(),
+            "--data",
+            data.to_str().unwrap_or_default(),
+            "--users",
+            users.to_str().unwrap_or_default(),
+            "--token-secret-file",
+            secret.to_str().unwrap_or_default(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+    };
+    let out = serve(&dir.join("data"), &secret);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("users.toml:"), "file and line named: {err}");
+
+    // A valid users file, but the secret is missing.
+    std::fs::remove_file(&users).expect("remove");
+    let ok = jiancha_with_stdin(
+        &[
+            "user",
+            "add",
+            "--users",
+            users.to_str().unwrap_or_default(),
+            "--username",
+            "ws",
+            "--role",
+            "publisher",
+            "--region",
+            "430626",
+        ],
+        "a-long-password\n",
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = serve(&dir.join("data"), &dir.join("no-secret"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no-secret"), "{err}");
+
+    // The data directory is a file.
+    let not_a_dir = dir.join("plain-file");
+    std::fs::write(&not_a_dir, "x").expect("file");
+    let out = serve(&not_a_dir, &secret);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("plain-file"), "{err}");
+}
+
+fn jiancha_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("jiancha");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("output")
 }
