@@ -183,22 +183,6 @@ struct ClusterArgs {
     clickhouse: ClickHouseArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
-    /// Events topic.
-    #[arg(
-        long,
-        value_name = "TOPIC",
-        default_value = "jiancha.events",
-        env = "JIANCHA_EVENTS_TOPIC"
-    )]
-    events_topic: String,
-    /// Dead-letter topic (raw bytes; reason, field, message and source in headers).
-    #[arg(
-        long,
-        value_name = "TOPIC",
-        default_value = "jiancha.dead-letter",
-        env = "JIANCHA_DEAD_LETTER_TOPIC"
-    )]
-    dead_letter_topic: String,
     /// Static group membership: a stable name per process (e.g. the pod name), so a restarted
     /// process takes its partitions back at once instead of after the old session times out.
     #[arg(long, value_name = "NAME", env = "JIANCHA_INSTANCE_ID")]
@@ -256,6 +240,22 @@ struct KafkaArgs {
         env = "JIANCHA_GROUP"
     )]
     group: String,
+    /// Events topic (HTTP ingest in the API produces here too).
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        default_value = "jiancha.events",
+        env = "JIANCHA_EVENTS_TOPIC"
+    )]
+    events_topic: String,
+    /// Dead-letter topic (raw bytes; reason, field, message and source in headers).
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        default_value = "jiancha.dead-letter",
+        env = "JIANCHA_DEAD_LETTER_TOPIC"
+    )]
+    dead_letter_topic: String,
     /// Alerts topic (key alert_id, value the alert JSON).
     #[arg(
         long,
@@ -458,8 +458,6 @@ fn cluster(args: ClusterArgs) -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE);
         }
     };
-    cfg.events_topic = args.events_topic;
-    cfg.dead_letter_topic = args.dead_letter_topic;
     cfg.instance_id = args.instance_id;
     cfg.clock = match args.clock.as_str() {
         "event" => cluster::ClockMode::Event,
@@ -490,6 +488,8 @@ fn cluster_config(
 ) -> cluster::ClusterConfig {
     let mut cfg = cluster::ClusterConfig::new(&kafka.brokers, &clickhouse.clickhouse_url);
     cfg.group_id = kafka.group;
+    cfg.events_topic = kafka.events_topic;
+    cfg.dead_letter_topic = kafka.dead_letter_topic;
     cfg.alerts_topic = kafka.alerts_topic;
     cfg.status_topic = kafka.status_topic;
     cfg.actions_topic = kafka.actions_topic;
