@@ -422,6 +422,7 @@ fn send_kafka(
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("compression.type", "lz4")
+        .set("partitioner", "murmur2_random")
         .set("linger.ms", "20")
         .set("enable.idempotence", "true")
         .create()

@@ -277,7 +277,10 @@ fn open_store(
 /// in-sync replica before a batch counts as durable.
 fn producer(cfg: &ClusterConfig) -> Result<FutureProducer, ClusterError> {
     let mut c = client_config(cfg);
+    // murmur2 like Java clients, so events produced by HTTP ingest land in the partition of
+    // their centre whoever else produces (docs/CLUSTER.md).
     c.set("acks", "all")
+        .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "30000")
         .set("enable.idempotence", "false");
