@@ -353,7 +353,11 @@ fn produce(brokers: &str, topic: &str, lines: &[String]) {
     let mut tries = 0;
     while let Err(e) = producer.flush(Duration::from_secs(60)) {
         tries += 1;
-        assert!(tries < 5, "flush: {e} ({} still queued)", producer.in_flight_count());
+        assert!(
+            tries < 5,
+            "flush: {e} ({} still queued)",
+            producer.in_flight_count()
+        );
     }
 }
 
