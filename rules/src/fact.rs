@@ -66,3 +66,81 @@ pub struct CaseFact {
     /// Completed before the legal deadline (or no legal limit).
     pub within_legal: bool,
 }
+
+/// What an [`Activity`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    /// A case accepted (受理): `id` is the case, `at` the acceptance.
+    Accepted,
+    /// A rating (好差评): `id` is the evaluation, `value` the score 1–5.
+    Evaluation,
+    /// A complaint filed (投诉): `id` is the complaint.
+    Complaint,
+    /// A complaint resolved: `value` 1 if substantiated (有效投诉), else 0; attributed to the
+    /// complaint's target, `at` the resolution.
+    ComplaintResolved,
+}
+
+impl ActivityKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::Accepted => "accepted",
+            ActivityKind::Evaluation => "evaluation",
+            ActivityKind::Complaint => "complaint",
+            ActivityKind::ComplaintResolved => "complaint_resolved",
+        }
+    }
+}
+
+/// A countable happening for 绩效 metrics that is not a finished case: acceptances, ratings,
+/// complaints and their outcome, attributed like alerts. Collected with the case facts
+/// ([`crate::Engine::collect_facts`]); the same input always gives the same records, so a
+/// re-derived one collapses with the stored one by (region, kind, id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// What happened.
+    pub kind: ActivityKind,
+    /// Case, evaluation or complaint id.
+    pub id: String,
+    /// Service centre.
+    pub center_id: String,
+    /// GB/T 2260 code.
+    pub region: String,
+    /// Department.
+    pub department: Option<String>,
+    /// Window.
+    pub window_id: Option<String>,
+    /// Staff member.
+    pub staff_id: Option<String>,
+    /// Item.
+    pub item_code: Option<String>,
+    /// When.
+    pub at: Instant,
+    /// Score (evaluation), 1/0 substantiated (complaint resolved), else 0.
+    pub value: i32,
+}
+
+impl Activity {
+    /// From an attribution.
+    pub(crate) fn new(
+        kind: ActivityKind,
+        id: &str,
+        who: crate::engine::explain::Attribution,
+        at: Instant,
+        value: i32,
+    ) -> Activity {
+        Activity {
+            kind,
+            id: id.to_string(),
+            center_id: who.center_id,
+            region: who.region,
+            department: who.department,
+            window_id: who.window_id,
+            staff_id: who.staff_id,
+            item_code: who.item_code,
+            at,
+            value,
+        }
+    }
+}

@@ -147,6 +147,14 @@ impl Engine {
         };
         m.started = t32(ev.occurred_at);
         attribute(m, ev, &mut self.symbols, true);
+        let kind = crate::fact::ActivityKind::Complaint;
+        self.activity(
+            kind,
+            complaint_id,
+            Attribution::of_event(ev),
+            ev.occurred_at,
+            0,
+        );
         let alert = complaint_filed(
             Attribution::of_event(ev),
             complaint_id,
@@ -190,6 +198,21 @@ impl Engine {
         let slot = self.matter_slot("c", complaint_id, MatterKind::Complaint { category: None });
         if !self.end_matter(slot, ev, out) {
             return Outcome::Inconsistent("already_resolved");
+        }
+        // Attributed to the complaint's target (what the filing named), not the resolver.
+        if let Some(m) = self.matters.get(slot) {
+            let who = super::explain::Attribution {
+                case_id: None,
+                ..m.who.attribution(&self.symbols)
+            };
+            let kind = crate::fact::ActivityKind::ComplaintResolved;
+            self.activity(
+                kind,
+                complaint_id,
+                who,
+                ev.occurred_at,
+                i32::from(substantiated),
+            );
         }
         if substantiated {
             let target = self
@@ -282,6 +305,14 @@ impl Engine {
         score: u8,
         out: &mut Vec<Alert>,
     ) -> Outcome {
+        let kind = crate::fact::ActivityKind::Evaluation;
+        self.activity(
+            kind,
+            evaluation_id,
+            Attribution::of_event(ev),
+            ev.occurred_at,
+            i32::from(score),
+        );
         if score <= 2 {
             let slot = self.matter_slot("e", evaluation_id, MatterKind::Evaluation { score: None });
             let Some(m) = self.matters.get_mut(slot) else {

@@ -22,7 +22,7 @@
 mod apply;
 mod case;
 mod events;
-mod explain;
+pub(crate) mod explain;
 mod hall;
 mod matter;
 mod people;
@@ -157,6 +157,8 @@ pub struct Engine {
     stats: Stats,
     /// Finished-case records waiting for the driver, when it asked for them.
     facts: Option<Vec<CaseFact>>,
+    /// Acceptances, ratings and complaints for the metrics, collected with the facts.
+    activities: Vec<crate::fact::Activity>,
     /// Live window status, queue tickets and the `window.*` rules' timers.
     board: Board,
     /// `policy.office_hours`, parsed once (a validated policy always parses; an unparsable one
@@ -185,6 +187,7 @@ impl Engine {
             clock: Instant(i64::MIN),
             stats: Stats::default(),
             facts: None,
+            activities: Vec::new(),
         }
     }
 
@@ -193,6 +196,27 @@ impl Engine {
     /// snapshot: drain before taking one, and switch it on again after a restore.
     pub fn collect_facts(&mut self, on: bool) {
         self.facts = on.then(Vec::new);
+    }
+
+    /// The acceptances, ratings and complaints collected since the last call (while
+    /// [`Engine::collect_facts`] is on).
+    pub fn drain_activities(&mut self) -> Vec<crate::fact::Activity> {
+        std::mem::take(&mut self.activities)
+    }
+
+    /// Record an activity when facts are collected.
+    fn activity(
+        &mut self,
+        kind: crate::fact::ActivityKind,
+        id: &str,
+        who: explain::Attribution,
+        at: Instant,
+        value: i32,
+    ) {
+        if self.facts.is_some() {
+            self.activities
+                .push(crate::fact::Activity::new(kind, id, who, at, value));
+        }
     }
 
     /// The finished-case records collected since the last call.
@@ -562,6 +586,9 @@ impl Engine {
                 people,
             };
             let outcome = apply::apply(ctx, symbols, case, ev, t, &mut sink);
+            let accepted = (outcome == Outcome::Applied
+                && ev.body.kind() == crate::event::Kind::CaseAccepted)
+                .then(|| explain::Attribution::of_case(symbols, case));
             // The window's live status: an outcome there, and a case that left its count of
             // overdue cases by ending.
             let at_window = (outcome == Outcome::Applied && ev.window_id.is_some())
@@ -581,9 +608,13 @@ impl Engine {
                     }
                 }
             }
-            (outcome, at_window, ended)
+            (outcome, at_window, ended, accepted)
         };
-        let (outcome, at_window, ended) = outcome;
+        let (outcome, at_window, ended, accepted) = outcome;
+        if let Some(who) = accepted {
+            let kind = crate::fact::ActivityKind::Accepted;
+            self.activity(kind, case_id, who, ev.occurred_at, 0);
+        }
         if let Some(w) = ended {
             self.board.overdue_remove(w, t);
         }
@@ -786,6 +817,79 @@ mod tests {
             Ok(Outcome::Inconsistent("already_finished"))
         );
         assert_eq!(e.stats().inconsistent, 2);
+    }
+
+    #[test]
+    fn acceptances_ratings_and_complaints_are_recorded_for_the_metrics() {
+        use crate::event::ComplaintCategory;
+        use crate::fact::ActivityKind;
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let with_staff = |mut ev: Event<'static>, staff: &'static str| {
+            ev.staff_id = Some(Cow::Borrowed(staff));
+            ev.window_id = Some(Cow::Borrowed("W001"));
+            ev
+        };
+        let accept = ev(
+            "a1",
+            "2026-03-02T10:00:00+08:00",
+            "K1",
+            accepted(LimitOverrides::default()),
+        );
+        e.on_event(&accept, &mut out).expect("ok");
+        assert!(
+            e.drain_activities().is_empty(),
+            "nothing without collect_facts"
+        );
+        e.collect_facts(true);
+        let accept = ev(
+            "a2",
+            "2026-03-02T10:05:00+08:00",
+            "K2",
+            accepted(LimitOverrides::default()),
+        );
+        e.on_event(&with_staff(accept, "S1"), &mut out).expect("ok");
+        let rating = Body::EvaluationSubmitted {
+            evaluation_id: Cow::Borrowed("E1"),
+            score: 4,
+        };
+        e.on_event(
+            &with_staff(ev("e1", "2026-03-02T11:00:00+08:00", "", rating), "S1"),
+            &mut out,
+        )
+        .expect("ok");
+        let filed = Body::ComplaintFiled {
+            complaint_id: Cow::Borrowed("C1"),
+            category: ComplaintCategory::Attitude,
+        };
+        e.on_event(
+            &with_staff(ev("c1", "2026-03-02T12:00:00+08:00", "", filed), "S1"),
+            &mut out,
+        )
+        .expect("ok");
+        let resolved = Body::ComplaintResolved {
+            complaint_id: Cow::Borrowed("C1"),
+            substantiated: true,
+        };
+        // Resolved by a supervisor: the complaint still counts against its target, S1.
+        let resolution = with_staff(ev("c2", "2026-03-03T09:00:00+08:00", "", resolved), "BOSS");
+        e.on_event(&resolution, &mut out).expect("ok");
+        let got: Vec<(ActivityKind, String, Option<String>, i32)> = e
+            .drain_activities()
+            .into_iter()
+            .map(|a| (a.kind, a.id, a.staff_id, a.value))
+            .collect();
+        let s1 = Some("S1".to_string());
+        assert_eq!(
+            got,
+            vec![
+                (ActivityKind::Accepted, "K2".into(), s1.clone(), 0),
+                (ActivityKind::Evaluation, "E1".into(), s1.clone(), 4),
+                (ActivityKind::Complaint, "C1".into(), s1.clone(), 0),
+                (ActivityKind::ComplaintResolved, "C1".into(), s1, 1),
+            ]
+        );
+        assert!(e.drain_activities().is_empty(), "drained");
     }
 
     #[test]

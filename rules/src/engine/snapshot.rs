@@ -149,6 +149,7 @@ impl Engine {
             clock: Instant(image.clock),
             stats: image.stats,
             facts: None,
+            activities: Vec::new(),
         })
     }
 }
