@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod engine;
 pub mod event;
 pub mod fact;
+pub mod perf;
 pub mod policy;
 pub mod reference;
 pub mod synth;

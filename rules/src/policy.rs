@@ -63,6 +63,24 @@ pub struct Policy {
     /// Days after its red card a complaint never resolved (or a rating never rectified) is still
     /// kept for a late resolution, before it is forgotten.
     pub stale_matter_days: u32,
+    /// 绩效 monthly score: points deducted per 预警.
+    pub score_warning_deduction: f64,
+    /// Points deducted per 黄牌.
+    pub score_yellow_deduction: f64,
+    /// Points deducted per 红牌.
+    pub score_red_deduction: f64,
+    /// Points deducted per substantiated complaint (有效投诉).
+    pub score_complaint_deduction: f64,
+    /// 承诺提速率 from which the speed-up bonus is given.
+    pub score_speedup_threshold: f64,
+    /// Bonus at that threshold (+1 per further whole 10 %).
+    pub score_speedup_bonus: f64,
+    /// 提前办结率 from which a bonus of 1 is given (+1 per further whole 10 %).
+    pub score_early_threshold: f64,
+    /// Largest total bonus.
+    pub score_bonus_cap: f64,
+    /// 590: the 现场办结率 target.
+    pub on_site_target: f64,
 }
 
 impl Default for Policy {
@@ -92,6 +110,15 @@ impl Default for Policy {
             closed_case_retention_days: 7,
             fee_case_memory_days: 30,
             stale_matter_days: 90,
+            score_warning_deduction: 3.0,
+            score_yellow_deduction: 5.0,
+            score_red_deduction: 10.0,
+            score_complaint_deduction: 10.0,
+            score_speedup_threshold: 0.3,
+            score_speedup_bonus: 3.0,
+            score_early_threshold: 0.1,
+            score_bonus_cap: 10.0,
+            on_site_target: 0.9,
         }
     }
 }
@@ -124,6 +151,27 @@ impl Policy {
                     self.satisfaction_floor
                 ),
             ));
+        }
+        for (key, v) in [
+            ("score_speedup_threshold", self.score_speedup_threshold),
+            ("score_early_threshold", self.score_early_threshold),
+            ("on_site_target", self.on_site_target),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err((key, format!("{key} {v} must be between 0 and 1")));
+            }
+        }
+        for (key, v) in [
+            ("score_warning_deduction", self.score_warning_deduction),
+            ("score_yellow_deduction", self.score_yellow_deduction),
+            ("score_red_deduction", self.score_red_deduction),
+            ("score_complaint_deduction", self.score_complaint_deduction),
+            ("score_speedup_bonus", self.score_speedup_bonus),
+            ("score_bonus_cap", self.score_bonus_cap),
+        ] {
+            if !(0.0..=100.0).contains(&v) {
+                return Err((key, format!("{key} {v} must be between 0 and 100 points")));
+            }
         }
         let positive = [
             ("acceptance_working_days", self.acceptance_working_days),
