@@ -452,7 +452,11 @@ fn cluster(args: ClusterArgs) -> ExitCode {
     };
     let mut cfg = cluster_config(args.kafka, &args.clickhouse, args.metrics_listen);
     cfg.api = match args.api.settings() {
-        Ok(api) => api,
+        Ok(api) => api.map(|mut a| {
+            a.config.future_skew_secs = i64::from(loaded.policy.future_skew_minutes) * 60;
+            a.config.policy = loaded.policy.clone();
+            a
+        }),
         Err(e) => {
             eprintln!("error: dashboard API: {e}");
             return ExitCode::from(EXIT_UNUSABLE);

@@ -11,7 +11,8 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use crate::model::Action;
+use crate::model::{Action, AlertDoc};
+use rules::perf::Counts;
 
 /// A boxed future (the trait is used as `dyn Backend`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -32,6 +33,109 @@ pub trait Backend: Send + Sync + 'static {
         &'a self,
         case_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>>;
+
+    /// Stored alerts matching `filter` (latest version of each), `fired_at` newest first, then
+    /// `alert_id`.
+    fn history<'a>(
+        &'a self,
+        filter: &'a HistoryFilter,
+    ) -> BoxFuture<'a, Result<Vec<AlertDoc>, BackendError>> {
+        let _ = filter;
+        Box::pin(async { Err(no_history()) })
+    }
+
+    /// Stored dead letters (as JSON objects), `received_at` newest first, then `source`.
+    fn dead_letters<'a>(
+        &'a self,
+        filter: &'a DeadLetterFilter,
+    ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>> {
+        let _ = filter;
+        Box::pin(async { Err(no_history()) })
+    }
+
+    /// 绩效 counts per key over a period.
+    fn performance<'a>(
+        &'a self,
+        filter: &'a PerfFilter,
+    ) -> BoxFuture<'a, Result<Vec<Counts>, BackendError>> {
+        let _ = filter;
+        Box::pin(async { Err(no_history()) })
+    }
+}
+
+fn no_history() -> BackendError {
+    BackendError("this store keeps no history".into())
+}
+
+/// What `GET /api/v1/history/alerts` asks the store for. Instants are seconds since the epoch.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    /// Jurisdiction prefix (always the caller's, or narrower).
+    pub region_prefix: String,
+    /// `fired_at` at or after (0 = unbounded).
+    pub from: i64,
+    /// `fired_at` before (0 = unbounded).
+    pub to: i64,
+    /// Centre.
+    pub center: Option<String>,
+    /// Department.
+    pub department: Option<String>,
+    /// Window.
+    pub window: Option<String>,
+    /// Staff member.
+    pub staff: Option<String>,
+    /// Rule.
+    pub rule: Option<String>,
+    /// Level.
+    pub level: Option<String>,
+    /// Engine status: `open` or `retracted`.
+    pub status: Option<String>,
+    /// Rows strictly after this (fired_at, alert_id) in the listing order.
+    pub after: Option<(i64, String)>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// What `GET /api/v1/dead-letters` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    /// `received_at` at or after (0 = unbounded).
+    pub from: i64,
+    /// `received_at` before (0 = unbounded).
+    pub to: i64,
+    /// Reason code.
+    pub reason: Option<String>,
+    /// Rows strictly after this (received_at, source).
+    pub after: Option<(i64, String)>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Grouping of `GET /api/v1/performance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dimension {
+    /// By department.
+    Department,
+    /// By window.
+    Window,
+    /// By staff member.
+    Staff,
+    /// By item.
+    Item,
+}
+
+/// What `GET /api/v1/performance` asks for.
+#[derive(Debug, Clone)]
+pub struct PerfFilter {
+    /// Jurisdiction prefix.
+    pub region_prefix: String,
+    /// Period start (inclusive).
+    pub from: i64,
+    /// Period end (exclusive).
+    pub to: i64,
+    /// Grouping.
+    pub by: Dimension,
 }
 
 /// An in-memory store, for tests and for trying the API out.

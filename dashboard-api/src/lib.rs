@@ -14,6 +14,7 @@ pub mod auth;
 pub mod backend;
 pub mod error;
 pub mod events;
+mod history;
 pub mod hub;
 mod live;
 pub mod metrics;
@@ -57,6 +58,8 @@ pub struct ApiConfig {
     /// Ingest refuses events whose `occurred_at` is further than this ahead of receipt
     /// (SPEC §3: 10 minutes; the policy's `future_skew_minutes`).
     pub future_skew_secs: i64,
+    /// The policy whose `score_*` weights and `on_site_target` the 绩效 table uses.
+    pub policy: rules::Policy,
 }
 
 impl Default for ApiConfig {
@@ -69,6 +72,7 @@ impl Default for ApiConfig {
             live_buffer: 1024,
             keep_finished: Duration::from_secs(7 * 86_400),
             future_skew_secs: 600,
+            policy: rules::Policy::default(),
         }
     }
 }
@@ -167,6 +171,14 @@ impl Api {
             .route("/api/v1/alerts/{alert_id}", get(rest::alert_detail))
             .route("/api/v1/alerts/{alert_id}/actions", post(rest::act))
             .route("/api/v1/windows", get(rest::windows))
+            .route("/api/v1/history/alerts", get(history::alerts))
+            .route("/api/v1/history/alerts.csv", get(history::alerts_csv))
+            .route(
+                "/api/v1/cases/{case_id}/timeline",
+                get(history::case_timeline),
+            )
+            .route("/api/v1/dead-letters", get(history::dead_letters))
+            .route("/api/v1/performance", get(history::performance))
             .route("/api/v1/live", get(live::upgrade))
             .route(
                 "/api/v1/events",

@@ -97,6 +97,7 @@ impl EmbeddedConfig {
     ) -> Self {
         let api = ApiConfig {
             future_skew_secs: i64::from(policy.future_skew_minutes) * 60,
+            policy: policy.clone(),
             ..ApiConfig::default()
         };
         EmbeddedConfig {

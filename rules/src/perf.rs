@@ -71,6 +71,27 @@ fn ratio(n: u64, d: u64) -> Option<f64> {
 }
 
 impl Counts {
+    /// Add `c`'s counts to these (for totals; the key is kept).
+    pub fn add(&mut self, c: &Counts) {
+        self.accepted += c.accepted;
+        self.completed += c.completed;
+        self.on_time += c.on_time;
+        self.early += c.early;
+        self.on_site += c.on_site;
+        self.late += c.late;
+        self.days_used += c.days_used;
+        self.speedup_cases += c.speedup_cases;
+        self.legal_days += c.legal_days;
+        self.promised_days += c.promised_days;
+        self.warnings += c.warnings;
+        self.yellows += c.yellows;
+        self.reds += c.reds;
+        self.complaints += c.complaints;
+        self.substantiated += c.substantiated;
+        self.evaluations += c.evaluations;
+        self.satisfied += c.satisfied;
+    }
+
     /// The rates.
     pub fn rates(&self) -> Rates {
         Rates {

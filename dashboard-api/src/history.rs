@@ -1,0 +1,421 @@
+//! The auditor's desk: stored violations with filters and pages, their CSV export, a case's
+//! full timeline, dead letters for admins, and 绩效 metrics with the monthly score and the 590
+//! check. Everything is read from the store and scoped to the caller's region prefix.
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rules::perf::{check_590, score, Counts};
+use rules::time::Instant;
+use rules::Day;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::auth::{Principal, Role};
+use crate::backend::{BackendError, DeadLetterFilter, Dimension, HistoryFilter, PerfFilter};
+use crate::error::{from_query_rejection, ApiError};
+use crate::model::AlertDoc;
+use crate::Api;
+
+/// Roles that read history and metrics.
+const READERS: &[Role] = &[Role::Leader, Role::Inspector, Role::Auditor, Role::Admin];
+
+/// Largest page.
+const MAX_PAGE: u32 = 1000;
+
+fn store_error(e: BackendError) -> ApiError {
+    ApiError::unavailable(format!("history store: {e}; try again"))
+}
+
+/// A period from `month=YYYY-MM`, or `from`/`to` dates (both inclusive, local time); either end
+/// may be open (0).
+fn period(
+    month: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(i64, i64), ApiError> {
+    let day = |name: &str, s: &str| {
+        Day::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!("{name}={s:?}: expected a date YYYY-MM-DD"))
+        })
+    };
+    if let Some(m) = month {
+        let first = day("month", &format!("{m}-01"))?;
+        let (y, mo, _) = first.ymd();
+        let next = if mo == 12 {
+            Day::from_ymd(y + 1, 1, 1)
+        } else {
+            Day::from_ymd(y, mo + 1, 1)
+        }
+        .ok_or_else(|| ApiError::bad_request(format!("month={m:?}: out of range")))?;
+        return Ok((first.start().0, next.start().0));
+    }
+    let from = from.map(|s| day("from", s)).transpose()?;
+    let to = to.map(|s| day("to", s)).transpose()?;
+    if let (Some(a), Some(b)) = (from, to) {
+        if b < a {
+            return Err(ApiError::bad_request(format!(
+                "to ({b}) is before from ({a})"
+            )));
+        }
+    }
+    Ok((from.map_or(0, |d| d.start().0), to.map_or(0, |d| d.end().0)))
+}
+
+/// The caller's prefix, or a narrower one they asked for.
+fn scope(who: &Principal, region: Option<&str>) -> Result<String, ApiError> {
+    match region {
+        None => Ok(who.region.as_str().to_string()),
+        Some(r) if r.starts_with(who.region.as_str()) => Ok(r.to_string()),
+        Some(r) if who.region.as_str().starts_with(r) => Ok(who.region.as_str().to_string()),
+        Some(r) => Err(ApiError::forbidden(format!(
+            "region {r:?} is outside your jurisdiction ({})",
+            who.region.as_str()
+        ))),
+    }
+}
+
+fn parse_cursor(c: &str) -> Result<(i64, String), ApiError> {
+    c.split_once('.')
+        .and_then(|(t, id)| Some((t.parse().ok()?, id.to_string())))
+        .ok_or_else(|| ApiError::bad_request("cursor: pass a previous page's next_cursor"))
+}
+
+/// `GET /api/v1/history/alerts` query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistoryQuery {
+    month: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    region: Option<String>,
+    center: Option<String>,
+    department: Option<String>,
+    window: Option<String>,
+    staff: Option<String>,
+    rule: Option<String>,
+    level: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+impl HistoryQuery {
+    fn filter(&self, who: &Principal) -> Result<HistoryFilter, ApiError> {
+        let (from, to) = period(
+            self.month.as_deref(),
+            self.from.as_deref(),
+            self.to.as_deref(),
+        )?;
+        if let Some(s) = self.status.as_deref() {
+            if s != "open" && s != "retracted" {
+                return Err(ApiError::bad_request(format!(
+                    "status={s:?}: history filters on the engine's status, open or retracted"
+                )));
+            }
+        }
+        Ok(HistoryFilter {
+            region_prefix: scope(who, self.region.as_deref())?,
+            from,
+            to,
+            center: self.center.clone(),
+            department: self.department.clone(),
+            window: self.window.clone(),
+            staff: self.staff.clone(),
+            rule: self.rule.clone(),
+            level: self.level.clone(),
+            status: self.status.clone(),
+            after: self.cursor.as_deref().map(parse_cursor).transpose()?,
+            limit: self.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+        })
+    }
+}
+
+/// A page of history.
+#[derive(Debug, Serialize)]
+pub(crate) struct HistoryPage {
+    items: Vec<AlertDoc>,
+    next_cursor: Option<String>,
+}
+
+fn next_cursor(items: &[AlertDoc], limit: u32) -> Option<String> {
+    (items.len() as u32 >= limit)
+        .then(|| items.last())
+        .flatten()
+        .map(|a| format!("{}.{}", a.fired_at.0, a.alert_id))
+}
+
+pub(crate) async fn alerts(
+    State(api): State<Api>,
+    who: Principal,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    who.require(READERS, "the history")?;
+    let Query(q) = q.map_err(from_query_rejection)?;
+    let filter = q.filter(&who)?;
+    let items = api.0.backend.history(&filter).await.map_err(store_error)?;
+    Ok(Json(HistoryPage {
+        next_cursor: next_cursor(&items, filter.limit),
+        items,
+    }))
+}
+
+/// One CSV field, quoted when needed (RFC 4180).
+fn field(out: &mut String, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
+const CSV_HEADER: &str = "告警编号 alert_id,规则 rule,级别 level,状态 status,触发时间 fired_at,中心 center_id,区划 region,部门 department,窗口 window_id,工号 staff_id,办件编号 case_id,事项 item_code,说明 message\r\n";
+
+fn csv_rows(items: &[AlertDoc]) -> String {
+    let mut out = String::new();
+    for a in items {
+        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        let cells = [
+            a.alert_id.clone(),
+            a.rule.clone(),
+            a.level.as_str().to_string(),
+            a.status.as_str().to_string(),
+            a.fired_at.to_string(),
+            a.center_id.clone(),
+            a.region.clone(),
+            opt(&a.department),
+            opt(&a.window_id),
+            opt(&a.staff_id),
+            opt(&a.case_id),
+            opt(&a.item_code),
+            a.message.clone(),
+        ];
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            field(&mut out, c);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// `GET /api/v1/history/alerts.csv`: every matching alert, streamed page by page, UTF-8 with a
+/// byte-order mark so Excel shows the Chinese text.
+pub(crate) async fn alerts_csv(
+    State(api): State<Api>,
+    who: Principal,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    who.require(READERS, "the history")?;
+    let Query(q) = q.map_err(from_query_rejection)?;
+    let mut filter = q.filter(&who)?;
+    filter.limit = MAX_PAGE;
+    filter.after = None;
+    // The first page is read before answering, so an unavailable store is a 503, not an
+    // empty file.
+    let first = api.0.backend.history(&filter).await.map_err(store_error)?;
+    let head = format!("\u{feff}{CSV_HEADER}{}", csv_rows(&first));
+    let state = (api, filter, next_cursor(&first, MAX_PAGE));
+    let rest = futures_util::stream::unfold(Some(state), |state| async move {
+        let (api, mut filter, cursor) = state?;
+        let cursor = cursor?;
+        filter.after = parse_cursor(&cursor).ok();
+        match api.0.backend.history(&filter).await {
+            Ok(items) => {
+                let next = next_cursor(&items, MAX_PAGE);
+                let chunk = Bytes::from(csv_rows(&items));
+                Some((Ok::<_, std::io::Error>(chunk), Some((api, filter, next))))
+            }
+            Err(e) => {
+                log::error!("CSV export cut short: {e}");
+                Some((Err(std::io::Error::other(e.to_string())), None))
+            }
+        }
+    });
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok(Bytes::from(head)) }),
+        rest,
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"jiancha-alerts.csv\"",
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/cases/{case_id}/timeline`: the case's events as received, oldest first; only
+/// events inside the caller's jurisdiction.
+pub(crate) async fn case_timeline(
+    State(api): State<Api>,
+    who: Principal,
+    Path(case_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    who.require(READERS, "case timelines")?;
+    let events = api
+        .0
+        .backend
+        .case_timeline(&case_id)
+        .await
+        .map_err(store_error)?;
+    let visible: Vec<Value> = events
+        .into_iter()
+        .filter(|e| {
+            e.get("region")
+                .and_then(Value::as_str)
+                .is_some_and(|r| who.region.covers(r))
+        })
+        .collect();
+    if visible.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no case {case_id:?} in your jurisdiction"
+        )));
+    }
+    Ok(Json(json!({"case_id": case_id, "events": visible})))
+}
+
+/// `GET /api/v1/dead-letters` query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeadLetterQuery {
+    from: Option<String>,
+    to: Option<String>,
+    reason: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+pub(crate) async fn dead_letters(
+    State(api): State<Api>,
+    who: Principal,
+    q: Result<Query<DeadLetterQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    who.require(&[Role::Admin], "dead letters")?;
+    let Query(q) = q.map_err(from_query_rejection)?;
+    let (from, to) = period(None, q.from.as_deref(), q.to.as_deref())?;
+    let filter = DeadLetterFilter {
+        from,
+        to,
+        reason: q.reason,
+        after: q.cursor.as_deref().map(parse_cursor).transpose()?,
+        limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+    };
+    let items = api
+        .0
+        .backend
+        .dead_letters(&filter)
+        .await
+        .map_err(store_error)?;
+    let next = (items.len() as u32 >= filter.limit)
+        .then(|| items.last())
+        .flatten()
+        .and_then(|d| {
+            Some(format!(
+                "{}.{}",
+                d.get("received_at")?.as_i64()?,
+                d.get("source")?.as_str()?
+            ))
+        });
+    Ok(Json(json!({"items": items, "next_cursor": next})))
+}
+
+/// `GET /api/v1/performance` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PerfQuery {
+    by: Dimension,
+    month: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    region: Option<String>,
+}
+
+/// One ranked row of the 绩效 table.
+#[derive(Debug, Serialize)]
+struct PerfRow {
+    rank: usize,
+    #[serde(flatten)]
+    counts: Counts,
+    rates: rules::perf::Rates,
+    score: rules::perf::Score,
+    check_590: rules::perf::Check590,
+}
+
+pub(crate) async fn performance(
+    State(api): State<Api>,
+    who: Principal,
+    q: Result<Query<PerfQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    who.require(READERS, "performance metrics")?;
+    let Query(q) = q.map_err(from_query_rejection)?;
+    let (from, to) = period(q.month.as_deref(), q.from.as_deref(), q.to.as_deref())?;
+    if from == 0 || to == 0 {
+        return Err(ApiError::bad_request(
+            "give a period: month=YYYY-MM, or from=YYYY-MM-DD and to=YYYY-MM-DD",
+        ));
+    }
+    let filter = PerfFilter {
+        region_prefix: scope(&who, q.region.as_deref())?,
+        from,
+        to,
+        by: q.by,
+    };
+    let counts = api
+        .0
+        .backend
+        .performance(&filter)
+        .await
+        .map_err(store_error)?;
+    let policy = &api.0.config.policy;
+    let mut total = Counts::default();
+    let mut rows: Vec<PerfRow> = counts
+        .into_iter()
+        .map(|c| {
+            total.add(&c);
+            PerfRow {
+                rank: 0,
+                rates: c.rates(),
+                score: score(&c, policy),
+                check_590: check_590(&c, policy),
+                counts: c,
+            }
+        })
+        .collect();
+    // Ranking: score, then 按时办结率, then more cases finished; ties keep key order.
+    rows.sort_by(|a, b| {
+        b.score
+            .score
+            .total_cmp(&a.score.score)
+            .then(
+                b.rates
+                    .on_time
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.rates.on_time.unwrap_or(0.0)),
+            )
+            .then(b.counts.completed.cmp(&a.counts.completed))
+            .then(a.counts.key.cmp(&b.counts.key))
+    });
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    Ok(Json(json!({
+        "by": q.by,
+        "region": filter.region_prefix,
+        "from": Instant(from).to_string(),
+        "to": Instant(to).to_string(),
+        "rows": rows,
+        "total": {"counts": total, "rates": total.rates()},
+    })))
+}
