@@ -98,6 +98,10 @@ struct ApiOnlyArgs {
         env = "JIANCHA_LISTEN"
     )]
     listen: std::net::SocketAddr,
+    /// The deployment's policy.toml: its future skew for HTTP ingest and its `score_*` weights
+    /// for the 绩效 table (defaults otherwise).
+    #[arg(long, value_name = "FILE", env = "JIANCHA_POLICY")]
+    policy: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -505,9 +509,31 @@ fn cluster_config(
 
 fn api(args: ApiOnlyArgs) -> ExitCode {
     cluster::logging::init();
+    let policy = match &args.policy {
+        None => rules::Policy::default(),
+        Some(path) => {
+            let parsed = std::fs::read_to_string(path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|text| {
+                    rules::Policy::parse(&path.display().to_string(), &text)
+                        .map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_UNUSABLE);
+                }
+            }
+        }
+    };
     let mut cfg = cluster_config(args.kafka, &args.clickhouse, args.listen);
     cfg.api = match args.api.settings() {
-        Ok(Some(api)) => Some(api),
+        Ok(Some(mut api)) => {
+            api.config.future_skew_secs = i64::from(policy.future_skew_minutes) * 60;
+            api.config.policy = policy;
+            Some(api)
+        }
         Ok(None) => {
             eprintln!("error: api: --users is required (make one with `jiancha user add`)");
             return ExitCode::from(EXIT_UNUSABLE);
