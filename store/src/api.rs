@@ -1,15 +1,19 @@
 //! The storage interface both backends implement: [`Store`], and the backend-neutral types its
-//! operations take ([`RowBatch`], [`AlertFilter`], [`CheckpointKey`], [`CheckpointMeta`]).
+//! operations take ([`RowBatch`], [`AlertFilter`], [`HistoryQuery`], [`DeadLetterQuery`],
+//! [`PerfQuery`], [`CheckpointKey`], [`CheckpointMeta`]) and return ([`PerfCounts`]).
 //!
 //! The contract is the ClickHouse tables' de-duplication, whatever the backend: reads never show
 //! a re-delivered row twice and always show the winning version of a key (alerts: highest
 //! `version`; case facts: highest `version`; window status: latest `updated_at`; checkpoints:
-//! highest `next_offset`; events and dead letters: the last write of a key). Alert actions are an
+//! highest `next_offset`; events, dead letters and activity: the last write of a key). Alert
+//! actions are an
 //! append-only audit trail. `store/tests/conformance/` checks every backend against this.
 
 use std::future::Future;
 
-use crate::rows::{ActionRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow};
+use crate::rows::{
+    ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow,
+};
 use crate::StoreError;
 
 /// Which rows [`Store::alerts`] returns.
@@ -73,6 +77,8 @@ pub struct RowBatch {
     pub facts: Vec<CaseFactRow>,
     /// Windows whose live status changed.
     pub windows: Vec<WindowStatusRow>,
+    /// Activity facts (acceptances, ratings, complaints and their resolutions).
+    pub activity: Vec<ActivityRow>,
 }
 
 impl RowBatch {
@@ -83,6 +89,7 @@ impl RowBatch {
             + self.dead.len()
             + self.facts.len()
             + self.windows.len()
+            + self.activity.len()
     }
 
     /// No rows at all?
@@ -90,6 +97,139 @@ impl RowBatch {
         self.rows() == 0
     }
 }
+
+/// The default page size of [`HistoryQuery`] and [`DeadLetterQuery`] when their `limit` is 0.
+pub const DEFAULT_PAGE: u32 = 1000;
+
+fn page(limit: u32) -> u32 {
+    if limit == 0 {
+        DEFAULT_PAGE
+    } else {
+        limit
+    }
+}
+
+/// Which violations [`Store::history`] returns: the winning version of each alert, newest first
+/// (`fired_at` descending, then `alert_id` ascending), a page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Jurisdiction: GB/T 2260 prefix the alert's region must start with (empty: all).
+    pub region_prefix: String,
+    /// `fired_at` at or after this (seconds; 0: unbounded).
+    pub from: u32,
+    /// `fired_at` before this (seconds; 0: unbounded).
+    pub to: u32,
+    /// Only this service centre.
+    pub center: Option<String>,
+    /// Only this department.
+    pub department: Option<String>,
+    /// Only this window.
+    pub window: Option<String>,
+    /// Only this staff member.
+    pub staff: Option<String>,
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this level (`warning`, `yellow`, `red`).
+    pub level: Option<String>,
+    /// Only this engine status (`open`, `retracted`) of the winning version.
+    pub status: Option<String>,
+    /// Keyset cursor: only rows after `(fired_at, alert_id)` in the result order (the last row
+    /// of the previous page).
+    pub after: Option<(u32, String)>,
+    /// At most this many rows; 0 means [`DEFAULT_PAGE`].
+    pub limit: u32,
+}
+
+impl HistoryQuery {
+    /// The row limit to apply.
+    pub fn effective_limit(&self) -> u32 {
+        page(self.limit)
+    }
+}
+
+/// Which dead letters [`Store::dead_letters`] returns, newest first (`received_at`
+/// descending, then `source` ascending), a page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetterQuery {
+    /// `received_at` at or after this (seconds; 0: unbounded).
+    pub from: u32,
+    /// `received_at` before this (seconds; 0: unbounded).
+    pub to: u32,
+    /// Only this reason code.
+    pub reason: Option<String>,
+    /// Keyset cursor: only rows after `(received_at, source)` in the result order.
+    pub after: Option<(u32, String)>,
+    /// At most this many rows; 0 means [`DEFAULT_PAGE`].
+    pub limit: u32,
+}
+
+impl DeadLetterQuery {
+    /// The row limit to apply.
+    pub fn effective_limit(&self) -> u32 {
+        page(self.limit)
+    }
+}
+
+/// What [`Store::perf_counts`] groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    /// 部门 (`department`).
+    Department,
+    /// 窗口 (`window_id`).
+    Window,
+    /// 工作人员 (`staff_id`).
+    Staff,
+    /// 事项 (`item_code`).
+    Item,
+}
+
+impl Dimension {
+    /// The column grouped by, the same in every table that feeds [`PerfCounts`].
+    pub fn column(self) -> &'static str {
+        match self {
+            Dimension::Department => "department",
+            Dimension::Window => "window_id",
+            Dimension::Staff => "staff_id",
+            Dimension::Item => "item_code",
+        }
+    }
+}
+
+/// The period and scope of [`Store::perf_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerfQuery {
+    /// Jurisdiction: GB/T 2260 prefix the row's region must start with (empty: all).
+    pub region_prefix: String,
+    /// Period start, included (seconds).
+    pub from: u32,
+    /// Period end, excluded (seconds; 0: unbounded).
+    pub to: u32,
+    /// Group by.
+    pub by: Dimension,
+}
+
+/// The counts behind the 绩效评估 metrics of one department, window, staff member or item in a
+/// period: the engine's own type ([`rules::perf::Counts`], which derives the rates, the score
+/// and the 590 check from them), so the store needs no translation. Every field is a count or
+/// a sum, so periods add up. How [`Store::perf_counts`] counts each field, for a period
+/// [from, to) and a region prefix:
+///
+/// - `accepted` (受理数): activity rows of kind `accepted` with `at` in the period;
+/// - from the case facts (winning version per region and case) with `completed_at` in the
+///   period: `completed` (办结数) = their count; `on_time`, `early`, `on_site` = the sums of
+///   those flags; `late` (超时件数) = those not on time; `days_used` = the sum of
+///   `working_days_used`; of the 承诺件 with a known legal limit (`case_type = 'promised'`,
+///   `legal_days > 0`): `speedup_cases` = their count, `legal_days` and `promised_days` = the
+///   sums of theirs (承诺提速率 = (legal_days − promised_days) / legal_days);
+/// - from the alerts (winning version; not retracted; rule not `discipline.ladder`) with
+///   `fired_at` in the period: `warnings`, `yellows`, `reds` by level (预警/黄牌/红牌) and
+///   `complaints` (投诉数) = those of rule `complaint.filed`;
+/// - `substantiated` (有效投诉数): activity `complaint_resolved` with value 1, `at` in the period;
+/// - `evaluations`: activity `evaluation` rows with `at` in the period; `satisfied`: those with
+///   value 4 or 5 (满意, 非常满意).
+///
+/// `key` is "" for rows where the dimension is unknown.
+pub type PerfCounts = rules::perf::Counts;
 
 /// jiancha's tables, the only names [`Store::count`] accepts (the name goes into SQL text).
 pub const TABLES: &[&str] = &[
@@ -102,6 +242,7 @@ pub const TABLES: &[&str] = &[
     "self_test",
     "checkpoints",
     "window_status",
+    "activity",
 ];
 
 /// Refuse a table name that is not one of [`TABLES`].
@@ -161,6 +302,12 @@ pub trait Store: Send + Sync + 'static {
         rows: &[ActionRow],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Store activity facts (keyed by region, kind and id; the last write wins).
+    fn insert_activity(
+        &self,
+        rows: &[ActivityRow],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Store window status versions (keyed by `window_id`; the latest `updated_at` wins).
     fn insert_window_status(
         &self,
@@ -178,6 +325,27 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: &AlertFilter,
     ) -> impl Future<Output = Result<Vec<AlertRow>, StoreError>> + Send;
+
+    /// Violation history: the winning version of each alert matching `query`, `fired_at`
+    /// descending then `alert_id` ascending, one page after the query's cursor.
+    fn history(
+        &self,
+        query: &HistoryQuery,
+    ) -> impl Future<Output = Result<Vec<AlertRow>, StoreError>> + Send;
+
+    /// Dead letters matching `query`, `received_at` descending then `source` ascending, one
+    /// page after the query's cursor.
+    fn dead_letters(
+        &self,
+        query: &DeadLetterQuery,
+    ) -> impl Future<Output = Result<Vec<DeadLetterRow>, StoreError>> + Send;
+
+    /// The 绩效 counts of every key of `query.by` with anything in the period and
+    /// jurisdiction (see [`PerfCounts`] for each field's definition), sorted by key.
+    fn perf_counts(
+        &self,
+        query: &PerfQuery,
+    ) -> impl Future<Output = Result<Vec<PerfCounts>, StoreError>> + Send;
 
     /// Every action on alerts, oldest first (the API replays them at start-up).
     fn actions(&self) -> impl Future<Output = Result<Vec<ActionRow>, StoreError>> + Send;

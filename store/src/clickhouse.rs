@@ -15,9 +15,14 @@
 use clickhouse::{Client, Compression};
 use serde::Deserialize;
 
-use crate::api::{check_table, AlertFilter, CheckpointKey, CheckpointMeta, RowBatch, Store};
+use crate::api::{
+    check_table, AlertFilter, CheckpointKey, CheckpointMeta, DeadLetterQuery, HistoryQuery,
+    PerfCounts, PerfQuery, RowBatch, Store,
+};
+use crate::query::{self, Dialect, Param};
 use crate::rows::{
-    ActionRow, AlertRow, CaseFactRow, CheckpointRow, DeadLetterRow, EventRow, WindowStatusRow,
+    ActionRow, ActivityRow, AlertRow, CaseFactRow, CheckpointRow, DeadLetterRow, EventRow,
+    WindowStatusRow,
 };
 use crate::schema::{LEDGER, MIGRATIONS, SELF_TEST};
 use crate::{classify, now_seconds, self_test_token, StoreError};
@@ -162,6 +167,31 @@ impl ClickHouseStore {
         insert.end().await.map_err(map_err)
     }
 
+    /// ClickHouse's spelling of the shared queries: qualified tables read with `FINAL` (one
+    /// winning row per key), times as `toDateTime(?)`.
+    fn dialect(&self) -> Dialect {
+        Dialect {
+            table: |d, table| format!("{}.{table} FINAL", d.database),
+            database: self.database.clone(),
+            time: "toDateTime(?)",
+        }
+    }
+
+    /// Run a shared statement, binding its parameters in order.
+    async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
+        &self,
+        statement: &query::Statement,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut q = self.client.query(&statement.sql);
+        for p in &statement.params {
+            q = match p {
+                Param::Text(s) => q.bind(s.as_str()),
+                Param::Time(n) | Param::Limit(n) => q.bind(*n),
+            };
+        }
+        q.fetch_all().await.map_err(map_err)
+    }
+
     /// Drop the whole database (tests and `--reset`).
     pub async fn drop_database(&self) -> Result<(), StoreError> {
         self.execute("DROP DATABASE IF EXISTS {db}").await
@@ -234,8 +264,18 @@ impl Store for ClickHouseStore {
         }
     }
 
+    /// Into `alerts` and its region-ordered copy `alerts_by_region`, concurrently (a retry
+    /// after a partial failure rewrites both, which collapses).
     async fn insert_alerts(&self, rows: &[AlertRow]) -> Result<(), StoreError> {
-        self.insert_all("alerts", rows).await
+        let (a, b) = tokio::join!(
+            self.insert_all("alerts", rows),
+            self.insert_all("alerts_by_region", rows)
+        );
+        a.and(b)
+    }
+
+    async fn insert_activity(&self, rows: &[ActivityRow]) -> Result<(), StoreError> {
+        self.insert_all("activity", rows).await
     }
 
     async fn insert_dead_letters(&self, rows: &[DeadLetterRow]) -> Result<(), StoreError> {
@@ -265,20 +305,57 @@ impl Store for ClickHouseStore {
         Ok((rate.on_time, rate.finished))
     }
 
+    /// Into `events`, and those of a case also into `case_events` (the timeline's copy).
     async fn insert_events(&self, rows: &[EventRow]) -> Result<(), StoreError> {
-        self.insert_all("events", rows).await
+        let of_cases: Vec<EventRow> = rows
+            .iter()
+            .filter(|e| !e.case_id.is_empty())
+            .cloned()
+            .collect();
+        let (a, b) = tokio::join!(
+            self.insert_all("events", rows),
+            self.insert_all("case_events", &of_cases)
+        );
+        a.and(b)
     }
 
-    /// The five tables concurrently: one round trip's latency, not five.
+    /// The tables concurrently: one round trip's latency, not six.
     async fn write(&self, batch: &RowBatch) -> Result<(), StoreError> {
-        let (e, d, f, a, w) = tokio::join!(
+        let (e, d, f, a, w, v) = tokio::join!(
             self.insert_events(&batch.events),
             self.insert_dead_letters(&batch.dead),
             self.insert_case_facts(&batch.facts),
             self.insert_alerts(&batch.alerts),
             self.insert_window_status(&batch.windows),
+            self.insert_activity(&batch.activity),
         );
-        e.and(d).and(f).and(a).and(w)
+        e.and(d).and(f).and(a).and(w).and(v)
+    }
+
+    /// From `alerts_by_region`, whose key (region, fired_at, alert_id) serves the jurisdiction
+    /// and period.
+    async fn history(&self, q: &HistoryQuery) -> Result<Vec<AlertRow>, StoreError> {
+        self.fetch(&query::history(&self.dialect(), "alerts_by_region", q))
+            .await
+    }
+
+    async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetterRow>, StoreError> {
+        self.fetch(&query::dead_letters(&self.dialect(), q)).await
+    }
+
+    /// The three grouped reads concurrently, merged by key.
+    async fn perf_counts(&self, q: &PerfQuery) -> Result<Vec<PerfCounts>, StoreError> {
+        let [facts, alerts, activity] = query::perf(
+            &self.dialect(),
+            ["case_facts", "alerts_by_region", "activity"],
+            q,
+        );
+        let (facts, alerts, activity) = tokio::join!(
+            self.fetch(&facts),
+            self.fetch(&alerts),
+            self.fetch(&activity)
+        );
+        Ok(query::merge(facts?, alerts?, activity?))
     }
 
     /// The latest version of each alert matching `filter`, newest first. `FINAL` collapses
@@ -363,7 +440,7 @@ impl Store for ClickHouseStore {
         let rows: Vec<Raw> = self
             .client
             .query(&self.sql(
-                "SELECT raw FROM {db}.events FINAL WHERE case_id = ? \
+                "SELECT raw FROM {db}.case_events FINAL WHERE case_id = ? \
                  ORDER BY occurred_at, received_at, event_id LIMIT ?",
             ))
             .bind(case_id)

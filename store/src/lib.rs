@@ -1,5 +1,5 @@
-//! jiancha's storage: alerts, raw events, alert actions, dead letters, case facts, window
-//! status and engine checkpoints.
+//! jiancha's storage: alerts, raw events, alert actions, dead letters, case facts, activity
+//! facts, window status and engine checkpoints.
 //!
 //! One interface, [`Store`], two backends: ClickHouse for cluster mode
 //! ([`clickhouse::ClickHouseStore`]) and one SQLite file for the embedded mode
@@ -20,11 +20,15 @@
 pub mod api;
 pub mod batch;
 pub mod clickhouse;
+mod query;
 pub mod rows;
 pub mod schema;
 pub mod sqlite;
 
-pub use api::{AlertFilter, CheckpointKey, CheckpointMeta, RowBatch, Store};
+pub use api::{
+    AlertFilter, CheckpointKey, CheckpointMeta, DeadLetterQuery, Dimension, HistoryQuery,
+    PerfCounts, PerfQuery, RowBatch, Store,
+};
 
 /// A storage failure, classified for the caller's retry decision.
 #[derive(Debug, thiserror::Error)]

@@ -267,3 +267,31 @@ pub struct WindowStatusRow {
     /// The status, as JSON.
     pub doc: String,
 }
+
+/// One dated fact of a 绩效 measure that is not a finished case or an alert: an acceptance
+/// (受理), a rating (评议), a complaint filed or resolved. Keyed by (region, kind, id); a
+/// re-delivered one collapses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct ActivityRow {
+    /// `accepted`, `evaluation`, `complaint` or `complaint_resolved`.
+    pub kind: String,
+    /// The case, evaluation or complaint id.
+    pub id: String,
+    /// Service centre.
+    pub center_id: String,
+    /// GB/T 2260 code.
+    pub region: String,
+    /// Department ("" when unknown).
+    pub department: String,
+    /// Window ("" when unknown).
+    pub window_id: String,
+    /// Staff member ("" when unknown).
+    pub staff_id: String,
+    /// Item ("" when unknown).
+    pub item_code: String,
+    /// Acceptance, rating, filing or resolution time (seconds).
+    pub at: u32,
+    /// The score 1–5 of an evaluation; for `complaint_resolved` 1 = substantiated (有效投诉),
+    /// 0 = not; 0 otherwise.
+    pub value: i32,
+}

@@ -32,6 +32,9 @@ pub const LEDGER: &str = "CREATE TABLE IF NOT EXISTS {db}.schema_migrations \
 pub const SELF_TEST: &str = "CREATE TABLE IF NOT EXISTS {db}.self_test \
     (token String, at DateTime, n UInt8) ENGINE = MergeTree() ORDER BY token";
 
+/// Migration 5's description, the same in both backends.
+const MIGRATION_5: &str = "activity facts; history and timeline access paths";
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -101,6 +104,32 @@ pub const MIGRATIONS: &[Migration] = &[
         statements: &["CREATE TABLE IF NOT EXISTS {db}.window_status (\
             window_id String, center_id String, region String, updated_at DateTime, doc String) \
          ENGINE = ReplacingMergeTree(updated_at) ORDER BY window_id"],
+    },
+    Migration {
+        version: 5,
+        description: MIGRATION_5,
+        statements: &[
+            // Dated facts of the 绩效 measures that are neither finished cases nor alerts:
+            // acceptances, ratings, complaints and their resolutions. A re-delivery collapses.
+            "CREATE TABLE IF NOT EXISTS {db}.activity (\
+            kind String, id String, center_id String, region String, department String, \
+            window_id String, staff_id String, item_code String, at DateTime, value Int32) \
+         ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(at) ORDER BY (region, kind, id)",
+            // The alerts again, ordered for jurisdiction and period (history, 绩效 counts):
+            // `alerts` is ordered by id, so every such read scanned whole months. Both versions
+            // of an alert share region and fired_at, so this key collapses what alert_id does.
+            // Written by insert_alerts with `alerts`; filled from it when created (18.16 has no
+            // projections).
+            "CREATE TABLE IF NOT EXISTS {db}.alerts_by_region \
+         ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(fired_at) \
+         ORDER BY (region, fired_at, alert_id) AS SELECT * FROM {db}.alerts",
+            // The events that belong to a case, ordered by case: a timeline is a key lookup
+            // instead of a scan of `events`. Written by insert_events with `events`.
+            "CREATE TABLE IF NOT EXISTS {db}.case_events \
+         ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(occurred_at) \
+         ORDER BY (case_id, region, occurred_at, event_id) \
+         AS SELECT * FROM {db}.events WHERE case_id != ''",
+        ],
     },
 ];
 
@@ -191,6 +220,20 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
             "CREATE TABLE IF NOT EXISTS ingest_log (\
             seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at INTEGER NOT NULL, \
             source TEXT NOT NULL, payload BLOB NOT NULL) STRICT",
+        ],
+    },
+    Migration {
+        version: 5,
+        description: MIGRATION_5,
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS activity (\
+            kind TEXT NOT NULL, id TEXT NOT NULL, center_id TEXT NOT NULL, \
+            region TEXT NOT NULL, department TEXT NOT NULL, window_id TEXT NOT NULL, \
+            staff_id TEXT NOT NULL, item_code TEXT NOT NULL, at INTEGER NOT NULL, \
+            value INTEGER NOT NULL, PRIMARY KEY (region, kind, id)) STRICT",
+            // 绩效 counts select a period: rows by date.
+            "CREATE INDEX IF NOT EXISTS activity_by_time ON activity (at)",
+            "CREATE INDEX IF NOT EXISTS case_facts_by_completion ON case_facts (completed_at)",
         ],
     },
 ];

@@ -24,8 +24,14 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, Row, Statement, TransactionBehavior};
 
-use crate::api::{check_table, AlertFilter, CheckpointKey, CheckpointMeta, RowBatch, Store};
-use crate::rows::{ActionRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow};
+use crate::api::{
+    check_table, AlertFilter, CheckpointKey, CheckpointMeta, DeadLetterQuery, HistoryQuery,
+    PerfCounts, PerfQuery, RowBatch, Store,
+};
+use crate::query::{self, ActivityCounts, AlertCounts, Dialect, FactCounts, Param};
+use crate::rows::{
+    ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow,
+};
 use crate::schema::{SQLITE_LEDGER, SQLITE_MIGRATIONS, SQLITE_SELF_TEST};
 use crate::{now_seconds, self_test_token, StoreError};
 
@@ -385,6 +391,8 @@ sql_row!(CaseFactRow in "case_facts", key ["region", "case_id"], version Some("v
      channel, accepted_at, completed_at, result, start, deemed, promised_days, promised_unit,
      legal_days, legal_unit, extension_days, pause_days, deadline_date, deadline,
      legal_deadline, working_days_used, on_time, early, on_site, within_legal, version]);
+sql_row!(ActivityRow in "activity", key ["region", "kind", "id"], version None,
+    [kind, id, center_id, region, department, window_id, staff_id, item_code, at, value]);
 sql_row!(WindowStatusRow in "window_status", key ["window_id"], version Some("updated_at"),
     [window_id, center_id, region, updated_at, doc]);
 sql_row!(CheckpointSlot in "checkpoints", key ["group_id", "topic", "partition", "slot"],
@@ -446,6 +454,40 @@ fn insert<R: SqlRow>(tx: &rusqlite::Transaction<'_>, rows: &[R]) -> rusqlite::Re
         row.bind(&mut stmt)?;
     }
     Ok(())
+}
+
+/// SQLite's spelling of the shared queries: plain table names, times as integers.
+fn dialect() -> Dialect {
+    Dialect {
+        table: |_, table| table.to_string(),
+        database: String::new(),
+        time: "?",
+    }
+}
+
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Text(s) => s.to_sql(),
+            Param::Time(n) | Param::Limit(n) => Ok(i64::from(*n).into()),
+        }
+    }
+}
+
+/// Column `i` of a count (SQLite's integers are signed; a count never is).
+fn count(row: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+}
+
+/// The rows of a shared statement, read with `read`.
+fn rows_of<T>(
+    conn: &Connection,
+    statement: &query::Statement,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut stmt = conn.prepare(&statement.sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(&statement.params), read)?;
+    rows.collect()
 }
 
 /// `region` starts with `?1`, as a range the `(region, …)` indexes serve: every string with
@@ -542,6 +584,10 @@ impl Store for SqliteStore {
         self.upsert(rows).await
     }
 
+    async fn insert_activity(&self, rows: &[ActivityRow]) -> Result<(), StoreError> {
+        self.upsert(rows).await
+    }
+
     /// One transaction: the batch is durable as a whole or not at all.
     async fn write(&self, batch: &RowBatch) -> Result<(), StoreError> {
         if batch.is_empty() {
@@ -553,7 +599,8 @@ impl Store for SqliteStore {
             insert(tx, &batch.dead)?;
             insert(tx, &batch.facts)?;
             insert(tx, &batch.alerts)?;
-            insert(tx, &batch.windows)
+            insert(tx, &batch.windows)?;
+            insert(tx, &batch.activity)
         })
         .await
     }
@@ -570,6 +617,65 @@ impl Store for SqliteStore {
             filter.effective_limit(),
         );
         self.select(&tail, params).await
+    }
+
+    async fn history(&self, q: &HistoryQuery) -> Result<Vec<AlertRow>, StoreError> {
+        let statement = query::history(&dialect(), "alerts", q);
+        self.run(Conn::Reader, move |conn| {
+            rows_of(conn, &statement, AlertRow::read)
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetterRow>, StoreError> {
+        let statement = query::dead_letters(&dialect(), q);
+        self.run(Conn::Reader, move |conn| {
+            rows_of(conn, &statement, DeadLetterRow::read)
+        })
+        .await
+    }
+
+    /// Three grouped reads of one snapshot (one read transaction), merged by key.
+    async fn perf_counts(&self, q: &PerfQuery) -> Result<Vec<PerfCounts>, StoreError> {
+        let [facts, alerts, activity] =
+            query::perf(&dialect(), ["case_facts", "alerts", "activity"], q);
+        self.run(Conn::Reader, move |conn| {
+            let tx = conn.transaction()?;
+            let facts = rows_of(&tx, &facts, |r| {
+                Ok(FactCounts {
+                    key: r.get(0)?,
+                    completed: count(r, 1)?,
+                    on_time: count(r, 2)?,
+                    early: count(r, 3)?,
+                    on_site: count(r, 4)?,
+                    late: count(r, 5)?,
+                    days_used: count(r, 6)?,
+                    speedup_cases: count(r, 7)?,
+                    legal_days: count(r, 8)?,
+                    promised_days: count(r, 9)?,
+                })
+            })?;
+            let alerts = rows_of(&tx, &alerts, |r| {
+                Ok(AlertCounts {
+                    key: r.get(0)?,
+                    warnings: count(r, 1)?,
+                    yellows: count(r, 2)?,
+                    reds: count(r, 3)?,
+                    complaints: count(r, 4)?,
+                })
+            })?;
+            let activity = rows_of(&tx, &activity, |r| {
+                Ok(ActivityCounts {
+                    key: r.get(0)?,
+                    accepted: count(r, 1)?,
+                    substantiated: count(r, 2)?,
+                    evaluations: count(r, 3)?,
+                    satisfied: count(r, 4)?,
+                })
+            })?;
+            Ok(query::merge(facts, alerts, activity))
+        })
+        .await
     }
 
     async fn actions(&self) -> Result<Vec<ActionRow>, StoreError> {

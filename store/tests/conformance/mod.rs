@@ -4,8 +4,13 @@
 
 use std::future::Future;
 
-use store::rows::{ActionRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow};
-use store::{AlertFilter, CheckpointKey, RowBatch, Store};
+use store::rows::{
+    ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow,
+};
+use store::{
+    AlertFilter, CheckpointKey, DeadLetterQuery, Dimension, HistoryQuery, PerfCounts, PerfQuery,
+    RowBatch, Store,
+};
 
 /// How a backend's [`Store::count`] counts re-delivered rows.
 #[allow(dead_code)] // each test binary constructs one of the two
@@ -56,6 +61,9 @@ macro_rules! conformance_tests {
             checkpoints_alternate_slots_newest_first,
             a_written_batch_is_visible_to_every_read,
             facts_from_the_engine_round_trip,
+            perf_counts_match_the_hand_worked_numbers,
+            history_filters_and_pages_by_cursor,
+            dead_letters_page_newest_first,
         );
     };
     (@each $fresh:path; $($check:ident),+ $(,)?) => {
@@ -200,6 +208,7 @@ const TABLES: &[&str] = &[
     "case_facts",
     "checkpoints",
     "window_status",
+    "activity",
 ];
 
 pub async fn migrate_is_idempotent_and_the_self_test_reads_back(store: &impl Store, _: Counting) {
@@ -603,8 +612,9 @@ pub async fn a_written_batch_is_visible_to_every_read(store: &impl Store, counti
         dead: vec![dead(T0, "http:127.0.0.1/1", "bad_json")],
         facts: vec![fact("K1", "430626", true, T0 + 60)],
         windows: vec![status("W1", T0, "serving")],
+        activity: vec![act("accepted", "K1", PJ_BDC_W1, T0, 0)],
     };
-    assert_eq!(batch.rows(), 6);
+    assert_eq!(batch.rows(), 7);
     store.write(&batch).await.expect("write");
     store.write(&batch).await.expect("rewrite");
     assert_eq!(store.case_events("K1", 10).await.expect("events").len(), 2);
@@ -617,6 +627,21 @@ pub async fn a_written_batch_is_visible_to_every_read(store: &impl Store, counti
     assert_eq!(
         store.count("dead_letters").await.expect("dead"),
         counting.pick(2, 1)
+    );
+    let perf = store
+        .perf_counts(&PerfQuery {
+            region_prefix: "430626".into(),
+            from: T0,
+            to: T0 + 3600,
+            by: Dimension::Staff,
+        })
+        .await
+        .expect("perf");
+    let accepted: Vec<(&str, u64)> = perf.iter().map(|p| (p.key.as_str(), p.accepted)).collect();
+    assert_eq!(
+        accepted,
+        [("S001", 0), ("S1", 1)],
+        "the batch's activity is stored"
     );
 }
 
@@ -652,4 +677,485 @@ pub async fn facts_from_the_engine_round_trip(store: &impl Store, _: Counting) {
     store.insert_case_facts(&rows).await.expect("redelivery");
     let (on_time, finished) = store.on_time_rate("430626").await.expect("rate");
     assert_eq!((on_time, finished), (4, 5), "each case counted once");
+}
+
+/// Who a row is about: (region, department, window, staff, item).
+type Who = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// 平江 (430626) 不动产 window W1, staff S1, item P5.
+const PJ_BDC_W1: Who = ("430626", "BDC", "W1", "S1", "P5");
+
+const HOUR: u32 = 3_600;
+const DAY: u32 = 86_400;
+/// The end of the 绩效 period [T0, T1) of the hand-worked numbers: ten days.
+const T1: u32 = T0 + 10 * DAY;
+
+/// A finished case: (legal_days, promised_days, working_days_used), (on_time, early, on_site).
+fn perf_fact(
+    id: &str,
+    (region, department, window, staff, item): Who,
+    case_type: &str,
+    (legal, promised, used): (u16, u16, u16),
+    (on_time, early, on_site): (u8, u8, u8),
+    completed_at: u32,
+) -> CaseFactRow {
+    CaseFactRow {
+        department: department.into(),
+        window_id: window.into(),
+        staff_id: staff.into(),
+        item_code: item.into(),
+        case_type: case_type.into(),
+        legal_days: legal,
+        promised_days: promised,
+        working_days_used: used,
+        early,
+        on_site,
+        ..fact(id, region, on_time == 1, completed_at)
+    }
+}
+
+fn perf_alert(
+    id: &str,
+    (region, department, window, staff, item): Who,
+    rule: &str,
+    level: &str,
+    fired_at: u32,
+) -> AlertRow {
+    AlertRow {
+        rule: rule.into(),
+        level: level.into(),
+        fired_at,
+        department: department.into(),
+        window_id: window.into(),
+        staff_id: staff.into(),
+        item_code: item.into(),
+        ..alert(id, region, "open")
+    }
+}
+
+fn act(
+    kind: &str,
+    id: &str,
+    (region, department, window, staff, item): Who,
+    at: u32,
+    value: i32,
+) -> ActivityRow {
+    ActivityRow {
+        kind: kind.into(),
+        id: id.into(),
+        center_id: "PJ".into(),
+        region: region.into(),
+        department: department.into(),
+        window_id: window.into(),
+        staff_id: staff.into(),
+        item_code: item.into(),
+        at,
+        value,
+    }
+}
+
+/// The fixed dataset of the 绩效 and history checks. Period [T0, T1); "in" means counted for
+/// prefix 4306 over that period.
+///
+/// Facts (legal, promised, used; on_time, early, on_site):
+///   F1 430626 BDC W1 S1 P5 promised (20,5,3; 1,1,0) at T0 — in (from is included)
+///   F2 430626 BDC W1 S1 P5 promised (20,10,8; 1,0,0) T0+1d — in
+///   F3 430626 BDC W2 S2 Q7 promised (0,5,6; 0,0,0) T0+2d — in, no legal limit
+///   F4 430626 BDC W2 S2 P5 immediate (0,0,0; 1,1,1) T0+3d — in
+///   F5 430626 SCJG W3 S3 Q7 promised (15,3,2; 1,1,0) T0+4d — in
+///   F6 430626 SCJG W3 S3 Q7 promised (15,5,7; 0,0,0) T0+5d+1h — in; replaces an on-time
+///      version at T0+5d
+///   F7 430621 SCJG W3 S3 P5 promised (30,10,4; 1,0,0) T0+6d — in (another county)
+///   F8 430626 BDC W1 S1 P5 at T1 — out (to is excluded); F9 at T0−1 — out;
+///   F10 430702 BDC W1 S1 P5 promised (20,5,2; 1,0,0) T0+1d — out of 4306 (another city)
+/// Alerts: A01 430626 BDC W1 S1 P5 case.overdue yellow T0; A02 … S1 case.near_deadline warning
+///   +1h; A03 BDC W2 S2 Q7 complaint.filed warning +2h; A04 BDC W2 S2 Q7 case.overdue red +2h;
+///   A13 BDC W1 "" "" window.absent warning +2h; A05 SCJG W3 S3 Q7 window.absent yellow +4h;
+///   A06 SCJG W3 S3 Q7 complaint.filed yellow +5h; A07 SCJG W3 S3 Q7 case.overdue red +6h,
+///   retracted; A08 SCJG W3 S3 "" discipline.ladder red +7h; A09 430621 SCJG W3 S3 P5
+///   case.overdue yellow +8h; A10 430626 BDC W1 S1 P5 case.overdue yellow at T1 (out);
+///   A11 … queue.long_wait warning T0−1 (out); A12 430702 BDC W1 S1 P5 case.overdue red +1h.
+/// Activity: accepted F1 T0−2d (out), F2 T0, F3 T0+1d, F4 T0+3d, F5 T0+2d, N1 (SCJG W3 S3 Q7)
+///   T0+8d, N2 (BDC W1 S1 P5) T1 (out), F7 430621 T0+1d; evaluations E1 BDC W1 S1 P5 5 T0+1d,
+///   E2 BDC W2 S2 Q7 3 T0+2d, E3 SCJG W3 S3 Q7 4 T0+4d, E4 SCJG W3 S3 Q7 1 T0+5d, E5 430702
+///   BDC W1 S1 P5 5 T0+1d; complaints K1 (BDC W2 S2 Q7) +2h resolved substantiated (1) T0+2d,
+///   K2 (SCJG W3 S3 Q7) +5h resolved not substantiated (0) T0+3d.
+async fn load_perf_dataset(store: &impl Store, counting: Counting) {
+    let s1 = PJ_BDC_W1;
+    let s2p: Who = ("430626", "BDC", "W2", "S2", "P5");
+    let s2q: Who = ("430626", "BDC", "W2", "S2", "Q7");
+    let s3: Who = ("430626", "SCJG", "W3", "S3", "Q7");
+    let s3_yy: Who = ("430621", "SCJG", "W3", "S3", "P5");
+    let city2: Who = ("430702", "BDC", "W1", "S1", "P5");
+    let p = "promised";
+    let facts = vec![
+        perf_fact("F1", s1, p, (20, 5, 3), (1, 1, 0), T0),
+        perf_fact("F2", s1, p, (20, 10, 8), (1, 0, 0), T0 + DAY),
+        perf_fact("F3", s2q, p, (0, 5, 6), (0, 0, 0), T0 + 2 * DAY),
+        perf_fact("F4", s2p, "immediate", (0, 0, 0), (1, 1, 1), T0 + 3 * DAY),
+        perf_fact("F5", s3, p, (15, 3, 2), (1, 1, 0), T0 + 4 * DAY),
+        perf_fact("F6", s3, p, (15, 5, 3), (1, 0, 0), T0 + 5 * DAY),
+        perf_fact("F7", s3_yy, p, (30, 10, 4), (1, 0, 0), T0 + 6 * DAY),
+        perf_fact("F8", s1, p, (20, 5, 2), (1, 0, 1), T1),
+        perf_fact("F9", s1, p, (20, 5, 2), (1, 0, 0), T0 - 1),
+        perf_fact("F10", city2, p, (20, 5, 2), (1, 0, 0), T0 + DAY),
+    ];
+    store.insert_case_facts(&facts).await.expect("facts");
+    // A re-delivery, and F6 re-derived later: late after all (the higher version wins).
+    store.insert_case_facts(&facts[..1]).await.expect("again");
+    store
+        .insert_case_facts(&[perf_fact(
+            "F6",
+            s3,
+            p,
+            (15, 5, 7),
+            (0, 0, 0),
+            T0 + 5 * DAY + HOUR,
+        )])
+        .await
+        .expect("re-derived");
+
+    let no_staff: Who = ("430626", "BDC", "W1", "", "");
+    let ladder: Who = ("430626", "SCJG", "W3", "S3", "");
+    let alerts = vec![
+        perf_alert("A01", s1, "case.overdue", "yellow", T0),
+        perf_alert("A02", s1, "case.near_deadline", "warning", T0 + HOUR),
+        perf_alert("A03", s2q, "complaint.filed", "warning", T0 + 2 * HOUR),
+        perf_alert("A04", s2q, "case.overdue", "red", T0 + 2 * HOUR),
+        perf_alert("A13", no_staff, "window.absent", "warning", T0 + 2 * HOUR),
+        perf_alert("A05", s3, "window.absent", "yellow", T0 + 4 * HOUR),
+        perf_alert("A06", s3, "complaint.filed", "yellow", T0 + 5 * HOUR),
+        perf_alert("A07", s3, "case.overdue", "red", T0 + 6 * HOUR),
+        perf_alert("A08", ladder, "discipline.ladder", "red", T0 + 7 * HOUR),
+        perf_alert("A09", s3_yy, "case.overdue", "yellow", T0 + 8 * HOUR),
+        perf_alert("A10", s1, "case.overdue", "yellow", T1),
+        perf_alert("A11", s1, "queue.long_wait", "warning", T0 - 1),
+        perf_alert("A12", city2, "case.overdue", "red", T0 + HOUR),
+    ];
+    store.insert_alerts(&alerts).await.expect("alerts");
+    let retraction = AlertRow {
+        status: "retracted".into(),
+        version: 1,
+        ..alerts[7].clone()
+    };
+    store
+        .insert_alerts(&[retraction, alerts[1].clone()])
+        .await
+        .expect("retraction, re-delivery");
+
+    let n1: Who = s3;
+    let activity = vec![
+        act("accepted", "F1", s1, T0 - 2 * DAY, 0),
+        act("accepted", "F2", s1, T0, 0),
+        act("accepted", "F3", s2q, T0 + DAY, 0),
+        act("accepted", "F4", s2p, T0 + 3 * DAY, 0),
+        act("accepted", "F5", s3, T0 + 2 * DAY, 0),
+        act("accepted", "N1", n1, T0 + 8 * DAY, 0),
+        act("accepted", "N2", s1, T1, 0),
+        act("accepted", "F7", s3_yy, T0 + DAY, 0),
+        act("evaluation", "E1", s1, T0 + DAY, 5),
+        act("evaluation", "E2", s2q, T0 + 2 * DAY, 3),
+        act("evaluation", "E3", s3, T0 + 4 * DAY, 4),
+        act("evaluation", "E4", s3, T0 + 5 * DAY, 1),
+        act("evaluation", "E5", city2, T0 + DAY, 5),
+        act("complaint", "K1", s2q, T0 + 2 * HOUR, 0),
+        act("complaint_resolved", "K1", s2q, T0 + 2 * DAY, 1),
+        act("complaint", "K2", s3, T0 + 5 * HOUR, 0),
+        act("complaint_resolved", "K2", s3, T0 + 3 * DAY, 0),
+    ];
+    store.insert_activity(&activity).await.expect("activity");
+    store
+        .insert_activity(&activity[2..3])
+        .await
+        .expect("re-delivered F3 acceptance");
+    assert_eq!(
+        store.count("activity").await.expect("count"),
+        counting.pick(18, 17)
+    );
+}
+
+/// A [`PerfCounts`] from its fields in declaration order.
+#[allow(clippy::too_many_arguments)]
+fn counts(key: &str, n: [u64; 17]) -> PerfCounts {
+    let [accepted, completed, on_time, early, on_site, late, days_used, speedup_cases, legal_days, promised_days, warnings, yellows, reds, complaints, substantiated, evaluations, satisfied] =
+        n;
+    PerfCounts {
+        key: key.into(),
+        accepted,
+        completed,
+        on_time,
+        early,
+        on_site,
+        late,
+        days_used,
+        speedup_cases,
+        legal_days,
+        promised_days,
+        warnings,
+        yellows,
+        reds,
+        complaints,
+        substantiated,
+        evaluations,
+        satisfied,
+    }
+}
+
+pub async fn perf_counts_match_the_hand_worked_numbers(store: &impl Store, counting: Counting) {
+    store.migrate().await.expect("migrate");
+    load_perf_dataset(store, counting).await;
+    let perf = async |prefix: &str, from: u32, to: u32, by: Dimension| {
+        let q = PerfQuery {
+            region_prefix: prefix.into(),
+            from,
+            to,
+            by,
+        };
+        store.perf_counts(&q).await.expect("perf")
+    };
+    // Field order: accepted, completed, on_time, early, on_site, late, days_used,
+    // speedup_cases, legal_days, promised_days, warnings, yellows, reds, complaints,
+    // substantiated, evaluations, satisfied.
+    assert_eq!(
+        perf("4306", T0, T1, Dimension::Department).await,
+        [
+            // BDC: accepted F2 F3 F4 = 3 (F1 before, N2 at T1; F3 re-delivered once);
+            // completed F1 F2 F3 F4 = 4, on time F1 F2 F4 = 3, early F1 F4 = 2, on site F4 = 1,
+            // late F3 = 1, days 3+8+6+0 = 17; 承诺件 with a legal limit F1 F2 = 2, legal
+            // 20+20 = 40, promised 5+10 = 15; alerts A01 y, A02 w (once), A03 w, A04 r, A13 w:
+            // warnings 3, yellows 1, reds 1, complaints A03 = 1; K1 substantiated = 1;
+            // evaluations E1 (5) E2 (3) = 2, satisfied 1.
+            counts(
+                "BDC",
+                [3, 4, 3, 2, 1, 1, 17, 2, 40, 15, 3, 1, 1, 1, 1, 2, 1]
+            ),
+            // SCJG: accepted F5 N1 F7 = 3; completed F5 F6 F7 = 3, on time F5 F7 = 2 (F6's
+            // latest version is late), early F5 = 1, on site 0, late F6 = 1, days 2+7+4 = 13;
+            // 承诺件 F5 F6 F7 = 3, legal 15+15+30 = 60, promised 3+5+10 = 18; alerts A05 y,
+            // A06 y, A09 y (A07 retracted, A08 a ladder step): yellows 3, complaints A06 = 1;
+            // K2 not substantiated: 0; evaluations E3 (4) E4 (1) = 2, satisfied 1.
+            counts(
+                "SCJG",
+                [3, 3, 2, 1, 0, 1, 13, 3, 60, 18, 0, 3, 0, 1, 0, 2, 1]
+            ),
+        ]
+    );
+    assert_eq!(
+        perf("430626", T0, T1, Dimension::Staff).await,
+        [
+            // "": only A13 (a window alert without staff): 1 warning.
+            counts("", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
+            // S1: accepted F2 = 1; completed F1 F2 = 2, on time 2, early F1 = 1, days 3+8 = 11,
+            // 承诺件 2, legal 40, promised 15; A01 y, A02 w; E1 (5): 1 evaluation, 1 satisfied.
+            counts("S1", [1, 2, 2, 1, 0, 0, 11, 2, 40, 15, 1, 1, 0, 0, 0, 1, 1]),
+            // S2: accepted F3 F4 = 2; completed F3 F4 = 2, on time F4 = 1, early F4 = 1,
+            // on site F4 = 1, late F3 = 1, days 6+0 = 6, no 承诺件 with a legal limit; A03 w
+            // (complaint), A04 r; K1 substantiated; E2 (3): 1 evaluation, 0 satisfied.
+            counts("S2", [2, 2, 1, 1, 1, 1, 6, 0, 0, 0, 1, 0, 1, 1, 1, 1, 0]),
+            // S3 in 平江 only (F7, A09 and F7's acceptance are 430621): accepted F5 N1 = 2;
+            // completed F5 F6 = 2, on time F5 = 1, early F5 = 1, late F6 = 1, days 2+7 = 9,
+            // 承诺件 2, legal 30, promised 8; A05 y, A06 y (complaint); E3 (4) E4 (1).
+            counts("S3", [2, 2, 1, 1, 0, 1, 9, 2, 30, 8, 0, 2, 0, 1, 0, 2, 1]),
+        ]
+    );
+    assert_eq!(
+        perf("", T0, T1, Dimension::Window).await,
+        [
+            // W1 everywhere (430702 included): accepted F2 = 1; completed F1 F2 F10 = 3, on time
+            // 3, early F1 = 1, days 3+8+2 = 13, 承诺件 3, legal 60, promised 5+10+5 = 20;
+            // A01 y, A02 w, A12 r, A13 w; E1 (5), E5 (5).
+            counts("W1", [1, 3, 3, 1, 0, 0, 13, 3, 60, 20, 2, 1, 1, 0, 0, 2, 2]),
+            // W2: as S2.
+            counts("W2", [2, 2, 1, 1, 1, 1, 6, 0, 0, 0, 1, 0, 1, 1, 1, 1, 0]),
+            // W3 with 430621: accepted F5 N1 F7 = 3; as SCJG.
+            counts("W3", [3, 3, 2, 1, 0, 1, 13, 3, 60, 18, 0, 3, 0, 1, 0, 2, 1]),
+        ]
+    );
+    assert_eq!(
+        perf("4306", T0 + DAY, T0 + 3 * DAY, Dimension::Item).await,
+        [
+            // [T0+1d, T0+3d): P5: accepted F7 (T0+1d, included) = 1; completed F2 (T0+1d) = 1,
+            // on time, days 8, 承诺件 1, legal 20, promised 10; no alert (all within the first
+            // day); E1 (5).
+            counts("P5", [1, 1, 1, 0, 0, 0, 8, 1, 20, 10, 0, 0, 0, 0, 0, 1, 1]),
+            // Q7: accepted F3 F5 = 2 (F4's at T0+3d is excluded); completed F3 = 1, late, days
+            // 6, no legal limit; K1 resolved at T0+2d, substantiated; E2 (3).
+            counts("Q7", [2, 1, 0, 0, 0, 1, 6, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0]),
+        ]
+    );
+    assert_eq!(
+        perf("4307", T0, T1, Dimension::Department).await,
+        // Only 430702: F10 (on time, days 2, 承诺件 legal 20 promised 5), A12 red, E5 (5).
+        [counts(
+            "BDC",
+            [0, 1, 1, 0, 0, 0, 2, 1, 20, 5, 0, 0, 1, 0, 0, 1, 1]
+        )]
+    );
+    assert!(perf("4308", T0, T1, Dimension::Department).await.is_empty());
+    assert!(perf("4306", T1 + DAY, T1 + 2 * DAY, Dimension::Staff)
+        .await
+        .is_empty());
+}
+
+pub async fn history_filters_and_pages_by_cursor(store: &impl Store, counting: Counting) {
+    store.migrate().await.expect("migrate");
+    load_perf_dataset(store, counting).await;
+    let history = async |q: HistoryQuery| store.history(&q).await.expect("history");
+    let county = HistoryQuery {
+        region_prefix: "430626".into(),
+        ..HistoryQuery::default()
+    };
+    // Newest first, ties (A03, A04, A13 at +2h) by id; A09 (430621) and A12 (430702) are
+    // elsewhere; A07 once, retracted.
+    let all = history(county.clone()).await;
+    let expected = [
+        "A10", "A08", "A07", "A06", "A05", "A03", "A04", "A13", "A02", "A01", "A11",
+    ];
+    assert_eq!(ids(&all), expected);
+    assert_eq!(all[2].status, "retracted");
+    assert_eq!(all[2].version, 1);
+    // Pages of 3 by cursor: the tie at +2h is split between the second and the third page.
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = history(HistoryQuery {
+            after: after.clone(),
+            limit: 3,
+            ..county.clone()
+        })
+        .await;
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().expect("non-empty");
+        after = Some((last.fired_at, last.alert_id.clone()));
+        pages.push(page.iter().map(|a| a.alert_id.clone()).collect());
+    }
+    assert_eq!(
+        pages,
+        [
+            vec!["A10", "A08", "A07"],
+            vec!["A06", "A05", "A03"],
+            vec!["A04", "A13", "A02"],
+            vec!["A01", "A11"],
+        ]
+    );
+    let yellow_scjg = history(HistoryQuery {
+        department: Some("SCJG".into()),
+        level: Some("yellow".into()),
+        ..county.clone()
+    })
+    .await;
+    assert_eq!(ids(&yellow_scjg), ["A06", "A05"]);
+    let retracted = history(HistoryQuery {
+        status: Some("retracted".into()),
+        ..HistoryQuery::default()
+    })
+    .await;
+    assert_eq!(ids(&retracted), ["A07"]);
+    let open = history(HistoryQuery {
+        region_prefix: "4306".into(),
+        status: Some("open".into()),
+        ..HistoryQuery::default()
+    })
+    .await;
+    assert_eq!(open.len(), 11, "12 alerts in 4306, A07 retracted");
+    // A rule in the period [T0, T1): A10 at T1 is out, A01 at T0 in; A12 is in city 4307.
+    let overdue = history(HistoryQuery {
+        region_prefix: "4306".into(),
+        from: T0,
+        to: T1,
+        rule: Some("case.overdue".into()),
+        ..HistoryQuery::default()
+    })
+    .await;
+    assert_eq!(ids(&overdue), ["A09", "A07", "A04", "A01"]);
+    let w2 = history(HistoryQuery {
+        window: Some("W2".into()),
+        staff: Some("S2".into()),
+        center: Some("PJ".into()),
+        ..HistoryQuery::default()
+    })
+    .await;
+    assert_eq!(ids(&w2), ["A03", "A04"]);
+    let elsewhere = history(HistoryQuery {
+        center: Some("XX".into()),
+        ..HistoryQuery::default()
+    })
+    .await;
+    assert!(elsewhere.is_empty());
+    // Values are bound, not pasted: a quote is just a character.
+    let injected = history(HistoryQuery {
+        rule: Some("x' OR '1'='1".into()),
+        ..HistoryQuery::default()
+    })
+    .await;
+    assert!(injected.is_empty());
+}
+
+pub async fn dead_letters_page_newest_first(store: &impl Store, _: Counting) {
+    store.migrate().await.expect("migrate");
+    let rows = [
+        dead(T0, "kafka:e/0/1", "missing_field"),
+        dead(T0, "kafka:e/0/2", "bad_json"),
+        dead(T0, "kafka:e/0/3", "missing_field"),
+        dead(T0 + 60, "http:a", "missing_field"),
+        dead(T0 + 120, "http:b", "unknown_item"),
+        dead(T0 - 60, "file:x:1", "missing_field"),
+    ];
+    store.insert_dead_letters(&rows).await.expect("insert");
+    store.insert_dead_letters(&rows[..1]).await.expect("again");
+    let page = async |q: DeadLetterQuery| -> Vec<String> {
+        let rows = store.dead_letters(&q).await.expect("dead letters");
+        rows.iter().map(|d| d.source.clone()).collect()
+    };
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let q = DeadLetterQuery {
+            after: after.clone(),
+            limit: 2,
+            ..DeadLetterQuery::default()
+        };
+        let rows = store.dead_letters(&q).await.expect("page");
+        let Some(last) = rows.last() else { break };
+        after = Some((last.received_at, last.source.clone()));
+        pages.push(
+            rows.iter()
+                .map(|d| d.source.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(
+        pages,
+        [
+            vec!["http:b", "http:a"],
+            vec!["kafka:e/0/1", "kafka:e/0/2"],
+            vec!["kafka:e/0/3", "file:x:1"],
+        ],
+        "newest first, then by source; the re-delivery once"
+    );
+    // [T0, T0+60) with one reason: the one at T0+60 is out.
+    let missing = page(DeadLetterQuery {
+        from: T0,
+        to: T0 + 60,
+        reason: Some("missing_field".into()),
+        ..DeadLetterQuery::default()
+    })
+    .await;
+    assert_eq!(missing, ["kafka:e/0/1", "kafka:e/0/3"]);
+    let full = store
+        .dead_letters(&DeadLetterQuery {
+            reason: Some("bad_json".into()),
+            ..DeadLetterQuery::default()
+        })
+        .await
+        .expect("one");
+    assert_eq!(full, [rows[1].clone()], "every column round-trips");
 }

@@ -1,0 +1,296 @@
+//! The read queries both backends share: history, dead letters and the 绩效 counts, built once
+//! as SQL text with `?` placeholders and their values in order, so the two backends differ only
+//! in how they name a table (ClickHouse: `db.t FINAL`) and a time (ClickHouse:
+//! `toDateTime(?)`). Values are always bound, never pasted into the text.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::api::{DeadLetterQuery, HistoryQuery, PerfCounts, PerfQuery};
+
+/// A value bound to a `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Param {
+    /// A string column's value.
+    Text(String),
+    /// Seconds, compared with a time column (ClickHouse wraps its `?` in `toDateTime`).
+    Time(u32),
+    /// A row count.
+    Limit(u32),
+}
+
+/// How a backend spells what differs: a table reference and a bound time.
+pub(crate) struct Dialect {
+    /// `table` as it is read, e.g. `db.alerts FINAL`.
+    pub table: fn(&Dialect, &str) -> String,
+    /// ClickHouse's database (empty for SQLite).
+    pub database: String,
+    /// The placeholder of a [`Param::Time`].
+    pub time: &'static str,
+}
+
+/// A statement and its parameters, in placeholder order.
+#[derive(Debug)]
+pub(crate) struct Statement {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+/// A `WHERE` clause under construction.
+struct Conditions<'a> {
+    dialect: &'a Dialect,
+    sql: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl<'a> Conditions<'a> {
+    fn new(dialect: &'a Dialect) -> Self {
+        Conditions {
+            dialect,
+            sql: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    /// `column` starts with `prefix`, as a range a `(region, …)` key or index serves: every
+    /// string with that prefix lies in [p, p + U+10FFFF), and no other string does (both
+    /// backends compare strings bytewise, and U+10FFFF's UTF-8 sorts above every other
+    /// character's).
+    fn prefix(&mut self, column: &str, prefix: &str) {
+        if prefix.is_empty() {
+            return;
+        }
+        self.sql.push(format!("{column} >= ? AND {column} < ?"));
+        self.params.push(Param::Text(prefix.to_string()));
+        self.params.push(Param::Text(format!("{prefix}\u{10FFFF}")));
+    }
+
+    /// `column` in [from, to), either bound 0 meaning unbounded.
+    fn period(&mut self, column: &str, from: u32, to: u32) {
+        let t = self.dialect.time;
+        if from > 0 {
+            self.sql.push(format!("{column} >= {t}"));
+            self.params.push(Param::Time(from));
+        }
+        if to > 0 {
+            self.sql.push(format!("{column} < {t}"));
+            self.params.push(Param::Time(to));
+        }
+    }
+
+    fn equals(&mut self, column: &str, value: &Option<String>) {
+        if let Some(v) = value {
+            self.sql.push(format!("{column} = ?"));
+            self.params.push(Param::Text(v.clone()));
+        }
+    }
+
+    /// Rows after `(time, text)` in the order `time DESC, text ASC`.
+    fn after(&mut self, time: &str, text: &str, cursor: &Option<(u32, String)>) {
+        if let Some((at, id)) = cursor {
+            let t = self.dialect.time;
+            self.sql
+                .push(format!("({time} < {t} OR ({time} = {t} AND {text} > ?))"));
+            self.params.push(Param::Time(*at));
+            self.params.push(Param::Time(*at));
+            self.params.push(Param::Text(id.clone()));
+        }
+    }
+
+    /// `SELECT columns FROM table WHERE … tail`, with `tail_params` after the conditions'.
+    fn select(
+        mut self,
+        columns: &str,
+        table: &str,
+        tail: &str,
+        tail_params: Vec<Param>,
+    ) -> Statement {
+        let filter = if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.sql.join(" AND "))
+        };
+        self.params.extend(tail_params);
+        Statement {
+            sql: format!(
+                "SELECT {columns} FROM {}{filter} {tail}",
+                (self.dialect.table)(self.dialect, table)
+            ),
+            params: self.params,
+        }
+    }
+}
+
+/// The columns of [`crate::rows::AlertRow`], in its field order.
+pub(crate) const ALERT_COLUMNS: &str = "alert_id, rule, level, status, version, fired_at, \
+    center_id, region, department, window_id, staff_id, case_id, item_code, subject, message, \
+    evidence";
+
+/// The columns of [`crate::rows::DeadLetterRow`], in its field order.
+pub(crate) const DEAD_LETTER_COLUMNS: &str = "received_at, source, reason, field, message, raw";
+
+/// [`crate::Store::history`] reading `table` (alerts, or a copy with the same columns).
+pub(crate) fn history(dialect: &Dialect, table: &str, q: &HistoryQuery) -> Statement {
+    let mut c = Conditions::new(dialect);
+    c.prefix("region", &q.region_prefix);
+    c.period("fired_at", q.from, q.to);
+    c.equals("center_id", &q.center);
+    c.equals("department", &q.department);
+    c.equals("window_id", &q.window);
+    c.equals("staff_id", &q.staff);
+    c.equals("rule", &q.rule);
+    c.equals("level", &q.level);
+    c.equals("status", &q.status);
+    c.after("fired_at", "alert_id", &q.after);
+    c.select(
+        ALERT_COLUMNS,
+        table,
+        "ORDER BY fired_at DESC, alert_id LIMIT ?",
+        vec![Param::Limit(q.effective_limit())],
+    )
+}
+
+/// [`crate::Store::dead_letters`].
+pub(crate) fn dead_letters(dialect: &Dialect, q: &DeadLetterQuery) -> Statement {
+    let mut c = Conditions::new(dialect);
+    c.period("received_at", q.from, q.to);
+    c.equals("reason", &q.reason);
+    c.after("received_at", "source", &q.after);
+    c.select(
+        DEAD_LETTER_COLUMNS,
+        "dead_letters",
+        "ORDER BY received_at DESC, source LIMIT ?",
+        vec![Param::Limit(q.effective_limit())],
+    )
+}
+
+/// Per key, from the case facts finished in the period (see [`PerfCounts`]).
+#[derive(Debug, Default, Deserialize, clickhouse::Row)]
+pub(crate) struct FactCounts {
+    pub key: String,
+    pub completed: u64,
+    pub on_time: u64,
+    pub early: u64,
+    pub on_site: u64,
+    pub late: u64,
+    pub days_used: u64,
+    pub speedup_cases: u64,
+    pub legal_days: u64,
+    pub promised_days: u64,
+}
+
+/// Per key, from the alerts fired in the period.
+#[derive(Debug, Default, Deserialize, clickhouse::Row)]
+pub(crate) struct AlertCounts {
+    pub key: String,
+    pub warnings: u64,
+    pub yellows: u64,
+    pub reds: u64,
+    pub complaints: u64,
+}
+
+/// Per key, from the activity facts dated in the period.
+#[derive(Debug, Default, Deserialize, clickhouse::Row)]
+pub(crate) struct ActivityCounts {
+    pub key: String,
+    pub accepted: u64,
+    pub substantiated: u64,
+    pub evaluations: u64,
+    pub satisfied: u64,
+}
+
+/// 承诺件 with a known legal limit: the base of 承诺提速率.
+const SPEEDUP: &str = "case_type = 'promised' AND legal_days > 0";
+
+/// The three statements of [`crate::Store::perf_counts`], reading `tables` (case facts, alerts,
+/// activity): each groups one table by the dimension's column; [`merge`] joins their results.
+/// Plain SQL both backends run (`SUM` of a comparison counts the rows where it holds).
+pub(crate) fn perf(dialect: &Dialect, tables: [&str; 3], q: &PerfQuery) -> [Statement; 3] {
+    let by = q.by.column();
+    let scope = |time: &str| {
+        let mut c = Conditions::new(dialect);
+        c.prefix("region", &q.region_prefix);
+        c.period(time, q.from, q.to);
+        c
+    };
+    let group = format!("GROUP BY {by}");
+    let facts = scope("completed_at").select(
+        &format!(
+            "{by}, COUNT(*), SUM(on_time), SUM(early), SUM(on_site), SUM(on_time = 0), \
+             SUM(working_days_used), SUM({SPEEDUP}), \
+             SUM(CASE WHEN {SPEEDUP} THEN legal_days ELSE 0 END), \
+             SUM(CASE WHEN {SPEEDUP} THEN promised_days ELSE 0 END)"
+        ),
+        tables[0],
+        &group,
+        Vec::new(),
+    );
+    let mut alerts = scope("fired_at");
+    alerts
+        .sql
+        .push("status != 'retracted' AND rule != 'discipline.ladder'".into());
+    let alerts = alerts.select(
+        &format!(
+            "{by}, SUM(level = 'warning'), SUM(level = 'yellow'), SUM(level = 'red'), \
+             SUM(rule = 'complaint.filed')"
+        ),
+        tables[1],
+        &group,
+        Vec::new(),
+    );
+    let activity = scope("at").select(
+        &format!(
+            "{by}, SUM(kind = 'accepted'), SUM(kind = 'complaint_resolved' AND value = 1), \
+             SUM(kind = 'evaluation'), SUM(kind = 'evaluation' AND value >= 4)"
+        ),
+        tables[2],
+        &group,
+        Vec::new(),
+    );
+    [facts, alerts, activity]
+}
+
+/// One [`PerfCounts`] per key found in any of the three results, sorted by key.
+pub(crate) fn merge(
+    facts: Vec<FactCounts>,
+    alerts: Vec<AlertCounts>,
+    activity: Vec<ActivityCounts>,
+) -> Vec<PerfCounts> {
+    let mut out: BTreeMap<String, PerfCounts> = BTreeMap::new();
+    // A key may come more than once from one statement (ClickHouse sums partitions read in
+    // separate statements), so every field adds up.
+    fn get(out: &mut BTreeMap<String, PerfCounts>, key: String) -> &mut PerfCounts {
+        out.entry(key.clone()).or_insert_with(|| PerfCounts {
+            key,
+            ..PerfCounts::default()
+        })
+    }
+    for f in facts {
+        let p = get(&mut out, f.key);
+        p.completed += f.completed;
+        p.on_time += f.on_time;
+        p.early += f.early;
+        p.on_site += f.on_site;
+        p.late += f.late;
+        p.days_used += f.days_used;
+        p.speedup_cases += f.speedup_cases;
+        p.legal_days += f.legal_days;
+        p.promised_days += f.promised_days;
+    }
+    for a in alerts {
+        let p = get(&mut out, a.key);
+        p.warnings += a.warnings;
+        p.yellows += a.yellows;
+        p.reds += a.reds;
+        p.complaints += a.complaints;
+    }
+    for a in activity {
+        let p = get(&mut out, a.key);
+        p.accepted += a.accepted;
+        p.substantiated += a.substantiated;
+        p.evaluations += a.evaluations;
+        p.satisfied += a.satisfied;
+    }
+    out.into_values().collect()
+}
