@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashboard_api::auth::{TokenKey, Users};
-use dashboard_api::backend::{Backend, BackendError, BoxFuture};
+use dashboard_api::backend::{
+    Backend, BackendError, BoxFuture, DeadLetterFilter, HistoryFilter, PerfFilter,
+};
 use dashboard_api::events::{Accepted, EventSink, Refused};
 use dashboard_api::hub::Input;
 use dashboard_api::model::{Action, AlertDoc, WindowDoc};
@@ -85,6 +87,27 @@ impl Backend for ClusterBackend {
             });
             Ok(())
         })
+    }
+
+    fn history<'a>(
+        &'a self,
+        filter: &'a HistoryFilter,
+    ) -> BoxFuture<'a, Result<Vec<AlertDoc>, BackendError>> {
+        Box::pin(glue::history(&self.store, filter, "ClickHouse"))
+    }
+
+    fn dead_letters<'a>(
+        &'a self,
+        filter: &'a DeadLetterFilter,
+    ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>> {
+        Box::pin(glue::dead_letters(&self.store, filter, "ClickHouse"))
+    }
+
+    fn performance<'a>(
+        &'a self,
+        filter: &'a PerfFilter,
+    ) -> BoxFuture<'a, Result<Vec<rules::perf::Counts>, BackendError>> {
+        Box::pin(glue::performance(&self.store, filter, "ClickHouse"))
     }
 
     fn case_timeline<'a>(

@@ -425,6 +425,7 @@ impl Core {
         for part in self.parts.values_mut() {
             if let Part::Ready(live) = part {
                 self.batch.facts.extend(live.engine.drain_facts());
+                self.batch.activities.extend(live.engine.drain_activities());
                 self.batch.windows.extend(live.engine.drain_window_status());
             }
         }

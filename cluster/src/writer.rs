@@ -46,6 +46,8 @@ pub struct Batch {
     pub dead: Vec<DeadLetter>,
     /// Finished cases.
     pub facts: Vec<CaseFact>,
+    /// Acceptances, ratings and complaints (for the metrics).
+    pub activities: Vec<rules::fact::Activity>,
     /// Windows whose live status changed (latest state of each).
     pub windows: Vec<WindowStatus>,
 }
@@ -57,6 +59,7 @@ impl Batch {
             + self.alerts.len()
             + self.dead.len()
             + self.facts.len()
+            + self.activities.len()
             + self.windows.len()
     }
 }
@@ -211,6 +214,11 @@ async fn write_batch(sinks: &Sinks, mut batch: Batch) -> Result<(), WriteError> 
         dead: batch.dead.iter().map(|d| d.row.clone()).collect(),
         facts: batch.facts.iter().map(CaseFactRow::from).collect(),
         windows: batch.windows.iter().map(node::glue::window_row).collect(),
+        activity: batch
+            .activities
+            .iter()
+            .map(node::glue::activity_row)
+            .collect(),
     };
     for a in &rows.alerts {
         sinks

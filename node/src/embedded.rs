@@ -513,6 +513,12 @@ impl Loop {
             .iter()
             .map(CaseFactRow::from)
             .collect();
+        batch.activity = self
+            .engine
+            .drain_activities()
+            .iter()
+            .map(glue::activity_row)
+            .collect();
         let windows = self.engine.drain_window_status();
         batch.windows = windows.iter().map(glue::window_row).collect();
         if batch.rows() == 0 {

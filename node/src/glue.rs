@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dashboard_api::auth::Users;
-use dashboard_api::backend::{Backend, BackendError, BoxFuture};
+use dashboard_api::backend::{
+    Backend, BackendError, BoxFuture, DeadLetterFilter, Dimension, HistoryFilter, PerfFilter,
+};
 use dashboard_api::hub::Input;
 use dashboard_api::model::{Action, ActionKind, AlertDoc, WindowDoc};
 use dashboard_api::Api;
@@ -128,6 +130,27 @@ pub async fn timeline<S: Store>(store: &S, case_id: &str) -> Result<Vec<Value>, 
 }
 
 impl<S: Store> Backend for StoreBackend<S> {
+    fn history<'a>(
+        &'a self,
+        filter: &'a HistoryFilter,
+    ) -> BoxFuture<'a, Result<Vec<AlertDoc>, BackendError>> {
+        Box::pin(history(&self.store, filter, self.name))
+    }
+
+    fn dead_letters<'a>(
+        &'a self,
+        filter: &'a DeadLetterFilter,
+    ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>> {
+        Box::pin(dead_letters(&self.store, filter, self.name))
+    }
+
+    fn performance<'a>(
+        &'a self,
+        filter: &'a PerfFilter,
+    ) -> BoxFuture<'a, Result<Vec<rules::perf::Counts>, BackendError>> {
+        Box::pin(performance(&self.store, filter, self.name))
+    }
+
     fn record_action<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             self.store
@@ -212,4 +235,108 @@ pub async fn watch_users(api: Api, path: PathBuf) {
             Err(e) => log::error!("users file not reloaded, keeping the previous users: {e}"),
         }
     }
+}
+
+/// An activity record (acceptance, rating, complaint) as stored.
+pub fn activity_row(a: &rules::fact::Activity) -> store::rows::ActivityRow {
+    let text = |s: &Option<String>| s.clone().unwrap_or_default();
+    store::rows::ActivityRow {
+        kind: a.kind.as_str().to_string(),
+        id: a.id.clone(),
+        center_id: a.center_id.clone(),
+        region: a.region.clone(),
+        department: text(&a.department),
+        window_id: text(&a.window_id),
+        staff_id: text(&a.staff_id),
+        item_code: text(&a.item_code),
+        at: seconds(a.at),
+        value: a.value,
+    }
+}
+
+fn secs(t: i64) -> u32 {
+    t.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// Stored alerts for `GET /api/v1/history/alerts`.
+pub async fn history<S: Store>(
+    store: &S,
+    f: &HistoryFilter,
+    name: &str,
+) -> Result<Vec<AlertDoc>, BackendError> {
+    let q = store::HistoryQuery {
+        region_prefix: f.region_prefix.clone(),
+        from: secs(f.from),
+        to: secs(f.to),
+        center: f.center.clone(),
+        department: f.department.clone(),
+        window: f.window.clone(),
+        staff: f.staff.clone(),
+        rule: f.rule.clone(),
+        level: f.level.clone(),
+        status: f.status.clone(),
+        after: f.after.clone().map(|(t, id)| (secs(t), id)),
+        limit: f.limit,
+    };
+    let rows = store
+        .history(&q)
+        .await
+        .map_err(|e| backend_error(name, e))?;
+    Ok(rows.into_iter().filter_map(alert_of).collect())
+}
+
+/// Stored dead letters for `GET /api/v1/dead-letters`.
+pub async fn dead_letters<S: Store>(
+    store: &S,
+    f: &DeadLetterFilter,
+    name: &str,
+) -> Result<Vec<Value>, BackendError> {
+    let q = store::DeadLetterQuery {
+        from: secs(f.from),
+        to: secs(f.to),
+        reason: f.reason.clone(),
+        after: f.after.clone().map(|(t, id)| (secs(t), id)),
+        limit: f.limit,
+    };
+    let rows = store
+        .dead_letters(&q)
+        .await
+        .map_err(|e| backend_error(name, e))?;
+    Ok(rows
+        .into_iter()
+        .map(|d| {
+            serde_json::json!({
+                "received_at": d.received_at,
+                "received": Instant(i64::from(d.received_at)).to_string(),
+                "source": d.source,
+                "reason": d.reason,
+                "field": d.field,
+                "message": d.message,
+                "raw": d.raw,
+            })
+        })
+        .collect())
+}
+
+/// 绩效 counts for `GET /api/v1/performance`.
+pub async fn performance<S: Store>(
+    store: &S,
+    f: &PerfFilter,
+    name: &str,
+) -> Result<Vec<rules::perf::Counts>, BackendError> {
+    let q = store::PerfQuery {
+        region_prefix: f.region_prefix.clone(),
+        from: secs(f.from),
+        to: secs(f.to),
+        by: match f.by {
+            Dimension::Department => store::Dimension::Department,
+            Dimension::Window => store::Dimension::Window,
+            Dimension::Staff => store::Dimension::Staff,
+            Dimension::Item => store::Dimension::Item,
+        },
+    };
+    store
+        .perf_counts(&q)
+        .await
+        .map_err(|e| backend_error(name, e))
 }
