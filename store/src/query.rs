@@ -18,6 +18,8 @@ pub(crate) enum Param {
     Time(u32),
     /// A row count.
     Limit(u32),
+    /// A partition's month, `YYYYMM`.
+    Month(u32),
 }
 
 /// How a backend spells what differs: a table reference and a bound time.
@@ -122,6 +124,10 @@ impl<'a> Conditions<'a> {
     }
 }
 
+/// The time column each table of [`perf`] selects the period on (and ClickHouse partitions
+/// by month).
+pub(crate) const PERF_TIMES: [&str; 3] = ["completed_at", "fired_at", "at"];
+
 /// The columns of [`crate::rows::AlertRow`], in its field order.
 pub(crate) const ALERT_COLUMNS: &str = "alert_id, rule, level, status, version, fired_at, \
     center_id, region, department, window_id, staff_id, case_id, item_code, subject, message, \
@@ -206,16 +212,28 @@ const SPEEDUP: &str = "case_type = 'promised' AND legal_days > 0";
 /// The three statements of [`crate::Store::perf_counts`], reading `tables` (case facts, alerts,
 /// activity): each groups one table by the dimension's column; [`merge`] joins their results.
 /// Plain SQL both backends run (`SUM` of a comparison counts the rows where it holds).
-pub(crate) fn perf(dialect: &Dialect, tables: [&str; 3], q: &PerfQuery) -> [Statement; 3] {
+/// `extra` adds a condition (SQL, values) to each table's statement.
+pub(crate) fn perf(
+    dialect: &Dialect,
+    tables: [&str; 3],
+    q: &PerfQuery,
+    extra: [Option<(String, Vec<Param>)>; 3],
+) -> [Statement; 3] {
     let by = q.by.column();
-    let scope = |time: &str| {
+    let [e0, e1, e2] = extra;
+    let mut extras = [e0, e1, e2].into_iter();
+    let mut scope = |time: &str| {
         let mut c = Conditions::new(dialect);
         c.prefix("region", &q.region_prefix);
         c.period(time, q.from, q.to);
+        if let Some((sql, params)) = extras.next().flatten() {
+            c.sql.push(sql);
+            c.params.extend(params);
+        }
         c
     };
     let group = format!("GROUP BY {by}");
-    let facts = scope("completed_at").select(
+    let facts = scope(PERF_TIMES[0]).select(
         &format!(
             "{by}, COUNT(*), SUM(on_time), SUM(early), SUM(on_site), SUM(on_time = 0), \
              SUM(working_days_used), SUM({SPEEDUP}), \
@@ -226,7 +244,7 @@ pub(crate) fn perf(dialect: &Dialect, tables: [&str; 3], q: &PerfQuery) -> [Stat
         &group,
         Vec::new(),
     );
-    let mut alerts = scope("fired_at");
+    let mut alerts = scope(PERF_TIMES[1]);
     alerts
         .sql
         .push("status != 'retracted' AND rule != 'discipline.ladder'".into());
@@ -239,7 +257,7 @@ pub(crate) fn perf(dialect: &Dialect, tables: [&str; 3], q: &PerfQuery) -> [Stat
         &group,
         Vec::new(),
     );
-    let activity = scope("at").select(
+    let activity = scope(PERF_TIMES[2]).select(
         &format!(
             "{by}, SUM(kind = 'accepted'), SUM(kind = 'complaint_resolved' AND value = 1), \
              SUM(kind = 'evaluation'), SUM(kind = 'evaluation' AND value >= 4)"

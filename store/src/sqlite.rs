@@ -469,7 +469,7 @@ impl rusqlite::ToSql for Param {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         match self {
             Param::Text(s) => s.to_sql(),
-            Param::Time(n) | Param::Limit(n) => Ok(i64::from(*n).into()),
+            Param::Time(n) | Param::Limit(n) | Param::Month(n) => Ok(i64::from(*n).into()),
         }
     }
 }
@@ -637,8 +637,12 @@ impl Store for SqliteStore {
 
     /// Three grouped reads of one snapshot (one read transaction), merged by key.
     async fn perf_counts(&self, q: &PerfQuery) -> Result<Vec<PerfCounts>, StoreError> {
-        let [facts, alerts, activity] =
-            query::perf(&dialect(), ["case_facts", "alerts", "activity"], q);
+        let [facts, alerts, activity] = query::perf(
+            &dialect(),
+            ["case_facts", "alerts", "activity"],
+            q,
+            Default::default(),
+        );
         self.run(Conn::Reader, move |conn| {
             let tx = conn.transaction()?;
             let facts = rows_of(&tx, &facts, |r| {
