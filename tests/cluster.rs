@@ -1068,12 +1068,17 @@ fn jiancha_user(args: &[&str], stdin: &str) -> String {
 
 /// Every alert of the API's list at `base` for `token` (all pages).
 fn api_alerts(base: &str, token: &str, query: &str) -> Vec<Value> {
+    paged(base, "/api/v1/alerts?limit=500", token, query)
+}
+
+/// Every item of a paged listing.
+fn paged(base: &str, path: &str, token: &str, query: &str) -> Vec<Value> {
     let mut items = Vec::new();
     let mut cursor = String::new();
     loop {
         let (st, page) = http(
             "GET",
-            &format!("{base}/api/v1/alerts?limit=500{query}{cursor}"),
+            &format!("{base}{path}{query}{cursor}"),
             Some(token),
             None,
         );
@@ -1184,6 +1189,31 @@ fn the_dashboard_api_serves_cluster_alerts_and_window_status_to_every_api_proces
         Duration::from_secs(60),
         || api_alerts(&base, &leader, "&status=open").len() == open_expected,
     );
+    // The auditor's history reads the same alerts back from ClickHouse, and the 绩效 table
+    // counts their cards.
+    let history = paged(
+        &base,
+        "/api/v1/history/alerts?limit=1000",
+        &leader,
+        "&status=open",
+    );
+    assert_eq!(history.len(), open_expected, "history of every open alert");
+    let (st, perf) = http(
+        "GET",
+        &format!("{base}/api/v1/performance?by=department&from=2026-01-01&to=2026-12-31"),
+        Some(&leader),
+        None,
+    );
+    assert_eq!(st, 200, "{perf}");
+    let cards: u64 = ["warnings", "yellows", "reds"]
+        .iter()
+        .map(|k| perf["total"]["counts"][k].as_u64().unwrap_or(0))
+        .sum();
+    let not_ladder = history
+        .iter()
+        .filter(|a| a["rule"] != "discipline.ladder")
+        .count();
+    assert_eq!(cards as usize, not_ladder, "{}", perf["total"]);
     // Jurisdiction: the county inspector sees only 430620.
     let county = api_alerts(&base, &inspector, "&status=open");
     assert!(!county.is_empty() && county.len() < open_expected);
