@@ -227,6 +227,11 @@ impl ClickHouseStore {
         Ok((clean, dirty))
     }
 
+    /// The database holding jiancha's tables.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
     /// Drop the whole database (tests and `--reset`).
     pub async fn drop_database(&self) -> Result<(), StoreError> {
         self.execute("DROP DATABASE IF EXISTS {db}").await

@@ -111,3 +111,29 @@ async fn a_checkpoint_larger_than_a_chunk_reads_back_whole() {
     assert_eq!(store.checkpoint_data(key, &found[0]).await.unwrap(), big);
     store.drop_database().await.unwrap();
 }
+
+/// `perf_counts` reads months whose only part came from a merge without `FINAL`: the counts
+/// must be the same before and after the server merges everything.
+#[tokio::test]
+async fn perf_counts_are_the_same_once_every_month_is_merged() {
+    let Some(store) = fresh_store("merged").await else {
+        return;
+    };
+    store.migrate().await.expect("migrate");
+    conformance::load_perf_dataset(&store, conformance::Counting::Raw).await;
+    conformance::assert_perf_counts(&store).await;
+    for table in ["case_facts", "alerts", "alerts_by_region", "activity"] {
+        let statement = format!("OPTIMIZE TABLE {}.{table} FINAL", store.database());
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--fail", "--data-binary", &statement, &url()])
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "{statement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    conformance::assert_perf_counts(&store).await;
+    store.drop_database().await.expect("drop");
+}

@@ -786,7 +786,7 @@ fn act(
 ///   E2 BDC W2 S2 Q7 3 T0+2d, E3 SCJG W3 S3 Q7 4 T0+4d, E4 SCJG W3 S3 Q7 1 T0+5d, E5 430702
 ///   BDC W1 S1 P5 5 T0+1d; complaints K1 (BDC W2 S2 Q7) +2h resolved substantiated (1) T0+2d,
 ///   K2 (SCJG W3 S3 Q7) +5h resolved not substantiated (0) T0+3d.
-async fn load_perf_dataset(store: &impl Store, counting: Counting) {
+pub async fn load_perf_dataset(store: &impl Store, counting: Counting) {
     let s1 = PJ_BDC_W1;
     let s2p: Who = ("430626", "BDC", "W2", "S2", "P5");
     let s2q: Who = ("430626", "BDC", "W2", "S2", "Q7");
@@ -910,6 +910,11 @@ fn counts(key: &str, n: [u64; 17]) -> PerfCounts {
 pub async fn perf_counts_match_the_hand_worked_numbers(store: &impl Store, counting: Counting) {
     store.migrate().await.expect("migrate");
     load_perf_dataset(store, counting).await;
+    assert_perf_counts(store).await;
+}
+
+/// The hand-worked 绩效 counts of the dataset [`load_perf_dataset`] stores.
+pub async fn assert_perf_counts(store: &impl Store) {
     let perf = async |prefix: &str, from: u32, to: u32, by: Dimension| {
         let q = PerfQuery {
             region_prefix: prefix.into(),
