@@ -9,15 +9,23 @@
 //! and reads use `FINAL`, so a re-delivered row never shows twice although it is stored twice
 //! until a background merge (hence [`Store::count`] counts raw rows here).
 //!
+//! Reads of whole provinces avoid `FINAL` where a merge already collapsed a month (18.16's
+//! `FINAL` merges in one thread, about 1 µs a row): history reads such months plainly, and
+//! the 绩效 counts sum per-month totals stored once per merged part (`perf_month`, see
+//! [`Store::perf_counts`]), corrected for a few late rows when a merged month gets some.
+//!
 //! Table names are qualified with the database (`db.alerts`), which is checked to be a plain
 //! identifier when the store is created.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::RangeInclusive;
 
 use clickhouse::{Client, Compression};
 use serde::Deserialize;
 
 use crate::api::{
-    check_table, AlertFilter, CheckpointKey, CheckpointMeta, DeadLetterQuery, HistoryQuery,
-    PerfCounts, PerfQuery, RowBatch, Store,
+    check_table, AlertFilter, CheckpointKey, CheckpointMeta, DeadLetterQuery, Dimension,
+    HistoryQuery, PerfCounts, PerfQuery, RowBatch, Store,
 };
 use crate::query::{self, Dialect, Param};
 use crate::rows::{
@@ -89,6 +97,154 @@ struct SelfTestRow {
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct Count {
     n: u64,
+}
+
+/// An active part of a table, from `system.parts`.
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Part {
+    partition_id: String,
+    name: String,
+    /// 0 for a part written by an insert, more for a merge's.
+    level: u32,
+    rows: u64,
+}
+
+/// A finished computation of a part's per-month totals (a `perf_month_parts` row).
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Totals {
+    source: String,
+    part: String,
+    batch: String,
+    /// The period the part's rows span, in seconds, both included.
+    min_time: u32,
+    max_time: u32,
+}
+
+/// The tables [`Store::perf_counts`] reads: case facts, alerts, activity (see [`query::perf`]).
+const PERF_TABLES: [&str; 3] = ["case_facts", "alerts_by_region", "activity"];
+
+/// Their sorting keys: two rows collapse only if these are equal.
+const PERF_KEYS: [&str; 3] = [
+    "region, case_id",
+    "region, fired_at, alert_id",
+    "region, kind, id",
+];
+
+/// Late rows a merged part's totals are corrected for, at most, per row of the part: beyond
+/// that, reading the month with `FINAL` is as cheap.
+const CORRECTABLE_SHARE: u64 = 4;
+
+/// The merged part of a month that holds no duplicate key (a merge's output: level > 0,
+/// since one insert may carry a key twice), the largest if several.
+fn base_part(parts: &[Part]) -> Option<&Part> {
+    parts
+        .iter()
+        .filter(|p| p.level > 0)
+        .max_by_key(|p| (p.rows, p.name.as_str()))
+}
+
+/// The partitions (`YYYYMM` in the server's time zone) that may hold rows of [from, to)
+/// (`to` 0: unbounded): the UTC months of its ends widened by one, as no time zone is a
+/// month away from UTC.
+fn months_of(from: u32, to: u32) -> RangeInclusive<u32> {
+    fn month(seconds: u32) -> u32 {
+        // Days to civil date (Howard Hinnant's algorithm), for days since 1970 ≥ 0.
+        let z = seconds / 86_400 + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + u32::from(m <= 2);
+        y * 100 + m
+    }
+    let before = |ym: u32| if ym % 100 == 1 { ym - 89 } else { ym - 1 };
+    let after = |ym: u32| if ym % 100 == 12 { ym + 89 } else { ym + 1 };
+    let lo = if from == 0 { 0 } else { before(month(from)) };
+    let hi = if to == 0 {
+        u32::MAX
+    } else {
+        after(month(to.saturating_sub(1)))
+    };
+    lo..=hi
+}
+
+/// A condition's SQL and its values.
+type Condition = (String, Vec<Param>);
+
+/// `time`'s partition is one of `months`.
+fn in_months(time: &str, months: &[u32]) -> Condition {
+    (
+        format!("toYYYYMM({time}) IN ({})", placeholders(months.len())),
+        months.iter().map(|m| Param::Month(*m)).collect(),
+    )
+}
+
+/// The row is in one of `parts`.
+fn in_parts(parts: &[String]) -> Condition {
+    (
+        format!("_part IN ({})", placeholders(parts.len())),
+        parts.iter().map(|p| Param::Text(p.clone())).collect(),
+    )
+}
+
+/// How [`Store::perf_counts`] reads one table, by month (see there).
+#[derive(Debug, Default)]
+struct Plan {
+    /// Read with `FINAL`.
+    final_months: Vec<u32>,
+    /// Merged parts read without `FINAL`.
+    plain_parts: Vec<String>,
+    /// Stored totals (`perf_month` batches) summed.
+    batches: Vec<String>,
+    /// Months whose merged part's totals are corrected for the late rows of `late_parts`.
+    corrected_months: Vec<u32>,
+    corrected_parts: Vec<String>,
+    late_parts: Vec<String>,
+    /// The parts read by name, which must still be active once read.
+    used: Vec<String>,
+}
+
+impl Plan {
+    fn new(
+        i: usize,
+        months: &BTreeMap<u32, Vec<Part>>,
+        totals: &HashMap<(String, String), Totals>,
+        q: &PerfQuery,
+    ) -> Plan {
+        let mut plan = Plan::default();
+        for (&month, parts) in months {
+            let Some(base) = base_part(parts) else {
+                plan.final_months.push(month);
+                continue;
+            };
+            let covering = totals
+                .get(&(PERF_TABLES[i].to_string(), base.name.clone()))
+                .filter(|t| t.min_time >= q.from && (q.to == 0 || t.max_time < q.to));
+            let late: Vec<&Part> = parts.iter().filter(|p| p.name != base.name).collect();
+            let late_rows: u64 = late.iter().map(|p| p.rows).sum();
+            match covering {
+                Some(t) if late.is_empty() => plan.batches.push(t.batch.clone()),
+                None if late.is_empty() => {
+                    plan.plain_parts.push(base.name.clone());
+                    plan.used.push(base.name.clone());
+                }
+                Some(t) if late_rows * CORRECTABLE_SHARE <= base.rows => {
+                    plan.batches.push(t.batch.clone());
+                    plan.corrected_months.push(month);
+                    plan.corrected_parts.push(base.name.clone());
+                    plan.used.push(base.name.clone());
+                    for p in late {
+                        plan.late_parts.push(p.name.clone());
+                        plan.used.push(p.name.clone());
+                    }
+                }
+                _ => plan.final_months.push(month),
+            }
+        }
+        plan
+    }
 }
 
 impl ClickHouseStore {
@@ -192,39 +348,206 @@ impl ClickHouseStore {
         q.fetch_all().await.map_err(map_err)
     }
 
-    /// The active parts of `table` that hold no duplicate key (the only part of their
-    /// partition, written by a merge: level > 0, since one insert may carry a key twice), and
-    /// the months (partition ids) of every other partition.
-    async fn partitions(&self, table: &str) -> Result<(Vec<String>, Vec<u32>), StoreError> {
-        #[derive(Deserialize, clickhouse::Row)]
-        struct Partition {
-            partition_id: String,
-            parts: u64,
-            level: u32,
-            name: String,
-        }
-        let rows: Vec<Partition> = self
+    /// The active parts of `table`, by month (partition id `YYYYMM`; other partitions are
+    /// left out).
+    async fn months(&self, table: &str) -> Result<BTreeMap<u32, Vec<Part>>, StoreError> {
+        let rows: Vec<Part> = self
             .client
             .query(
-                "SELECT partition_id, count() AS parts, toUInt32(min(level)) AS level, \
-                 any(name) AS name FROM system.parts \
-                 WHERE database = ? AND table = ? AND active GROUP BY partition_id",
+                "SELECT partition_id, name, toUInt32(level) AS level, toUInt64(rows) AS rows \
+                 FROM system.parts WHERE database = ? AND table = ? AND active",
             )
             .bind(self.database.as_str())
             .bind(table)
             .fetch_all()
             .await
             .map_err(map_err)?;
-        let mut clean = Vec::new();
-        let mut dirty = Vec::new();
+        let mut months: BTreeMap<u32, Vec<Part>> = BTreeMap::new();
         for p in rows {
-            if p.parts == 1 && p.level > 0 {
-                clean.push(p.name);
-            } else if let Ok(month) = p.partition_id.parse() {
-                dirty.push(month);
+            if let Ok(month) = p.partition_id.parse() {
+                months.entry(month).or_default().push(p);
             }
         }
-        Ok((clean, dirty))
+        Ok(months)
+    }
+
+    /// The names of `table`'s active parts.
+    async fn active_parts(&self, table: &str) -> Result<HashSet<String>, StoreError> {
+        Ok(self
+            .months(table)
+            .await?
+            .into_values()
+            .flatten()
+            .map(|p| p.name)
+            .collect())
+    }
+
+    /// The finished per-month totals of `dimension`: per (table, part), the batch to read
+    /// (should two computations have run at once, either is complete: the least name is
+    /// taken) and the period its rows span. Totals of parts no longer active stay behind,
+    /// unread (a few rows per part and key, when a merged month is merged again).
+    async fn totals(
+        &self,
+        dimension: &str,
+    ) -> Result<HashMap<(String, String), Totals>, StoreError> {
+        let rows: Vec<Totals> = self
+            .client
+            .query(&self.sql(
+                "SELECT source, part, batch, min_time, max_time FROM {db}.perf_month_parts \
+                 WHERE dimension = ? ORDER BY batch",
+            ))
+            .bind(dimension)
+            .fetch_all()
+            .await
+            .map_err(map_err)?;
+        let mut found = HashMap::new();
+        for t in rows {
+            found.entry((t.source.clone(), t.part.clone())).or_insert(t);
+        }
+        Ok(found)
+    }
+
+    /// Compute and store the totals of merged part `part` of table `PERF_TABLES[i]` grouped by
+    /// `by`. The totals are recorded as finished only if the part was still active after they
+    /// were read (so the read saw all of it: a part never becomes active again).
+    async fn compute_totals(&self, i: usize, part: &str, by: Dimension) -> Result<(), StoreError> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct Span {
+            lo: u32,
+            hi: u32,
+        }
+        let table = PERF_TABLES[i];
+        let (token, _) = self_test_token();
+        let batch = format!("{table}/{}/{part}/{token}", by.column());
+        let filter = query::PERF_FILTERS[i]
+            .map(|f| format!(" AND {f}"))
+            .unwrap_or_default();
+        self.client
+            .query(&format!(
+                "INSERT INTO {db}.perf_month SELECT ?, region, {by}, {columns} FROM {db}.{table} \
+                 WHERE _part = ?{filter} GROUP BY region, {by}",
+                db = self.database,
+                by = by.column(),
+                columns = query::tally_columns(i),
+            ))
+            .bind(batch.as_str())
+            .bind(part)
+            .execute()
+            .await
+            .map_err(map_err)?;
+        let span: Span = self
+            .client
+            .query(&format!(
+                "SELECT toUInt32(min({t})) AS lo, toUInt32(max({t})) AS hi FROM {}.{table} \
+                 WHERE _part = ?",
+                self.database,
+                t = query::PERF_TIMES[i],
+            ))
+            .bind(part)
+            .fetch_one()
+            .await
+            .map_err(map_err)?;
+        if !self.active_parts(table).await?.contains(part) {
+            return Ok(());
+        }
+        self.client
+            .query(&self.sql(
+                "INSERT INTO {db}.perf_month_parts (source, dimension, part, batch, min_time, \
+                 max_time) VALUES (?, ?, ?, ?, ?, ?)",
+            ))
+            .bind(table)
+            .bind(by.column())
+            .bind(part)
+            .bind(batch.as_str())
+            .bind(span.lo)
+            .bind(span.hi)
+            .execute()
+            .await
+            .map_err(map_err)
+    }
+
+    /// The statements of `plans` (one per table), each with its table and whether its rows
+    /// add (1) or subtract (-1).
+    fn perf_statements(
+        &self,
+        plans: &[Plan],
+        q: &PerfQuery,
+    ) -> Vec<(usize, i64, query::Statement)> {
+        let (full, plain) = (self.dialect(), self.plain_dialect());
+        let mut out = Vec::new();
+        let mut add =
+            |dialect: &Dialect, sign: i64, extra: &dyn Fn(usize, &Plan) -> Option<Condition>| {
+                let extras: [Option<Condition>; 3] = [0, 1, 2].map(|i| extra(i, &plans[i]));
+                let wanted = extras.each_ref().map(Option::is_some);
+                let statements =
+                    query::perf_shaped(dialect, PERF_TABLES, q, extras, query::tally_columns);
+                for (i, statement) in statements.into_iter().enumerate() {
+                    if wanted[i] {
+                        out.push((i, sign, statement));
+                    }
+                }
+            };
+        add(&full, 1, &|i, p| {
+            (!p.final_months.is_empty()).then(|| in_months(query::PERF_TIMES[i], &p.final_months))
+        });
+        add(&plain, 1, &|_, p| {
+            (!p.plain_parts.is_empty()).then(|| in_parts(&p.plain_parts))
+        });
+        // The late keys: the merged part's rows of them leave its totals, and what `FINAL`
+        // makes of them (the part's rows and the late ones) comes in.
+        let late_keys = |i: usize, p: &Plan| {
+            let (sql, params) = in_parts(&p.late_parts);
+            (
+                format!(
+                    "({key}) IN (SELECT {key} FROM {}.{} WHERE {sql})",
+                    self.database,
+                    PERF_TABLES[i],
+                    key = PERF_KEYS[i]
+                ),
+                params,
+            )
+        };
+        add(&full, 1, &|i, p| {
+            (!p.corrected_months.is_empty()).then(|| {
+                let (keys, mut params) = late_keys(i, p);
+                let (months, month_params) = in_months(query::PERF_TIMES[i], &p.corrected_months);
+                params.splice(0..0, month_params);
+                (format!("{months} AND {keys}"), params)
+            })
+        });
+        add(&plain, -1, &|i, p| {
+            (!p.corrected_parts.is_empty()).then(|| {
+                let (keys, mut params) = late_keys(i, p);
+                let (parts, part_params) = in_parts(&p.corrected_parts);
+                params.splice(0..0, part_params);
+                (format!("{parts} AND {keys}"), params)
+            })
+        });
+        for (i, plan) in plans.iter().enumerate() {
+            if !plan.batches.is_empty() {
+                out.push((i, 1, query::perf_totals(&plain, q, &plan.batches)));
+            }
+        }
+        out
+    }
+
+    /// [`Self::dialect`] without `FINAL`.
+    fn plain_dialect(&self) -> Dialect {
+        Dialect {
+            table: |d, table| format!("{}.{table}", d.database),
+            ..self.dialect()
+        }
+    }
+
+    /// [`Self::fetch`], or nothing without a statement.
+    async fn fetch_some<T: clickhouse::RowOwned + clickhouse::RowRead>(
+        &self,
+        statement: Option<query::Statement>,
+    ) -> Result<Vec<T>, StoreError> {
+        match statement {
+            Some(statement) => self.fetch(&statement).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The database holding jiancha's tables.
@@ -378,85 +701,127 @@ impl Store for ClickHouseStore {
     }
 
     /// From `alerts_by_region`, whose key (region, fired_at, alert_id) serves the jurisdiction
-    /// and period.
+    /// and period. Months whose only part came from a merge are read without `FINAL` (18.16's
+    /// `FINAL` merges in one thread, about 1 µs a row), the others with it; each read returns
+    /// its first page and the two are merged. If a merge replaced one of the merged parts
+    /// meanwhile, the read is repeated.
     async fn history(&self, q: &HistoryQuery) -> Result<Vec<AlertRow>, StoreError> {
-        self.fetch(&query::history(&self.dialect(), "alerts_by_region", q))
-            .await
+        const TABLE: &str = "alerts_by_region";
+        let range = months_of(q.from, q.to);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut clean = Vec::new();
+            let mut dirty = Vec::new();
+            for (month, parts) in self.months(TABLE).await? {
+                if !range.contains(&month) {
+                    continue;
+                }
+                match parts.as_slice() {
+                    [p] if p.level > 0 => clean.push(p.name.clone()),
+                    _ => dirty.push(month),
+                }
+            }
+            let plain = self.plain_dialect();
+            let final_read = (!dirty.is_empty()).then(|| {
+                query::history(
+                    &self.dialect(),
+                    TABLE,
+                    q,
+                    Some(in_months("fired_at", &dirty)),
+                )
+            });
+            let plain_read = (!clean.is_empty())
+                .then(|| query::history(&plain, TABLE, q, Some(in_parts(&clean))));
+            let (a, b) = tokio::join!(self.fetch_some(final_read), self.fetch_some(plain_read));
+            let now = self.active_parts(TABLE).await?;
+            if attempt >= 5 || clean.iter().all(|p| now.contains(p)) {
+                let mut rows: Vec<AlertRow> = a?;
+                rows.extend(b?);
+                rows.sort_by(|x, y| {
+                    y.fired_at
+                        .cmp(&x.fired_at)
+                        .then_with(|| x.alert_id.cmp(&y.alert_id))
+                });
+                rows.truncate(q.effective_limit() as usize);
+                return Ok(rows);
+            }
+        }
     }
 
     async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetterRow>, StoreError> {
         self.fetch(&query::dead_letters(&self.dialect(), q)).await
     }
 
-    /// The three grouped reads, each split in two: `FINAL` (18.16 merges all of a query's
-    /// parts in one thread, about 1 µs a row) only over the months that may hold duplicates,
-    /// and a plain read of the months already collapsed by a merge. If a merge replaced one of
-    /// those parts meanwhile, the read is repeated.
+    /// Per table and month, the cheapest exact read: a merged part's stored totals when the
+    /// period covers all its rows (computed on first use, see [`Self::compute_totals`]); a
+    /// merged part read without `FINAL` when it does not (18.16's `FINAL` merges in one
+    /// thread, about 1 µs a row); a merged part's totals corrected for a few late rows (minus
+    /// the part's rows of the late keys, plus those keys read with `FINAL`); else the month
+    /// with `FINAL`. If a merge replaced a part read meanwhile, the reads are repeated.
     async fn perf_counts(&self, q: &PerfQuery) -> Result<Vec<PerfCounts>, StoreError> {
-        const TABLES: [&str; 3] = ["case_facts", "alerts_by_region", "activity"];
+        let range = months_of(q.from, q.to);
+        let by = q.by;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut layout = Vec::with_capacity(3);
-            for table in TABLES {
-                layout.push(self.partitions(table).await?);
+            for table in PERF_TABLES {
+                let mut months = self.months(table).await?;
+                months.retain(|m, _| range.contains(m));
+                layout.push(months);
             }
-            let dirty = |i: usize| {
-                let (_, months) = &layout[i];
-                let months: &Vec<u32> = months;
-                Some((
-                    format!(
-                        "toYYYYMM({}) IN ({})",
-                        query::PERF_TIMES[i],
-                        placeholders(months.len().max(1))
-                    ),
-                    if months.is_empty() {
-                        vec![Param::Month(0)]
-                    } else {
-                        months.iter().map(|m| Param::Month(*m)).collect()
-                    },
-                ))
-            };
-            let clean = |i: usize| {
-                let (parts, _) = &layout[i];
-                let parts: &Vec<String> = parts;
-                Some((
-                    format!("_part IN ({})", placeholders(parts.len().max(1))),
-                    if parts.is_empty() {
-                        vec![Param::Text(String::new())]
-                    } else {
-                        parts.iter().map(|p| Param::Text(p.clone())).collect()
-                    },
-                ))
-            };
-            let plain = Dialect {
-                table: |d, table| format!("{}.{table}", d.database),
-                ..self.dialect()
-            };
-            let [f1, a1, v1] =
-                query::perf(&self.dialect(), TABLES, q, [dirty(0), dirty(1), dirty(2)]);
-            let [f2, a2, v2] = query::perf(&plain, TABLES, q, [clean(0), clean(1), clean(2)]);
-            let (f1, a1, v1, f2, a2, v2) = tokio::join!(
-                self.fetch(&f1),
-                self.fetch(&a1),
-                self.fetch(&v1),
-                self.fetch(&f2),
-                self.fetch(&a2),
-                self.fetch(&v2)
-            );
+            let mut totals = self.totals(by.column()).await?;
+            let mut missing = tokio::task::JoinSet::new();
+            for (i, months) in layout.iter().enumerate() {
+                for parts in months.values() {
+                    if let Some(base) = base_part(parts) {
+                        if !totals.contains_key(&(PERF_TABLES[i].to_string(), base.name.clone())) {
+                            let (store, name) = (self.clone(), base.name.clone());
+                            missing.spawn(async move { store.compute_totals(i, &name, by).await });
+                        }
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                while let Some(done) = missing.join_next().await {
+                    done.map_err(|e| StoreError::Unavailable(format!("totals task: {e}")))??;
+                }
+                totals = self.totals(by.column()).await?;
+            }
+            let plans: Vec<Plan> = layout
+                .iter()
+                .enumerate()
+                .map(|(i, months)| Plan::new(i, months, &totals, q))
+                .collect();
+            let mut reads = tokio::task::JoinSet::new();
+            for (i, sign, statement) in self.perf_statements(&plans, q) {
+                let store = self.clone();
+                reads.spawn(async move {
+                    let rows: Result<Vec<query::Tally>, StoreError> = store.fetch(&statement).await;
+                    (i, sign, rows)
+                });
+            }
+            let mut tallies: [query::Tallies; 3] = Default::default();
+            let mut failed = None;
+            while let Some(done) = reads.join_next().await {
+                let (i, sign, rows) =
+                    done.map_err(|e| StoreError::Unavailable(format!("perf task: {e}")))?;
+                match rows {
+                    Ok(rows) => query::add_tallies(&mut tallies[i], rows, sign),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
             let mut still = true;
-            for (i, table) in TABLES.into_iter().enumerate() {
-                let now = self.partitions(table).await?;
-                still &= layout[i].0.iter().all(|p| now.0.contains(p));
+            for (i, table) in PERF_TABLES.into_iter().enumerate() {
+                let now = self.active_parts(table).await?;
+                still &= plans[i].used.iter().all(|p| now.contains(p));
             }
             if still || attempt >= 5 {
-                let mut facts = f1?;
-                facts.extend(f2?);
-                let mut alerts = a1?;
-                alerts.extend(a2?);
-                let mut activity = v1?;
-                activity.extend(v2?);
-                return Ok(query::merge(facts, alerts, activity));
+                return Ok(query::merge_tallies(tallies));
             }
         }
     }

@@ -137,8 +137,18 @@ pub(crate) const ALERT_COLUMNS: &str = "alert_id, rule, level, status, version, 
 pub(crate) const DEAD_LETTER_COLUMNS: &str = "received_at, source, reason, field, message, raw";
 
 /// [`crate::Store::history`] reading `table` (alerts, or a copy with the same columns).
-pub(crate) fn history(dialect: &Dialect, table: &str, q: &HistoryQuery) -> Statement {
+/// `extra` adds a condition (SQL, values).
+pub(crate) fn history(
+    dialect: &Dialect,
+    table: &str,
+    q: &HistoryQuery,
+    extra: Option<(String, Vec<Param>)>,
+) -> Statement {
     let mut c = Conditions::new(dialect);
+    if let Some((sql, params)) = extra {
+        c.sql.push(sql);
+        c.params.extend(params);
+    }
     c.prefix("region", &q.region_prefix);
     c.period("fired_at", q.from, q.to);
     c.equals("center_id", &q.center);
@@ -206,12 +216,53 @@ pub(crate) struct ActivityCounts {
     pub satisfied: u64,
 }
 
-/// 承诺件 with a known legal limit: the base of 承诺提速率.
-const SPEEDUP: &str = "case_type = 'promised' AND legal_days > 0";
+/// What each table of [`perf`] sums, in the field order of its counts struct ([`FactCounts`],
+/// [`AlertCounts`], [`ActivityCounts`]). Plain SQL both backends run (`SUM` of a comparison
+/// counts the rows where it holds).
+pub(crate) const PERF_SUMS: [&[&str]; 3] = [
+    &[
+        "COUNT(*)",
+        "SUM(on_time)",
+        "SUM(early)",
+        "SUM(on_site)",
+        "SUM(on_time = 0)",
+        "SUM(working_days_used)",
+        "SUM(case_type = 'promised' AND legal_days > 0)",
+        "SUM(CASE WHEN case_type = 'promised' AND legal_days > 0 THEN legal_days ELSE 0 END)",
+        "SUM(CASE WHEN case_type = 'promised' AND legal_days > 0 THEN promised_days ELSE 0 END)",
+    ],
+    &[
+        "SUM(level = 'warning')",
+        "SUM(level = 'yellow')",
+        "SUM(level = 'red')",
+        "SUM(rule = 'complaint.filed')",
+    ],
+    &[
+        "SUM(kind = 'accepted')",
+        "SUM(kind = 'complaint_resolved' AND value = 1)",
+        "SUM(kind = 'evaluation')",
+        "SUM(kind = 'evaluation' AND value >= 4)",
+    ],
+];
+
+/// The rows each table of [`perf`] counts at all (alerts: not retracted, not a ladder step).
+pub(crate) const PERF_FILTERS: [Option<&str>; 3] = [
+    None,
+    Some("status != 'retracted' AND rule != 'discipline.ladder'"),
+    None,
+];
+
+/// The columns of [`Tally`] after its key: the row count, then table `i`'s sums padded
+/// with zeros to nine.
+pub(crate) fn tally_columns(i: usize) -> String {
+    let mut columns = vec!["COUNT(*)".to_string()];
+    columns.extend(PERF_SUMS[i].iter().map(|s| format!("toUInt64({s})")));
+    columns.resize(10, "toUInt64(0)".to_string());
+    columns.join(", ")
+}
 
 /// The three statements of [`crate::Store::perf_counts`], reading `tables` (case facts, alerts,
 /// activity): each groups one table by the dimension's column; [`merge`] joins their results.
-/// Plain SQL both backends run (`SUM` of a comparison counts the rows where it holds).
 /// `extra` adds a condition (SQL, values) to each table's statement.
 pub(crate) fn perf(
     dialect: &Dialect,
@@ -219,54 +270,143 @@ pub(crate) fn perf(
     q: &PerfQuery,
     extra: [Option<(String, Vec<Param>)>; 3],
 ) -> [Statement; 3] {
+    perf_shaped(dialect, tables, q, extra, |i| PERF_SUMS[i].join(", "))
+}
+
+/// [`perf`] with `columns(i)` after the key of table `i`'s statement ([`tally_columns`]:
+/// [`Tally`] rows, ClickHouse's counts that add and subtract).
+pub(crate) fn perf_shaped(
+    dialect: &Dialect,
+    tables: [&str; 3],
+    q: &PerfQuery,
+    extra: [Option<(String, Vec<Param>)>; 3],
+    columns: fn(usize) -> String,
+) -> [Statement; 3] {
     let by = q.by.column();
-    let [e0, e1, e2] = extra;
-    let mut extras = [e0, e1, e2].into_iter();
-    let mut scope = |time: &str| {
+    let mut extras = extra.into_iter();
+    let mut i = 0;
+    [(); 3].map(|()| {
         let mut c = Conditions::new(dialect);
         c.prefix("region", &q.region_prefix);
-        c.period(time, q.from, q.to);
+        c.period(PERF_TIMES[i], q.from, q.to);
+        if let Some(filter) = PERF_FILTERS[i] {
+            c.sql.push(filter.into());
+        }
         if let Some((sql, params)) = extras.next().flatten() {
             c.sql.push(sql);
             c.params.extend(params);
         }
-        c
+        let statement = c.select(
+            &format!("{by}, {}", columns(i)),
+            tables[i],
+            &format!("GROUP BY {by}"),
+            Vec::new(),
+        );
+        i += 1;
+        statement
+    })
+}
+
+/// ClickHouse's stored per-month totals (`perf_month`) of the computations listed in
+/// `batches`, summed per key for the rows of regions under `q`'s prefix.
+pub(crate) fn perf_totals(dialect: &Dialect, q: &PerfQuery, batches: &[String]) -> Statement {
+    let mut c = Conditions::new(dialect);
+    c.prefix("region", &q.region_prefix);
+    c.sql.push(format!(
+        "batch IN ({})",
+        vec!["?"; batches.len()].join(", ")
+    ));
+    c.params
+        .extend(batches.iter().map(|b| Param::Text(b.clone())));
+    let sums: Vec<String> = std::iter::once("sum(n)".to_string())
+        .chain((0..9).map(|k| format!("sum(c{k})")))
+        .collect();
+    c.select(
+        &format!("key, {}", sums.join(", ")),
+        "perf_month",
+        "GROUP BY key",
+        Vec::new(),
+    )
+}
+
+/// Per key, one table's row count and sums (padded to nine, see [`tally_columns`]): the
+/// shape in which ClickHouse's partial counts add up and subtract.
+#[derive(Debug, Default, Deserialize, clickhouse::Row)]
+pub(crate) struct Tally {
+    pub key: String,
+    pub n: u64,
+    pub c0: u64,
+    pub c1: u64,
+    pub c2: u64,
+    pub c3: u64,
+    pub c4: u64,
+    pub c5: u64,
+    pub c6: u64,
+    pub c7: u64,
+    pub c8: u64,
+}
+
+/// Signed per-key sums of [`Tally`] rows of one table: `n` and the nine sums.
+pub(crate) type Tallies = BTreeMap<String, [i64; 10]>;
+
+/// Add (`sign` 1) or subtract (`sign` -1) `rows` into `into`.
+pub(crate) fn add_tallies(into: &mut Tallies, rows: Vec<Tally>, sign: i64) {
+    for t in rows {
+        let values = [t.n, t.c0, t.c1, t.c2, t.c3, t.c4, t.c5, t.c6, t.c7, t.c8];
+        let sum = into.entry(t.key).or_insert([0; 10]);
+        for (s, v) in sum.iter_mut().zip(values) {
+            *s += sign * v as i64;
+        }
+    }
+}
+
+/// [`merge`] of the three tables' tallies: a key counts for a table when at least one of its
+/// rows does, as in the plain statements.
+pub(crate) fn merge_tallies(tallies: [Tallies; 3]) -> Vec<PerfCounts> {
+    let [facts, alerts, activity] = tallies;
+    let rows = |t: Tallies| {
+        t.into_iter()
+            .filter(|(_, v)| v[0] > 0)
+            .map(|(key, v)| (key, v.map(|x| x.max(0) as u64)))
+            .collect::<Vec<_>>()
     };
-    let group = format!("GROUP BY {by}");
-    let facts = scope(PERF_TIMES[0]).select(
-        &format!(
-            "{by}, COUNT(*), SUM(on_time), SUM(early), SUM(on_site), SUM(on_time = 0), \
-             SUM(working_days_used), SUM({SPEEDUP}), \
-             SUM(CASE WHEN {SPEEDUP} THEN legal_days ELSE 0 END), \
-             SUM(CASE WHEN {SPEEDUP} THEN promised_days ELSE 0 END)"
-        ),
-        tables[0],
-        &group,
-        Vec::new(),
-    );
-    let mut alerts = scope(PERF_TIMES[1]);
-    alerts
-        .sql
-        .push("status != 'retracted' AND rule != 'discipline.ladder'".into());
-    let alerts = alerts.select(
-        &format!(
-            "{by}, SUM(level = 'warning'), SUM(level = 'yellow'), SUM(level = 'red'), \
-             SUM(rule = 'complaint.filed')"
-        ),
-        tables[1],
-        &group,
-        Vec::new(),
-    );
-    let activity = scope(PERF_TIMES[2]).select(
-        &format!(
-            "{by}, SUM(kind = 'accepted'), SUM(kind = 'complaint_resolved' AND value = 1), \
-             SUM(kind = 'evaluation'), SUM(kind = 'evaluation' AND value >= 4)"
-        ),
-        tables[2],
-        &group,
-        Vec::new(),
-    );
-    [facts, alerts, activity]
+    merge(
+        rows(facts)
+            .into_iter()
+            .map(|(key, v)| FactCounts {
+                key,
+                completed: v[1],
+                on_time: v[2],
+                early: v[3],
+                on_site: v[4],
+                late: v[5],
+                days_used: v[6],
+                speedup_cases: v[7],
+                legal_days: v[8],
+                promised_days: v[9],
+            })
+            .collect(),
+        rows(alerts)
+            .into_iter()
+            .map(|(key, v)| AlertCounts {
+                key,
+                warnings: v[1],
+                yellows: v[2],
+                reds: v[3],
+                complaints: v[4],
+            })
+            .collect(),
+        rows(activity)
+            .into_iter()
+            .map(|(key, v)| ActivityCounts {
+                key,
+                accepted: v[1],
+                substantiated: v[2],
+                evaluations: v[3],
+                satisfied: v[4],
+            })
+            .collect(),
+    )
 }
 
 /// One [`PerfCounts`] per key found in any of the three results, sorted by key.

@@ -620,7 +620,7 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, q: &HistoryQuery) -> Result<Vec<AlertRow>, StoreError> {
-        let statement = query::history(&dialect(), "alerts", q);
+        let statement = query::history(&dialect(), "alerts", q, None);
         self.run(Conn::Reader, move |conn| {
             rows_of(conn, &statement, AlertRow::read)
         })

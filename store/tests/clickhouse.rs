@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use store::clickhouse::ClickHouseStore;
-use store::{CheckpointKey, Store, StoreError};
+use store::{CheckpointKey, Dimension, PerfCounts, PerfQuery, Store, StoreError};
 
 mod conformance;
 
@@ -62,7 +62,7 @@ async fn migrate_applies_every_clickhouse_version_and_names_the_server() {
         version.chars().next().is_some_and(|c| c.is_ascii_digit()),
         "{version}"
     );
-    assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2, 3, 5]);
+    assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2, 3, 5, 6]);
     store.drop_database().await.expect("drop");
 }
 
@@ -112,6 +112,31 @@ async fn a_checkpoint_larger_than_a_chunk_reads_back_whole() {
     store.drop_database().await.unwrap();
 }
 
+/// Run `statement` on the test server (statements the store has no method for); its output.
+fn run(statement: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--data-binary", statement, &url()])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{statement}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Merge every part of the tables `perf_counts` and `history` read, as background merges
+/// eventually do.
+fn merge_all(store: &ClickHouseStore) {
+    for table in ["case_facts", "alerts", "alerts_by_region", "activity"] {
+        run(&format!(
+            "OPTIMIZE TABLE {}.{table} FINAL",
+            store.database()
+        ));
+    }
+}
+
 /// `perf_counts` reads months whose only part came from a merge without `FINAL`: the counts
 /// must be the same before and after the server merges everything.
 #[tokio::test]
@@ -122,18 +147,104 @@ async fn perf_counts_are_the_same_once_every_month_is_merged() {
     store.migrate().await.expect("migrate");
     conformance::load_perf_dataset(&store, conformance::Counting::Raw).await;
     conformance::assert_perf_counts(&store).await;
-    for table in ["case_facts", "alerts", "alerts_by_region", "activity"] {
-        let statement = format!("OPTIMIZE TABLE {}.{table} FINAL", store.database());
-        let out = std::process::Command::new("curl")
-            .args(["-sS", "--fail", "--data-binary", &statement, &url()])
-            .output()
-            .expect("curl");
-        assert!(
-            out.status.success(),
-            "{statement}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    merge_all(&store);
     conformance::assert_perf_counts(&store).await;
+    store.drop_database().await.expect("drop");
+}
+
+/// Every scope, dimension and a few periods (unbounded ones cover whole months, so merged
+/// months come from stored totals), in one list.
+async fn perf_everywhere(store: &ClickHouseStore) -> Vec<(PerfQuery, Vec<PerfCounts>)> {
+    const DAY: u32 = 86_400;
+    let t0 = conformance::T0;
+    let mut out = Vec::new();
+    for prefix in ["", "43", "4306", "430626", "430702"] {
+        for (from, to) in [(0, 0), (t0 - 40 * DAY, t0 + 60 * DAY), (t0, t0 + 10 * DAY)] {
+            for by in [
+                Dimension::Department,
+                Dimension::Window,
+                Dimension::Staff,
+                Dimension::Item,
+            ] {
+                let q = PerfQuery {
+                    region_prefix: prefix.into(),
+                    from,
+                    to,
+                    by,
+                };
+                let counts = store.perf_counts(&q).await.expect("perf");
+                out.push((q, counts));
+            }
+        }
+    }
+    out
+}
+
+/// The stored totals of merged months give what reading the rows gives: before any merge
+/// (every month read with `FINAL`), after merging (totals computed, then read from them),
+/// and after late rows land in a merged month (totals corrected), compared with a copy of
+/// the same rows that was never merged.
+#[tokio::test]
+async fn perf_counts_from_stored_totals_equal_the_rows() {
+    let Some(store) = fresh_store("totals").await else {
+        return;
+    };
+    store.migrate().await.expect("migrate");
+    conformance::load_perf_dataset(&store, conformance::Counting::Raw).await;
+    let raw = perf_everywhere(&store).await;
+    assert!(raw.iter().any(|(_, counts)| counts.len() > 1));
+    merge_all(&store);
+    assert_eq!(
+        perf_everywhere(&store).await,
+        raw,
+        "first read after the merge"
+    );
+    let db = store.database();
+    let count_totals = || run(&format!("SELECT count() FROM {db}.perf_month_parts"));
+    let finished: u32 = count_totals().parse().expect("a count");
+    assert!(
+        finished >= 12,
+        "totals of 3 tables × 4 dimensions: {finished}"
+    );
+    assert_eq!(perf_everywhere(&store).await, raw, "read from totals");
+    assert_eq!(count_totals(), finished.to_string(), "computed once");
+    conformance::assert_perf_counts(&store).await;
+
+    // Late rows into the merged months: re-deliveries (no change) ...
+    for table in ["case_facts", "alerts_by_region", "activity"] {
+        run(&format!(
+            "INSERT INTO {db}.{table} SELECT * FROM {db}.{table} LIMIT 1"
+        ));
+    }
+    assert_eq!(perf_everywhere(&store).await, raw, "re-delivered rows");
+    conformance::assert_perf_counts(&store).await;
+    // ... and a retraction and a re-derived fact (changes), compared with an unmerged copy.
+    run(&format!(
+        "INSERT INTO {db}.alerts_by_region SELECT alert_id, rule, level, 'retracted', \
+         version + 1, fired_at, center_id, region, department, window_id, staff_id, case_id, \
+         item_code, subject, message, evidence FROM {db}.alerts_by_region \
+         WHERE status = 'open' AND rule != 'discipline.ladder' LIMIT 1"
+    ));
+    run(&format!(
+        "INSERT INTO {db}.case_facts SELECT case_id, center_id, region, department, window_id, \
+         staff_id, item_code, case_type, channel, accepted_at, completed_at, result, start, \
+         deemed, promised_days, promised_unit, legal_days, legal_unit, extension_days, \
+         pause_days, deadline_date, deadline, legal_deadline, working_days_used + 1, 1 - on_time, \
+         early, on_site, within_legal, version + 1 FROM {db}.case_facts LIMIT 1"
+    ));
+    let changed = perf_everywhere(&store).await;
+    assert_ne!(changed, raw, "the late rows change some counts");
+    let Some(copy) = fresh_store("totals_copy").await else {
+        return;
+    };
+    copy.migrate().await.expect("migrate");
+    for table in ["case_facts", "alerts_by_region", "activity"] {
+        run(&format!(
+            "INSERT INTO {}.{table} SELECT * FROM {db}.{table}",
+            copy.database()
+        ));
+    }
+    assert_eq!(perf_everywhere(&copy).await, changed, "unmerged copy");
+    copy.drop_database().await.expect("drop");
     store.drop_database().await.expect("drop");
 }
