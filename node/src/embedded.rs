@@ -136,6 +136,9 @@ pub enum EmbeddedError {
     /// No stored checkpoint can be restored.
     #[error("{0}")]
     Checkpoint(String),
+    /// The process could not set itself up (a task or a metric).
+    #[error("start-up: {0}")]
+    StartUp(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmbeddedError {
@@ -265,7 +268,7 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         let path = path.clone();
         tokio::task::spawn_blocking(move || SqliteStore::open(&path))
             .await
-            .map_err(|e| EmbeddedError::Checkpoint(e.to_string()))??
+            .map_err(|e| EmbeddedError::StartUp(e.to_string()))??
     };
     let applied = store.migrate().await?;
     if !applied.is_empty() {
@@ -276,7 +279,7 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
 
     let registry = Registry::new();
     let metrics = EngineMetrics::new(&registry)
-        .map_err(|e| EmbeddedError::Checkpoint(format!("metrics: {e}")))?;
+        .map_err(|e| EmbeddedError::StartUp(format!("metrics: {e}")))?;
     let backend = Arc::new(glue::StoreBackend::new(store.clone(), "SQLite"));
     let api = Api::new(
         cfg.api.clone(),
@@ -476,7 +479,7 @@ impl Loop {
             max_future_skew_secs: skew,
         };
         let dead = |reason: &str, field: &str, message: String| DeadLetterRow {
-            received_at: entry.received_at.clamp(0, i64::from(u32::MAX)) as u32,
+            received_at: store::rows::seconds(rules::Instant(entry.received_at)),
             source: format!("log:{seq}"),
             reason: reason.to_string(),
             field: field.to_string(),

@@ -22,7 +22,7 @@ use store::Store;
 /// An ingested line that was refused, as stored in `dead_letters`.
 pub fn dead_letter_row(r: &dashboard_api::events::Refused) -> DeadLetterRow {
     DeadLetterRow {
-        received_at: r.received_at.clamp(0, i64::from(u32::MAX)) as u32,
+        received_at: seconds(Instant(r.received_at)),
         source: r.source.clone(),
         reason: r.reason.clone(),
         field: r.field.clone(),
@@ -254,10 +254,6 @@ pub fn activity_row(a: &rules::fact::Activity) -> store::rows::ActivityRow {
     }
 }
 
-fn secs(t: i64) -> u32 {
-    t.clamp(0, i64::from(u32::MAX)) as u32
-}
-
 /// Stored alerts for `GET /api/v1/history/alerts`.
 pub async fn history<S: Store>(
     store: &S,
@@ -266,8 +262,8 @@ pub async fn history<S: Store>(
 ) -> Result<Vec<AlertDoc>, BackendError> {
     let q = store::HistoryQuery {
         region_prefix: f.region_prefix.clone(),
-        from: secs(f.from),
-        to: secs(f.to),
+        from: seconds(Instant(f.from)),
+        to: seconds(Instant(f.to)),
         center: f.center.clone(),
         department: f.department.clone(),
         window: f.window.clone(),
@@ -275,7 +271,7 @@ pub async fn history<S: Store>(
         rule: f.rule.clone(),
         level: f.level.clone(),
         status: f.status.clone(),
-        after: f.after.clone().map(|(t, id)| (secs(t), id)),
+        after: f.after.clone().map(|(t, id)| (seconds(Instant(t)), id)),
         limit: f.limit,
     };
     let rows = store
@@ -292,10 +288,10 @@ pub async fn dead_letters<S: Store>(
     name: &str,
 ) -> Result<Vec<Value>, BackendError> {
     let q = store::DeadLetterQuery {
-        from: secs(f.from),
-        to: secs(f.to),
+        from: seconds(Instant(f.from)),
+        to: seconds(Instant(f.to)),
         reason: f.reason.clone(),
-        after: f.after.clone().map(|(t, id)| (secs(t), id)),
+        after: f.after.clone().map(|(t, id)| (seconds(Instant(t)), id)),
         limit: f.limit,
     };
     let rows = store
@@ -326,8 +322,8 @@ pub async fn performance<S: Store>(
 ) -> Result<Vec<rules::perf::Counts>, BackendError> {
     let q = store::PerfQuery {
         region_prefix: f.region_prefix.clone(),
-        from: secs(f.from),
-        to: secs(f.to),
+        from: seconds(Instant(f.from)),
+        to: seconds(Instant(f.to)),
         by: match f.by {
             Dimension::Department => store::Dimension::Department,
             Dimension::Window => store::Dimension::Window,
