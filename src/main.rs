@@ -102,6 +102,10 @@ struct ApiOnlyArgs {
     /// for the 绩效 table (defaults otherwise).
     #[arg(long, value_name = "FILE", env = "JIANCHA_POLICY")]
     policy: Option<PathBuf>,
+    /// The reference directory, for the names dashboards show (centres, departments, windows,
+    /// staff, items); without it they show codes.
+    #[arg(long, value_name = "DIR", env = "JIANCHA_REFERENCE")]
+    reference: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -328,6 +332,7 @@ impl ApiArgs {
                 ..dashboard_api::ApiConfig::default()
             },
             keep_days: self.keep_days,
+            directory: dashboard_api::Directory::default(),
         }))
     }
 }
@@ -459,6 +464,7 @@ fn cluster(args: ClusterArgs) -> ExitCode {
         Ok(api) => api.map(|mut a| {
             a.config.future_skew_secs = i64::from(loaded.policy.future_skew_minutes) * 60;
             a.config.policy = loaded.policy.clone();
+            a.directory = dashboard_api::Directory::from_reference(&loaded.reference);
             a
         }),
         Err(e) => {
@@ -532,6 +538,19 @@ fn api(args: ApiOnlyArgs) -> ExitCode {
         Ok(Some(mut api)) => {
             api.config.future_skew_secs = i64::from(policy.future_skew_minutes) * 60;
             api.config.policy = policy;
+            if let Some(dir) = &args.reference {
+                match ingest::reference_dir::load(dir, None) {
+                    Ok(loaded) => {
+                        api.directory = dashboard_api::Directory::from_reference(&loaded.reference)
+                    }
+                    Err(errors) => {
+                        for e in errors {
+                            eprintln!("error: {e}");
+                        }
+                        return ExitCode::from(EXIT_UNUSABLE);
+                    }
+                }
+            }
             Some(api)
         }
         Ok(None) => {

@@ -47,6 +47,8 @@ pub struct ApiSettings {
     pub config: ApiConfig,
     /// Finished alerts fired within this many days are loaded at start-up (active ones always).
     pub keep_days: u32,
+    /// The names the dashboards show (from the reference data, when the process has it).
+    pub directory: dashboard_api::Directory,
 }
 
 /// The store behind the API: ClickHouse for the trail and timelines, Kafka so the other API
@@ -224,6 +226,7 @@ pub(crate) fn start(
         backend,
         registry,
     );
+    api.set_directory(settings.directory.clone());
     api.set_event_sink(Arc::new(KafkaSink {
         store: store.clone(),
         producer,

@@ -20,6 +20,9 @@ mod live;
 pub mod metrics;
 pub mod model;
 mod rest;
+mod web;
+
+pub use web::Directory;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -90,6 +93,8 @@ struct Inner {
     action_lock: tokio::sync::Mutex<()>,
     /// Where `POST /api/v1/events` sends events (unset: the process does not ingest).
     events: std::sync::OnceLock<Arc<dyn events::EventSink>>,
+    /// Names the dashboards show (empty until the binary sets the reference's).
+    directory: RwLock<Arc<Directory>>,
 }
 
 /// The API: cheap to clone, shared by every handler.
@@ -124,6 +129,7 @@ impl Api {
             config,
             action_lock: tokio::sync::Mutex::new(()),
             events: std::sync::OnceLock::new(),
+            directory: RwLock::new(Arc::new(Directory::default())),
         }))
     }
 
@@ -131,6 +137,19 @@ impl Api {
     /// change nothing).
     pub fn set_event_sink(&self, sink: Arc<dyn events::EventSink>) {
         let _ = self.0.events.set(sink);
+    }
+
+    /// The names of centres, windows, staff, departments and items the dashboards show.
+    pub fn set_directory(&self, directory: Directory) {
+        *self.0.directory.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(directory);
+    }
+
+    fn directory(&self) -> Arc<Directory> {
+        self.0
+            .directory
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The hub the binary feeds.
@@ -162,7 +181,7 @@ impl Api {
         self.0.key.verify(token, &self.users(), wall_now().0)
     }
 
-    /// The routes: `/api/v1/…`, `/metrics`, `/healthz`, `/readyz`.
+    /// The routes: `/api/v1/…`, the dashboards under `/ui/`, `/metrics`, `/healthz`, `/readyz`.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/api/v1/auth/login", post(rest::login))
@@ -185,9 +204,17 @@ impl Api {
                 post(events::ingest)
                     .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
             )
+            .route("/api/v1/directory", get(web::directory))
             .route("/api/v1/openapi.json", get(rest::openapi))
             .route("/metrics", get(rest::metrics))
-            .route("/", get(rest::index))
+            .route("/", get(web::index))
+            .route(
+                "/ui",
+                get(|| async { axum::response::Redirect::permanent("/ui/") }),
+            )
+            .route("/ui/", get(web::login_page))
+            .route("/ui/{page}", get(web::page))
+            .route("/ui/assets/{name}", get(web::asset))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(rest::readyz))
             .fallback(|| async {

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! DIR/items.csv  DIR/windows.csv  DIR/staff.csv  DIR/calendar/*.json  DIR/policy.toml
+//! DIR/departments.csv  DIR/centers.csv   (optional display names for dashboards)
 //! ```
 //! Files are read here and parsed by `rules::reference`; every problem comes back with its file,
 //! line and reason.
@@ -55,6 +56,8 @@ pub fn load(dir: &Path, policy_file: Option<&Path>) -> Result<Loaded, Vec<Refere
         windows: read(&dir.join("windows.csv"), &mut errors),
         staff: read(&dir.join("staff.csv"), &mut errors),
         calendar: Vec::new(),
+        departments: read(&dir.join("departments.csv"), &mut errors),
+        centers: read(&dir.join("centers.csv"), &mut errors),
     };
     for (name, present) in [
         ("windows.csv", files.windows.is_some()),

@@ -288,6 +288,7 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         backend,
         registry,
     );
+    api.set_directory(dashboard_api::Directory::from_reference(&cfg.reference));
     let wake = Arc::new(Notify::new());
     api.set_event_sink(Arc::new(LogSink {
         store: store.clone(),

@@ -70,6 +70,35 @@ impl Rule {
             || name.starts_with("hall.")
             || self == Rule::EvaluationUnrectified
     }
+
+    /// 中文 name, as dashboards show it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Rule::CaseOverdue => "办件超时",
+            Rule::StageOverdue => "环节超时",
+            Rule::SpecialOverdue => "特别程序超时",
+            Rule::AcceptanceOverdue => "受理超时",
+            Rule::RejectedWithoutReason => "不予受理未说明理由",
+            Rule::FeeWithoutCase => "收费无办件（以票管审）",
+            Rule::FeeIrregular => "收费与标准不符",
+            Rule::CompletedWithoutAcceptance => "办结无受理",
+            Rule::AcceptedOutsideHall => "应进厅事项厅外受理",
+            Rule::BackOffice => "前店后场",
+            Rule::BatchEntry => "事后集中补录",
+            Rule::MissingStages => "审批环节未在线办理",
+            Rule::LateReport => "数据迟报",
+            Rule::ComplaintFiled => "投诉",
+            Rule::ComplaintOverdue => "投诉超期未办结",
+            Rule::EvaluationBad => "差评",
+            Rule::EvaluationUnrectified => "差评超期未整改",
+            Rule::RepeatedStaff => "多次有效投诉（个人）",
+            Rule::RepeatedWindow => "多次投诉差评（窗口）",
+            Rule::SatisfactionLow => "满意率低",
+            Rule::DisciplineLadder => "纪律处理",
+            Rule::WindowUnstaffed => "空岗",
+            Rule::LongWait => "等候超时",
+        }
+    }
 }
 
 wire_enum!(

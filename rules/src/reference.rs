@@ -118,6 +118,10 @@ pub struct ReferenceFiles {
     pub staff: Option<(String, String)>,
     /// `calendar/*.json`, each replacing the built-in file of its year.
     pub calendar: Vec<(String, String)>,
+    /// `departments.csv` (optional): `department,name`, the names dashboards show.
+    pub departments: Option<(String, String)>,
+    /// `centers.csv` (optional): `center_id,name`, the names dashboards show.
+    pub centers: Option<(String, String)>,
 }
 
 /// Validated reference data, shared read-only by the engine.
@@ -131,6 +135,10 @@ pub struct Reference {
     pub windows: HashMap<String, Window>,
     /// Staff by 工号.
     pub staff: HashMap<String, Staff>,
+    /// Display names of departments by code (`departments.csv`; the engine never reads them).
+    pub department_names: HashMap<String, String>,
+    /// Display names of centres by id (`centers.csv`; the engine never reads them).
+    pub center_names: HashMap<String, String>,
 }
 
 impl Reference {
@@ -164,10 +172,20 @@ impl Reference {
             .as_ref()
             .map(|(name, text)| parse_staff(name, text, &mut errors))
             .unwrap_or_default();
+        let names = |file: &Option<(String, String)>, key: &str, errors: &mut Vec<_>| {
+            file.as_ref()
+                .map(|(name, text)| parse_names(name, text, key, errors))
+                .unwrap_or_default()
+        };
+        let department_names = names(&files.departments, "department", &mut errors);
+        let center_names = names(&files.centers, "center_id", &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Reference::new(cal.build(), items, windows, staff))
+        let mut reference = Reference::new(cal.build(), items, windows, staff);
+        reference.department_names = department_names;
+        reference.center_names = center_names;
+        Ok(reference)
     }
 
     /// Assemble from already-validated parts (tests and benchmarks).
@@ -191,6 +209,8 @@ impl Reference {
                 .map(|w| (w.window_id.clone(), w))
                 .collect(),
             staff: staff.into_iter().map(|s| (s.staff_id.clone(), s)).collect(),
+            department_names: HashMap::new(),
+            center_names: HashMap::new(),
         }
     }
 
@@ -432,6 +452,25 @@ fn parse_staff(file: &str, text: &str, errors: &mut Vec<ReferenceError>) -> Vec<
     out
 }
 
+/// `key,name` display names; a key given twice is refused (which name would be shown?).
+fn parse_names(
+    file: &str,
+    text: &str,
+    key: &str,
+    errors: &mut Vec<ReferenceError>,
+) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    read_csv(file, text, &[key, "name"], errors, |row| {
+        let id = row.required(key)?;
+        let name = row.required("name")?;
+        if out.insert(id.to_string(), name.to_string()).is_some() {
+            return Err(format!("{key} {id:?} is named twice"));
+        }
+        Ok(())
+    });
+    out
+}
+
 fn parse_limit(row: &Row<'_>, days_col: &str, unit_col: &str) -> Result<Option<Limit>, String> {
     let Some(days) = parse_opt_number::<u16>(days_col, row.get(days_col))? else {
         if !row.get(unit_col).is_empty() {
@@ -547,6 +586,42 @@ mod tests {
         .unwrap_err();
         assert_eq!(e[0].line, Some(3));
         assert!(e[0].reason.contains("twice"));
+    }
+
+    #[test]
+    fn display_names_are_optional_and_refused_when_ambiguous() {
+        let catalogue =
+            format!("{HEADER}A,甲,D,promised,20,working,5,working,,,,true,hall,,accept\n");
+        let r = Reference::parse(&ReferenceFiles {
+            items: Some(("items.csv".into(), catalogue.clone())),
+            departments: Some((
+                "departments.csv".into(),
+                "department,name\nD,不动产登记中心\n".into(),
+            )),
+            centers: Some((
+                "centers.csv".into(),
+                "center_id,name\nPJ,平江县政务服务中心\n".into(),
+            )),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(r.department_names["D"], "不动产登记中心");
+        assert_eq!(r.center_names["PJ"], "平江县政务服务中心");
+        let e = Reference::parse(&ReferenceFiles {
+            items: Some(("items.csv".into(), catalogue)),
+            departments: Some((
+                "departments.csv".into(),
+                "department,name\nD,甲\nE,\nD,乙\n".into(),
+            )),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let found: Vec<_> = e.iter().map(|e| (e.file.as_str(), e.line)).collect();
+        assert_eq!(
+            found,
+            [("departments.csv", Some(3)), ("departments.csv", Some(4))]
+        );
+        assert!(e[1].reason.contains("named twice"), "{}", e[1]);
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub fn reference_files() -> ReferenceFiles {
         items: Some(("synth/items.csv".into(), items)),
         windows: Some(("synth/windows.csv".into(), windows)),
         staff: Some(("synth/staff.csv".into(), staff)),
-        calendar: Vec::new(),
+        ..ReferenceFiles::default()
     }
 }
 

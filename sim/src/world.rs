@@ -49,6 +49,8 @@ pub struct Profile {
 pub struct CentreSpec {
     /// Centre id.
     pub center_id: String,
+    /// Its name on the dashboards (`centers.csv`).
+    pub name: String,
     /// GB/T 2260 code of its area.
     pub region: String,
     /// Departments with windows in the hall.
@@ -63,6 +65,7 @@ impl Profile {
         Profile {
             centres: vec![CentreSpec {
                 center_id: "PJ-ZWFW".into(),
+                name: "平江县政务服务中心".into(),
                 region: "430626".into(),
                 departments: 20,
                 windows: 40,
@@ -76,20 +79,22 @@ impl Profile {
     pub fn city() -> Profile {
         let mut centres = vec![CentreSpec {
             center_id: "DY-SZWFW".into(),
+            name: "德阳市政务服务中心".into(),
             region: "510600".into(),
             departments: 50,
             windows: 137,
         }];
-        for (id, region) in [
-            ("DY-JY", "510603"),
-            ("DY-LJ", "510604"),
-            ("DY-ZJ", "510623"),
-            ("DY-GH", "510681"),
-            ("DY-SF", "510682"),
-            ("DY-MZ", "510683"),
+        for (id, region, name) in [
+            ("DY-JY", "510603", "旌阳区政务服务中心"),
+            ("DY-LJ", "510604", "罗江区政务服务中心"),
+            ("DY-ZJ", "510623", "中江县政务服务中心"),
+            ("DY-GH", "510681", "广汉市政务服务中心"),
+            ("DY-SF", "510682", "什邡市政务服务中心"),
+            ("DY-MZ", "510683", "绵竹市政务服务中心"),
         ] {
             centres.push(CentreSpec {
                 center_id: id.into(),
+                name: name.into(),
                 region: region.into(),
                 departments: 20,
                 windows: 40,
@@ -258,6 +263,8 @@ impl World {
             windows: Some(("windows.csv".into(), self.windows_csv())),
             staff: Some(("staff.csv".into(), self.staff_csv())),
             calendar: Vec::new(),
+            departments: Some(("departments.csv".into(), self.departments_csv())),
+            centers: Some(("centers.csv".into(), self.centers_csv())),
         }
     }
 
@@ -354,11 +361,32 @@ impl World {
         out
     }
 
+    /// `departments.csv`: the departments' names, for dashboards.
+    pub fn departments_csv(&self) -> String {
+        let count = self.items_of.len();
+        let mut out = String::from("department,name\n");
+        for d in 0..count {
+            let _ = writeln!(out, "{},{}", department_code(d), department_name(d));
+        }
+        out
+    }
+
+    /// `centers.csv`: the centres' names, for dashboards.
+    pub fn centers_csv(&self) -> String {
+        let mut out = String::from("center_id,name\n");
+        for c in &self.centres {
+            let _ = writeln!(out, "{},{}", c.center_id, c.name);
+        }
+        out
+    }
+
     /// Write the reference directory.
     pub fn write_reference(&self, dir: &std::path::Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("items.csv"), self.items_csv())?;
         std::fs::write(dir.join("windows.csv"), self.windows_csv())?;
-        std::fs::write(dir.join("staff.csv"), self.staff_csv())
+        std::fs::write(dir.join("staff.csv"), self.staff_csv())?;
+        std::fs::write(dir.join("departments.csv"), self.departments_csv())?;
+        std::fs::write(dir.join("centers.csv"), self.centers_csv())
     }
 }
