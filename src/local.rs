@@ -12,45 +12,24 @@ use node::embedded::{Clock, EmbeddedConfig};
 use rules::{Day, Policy, Reference};
 use sim::{Pacer, Profile, Rates, Simulator, World};
 
-use crate::{load, ReferenceArgs, EXIT_UNUSABLE};
+use crate::config::{ClockSetting, Config};
+use crate::{load, set, ReferenceArgs, EXIT_UNUSABLE};
 
 /// `jiancha serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     refdata: ReferenceArgs,
-    /// Data directory (the SQLite database `jiancha.db` is made here).
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "jiancha-data",
-        env = "JIANCHA_DATA"
-    )]
-    data: PathBuf,
-    /// Users file (made with `jiancha user add`).
-    #[arg(long, value_name = "FILE", env = "JIANCHA_USERS")]
-    users: PathBuf,
-    /// File holding the token signing secret (at least 32 bytes).
-    #[arg(long, value_name = "FILE", env = "JIANCHA_TOKEN_SECRET_FILE")]
-    token_secret_file: PathBuf,
-    /// Serve the API, event ingest, /metrics, /healthz and /readyz here.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        default_value = "127.0.0.1:8080",
-        env = "JIANCHA_LISTEN"
-    )]
-    listen: SocketAddr,
-    /// Engine clock: `wall` (deadlines pass with the wall clock less --lateness) or `event`.
-    #[arg(long, value_name = "MODE", default_value = "wall", value_parser = ["wall", "event"])]
-    clock: String,
-    /// In wall-clock mode, how late an event may arrive before deadlines it could have
-    /// cancelled fire.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    lateness: u64,
-    /// How long a login token stays valid.
-    #[arg(long, value_name = "HOURS", default_value_t = 12)]
-    token_ttl_hours: u32,
+    /// Data directory; the SQLite database `jiancha.db` is made here ([embedded] data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Serve the API, event ingest, /metrics, /healthz and /readyz here ([api] listen).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    api: crate::ApiArgs,
+    #[command(flatten)]
+    engine: crate::EngineArgs,
 }
 
 /// `jiancha demo`.
@@ -177,36 +156,48 @@ fn run_embedded(cfg: EmbeddedConfig, then: impl FnOnce(&node::embedded::Embedded
 }
 
 /// `jiancha serve`.
-pub fn serve(args: ServeArgs) -> ExitCode {
+pub fn serve(args: ServeArgs, mut file: Config) -> ExitCode {
     cluster::logging::init();
-    let Some(loaded) = load(&args.refdata) else {
+    args.refdata.apply(&mut file.reference);
+    args.api.apply(&mut file.api);
+    args.engine.apply(&mut file.engine);
+    set(&mut file.embedded.data, args.data);
+    set(&mut file.api.listen, args.listen);
+    let Some(loaded) = load(&file.reference) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
-    let users = match Users::load(&args.users) {
+    let (Some(users_path), Some(secret)) = (&file.api.users, &file.api.token_secret_file) else {
+        return fail(
+            "serve",
+            "needs a users file and a token secret (--users/--token-secret-file, [api] users/token_secret_file)",
+            EXIT_UNUSABLE,
+        );
+    };
+    let users = match Users::load(users_path) {
         Ok(u) => u,
         Err(e) => return fail("users", e, EXIT_UNUSABLE),
     };
-    let key = match TokenKey::load(&args.token_secret_file) {
+    let key = match TokenKey::load(secret) {
         Ok(k) => k,
         Err(e) => return fail("token secret", e, EXIT_UNUSABLE),
     };
     let mut cfg = EmbeddedConfig::new(
-        args.data,
+        file.embedded.data.clone(),
         Arc::new(loaded.reference),
         loaded.policy,
-        args.listen,
-        args.users,
+        file.api.listen,
+        users_path.clone(),
         users,
         key,
     );
-    cfg.api.token_ttl_secs = i64::from(args.token_ttl_hours.max(1)) * 3600;
-    if args.clock == "event" {
-        cfg.clock = Clock::Event;
-    } else {
-        cfg.clock = Clock::Wall {
-            lateness: Duration::from_secs(args.lateness),
-        };
-    }
+    cfg.api.token_ttl_secs = i64::from(file.api.token_ttl_hours.max(1)) * 3600;
+    cfg.clock = match file.engine.clock {
+        ClockSetting::Event => Clock::Event,
+        ClockSetting::Wall => Clock::Wall {
+            lateness: Duration::from_secs(file.engine.lateness_seconds),
+        },
+    };
+    cfg.notify = file.notify.enabled.then(|| file.notify.clone());
     run_embedded(cfg, |n| eprintln!("jiancha serve: http://{}", n.addr))
 }
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod config;
 mod local;
+use config::Config;
 use ingest::decode::DecodeOptions;
 use ingest::reference_dir;
 use rules::time::parse_rfc3339;
@@ -27,6 +29,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "jiancha", version, about, long_about = None)]
 struct Cli {
+    /// Configuration file (TOML, docs/CONFIG.md). Precedence: flag > environment > file > default.
+    #[arg(long, global = true, value_name = "FILE", env = "JIANCHA_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,7 +54,7 @@ enum Command {
         until: Option<Instant>,
     },
     /// Create or upgrade the ClickHouse schema (cluster mode), then check that a write reads back.
-    Migrate(ClickHouseArgs),
+    Migrate(MigrateArgs),
     /// Cluster mode: consume events from Kafka, store alerts and history in ClickHouse.
     ///
     /// One engine per partition of the events topic (events are keyed by center_id). Offsets are
@@ -79,6 +84,18 @@ enum Command {
     /// Simulate a service hall or a city: reference data, events (NDJSON, HTTP or Kafka) with
     /// misconduct injected at known rates, and the ground truth of the alerts it must raise.
     Simulate(Box<local::SimulateArgs>),
+    /// The configuration file: check it, or print its reference.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file (with the environment applied): every problem as
+    /// `FILE:LINE: reason`, exit 2 if there is one; otherwise print the effective settings.
+    Check,
+    /// Print the reference of every key (docs/CONFIG.md is this output).
+    Doc,
 }
 
 /// `jiancha api`.
@@ -90,21 +107,16 @@ struct ApiOnlyArgs {
     clickhouse: ClickHouseArgs,
     #[command(flatten)]
     api: ApiArgs,
-    /// Serve the API, /metrics, /healthz and /readyz on this address.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        default_value = "127.0.0.1:8080",
-        env = "JIANCHA_LISTEN"
-    )]
-    listen: std::net::SocketAddr,
+    /// Serve the API, /metrics, /healthz and /readyz on this address ([api] listen).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
     /// The deployment's policy.toml: its future skew for HTTP ingest and its `score_*` weights
-    /// for the 绩效 table (defaults otherwise).
-    #[arg(long, value_name = "FILE", env = "JIANCHA_POLICY")]
+    /// for the 绩效 table (defaults otherwise; [reference] policy).
+    #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// The reference directory, for the names dashboards show (centres, departments, windows,
-    /// staff, items); without it they show codes.
-    #[arg(long, value_name = "DIR", env = "JIANCHA_REFERENCE")]
+    /// staff, items); without it they show codes ([reference] dir).
+    #[arg(long, value_name = "DIR")]
     reference: Option<PathBuf>,
 }
 
@@ -154,33 +166,60 @@ enum UserCommand {
 /// Where the reference data is.
 #[derive(clap::Args)]
 struct ReferenceArgs {
-    /// Reference data directory (items.csv, windows.csv, staff.csv, calendar/, policy.toml).
-    #[arg(long, value_name = "DIR", env = "JIANCHA_REFERENCE")]
-    reference: PathBuf,
-    /// Policy file overriding DIR/policy.toml.
-    #[arg(long, value_name = "FILE", env = "JIANCHA_POLICY")]
+    /// Reference data directory (items.csv, windows.csv, staff.csv, calendar/, policy.toml);
+    /// [reference] dir.
+    #[arg(long, value_name = "DIR")]
+    reference: Option<PathBuf>,
+    /// Policy file overriding DIR/policy.toml ([reference] policy).
+    #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+}
+
+impl ReferenceArgs {
+    /// Lay the flags over the configuration.
+    fn apply(&self, cfg: &mut config::ReferenceSection) {
+        set(&mut cfg.dir, self.reference.clone().map(Some));
+        set(&mut cfg.policy, self.policy.clone().map(Some));
+    }
 }
 
 /// Where jiancha's ClickHouse tables are.
 #[derive(clap::Args)]
 struct ClickHouseArgs {
-    /// ClickHouse HTTP endpoint.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "http://127.0.0.1:8123",
-        env = "JIANCHA_CLICKHOUSE_URL"
-    )]
-    clickhouse_url: String,
-    /// Database holding jiancha's tables (created and migrated at start-up by `cluster`).
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "jiancha",
-        env = "JIANCHA_DATABASE"
-    )]
-    database: String,
+    /// ClickHouse HTTP endpoint ([clickhouse] url).
+    #[arg(long, value_name = "URL")]
+    clickhouse_url: Option<String>,
+    /// Database holding jiancha's tables ([clickhouse] database).
+    #[arg(long, value_name = "NAME")]
+    database: Option<String>,
+}
+
+impl ClickHouseArgs {
+    fn apply(&self, cfg: &mut config::ClickHouseSection) {
+        set(&mut cfg.url, self.clickhouse_url.clone());
+        set(&mut cfg.database, self.database.clone());
+    }
+}
+
+/// `jiancha migrate`.
+#[derive(clap::Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    clickhouse: ClickHouseArgs,
+    /// Create the tables ON CLUSTER this `remote_servers` cluster: Replicated…MergeTree
+    /// `*_local` tables with Distributed tables in front ([clickhouse] cluster).
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
+    /// Print the statements instead of running them.
+    #[arg(long)]
+    print: bool,
+}
+
+/// A flag, when given, replaces the configured value.
+fn set<T>(slot: &mut T, flag: Option<T>) {
+    if let Some(v) = flag {
+        *slot = v;
+    }
 }
 
 #[derive(clap::Args)]
@@ -192,149 +231,156 @@ struct ClusterArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
     /// Static group membership: a stable name per process (e.g. the pod name), so a restarted
-    /// process takes its partitions back at once instead of after the old session times out.
-    #[arg(long, value_name = "NAME", env = "JIANCHA_INSTANCE_ID")]
+    /// process takes its partitions back at once ([cluster] instance_id).
+    #[arg(long, value_name = "NAME")]
     instance_id: Option<String>,
     /// Serve /metrics (Prometheus) and /healthz on this address, and the dashboard API when
-    /// --users is given.
-    #[arg(
-        long,
-        alias = "listen",
-        value_name = "ADDR",
-        default_value = "127.0.0.1:9464",
-        env = "JIANCHA_METRICS_LISTEN"
-    )]
-    metrics_listen: std::net::SocketAddr,
+    /// --users is given ([cluster] listen).
+    #[arg(long, alias = "listen", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     api: ApiArgs,
-    /// Engine clock: `wall` (event time, and the wall clock less --lateness once a partition is
-    /// caught up, so deadlines pass at night) or `event` (event time only, as replay).
-    #[arg(long, value_name = "MODE", default_value = "wall", value_parser = ["wall", "event"])]
-    clock: String,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Write a batch of output at this many rows ... ([cluster] batch_rows)
+    #[arg(long, value_name = "ROWS")]
+    batch_rows: Option<usize>,
+    /// ... or when its oldest row is this old ([cluster] batch_milliseconds).
+    #[arg(long, value_name = "MILLISECONDS")]
+    batch_ms: Option<u64>,
+    /// Checkpoint engine state and commit offsets this often ([cluster] checkpoint_seconds).
+    #[arg(long, value_name = "SECONDS")]
+    checkpoint_secs: Option<u64>,
+    /// Time allowed to drain, checkpoint and commit on shutdown or partition revocation
+    /// ([cluster] shutdown_seconds).
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_secs: Option<u64>,
+}
+
+/// The engine clock (`cluster`, `serve`).
+#[derive(clap::Args)]
+struct EngineArgs {
+    /// Engine clock: `wall` (event time, and the wall clock less --lateness once caught up, so
+    /// deadlines pass at night) or `event` (event time only, as replay); [engine] clock.
+    #[arg(long, value_name = "MODE", value_parser = ["wall", "event"])]
+    clock: Option<String>,
     /// In wall-clock mode, how late an event may arrive before deadlines it could have
-    /// cancelled fire.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    lateness: u64,
-    /// Write a batch of output at this many rows ...
-    #[arg(long, value_name = "ROWS", default_value_t = 20_000)]
-    batch_rows: usize,
-    /// ... or when its oldest row is this old.
-    #[arg(long, value_name = "MILLISECONDS", default_value_t = 500)]
-    batch_ms: u64,
-    /// Checkpoint engine state and commit offsets this often.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    checkpoint_secs: u64,
-    /// Time allowed to drain, checkpoint and commit on shutdown or partition revocation.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    shutdown_secs: u64,
+    /// cancelled fire ([engine] lateness_seconds).
+    #[arg(long, value_name = "SECONDS")]
+    lateness: Option<u64>,
+}
+
+impl EngineArgs {
+    fn apply(&self, cfg: &mut config::EngineSection) {
+        set(
+            &mut cfg.clock,
+            self.clock.as_deref().map(|c| match c {
+                "event" => config::ClockSetting::Event,
+                _ => config::ClockSetting::Wall,
+            }),
+        );
+        set(&mut cfg.lateness_seconds, self.lateness);
+    }
 }
 
 /// The Kafka side shared by the engines and the API.
 #[derive(clap::Args)]
 struct KafkaArgs {
-    /// Kafka bootstrap servers.
-    #[arg(
-        long,
-        value_name = "HOST:PORT,...",
-        default_value = "127.0.0.1:9092",
-        env = "JIANCHA_KAFKA_BROKERS"
-    )]
-    brokers: String,
-    /// Consumer group shared by the processes of one deployment (also keys the checkpoints).
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "jiancha",
-        env = "JIANCHA_GROUP"
-    )]
-    group: String,
-    /// Events topic (HTTP ingest in the API produces here too).
-    #[arg(
-        long,
-        value_name = "TOPIC",
-        default_value = "jiancha.events",
-        env = "JIANCHA_EVENTS_TOPIC"
-    )]
-    events_topic: String,
-    /// Dead-letter topic (raw bytes; reason, field, message and source in headers).
-    #[arg(
-        long,
-        value_name = "TOPIC",
-        default_value = "jiancha.dead-letter",
-        env = "JIANCHA_DEAD_LETTER_TOPIC"
-    )]
-    dead_letter_topic: String,
-    /// Alerts topic (key alert_id, value the alert JSON).
-    #[arg(
-        long,
-        value_name = "TOPIC",
-        default_value = "jiancha.alerts",
-        env = "JIANCHA_ALERTS_TOPIC"
-    )]
-    alerts_topic: String,
-    /// Window status topic (key window_id, value the status JSON).
-    #[arg(
-        long,
-        value_name = "TOPIC",
-        default_value = "jiancha.window-status",
-        env = "JIANCHA_STATUS_TOPIC"
-    )]
-    status_topic: String,
-    /// Inspector actions topic (key alert_id), shared by the API processes.
-    #[arg(
-        long,
-        value_name = "TOPIC",
-        default_value = "jiancha.alert-actions",
-        env = "JIANCHA_ACTIONS_TOPIC"
-    )]
-    actions_topic: String,
+    /// Kafka bootstrap servers ([kafka] brokers).
+    #[arg(long, value_name = "HOST:PORT,...")]
+    brokers: Option<String>,
+    /// Consumer group shared by the processes of one deployment ([kafka] group).
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// Events topic ([kafka] events_topic).
+    #[arg(long, value_name = "TOPIC")]
+    events_topic: Option<String>,
+    /// Dead-letter topic ([kafka] dead_letter_topic).
+    #[arg(long, value_name = "TOPIC")]
+    dead_letter_topic: Option<String>,
+    /// Alerts topic ([kafka] alerts_topic).
+    #[arg(long, value_name = "TOPIC")]
+    alerts_topic: Option<String>,
+    /// Window status topic ([kafka] status_topic).
+    #[arg(long, value_name = "TOPIC")]
+    status_topic: Option<String>,
+    /// Inspector actions topic ([kafka] actions_topic).
+    #[arg(long, value_name = "TOPIC")]
+    actions_topic: Option<String>,
     /// Extra librdkafka setting for both consumer and producer (repeatable), e.g.
-    /// security.protocol=SASL_SSL.
+    /// security.protocol=SASL_SSL; added to [kafka] options.
     #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     kafka_options: Vec<(String, String)>,
+}
+
+impl KafkaArgs {
+    fn apply(&self, cfg: &mut config::KafkaSection) {
+        set(&mut cfg.brokers, self.brokers.clone());
+        set(&mut cfg.group, self.group.clone());
+        set(&mut cfg.events_topic, self.events_topic.clone());
+        set(&mut cfg.dead_letter_topic, self.dead_letter_topic.clone());
+        set(&mut cfg.alerts_topic, self.alerts_topic.clone());
+        set(&mut cfg.status_topic, self.status_topic.clone());
+        set(&mut cfg.actions_topic, self.actions_topic.clone());
+        for (k, v) in &self.kafka_options {
+            cfg.options.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 /// The dashboard API (SPEC §1, §7): users, tokens, what it keeps in memory.
 #[derive(clap::Args)]
 struct ApiArgs {
-    /// Users file (made with `jiancha user add`); serves the dashboard API when given.
-    #[arg(long, value_name = "FILE", env = "JIANCHA_USERS")]
+    /// Users file (made with `jiancha user add`); serves the dashboard API when given
+    /// ([api] users).
+    #[arg(long, value_name = "FILE")]
     users: Option<PathBuf>,
-    /// File holding the token signing secret (at least 32 bytes).
-    #[arg(long, value_name = "FILE", env = "JIANCHA_TOKEN_SECRET_FILE")]
+    /// File holding the token signing secret, at least 32 bytes ([api] token_secret_file).
+    #[arg(long, value_name = "FILE")]
     token_secret_file: Option<PathBuf>,
-    /// How long a login token stays valid.
-    #[arg(long, value_name = "HOURS", default_value_t = 12)]
-    token_ttl_hours: u32,
-    /// Finished alerts of the last DAYS are kept for the live queue (active ones always).
-    #[arg(long, value_name = "DAYS", default_value_t = 7)]
-    keep_days: u32,
+    /// How long a login token stays valid ([api] token_ttl_hours).
+    #[arg(long, value_name = "HOURS")]
+    token_ttl_hours: Option<u32>,
+    /// Finished alerts of the last DAYS are kept for the live queue, active ones always
+    /// ([api] keep_days).
+    #[arg(long, value_name = "DAYS")]
+    keep_days: Option<u32>,
 }
 
 impl ApiArgs {
-    /// The API settings, or `None` without --users; refuses an unusable users file or secret.
-    fn settings(&self) -> Result<Option<cluster::api::ApiSettings>, String> {
-        let Some(users_path) = &self.users else {
-            return Ok(None);
-        };
-        let users = dashboard_api::auth::Users::load(users_path).map_err(|e| e.to_string())?;
-        let secret = self.token_secret_file.as_ref().ok_or(
-            "--users needs --token-secret-file (or JIANCHA_TOKEN_SECRET_FILE): the key that signs login tokens",
-        )?;
-        let key = dashboard_api::auth::TokenKey::load(secret)?;
-        Ok(Some(cluster::api::ApiSettings {
-            users_path: users_path.clone(),
-            users,
-            key,
-            config: dashboard_api::ApiConfig {
-                token_ttl_secs: i64::from(self.token_ttl_hours.max(1)) * 3600,
-                keep_finished: Duration::from_secs(u64::from(self.keep_days) * 86_400),
-                ..dashboard_api::ApiConfig::default()
-            },
-            keep_days: self.keep_days,
-            directory: dashboard_api::Directory::default(),
-        }))
+    fn apply(&self, cfg: &mut config::ApiSection) {
+        set(&mut cfg.users, self.users.clone().map(Some));
+        set(
+            &mut cfg.token_secret_file,
+            self.token_secret_file.clone().map(Some),
+        );
+        set(&mut cfg.token_ttl_hours, self.token_ttl_hours);
+        set(&mut cfg.keep_days, self.keep_days);
     }
+}
+
+/// The API settings, or `None` without a users file; refuses an unusable users file or secret.
+fn api_settings(cfg: &config::ApiSection) -> Result<Option<cluster::api::ApiSettings>, String> {
+    let Some(users_path) = &cfg.users else {
+        return Ok(None);
+    };
+    let users = dashboard_api::auth::Users::load(users_path).map_err(|e| e.to_string())?;
+    let secret = cfg.token_secret_file.as_ref().ok_or(
+        "--users needs --token-secret-file ([api] token_secret_file, JIANCHA_TOKEN_SECRET_FILE): the key that signs login tokens",
+    )?;
+    let key = dashboard_api::auth::TokenKey::load(secret)?;
+    Ok(Some(cluster::api::ApiSettings {
+        users_path: users_path.clone(),
+        users,
+        key,
+        config: dashboard_api::ApiConfig {
+            token_ttl_secs: i64::from(cfg.token_ttl_hours.max(1)) * 3600,
+            keep_finished: Duration::from_secs(u64::from(cfg.keep_days) * 86_400),
+            ..dashboard_api::ApiConfig::default()
+        },
+        keep_days: cfg.keep_days,
+        directory: dashboard_api::Directory::default(),
+    }))
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -352,19 +398,55 @@ fn parse_instant(s: &str) -> Result<Instant, String> {
 const EXIT_UNUSABLE: u8 = 2;
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if matches!(cli.command, Command::Config(ConfigCommand::Doc)) {
+        print!("{}", config::reference());
+        return ExitCode::SUCCESS;
+    }
+    // Commands without settings in the file do not read it.
+    let uses_config = !matches!(
+        cli.command,
+        Command::User(_) | Command::Demo(_) | Command::Simulate(_)
+    );
+    let mut cfg = if uses_config {
+        match config::load(cli.config.as_deref(), &config::process_env) {
+            Ok(cfg) => cfg,
+            Err(problems) => {
+                for p in &problems {
+                    eprintln!("error: {p}");
+                }
+                eprintln!("error: configuration refused ({} problems)", problems.len());
+                return ExitCode::from(EXIT_UNUSABLE);
+            }
+        }
+    } else {
+        Config::default()
+    };
+    match cli.command {
         Command::Replay {
             refdata,
             events,
             until,
-        } => replay(&refdata, events, until),
-        Command::Check(refdata) => check(&refdata),
-        Command::Cluster(args) => cluster(*args),
-        Command::Migrate(ch) => migrate(&ch.clickhouse_url, &ch.database),
-        Command::Api(args) => api(*args),
-        Command::Serve(args) => local::serve(*args),
+        } => {
+            refdata.apply(&mut cfg.reference);
+            replay(&cfg.reference, events, until)
+        }
+        Command::Check(refdata) => {
+            refdata.apply(&mut cfg.reference);
+            check(&cfg.reference)
+        }
+        Command::Cluster(args) => cluster(*args, cfg),
+        Command::Migrate(args) => {
+            args.clickhouse.apply(&mut cfg.clickhouse);
+            set(&mut cfg.clickhouse.cluster, args.cluster);
+            migrate(&cfg.clickhouse, args.print)
+        }
+        Command::Api(args) => api(*args, cfg),
+        Command::Serve(args) => local::serve(*args, cfg),
         Command::Demo(args) => local::demo(args),
         Command::Simulate(args) => local::simulate(*args),
+        Command::Config(ConfigCommand::Check) => config_check(cli.config.as_deref(), &cfg),
+        Command::Config(ConfigCommand::Doc) => ExitCode::SUCCESS,
         Command::User(cmd) => match user(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -375,7 +457,39 @@ fn main() -> ExitCode {
     }
 }
 
-fn migrate(url: &str, database: &str) -> ExitCode {
+/// `jiancha config check`: the file parsed and validated (problems were reported by `main`);
+/// show what is in force.
+fn config_check(path: Option<&std::path::Path>, cfg: &Config) -> ExitCode {
+    let n = &cfg.notify;
+    println!(
+        "ok: {}: kafka {} (group {}), clickhouse {} database {}; notifications {} ({} channels, {} routes)",
+        path.map(|p| p.display().to_string())
+            .unwrap_or_else(|| "no file, defaults and environment".into()),
+        cfg.kafka.brokers,
+        cfg.kafka.group,
+        cfg.clickhouse.url,
+        cfg.clickhouse.database,
+        if n.enabled { "on" } else { "off" },
+        n.channels.len(),
+        n.routes.len()
+    );
+    ExitCode::SUCCESS
+}
+
+fn migrate(ch: &config::ClickHouseSection, print: bool) -> ExitCode {
+    let (url, database) = (&ch.url, &ch.database);
+    let cluster = (!ch.cluster.is_empty()).then_some(ch.cluster.as_str());
+    if print {
+        match store::schema::cluster_statements(database, cluster) {
+            Ok(statements) => {
+                for s in statements {
+                    println!("{s};\n");
+                }
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => return fail_unusable("migrate", e),
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -389,14 +503,18 @@ fn migrate(url: &str, database: &str) -> ExitCode {
     let result = runtime.block_on(async {
         let store = store::clickhouse::ClickHouseStore::new(url, database)?;
         let version = store.server_version().await?;
-        let applied = store.migrate().await?;
+        let applied = match cluster {
+            None => store.migrate().await?,
+            Some(name) => store.migrate_cluster(name).await?,
+        };
         store.self_test().await?;
         Ok::<_, store::StoreError>((version, applied))
     });
     match result {
         Ok((version, applied)) => {
             println!(
-                "ok: ClickHouse {version} at {url}, database {database}: applied migrations {applied:?}; self-test read back its write"
+                "ok: ClickHouse {version} at {url}, database {database}{}: applied migrations {applied:?}; self-test read back its write",
+                cluster.map(|c| format!(" on cluster {c}")).unwrap_or_default()
             );
             ExitCode::SUCCESS
         }
@@ -407,8 +525,19 @@ fn migrate(url: &str, database: &str) -> ExitCode {
     }
 }
 
-fn load(refdata: &ReferenceArgs) -> Option<reference_dir::Loaded> {
-    match reference_dir::load(&refdata.reference, refdata.policy.as_deref()) {
+fn fail_unusable(what: &str, e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {what}: {e}");
+    ExitCode::from(EXIT_UNUSABLE)
+}
+
+fn load(refdata: &config::ReferenceSection) -> Option<reference_dir::Loaded> {
+    let Some(dir) = &refdata.dir else {
+        eprintln!(
+            "error: no reference data: give --reference DIR, JIANCHA_REFERENCE or [reference] dir in --config"
+        );
+        return None;
+    };
+    match reference_dir::load(dir, refdata.policy.as_deref()) {
         Ok(loaded) => Some(loaded),
         Err(errors) => {
             for e in &errors {
@@ -420,7 +549,7 @@ fn load(refdata: &ReferenceArgs) -> Option<reference_dir::Loaded> {
     }
 }
 
-fn replay(refdata: &ReferenceArgs, events: PathBuf, until: Option<Instant>) -> ExitCode {
+fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Instant>) -> ExitCode {
     let Some(loaded) = load(refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
@@ -454,13 +583,26 @@ fn replay(refdata: &ReferenceArgs, events: PathBuf, until: Option<Instant>) -> E
     }
 }
 
-fn cluster(args: ClusterArgs) -> ExitCode {
+fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
     cluster::logging::init();
-    let Some(loaded) = load(&args.refdata) else {
+    args.refdata.apply(&mut file.reference);
+    args.clickhouse.apply(&mut file.clickhouse);
+    args.kafka.apply(&mut file.kafka);
+    args.api.apply(&mut file.api);
+    args.engine.apply(&mut file.engine);
+    let c = &mut file.cluster;
+    set(&mut c.instance_id, args.instance_id.map(Some));
+    set(&mut c.listen, args.metrics_listen);
+    set(&mut c.batch_rows, args.batch_rows);
+    set(&mut c.batch_milliseconds, args.batch_ms);
+    set(&mut c.checkpoint_seconds, args.checkpoint_secs);
+    set(&mut c.shutdown_seconds, args.shutdown_secs);
+
+    let Some(loaded) = load(&file.reference) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
-    let mut cfg = cluster_config(args.kafka, &args.clickhouse, args.metrics_listen);
-    cfg.api = match args.api.settings() {
+    let mut cfg = cluster_config(&file, file.cluster.listen);
+    cfg.api = match api_settings(&file.api) {
         Ok(api) => api.map(|mut a| {
             a.config.future_skew_secs = i64::from(loaded.policy.future_skew_minutes) * 60;
             a.config.policy = loaded.policy.clone();
@@ -472,17 +614,19 @@ fn cluster(args: ClusterArgs) -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE);
         }
     };
-    cfg.instance_id = args.instance_id;
-    cfg.clock = match args.clock.as_str() {
-        "event" => cluster::ClockMode::Event,
-        _ => cluster::ClockMode::Wall {
-            lateness: Duration::from_secs(args.lateness),
+    let c = &file.cluster;
+    cfg.instance_id = c.instance_id.clone();
+    cfg.clock = match file.engine.clock {
+        config::ClockSetting::Event => cluster::ClockMode::Event,
+        config::ClockSetting::Wall => cluster::ClockMode::Wall {
+            lateness: Duration::from_secs(file.engine.lateness_seconds),
         },
     };
-    cfg.batch_rows = args.batch_rows.max(1);
-    cfg.batch_age = Duration::from_millis(args.batch_ms);
-    cfg.checkpoint_interval = Duration::from_secs(args.checkpoint_secs.max(1));
-    cfg.shutdown_deadline = Duration::from_secs(args.shutdown_secs.max(1));
+    cfg.batch_rows = c.batch_rows.max(1);
+    cfg.batch_age = Duration::from_millis(c.batch_milliseconds);
+    cfg.checkpoint_interval = Duration::from_secs(c.checkpoint_seconds.max(1));
+    cfg.shutdown_deadline = Duration::from_secs(c.shutdown_seconds.max(1));
+    cfg.notify = file.notify.enabled.then(|| file.notify.clone());
     match cluster::run(cfg, Arc::new(loaded.reference), loaded.policy) {
         Ok(()) => {
             eprintln!("cluster: stopped cleanly (drained, checkpointed, committed)");
@@ -495,27 +639,34 @@ fn cluster(args: ClusterArgs) -> ExitCode {
     }
 }
 
-fn cluster_config(
-    kafka: KafkaArgs,
-    clickhouse: &ClickHouseArgs,
-    listen: std::net::SocketAddr,
-) -> cluster::ClusterConfig {
-    let mut cfg = cluster::ClusterConfig::new(&kafka.brokers, &clickhouse.clickhouse_url);
-    cfg.group_id = kafka.group;
-    cfg.events_topic = kafka.events_topic;
-    cfg.dead_letter_topic = kafka.dead_letter_topic;
-    cfg.alerts_topic = kafka.alerts_topic;
-    cfg.status_topic = kafka.status_topic;
-    cfg.actions_topic = kafka.actions_topic;
-    cfg.kafka_options = kafka.kafka_options;
-    cfg.database = clickhouse.database.clone();
+fn cluster_config(file: &Config, listen: std::net::SocketAddr) -> cluster::ClusterConfig {
+    let kafka = &file.kafka;
+    let mut cfg = cluster::ClusterConfig::new(&kafka.brokers, &file.clickhouse.url);
+    cfg.group_id = kafka.group.clone();
+    cfg.events_topic = kafka.events_topic.clone();
+    cfg.dead_letter_topic = kafka.dead_letter_topic.clone();
+    cfg.alerts_topic = kafka.alerts_topic.clone();
+    cfg.status_topic = kafka.status_topic.clone();
+    cfg.actions_topic = kafka.actions_topic.clone();
+    cfg.kafka_options = kafka
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    cfg.database = file.clickhouse.database.clone();
     cfg.listen = Some(listen);
     cfg
 }
 
-fn api(args: ApiOnlyArgs) -> ExitCode {
+fn api(args: ApiOnlyArgs, mut file: Config) -> ExitCode {
     cluster::logging::init();
-    let policy = match &args.policy {
+    args.kafka.apply(&mut file.kafka);
+    args.clickhouse.apply(&mut file.clickhouse);
+    args.api.apply(&mut file.api);
+    set(&mut file.api.listen, args.listen);
+    set(&mut file.reference.policy, args.policy.map(Some));
+    set(&mut file.reference.dir, args.reference.map(Some));
+    let policy = match &file.reference.policy {
         None => rules::Policy::default(),
         Some(path) => {
             let parsed = std::fs::read_to_string(path)
@@ -533,12 +684,12 @@ fn api(args: ApiOnlyArgs) -> ExitCode {
             }
         }
     };
-    let mut cfg = cluster_config(args.kafka, &args.clickhouse, args.listen);
-    cfg.api = match args.api.settings() {
+    let mut cfg = cluster_config(&file, file.api.listen);
+    cfg.api = match api_settings(&file.api) {
         Ok(Some(mut api)) => {
             api.config.future_skew_secs = i64::from(policy.future_skew_minutes) * 60;
             api.config.policy = policy;
-            if let Some(dir) = &args.reference {
+            if let Some(dir) = &file.reference.dir {
                 match ingest::reference_dir::load(dir, None) {
                     Ok(loaded) => {
                         api.directory = dashboard_api::Directory::from_reference(&loaded.reference)
@@ -571,7 +722,7 @@ fn api(args: ApiOnlyArgs) -> ExitCode {
     }
 }
 
-fn check(refdata: &ReferenceArgs) -> ExitCode {
+fn check(refdata: &config::ReferenceSection) -> ExitCode {
     let Some(loaded) = load(refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };

@@ -427,3 +427,122 @@ fn jiancha_with_stdin(args: &[&str], stdin: &str) -> Output {
         .expect("write");
     child.wait_with_output().expect("output")
 }
+
+#[test]
+fn the_committed_configuration_reference_is_up_to_date() {
+    let out = jiancha(&["config", "doc"]);
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).expect("UTF-8");
+    let committed = fs::read_to_string(root().join("docs/CONFIG.md")).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "docs/CONFIG.md is out of date: run `cargo run -- config doc > docs/CONFIG.md`"
+    );
+    // Every key of every section is in it, with its environment variable.
+    for needle in [
+        "| `brokers` | string | `\"127.0.0.1:9092\"` | `JIANCHA_KAFKA_BROKERS` |",
+        "## `[[notify.channels]]`",
+        "| `min_level` | string | `\"warning\"` | – |",
+    ] {
+        assert!(generated.contains(needle), "{needle}");
+    }
+}
+
+#[test]
+fn config_check_accepts_the_shipped_example_and_reports_typos_with_file_and_line() {
+    let example = root().join("deploy/jiancha.toml");
+    let out = jiancha(&[
+        "config",
+        "check",
+        "--config",
+        example.to_str().unwrap_or_default(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
+
+    let dir = scratch("config-typo");
+    let bad = dir.join("jiancha.toml");
+    // Write `text` as the file and check it: refused (exit 2); what it says.
+    let refused = |text: &str| {
+        fs::write(&bad, text).expect("write");
+        let out = jiancha(&[
+            "config",
+            "check",
+            "--config",
+            bad.to_str().unwrap_or_default(),
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr =
+        refused("[kafka]\nbrokers = \"kafka-0:9092\"\n\n[cluster]\nbatch_rows = \"many\"\n");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}:5: invalid type: string \"many\", expected usize",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    // A route naming a channel that does not exist, pointed at by line.
+    let stderr = refused("[notify]\nenabled = true\n\n[[notify.channels]]\nname = \"wecom\"\nkind = \"wecom\"\nurl = \"http://127.0.0.1:1/\"\n\n[[notify.routes]]\nchannels = [\"wecom\", \"dingtalk\"]\nmin_level = \"yellow\"\n");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}:10: [[notify.routes]] #1 channels: no channel named \"dingtalk\"",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    // The same settings, refused from the environment, name the variable.
+    let out = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .args(["config", "check"])
+        .env("JIANCHA_CHECKPOINT_SECONDS", "soon")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("error: JIANCHA_CHECKPOINT_SECONDS: expected a non-negative integer"));
+}
+
+#[test]
+fn flags_beat_the_environment_which_beats_the_file() {
+    // `replay` reads [reference] dir from the file; the environment and then a flag override it.
+    let dir = scratch("config-precedence");
+    let cfg = dir.join("jiancha.toml");
+    fs::write(&cfg, "[reference]\ndir = \"/nonexistent/from-file\"\n").expect("write");
+    let events = root().join("demo/pingjiang/events.ndjson");
+    let run = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiancha"));
+        cmd.args(["replay", "--config", cfg.to_str().unwrap_or_default()])
+            .args(["--events", events.to_str().unwrap_or_default()])
+            .env_remove("JIANCHA_REFERENCE");
+        if let Some(e) = env {
+            cmd.env("JIANCHA_REFERENCE", e);
+        }
+        if let Some(f) = flag {
+            cmd.args(["--reference", f]);
+        }
+        cmd.output().expect("run")
+    };
+    let demo = root().join("demo/pingjiang");
+    let demo = demo.to_str().unwrap_or_default();
+    let from_file = run(None, None);
+    assert_eq!(from_file.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&from_file.stderr).contains("/nonexistent/from-file"));
+    let from_env = run(Some(demo), None);
+    assert!(
+        from_env.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_env.stderr)
+    );
+    let from_flag = run(Some("/nonexistent/from-env"), Some(demo));
+    assert!(
+        from_flag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_flag.stderr)
+    );
+    assert_eq!(from_env.stdout, from_flag.stdout);
+}

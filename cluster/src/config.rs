@@ -65,6 +65,8 @@ pub struct ClusterConfig {
     pub max_in_flight: usize,
     /// Serve the dashboard API on `listen` too (`None`: only `/metrics` and `/healthz`).
     pub api: Option<crate::api::ApiSettings>,
+    /// Send notifications from this process (`None`: it does not).
+    pub notify: Option<notify::config::NotifySettings>,
 }
 
 impl ClusterConfig {
@@ -92,6 +94,7 @@ impl ClusterConfig {
             shutdown_deadline: Duration::from_secs(30),
             max_in_flight: 4,
             api: None,
+            notify: None,
         }
     }
 }

@@ -81,6 +81,8 @@ pub struct EmbeddedConfig {
     pub checkpoint_interval: Duration,
     /// Log entries read and written per step.
     pub batch: usize,
+    /// Send notifications (`None`: none are sent).
+    pub notify: Option<notify::config::NotifySettings>,
 }
 
 impl EmbeddedConfig {
@@ -115,6 +117,7 @@ impl EmbeddedConfig {
             keep_days: 7,
             checkpoint_interval: Duration::from_secs(30),
             batch: 5000,
+            notify: None,
         }
     }
 }

@@ -555,6 +555,59 @@ impl ClickHouseStore {
         &self.database
     }
 
+    /// `jiancha migrate --cluster`: the replicated and distributed layout of
+    /// [`crate::schema::cluster_statements`], created `ON CLUSTER` (the servers need ZooKeeper,
+    /// the cluster in `remote_servers` and the `{shard}`/`{replica}` macros). Every statement is
+    /// idempotent; versions not yet in the ledger are recorded in `schema_migrations_local`
+    /// (replicated, read through the Distributed `schema_migrations`). Returns them.
+    pub async fn migrate_cluster(&self, cluster: &str) -> Result<Vec<u32>, StoreError> {
+        let statements = crate::schema::cluster_statements(&self.database, Some(cluster)).map_err(
+            |message| StoreError::Refused {
+                code: None,
+                message,
+            },
+        )?;
+        for statement in &statements {
+            self.execute(statement).await?;
+        }
+        self.record_migrations("schema_migrations_local", |_| async { Ok(()) })
+            .await
+    }
+
+    /// Run `apply` for every migration the ledger (`schema_migrations`) does not list, then
+    /// record it in `ledger`; the versions applied now.
+    async fn record_migrations<F, Fut>(
+        &self,
+        ledger: &str,
+        mut apply: F,
+    ) -> Result<Vec<u32>, StoreError>
+    where
+        F: FnMut(&'static crate::schema::Migration) -> Fut,
+        Fut: std::future::Future<Output = Result<(), StoreError>>,
+    {
+        let applied: Vec<u32> = self
+            .client
+            .query(&self.sql("SELECT version FROM {db}.schema_migrations"))
+            .fetch_all::<Version>()
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(|v| v.version)
+            .collect();
+        let mut now_applied = Vec::new();
+        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+            apply(m).await?;
+            self.execute(&format!(
+                "INSERT INTO {{db}}.{ledger} VALUES ({}, '{}', now())",
+                m.version,
+                m.description.replace('\'', "")
+            ))
+            .await?;
+            now_applied.push(m.version);
+        }
+        Ok(now_applied)
+    }
+
     /// Drop the whole database (tests and `--reset`).
     pub async fn drop_database(&self) -> Result<(), StoreError> {
         self.execute("DROP DATABASE IF EXISTS {db}").await
@@ -570,29 +623,13 @@ impl Store for ClickHouseStore {
     async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
         self.execute("CREATE DATABASE IF NOT EXISTS {db}").await?;
         self.execute(LEDGER).await?;
-        let applied: Vec<u32> = self
-            .client
-            .query(&self.sql("SELECT version FROM {db}.schema_migrations"))
-            .fetch_all::<Version>()
-            .await
-            .map_err(map_err)?
-            .into_iter()
-            .map(|v| v.version)
-            .collect();
-        let mut now_applied = Vec::new();
-        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        self.record_migrations("schema_migrations", |m| async move {
             for statement in m.statements {
                 self.execute(statement).await?;
             }
-            self.execute(&format!(
-                "INSERT INTO {{db}}.schema_migrations VALUES ({}, '{}', now())",
-                m.version,
-                m.description.replace('\'', "")
-            ))
-            .await?;
-            now_applied.push(m.version);
-        }
-        Ok(now_applied)
+            Ok(())
+        })
+        .await
     }
 
     /// Write a row and read it back. Fails if the server accepts writes but reads return

@@ -310,3 +310,151 @@ mod tests {
         }
     }
 }
+
+/// The ClickHouse DDL of every migration for `database`, as `jiancha migrate` would run it.
+///
+/// Without a cluster: the statements of [`LEDGER`], [`SELF_TEST`] and [`MIGRATIONS`] as they
+/// are. With `cluster` (a name from the servers' `remote_servers`), each table `T` becomes
+/// - `T_local ON CLUSTER`: the same columns and keys with the `Replicated` variant of its
+///   engine (ZooKeeper path `/clickhouse/tables/{shard}/DB/T_local`, replica `{replica}`: the
+///   servers need those macros), and
+/// - `T ON CLUSTER AS T_local ENGINE = Distributed(cluster, DB, T_local, cityHash64(ORDER BY
+///   key))`: rows with the same sorting key land on the same shard, so `ReplacingMergeTree`
+///   still collapses re-deliveries and `FINAL` still sees one row per key.
+///
+/// Tables created `AS SELECT` from another (the access paths of migration 5) are created empty
+/// `AS` their source's local table; on a fresh cluster there is nothing to copy.
+pub fn cluster_statements(database: &str, cluster: Option<&str>) -> Result<Vec<String>, String> {
+    let plain =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !plain(database) {
+        return Err(format!(
+            "database name {database:?}: letters, digits and _ only"
+        ));
+    }
+    let all = [LEDGER, SELF_TEST]
+        .into_iter()
+        .chain(MIGRATIONS.iter().flat_map(|m| m.statements.iter().copied()));
+    let Some(cluster) = cluster else {
+        return Ok(all.map(|s| s.replace("{db}", database)).collect());
+    };
+    if !plain(cluster) {
+        return Err(format!(
+            "cluster name {cluster:?}: letters, digits and _ only"
+        ));
+    }
+    let mut out = vec![format!(
+        "CREATE DATABASE IF NOT EXISTS {database} ON CLUSTER {cluster}"
+    )];
+    for statement in all {
+        out.extend(clustered(statement, database, cluster)?);
+    }
+    Ok(out)
+}
+
+/// One `CREATE TABLE` as its replicated local table and Distributed front.
+fn clustered(statement: &str, db: &str, cluster: &str) -> Result<[String; 2], String> {
+    let s = statement.replace("{db}", db);
+    let prefix = format!("CREATE TABLE IF NOT EXISTS {db}.");
+    let rest = s
+        .strip_prefix(&prefix)
+        .ok_or_else(|| format!("not a CREATE TABLE: {s}"))?;
+    let name_end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .ok_or_else(|| format!("no table name: {s}"))?;
+    let (table, rest) = rest.split_at(name_end);
+    let engine_at = rest
+        .find("ENGINE = ")
+        .ok_or_else(|| format!("no engine: {s}"))?;
+    let (columns, engine) = rest.split_at(engine_at);
+    let engine = &engine["ENGINE = ".len()..];
+    let open = engine
+        .find('(')
+        .ok_or_else(|| format!("engine without (): {s}"))?;
+    let close = engine[open..]
+        .find(')')
+        .map(|i| open + i)
+        .ok_or_else(|| format!("engine without (): {s}"))?;
+    let (engine_name, engine_args) = (&engine[..open], &engine[open + 1..close]);
+    let mut tail = engine[close + 1..].to_string();
+    // `… AS SELECT * FROM db.source [WHERE …]`: create empty, shaped like the source.
+    let mut columns = columns.trim().to_string();
+    if let Some(at) = tail.find(" AS SELECT * FROM ") {
+        let source = tail[at + " AS SELECT * FROM ".len()..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        tail.truncate(at);
+        columns = format!("AS {source}_local");
+    }
+    let order_by = tail
+        .split("ORDER BY ")
+        .nth(1)
+        .map(|k| {
+            k.trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .to_string()
+        })
+        .ok_or_else(|| format!("no ORDER BY: {s}"))?;
+    let path = format!("'/clickhouse/tables/{{shard}}/{db}/{table}_local', '{{replica}}'");
+    let args = if engine_args.trim().is_empty() {
+        path
+    } else {
+        format!("{path}, {}", engine_args.trim())
+    };
+    let local = format!(
+        "CREATE TABLE IF NOT EXISTS {db}.{table}_local ON CLUSTER {cluster} {columns} \
+         ENGINE = Replicated{engine_name}({args}){tail}"
+    );
+    let front = format!(
+        "CREATE TABLE IF NOT EXISTS {db}.{table} ON CLUSTER {cluster} AS {db}.{table}_local \
+         ENGINE = Distributed({cluster}, {db}, {table}_local, cityHash64({order_by}))"
+    );
+    Ok([local, front])
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::*;
+
+    #[test]
+    fn every_table_gets_a_replicated_local_table_and_a_distributed_front() {
+        let plain = cluster_statements("jc", None).expect("plain");
+        let clustered = cluster_statements("jc", Some("city")).expect("clustered");
+        assert_eq!(clustered.len(), 1 + 2 * plain.len());
+        assert_eq!(
+            clustered[0],
+            "CREATE DATABASE IF NOT EXISTS jc ON CLUSTER city"
+        );
+        let alerts = clustered
+            .iter()
+            .position(|s| s.starts_with("CREATE TABLE IF NOT EXISTS jc.alerts_local "))
+            .expect("alerts_local");
+        assert!(
+            clustered[alerts].contains(
+                "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/jc/alerts_local', '{replica}', version) PARTITION BY toYYYYMM(fired_at) ORDER BY alert_id"
+            ),
+            "{}",
+            clustered[alerts]
+        );
+        assert_eq!(
+            clustered[alerts + 1],
+            "CREATE TABLE IF NOT EXISTS jc.alerts ON CLUSTER city AS jc.alerts_local \
+             ENGINE = Distributed(city, jc, alerts_local, cityHash64(alert_id))"
+        );
+        let by_region = clustered
+            .iter()
+            .find(|s| s.starts_with("CREATE TABLE IF NOT EXISTS jc.alerts_by_region_local "))
+            .expect("by region");
+        assert!(by_region
+            .contains("ON CLUSTER city AS jc.alerts_local ENGINE = ReplicatedReplacingMergeTree("));
+        assert!(!by_region.contains("SELECT"), "{by_region}");
+        for s in &clustered[1..] {
+            assert!(s.contains("ON CLUSTER city"), "{s}");
+            assert!(!s.contains("{db}"), "{s}");
+        }
+        assert!(cluster_statements("jc", Some("a-b")).is_err());
+    }
+}

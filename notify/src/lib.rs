@@ -1,0 +1,3 @@
+//! jiancha's notifications.
+
+pub mod config;
