@@ -25,7 +25,7 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::Api;
 
@@ -281,20 +281,7 @@ impl Directory {
 /// `GET /api/v1/directory`: the names of the caller's jurisdiction (centres, windows, staff of
 /// windows) and of the catalogue (departments, items, rules, levels).
 pub(crate) async fn directory(State(api): State<Api>, who: Principal) -> Json<Value> {
-    let dir = api.directory();
-    let mut doc = dir.scoped(&who);
-    if let Value::Object(m) = &mut doc {
-        m.insert(
-            "home".into(),
-            json!(match who.role {
-                Role::Leader | Role::Admin => "/ui/leader",
-                Role::Inspector => "/ui/inspector",
-                Role::Auditor => "/ui/auditor",
-                Role::Publisher => "/ui/",
-            }),
-        );
-    }
-    Json(doc)
+    Json(api.directory().scoped(&who))
 }
 
 #[cfg(test)]

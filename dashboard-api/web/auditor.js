@@ -74,14 +74,14 @@ async function search() {
   }
   cursors[page + 1] = r.next_cursor || null;
   const trs = r.items.map((a) => el("tr", { "data-alert": a.alert_id },
-    el("td", { class: "num" }, fmtTime(a.fired_at, true)),
+    el("td", { class: "num nowrap" }, fmtTime(a.fired_at, true)),
     el("td", {}, chip(a.level)),
     el("td", {}, names.rule(a.rule)),
-    el("td", {}, names.center(a.center_id)),
-    el("td", {}, names.dept(a.department)),
-    el("td", {}, a.window_id ? names.window(a.window_id) : "—"),
-    el("td", {}, a.staff_id ? names.staff(a.staff_id) : "—"),
-    el("td", {}, a.case_id ? el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); showCase(a.case_id); } }, a.case_id) : "—"),
+    el("td", { class: "nowrap" }, names.center(a.center_id)),
+    el("td", { class: "nowrap" }, names.dept(a.department)),
+    el("td", { class: "nowrap" }, a.window_id ? names.window(a.window_id) : "—"),
+    el("td", { class: "nowrap" }, a.staff_id ? names.staff(a.staff_id) : "—"),
+    el("td", { class: "nowrap" }, a.case_id ? el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); showCase(a.case_id); } }, a.case_id) : "—"),
     el("td", {}, prettyMessage(a.message)),
     el("td", {}, a.status === "retracted" ? statusChip("retracted") : "有效")));
   body.replaceChildren(...(trs.length ? trs : [el("tr", {}, el("td", { colspan: 10, class: "empty" }, "没有符合条件的告警"))]));
@@ -151,7 +151,7 @@ async function charts() {
     document.getElementById("chart-month").replaceChildren(columns(
       per.map((p, i) => ({ label: months[i].slice(2).replace("-", "/"), ...cards(p.total.counts) })), "每月违规"));
     const dept = await api(`/api/v1/performance?by=department&from=${form.from.value}&to=${form.to.value}${regionQ()}`);
-    const data = dept.rows.map((r) => ({ label: names.dept(r.key), ...cards(r) }))
+    const data = dept.rows.map((r) => ({ label: r.key ? names.dept(r.key) : "未归属部门", ...cards(r) }))
       .filter((d) => d.warning + d.yellow + d.red > 0)
       .sort((a, b) => (b.warning + b.yellow + b.red) - (a.warning + a.yellow + a.red))
       .slice(0, 15);

@@ -76,8 +76,10 @@ export function logout(reason) {
   location.replace("/ui/" + q);
 }
 
+const HOME = { leader: "/ui/leader", inspector: "/ui/inspector", auditor: "/ui/auditor", admin: "/ui/leader" };
+
 export function homeOf(role) {
-  return (PAGES.find((p) => p.roles.includes(role)) || { path: "/ui/" }).path;
+  return HOME[role] || "/ui/";
 }
 
 /// The session, or off to the login page; a role that may not see this page goes to its own.
@@ -220,8 +222,12 @@ export function fmtAge(seconds) {
 }
 
 /// An engine message with its RFC 3339 times shortened ("2026-11-20T16:25:34+08:00" → "11-20 16:25").
+/// Window and staff codes become "3号窗" and names where the directory knows them.
 export function prettyMessage(text) {
-  return (text || "").replace(/\d{4}-(\d{2})-(\d{2})T(\d{2}):(\d{2}):\d{2}(?:\+08:00)?/g, "$1-$2 $3:$4");
+  return (text || "")
+    .replace(/\d{4}-(\d{2})-(\d{2})T(\d{2}):(\d{2}):\d{2}(?:\+08:00)?/g, "$1-$2 $3:$4")
+    .replace(/窗口 ([A-Za-z0-9_-]+)/g, (all, id) => (directory?.windowById.has(id) ? names.window(id) : all))
+    .replace(/工作人员 ([A-Za-z0-9_-]+)/g, (all, id) => (directory?.staff[id] ? "工作人员 " + directory.staff[id] : all));
 }
 
 export function pct(x) {

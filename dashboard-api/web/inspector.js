@@ -128,7 +128,7 @@ async function showDetail() {
       ? el("ol", { class: "trail", id: "trail" }, d.actions.map((x) => el("li", { "data-action": x.action },
         el("span", { class: "when" }, fmtTime(x.at, true)),
         el("strong", {}, ACTIONS[x.action] || x.action),
-        el("span", {}, x.actor), el("span", {}, x.note),
+        el("span", { class: "actor" }, x.actor), el("span", {}, x.note),
         x.reply_deadline ? el("span", { class: "muted" }, "回复期限 " + fmtTime(x.reply_deadline, true)) : null)))
       : el("p", { class: "muted", id: "trail" }, "尚无处理记录"),
     a.case_id ? el("h3", {}, "办件过程") : null,

@@ -107,12 +107,12 @@ function tile(w, now) {
     class: "tile " + w.state, "data-window": w.window_id, "data-state": w.state,
     title: `${w.window_id} · ${names.dept(w.department)} · 今日受理 ${w.accepted_today} / 办结 ${w.completed_today}`,
   },
-  el("div", { class: "wid" }, names.window(w.window_id)),
+  el("div", { class: "wid" }, names.window(w.window_id),
+    w.open_alerts ? el("span", { class: "alerts", title: "未处理告警" }, `告警 ${w.open_alerts}`) : null),
   el("div", { class: "dept" }, names.dept(w.department)),
   el("span", { class: "state" }, WINDOW_STATE[w.state] || w.state),
   el("div", { class: "staff" }, staff),
-  el("div", { class: "queue" + (wait !== null && wait > 1800 ? " long" : "") }, queue),
-  w.open_alerts ? el("span", { class: "alerts", title: "未处理告警" }, `告警 ${w.open_alerts}`) : null);
+  el("div", { class: "queue" + (wait !== null && wait > 1800 ? " long" : "") }, queue));
 }
 
 function renderTiles(now) {
@@ -138,7 +138,7 @@ function renderTicker() {
   },
   el("div", { class: "line1" }, chip(a.level), el("span", { class: "when" }, fmtTime(a.fired_at)),
     el("strong", {}, names.rule(a.rule)),
-    el("span", { class: "muted" }, [names.dept(a.department), a.window_id ? names.window(a.window_id) : null,
+    el("span", { class: "muted" }, [a.department ? names.dept(a.department) : null, a.window_id ? names.window(a.window_id) : null,
       a.staff_id ? names.staff(a.staff_id) : null].filter(Boolean).join(" · "))),
   el("div", { class: "msg" }, prettyMessage(a.message))));
   fresh = new Set();

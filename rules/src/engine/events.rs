@@ -16,8 +16,22 @@ use super::{hall, Engine, Outcome};
 /// Record an event's attribution on a matter. The event that opens a matter (filing, rating,
 /// charging) names its target; the one that ends it (resolution, rectification) names who
 /// handled it, so it only fills in what is still unknown.
-fn attribute(matter: &mut Matter, ev: &Event<'_>, symbols: &mut Symbols, opens: bool) {
+///
+/// An event that names a window but no department (ratings and complaints usually do) is the
+/// window's department's, from the reference: 绩效 by department counts it there.
+fn attribute(
+    matter: &mut Matter,
+    ev: &Event<'_>,
+    symbols: &mut Symbols,
+    reference: &crate::Reference,
+    opens: bool,
+) {
     matter.who.record(ev, symbols, opens);
+    if matter.who.department == NONE {
+        if let Some(w) = ev.window_id.as_deref().and_then(|w| reference.windows.get(w)) {
+            matter.who.department = symbols.intern(&w.department);
+        }
+    }
     if matter.case_id.is_none() || opens {
         if let Some(case) = ev.case_id.as_deref() {
             matter.case_id = Some(case.into());
@@ -65,7 +79,7 @@ impl Engine {
                 return Outcome::Inconsistent("duplicate_receipt");
             }
             if let Some(m) = self.matters.get_mut(slot) {
-                attribute(m, ev, &mut self.symbols, true);
+                attribute(m, ev, &mut self.symbols, &self.reference, true);
                 m.started = t;
             }
             self.settle_matter(slot, self.clock, out);
@@ -146,17 +160,17 @@ impl Engine {
             category: Some(category),
         };
         m.started = t32(ev.occurred_at);
-        attribute(m, ev, &mut self.symbols, true);
+        attribute(m, ev, &mut self.symbols, &self.reference, true);
         let kind = crate::fact::ActivityKind::Complaint;
         self.activity(
             kind,
             complaint_id,
-            Attribution::of_event(ev),
+            Attribution::of_event_in(ev, &self.reference),
             ev.occurred_at,
             0,
         );
         let alert = complaint_filed(
-            Attribution::of_event(ev),
+            Attribution::of_event_in(ev, &self.reference),
             complaint_id,
             category,
             ev.occurred_at,
@@ -180,7 +194,7 @@ impl Engine {
             id: trigger.into(),
         };
         if let Some(counted) = self.people.window_strike(sym, strike, threshold as usize) {
-            let who = Attribution::of_event(ev);
+            let who = Attribution::of_event_in(ev, &self.reference);
             let alert = hall::repeated_window(who, window, trigger, &counted, ev.occurred_at);
             self.emit(out, alert);
         }
@@ -237,7 +251,7 @@ impl Engine {
     ) {
         let sym = self.symbols.intern(staff);
         let t = t32(ev.occurred_at);
-        let mut who = Attribution::of_event(ev);
+        let mut who = Attribution::of_event_in(ev, &self.reference);
         who.staff_id = Some(staff.to_string());
         let threshold = self.policy.repeat_staff_count;
         let strike = Strike {
@@ -277,7 +291,7 @@ impl Engine {
             return false;
         }
         m.ended = t;
-        attribute(m, ev, &mut self.symbols, false);
+        attribute(m, ev, &mut self.symbols, &self.reference, false);
         let Some((yellow, red)) = m.deadlines(ctx) else {
             return true;
         };
@@ -309,7 +323,7 @@ impl Engine {
         self.activity(
             kind,
             evaluation_id,
-            Attribution::of_event(ev),
+            Attribution::of_event_in(ev, &self.reference),
             ev.occurred_at,
             i32::from(score),
         );
@@ -323,10 +337,10 @@ impl Engine {
             }
             m.kind = MatterKind::Evaluation { score: Some(score) };
             m.started = t32(ev.occurred_at);
-            attribute(m, ev, &mut self.symbols, true);
+            attribute(m, ev, &mut self.symbols, &self.reference, true);
             let days = self.policy.rectify_working_days;
             let alert = evaluation_bad(
-                Attribution::of_event(ev),
+                Attribution::of_event_in(ev, &self.reference),
                 evaluation_id,
                 score,
                 ev.occurred_at,
@@ -349,7 +363,7 @@ impl Engine {
                 .window_score(sym, score >= 4, day, sample, floor)
             {
                 let alert = hall::satisfaction_low(
-                    Attribution::of_event(ev),
+                    Attribution::of_event_in(ev, &self.reference),
                     window,
                     good,
                     n,

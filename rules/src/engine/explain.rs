@@ -184,6 +184,21 @@ impl Attribution {
             item_code: own(&ev.item_code),
         }
     }
+
+    /// The same, with the department of the event's window (from the reference) when the event
+    /// names a window but no department, as ratings and complaints usually do: their alerts and
+    /// 绩效 by department then count where the window belongs.
+    pub fn of_event_in(ev: &crate::event::Event<'_>, reference: &crate::Reference) -> Self {
+        let mut who = Self::of_event(ev);
+        if who.department.is_none() {
+            who.department = who
+                .window_id
+                .as_deref()
+                .and_then(|w| reference.windows.get(w))
+                .map(|w| w.department.clone());
+        }
+        who
+    }
 }
 
 /// Assemble an alert; the id is derived from rule, level and subject.

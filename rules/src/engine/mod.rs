@@ -874,8 +874,14 @@ mod tests {
         // Resolved by a supervisor: the complaint still counts against its target, S1.
         let resolution = with_staff(ev("c2", "2026-03-03T09:00:00+08:00", "", resolved), "BOSS");
         e.on_event(&resolution, &mut out).expect("ok");
-        let got: Vec<(ActivityKind, String, Option<String>, i32)> = e
-            .drain_activities()
+        let activities = e.drain_activities();
+        // A rating or complaint that names a window but no department is the window's
+        // department's (绩效 by department counts it there).
+        let w001 = e.reference.windows["W001"].department.clone();
+        for a in activities.iter().filter(|a| a.kind != ActivityKind::Accepted) {
+            assert_eq!(a.department.as_deref(), Some(w001.as_str()), "{a:?}");
+        }
+        let got: Vec<(ActivityKind, String, Option<String>, i32)> = activities
             .into_iter()
             .map(|a| (a.kind, a.id, a.staff_id, a.value))
             .collect();

@@ -1,0 +1,319 @@
+// The dashboards in a real browser (Debian's headless Chromium, driven by playwright-core).
+// Started by tests/web.rs, which prepares a reference directory, users and a running
+// `jiancha serve --clock event`, and passes:
+//   JIANCHA_URL      base URL of the running jiancha
+//   WEB_PASSWORD     the password of every test user
+//   EVENTS_FILE      a simulated week of 平江 (NDJSON), sent here up to 2026-11-20 10:30
+//   ITEMS_CSV        the reference's items.csv (the hand-made overdue cases use one of its items)
+//   SCREENSHOTS      where to save a screenshot of each view
+//   CHROMIUM         the browser executable
+// Every step asserts what a person at the screen would notice; a failure saves a screenshot of
+// every open page and exits non-zero.
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.JIANCHA_URL;
+const PASSWORD = process.env.WEB_PASSWORD;
+const SHOTS = process.env.SCREENSHOTS;
+mkdirSync(SHOTS, { recursive: true });
+const CUTOFF = "2026-11-20T10:30:00+08:00";
+const LIVE_BUDGET_MS = 2000;
+
+const pages = [];
+let browser;
+
+async function step(name, fn) {
+  const t = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${Date.now() - t} ms)`);
+  } catch (e) {
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+    for (const [i, p] of pages.entries()) {
+      await p.screenshot({ path: join(SHOTS, `failure-${i}.png`) }).catch(() => {});
+    }
+    await browser?.close();
+    process.exit(1);
+  }
+}
+
+// ---- the API, as the window systems and the test's own checks use it ----
+async function login(username) {
+  const r = await fetch(BASE + "/api/v1/auth/login", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username, password: PASSWORD }),
+  });
+  assert.equal(r.status, 200, `login ${username}`);
+  return (await r.json()).token;
+}
+
+async function get(path, token) {
+  const r = await fetch(BASE + path, { headers: { Authorization: "Bearer " + token } });
+  assert.equal(r.status, 200, `GET ${path}: ${await r.clone().text()}`);
+  return r.json();
+}
+
+async function send(lines, token) {
+  const r = await fetch(BASE + "/api/v1/events", {
+    method: "POST",
+    headers: { Authorization: "Bearer " + token, "Content-Type": "application/x-ndjson" },
+    body: lines.join("\n"),
+  });
+  const body = await r.json();
+  assert.equal(r.status, 200, `ingest: ${JSON.stringify(body.results?.find((x) => x.status !== "accepted"))}`);
+  assert.equal(body.accepted, lines.length);
+}
+
+const at = (local) => local + "+08:00";
+let seq = 0;
+function event(kind, occurred, fields) {
+  seq += 1;
+  const reported = new Date(Date.parse(at(occurred)) + 5000).toISOString().replace(/\.\d+Z$/, "Z");
+  return JSON.stringify({
+    event_id: `web-${seq}`, kind, occurred_at: at(occurred), reported_at: reported,
+    center_id: "PJ-ZWFW", region: "430626", ...fields,
+  });
+}
+
+async function newPage(viewport = { width: 1920, height: 1080 }) {
+  const ctx = await browser.newContext({ viewport, locale: "zh-CN", timezoneId: "Asia/Shanghai", acceptDownloads: true });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.log(`page error (${page.url()}): ${e.message}`));
+  pages.push(page);
+  return page;
+}
+
+async function logIn(page, username) {
+  await page.goto(BASE + "/");
+  await page.waitForURL(/\/ui\/$/);
+  await page.fill("#username", username);
+  await page.fill("#password", PASSWORD);
+  await page.click("#submit");
+}
+
+const navOf = (page) => page.$$eval(".topbar nav a", (as) => as.map((a) => a.textContent));
+
+// ---- the hall's data ----
+const publisher = await login("web-publisher");
+const admin = await login("web-admin");
+const leaderToken = await login("web-leader");
+const inspectorToken = await login("web-inspector");
+
+const items = readFileSync(process.env.ITEMS_CSV, "utf8").trim().split("\n").slice(1).map((l) => l.split(","));
+// The promised item with the shortest promise: three cases accepted in September are long
+// overdue by November (warning, yellow, then red after the 督办 period).
+const item = items.filter((r) => r[3] === "promised").sort((a, b) => Number(a[6]) - Number(b[6]))[0];
+const CASES = ["WEB-CASE-1", "WEB-CASE-2", "WEB-CASE-3"];
+
+await step("a simulated morning of 平江 and three September cases are ingested over HTTP", async () => {
+  // In time order, September first: on an event clock, an event older than the clock is late
+  // and its case's deadlines are judged without it.
+  const w = { window_id: "PJ-ZWFW-W001", staff_id: "PJ-ZWFW-S001", department: item[2] };
+  await send([
+    event("case.accepted", "2026-09-01T10:00:00", { case_id: CASES[0], item_code: item[0], channel: "hall", ...w }),
+    event("case.suspended", "2026-09-01T15:00:00", { case_id: CASES[0], reason: "等待档案调取" }),
+    event("case.accepted", "2026-09-02T11:00:00", { case_id: CASES[1], item_code: item[0], channel: "hall", ...w }),
+    event("case.extended", "2026-09-03T10:00:00", { case_id: CASES[0], extra_days: 2 }),
+    event("case.accepted", "2026-09-03T15:00:00", { case_id: CASES[2], item_code: item[0], channel: "hall", ...w }),
+    event("case.resumed", "2026-09-07T10:00:00", { case_id: CASES[0], reason: "档案已调取" }),
+  ], publisher);
+  const lines = readFileSync(process.env.EVENTS_FILE, "utf8").split("\n")
+    .filter((l) => l && JSON.parse(l).occurred_at < CUTOFF);
+  for (let i = 0; i < lines.length; i += 2000) await send(lines.slice(i, i + 2000), publisher);
+  // Another county's centre: the 平江 users must never see it. Sent last: once it shows, the
+  // engine has applied everything before it (one log, in order).
+  await send([JSON.stringify({
+    event_id: "yy-1", kind: "window.opened", occurred_at: at("2026-11-20T10:30:00"), reported_at: at("2026-11-20T10:30:01"),
+    center_id: "YY-ZWFW", region: "430602", window_id: "YY-ZWFW-W001", department: "D01",
+  })], admin);
+  const yy = await login("web-leader-yy");
+  for (let i = 0; ; i++) {
+    const w = await get("/api/v1/windows", yy);
+    if (w.items.length === 1) break;
+    assert.ok(i < 240, "the engine did not apply the events within 60 s");
+    await new Promise((r) => setTimeout(r, 250));
+  }
+});
+
+browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ["--no-sandbox"] });
+
+await step("the login page refuses a wrong password and a publisher account, in Chinese", async () => {
+  const page = await newPage();
+  await page.goto(BASE + "/ui/");
+  await page.fill("#username", "web-leader");
+  await page.fill("#password", "not the password");
+  await page.click("#submit");
+  await page.waitForSelector("#message.error");
+  assert.match(await page.textContent("#message"), /用户名或密码错误/);
+  await page.fill("#username", "web-publisher");
+  await page.fill("#password", PASSWORD);
+  await page.click("#submit");
+  await page.waitForFunction(() => /数据上报账号/.test(document.querySelector("#message").textContent));
+  assert.equal(new URL(page.url()).pathname, "/ui/");
+  await page.fill("#password", "");
+  await page.fill("#username", "");
+  await page.evaluate(() => { document.querySelector("#message").className = "hidden"; });
+  await page.screenshot({ path: join(SHOTS, "login.png") });
+  await page.context().close();
+  pages.pop();
+});
+
+const leader = await newPage();
+await step("the leader lands on the 大屏 with every window of 平江 as a tile, and no other county's", async () => {
+  await logIn(leader, "web-leader");
+  await leader.waitForURL(/\/ui\/leader$/);
+  assert.deepEqual(await navOf(leader), ["大屏", "查询与绩效"]);
+  await leader.waitForFunction(() => document.querySelectorAll(".tile").length === 40);
+  assert.equal(await leader.$('.tile[data-window^="YY-"]'), null);
+  const states = await leader.$$eval(".tile", (ts) => ts.map((t) => t.dataset.state));
+  assert.ok(states.some((s) => s === "serving" || s === "open_idle"), `a weekday morning has open windows: ${states}`);
+  // The counters are the store's 绩效 of the data's day.
+  const perf = await get("/api/v1/performance?by=department&from=2026-11-20&to=2026-11-20", leaderToken);
+  await leader.waitForFunction((n) => document.querySelector("#counter-accepted").textContent === String(n), perf.total.counts.accepted);
+  assert.ok(perf.total.counts.accepted > 0);
+  assert.match(await leader.textContent("#clock"), /数据时间 2026-11-20 1[01]:/);
+  const body = await leader.textContent("body");
+  assert.ok(!body.includes("YY-ZWFW") && !body.includes("岳阳楼"), "another county's data is on the 平江 screen");
+});
+
+const inspector1 = await newPage();
+const inspector2 = await newPage({ width: 1366, height: 768 });
+await step("two inspector sessions show the live queue", async () => {
+  for (const page of [inspector1, inspector2]) {
+    await logIn(page, "web-inspector");
+    await page.waitForURL(/\/ui\/inspector$/);
+    assert.deepEqual(await navOf(page), ["大屏", "督办台", "查询与绩效"]);
+    await page.waitForSelector("#queue tr[data-alert]");
+  }
+  const live = await get("/api/v1/alerts?status=active&limit=500", inspectorToken);
+  const rows = await inspector1.$$eval("#queue tr[data-alert]", (rs) => rs.map((r) => r.dataset.alert).sort());
+  assert.deepEqual(rows, live.items.map((a) => a.alert_id).sort(), "the queue is the API's active alerts");
+});
+
+let complaintAlert;
+await step(`a complaint sent over HTTP is on the 大屏 and both queues within ${LIVE_BUDGET_MS} ms, without a reload`, async () => {
+  for (const p of [leader, inspector1, inspector2]) await p.evaluate(() => { window.__stayed = true; });
+  const before = new Set(await leader.$$eval("#ticker li[data-alert]", (ls) => ls.map((l) => l.dataset.alert)));
+  const sent = Date.now();
+  await send([event("complaint.filed", "2026-11-20T10:31:00", {
+    window_id: "PJ-ZWFW-W003", staff_id: "PJ-ZWFW-S003", complaint_id: "WEB-COMPLAINT-1", category: "attitude",
+  })], publisher);
+  const handle = await leader.waitForFunction((known) => {
+    const li = [...document.querySelectorAll("#ticker li[data-alert]")].find((l) => !known.includes(l.dataset.alert));
+    return li && li.dataset.alert;
+  }, [...before], { timeout: LIVE_BUDGET_MS * 3 });
+  const onLeader = Date.now() - sent;
+  complaintAlert = await handle.jsonValue();
+  const onInspectors = await Promise.all([inspector1, inspector2].map(async (p) => {
+    await p.waitForSelector(`#queue tr[data-alert="${complaintAlert}"]`, { timeout: LIVE_BUDGET_MS * 3 });
+    return Date.now() - sent;
+  }));
+  console.log(`     live: 大屏 ${onLeader} ms, inspectors ${onInspectors.join(" / ")} ms after the POST`);
+  assert.ok(onLeader <= LIVE_BUDGET_MS && onInspectors.every((t) => t <= LIVE_BUDGET_MS), "too slow");
+  assert.match(await leader.textContent(`#ticker li[data-alert="${complaintAlert}"]`), /投诉/);
+  for (const p of [leader, inspector1, inspector2]) assert.equal(await p.evaluate(() => window.__stayed), true, "the page reloaded");
+  await leader.screenshot({ path: join(SHOTS, "leader.png") });
+});
+
+await step("an inspector's 签收 and 督办 in one session appear in the other", async () => {
+  await inspector2.click(`#queue tr[data-alert="${complaintAlert}"]`);
+  await inspector2.waitForSelector("#detail-title");
+  await inspector1.click(`#queue tr[data-alert="${complaintAlert}"]`);
+  await inspector1.waitForSelector('button[data-action="acknowledge"]:not([disabled])');
+  await inspector1.click('button[data-action="acknowledge"]');
+  await inspector1.click("#act-submit");
+  await inspector1.waitForFunction(() => /已签收/.test(document.querySelector("#detail-title").textContent));
+  await inspector1.click('button[data-action="supervise"]');
+  // A 督办 needs a note: the dialog says so rather than sending an empty one.
+  await inspector1.click("#act-submit");
+  assert.equal(await inspector1.$eval("#act-note", (n) => n.validity.valueMissing), true);
+  await inspector1.fill("#act-note", "请于期限内核实投诉并回告处理结果");
+  await inspector1.click("#act-submit");
+  await inspector1.waitForFunction(() => /督办中/.test(document.querySelector("#detail-title").textContent));
+  const acted = Date.now();
+  await inspector2.waitForSelector(`#queue tr[data-alert="${complaintAlert}"][data-status="supervising"]`, { timeout: LIVE_BUDGET_MS });
+  await inspector2.waitForSelector('#trail li[data-action="supervise"]', { timeout: LIVE_BUDGET_MS });
+  console.log(`     the other session showed the 督办 ${Date.now() - acted} ms later`);
+  assert.match(await inspector2.textContent("#trail"), /请于期限内核实投诉/);
+  // 回告 is now possible, 签收 no longer.
+  assert.equal(await inspector2.$eval('button[data-action="reply"]', (b) => b.disabled), false);
+  assert.equal(await inspector2.$eval('button[data-action="acknowledge"]', (b) => b.disabled), true);
+  await inspector2.screenshot({ path: join(SHOTS, "inspector-laptop.png") });
+});
+
+await step("a red card's detail draws its deadline evidence: start, pause, extension, deadline", async () => {
+  const red = await get(`/api/v1/alerts?rule=case.overdue&level=red&case=${CASES[0]}`, inspectorToken);
+  assert.equal(red.items.length, 1);
+  await inspector1.goto(`${BASE}/ui/inspector?alert=${red.items[0].alert_id}`);
+  await inspector1.waitForSelector("#evidence-timeline svg");
+  for (const cls of ["start", "deadline", "supervision", "extension"]) {
+    assert.ok(await inspector1.$(`#evidence-timeline .mark.${cls}`), `no ${cls} mark`);
+  }
+  assert.ok(await inspector1.$("#evidence-timeline rect.pause"), "no pause drawn");
+  assert.match(await inspector1.textContent("#detail"), /等待档案调取|挂起/);
+  await inspector1.screenshot({ path: join(SHOTS, "inspector.png") });
+});
+
+await step("the auditor queries September–October red cards, gets exactly the three cases, and downloads them as CSV", async () => {
+  const auditor = await newPage();
+  await logIn(auditor, "web-auditor");
+  await auditor.waitForURL(/\/ui\/auditor$/);
+  assert.deepEqual(await navOf(auditor), ["查询与绩效"]);
+  await auditor.goto(BASE + "/ui/inspector");
+  await auditor.waitForURL(/\/ui\/auditor$/);
+  await auditor.waitForSelector("#perf-rows tr[data-key]");
+  await auditor.fill('input[name="from"]', "2026-09-01");
+  await auditor.fill('input[name="to"]', "2026-10-31");
+  await auditor.selectOption('select[name="rule"]', "case.overdue");
+  await auditor.selectOption('select[name="level"]', "red");
+  await auditor.click("#search");
+  await auditor.waitForFunction(() => /2026-09-01 至 2026-10-31/.test(document.querySelector("#results-note").textContent)
+    && document.querySelectorAll("#results tr[data-alert]").length > 0);
+  const cases = await auditor.$$eval("#results tr[data-alert] td:nth-child(8)", (tds) => tds.map((t) => t.textContent).sort());
+  assert.deepEqual(cases, CASES);
+  const [download] = await Promise.all([auditor.waitForEvent("download"), auditor.click("#export")]);
+  assert.match(download.suggestedFilename(), /^告警记录_2026-09-01_2026-10-31\.csv$/);
+  const csv = readFileSync(await download.path(), "utf8");
+  assert.ok(csv.startsWith("\ufeff告警编号"), "CSV starts with a BOM and the bilingual header");
+  const lines = csv.trim().split("\r\n");
+  assert.equal(lines.length, 4, csv);
+  for (const c of CASES) assert.ok(lines.some((l) => l.includes(c) && l.includes(",red,")), `${c} missing from the CSV`);
+  // Back to this month: the 绩效 table ranks every department with cases; the charts are drawn.
+  await auditor.click("#clear");
+  await auditor.waitForFunction(() => /2026-11-01 至 2026-11-30/.test(document.querySelector("#results-note").textContent));
+  const perf = await get("/api/v1/performance?by=department&from=2026-11-01&to=2026-11-30", leaderToken);
+  await auditor.waitForFunction((n) => document.querySelectorAll("#perf-rows tr[data-key]").length === n, perf.rows.length);
+  assert.ok(await auditor.$("#chart-month svg rect") && await auditor.$("#chart-dept svg"));
+  await auditor.screenshot({ path: join(SHOTS, "auditor.png"), fullPage: true });
+});
+
+await step("another county's leader sees only their own centre", async () => {
+  const yy = await newPage({ width: 1366, height: 768 });
+  await logIn(yy, "web-leader-yy");
+  await yy.waitForURL(/\/ui\/leader$/);
+  await send([JSON.stringify({
+    event_id: "yy-2", kind: "complaint.filed", occurred_at: at("2026-11-20T10:32:00"), reported_at: at("2026-11-20T10:32:01"),
+    center_id: "YY-ZWFW", region: "430602", window_id: "YY-ZWFW-W001", complaint_id: "YY-COMPLAINT-1", category: "efficiency",
+  })], admin);
+  await yy.waitForSelector("#ticker li[data-alert]");
+  assert.deepEqual(await yy.$$eval(".tile", (ts) => ts.map((t) => t.dataset.window)), ["YY-ZWFW-W001"]);
+  const body = await yy.textContent("body");
+  assert.ok(!body.includes("PJ-ZWFW") && !body.includes("平江"), "平江's data is on another county's screen");
+  // …and the 平江 screen never shows the other county's complaint.
+  await leader.waitForTimeout(500);
+  assert.ok(!(await leader.textContent("#ticker")).includes("YY-"), "another county's alert reached 平江");
+  await yy.screenshot({ path: join(SHOTS, "leader-other-county-laptop.png") });
+});
+
+await step("the 大屏 on a laptop", async () => {
+  const laptop = await newPage({ width: 1366, height: 768 });
+  await logIn(laptop, "web-leader");
+  await laptop.waitForFunction(() => document.querySelectorAll(".tile").length === 40);
+  await laptop.waitForTimeout(500);
+  await laptop.screenshot({ path: join(SHOTS, "leader-laptop.png") });
+});
+
+await browser.close();
+console.log(`screenshots in ${SHOTS}`);
