@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit, golden and end-to-end tests.
 # Used by CI (.ci/run) and by hand. Starts what the tests need (ClickHouse from Debian's
-# packages, the tansu Kafka broker from crates.io, kafka-python from PyPI; each installed if
-# missing); tests that need a service fail rather than skip when CI is set.
+# packages, the tansu Kafka broker from crates.io, kafka-python from PyPI, Chromium and
+# playwright-core for the browser tests; each installed if missing); tests that need a service
+# fail rather than skip when CI is set. Screenshots of the dashboards: target/web-screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ deploy/local/kafka.sh start
 export JIANCHA_KAFKA_BROKERS=${JIANCHA_KAFKA_BROKERS:-127.0.0.1:9092}
 # The independent Kafka client of the end-to-end tests (pure Python, from PyPI).
 python3 -c "import kafka" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check kafka-python==3.0.12
+
+# The dashboards' browser tests: Debian's Chromium, a CJK font, playwright-core from npm.
+deploy/local/browser.sh
 
 echo "== cargo test"
 cargo test --workspace --locked
