@@ -36,7 +36,10 @@ fn tools() -> Result<PathBuf, String> {
     if Command::new("node").arg("--version").output().is_err() {
         return Err("no node".into());
     }
-    if !root().join("web-tests/node_modules/playwright-core").is_dir() {
+    if !root()
+        .join("web-tests/node_modules/playwright-core")
+        .is_dir()
+    {
         return Err("no web-tests/node_modules (cd web-tests && npm ci)".into());
     }
     Ok(chromium)

@@ -28,7 +28,11 @@ fn attribute(
 ) {
     matter.who.record(ev, symbols, opens);
     if matter.who.department == NONE {
-        if let Some(w) = ev.window_id.as_deref().and_then(|w| reference.windows.get(w)) {
+        if let Some(w) = ev
+            .window_id
+            .as_deref()
+            .and_then(|w| reference.windows.get(w))
+        {
             matter.who.department = symbols.intern(&w.department);
         }
     }

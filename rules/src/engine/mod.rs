@@ -878,7 +878,10 @@ mod tests {
         // A rating or complaint that names a window but no department is the window's
         // department's (绩效 by department counts it there).
         let w001 = e.reference.windows["W001"].department.clone();
-        for a in activities.iter().filter(|a| a.kind != ActivityKind::Accepted) {
+        for a in activities
+            .iter()
+            .filter(|a| a.kind != ActivityKind::Accepted)
+        {
             assert_eq!(a.department.as_deref(), Some(w001.as_str()), "{a:?}");
         }
         let got: Vec<(ActivityKind, String, Option<String>, i32)> = activities
