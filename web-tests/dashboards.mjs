@@ -196,6 +196,8 @@ let complaintAlert;
 await step(`a complaint sent over HTTP is on the 大屏 and both queues within ${LIVE_BUDGET_MS} ms, without a reload`, async () => {
   for (const p of [leader, inspector1, inspector2]) await p.evaluate(() => { window.__stayed = true; });
   const before = new Set(await leader.$$eval("#ticker li[data-alert]", (ls) => ls.map((l) => l.dataset.alert)));
+  const badge = () => leader.$eval('.tile[data-window="PJ-ZWFW-W003"]', (t) => Number((t.querySelector(".alerts")?.textContent || "0").replace(/\D/g, "")));
+  const openBefore = await badge();
   const sent = Date.now();
   await send([event("complaint.filed", "2026-11-20T10:31:00", {
     window_id: "PJ-ZWFW-W003", staff_id: "PJ-ZWFW-S003", complaint_id: "WEB-COMPLAINT-1", category: "attitude",
@@ -213,6 +215,11 @@ await step(`a complaint sent over HTTP is on the 大屏 and both queues within $
   console.log(`     live: 大屏 ${onLeader} ms, inspectors ${onInspectors.join(" / ")} ms after the POST`);
   assert.ok(onLeader <= LIVE_BUDGET_MS && onInspectors.every((t) => t <= LIVE_BUDGET_MS), "too slow");
   assert.match(await leader.textContent(`#ticker li[data-alert="${complaintAlert}"]`), /投诉/);
+  // The window's tile counts the new alert (its tile alone is redrawn).
+  await leader.waitForFunction((n) => {
+    const b = document.querySelector('.tile[data-window="PJ-ZWFW-W003"] .alerts');
+    return b && Number(b.textContent.replace(/\D/g, "")) === n;
+  }, openBefore + 1, { timeout: LIVE_BUDGET_MS });
   for (const p of [leader, inspector1, inspector2]) assert.equal(await p.evaluate(() => window.__stayed), true, "the page reloaded");
   await leader.screenshot({ path: join(SHOTS, "leader.png") });
 });
@@ -305,6 +312,23 @@ await step("another county's leader sees only their own centre", async () => {
   await leader.waitForTimeout(500);
   assert.ok(!(await leader.textContent("#ticker")).includes("YY-"), "another county's alert reached 平江");
   await yy.screenshot({ path: join(SHOTS, "leader-other-county-laptop.png") });
+});
+
+await step("a province admin sees both counties and switches the 大屏 to one centre; the 督办台 is read-only", async () => {
+  const page = await newPage();
+  await logIn(page, "web-admin");
+  await page.waitForURL(/\/ui\/leader$/);
+  assert.deepEqual(await navOf(page), ["大屏", "督办台", "查询与绩效"]);
+  await page.waitForFunction(() => document.querySelectorAll(".tile").length === 41);
+  const options = await page.$$eval("#center option", (os) => os.map((o) => o.textContent));
+  assert.deepEqual(options, ["全部（2 个中心）", "平江县政务服务中心", "岳阳楼区政务服务中心"]);
+  await page.selectOption("#center", "YY-ZWFW");
+  await page.waitForFunction(() => document.querySelectorAll(".tile").length === 1);
+  assert.equal(await page.$eval(".tile", (t) => t.dataset.window), "YY-ZWFW-W001");
+  await page.screenshot({ path: join(SHOTS, "leader-switched.png") });
+  await page.goto(`${BASE}/ui/inspector?alert=${complaintAlert}`);
+  await page.waitForSelector('#detail button[data-action="resolve"]');
+  assert.equal(await page.$$eval("#detail .actions button", (bs) => bs.every((b) => b.disabled)), true);
 });
 
 await step("the 大屏 on a laptop", async () => {

@@ -26,6 +26,7 @@ switcher.addEventListener("change", () => {
   scope.center = switcher.value;
   alerts.clear();
   windows.clear();
+  rebuild = true;
   live.connect({ center: scope.center });
   render();
   refreshStats();
@@ -115,12 +116,35 @@ function tile(w, now) {
   el("div", { class: "queue" + (wait !== null && wait > 1800 ? " long" : "") }, queue));
 }
 
+// Tiles are keyed by window: a window change replaces its own tile only (a province has
+// thousands); the whole grid is rebuilt when the set of windows changes (snapshot, new window)
+// and every 30 s (waits grow with time).
+const tileEls = new Map();
+let dirtyWindows = new Set();
+let rebuild = true;
+
 function renderTiles(now) {
-  const list = [...windows.values()].sort((a, b) =>
-    (a.department || "").localeCompare(b.department || "") || a.window_id.localeCompare(b.window_id));
-  document.getElementById("tiles").replaceChildren(list.length
-    ? el("div", { class: "tiles" }, list.map((w) => tile(w, now)))
-    : el("div", { class: "empty" }, "暂无窗口数据"));
+  if (rebuild) {
+    rebuild = false;
+    dirtyWindows = new Set();
+    tileEls.clear();
+    const list = [...windows.values()].sort((a, b) =>
+      (a.department || "").localeCompare(b.department || "") || a.window_id.localeCompare(b.window_id));
+    const grid = el("div", { class: "tiles" }, list.map((w) => {
+      const t = tile(w, now);
+      tileEls.set(w.window_id, t);
+      return t;
+    }));
+    document.getElementById("tiles").replaceChildren(list.length ? grid : el("div", { class: "empty" }, "暂无窗口数据"));
+  } else {
+    for (const id of dirtyWindows) {
+      const old = tileEls.get(id);
+      const t = tile(windows.get(id), now);
+      old.replaceWith(t);
+      tileEls.set(id, t);
+    }
+    dirtyWindows = new Set();
+  }
   const counts = {};
   for (const w of windows.values()) counts[w.state] = (counts[w.state] || 0) + 1;
   const c = selectedCenter() || (dir.centers.length === 1 ? dir.centers[0] : null);
@@ -176,6 +200,7 @@ const live = new Live({
   snapshot: (msg) => {
     alerts.clear();
     windows.clear();
+    rebuild = true;
     for (const a of msg.alerts) alerts.set(a.alert_id, a);
     for (const w of msg.windows) {
       windows.set(w.window_id, w);
@@ -193,6 +218,8 @@ const live = new Live({
     statsSoon();
   },
   window: (w) => {
+    if (tileEls.has(w.window_id) && !rebuild) dirtyWindows.add(w.window_id);
+    else rebuild = true;
     windows.set(w.window_id, w);
     dataClock.observe(w.updated_at);
     render();
@@ -201,4 +228,4 @@ const live = new Live({
 });
 live.connect({ center: scope.center });
 setInterval(refreshStats, 30000);
-setInterval(render, 30000);
+setInterval(() => { rebuild = true; render(); }, 30000);
