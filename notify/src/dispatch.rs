@@ -1,0 +1,726 @@
+//! The notification state machine, without I/O: routing, de-duplication, the storm limit, the
+//! per-channel queues and the retry schedule. Time is passed in (milliseconds of a monotonic
+//! clock, plus the wall clock for signatures), so tests run a day of retries in a loop.
+//!
+//! Per channel, messages leave in the order their alerts were submitted, one at a time: a
+//! message that fails is retried (backoff doubling from `retry_first_seconds` to
+//! `retry_max_seconds`) before the next one goes, so a receiver that was down gets everything,
+//! in order, once it is back. A refusal (bad key, malformed template) is not retried. The storm
+//! limit is a token bucket per channel taken when an alert is submitted: an alert that finds
+//! the bucket empty is counted in the channel's held-back summary instead of being queued, and
+//! the summary is queued as soon as a token is free again.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use crate::config::{ChannelKind, ChannelSettings, MinLevel, NotifySettings, RouteSettings};
+use crate::notice::Notice;
+use crate::payload::{self, Outcome, Request, Subject};
+use crate::text::{Message, Names, Suppressed};
+
+/// What de-duplicates a delivery: the alert (its id includes the level, so an escalation
+/// yellow → red is another alert), its status (a retraction is another message) and the
+/// target (channel name; `name/phone` for SMS).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// Alert id.
+    pub alert_id: String,
+    /// `open` or `retracted`.
+    pub status: String,
+    /// Channel name, or `channel/phone`.
+    pub target: String,
+}
+
+/// How a delivery ended, as recorded in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// The channel accepted it.
+    Sent,
+    /// Held back by the storm limit (counted in a summary message).
+    Suppressed,
+    /// Refused by the channel, or given up after `give_up_hours`.
+    Failed,
+}
+
+impl Fate {
+    /// As stored and as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fate::Sent => "sent",
+            Fate::Suppressed => "suppressed",
+            Fate::Failed => "failed",
+        }
+    }
+}
+
+/// A delivery record for the ledger: once written, the key is never sent again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// What was delivered.
+    pub key: Key,
+    /// The alert's level.
+    pub level: String,
+    /// How it ended.
+    pub fate: Fate,
+    /// Why, for `failed`.
+    pub detail: String,
+}
+
+/// A request to make now; report its outcome with [`Dispatcher::finished`].
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// Channel index.
+    pub channel: usize,
+    /// Channel name (for logs).
+    pub channel_name: String,
+    /// Channel kind (for classifying the answer).
+    pub kind: ChannelKind,
+    /// The request.
+    pub request: Request,
+}
+
+enum What {
+    Alert(Arc<Notice>),
+    Summary(Suppressed),
+}
+
+struct Item {
+    key: Option<Key>,
+    phone: Option<String>,
+    what: What,
+    token: Option<u64>,
+    queued_at: u64,
+}
+
+/// Milli-tokens: the bucket counts in 1/60,000 of a message so that a refill of
+/// `rate_per_minute` messages per minute is `rate_per_minute` units per millisecond.
+const TOKEN: u64 = 60_000;
+
+struct Bucket {
+    level: u64,
+    capacity: u64,
+    per_ms: u64,
+    last: u64,
+}
+
+impl Bucket {
+    fn new(c: &ChannelSettings, now: u64) -> Bucket {
+        let capacity = u64::from(c.burst.max(1)) * TOKEN;
+        Bucket {
+            level: capacity,
+            capacity,
+            per_ms: u64::from(c.rate_per_minute.max(1)),
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: u64) {
+        let elapsed = now.saturating_sub(self.last);
+        self.level = (self.level + elapsed.saturating_mul(self.per_ms)).min(self.capacity);
+        self.last = now;
+    }
+
+    fn take(&mut self, now: u64) -> bool {
+        self.refill(now);
+        if self.level >= TOKEN {
+            self.level -= TOKEN;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn ready_at(&self, now: u64) -> u64 {
+        let level = (self.level + now.saturating_sub(self.last) * self.per_ms).min(self.capacity);
+        if level >= TOKEN {
+            now
+        } else {
+            now + (TOKEN - level).div_ceil(self.per_ms)
+        }
+    }
+}
+
+struct Channel {
+    settings: ChannelSettings,
+    bucket: Bucket,
+    queue: VecDeque<Item>,
+    held: Suppressed,
+    failures: u32,
+    retry_at: u64,
+    busy: bool,
+}
+
+/// Counters the driver turns into metrics: (channel, event) → count.
+pub type Tally = HashMap<(String, &'static str), u64>;
+
+/// The state machine. See the module documentation.
+pub struct Dispatcher {
+    settings: NotifySettings,
+    names: Names,
+    channels: Vec<Channel>,
+    index: HashMap<String, usize>,
+    open: HashMap<u64, u32>,
+    done: Vec<u64>,
+    records: Vec<Record>,
+    recent: HashMap<Key, u64>,
+    tally: Tally,
+}
+
+const HOUR_MS: u64 = 3_600_000;
+
+impl Dispatcher {
+    /// A dispatcher for validated settings ([`crate::config::validate`]).
+    pub fn new(settings: NotifySettings, names: Names, now: u64) -> Dispatcher {
+        let channels: Vec<Channel> = settings
+            .channels
+            .iter()
+            .map(|c| Channel {
+                settings: c.clone(),
+                bucket: Bucket::new(c, now),
+                queue: VecDeque::new(),
+                held: Suppressed::default(),
+                failures: 0,
+                retry_at: 0,
+                busy: false,
+            })
+            .collect();
+        let index = channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.settings.name.clone(), i))
+            .collect();
+        Dispatcher {
+            settings,
+            names,
+            channels,
+            index,
+            open: HashMap::new(),
+            done: Vec::new(),
+            records: Vec::new(),
+            recent: HashMap::new(),
+            tally: Tally::new(),
+        }
+    }
+
+    /// Every delivery `n` is routed to (before de-duplication).
+    pub fn targets(&self, n: &Notice) -> Vec<Key> {
+        let mut names: Vec<&str> = Vec::new();
+        for route in &self.settings.routes {
+            if matches(route, n) {
+                for c in &route.channels {
+                    if !names.contains(&c.as_str()) {
+                        names.push(c);
+                    }
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        for name in names {
+            let Some(&i) = self.index.get(name) else {
+                continue;
+            };
+            let c = &self.channels[i].settings;
+            let key = |target: String| Key {
+                alert_id: n.alert_id.clone(),
+                status: n.status.clone(),
+                target,
+            };
+            if c.kind == ChannelKind::Sms {
+                keys.extend(c.phones.iter().map(|p| key(format!("{name}/{p}"))));
+            } else {
+                keys.push(key(name.to_string()));
+            }
+        }
+        keys
+    }
+
+    /// Route `n` and queue (or hold back) a message per target not in `already` (the ledger)
+    /// and not already handled by this process. `token` is reported by [`Self::drain`] once
+    /// every message of `n` has ended (sent, held back, refused or given up).
+    pub fn submit(&mut self, n: Notice, already: &HashSet<Key>, token: u64, now: u64) {
+        let keys = self.targets(&n);
+        let notice = Arc::new(n);
+        let mut queued = 0u32;
+        for key in keys {
+            if already.contains(&key) || self.recent.contains_key(&key) {
+                continue;
+            }
+            let (name, phone) = match key.target.split_once('/') {
+                Some((name, phone)) => (name.to_string(), Some(phone.to_string())),
+                None => (key.target.clone(), None),
+            };
+            let Some(&i) = self.index.get(&name) else {
+                continue;
+            };
+            self.recent.insert(key.clone(), now);
+            let c = &mut self.channels[i];
+            queue_summary(c, now);
+            if c.bucket.take(now) {
+                c.queue.push_back(Item {
+                    key: Some(key),
+                    phone,
+                    what: What::Alert(notice.clone()),
+                    token: Some(token),
+                    queued_at: now,
+                });
+                queued += 1;
+            } else {
+                c.held.add(&notice);
+                *self.tally.entry((name, "suppressed")).or_default() += 1;
+                self.records.push(Record {
+                    key,
+                    level: notice.level.clone(),
+                    fate: Fate::Suppressed,
+                    detail: String::new(),
+                });
+            }
+        }
+        if queued == 0 {
+            self.done.push(token);
+        } else {
+            self.open.insert(token, queued);
+        }
+        // Forget what the ledger now answers for; keeps the set to two days of alerts.
+        if self.recent.len() > 100_000 {
+            self.recent
+                .retain(|_, at| now.saturating_sub(*at) < 48 * HOUR_MS);
+        }
+    }
+
+    /// The requests to make now (at most one per channel at a time). `wall_ms` is the wall
+    /// clock in Unix milliseconds (signatures, Alertmanager times).
+    pub fn due(&mut self, now: u64, wall_ms: i64) -> Vec<Attempt> {
+        let give_up = self.settings.give_up_hours.saturating_mul(HOUR_MS);
+        let mut attempts = Vec::new();
+        for i in 0..self.channels.len() {
+            let c = &mut self.channels[i];
+            if c.busy {
+                continue;
+            }
+            queue_summary(c, now);
+            if c.retry_at > now {
+                continue;
+            }
+            loop {
+                let c = &mut self.channels[i];
+                match c.queue.front() {
+                    Some(head) if now.saturating_sub(head.queued_at) >= give_up => {}
+                    _ => break,
+                }
+                let detail = format!(
+                    "given up after {} hours of failed attempts",
+                    self.settings.give_up_hours
+                );
+                log::error!(
+                    "notification channel {}: {detail}; message dropped",
+                    c.settings.name
+                );
+                let item = c.queue.pop_front();
+                c.failures = 0;
+                if let Some(item) = item {
+                    self.end(i, item, Fate::Failed, detail);
+                }
+            }
+            let c = &mut self.channels[i];
+            let Some(head) = c.queue.front() else {
+                continue;
+            };
+            let (message, subject) = match &head.what {
+                What::Alert(n) => (
+                    Message::of(n, &self.names, &self.settings.dashboard_url),
+                    Subject::Alert(n),
+                ),
+                What::Summary(s) => (s.message(&self.settings.dashboard_url), Subject::Summary),
+            };
+            let request = payload::request(
+                &c.settings,
+                &subject,
+                &message,
+                head.phone.as_deref(),
+                wall_ms,
+            );
+            c.busy = true;
+            attempts.push(Attempt {
+                channel: i,
+                channel_name: c.settings.name.clone(),
+                kind: c.settings.kind,
+                request,
+            });
+        }
+        attempts
+    }
+
+    /// The outcome of the attempt on `channel`.
+    pub fn finished(&mut self, channel: usize, outcome: Outcome, now: u64) {
+        let Some(c) = self.channels.get_mut(channel) else {
+            return;
+        };
+        c.busy = false;
+        let name = c.settings.name.clone();
+        match outcome {
+            Outcome::Delivered => {
+                c.failures = 0;
+                c.retry_at = 0;
+                if let Some(item) = c.queue.pop_front() {
+                    self.end(channel, item, Fate::Sent, String::new());
+                }
+            }
+            Outcome::Retry(why) => {
+                c.failures += 1;
+                let first = self.settings.retry_first_seconds.max(1) * 1000;
+                let max = self.settings.retry_max_seconds.max(1) * 1000;
+                let wait = first
+                    .saturating_mul(1u64 << (c.failures - 1).min(30))
+                    .min(max);
+                c.retry_at = now + wait;
+                if c.failures == 1 {
+                    log::warn!(
+                        "notification channel {name}: {why}; retrying with backoff ({} queued)",
+                        c.queue.len()
+                    );
+                }
+                *self.tally.entry((name, "retried")).or_default() += 1;
+            }
+            Outcome::Refused(why) => {
+                c.failures = 0;
+                c.retry_at = 0;
+                log::error!("notification channel {name} refused a message: {why}; not retried");
+                if let Some(item) = c.queue.pop_front() {
+                    self.end(channel, item, Fate::Failed, why);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, channel: usize, item: Item, fate: Fate, detail: String) {
+        let name = self.channels[channel].settings.name.clone();
+        *self.tally.entry((name, fate.as_str())).or_default() += 1;
+        if let (Some(key), What::Alert(n)) = (item.key, &item.what) {
+            self.records.push(Record {
+                key,
+                level: n.level.clone(),
+                fate,
+                detail,
+            });
+        }
+        if let Some(token) = item.token {
+            if let Some(left) = self.open.get_mut(&token) {
+                *left -= 1;
+                if *left == 0 {
+                    self.open.remove(&token);
+                    self.done.push(token);
+                }
+            }
+        }
+    }
+
+    /// When [`Self::due`] next has something to do (`None`: only a new alert or an outcome
+    /// can change anything).
+    pub fn next_wakeup(&self, now: u64) -> Option<u64> {
+        self.channels
+            .iter()
+            .filter(|c| !c.busy)
+            .filter_map(|c| {
+                let queued = c.queue.front().map(|_| c.retry_at.max(now));
+                let summary = (!c.held.is_empty()).then(|| c.bucket.ready_at(now));
+                match (queued, summary) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .min()
+    }
+
+    /// Ledger records to write, then the tokens whose messages have all ended. Write the
+    /// records before acting on the tokens (committing an offset): a restart must find them.
+    pub fn drain(&mut self) -> (Vec<Record>, Vec<u64>) {
+        (
+            std::mem::take(&mut self.records),
+            std::mem::take(&mut self.done),
+        )
+    }
+
+    /// Counters since the last call: (channel, `sent`/`failed`/`suppressed`/`retried`) → n.
+    pub fn take_tally(&mut self) -> Tally {
+        std::mem::take(&mut self.tally)
+    }
+
+    /// Messages waiting in the queues.
+    pub fn queued(&self) -> usize {
+        self.channels.iter().map(|c| c.queue.len()).sum()
+    }
+}
+
+/// Queue the held-back summary if the bucket has a token for it.
+fn queue_summary(c: &mut Channel, now: u64) {
+    if !c.held.is_empty() && c.bucket.take(now) {
+        c.queue.push_back(Item {
+            key: None,
+            phone: c.settings.phones.first().cloned(),
+            what: What::Summary(std::mem::take(&mut c.held)),
+            token: None,
+            queued_at: now,
+        });
+    }
+}
+
+/// Does `route` take `n`?
+fn matches(route: &RouteSettings, n: &Notice) -> bool {
+    if n.is_retraction() && !route.retractions {
+        return false;
+    }
+    let min = match route.min_level {
+        MinLevel::Warning => 0,
+        MinLevel::Yellow => 1,
+        MinLevel::Red => 2,
+    };
+    if n.level_rank() < min {
+        return false;
+    }
+    let rule_ok = route.rules.is_empty()
+        || route.rules.iter().any(|r| match r.strip_suffix('*') {
+            Some(prefix) => n.rule.starts_with(prefix),
+            None => *r == n.rule,
+        });
+    let region_ok = route.regions.is_empty()
+        || route
+            .regions
+            .iter()
+            .any(|p| n.region.starts_with(p.as_str()));
+    rule_ok && region_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Format, RouteSettings};
+
+    fn notice(id: &str, rule: &str, level: &str, region: &str) -> Notice {
+        Notice::from_value(serde_json::json!({
+            "alert_id": id, "rule": rule, "level": level, "status": "open",
+            "fired_at": "2026-10-14T00:00:00+08:00", "center_id": "PJ", "region": region,
+            "case_id": format!("C-{id}"), "message": "m"
+        }))
+        .expect("notice")
+    }
+
+    fn settings(burst: u32, rate: u32) -> NotifySettings {
+        NotifySettings {
+            enabled: true,
+            retry_first_seconds: 2,
+            retry_max_seconds: 60,
+            channels: vec![
+                ChannelSettings {
+                    name: "wx".into(),
+                    kind: ChannelKind::Wecom,
+                    url: "http://wx/".into(),
+                    format: Format::Text,
+                    burst,
+                    rate_per_minute: rate,
+                    ..ChannelSettings::default()
+                },
+                ChannelSettings {
+                    name: "sms".into(),
+                    kind: ChannelKind::Sms,
+                    url: "http://sms/".into(),
+                    phones: vec!["1".into(), "2".into()],
+                    body_template: "{phone}:{text}".into(),
+                    ..ChannelSettings::default()
+                },
+            ],
+            routes: vec![
+                RouteSettings {
+                    channels: vec!["wx".into()],
+                    rules: vec!["case.*".into()],
+                    min_level: MinLevel::Yellow,
+                    regions: vec!["4306".into()],
+                    retractions: false,
+                },
+                RouteSettings {
+                    channels: vec!["sms".into(), "wx".into()],
+                    min_level: MinLevel::Red,
+                    ..RouteSettings::default()
+                },
+            ],
+            ..NotifySettings::default()
+        }
+    }
+
+    /// Deliver whatever is due until nothing is, answering with `answer`; the bodies sent.
+    fn pump(d: &mut Dispatcher, now: u64, answer: impl Fn(&Attempt) -> Outcome) -> Vec<String> {
+        let mut sent = Vec::new();
+        loop {
+            let attempts = d.due(now, 0);
+            if attempts.is_empty() {
+                return sent;
+            }
+            for a in attempts {
+                let outcome = answer(&a);
+                if outcome == Outcome::Delivered {
+                    sent.push(a.request.body.clone());
+                }
+                d.finished(a.channel, outcome, now);
+            }
+        }
+    }
+
+    #[test]
+    fn routes_by_rule_level_and_region_and_each_target_once() {
+        let d = Dispatcher::new(settings(10, 10), Names::default(), 0);
+        let targets =
+            |n: &Notice| -> Vec<String> { d.targets(n).into_iter().map(|k| k.target).collect() };
+        assert_eq!(
+            targets(&notice("a", "case.overdue", "yellow", "430626")),
+            ["wx"]
+        );
+        assert!(targets(&notice("b", "case.overdue", "warning", "430626")).is_empty());
+        assert!(targets(&notice("c", "hall.back_office", "yellow", "430626")).is_empty());
+        assert!(targets(&notice("d", "case.overdue", "yellow", "440300")).is_empty());
+        // Red: both routes; wx once, and one SMS per phone.
+        assert_eq!(
+            targets(&notice("e", "case.overdue", "red", "430626")),
+            ["wx", "sms/1", "sms/2"]
+        );
+        let mut retracted = notice("a", "case.overdue", "yellow", "430626");
+        retracted.status = "retracted".into();
+        assert!(targets(&retracted).is_empty(), "no route takes retractions");
+    }
+
+    #[test]
+    fn a_storm_is_cut_to_the_burst_and_one_summary_when_the_bucket_refills() {
+        let mut d = Dispatcher::new(settings(3, 6), Names::default(), 0);
+        for i in 0..10 {
+            d.submit(
+                notice(&format!("a{i}"), "case.overdue", "yellow", "430626"),
+                &HashSet::new(),
+                i,
+                0,
+            );
+        }
+        let sent = pump(&mut d, 0, |_| Outcome::Delivered);
+        assert_eq!(sent.len(), 3);
+        let (records, done) = d.drain();
+        assert_eq!(done.len(), 10, "held-back alerts are finished too");
+        assert_eq!(
+            records
+                .iter()
+                .filter(|r| r.fate == Fate::Suppressed)
+                .count(),
+            7
+        );
+        // 6 a minute: the next token in 10 s; the summary goes then, not before.
+        assert_eq!(d.next_wakeup(0), Some(10_000));
+        assert!(pump(&mut d, 9_999, |_| Outcome::Delivered).is_empty());
+        let sent = pump(&mut d, 10_000, |_| Outcome::Delivered);
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].contains("另有 7 条告警未逐条推送"), "{}", sent[0]);
+        assert!(sent[0].contains("黄牌 7 条"), "{}", sent[0]);
+        assert_eq!(d.next_wakeup(10_000), None);
+    }
+
+    #[test]
+    fn a_receiver_that_is_down_gets_everything_in_order_with_backoff() {
+        let mut d = Dispatcher::new(settings(10, 60), Names::default(), 0);
+        for i in 0..3 {
+            d.submit(
+                notice(&format!("a{i}"), "case.overdue", "yellow", "430626"),
+                &HashSet::new(),
+                i,
+                0,
+            );
+        }
+        let down = |_: &Attempt| Outcome::Retry("connection refused".into());
+        // Attempts at 0, 2 s, 6 s, 14 s: doubling from 2 s.
+        let mut tries = Vec::new();
+        let mut now = 0;
+        while now < 20_000 {
+            let attempts = d.due(now, 0);
+            for a in &attempts {
+                tries.push(now);
+                d.finished(a.channel, down(a), now);
+            }
+            now = d.next_wakeup(now).unwrap_or(u64::MAX).max(now + 1);
+        }
+        assert_eq!(tries, [0, 2_000, 6_000, 14_000]);
+        assert_eq!(
+            d.drain(),
+            (vec![], vec![]),
+            "nothing ends while it is retried"
+        );
+        let sent = pump(&mut d, 30_000, |_| Outcome::Delivered);
+        let order: Vec<bool> = (0..3)
+            .map(|i| sent[i].contains(&format!("C-a{i}")))
+            .collect();
+        assert_eq!(order, [true, true, true]);
+        let (records, done) = d.drain();
+        assert_eq!(done, [0, 1, 2]);
+        assert!(records.iter().all(|r| r.fate == Fate::Sent));
+    }
+
+    #[test]
+    fn duplicates_and_ledger_entries_are_not_sent_again_but_escalations_are() {
+        let mut d = Dispatcher::new(settings(10, 60), Names::default(), 0);
+        let yellow = notice("y1", "case.overdue", "yellow", "430626");
+        d.submit(yellow.clone(), &HashSet::new(), 1, 0);
+        d.submit(yellow.clone(), &HashSet::new(), 2, 0);
+        let already: HashSet<Key> = d
+            .targets(&notice("y0", "case.overdue", "yellow", "430626"))
+            .into_iter()
+            .collect();
+        d.submit(
+            notice("y0", "case.overdue", "yellow", "430626"),
+            &already,
+            3,
+            0,
+        );
+        // The red card of the same case is another alert id.
+        d.submit(
+            notice("r1", "case.overdue", "red", "430626"),
+            &HashSet::new(),
+            4,
+            0,
+        );
+        let sent = pump(&mut d, 0, |_| Outcome::Delivered);
+        assert_eq!(
+            sent.len(),
+            4,
+            "yellow once, red to wx and two phones: {sent:?}"
+        );
+        let (_, mut done) = d.drain();
+        done.sort();
+        assert_eq!(done, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn refusals_are_not_retried_and_stale_messages_are_given_up() {
+        let mut s = settings(10, 60);
+        s.give_up_hours = 1;
+        let mut d = Dispatcher::new(s, Names::default(), 0);
+        d.submit(
+            notice("a", "case.overdue", "yellow", "430626"),
+            &HashSet::new(),
+            1,
+            0,
+        );
+        let sent = pump(&mut d, 0, |_| Outcome::Refused("errcode 93000".into()));
+        assert!(sent.is_empty());
+        let (records, done) = d.drain();
+        assert_eq!((records[0].fate, done), (Fate::Failed, vec![1]));
+        d.submit(
+            notice("b", "case.overdue", "yellow", "430626"),
+            &HashSet::new(),
+            2,
+            0,
+        );
+        let mut now = 0;
+        while now <= 2 * HOUR_MS {
+            for a in d.due(now, 0) {
+                d.finished(a.channel, Outcome::Retry("down".into()), now);
+            }
+            now = d.next_wakeup(now).unwrap_or(u64::MAX).max(now + 1);
+        }
+        let (records, done) = d.drain();
+        assert_eq!((records[0].fate, done), (Fate::Failed, vec![2]));
+        assert!(records[0].detail.contains("given up"));
+    }
+}

@@ -1,0 +1,85 @@
+//! An alert as notifications see it: the SPEC §7 JSON (from the alerts topic, or the engine's
+//! `Alert` serialised), with the few fields routing and messages need pulled out.
+
+use serde::Deserialize;
+
+/// One alert line (a firing or a retraction).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Notice {
+    /// Deterministic id (rule, level, subject).
+    pub alert_id: String,
+    /// Rule name (`case.overdue`).
+    pub rule: String,
+    /// `warning`, `yellow` or `red`.
+    pub level: String,
+    /// `open` or `retracted`.
+    pub status: String,
+    /// RFC 3339, event time.
+    pub fired_at: String,
+    /// Service centre.
+    pub center_id: String,
+    /// GB/T 2260 code.
+    pub region: String,
+    /// Department code.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// Window.
+    #[serde(default)]
+    pub window_id: Option<String>,
+    /// Staff number (工号).
+    #[serde(default)]
+    pub staff_id: Option<String>,
+    /// Case number (办件编号).
+    #[serde(default)]
+    pub case_id: Option<String>,
+    /// Item code (事项编码).
+    #[serde(default)]
+    pub item_code: Option<String>,
+    /// The engine's zh-CN sentence.
+    #[serde(default)]
+    pub message: String,
+    /// The computation (deadline, limits).
+    #[serde(default)]
+    pub evidence: serde_json::Value,
+    /// The whole alert as received (the generic webhook forwards it).
+    #[serde(skip)]
+    pub raw: serde_json::Value,
+}
+
+impl Notice {
+    /// Parse the SPEC §7 JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<Notice, serde_json::Error> {
+        let raw: serde_json::Value = serde_json::from_slice(bytes)?;
+        Notice::from_value(raw)
+    }
+
+    /// From an already parsed alert.
+    pub fn from_value(raw: serde_json::Value) -> Result<Notice, serde_json::Error> {
+        let mut n: Notice = serde_json::from_value(raw.clone())?;
+        n.raw = raw;
+        Ok(n)
+    }
+
+    /// The level's rank: 预警 0, 黄牌 1, 红牌 2 (unknown levels rank as 预警).
+    pub fn level_rank(&self) -> u8 {
+        match self.level.as_str() {
+            "red" => 2,
+            "yellow" => 1,
+            _ => 0,
+        }
+    }
+
+    /// Whether this line retracts an alert.
+    pub fn is_retraction(&self) -> bool {
+        self.status == "retracted"
+    }
+
+    /// The deadline the alert is about, when its evidence names one (a date, or an instant).
+    pub fn deadline(&self) -> Option<String> {
+        let e = &self.evidence;
+        e.get("deadline_date")
+            .or_else(|| e.get("deadline"))
+            .and_then(|v| v.as_str())
+            .map(|s| s.to_string())
+    }
+}

@@ -1,0 +1,317 @@
+//! What each kind of channel is sent, and what its answer means.
+//!
+//! Formats: the generic webhook gets the alert JSON with the text; Alertmanager's API v2 an array
+//! of one alert (`labels`, `annotations`, `startsAt`, `endsAt` for a retraction); WeCom's and
+//! DingTalk's group robots their `msgtype` `markdown` or `text` body (DingTalk signed when the
+//! channel has a 加签 secret); an SMS gateway the channel's template with escaped values.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::config::{ChannelKind, ChannelSettings, Format};
+use crate::notice::Notice;
+use crate::text::{level_title, rule_title, Message};
+
+/// One HTTP request to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Full URL.
+    pub url: String,
+    /// Content-Type.
+    pub content_type: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: String,
+}
+
+/// What the message is for: one alert, or the storm summary.
+pub enum Subject<'a> {
+    /// One alert line.
+    Alert(&'a Notice),
+    /// The summary of what the limit held back (no single alert).
+    Summary,
+}
+
+/// The request for `message` on channel `c` (for SMS, to `phone`). `now_ms` is the wall clock
+/// (Unix milliseconds) for signatures and Alertmanager's `endsAt`.
+pub fn request(
+    c: &ChannelSettings,
+    subject: &Subject<'_>,
+    message: &Message,
+    phone: Option<&str>,
+    now_ms: i64,
+) -> Request {
+    let headers: Vec<(String, String)> = c
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let json_request = |url: String, body: serde_json::Value| Request {
+        url,
+        content_type: "application/json".into(),
+        headers: headers.clone(),
+        body: body.to_string(),
+    };
+    match c.kind {
+        ChannelKind::Webhook => {
+            let alert = match subject {
+                Subject::Alert(n) => n.raw.clone(),
+                Subject::Summary => serde_json::Value::Null,
+            };
+            let mut r = json_request(
+                c.url.clone(),
+                json!({
+                    "type": "jiancha.notification.v1",
+                    "kind": match subject { Subject::Alert(_) => "alert", Subject::Summary => "summary" },
+                    "title": message.title,
+                    "text": message.text(),
+                    "alert": alert,
+                }),
+            );
+            r.content_type.clone_from(&c.content_type);
+            r
+        }
+        ChannelKind::Alertmanager => {
+            let url = format!("{}/api/v2/alerts", c.url.trim_end_matches('/'));
+            let body = match subject {
+                Subject::Alert(n) => {
+                    let mut alert = json!({
+                        "labels": {
+                            "alertname": format!("jiancha_{}", n.rule.replace('.', "_")),
+                            "rule": n.rule,
+                            "level": n.level,
+                            "severity": match n.level.as_str() { "red" => "critical", "yellow" => "warning", _ => "info" },
+                            "alert_id": n.alert_id,
+                            "region": n.region,
+                            "center_id": n.center_id,
+                            "department": n.department.clone().unwrap_or_default(),
+                        },
+                        "annotations": {
+                            "summary": format!("{}{}", level_title(&n.level), rule_title(&n.rule)),
+                            "description": message.text(),
+                        },
+                        "startsAt": n.fired_at,
+                    });
+                    if n.is_retraction() {
+                        alert["endsAt"] = json!(rfc3339(now_ms));
+                    }
+                    if let Some(link) = &message.link {
+                        alert["generatorURL"] = json!(link);
+                    }
+                    json!([alert])
+                }
+                Subject::Summary => json!([{
+                    "labels": {"alertname": "jiancha_notifications_suppressed", "severity": "warning"},
+                    "annotations": {"summary": message.title, "description": message.text()},
+                    "startsAt": rfc3339(now_ms),
+                }]),
+            };
+            json_request(url, body)
+        }
+        ChannelKind::Wecom => {
+            let body = match c.format {
+                Format::Markdown => {
+                    json!({"msgtype": "markdown", "markdown": {"content": message.markdown()}})
+                }
+                Format::Text => json!({"msgtype": "text", "text": {
+                    "content": message.text(),
+                    "mentioned_mobile_list": c.mention_mobiles,
+                }}),
+            };
+            json_request(c.url.clone(), body)
+        }
+        ChannelKind::Dingtalk => {
+            let at = json!({"atMobiles": c.mention_mobiles, "isAtAll": false});
+            let body = match c.format {
+                Format::Markdown => {
+                    // DingTalk shows an @ only when the number is also in the text.
+                    let mut text = message.markdown();
+                    for m in &c.mention_mobiles {
+                        text.push_str(&format!(" @{m}"));
+                    }
+                    json!({"msgtype": "markdown", "markdown": {"title": message.title, "text": text}, "at": at})
+                }
+                Format::Text => {
+                    json!({"msgtype": "text", "text": {"content": message.text()}, "at": at})
+                }
+            };
+            let url = if c.secret.is_empty() {
+                c.url.clone()
+            } else {
+                let sep = if c.url.contains('?') { '&' } else { '?' };
+                format!(
+                    "{}{sep}timestamp={now_ms}&sign={}",
+                    c.url,
+                    percent_encode(&dingtalk_sign(&c.secret, now_ms))
+                )
+            };
+            json_request(url, body)
+        }
+        ChannelKind::Sms => {
+            let form = c
+                .content_type
+                .starts_with("application/x-www-form-urlencoded");
+            let escape = |s: &str| {
+                if form {
+                    percent_encode(s)
+                } else {
+                    json_escape(s)
+                }
+            };
+            let (level, rule, alert_id) = match subject {
+                Subject::Alert(n) => (
+                    level_title(&n.level),
+                    rule_title(&n.rule),
+                    n.alert_id.as_str(),
+                ),
+                Subject::Summary => ("汇总", "", ""),
+            };
+            let body = c
+                .body_template
+                .replace("{phone}", &escape(phone.unwrap_or_default()))
+                .replace("{level}", &escape(level))
+                .replace("{rule}", &escape(rule))
+                .replace("{alert_id}", &escape(alert_id))
+                .replace("{text}", &escape(&message.text()));
+            Request {
+                url: c.url.clone(),
+                content_type: c.content_type.clone(),
+                headers,
+                body,
+            }
+        }
+    }
+}
+
+/// DingTalk's 加签: Base64(HMAC-SHA256(secret, "{timestamp}\n{secret}")).
+pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(format!("{timestamp_ms}\n{secret}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// `application/x-www-form-urlencoded`/URL component encoding (UTF-8 bytes, unreserved kept).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The inside of a JSON string (the template supplies the quotes).
+fn json_escape(s: &str) -> String {
+    let quoted = serde_json::Value::String(s.to_string()).to_string();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// Unix milliseconds as RFC 3339 (China Standard Time, as every jiancha time).
+fn rfc3339(ms: i64) -> String {
+    rules::Instant(ms.div_euclid(1000)).to_string()
+}
+
+/// How a channel answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered.
+    Delivered,
+    /// Not now (network, timeout, 5xx, 408/429, a robot's rate-limit code): retry with backoff.
+    Retry(String),
+    /// Refused (other 4xx, a robot's error code): retrying would be refused again.
+    Refused(String),
+}
+
+/// Classify an HTTP answer. The robots answer 200 with `errcode` in the body: 0 is success;
+/// WeCom's 45009 and DingTalk's 130101 (sending too fast) are worth a retry, any other code is
+/// a refusal (bad key, bad format).
+pub fn classify(kind: ChannelKind, status: u16, body: &str) -> Outcome {
+    match status {
+        200..=299 => {
+            if matches!(kind, ChannelKind::Wecom | ChannelKind::Dingtalk) {
+                let code = serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("errcode").and_then(|c| c.as_i64()));
+                match code {
+                    Some(0) => Outcome::Delivered,
+                    Some(45009) | Some(130101) => Outcome::Retry(format!("rate limited: {body}")),
+                    Some(_) => Outcome::Refused(format!("robot error: {body}")),
+                    None => Outcome::Refused(format!("unexpected answer: {body}")),
+                }
+            } else {
+                Outcome::Delivered
+            }
+        }
+        408 | 429 | 500..=599 => Outcome::Retry(format!("HTTP {status}: {}", snippet(body))),
+        _ => Outcome::Refused(format!("HTTP {status}: {}", snippet(body))),
+    }
+}
+
+fn snippet(body: &str) -> &str {
+    let mut end = body.len().min(200);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    &body[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dingtalk_signature_and_encodings() {
+        // The signature of DingTalk's documentation procedure, recomputed independently:
+        // python3 -c 'import hmac,hashlib,base64;print(base64.b64encode(hmac.new(b"SECabc",
+        //   b"1700000000000\nSECabc",hashlib.sha256).digest()).decode())'
+        assert_eq!(
+            dingtalk_sign("SECabc", 1_700_000_000_000),
+            "jcUpW0QmtKduN03n4JqQ0PBosVjqnM8gU7fIIvsDmCM="
+        );
+        assert_eq!(percent_encode("a+b/c 红"), "a%2Bb%2Fc%20%E7%BA%A2");
+        assert_eq!(json_escape("说\"明\"\n"), "说\\\"明\\\"\\n");
+        assert_eq!(rfc3339(1_763_775_000_000), "2025-11-22T09:30:00+08:00");
+    }
+
+    #[test]
+    fn robot_answers_are_classified() {
+        assert_eq!(
+            classify(ChannelKind::Wecom, 200, r#"{"errcode":0,"errmsg":"ok"}"#),
+            Outcome::Delivered
+        );
+        assert!(matches!(
+            classify(ChannelKind::Wecom, 200, r#"{"errcode":45009}"#),
+            Outcome::Retry(_)
+        ));
+        assert!(matches!(
+            classify(
+                ChannelKind::Dingtalk,
+                200,
+                r#"{"errcode":310000,"errmsg":"sign not match"}"#
+            ),
+            Outcome::Refused(_)
+        ));
+        assert!(matches!(
+            classify(ChannelKind::Webhook, 503, ""),
+            Outcome::Retry(_)
+        ));
+        assert!(matches!(
+            classify(ChannelKind::Sms, 400, "bad"),
+            Outcome::Refused(_)
+        ));
+        assert_eq!(
+            classify(ChannelKind::Alertmanager, 200, ""),
+            Outcome::Delivered
+        );
+    }
+}
