@@ -283,6 +283,20 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
     let registry = Registry::new();
     let metrics = EngineMetrics::new(&registry)
         .map_err(|e| EmbeddedError::StartUp(format!("metrics: {e}")))?;
+    // Notifications: sent by this process, recorded in its database (docs/NOTIFICATIONS.md).
+    let notifier = match &cfg.notify {
+        Some(settings) => {
+            let (notifier, _done) = crate::notifier::Notifier::start(
+                settings.clone(),
+                notify::Names::from_reference(&cfg.reference),
+                store.clone(),
+                &registry,
+            );
+            crate::notifier::catch_up(&notifier, &store, settings.max_age_hours).await;
+            Some(notifier)
+        }
+        None => None,
+    };
     let backend = Arc::new(glue::StoreBackend::new(store.clone(), "SQLite"));
     let api = Api::new(
         cfg.api.clone(),
@@ -328,6 +342,7 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         stop: stop.clone(),
         metrics: metrics.clone(),
         last_checkpoint: WallInstant::now(),
+        notifier,
     };
     metrics.applied_seq.set(next - 1);
     let engine = std::thread::Builder::new()
@@ -403,6 +418,8 @@ struct Loop {
     stop: Arc<AtomicBool>,
     metrics: EngineMetrics,
     last_checkpoint: WallInstant,
+    /// Where stored alerts are offered for notification, if enabled.
+    notifier: Option<crate::notifier::Notifier>,
 }
 
 impl Loop {
@@ -549,6 +566,9 @@ impl Loop {
         }
         for row in batch.alerts {
             if let Some(doc) = glue::alert_of(row) {
+                if let Some(n) = &self.notifier {
+                    n.offer(&doc, 0);
+                }
                 self.api.apply(Input::Alert(doc));
             }
         }

@@ -7,3 +7,4 @@
 
 pub mod embedded;
 pub mod glue;
+pub mod notifier;

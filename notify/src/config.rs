@@ -66,9 +66,11 @@ section! {
         give_up_hours: u64 = 24, env "JIANCHA_NOTIFY_GIVE_UP_HOURS";
         /// Timeout of one HTTP request to a channel.
         timeout_seconds: u64 = 10, env "JIANCHA_NOTIFY_TIMEOUT_SECONDS";
-        /// Embedded mode: at start, alerts fired in the last this many hours that have no
-        /// delivery record are routed again (what a crash interrupted is sent, nothing twice).
-        catch_up_hours: u64 = 24, env "JIANCHA_NOTIFY_CATCH_UP_HOURS";
+        /// Alerts that fired (event time) longer ago than this are not sent, so a new notifier
+        /// on an alerts topic with history, or a re-processing of old events, does not flood
+        /// the groups. Embedded mode also offers again, at start, the stored alerts of this
+        /// period that have no delivery record (what a crash interrupted).
+        max_age_hours: u64 = 24, env "JIANCHA_NOTIFY_MAX_AGE_HOURS";
         /// Link to the dashboards put at the end of every message (empty: none).
         dashboard_url: String = String::new(), env "JIANCHA_NOTIFY_DASHBOARD_URL";
         /// The channels (`[[notify.channels]]`).

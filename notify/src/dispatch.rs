@@ -236,8 +236,25 @@ impl Dispatcher {
 
     /// Route `n` and queue (or hold back) a message per target not in `already` (the ledger)
     /// and not already handled by this process. `token` is reported by [`Self::drain`] once
-    /// every message of `n` has ended (sent, held back, refused or given up).
-    pub fn submit(&mut self, n: Notice, already: &HashSet<Key>, token: u64, now: u64) {
+    /// every message of `n` has ended (sent, held back, refused or given up). An alert that
+    /// fired more than `max_age_hours` before `wall_ms` (Unix milliseconds) is not sent.
+    pub fn submit(
+        &mut self,
+        n: Notice,
+        already: &HashSet<Key>,
+        token: u64,
+        now: u64,
+        wall_ms: i64,
+    ) {
+        let max_age_ms =
+            i64::try_from(self.settings.max_age_hours.saturating_mul(HOUR_MS)).unwrap_or(i64::MAX);
+        let stale = rules::time::parse_rfc3339(&n.fired_at)
+            .is_ok_and(|t| wall_ms.saturating_sub(t.0.saturating_mul(1000)) > max_age_ms);
+        if stale {
+            *self.tally.entry((String::new(), "stale")).or_default() += 1;
+            self.done.push(token);
+            return;
+        }
         let keys = self.targets(&n);
         let notice = Arc::new(n);
         let mut queued = 0u32;
@@ -595,6 +612,7 @@ mod tests {
                 &HashSet::new(),
                 i,
                 0,
+                0,
             );
         }
         let sent = pump(&mut d, 0, |_| Outcome::Delivered);
@@ -626,6 +644,7 @@ mod tests {
                 notice(&format!("a{i}"), "case.overdue", "yellow", "430626"),
                 &HashSet::new(),
                 i,
+                0,
                 0,
             );
         }
@@ -661,8 +680,8 @@ mod tests {
     fn duplicates_and_ledger_entries_are_not_sent_again_but_escalations_are() {
         let mut d = Dispatcher::new(settings(10, 60), Names::default(), 0);
         let yellow = notice("y1", "case.overdue", "yellow", "430626");
-        d.submit(yellow.clone(), &HashSet::new(), 1, 0);
-        d.submit(yellow.clone(), &HashSet::new(), 2, 0);
+        d.submit(yellow.clone(), &HashSet::new(), 1, 0, 0);
+        d.submit(yellow.clone(), &HashSet::new(), 2, 0, 0);
         let already: HashSet<Key> = d
             .targets(&notice("y0", "case.overdue", "yellow", "430626"))
             .into_iter()
@@ -672,12 +691,14 @@ mod tests {
             &already,
             3,
             0,
+            0,
         );
         // The red card of the same case is another alert id.
         d.submit(
             notice("r1", "case.overdue", "red", "430626"),
             &HashSet::new(),
             4,
+            0,
             0,
         );
         let sent = pump(&mut d, 0, |_| Outcome::Delivered);
@@ -692,6 +713,21 @@ mod tests {
     }
 
     #[test]
+    fn alerts_older_than_the_max_age_are_not_sent() {
+        let mut d = Dispatcher::new(settings(10, 60), Names::default(), 0);
+        let fired = rules::time::parse_rfc3339("2026-10-14T00:00:00+08:00")
+            .expect("time")
+            .0
+            * 1000;
+        let n = || notice("a", "case.overdue", "yellow", "430626");
+        d.submit(n(), &HashSet::new(), 1, 0, fired + 25 * HOUR_MS as i64);
+        assert!(d.due(0, 0).is_empty());
+        d.submit(n(), &HashSet::new(), 2, 0, fired + 23 * HOUR_MS as i64);
+        assert_eq!(d.due(0, 0).len(), 1);
+        assert_eq!(d.drain().1, [1]);
+    }
+
+    #[test]
     fn refusals_are_not_retried_and_stale_messages_are_given_up() {
         let mut s = settings(10, 60);
         s.give_up_hours = 1;
@@ -700,6 +736,7 @@ mod tests {
             notice("a", "case.overdue", "yellow", "430626"),
             &HashSet::new(),
             1,
+            0,
             0,
         );
         let sent = pump(&mut d, 0, |_| Outcome::Refused("errcode 93000".into()));
@@ -710,6 +747,7 @@ mod tests {
             notice("b", "case.overdue", "yellow", "430626"),
             &HashSet::new(),
             2,
+            0,
             0,
         );
         let mut now = 0;

@@ -148,6 +148,9 @@ pub async fn run(
             let _ = done.send(t);
         }
         for ((channel, outcome), n) in dispatcher.take_tally() {
+            if channel.is_empty() {
+                continue; // `stale`: not about a channel
+            }
             metrics
                 .total
                 .with_label_values(&[&channel, outcome])
@@ -178,7 +181,7 @@ pub async fn run(
                 let keys: Vec<Key> = batch.iter().flat_map(|i| dispatcher.targets(&i.notice)).collect();
                 let already = seen(ledger.as_ref(), &keys).await;
                 for input in batch.drain(..) {
-                    dispatcher.submit(input.notice, &already, input.token, now());
+                    dispatcher.submit(input.notice, &already, input.token, now(), wall_ms());
                 }
             }
             Some((channel, outcome)) = results_rx.recv() => {

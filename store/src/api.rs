@@ -12,7 +12,8 @@
 use std::future::Future;
 
 use crate::rows::{
-    ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow,
+    ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, NotificationRow,
+    WindowStatusRow,
 };
 use crate::StoreError;
 
@@ -346,6 +347,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         query: &PerfQuery,
     ) -> impl Future<Output = Result<Vec<PerfCounts>, StoreError>> + Send;
+
+    /// Record notification deliveries (idempotent per alert, status and target).
+    fn insert_notifications(
+        &self,
+        rows: &[NotificationRow],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The delivery records of these alerts.
+    fn notifications(
+        &self,
+        alert_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<NotificationRow>, StoreError>> + Send;
 
     /// Every action on alerts, oldest first (the API replays them at start-up).
     fn actions(&self) -> impl Future<Output = Result<Vec<ActionRow>, StoreError>> + Send;

@@ -30,7 +30,7 @@ use crate::api::{
 use crate::query::{self, Dialect, Param};
 use crate::rows::{
     ActionRow, ActivityRow, AlertRow, CaseFactRow, CheckpointRow, DeadLetterRow, EventRow,
-    WindowStatusRow,
+    NotificationRow, WindowStatusRow,
 };
 use crate::schema::{LEDGER, MIGRATIONS, SELF_TEST};
 use crate::{classify, now_seconds, self_test_token, StoreError};
@@ -894,6 +894,29 @@ impl Store for ClickHouseStore {
 
     async fn insert_actions(&self, rows: &[ActionRow]) -> Result<(), StoreError> {
         self.insert_all("alert_actions", rows).await
+    }
+
+    async fn insert_notifications(&self, rows: &[NotificationRow]) -> Result<(), StoreError> {
+        self.insert_all("notifications", rows).await
+    }
+
+    async fn notifications(
+        &self,
+        alert_ids: &[String],
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        if alert_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `IN ?` with an array is refused by 18.16; a subquery set also uses the key.
+        self.client
+            .query(&self.sql(
+                "SELECT alert_id, status, target, level, fate, detail, at \
+                 FROM {db}.notifications WHERE alert_id IN (SELECT arrayJoin(?))",
+            ))
+            .bind(alert_ids)
+            .fetch_all()
+            .await
+            .map_err(map_err)
     }
 
     async fn actions(&self) -> Result<Vec<ActionRow>, StoreError> {

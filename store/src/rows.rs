@@ -253,6 +253,26 @@ pub struct ActionRow {
     pub region: String,
 }
 
+/// One delivery record of a notification (docs/NOTIFICATIONS.md): once a key (alert, status,
+/// target) has a row, the notifiers never send it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct NotificationRow {
+    /// The alert.
+    pub alert_id: String,
+    /// `open` or `retracted`.
+    pub status: String,
+    /// Channel name, or `channel/phone` for SMS.
+    pub target: String,
+    /// The alert's level.
+    pub level: String,
+    /// `sent`, `suppressed` (storm limit) or `failed` (refused, or given up).
+    pub fate: String,
+    /// Why, for `failed`.
+    pub detail: String,
+    /// When it was recorded.
+    pub at: u32,
+}
+
 /// The live status of one window, as the API serves it (the JSON document), with its keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
 pub struct WindowStatusRow {

@@ -32,6 +32,9 @@ pub const LEDGER: &str = "CREATE TABLE IF NOT EXISTS {db}.schema_migrations \
 pub const SELF_TEST: &str = "CREATE TABLE IF NOT EXISTS {db}.self_test \
     (token String, at DateTime, n UInt8) ENGINE = MergeTree() ORDER BY token";
 
+/// Migration 7's description, the same in both backends.
+const MIGRATION_7: &str = "notification delivery records";
+
 /// Migration 5's description, the same in both backends.
 const MIGRATION_5: &str = "activity facts; history and timeline access paths";
 
@@ -152,6 +155,18 @@ pub const MIGRATIONS: &[Migration] = &[
          ENGINE = MergeTree() ORDER BY (dimension, source, part)",
         ],
     },
+    Migration {
+        version: 7,
+        description: MIGRATION_7,
+        statements: &[
+            // Notification deliveries: a key present means "never send again". Re-recorded
+            // keys collapse; readers only ask whether a key exists.
+            "CREATE TABLE IF NOT EXISTS {db}.notifications (\
+            alert_id String, status String, target String, level String, fate String, \
+            detail String, at DateTime) \
+         ENGINE = ReplacingMergeTree() ORDER BY (alert_id, status, target)",
+        ],
+    },
 ];
 
 /// SQLite's ledger of applied migrations.
@@ -256,6 +271,14 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS activity_by_time ON activity (at)",
             "CREATE INDEX IF NOT EXISTS case_facts_by_completion ON case_facts (completed_at)",
         ],
+    },
+    Migration {
+        version: 7,
+        description: MIGRATION_7,
+        statements: &["CREATE TABLE IF NOT EXISTS notifications (\
+            alert_id TEXT NOT NULL, status TEXT NOT NULL, target TEXT NOT NULL, \
+            level TEXT NOT NULL, fate TEXT NOT NULL, detail TEXT NOT NULL, \
+            at INTEGER NOT NULL, PRIMARY KEY (alert_id, status, target)) STRICT"],
     },
 ];
 

@@ -30,7 +30,8 @@ use crate::api::{
 };
 use crate::query::{self, ActivityCounts, AlertCounts, Dialect, FactCounts, Param};
 use crate::rows::{
-    ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow,
+    ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, NotificationRow,
+    WindowStatusRow,
 };
 use crate::schema::{SQLITE_LEDGER, SQLITE_MIGRATIONS, SQLITE_SELF_TEST};
 use crate::{now_seconds, self_test_token, StoreError};
@@ -384,6 +385,8 @@ sql_row!(AlertRow in "alerts", key ["alert_id"], version Some("version"),
      window_id, staff_id, case_id, item_code, subject, message, evidence]);
 sql_row!(ActionRow in "alert_actions", key [], version None,
     [alert_id, action, actor, at, reason, reply_deadline, region]);
+sql_row!(NotificationRow in "notifications", key ["alert_id", "status", "target"],
+    version None, [alert_id, status, target, level, fate, detail, at]);
 sql_row!(DeadLetterRow in "dead_letters", key ["received_at", "source"], version None,
     [received_at, source, reason, field, message, raw]);
 sql_row!(CaseFactRow in "case_facts", key ["region", "case_id"], version Some("version"),
@@ -680,6 +683,24 @@ impl Store for SqliteStore {
             Ok(query::merge(facts, alerts, activity))
         })
         .await
+    }
+
+    async fn insert_notifications(&self, rows: &[NotificationRow]) -> Result<(), StoreError> {
+        self.upsert(rows).await
+    }
+
+    async fn notifications(
+        &self,
+        alert_ids: &[String],
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        let mut out = Vec::new();
+        // SQLite binds at most 32,766 parameters; a batch asks for far fewer at once.
+        for chunk in alert_ids.chunks(500) {
+            let tail = format!("WHERE alert_id IN ({})", vec!["?"; chunk.len()].join(", "));
+            let params = rusqlite::params_from_iter(chunk.to_vec());
+            out.extend(self.select::<NotificationRow, _>(&tail, params).await?);
+        }
+        Ok(out)
     }
 
     async fn actions(&self) -> Result<Vec<ActionRow>, StoreError> {

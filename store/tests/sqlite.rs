@@ -79,7 +79,10 @@ fn entry(n: u32) -> LogEntry {
 async fn migrate_applies_the_ingest_log_too() {
     let dir = TempDir::new("migrate");
     let store = SqliteStore::open(&dir.file()).expect("open");
-    assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        store.migrate().await.expect("migrate"),
+        vec![1, 2, 3, 4, 5, 7]
+    );
     assert_eq!(store.path(), dir.file());
     assert_eq!(
         store.log_end().await.expect("end"),

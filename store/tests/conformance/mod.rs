@@ -5,7 +5,8 @@
 use std::future::Future;
 
 use store::rows::{
-    ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, WindowStatusRow,
+    ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, NotificationRow,
+    WindowStatusRow,
 };
 use store::{
     AlertFilter, CheckpointKey, DeadLetterQuery, Dimension, HistoryQuery, PerfCounts, PerfQuery,
@@ -54,6 +55,7 @@ macro_rules! conformance_tests {
             alerts_keep_the_highest_version_and_filter,
             live_alerts_are_recent_or_still_open,
             actions_come_oldest_first,
+            notification_records_answer_by_alert,
             window_status_keeps_the_latest,
             case_events_come_in_order_up_to_the_limit,
             on_time_rate_counts_each_case_once,
@@ -1163,4 +1165,34 @@ pub async fn dead_letters_page_newest_first(store: &impl Store, _: Counting) {
         .await
         .expect("one");
     assert_eq!(full, [rows[1].clone()], "every column round-trips");
+}
+
+/// The notifiers' ledger: a key written (twice, as a re-delivery would) answers once, and only
+/// for the alerts asked about.
+pub async fn notification_records_answer_by_alert(store: &impl Store, _: Counting) {
+    store.migrate().await.expect("migrate");
+    let row = |alert: &str, target: &str, fate: &str| NotificationRow {
+        alert_id: alert.into(),
+        status: "open".into(),
+        target: target.into(),
+        level: "yellow".into(),
+        fate: fate.into(),
+        detail: String::new(),
+        at: 1_790_000_000,
+    };
+    let rows = [
+        row("a1", "wecom", "sent"),
+        row("a1", "sms/13800000000", "suppressed"),
+        row("a2", "wecom", "failed"),
+    ];
+    store.insert_notifications(&rows).await.expect("insert");
+    store.insert_notifications(&rows[..1]).await.expect("again");
+    let mut got = store
+        .notifications(&["a1".to_string(), "a3".to_string()])
+        .await
+        .expect("read");
+    got.sort_by(|a, b| a.target.cmp(&b.target));
+    got.dedup();
+    assert_eq!(got, [rows[1].clone(), rows[0].clone()]);
+    assert!(store.notifications(&[]).await.expect("none").is_empty());
 }
