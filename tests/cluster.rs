@@ -27,6 +27,9 @@ use serde_json::Value;
 
 const PARTITIONS: i32 = 3;
 
+#[path = "../notify/tests/support/receiver.rs"]
+mod receiver;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -875,6 +878,96 @@ fn two_processes_share_the_partitions_and_agree_with_one() {
         },
     );
     drop(b);
+}
+
+#[test]
+fn two_processes_notify_every_alert_line_exactly_once() {
+    if !services_up("two_processes_notify_every_alert_line_exactly_once") {
+        return;
+    }
+    let data = Dataset::new("notify", 4_000);
+    let replay = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .args(["replay", "--reference"])
+        .arg(&data.dir)
+        .arg("--events")
+        .arg(&data.events)
+        .output()
+        .expect("replay");
+    // Every firing and every retraction, as (alert_id, status).
+    let mut expected: Vec<(String, String)> = String::from_utf8_lossy(&replay.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("alert");
+            (
+                v["alert_id"].as_str().unwrap_or_default().to_string(),
+                v["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 50, "the dataset raises alerts");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("receiver");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let receiver = receiver::Receiver::start(listener);
+    let config = data.dir.join("notify.toml");
+    fs::write(
+        &config,
+        format!(
+            "[notify]\nenabled = true\nmax_age_hours = 1000000\n\n\
+             [[notify.channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{hook}\"\n\
+             rate_per_minute = 1000000\nburst = 1000000\n\n\
+             [[notify.routes]]\nchannels = [\"hook\"]\nretractions = true\n"
+        ),
+    )
+    .expect("config");
+    let setup = Setup::new("notify");
+    let args = ["--config", config.to_str().unwrap_or_default()];
+    let a = setup.start(&data, &args);
+    let b = setup.start(&data, &args);
+    setup.produce(&data.lines);
+    let received = || -> Vec<(String, String)> {
+        let mut got: Vec<(String, String)> = receiver
+            .got()
+            .iter()
+            .map(|(_, body)| {
+                let v: Value = serde_json::from_str(body).expect("webhook JSON");
+                (
+                    v["alert"]["alert_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    v["alert"]["status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    wait_until(
+        "every alert line notified",
+        Duration::from_secs(180),
+        || received().len() >= expected.len(),
+    );
+    // Whatever is still in flight has a moment to show up as a duplicate.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        received(),
+        expected,
+        "each alert line once, by one of the two processes"
+    );
+    let sent = a.metric("jiancha_notifications_total") + b.metric("jiancha_notifications_total");
+    assert_eq!(sent as usize, expected.len());
+    let recorded = sql(
+        &setup.ch,
+        &format!("SELECT count(DISTINCT alert_id, status) FROM {}.notifications WHERE fate = 'sent' FORMAT TabSeparated", setup.db),
+    );
+    assert_eq!(
+        recorded.trim().parse::<usize>().unwrap_or_default(),
+        expected.len()
+    );
 }
 
 #[test]

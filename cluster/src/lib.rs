@@ -13,6 +13,7 @@ pub mod api;
 pub mod config;
 pub mod logging;
 pub mod metrics;
+pub mod notifier;
 mod pipeline;
 pub mod writer;
 
@@ -153,6 +154,18 @@ pub fn run(
     runtime.spawn(signals(stop.clone()));
 
     let producer = producer(&cfg)?;
+    let notifier = match &cfg.notify {
+        Some(settings) => Some(notifier::spawn(
+            &runtime,
+            &cfg,
+            settings.clone(),
+            notify::Names::from_reference(&reference),
+            store.clone(),
+            metrics.registry(),
+            stop.clone(),
+        )?),
+        None => None,
+    };
     if let Some(addr) = cfg.listen {
         match &cfg.api {
             Some(settings) => {
@@ -233,6 +246,11 @@ pub fn run(
         cfg.database
     );
     let result = pipeline::consume(&consumer, &stop);
+    // The engines have stopped (signal or fatal error): the notifier commits and stops too.
+    stop.store(true, Ordering::Relaxed);
+    if let Some(n) = notifier {
+        let _ = n.join();
+    }
     // Whatever happened, nothing more is drained when the consumer leaves the group.
     consumer.context().lock().release();
     drop(consumer);
