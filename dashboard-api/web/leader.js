@@ -108,10 +108,11 @@ function tile(w, now) {
     class: "tile " + w.state, "data-window": w.window_id, "data-state": w.state,
     title: `${w.window_id} · ${names.dept(w.department)} · 今日受理 ${w.accepted_today} / 办结 ${w.completed_today}`,
   },
-  el("div", { class: "wid" }, names.window(w.window_id),
-    w.open_alerts ? el("span", { class: "alerts", title: "未处理告警" }, `告警 ${w.open_alerts}`) : null),
+  el("div", { class: "top" },
+    el("div", { class: "wid" }, names.window(w.window_id),
+      w.open_alerts ? el("span", { class: "alerts", title: "未处理告警" }, `告警 ${w.open_alerts}`) : null),
+    el("span", { class: "state" }, WINDOW_STATE[w.state] || w.state)),
   el("div", { class: "dept" }, names.dept(w.department)),
-  el("span", { class: "state" }, WINDOW_STATE[w.state] || w.state),
   el("div", { class: "staff" }, staff),
   el("div", { class: "queue" + (wait !== null && wait > 1800 ? " long" : "") }, queue));
 }
