@@ -184,9 +184,19 @@ function perfCells(r, total) {
     el("td", { class: "num" }, c.warnings), el("td", { class: "num" }, c.yellows), el("td", { class: "num" }, c.reds),
     el("td", { class: "num" }, c.substantiated),
     el("td", { class: "num" }, total ? "" : s.score.toFixed(1)),
-    el("td", {}, total ? "" : (r.check_590.pass ? el("span", { class: "pass" }, "达标") : el("span", { class: "fail" }, "未达标"))),
+    el("td", {}, total ? "" : (r.check_590.pass ? el("span", { class: "pass" }, "达标")
+      : el("span", { class: "fail", title: why590(r.check_590) }, "未达标"))),
   ];
 }
+/// Which of the 590 targets were missed (a target without a base is not judged).
+function why590(c) {
+  const missed = [];
+  if (c.all_on_time === false) missed.push("按时办结率未达 100%");
+  if (c.on_site === false) missed.push("现场办结率未达目标");
+  if (!c.no_substantiated_complaints) missed.push("有有效投诉");
+  return missed.join("；");
+}
+
 async function perf() {
   const by = perfBy.value;
   const body = document.getElementById("perf-rows");
