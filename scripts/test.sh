@@ -18,6 +18,10 @@ deploy/local/clickhouse.sh start
 export JIANCHA_CLICKHOUSE_URL=${JIANCHA_CLICKHOUSE_URL:-http://127.0.0.1:8123}
 deploy/local/kafka.sh start
 export JIANCHA_KAFKA_BROKERS=${JIANCHA_KAFKA_BROKERS:-127.0.0.1:9092}
+# A second ClickHouse with ZooKeeper (Debian's zookeeper) and a one-node cluster, for
+# `jiancha migrate --cluster` and cluster mode on Replicated tables behind Distributed ones.
+deploy/local/clickhouse-cluster.sh start
+export JIANCHA_CLICKHOUSE_CLUSTER_URL=${JIANCHA_CLICKHOUSE_CLUSTER_URL:-http://127.0.0.1:8133}
 # The independent Kafka client of the end-to-end tests (pure Python, from PyPI).
 python3 -c "import kafka" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check kafka-python==3.0.12
 

@@ -75,9 +75,10 @@ section! {
         url: String = "http://127.0.0.1:8123".into(), env "JIANCHA_CLICKHOUSE_URL";
         /// Database holding jiancha's tables (created and migrated at start-up).
         database: String = "jiancha".into(), env "JIANCHA_DATABASE";
-        /// `migrate` only: a cluster name from the server's `remote_servers`. Tables are then
-        /// created `ON CLUSTER` as Replicated…MergeTree (`*_local`) with a Distributed table of
-        /// the usual name in front (docs/DEPLOY.md). Empty: plain single-server tables.
+        /// A cluster name from the servers' `remote_servers`: `migrate`, `cluster` and `api`
+        /// then create and upgrade the tables `ON CLUSTER` as Replicated…MergeTree (`*_local`)
+        /// with a Distributed table of the usual name in front (docs/DEPLOY.md; the servers need
+        /// ZooKeeper and the `{shard}`/`{replica}` macros). Empty: plain tables on one server.
         cluster: String = String::new(), env "JIANCHA_CLICKHOUSE_CLUSTER";
     }
 }

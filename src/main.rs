@@ -654,6 +654,8 @@ fn cluster_config(file: &Config, listen: std::net::SocketAddr) -> cluster::Clust
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     cfg.database = file.clickhouse.database.clone();
+    cfg.clickhouse_cluster =
+        (!file.clickhouse.cluster.is_empty()).then(|| file.clickhouse.cluster.clone());
     cfg.listen = Some(listen);
     cfg
 }

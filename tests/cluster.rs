@@ -970,6 +970,80 @@ fn two_processes_notify_every_alert_line_exactly_once() {
     );
 }
 
+/// The replicated ClickHouse of `deploy/local/clickhouse-cluster.sh` (ZooKeeper, cluster
+/// `jiancha_test` of one shard and one replica).
+fn replicated_clickhouse_url() -> Option<String> {
+    let url = std::env::var("JIANCHA_CLICKHOUSE_CLUSTER_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8133".into());
+    if curl(&format!("{url}/ping"), None).is_some() {
+        return Some(url);
+    }
+    let why = format!(
+        "needs the replicated ClickHouse at {url}: deploy/local/clickhouse-cluster.sh start"
+    );
+    assert!(std::env::var_os("CI").is_none(), "CI: {why}");
+    eprintln!("skipping: {why}");
+    None
+}
+
+#[test]
+fn cluster_mode_on_replicated_tables_behind_distributed_tables_raises_what_replay_raises() {
+    if !services_up("cluster_mode_on_replicated_tables") {
+        return;
+    }
+    let Some(ch) = replicated_clickhouse_url() else {
+        return;
+    };
+    let data = Dataset::new("replicated", 3_000);
+    let expected = data.expected();
+    let mut setup = Setup::new("replicated");
+    setup.ch = ch;
+    // `jiancha migrate --cluster`: every table Replicated, with a Distributed front.
+    let out = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .args([
+            "migrate",
+            "--clickhouse-url",
+            &setup.ch,
+            "--database",
+            &setup.db,
+        ])
+        .args(["--cluster", "jiancha_test"])
+        .output()
+        .expect("migrate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("applied migrations [1, 2, 3, 5, 6, 7]"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let engines = sql(
+        &setup.ch,
+        &format!(
+            "SELECT name, engine FROM system.tables WHERE database = '{}' AND name IN ('alerts', 'alerts_local', 'checkpoints_local') ORDER BY name FORMAT TabSeparated",
+            setup.db
+        ),
+    );
+    assert_eq!(
+        engines,
+        "alerts\tDistributed\nalerts_local\tReplicatedReplacingMergeTree\ncheckpoints_local\tReplicatedReplacingMergeTree\n"
+    );
+    let config = data.dir.join("replicated.toml");
+    fs::write(&config, "[clickhouse]\ncluster = \"jiancha_test\"\n").expect("config");
+    let a = setup.start(&data, &["--config", config.to_str().unwrap_or_default()]);
+    setup.produce(&data.lines[..data.lines.len() / 2]);
+    // A crash mid-stream: the next process restores the checkpoint read through the
+    // Distributed table.
+    std::thread::sleep(Duration::from_secs(3));
+    a.crash();
+    let b = setup.start(&data, &["--config", config.to_str().unwrap_or_default()]);
+    setup.produce(&data.lines[data.lines.len() / 2..]);
+    wait_until("every offset committed", Duration::from_secs(180), || {
+        setup.fully_committed()
+    });
+    assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
+    drop(b);
+}
+
 #[test]
 fn in_wall_clock_mode_deadlines_pass_without_new_events() {
     if !services_up("in_wall_clock_mode_deadlines_pass_without_new_events") {

@@ -47,6 +47,9 @@ pub struct ClusterConfig {
     pub clickhouse_url: String,
     /// ClickHouse database.
     pub database: String,
+    /// ClickHouse cluster (`remote_servers` name) of the replicated layout: start-up migrates
+    /// with `ON CLUSTER` DDL (`None`: plain tables on one server).
+    pub clickhouse_cluster: Option<String>,
     /// Address of the `/metrics` and `/healthz` endpoints (`None`: not served).
     pub listen: Option<SocketAddr>,
     /// Engine clock.
@@ -84,6 +87,7 @@ impl ClusterConfig {
             kafka_options: Vec::new(),
             clickhouse_url: clickhouse_url.to_string(),
             database: "jiancha".into(),
+            clickhouse_cluster: None,
             listen: None,
             clock: ClockMode::Wall {
                 lateness: Duration::from_secs(300),

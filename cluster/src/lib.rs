@@ -284,7 +284,10 @@ fn open_store(
     let store = ClickHouseStore::new(&cfg.clickhouse_url, &cfg.database).map_err(store_error)?;
     runtime
         .block_on(async {
-            store.migrate().await?;
+            match &cfg.clickhouse_cluster {
+                Some(cluster) => store.migrate_cluster(cluster).await?,
+                None => store.migrate().await?,
+            };
             store.self_test().await
         })
         .map_err(store_error)?;

@@ -263,10 +263,15 @@ impl ClickHouseStore {
                 ),
             });
         }
+        // insert_distributed_sync: with the cluster layout (`jiancha migrate --cluster`) the
+        // tables are Distributed, whose inserts are otherwise queued on the receiving server
+        // and forwarded later; a batch must be on its shards before it counts as durable. No
+        // effect on plain tables.
         let client = Client::default()
             .with_url(url)
             .with_validation(false)
-            .with_compression(Compression::None);
+            .with_compression(Compression::None)
+            .with_setting("insert_distributed_sync", "1");
         Ok(ClickHouseStore {
             client,
             database: database.to_string(),
