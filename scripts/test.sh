@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit, golden and end-to-end tests.
 # Used by CI (.ci/run) and by hand. Starts what the tests need (ClickHouse from Debian's
-# packages, the tansu Kafka broker from crates.io, kafka-python from PyPI, Chromium and
+# packages, and a second one with ZooKeeper for the replicated layout, the tansu Kafka broker
+# from crates.io, kafka-python from PyPI, Chromium and
 # playwright-core for the browser tests; each installed if missing); tests that need a service
 # fail rather than skip when CI is set. Screenshots of the dashboards: target/web-screenshots/.
 set -euo pipefail
