@@ -231,6 +231,7 @@ fn demo_accounts(data: &Path, region: &str) -> io::Result<(Users, TokenKey, Stri
         ("demo-inspector", Role::Inspector, "效能监察室"),
         ("demo-auditor", Role::Auditor, "绩效办"),
         ("demo-publisher", Role::Publisher, "窗口系统"),
+        ("demo-admin", Role::Admin, "运维"),
     ] {
         users.upsert(User {
             username: name.into(),
@@ -301,7 +302,7 @@ pub fn demo(args: DemoArgs) -> ExitCode {
     run_embedded(cfg, move |node| {
         let url = format!("http://{}", node.addr);
         println!(
-            "\njiancha demo: {} supervised live at {url}\n  log in as demo-leader, demo-inspector or demo-auditor, password {password}\n  simulation from {start} at {speed}× until the present, then in real time; data in {}\n  API guide: docs/API.md (OpenAPI at {url}/api/v1/openapi.json); Ctrl-C stops\n",
+            "\njiancha demo: {} supervised live at {url}\n  log in as demo-leader, demo-inspector or demo-auditor (demo-admin: /metrics), password {password}\n  simulation from {start} at {speed}× until the present, then in real time; data in {}\n  API guide: docs/API.md (OpenAPI at {url}/api/v1/openapi.json); Ctrl-C stops\n",
             profile
                 .centres
                 .iter()

@@ -270,7 +270,8 @@ impl Demo {
     }
 
     fn events_applied(&self) -> f64 {
-        let (_, text) = curl(&format!("{}/metrics", self.base), &[]);
+        let token = self.login("demo-admin");
+        let (_, text) = curl(&format!("{}/metrics", self.base), &["-H", &bearer(&token)]);
         text.lines()
             .find_map(|l| l.strip_prefix("jiancha_embedded_events_total "))
             .and_then(|v| v.trim().parse().ok())

@@ -83,7 +83,16 @@ impl IntoResponse for ApiError {
 /// Malformed JSON bodies and query strings answer in the same JSON shape as every other error
 /// (axum's own rejections are plain text).
 pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> ApiError {
-    ApiError::new(r.status(), "bad_request", r.body_text())
+    let text = r.body_text();
+    // A body over the limit (2 MiB for JSON requests) surfaces as a buffering failure.
+    if text.contains("length limit") {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "bad_request",
+            "request body too large: JSON requests are at most 2 MiB",
+        );
+    }
+    ApiError::new(r.status(), "bad_request", text)
 }
 
 /// The same for query strings.

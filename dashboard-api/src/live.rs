@@ -79,7 +79,28 @@ pub(crate) async fn upgrade(
     // would be most of a connection's memory. Writes go out as they come (no batching buffer).
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(0)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| serve(api, filter, socket))
+}
+
+/// The largest message a client may send (they send nothing but pongs and a close).
+const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+
+/// Why the server closes on a client that talks: the feed is one-way.
+fn refusal(msg: &Result<Message, axum::Error>) -> Option<(u16, &'static str)> {
+    match msg {
+        Ok(Message::Text(_) | Message::Binary(_)) => Some((
+            close_code::POLICY,
+            "this feed is one-way: send nothing but pongs and close",
+        )),
+        Ok(_) => None,
+        // Tungstenite refuses an oversized message (or a protocol violation) with an error.
+        Err(_) => Some((
+            close_code::SIZE,
+            "message too large or malformed: this feed is one-way",
+        )),
+    }
 }
 
 /// Milliseconds since `base`, for the receive task to stamp what it heard.
@@ -90,25 +111,37 @@ fn millis(base: std::time::Instant) -> u64 {
 async fn serve(api: Api, filter: Filter, socket: WebSocket) {
     let metrics = api.0.metrics.clone();
     metrics.ws_clients.inc();
-    let (sink, mut stream) = socket.split();
+    let (mut sink, mut stream) = socket.split();
     let base = std::time::Instant::now();
     let heard = Arc::new(AtomicU64::new(0));
     let heard_in = heard.clone();
+    // The receive task ends when the client closes or goes, or with the reason it is refused.
     let mut receive = tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
+        while let Some(msg) = stream.next().await {
+            if let Some(refused) = refusal(&msg) {
+                return Some(refused);
+            }
             heard_in.store(millis(base), Ordering::Relaxed);
-            if let Message::Close(_) = msg {
+            if let Ok(Message::Close(_)) = msg {
                 break;
             }
         }
+        None
     });
     tokio::select! {
-        reason = send_loop(&api, &filter, sink, &heard, base) => {
+        reason = send_loop(&api, &filter, &mut sink, &heard, base) => {
             if let Some(reason) = reason {
                 metrics.ws_dropped.with_label_values(&[reason]).inc();
             }
         }
-        _ = &mut receive => {}
+        refused = &mut receive => {
+            if let Ok(Some((code, reason))) = refused {
+                metrics.ws_dropped.with_label_values(&["refused"]).inc();
+                let frame = CloseFrame { code, reason: reason.into() };
+                let limit = api.0.config.send_timeout;
+                let _ = send_one(&mut sink, Message::Close(Some(frame)), limit, &metrics).await;
+            }
+        }
     }
     receive.abort();
     metrics.ws_clients.dec();
@@ -139,7 +172,7 @@ async fn send_one(
 async fn send_loop(
     api: &Api,
     filter: &Filter,
-    mut sink: Sink,
+    sink: &mut Sink,
     heard: &AtomicU64,
     base: std::time::Instant,
 ) -> Option<&'static str> {
@@ -147,7 +180,7 @@ async fn send_loop(
     let metrics = &api.0.metrics;
     let limit = config.send_timeout;
     let (snapshot, mut seq, mut rx) = api.0.hub.snapshot_and_subscribe(filter, "connect");
-    if let Err(why) = send_one(&mut sink, Message::Text(snapshot.into()), limit, metrics).await {
+    if let Err(why) = send_one(sink, Message::Text(snapshot.into()), limit, metrics).await {
         return why;
     }
     let mut beat = tokio::time::interval(config.heartbeat);
@@ -161,7 +194,7 @@ async fn send_loop(
                     }
                     seq = d.seq;
                     if filter.admits_delta(&d) {
-                        if let Err(why) = send_one(&mut sink, Message::Text(d.text.clone()), limit, metrics).await {
+                        if let Err(why) = send_one(sink, Message::Text(d.text.clone()), limit, metrics).await {
                             return why;
                         }
                         metrics.push_seconds.observe(d.born.elapsed().as_secs_f64());
@@ -172,7 +205,7 @@ async fn send_loop(
                     let (snapshot, s, fresh) = api.0.hub.snapshot_and_subscribe(filter, "lagged");
                     seq = s;
                     rx = fresh;
-                    if let Err(why) = send_one(&mut sink, Message::Text(snapshot.into()), limit, metrics).await {
+                    if let Err(why) = send_one(sink, Message::Text(snapshot.into()), limit, metrics).await {
                         return why;
                     }
                 }
@@ -185,17 +218,17 @@ async fn send_loop(
                         code: close_code::POLICY,
                         reason: "no answer to pings; reconnect".into(),
                     };
-                    let _ = send_one(&mut sink, Message::Close(Some(frame)), limit, metrics).await;
+                    let _ = send_one(sink, Message::Close(Some(frame)), limit, metrics).await;
                     return Some("silent");
                 }
-                if let Err(why) = send_one(&mut sink, Message::Ping(Default::default()), limit, metrics).await {
+                if let Err(why) = send_one(sink, Message::Ping(Default::default()), limit, metrics).await {
                     return why;
                 }
                 let text = format!(
                     "{{\"type\":\"heartbeat\",\"seq\":{seq},\"at\":\"{}\"}}",
                     wall_now()
                 );
-                if let Err(why) = send_one(&mut sink, Message::Text(text.into()), limit, metrics).await {
+                if let Err(why) = send_one(sink, Message::Text(text.into()), limit, metrics).await {
                     return why;
                 }
             }

@@ -204,15 +204,18 @@ pub(crate) async fn openapi() -> Response {
         .into_response()
 }
 
-pub(crate) async fn metrics(State(api): State<Api>) -> Response {
-    (
+/// `GET /metrics`: operators' business (admins; Prometheus scrapes with an admin token from
+/// `jiancha user token`). Counts, never records — but how busy a hall is is not public either.
+pub(crate) async fn metrics(State(api): State<Api>, who: Principal) -> Result<Response, ApiError> {
+    who.require(&[Role::Admin], "metrics")?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         crate::metrics::render(&api.0.registry),
     )
-        .into_response()
+        .into_response())
 }
 
 pub(crate) async fn readyz(State(api): State<Api>) -> Response {

@@ -374,7 +374,8 @@ async fn a_client_that_stops_reading_is_resynchronised_not_dropped() {
     }
     assert!(lagged >= 1, "the client fell behind and was resynchronised");
     assert_eq!(shown.len(), n + 1, "nothing lost");
-    let metrics = s.call("GET", "/metrics", None, None).await.1;
+    let admin = s.token("hn-admin");
+    let metrics = s.call("GET", "/metrics", Some(&admin), None).await.1;
     let text = metrics.as_str().expect("text");
     assert!(
         text.contains(&format!("jiancha_ws_resyncs_total {lagged}")),
@@ -525,7 +526,15 @@ async fn every_documented_endpoint_is_served_and_probes_answer() {
         (503, Some("unavailable")),
         "not loaded yet: {e}"
     );
-    let (_, m) = s.call("GET", "/metrics", None, None).await;
+    let (st, _) = s.call("GET", "/metrics", None, None).await;
+    assert_eq!(st, 401, "metrics need a token");
+    let (st, _) = s
+        .call("GET", "/metrics", Some(&s.token("pj-leader")), None)
+        .await;
+    assert_eq!(st, 403, "and an admin's");
+    let (_, m) = s
+        .call("GET", "/metrics", Some(&s.token("hn-admin")), None)
+        .await;
     let text = m.as_str().expect("text");
     assert!(
         text.contains("jiancha_api_requests_total{route=\"/healthz\",status=\"200\"}"),

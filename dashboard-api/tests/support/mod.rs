@@ -31,6 +31,7 @@ pub const USERS: &[(&str, Role, &str)] = &[
     ("yy-leader", Role::Leader, "4306"),
     ("yy-auditor", Role::Auditor, "4306"),
     ("pj-publisher", Role::Publisher, PINGJIANG),
+    ("hn-admin", Role::Admin, "43"),
 ];
 
 fn password_hash() -> String {
