@@ -25,6 +25,11 @@ deploy/local/clickhouse-cluster.sh start
 export JIANCHA_CLICKHOUSE_CLUSTER_URL=${JIANCHA_CLICKHOUSE_CLUSTER_URL:-http://127.0.0.1:8133}
 # The independent Kafka client of the end-to-end tests (pure Python, from PyPI).
 python3 -c "import kafka" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check kafka-python==3.0.12
+# Offline validators of the deployment files (tests/deploy.rs): the Kubernetes schemas and the
+# Compose specification's schema, both bundled in these PyPI packages (kubectl, systemd-analyze
+# and PyYAML come with the machine image).
+command -v kubernetes-validate >/dev/null && command -v check-jsonschema >/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0 check-jsonschema==0.39.0
 
 # The dashboards' browser tests: Debian's Chromium, a CJK font, playwright-core from npm.
 deploy/local/browser.sh
