@@ -328,7 +328,36 @@ pub(crate) async fn dead_letters(
                 d.get("source")?.as_str()?
             ))
         });
+    // The cursor follows the store's page; the page shows only what is the admin's (a page may
+    // come back short, or empty with a cursor).
+    let users = api.users();
+    let items: Vec<Value> = items
+        .into_iter()
+        .filter(|d| dead_letter_visible(d, &who, &users))
+        .collect();
     Ok(Json(json!({"items": items, "next_cursor": next})))
+}
+
+/// Whose a dead letter is: the region of the publisher that sent it over HTTP (`source` =
+/// `http:<user>:<line>`; their admin should see their failures), else the region it names if
+/// its bytes are JSON with a valid `region` (Kafka).
+/// One with neither (garbage on the Kafka topic) is shown only to province admins (a
+/// two-digit region), the only ones whose jurisdiction surely covers it.
+fn dead_letter_visible(d: &Value, who: &Principal, users: &crate::auth::Users) -> bool {
+    let raw = d.get("raw").and_then(Value::as_str).unwrap_or_default();
+    let named = serde_json::from_str::<Value>(raw)
+        .ok()
+        .and_then(|v| v.get("region")?.as_str().map(str::to_string))
+        .filter(|r| rules::event::is_valid_region(r));
+    let sender = || {
+        let source = d.get("source")?.as_str()?;
+        let user = source.strip_prefix("http:")?.rsplit_once(':')?.0;
+        Some(users.get(user)?.region.as_str().to_string())
+    };
+    match sender().or(named) {
+        Some(region) => who.region.covers(&region),
+        None => who.region.as_str().len() <= 2,
+    }
 }
 
 /// `GET /api/v1/performance` query.

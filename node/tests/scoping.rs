@@ -1,0 +1,400 @@
+//! Jurisdiction, through every endpoint and the WebSocket, on the real store (embedded mode,
+//! SQLite): two counties of one city (平江 430626, 湘阴 430624) share department codes, and a
+//! 平江 user of every role tries to reach 湘阴's data every way the API offers. Nothing of 湘阴
+//! may come back — not a record, not a count, not a name — while a city user sees both (so an
+//! empty answer is not mistaken for scoping).
+
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashboard_api::auth::{hash_password, Region, Role, TokenKey, User, Users};
+use node::embedded::{start, Clock, Embedded, EmbeddedConfig};
+use rules::{Policy, Reference, ReferenceFiles};
+use serde_json::Value;
+
+const PASSWORD: &str = "scoping-password";
+
+fn users() -> Users {
+    let hash = hash_password(PASSWORD).expect("hash");
+    let mut users = Users::default();
+    for (name, role, region) in [
+        ("pj-leader", Role::Leader, "430626"),
+        ("pj-inspector", Role::Inspector, "430626"),
+        ("pj-auditor", Role::Auditor, "430626"),
+        ("pj-admin", Role::Admin, "430626"),
+        ("city-auditor", Role::Auditor, "4306"),
+        ("province-admin", Role::Admin, "43"),
+        ("pj-pub", Role::Publisher, "430626"),
+        ("xy-pub", Role::Publisher, "430624"),
+    ] {
+        users.upsert(User {
+            username: name.into(),
+            name: name.into(),
+            role,
+            region: Region::try_from(region.to_string()).expect("region"),
+            password_hash: hash.clone(),
+        });
+    }
+    users
+}
+
+fn reference() -> Reference {
+    Reference::parse(&ReferenceFiles {
+        items: Some((
+            "items.csv".into(),
+            "item_code,item_name,department,case_type,legal_days,legal_unit,promised_days,promised_unit,stage_undertake_days,stage_review_days,stage_approve_days,in_hall,channels,fee_fen,window_authority\n\
+             P1,不动产查询,BDC,promised,5,working,1,working,,,,true,hall,,accept\n"
+                .into(),
+        )),
+        windows: Some((
+            "windows.csv".into(),
+            "window_id,center_id,region,department,in_hall\nPJ-W01,PJ,430626,BDC,true\nXY-W01,XY,430624,BDC,true\n".into(),
+        )),
+        staff: Some((
+            "staff.csv".into(),
+            "staff_id,name,department,window_id,in_hall\nPJ-S01,李明,BDC,PJ-W01,true\nXY-S01,王芳,BDC,XY-W01,true\n".into(),
+        )),
+        ..Default::default()
+    })
+    .expect("reference")
+}
+
+/// A county's day: a window opens, a case is accepted, a complaint and a bad rating come in.
+fn county(p: &str, region: &str) -> Vec<String> {
+    let ev = |id: &str, kind: &str, at: &str, extra: &str| {
+        format!(
+            r#"{{"event_id":"{p}-{id}","kind":"{kind}","occurred_at":"2026-11-{at}:00+08:00","reported_at":"2026-11-{at}:01+08:00","center_id":"{p}","region":"{region}","department":"BDC","window_id":"{p}-W01","staff_id":"{p}-S01"{extra}}}"#
+        )
+    };
+    vec![
+        ev("1", "window.opened", "02T08:55", ""),
+        ev("2", "staff.signed_in", "02T08:56", ""),
+        ev(
+            "3",
+            "case.accepted",
+            "02T09:00",
+            &format!(r#","case_id":"{p}-C1","item_code":"P1","channel":"hall""#),
+        ),
+        ev(
+            "4",
+            "complaint.filed",
+            "02T10:00",
+            &format!(r#","complaint_id":"{p}-K1","category":"attitude""#),
+        ),
+        ev(
+            "5",
+            "evaluation.submitted",
+            "02T10:30",
+            &format!(r#","case_id":"{p}-C1","evaluation_id":"{p}-E1","score":1"#),
+        ),
+    ]
+}
+
+struct Client {
+    base: String,
+    addr: std::net::SocketAddr,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn token(&self, user: &str) -> String {
+        let mut r = self
+            .agent
+            .post(&format!("{}/api/v1/auth/login", self.base))
+            .send_json(serde_json::json!({"username": user, "password": PASSWORD}))
+            .expect("login");
+        let v: Value = r.body_mut().read_json().expect("json");
+        v["token"].as_str().expect("token").to_string()
+    }
+
+    fn call(&self, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        let mut r = match method {
+            "GET" => self.agent.get(&url).header("Authorization", &auth).call(),
+            _ => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .header(
+                    "Content-Type",
+                    if path == "/api/v1/events" {
+                        "application/x-ndjson"
+                    } else {
+                        "application/json"
+                    },
+                )
+                .send(body.as_bytes()),
+        }
+        .expect("HTTP");
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().expect("body"),
+        )
+    }
+
+    fn json(&self, path: &str, token: &str) -> Value {
+        let (st, text) = self.call("GET", path, token, "");
+        assert_eq!(st, 200, "{path}: {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    fn send(&self, token: &str, lines: &[String]) {
+        let (st, text) = self.call("POST", "/api/v1/events", token, &lines.join("\n"));
+        assert_eq!(st, 200, "{text}");
+    }
+}
+
+async fn caught_up(node: &Embedded) {
+    let end = node.store.log_end().await.expect("end");
+    for _ in 0..400 {
+        if node.applied() >= end {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the engine did not apply the log");
+}
+
+/// Everything 湘阴 that could leak, as text.
+const XY_MARKS: &[&str] = &["430624", "XY-", "王芳"];
+
+fn assert_no_xy(what: &str, text: &str) {
+    for m in XY_MARKS {
+        assert!(!text.contains(m), "{what} shows 湘阴's {m:?}: {text}");
+    }
+}
+
+/// The first text frame of a live feed (the snapshot), and a way to wait for more.
+struct Feed(tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>);
+
+impl Feed {
+    fn open(addr: std::net::SocketAddr, token: &str, query: &str) -> Feed {
+        let (ws, _) = tungstenite::connect(format!(
+            "ws://{addr}/api/v1/live?access_token={token}{query}"
+        ))
+        .expect("WebSocket");
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .expect("timeout");
+        }
+        Feed(ws)
+    }
+
+    /// Every non-heartbeat message within `ms`.
+    fn drain(&mut self, ms: u64) -> Vec<String> {
+        let until = std::time::Instant::now() + Duration::from_millis(ms);
+        let mut out = Vec::new();
+        while std::time::Instant::now() < until {
+            match self.0.read() {
+                Ok(tungstenite::Message::Text(t)) if !t.contains("\"heartbeat\"") => {
+                    out.push(t.to_string())
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => panic!("live feed: {e}"),
+            }
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_endpoint_and_no_socket_shows_another_countys_data() {
+    let dir = std::env::temp_dir().join(format!("jiancha-scoping-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = EmbeddedConfig::new(
+        dir.join("data"),
+        Arc::new(reference()),
+        Policy::default(),
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.join("users.toml"),
+        users(),
+        TokenKey::new(&[7u8; 32]).expect("key"),
+    );
+    cfg.clock = Clock::Event;
+    let node = start(cfg).await.expect("start");
+    let c = Client {
+        base: format!("http://{}", node.addr),
+        addr: node.addr,
+        agent: ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into(),
+    };
+    let admin = tokio::task::block_in_place(|| c.token("province-admin"));
+    let mut both = county("PJ", "430626");
+    both.extend(county("XY", "430624"));
+    // Four days on: the cases are overdue in both counties.
+    both.push(
+        r#"{"event_id":"tick","kind":"window.paused","occurred_at":"2026-11-06T10:00:00+08:00","center_id":"PJ","region":"430626","window_id":"PJ-W01"}"#.into(),
+    );
+    tokio::task::block_in_place(|| {
+        c.send(&admin, &both);
+        // Each county's window system sends one broken line: a dead letter each.
+        for (user, marker) in [("pj-pub", "PJ-BROKEN"), ("xy-pub", "XY-BROKEN")] {
+            let t = c.token(user);
+            let line = format!(r#"{{"event_id":"{marker}","kind":"case.accepted"}}"#);
+            let (st, text) = c.call("POST", "/api/v1/events", &t, &line);
+            assert_eq!(st, 422, "{text}");
+        }
+    });
+    caught_up(&node).await;
+
+    tokio::task::block_in_place(|| {
+        // The city sees both counties: there is something to leak.
+        let city = c.token("city-auditor");
+        let all = c.json("/api/v1/history/alerts?month=2026-11", &city);
+        let regions: std::collections::BTreeSet<&str> = all["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|a| a["region"].as_str())
+            .collect();
+        assert_eq!(
+            regions.into_iter().collect::<Vec<_>>(),
+            ["430624", "430626"]
+        );
+        let xy_alerts: Vec<String> = all["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|a| a["region"] == "430624")
+            .filter_map(|a| a["alert_id"].as_str().map(str::to_string))
+            .collect();
+        assert!(xy_alerts.len() >= 3, "{all}");
+
+        for user in ["pj-leader", "pj-inspector", "pj-auditor", "pj-admin"] {
+            let t = c.token(user);
+            // Lists, pages, CSV, names, window status, the performance table.
+            for path in [
+                "/api/v1/alerts?limit=500",
+                "/api/v1/alerts?status=open,acknowledged,supervising,resolved,dismissed,retracted",
+                "/api/v1/alerts?center=XY",
+                "/api/v1/alerts?staff=XY-S01",
+                "/api/v1/windows",
+                "/api/v1/windows?center=XY",
+                "/api/v1/history/alerts?month=2026-11",
+                "/api/v1/history/alerts?month=2026-11&center=XY",
+                "/api/v1/history/alerts?month=2026-11&window=XY-W01",
+                "/api/v1/history/alerts.csv?month=2026-11",
+                "/api/v1/performance?by=department&month=2026-11",
+                "/api/v1/performance?by=window&month=2026-11",
+                "/api/v1/performance?by=staff&month=2026-11",
+                "/api/v1/performance?by=item&month=2026-11",
+                "/api/v1/directory",
+                "/api/v1/me",
+            ] {
+                let (status, text) = c.call("GET", path, &t, "");
+                assert!(
+                    status == 200 || status == 403,
+                    "{user} {path}: {status} {text}"
+                );
+                assert_no_xy(&format!("{user} GET {path}"), &text);
+            }
+            // The department code is shared: 平江's counts are 平江's alone.
+            let perf = c.json("/api/v1/performance?by=department&month=2026-11", &t);
+            assert_eq!(perf["total"]["counts"]["accepted"], 1, "{user}: {perf}");
+            assert_eq!(perf["total"]["counts"]["complaints"], 1, "{user}: {perf}");
+            // Asking for 湘阴 by region is refused, not answered empty.
+            for path in [
+                "/api/v1/alerts?region=430624",
+                "/api/v1/history/alerts?month=2026-11&region=430624",
+                "/api/v1/history/alerts.csv?month=2026-11&region=430624",
+                "/api/v1/performance?by=department&month=2026-11&region=430624",
+            ] {
+                let (status, text) = c.call("GET", path, &t, "");
+                assert_eq!(status, 403, "{user} {path}: {text}");
+            }
+            // 湘阴's alerts and case do not exist for 平江: the same 404 as a made-up id.
+            for id in &xy_alerts {
+                let (status, text) = c.call("GET", &format!("/api/v1/alerts/{id}"), &t, "");
+                assert_eq!(status, 404, "{user} alert {id}: {text}");
+                assert_no_xy("a 404", &text);
+                let (status, text) = c.call(
+                    "POST",
+                    &format!("/api/v1/alerts/{id}/actions"),
+                    &t,
+                    r#"{"action":"dismiss","note":"not ours"}"#,
+                );
+                assert!(
+                    status == 404 || status == 403,
+                    "{user} acts on {id}: {status} {text}"
+                );
+            }
+            let (status, text) = c.call("GET", "/api/v1/cases/XY-C1/timeline", &t, "");
+            assert!(
+                status == 404 || status == 403,
+                "{user} timeline: {status} {text}"
+            );
+            // The answer is the same as for a case that does not exist (it names what was asked).
+            assert_no_xy("a timeline", &text.replace("XY-C1", "the case asked for"));
+            let (_, made_up) = c.call("GET", "/api/v1/cases/NO-SUCH-CASE/timeline", &t, "");
+            assert_eq!(
+                text.replace("XY-C1", "?"),
+                made_up.replace("NO-SUCH-CASE", "?")
+            );
+            // Dead letters are admins' business, and only their own county's.
+            let (status, text) = c.call("GET", "/api/v1/dead-letters", &t, "");
+            if user == "pj-admin" {
+                assert_eq!(status, 200, "{text}");
+                assert!(text.contains("PJ-BROKEN"), "平江's own dead letter: {text}");
+                assert_no_xy("dead letters", &text);
+            } else {
+                assert_eq!(status, 403, "{user} dead letters: {text}");
+            }
+        }
+        let all = c.json("/api/v1/dead-letters", &admin);
+        let all = all.to_string();
+        assert!(
+            all.contains("PJ-BROKEN") && all.contains("XY-BROKEN"),
+            "{all}"
+        );
+        // Nothing an action did to 湘阴 happened.
+        let xy = c.json("/api/v1/alerts?region=430624&limit=500", &admin);
+        assert!(
+            xy["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .all(|a| a["status"] == "open" || a["status"] == "retracted"),
+            "{xy}"
+        );
+    });
+
+    // The live feed: the snapshot and every later message stay in 平江.
+    let leader = tokio::task::block_in_place(|| c.token("pj-leader"));
+    let addr = c.addr;
+    let mut feed = tokio::task::block_in_place(|| Feed::open(addr, &leader, ""));
+    let mut spy = tokio::task::block_in_place(|| Feed::open(addr, &leader, "&center=XY"));
+    let first = tokio::task::block_in_place(|| feed.drain(1000));
+    assert!(first[0].contains("\"snapshot\""), "{first:?}");
+    assert!(
+        first[0].contains("PJ-W01"),
+        "the snapshot has 平江's window"
+    );
+    assert_no_xy("the snapshot", &first.join("\n"));
+    let spied = tokio::task::block_in_place(|| spy.drain(1000));
+    assert_no_xy("a snapshot filtered to 湘阴's centre", &spied.join("\n"));
+    let more = |p: &str, region: &str| {
+        format!(
+            r#"{{"event_id":"{p}-late","kind":"complaint.filed","occurred_at":"2026-11-06T11:00:00+08:00","center_id":"{p}","region":"{region}","window_id":"{p}-W01","staff_id":"{p}-S01","complaint_id":"{p}-K2","category":"fee"}}"#
+        )
+    };
+    tokio::task::block_in_place(|| c.send(&admin, &[more("XY", "430624"), more("PJ", "430626")]));
+    caught_up(&node).await;
+    let later = tokio::task::block_in_place(|| feed.drain(1500));
+    assert!(
+        later.iter().any(|m| m.contains("PJ-K2")),
+        "平江's new complaint arrives: {later:?}"
+    );
+    assert_no_xy("the live feed", &later.join("\n"));
+    let spied = tokio::task::block_in_place(|| spy.drain(500));
+    assert_no_xy("a feed filtered to 湘阴's centre", &spied.join("\n"));
+
+    tokio::task::block_in_place(|| node.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
