@@ -143,6 +143,34 @@ fn serve_notifies_each_alert_once_across_an_outage_and_crashes() {
         ],
         "publisher-password\n",
     );
+    run_ok(
+        &[
+            "user",
+            "add",
+            "--users",
+            u,
+            "--username",
+            "prometheus",
+            "--role",
+            "admin",
+            "--region",
+            "43",
+        ],
+        "prometheus-password\n",
+    );
+    let scrape = run_ok(
+        &[
+            "user",
+            "token",
+            "--users",
+            u,
+            "--token-secret-file",
+            s,
+            "--username",
+            "prometheus",
+        ],
+        "",
+    );
     let token = run_ok(
         &[
             "user",
@@ -235,6 +263,19 @@ min_level = "red"
     let got = wait_for(&receiver, 2, 20);
     assert_eq!(got.len(), 2, "{got:#?}");
     assert!(got[1].contains("廉政类投诉 T-2"), "{}", got[1]);
+    // What Prometheus scrapes (with an admin token, as deploy/prometheus/prometheus.yml does):
+    // this process sent both, the first in its catch-up.
+    let metrics = ureq::get(&format!("http://{api}/metrics"))
+        .header("authorization", &format!("Bearer {scrape}"))
+        .call()
+        .expect("metrics")
+        .into_body()
+        .read_to_string()
+        .expect("metrics text");
+    assert!(
+        metrics.contains("jiancha_notifications_total{channel=\"xiaoneng\",outcome=\"sent\"} 2"),
+        "{metrics}"
+    );
     kill(second);
 
     // 4. Killed and started again: the catch-up finds both recorded, nothing is repeated.
