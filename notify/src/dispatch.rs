@@ -258,6 +258,7 @@ impl Dispatcher {
         let keys = self.targets(&n);
         let notice = Arc::new(n);
         let mut queued = 0u32;
+        let mut held_by: Vec<usize> = Vec::new();
         for key in keys {
             if already.contains(&key) || self.recent.contains_key(&key) {
                 continue;
@@ -282,7 +283,11 @@ impl Dispatcher {
                 });
                 queued += 1;
             } else {
-                c.held.add(&notice);
+                // Counted once per alert in the summary, whatever the number of phones.
+                if !held_by.contains(&i) {
+                    held_by.push(i);
+                    c.held.add(&notice);
+                }
                 *self.tally.entry((name, "suppressed")).or_default() += 1;
                 self.records.push(Record {
                     key,
@@ -468,13 +473,22 @@ impl Dispatcher {
     }
 }
 
-/// Queue the held-back summary if the bucket has a token for it.
+/// Queue the held-back summary if the bucket has a token for it (an SMS channel: to each phone).
 fn queue_summary(c: &mut Channel, now: u64) {
-    if !c.held.is_empty() && c.bucket.take(now) {
+    if c.held.is_empty() || !c.bucket.take(now) {
+        return;
+    }
+    let held = std::mem::take(&mut c.held);
+    let phones: Vec<Option<String>> = if c.settings.kind == ChannelKind::Sms {
+        c.settings.phones.iter().cloned().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    for phone in phones {
         c.queue.push_back(Item {
             key: None,
-            phone: c.settings.phones.first().cloned(),
-            what: What::Summary(std::mem::take(&mut c.held)),
+            phone,
+            what: What::Summary(held.clone()),
             token: None,
             queued_at: now,
         });
@@ -634,6 +648,42 @@ mod tests {
         assert!(sent[0].contains("另有 7 条告警未逐条推送"), "{}", sent[0]);
         assert!(sent[0].contains("黄牌 7 条"), "{}", sent[0]);
         assert_eq!(d.next_wakeup(10_000), None);
+    }
+
+    #[test]
+    fn an_sms_storm_summary_counts_alerts_not_phones_and_reaches_every_phone() {
+        let mut d = Dispatcher::new(settings(10, 60), Names::default(), 0);
+        // Red: wx and both phones. The SMS bucket (10) takes 5 alerts × 2 phones.
+        for i in 0..8 {
+            d.submit(
+                notice(&format!("r{i}"), "case.overdue", "red", "430626"),
+                &HashSet::new(),
+                i,
+                0,
+                0,
+            );
+        }
+        let sms = |a: &Attempt| a.channel_name == "sms";
+        let mut bodies = Vec::new();
+        let mut now = 0;
+        for _ in 0..40 {
+            for a in d.due(now, 0) {
+                if sms(&a) {
+                    bodies.push(a.request.body.clone());
+                }
+                d.finished(a.channel, Outcome::Delivered, now);
+            }
+            now += 1_000;
+        }
+        assert_eq!(bodies.len(), 5 * 2 + 2, "{bodies:#?}");
+        let summaries: Vec<&String> = bodies.iter().filter(|b| b.contains("另有")).collect();
+        assert_eq!(summaries.len(), 2);
+        assert!(summaries[0].starts_with("1:") && summaries[1].starts_with("2:"));
+        assert!(
+            summaries[0].contains("另有 3 条告警未逐条推送"),
+            "{}",
+            summaries[0]
+        );
     }
 
     #[test]
