@@ -546,3 +546,29 @@ fn flags_beat_the_environment_which_beats_the_file() {
     );
     assert_eq!(from_env.stdout, from_flag.stdout);
 }
+
+#[test]
+fn migrate_print_shows_the_replicated_layout_without_a_server() {
+    let out = jiancha(&[
+        "migrate",
+        "--print",
+        "--cluster",
+        "city",
+        "--database",
+        "jc",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ddl = String::from_utf8_lossy(&out.stdout);
+    let statements: Vec<&str> = ddl.split(";\n").filter(|s| !s.trim().is_empty()).collect();
+    assert!(statements[0].starts_with("CREATE DATABASE IF NOT EXISTS jc ON CLUSTER city"));
+    assert!(statements.iter().all(|s| s.contains("ON CLUSTER city")));
+    assert!(ddl.contains(
+        "CREATE TABLE IF NOT EXISTS jc.alerts ON CLUSTER city AS jc.alerts_local ENGINE = Distributed(city, jc, alerts_local, cityHash64(alert_id))"
+    ));
+    let bad = jiancha(&["migrate", "--print", "--cluster", "a-b"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
