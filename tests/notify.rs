@@ -4,15 +4,16 @@
 //! sends nothing again (nothing twice).
 
 use std::fs;
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../notify/tests/support/receiver.rs"]
+mod receiver;
 mod support;
-use support::Receiver;
+use receiver::Receiver;
+use support::jiancha_user;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_jiancha")
@@ -22,29 +23,6 @@ fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
-}
-
-fn run_ok(args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run jiancha");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// `jiancha serve --config FILE`, ready to take events.
@@ -128,62 +106,40 @@ fn serve_notifies_each_alert_once_across_an_outage_and_crashes() {
         users.to_str().unwrap_or_default(),
         secret.to_str().unwrap_or_default(),
     );
-    run_ok(
-        &[
-            "user",
-            "add",
-            "--users",
-            u,
-            "--username",
-            "ws",
-            "--role",
-            "publisher",
-            "--region",
-            "430626",
-        ],
-        "publisher-password\n",
-    );
-    run_ok(
-        &[
-            "user",
-            "add",
-            "--users",
-            u,
-            "--username",
-            "prometheus",
-            "--role",
-            "admin",
-            "--region",
-            "43",
-        ],
-        "prometheus-password\n",
-    );
-    let scrape = run_ok(
-        &[
-            "user",
-            "token",
-            "--users",
-            u,
-            "--token-secret-file",
-            s,
-            "--username",
-            "prometheus",
-        ],
-        "",
-    );
-    let token = run_ok(
-        &[
-            "user",
-            "token",
-            "--users",
-            u,
-            "--token-secret-file",
-            s,
-            "--username",
-            "ws",
-        ],
-        "",
-    );
+    // A window system that publishes, and the account Prometheus scrapes with.
+    let add = |name: &str, role: &str, region: &str| {
+        jiancha_user(
+            &[
+                "add",
+                "--users",
+                u,
+                "--username",
+                name,
+                "--role",
+                role,
+                "--region",
+                region,
+            ],
+            "a-long-password\n",
+        )
+    };
+    add("ws", "publisher", "430626");
+    add("prometheus", "admin", "43");
+    let token_of = |name: &str| {
+        jiancha_user(
+            &[
+                "token",
+                "--users",
+                u,
+                "--token-secret-file",
+                s,
+                "--username",
+                name,
+            ],
+            "",
+        )
+    };
+    let (token, scrape) = (token_of("ws"), token_of("prometheus"));
 
     let receiver_addr = free_addr(); // closed for now: the receiver is down
     let api = free_addr();

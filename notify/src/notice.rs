@@ -1,5 +1,7 @@
 //! An alert as notifications see it: the SPEC §7 JSON (from the alerts topic, or the engine's
-//! `Alert` serialised), with the few fields routing and messages need pulled out.
+//! `Alert` serialised), with the few fields routing and messages need pulled out. The wire
+//! format is the boundary: `dashboard_api::model::AlertDoc` reads the same JSON for the API, and
+//! this crate reads it without depending on the API crate (or the API on this one).
 
 use serde::Deserialize;
 
