@@ -255,7 +255,8 @@ pub fn reference() -> String {
          Every scalar key can be overridden by the environment variable named beside it.\n\
          Precedence, highest first: **command-line flag > environment variable > file > default**.\n\
          Unknown keys are refused. `jiancha config check --config FILE` reports every problem as\n\
-         `FILE:LINE: reason` and exits 2. An annotated example is `deploy/jiancha.toml`.\n\n",
+         `FILE:LINE: reason` and exits 2; with `--files` it also opens the reference data, users\n\
+         file and token secret the file names. An annotated example is `deploy/jiancha.toml`.\n\n",
     );
     out.push_str(&confdoc::render::<ReferenceSection>("[reference]"));
     out.push_str(&confdoc::render::<KafkaSection>("[kafka]"));

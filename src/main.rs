@@ -93,7 +93,12 @@ enum Command {
 enum ConfigCommand {
     /// Check a configuration file (with the environment applied): every problem as
     /// `FILE:LINE: reason`, exit 2 if there is one; otherwise print the effective settings.
-    Check,
+    Check {
+        /// Also open every file the configuration names (reference data, policy, users file,
+        /// token secret) as the processes will: run it on the host that runs jiancha.
+        #[arg(long)]
+        files: bool,
+    },
     /// Print the reference of every key (docs/CONFIG.md is this output).
     Doc,
 }
@@ -445,7 +450,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => local::serve(*args, cfg),
         Command::Demo(args) => local::demo(args),
         Command::Simulate(args) => local::simulate(*args),
-        Command::Config(ConfigCommand::Check) => config_check(cli.config.as_deref(), &cfg),
+        Command::Config(ConfigCommand::Check { files }) => {
+            config_check(cli.config.as_deref(), &cfg, files)
+        }
         Command::Config(ConfigCommand::Doc) => ExitCode::SUCCESS,
         Command::User(cmd) => match user(cmd) {
             Ok(()) => ExitCode::SUCCESS,
@@ -459,7 +466,29 @@ fn main() -> ExitCode {
 
 /// `jiancha config check`: the file parsed and validated (problems were reported by `main`);
 /// show what is in force.
-fn config_check(path: Option<&std::path::Path>, cfg: &Config) -> ExitCode {
+fn config_check(path: Option<&std::path::Path>, cfg: &Config, files: bool) -> ExitCode {
+    if files {
+        let mut problems = 0;
+        if cfg.reference.dir.is_some() && load(&cfg.reference).is_none() {
+            problems += 1;
+        }
+        if let Some(users) = &cfg.api.users {
+            if let Err(e) = dashboard_api::auth::Users::load(users) {
+                eprintln!("error: [api] users: {e}");
+                problems += 1;
+            }
+        }
+        if let Some(secret) = &cfg.api.token_secret_file {
+            if let Err(e) = dashboard_api::auth::TokenKey::load(secret) {
+                eprintln!("error: [api] token_secret_file: {e}");
+                problems += 1;
+            }
+        }
+        if problems > 0 {
+            eprintln!("error: configuration refused: files it names are unusable");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    }
     let n = &cfg.notify;
     println!(
         "ok: {}: kafka {} (group {}), clickhouse {} database {}; notifications {} ({} channels, {} routes)",

@@ -572,3 +572,47 @@ fn migrate_print_shows_the_replicated_layout_without_a_server() {
     let bad = jiancha(&["migrate", "--print", "--cluster", "a-b"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn config_check_files_opens_what_the_configuration_names() {
+    let dir = scratch("config-files");
+    let cfg = dir.join("jiancha.toml");
+    let demo = root().join("demo/pingjiang");
+    let users = dir.join("users.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[reference]\ndir = \"{}\"\n[api]\nusers = \"{}\"\n",
+            demo.display(),
+            users.display()
+        ),
+    )
+    .expect("write");
+    let check = |files: bool| {
+        let mut args = vec![
+            "config",
+            "check",
+            "--config",
+            cfg.to_str().unwrap_or_default(),
+        ];
+        if files {
+            args.push("--files");
+        }
+        jiancha(&args)
+    };
+    // Without --files only the file itself is judged; with it, the missing users file is named.
+    assert!(check(false).status.success());
+    let out = check(true);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("error: [api] users: {}", users.display())),
+        "{stderr}"
+    );
+    fs::write(&users, "").expect("empty users file");
+    assert!(
+        check(true).status.success(),
+        "{}",
+        String::from_utf8_lossy(&check(true).stderr)
+    );
+}
