@@ -29,8 +29,6 @@ const PARTITIONS: i32 = 3;
 
 #[path = "../notify/tests/support/receiver.rs"]
 mod receiver;
-mod support;
-use support::jiancha_user;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -1216,6 +1214,31 @@ fn http(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u1
         code.trim().parse().unwrap_or(0),
         serde_json::from_str(body).unwrap_or(Value::Null),
     )
+}
+
+/// `jiancha user …` with the password on standard input; its standard output.
+fn jiancha_user(args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+        .arg("user")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jiancha user");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("password");
+    let out = child.wait_with_output().expect("jiancha user");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Every alert of the API's list at `base` for `token` (all pages).
