@@ -176,6 +176,8 @@ fn compose_follows_the_spec_and_each_jiancha_container_accepts_its_configuration
             "{name}: {command}"
         );
         if command == "cluster" {
+            // Engines only: without a users file /healthz means "every partition has its state".
+            assert_eq!(env["JIANCHA_USERS"], "", "{name}");
             assert!(
                 instance_ids.insert(
                     env["JIANCHA_INSTANCE_ID"]
@@ -271,10 +273,14 @@ fn kubernetes_manifests_render_validate_and_agree_with_their_configuration() {
     let dir = scratch("k8s-config");
     let file = dir.join("jiancha.toml");
     fs::write(&file, &toml_text).expect("write");
-    config_check(
+    let checked = config_check(
         &file,
-        &[("JIANCHA_INSTANCE_ID".into(), "jiancha-ingest-0".into())],
+        &[
+            ("JIANCHA_INSTANCE_ID".into(), "jiancha-ingest-0".into()),
+            ("JIANCHA_USERS".into(), String::new()),
+        ],
     );
+    assert!(checked.starts_with("ok: "), "{checked}");
 
     let ingest = find("StatefulSet", "jiancha-ingest");
     let pod = &ingest["spec"]["template"]["spec"];
@@ -284,6 +290,10 @@ fn kubernetes_manifests_render_validate_and_agree_with_their_configuration() {
         serde_json::json!(["cluster", "--config", "/etc/jiancha/jiancha.toml"])
     );
     assert_eq!(c["env"][0]["name"], "JIANCHA_INSTANCE_ID");
+    assert_eq!(
+        c["env"][1],
+        serde_json::json!({"name": "JIANCHA_USERS", "value": ""})
+    );
     assert_eq!(
         c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
         "metadata.name"
