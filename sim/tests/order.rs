@@ -1,0 +1,220 @@
+//! Order and duplicates (issue "Reliability", item 3), as property tests over simulated halls
+//! (several seeds each; a failure prints the seed and the differences):
+//! - **duplicates**: one event in five delivered again — right after itself, a little later, or
+//!   anywhere up to the end of the stream — changes no alert at all (same lines, same order);
+//! - **bounded disorder**: cases overtake one another by up to 20 minutes of event time (each
+//!   case's own events keep their order, as a partition or a window system's session keeps
+//!   them) and the alerts on record at the end are the same.
+//!
+//! The bound is the engine's contract (SPEC §8, docs/RULES.md): an event at time t first fires
+//! every timer due at or before t, so an event delivered after a timer it should have stopped
+//! is late (and a late pause or extension deliberately does not retract). Case deadlines fall
+//! on midnights, so delays never cross one; window and queue events (timers of 15 and 30
+//! minutes) are left out of the disorder test. Rules about the order a window system reports
+//! in (办结无受理 within `sequence_grace_minutes`, 事后补录 counting completions as they
+//! arrive) are why each case keeps its own order. docs/RELIABILITY.md has the details.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ingest::decode::{decode_str, DecodeOptions};
+use rules::synth::Rng;
+use rules::{Alert, Day, Engine, Policy, Reference};
+use sim::{Profile, Rates, Simulator, World};
+
+/// alert_id → (rule, level, status) after the last word about it.
+type Final = BTreeMap<String, (String, String, String)>;
+
+struct Stream {
+    reference: Arc<Reference>,
+    lines: Vec<(i64, String)>,
+    end: rules::Instant,
+}
+
+fn stream(seed: u64, days: u32) -> Stream {
+    let world = World::new(&Profile::hall(), seed);
+    let reference = Arc::new(Reference::parse(&world.reference_files()).expect("reference"));
+    let mut rates = Rates::default();
+    // More misconduct than a real hall, so every rule family has alerts to get wrong.
+    rates.overdue *= 4;
+    let mut sim = Simulator::new(
+        world,
+        rates,
+        seed,
+        Day::parse("2026-11-16").expect("day"),
+        days,
+    );
+    let lines = sim.by_ref().map(|(t, l)| (t.0, l)).collect();
+    Stream {
+        reference,
+        lines,
+        end: sim.end(),
+    }
+}
+
+/// Run lines through the engine as `jiancha replay` does; every alert line in order, and the
+/// final state of each.
+fn run(s: &Stream, lines: &[&str]) -> (Vec<String>, Final) {
+    let policy = Policy::default();
+    let opts = DecodeOptions::replay(&policy);
+    let mut engine = Engine::new(s.reference.clone(), policy);
+    let mut out: Vec<Alert> = Vec::new();
+    for line in lines {
+        let ev = decode_str(line, &opts).unwrap_or_else(|e| panic!("{e}: {line}"));
+        engine
+            .on_event(&ev, &mut out)
+            .unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    engine.advance_to(s.end, &mut out);
+    let mut last = Final::new();
+    let seq = out
+        .iter()
+        .map(|a| {
+            last.insert(
+                a.alert_id.clone(),
+                (
+                    a.rule.as_str().to_string(),
+                    a.level.as_str().to_string(),
+                    a.status.as_str().to_string(),
+                ),
+            );
+            format!(
+                "{} {} {} {}",
+                a.fired_at,
+                a.alert_id,
+                a.level.as_str(),
+                a.status.as_str()
+            )
+        })
+        .collect();
+    (seq, last)
+}
+
+/// The differences, at most ten.
+fn first_difference(want: &Final, got: &Final) -> String {
+    let mut out = Vec::new();
+    for (id, w) in want {
+        match got.get(id) {
+            None => out.push(format!("missing {id} {w:?}")),
+            Some(g) if g != w => out.push(format!("{id}: want {w:?}, got {g:?}")),
+            _ => {}
+        }
+    }
+    for (id, g) in got {
+        if !want.contains_key(id) {
+            out.push(format!("extra {id} {g:?}"));
+        }
+    }
+    let n = out.len();
+    out.truncate(10);
+    format!("{n} differences: {}", out.join("; "))
+}
+
+fn is_case_event(line: &str) -> bool {
+    line.contains("\"kind\":\"case.")
+}
+
+/// China's local day of an instant (UTC+8), for grouping.
+fn local_day(t: i64) -> i64 {
+    (t + 8 * 3600).div_euclid(86_400)
+}
+
+#[test]
+fn duplicated_deliveries_at_any_distance_change_nothing() {
+    for seed in [3, 17, 29] {
+        let s = stream(seed, 5);
+        let ordered: Vec<&str> = s.lines.iter().map(|(_, l)| l.as_str()).collect();
+        let (want_seq, want) = run(&s, &ordered);
+        assert!(want.len() > 50, "seed {seed}: the hall raises alerts");
+        let mut rng = Rng::new(seed);
+        // One event in five is delivered again: right after itself, a little later, or much
+        // later (up to the end of the stream).
+        let mut delivered: Vec<&str> = Vec::with_capacity(ordered.len() * 6 / 5);
+        let mut pending: Vec<(usize, &str)> = Vec::new();
+        for (i, line) in ordered.iter().enumerate() {
+            delivered.push(line);
+            if rng.below(5) == 0 {
+                let gap = match rng.below(3) {
+                    0 => 0,
+                    1 => 1 + rng.below(50) as usize,
+                    _ => 1 + rng.below(ordered.len() as u64) as usize,
+                };
+                pending.push((i + gap, line));
+            }
+            pending.sort_by_key(|(at, _)| *at);
+            while pending.first().is_some_and(|(at, _)| *at <= i) {
+                delivered.push(pending.remove(0).1);
+            }
+        }
+        delivered.extend(pending.iter().map(|(_, l)| *l));
+        let (got_seq, got) = run(&s, &delivered);
+        assert_eq!(
+            got_seq,
+            want_seq,
+            "seed {seed}: {} duplicates changed the alerts ({})",
+            delivered.len() - ordered.len(),
+            first_difference(&want, &got)
+        );
+    }
+}
+
+/// The alerts on record at the end: those not retracted (a retraction is a correction the
+/// engine made, not an alert a person acts on).
+fn on_record(all: &Final) -> Final {
+    all.iter()
+        .filter(|(_, (_, _, status))| status != "retracted")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[test]
+fn cases_overtaking_one_another_by_up_to_twenty_minutes_leave_the_same_alerts_on_record() {
+    for seed in [5, 11, 23, 41] {
+        let mut s = stream(seed, 6);
+        // The case stream alone: window and queue events have minute-level timers (空岗 15
+        // minutes, 等候 30) that any delay would cross.
+        s.lines.retain(|(_, l)| is_case_event(l));
+        let ordered: Vec<&str> = s.lines.iter().map(|(_, l)| l.as_str()).collect();
+        let (_, want) = run(&s, &ordered);
+        let want = on_record(&want);
+        assert!(want.len() > 20, "seed {seed}: the cases raise alerts");
+        let mut rng = Rng::new(seed ^ 0x5eed);
+        // Each event arrives up to 20 minutes late (less than `sequence_grace_minutes`, 60),
+        // never past the local midnight after it (deadlines fall on midnights); cases overtake
+        // one another.
+        let mut keyed: Vec<(i64, usize)> = s
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, (t, _))| {
+                let midnight = (local_day(*t) + 1) * 86_400 - 8 * 3600 - 1;
+                ((t + rng.below(20 * 60 + 1) as i64).min(midnight), i)
+            })
+            .collect();
+        // Each case's own events keep their order (as a partition or a window system's session
+        // keeps them; rules such as 事后补录 and 办结无受理 are about that order).
+        let mut last_of_case: std::collections::HashMap<String, i64> = Default::default();
+        for (key, i) in keyed.iter_mut() {
+            let v: serde_json::Value = serde_json::from_str(ordered[*i]).expect("JSON");
+            let case = v["case_id"].as_str().unwrap_or_default().to_string();
+            let floor = last_of_case.get(&case).copied().unwrap_or(i64::MIN);
+            *key = (*key).max(floor);
+            last_of_case.insert(case, *key);
+        }
+        keyed.sort();
+        let delivered: Vec<&str> = keyed.iter().map(|&(_, i)| ordered[i]).collect();
+        let moved = keyed
+            .iter()
+            .enumerate()
+            .filter(|(pos, (_, i))| pos != i)
+            .count();
+        assert!(moved > 500, "seed {seed}: only {moved} events moved");
+        let (_, got) = run(&s, &delivered);
+        let got = on_record(&got);
+        assert!(
+            got == want,
+            "seed {seed}: {moved} case events delivered up to 20 minutes late changed the alerts on record: {}",
+            first_difference(&want, &got)
+        );
+    }
+}
