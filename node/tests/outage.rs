@@ -1,0 +1,142 @@
+//! Embedded mode when its SQLite file is locked by someone else (a backup tool, an operator's
+//! `sqlite3` shell left in a transaction): window systems get a 503 that says why and that
+//! nothing was kept, and once the lock is gone the same request is accepted and nothing is lost
+//! or doubled.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashboard_api::auth::{hash_password, Region, Role, TokenKey, User, Users};
+use ingest::reference_dir;
+use node::embedded::{start, Clock, EmbeddedConfig};
+use serde_json::Value;
+
+const PASSWORD: &str = "outage-password";
+
+fn users() -> Users {
+    let hash = hash_password(PASSWORD).expect("hash");
+    let mut users = Users::default();
+    for (name, role) in [("pub", Role::Publisher), ("audit", Role::Auditor)] {
+        users.upsert(User {
+            username: name.into(),
+            name: name.into(),
+            role,
+            region: Region::try_from("430626".to_string()).expect("region"),
+            password_hash: hash.clone(),
+        });
+    }
+    users
+}
+
+fn event(id: &str, kind: &str, at: &str, extra: &str) -> String {
+    format!(
+        r#"{{"event_id":"{id}","kind":"{kind}","occurred_at":"2026-11-02T{at}:00+08:00","center_id":"PJ-ZWFW","region":"430626","window_id":"PJ-W01","staff_id":"PJ0101","case_id":"K1"{extra}}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_refuses_with_a_reason_and_loses_nothing() {
+    let dir = std::env::temp_dir().join(format!("jiancha-outage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/pingjiang");
+    let loaded = reference_dir::load(&root, None).expect("reference");
+    let mut cfg = EmbeddedConfig::new(
+        dir.join("data"),
+        Arc::new(loaded.reference),
+        loaded.policy,
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.join("users.toml"),
+        users(),
+        TokenKey::new(&[3u8; 32]).expect("key"),
+    );
+    cfg.clock = Clock::Event;
+    let node = start(cfg).await.expect("start");
+    let base = format!("http://{}", node.addr);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let login = |user: &str| {
+        let mut r = agent
+            .post(&format!("{base}/api/v1/auth/login"))
+            .send_json(serde_json::json!({"username": user, "password": PASSWORD}))
+            .expect("login");
+        let v: Value = r.body_mut().read_json().expect("json");
+        v["token"].as_str().expect("token").to_string()
+    };
+    let send = |token: &str, body: &str| {
+        let mut r = agent
+            .post(&format!("{base}/api/v1/events"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/x-ndjson")
+            .send(body.as_bytes())
+            .expect("post");
+        let status = r.status().as_u16();
+        let v: Value = r.body_mut().read_json().expect("json");
+        (status, v)
+    };
+    let accepted = event(
+        "e1",
+        "case.accepted",
+        "09:00",
+        r#","item_code":"430626-BDC-001","channel":"hall""#,
+    );
+    let stage = event(
+        "e2",
+        "case.stage",
+        "10:00",
+        r#","stage":"undertake","result":"agree""#,
+    );
+    tokio::task::block_in_place(|| {
+        let publisher = login("pub");
+        assert_eq!(send(&publisher, &accepted).0, 200);
+
+        // Someone holds the write lock.
+        let other = rusqlite::Connection::open(dir.join("data/jiancha.db")).expect("open");
+        other.execute_batch("BEGIN EXCLUSIVE;").expect("lock");
+        let asked = Instant::now();
+        let (status, body) = send(&publisher, &stage);
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"], "unavailable", "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("locked") && message.contains("again"),
+            "the window system is told why and what to do: {message}"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(30),
+            "answered within the busy timeout, not hung"
+        );
+        drop(other);
+
+        // The same request again: accepted, and the first attempt left nothing behind.
+        let (status, body) = send(&publisher, &stage);
+        assert_eq!(status, 200, "{body}");
+    });
+    let end = node.store.log_end().await.expect("end");
+    for _ in 0..200 {
+        if node.applied() >= end {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::task::block_in_place(|| {
+        let auditor = login("audit");
+        let mut r = agent
+            .get(&format!("{base}/api/v1/cases/K1/timeline"))
+            .header("Authorization", &format!("Bearer {auditor}"))
+            .call()
+            .expect("timeline");
+        let v: Value = r.body_mut().read_json().expect("json");
+        let ids: Vec<&str> = v["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["event_id"].as_str())
+            .collect();
+        assert_eq!(ids, ["e1", "e2"], "each event once: {v}");
+        node.shutdown();
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
