@@ -519,8 +519,19 @@ impl Setup {
         produce(&self.brokers, &self.topics.events, lines);
     }
 
+    /// (committed, end) per partition; a broker too busy to answer is asked again (≤ 60 s).
     fn progress(&self) -> Vec<(i64, i64)> {
-        progress(&self.watcher, &self.topics.events).expect("committed and end offsets")
+        let asked = Instant::now();
+        loop {
+            match progress(&self.watcher, &self.topics.events) {
+                Ok(p) => return p,
+                Err(e) if asked.elapsed() < Duration::from_secs(60) => {
+                    eprintln!("progress: {e}; asking again");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("committed and end offsets: {e}"),
+            }
+        }
     }
 
     /// Every partition committed up to its end. A broker too busy to answer is "not yet": the
@@ -770,6 +781,65 @@ fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
         data.lines.len() - half
     );
     let (status, log) = second.terminate();
+    assert!(status.success(), "{log}");
+}
+
+/// Kafka Streams' kill -9 test, for jiancha: the stream arrives in slices while the one
+/// process is killed with SIGKILL at random moments, at least 20 times, and restarted; in the
+/// end ClickHouse holds exactly replay's alerts (each once, in its final state).
+#[test]
+fn killed_twenty_times_at_random_moments_it_loses_and_duplicates_nothing() {
+    if !services_up("killed_twenty_times_at_random_moments_it_loses_and_duplicates_nothing") {
+        return;
+    }
+    let data = Dataset::new("crashloop", 24_000);
+    let expected = data.expected();
+    let setup = Setup::new("crashloop");
+    let node = ["--instance-id", "node-a"];
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.subsec_nanos() as u64 | 1);
+    println!("kill schedule seed {seed}");
+    let mut state = seed;
+    let mut random = |below: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % below
+    };
+    let slices = 21;
+    let per = data.lines.len().div_ceil(slices);
+    let (mut kills, mut interrupted) = (0, 0);
+    for slice in data.lines.chunks(per).take(slices - 1) {
+        setup.produce(slice);
+        let victim = setup.start(&data, &node);
+        // Killed while it works: once it holds its partitions, at a random moment.
+        wait_until("partitions assigned", Duration::from_secs(90), || {
+            victim.metric("jiancha_partitions") >= PARTITIONS as f64
+        });
+        std::thread::sleep(Duration::from_millis(random(2500)));
+        let before = setup.progress();
+        victim.crash();
+        kills += 1;
+        if before.iter().any(|(committed, end)| committed < end) {
+            interrupted += 1;
+        }
+    }
+    setup.produce(&data.lines[per * (slices - 1)..]);
+    let last = setup.start(&data, &node);
+    wait_until(
+        "everything committed after the last restart",
+        Duration::from_secs(180),
+        || setup.fully_committed(),
+    );
+    println!("{kills} SIGKILLs, {interrupted} with uncommitted work");
+    assert!(kills >= 20, "{kills} kills");
+    assert!(
+        interrupted >= 10,
+        "only {interrupted} kills interrupted work"
+    );
+    assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
+    let (status, log) = last.terminate();
     assert!(status.success(), "{log}");
 }
 

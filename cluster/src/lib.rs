@@ -97,7 +97,22 @@ fn check_topics(consumer: &KafkaConsumer, cfg: &ClusterConfig) -> Result<(), Clu
         &cfg.dead_letter_topic,
         &cfg.status_topic,
     ] {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(15))?;
+        // A busy or restarting broker may miss one deadline: ask again for up to a minute
+        // (a supervisor restarting a process that gave up at once would only add load).
+        let asked = std::time::Instant::now();
+        let metadata = loop {
+            match consumer.fetch_metadata(Some(topic), Duration::from_secs(15)) {
+                Ok(m) => break m,
+                Err(e) if asked.elapsed() < Duration::from_secs(60) => {
+                    log::warn!(
+                        "metadata of {topic} from {}: {e}; asking again",
+                        cfg.brokers
+                    );
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let detail = match metadata
             .topics()
             .iter()
