@@ -22,6 +22,10 @@ case "${1:-start}" in
     "$here/zookeeper.sh" start
     # Installs clickhouse-server if missing (and starts the shared instance, which is harmless).
     "$here/clickhouse.sh" start >/dev/null
+    # A test instance: start empty. Replicated tables left by an earlier run would have to
+    # reach their ZooKeeper metadata before the server answers, and a server that cannot do
+    # that does not start at all.
+    rm -rf "$dir/data" "$dir/tmp"
     mkdir -p "$dir/etc/config.d"
     cp /etc/clickhouse-server/config.xml /etc/clickhouse-server/users.xml "$dir/etc/"
     cat >"$dir/etc/config.d/jiancha-cluster.xml" <<XML
