@@ -7,6 +7,8 @@
 //! the broker's acknowledgement in cluster mode). If the sink fails nothing is acknowledged and
 //! the whole request can be sent again: duplicates are recognised by `event_id`.
 
+use std::sync::Mutex;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -65,6 +67,57 @@ pub trait EventSink: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), BackendError>>;
 }
 
+/// An in-memory [`EventSink`], for tests and fuzzing: keeps what it is given, or fails while
+/// told to (as `MemoryBackend` does for the store).
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    received: Mutex<(Vec<Accepted>, Vec<Refused>)>,
+    failing: Mutex<Option<String>>,
+}
+
+impl MemorySink {
+    /// Everything made "durable" so far.
+    pub fn received(&self) -> (Vec<Accepted>, Vec<Refused>) {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Everything made "durable" so far, forgetting it.
+    pub fn take(&self) -> (Vec<Accepted>, Vec<Refused>) {
+        std::mem::take(&mut *self.received.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Fail every submission with this message from now on (`None`: work again).
+    pub fn fail_with(&self, message: Option<&str>) {
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = message.map(str::to_string);
+    }
+}
+
+impl EventSink for MemorySink {
+    fn submit(
+        &self,
+        accepted: Vec<Accepted>,
+        refused: Vec<Refused>,
+    ) -> BoxFuture<'_, Result<(), BackendError>> {
+        let failing = self
+            .failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Box::pin(async move {
+            if let Some(message) = failing {
+                return Err(BackendError(message));
+            }
+            let mut received = self.received.lock().unwrap_or_else(|p| p.into_inner());
+            received.0.extend(accepted);
+            received.1.extend(refused);
+            Ok(())
+        })
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct LineResult {
     line: usize,
@@ -86,20 +139,25 @@ struct IngestAnswer {
     results: Vec<LineResult>,
 }
 
-/// The lines of a request: the whole body for `application/json`, else NDJSON (blank lines
-/// skipped, numbering kept).
+/// The lines of a request: the whole body for `application/json`, else NDJSON; blank lines
+/// skipped, numbering kept. A blank body has no line in either form (so it is refused as empty,
+/// not stored as a dead letter: found by fuzzing).
 fn lines<'a>(headers: &HeaderMap, body: &'a [u8]) -> Vec<(usize, &'a [u8])> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let trim = |l: &'a [u8]| l.trim_ascii();
-    if json {
-        return vec![(1, trim(body))];
-    }
-    body.split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, trim(l)))
+    let numbered: Vec<(usize, &[u8])> = if json {
+        vec![(1, body)]
+    } else {
+        body.split(|&b| b == b'\n')
+            .enumerate()
+            .map(|(i, l)| (i + 1, l))
+            .collect()
+    };
+    numbered
+        .into_iter()
+        .map(|(n, l)| (n, l.trim_ascii()))
         .filter(|(_, l)| !l.is_empty())
         .collect()
 }

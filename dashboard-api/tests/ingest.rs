@@ -3,36 +3,11 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use dashboard_api::backend::{BackendError, BoxFuture};
-use dashboard_api::events::{Accepted, EventSink, Refused};
+use dashboard_api::events::MemorySink;
 use dashboard_api::{wall_now, ApiConfig};
 use support::{start, PINGJIANG};
-
-#[derive(Default)]
-struct Sink {
-    got: Mutex<(Vec<Accepted>, Vec<Refused>)>,
-    down: Mutex<bool>,
-}
-
-impl EventSink for Sink {
-    fn submit(
-        &self,
-        accepted: Vec<Accepted>,
-        refused: Vec<Refused>,
-    ) -> BoxFuture<'_, Result<(), BackendError>> {
-        Box::pin(async move {
-            if *self.down.lock().expect("lock") {
-                return Err(BackendError("SQLite: disk I/O error".into()));
-            }
-            let mut got = self.got.lock().expect("lock");
-            got.0.extend(accepted);
-            got.1.extend(refused);
-            Ok(())
-        })
-    }
-}
 
 fn event(id: &str, region: &str, occurred: rules::Instant) -> String {
     format!(
@@ -43,7 +18,7 @@ fn event(id: &str, region: &str, occurred: rules::Instant) -> String {
 #[tokio::test]
 async fn a_batch_gets_one_result_per_line_and_invalid_lines_become_dead_letters() {
     let s = start(ApiConfig::default()).await;
-    let sink = Arc::new(Sink::default());
+    let sink = Arc::new(MemorySink::default());
     s.api.set_event_sink(sink.clone());
     let now = wall_now();
     let body = [
@@ -91,7 +66,7 @@ async fn a_batch_gets_one_result_per_line_and_invalid_lines_become_dead_letters(
         "blank line 3 is skipped but numbering is kept: {answer}"
     );
     assert_eq!(results[4]["field"], "case_id");
-    let got = sink.got.lock().expect("lock");
+    let got = sink.received();
     assert_eq!(got.0.len(), 1);
     assert_eq!(
         (got.0[0].event_id.as_str(), got.0[0].center_id.as_str()),
@@ -117,7 +92,7 @@ async fn a_batch_gets_one_result_per_line_and_invalid_lines_become_dead_letters(
 #[tokio::test]
 async fn one_json_event_is_accepted_and_a_store_failure_acknowledges_nothing() {
     let s = start(ApiConfig::default()).await;
-    let sink = Arc::new(Sink::default());
+    let sink = Arc::new(MemorySink::default());
     s.api.set_event_sink(sink.clone());
     let pretty = serde_json::to_string_pretty(
         &serde_json::from_str::<serde_json::Value>(&event("one", PINGJIANG, wall_now()))
@@ -135,7 +110,7 @@ async fn one_json_event_is_accepted_and_a_store_failure_acknowledges_nothing() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["results"][0]["event_id"], "one");
 
-    *sink.down.lock().expect("lock") = true;
+    sink.fail_with(Some("SQLite: disk I/O error"));
     let (status, answer) = s
         .post_raw("/api/v1/events", "pj-publisher", "application/json", pretty)
         .await;
@@ -145,17 +120,13 @@ async fn one_json_event_is_accepted_and_a_store_failure_acknowledges_nothing() {
         message.contains("send it again") && message.contains("disk I/O"),
         "{message}"
     );
-    assert_eq!(
-        sink.got.lock().expect("lock").0.len(),
-        1,
-        "nothing more stored"
-    );
+    assert_eq!(sink.received().0.len(), 1, "nothing more stored");
 }
 
 #[tokio::test]
 async fn only_publishers_send_events_and_publishers_see_no_dashboards() {
     let s = start(ApiConfig::default()).await;
-    s.api.set_event_sink(Arc::new(Sink::default()));
+    s.api.set_event_sink(Arc::new(MemorySink::default()));
     let line = event("x", PINGJIANG, wall_now());
     let (status, answer) = s
         .post_raw(
@@ -185,4 +156,31 @@ async fn only_publishers_send_events_and_publishers_see_no_dashboards() {
         )
         .await;
     assert_eq!(status, 400, "{answer}");
+}
+
+/// Fuzzing regression (fuzz target `http_ingest`): a blank body sent as `application/json` was
+/// decoded as one empty event, answered 422 and stored as a `not_json` dead letter, while the
+/// same body as NDJSON was refused as empty. Both are now a 400 and store nothing.
+#[tokio::test]
+async fn a_blank_json_body_is_refused_as_empty_and_stores_no_dead_letter() {
+    let s = start(ApiConfig::default()).await;
+    let sink = Arc::new(MemorySink::default());
+    s.api.set_event_sink(sink.clone());
+    for content_type in ["application/json", "application/json; charset=utf-8"] {
+        for body in ["", " \n\t\r\n"] {
+            let (status, answer) = s
+                .post_raw("/api/v1/events", "pj-publisher", content_type, body.into())
+                .await;
+            assert_eq!(status, 400, "{content_type} {body:?}: {answer}");
+            assert!(
+                answer["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("empty body"),
+                "{answer}"
+            );
+        }
+    }
+    let got = sink.received();
+    assert!(got.0.is_empty() && got.1.is_empty(), "nothing stored");
 }

@@ -203,7 +203,7 @@ pub enum TimestampError {
     MissingOffset,
     /// Not a real date or time (month 13, 25:00 …).
     OutOfRange,
-    /// Before 2000 or after 2099.
+    /// Before 2000 or after 2099, in local time (UTC+08:00).
     UnsupportedYear,
 }
 
@@ -213,7 +213,9 @@ impl fmt::Display for TimestampError {
             TimestampError::Syntax => "not an RFC 3339 timestamp (YYYY-MM-DDTHH:MM:SS+08:00)",
             TimestampError::MissingOffset => "RFC 3339 timestamp without a UTC offset",
             TimestampError::OutOfRange => "not a real date or time",
-            TimestampError::UnsupportedYear => "year outside the supported range 2000-2099",
+            TimestampError::UnsupportedYear => {
+                "year outside the supported range 2000-2099 (in UTC+08:00)"
+            }
         })
     }
 }
@@ -259,9 +261,6 @@ pub fn parse_rfc3339(s: &str) -> Result<Instant, TimestampError> {
         }
         _ => return Err(TimestampError::Syntax),
     };
-    if !(MIN_YEAR..=MAX_YEAR).contains(&year) {
-        return Err(TimestampError::UnsupportedYear);
-    }
     // A leap second (:60) is accepted and folded into the next second, as most systems do.
     if month == 0 || month > 12 || day == 0 || day > days_in_month(year, month) {
         return Err(TimestampError::OutOfRange);
@@ -271,6 +270,16 @@ pub fn parse_rfc3339(s: &str) -> Result<Instant, TimestampError> {
     }
     let days = days_from_civil(year, month, day);
     let secs = days * SECS_PER_DAY + i64::from(hour * 3600 + minute * 60 + second) - offset;
+    // The year written is in the sender's offset; the supported range is of local dates. Found
+    // by fuzzing: `2000-01-01T00:00:00+23:59` is 1999-12-31 in China, and `Instant::day` would
+    // have clamped it to 2000-01-01 (a wrong date, silently), nor could it be printed and
+    // parsed back.
+    let local_days = (secs + LOCAL_OFFSET_SECS).div_euclid(SECS_PER_DAY);
+    if local_days < days_from_civil(MIN_YEAR, 1, 1)
+        || local_days >= days_from_civil(MAX_YEAR + 1, 1, 1)
+    {
+        return Err(TimestampError::UnsupportedYear);
+    }
     Ok(Instant(secs))
 }
 
@@ -360,6 +369,32 @@ mod tests {
             parse_rfc3339("2026-10-13T00:00:00+0800"),
             Err(TimestampError::Syntax)
         );
+    }
+
+    /// Fuzzing regression: the supported years are of the local (UTC+08:00) date, whatever
+    /// offset the sender wrote, so every accepted instant has a real `Day` and prints in a form
+    /// that parses back to it.
+    #[test]
+    fn supported_years_are_local_years() {
+        for outside in [
+            "2000-01-01T00:00:00+23:59",
+            "1999-12-31T15:59:59Z",
+            "2099-12-31T23:59:59-23:59",
+            "2099-12-31T16:00:00Z",
+        ] {
+            assert_eq!(
+                parse_rfc3339(outside),
+                Err(TimestampError::UnsupportedYear),
+                "{outside}"
+            );
+        }
+        let first = parse_rfc3339("1999-12-31T16:00:00Z").unwrap();
+        assert_eq!(first.to_string(), "2000-01-01T00:00:00+08:00");
+        assert_eq!(first.day(), Day(0));
+        let last = parse_rfc3339("2099-12-31T23:59:59+08:00").unwrap();
+        for t in [first, last] {
+            assert_eq!(parse_rfc3339(&t.to_string()), Ok(t));
+        }
     }
 
     #[test]
