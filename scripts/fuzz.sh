@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Fuzz every cargo-fuzz target in fuzz/ for SECONDS each (default 30), starting from the
-# committed corpus (fuzz/corpus/<target>/), and fail on any crash, failed check, timeout or
-# out-of-memory. See docs/RELIABILITY.md, "Fuzzing".
+# Fuzz the cargo-fuzz targets in fuzz/ (all, or those named) for SECONDS each (default 30),
+# starting from the committed corpus (fuzz/corpus/<target>/), and fail on any crash, failed
+# check, timeout or out-of-memory. See docs/RELIABILITY.md, "Fuzzing".
 #
-#   scripts/fuzz.sh [SECONDS]
+#   scripts/fuzz.sh [SECONDS [TARGET...]]
 #
 # Installs cargo-fuzz if missing. The machine has only the stable toolchain: cargo-fuzz passes
 # nightly `-Z` flags, which RUSTC_BOOTSTRAP=1 lets stable cargo and rustc accept. Built with
@@ -17,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs=${1:-30}
+shift || true
 cargo_fuzz_version=0.13.2
 if ! cargo fuzz --version 2>/dev/null | grep -q "$cargo_fuzz_version"; then
     echo "== installing cargo-fuzz $cargo_fuzz_version"
@@ -26,7 +27,7 @@ fi
 export RUSTC_BOOTSTRAP=1
 target_dir="$PWD/fuzz/target"
 flags=(--sanitizer none --codegen-units 16 --target-dir "$target_dir")
-targets=$(cargo fuzz list)
+targets=${*:-$(cargo fuzz list)}
 
 start=$SECONDS
 echo "== cargo fuzz build (${targets//$'\n'/, })"
