@@ -25,6 +25,9 @@ if ! cargo fuzz --version 2>/dev/null | grep -q "$cargo_fuzz_version"; then
 fi
 
 export RUSTC_BOOTSTRAP=1
+# The same dependency versions as the root workspace: its lock file, trimmed and completed by
+# cargo for the fuzz crate (libfuzzer-sys and its few dependencies).
+cp Cargo.lock fuzz/Cargo.lock
 target_dir="$PWD/fuzz/target"
 flags=(--sanitizer none --codegen-units 16 --target-dir "$target_dir")
 targets=${*:-$(cargo fuzz list)}

@@ -36,3 +36,9 @@ deploy/local/browser.sh
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+# Fuzzing (docs/RELIABILITY.md, "Fuzzing"): every cargo-fuzz target of fuzz/ for a short run
+# from the committed corpus; a crash, failed check, timeout or OOM fails the suite. Its own
+# build in fuzz/target (cargo-fuzz installed if missing), then JIANCHA_FUZZ_SECONDS per target.
+echo "== fuzz"
+scripts/fuzz.sh "${JIANCHA_FUZZ_SECONDS:-30}"

@@ -141,12 +141,15 @@ struct IngestAnswer {
 
 /// The lines of a request: the whole body for `application/json`, else NDJSON; blank lines
 /// skipped, numbering kept. A blank body has no line in either form (so it is refused as empty,
-/// not stored as a dead letter: found by fuzzing).
+/// not stored as a dead letter: found by fuzzing). The media type is compared without its
+/// parameters and case (RFC 9110), so `Application/JSON; charset=utf-8` is one event while
+/// `application/jsonl` and `application/json-seq` are read as lines.
 fn lines<'a>(headers: &HeaderMap, body: &'a [u8]) -> Vec<(usize, &'a [u8])> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
     let numbered: Vec<(usize, &[u8])> = if json {
         vec![(1, body)]
     } else {

@@ -184,3 +184,32 @@ async fn a_blank_json_body_is_refused_as_empty_and_stores_no_dead_letter() {
     let got = sink.received();
     assert!(got.0.is_empty() && got.1.is_empty(), "nothing stored");
 }
+
+/// The media type decides between one event and NDJSON, compared as RFC 9110 says: without
+/// parameters, in any case. `application/jsonl` is JSON Lines, not one JSON document.
+#[tokio::test]
+async fn the_json_media_type_is_matched_without_parameters_and_case() {
+    let s = start(ApiConfig::default()).await;
+    s.api.set_event_sink(Arc::new(MemorySink::default()));
+    let now = wall_now().plus_secs(-60);
+    let one = serde_json::to_string_pretty(
+        &serde_json::from_str::<serde_json::Value>(&event("one", PINGJIANG, now)).expect("json"),
+    )
+    .expect("pretty");
+    let (status, answer) = s
+        .post_raw(
+            "/api/v1/events",
+            "pj-publisher",
+            "Application/JSON ; charset=UTF-8",
+            one,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"][0]["event_id"], "one");
+    let two = [event("l1", PINGJIANG, now), event("l2", PINGJIANG, now)].join("\n");
+    let (status, answer) = s
+        .post_raw("/api/v1/events", "pj-publisher", "application/jsonl", two)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], 2, "{answer}");
+}

@@ -37,6 +37,8 @@ const CONTENT_TYPES: &[Option<&str>] = &[
     Some("application/json; charset=utf-8"),
     Some("text/plain"),
     Some("application/jsonl"),
+    Some("Application/JSON ;charset=UTF-8"),
+    Some("application/json-seq"),
 ];
 
 /// Callers: (username, role, jurisdiction).
@@ -141,7 +143,11 @@ fuzz_target!(|data: &[u8]| {
         (status, answer)
     });
 
-    let json = content_type.is_some_and(|c| c.starts_with("application/json"));
+    // One JSON event exactly for the media type application/json, whatever its parameters.
+    let json = content_type.is_some_and(|c| {
+        let essence = c.split_once(';').map_or(c, |(e, _)| e);
+        essence.trim().eq_ignore_ascii_case("application/json")
+    });
     let lines = model_lines(json, body);
     let (accepted, refused) = h.sink.take();
     if !matches!(role, Role::Publisher | Role::Admin) {
