@@ -93,7 +93,11 @@ async function logIn(page, username) {
   await page.click("#submit");
 }
 
-const navOf = (page) => page.$$eval(".topbar nav a", (as) => as.map((a) => a.textContent));
+// The top bar is drawn once the page has the user's names: wait for it, then read it.
+async function navOf(page) {
+  await page.waitForSelector(".topbar nav a");
+  return page.$$eval(".topbar nav a", (as) => as.map((a) => a.textContent));
+}
 
 // ---- the hall's data ----
 const publisher = await login("web-publisher");
