@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod support;
 
 const PASSWORD: &str = "reliability-密码-9f3c";
 
@@ -41,21 +42,21 @@ fn run_ok(cmd: &mut Command) -> String {
 }
 
 fn add_user(users: &Path, name: &str, role: &str, region: &str) {
-    let mut child = jiancha()
-        .args(["user", "add", "--users"])
-        .arg(users)
-        .args(["--username", name, "--role", role, "--region", region])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .expect("password");
-    assert!(child.wait().expect("user add").success());
+    let users = users.to_str().expect("UTF-8 path");
+    support::jiancha_user(
+        &[
+            "add",
+            "--users",
+            users,
+            "--username",
+            name,
+            "--role",
+            role,
+            "--region",
+            region,
+        ],
+        &format!("{PASSWORD}\n"),
+    );
 }
 
 /// A simulated 平江 week (NDJSON, in time order) and its reference directory.

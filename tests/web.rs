@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
 const PASSWORD: &str = "看板测试-correct horse";
 
 fn jiancha() -> Command {
@@ -62,10 +64,12 @@ fn run_ok(cmd: &mut Command) {
 }
 
 fn add_user(users: &Path, username: &str, role: &str, region: &str, name: &str) {
-    let mut child = jiancha()
-        .args(["user", "add", "--users"])
-        .arg(users)
-        .args([
+    let users = users.to_str().expect("UTF-8 path");
+    support::jiancha_user(
+        &[
+            "add",
+            "--users",
+            users,
             "--username",
             username,
             "--role",
@@ -74,23 +78,8 @@ fn add_user(users: &Path, username: &str, role: &str, region: &str, name: &str) 
             region,
             "--name",
             name,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("jiancha user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .expect("password");
-    let out = child.wait_with_output().expect("user add");
-    assert!(
-        out.status.success(),
-        "user add {username}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        &format!("{PASSWORD}\n"),
     );
 }
 

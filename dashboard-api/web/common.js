@@ -7,6 +7,8 @@ export const STATUS = {
   open: "待签收", acknowledged: "已签收", supervising: "督办中",
   resolved: "已办结", dismissed: "已驳回", retracted: "已撤销",
 };
+/// Alert statuses that keep an alert on the live screens.
+export const ACTIVE = new Set(["open", "acknowledged", "supervising"]);
 export const WINDOW_STATE = {
   serving: "服务中", open_idle: "空闲", paused: "暂停", unstaffed: "空岗", closed: "关闭",
 };

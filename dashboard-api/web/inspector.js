@@ -1,7 +1,7 @@
 // 督办台: the live queue of active alerts by level and age; an alert's detail with its deadline
 // evidence, case history and audit trail; the actions 签收 / 督办 / 回告 / 办结 / 驳回.
 import {
-  ACTIONS, api, chip, connIndicator, dataClock, el, fill, fmtAge, fmtTime, LEVEL_ORDER, Live,
+  ACTIVE, ACTIONS, api, chip, connIndicator, dataClock, el, fill, fmtAge, fmtTime, LEVEL_ORDER, Live,
   loadDirectory, names, prettyMessage, requireRole, session, showError, statusChip, topbar,
 } from "/ui/assets/common.js";
 import { EVENT_KINDS, eventDetail, evidenceFacts, evidenceList, evidenceTimeline } from "/ui/assets/timeline.js";
@@ -197,7 +197,6 @@ form.addEventListener("submit", async (ev) => {
 });
 
 // ---- live ----
-const ACTIVE = new Set(["open", "acknowledged", "supervising"]);
 function upsert(a) {
   dataClock.observe(a.fired_at);
   if (ACTIVE.has(a.status)) alerts.set(a.alert_id, a);

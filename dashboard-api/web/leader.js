@@ -2,7 +2,7 @@
 // Tiles and ticker follow the WebSocket; counters and ranking are re-read from the store
 // every 30 seconds and soon after the hall changes.
 import {
-  api, chip, connIndicator, dataClock, el, fmtAge, fmtTime, Live, loadDirectory, localDay, names, pct, prettyMessage,
+  ACTIVE, api, chip, connIndicator, dataClock, el, fmtAge, fmtTime, Live, loadDirectory, localDay, names, pct, prettyMessage,
   requireRole, showError, topbar, WINDOW_STATE, LEVEL_ORDER,
 } from "/ui/assets/common.js";
 
@@ -195,7 +195,6 @@ function statsSoon() {
   statsTimer = setTimeout(() => { statsTimer = null; refreshStats(); }, 3000);
 }
 
-const ACTIVE = new Set(["open", "acknowledged", "supervising"]);
 const live = new Live({
   state: (s) => conn.set(s),
   snapshot: (msg) => {
