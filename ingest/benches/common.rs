@@ -1,6 +1,8 @@
 //! Shared set-up of the engine benchmarks: a warm engine holding `open` cases and the
 //! steady-state stream that follows.
 
+#![allow(dead_code)] // each benchmark uses its part
+
 use std::sync::Arc;
 
 use ingest::decode::{decode_str, DecodeOptions, Receipt};
@@ -40,4 +42,38 @@ pub fn stream(workload: &mut Workload, n: usize) -> Vec<String> {
         lines.extend(buf.split('\n').map(str::to_string));
     }
     lines
+}
+
+/// Apply pre-decoded events as `jiancha replay` does, with the engine's lookahead.
+pub fn apply_all(engine: &mut Engine, events: &[rules::Event<'_>]) -> u64 {
+    let mut alerts = Vec::new();
+    let mut n = 0;
+    for (i, ev) in events.iter().enumerate() {
+        engine.lookahead(events, i, Some);
+        let _ = engine.on_event(ev, &mut alerts);
+        n += alerts.len() as u64;
+        alerts.clear();
+    }
+    n
+}
+
+/// Decode and apply lines as `jiancha replay` does: decoded a block at a time, then applied
+/// with the engine's lookahead.
+pub fn decode_and_apply(engine: &mut Engine, lines: &[String]) -> u64 {
+    let mut alerts = Vec::new();
+    let mut n = 0;
+    let mut block = Vec::with_capacity(ingest::replay::BLOCK_EVENTS);
+    for chunk in lines.chunks(ingest::replay::BLOCK_EVENTS) {
+        block.clear();
+        block.extend(chunk.iter().map(|l| decode_str(l, &OPTS)));
+        for (i, ev) in block.iter().enumerate() {
+            engine.lookahead(&block, i, |r| r.as_ref().ok());
+            if let Ok(ev) = ev {
+                let _ = engine.on_event(ev, &mut alerts);
+            }
+            n += alerts.len() as u64;
+            alerts.clear();
+        }
+    }
+    n
 }

@@ -10,7 +10,7 @@ mod common;
 /// The allocator the `jiancha` binary uses.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use common::{stream, warm_engine, OPTS};
+use common::{apply_all, decode_and_apply, stream, warm_engine, OPTS};
 
 const OPEN_CASES: usize = 1_000_000;
 const STREAM: usize = 1_000_000;
@@ -29,11 +29,7 @@ fn engine(c: &mut Criterion) {
         b.iter_batched(
             || engine.clone(),
             |mut engine| {
-                let mut alerts = Vec::new();
-                for ev in &events {
-                    let _ = engine.on_event(ev, &mut alerts);
-                    alerts.clear();
-                }
+                apply_all(&mut engine, &events);
                 engine
             },
             BatchSize::PerIteration,
@@ -43,13 +39,7 @@ fn engine(c: &mut Criterion) {
         b.iter_batched(
             || engine.clone(),
             |mut engine| {
-                let mut alerts = Vec::new();
-                for line in &lines {
-                    if let Ok(ev) = decode_str(line, &OPTS) {
-                        let _ = engine.on_event(&ev, &mut alerts);
-                    }
-                    alerts.clear();
-                }
+                decode_and_apply(&mut engine, &lines);
                 engine
             },
             BatchSize::PerIteration,

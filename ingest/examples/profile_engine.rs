@@ -20,24 +20,53 @@ fn main() {
         .map(|l| ingest::decode::decode_str(l, &OPTS).expect("valid"))
         .collect();
     eprintln!("setup {:?}", t.elapsed());
-    let t = Instant::now();
-    let mut alerts = Vec::new();
-    let mut n = 0u64;
-    if decode {
-        for line in &lines {
-            if let Ok(ev) = ingest::decode::decode_str(line, &OPTS) {
-                let _ = engine.on_event(&ev, &mut alerts);
-            }
-            n += alerts.len() as u64;
-            alerts.clear();
-        }
+    let rounds = if std::env::args().any(|a| a == "--decode-only") {
+        10
     } else {
-        for ev in &events {
-            let _ = engine.on_event(ev, &mut alerts);
-            n += alerts.len() as u64;
-            alerts.clear();
-        }
+        1
+    };
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let valid = lines
+            .iter()
+            .filter(|l| ingest::decode::decode_str(l, &OPTS).is_ok())
+            .count();
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "decode only: {valid} lines in {secs:.2}s = {:.0} lines/s",
+            lines.len() as f64 / secs
+        );
     }
+    if rounds > 1 {
+        std::process::exit(0);
+    }
+    if std::env::args().any(|a| a == "--ab") {
+        // A/B under a noisy machine: the same chunks through two clones, alternating, so both
+        // see the same neighbours. A: one event at a time; B: with the engine's lookahead.
+        let mut a = engine.clone();
+        let (mut ta, mut tb) = (0.0, 0.0);
+        let mut alerts = Vec::new();
+        for chunk in events.chunks(50_000) {
+            let t = Instant::now();
+            for ev in chunk {
+                let _ = a.on_event(ev, &mut alerts);
+                alerts.clear();
+            }
+            ta += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            common::apply_all(&mut engine, chunk);
+            tb += t.elapsed().as_secs_f64();
+        }
+        let n = events.len() as f64;
+        eprintln!("A {:.0}/s  B {:.0}/s  B/A {:.2}", n / ta, n / tb, ta / tb);
+        std::process::exit(0);
+    }
+    let t = Instant::now();
+    let n = if decode {
+        common::decode_and_apply(&mut engine, &lines)
+    } else {
+        common::apply_all(&mut engine, &events)
+    };
     let secs = t.elapsed().as_secs_f64();
     eprintln!(
         "{} events in {secs:.2}s = {:.0} events/s, {n} alerts, {} cases",

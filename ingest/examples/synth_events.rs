@@ -2,9 +2,13 @@
 //! `jiancha replay` end to end:
 //!
 //! ```text
-//! cargo run --release -p ingest --example synth_events -- DIR OPEN_CASES EVENTS
+//! cargo run --release -p ingest --example synth_events -- DIR OPEN_CASES EVENTS [PER_DAY] [--stdout]
 //! jiancha replay --reference DIR --events DIR/events.ndjson > /dev/null
 //! ```
+//!
+//! `PER_DAY` (default 3,000,000) sets how fast event time runs; `--stdout` writes the events
+//! to standard output instead of `DIR/events.ndjson` (to compress them on the way: a
+//! province-year does not fit on a small disk uncompressed).
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -13,13 +17,19 @@ use std::path::PathBuf;
 use rules::synth::{self, Workload};
 
 fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let to_stdout = args.iter().any(|a| a == "--stdout");
+    args.retain(|a| a != "--stdout");
     let dir = PathBuf::from(args.first().map_or("synth-out", String::as_str));
     let open: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let events: usize = args
         .get(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let per_day: u64 = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3_000_000);
     fs::create_dir_all(&dir)?;
     let files = synth::reference_files();
     for (name, text) in [files.items, files.windows, files.staff]
@@ -29,8 +39,14 @@ fn main() -> std::io::Result<()> {
         let file = name.rsplit('/').next().unwrap_or(&name).to_string();
         fs::write(dir.join(file), text)?;
     }
-    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(dir.join("events.ndjson"))?);
-    let mut workload = Workload::new(42, open, 3_000_000);
+    let path = dir.join("events.ndjson");
+    let sink: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(fs::File::create(&path)?)
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, sink);
+    let mut workload = Workload::new(42, open, per_day);
     let mut written = 0usize;
     let mut error = None;
     workload.warm_up(open, |line| {
@@ -50,9 +66,11 @@ fn main() -> std::io::Result<()> {
         written += buf.split('\n').count();
     }
     out.flush()?;
-    eprintln!(
-        "{written} events in {}",
-        dir.join("events.ndjson").display()
-    );
+    let to = if to_stdout {
+        "standard output".to_string()
+    } else {
+        path.display().to_string()
+    };
+    eprintln!("{written} events to {to}, up to {}", workload.now());
     Ok(())
 }

@@ -208,9 +208,6 @@ macro_rules! fields {
         #[derive(Clone, Copy)]
         enum F { $($name),+ }
         const FIELD_NAMES: &[&str] = &[$(stringify!($name)),+];
-        fn field_index(name: &str) -> Option<usize> {
-            match name { $(stringify!($name) => Some(F::$name as usize),)+ _ => None }
-        }
     };
 }
 
@@ -252,6 +249,77 @@ fields!(
 );
 
 const N_FIELDS: usize = FIELD_NAMES.len();
+
+/// A field name (at most 16 bytes) as two little-endian words, zero-padded.
+const fn key_words(b: &[u8]) -> (u64, u64) {
+    let mut w = [0u64; 2];
+    let mut i = 0;
+    while i < b.len() && i < 16 {
+        w[i / 8] |= (b[i] as u64) << (8 * (i % 8));
+        i += 1;
+    }
+    (w[0], w[1])
+}
+
+/// Multiplier of the field-name hash, chosen so the known names land in distinct slots of
+/// [`FIELD_TABLE`] (the table's construction refuses to compile otherwise).
+const FIELD_HASH_K: u64 = 0x617c_b835_9cf3_eec3;
+
+const fn field_hash(len: usize, (lo, hi): (u64, u64)) -> usize {
+    ((lo ^ hi.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ len as u64).wrapping_mul(FIELD_HASH_K) >> 58)
+        as usize
+}
+
+/// Known field names by hash: (length, words, index); length 0 is an empty slot.
+const FIELD_TABLE: [(usize, (u64, u64), usize); 64] = {
+    let mut table = [(0, (0, 0), 0); 64];
+    let mut f = 0;
+    while f < N_FIELDS {
+        let name = FIELD_NAMES[f].as_bytes();
+        assert!(name.len() <= 16, "field names are at most 16 bytes");
+        let slot = field_hash(name.len(), key_words(name));
+        assert!(
+            table[slot].0 == 0,
+            "field names collide: choose another FIELD_HASH_K"
+        );
+        table[slot] = (name.len(), key_words(name), f);
+        f += 1;
+    }
+    table
+};
+
+/// The index of a known field: one multiply, one table slot, one comparison.
+fn field_index(name: &str) -> Option<usize> {
+    let b = name.as_bytes();
+    if b.len() > 16 {
+        return None;
+    }
+    lookup_field(b.len(), key_words(b))
+}
+
+/// [`field_index`] of the `len` bytes at `start` of `b`, reading whole words when `b` has 16
+/// bytes there (it does in practice: the name is followed by its value).
+fn field_at(b: &[u8], start: usize, len: usize) -> Option<usize> {
+    let word = |at: usize| b.get(at..at + 8)?.try_into().ok().map(u64::from_le_bytes);
+    let mask = |n: usize| {
+        if n >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * n)) - 1
+        }
+    };
+    match (len <= 16).then(|| (word(start), word(start + 8))) {
+        Some((Some(lo), Some(hi))) => {
+            lookup_field(len, (lo & mask(len), hi & mask(len.saturating_sub(8))))
+        }
+        _ => field_index(std::str::from_utf8(b.get(start..start + len)?).ok()?),
+    }
+}
+
+fn lookup_field(len: usize, words: (u64, u64)) -> Option<usize> {
+    let (known_len, known, f) = FIELD_TABLE[field_hash(len, words)];
+    (len != 0 && known_len == len && known == words).then_some(f)
+}
 
 /// The object's known fields.
 struct Raw<'a>([Option<Scalar<'a>>; N_FIELDS]);
@@ -298,6 +366,26 @@ impl<'de> Deserialize<'de> for Raw<'de> {
 }
 
 impl<'a> Raw<'a> {
+    fn empty() -> Self {
+        Raw(std::array::from_fn(|_| None))
+    }
+
+    /// Fill an empty `Raw` with `text`'s known fields, or report it as not JSON or not an
+    /// object. (In place: a `Raw` is a kilobyte, not worth moving.)
+    fn parse(&mut self, text: &'a str) -> Result<(), DecodeError> {
+        if scan_flat(text, self).is_some() {
+            return Ok(());
+        }
+        *self = serde_json::from_str(text).map_err(|e| {
+            if e.classify() == serde_json::error::Category::Data {
+                err(Reason::NotObject, None, "an event must be a JSON object")
+            } else {
+                err(Reason::NotJson, None, e.to_string())
+            }
+        })?;
+        Ok(())
+    }
+
     fn take(&mut self, f: F) -> Option<Scalar<'a>> {
         match self.0[f as usize].take() {
             Some(Scalar::Null) | None => None,
@@ -401,6 +489,126 @@ impl<'a> Raw<'a> {
     }
 }
 
+/// The fast path of [`Raw::parse`]: a flat object whose strings have no escapes and whose
+/// numbers are integers — what window systems send. Anything else (an escape, a nested value,
+/// a decimal, a syntax error) gives `None` before anything is concluded, and serde_json decodes
+/// the text instead, so values and errors are exactly the general path's (the test
+/// `fast_path_agrees_with_serde_json` and the `decode` fuzz target hold them to that).
+fn scan_flat<'a>(text: &'a str, raw: &mut Raw<'a>) -> Option<()> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if *b.get(i)? != b'{' {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if *b.get(i)? == b'}' {
+        return (skip_ws(b, i + 1) == b.len()).then_some(());
+    }
+    loop {
+        let (key, j) = plain_str(text, i)?;
+        let field = field_at(b, i + 1, key.len());
+        i = skip_ws(b, j);
+        if *b.get(i)? != b':' {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let (value, j) = match *b.get(i)? {
+            b'"' => {
+                let (s, j) = plain_str(text, i)?;
+                (Scalar::Str(Cow::Borrowed(s)), j)
+            }
+            b't' if b[i..].starts_with(b"true") => (Scalar::Bool(true), i + 4),
+            b'f' if b[i..].starts_with(b"false") => (Scalar::Bool(false), i + 5),
+            b'n' if b[i..].starts_with(b"null") => (Scalar::Null, i + 4),
+            b'-' | b'0'..=b'9' => integer(b, i)?,
+            _ => return None,
+        };
+        if let Some(k) = field {
+            raw.0[k] = Some(value);
+        }
+        i = skip_ws(b, j);
+        match *b.get(i)? {
+            b',' => i = skip_ws(b, i + 1),
+            b'}' => return (skip_ws(b, i + 1) == b.len()).then_some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// The index of the first non-whitespace byte (JSON's four) at or after `i`.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The string starting with the quote at `i` and the index after its closing quote, if it has
+/// no escape and no control character (those are left to serde_json).
+fn plain_str(text: &str, i: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    if *b.get(i)? != b'"' {
+        return None;
+    }
+    let end = i + 1 + special_byte(&b[i + 1..])?;
+    // Both ends are ASCII quotes, so these are character boundaries.
+    (b[end] == b'"').then(|| (&text[i + 1..end], end + 1))
+}
+
+/// The index of the first quote, backslash or control character in `b`, eight bytes at a time
+/// (the lowest flagged byte of each word is exact; multi-byte UTF-8 is never flagged).
+fn special_byte(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let x = u64::from_le_bytes(chunk.try_into().ok()?);
+        let flagged = zero_byte(x ^ (ONES * u64::from(b'"')))
+            | zero_byte(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if flagged != 0 {
+            return Some(at + flagged.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = chunks.remainder();
+    let rest = tail
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    Some(at + rest)
+}
+
+/// An integer literal at `i` as serde_json reads it into [`Scalar`], or `None` for anything
+/// else it would read differently (decimals, exponents, leading zeros, beyond 64 bits).
+fn integer(b: &[u8], i: usize) -> Option<(Scalar<'static>, usize)> {
+    let negative = b[i] == b'-';
+    let start = i + usize::from(negative);
+    let digits = b[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let end = start + digits;
+    if digits == 0 || digits > 19 || (digits > 1 && b[start] == b'0') {
+        return None;
+    }
+    if let Some(b'.' | b'e' | b'E') = b.get(end) {
+        return None;
+    }
+    let magnitude = b[start..end].iter().try_fold(0u64, |n, &c| {
+        n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+    })?;
+    let value = if negative {
+        // serde_json reads -0 and a negative beyond i64 as floats.
+        if magnitude == 0 {
+            return None;
+        }
+        0i64.checked_sub_unsigned(magnitude)?
+    } else {
+        // As the visitor: beyond i64, "too large".
+        i64::try_from(magnitude).unwrap_or(i64::MAX)
+    };
+    Some((Scalar::Int(value), end))
+}
+
 /// Why a field is required; the sentence is only built when it is missing.
 #[derive(Clone, Copy)]
 enum Why {
@@ -453,13 +661,8 @@ pub fn decode<'a>(bytes: &'a [u8], opts: &DecodeOptions) -> Result<Event<'a>, De
 
 /// Decode and validate one event from text.
 pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions) -> Result<Event<'a>, DecodeError> {
-    let mut raw: Raw<'a> = serde_json::from_str(text).map_err(|e| {
-        if e.classify() == serde_json::error::Category::Data {
-            err(Reason::NotObject, None, "an event must be a JSON object")
-        } else {
-            err(Reason::NotJson, None, e.to_string())
-        }
-    })?;
+    let mut raw = Raw::empty();
+    raw.parse(text)?;
     let kind_text = raw.id(F::kind, Why::Always)?;
     let kind = Kind::parse(&kind_text).ok_or_else(|| {
         err(
@@ -676,6 +879,90 @@ mod tests {
         receipt: Receipt::ReportedAt,
         max_future_skew_secs: 600,
     };
+
+    #[test]
+    fn every_field_name_is_found_and_nothing_else() {
+        for (i, name) in FIELD_NAMES.iter().enumerate() {
+            assert_eq!(field_index(name), Some(i), "{name}");
+            for other in [&name[1..], &name[..name.len() - 1], &format!("{name}x")] {
+                assert!(field_index(other).is_none_or(|j| FIELD_NAMES[j] == other));
+            }
+            assert_eq!(field_index(&format!("{name}\0")), None);
+            assert_eq!(field_index(&name.to_uppercase()), None);
+        }
+        assert_eq!(field_index(""), None);
+        assert_eq!(field_index("a_field_name_longer_than_16"), None);
+    }
+
+    /// Where the fast path takes an input, it must find exactly what serde_json finds; where it
+    /// declines, serde_json decides. Inputs: real lines, and every prefix and one-byte change
+    /// of them (so syntax errors at each position), plus the JSON corners the fast path skips.
+    #[test]
+    fn fast_path_agrees_with_serde_json() {
+        let mut workload = rules::synth::Workload::new(3, 50, 100_000);
+        let mut lines = Vec::new();
+        workload.warm_up(50, |l| lines.push(l.to_string()));
+        for _ in 0..300 {
+            let mut l = String::new();
+            workload.next_line(&mut l);
+            lines.extend(l.split('\n').map(str::to_string));
+        }
+        let mut inputs: Vec<String> = [
+            "{}",
+            " { } ",
+            "{\"a\":1}x",
+            "{\"kind\":\"a\\\"b\"}",
+            "{\"k\":[1,{\"x\":2}]}",
+            "{\"score\":-0}",
+            "{\"score\":01}",
+            "{\"score\":1.5}",
+            "{\"score\":1e3}",
+            "{\"score\":9223372036854775807}",
+            "{\"score\":9223372036854775808}",
+            "{\"score\":-9223372036854775808}",
+            "{\"score\":-9223372036854775809}",
+            "{\"score\":18446744073709551616}",
+            "{\"score\":12345678901234567890}",
+            "{\"score\":-}",
+            "{\"a\":tru}",
+            "{\"a\":truex}",
+            "{\"a\":null,\"a\":\"b\"}",
+            "{\"a\":\"\t\"}",
+            "{\"kind\" : \"x\" ,\r\n \"kind\":\"y\"}",
+            "{\"a\":1,}",
+            "{,}",
+            "[1]",
+            "\"s\"",
+            "{\"汉字\":\"办件\"}",
+            "{\"a\":\"b\"",
+            "{\"a\"}",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        for line in lines.iter().take(40) {
+            for cut in 0..line.len() {
+                inputs.push(line[..cut].to_string());
+                let mut bytes = line.clone().into_bytes();
+                for c in [b'"', b'\\', b'}', b'1', b' ', b'.', b',', b'-'] {
+                    bytes[cut] = c;
+                    inputs.extend(String::from_utf8(bytes.clone()).ok());
+                }
+            }
+        }
+        inputs.extend(lines);
+        let mut taken = 0;
+        for text in &inputs {
+            let mut fast = Raw::empty();
+            if scan_flat(text, &mut fast).is_none() {
+                continue;
+            }
+            taken += 1;
+            let general: Raw = serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("fast path took {text:?}, serde_json refuses: {e}"));
+            assert!(fast.0 == general.0, "{text:?}");
+        }
+        assert!(taken > 400, "the fast path took only {taken} inputs");
+    }
 
     fn base(extra: &str) -> String {
         format!(

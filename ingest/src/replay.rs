@@ -4,9 +4,12 @@
 
 use std::io::{self, BufRead, Write};
 
-use rules::{Alert, Engine, Instant, Outcome};
+use rules::{Alert, Engine, Event, Instant, Outcome};
 
-use crate::decode::{decode_str, DecodeOptions};
+use crate::decode::{decode_str, DecodeError, DecodeOptions};
+
+/// Lines decoded together before they are applied.
+pub const BLOCK_EVENTS: usize = 256;
 
 /// Counts from one replay, reported on stderr by the command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,38 +39,52 @@ pub fn replay<R: BufRead, W: Write, D: Write>(
     mut diag: D,
 ) -> io::Result<ReplaySummary> {
     let mut summary = ReplaySummary::default();
-    let mut line = String::new();
     let mut alerts: Vec<Alert> = Vec::new();
-    loop {
-        line.clear();
-        if input.read_line(&mut line)? == 0 {
-            break;
-        }
-        summary.lines += 1;
-        let text = line.trim_end_matches(['\n', '\r']);
-        if text.trim().is_empty() {
-            continue;
-        }
-        match decode_str(text, opts) {
-            Err(e) => {
-                summary.invalid += 1;
-                writeln!(diag, "line {}: {e}", summary.lines)?;
+    // A block of lines at a time: decoded together, then applied in order with the engine's
+    // lookahead (its memory loads for the next events overlap the current one's work).
+    let mut text = String::new();
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(BLOCK_EVENTS);
+    let mut more = true;
+    while more {
+        text.clear();
+        spans.clear();
+        while spans.len() < BLOCK_EVENTS {
+            let start = text.len();
+            if input.read_line(&mut text)? == 0 {
+                more = false;
+                break;
             }
-            Ok(ev) => match engine.on_event(&ev, &mut alerts) {
-                Ok(Outcome::Duplicate) => summary.duplicates += 1,
-                Ok(_) => summary.applied += 1,
-                Err(rejection) => {
-                    summary.rejected += 1;
-                    writeln!(
-                        diag,
-                        "line {}: {}: {rejection}",
-                        summary.lines,
-                        rejection.code()
-                    )?;
-                }
-            },
+            spans.push((start, text.len()));
         }
-        summary.alerts += write_alerts(&mut out, &mut alerts)?;
+        let first = summary.lines + 1;
+        summary.lines += spans.len() as u64;
+        let block: Vec<Option<Result<Event<'_>, DecodeError>>> = spans
+            .iter()
+            .map(|&(a, b)| {
+                let line = text[a..b].trim_end_matches(['\n', '\r']);
+                (!line.trim().is_empty()).then(|| decode_str(line, opts))
+            })
+            .collect();
+        for (k, decoded) in block.iter().enumerate() {
+            engine.lookahead(&block, k, |d| d.as_ref()?.as_ref().ok());
+            let line = first + k as u64;
+            match decoded {
+                None => continue,
+                Some(Err(e)) => {
+                    summary.invalid += 1;
+                    writeln!(diag, "line {line}: {e}")?;
+                }
+                Some(Ok(ev)) => match engine.on_event(ev, &mut alerts) {
+                    Ok(Outcome::Duplicate) => summary.duplicates += 1,
+                    Ok(_) => summary.applied += 1,
+                    Err(rejection) => {
+                        summary.rejected += 1;
+                        writeln!(diag, "line {line}: {}: {rejection}", rejection.code())?;
+                    }
+                },
+            }
+            summary.alerts += write_alerts(&mut out, &mut alerts)?;
+        }
     }
     if let Some(until) = until {
         engine.advance_to(until, &mut alerts);

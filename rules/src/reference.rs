@@ -4,7 +4,7 @@
 //! directory), so this crate stays free of I/O. Every problem is reported with the file, the
 //! line and a reason, and parsing goes on after an error so `jiancha check` can list them all.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::fmt;
 
 use crate::calendar::{Calendar, CalendarBuilder};
@@ -136,9 +136,9 @@ pub struct Reference {
     /// Staff by 工号.
     pub staff: HashMap<String, Staff>,
     /// Display names of departments by code (`departments.csv`; the engine never reads them).
-    pub department_names: HashMap<String, String>,
+    pub department_names: std::collections::HashMap<String, String>,
     /// Display names of centres by id (`centers.csv`; the engine never reads them).
-    pub center_names: HashMap<String, String>,
+    pub center_names: std::collections::HashMap<String, String>,
 }
 
 impl Reference {
@@ -209,8 +209,8 @@ impl Reference {
                 .map(|w| (w.window_id.clone(), w))
                 .collect(),
             staff: staff.into_iter().map(|s| (s.staff_id.clone(), s)).collect(),
-            department_names: HashMap::new(),
-            center_names: HashMap::new(),
+            department_names: std::collections::HashMap::new(),
+            center_names: std::collections::HashMap::new(),
         }
     }
 
@@ -458,8 +458,8 @@ fn parse_names(
     text: &str,
     key: &str,
     errors: &mut Vec<ReferenceError>,
-) -> HashMap<String, String> {
-    let mut out = HashMap::new();
+) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
     read_csv(file, text, &[key, "name"], errors, |row| {
         let id = row.required(key)?;
         let name = row.required("name")?;

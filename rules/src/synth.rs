@@ -10,6 +10,7 @@
 //!   and every completed case is replaced by a newly accepted one, so the number of open cases
 //!   stays constant while time advances and deadlines fire.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use crate::reference::ReferenceFiles;
@@ -170,6 +171,8 @@ pub struct Workload {
     /// Complaints not yet resolved.
     /// Complaints not yet resolved: (event number, window).
     complaints: Vec<(u64, u64)>,
+    /// Queue tickets issued and not yet called, oldest first: (ticket number, window).
+    waiting: VecDeque<(u64, u64)>,
     next_case: u64,
     next_event: u64,
     /// Current event time.
@@ -191,6 +194,7 @@ impl Workload {
             open: Vec::with_capacity(open_cases),
             bad: Vec::new(),
             complaints: Vec::new(),
+            waiting: VecDeque::new(),
             next_case: 0,
             next_event: 0,
             now: parse_rfc3339(START).unwrap_or_default(),
@@ -280,8 +284,22 @@ impl Workload {
             let mut window = self.rng.below(WINDOWS as u64);
             let n = self.next_event;
             let (kind, extra) = match self.rng.below(25) {
-                0..=7 => ("queue.ticket_issued", format!(r#","ticket_no":"A{n}""#)),
-                8..=12 => ("queue.ticket_called", format!(r#","ticket_no":"A{n}""#)),
+                // Calls slightly outpace issues, so the queue stays short as in a hall that
+                // keeps up; one ticket in 200 is abandoned and waits too long.
+                6..=12 if !self.waiting.is_empty() => {
+                    let (ticket, at) = self.waiting.pop_front().unwrap_or((n, window));
+                    window = at;
+                    (
+                        "queue.ticket_called",
+                        format!(r#","ticket_no":"A{ticket}""#),
+                    )
+                }
+                0..=12 => {
+                    if self.rng.below(200) != 0 {
+                        self.waiting.push_back((n, window));
+                    }
+                    ("queue.ticket_issued", format!(r#","ticket_no":"A{n}""#))
+                }
                 13..=17 => {
                     let score = if self.rng.percent(10) {
                         self.bad.push((n, window));
@@ -348,7 +366,10 @@ impl Workload {
                         format!(r#","complaint_id":"K{id}","substantiated":{substantiated}"#),
                     )
                 }
-                _ => ("queue.ticket_issued", format!(r#","ticket_no":"A{n}""#)),
+                _ => {
+                    self.waiting.push_back((n, window));
+                    ("queue.ticket_issued", format!(r#","ticket_no":"A{n}""#))
+                }
             };
             self.header(line, t, kind, window);
             line.push_str(&extra);

@@ -6,22 +6,28 @@ use std::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashMap};
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Ask the CPU to start loading the cache line of `value` (a hint: it never reads into a
+/// Ask the CPU to start loading the cache lines of `value` (a hint: it never reads into a
 /// register and never faults). The engine is bound by memory latency: issuing the independent
 /// loads of an event together lets their cache misses overlap instead of queueing.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    // SAFETY: PREFETCHT0 is a hint; it accesses no memory architecturally and cannot fault, and
-    // SSE is part of the x86_64 baseline. The pointer comes from a valid reference anyway.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            (value as *const T).cast(),
-        );
+    let start = (value as *const T).cast::<u8>();
+    let last = start as usize + std::mem::size_of::<T>().max(1) - 1;
+    // Every 64-byte line the value spans (pointer arithmetic only: nothing is dereferenced).
+    let mut line = start.wrapping_sub(start as usize % 64);
+    loop {
+        #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
+        // SAFETY: PREFETCHT0 is a hint; it accesses no memory architecturally and cannot fault,
+        // and SSE is part of the x86_64 baseline.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.cast());
+        }
+        if line as usize + 64 > last {
+            break;
+        }
+        line = line.wrapping_add(64);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
 }
 
 /// Interned string id; [`NONE`] means absent.
@@ -194,6 +200,22 @@ impl Index {
         }
     }
 
+    /// The slot of the first entry with hash `h`, without comparing keys (for prefetching).
+    fn first(&self, h: u32) -> Option<u32> {
+        let mask = self.entries.len().checked_sub(1)?;
+        let mut i = h as usize & mask;
+        loop {
+            let e = self.entries[i];
+            if e == 0 {
+                return None;
+            }
+            if (e >> 32) as u32 == h {
+                return Some((e as u32).wrapping_sub(1));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     fn insert(&mut self, h: u32, slot: u32) {
         if (self.len + 1) * 2 > self.entries.len() {
             let bigger = vec![0; (self.entries.len() * 2).max(16)];
@@ -301,6 +323,14 @@ impl<T: Keyed> Slab<T> {
     /// Start loading the index entry where `h`'s lookup begins.
     pub fn prefetch(&self, h: KeyHash) {
         self.index.prefetch(h.0);
+    }
+
+    /// Start loading the value `h` most likely names, once its index entry is in cache (after
+    /// [`Slab::prefetch`]); a hash collision only prefetches the wrong value.
+    pub fn prefetch_value(&self, h: KeyHash) {
+        if let Some(cell) = self.index.first(h.0).and_then(|slot| self.cell(slot)) {
+            prefetch(cell);
+        }
     }
 
     fn cell(&self, slot: u32) -> Option<&Option<T>> {
