@@ -595,7 +595,7 @@ fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Ins
     };
     let opts = DecodeOptions::replay(&loaded.policy);
     let mut engine = Engine::new(Arc::new(loaded.reference), loaded.policy);
-    let out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let out = BufWriter::with_capacity(1 << 16, io::stdout());
     match ingest::replay::replay(&mut engine, input, until, &opts, out, io::stderr().lock()) {
         Ok(s) => {
             eprintln!(

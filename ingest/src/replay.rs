@@ -30,14 +30,45 @@ pub struct ReplaySummary {
 
 /// Replay `input` through `engine`, printing alerts as NDJSON on `out` and problems on `diag`.
 /// After the last event the clock advances to `until` when given. Only I/O errors fail.
-pub fn replay<R: BufRead, W: Write, D: Write>(
+///
+/// Alerts are serialised and written on a second thread, a block at a time and in order, so
+/// a replay uses two cores: one decodes and applies, the other prints.
+pub fn replay<R: BufRead, W: Write + Send, D: Write>(
+    engine: &mut Engine,
+    input: R,
+    until: Option<Instant>,
+    opts: &DecodeOptions,
+    mut out: W,
+    diag: D,
+) -> io::Result<ReplaySummary> {
+    std::thread::scope(|scope| {
+        let (blocks, received) = std::sync::mpsc::sync_channel::<Vec<Alert>>(16);
+        let printer = scope.spawn(move || -> io::Result<()> {
+            for mut alerts in received {
+                write_alerts(&mut out, &mut alerts)?;
+            }
+            out.flush()
+        });
+        let applied = apply(engine, input, until, opts, diag, &blocks);
+        drop(blocks);
+        let printed = printer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the alert printer panicked")));
+        // The printer's error (a closed pipe, a full disk) is the reason the reading stopped.
+        printed.and(applied)
+    })
+}
+
+/// The reading half of [`replay`]: decode and apply, handing each block's alerts to `blocks`.
+fn apply<R: BufRead, D: Write>(
     engine: &mut Engine,
     mut input: R,
     until: Option<Instant>,
     opts: &DecodeOptions,
-    mut out: W,
     mut diag: D,
+    blocks: &std::sync::mpsc::SyncSender<Vec<Alert>>,
 ) -> io::Result<ReplaySummary> {
+    let stopped = || io::Error::other("the alert printer stopped");
     let mut summary = ReplaySummary::default();
     let mut alerts: Vec<Alert> = Vec::new();
     // A block of lines at a time: decoded together, then applied in order with the engine's
@@ -69,7 +100,7 @@ pub fn replay<R: BufRead, W: Write, D: Write>(
             engine.lookahead(&block, k, |d| d.as_ref()?.as_ref().ok());
             let line = first + k as u64;
             match decoded {
-                None => continue,
+                None => {}
                 Some(Err(e)) => {
                     summary.invalid += 1;
                     writeln!(diag, "line {line}: {e}")?;
@@ -83,22 +114,26 @@ pub fn replay<R: BufRead, W: Write, D: Write>(
                     }
                 },
             }
-            summary.alerts += write_alerts(&mut out, &mut alerts)?;
+        }
+        if !alerts.is_empty() {
+            summary.alerts += alerts.len() as u64;
+            blocks
+                .send(std::mem::take(&mut alerts))
+                .map_err(|_| stopped())?;
         }
     }
     if let Some(until) = until {
         engine.advance_to(until, &mut alerts);
-        summary.alerts += write_alerts(&mut out, &mut alerts)?;
+        summary.alerts += alerts.len() as u64;
+        blocks.send(alerts).map_err(|_| stopped())?;
     }
-    out.flush()?;
     Ok(summary)
 }
 
-fn write_alerts<W: Write>(out: &mut W, alerts: &mut Vec<Alert>) -> io::Result<u64> {
-    let n = alerts.len() as u64;
+fn write_alerts<W: Write>(out: &mut W, alerts: &mut Vec<Alert>) -> io::Result<()> {
     for alert in alerts.drain(..) {
         serde_json::to_writer(&mut *out, &alert)?;
         out.write_all(b"\n")?;
     }
-    Ok(n)
+    Ok(())
 }

@@ -377,8 +377,24 @@ const PROVINCES: &[&str] = &[
 
 /// Is `s` a plausible GB/T 2260 administrative code: six digits under a real province.
 pub fn is_valid_region(s: &str) -> bool {
-    s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) && PROVINCES.contains(&&s[..2])
+    s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) && {
+        let b = s.as_bytes();
+        let province = usize::from(b[0] - b'0') * 10 + usize::from(b[1] - b'0');
+        PROVINCE_SET & (1u128 << province) != 0
+    }
 }
+
+/// [`PROVINCES`] as a set of numbers 0–99, one bit each.
+const PROVINCE_SET: u128 = {
+    let mut set = 0u128;
+    let mut i = 0;
+    while i < PROVINCES.len() {
+        let p = PROVINCES[i].as_bytes();
+        set |= 1 << ((p[0] - b'0') as u32 * 10 + (p[1] - b'0') as u32);
+        i += 1;
+    }
+    set
+};
 
 #[cfg(test)]
 mod tests {
@@ -402,5 +418,13 @@ mod tests {
         assert!(!is_valid_region("43062"));
         assert!(!is_valid_region("990626"));
         assert!(!is_valid_region("43062a"));
+        for p in 0..100 {
+            let code = format!("{p:02}0626");
+            assert_eq!(
+                is_valid_region(&code),
+                PROVINCES.contains(&&code[..2]),
+                "{code}"
+            );
+        }
     }
 }

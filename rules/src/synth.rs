@@ -376,7 +376,18 @@ impl Workload {
             line.push('}');
             return;
         }
-        let idx = self.rng.below(self.open.len() as u64) as usize;
+        // The older of two random open cases moves: offices work roughly oldest first, so
+        // cases finish within their limits as most real ones do (a uniform pick leaves a long
+        // tail of forgotten cases, and ten times the overdue alerts of a real province).
+        let (a, b) = (
+            self.rng.below(self.open.len() as u64) as usize,
+            self.rng.below(self.open.len() as u64) as usize,
+        );
+        let idx = if self.open[a].n <= self.open[b].n {
+            a
+        } else {
+            b
+        };
         let case = self.open[idx];
         self.open[idx].step += 1;
         let path = LIFECYCLES[(case.n % LIFECYCLES.len() as u64) as usize];
