@@ -75,14 +75,20 @@ pub(crate) async fn upgrade(
             .into_response()
         }
     };
-    // Dashboards send nothing but pongs: tungstenite's default 128 KiB read buffer per socket
-    // would be most of a connection's memory. Writes go out as they come (no batching buffer).
-    ws.read_buffer_size(4 * 1024)
+    // Dashboards send nothing but pongs and a close (at most 131 bytes a frame): tungstenite's
+    // default 128 KiB read buffer per socket would be most of a connection's memory, and it is
+    // zeroed up to its capacity before each read, so even 4 KiB stays resident on every idle
+    // socket. A longer frame (up to the limit) grows the buffer for itself. Writes go out as
+    // they come (no batching buffer).
+    ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| serve(api, filter, socket))
 }
+
+/// Bytes read from a client at a time (see `upgrade`).
+const READ_BUFFER: usize = 256;
 
 /// The largest message a client may send (they send nothing but pongs and a close).
 const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
