@@ -20,11 +20,11 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use axum::extract::ws::Utf8Bytes;
 use rules::alert::{AlertStatus, Level};
 use rules::time::Instant;
 use serde_json::Value;
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::auth::{Principal, Region};
 use crate::error::ApiError;

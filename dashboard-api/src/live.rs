@@ -1,6 +1,7 @@
 //! `GET /api/v1/live`: the WebSocket feed.
 //!
-//! Protocol (server → client, JSON text frames):
+//! Protocol (server → client, JSON text messages; a snapshot may come in several frames of one
+//! message, which WebSocket clients join):
 //! - `{"type":"snapshot","seq":S,"reason":"connect"|"lagged","alerts":[…],"windows":[…]}` —
 //!   replaces everything the client shows: the active alerts and the windows in its scope at
 //!   sequence S;
@@ -15,17 +16,27 @@
 //! even pongs) within the client timeout, is closed, with a close frame saying why and a metric.
 //!
 //! Each socket has a send task (this one) and a receive task (pongs, close), as the socket's
-//! two directions block independently.
+//! two directions block independently. The handshake is answered here and the socket is
+//! tokio-tungstenite's (axum's `WebSocket` cannot send a message in frames); what a socket keeps
+//! while idle is sized in docs/BENCHMARKS.md ("10,000 WebSocket clients").
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::auth::Principal;
 use crate::error::{from_query_rejection, ApiError};
@@ -51,7 +62,7 @@ pub(crate) async fn upgrade(
     State(api): State<Api>,
     who: Principal,
     q: Result<Query<LiveQuery>, QueryRejection>,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Response {
     let filter = match q.map_err(from_query_rejection).and_then(|Query(q)| {
         Ok(Filter {
@@ -64,27 +75,82 @@ pub(crate) async fn upgrade(
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(r) => {
-            return ApiError::new(
-                r.status(),
-                "bad_request",
-                format!("{}: connect with a WebSocket client", r.body_text()),
-            )
-            .into_response()
-        }
+    let accept = match websocket_key(request.headers()) {
+        Ok(key) => derive_accept_key(key.as_bytes()),
+        Err(why) => return not_websocket(StatusCode::BAD_REQUEST, why),
+    };
+    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+        return not_websocket(
+            StatusCode::UPGRADE_REQUIRED,
+            "the connection cannot be upgraded",
+        );
     };
     // Dashboards send nothing but pongs and a close (at most 131 bytes a frame): tungstenite's
     // default 128 KiB read buffer per socket would be most of a connection's memory, and it is
     // zeroed up to its capacity before each read, so even 4 KiB stays resident on every idle
     // socket. A longer frame (up to the limit) grows the buffer for itself. Writes go out as
     // they come (no batching buffer).
-    ws.read_buffer_size(READ_BUFFER)
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
-        .max_message_size(MAX_CLIENT_MESSAGE)
-        .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(api, filter, socket))
+        .max_message_size(Some(MAX_CLIENT_MESSAGE))
+        .max_frame_size(Some(MAX_CLIENT_MESSAGE));
+    tokio::spawn(async move {
+        // The client went away during the handshake: nothing to serve.
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        serve(api, filter, socket).await;
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// The client's `Sec-WebSocket-Key` if the request is a WebSocket opening handshake (RFC 6455
+/// §4.2.1), or what is missing. (The upgrade is done here rather than by axum's
+/// `WebSocketUpgrade` so that the socket is tungstenite's own, which can send a snapshot in
+/// fragments: see `send_snapshot`.)
+fn websocket_key(headers: &HeaderMap) -> Result<&HeaderValue, &'static str> {
+    let lists = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !lists(header::CONNECTION, "upgrade") {
+        return Err("the Connection header does not say upgrade");
+    }
+    if !lists(header::UPGRADE, "websocket") {
+        return Err("the Upgrade header does not say websocket");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err("the Sec-WebSocket-Version header is not 13");
+    }
+    headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or("the Sec-WebSocket-Key header is missing")
+}
+
+fn not_websocket(status: StatusCode, why: &str) -> Response {
+    ApiError::new(
+        status,
+        "bad_request",
+        format!("{why}: connect with a WebSocket client"),
+    )
+    .into_response()
 }
 
 /// Bytes read from a client at a time (see `upgrade`).
@@ -93,17 +159,22 @@ const READ_BUFFER: usize = 256;
 /// The largest message a client may send (they send nothing but pongs and a close).
 const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
 
+/// The largest frame of a snapshot (see `send_snapshot`).
+const SNAPSHOT_FRAGMENT: usize = 4 * 1024;
+
 /// Why the server closes on a client that talks: the feed is one-way.
-fn refusal(msg: &Result<Message, axum::Error>) -> Option<(u16, &'static str)> {
+fn refusal(
+    msg: &Result<Message, tokio_tungstenite::tungstenite::Error>,
+) -> Option<(CloseCode, &'static str)> {
     match msg {
         Ok(Message::Text(_) | Message::Binary(_)) => Some((
-            close_code::POLICY,
+            CloseCode::Policy,
             "this feed is one-way: send nothing but pongs and close",
         )),
         Ok(_) => None,
         // Tungstenite refuses an oversized message (or a protocol violation) with an error.
         Err(_) => Some((
-            close_code::SIZE,
+            CloseCode::Size,
             "message too large or malformed: this feed is one-way",
         )),
     }
@@ -153,6 +224,7 @@ async fn serve(api: Api, filter: Filter, socket: WebSocket) {
     metrics.ws_clients.dec();
 }
 
+type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
 /// Send one message within `limit`. `Err(Some(reason))` when the server gives up on the client,
@@ -163,7 +235,52 @@ async fn send_one(
     limit: std::time::Duration,
     metrics: &crate::metrics::ApiMetrics,
 ) -> Result<(), Option<&'static str>> {
-    match tokio::time::timeout(limit, sink.send(msg)).await {
+    send_frames(sink, std::iter::once(msg), limit, metrics).await
+}
+
+/// Send a snapshot within `limit`, as one message in frames of at most `SNAPSHOT_FRAGMENT`
+/// bytes (RFC 6455 §5.4; clients and browsers join them). Tungstenite copies each frame into
+/// the socket's write buffer, which keeps its largest size for the socket's life: a snapshot
+/// sent whole would leave every idle socket holding its size (100 KiB for 200 open alerts).
+async fn send_snapshot(
+    sink: &mut Sink,
+    snapshot: String,
+    limit: std::time::Duration,
+    metrics: &crate::metrics::ApiMetrics,
+) -> Result<(), Option<&'static str>> {
+    let bytes = Bytes::from(snapshot);
+    let len = bytes.len();
+    // At least one frame, so that an empty text would still be a message.
+    let frames = (0..len.max(1)).step_by(SNAPSHOT_FRAGMENT).map(|start| {
+        let end = len.min(start + SNAPSHOT_FRAGMENT);
+        let opcode = if start == 0 {
+            Data::Text
+        } else {
+            Data::Continue
+        };
+        Message::Frame(Frame::message(
+            bytes.slice(start..end),
+            OpCode::Data(opcode),
+            end == len,
+        ))
+    });
+    send_frames(sink, frames, limit, metrics).await
+}
+
+/// Send the frames of one message, all within `limit` (see `send_one`).
+async fn send_frames(
+    sink: &mut Sink,
+    frames: impl Iterator<Item = Message>,
+    limit: std::time::Duration,
+    metrics: &crate::metrics::ApiMetrics,
+) -> Result<(), Option<&'static str>> {
+    let all = async {
+        for frame in frames {
+            sink.send(frame).await?;
+        }
+        Ok::<(), tokio_tungstenite::tungstenite::Error>(())
+    };
+    match tokio::time::timeout(limit, all).await {
         Ok(Ok(())) => {
             metrics.ws_messages.inc();
             Ok(())
@@ -186,7 +303,7 @@ async fn send_loop(
     let metrics = &api.0.metrics;
     let limit = config.send_timeout;
     let (snapshot, mut seq, mut rx) = api.0.hub.snapshot_and_subscribe(filter, "connect");
-    if let Err(why) = send_one(sink, Message::Text(snapshot.into()), limit, metrics).await {
+    if let Err(why) = send_snapshot(sink, snapshot, limit, metrics).await {
         return why;
     }
     let mut beat = tokio::time::interval(config.heartbeat);
@@ -211,7 +328,7 @@ async fn send_loop(
                     let (snapshot, s, fresh) = api.0.hub.snapshot_and_subscribe(filter, "lagged");
                     seq = s;
                     rx = fresh;
-                    if let Err(why) = send_one(sink, Message::Text(snapshot.into()), limit, metrics).await {
+                    if let Err(why) = send_snapshot(sink, snapshot, limit, metrics).await {
                         return why;
                     }
                 }
@@ -221,7 +338,7 @@ async fn send_loop(
                 let silent_ms = millis(base).saturating_sub(heard.load(Ordering::Relaxed));
                 if silent_ms > config.client_timeout.as_millis() as u64 {
                     let frame = CloseFrame {
-                        code: close_code::POLICY,
+                        code: CloseCode::Policy,
                         reason: "no answer to pings; reconnect".into(),
                     };
                     let _ = send_one(sink, Message::Close(Some(frame)), limit, metrics).await;

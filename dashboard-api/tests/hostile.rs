@@ -134,6 +134,16 @@ async fn oversized_and_malformed_requests_get_a_json_error_a_person_can_act_on()
     );
     let (status, body) = s.get("/api/v1/alerts?colour=red", "pj-leader").await;
     assert_eq!(status, 400, "{body}");
+    // The live feed asked for without a WebSocket handshake.
+    let (status, body) = s.get("/api/v1/live", "pj-leader").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("connect with a WebSocket client"),
+        "{body}"
+    );
     // Events just above the 16 MiB limit (only a little over, as above).
     let line = format!(
         "{{\"kind\":\"window.opened\",\"pad\":\"{}\"}}\n",
