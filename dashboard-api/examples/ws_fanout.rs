@@ -174,6 +174,9 @@ async fn bench(clients: usize, alerts: usize, active: usize) {
         .0;
     let url = format!("ws://127.0.0.1:{port}/api/v1/live?access_token={token}");
     let progress = Arc::new(Progress::default());
+    // Clients hang up only once every client has every alert: 10,000 closes while the last
+    // alert is still going out would be measured as its latency (they doubled it).
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     // A client reads with a 4 KiB buffer: tungstenite's default (128 KiB) is zeroed on every
@@ -186,6 +189,7 @@ async fn bench(clients: usize, alerts: usize, active: usize) {
         let url = url.clone();
         let ready_tx = ready_tx.clone();
         let progress = progress.clone();
+        let mut done = done_rx.clone();
         let connecting = connecting.clone();
         tasks.push(tokio::spawn(async move {
             let permit = connecting.acquire_owned().await.expect("semaphore");
@@ -222,6 +226,7 @@ async fn bench(clients: usize, alerts: usize, active: usize) {
                     }
                 }
             }
+            let _ = done.wait_for(|&d| d).await;
             latencies
         }));
     }
@@ -246,6 +251,7 @@ async fn bench(clients: usize, alerts: usize, active: usize) {
     }
     let server_cpu = (cpu_ms(&pid.to_string()) - server_cpu) / alerts as f64;
     let client_cpu = (cpu_ms("self") - client_cpu) / alerts as f64;
+    let _ = done_tx.send(true);
     let mut per_client = Vec::with_capacity(clients);
     for t in tasks {
         per_client.push(t.await.expect("client task"));

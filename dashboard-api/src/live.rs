@@ -290,6 +290,20 @@ async fn send_frames(
     }
 }
 
+/// When a socket's first heartbeat is due: sockets opened together (every dashboard reconnecting
+/// after a restart, or a benchmark's clients) would otherwise beat together for ever, 10,000
+/// pings and heartbeats in one burst that delays the alerts sent during it. The n-th socket's
+/// first beat is n times the golden ratio of an interval later, modulo the interval, which
+/// spreads any number of consecutive sockets evenly over it.
+fn first_beat(interval: std::time::Duration) -> std::time::Duration {
+    static SOCKETS: AtomicU64 = AtomicU64::new(0);
+    let n = SOCKETS.fetch_add(1, Ordering::Relaxed);
+    let fraction = (n as f64 * 0.618_033_988_749_895).fract();
+    interval
+        .mul_f64(fraction)
+        .max(std::time::Duration::from_millis(1))
+}
+
 /// Send the snapshot, then changes and heartbeats, until the client goes. Returns why the server
 /// closed the socket, if it did.
 async fn send_loop(
@@ -306,8 +320,10 @@ async fn send_loop(
     if let Err(why) = send_snapshot(sink, snapshot, limit, metrics).await {
         return why;
     }
-    let mut beat = tokio::time::interval(config.heartbeat);
-    beat.tick().await;
+    let mut beat = tokio::time::interval_at(
+        tokio::time::Instant::now() + first_beat(config.heartbeat),
+        config.heartbeat,
+    );
     loop {
         tokio::select! {
             r = rx.recv() => match r {
