@@ -6,7 +6,7 @@
 # Environment: RATE (background events/s), PROBES (probes/s), DURATION (s), SENDERS, BATCH (lines per
 # background POST), RUNS (repeat the measurement, a fresh server each time), ARGS (extra flags
 # for jiancha cluster, e.g. ARGS="--batch-ms 100"), KEEP_LOG (copy the server's log to
-# KEEP_LOG.<run>), JIANCHA (a jiancha binary to measure instead of building this tree's).
+# KEEP_LOG.<run>, its /metrics at the end to KEEP_LOG.<run>.metrics), JIANCHA (a jiancha binary to measure instead of building this tree's).
 # The background is two weeks of the simulated 德阳-sized city (jiancha simulate --profile city:
 # 472,272 events, every kind), sent in NDJSON batches by SENDERS window systems on a fixed
 # schedule; the probes are complaint.filed events (a red alert each) POSTed on their own; the
@@ -95,6 +95,7 @@ for run in $(seq 1 "$RUNS"); do
   $bench "http://127.0.0.1:$port" publisher:bench-password-1 viewer:bench-password-1 \
     "$dir/events.ndjson" rate="$RATE" probes="$PROBES" seconds="$DURATION" \
     senders="$SENDERS" batch="$BATCH"
+  if [ -n "${KEEP_LOG:-}" ]; then curl -s "http://127.0.0.1:$port/metrics" >"$KEEP_LOG.$run.metrics"; fi
   hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status")
   kill -TERM "$pid"
   wait "$pid" || true

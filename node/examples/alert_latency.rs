@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! alert_latency URL PUBLISHER:PASSWORD VIEWER:PASSWORD LOAD.ndjson [key=value …]
-//!   rate=10000      background events per second, from LOAD.ndjson (cycled through once)
+//!   rate=10000      background events per second, from LOAD.ndjson (each line sent once;
+//!                   0: none, the probes alone)
 //!   senders=4       background senders (window systems), each posting batches of
 //!   batch=250       lines, as a window system would
 //!   probes=20       complaint.filed probes per second, each POSTed on its own
@@ -66,6 +67,15 @@ fn post(agent: &ureq::Agent, url: &str, token: &str, body: &str) -> Result<(u16,
         .send(body.as_bytes())?;
     let status = resp.status().as_u16();
     Ok((status, resp.body_mut().read_to_string()?))
+}
+
+/// Probe `i` of this run: a complaint of category `integrity` (a red alert at once).
+fn probe(run: u32, i: u64, at: &str, t: &Target) -> String {
+    let id = format!("LAT-{run}-{i}");
+    format!(
+        r#"{{"event_id":"{id}","kind":"complaint.filed","occurred_at":"{at}","reported_at":"{at}","center_id":"{}","region":"{}","window_id":"{}","staff_id":"{}","complaint_id":"{id}","category":"integrity"}}"#,
+        t.center, t.region, t.window, t.staff
+    )
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -210,11 +220,31 @@ fn main() -> Result<()> {
         *clock.lock().map_err(|_| "poisoned")? = t;
     }
 
+    // Warm-up: one probe, untimed, whose alert must arrive before the clock starts (a cluster
+    // process may serve the API seconds before the broker gives its engines their partitions).
+    let warm = u64::MAX;
+    let t = &targets[0];
+    let at = clock.lock().map_err(|_| "poisoned")?.clone();
+    let line = probe(run, warm, &at, t);
+    sent.lock()
+        .map_err(|_| "poisoned")?
+        .insert(warm, Instant::now());
+    post(&agent(), &url, &publisher, &line)?;
+    let until = Instant::now() + Duration::from_secs(120);
+    while sent.lock().map_err(|_| "poisoned")?.contains_key(&warm) {
+        if Instant::now() > until {
+            return Err("the warm-up probe's alert did not arrive within 120 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    waits.lock().map_err(|_| "poisoned")?.clear();
+
     let started = Instant::now();
     let background_sent = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
-    for s in 0..senders as usize {
+    // No background at all with rate=0 (the probes alone: the floor).
+    for s in (0..senders as usize).filter(|_| rate > 0) {
         let (lines, clock, url, token) =
             (lines.clone(), clock.clone(), url.clone(), publisher.clone());
         let (background_sent, refused) = (background_sent.clone(), refused.clone());
@@ -262,11 +292,7 @@ fn main() -> Result<()> {
         }
         let t = &targets[i as usize % targets.len()];
         let at = clock.lock().map_err(|_| "poisoned")?.clone();
-        let id = format!("LAT-{run}-{i}");
-        let line = format!(
-            r#"{{"event_id":"{id}","kind":"complaint.filed","occurred_at":"{at}","reported_at":"{at}","center_id":"{}","region":"{}","window_id":"{}","staff_id":"{}","complaint_id":"{id}","category":"integrity"}}"#,
-            t.center, t.region, t.window, t.staff
-        );
+        let line = probe(run, i, &at, t);
         let begun = Instant::now();
         sent.lock().map_err(|_| "poisoned")?.insert(i, begun);
         let (status, answer) = post(&agent, &url, &publisher, &line)?;
