@@ -75,11 +75,91 @@ struct ChunkMeta {
     written_at: u32,
 }
 
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct ChunkData {
-    chunk: u32,
-    #[serde(with = "serde_bytes")]
-    data: Vec<u8>,
+/// The rows `(chunk UInt32, data String)` of one checkpoint, in `RowBinary` as ClickHouse sends
+/// them, joined into the snapshot as the bytes arrive. The crate's row cursor re-assembles each
+/// 8 MiB row by copying it as its pieces arrive and then copies it again; a million open cases
+/// made that a second of a restart. A repeated chunk (a re-delivered insert not yet merged away)
+/// is skipped; a missing one is caught by the caller's count.
+struct ChunkJoiner {
+    out: Vec<u8>,
+    /// Bytes of the current row's header (chunk number, length varint) received so far.
+    header: Vec<u8>,
+    /// Data bytes of the current row still to come, and whether they are kept.
+    data_left: usize,
+    keep: bool,
+    /// Chunks kept so far (the next expected chunk number).
+    chunks: u32,
+}
+
+impl ChunkJoiner {
+    fn new(capacity: usize) -> Self {
+        ChunkJoiner {
+            out: Vec::with_capacity(capacity),
+            header: Vec::with_capacity(16),
+            data_left: 0,
+            keep: false,
+            chunks: 0,
+        }
+    }
+
+    /// Take the next piece of the response, split anywhere.
+    fn push(&mut self, mut piece: &[u8]) -> Result<(), String> {
+        while !piece.is_empty() {
+            if self.data_left > 0 {
+                let n = self.data_left.min(piece.len());
+                if self.keep {
+                    self.out.extend_from_slice(&piece[..n]);
+                }
+                self.data_left -= n;
+                piece = &piece[n..];
+                continue;
+            }
+            self.header.push(piece[0]);
+            piece = &piece[1..];
+            // 4 bytes of chunk number, then the length as LEB128 (last byte below 0x80).
+            let Some(&last) = self.header.get(4..).and_then(<[u8]>::last) else {
+                continue;
+            };
+            if last & 0x80 != 0 {
+                if self.header.len() > 4 + 10 {
+                    return Err("bad length in a checkpoint row".into());
+                }
+                continue;
+            }
+            let chunk = u32::from_le_bytes([
+                self.header[0],
+                self.header[1],
+                self.header[2],
+                self.header[3],
+            ]);
+            let len = self.header[4..]
+                .iter()
+                .enumerate()
+                .fold(0u64, |n, (i, b)| n | (u64::from(b & 0x7f) << (7 * i)));
+            self.header.clear();
+            self.data_left = usize::try_from(len).map_err(|e| e.to_string())?;
+            self.keep = if chunk == self.chunks {
+                self.chunks += 1;
+                true
+            } else if chunk.checked_add(1) == Some(self.chunks) {
+                false // the same chunk again
+            } else {
+                return Err(format!(
+                    "checkpoint chunk {chunk} where {} was expected",
+                    self.chunks
+                ));
+            };
+        }
+        Ok(())
+    }
+
+    /// The snapshot and its number of chunks, if the response ended on a row boundary.
+    fn finish(self) -> Result<(Vec<u8>, u32), String> {
+        if self.data_left > 0 || !self.header.is_empty() {
+            return Err("the checkpoint's rows ended early".into());
+        }
+        Ok((self.out, self.chunks))
+    }
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -1078,28 +1158,96 @@ impl Store for ClickHouseStore {
         key: CheckpointKey<'_>,
         meta: &CheckpointMeta,
     ) -> Result<Vec<u8>, StoreError> {
-        let mut rows: Vec<ChunkData> = self
+        // PREWHERE: parts holding older checkpoints of the slot, not yet merged away, are
+        // skipped without reading their data.
+        let mut cursor = self
             .client
             .query(&self.sql(
-                "SELECT chunk, data FROM {db}.checkpoints \
+                "SELECT chunk, data FROM {db}.checkpoints PREWHERE next_offset = ? \
                  WHERE group_id = ? AND topic = ? AND partition = ? AND slot = ? \
-                 AND next_offset = ? ORDER BY chunk",
+                 ORDER BY chunk",
             ))
+            .bind(meta.next_offset)
             .bind(key.group_id)
             .bind(key.topic)
             .bind(key.partition)
             .bind(meta.slot)
-            .bind(meta.next_offset)
-            .fetch_all()
-            .await
+            .fetch_bytes("RowBinary")
             .map_err(map_err)?;
-        rows.dedup_by_key(|r| r.chunk);
-        if rows.len() as u32 != meta.chunks {
+        let mut joiner = ChunkJoiner::new(meta.chunks as usize * CHECKPOINT_CHUNK);
+        while let Some(piece) = cursor.next().await.map_err(map_err)? {
+            joiner.push(&piece).map_err(StoreError::Unavailable)?;
+        }
+        let (snapshot, chunks) = joiner.finish().map_err(StoreError::Unavailable)?;
+        if chunks != meta.chunks {
             return Err(StoreError::Unavailable(format!(
                 "checkpoint of partition {} at offset {} changed while being read",
                 key.partition, meta.next_offset
             )));
         }
-        Ok(rows.into_iter().flat_map(|r| r.data).collect())
+        Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChunkJoiner;
+
+    /// `(chunk UInt32, data String)` rows in RowBinary.
+    fn rows(rows: &[(u32, Vec<u8>)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (chunk, data) in rows {
+            out.extend_from_slice(&chunk.to_le_bytes());
+            let mut n = data.len();
+            loop {
+                let b = (n & 0x7f) as u8;
+                n >>= 7;
+                out.push(if n > 0 { b | 0x80 } else { b });
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    fn join(bytes: &[u8], piece: usize) -> Result<(Vec<u8>, u32), String> {
+        let mut j = ChunkJoiner::new(0);
+        for p in bytes.chunks(piece) {
+            j.push(p)?;
+        }
+        j.finish()
+    }
+
+    #[test]
+    fn chunks_are_joined_however_the_response_is_split() {
+        let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        let bytes = rows(&[
+            (0, b"abc".to_vec()),
+            (1, big.clone()),
+            (1, big.clone()), // an unmerged duplicate of the same row
+            (2, Vec::new()),
+            (3, b"z".to_vec()),
+        ]);
+        let mut want = b"abc".to_vec();
+        want.extend_from_slice(&big);
+        want.push(b'z');
+        for piece in [1, 2, 3, 5, 7, 64, 4096, bytes.len()] {
+            assert_eq!(
+                join(&bytes, piece),
+                Ok((want.clone(), 4)),
+                "pieces of {piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_gap_or_a_cut_row_is_an_error() {
+        let gap = rows(&[(0, b"a".to_vec()), (2, b"c".to_vec())]);
+        assert!(join(&gap, 3).is_err());
+        let whole = rows(&[(0, b"abc".to_vec())]);
+        assert!(join(&whole[..whole.len() - 1], 2).is_err());
+        assert!(join(&whole[..3], 2).is_err());
     }
 }
