@@ -53,6 +53,9 @@ struct Inner {
     writer: Mutex<Connection>,
     /// Reads (`query_only`), concurrent with the writer under WAL.
     reader: Mutex<Connection>,
+    /// The engine's reads of the ingest log (`query_only`): never queued behind a long read of
+    /// the dashboards (loading millions of live alerts at start-up, a year's CSV export).
+    log_reader: Mutex<Connection>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -79,6 +82,7 @@ pub struct LogEntry {
 enum Conn {
     Writer,
     Reader,
+    LogReader,
 }
 
 impl SqliteStore {
@@ -113,15 +117,17 @@ impl SqliteStore {
             .pragma_update(None, "synchronous", "FULL")
             .map_err(fail)?;
         writer.set_transaction_behavior(TransactionBehavior::Immediate);
-        let reader = connect(path, busy_timeout).map_err(fail)?;
-        reader
-            .pragma_update(None, "query_only", true)
-            .map_err(fail)?;
+        let read_only = || -> rusqlite::Result<Connection> {
+            let conn = connect(path, busy_timeout)?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(conn)
+        };
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
-                reader: Mutex::new(reader),
+                reader: Mutex::new(read_only().map_err(fail)?),
+                log_reader: Mutex::new(read_only().map_err(fail)?),
             }),
         })
     }
@@ -143,6 +149,7 @@ impl SqliteStore {
             let mut conn = lock(match which {
                 Conn::Writer => &inner.writer,
                 Conn::Reader => &inner.reader,
+                Conn::LogReader => &inner.log_reader,
             });
             f(&mut conn).map_err(|e| error(&inner.path, e))
         });
@@ -221,7 +228,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<(i64, LogEntry)>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run(Conn::Reader, move |conn| {
+        self.run(Conn::LogReader, move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT seq, received_at, source, payload FROM ingest_log \
                  WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -244,7 +251,7 @@ impl SqliteStore {
     /// The highest sequence number ever assigned (0 before the first append). It never moves
     /// back, even if old entries are deleted.
     pub async fn log_end(&self) -> Result<i64, StoreError> {
-        self.run(Conn::Reader, |conn| {
+        self.run(Conn::LogReader, |conn| {
             conn.query_row(
                 "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'), 0)",
                 [],
