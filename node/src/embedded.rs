@@ -262,6 +262,7 @@ impl EngineMetrics {
 /// Open the data directory, restore the engine, serve the API and start the engine thread.
 /// Must be called inside `runtime` (its handle drives the engine thread's store calls).
 pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
+    let began = WallInstant::now();
     std::fs::create_dir_all(&cfg.data_dir).map_err(io(format!(
         "creating the data directory {}",
         cfg.data_dir.display()
@@ -292,8 +293,7 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
                 store.clone(),
                 &registry,
             );
-            crate::notifier::catch_up(&notifier, &store, settings.max_age_hours).await;
-            Some(notifier)
+            Some((notifier, settings.max_age_hours))
         }
         None => None,
     };
@@ -325,9 +325,11 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
     });
     tokio::spawn(api.clone().run_timers());
     tokio::spawn(glue::watch_users(api.clone(), cfg.users_path.clone()));
-    glue::load(&api, &store, i64::from(cfg.keep_days) * 86_400, "SQLite").await;
-    api.hub().set_ready();
 
+    // The engine starts consuming before the dashboards' state is loaded: with a million open
+    // cases there can be millions of live alerts to load (minutes), and the hub merges the
+    // two in any order (a stored alert never undoes a newer retraction, nor a window status a
+    // newer one). The notifier's catch-up de-duplicates against what the engine offers.
     let stop = Arc::new(AtomicBool::new(false));
     let mut run = Loop {
         cfg: cfg.clone(),
@@ -342,13 +344,19 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         stop: stop.clone(),
         metrics: metrics.clone(),
         last_checkpoint: WallInstant::now(),
-        notifier,
+        notifier: notifier.as_ref().map(|(n, _)| n.clone()),
+        began: Some(began),
     };
     metrics.applied_seq.set(next - 1);
     let engine = std::thread::Builder::new()
         .name("jiancha-engine".into())
         .spawn(move || run.run())
         .map_err(io("starting the engine thread"))?;
+    if let Some((notifier, max_age_hours)) = &notifier {
+        crate::notifier::catch_up(notifier, &store, *max_age_hours).await;
+    }
+    glue::load(&api, &store, i64::from(cfg.keep_days) * 86_400, "SQLite").await;
+    api.hub().set_ready();
     log::info!(
         "embedded: {} ready on http://{addr}, engine at log entry {}",
         path.display(),
@@ -373,13 +381,18 @@ async fn restore(
 ) -> Result<(Engine, i64, u8), EmbeddedError> {
     let mut problems = Vec::new();
     for meta in store.checkpoints(KEY).await? {
+        let started = WallInstant::now();
         let bytes = store.checkpoint_data(KEY, &meta).await?;
+        let read = started.elapsed();
         match Engine::restore(cfg.reference.clone(), cfg.policy.clone(), &bytes) {
             Ok(mut engine) => {
                 log::info!(
-                    "engine state restored at log entry {} ({} cases)",
+                    "engine state restored at log entry {} ({} cases; {:.1} MiB read in {:.2} s, restored in {:.2} s)",
                     meta.next_offset - 1,
-                    engine.tracked_cases()
+                    engine.tracked_cases(),
+                    bytes.len() as f64 / 1048576.0,
+                    read.as_secs_f64(),
+                    (started.elapsed() - read).as_secs_f64()
                 );
                 engine.collect_facts(true);
                 engine.collect_window_status(true);
@@ -420,6 +433,9 @@ struct Loop {
     last_checkpoint: WallInstant,
     /// Where stored alerts are offered for notification, if enabled.
     notifier: Option<crate::notifier::Notifier>,
+    /// When [`start`] began, until the first log entry after it is applied (logged: how long a
+    /// restart kept the engine from consuming).
+    began: Option<WallInstant>,
 }
 
 impl Loop {
@@ -459,6 +475,13 @@ impl Loop {
             }
             self.flush(alerts, batch);
             if let Some((seq, _)) = entries.last() {
+                if let Some(began) = self.began.take() {
+                    log::info!(
+                        "engine: consuming from log entry {}, {:.2} s after start-up began",
+                        entries[0].0,
+                        began.elapsed().as_secs_f64()
+                    );
+                }
                 self.metrics.applied_seq.set(*seq);
                 self.metrics.events.inc_by(entries.len() as u64);
             }
