@@ -3,13 +3,23 @@
 //! `info` (default), `debug`, `trace`).
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 struct Stderr;
 
 static LOGGER: Stderr = Stderr;
+
+/// When [`init`] ran: the binary calls it first, so this is the process start for the log
+/// lines that say how long start-up took.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Time since the process started (since [`init`]; zero if it was never called).
+pub fn uptime() -> Duration {
+    STARTED.get().map_or(Duration::ZERO, Instant::elapsed)
+}
 
 impl Log for Stderr {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
@@ -44,6 +54,7 @@ impl Log for Stderr {
 
 /// Install the logger (once; later calls do nothing).
 pub fn init() {
+    STARTED.get_or_init(Instant::now);
     let level = match std::env::var("JIANCHA_LOG").as_deref() {
         Ok("error") => LevelFilter::Error,
         Ok("warn") => LevelFilter::Warn,

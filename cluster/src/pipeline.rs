@@ -49,6 +49,9 @@ struct Live {
     durable_at: Instant,
     /// Log end offset, from client statistics.
     high_watermark: i64,
+    /// No message applied since the state was loaded (the first one is logged, with the time
+    /// since the process started: how long a restart kept the partition from consuming).
+    fresh: bool,
 }
 
 enum Part {
@@ -255,6 +258,13 @@ impl Core {
         let offset = msg.offset();
         if offset < live.next_offset {
             return;
+        }
+        if live.fresh {
+            live.fresh = false;
+            log::info!(
+                "partition {partition}: consuming from offset {offset}, {:.2} s after the process started",
+                crate::logging::uptime().as_secs_f64()
+            );
         }
         live.next_offset = offset + 1;
         live.dirty = true;
@@ -637,11 +647,18 @@ impl Core {
                 let mut restored = None;
                 let mut problems = Vec::new();
                 for meta in metas {
+                    let started = Instant::now();
                     let bytes =
                         tokio::time::timeout(timeout, store.checkpoint_data(key, &meta)).await??;
+                    let read = started.elapsed();
                     match Engine::restore(self.reference.clone(), self.policy.clone(), &bytes) {
                         Ok(engine) => {
-                            restored = Some((meta, Box::new(engine)));
+                            let timing = Timing {
+                                bytes: bytes.len(),
+                                read,
+                                restore: started.elapsed() - read,
+                            };
+                            restored = Some((meta, Box::new(engine), timing));
                             break;
                         }
                         Err(e) => problems.push(format!("offset {}: {e}", meta.next_offset)),
@@ -668,11 +685,14 @@ impl Core {
             Found::Stored(restored, problems) => (restored, problems),
         };
         let (mut engine, next_offset, slot) = match restored {
-            Some((meta, engine)) => {
+            Some((meta, engine, timing)) => {
                 log::info!(
-                    "partition {partition}: state restored at offset {} ({} cases)",
+                    "partition {partition}: state restored at offset {} ({} cases; {:.1} MiB read in {:.2} s, restored in {:.2} s)",
                     meta.next_offset,
-                    engine.tracked_cases()
+                    engine.tracked_cases(),
+                    timing.bytes as f64 / 1048576.0,
+                    timing.read.as_secs_f64(),
+                    timing.restore.as_secs_f64()
                 );
                 (*engine, meta.next_offset, meta.slot ^ 1)
             }
@@ -701,8 +721,16 @@ impl Core {
             slot,
             durable_at: Instant::now(),
             high_watermark: -1,
+            fresh: true,
         })
     }
+}
+
+/// How long loading a checkpoint took, for the log.
+struct Timing {
+    bytes: usize,
+    read: Duration,
+    restore: Duration,
 }
 
 /// What [`Core::load`] found.
@@ -710,7 +738,10 @@ enum Found {
     /// The parked engine is current.
     Kept(Box<Live>),
     /// The newest checkpoint that restores (if any), and why newer ones did not.
-    Stored(Option<(store::CheckpointMeta, Box<Engine>)>, Vec<String>),
+    Stored(
+        Option<(store::CheckpointMeta, Box<Engine>, Timing)>,
+        Vec<String>,
+    ),
 }
 
 enum LoadError {
