@@ -153,10 +153,9 @@ fn replay_is_deterministic() {
         .all(|id| id.as_str().is_some_and(|s| s.len() == 32)));
 }
 
-#[test]
-fn replay_reads_standard_input() {
-    let demo = root().join("demo/pingjiang");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jiancha"))
+/// `jiancha replay` of `demo`'s reference data reading its events from standard input.
+fn replay_stdin(demo: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_jiancha"))
         .args([
             "replay",
             "--reference",
@@ -168,7 +167,13 @@ fn replay_reads_standard_input() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn");
+        .expect("spawn")
+}
+
+#[test]
+fn replay_reads_standard_input() {
+    let demo = root().join("demo/pingjiang");
+    let mut child = replay_stdin(&demo);
     let events = fs::read(demo.join("events.ndjson")).expect("events");
     child
         .stdin
@@ -615,4 +620,35 @@ fn config_check_files_opens_what_the_configuration_names() {
         "{}",
         String::from_utf8_lossy(&check(true).stderr)
     );
+}
+
+#[test]
+fn replay_into_a_reader_that_stops_early_exits_quietly_and_stops_reading() {
+    // `jiancha replay ... | head -1`: the closed pipe ends the replay at once, with status 0 and
+    // no error message, instead of decoding the rest of a year of events into nowhere.
+    let demo = root().join("demo/pingjiang");
+    let mut child = replay_stdin(&demo);
+    drop(child.stdout.take());
+    let events = fs::read(demo.join("events.ndjson")).expect("events");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The demo's events first (they raise alerts, whose printing meets the closed pipe), then
+    // up to 256 MiB of blank lines, which replay reads and skips unless it has stopped.
+    let blank = vec![b'\n'; 1 << 20];
+    let mut written = 0usize;
+    let fed_everything = stdin.write_all(&events).is_ok()
+        && (0..256).all(|_| {
+            let ok = stdin.write_all(&blank).is_ok();
+            written += blank.len();
+            ok
+        });
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        !fed_everything,
+        "replay kept reading after its output closed ({written} bytes of input taken)"
+    );
+    assert!(out.status.success(), "{:?}", out.status);
+    // The demo's one invalid line is reported as always; nothing about the pipe is.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("error") && !err.contains("pipe"), "{err}");
 }

@@ -29,6 +29,7 @@ const PARTITIONS: i32 = 3;
 
 #[path = "../notify/tests/support/receiver.rs"]
 mod receiver;
+mod support;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -1306,31 +1307,6 @@ fn http(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u1
     )
 }
 
-/// `jiancha user …` with the password on standard input; its standard output.
-fn jiancha_user(args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jiancha"))
-        .arg("user")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("jiancha user");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("password");
-    let out = child.wait_with_output().expect("jiancha user");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// Every alert of the API's list at `base` for `token` (all pages).
 fn api_alerts(base: &str, token: &str, query: &str) -> Vec<Value> {
     paged(base, "/api/v1/alerts?limit=500", token, query)
@@ -1369,68 +1345,19 @@ fn the_dashboard_api_serves_cluster_alerts_and_window_status_to_every_api_proces
     let secret = data.dir.join("secret");
     fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").expect("secret");
     let users_arg = users.to_str().expect("path");
-    jiancha_user(
-        &[
-            "add",
-            "--users",
-            users_arg,
-            "--username",
-            "c0-inspector",
-            "--role",
-            "inspector",
-            "--region",
-            "430620",
-        ],
-        "s3cret-pass\n",
-    );
-    jiancha_user(
-        &[
-            "add",
-            "--users",
-            users_arg,
-            "--username",
-            "city-leader",
-            "--role",
-            "leader",
-            "--region",
-            "4306",
-        ],
-        "s3cret-pass\n",
-    );
-    let listed = jiancha_user(&["list", "--users", users_arg], "");
+    let add = |name: &str, role: &str, region: &str| {
+        support::add_user(&users, name, role, region, &[], "s3cret-pass")
+    };
+    add("c0-inspector", "inspector", "430620");
+    add("city-leader", "leader", "4306");
+    let listed = support::jiancha_user(&["list", "--users", users_arg], "");
     assert!(
         listed.contains("c0-inspector\tinspector\t430620"),
         "{listed}"
     );
-    let token = |user: &str| {
-        jiancha_user(
-            &[
-                "token",
-                "--users",
-                users_arg,
-                "--token-secret-file",
-                secret.to_str().expect("p"),
-                "--username",
-                user,
-            ],
-            "",
-        )
-    };
+    let token = |user: &str| support::token(&users, &secret, user);
     let (inspector, leader) = (token("c0-inspector"), token("city-leader"));
-    jiancha_user(
-        &[
-            "add",
-            "--users",
-            users_arg,
-            "--username",
-            "c0-window-system",
-            "--role",
-            "publisher",
-            "--region",
-            "430620",
-        ],
-        "s3cret-pass\n",
-    );
+    add("c0-window-system", "publisher", "430620");
     let publisher = token("c0-window-system");
 
     let api_flags = [

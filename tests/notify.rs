@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 mod receiver;
 mod support;
 use receiver::Receiver;
-use support::jiancha_user;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_jiancha")
@@ -108,37 +107,11 @@ fn serve_notifies_each_alert_once_across_an_outage_and_crashes() {
     );
     // A window system that publishes, and the account Prometheus scrapes with.
     let add = |name: &str, role: &str, region: &str| {
-        jiancha_user(
-            &[
-                "add",
-                "--users",
-                u,
-                "--username",
-                name,
-                "--role",
-                role,
-                "--region",
-                region,
-            ],
-            "a-long-password\n",
-        )
+        support::add_user(&users, name, role, region, &[], "a-long-password")
     };
     add("ws", "publisher", "430626");
     add("prometheus", "admin", "43");
-    let token_of = |name: &str| {
-        jiancha_user(
-            &[
-                "token",
-                "--users",
-                u,
-                "--token-secret-file",
-                s,
-                "--username",
-                name,
-            ],
-            "",
-        )
-    };
+    let token_of = |name: &str| support::token(&users, &secret, name);
     let (token, scrape) = (token_of("ws"), token_of("prometheus"));
 
     let receiver_addr = free_addr(); // closed for now: the receiver is down

@@ -42,21 +42,7 @@ fn run_ok(cmd: &mut Command) -> String {
 }
 
 fn add_user(users: &Path, name: &str, role: &str, region: &str) {
-    let users = users.to_str().expect("UTF-8 path");
-    support::jiancha_user(
-        &[
-            "add",
-            "--users",
-            users,
-            "--username",
-            name,
-            "--role",
-            role,
-            "--region",
-            region,
-        ],
-        &format!("{PASSWORD}\n"),
-    );
+    support::add_user(users, name, role, region, &[], PASSWORD);
 }
 
 /// A simulated 平江 week (NDJSON, in time order) and its reference directory.

@@ -64,23 +64,7 @@ fn run_ok(cmd: &mut Command) {
 }
 
 fn add_user(users: &Path, username: &str, role: &str, region: &str, name: &str) {
-    let users = users.to_str().expect("UTF-8 path");
-    support::jiancha_user(
-        &[
-            "add",
-            "--users",
-            users,
-            "--username",
-            username,
-            "--role",
-            role,
-            "--region",
-            region,
-            "--name",
-            name,
-        ],
-        &format!("{PASSWORD}\n"),
-    );
+    support::add_user(users, username, role, region, &["--name", name], PASSWORD);
 }
 
 fn append(path: &Path, text: &str) {

@@ -297,9 +297,10 @@ fn field_index(name: &str) -> Option<usize> {
     lookup_field(b.len(), key_words(b))
 }
 
-/// [`field_index`] of the `len` bytes at `start` of `b`, reading whole words when `b` has 16
-/// bytes there (it does in practice: the name is followed by its value).
-fn field_at(b: &[u8], start: usize, len: usize) -> Option<usize> {
+/// [`field_index`] of `name`, which starts at `start` of `b`: whole words are read from `b`
+/// when it has 16 bytes there (it does in practice: the name is followed by its value).
+fn field_at(b: &[u8], start: usize, name: &str) -> Option<usize> {
+    let len = name.len();
     let word = |at: usize| b.get(at..at + 8)?.try_into().ok().map(u64::from_le_bytes);
     let mask = |n: usize| {
         if n >= 8 {
@@ -312,7 +313,7 @@ fn field_at(b: &[u8], start: usize, len: usize) -> Option<usize> {
         Some((Some(lo), Some(hi))) => {
             lookup_field(len, (lo & mask(len), hi & mask(len.saturating_sub(8))))
         }
-        _ => field_index(std::str::from_utf8(b.get(start..start + len)?).ok()?),
+        _ => field_index(name),
     }
 }
 
@@ -506,7 +507,7 @@ fn scan_flat<'a>(text: &'a str, raw: &mut Raw<'a>) -> Option<()> {
     }
     loop {
         let (key, j) = plain_str(text, i)?;
-        let field = field_at(b, i + 1, key.len());
+        let field = field_at(b, i + 1, key);
         i = skip_ws(b, j);
         if *b.get(i)? != b':' {
             return None;

@@ -32,7 +32,8 @@ pub struct ReplaySummary {
 /// After the last event the clock advances to `until` when given. Only I/O errors fail.
 ///
 /// Alerts are serialised and written on a second thread, a block at a time and in order, so
-/// a replay uses two cores: one decodes and applies, the other prints.
+/// a replay uses two cores: one decodes and applies, the other prints. The printer flushes
+/// whenever it has caught up, so output is never held back for long.
 pub fn replay<R: BufRead, W: Write + Send, D: Write>(
     engine: &mut Engine,
     input: R,
@@ -41,15 +42,18 @@ pub fn replay<R: BufRead, W: Write + Send, D: Write>(
     mut out: W,
     diag: D,
 ) -> io::Result<ReplaySummary> {
+    // Set when the printer stops early (a closed pipe, a full disk): the reading half then
+    // stops too, even while its blocks raise no alerts to hand over.
+    let stopped = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (blocks, received) = std::sync::mpsc::sync_channel::<Vec<Alert>>(16);
-        let printer = scope.spawn(move || -> io::Result<()> {
-            for mut alerts in received {
-                write_alerts(&mut out, &mut alerts)?;
-            }
-            out.flush()
+        let stopped = &stopped;
+        let printer = scope.spawn(move || {
+            let printed = print(&mut out, received);
+            stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+            printed
         });
-        let applied = apply(engine, input, until, opts, diag, &blocks);
+        let applied = apply(engine, input, until, opts, diag, &blocks, stopped);
         drop(blocks);
         let printed = printer
             .join()
@@ -57,6 +61,28 @@ pub fn replay<R: BufRead, W: Write + Send, D: Write>(
         // The printer's error (a closed pipe, a full disk) is the reason the reading stopped.
         printed.and(applied)
     })
+}
+
+/// The printing half of [`replay`]: each block's alerts as NDJSON lines, in order.
+fn print<W: Write>(out: &mut W, received: std::sync::mpsc::Receiver<Vec<Alert>>) -> io::Result<()> {
+    use std::sync::mpsc::TryRecvError;
+    loop {
+        let mut alerts = match received.try_recv() {
+            Ok(alerts) => alerts,
+            // Flushed whenever the printer would wait: a reader downstream sees alerts
+            // as they are found, and a closed pipe stops the replay at once.
+            Err(TryRecvError::Empty) => {
+                out.flush()?;
+                match received.recv() {
+                    Ok(alerts) => alerts,
+                    Err(_) => break,
+                }
+            }
+            Err(TryRecvError::Disconnected) => break,
+        };
+        write_alerts(out, &mut alerts)?;
+    }
+    out.flush()
 }
 
 /// The reading half of [`replay`]: decode and apply, handing each block's alerts to `blocks`.
@@ -67,6 +93,7 @@ fn apply<R: BufRead, D: Write>(
     opts: &DecodeOptions,
     mut diag: D,
     blocks: &std::sync::mpsc::SyncSender<Vec<Alert>>,
+    printer_stopped: &std::sync::atomic::AtomicBool,
 ) -> io::Result<ReplaySummary> {
     let stopped = || io::Error::other("the alert printer stopped");
     let mut summary = ReplaySummary::default();
@@ -77,6 +104,9 @@ fn apply<R: BufRead, D: Write>(
     let mut spans: Vec<(usize, usize)> = Vec::with_capacity(BLOCK_EVENTS);
     let mut more = true;
     while more {
+        if printer_stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(stopped());
+        }
         text.clear();
         spans.clear();
         while spans.len() < BLOCK_EVENTS {

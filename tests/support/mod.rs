@@ -27,3 +27,46 @@ pub fn jiancha_user(args: &[&str], stdin: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// `jiancha user add` of `username` with `role` over `region` (plus `extra` arguments, such as
+/// `--name`) to the users file `users`, with `password`.
+pub fn add_user(
+    users: &std::path::Path,
+    username: &str,
+    role: &str,
+    region: &str,
+    extra: &[&str],
+    password: &str,
+) {
+    let users = users.to_str().expect("UTF-8 path");
+    let mut args = vec![
+        "add",
+        "--users",
+        users,
+        "--username",
+        username,
+        "--role",
+        role,
+        "--region",
+        region,
+    ];
+    args.extend_from_slice(extra);
+    jiancha_user(&args, &format!("{password}\n"));
+}
+
+/// A bearer token for `username` from `jiancha user token`.
+#[allow(dead_code)] // not every test binary needs tokens from the CLI
+pub fn token(users: &std::path::Path, secret: &std::path::Path, username: &str) -> String {
+    jiancha_user(
+        &[
+            "token",
+            "--users",
+            users.to_str().expect("UTF-8 path"),
+            "--token-secret-file",
+            secret.to_str().expect("UTF-8 path"),
+            "--username",
+            username,
+        ],
+        "",
+    )
+}

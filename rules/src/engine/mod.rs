@@ -291,11 +291,9 @@ impl Engine {
         // index) together: their cache misses then overlap instead of queueing.
         let id = Dedup::hash(&ev.event_id);
         self.dedup.prefetch(id);
-        let case = ev
-            .case_id
-            .as_deref()
-            .filter(|_| ev.body.kind().is_case())
-            .map(|c| (c, self.cases.key_hash(c)));
+        let case = self
+            .case_hash(ev)
+            .and_then(|h| Some((ev.case_id.as_deref()?, h)));
         if let Some((_, h)) = case {
             self.cases.prefetch(h);
         }

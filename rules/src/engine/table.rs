@@ -200,22 +200,6 @@ impl Index {
         }
     }
 
-    /// The slot of the first entry with hash `h`, without comparing keys (for prefetching).
-    fn first(&self, h: u32) -> Option<u32> {
-        let mask = self.entries.len().checked_sub(1)?;
-        let mut i = h as usize & mask;
-        loop {
-            let e = self.entries[i];
-            if e == 0 {
-                return None;
-            }
-            if (e >> 32) as u32 == h {
-                return Some((e as u32).wrapping_sub(1));
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
     fn insert(&mut self, h: u32, slot: u32) {
         if (self.len + 1) * 2 > self.entries.len() {
             let bigger = vec![0; (self.entries.len() * 2).max(16)];
@@ -328,7 +312,11 @@ impl<T: Keyed> Slab<T> {
     /// Start loading the value `h` most likely names, once its index entry is in cache (after
     /// [`Slab::prefetch`]); a hash collision only prefetches the wrong value.
     pub fn prefetch_value(&self, h: KeyHash) {
-        if let Some(cell) = self.index.first(h.0).and_then(|slot| self.cell(slot)) {
+        if let Some(cell) = self
+            .index
+            .find(h.0, |_| true)
+            .and_then(|slot| self.cell(slot))
+        {
             prefetch(cell);
         }
     }
