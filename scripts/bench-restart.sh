@@ -9,6 +9,7 @@
 # the restored engine (the metric `jiancha_embedded_events_total` / `jiancha_events_consumed_total`,
 # polled every 20 ms); stop it with SIGTERM (it checkpoints again) and repeat.
 # Loading takes ~2 min (embedded) or ~8 min (cluster: tansu serves 2-3k messages/s here).
+# STATIC=0 runs the cluster without static membership (no --instance-id).
 # WORK=DIR keeps the data (default: a temporary directory, removed at the end);
 # cluster mode uses JIANCHA_KAFKA_PORT / JIANCHA_CLICKHOUSE_URL like deploy/local/*.sh.
 set -euo pipefail
@@ -121,8 +122,9 @@ cluster)
   port=${PORT:-19464}
   cluster=("$jiancha" cluster --reference "$work/ref" --brokers "$brokers" --events-topic "$tag.events"
     --alerts-topic "$tag.alerts" --dead-letter-topic "$tag.dead" --status-topic "$tag.status"
-    --group "$tag" --database "$tag" --clickhouse-url "$ch" --clock event --instance-id "$tag-1"
+    --group "$tag" --database "$tag" --clickhouse-url "$ch" --clock event
     --metrics-listen "127.0.0.1:$port" --shutdown-secs 120)
+  [[ ${STATIC:-1} == 0 ]] || cluster+=(--instance-id "$tag-1")
   metric() { curl -s "127.0.0.1:$port/metrics" | awk -v m="$1" '$1 ~ "^"m {s += $2} END {print s + 0}'; }
   echo "== loading $CASES cases through $tag.events (one partition)"
   $bench produce "$brokers" "$tag.events" "$work/load.ndjson"

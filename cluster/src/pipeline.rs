@@ -19,6 +19,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ingest::decode::{decode, DecodeOptions, Receipt};
+use node::embedded::RestoreTiming;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
@@ -653,11 +654,7 @@ impl Core {
                     let read = started.elapsed();
                     match Engine::restore(self.reference.clone(), self.policy.clone(), &bytes) {
                         Ok(engine) => {
-                            let timing = Timing {
-                                bytes: bytes.len(),
-                                read,
-                                restore: started.elapsed() - read,
-                            };
+                            let timing = RestoreTiming::since(started, read, &bytes, &engine);
                             restored = Some((meta, Box::new(engine), timing));
                             break;
                         }
@@ -687,12 +684,8 @@ impl Core {
         let (mut engine, next_offset, slot) = match restored {
             Some((meta, engine, timing)) => {
                 log::info!(
-                    "partition {partition}: state restored at offset {} ({} cases; {:.1} MiB read in {:.2} s, restored in {:.2} s)",
-                    meta.next_offset,
-                    engine.tracked_cases(),
-                    timing.bytes as f64 / 1048576.0,
-                    timing.read.as_secs_f64(),
-                    timing.restore.as_secs_f64()
+                    "partition {partition}: state restored at offset {} ({timing})",
+                    meta.next_offset
                 );
                 (*engine, meta.next_offset, meta.slot ^ 1)
             }
@@ -726,20 +719,13 @@ impl Core {
     }
 }
 
-/// How long loading a checkpoint took, for the log.
-struct Timing {
-    bytes: usize,
-    read: Duration,
-    restore: Duration,
-}
-
 /// What [`Core::load`] found.
 enum Found {
     /// The parked engine is current.
     Kept(Box<Live>),
     /// The newest checkpoint that restores (if any), and why newer ones did not.
     Stored(
-        Option<(store::CheckpointMeta, Box<Engine>, Timing)>,
+        Option<(store::CheckpointMeta, Box<Engine>, RestoreTiming)>,
         Vec<String>,
     ),
 }
