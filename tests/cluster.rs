@@ -207,7 +207,7 @@ impl Dataset {
             // A completion is followed by the next acceptance on a line of its own.
             lines.extend(line.lines().map(str::to_string));
         }
-        let mut lines: Vec<String> = lines.iter().map(|l| with_reported_at(l)).collect();
+        let mut lines: Vec<String> = lines.iter().map(|l| synth::with_reported_at(l)).collect();
         let bad = [
             "this is not JSON".to_string(),
             r#"{"event_id":"bad-region","kind":"queue.ticket_issued","occurred_at":"2026-03-10T09:00:00+08:00","center_id":"C0","region":"990000","ticket_no":"X1"}"#.to_string(),
@@ -272,20 +272,6 @@ fn final_states(ndjson: &[u8]) -> Alerts {
             (s("alert_id"), (s("rule"), s("level"), s("status"), fired))
         })
         .collect()
-}
-
-fn with_reported_at(line: &str) -> String {
-    let Some(at) = line.find(r#""occurred_at":""#) else {
-        return line.to_string();
-    };
-    let value_start = at + r#""occurred_at":""#.len();
-    let value_end = value_start + line[value_start..].find('"').unwrap_or(0);
-    format!(
-        r#"{}"reported_at":"{}",{}"#,
-        &line[..at],
-        &line[value_start..value_end],
-        &line[at..]
-    )
 }
 
 /// The stored final state of every alert, read with `FINAL` as the dashboards read it.

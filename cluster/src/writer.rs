@@ -1,9 +1,12 @@
-//! The writer: makes the consumer loop's output durable, one job at a time, in order.
+//! The writer: makes the consumer loop's output durable, in order.
 //!
 //! A batch goes to ClickHouse first ([`Store::write`]: events, dead letters, case facts, alerts
 //! and window status, concurrently), then to Kafka (alerts keyed by `alert_id`, dead letters with
-//! their reason in headers). A checkpoint job is written only after every batch sent before it, so a checkpoint never
-//! covers an offset whose output is not durable. Transient failures are retried with backoff for
+//! their reason in headers). Two stages do this, so that one batch's ClickHouse write overlaps
+//! the previous batch's publication: the first stores batches in order, the second publishes
+//! them in order and replies. A checkpoint job passes through the first stage untouched and is
+//! written by the second, after every batch sent before it is stored and published, so a
+//! checkpoint never covers an offset whose output is not durable. Transient failures are retried with backoff for
 //! as long as it takes (consumption pauses meanwhile); a refusal is fatal, because retrying
 //! would be refused again and skipping would lose data.
 
@@ -129,12 +132,62 @@ enum WriteError {
     Aborted,
 }
 
+/// What the storing stage hands to the publishing stage, in job order.
+enum Stored {
+    /// A batch in ClickHouse, to publish (with its window status rows).
+    Batch(Batch, Vec<WindowStatusRow>),
+    /// Checkpoints to write once everything before them is published.
+    Checkpoint(Vec<PartCheckpoint>),
+    /// The storing stage gave up (replied in order, after the batches before it).
+    Failed(WriteError),
+}
+
 /// Run jobs until the sender is dropped or a write fails for good.
-pub async fn run(mut jobs: UnboundedReceiver<Job>, replies: mpsc::Sender<Reply>, sinks: Sinks) {
+pub async fn run(jobs: UnboundedReceiver<Job>, replies: mpsc::Sender<Reply>, sinks: Sinks) {
+    // One batch may wait between the stages: enough to overlap the two sinks, and the consumer
+    // loop's in-flight limit still bounds what is queued in all.
+    let (stored, to_publish) = tokio::sync::mpsc::channel(1);
+    tokio::join!(
+        store_stage(jobs, stored, &sinks),
+        publish_stage(to_publish, replies, &sinks)
+    );
+}
+
+/// First stage: each batch into ClickHouse, in order.
+async fn store_stage(
+    mut jobs: UnboundedReceiver<Job>,
+    stored: tokio::sync::mpsc::Sender<Stored>,
+    sinks: &Sinks,
+) {
     while let Some(job) = jobs.recv().await {
-        let result = match job {
-            Job::Batch(batch) => write_batch(&sinks, batch).await.map(|()| Reply::Written),
-            Job::Checkpoint(parts) => write_checkpoints(&sinks, parts).await,
+        let next = match job {
+            Job::Batch(batch) => match store_batch(sinks, batch).await {
+                Ok((batch, windows)) => Stored::Batch(batch, windows),
+                Err(e) => Stored::Failed(e),
+            },
+            Job::Checkpoint(parts) => Stored::Checkpoint(parts),
+        };
+        let failed = matches!(next, Stored::Failed(_));
+        // A closed channel: the publishing stage has failed and replied why.
+        if stored.send(next).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Second stage: publish each stored batch, write checkpoints, reply, in order.
+async fn publish_stage(
+    mut stored: tokio::sync::mpsc::Receiver<Stored>,
+    replies: mpsc::Sender<Reply>,
+    sinks: &Sinks,
+) {
+    while let Some(next) = stored.recv().await {
+        let result = match next {
+            Stored::Batch(batch, windows) => publish_batch(sinks, &batch, &windows)
+                .await
+                .map(|()| Reply::Written),
+            Stored::Checkpoint(parts) => write_checkpoints(sinks, parts).await,
+            Stored::Failed(e) => Err(e),
         };
         match result {
             Ok(reply) => {
@@ -205,7 +258,11 @@ where
     }
 }
 
-async fn write_batch(sinks: &Sinks, mut batch: Batch) -> Result<(), WriteError> {
+/// Store a batch in ClickHouse; give back what its publication needs.
+async fn store_batch(
+    sinks: &Sinks,
+    mut batch: Batch,
+) -> Result<(Batch, Vec<WindowStatusRow>), WriteError> {
     sinks.metrics.batch_rows.observe(batch.rows() as f64);
     let rows = RowBatch {
         // Only the stored copy needs the raw events; Kafka gets alerts and dead letters.
@@ -228,7 +285,16 @@ async fn write_batch(sinks: &Sinks, mut batch: Batch) -> Result<(), WriteError> 
             .inc();
     }
     persist(sinks, "clickhouse", || sinks.store.write(&rows)).await?;
-    if batch.alerts.is_empty() && batch.dead.is_empty() && rows.windows.is_empty() {
+    Ok((batch, rows.windows))
+}
+
+/// Publish a stored batch's alerts, window status and dead letters.
+async fn publish_batch(
+    sinks: &Sinks,
+    batch: &Batch,
+    windows: &[WindowStatusRow],
+) -> Result<(), WriteError> {
+    if batch.alerts.is_empty() && batch.dead.is_empty() && windows.is_empty() {
         return Ok(());
     }
     let json: Vec<Vec<u8>> = batch
@@ -236,10 +302,7 @@ async fn write_batch(sinks: &Sinks, mut batch: Batch) -> Result<(), WriteError> 
         .iter()
         .map(|a| serde_json::to_vec(a).unwrap_or_default())
         .collect();
-    persist(sinks, "kafka", || {
-        publish(sinks, &batch, &json, &rows.windows)
-    })
-    .await
+    persist(sinks, "kafka", || publish(sinks, batch, &json, windows)).await
 }
 
 /// Publish a batch's alerts and dead letters and wait until the broker has them all. A failed

@@ -2,13 +2,16 @@
 //! `jiancha replay` end to end:
 //!
 //! ```text
-//! cargo run --release -p ingest --example synth_events -- DIR OPEN_CASES EVENTS [PER_DAY] [--stdout]
+//! cargo run --release -p ingest --example synth_events -- DIR OPEN_CASES EVENTS [PER_DAY] [--stdout] [--reported]
 //! jiancha replay --reference DIR --events DIR/events.ndjson > /dev/null
 //! ```
 //!
 //! `PER_DAY` (default 3,000,000) sets how fast event time runs; `--stdout` writes the events
 //! to standard output instead of `DIR/events.ndjson` (to compress them on the way: a
-//! province-year does not fit on a small disk uncompressed).
+//! province-year does not fit on a small disk uncompressed). `--reported` gives every event a
+//! `reported_at` equal to its `occurred_at` (window systems that report at once), for feeding
+//! the history to live ingest: without it, every event would be judged by its receipt time and
+//! flagged `hall.late_report`.
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -18,8 +21,13 @@ use rules::synth::{self, Workload};
 
 fn main() -> std::io::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let to_stdout = args.iter().any(|a| a == "--stdout");
-    args.retain(|a| a != "--stdout");
+    let flag = |args: &mut Vec<String>, name: &str| {
+        let on = args.iter().any(|a| a == name);
+        args.retain(|a| a != name);
+        on
+    };
+    let to_stdout = flag(&mut args, "--stdout");
+    let reported = flag(&mut args, "--reported");
     let dir = PathBuf::from(args.first().map_or("synth-out", String::as_str));
     let open: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let events: usize = args
@@ -49,8 +57,8 @@ fn main() -> std::io::Result<()> {
     let mut workload = Workload::new(42, open, per_day);
     let mut written = 0usize;
     let mut error = None;
-    workload.warm_up(open, |line| {
-        if let Err(e) = writeln!(out, "{line}") {
+    workload.warm_up(open, |l| {
+        if let Err(e) = writeln!(out, "{}", line(reported, l)) {
             error.get_or_insert(e);
         }
         written += 1;
@@ -62,8 +70,10 @@ fn main() -> std::io::Result<()> {
     while written < open + events {
         buf.clear();
         workload.next_line(&mut buf);
-        writeln!(out, "{buf}")?;
-        written += buf.split('\n').count();
+        for l in buf.split('\n') {
+            writeln!(out, "{}", line(reported, l))?;
+            written += 1;
+        }
     }
     out.flush()?;
     let to = if to_stdout {
@@ -73,4 +83,13 @@ fn main() -> std::io::Result<()> {
     };
     eprintln!("{written} events to {to}, up to {}", workload.now());
     Ok(())
+}
+
+/// `l` as written: with `reported_at` when asked.
+fn line(reported: bool, l: &str) -> std::borrow::Cow<'_, str> {
+    if reported {
+        std::borrow::Cow::Owned(synth::with_reported_at(l))
+    } else {
+        std::borrow::Cow::Borrowed(l)
+    }
 }

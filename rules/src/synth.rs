@@ -52,6 +52,23 @@ pub const ITEMS: usize = 60;
 /// rates (tickets, ratings, complaints) stay those of a real window at province volume.
 pub const WINDOWS: usize = 2000;
 
+/// `line` with a `reported_at` equal to its `occurred_at`, as sent by a window system that
+/// reports at once: lateness is then judged the same by `replay` and by live ingest, whose
+/// receipt time (a Kafka timestamp, the HTTP arrival) may be long after a synthetic history.
+pub fn with_reported_at(line: &str) -> String {
+    let Some(at) = line.find(r#""occurred_at":""#) else {
+        return line.to_string();
+    };
+    let value_start = at + r#""occurred_at":""#.len();
+    let value_end = value_start + line[value_start..].find('"').unwrap_or(0);
+    format!(
+        r#"{}"reported_at":"{}",{}"#,
+        &line[..at],
+        &line[value_start..value_end],
+        &line[at..]
+    )
+}
+
 /// Reference data matching the workload: a catalogue with limits of 0–20 working or natural
 /// days (stage limits on most items) and one staff member per window.
 pub fn reference_files() -> ReferenceFiles {
