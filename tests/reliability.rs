@@ -231,15 +231,22 @@ fn embedded_mode_killed_twenty_times_keeps_every_alert_once() {
 
     // The window system: batches of 25 lines, a little apart (a long stream to kill into), each
     // sent again until acknowledged (a repeat is recognised by event_id), whatever happens to
-    // the server.
+    // the server. The last batch waits until the server has been killed ten times mid-stream,
+    // so a fast machine that sends the rest in a few seconds still gets those kills.
     let sent = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    let mid_stream = Arc::new(AtomicUsize::new(0));
     let sender = {
         let (base, sent, done) = (base.clone(), sent.clone(), done.clone());
+        let mid_stream = mid_stream.clone();
         std::thread::spawn(move || {
             let mut token = login(&base, "window-system");
+            let batches = lines.len().div_ceil(25);
             for (i, batch) in lines.chunks(25).enumerate() {
                 std::thread::sleep(Duration::from_millis(10));
+                while i + 1 == batches && mid_stream.load(Ordering::SeqCst) < 10 {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 let body = batch.join("\n");
                 loop {
                     let r = agent()
@@ -266,7 +273,6 @@ fn embedded_mode_killed_twenty_times_keeps_every_alert_once() {
     println!("kill schedule seed {seed}");
     let mut rng = Lcg(seed);
     let mut kills = 0;
-    let mut mid_stream = 0;
     let mut server = Serve::start(&dir, &reference, port, "serve.log", "info");
     while kills < 20 || !done.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(150 + rng.next(900)));
@@ -277,7 +283,7 @@ fn embedded_mode_killed_twenty_times_keeps_every_alert_once() {
         server.kill();
         kills += 1;
         if !done.load(Ordering::SeqCst) && before > 0 {
-            mid_stream += 1;
+            mid_stream.fetch_add(1, Ordering::SeqCst);
         }
         server = Serve::start(&dir, &reference, port, "serve.log", "info");
     }
@@ -287,6 +293,7 @@ fn embedded_mode_killed_twenty_times_keeps_every_alert_once() {
         log.matches(" ready on ").count(),
         log.matches("engine at log entry").count(),
     );
+    let mid_stream = mid_stream.load(Ordering::SeqCst);
     println!("{kills} SIGKILLs, {mid_stream} while events were arriving; {ready} starts served");
     assert!(
         kills >= 20 && mid_stream >= 10,
