@@ -7,19 +7,21 @@
 //! the topic to exactly one notifier, so several processes never send the same alert; and the
 //! committed offset is the notifier's durable position: an offset is committed only when every
 //! alert below it has ended (sent, held back by the storm limit, refused or given up) and its
-//! record is in the `notifications` table. A notifier that crashes, or loses the partition in a
-//! rebalance, leaves the rest to the next owner, which skips what the table already records.
-//! What remains is the window between a receiver's 200 and the record: a crash there sends that
-//! one message again (at least once towards HTTP receivers; docs/NOTIFICATIONS.md).
+//! record is in the `notifications` table. A notifier that loses a partition in a rebalance
+//! first waits (up to [`REVOKE_DRAIN`]) until what it took from that partition has ended and is
+//! recorded, and commits, so the next owner starts after it; one that crashes leaves the rest to
+//! the next owner, which skips what the table already records. What remains is the window
+//! between a receiver's 200 and the record: a crash there (or a drain past its deadline) sends
+//! that message again (at least once towards HTTP receivers; docs/NOTIFICATIONS.md).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use store::clickhouse::ClickHouseStore;
 
 use crate::{client_config, with_overrides, ClusterConfig, ClusterError};
@@ -37,6 +39,83 @@ fn untoken(t: u64) -> (i32, i64) {
         (t >> OFFSET_BITS) as i32,
         (t & ((1 << OFFSET_BITS) - 1)) as i64,
     )
+}
+
+/// How long a notifier losing partitions waits for their notices to end before letting go.
+const REVOKE_DRAIN: Duration = Duration::from_secs(20);
+
+type NotifyConsumer = BaseConsumer<Drain>;
+
+/// What the loop and the rebalance callback share: the loop never holds it across `poll`,
+/// inside which the callback runs.
+struct Shared {
+    parts: HashMap<i32, Progress>,
+    done: tokio::sync::mpsc::UnboundedReceiver<u64>,
+}
+
+impl Shared {
+    /// Take the ended notices off the channel.
+    fn take_done(&mut self) {
+        while let Ok(t) = self.done.try_recv() {
+            let (partition, offset) = untoken(t);
+            if let Some(p) = self.parts.get_mut(&partition) {
+                p.pending.remove(&offset);
+            }
+        }
+    }
+}
+
+/// The consumer's context: on revoke, drain the revoked partitions and commit them.
+struct Drain {
+    shared: Mutex<Option<Shared>>,
+}
+
+impl Drain {
+    fn lock(&self) -> MutexGuard<'_, Option<Shared>> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl ClientContext for Drain {}
+
+impl ConsumerContext for Drain {
+    fn pre_rebalance(&self, consumer: &NotifyConsumer, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let mut guard = self.lock();
+        let Some(shared) = guard.as_mut() else {
+            return;
+        };
+        let revoked: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        let deadline = Instant::now() + REVOKE_DRAIN;
+        loop {
+            shared.take_done();
+            let waiting: usize = revoked
+                .iter()
+                .filter_map(|p| shared.parts.get(p))
+                .map(|p| p.pending.len())
+                .sum();
+            if waiting == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                log::warn!(
+                    "notifications: partitions {revoked:?} revoked with {waiting} notices not ended after {} s; the next owner may send them again",
+                    REVOKE_DRAIN.as_secs()
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut leaving: HashMap<i32, Progress> = revoked
+            .iter()
+            .filter_map(|p| Some((*p, shared.parts.remove(p)?)))
+            .collect();
+        commit_parts(consumer, &mut leaving, CommitMode::Sync);
+    }
 }
 
 /// Per partition: offsets handed to the notifier and not yet ended, and the next offset.
@@ -77,7 +156,9 @@ pub fn spawn(
     if let Some(id) = &cfg.instance_id {
         c.set("group.instance.id", format!("{id}.notify"));
     }
-    let consumer: BaseConsumer = with_overrides(c, cfg).create()?;
+    let consumer: NotifyConsumer = with_overrides(c, cfg).create_with_context(Drain {
+        shared: Mutex::new(None),
+    })?;
     consumer.subscribe(&[&cfg.alerts_topic])?;
     let (notifier, done) = {
         let _guard = runtime.enter();
@@ -97,20 +178,31 @@ pub fn spawn(
 }
 
 fn follow(
-    consumer: &BaseConsumer,
+    consumer: &NotifyConsumer,
     notifier: &node::notifier::Notifier,
-    mut done: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    done: tokio::sync::mpsc::UnboundedReceiver<u64>,
     stop: &AtomicBool,
 ) {
-    let mut parts: HashMap<i32, Progress> = HashMap::new();
+    *consumer.context().lock() = Some(Shared {
+        parts: HashMap::new(),
+        done,
+    });
     let mut last_commit = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        match consumer.poll(Duration::from_millis(100)) {
+        let polled = consumer.poll(Duration::from_millis(100));
+        let mut guard = consumer.context().lock();
+        let Some(shared) = guard.as_mut() else {
+            return;
+        };
+        match polled {
             Some(Ok(m)) => {
-                let p = parts.entry(m.partition()).or_insert_with(|| Progress {
-                    committed: m.offset(),
-                    ..Progress::default()
-                });
+                let p = shared
+                    .parts
+                    .entry(m.partition())
+                    .or_insert_with(|| Progress {
+                        committed: m.offset(),
+                        ..Progress::default()
+                    });
                 p.next = p.next.max(m.offset() + 1);
                 match m.payload().map(notify::Notice::from_json) {
                     Some(Ok(notice)) => {
@@ -129,28 +221,31 @@ fn follow(
             Some(Err(e)) => log::warn!("notifications: consumer: {e}"),
             None => {}
         }
-        while let Ok(t) = done.try_recv() {
-            let (partition, offset) = untoken(t);
-            if let Some(p) = parts.get_mut(&partition) {
-                p.pending.remove(&offset);
-            }
-        }
+        shared.take_done();
         if last_commit.elapsed() >= Duration::from_secs(1) {
-            commit(consumer, &mut parts, CommitMode::Async);
+            commit(consumer, &mut shared.parts, CommitMode::Async);
             last_commit = Instant::now();
         }
     }
-    commit(consumer, &mut parts, CommitMode::Sync);
+    if let Some(shared) = consumer.context().lock().as_mut() {
+        shared.take_done();
+        commit(consumer, &mut shared.parts, CommitMode::Sync);
+    }
 }
 
 /// Commit each owned partition's safe offset when it moved; forget partitions no longer
 /// assigned (their next owner starts from the committed offset).
-fn commit(consumer: &BaseConsumer, parts: &mut HashMap<i32, Progress>, mode: CommitMode) {
+fn commit(consumer: &NotifyConsumer, parts: &mut HashMap<i32, Progress>, mode: CommitMode) {
     let assigned: BTreeSet<i32> = consumer
         .assignment()
         .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
         .unwrap_or_default();
     parts.retain(|p, _| assigned.contains(p));
+    commit_parts(consumer, parts, mode);
+}
+
+/// Commit the safe offset of each of `parts` that moved since its last commit.
+fn commit_parts(consumer: &NotifyConsumer, parts: &mut HashMap<i32, Progress>, mode: CommitMode) {
     let mut tpl = TopicPartitionList::new();
     let topic = consumer
         .subscription()
