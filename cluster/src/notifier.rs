@@ -67,11 +67,11 @@ impl Shared {
 
 /// The consumer's context: on revoke, drain the revoked partitions and commit them.
 struct Drain {
-    shared: Mutex<Option<Shared>>,
+    shared: Mutex<Shared>,
 }
 
 impl Drain {
-    fn lock(&self) -> MutexGuard<'_, Option<Shared>> {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
         self.shared
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -85,10 +85,7 @@ impl ConsumerContext for Drain {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
         };
-        let mut guard = self.lock();
-        let Some(shared) = guard.as_mut() else {
-            return;
-        };
+        let mut shared = self.lock();
         let revoked: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         let deadline = Instant::now() + REVOKE_DRAIN;
         loop {
@@ -156,44 +153,35 @@ pub fn spawn(
     if let Some(id) = &cfg.instance_id {
         c.set("group.instance.id", format!("{id}.notify"));
     }
-    let consumer: NotifyConsumer = with_overrides(c, cfg).create_with_context(Drain {
-        shared: Mutex::new(None),
-    })?;
-    consumer.subscribe(&[&cfg.alerts_topic])?;
     let (notifier, done) = {
         let _guard = runtime.enter();
         node::notifier::Notifier::start(settings, names, store, registry)
     };
+    let consumer: NotifyConsumer = with_overrides(c, cfg).create_with_context(Drain {
+        shared: Mutex::new(Shared {
+            parts: HashMap::new(),
+            done,
+        }),
+    })?;
+    consumer.subscribe(&[&cfg.alerts_topic])?;
     log::info!(
         "notifications: following {} as group {group}",
         cfg.alerts_topic
     );
     std::thread::Builder::new()
         .name("jiancha-notify".into())
-        .spawn(move || follow(&consumer, &notifier, done, &stop))
+        .spawn(move || follow(&consumer, &notifier, &stop))
         .map_err(|source| ClusterError::Io {
             what: "starting the notifier thread".into(),
             source,
         })
 }
 
-fn follow(
-    consumer: &NotifyConsumer,
-    notifier: &node::notifier::Notifier,
-    done: tokio::sync::mpsc::UnboundedReceiver<u64>,
-    stop: &AtomicBool,
-) {
-    *consumer.context().lock() = Some(Shared {
-        parts: HashMap::new(),
-        done,
-    });
+fn follow(consumer: &NotifyConsumer, notifier: &node::notifier::Notifier, stop: &AtomicBool) {
     let mut last_commit = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let polled = consumer.poll(Duration::from_millis(100));
-        let mut guard = consumer.context().lock();
-        let Some(shared) = guard.as_mut() else {
-            return;
-        };
+        let mut shared = consumer.context().lock();
         match polled {
             Some(Ok(m)) => {
                 let p = shared
@@ -227,10 +215,9 @@ fn follow(
             last_commit = Instant::now();
         }
     }
-    if let Some(shared) = consumer.context().lock().as_mut() {
-        shared.take_done();
-        commit(consumer, &mut shared.parts, CommitMode::Sync);
-    }
+    let mut shared = consumer.context().lock();
+    shared.take_done();
+    commit(consumer, &mut shared.parts, CommitMode::Sync);
 }
 
 /// Commit each owned partition's safe offset when it moved; forget partitions no longer

@@ -19,7 +19,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ingest::decode::{decode, DecodeOptions, Receipt};
-use node::embedded::RestoreTiming;
+use node::checkpoint::{restore_newest, Restored};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
@@ -645,23 +645,14 @@ impl Core {
                 if let Some(live) = parked.filter(|live| live.next_offset == newest) {
                     return Ok::<_, LoadFailure>(Found::Kept(live));
                 }
-                let mut restored = None;
-                let mut problems = Vec::new();
-                for meta in metas {
-                    let started = Instant::now();
-                    let bytes =
-                        tokio::time::timeout(timeout, store.checkpoint_data(key, &meta)).await??;
-                    let read = started.elapsed();
-                    match Engine::restore(self.reference.clone(), self.policy.clone(), &bytes) {
-                        Ok(engine) => {
-                            let timing = RestoreTiming::since(started, read, &bytes, &engine);
-                            restored = Some((meta, Box::new(engine), timing));
-                            break;
-                        }
-                        Err(e) => problems.push(format!("offset {}: {e}", meta.next_offset)),
-                    }
-                }
-                Ok(Found::Stored(restored, problems))
+                let read = async |meta: &store::CheckpointMeta| {
+                    Ok::<_, LoadFailure>(
+                        tokio::time::timeout(timeout, store.checkpoint_data(key, meta)).await??,
+                    )
+                };
+                let (restored, problems) =
+                    restore_newest(metas, read, &self.reference, &self.policy, "offset").await?;
+                Ok(Found::Stored(restored.map(Box::new), problems))
             })
             .map_err(|e| match e {
                 LoadFailure::Store(e) if !e.is_transient() => {
@@ -682,12 +673,17 @@ impl Core {
             Found::Stored(restored, problems) => (restored, problems),
         };
         let (mut engine, next_offset, slot) = match restored {
-            Some((meta, engine, timing)) => {
+            Some(restored) => {
+                let Restored {
+                    meta,
+                    engine,
+                    timing,
+                } = *restored;
                 log::info!(
                     "partition {partition}: state restored at offset {} ({timing})",
                     meta.next_offset
                 );
-                (*engine, meta.next_offset, meta.slot ^ 1)
+                (engine, meta.next_offset, meta.slot ^ 1)
             }
             None if problems.is_empty() => {
                 log::info!("partition {partition}: no checkpoint, starting with an empty engine");
@@ -724,10 +720,7 @@ enum Found {
     /// The parked engine is current.
     Kept(Box<Live>),
     /// The newest checkpoint that restores (if any), and why newer ones did not.
-    Stored(
-        Option<(store::CheckpointMeta, Box<Engine>, RestoreTiming)>,
-        Vec<String>,
-    ),
+    Stored(Option<Box<Restored>>, Vec<String>),
 }
 
 enum LoadError {

@@ -32,6 +32,7 @@ use store::sqlite::{LogEntry, SqliteStore};
 use store::{CheckpointKey, RowBatch, Store, StoreError};
 use tokio::sync::Notify;
 
+use crate::checkpoint::{self, Restored};
 use crate::glue;
 
 /// The checkpoint key of the embedded engine.
@@ -379,24 +380,23 @@ async fn restore(
     store: &SqliteStore,
     cfg: &EmbeddedConfig,
 ) -> Result<(Engine, i64, u8), EmbeddedError> {
-    let mut problems = Vec::new();
-    for meta in store.checkpoints(KEY).await? {
-        let started = WallInstant::now();
-        let bytes = store.checkpoint_data(KEY, &meta).await?;
-        let read = started.elapsed();
-        match Engine::restore(cfg.reference.clone(), cfg.policy.clone(), &bytes) {
-            Ok(mut engine) => {
-                let timing = RestoreTiming::since(started, read, &bytes, &engine);
-                log::info!(
-                    "engine state restored at log entry {} ({timing})",
-                    meta.next_offset - 1
-                );
-                engine.collect_facts(true);
-                engine.collect_window_status(true);
-                return Ok((engine, meta.next_offset, meta.slot ^ 1));
-            }
-            Err(e) => problems.push(format!("entry {}: {e}", meta.next_offset)),
-        }
+    let metas = store.checkpoints(KEY).await?;
+    let read = async |meta: &store::CheckpointMeta| store.checkpoint_data(KEY, meta).await;
+    let (restored, problems) =
+        checkpoint::restore_newest(metas, read, &cfg.reference, &cfg.policy, "entry").await?;
+    if let Some(Restored {
+        meta,
+        mut engine,
+        timing,
+    }) = restored
+    {
+        log::info!(
+            "engine state restored at log entry {} ({timing})",
+            meta.next_offset - 1
+        );
+        engine.collect_facts(true);
+        engine.collect_window_status(true);
+        return Ok((engine, meta.next_offset, meta.slot ^ 1));
     }
     if !problems.is_empty() {
         return Err(EmbeddedError::Checkpoint(format!(
@@ -625,46 +625,5 @@ impl Loop {
             }
             Err(e) => log::error!("storing the engine checkpoint: {e}; will retry"),
         }
-    }
-}
-
-/// How long reading and restoring a checkpoint took, for the log line of both modes:
-/// "N cases; X MiB read in Y s, restored in Z s".
-#[derive(Debug, Clone, Copy)]
-pub struct RestoreTiming {
-    cases: usize,
-    bytes: usize,
-    read: std::time::Duration,
-    restore: std::time::Duration,
-}
-
-impl RestoreTiming {
-    /// The timing of a restore that started at `started`, spent `read` reading `bytes` and the
-    /// rest until now restoring `engine`.
-    pub fn since(
-        started: WallInstant,
-        read: std::time::Duration,
-        bytes: &[u8],
-        engine: &Engine,
-    ) -> Self {
-        Self {
-            cases: engine.tracked_cases(),
-            bytes: bytes.len(),
-            read,
-            restore: started.elapsed().saturating_sub(read),
-        }
-    }
-}
-
-impl std::fmt::Display for RestoreTiming {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} cases; {:.1} MiB read in {:.2} s, restored in {:.2} s",
-            self.cases,
-            self.bytes as f64 / 1048576.0,
-            self.read.as_secs_f64(),
-            self.restore.as_secs_f64()
-        )
     }
 }
