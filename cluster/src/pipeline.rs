@@ -277,6 +277,7 @@ impl Core {
             .map_or_else(unix_now, |ms| ms.div_euclid(1000));
         let opts = DecodeOptions {
             receipt: Receipt::At(rules::Instant(receipt)),
+            default_source: None,
             max_future_skew_secs: self.skew_secs,
         };
         let dead = |reason: &str, field: &str, message: String| DeadLetter {
@@ -315,9 +316,7 @@ impl Core {
                             .refused
                             .with_label_values(&[rejection.code()])
                             .inc();
-                        let field = match rejection {
-                            rules::Rejection::UnknownItem(_) => "item_code",
-                        };
+                        let field = rejection.field();
                         self.batch
                             .dead
                             .push(dead(rejection.code(), field, rejection.to_string()));

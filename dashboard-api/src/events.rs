@@ -199,6 +199,7 @@ pub(crate) async fn ingest(
     let now = wall_now();
     let opts = DecodeOptions {
         receipt: Receipt::At(now),
+        default_source: None,
         max_future_skew_secs: api.0.config.future_skew_secs,
     };
     let mut accepted = Vec::new();

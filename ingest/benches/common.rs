@@ -12,6 +12,7 @@ use rules::{Engine, Policy, Reference};
 /// Decoding as in replay: no receipt time, so no future-skew check.
 pub const OPTS: DecodeOptions = DecodeOptions {
     receipt: Receipt::ReportedAt,
+    default_source: None,
     max_future_skew_secs: 600,
 };
 

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 /// Longest accepted identifier (`event_id` and the other id fields), in bytes.
 pub const MAX_ID_LEN: usize = 128;
+/// Longest `source` (SPEC §3).
+pub const MAX_SOURCE_LEN: usize = 64;
 /// Longest accepted free text (`reason`), in bytes.
 pub const MAX_TEXT_LEN: usize = 4096;
 
@@ -111,18 +113,21 @@ pub enum Receipt {
 
 /// Decoding settings.
 #[derive(Debug, Clone, Copy)]
-pub struct DecodeOptions {
+pub struct DecodeOptions<'s> {
     /// Receipt time.
     pub receipt: Receipt,
+    /// `source` of events that name none (HTTP ingest: `http:<publisher>`).
+    pub default_source: Option<&'s str>,
     /// Allowed future skew of `occurred_at` over receipt, in seconds (SPEC: 10 minutes).
     pub max_future_skew_secs: i64,
 }
 
-impl DecodeOptions {
+impl DecodeOptions<'_> {
     /// Options for replaying a file.
     pub fn replay(policy: &rules::Policy) -> Self {
         DecodeOptions {
             receipt: Receipt::ReportedAt,
+            default_source: None,
             max_future_skew_secs: i64::from(policy.future_skew_minutes) * 60,
         }
     }
@@ -246,6 +251,7 @@ fields!(
     evaluation_id,
     score,
     ticket_no,
+    source,
 );
 
 const N_FIELDS: usize = FIELD_NAMES.len();
@@ -649,7 +655,7 @@ fn mistyped(f: F, expected: &str, got: &Scalar<'_>) -> DecodeError {
 }
 
 /// Decode and validate one event from raw bytes (a Kafka message or an NDJSON line).
-pub fn decode<'a>(bytes: &'a [u8], opts: &DecodeOptions) -> Result<Event<'a>, DecodeError> {
+pub fn decode<'a>(bytes: &'a [u8], opts: &DecodeOptions<'a>) -> Result<Event<'a>, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         err(
             Reason::NotUtf8,
@@ -661,7 +667,7 @@ pub fn decode<'a>(bytes: &'a [u8], opts: &DecodeOptions) -> Result<Event<'a>, De
 }
 
 /// Decode and validate one event from text.
-pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions) -> Result<Event<'a>, DecodeError> {
+pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions<'a>) -> Result<Event<'a>, DecodeError> {
     let mut raw = Raw::empty();
     raw.parse(text)?;
     let kind_text = raw.id(F::kind, Why::Always)?;
@@ -716,6 +722,13 @@ pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions) -> Result<Event<'a>, 
         }
         _ => raw.opt_id(F::item_code)?,
     };
+    let source = match raw
+        .opt_str(F::source, MAX_SOURCE_LEN)?
+        .filter(|s| !is_blank(s))
+    {
+        Some(s) => Some(s),
+        None => opts.default_source.map(Cow::Borrowed),
+    };
     let body = body(kind, &mut raw, window_id.is_some(), staff_id.is_some())?;
     Ok(Event {
         event_id,
@@ -732,6 +745,7 @@ pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions) -> Result<Event<'a>, 
         staff_id,
         case_id,
         item_code,
+        source,
         body,
     })
 }
@@ -878,6 +892,7 @@ mod tests {
 
     const OPTS: DecodeOptions = DecodeOptions {
         receipt: Receipt::ReportedAt,
+        default_source: None,
         max_future_skew_secs: 600,
     };
 
@@ -1050,6 +1065,7 @@ mod tests {
     fn future_timestamps_beyond_the_skew_are_refused() {
         let live = DecodeOptions {
             receipt: Receipt::At(parse_rfc3339("2026-09-28T09:50:00+08:00").unwrap()),
+            default_source: None,
             max_future_skew_secs: 600,
         };
         assert!(
@@ -1058,6 +1074,7 @@ mod tests {
         );
         let live = DecodeOptions {
             receipt: Receipt::At(parse_rfc3339("2026-09-28T09:49:59+08:00").unwrap()),
+            default_source: None,
             ..live
         };
         let e = decode(base("").as_bytes(), &live).unwrap_err();

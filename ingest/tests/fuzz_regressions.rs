@@ -5,6 +5,7 @@ use ingest::{decode, DecodeOptions, Reason, Receipt};
 
 const REPLAY: DecodeOptions = DecodeOptions {
     receipt: Receipt::ReportedAt,
+    default_source: None,
     max_future_skew_secs: 600,
 };
 

@@ -22,6 +22,7 @@ fn mutated_events_are_decoded_or_refused_never_panic() {
     let mut engine = Engine::new(reference, Policy::default());
     let opts = DecodeOptions {
         receipt: Receipt::At(rules::time::parse_rfc3339("2026-03-20T00:00:00+08:00").expect("t")),
+        default_source: None,
         max_future_skew_secs: 600,
     };
     let mut rng = Rng::new(5);

@@ -9,6 +9,7 @@ use rules::{Alert, Engine, Policy, Reference};
 
 const OPTS: DecodeOptions = DecodeOptions {
     receipt: Receipt::ReportedAt,
+    default_source: None,
     max_future_skew_secs: 600,
 };
 

@@ -517,6 +517,7 @@ impl Loop {
         self.dirty = true;
         let opts = DecodeOptions {
             receipt: Receipt::At(rules::Instant(entry.received_at)),
+            default_source: None,
             max_future_skew_secs: skew,
         };
         let dead = |reason: &str, field: &str, message: String| DeadLetterRow {
@@ -538,11 +539,11 @@ impl Loop {
                     &entry.payload,
                     rules::Instant(entry.received_at),
                 )),
-                Err(rejection) => {
-                    batch
-                        .dead
-                        .push(dead(rejection.code(), "item_code", rejection.to_string()))
-                }
+                Err(rejection) => batch.dead.push(dead(
+                    rejection.code(),
+                    rejection.field(),
+                    rejection.to_string(),
+                )),
             },
         }
     }

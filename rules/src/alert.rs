@@ -177,8 +177,11 @@ pub struct Alert {
 }
 
 /// The id of an alert: lowercase hex XXH3-128 of `rule|level|k=v;k=v…` (subject keys sorted).
-pub fn alert_id(rule: Rule, level: Level, subject: &Subject) -> String {
-    let mut canonical = format!("{}|{}|", rule.as_str(), level.as_str());
+pub fn alert_id(rule: Rule, level: Level, region: &str, subject: &Subject) -> String {
+    // The region is part of the identity: the same subject id (a 办件编号, a 工号) in two
+    // regions names two subjects, and a store keeping one row per alert id must never let one
+    // region's alert replace or retract another's.
+    let mut canonical = format!("{}|{}|{region}|", rule.as_str(), level.as_str());
     for (i, (k, v)) in subject.iter().enumerate() {
         if i > 0 {
             canonical.push(';');
@@ -201,17 +204,22 @@ mod tests {
     fn ids_are_deterministic_and_distinguish_rule_level_and_subject() {
         let mut s = Subject::new();
         s.insert("case_id".into(), "C1".into());
-        let a = alert_id(Rule::CaseOverdue, Level::Yellow, &s);
-        assert_eq!(a, alert_id(Rule::CaseOverdue, Level::Yellow, &s.clone()));
+        let a = alert_id(Rule::CaseOverdue, Level::Yellow, "430626", &s);
+        assert_eq!(
+            a,
+            alert_id(Rule::CaseOverdue, Level::Yellow, "430626", &s.clone())
+        );
         assert_eq!(a.len(), 32);
-        assert_ne!(a, alert_id(Rule::CaseOverdue, Level::Red, &s));
-        assert_ne!(a, alert_id(Rule::StageOverdue, Level::Yellow, &s));
+        assert_ne!(a, alert_id(Rule::CaseOverdue, Level::Red, "430626", &s));
+        assert_ne!(a, alert_id(Rule::StageOverdue, Level::Yellow, "430626", &s));
         let mut t = s.clone();
         t.insert("stage".into(), "review".into());
-        assert_ne!(a, alert_id(Rule::StageOverdue, Level::Yellow, &t));
+        assert_ne!(a, alert_id(Rule::StageOverdue, Level::Yellow, "430626", &t));
+        assert_ne!(a, alert_id(Rule::CaseOverdue, Level::Yellow, "430621", &s));
         // Pinned: ids must never change between releases, or stored alerts would duplicate.
-        // (XXH3-128 of "case.overdue|yellow|case_id=C1", checked with Python's xxhash.)
-        assert_eq!(a, "c3c977ccdb1f6c125f410d49d533eac7");
+        // (XXH3-128 of "case.overdue|yellow|430626|case_id=C1", checked with Python's xxhash.
+        // The region joined the identity in format 3 of the snapshot: docs/RULES.md.)
+        assert_eq!(a, "b55d5b31dc57af5dfbd33eb3ddd57fd4");
     }
 
     #[test]

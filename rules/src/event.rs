@@ -364,6 +364,10 @@ pub struct Event<'a> {
     pub case_id: Option<Text<'a>>,
     /// 事项编码.
     pub item_code: Option<Text<'a>>,
+    /// The source system that produced it (SPEC §3 `source`, at most 64 bytes): adapters and
+    /// publishers set it; HTTP ingest fills in `http:<publisher>` when absent. With the region it
+    /// is the namespace of `event_id` (docs/RULES.md, "Jurisdiction").
+    pub source: Option<Text<'a>>,
     /// Kind and kind-specific fields.
     pub body: Body<'a>,
 }

@@ -81,6 +81,11 @@ pub struct Policy {
     pub score_bonus_cap: f64,
     /// 590: the 现场办结率 target.
     pub on_site_target: f64,
+    /// Whether events may name a centre, window or staff member that the reference data does
+    /// not list although it lists that kind (docs/RULES.md, "Jurisdiction"). `false` refuses
+    /// them as `unknown_id`; `true` binds such an id to the centre of the first event that
+    /// names it.
+    pub accept_unlisted_ids: bool,
 }
 
 impl Default for Policy {
@@ -119,6 +124,7 @@ impl Default for Policy {
             score_early_threshold: 0.1,
             score_bonus_cap: 10.0,
             on_site_target: 0.9,
+            accept_unlisted_ids: false,
         }
     }
 }

@@ -105,6 +105,11 @@ pub struct Staff {
     pub window_id: Option<String>,
     /// Works in the hall (false = back office: 前店后场 signal).
     pub in_hall: bool,
+    /// Home centre, the jurisdiction the member acts in: the optional `center_id` column, else
+    /// the centre of their window, else the one centre with windows of their department (or the
+    /// reference's only centre). `None` when the reference names no centre at all. Resolved by
+    /// [`Reference::new`]; [`Reference::parse`] refuses a member it cannot place.
+    pub center_id: Option<String>,
 }
 
 /// The contents of a reference directory, as text, for [`Reference::parse`].
@@ -139,6 +144,9 @@ pub struct Reference {
     pub department_names: std::collections::HashMap<String, String>,
     /// Display names of centres by id (`centers.csv`; the engine never reads them).
     pub center_names: std::collections::HashMap<String, String>,
+    /// The region of every centre that has a window (`windows.csv`): what binds a centre, its
+    /// windows and its staff to a jurisdiction (docs/RULES.md, "Jurisdiction").
+    center_regions: HashMap<String, String>,
 }
 
 impl Reference {
@@ -172,6 +180,14 @@ impl Reference {
             .as_ref()
             .map(|(name, text)| parse_staff(name, text, &mut errors))
             .unwrap_or_default();
+        let center_regions = center_regions(&windows, files.windows.as_ref(), &mut errors);
+        let staff = place_staff(
+            staff,
+            &windows,
+            &center_regions,
+            files.staff.as_ref(),
+            &mut errors,
+        );
         let names = |file: &Option<(String, String)>, key: &str, errors: &mut Vec<_>| {
             file.as_ref()
                 .map(|(name, text)| parse_names(name, text, key, errors))
@@ -195,6 +211,17 @@ impl Reference {
         windows: Vec<Window>,
         staff: Vec<Staff>,
     ) -> Reference {
+        let center_regions: HashMap<String, String> = windows
+            .iter()
+            .map(|w| (w.center_id.clone(), w.region.clone()))
+            .collect();
+        let staff = staff
+            .into_iter()
+            .map(|mut s| {
+                s.center_id = home_center(&s, &windows, &center_regions).ok().flatten();
+                s
+            })
+            .collect::<Vec<_>>();
         let item_index = items
             .iter()
             .enumerate()
@@ -211,7 +238,19 @@ impl Reference {
             staff: staff.into_iter().map(|s| (s.staff_id.clone(), s)).collect(),
             department_names: std::collections::HashMap::new(),
             center_names: std::collections::HashMap::new(),
+            center_regions,
         }
+    }
+
+    /// Does the reference list service centres (a `windows.csv` with rows)? When it does, every
+    /// `center_id`, `window_id` and `staff_id` an event names is checked against it.
+    pub fn lists_centers(&self) -> bool {
+        !self.center_regions.is_empty()
+    }
+
+    /// The region of centre `center_id`, when the reference lists it.
+    pub fn center_region(&self, center_id: &str) -> Option<&str> {
+        self.center_regions.get(center_id).map(String::as_str)
     }
 
     /// Index of an item by code.
@@ -234,6 +273,8 @@ impl Reference {
 struct Row<'a> {
     header: &'a csv::StringRecord,
     record: &'a csv::StringRecord,
+    /// Line of the record (1 = the header).
+    line: usize,
 }
 
 impl Row<'_> {
@@ -255,8 +296,8 @@ impl Row<'_> {
     }
 }
 
-/// Read a CSV file whose header must hold exactly `columns` (any order), calling `row` per
-/// record; errors are collected with their line.
+/// Read a CSV file whose header must hold exactly `columns` (any order; a name ending in `?` is
+/// an optional column), calling `row` per record; errors are collected with their line.
 fn read_csv(
     file: &str,
     text: &str,
@@ -279,15 +320,21 @@ fn read_csv(
         }
     };
     let names: Vec<&str> = header.iter().map(str::trim).collect();
-    let missing: Vec<&&str> = columns.iter().filter(|c| !names.contains(c)).collect();
-    let unknown: Vec<&&str> = names.iter().filter(|n| !columns.contains(n)).collect();
+    let required: Vec<&str> = columns
+        .iter()
+        .filter(|c| !c.ends_with('?'))
+        .copied()
+        .collect();
+    let known: Vec<&str> = columns.iter().map(|c| c.trim_end_matches('?')).collect();
+    let missing: Vec<&&str> = required.iter().filter(|c| !names.contains(c)).collect();
+    let unknown: Vec<&&str> = names.iter().filter(|n| !known.contains(n)).collect();
     if !missing.is_empty() || !unknown.is_empty() {
         errors.push(ReferenceError::new(
             file,
             Some(1),
             format!(
                 "header must name the columns {}; missing {missing:?}, unknown {unknown:?}",
-                columns.join(",")
+                columns.join(",").replace('?', " (optional)")
             ),
         ));
         return;
@@ -302,6 +349,7 @@ fn read_csv(
                 if let Err(reason) = row(&Row {
                     header: &header,
                     record: &record,
+                    line: line.unwrap_or(0),
                 }) {
                     errors.push(ReferenceError::new(file, line, reason));
                 }
@@ -430,26 +478,145 @@ fn parse_windows(file: &str, text: &str, errors: &mut Vec<ReferenceError>) -> Ve
     out
 }
 
-fn parse_staff(file: &str, text: &str, errors: &mut Vec<ReferenceError>) -> Vec<Staff> {
+/// Staff rows with their line numbers (for [`place_staff`]'s errors).
+fn parse_staff(file: &str, text: &str, errors: &mut Vec<ReferenceError>) -> Vec<(Staff, usize)> {
     let mut out = Vec::new();
     read_csv(
         file,
         text,
-        &["staff_id", "name", "department", "window_id", "in_hall"],
+        &[
+            "staff_id",
+            "name",
+            "department",
+            "window_id",
+            "in_hall",
+            "center_id?",
+        ],
         errors,
         |row| {
             let window = row.get("window_id");
-            out.push(Staff {
+            let center = row.get("center_id");
+            let staff = Staff {
                 staff_id: row.required("staff_id")?.to_string(),
                 name: row.required("name")?.to_string(),
                 department: row.required("department")?.to_string(),
                 window_id: (!window.is_empty()).then(|| window.to_string()),
                 in_hall: parse_bool("in_hall", row.required("in_hall")?)?,
-            });
+                center_id: (!center.is_empty()).then(|| center.to_string()),
+            };
+            out.push((staff, row.line));
             Ok(())
         },
     );
     out
+}
+
+/// Each centre's region, from `windows.csv`; a centre listed under two regions is refused (which
+/// jurisdiction would its events belong to?).
+fn center_regions(
+    windows: &[Window],
+    file: Option<&(String, String)>,
+    errors: &mut Vec<ReferenceError>,
+) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = HashMap::new();
+    for (i, w) in windows.iter().enumerate() {
+        match out.get(&w.center_id) {
+            Some(region) if *region != w.region => errors.push(ReferenceError::new(
+                file.map_or("windows.csv", |f| f.0.as_str()),
+                None,
+                format!(
+                    "window {} (row {}) puts centre {} in region {}, but an earlier window puts it                      in {region}: a centre belongs to one region",
+                    w.window_id,
+                    i + 1,
+                    w.center_id,
+                    w.region
+                ),
+            )),
+            Some(_) => {}
+            None => {
+                out.insert(w.center_id.clone(), w.region.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Resolve every member's home centre ([`Staff::center_id`]), refusing with file and line a
+/// member whose window or centre is not listed, or who cannot be placed in one centre.
+fn place_staff(
+    staff: Vec<(Staff, usize)>,
+    windows: &[Window],
+    centers: &HashMap<String, String>,
+    file: Option<&(String, String)>,
+    errors: &mut Vec<ReferenceError>,
+) -> Vec<Staff> {
+    let name = file.map_or("staff.csv", |f| f.0.as_str());
+    staff
+        .into_iter()
+        .map(|(mut s, line)| {
+            match home_center(&s, windows, centers) {
+                Ok(home) => s.center_id = home,
+                Err(reason) => errors.push(ReferenceError::new(name, Some(line), reason)),
+            }
+            s
+        })
+        .collect()
+}
+
+/// Where a staff member belongs (see [`Staff::center_id`]), or why that cannot be said.
+fn home_center(
+    s: &Staff,
+    windows: &[Window],
+    centers: &HashMap<String, String>,
+) -> Result<Option<String>, String> {
+    if centers.is_empty() {
+        return Ok(s.center_id.clone());
+    }
+    let window = match &s.window_id {
+        Some(id) => match windows.iter().find(|w| &w.window_id == id) {
+            Some(w) => Some(w),
+            None => return Err(format!("window_id {id} is not in windows.csv")),
+        },
+        None => None,
+    };
+    if let Some(c) = &s.center_id {
+        if !centers.contains_key(c) {
+            return Err(format!("center_id {c} has no window in windows.csv"));
+        }
+        if let Some(w) = window.filter(|w| &w.center_id != c) {
+            return Err(format!(
+                "center_id {c} differs from the centre of window {} ({})",
+                w.window_id, w.center_id
+            ));
+        }
+        return Ok(Some(c.clone()));
+    }
+    if let Some(w) = window {
+        return Ok(Some(w.center_id.clone()));
+    }
+    let mut of_department: Vec<&str> = windows
+        .iter()
+        .filter(|w| w.department == s.department)
+        .map(|w| w.center_id.as_str())
+        .collect();
+    of_department.sort_unstable();
+    of_department.dedup();
+    match (of_department.as_slice(), centers.len()) {
+        ([one], _) => Ok(Some((*one).to_string())),
+        ([], 1) => Ok(centers.keys().next().cloned()),
+        (several, _) => Err(format!(
+            "back-office member of department {} has no window_id and no center_id, and the \
+             department has windows in {} centres ({}): add a center_id column naming the centre \
+             this member works for",
+            s.department,
+            several.len().max(centers.len()),
+            if several.is_empty() {
+                "none of its own".to_string()
+            } else {
+                several.join(", ")
+            }
+        )),
+    }
 }
 
 /// `key,name` display names; a key given twice is refused (which name would be shown?).

@@ -248,6 +248,11 @@ impl Keyed for Case {
     fn key(&self) -> &[u8] {
         self.id.as_bytes()
     }
+    /// Cases are unique per region: another region's event naming the same 办件编号 reaches a
+    /// case of its own region, never this one.
+    fn scope(&self) -> Sym {
+        self.who.region
+    }
 }
 
 /// What a pending deadline is for, in firing order within one instant.
@@ -382,11 +387,14 @@ pub fn last_day(cal: &Calendar, unit: Unit, s: Day, days: u32) -> Day {
 
 impl Case {
     /// A case seen for the first time.
-    pub fn new(id: &str) -> Case {
+    pub fn new(id: &str, region: Sym) -> Case {
         Case {
             id: CompactKey::new(id),
             extras: None,
-            who: Who::UNKNOWN,
+            who: Who {
+                region,
+                ..Who::UNKNOWN
+            },
             item_ref: NONE,
             submitted_at: NEVER,
             period_start: NEVER,
@@ -780,7 +788,7 @@ mod tests {
 
     #[test]
     fn overlapping_pauses_count_once() {
-        let mut c = Case::new("C");
+        let mut c = Case::new("C", NONE);
         c.open_pause(pause::SPECIAL, 100);
         c.open_pause(pause::SUSPEND, 200);
         assert!(c.close_pause(pause::SPECIAL, 300));

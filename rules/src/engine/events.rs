@@ -76,9 +76,10 @@ impl Engine {
                 payer_id: payer_id.into(),
                 amount_fen,
             };
+            let region = self.symbols.intern(&ev.region);
             let (slot, new) = self
                 .matters
-                .find_or_insert(&key, || Matter::new(&key, kind));
+                .find_or_insert(&key, region, || Matter::new(&key, kind, region));
             if !new {
                 return Outcome::Inconsistent("duplicate_receipt");
             }
@@ -89,12 +90,13 @@ impl Engine {
             self.settle_matter(slot, self.clock, out);
             return Outcome::Applied;
         };
-        let slot = match self.cases.find(case_id) {
+        let region = self.symbols.intern(&ev.region);
+        let slot = match self.cases.find(case_id, region) {
             Some(slot) => slot,
             None => {
                 // A case finished and forgotten after being accepted in the hall: the fee
                 // (typically paid at 出件) matches it, and there is nothing left to track.
-                if let Some(accepted) = self.departed.accepted_at(case_id) {
+                if let Some(accepted) = self.departed.accepted_at(&ev.region, case_id) {
                     let ctx = Ctx {
                         cal: &self.reference.calendar,
                         policy: &self.policy,
@@ -104,7 +106,9 @@ impl Engine {
                         return Outcome::Applied;
                     }
                 }
-                self.cases.find_or_insert(case_id, || Case::new(case_id)).0
+                self.cases
+                    .find_or_insert(case_id, region, || Case::new(case_id, region))
+                    .0
             }
         };
         let symbols = &mut self.symbols;
@@ -137,11 +141,13 @@ impl Engine {
         Outcome::Applied
     }
 
-    /// Slot of the complaint (`c`) or evaluation (`e`) `id`, created as `kind` if new.
-    fn matter_slot(&mut self, prefix: &str, id: &str, kind: MatterKind) -> u32 {
+    /// Slot of the complaint (`c`) or evaluation (`e`) `id` in `region`, created as `kind` if
+    /// new.
+    fn matter_slot(&mut self, region: &str, prefix: &str, id: &str, kind: MatterKind) -> u32 {
         let key = format!("{prefix}:{id}");
+        let region = self.symbols.intern(region);
         self.matters
-            .find_or_insert(&key, || Matter::new(&key, kind))
+            .find_or_insert(&key, region, || Matter::new(&key, kind, region))
             .0
     }
 
@@ -153,7 +159,12 @@ impl Engine {
         category: ComplaintCategory,
         out: &mut Vec<Alert>,
     ) -> Outcome {
-        let slot = self.matter_slot("c", complaint_id, MatterKind::Complaint { category: None });
+        let slot = self.matter_slot(
+            &ev.region,
+            "c",
+            complaint_id,
+            MatterKind::Complaint { category: None },
+        );
         let Some(m) = self.matters.get_mut(slot) else {
             return Outcome::Applied;
         };
@@ -213,7 +224,12 @@ impl Engine {
         substantiated: bool,
         out: &mut Vec<Alert>,
     ) -> Outcome {
-        let slot = self.matter_slot("c", complaint_id, MatterKind::Complaint { category: None });
+        let slot = self.matter_slot(
+            &ev.region,
+            "c",
+            complaint_id,
+            MatterKind::Complaint { category: None },
+        );
         if !self.end_matter(slot, ev, out) {
             return Outcome::Inconsistent("already_resolved");
         }
@@ -332,7 +348,12 @@ impl Engine {
             i32::from(score),
         );
         if score <= 2 {
-            let slot = self.matter_slot("e", evaluation_id, MatterKind::Evaluation { score: None });
+            let slot = self.matter_slot(
+                &ev.region,
+                "e",
+                evaluation_id,
+                MatterKind::Evaluation { score: None },
+            );
             let Some(m) = self.matters.get_mut(slot) else {
                 return Outcome::Applied;
             };
@@ -387,7 +408,12 @@ impl Engine {
         evaluation_id: &str,
         out: &mut Vec<Alert>,
     ) -> Outcome {
-        let slot = self.matter_slot("e", evaluation_id, MatterKind::Evaluation { score: None });
+        let slot = self.matter_slot(
+            &ev.region,
+            "e",
+            evaluation_id,
+            MatterKind::Evaluation { score: None },
+        );
         if !self.end_matter(slot, ev, out) {
             return Outcome::Inconsistent("already_rectified");
         }

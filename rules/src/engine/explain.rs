@@ -212,7 +212,7 @@ pub fn build(
     evidence: Value,
 ) -> Alert {
     Alert {
-        alert_id: alert_id(rule, level, &subject),
+        alert_id: alert_id(rule, level, &who.region, &subject),
         rule,
         level,
         status: AlertStatus::Open,

@@ -13,7 +13,7 @@ use crate::time::Instant;
 
 use super::case::{inst, Case, Ctx, NEVER, T32};
 use super::explain::{build, subject, yuan, Attribution, Who};
-use super::table::{CompactKey, Keyed, Symbols};
+use super::table::{CompactKey, Keyed, Sym, Symbols};
 
 /// What kind of matter.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -70,6 +70,10 @@ impl Keyed for Matter {
     fn key(&self) -> &[u8] {
         self.key.as_bytes()
     }
+    /// Complaints, ratings and receipts are unique per region, as cases are.
+    fn scope(&self) -> Sym {
+        self.who.region
+    }
 }
 
 /// A matter's deadline.
@@ -83,11 +87,14 @@ pub enum MatterDue {
 
 impl Matter {
     /// A matter seen for the first time.
-    pub fn new(key: &str, kind: MatterKind) -> Matter {
+    pub fn new(key: &str, kind: MatterKind, region: Sym) -> Matter {
         Matter {
             key: CompactKey::new(key),
             kind,
-            who: Who::UNKNOWN,
+            who: Who {
+                region,
+                ..Who::UNKNOWN
+            },
             case_id: None,
             started: NEVER,
             ended: NEVER,

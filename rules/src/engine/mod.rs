@@ -24,6 +24,7 @@ mod case;
 mod events;
 pub(crate) mod explain;
 mod hall;
+mod jurisdiction;
 mod matter;
 mod people;
 mod snapshot;
@@ -94,6 +95,11 @@ fn arm(
     }
 }
 
+/// The duplicate filter's hash of an event: its `event_id` within its region and source.
+fn event_hash(ev: &Event<'_>) -> table::IdHash {
+    Dedup::hash(&ev.region, ev.source.as_deref().unwrap_or(""), &ev.event_id)
+}
+
 /// What became of an event the engine accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -115,6 +121,25 @@ pub enum Rejection {
          promised_days; add the item to items.csv or send the limits with the event"
     )]
     UnknownItem(String),
+    /// An id of the event belongs to another jurisdiction than the event's `region` and
+    /// `center_id` (docs/RULES.md, "Jurisdiction"): a centre of another region, a window or
+    /// staff member of another centre, a case or complaint opened by another centre.
+    #[error("{field}: {message}")]
+    RegionMismatch {
+        /// The field whose id crosses jurisdictions.
+        field: &'static str,
+        /// What it belongs to instead.
+        message: String,
+    },
+    /// An id the reference data does not list, while it lists that kind of id and the policy
+    /// refuses unlisted ones (`accept_unlisted_ids = false`, the default).
+    #[error("{field}: {message}")]
+    UnlistedId {
+        /// The field.
+        field: &'static str,
+        /// Which id and which file lists that kind.
+        message: String,
+    },
 }
 
 impl Rejection {
@@ -122,6 +147,16 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Rejection::UnknownItem(_) => "unknown_item",
+            Rejection::RegionMismatch { .. } => "region_mismatch",
+            Rejection::UnlistedId { .. } => "unknown_id",
+        }
+    }
+
+    /// The field of the event the refusal is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Rejection::UnknownItem(_) => "item_code",
+            Rejection::RegionMismatch { field, .. } | Rejection::UnlistedId { field, .. } => field,
         }
     }
 }
@@ -165,6 +200,9 @@ pub struct Engine {
     activities: Vec<crate::fact::Activity>,
     /// Live window status, queue tickets and the `window.*` rules' timers.
     board: Board,
+    /// Jurisdictions learnt from events for ids the reference does not list (a centre's region,
+    /// a window's or staff member's centre), bound by the first event accepted with them.
+    bound: jurisdiction::Bindings,
     /// `policy.office_hours`, parsed once (a validated policy always parses; an unparsable one
     /// leaves no office time, and `window.unstaffed` never fires).
     office_hours: OfficeHours,
@@ -183,6 +221,7 @@ impl Engine {
             policy,
             symbols,
             board,
+            bound: jurisdiction::Bindings::default(),
             cases: Slab::default(),
             matters: Slab::default(),
             people: People::default(),
@@ -265,7 +304,7 @@ impl Engine {
         // First the duplicate filter and the case's index entry; a few events later, with that
         // entry in cache, the case it points to.
         if let Some(ev) = batch.get(i + LOOKAHEAD).and_then(&event) {
-            self.dedup.prefetch(Dedup::hash(&ev.event_id));
+            self.dedup.prefetch(event_hash(ev));
             if let Some(h) = self.case_hash(ev) {
                 self.cases.prefetch(h);
             }
@@ -279,9 +318,15 @@ impl Engine {
         }
     }
 
+    /// The hash of the event's case in the cases table (its id within its region), for a
+    /// `case.*` event.
     fn case_hash(&self, ev: &Event<'_>) -> Option<KeyHash> {
         let case = ev.case_id.as_deref()?;
-        ev.body.kind().is_case().then(|| self.cases.key_hash(case))
+        let region = self.symbols.lookup(&ev.region).unwrap_or(NONE);
+        ev.body
+            .kind()
+            .is_case()
+            .then(|| self.cases.key_hash(case, region))
     }
 
     /// Apply one event. First every timer due at or before its `occurred_at` fires (SPEC §8),
@@ -289,8 +334,10 @@ impl Engine {
     pub fn on_event(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Result<Outcome, Rejection> {
         // Hash once and start the loads this event will need (the duplicate filter, the case
         // index) together: their cache misses then overlap instead of queueing.
-        let id = Dedup::hash(&ev.event_id);
+        let id = event_hash(ev);
         self.dedup.prefetch(id);
+        // The event's region as a symbol first: cases are keyed within it.
+        self.symbols.intern(&ev.region);
         let case = self
             .case_hash(ev)
             .and_then(|h| Some((ev.case_id.as_deref()?, h)));
@@ -399,8 +446,11 @@ impl Engine {
         self.clock = self.clock.max(now);
     }
 
-    /// Refuse events the engine cannot use (they go to the dead-letter store).
-    fn check(&self, ev: &Event<'_>) -> Result<(), Rejection> {
+    /// Refuse events the engine cannot use (they go to the dead-letter store): one whose ids
+    /// cross jurisdictions (checked in the order of SPEC §3's fields), then an acceptance of an
+    /// item nobody knows the limits of. Nothing is changed unless the event passes.
+    fn check(&mut self, ev: &Event<'_>) -> Result<(), Rejection> {
+        let learnt = self.check_jurisdiction(ev)?;
         if let Body::CaseAccepted { overrides, .. } = &ev.body {
             let code = ev.item_code.as_deref().unwrap_or("");
             let has_limit =
@@ -409,6 +459,7 @@ impl Engine {
                 return Err(Rejection::UnknownItem(code.to_string()));
             }
         }
+        self.bound.learn(learnt);
         Ok(())
     }
 
@@ -531,8 +582,9 @@ impl Engine {
                 if case.channel == Some(crate::event::Channel::Hall) && case.accepted_at != NEVER {
                     let keep = self.policy.fee_case_memory_days.saturating_mul(86_400);
                     let id = case.id.to_string();
+                    let region = self.symbols.get(case.who.region).unwrap_or_default();
                     self.departed
-                        .remember(&id, case.accepted_at, t32(now), keep);
+                        .remember(region, &id, case.accepted_at, t32(now), keep);
                 }
                 cases.remove(slot);
                 self.stats.evicted += 1;
@@ -588,9 +640,10 @@ impl Engine {
         ev: &Event<'_>,
         out: &mut Vec<Alert>,
     ) -> Outcome {
+        let region = self.symbols.intern(&ev.region);
         let (slot, _) = self
             .cases
-            .find_or_insert_hashed(h, case_id, || Case::new(case_id));
+            .find_or_insert_hashed(h, case_id, region, || Case::new(case_id, region));
         let t = t32(ev.occurred_at);
         let outcome = {
             let Engine {
@@ -735,6 +788,7 @@ mod tests {
             staff_id: None,
             case_id: Some(Cow::Borrowed(case)),
             item_code: Some(Cow::Borrowed("I001")),
+            source: None,
             body,
         }
     }
@@ -857,11 +911,15 @@ mod tests {
     fn acceptances_ratings_and_complaints_are_recorded_for_the_metrics() {
         use crate::event::ComplaintCategory;
         use crate::fact::ActivityKind;
-        let mut e = engine(Policy::default());
+        // Staff S1 and BOSS are not in the synthetic staff.csv: let the first event bind them.
+        let mut e = engine(Policy {
+            accept_unlisted_ids: true,
+            ..Policy::default()
+        });
         let mut out = Vec::new();
         let with_staff = |mut ev: Event<'static>, staff: &'static str| {
             ev.staff_id = Some(Cow::Borrowed(staff));
-            ev.window_id = Some(Cow::Borrowed("W001"));
+            ev.window_id = Some(Cow::Borrowed("W000"));
             ev
         };
         let accept = ev(
@@ -911,12 +969,12 @@ mod tests {
         let activities = e.drain_activities();
         // A rating or complaint that names a window but no department is the window's
         // department's (绩效 by department counts it there).
-        let w001 = e.reference.windows["W001"].department.clone();
+        let w000 = e.reference.windows["W000"].department.clone();
         for a in activities
             .iter()
             .filter(|a| a.kind != ActivityKind::Accepted)
         {
-            assert_eq!(a.department.as_deref(), Some(w001.as_str()), "{a:?}");
+            assert_eq!(a.department.as_deref(), Some(w000.as_str()), "{a:?}");
         }
         let got: Vec<(ActivityKind, String, Option<String>, i32)> = activities
             .into_iter()

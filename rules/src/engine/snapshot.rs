@@ -10,8 +10,9 @@
 //! reference data and policy are not in it: they are handed to [`Engine::restore`], and since
 //! every deadline is recomputed from facts, a policy or calendar changed across a restart simply
 //! applies from then on. Windows added to `windows.csv` since the snapshot join the board on
-//! restore. Format 2 added the window board (format 1 images are refused: restart from the
-//! events, as for any format change).
+//! restore. Format 2 added the window board, format 3 the jurisdictions learnt for unlisted ids
+//! and region-scoped keys (older images are refused: restart from the events, as for any format
+//! change).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -25,6 +26,7 @@ use crate::reference::Reference;
 use crate::time::Instant;
 
 use super::case::{Case, T32};
+use super::jurisdiction::Bindings;
 use super::matter::Matter;
 use super::people::People;
 use super::table::{Dedup, Departed, Slab, Symbols};
@@ -33,7 +35,7 @@ use super::{Engine, Stats};
 
 const MAGIC: &[u8; 8] = b"JIANCHA\x01";
 /// Version of the image layout; bumped when it changes incompatibly.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// Why a snapshot cannot be restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +70,7 @@ struct ImageRef<'a> {
     timers: &'a BinaryHeap<Reverse<(T32, u32, u32)>>,
     dedup: &'a Dedup,
     board: &'a Board,
+    bound: &'a Bindings,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +86,7 @@ struct Image {
     timers: BinaryHeap<Reverse<(T32, u32, u32)>>,
     dedup: Dedup,
     board: Board,
+    bound: Bindings,
 }
 
 impl Engine {
@@ -100,6 +104,7 @@ impl Engine {
             timers: &self.timers,
             dedup: &self.dedup,
             board: &self.board,
+            bound: &self.bound,
         };
         let mut out = postcard::to_extend(&image, MAGIC.to_vec())
             .map_err(|e| SnapshotError::Encode(e.to_string()))?;
@@ -146,6 +151,7 @@ impl Engine {
             departed: image.departed,
             timers: image.timers,
             dedup: image.dedup,
+            bound: image.bound,
             clock: Instant(image.clock),
             stats: image.stats,
             facts: None,
@@ -188,12 +194,12 @@ mod tests {
     fn a_future_format_is_refused() {
         let e = engine();
         let mut image = e.snapshot().expect("snapshot");
-        // The format number is the first field of the payload (varint 2 → 3).
-        image[MAGIC.len()] = 3;
+        // The format number is the first field of the payload (varint 3 → 4).
+        image[MAGIC.len()] = 4;
         let payload_end = image.len() - 8;
         let sum = xxh3_64(&image[MAGIC.len()..payload_end]).to_le_bytes();
         image[payload_end..].copy_from_slice(&sum);
         let restored = Engine::restore(Arc::clone(&e.reference), Policy::default(), &image);
-        assert_eq!(restored.err(), Some(SnapshotError::UnsupportedFormat(3)));
+        assert_eq!(restored.err(), Some(SnapshotError::UnsupportedFormat(4)));
     }
 }

@@ -74,6 +74,11 @@ impl Symbols {
         id
     }
 
+    /// The id of `s` if it was ever interned (no interning).
+    pub fn lookup(&self, s: &str) -> Option<Sym> {
+        self.ids.get(s).copied()
+    }
+
     /// Point `slot` at `s` unless it already names it (the common case: no hashing at all).
     pub fn update(&mut self, slot: &mut Sym, s: Option<&str>) {
         if let Some(s) = s {
@@ -98,6 +103,32 @@ impl Symbols {
 pub trait Keyed {
     /// The key's bytes.
     fn key(&self) -> &[u8];
+    /// The jurisdiction the key is unique within (an interned region; [`NONE`] where the table
+    /// is not scoped): the same key in two scopes names two values.
+    fn scope(&self) -> Sym {
+        NONE
+    }
+}
+
+/// Hash `parts` as one key, each followed by a separator byte that no id contains (ids are
+/// refused if they hold control characters), so ("ab", "c") and ("a", "bc") differ. For keys
+/// made of a region and an id: no allocation, at most 256 bytes on the stack.
+pub fn scoped_hash(parts: &[&str]) -> u64 {
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    for p in parts {
+        let b = p.as_bytes();
+        if n + b.len() + 1 > buf.len() {
+            // Longer than any valid key; hash the pieces' hashes instead (still separated).
+            let joined: Vec<u64> = parts.iter().map(|p| xxh3_64(p.as_bytes())).collect();
+            let bytes: Vec<u8> = joined.iter().flat_map(|h| h.to_le_bytes()).collect();
+            return xxh3_64(&bytes);
+        }
+        buf[n..n + b.len()].copy_from_slice(b);
+        buf[n + b.len()] = 0x1f;
+        n += b.len() + 1;
+    }
+    xxh3_64(&buf[..n])
 }
 
 /// A string key stored inline when short (up to 22 bytes: most 办件编号), else on the heap.
@@ -294,14 +325,14 @@ impl<T: Keyed> Default for Slab<T> {
 }
 
 impl<T: Keyed> Slab<T> {
-    fn hash(&self, key: &[u8]) -> u32 {
-        let h = self.hasher.hash_one(key);
+    fn hash(&self, key: &[u8], scope: Sym) -> u32 {
+        let h = self.hasher.hash_one((key, scope));
         (h ^ (h >> 32)) as u32
     }
 
-    /// The hash of a key, to look it up later with [`Slab::find_or_insert_hashed`].
-    pub fn key_hash(&self, key: &str) -> KeyHash {
-        KeyHash(self.hash(key.as_bytes()))
+    /// The hash of a key in `scope`, to look it up later with [`Slab::find_or_insert_hashed`].
+    pub fn key_hash(&self, key: &str, scope: Sym) -> KeyHash {
+        KeyHash(self.hash(key.as_bytes(), scope))
     }
 
     /// Start loading the index entry where `h`'s lookup begins.
@@ -331,20 +362,26 @@ impl<T: Keyed> Slab<T> {
         self.chunks.get_mut(slot / CHUNK)?.get_mut(slot % CHUNK)
     }
 
-    /// Slot of `key`, if present.
-    pub fn find(&self, key: &str) -> Option<u32> {
+    /// Slot of `key` in `scope`, if present.
+    pub fn find(&self, key: &str, scope: Sym) -> Option<u32> {
         let key = key.as_bytes();
-        self.index.find(self.hash(key), |s| {
+        self.index.find(self.hash(key, scope), |s| {
             self.cell(s)
                 .and_then(Option::as_ref)
-                .is_some_and(|v| v.key() == key)
+                .is_some_and(|v| v.key() == key && v.scope() == scope)
         })
     }
 
-    /// Slot of `key`, inserting `make()` if absent. Returns (slot, inserted).
-    pub fn find_or_insert(&mut self, key: &str, make: impl FnOnce() -> T) -> (u32, bool) {
-        let h = self.key_hash(key);
-        self.find_or_insert_hashed(h, key, make)
+    /// Slot of `key` in `scope`, inserting `make()` if absent (`make` must give a value of
+    /// that key and scope). Returns (slot, inserted).
+    pub fn find_or_insert(
+        &mut self,
+        key: &str,
+        scope: Sym,
+        make: impl FnOnce() -> T,
+    ) -> (u32, bool) {
+        let h = self.key_hash(key, scope);
+        self.find_or_insert_hashed(h, key, scope, make)
     }
 
     /// [`Slab::find_or_insert`] with the key's hash already computed.
@@ -352,13 +389,14 @@ impl<T: Keyed> Slab<T> {
         &mut self,
         KeyHash(h): KeyHash,
         key: &str,
+        scope: Sym,
         make: impl FnOnce() -> T,
     ) -> (u32, bool) {
         let bytes = key.as_bytes();
         let found = self.index.find(h, |s| {
             self.cell(s)
                 .and_then(Option::as_ref)
-                .is_some_and(|v| v.key() == bytes)
+                .is_some_and(|v| v.key() == bytes && v.scope() == scope)
         });
         if let Some(slot) = found {
             return (slot, false);
@@ -392,7 +430,7 @@ impl<T: Keyed> Slab<T> {
     /// Remove the value in `slot`.
     pub fn remove(&mut self, slot: u32) -> Option<T> {
         let value = self.cell_mut(slot)?.take()?;
-        let h = self.hash(value.key());
+        let h = self.hash(value.key(), value.scope());
         self.index.remove(h, slot);
         self.free.push(slot);
         Some(value)
@@ -490,7 +528,10 @@ impl<'de, T: Keyed + serde::Deserialize<'de>> serde::Deserialize<'de> for Slab<T
             .iter()
             .flatten()
             .enumerate()
-            .filter_map(|(slot, v)| v.as_ref().map(|v| (slab.hash(v.key()), slot as u32)))
+            .filter_map(|(slot, v)| {
+                v.as_ref()
+                    .map(|v| (slab.hash(v.key(), v.scope()), slot as u32))
+            })
             .collect();
         for (h, slot) in entries {
             slab.index.insert(h, slot);
@@ -649,8 +690,15 @@ pub struct Departed {
 impl Departed {
     /// Remember a forgotten case accepted in the hall at `accepted` (compact time), forgotten
     /// at `now`; drop what is older than `keep_secs`.
-    pub fn remember(&mut self, case_id: &str, accepted: u32, now: u32, keep_secs: u32) {
-        let h = xxh3_64(case_id.as_bytes());
+    pub fn remember(
+        &mut self,
+        region: &str,
+        case_id: &str,
+        accepted: u32,
+        now: u32,
+        keep_secs: u32,
+    ) {
+        let h = scoped_hash(&[region, case_id]);
         self.accepted.insert(h, accepted);
         self.order.push_back((now, h));
         while self
@@ -665,8 +713,8 @@ impl Departed {
     }
 
     /// When a forgotten case was accepted in the hall, if it is remembered.
-    pub fn accepted_at(&self, case_id: &str) -> Option<u32> {
-        self.accepted.get(&xxh3_64(case_id.as_bytes())).copied()
+    pub fn accepted_at(&self, region: &str, case_id: &str) -> Option<u32> {
+        self.accepted.get(&scoped_hash(&[region, case_id])).copied()
     }
 }
 
@@ -685,9 +733,11 @@ impl Dedup {
         }
     }
 
-    /// The hash under which `event_id` is remembered.
-    pub fn hash(event_id: &str) -> IdHash {
-        IdHash(xxh3_64(event_id.as_bytes()))
+    /// The hash under which an event is remembered: its `event_id` in the namespace of its
+    /// region and source, so that no publisher can make another jurisdiction's or another
+    /// source's event look like a duplicate (docs/RULES.md, "Jurisdiction").
+    pub fn hash(region: &str, source: &str, event_id: &str) -> IdHash {
+        IdHash(scoped_hash(&[region, source, event_id]))
     }
 
     /// Has this id been seen (without recording it)?
@@ -738,24 +788,61 @@ mod tests {
     #[test]
     fn slab_reuses_slots_with_a_new_generation() {
         let mut s: Slab<V> = Slab::default();
-        let (a, new) = s.find_or_insert("a", || V("a".into()));
+        let (a, new) = s.find_or_insert("a", NONE, || V("a".into()));
         assert!(new);
-        let (b, _) = s.find_or_insert("b", || V("b".into()));
-        assert_eq!(s.find_or_insert("a", || V("x".into())), (a, false));
+        let (b, _) = s.find_or_insert("b", NONE, || V("b".into()));
+        assert_eq!(s.find_or_insert("a", NONE, || V("x".into())), (a, false));
         let g = s.generation(a);
         assert_eq!(s.remove(a).map(|v| v.0), Some("a".into()));
-        assert_eq!(s.find("a"), None);
-        let (c, _) = s.find_or_insert("c", || V("c".into()));
+        assert_eq!(s.find("a", NONE), None);
+        let (c, _) = s.find_or_insert("c", NONE, || V("c".into()));
         assert_eq!(c, a, "slot reused");
         assert_ne!(s.generation(c), g);
-        assert_eq!(s.find("b"), Some(b));
+        assert_eq!(s.find("b", NONE), Some(b));
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn keys_are_unique_within_their_scope() {
+        struct Scoped(String, Sym);
+        impl Keyed for Scoped {
+            fn key(&self) -> &[u8] {
+                self.0.as_bytes()
+            }
+            fn scope(&self) -> Sym {
+                self.1
+            }
+        }
+        let mut s: Slab<Scoped> = Slab::default();
+        let (a, _) = s.find_or_insert("C1", 1, || Scoped("C1".into(), 1));
+        let (b, new) = s.find_or_insert("C1", 2, || Scoped("C1".into(), 2));
+        assert!(
+            new && a != b,
+            "the same id in another scope is another value"
+        );
+        assert_eq!(s.find("C1", 1), Some(a));
+        assert_eq!(s.find("C1", 3), None);
+        s.remove(a);
+        assert_eq!(s.find("C1", 2), Some(b));
+    }
+
+    #[test]
+    fn event_ids_are_namespaced_by_region_and_source() {
+        let a = Dedup::hash("430626", "http:pj", "E1");
+        assert_ne!(a, Dedup::hash("430621", "http:pj", "E1"));
+        assert_ne!(a, Dedup::hash("430626", "http:yy", "E1"));
+        // The separator keeps the parts apart.
+        assert_ne!(
+            Dedup::hash("430626", "ab", "c"),
+            Dedup::hash("430626", "a", "bc")
+        );
+        assert_eq!(a, Dedup::hash("430626", "http:pj", "E1"));
     }
 
     #[test]
     fn dedup_forgets_only_beyond_its_capacity() {
         let mut d = Dedup::new(4);
-        let h = |s: &str| Dedup::hash(s);
+        let h = |s: &str| Dedup::hash("430626", "", s);
         for i in 0..4 {
             d.insert(h(&format!("e{i}")));
         }
@@ -772,14 +859,14 @@ mod tests {
         let keys: Vec<String> = (0..5000).map(|i| format!("case-{i}")).collect();
         let slots: Vec<u32> = keys
             .iter()
-            .map(|k| s.find_or_insert(k, || V(k.clone())).0)
+            .map(|k| s.find_or_insert(k, NONE, || V(k.clone())).0)
             .collect();
         for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
             assert_eq!(s.remove(slots[i]).map(|v| v.0), Some(k.clone()));
         }
         for (i, k) in keys.iter().enumerate() {
             let want = (i % 3 != 0).then_some(slots[i]);
-            assert_eq!(s.find(k), want, "{k}");
+            assert_eq!(s.find(k, NONE), want, "{k}");
         }
         assert_eq!(s.len(), 5000 - 1667);
     }

@@ -1308,6 +1308,7 @@ mod tests {
             staff_id: opt(staff),
             case_id: None,
             item_code: None,
+            source: None,
             body,
         }
     }

@@ -1,0 +1,262 @@
+//! Jurisdiction: every id an event carries belongs to a region and a centre, and an event whose
+//! ids cross jurisdictions is refused before it can change anything.
+//!
+//! ```text
+//! event ─ center_id ∈ region? ─ window_id ∈ centre? ─ staff_id ∈ centre? ─ case / complaint /
+//!          (windows.csv)          (windows.csv)         (staff.csv)          rating opened here?
+//! ```
+//! A publisher is trusted for the regions its account covers, and that is checked on the event's
+//! `region` field only (dashboard-api). So the region field must decide everything the event can
+//! reach; this module makes it so:
+//! - **Listed ids are bound by the reference.** A centre belongs to the region of its windows, a
+//!   window to its centre, a staff member to their home centre ([`crate::reference::Staff`]:
+//!   window, `center_id` column, or the one centre of their department). Naming another
+//!   jurisdiction's centre, window or staff member is `region_mismatch`.
+//! - **Unlisted ids** of a kind the reference lists are refused (`unknown_id`) unless the policy
+//!   says `accept_unlisted_ids = true`; then, as for every id of a kind the reference does not
+//!   list at all, the first accepted event binds the id to its centre ([`Bindings`]), and later
+//!   events from another centre are refused. (First use binds: whoever names an unlisted id first
+//!   owns it, which is why listing them is the default.)
+//! - **Cases, complaints and ratings are keyed within their region** (`Keyed::scope`), so the same
+//!   办件编号 sent by two regions names two cases: no event of one region can reach, complete or
+//!   retract another region's case, whatever id it carries. Refusing instead would let one region
+//!   squat another's future case ids. Within a region, a case belongs to the centre of its first
+//!   event; another centre's event for it is refused (a transfer to another department stays
+//!   possible, since departments are not jurisdictions).
+//! - **Event ids** are unique per (region, source) ([`super::table::Dedup::hash`]): re-using
+//!   another region's or source's `event_id` makes nothing a duplicate.
+//!
+//! Alert ids include the region (`crate::alert::alert_id`), so stores that keep one row per
+//! alert id never let one region's alert replace another's.
+
+use hashbrown::HashMap;
+
+use crate::event::{Body, Event};
+
+use super::table::{Sym, NONE};
+use super::{Engine, Rejection};
+
+/// What kind of id a binding is for.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+enum Tag {
+    /// A centre, bound to a region.
+    #[default]
+    Center,
+    /// A window, bound to a centre.
+    Window,
+    /// A staff member, bound to a centre.
+    Staff,
+}
+
+/// Jurisdictions learnt from events for ids the reference does not list: id → owner (a region
+/// for a centre, a centre for a window or staff member), as symbols. Part of the snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Bindings(HashMap<(Tag, Sym), Sym>);
+
+impl serde::Serialize for Bindings {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(Tag, Sym, Sym)> =
+            self.0.iter().map(|(&(t, id), &o)| (t, id, o)).collect();
+        // Sorted, so that equal states give equal snapshots.
+        entries.sort_unstable_by_key(|&(t, id, _)| (t as u8, id));
+        entries.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Bindings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let entries = Vec::<(Tag, Sym, Sym)>::deserialize(d)?;
+        Ok(Bindings(
+            entries.into_iter().map(|(t, id, o)| ((t, id), o)).collect(),
+        ))
+    }
+}
+
+impl Bindings {
+    /// Record what an accepted event bound.
+    pub(super) fn learn(&mut self, learnt: Learnt) {
+        for &(tag, id, owner) in &learnt.items[..learnt.len] {
+            self.0.insert((tag, id), owner);
+        }
+    }
+}
+
+/// Bindings an event would make, recorded only once it is accepted.
+#[derive(Debug, Default)]
+pub(super) struct Learnt {
+    items: [(Tag, Sym, Sym); 3],
+    len: usize,
+}
+
+fn mismatch(field: &'static str, message: String) -> Rejection {
+    Rejection::RegionMismatch { field, message }
+}
+
+impl Engine {
+    /// Check every id of `ev` against the jurisdiction of its `region` and `center_id`, in the
+    /// order of SPEC §3's fields. Returns the bindings to learn if the event is accepted.
+    pub(super) fn check_jurisdiction(&mut self, ev: &Event<'_>) -> Result<Learnt, Rejection> {
+        let mut learnt = Learnt::default();
+        let (region, center) = (&*ev.region, &*ev.center_id);
+        let reference = std::sync::Arc::clone(&self.reference);
+        let accept = self.policy.accept_unlisted_ids;
+
+        // center_id: the region of its windows.
+        match reference.center_region(center) {
+            Some(r) if r == region => {}
+            Some(r) => {
+                return Err(mismatch(
+                    "center_id",
+                    format!("centre {center} belongs to region {r}, not to {region}"),
+                ))
+            }
+            None if reference.lists_centers() && !accept => {
+                return Err(unlisted(
+                    "center_id",
+                    format!("centre {center} has no window in windows.csv"),
+                ))
+            }
+            None => self.bind(Tag::Center, center, region, "center_id", &mut learnt)?,
+        }
+
+        // window_id: its centre.
+        if let Some(window) = ev.window_id.as_deref() {
+            match reference.windows.get(window) {
+                Some(w) if w.center_id == center => {}
+                Some(w) => {
+                    return Err(mismatch(
+                        "window_id",
+                        format!(
+                            "window {window} belongs to centre {} (region {}), not to {center}",
+                            w.center_id, w.region
+                        ),
+                    ))
+                }
+                None if !reference.windows.is_empty() && !accept => {
+                    return Err(unlisted(
+                        "window_id",
+                        format!("window {window} is not in windows.csv"),
+                    ))
+                }
+                None => self.bind(Tag::Window, window, center, "window_id", &mut learnt)?,
+            }
+        }
+
+        // staff_id: their home centre.
+        if let Some(staff) = ev.staff_id.as_deref() {
+            match reference.staff.get(staff).map(|s| s.center_id.as_deref()) {
+                Some(Some(home)) if home == center => {}
+                Some(Some(home)) => {
+                    return Err(mismatch(
+                        "staff_id",
+                        format!(
+                            "staff member {staff} works for centre {home}{}, not for {center}",
+                            reference
+                                .center_region(home)
+                                .map(|r| format!(" (region {r})"))
+                                .unwrap_or_default()
+                        ),
+                    ))
+                }
+                None if !reference.staff.is_empty() && !accept => {
+                    return Err(unlisted(
+                        "staff_id",
+                        format!("staff member {staff} is not in staff.csv"),
+                    ))
+                }
+                Some(None) | None => {
+                    self.bind(Tag::Staff, staff, center, "staff_id", &mut learnt)?
+                }
+            }
+        }
+
+        // The case, complaint or rating: opened by this centre, if opened at all.
+        let center_sym = self.symbols.lookup(center).unwrap_or(NONE);
+        let region_sym = self.symbols.lookup(region).unwrap_or(NONE);
+        let opened_by = match &ev.body {
+            Body::ComplaintFiled { complaint_id, .. }
+            | Body::ComplaintResolved { complaint_id, .. } => {
+                let key = format!("c:{complaint_id}");
+                self.matters
+                    .find(&key, region_sym)
+                    .and_then(|slot| self.matters.get(slot))
+                    .map(|m| ("complaint_id", complaint_id.as_ref(), m.who.center))
+            }
+            Body::EvaluationSubmitted { evaluation_id, .. }
+            | Body::EvaluationRectified { evaluation_id } => {
+                let key = format!("e:{evaluation_id}");
+                self.matters
+                    .find(&key, region_sym)
+                    .and_then(|slot| self.matters.get(slot))
+                    .map(|m| ("evaluation_id", evaluation_id.as_ref(), m.who.center))
+            }
+            body if body.kind().is_case() || matches!(body, Body::FeeCharged { .. }) => ev
+                .case_id
+                .as_deref()
+                .and_then(|id| Some((id, self.cases.find(id, region_sym)?)))
+                .and_then(|(id, slot)| Some(("case_id", id, self.cases.get(slot)?.who.center))),
+            _ => None,
+        };
+        if let Some((field, id, owner)) = opened_by {
+            if owner != NONE && owner != center_sym {
+                let owner = self.symbols.get(owner).unwrap_or_default();
+                return Err(mismatch(
+                    field,
+                    format!("{id} belongs to centre {owner}, not to {center}"),
+                ));
+            }
+        }
+        Ok(learnt)
+    }
+
+    /// Check `id` (of kind `tag`) against what earlier events bound it to, or note the binding to
+    /// `owner` this event makes.
+    fn bind(
+        &mut self,
+        tag: Tag,
+        id: &str,
+        owner: &str,
+        field: &'static str,
+        learnt: &mut Learnt,
+    ) -> Result<(), Rejection> {
+        let id_sym = self.symbols.intern(id);
+        let owner_sym = self.symbols.intern(owner);
+        match self.bound.0.get(&(tag, id_sym)) {
+            Some(&o) if o == owner_sym => Ok(()),
+            Some(&o) => {
+                let first = self.symbols.get(o).unwrap_or_default();
+                let what = match tag {
+                    Tag::Center => "region",
+                    Tag::Window | Tag::Staff => "centre",
+                };
+                Err(mismatch(
+                    field,
+                    format!(
+                        "{id} is not in the reference data and was first used by {what} {first}, \
+                         not {owner}; list it in the reference to say where it belongs"
+                    ),
+                ))
+            }
+            None => {
+                // One event binds at most one id of each kind.
+                if learnt.len < learnt.items.len() {
+                    learnt.items[learnt.len] = (tag, id_sym, owner_sym);
+                    learnt.len += 1;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn unlisted(field: &'static str, message: String) -> Rejection {
+    Rejection::UnlistedId {
+        field,
+        message: format!(
+            "{message}; ids of this kind must be listed in the reference data (or set \
+             accept_unlisted_ids = true in policy.toml)"
+        ),
+    }
+}
