@@ -251,7 +251,7 @@ fn check_accepts_the_bundled_reference() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("ok: 8 items, 7 windows, 8 staff"),
+        stdout.contains("ok: 8 items, 7 windows, 9 staff"),
         "{stdout}"
     );
     assert!(

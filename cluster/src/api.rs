@@ -139,7 +139,7 @@ impl EventSink for KafkaSink {
         &self,
         accepted: Vec<Accepted>,
         refused: Vec<Refused>,
-    ) -> BoxFuture<'_, Result<(), BackendError>> {
+    ) -> BoxFuture<'_, Result<Vec<usize>, BackendError>> {
         Box::pin(async move {
             let dead: Vec<DeadLetterRow> = refused.iter().map(glue::dead_letter_row).collect();
             self.store
@@ -148,9 +148,14 @@ impl EventSink for KafkaSink {
                 .map_err(|e| glue::backend_error("ClickHouse", e))?;
             let mut pending = Vec::with_capacity(accepted.len() + refused.len());
             for a in &accepted {
+                let headers = OwnedHeaders::new().insert(Header {
+                    key: "source",
+                    value: Some(a.source.as_str()),
+                });
                 let record = FutureRecord::to(&self.events_topic)
                     .key(&a.center_id)
-                    .payload(&a.raw);
+                    .payload(&a.raw)
+                    .headers(headers);
                 pending.push(self.enqueue(record).await?);
             }
             for r in &refused {
@@ -175,7 +180,9 @@ impl EventSink for KafkaSink {
                     Err(_) => return Err(BackendError("Kafka: delivery cancelled".into())),
                 }
             }
-            Ok(())
+            // Whether an event was seen before is known only to the engine that owns its
+            // partition (it drops it there): no duplicates can be named here.
+            Ok(Vec::new())
         })
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ingest::decode::{decode, DecodeOptions, Receipt};
 use node::checkpoint::{restore_newest, Restored};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
+use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use rules::{Engine, Kind, Outcome, Policy, Reference};
@@ -275,9 +275,16 @@ impl Core {
             .timestamp()
             .to_millis()
             .map_or_else(unix_now, |ms| ms.div_euclid(1000));
+        // Events posted over HTTP carry their publisher in a header (`http:<publisher>`): the
+        // namespace of their event ids when they name no source (docs/RULES.md).
+        let header_source = msg.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == "source")
+                .and_then(|h| std::str::from_utf8(h.value?).ok())
+        });
         let opts = DecodeOptions {
             receipt: Receipt::At(rules::Instant(receipt)),
-            default_source: None,
+            default_source: header_source,
             max_future_skew_secs: self.skew_secs,
         };
         let dead = |reason: &str, field: &str, message: String| DeadLetter {

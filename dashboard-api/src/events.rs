@@ -36,6 +36,12 @@ pub struct Accepted {
     pub center_id: String,
     /// Receipt time (seconds since the epoch).
     pub received_at: i64,
+    /// Who sent it, `http:<publisher>`: the namespace of its `event_id` when the event names no
+    /// `source` of its own (docs/RULES.md, "Jurisdiction").
+    pub source: String,
+    /// Its identity, [`rules::event_identity`] of (region, source, `event_id`): a sink that
+    /// has already stored an event of this identity reports it as a duplicate.
+    pub identity: [u8; 16],
     /// The line as received.
     pub raw: Vec<u8>,
 }
@@ -59,12 +65,15 @@ pub struct Refused {
 
 /// Where ingested events go.
 pub trait EventSink: Send + Sync + 'static {
-    /// Make `accepted` and `refused` durable; `Ok` only when both are.
+    /// Make `accepted` and `refused` durable; `Ok` only when both are. The answer lists, by
+    /// index into `accepted`, the events the sink already had (same [`Accepted::identity`],
+    /// earlier or in this batch): they were not stored again. A sink that cannot tell (Kafka)
+    /// lists none, and the engine drops the duplicate later.
     fn submit(
         &self,
         accepted: Vec<Accepted>,
         refused: Vec<Refused>,
-    ) -> BoxFuture<'_, Result<(), BackendError>>;
+    ) -> BoxFuture<'_, Result<Vec<usize>, BackendError>>;
 }
 
 /// An in-memory [`EventSink`], for tests and fuzzing: keeps what it is given, or fails while
@@ -72,6 +81,7 @@ pub trait EventSink: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct MemorySink {
     received: Mutex<(Vec<Accepted>, Vec<Refused>)>,
+    seen: Mutex<std::collections::HashSet<[u8; 16]>>,
     failing: Mutex<Option<String>>,
 }
 
@@ -100,7 +110,7 @@ impl EventSink for MemorySink {
         &self,
         accepted: Vec<Accepted>,
         refused: Vec<Refused>,
-    ) -> BoxFuture<'_, Result<(), BackendError>> {
+    ) -> BoxFuture<'_, Result<Vec<usize>, BackendError>> {
         let failing = self
             .failing
             .lock()
@@ -110,10 +120,18 @@ impl EventSink for MemorySink {
             if let Some(message) = failing {
                 return Err(BackendError(message));
             }
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             let mut received = self.received.lock().unwrap_or_else(|p| p.into_inner());
-            received.0.extend(accepted);
+            let mut duplicates = Vec::new();
+            for (i, a) in accepted.into_iter().enumerate() {
+                if seen.insert(a.identity) {
+                    received.0.push(a);
+                } else {
+                    duplicates.push(i);
+                }
+            }
             received.1.extend(refused);
-            Ok(())
+            Ok(duplicates)
         })
     }
 }
@@ -135,6 +153,9 @@ struct LineResult {
 #[derive(Debug, Serialize)]
 struct IngestAnswer {
     accepted: usize,
+    /// Lines whose event was already received (same region, source and `event_id`): not
+    /// stored again, not an error.
+    duplicates: usize,
     rejected: usize,
     results: Vec<LineResult>,
 }
@@ -163,6 +184,37 @@ fn lines<'a>(headers: &HeaderMap, body: &'a [u8]) -> Vec<(usize, &'a [u8])> {
         .map(|(n, l)| (n, l.trim_ascii()))
         .filter(|(_, l)| !l.is_empty())
         .collect()
+}
+
+/// The publisher's jurisdiction: the event's region within its prefix, and no `source` that
+/// claims another publisher's namespace (`http:<someone else>`).
+fn check_scope(
+    who: &Principal,
+    publisher: &str,
+    ev: &rules::Event<'_>,
+) -> Result<(), (String, &'static str, String)> {
+    if !who.region.covers(&ev.region) {
+        return Err((
+            "out_of_scope".to_string(),
+            "region",
+            format!(
+                "region {} is outside this publisher's jurisdiction ({})",
+                ev.region,
+                who.region.as_str()
+            ),
+        ));
+    }
+    match ev.source.as_deref() {
+        Some(s) if s.starts_with("http:") && s != publisher => Err((
+            "out_of_scope".to_string(),
+            "source",
+            format!(
+                "source {s} is another publisher's; leave source out (it is {publisher} for this \
+                 account) or name your own source system"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) async fn ingest(
@@ -197,9 +249,11 @@ pub(crate) async fn ingest(
         ));
     }
     let now = wall_now();
+    // Events that name no source are this publisher's: their ids live in its namespace.
+    let publisher = format!("http:{}", who.username);
     let opts = DecodeOptions {
         receipt: Receipt::At(now),
-        default_source: None,
+        default_source: Some(&publisher),
         max_future_skew_secs: api.0.config.future_skew_secs,
     };
     let mut accepted = Vec::new();
@@ -207,16 +261,14 @@ pub(crate) async fn ingest(
     let mut results = Vec::with_capacity(lines.len());
     for (n, line) in lines {
         let outcome = match decode(line, &opts) {
-            Ok(ev) if !who.region.covers(&ev.region) => Err((
-                "out_of_scope".to_string(),
-                "region",
-                format!(
-                    "region {} is outside this publisher's jurisdiction ({})",
-                    ev.region,
-                    who.region.as_str()
-                ),
-            )),
-            Ok(ev) => Ok((ev.event_id.to_string(), ev.center_id.to_string())),
+            Ok(ev) => check_scope(&who, &publisher, &ev).map(|()| {
+                let source = ev.source.as_deref().unwrap_or(&publisher);
+                (
+                    ev.event_id.to_string(),
+                    ev.center_id.to_string(),
+                    rules::event_identity(&ev.region, source, &ev.event_id),
+                )
+            }),
             Err(e) => Err((
                 e.code.as_str().to_string(),
                 e.field.unwrap_or(""),
@@ -224,7 +276,7 @@ pub(crate) async fn ingest(
             )),
         };
         match outcome {
-            Ok((event_id, center_id)) => {
+            Ok((event_id, center_id, identity)) => {
                 results.push(LineResult {
                     line: n,
                     status: "accepted",
@@ -237,6 +289,8 @@ pub(crate) async fn ingest(
                     event_id,
                     center_id,
                     received_at: now.0,
+                    source: publisher.clone(),
+                    identity,
                     raw: line.to_vec(),
                 });
             }
@@ -260,13 +314,23 @@ pub(crate) async fn ingest(
             }
         }
     }
-    let (n_ok, n_bad) = (accepted.len(), refused.len());
-    sink.submit(accepted, refused).await.map_err(|e| {
+    let n_bad = refused.len();
+    let n_lines = accepted.len();
+    let duplicates = sink.submit(accepted, refused).await.map_err(|e| {
         ApiError::unavailable(format!(
             "events not stored ({e}); nothing from this request was accepted: send it again \
              (events already received are recognised by event_id)"
         ))
     })?;
+    // The accepted lines, in order, are the results with status "accepted".
+    let mut k = 0;
+    for r in results.iter_mut().filter(|r| r.status == "accepted") {
+        if duplicates.contains(&k) {
+            r.status = "duplicate";
+        }
+        k += 1;
+    }
+    let n_ok = n_lines - duplicates.len();
     let m = &api.0.metrics;
     m.ingested
         .with_label_values(&["accepted"])
@@ -281,6 +345,7 @@ pub(crate) async fn ingest(
     };
     let answer = IngestAnswer {
         accepted: n_ok,
+        duplicates: duplicates.len(),
         rejected: n_bad,
         results,
     };

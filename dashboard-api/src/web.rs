@@ -16,7 +16,7 @@
 //! Which page a role may open is decided by the API, not the page: a page only hides what the
 //! API would refuse anyway.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -164,8 +164,9 @@ struct WindowEntry {
 struct StaffEntry {
     staff_id: String,
     name: String,
-    /// The region of the staff member's window; back-office staff have none and are not named
-    /// to anyone (their region is not known, so no jurisdiction can be checked).
+    /// The region of the staff member's home centre (their window's, or for back-office staff
+    /// the centre `staff.csv` or their department places them in); a member the reference
+    /// cannot place is named to no one (no jurisdiction can be checked).
     region: Option<String>,
 }
 
@@ -198,10 +199,6 @@ impl Directory {
                     region: w.region.clone(),
                 });
         }
-        let region_of: HashMap<&str, &str> = windows
-            .iter()
-            .map(|w| (w.window_id.as_str(), w.region.as_str()))
-            .collect();
         let mut staff: Vec<StaffEntry> = r
             .staff
             .values()
@@ -209,10 +206,10 @@ impl Directory {
                 staff_id: s.staff_id.clone(),
                 name: s.name.clone(),
                 region: s
-                    .window_id
+                    .center_id
                     .as_deref()
-                    .and_then(|w| region_of.get(w))
-                    .map(|r| r.to_string()),
+                    .and_then(|c| r.center_region(c))
+                    .map(str::to_string),
             })
             .collect();
         staff.sort_by(|a, b| a.staff_id.cmp(&b.staff_id));

@@ -12,7 +12,7 @@ const ITEMS: &str = "item_code,item_name,department,case_type,legal_days,legal_u
 P5,不动产转移登记,BDC,promised,20,working,5,working,,,,true,hall,,accept\n";
 
 /// Two counties: 平江 (430626) and 湘阴 (430624), each with a centre, a window and a clerk, and
-/// one back-office member whose region is unknown.
+/// one back-office member of 平江's department (placed there by the `center_id` column).
 fn reference() -> Reference {
     Reference::parse(&ReferenceFiles {
         items: Some(("items.csv".into(), ITEMS.into())),
@@ -22,7 +22,7 @@ fn reference() -> Reference {
         )),
         staff: Some((
             "staff.csv".into(),
-            "staff_id,name,department,window_id,in_hall\nPJ-S01,李明,BDC,PJ-W01,true\nXY-S01,王芳,BDC,XY-W01,true\nB01,赵强,BDC,,false\n".into(),
+            "staff_id,name,department,window_id,in_hall,center_id\nPJ-S01,李明,BDC,PJ-W01,true,\nXY-S01,王芳,BDC,XY-W01,true,\nB01,赵强,BDC,,false,PJ\n".into(),
         )),
         departments: Some(("departments.csv".into(), "department,name\nBDC,不动产登记中心\n".into())),
         centers: Some(("centers.csv".into(), "center_id,name\nPJ,平江县政务服务中心\n".into())),
@@ -49,7 +49,11 @@ async fn the_directory_names_only_what_is_in_the_callers_jurisdiction() {
         .filter_map(|w| w["window_id"].as_str())
         .collect();
     assert_eq!(windows, ["PJ-W01"]);
-    assert_eq!(pj["staff"], serde_json::json!({"PJ-S01": "李明"}));
+    assert_eq!(
+        pj["staff"],
+        serde_json::json!({"B01": "赵强", "PJ-S01": "李明"}),
+        "平江's window and back-office staff, not 湘阴's"
+    );
     assert_eq!(pj["departments"]["BDC"], "不动产登记中心");
     assert_eq!(pj["items"]["P5"], "不动产转移登记");
     assert_eq!(pj["rules"]["case.overdue"], "办件超时");
@@ -66,8 +70,8 @@ async fn the_directory_names_only_what_is_in_the_callers_jurisdiction() {
     assert_eq!(names, ["平江县政务服务中心", "XY"]);
     assert_eq!(
         city["staff"],
-        serde_json::json!({"PJ-S01": "李明", "XY-S01": "王芳"}),
-        "back-office staff (no window, so no known region) are named to no one"
+        serde_json::json!({"B01": "赵强", "PJ-S01": "李明", "XY-S01": "王芳"}),
+        "the city names the staff of both counties"
     );
 
     // No token, no names; a publisher sees no dashboard data.

@@ -17,12 +17,14 @@ use rules::Event;
 /// As in a file or replay: the event's own `reported_at` is its receipt.
 const REPLAY: DecodeOptions = DecodeOptions {
     receipt: Receipt::ReportedAt,
+    default_source: None,
     max_future_skew_secs: 600,
 };
 
 /// As in live ingest, received at 2026-10-01T12:00:00+08:00.
 const LIVE: DecodeOptions = DecodeOptions {
     receipt: Receipt::At(Instant(1_790_827_200)),
+    default_source: None,
     max_future_skew_secs: 600,
 };
 

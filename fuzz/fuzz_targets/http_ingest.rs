@@ -179,8 +179,10 @@ fuzz_target!(|data: &[u8]| {
             Some("accepted") => {
                 let a = ok.next().expect("an accepted event per accepted line");
                 assert_eq!(&a.raw, line);
+                assert_eq!(a.source, format!("http:{}", CALLERS[caller].0));
                 let opts = DecodeOptions {
                     receipt: Receipt::At(rules::Instant(a.received_at)),
+                    default_source: Some(&a.source),
                     max_future_skew_secs: ApiConfig::default().future_skew_secs,
                 };
                 let ev = decode(&a.raw, &opts).expect("an accepted line decodes");
@@ -198,6 +200,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(r["reason"].as_str(), Some(d.reason.as_str()));
                 let opts = DecodeOptions {
                     receipt: Receipt::At(rules::Instant(d.received_at)),
+                    default_source: None,
                     max_future_skew_secs: ApiConfig::default().future_skew_secs,
                 };
                 match decode(&d.raw, &opts) {
@@ -208,9 +211,17 @@ fuzz_target!(|data: &[u8]| {
                     }
                     Ok(ev) => {
                         assert_eq!(d.reason, "out_of_scope");
-                        assert!(!ev.region.starts_with(region));
+                        let other_publisher = ev.source.as_deref().is_some_and(|s| {
+                            s.starts_with("http:") && s != format!("http:{}", CALLERS[caller].0)
+                        });
+                        assert!(!ev.region.starts_with(region) || other_publisher);
                     }
                 }
+            }
+            Some("duplicate") => {
+                // Not stored again: an earlier line (of this request or an earlier one) had
+                // the same event id.
+                assert!(r["event_id"].is_string(), "{answer}");
             }
             other => panic!("status {other:?} in {answer}"),
         }

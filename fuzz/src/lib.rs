@@ -85,6 +85,7 @@ pub fn encode(ev: &Event<'_>) -> String {
     put_opt(&mut m, "staff_id", &ev.staff_id);
     put_opt(&mut m, "case_id", &ev.case_id);
     put_opt(&mut m, "item_code", &ev.item_code);
+    put_opt(&mut m, "source", &ev.source);
     match &ev.body {
         Body::CaseSubmitted { channel } => {
             if let Some(c) = channel {

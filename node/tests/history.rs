@@ -139,6 +139,7 @@ fn week() -> Vec<String> {
             "k2",
             "complaint.resolved",
             "05T09:00",
+            // A supervisor of the department (back office, in staff.csv) records the outcome.
             ("SC", "PJ-W07", "PJ0799"),
             r#","complaint_id":"K1","substantiated":true"#,
         ),

@@ -326,7 +326,8 @@ impl World {
     }
 
     /// `staff.csv`: one member per window (in the hall) and one back-office member per
-    /// department and centre (审批科室, not in the hall).
+    /// department and centre (审批科室, not in the hall), whose `center_id` says which centre's
+    /// department they work for (departments share codes across the city's centres).
     pub fn staff_csv(&self) -> String {
         const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴"];
         const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "军"];
@@ -337,11 +338,11 @@ impl World {
                 GIVEN[(n / SURNAMES.len()) % GIVEN.len()]
             )
         };
-        let mut out = String::from("staff_id,name,department,window_id,in_hall\n");
+        let mut out = String::from("staff_id,name,department,window_id,in_hall,center_id\n");
         for (n, w) in self.windows.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "{},{},{},{},true",
+                "{},{},{},{},true,",
                 w.staff,
                 name(n),
                 department_code(w.department),
@@ -352,9 +353,10 @@ impl World {
             for (d, id) in list.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "{id},{},{},,false",
+                    "{id},{},{},,false,{}",
                     name(c * 31 + d + 7),
-                    department_code(d)
+                    department_code(d),
+                    self.centres[c].center_id
                 );
             }
         }

@@ -280,6 +280,18 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
             level TEXT NOT NULL, fate TEXT NOT NULL, detail TEXT NOT NULL, \
             at INTEGER NOT NULL, PRIMARY KEY (alert_id, status, target)) STRICT"],
     },
+    Migration {
+        version: 9,
+        description:
+            "identities of the events posted to the ingest log (embedded mode; SQLite only)",
+        // The (region, source, event_id) identity of every event the ingest log holds, so that
+        // `POST /api/v1/events` answers `duplicate` for an event already received however long
+        // ago (the engine's own filter remembers only the last `dedup_capacity`).
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS event_keys (key BLOB PRIMARY KEY) \
+            WITHOUT ROWID, STRICT",
+        ],
+    },
 ];
 
 #[cfg(test)]

@@ -221,6 +221,39 @@ impl SqliteStore {
         .await
     }
 
+    /// Append events posted to the API with their identities (region, source, `event_id`),
+    /// and dead letters, in one transaction. An event whose identity the log has seen before
+    /// (now or in this batch) is not appended: its answer is `None`, the others get their
+    /// sequence numbers. The identities are kept for good (16 bytes each), so a re-sent event is
+    /// recognised however old it is.
+    pub async fn append_events(
+        &self,
+        entries: Vec<(LogEntry, [u8; 16])>,
+        dead: Vec<DeadLetterRow>,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        if entries.is_empty() && dead.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.transaction(move |tx| {
+            let mut seqs = Vec::with_capacity(entries.len());
+            let mut known = tx.prepare("INSERT OR IGNORE INTO event_keys (key) VALUES (?1)")?;
+            let mut append = tx.prepare(
+                "INSERT INTO ingest_log (received_at, source, payload) VALUES (?1, ?2, ?3)",
+            )?;
+            for (e, key) in &entries {
+                if known.execute(params![&key[..]])? == 0 {
+                    seqs.push(None);
+                    continue;
+                }
+                append.execute(params![e.received_at, e.source, e.payload])?;
+                seqs.push(Some(tx.last_insert_rowid()));
+            }
+            insert(tx, &dead)?;
+            Ok(seqs)
+        })
+        .await
+    }
+
     /// At most `limit` entries with a sequence number above `after`, in sequence order.
     pub async fn read_log(
         &self,

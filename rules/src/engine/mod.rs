@@ -49,6 +49,7 @@ use table::{Dedup, Departed, KeyHash, Slab, Symbols, NONE};
 use windows::Board;
 
 pub use snapshot::SnapshotError;
+pub use table::event_identity;
 
 /// Marks a timer's slot as one of the matters table.
 const MATTER: u32 = 1 << 31;

@@ -110,6 +110,18 @@ pub trait Keyed {
     }
 }
 
+/// The 128-bit identity of an event for stores that keep every identity they have seen (the
+/// embedded ingest log answers `duplicate` with it): `event_id` within region and source, as
+/// [`Dedup::hash`] counts them, with the same separator.
+pub fn event_identity(region: &str, source: &str, event_id: &str) -> [u8; 16] {
+    let mut bytes = Vec::with_capacity(region.len() + source.len() + event_id.len() + 3);
+    for p in [region, source, event_id] {
+        bytes.extend_from_slice(p.as_bytes());
+        bytes.push(0x1f);
+    }
+    xxhash_rust::xxh3::xxh3_128(&bytes).to_le_bytes()
+}
+
 /// Hash `parts` as one key, each followed by a separator byte that no id contains (ids are
 /// refused if they hold control characters), so ("ab", "c") and ("a", "bc") differ. For keys
 /// made of a region and an id: no allocation, at most 256 bytes on the stack.
