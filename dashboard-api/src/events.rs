@@ -323,12 +323,14 @@ pub(crate) async fn ingest(
         ))
     })?;
     // The accepted lines, in order, are the results with status "accepted".
-    let mut k = 0;
-    for r in results.iter_mut().filter(|r| r.status == "accepted") {
+    for (k, r) in results
+        .iter_mut()
+        .filter(|r| r.status == "accepted")
+        .enumerate()
+    {
         if duplicates.contains(&k) {
             r.status = "duplicate";
         }
-        k += 1;
     }
     let n_ok = n_lines - duplicates.len();
     let m = &api.0.metrics;

@@ -204,7 +204,7 @@ fn another_regions_events_leave_alerts_tiles_ladder_and_metrics_byte_identical()
     for seed in [1u64, 2, 3] {
         let mut workload = Workload::new(seed, 600, 3_000);
         let mut honest = Vec::new();
-        let mut push = |text: &str, to: &mut Vec<String>| {
+        let push = |text: &str, to: &mut Vec<String>| {
             to.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_string));
         };
         workload.warm_up(600, |l| push(l, &mut honest));

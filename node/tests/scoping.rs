@@ -398,3 +398,236 @@ async fn no_endpoint_and_no_socket_shows_another_countys_data() {
     tokio::task::block_in_place(|| node.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What 湘阴 sees after its own events, with or without 平江's publisher forging events about it.
+struct XyView {
+    history: Vec<Value>,
+    windows: Value,
+    ladder: Value,
+    perf: Value,
+    dead: Vec<Value>,
+    resend: Value,
+}
+
+/// Run 湘阴's day (window staffed then left empty, an overdue case, complaints) through a fresh
+/// embedded node, with `forged` lines posted by 平江's publisher in between.
+async fn xy_day(tag: &str, forged: &[String]) -> XyView {
+    let dir = std::env::temp_dir().join(format!("jiancha-forgery-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = EmbeddedConfig::new(
+        dir.join("data"),
+        Arc::new(reference()),
+        Policy::default(),
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.join("users.toml"),
+        users(),
+        TokenKey::new(&[7u8; 32]).expect("key"),
+    );
+    cfg.clock = Clock::Event;
+    let node = start(cfg).await.expect("start");
+    let c = Client {
+        base: format!("http://{}", node.addr),
+        addr: node.addr,
+        agent: ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into(),
+    };
+    let xy_ev = |id: &str, kind: &str, at: &str, extra: &str| {
+        format!(
+            r#"{{"event_id":"{id}","kind":"{kind}","occurred_at":"2026-11-{at}:00+08:00","reported_at":"2026-11-{at}:01+08:00","center_id":"XY","region":"430624","window_id":"XY-W01","staff_id":"XY-S01"{extra}}}"#
+        )
+    };
+    let mut xy = county("XY", "430624");
+    // The member leaves the open window at 11:00: 空岗 15 minutes later.
+    xy.push(xy_ev("XY-6", "staff.signed_out", "02T11:00", ""));
+    // An integrity complaint whose event id 平江 tries to take first.
+    let integrity = xy_ev(
+        "XY-9",
+        "complaint.filed",
+        "02T11:30",
+        r#","complaint_id":"XY-K2","category":"integrity""#,
+    );
+    let tick = xy_ev("XY-10", "window.paused", "06T10:00", "");
+    tokio::task::block_in_place(|| {
+        let xy_pub = c.token("xy-pub");
+        let pj_pub = c.token("pj-pub");
+        c.send(&xy_pub, &xy);
+        for line in forged {
+            // Accepted at the door (the region is 平江's) and refused by the engine, or, for
+            // the ids it may use, applied to 平江's own records.
+            let (st, text) = c.call("POST", "/api/v1/events", &pj_pub, line);
+            assert!(st == 200 || st == 422, "{text}");
+        }
+        c.send(&xy_pub, std::slice::from_ref(&integrity));
+        c.send(&xy_pub, std::slice::from_ref(&tick));
+    });
+    caught_up(&node).await;
+    tokio::task::block_in_place(|| {
+        let admin = c.token("province-admin");
+        let city = c.token("city-auditor");
+        let history = c.json(
+            "/api/v1/history/alerts?month=2026-11&region=430624&limit=500",
+            &city,
+        )["items"]
+            .as_array()
+            .expect("items")
+            .clone();
+        let dead = c.json("/api/v1/dead-letters?limit=500", &admin)["items"]
+            .as_array()
+            .expect("items")
+            .clone();
+        let (st, resend) = c.call("POST", "/api/v1/events", &c.token("xy-pub"), &integrity);
+        assert_eq!(st, 200, "{resend}");
+        XyView {
+            history,
+            windows: c.json("/api/v1/windows?center=XY", &admin),
+            ladder: c.json("/api/v1/alerts?staff=XY-S01&limit=500", &admin),
+            perf: c.json(
+                "/api/v1/performance?by=staff&month=2026-11&region=430624",
+                &city,
+            ),
+            dead,
+            resend: serde_json::from_str(&resend).expect("json"),
+        }
+    })
+}
+
+/// 平江's publisher (region 430626 is all it may send) forges events about 湘阴 every way the
+/// issue that found this tried: completing 湘阴's overdue case, opening 湘阴's window and signing
+/// its staff in, fees that would push 湘阴's staff up the discipline ladder, resolving 湘阴's
+/// complaint, and taking the event id of 湘阴's integrity complaint first. 湘阴's alerts, window
+/// tiles, ladder and 绩效 must be exactly those of the same day without the forgeries, and
+/// the refusals are dead letters naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_cannot_forge_or_hide_another_countys_record() {
+    let pj = |id: &str, kind: &str, at: &str, center: &str, extra: &str| {
+        format!(
+            r#"{{"event_id":"{id}","kind":"{kind}","occurred_at":"2026-11-{at}:00+08:00","center_id":"{center}","region":"430626"{extra}}}"#
+        )
+    };
+    let forged = vec![
+        // The event id of 湘阴's integrity complaint, taken first (a harmless 平江 event).
+        pj(
+            "XY-9",
+            "window.opened",
+            "02T09:30",
+            "PJ",
+            r#","window_id":"PJ-W01""#,
+        ),
+        // 湘阴's case completed from 平江's centre (reaches only 平江's own "XY-C1") ...
+        pj(
+            "f1",
+            "case.completed",
+            "02T12:00",
+            "PJ",
+            r#","case_id":"XY-C1","result":"approved""#,
+        ),
+        // ... and naming 湘阴's centre.
+        pj(
+            "f2",
+            "case.completed",
+            "02T12:00",
+            "XY",
+            r#","case_id":"XY-C1","result":"approved""#,
+        ),
+        // 湘阴's window opened and its staff signed in, hiding the 空岗.
+        pj(
+            "f3",
+            "staff.signed_in",
+            "02T11:05",
+            "PJ",
+            r#","window_id":"XY-W01","staff_id":"XY-S01""#,
+        ),
+        pj(
+            "f4",
+            "staff.signed_in",
+            "02T11:05",
+            "PJ",
+            r#","window_id":"PJ-W01","staff_id":"XY-S01""#,
+        ),
+        // Fees without a case charged by 湘阴's member: cards for the ladder.
+        pj(
+            "f5",
+            "fee.charged",
+            "02T13:00",
+            "PJ",
+            r#","window_id":"PJ-W01","staff_id":"XY-S01","item_code":"P1","receipt_no":"R1","amount_fen":100,"payer_id":"p""#,
+        ),
+        // 湘阴's complaint resolved as unfounded.
+        pj(
+            "f6",
+            "complaint.resolved",
+            "02T14:00",
+            "PJ",
+            r#","complaint_id":"XY-K1","substantiated":false"#,
+        ),
+    ];
+    let clean = xy_day("clean", &[]).await;
+    let attacked = xy_day("attacked", &forged).await;
+
+    let rules_of = |v: &XyView| -> Vec<String> {
+        v.history
+            .iter()
+            .map(|a| format!("{} {} {}", a["rule"], a["level"], a["status"]))
+            .collect()
+    };
+    for want in [
+        r#""case.overdue" "yellow" "open""#,
+        r#""window.unstaffed""#,
+        r#""complaint.filed" "red""#,
+    ] {
+        assert!(
+            rules_of(&clean).iter().any(|r| r.contains(want)),
+            "湘阴 has a {want} to lose: {:?}",
+            rules_of(&clean)
+        );
+    }
+    assert_eq!(
+        clean.history, attacked.history,
+        "湘阴's alert history is the same with and without 平江's forgeries"
+    );
+    assert_eq!(clean.windows, attacked.windows, "湘阴's window tiles");
+    assert_eq!(
+        clean.ladder, attacked.ladder,
+        "湘阴's member's alerts and ladder"
+    );
+    assert_eq!(clean.perf, attacked.perf, "湘阴's 绩效");
+
+    // The refusals are dead letters naming the field that crosses jurisdictions.
+    let refused: Vec<(String, String)> = attacked
+        .dead
+        .iter()
+        .filter(|d| d["reason"] == "region_mismatch")
+        .map(|d| {
+            (
+                d["field"].as_str().unwrap_or_default().to_string(),
+                d["raw"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for (field, event) in [
+        ("center_id", "\"f2\""),
+        ("window_id", "\"f3\""),
+        ("staff_id", "\"f4\""),
+        ("staff_id", "\"f5\""),
+    ] {
+        assert!(
+            refused
+                .iter()
+                .any(|(f, raw)| f == field && raw.contains(event)),
+            "{event} refused for {field}: {refused:?}"
+        );
+    }
+    assert!(clean.dead.is_empty(), "{:?}", clean.dead);
+    // 湘阴 sending its complaint again is told it is a duplicate, not accepted twice.
+    for view in [&clean, &attacked] {
+        assert_eq!(
+            view.resend["results"][0]["status"], "duplicate",
+            "{}",
+            view.resend
+        );
+        assert_eq!(view.resend["duplicates"], 1);
+        assert_eq!(view.resend["accepted"], 0);
+    }
+}

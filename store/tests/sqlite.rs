@@ -81,7 +81,7 @@ async fn migrate_applies_the_ingest_log_too() {
     let store = SqliteStore::open(&dir.file()).expect("open");
     assert_eq!(
         store.migrate().await.expect("migrate"),
-        vec![1, 2, 3, 4, 5, 7]
+        vec![1, 2, 3, 4, 5, 7, 9]
     );
     assert_eq!(store.path(), dir.file());
     assert_eq!(
@@ -188,6 +188,31 @@ async fn an_http_batch_and_its_dead_letters_are_stored_together() {
     assert!(seqs.is_empty());
     assert_eq!(store.count("dead_letters").await.expect("dead"), 2);
     assert_eq!(store.log_end().await.expect("end"), 2);
+}
+
+#[tokio::test]
+async fn an_event_posted_again_is_not_logged_twice_however_late() {
+    let dir = TempDir::new("identities");
+    let store = SqliteStore::open(&dir.file()).expect("open");
+    store.migrate().await.expect("migrate");
+    let id = |n: u8| [n; 16];
+    let seqs = store
+        .append_events(
+            vec![(entry(1), id(1)), (entry(2), id(2)), (entry(1), id(1))],
+            Vec::new(),
+        )
+        .await
+        .expect("append");
+    assert_eq!(seqs, [Some(1), Some(2), None], "the repeat in the batch");
+    drop(store);
+    let store = SqliteStore::open(&dir.file()).expect("reopen");
+    store.migrate().await.expect("migrate");
+    let seqs = store
+        .append_events(vec![(entry(2), id(2)), (entry(3), id(3))], Vec::new())
+        .await
+        .expect("append");
+    assert_eq!(seqs, [None, Some(3)], "a repeat after a restart");
+    assert_eq!(store.log_end().await.expect("end"), 3);
 }
 
 #[tokio::test]
