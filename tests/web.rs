@@ -113,7 +113,7 @@ fn the_dashboards_work_in_a_real_browser() {
     );
     append(
         &reference.join("staff.csv"),
-        "YY-ZWFW-S001,岳阳楼甲,D01,YY-ZWFW-W001,true\n",
+        "YY-ZWFW-S001,岳阳楼甲,D01,YY-ZWFW-W001,true,\n",
     );
     append(
         &reference.join("centers.csv"),
