@@ -186,6 +186,23 @@ fn lines<'a>(headers: &HeaderMap, body: &'a [u8]) -> Vec<(usize, &'a [u8])> {
         .collect()
 }
 
+/// The ids the reference binds (centre, window, staff) must be the event's jurisdiction's, as
+/// the engine will check them (`rules::check_listed`); answered here so that the publisher
+/// hears of a mismatch in its answer. Unlisted ids are left to the engine's policy.
+fn check_ids(
+    reference: Option<&std::sync::Arc<rules::Reference>>,
+    ev: &rules::Event<'_>,
+) -> Result<(), (String, &'static str, String)> {
+    match reference.map(|r| rules::check_listed(r, true, ev)) {
+        Some(Err(refusal)) => Err((
+            refusal.code().to_string(),
+            refusal.field(),
+            refusal.to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The publisher's jurisdiction: the event's region within its prefix, and no `source` that
 /// claims another publisher's namespace (`http:<someone else>`).
 fn check_scope(
@@ -259,16 +276,20 @@ pub(crate) async fn ingest(
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
     let mut results = Vec::with_capacity(lines.len());
+    let directory = api.directory();
+    let reference = directory.reference();
     for (n, line) in lines {
         let outcome = match decode(line, &opts) {
-            Ok(ev) => check_scope(&who, &publisher, &ev).map(|()| {
-                let source = ev.source.as_deref().unwrap_or(&publisher);
-                (
-                    ev.event_id.to_string(),
-                    ev.center_id.to_string(),
-                    rules::event_identity(&ev.region, source, &ev.event_id),
-                )
-            }),
+            Ok(ev) => check_scope(&who, &publisher, &ev)
+                .and_then(|()| check_ids(reference, &ev))
+                .map(|()| {
+                    let source = ev.source.as_deref().unwrap_or(&publisher);
+                    (
+                        ev.event_id.to_string(),
+                        ev.center_id.to_string(),
+                        rules::event_identity(&ev.region, source, &ev.event_id),
+                    )
+                }),
             Err(e) => Err((
                 e.code.as_str().to_string(),
                 e.field.unwrap_or(""),

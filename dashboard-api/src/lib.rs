@@ -144,7 +144,7 @@ impl Api {
         *self.0.directory.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(directory);
     }
 
-    fn directory(&self) -> Arc<Directory> {
+    pub(crate) fn directory(&self) -> Arc<Directory> {
         self.0
             .directory
             .read()

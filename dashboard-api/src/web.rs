@@ -17,6 +17,7 @@
 //! API would refuse anyway.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -138,6 +139,8 @@ pub(crate) async fn index(headers: HeaderMap) -> Response {
 /// Names the dashboards show instead of codes, from the reference directory.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
+    /// The reference itself, for the jurisdiction check at ingest (`rules::check_listed`).
+    reference: Option<Arc<rules::Reference>>,
     centers: Vec<CenterEntry>,
     windows: Vec<WindowEntry>,
     staff: Vec<StaffEntry>,
@@ -171,9 +174,15 @@ struct StaffEntry {
 }
 
 impl Directory {
+    /// The reference data it was made from, if any.
+    pub fn reference(&self) -> Option<&Arc<rules::Reference>> {
+        self.reference.as_ref()
+    }
+
     /// The directory of a reference: centres (named by `centers.csv`, else by id) and windows
     /// with their regions, staff of windows, department and item names.
     pub fn from_reference(r: &rules::Reference) -> Directory {
+        let reference = Some(Arc::new(r.clone()));
         let mut windows: Vec<WindowEntry> = r
             .windows
             .values()
@@ -224,6 +233,7 @@ impl Directory {
                 .or_insert_with(|| w.department.clone());
         }
         Directory {
+            reference,
             centers: centers.into_values().collect(),
             windows,
             staff,

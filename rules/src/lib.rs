@@ -22,7 +22,9 @@ pub mod window;
 
 pub use alert::{Alert, AlertStatus, Level, Rule};
 pub use calendar::Calendar;
-pub use engine::{event_identity, Engine, Outcome, Rejection, SnapshotError};
+pub use engine::{
+    check_listed, event_identity, Engine, Outcome, Rejection, SnapshotError, Unlisted,
+};
 pub use event::{Body, Event, Kind};
 pub use fact::CaseFact;
 pub use policy::Policy;

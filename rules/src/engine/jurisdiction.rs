@@ -94,87 +94,121 @@ fn mismatch(field: &'static str, message: String) -> Rejection {
     Rejection::RegionMismatch { field, message }
 }
 
+/// Ids of an event the reference does not list, with the owner each would be bound to.
+#[derive(Debug, Default)]
+pub struct Unlisted<'e> {
+    items: [(Tag, &'e str, &'e str, &'static str); 3],
+    len: usize,
+}
+
+impl<'e> Unlisted<'e> {
+    fn push(&mut self, tag: Tag, id: &'e str, owner: &'e str, field: &'static str) {
+        if self.len < self.items.len() {
+            self.items[self.len] = (tag, id, owner, field);
+            self.len += 1;
+        }
+    }
+}
+
+/// The checks that need only the reference data: the event's `center_id` in its `region`, its
+/// `window_id` and `staff_id` in its centre, in the order of SPEC §3's fields. An id the
+/// reference does not list is refused (`unknown_id`) where the reference lists that kind and
+/// `accept_unlisted` is false; otherwise it is returned, to be bound by the engine. The
+/// dashboard API runs this at the door (with `accept_unlisted`, leaving unlisted ids to the
+/// engine's policy), so a publisher hears of a mismatch in its answer.
+pub fn check_listed<'e>(
+    reference: &crate::Reference,
+    accept_unlisted: bool,
+    ev: &'e Event<'_>,
+) -> Result<Unlisted<'e>, Rejection> {
+    let mut unlisted = Unlisted::default();
+    let (region, center): (&'e str, &'e str) = (&ev.region, &ev.center_id);
+
+    // center_id: the region of its windows.
+    match reference.center_region(center) {
+        Some(r) if r == region => {}
+        Some(r) => {
+            return Err(mismatch(
+                "center_id",
+                format!("centre {center} belongs to region {r}, not to {region}"),
+            ))
+        }
+        None if reference.lists_centers() && !accept_unlisted => {
+            return Err(unlisted_id(
+                "center_id",
+                format!("centre {center} has no window in windows.csv"),
+            ))
+        }
+        None => unlisted.push(Tag::Center, center, region, "center_id"),
+    }
+
+    // window_id: its centre.
+    if let Some(window) = ev.window_id.as_deref() {
+        match reference.windows.get(window) {
+            Some(w) if w.center_id == center => {}
+            Some(w) => {
+                return Err(mismatch(
+                    "window_id",
+                    format!(
+                        "window {window} belongs to centre {} (region {}), not to {center}",
+                        w.center_id, w.region
+                    ),
+                ))
+            }
+            None if !reference.windows.is_empty() && !accept_unlisted => {
+                return Err(unlisted_id(
+                    "window_id",
+                    format!("window {window} is not in windows.csv"),
+                ))
+            }
+            None => unlisted.push(Tag::Window, window, center, "window_id"),
+        }
+    }
+
+    // staff_id: their home centre.
+    if let Some(staff) = ev.staff_id.as_deref() {
+        match reference.staff.get(staff).map(|s| s.center_id.as_deref()) {
+            Some(Some(home)) if home == center => {}
+            Some(Some(home)) => {
+                return Err(mismatch(
+                    "staff_id",
+                    format!(
+                        "staff member {staff} works for centre {home}{}, not for {center}",
+                        reference
+                            .center_region(home)
+                            .map(|r| format!(" (region {r})"))
+                            .unwrap_or_default()
+                    ),
+                ))
+            }
+            None if !reference.staff.is_empty() && !accept_unlisted => {
+                return Err(unlisted_id(
+                    "staff_id",
+                    format!("staff member {staff} is not in staff.csv"),
+                ))
+            }
+            Some(None) | None => unlisted.push(Tag::Staff, staff, center, "staff_id"),
+        }
+    }
+    Ok(unlisted)
+}
+
 impl Engine {
     /// Check every id of `ev` against the jurisdiction of its `region` and `center_id`, in the
-    /// order of SPEC §3's fields. Returns the bindings to learn if the event is accepted.
+    /// order of SPEC §3's fields: what the reference binds ([`check_listed`]), then what
+    /// earlier events bound, then the case, complaint or rating. Returns the bindings to learn
+    /// if the event is accepted.
     pub(super) fn check_jurisdiction(&mut self, ev: &Event<'_>) -> Result<Learnt, Rejection> {
+        let unlisted = check_listed(&self.reference, self.policy.accept_unlisted_ids, ev)?;
         let mut learnt = Learnt::default();
-        let (region, center) = (&*ev.region, &*ev.center_id);
-        let reference = std::sync::Arc::clone(&self.reference);
-        let accept = self.policy.accept_unlisted_ids;
-
-        // center_id: the region of its windows.
-        match reference.center_region(center) {
-            Some(r) if r == region => {}
-            Some(r) => {
-                return Err(mismatch(
-                    "center_id",
-                    format!("centre {center} belongs to region {r}, not to {region}"),
-                ))
-            }
-            None if reference.lists_centers() && !accept => {
-                return Err(unlisted(
-                    "center_id",
-                    format!("centre {center} has no window in windows.csv"),
-                ))
-            }
-            None => self.bind(Tag::Center, center, region, "center_id", &mut learnt)?,
+        for &(tag, id, owner, field) in &unlisted.items[..unlisted.len] {
+            self.bind(tag, id, owner, field, &mut learnt)?;
         }
-
-        // window_id: its centre.
-        if let Some(window) = ev.window_id.as_deref() {
-            match reference.windows.get(window) {
-                Some(w) if w.center_id == center => {}
-                Some(w) => {
-                    return Err(mismatch(
-                        "window_id",
-                        format!(
-                            "window {window} belongs to centre {} (region {}), not to {center}",
-                            w.center_id, w.region
-                        ),
-                    ))
-                }
-                None if !reference.windows.is_empty() && !accept => {
-                    return Err(unlisted(
-                        "window_id",
-                        format!("window {window} is not in windows.csv"),
-                    ))
-                }
-                None => self.bind(Tag::Window, window, center, "window_id", &mut learnt)?,
-            }
-        }
-
-        // staff_id: their home centre.
-        if let Some(staff) = ev.staff_id.as_deref() {
-            match reference.staff.get(staff).map(|s| s.center_id.as_deref()) {
-                Some(Some(home)) if home == center => {}
-                Some(Some(home)) => {
-                    return Err(mismatch(
-                        "staff_id",
-                        format!(
-                            "staff member {staff} works for centre {home}{}, not for {center}",
-                            reference
-                                .center_region(home)
-                                .map(|r| format!(" (region {r})"))
-                                .unwrap_or_default()
-                        ),
-                    ))
-                }
-                None if !reference.staff.is_empty() && !accept => {
-                    return Err(unlisted(
-                        "staff_id",
-                        format!("staff member {staff} is not in staff.csv"),
-                    ))
-                }
-                Some(None) | None => {
-                    self.bind(Tag::Staff, staff, center, "staff_id", &mut learnt)?
-                }
-            }
-        }
+        let center = &*ev.center_id;
 
         // The case, complaint or rating: opened by this centre, if opened at all.
         let center_sym = self.symbols.lookup(center).unwrap_or(NONE);
-        let region_sym = self.symbols.lookup(region).unwrap_or(NONE);
+        let region_sym = self.symbols.lookup(&ev.region).unwrap_or(NONE);
         let opened_by = match &ev.body {
             Body::ComplaintFiled { complaint_id, .. }
             | Body::ComplaintResolved { complaint_id, .. } => {
@@ -251,7 +285,7 @@ impl Engine {
     }
 }
 
-fn unlisted(field: &'static str, message: String) -> Rejection {
+fn unlisted_id(field: &'static str, message: String) -> Rejection {
     Rejection::UnlistedId {
         field,
         message: format!(

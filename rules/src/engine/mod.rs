@@ -48,6 +48,7 @@ use people::People;
 use table::{Dedup, Departed, KeyHash, Slab, Symbols, NONE};
 use windows::Board;
 
+pub use jurisdiction::{check_listed, Unlisted};
 pub use snapshot::SnapshotError;
 pub use table::event_identity;
 
