@@ -357,6 +357,12 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         crate::notifier::catch_up(notifier, &store, *max_age_hours).await;
     }
     glue::load(&api, &store, i64::from(cfg.keep_days) * 86_400, "SQLite").await;
+    if let Some((notifier, _)) = &notifier {
+        tokio::spawn(crate::notifier::follow_hub(
+            notifier.clone(),
+            api.hub().clone(),
+        ));
+    }
     api.hub().set_ready();
     log::info!(
         "embedded: {} ready on http://{addr}, engine at log entry {}",
