@@ -163,6 +163,7 @@ pub fn run(
     let store = open_store(&runtime, &cfg)?;
 
     let metrics = Metrics::new();
+    metrics.zero(&["clickhouse", "kafka"]);
     let stop = Arc::new(AtomicBool::new(false));
     let abort = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
