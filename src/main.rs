@@ -411,10 +411,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // Commands without settings in the file do not read it.
-    let uses_config = !matches!(
-        cli.command,
-        Command::User(_) | Command::Simulate(_)
-    );
+    let uses_config = !matches!(cli.command, Command::User(_) | Command::Simulate(_));
     let mut cfg = if uses_config {
         match config::load(cli.config.as_deref(), &config::process_env) {
             Ok(cfg) => cfg,

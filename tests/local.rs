@@ -413,7 +413,10 @@ fn the_demo_notifies_as_its_configuration_says_and_refuses_sections_it_would_ign
         said.contains("[api]") && said.contains("jiancha serve"),
         "{said}"
     );
-    assert!(!data.exists(), "nothing is made for a refused configuration");
+    assert!(
+        !data.exists(),
+        "nothing is made for a refused configuration"
+    );
 
     // [notify]: the simulated hall's alerts reach a webhook.
     let listener = TcpListener::bind("127.0.0.1:0").expect("receiver");
@@ -441,11 +444,19 @@ channels = ["hook"]
     .expect("config");
     let config = config.to_str().expect("UTF-8 path").to_string();
     let demo = Demo::start_with(&data, port, days_back, "notify", &["--config", &config]);
-    let got = wait_for("a notification from the demo", Duration::from_secs(90), || {
-        let got = receiver.got();
-        (!got.is_empty()).then_some(got)
-    });
+    let got = wait_for(
+        "a notification from the demo",
+        Duration::from_secs(90),
+        || {
+            let got = receiver.got();
+            (!got.is_empty()).then_some(got)
+        },
+    );
     let first: Value = serde_json::from_str(&got[0].1).expect("webhook JSON");
     assert_eq!(first["type"], "jiancha.notification.v1", "{first}");
-    assert!(first["alert"]["alert_id"].is_string(), "{first}\n{}", demo.log());
+    assert!(
+        first["alert"]["alert_id"].is_string(),
+        "{first}\n{}",
+        demo.log()
+    );
 }

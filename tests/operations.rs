@@ -102,10 +102,7 @@ fn start(what: &'static str, cmd: &mut Command, log: &Path, ready_url: &str) -> 
     let running = Running(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if ureq::get(ready_url)
-            .call()
-            .is_ok_and(|r| r.status() == 200)
-        {
+        if ureq::get(ready_url).call().is_ok_and(|r| r.status() == 200) {
             return running;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -168,7 +165,10 @@ fn promtool_checks_the_shipped_configuration_as_compose_mounts_it() {
     let config = config.expect("Compose mounts prometheus.yml");
     let rules = yaml_file(&root().join("deploy/prometheus/alerts.yml"));
     let n_rules = rules["groups"][0]["rules"].as_array().expect("rules").len();
-    let out = run(Command::new("promtool").arg("check").arg("config").arg(&config));
+    let out = run(Command::new("promtool")
+        .arg("check")
+        .arg("config")
+        .arg(&config));
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
@@ -212,7 +212,10 @@ fn promtool_unit_tests_cover_every_alert_rule_and_pass() {
         }
     }
     assert_eq!(fired, alerts, "every rule needs a case where it fires");
-    assert_eq!(quiet, alerts, "every rule must be silent on the quiet night");
+    assert_eq!(
+        quiet, alerts,
+        "every rule must be silent on the quiet night"
+    );
 
     let out = run(Command::new("promtool")
         .args(["test", "rules"])
@@ -441,12 +444,21 @@ channels = ["am"]
         hooked(receiver)
             .iter()
             .filter(|(status, ..)| status == "firing")
-            .map(|(_, l, ..)| format!("{} {}", l["rule"].as_str().unwrap_or(""), l["level"].as_str().unwrap_or("")))
+            .map(|(_, l, ..)| {
+                format!(
+                    "{} {}",
+                    l["rule"].as_str().unwrap_or(""),
+                    l["level"].as_str().unwrap_or("")
+                )
+            })
             .collect()
     };
     wait_until(30, "three alerts firing at the webhook", || {
         let f = firing_levels(&receiver);
-        (f.contains("complaint.overdue red") && f.contains("complaint.overdue yellow") && f.contains("complaint.filed warning")).then_some(())
+        (f.contains("complaint.overdue red")
+            && f.contains("complaint.overdue yellow")
+            && f.contains("complaint.filed warning"))
+        .then_some(())
     });
     let first_firing = Instant::now();
     // Labels carry the routing keys; the summary separates level and rule.
@@ -467,7 +479,10 @@ channels = ["am"]
     ] {
         assert_eq!(red["labels"][label], value, "{label}: {red}");
     }
-    assert_eq!(red["annotations"]["summary"], "红牌：投诉超期未办结", "{red}");
+    assert_eq!(
+        red["annotations"]["summary"], "红牌：投诉超期未办结",
+        "{red}"
+    );
 
     // 2. The answer to the complaint, which happened an hour after the yellow (before the
     //    red), arrives late: the red is retracted and reaches the receiver resolved.
@@ -505,7 +520,13 @@ channels = ["am"]
         .expect("alerts")
         .iter()
         .filter(|a| a["status"]["state"] == "active")
-        .map(|a| format!("{} {}", a["labels"]["rule"].as_str().unwrap_or(""), a["labels"]["level"].as_str().unwrap_or("")))
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["labels"]["rule"].as_str().unwrap_or(""),
+                a["labels"]["level"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     assert!(
         active.contains("complaint.filed warning") && active.contains("complaint.overdue yellow"),
@@ -516,7 +537,10 @@ channels = ["am"]
         .into_iter()
         .filter(|(status, l, ..)| status == "resolved" && l["level"] != "red")
         .collect();
-    assert!(resolved_open.is_empty(), "open alerts resolved by themselves: {resolved_open:?}");
+    assert!(
+        resolved_open.is_empty(),
+        "open alerts resolved by themselves: {resolved_open:?}"
+    );
 
     // 4. An inspector resolves the yellow: it reaches the receiver resolved.
     let yellow_id = hooked(&receiver)
@@ -548,17 +572,26 @@ channels = ["am"]
         .filter(|l| l.starts_with("alertmanager_alerts_invalid_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    assert!(am_metrics.contains("alertmanager_alerts_invalid_total"), "{am_metrics}");
+    assert!(
+        am_metrics.contains("alertmanager_alerts_invalid_total"),
+        "{am_metrics}"
+    );
     assert_eq!(invalid, 0.0, "Alertmanager refused alerts");
     let ours = scrape(api, &admin);
     assert_eq!(
-        metric(&ours, r#"jiancha_notifications_total{channel="am",outcome="failed"}"#),
+        metric(
+            &ours,
+            r#"jiancha_notifications_total{channel="am",outcome="failed"}"#
+        ),
         Some(0.0),
         "{ours}"
     );
     assert!(
-        metric(&ours, r#"jiancha_notifications_total{channel="am",outcome="resent"}"#)
-            .is_some_and(|n| n >= 3.0),
+        metric(
+            &ours,
+            r#"jiancha_notifications_total{channel="am",outcome="resent"}"#
+        )
+        .is_some_and(|n| n >= 3.0),
         "{ours}"
     );
 
@@ -576,7 +609,8 @@ channels = ["am"]
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     };
     let dash: Value = serde_json::from_str(
-        &fs::read_to_string(root().join("deploy/grafana/dashboards/jiancha.json")).expect("dashboard"),
+        &fs::read_to_string(root().join("deploy/grafana/dashboards/jiancha.json"))
+            .expect("dashboard"),
     )
     .expect("dashboard JSON");
     let panels: Vec<(String, String)> = dash["panels"]
@@ -601,7 +635,10 @@ channels = ["am"]
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(empty.is_empty(), "dashboard panels without data: {empty:#?}");
+    assert!(
+        empty.is_empty(),
+        "dashboard panels without data: {empty:#?}"
+    );
     let rules = get_json(&format!("http://{prom}/api/v1/rules"));
     let rule_list: Vec<&Value> = rules["data"]["groups"]
         .as_array()
@@ -619,7 +656,11 @@ channels = ["am"]
             .then_some(())
     });
     assert!(rule_list.len() >= 9, "{rules}");
-    let answer = post_events(api, &publisher, &[r#"{"event_id":"ops-bad","kind":"complaint.filed"}"#.to_string()]);
+    let answer = post_events(
+        api,
+        &publisher,
+        &[r#"{"event_id":"ops-bad","kind":"complaint.filed"}"#.to_string()],
+    );
     assert_eq!(answer["rejected"], 1, "{answer}");
     let firing = wait_until(30, "JianchaEventsRejected firing", || {
         let firing: BTreeSet<String> = query(r#"ALERTS{alertstate="firing"}"#)
@@ -634,5 +675,8 @@ channels = ["am"]
         "a healthy instance pages for nothing else"
     );
     let pending: Vec<Value> = query(r#"ALERTS{alertstate="pending"}"#);
-    assert!(pending.is_empty(), "nothing on its way to paging: {pending:?}");
+    assert!(
+        pending.is_empty(),
+        "nothing on its way to paging: {pending:?}"
+    );
 }

@@ -46,4 +46,3 @@ pub async fn serve(
         );
     axum::serve(listener, app).await
 }
-

@@ -614,10 +614,7 @@ impl Loop {
             } else {
                 "refused"
             };
-            shared
-                .write_failures
-                .with_label_values(&[SINK, kind])
-                .inc();
+            shared.write_failures.with_label_values(&[SINK, kind]).inc();
             log::error!(
                 "storing engine output in {}: {e}; retrying in {delay:?} (events stay in the ingest log)",
                 self.store.path().display()

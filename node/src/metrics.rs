@@ -205,7 +205,9 @@ impl Metrics {
         }
         for sink in sinks {
             for kind in ["transient", "refused"] {
-                self.write_failures.with_label_values(&[sink, kind]).inc_by(0);
+                self.write_failures
+                    .with_label_values(&[sink, kind])
+                    .inc_by(0);
             }
         }
     }
@@ -216,7 +218,6 @@ impl Default for Metrics {
         Metrics::new()
     }
 }
-
 
 /// `jiancha_checkpoint_pending_seconds{partition}`: per partition, how long the oldest change to
 /// its engine state has waited for a stored checkpoint (0 when the stored checkpoint covers
@@ -358,14 +359,20 @@ mod tests {
         let pending = |m: &Metrics| {
             let text = m.render();
             text.lines()
-                .find_map(|l| l.strip_prefix(r#"jiancha_checkpoint_pending_seconds{partition="0"} "#))
+                .find_map(|l| {
+                    l.strip_prefix(r#"jiancha_checkpoint_pending_seconds{partition="0"} "#)
+                })
                 .map(|v| v.parse::<i64>().expect("number"))
         };
         m.checkpoint_pending.clean(0);
         assert_eq!(pending(&m), Some(0), "idle and stored: nothing waits");
         let long_ago = Instant::now() - std::time::Duration::from_secs(900);
-        m.checkpoint_pending.with(|w| w.entry(0).or_default().changed = Some(long_ago));
-        assert!(pending(&m).is_some_and(|s| s >= 900), "a change waiting 15 min");
+        m.checkpoint_pending
+            .with(|w| w.entry(0).or_default().changed = Some(long_ago));
+        assert!(
+            pending(&m).is_some_and(|s| s >= 900),
+            "a change waiting 15 min"
+        );
         m.checkpoint_pending.snapshotted(0);
         m.checkpoint_pending.changed(0);
         assert!(
@@ -373,7 +380,10 @@ mod tests {
             "a snapshot not yet stored still waits, from its oldest change"
         );
         m.checkpoint_pending.stored(0);
-        assert!(pending(&m).is_some_and(|s| s < 5), "only the newer change waits");
+        assert!(
+            pending(&m).is_some_and(|s| s < 5),
+            "only the newer change waits"
+        );
         m.checkpoint_pending.snapshotted(0);
         m.checkpoint_pending.stored(0);
         assert_eq!(pending(&m), Some(0));

@@ -968,4 +968,138 @@ mod tests {
         assert_eq!((records[0].fate, done), (Fate::Failed, vec![2]));
         assert!(records[0].detail.contains("given up"));
     }
+
+    fn alertmanager(burst: u32) -> NotifySettings {
+        NotifySettings {
+            enabled: true,
+            channels: vec![ChannelSettings {
+                name: "am".into(),
+                kind: ChannelKind::Alertmanager,
+                url: "http://am:9093".into(),
+                resend_seconds: 60,
+                burst,
+                rate_per_minute: 1,
+                ..ChannelSettings::default()
+            }],
+            // Routes never ask for retractions: Alertmanager gets them anyway.
+            routes: vec![RouteSettings {
+                channels: vec!["am".into()],
+                ..RouteSettings::default()
+            }],
+            ..NotifySettings::default()
+        }
+    }
+
+    /// The alerts posted to Alertmanager now: (alert_id, endsAt) per alert, per request.
+    fn posted(d: &mut Dispatcher, now: u64, wall_ms: i64) -> Vec<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        loop {
+            let attempts = d.due(now, wall_ms);
+            if attempts.is_empty() {
+                return out;
+            }
+            for a in attempts {
+                assert!(a.request.url.ends_with("/api/v2/alerts"));
+                let body: serde_json::Value =
+                    serde_json::from_str(&a.request.body).expect("JSON array");
+                out.push(
+                    body.as_array()
+                        .expect("array")
+                        .iter()
+                        .map(|x| {
+                            (
+                                x["labels"]["alert_id"].as_str().unwrap_or("").to_string(),
+                                x["endsAt"].as_str().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect(),
+                );
+                d.finished(a.channel, Outcome::Delivered, now);
+            }
+        }
+    }
+
+    #[test]
+    fn alertmanager_hears_active_alerts_again_and_their_end() {
+        // Wall clock 2026-10-14T08:00:00+08:00; the alerts fired at midnight.
+        let wall = 1_791_936_000_000;
+        let at = |ms: i64| rfc(ms);
+        let mut d = Dispatcher::new(alertmanager(1), Names::default(), 0);
+        d.submit(
+            notice("a", "case.overdue", "yellow", "430626"),
+            &HashSet::new(),
+            1,
+            0,
+            wall,
+        );
+        // The burst is one: the second is held back from people, not from Alertmanager.
+        d.submit(
+            notice("b", "case.overdue", "red", "430626"),
+            &HashSet::new(),
+            2,
+            0,
+            wall,
+        );
+        let ahead = at(wall + 240_000);
+        assert_eq!(posted(&mut d, 0, wall), [vec![("a".into(), ahead.clone())]]);
+        assert_eq!(
+            d.next_wakeup(0),
+            Some(60_000),
+            "the summary waits; the re-send is due"
+        );
+        assert!(posted(&mut d, 59_999, wall).is_empty());
+        // A minute on, both again, four minutes ahead of the new time (and the summary).
+        let wall = wall + 60_000;
+        let sent = posted(&mut d, 60_000, wall);
+        let ahead = at(wall + 240_000);
+        assert!(
+            sent.contains(&vec![
+                ("a".into(), ahead.clone()),
+                ("b".into(), ahead.clone())
+            ]),
+            "{sent:?}"
+        );
+
+        // A retraction reaches Alertmanager though no route asks for retractions, ending
+        // where the alert started (the late event happened before it).
+        let mut retracted = notice("a", "case.overdue", "yellow", "430626");
+        retracted.status = "retracted".into();
+        retracted.evidence =
+            serde_json::json!({"retracted_by": {"occurred_at": "2026-10-13T09:00:00+08:00"}});
+        d.submit(retracted, &HashSet::new(), 3, 61_000, wall);
+        assert_eq!(
+            posted(&mut d, 61_000, wall),
+            [vec![("a".into(), "2026-10-14T00:00:00+08:00".to_string())]]
+        );
+        // An inspector resolves b: its end at the resolution.
+        d.ended("b", 1_791_939_600, 62_000);
+        d.ended("b", 1_791_939_600, 62_000);
+        assert_eq!(
+            posted(&mut d, 62_000, wall),
+            [vec![("b".into(), "2026-10-14T09:00:00+08:00".to_string())]],
+            "ended once"
+        );
+        assert_eq!(d.firing_count(), 0);
+        assert!(
+            posted(&mut d, 200_000, wall).is_empty(),
+            "nothing left to re-send"
+        );
+
+        // After a restart, the active alerts are known again without being delivered again.
+        let mut d = Dispatcher::new(alertmanager(10), Names::default(), 0);
+        d.firing(notice("c", "case.overdue", "yellow", "430626"));
+        assert!(posted(&mut d, 0, wall).is_empty());
+        assert_eq!(
+            posted(&mut d, 60_000, wall),
+            [vec![("c".into(), at(wall + 240_000))]]
+        );
+        let (records, _) = d.drain();
+        assert!(records.is_empty(), "re-sends are not ledger records");
+        let tally = d.take_tally();
+        assert_eq!(tally.get(&("am".to_string(), "resent")), Some(&1));
+    }
+
+    fn rfc(ms: i64) -> String {
+        rules::Instant(ms / 1000).to_string()
+    }
 }

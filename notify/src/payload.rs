@@ -211,7 +211,10 @@ pub fn alertmanager_alert(
             labels.insert(k.to_string(), json!(v));
         }
     };
-    label("alertname", &format!("jiancha_{}", n.rule.replace('.', "_")));
+    label(
+        "alertname",
+        &format!("jiancha_{}", n.rule.replace('.', "_")),
+    );
     label("rule", &n.rule);
     label("level", &n.level);
     label(
@@ -398,6 +401,36 @@ mod tests {
         assert_eq!(
             classify(ChannelKind::Alertmanager, 200, ""),
             Outcome::Delivered
+        );
+    }
+
+    #[test]
+    fn alertmanager_alerts_carry_routing_keys_and_never_end_before_they_start() {
+        let n = Notice::from_value(json!({
+            "alert_id": "x1", "rule": "case.overdue", "level": "yellow", "status": "open",
+            "fired_at": "2026-10-14T00:00:00+08:00", "center_id": "PJ", "region": "430626",
+            "department": "", "window_id": "W07", "staff_id": "S1", "case_id": "C-1",
+            "source": "front-db"
+        }))
+        .expect("notice");
+        // An end an hour before the start (event time ahead of the wall clock).
+        let a = alertmanager_alert(&n, "text".into(), None, 1_791_932_400 - 86_400);
+        assert_eq!(a["endsAt"], a["startsAt"]);
+        assert_eq!(a["annotations"]["summary"], "黄牌：办件超时");
+        let labels = &a["labels"];
+        for (k, v) in [
+            ("window_id", "W07"),
+            ("staff_id", "S1"),
+            ("case_id", "C-1"),
+            ("source", "front-db"),
+            ("severity", "warning"),
+            ("alertname", "jiancha_case_overdue"),
+        ] {
+            assert_eq!(labels[k], v, "{k}");
+        }
+        assert!(
+            labels.get("department").is_none(),
+            "empty labels are left out"
         );
     }
 }
