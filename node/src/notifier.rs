@@ -139,9 +139,9 @@ pub async fn catch_up<S: Store>(notifier: &Notifier, store: &S, max_age_hours: u
 }
 
 /// Keep the notifier's Alertmanager channels in step with the hub's live alerts (embedded
-/// mode): the active alerts at start are firing (so a restart goes on re-sending what was
-/// open before it), and an alert an inspector resolves or dismisses ends. Runs until the hub
-/// is dropped.
+/// mode, and cluster processes that serve the dashboard API): the active alerts at start are
+/// firing (so a restart goes on re-sending what was open before it), and an alert an inspector
+/// resolves or dismisses, or that is retracted, ends. Runs until the hub is dropped.
 pub async fn follow_hub(notifier: Notifier, hub: std::sync::Arc<dashboard_api::hub::Hub>) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
@@ -173,7 +173,15 @@ pub async fn follow_hub(notifier: Notifier, hub: std::sync::Arc<dashboard_api::h
                                 notifier.firing(n);
                             }
                         }
-                        _ => {} // windows; retractions come as alert lines
+                        // The alert line reaches the notifier that owns it; this tells the
+                        // others, which re-send it too (cluster mode), that it ended.
+                        (Some("retracted"), _) => {
+                            if let Ok(n) = Notice::from_value(view) {
+                                let at = notify::payload::retraction_end(&n);
+                                notifier.ended(n.alert_id, at);
+                            }
+                        }
+                        _ => {} // windows
                     }
                 }
                 // The feed outran this follower (it only parses JSON, so this takes a burst of
