@@ -163,7 +163,7 @@ pub fn run(
     let store = open_store(&runtime, &cfg)?;
 
     let metrics = Metrics::new();
-    metrics.zero(&["clickhouse", "kafka"]);
+    metrics.zero(&["clickhouse", "kafka", "checkpoint"]);
     let stop = Arc::new(AtomicBool::new(false));
     let abort = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));

@@ -227,13 +227,23 @@ struct EngineMetrics {
 /// The ingest log is the embedded mode's one partition.
 const PARTITION: i32 = 0;
 const PARTITION_LABEL: &str = "0";
-/// The embedded mode's one sink.
+/// The embedded mode's one sink, and its checkpoints (named as in cluster mode).
 const SINK: &str = "sqlite";
+const CHECKPOINT_SINK: &str = "checkpoint";
+
+/// The `kind` label of a failed write: retried away, or refused (retrying will not help).
+fn failure_kind(e: &StoreError) -> &'static str {
+    if e.is_transient() {
+        "transient"
+    } else {
+        "refused"
+    }
+}
 
 impl EngineMetrics {
     fn new() -> prometheus::Result<EngineMetrics> {
         let shared = Metrics::new();
-        shared.zero(&[SINK]);
+        shared.zero(&[SINK, CHECKPOINT_SINK]);
         shared.partitions.set(1);
         shared.checkpoint_pending.clean(PARTITION);
         let entries = IntCounter::new(
@@ -609,12 +619,10 @@ impl Loop {
         shared.batch_rows.observe(batch.rows() as f64);
         let started = WallInstant::now();
         while let Err(e) = self.rt.block_on(self.store.write(&batch)) {
-            let kind = if e.is_transient() {
-                "transient"
-            } else {
-                "refused"
-            };
-            shared.write_failures.with_label_values(&[SINK, kind]).inc();
+            shared
+                .write_failures
+                .with_label_values(&[SINK, failure_kind(&e)])
+                .inc();
             log::error!(
                 "storing engine output in {}: {e}; retrying in {delay:?} (events stay in the ingest log)",
                 self.store.path().display()
@@ -685,7 +693,14 @@ impl Loop {
                     .with_label_values(&[PARTITION_LABEL])
                     .set(bytes.len() as i64);
             }
-            Err(e) => log::error!("storing the engine checkpoint: {e}; will retry"),
+            Err(e) => {
+                self.metrics
+                    .shared
+                    .write_failures
+                    .with_label_values(&[CHECKPOINT_SINK, failure_kind(&e)])
+                    .inc();
+                log::error!("storing the engine checkpoint: {e}; will retry")
+            }
         }
     }
 }
