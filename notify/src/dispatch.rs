@@ -357,6 +357,7 @@ impl Dispatcher {
     /// Keep the firing books of the Alertmanager channels `keys` name up to date with `n`:
     /// an open alert is active, a retraction ends it (its delivery says so).
     fn update_books(&mut self, keys: &[Key], n: &Arc<Notice>) {
+        let mut slim: Option<Arc<Notice>> = None;
         for key in keys {
             let Some(&i) = self.index.get(&key.target) else {
                 continue; // an SMS target, never Alertmanager
@@ -368,7 +369,8 @@ impl Dispatcher {
             if n.is_retraction() {
                 c.firing.remove(&n.alert_id);
             } else {
-                c.firing.insert(n.alert_id.clone(), n.clone());
+                let kept = slim.get_or_insert_with(|| Arc::new(n.slim()));
+                c.firing.insert(n.alert_id.clone(), kept.clone());
             }
         }
     }
