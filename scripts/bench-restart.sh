@@ -90,7 +90,7 @@ embedded)
   split -l 2000 "$work/load.ndjson" "$work/part-"
   for f in "$work"/part-*; do post "$f"; done
   rm "$work"/part-*
-  until [[ $(curl -s -H "Authorization: Bearer $adm" "$url/metrics" | awk '/^jiancha_embedded_lag /{print $2}') == 0 ]] &&
+  until [[ $(curl -s -H "Authorization: Bearer $adm" "$url/metrics" | awk '/^jiancha_consumer_lag{partition="0"} /{print $2}') == 0 ]] &&
     [[ $(curl -s -H "Authorization: Bearer $adm" "$url/metrics" | awk '/^jiancha_embedded_applied_seq /{print $2}') == "$CASES" ]]; do
     sleep 1
   done

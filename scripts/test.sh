@@ -3,7 +3,7 @@
 # Used by CI (.ci/run) and by hand. Starts what the tests need (ClickHouse from Debian's
 # packages, and a second one with ZooKeeper for the replicated layout, the tansu Kafka broker
 # from crates.io, kafka-python from PyPI, Chromium and
-# playwright-core for the browser tests; each installed if missing); tests that need a service
+# playwright-core for the browser tests, Prometheus and Alertmanager; each installed if missing); tests that need a service
 # fail rather than skip when CI is set. Screenshots of the dashboards: target/web-screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,10 @@ command -v kubernetes-validate >/dev/null && command -v check-jsonschema >/dev/n
 
 # The dashboards' browser tests: Debian's Chromium, a CJK font, playwright-core from npm.
 deploy/local/browser.sh
+
+# Operations (tests/operations.rs): Debian's Prometheus and Alertmanager, for promtool on the
+# shipped configuration and rules, and jiancha serve → Alertmanager → a webhook receiver.
+deploy/local/prometheus.sh
 
 echo "== cargo test"
 cargo test --workspace --locked

@@ -245,9 +245,41 @@ fn demo_accounts(data: &Path, region: &str) -> io::Result<(Users, TokenKey, Stri
     Ok((users, key, password))
 }
 
+/// The sections of `file` that `jiancha demo` would ignore, set to anything but their defaults.
+fn ignored_by_demo(file: &Config) -> Vec<&'static str> {
+    let d = Config::default();
+    [
+        ("[reference]", file.reference == d.reference),
+        ("[kafka]", file.kafka == d.kafka),
+        ("[clickhouse]", file.clickhouse == d.clickhouse),
+        ("[engine]", file.engine == d.engine),
+        ("[cluster]", file.cluster == d.cluster),
+        ("[api]", file.api == d.api),
+        ("[embedded]", file.embedded == d.embedded),
+    ]
+    .into_iter()
+    .filter(|(_, default)| !default)
+    .map(|(name, _)| name)
+    .collect()
+}
+
 /// `jiancha demo`: the embedded mode fed by the simulator over its own HTTP ingest.
-pub fn demo(args: DemoArgs) -> ExitCode {
+pub fn demo(args: DemoArgs, file: Config) -> ExitCode {
     cluster::logging::init();
+    let ignored = ignored_by_demo(&file);
+    if !ignored.is_empty() {
+        return fail(
+            "demo",
+            format!(
+                "the configuration sets {}, which the demo would ignore: it makes its own \
+                 reference data, users, database and clock (--data, --listen) and takes only \
+                 [notify] from the file. Remove those sections for the demo, or run `jiancha \
+                 serve` with this file",
+                ignored.join(", ")
+            ),
+            EXIT_UNUSABLE,
+        );
+    }
     let profile = Profile::named(&args.profile).unwrap_or_else(Profile::hall);
     let region = if profile.centres.len() > 1 {
         "5106"
@@ -282,6 +314,7 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         key,
     );
     cfg.clock = Clock::Event;
+    cfg.notify = file.notify.enabled.then(|| file.notify.clone());
     // The simulated period is fixed at the first run (event ids are numbered from its start),
     // and a restart resumes after the last event the ingest acknowledged.
     let plan = args.data.join("demo-simulation.txt");

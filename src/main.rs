@@ -79,7 +79,9 @@ enum Command {
     /// and repeats nothing.
     Serve(Box<local::ServeArgs>),
     /// One command, no external services: a simulated service hall supervised live at
-    /// http://127.0.0.1:8080 (the login is printed).
+    /// http://127.0.0.1:8080 (the login is printed). From a configuration file it takes
+    /// `[notify]` (to see notifications arrive) and refuses any other section: the demo makes
+    /// its own reference data, users and database.
     Demo(local::DemoArgs),
     /// Simulate a service hall or a city: reference data, events (NDJSON, HTTP or Kafka) with
     /// misconduct injected at known rates, and the ground truth of the alerts it must raise.
@@ -409,10 +411,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // Commands without settings in the file do not read it.
-    let uses_config = !matches!(
-        cli.command,
-        Command::User(_) | Command::Demo(_) | Command::Simulate(_)
-    );
+    let uses_config = !matches!(cli.command, Command::User(_) | Command::Simulate(_));
     let mut cfg = if uses_config {
         match config::load(cli.config.as_deref(), &config::process_env) {
             Ok(cfg) => cfg,
@@ -448,7 +447,7 @@ fn main() -> ExitCode {
         }
         Command::Api(args) => api(*args, cfg),
         Command::Serve(args) => local::serve(*args, cfg),
-        Command::Demo(args) => local::demo(args),
+        Command::Demo(args) => local::demo(args, cfg),
         Command::Simulate(args) => local::simulate(*args),
         Command::Config(ConfigCommand::Check { files }) => {
             config_check(cli.config.as_deref(), &cfg, files)

@@ -1,7 +1,9 @@
 //! Embedded mode and the simulator end to end, with no external services: what someone trying
 //! jiancha on one machine sees. `jiancha simulate` must produce a hall whose replay raises
 //! exactly the alerts its ground truth lists; `jiancha demo` must serve a live hall, refuse an
-//! inspector's events, stop cleanly on SIGTERM and come back with the same login and alerts.
+//! inspector's events, stop cleanly on SIGTERM and come back with the same login and alerts;
+//! it sends notifications as its configuration file's `[notify]` says, and refuses a file with
+//! sections it would ignore.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,6 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rules::Calendar;
 use serde_json::Value;
+
+#[path = "../notify/tests/support/receiver.rs"]
+mod receiver;
 
 fn jiancha() -> Command {
     Command::new(env!("CARGO_BIN_EXE_jiancha"))
@@ -198,9 +203,15 @@ struct Demo {
 impl Demo {
     /// Start it and wait (≤ 60 s) for the banner that gives the password.
     fn start(data: &Path, port: u16, days_back: u32, run: &str) -> Demo {
+        Demo::start_with(data, port, days_back, run, &[])
+    }
+
+    /// The same, with more arguments (`--config FILE`).
+    fn start_with(data: &Path, port: u16, days_back: u32, run: &str, extra: &[&str]) -> Demo {
         let stderr = data.with_extension(format!("{run}.log"));
         let mut child = jiancha()
             .arg("demo")
+            .args(extra)
             .arg("--data")
             .arg(data)
             .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -377,5 +388,75 @@ fn the_demo_serves_a_live_hall_and_keeps_its_alerts_across_a_restart() {
     assert!(
         ids(&open).is_superset(&before),
         "open alerts lost after re-sending"
+    );
+}
+
+#[test]
+fn the_demo_notifies_as_its_configuration_says_and_refuses_sections_it_would_ignore() {
+    let dir = scratch("demo-config");
+    let data = dir.join("data");
+    let (port, days_back) = (free_port(), days_back_with_a_working_day());
+
+    // A section the demo makes for itself: refused, with the reason, before anything starts.
+    let ignored = dir.join("ignored.toml");
+    fs::write(&ignored, "[api]\nlisten = \"127.0.0.1:9\"\n").expect("config");
+    let out = jiancha()
+        .args(["demo", "--data"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&ignored)
+        .output()
+        .expect("jiancha demo");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("[api]") && said.contains("jiancha serve"),
+        "{said}"
+    );
+    assert!(
+        !data.exists(),
+        "nothing is made for a refused configuration"
+    );
+
+    // [notify]: the simulated hall's alerts reach a webhook.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("receiver");
+    let hook = listener.local_addr().expect("address");
+    let receiver = receiver::Receiver::start(listener);
+    let config = dir.join("notify.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"[notify]
+enabled = true
+# The simulation starts days back: its alerts are that old.
+max_age_hours = 720
+
+[[notify.channels]]
+name = "hook"
+kind = "webhook"
+url = "http://{hook}/hook"
+
+[[notify.routes]]
+channels = ["hook"]
+"#
+        ),
+    )
+    .expect("config");
+    let config = config.to_str().expect("UTF-8 path").to_string();
+    let demo = Demo::start_with(&data, port, days_back, "notify", &["--config", &config]);
+    let got = wait_for(
+        "a notification from the demo",
+        Duration::from_secs(90),
+        || {
+            let got = receiver.got();
+            (!got.is_empty()).then_some(got)
+        },
+    );
+    let first: Value = serde_json::from_str(&got[0].1).expect("webhook JSON");
+    assert_eq!(first["type"], "jiancha.notification.v1", "{first}");
+    assert!(
+        first["alert"]["alert_id"].is_string(),
+        "{first}\n{}",
+        demo.log()
     );
 }

@@ -163,6 +163,7 @@ pub fn run(
     let store = open_store(&runtime, &cfg)?;
 
     let metrics = Metrics::new();
+    metrics.zero(&["clickhouse", "kafka", "checkpoint"]);
     let stop = Arc::new(AtomicBool::new(false));
     let abort = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
@@ -185,7 +186,7 @@ pub fn run(
         match &cfg.api {
             Some(settings) => {
                 let listener = bind(&runtime, addr)?;
-                api::start(
+                let api = api::start(
                     &runtime,
                     &cfg,
                     settings.clone(),
@@ -194,6 +195,15 @@ pub fn run(
                     metrics.registry().clone(),
                     listener,
                 )?;
+                // A notifier beside the dashboard API keeps its Alertmanager channels in step
+                // with the live alerts: what was firing before a restart or a rebalance, and
+                // what inspectors resolve (docs/NOTIFICATIONS.md).
+                if let Some((_, notifier)) = &notifier {
+                    runtime.spawn(node::notifier::follow_hub(
+                        notifier.clone(),
+                        api.hub().clone(),
+                    ));
+                }
             }
             None => serve_metrics(&runtime, addr, metrics.clone(), ready.clone())?,
         }
@@ -263,7 +273,7 @@ pub fn run(
     let result = pipeline::consume(&consumer, &stop);
     // The engines have stopped (signal or fatal error): the notifier commits and stops too.
     stop.store(true, Ordering::Relaxed);
-    if let Some(n) = notifier {
+    if let Some((n, _)) = notifier {
         let _ = n.join();
     }
     // Whatever happened, nothing more is drained when the consumer leaves the group.

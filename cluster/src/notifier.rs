@@ -139,7 +139,7 @@ pub fn spawn(
     store: ClickHouseStore,
     registry: &prometheus::Registry,
     stop: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<()>, ClusterError> {
+) -> Result<(std::thread::JoinHandle<()>, node::notifier::Notifier), ClusterError> {
     let group = if settings.group.is_empty() {
         format!("{}.notify", cfg.group_id)
     } else {
@@ -168,13 +168,15 @@ pub fn spawn(
         "notifications: following {} as group {group}",
         cfg.alerts_topic
     );
-    std::thread::Builder::new()
+    let handle = notifier.clone();
+    let thread = std::thread::Builder::new()
         .name("jiancha-notify".into())
         .spawn(move || follow(&consumer, &notifier, &stop))
         .map_err(|source| ClusterError::Io {
             what: "starting the notifier thread".into(),
             source,
-        })
+        })?;
+    Ok((thread, handle))
 }
 
 fn follow(consumer: &NotifyConsumer, notifier: &node::notifier::Notifier, stop: &AtomicBool) {

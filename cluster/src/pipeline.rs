@@ -46,8 +46,6 @@ struct Live {
     dirty: bool,
     /// Slot the next checkpoint goes to.
     slot: u8,
-    /// When state was last known durable (checkpoint stored or restored).
-    durable_at: Instant,
     /// Log end offset, from client statistics.
     high_watermark: i64,
     /// No message applied since the state was loaded (the first one is logged, with the time
@@ -268,7 +266,10 @@ impl Core {
             );
         }
         live.next_offset = offset + 1;
-        live.dirty = true;
+        if !live.dirty {
+            live.dirty = true;
+            self.metrics.checkpoint_pending.changed(partition);
+        }
         self.batch_started.get_or_insert_with(Instant::now);
         let payload = msg.payload().unwrap_or_default();
         let receipt = msg
@@ -341,7 +342,7 @@ impl Core {
             return;
         };
         let target = rules::Instant(unix_now() - lateness.as_secs() as i64);
-        for part in self.parts.values_mut() {
+        for (p, part) in &mut self.parts {
             if let Part::Ready(live) = part {
                 let caught_up =
                     live.high_watermark >= 0 && live.next_offset.max(0) >= live.high_watermark;
@@ -351,6 +352,9 @@ impl Core {
                     // A clock move that fired nothing need not be checkpointed: after a restore
                     // the same move happens again with the same effect.
                     if self.batch.alerts.len() > before {
+                        if !live.dirty {
+                            self.metrics.checkpoint_pending.changed(*p);
+                        }
                         live.dirty = true;
                         self.batch_started.get_or_insert_with(Instant::now);
                     }
@@ -374,7 +378,7 @@ impl Core {
         if now.duration_since(self.last_tick) >= Duration::from_secs(1) {
             self.last_tick = now;
             self.advance_caught_up();
-            self.gauges(now);
+            self.gauges();
             if !self.all_ready() {
                 self.load_pending(consumer);
             }
@@ -389,14 +393,10 @@ impl Core {
         self.back_pressure(consumer);
     }
 
-    fn gauges(&self, now: Instant) {
+    fn gauges(&self) {
         for (p, part) in &self.parts {
             if let Part::Ready(live) = part {
                 let label = p.to_string();
-                self.metrics
-                    .checkpoint_age
-                    .with_label_values(&[&label])
-                    .set(now.duration_since(live.durable_at).as_secs() as i64);
                 self.metrics
                     .open_cases
                     .with_label_values(&[&label])
@@ -496,6 +496,7 @@ impl Core {
                     });
                     live.slot ^= 1;
                     live.dirty = false;
+                    self.metrics.checkpoint_pending.snapshotted(*p);
                 }
                 Err(e) => {
                     self.fatal = Some(format!("snapshot of partition {p} failed: {e}"));
@@ -537,11 +538,8 @@ impl Core {
                 }
                 Reply::Checkpointed(offsets) => {
                     let mut tpl = TopicPartitionList::new();
-                    let now = Instant::now();
                     for (p, next_offset, bytes) in offsets {
-                        if let Some(Part::Ready(live)) = self.parts.get_mut(&p) {
-                            live.durable_at = now;
-                        }
+                        self.metrics.checkpoint_pending.stored(p);
                         self.metrics
                             .checkpoint_bytes
                             .with_label_values(&[&p.to_string()])
@@ -606,6 +604,7 @@ impl Core {
             let parked = self.parked.remove(&p);
             match self.load(p, parked) {
                 Ok(live) => {
+                    self.metrics.checkpoint_pending.clean(p);
                     let Some(Part::Loading(buffered)) =
                         self.parts.insert(p, Part::Ready(Box::new(live)))
                     else {
@@ -714,7 +713,6 @@ impl Core {
             next_offset,
             dirty: false,
             slot,
-            durable_at: Instant::now(),
             high_watermark: -1,
             fresh: true,
         })

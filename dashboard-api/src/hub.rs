@@ -565,6 +565,20 @@ impl Hub {
         (text, book.seq, rx)
     }
 
+    /// Every active alert (its view, lifecycle included) and a receiver for every change after
+    /// them, taken under one lock: where a process-wide follower (the notifier) starts from.
+    pub fn active_and_subscribe(&self) -> (Vec<Value>, broadcast::Receiver<Arc<Delta>>) {
+        let book = self.read();
+        let rx = self.tx.subscribe();
+        let active = book
+            .alerts
+            .values()
+            .filter(|e| active(e.status))
+            .map(AlertEntry::view)
+            .collect();
+        (active, rx)
+    }
+
     /// Alerts matching `q` inside the caller's jurisdiction, newest first, a page at a time.
     pub fn list(&self, who: &Principal, q: AlertQuery) -> Result<Page, ApiError> {
         let limit = q.limit.unwrap_or(50);

@@ -46,7 +46,7 @@ impl ApiMetrics {
         let counter = |name: &str, help: &str, labels: &[&str]| {
             register(registry, IntCounterVec::new(Opts::new(name, help), labels))
         };
-        ApiMetrics {
+        let m = ApiMetrics {
             ingested: counter(
                 "jiancha_http_events_total",
                 "Events received on POST /api/v1/events, by outcome",
@@ -110,7 +110,19 @@ impl ApiMetrics {
                     .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
                 ),
             ),
+        };
+        // Series whose label values are known start at zero, so that the first rejected event
+        // or closed client is an increase Prometheus sees.
+        for outcome in ["accepted", "rejected"] {
+            m.ingested.with_label_values(&[outcome]).inc_by(0);
         }
+        for action in crate::model::ActionKind::ALL {
+            m.actions.with_label_values(&[action.as_str()]).inc_by(0);
+        }
+        for reason in ["slow", "silent", "refused"] {
+            m.ws_dropped.with_label_values(&[reason]).inc_by(0);
+        }
+        m
     }
 }
 
@@ -138,5 +150,12 @@ mod tests {
             text.contains(r#"jiancha_api_requests_total{route="/api/v1/alerts",status="200"} 1"#)
         );
         assert!(text.contains("jiancha_ws_clients 3"));
+        for zero in [
+            r#"jiancha_http_events_total{outcome="rejected"} 0"#,
+            r#"jiancha_alert_actions_total{action="resolve"} 0"#,
+            r#"jiancha_ws_closed_total{reason="slow"} 0"#,
+        ] {
+            assert!(text.contains(zero), "{zero} in {text}");
+        }
     }
 }

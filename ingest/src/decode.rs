@@ -65,6 +65,20 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason (metrics start each at zero).
+    pub const ALL: [Reason; 10] = [
+        Reason::NotUtf8,
+        Reason::NotJson,
+        Reason::NotObject,
+        Reason::UnknownKind,
+        Reason::MissingField,
+        Reason::MistypedField,
+        Reason::InvalidValue,
+        Reason::BadRegion,
+        Reason::BadTimestamp,
+        Reason::FutureTimestamp,
+    ];
+
     /// The code as a string.
     pub fn as_str(self) -> &'static str {
         match self {

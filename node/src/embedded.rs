@@ -25,7 +25,7 @@ use dashboard_api::events::{Accepted, EventSink, Refused};
 use dashboard_api::hub::Input;
 use dashboard_api::{Api, ApiConfig};
 use ingest::decode::{decode, DecodeOptions, Receipt};
-use prometheus::{IntCounter, IntGauge, Registry};
+use prometheus::{IntCounter, IntGauge};
 use rules::{Alert, Engine, Outcome, Policy, Reference};
 use store::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow};
 use store::sqlite::{LogEntry, SqliteStore};
@@ -34,6 +34,7 @@ use tokio::sync::Notify;
 
 use crate::checkpoint::{self, Restored};
 use crate::glue;
+use crate::metrics::Metrics;
 
 /// The checkpoint key of the embedded engine.
 const KEY: CheckpointKey<'static> = CheckpointKey {
@@ -220,50 +221,53 @@ impl Embedded {
     }
 }
 
+/// The engine's metrics: the vocabulary both modes share ([`crate::metrics`]), as partition
+/// `0` and sink `sqlite`, plus the ingest log's own progress.
 #[derive(Clone)]
 struct EngineMetrics {
-    events: IntCounter,
+    shared: Metrics,
+    /// `jiancha_embedded_events_total`: log entries applied.
+    entries: IntCounter,
+    /// `jiancha_embedded_applied_seq`: sequence number of the last entry applied.
     applied_seq: IntGauge,
-    lag: IntGauge,
-    open_cases: IntGauge,
-    checkpoint_age: IntGauge,
-    write_failures: IntCounter,
+}
+
+/// The ingest log is the embedded mode's one partition.
+const PARTITION: i32 = 0;
+const PARTITION_LABEL: &str = "0";
+/// The embedded mode's one sink, and its checkpoints (named as in cluster mode).
+const SINK: &str = "sqlite";
+const CHECKPOINT_SINK: &str = "checkpoint";
+
+/// The `kind` label of a failed write: retried away, or refused (retrying will not help).
+fn failure_kind(e: &StoreError) -> &'static str {
+    if e.is_transient() {
+        "transient"
+    } else {
+        "refused"
+    }
 }
 
 impl EngineMetrics {
-    fn new(registry: &Registry) -> prometheus::Result<EngineMetrics> {
-        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounter> {
-            let c = IntCounter::new(name, help)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        };
-        let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
-            let g = IntGauge::new(name, help)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok(g)
-        };
+    fn new() -> prometheus::Result<EngineMetrics> {
+        let shared = Metrics::new();
+        shared.zero(&[SINK, CHECKPOINT_SINK]);
+        shared.partitions.set(1);
+        shared.checkpoint_pending.clean(PARTITION);
+        let entries = IntCounter::new(
+            "jiancha_embedded_events_total",
+            "Ingest log entries applied by the engine",
+        )?;
+        let applied_seq = IntGauge::new(
+            "jiancha_embedded_applied_seq",
+            "Sequence number of the last ingest log entry applied",
+        )?;
+        shared.registry().register(Box::new(entries.clone()))?;
+        shared.registry().register(Box::new(applied_seq.clone()))?;
         Ok(EngineMetrics {
-            events: counter(
-                "jiancha_embedded_events_total",
-                "Log entries applied by the engine",
-            )?,
-            applied_seq: gauge(
-                "jiancha_embedded_applied_seq",
-                "Sequence number of the last log entry applied",
-            )?,
-            lag: gauge(
-                "jiancha_embedded_lag",
-                "Log entries received but not yet applied",
-            )?,
-            open_cases: gauge("jiancha_open_cases", "Cases the engine tracks")?,
-            checkpoint_age: gauge(
-                "jiancha_checkpoint_age_seconds",
-                "Seconds since the engine state was last stored",
-            )?,
-            write_failures: counter(
-                "jiancha_embedded_write_failures_total",
-                "Failed writes of engine output (retried)",
-            )?,
+            shared,
+            entries,
+            applied_seq,
         })
     }
 }
@@ -290,9 +294,9 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
     store.self_test().await?;
     let (engine, next, slot) = restore(&store, &cfg).await?;
 
-    let registry = Registry::new();
-    let metrics = EngineMetrics::new(&registry)
-        .map_err(|e| EmbeddedError::StartUp(format!("metrics: {e}")))?;
+    let metrics =
+        EngineMetrics::new().map_err(|e| EmbeddedError::StartUp(format!("metrics: {e}")))?;
+    let registry = metrics.shared.registry().clone();
     // Notifications: sent by this process, recorded in its database (docs/NOTIFICATIONS.md).
     let notifier = match &cfg.notify {
         Some(settings) => {
@@ -353,6 +357,7 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         stop: stop.clone(),
         metrics: metrics.clone(),
         last_checkpoint: WallInstant::now(),
+        kinds: vec![0; rules::Kind::ALL.len()],
         notifier: notifier.as_ref().map(|(n, _)| n.clone()),
         began: Some(began),
     };
@@ -365,6 +370,12 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         crate::notifier::catch_up(notifier, &store, *max_age_hours).await;
     }
     glue::load(&api, &store, i64::from(cfg.keep_days) * 86_400, "SQLite").await;
+    if let Some((notifier, _)) = &notifier {
+        tokio::spawn(crate::notifier::follow_hub(
+            notifier.clone(),
+            api.hub().clone(),
+        ));
+    }
     api.hub().set_ready();
     log::info!(
         "embedded: {} ready on http://{addr}, engine at log entry {}",
@@ -436,6 +447,9 @@ struct Loop {
     stop: Arc<AtomicBool>,
     metrics: EngineMetrics,
     last_checkpoint: WallInstant,
+    /// Events per kind (by `Kind::index`) since the last step, added to the metric once per
+    /// step: the per-event cost is an array increment, not a label lookup.
+    kinds: Vec<u64>,
     /// Where stored alerts are offered for notification, if enabled.
     notifier: Option<crate::notifier::Notifier>,
     /// When [`start`] began, until the first log entry after it is applied (logged: how long a
@@ -474,7 +488,9 @@ impl Loop {
                     if self.engine.clock() < now {
                         let before = alerts.len();
                         self.engine.advance_to(now, &mut alerts);
-                        self.dirty |= alerts.len() > before;
+                        if alerts.len() > before {
+                            self.changed();
+                        }
                     }
                 }
             }
@@ -488,21 +504,33 @@ impl Loop {
                     );
                 }
                 self.metrics.applied_seq.set(*seq);
-                self.metrics.events.inc_by(entries.len() as u64);
+                self.metrics.entries.inc_by(entries.len() as u64);
             }
-            self.metrics
+            let shared = &self.metrics.shared;
+            for (kind, n) in rules::Kind::ALL.iter().zip(&mut self.kinds) {
+                if *n > 0 {
+                    shared
+                        .events
+                        .with_label_values(&[kind.as_str()])
+                        .inc_by(std::mem::take(n));
+                }
+            }
+            shared
                 .open_cases
+                .with_label_values(&[PARTITION_LABEL])
                 .set(self.engine.tracked_cases() as i64);
-            self.metrics
-                .checkpoint_age
-                .set(self.last_checkpoint.elapsed().as_secs() as i64);
             if self.dirty && self.last_checkpoint.elapsed() >= self.cfg.checkpoint_interval {
                 self.checkpoint();
             }
+            // Behind as well as caught up: the lag is what an operator watches while behind.
+            if let Ok(end) = self.rt.block_on(self.store.log_end()) {
+                self.metrics
+                    .shared
+                    .lag
+                    .with_label_values(&[PARTITION_LABEL])
+                    .set((end - (self.next - 1)).max(0));
+            }
             if caught_up {
-                if let Ok(end) = self.rt.block_on(self.store.log_end()) {
-                    self.metrics.lag.set((end - (self.next - 1)).max(0));
-                }
                 let wake = self.wake.clone();
                 let _ = self.rt.block_on(async {
                     tokio::time::timeout(Duration::from_millis(500), wake.notified()).await
@@ -522,7 +550,7 @@ impl Loop {
         batch: &mut RowBatch,
     ) {
         self.next = seq + 1;
-        self.dirty = true;
+        self.changed();
         // The publisher that posted it (`http:<publisher>`) names the namespace of its event id
         // when the event names no source (docs/RULES.md); entries logged before that was
         // recorded say just "http".
@@ -539,23 +567,43 @@ impl Loop {
             message,
             raw: String::from_utf8_lossy(&entry.payload).into_owned(),
         };
+        let m = &self.metrics.shared;
         match decode(&entry.payload, &opts) {
-            Err(e) => batch
-                .dead
-                .push(dead(e.code.as_str(), e.field.unwrap_or(""), e.message)),
-            Ok(ev) => match self.engine.on_event(&ev, alerts) {
-                Ok(Outcome::Duplicate) => {}
-                Ok(_) => batch.events.push(EventRow::new(
-                    &ev,
-                    &entry.payload,
-                    rules::Instant(entry.received_at),
-                )),
-                Err(rejection) => batch.dead.push(dead(
-                    rejection.code(),
-                    rejection.field(),
-                    rejection.to_string(),
-                )),
-            },
+            Err(e) => {
+                m.decode_failures
+                    .with_label_values(&[e.code.as_str()])
+                    .inc();
+                batch
+                    .dead
+                    .push(dead(e.code.as_str(), e.field.unwrap_or(""), e.message))
+            }
+            Ok(ev) => {
+                self.kinds[ev.body.kind().index()] += 1;
+                match self.engine.on_event(&ev, alerts) {
+                    Ok(Outcome::Duplicate) => m.duplicates.inc(),
+                    Ok(_) => batch.events.push(EventRow::new(
+                        &ev,
+                        &entry.payload,
+                        rules::Instant(entry.received_at),
+                    )),
+                    Err(rejection) => {
+                        m.refused.with_label_values(&[rejection.code()]).inc();
+                        batch.dead.push(dead(
+                            rejection.code(),
+                            rejection.field(),
+                            rejection.to_string(),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The state changed: it waits for a checkpoint from now (unless it already did).
+    fn changed(&mut self) {
+        if !self.dirty {
+            self.dirty = true;
+            self.metrics.shared.checkpoint_pending.changed(PARTITION);
         }
     }
 
@@ -581,8 +629,14 @@ impl Loop {
             return;
         }
         let mut delay = Duration::from_millis(100);
+        let shared = self.metrics.shared.clone();
+        shared.batch_rows.observe(batch.rows() as f64);
+        let started = WallInstant::now();
         while let Err(e) = self.rt.block_on(self.store.write(&batch)) {
-            self.metrics.write_failures.inc();
+            shared
+                .write_failures
+                .with_label_values(&[SINK, failure_kind(&e)])
+                .inc();
             log::error!(
                 "storing engine output in {}: {e}; retrying in {delay:?} (events stay in the ingest log)",
                 self.store.path().display()
@@ -595,6 +649,16 @@ impl Loop {
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_secs(10));
+        }
+        shared
+            .write_seconds
+            .with_label_values(&[SINK])
+            .observe(started.elapsed().as_secs_f64());
+        for row in &batch.alerts {
+            shared
+                .alerts
+                .with_label_values(&[row.rule.as_str(), row.level.as_str(), row.status.as_str()])
+                .inc();
         }
         for row in batch.alerts {
             if let Some(doc) = glue::alert_of(row) {
@@ -634,8 +698,23 @@ impl Loop {
                 self.slot ^= 1;
                 self.dirty = false;
                 self.last_checkpoint = WallInstant::now();
+                let pending = &self.metrics.shared.checkpoint_pending;
+                pending.snapshotted(PARTITION);
+                pending.stored(PARTITION);
+                self.metrics
+                    .shared
+                    .checkpoint_bytes
+                    .with_label_values(&[PARTITION_LABEL])
+                    .set(bytes.len() as i64);
             }
-            Err(e) => log::error!("storing the engine checkpoint: {e}; will retry"),
+            Err(e) => {
+                self.metrics
+                    .shared
+                    .write_failures
+                    .with_label_values(&[CHECKPOINT_SINK, failure_kind(&e)])
+                    .inc();
+                log::error!("storing the engine checkpoint: {e}; will retry")
+            }
         }
     }
 }

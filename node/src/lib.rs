@@ -9,4 +9,5 @@
 pub mod checkpoint;
 pub mod embedded;
 pub mod glue;
+pub mod metrics;
 pub mod notifier;

@@ -103,7 +103,17 @@ impl Notifier {
     pub fn offer_notice(&self, notice: Notice, token: u64) {
         // Fails only once the driver has stopped (shutdown): nothing is lost, the alert is in
         // the store and is offered again at the next start.
-        let _ = self.input.send(Input { notice, token });
+        let _ = self.input.send(Input::Alert { notice, token });
+    }
+
+    /// Tell the notifier which alerts are active (Alertmanager channels keep sending them).
+    pub fn firing(&self, notice: Notice) {
+        let _ = self.input.send(Input::Firing(notice));
+    }
+
+    /// Tell the notifier an alert ended at `at` (Unix seconds): resolved or dismissed.
+    pub fn ended(&self, alert_id: String, at: i64) {
+        let _ = self.input.send(Input::Ended { alert_id, at });
     }
 }
 
@@ -126,4 +136,71 @@ pub async fn catch_up<S: Store>(notifier: &Notifier, store: &S, max_age_hours: u
         }
         Err(e) => log::error!("notifications: cannot read stored alerts to catch up: {e}"),
     }
+}
+
+/// Keep the notifier's Alertmanager channels in step with the hub's live alerts (embedded
+/// mode, and cluster processes that serve the dashboard API): the active alerts at start are
+/// firing (so a restart goes on re-sending what was open before it), and an alert an inspector
+/// resolves or dismisses, or that is retracted, ends. Runs until the hub is dropped.
+pub async fn follow_hub(notifier: Notifier, hub: std::sync::Arc<dashboard_api::hub::Hub>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let (active, mut changes) = hub.active_and_subscribe();
+        for view in active {
+            if let Some(n) = firing_notice(view) {
+                notifier.firing(n);
+            }
+        }
+        loop {
+            match changes.recv().await {
+                Ok(delta) => {
+                    let Ok(mut change) = serde_json::from_str::<serde_json::Value>(&delta.text)
+                    else {
+                        continue;
+                    };
+                    let view = change["alert"].take();
+                    let at = view["updated_at"]
+                        .as_str()
+                        .and_then(|t| rules::time::parse_rfc3339(t).ok());
+                    match (view["status"].as_str(), at) {
+                        (Some("resolved" | "dismissed"), Some(at)) => {
+                            if let Some(id) = view["alert_id"].as_str() {
+                                notifier.ended(id.to_string(), at.0);
+                            }
+                        }
+                        (Some("open" | "acknowledged" | "supervising"), _) => {
+                            if let Some(n) = firing_notice(view) {
+                                notifier.firing(n);
+                            }
+                        }
+                        // The alert line reaches the notifier that owns it; this tells the
+                        // others, which re-send it too (cluster mode), that it ended.
+                        (Some("retracted"), _) => {
+                            if let Ok(n) = Notice::from_value(view) {
+                                let at = notify::payload::retraction_end(&n);
+                                notifier.ended(n.alert_id, at);
+                            }
+                        }
+                        _ => {} // windows
+                    }
+                }
+                // The feed outran this follower (it only parses JSON, so this takes a burst of
+                // tens of thousands of changes): start again from the active alerts. An alert
+                // resolved meanwhile stays firing at Alertmanager until the next start.
+                Err(RecvError::Lagged(n)) => {
+                    log::warn!("notifications: {n} dashboard changes missed; resynchronising");
+                    break;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+/// An active alert's hub view as the alert line it came from: the level it fired at (its
+/// Alertmanager labels must not change when a 督办 escalates it) and status `open`.
+fn firing_notice(mut view: serde_json::Value) -> Option<Notice> {
+    view["level"] = view["fired_level"].clone();
+    view["status"] = "open".into();
+    Notice::from_value(view).ok()
 }

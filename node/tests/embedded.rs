@@ -21,7 +21,11 @@ const PASSWORD: &str = "demo-password-1";
 fn users() -> Users {
     let hash = hash_password(PASSWORD).expect("hash");
     let mut users = Users::default();
-    for (name, role) in [("pub", Role::Publisher), ("insp", Role::Inspector)] {
+    for (name, role) in [
+        ("pub", Role::Publisher),
+        ("insp", Role::Inspector),
+        ("adm", Role::Admin),
+    ] {
         users.upsert(User {
             username: name.into(),
             name: name.into(),
@@ -183,8 +187,47 @@ async fn a_hall_runs_on_one_binary_and_resumes_after_a_restart_without_loss_or_r
     let open = tokio::task::block_in_place(|| api_open(&node, &inspector));
     assert_eq!(open, expected_half, "the API shows what the engine stored");
     assert_eq!(node.store.count("dead_letters").await.expect("count"), 1);
-    // Let a checkpoint land, then send a few more events that only the log will cover.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Let a checkpoint land: then nothing waits for one, and idle time adds nothing (a quiet
+    // night pages no one). The series are cluster mode's, as partition 0.
+    let admin = token(&node, "adm");
+    let scrape = |series: &str| {
+        let text = tokio::task::block_in_place(|| {
+            ureq::get(&format!("http://{}/metrics", node.addr))
+                .header("Authorization", &format!("Bearer {admin}"))
+                .call()
+                .expect("metrics")
+                .body_mut()
+                .read_to_string()
+                .expect("text")
+        });
+        text.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    let pending = r#"jiancha_checkpoint_pending_seconds{partition="0"}"#;
+    for _ in 0..100 {
+        if scrape(pending) == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(scrape(pending), Some(0.0), "idle and checkpointed");
+    assert_eq!(scrape(r#"jiancha_consumer_lag{partition="0"}"#), Some(0.0));
+    assert_eq!(
+        scrape(r#"jiancha_http_events_total{outcome="rejected"}"#),
+        Some(1.0)
+    );
+    assert!(scrape(r#"jiancha_events_consumed_total{kind="case.accepted"}"#) > Some(0.0));
+    assert_eq!(
+        scrape(r#"jiancha_store_write_failures_total{kind="refused",sink="sqlite"}"#),
+        Some(0.0)
+    );
+    assert!(scrape(r#"jiancha_checkpoint_bytes{partition="0"}"#) > Some(0.0));
+    // Then a few more events that only the log will cover.
     let extra = &lines[half..half + 500];
     tokio::task::block_in_place(|| post(&node, &publisher, extra));
     caught_up(&node).await;

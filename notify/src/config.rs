@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 pub enum ChannelKind {
     /// `POST` of the alert as JSON (`{"type":"jiancha.notification.v1", "text", "alert", …}`).
     Webhook,
-    /// Alertmanager API v2: `POST {url}/api/v2/alerts` with one alert in the array.
+    /// Alertmanager API v2: `POST {url}/api/v2/alerts`, following its client contract: each
+    /// active alert is sent again every `resend_seconds` with `endsAt` ahead, and ended
+    /// (retracted, resolved, dismissed) with `endsAt` at its end.
     Alertmanager,
     /// 企业微信 group robot (`qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`).
     Wecom,
@@ -110,6 +112,11 @@ section! {
         /// … and how many may go at once. Alerts beyond it are not sent one by one: a summary
         /// (how many, which levels) follows when the limit allows.
         burst: u32 = 10;
+        /// `alertmanager`: the active alerts are sent again this often, each with `endsAt`
+        /// four intervals ahead (as Prometheus does), so Alertmanager keeps them firing for as
+        /// long as jiancha does and never applies its own `resolve_timeout`. Re-sends are not
+        /// messages to people (Alertmanager groups them): the storm limit does not count them.
+        resend_seconds: u64 = 60;
     }
 }
 
@@ -202,6 +209,14 @@ pub fn validate(s: &NotifySettings) -> Vec<Problem> {
                     "an sms body_template must contain {text}".into(),
                 );
             }
+        }
+        if c.kind == ChannelKind::Alertmanager && c.resend_seconds == 0 {
+            problem(
+                t,
+                i,
+                Some("resend_seconds"),
+                "resend_seconds must be at least 1: Alertmanager resolves alerts that are not sent again".into(),
+            );
         }
         if !c.secret.is_empty() && c.kind != ChannelKind::Dingtalk {
             problem(

@@ -9,8 +9,18 @@
 //! limit is a token bucket per channel taken when an alert is submitted: an alert that finds
 //! the bucket empty is counted in the channel's held-back summary instead of being queued, and
 //! the summary is queued as soon as a token is free again.
+//!
+//! Alertmanager channels follow Alertmanager's client contract, as Prometheus does: the channel
+//! keeps the alerts it was told of that are still active (its *firing book*), sends them all
+//! again every `resend_seconds` with `endsAt` four intervals ahead, and sends an alert once
+//! more with `endsAt` at its end when it is retracted ([`Dispatcher::submit`]) or resolved or
+//! dismissed by an inspector ([`Dispatcher::ended`]). Retractions always reach an Alertmanager
+//! channel that was told of the alert, whatever its routes' `retractions` say: otherwise the
+//! alert would stay firing there. Re-sends and ends are not messages to people (Alertmanager
+//! groups and routes them), so the storm limit does not count them, and the ledger does not
+//! record them (a repeat is harmless: Alertmanager merges alerts by their labels).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::config::{ChannelKind, ChannelSettings, MinLevel, NotifySettings, RouteSettings};
@@ -82,7 +92,14 @@ pub struct Attempt {
 enum What {
     Alert(Arc<Notice>),
     Summary(Suppressed),
+    /// Alertmanager: these alerts of the firing book, sent again (those still in it).
+    Resend(Vec<String>),
+    /// Alertmanager: this alert ended at this instant (Unix seconds).
+    End(Arc<Notice>, i64),
 }
+
+/// Alerts per re-send request to Alertmanager.
+const RESEND_CHUNK: usize = 500;
 
 struct Item {
     key: Option<Key>,
@@ -148,6 +165,22 @@ struct Channel {
     failures: u32,
     retry_at: u64,
     busy: bool,
+    /// Alertmanager: the active alerts this channel was told of, by id.
+    firing: BTreeMap<String, Arc<Notice>>,
+    /// Alertmanager: when the firing book is next sent again.
+    next_resend: u64,
+    /// Alertmanager: a re-send is waiting in the queue (never two at once).
+    resend_queued: bool,
+}
+
+impl Channel {
+    fn is_alertmanager(&self) -> bool {
+        self.settings.kind == ChannelKind::Alertmanager
+    }
+
+    fn resend_ms(&self) -> u64 {
+        self.settings.resend_seconds.max(1).saturating_mul(1000)
+    }
 }
 
 /// Counters the driver turns into metrics: (channel, event) → count.
@@ -182,6 +215,9 @@ impl Dispatcher {
                 failures: 0,
                 retry_at: 0,
                 busy: false,
+                firing: BTreeMap::new(),
+                next_resend: now + c.resend_seconds.max(1).saturating_mul(1000),
+                resend_queued: false,
             })
             .collect();
         let index = channels
@@ -206,11 +242,16 @@ impl Dispatcher {
     pub fn targets(&self, n: &Notice) -> Vec<Key> {
         let mut names: Vec<&str> = Vec::new();
         for route in &self.settings.routes {
-            if matches(route, n) {
-                for c in &route.channels {
-                    if !names.contains(&c.as_str()) {
-                        names.push(c);
-                    }
+            // An Alertmanager channel hears of the retraction of any alert it was told of.
+            let as_opened = matches(route, n, true);
+            let routed = matches(route, n, false);
+            for c in &route.channels {
+                let alertmanager = self
+                    .index
+                    .get(c)
+                    .is_some_and(|&i| self.channels[i].is_alertmanager());
+                if (routed || (alertmanager && as_opened)) && !names.contains(&c.as_str()) {
+                    names.push(c);
                 }
             }
         }
@@ -257,6 +298,7 @@ impl Dispatcher {
         }
         let keys = self.targets(&n);
         let notice = Arc::new(n);
+        self.update_books(&keys, &notice);
         let mut queued = 0u32;
         let mut held_by: Vec<usize> = Vec::new();
         for key in keys {
@@ -273,7 +315,10 @@ impl Dispatcher {
             self.recent.insert(key.clone(), now);
             let c = &mut self.channels[i];
             queue_summary(c, now);
-            if c.bucket.take(now) {
+            // An Alertmanager channel must hear of a retraction, storm or not (an alert held
+            // back is in its firing book and goes with the next re-send anyway).
+            let must = c.is_alertmanager() && notice.is_retraction();
+            if must || c.bucket.take(now) {
                 c.queue.push_back(Item {
                     key: Some(key),
                     phone,
@@ -309,6 +354,61 @@ impl Dispatcher {
         }
     }
 
+    /// Keep the firing books of the Alertmanager channels `keys` name up to date with `n`:
+    /// an open alert is active, a retraction ends it (its delivery says so).
+    fn update_books(&mut self, keys: &[Key], n: &Arc<Notice>) {
+        let mut slim: Option<Arc<Notice>> = None;
+        for key in keys {
+            let Some(&i) = self.index.get(&key.target) else {
+                continue; // an SMS target, never Alertmanager
+            };
+            let c = &mut self.channels[i];
+            if !c.is_alertmanager() {
+                continue;
+            }
+            if n.is_retraction() {
+                c.firing.remove(&n.alert_id);
+            } else {
+                let kept = slim.get_or_insert_with(|| Arc::new(n.slim()));
+                c.firing.insert(n.alert_id.clone(), kept.clone());
+            }
+        }
+    }
+
+    /// `n` is active (the state at start-up, or a process's live alerts): the Alertmanager
+    /// channels it is routed to keep it in their firing book and send it with their next
+    /// re-send. Nothing is delivered now (the alert itself went, or goes, through
+    /// [`Self::submit`]).
+    pub fn firing(&mut self, n: Notice) {
+        if n.is_retraction() {
+            return;
+        }
+        let keys = self.targets(&n);
+        self.update_books(&keys, &Arc::new(n));
+    }
+
+    /// The alert `alert_id` is no longer active (resolved or dismissed by an inspector, or
+    /// retracted) since `at` (Unix seconds): every Alertmanager channel that has it firing
+    /// sends it once more with `endsAt` = `at` (never before its start), and forgets it.
+    pub fn ended(&mut self, alert_id: &str, at: i64, now: u64) {
+        for c in &mut self.channels {
+            if let Some(n) = c.firing.remove(alert_id) {
+                c.queue.push_back(Item {
+                    key: None,
+                    phone: None,
+                    what: What::End(n, at),
+                    token: None,
+                    queued_at: now,
+                });
+            }
+        }
+    }
+
+    /// Alerts in the Alertmanager channels' firing books (each alert once per channel).
+    pub fn firing_count(&self) -> usize {
+        self.channels.iter().map(|c| c.firing.len()).sum()
+    }
+
     /// The requests to make now (at most one per channel at a time). `wall_ms` is the wall
     /// clock in Unix milliseconds (signatures, Alertmanager times).
     pub fn due(&mut self, now: u64, wall_ms: i64) -> Vec<Attempt> {
@@ -320,6 +420,7 @@ impl Dispatcher {
                 continue;
             }
             queue_summary(c, now);
+            queue_resend(c, now);
             if c.retry_at > now {
                 continue;
             }
@@ -347,20 +448,36 @@ impl Dispatcher {
             let Some(head) = c.queue.front() else {
                 continue;
             };
-            let (message, subject) = match &head.what {
-                What::Alert(n) => (
-                    Message::of(n, &self.names, &self.settings.dashboard_url),
-                    Subject::Alert(n),
+            let url = &self.settings.dashboard_url;
+            let request = match &head.what {
+                What::Alert(n) => payload::request(
+                    &c.settings,
+                    &Subject::Alert(n),
+                    &Message::of(n, &self.names, url),
+                    head.phone.as_deref(),
+                    wall_ms,
                 ),
-                What::Summary(s) => (s.message(&self.settings.dashboard_url), Subject::Summary),
+                What::Summary(s) => payload::request(
+                    &c.settings,
+                    &Subject::Summary,
+                    &s.message(url),
+                    head.phone.as_deref(),
+                    wall_ms,
+                ),
+                What::Resend(ids) => {
+                    let ends_at = wall_ms.div_euclid(1000) + payload::active_for_secs(&c.settings);
+                    let alerts = ids
+                        .iter()
+                        .filter_map(|id| c.firing.get(id))
+                        .map(|n| am_alert(n, &self.names, url, ends_at))
+                        .collect();
+                    payload::alertmanager_request(&c.settings, alerts)
+                }
+                What::End(n, at) => payload::alertmanager_request(
+                    &c.settings,
+                    vec![am_alert(n, &self.names, url, *at)],
+                ),
             };
-            let request = payload::request(
-                &c.settings,
-                &subject,
-                &message,
-                head.phone.as_deref(),
-                wall_ms,
-            );
             c.busy = true;
             attempts.push(Attempt {
                 channel: i,
@@ -415,8 +532,20 @@ impl Dispatcher {
     }
 
     fn end(&mut self, channel: usize, item: Item, fate: Fate, detail: String) {
-        let name = self.channels[channel].settings.name.clone();
-        *self.tally.entry((name, fate.as_str())).or_default() += 1;
+        let c = &mut self.channels[channel];
+        let name = c.settings.name.clone();
+        let outcome = match (&item.what, fate) {
+            (What::Resend(_), Fate::Sent) => {
+                c.resend_queued = false;
+                "resent"
+            }
+            (What::Resend(_), _) => {
+                c.resend_queued = false;
+                fate.as_str()
+            }
+            _ => fate.as_str(),
+        };
+        *self.tally.entry((name, outcome)).or_default() += 1;
         if let (Some(key), What::Alert(n)) = (item.key, &item.what) {
             self.records.push(Record {
                 key,
@@ -445,10 +574,8 @@ impl Dispatcher {
             .filter_map(|c| {
                 let queued = c.queue.front().map(|_| c.retry_at.max(now));
                 let summary = (!c.held.is_empty()).then(|| c.bucket.ready_at(now));
-                match (queued, summary) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                let resend = (!c.firing.is_empty() && !c.resend_queued).then_some(c.next_resend);
+                [queued, summary, resend].into_iter().flatten().min()
             })
             .min()
     }
@@ -462,7 +589,7 @@ impl Dispatcher {
         )
     }
 
-    /// Counters since the last call: (channel, `sent`/`failed`/`suppressed`/`retried`) → n.
+    /// Counters since the last call: (channel, one of [`OUTCOMES`]) → n.
     pub fn take_tally(&mut self) -> Tally {
         std::mem::take(&mut self.tally)
     }
@@ -495,9 +622,41 @@ fn queue_summary(c: &mut Channel, now: u64) {
     }
 }
 
-/// Does `route` take `n`?
-fn matches(route: &RouteSettings, n: &Notice) -> bool {
-    if n.is_retraction() && !route.retractions {
+/// Every outcome a channel counts: messages `sent`, `failed` (refused or given up),
+/// `suppressed` by the storm limit, `retried` attempts, and Alertmanager re-sends (`resent`).
+pub const OUTCOMES: [&str; 5] = ["sent", "failed", "suppressed", "retried", "resent"];
+
+/// Queue the Alertmanager channel's firing book for re-sending, when it is time.
+fn queue_resend(c: &mut Channel, now: u64) {
+    if !c.is_alertmanager() || c.resend_queued || now < c.next_resend {
+        return;
+    }
+    c.next_resend = now + c.resend_ms();
+    if c.firing.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = c.firing.keys().cloned().collect();
+    for chunk in ids.chunks(RESEND_CHUNK) {
+        c.queue.push_back(Item {
+            key: None,
+            phone: None,
+            what: What::Resend(chunk.to_vec()),
+            token: None,
+            queued_at: now,
+        });
+    }
+    c.resend_queued = true;
+}
+
+/// `n` in Alertmanager's form, with its message as the description, ending at `ends_at`.
+fn am_alert(n: &Notice, names: &Names, dashboard_url: &str, ends_at: i64) -> serde_json::Value {
+    let message = Message::of(n, names, dashboard_url);
+    payload::alertmanager_alert(n, message.text(), message.link.as_deref(), ends_at)
+}
+
+/// Does `route` take `n`? With `as_opened`, a retraction is matched as its alert was.
+fn matches(route: &RouteSettings, n: &Notice, as_opened: bool) -> bool {
+    if n.is_retraction() && !route.retractions && !as_opened {
         return false;
     }
     let min = match route.min_level {
@@ -810,5 +969,139 @@ mod tests {
         let (records, done) = d.drain();
         assert_eq!((records[0].fate, done), (Fate::Failed, vec![2]));
         assert!(records[0].detail.contains("given up"));
+    }
+
+    fn alertmanager(burst: u32) -> NotifySettings {
+        NotifySettings {
+            enabled: true,
+            channels: vec![ChannelSettings {
+                name: "am".into(),
+                kind: ChannelKind::Alertmanager,
+                url: "http://am:9093".into(),
+                resend_seconds: 60,
+                burst,
+                rate_per_minute: 1,
+                ..ChannelSettings::default()
+            }],
+            // Routes never ask for retractions: Alertmanager gets them anyway.
+            routes: vec![RouteSettings {
+                channels: vec!["am".into()],
+                ..RouteSettings::default()
+            }],
+            ..NotifySettings::default()
+        }
+    }
+
+    /// The alerts posted to Alertmanager now: (alert_id, endsAt) per alert, per request.
+    fn posted(d: &mut Dispatcher, now: u64, wall_ms: i64) -> Vec<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        loop {
+            let attempts = d.due(now, wall_ms);
+            if attempts.is_empty() {
+                return out;
+            }
+            for a in attempts {
+                assert!(a.request.url.ends_with("/api/v2/alerts"));
+                let body: serde_json::Value =
+                    serde_json::from_str(&a.request.body).expect("JSON array");
+                out.push(
+                    body.as_array()
+                        .expect("array")
+                        .iter()
+                        .map(|x| {
+                            (
+                                x["labels"]["alert_id"].as_str().unwrap_or("").to_string(),
+                                x["endsAt"].as_str().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect(),
+                );
+                d.finished(a.channel, Outcome::Delivered, now);
+            }
+        }
+    }
+
+    #[test]
+    fn alertmanager_hears_active_alerts_again_and_their_end() {
+        // Wall clock 2026-10-14T08:00:00+08:00; the alerts fired at midnight.
+        let wall = 1_791_936_000_000;
+        let at = |ms: i64| rfc(ms);
+        let mut d = Dispatcher::new(alertmanager(1), Names::default(), 0);
+        d.submit(
+            notice("a", "case.overdue", "yellow", "430626"),
+            &HashSet::new(),
+            1,
+            0,
+            wall,
+        );
+        // The burst is one: the second is held back from people, not from Alertmanager.
+        d.submit(
+            notice("b", "case.overdue", "red", "430626"),
+            &HashSet::new(),
+            2,
+            0,
+            wall,
+        );
+        let ahead = at(wall + 240_000);
+        assert_eq!(posted(&mut d, 0, wall), [vec![("a".into(), ahead.clone())]]);
+        assert_eq!(
+            d.next_wakeup(0),
+            Some(60_000),
+            "the summary waits; the re-send is due"
+        );
+        assert!(posted(&mut d, 59_999, wall).is_empty());
+        // A minute on, both again, four minutes ahead of the new time (and the summary).
+        let wall = wall + 60_000;
+        let sent = posted(&mut d, 60_000, wall);
+        let ahead = at(wall + 240_000);
+        assert!(
+            sent.contains(&vec![
+                ("a".into(), ahead.clone()),
+                ("b".into(), ahead.clone())
+            ]),
+            "{sent:?}"
+        );
+
+        // A retraction reaches Alertmanager though no route asks for retractions, ending
+        // where the alert started (the late event happened before it).
+        let mut retracted = notice("a", "case.overdue", "yellow", "430626");
+        retracted.status = "retracted".into();
+        retracted.evidence =
+            serde_json::json!({"retracted_by": {"occurred_at": "2026-10-13T09:00:00+08:00"}});
+        d.submit(retracted, &HashSet::new(), 3, 61_000, wall);
+        assert_eq!(
+            posted(&mut d, 61_000, wall),
+            [vec![("a".into(), "2026-10-14T00:00:00+08:00".to_string())]]
+        );
+        // An inspector resolves b: its end at the resolution.
+        d.ended("b", 1_791_939_600, 62_000);
+        d.ended("b", 1_791_939_600, 62_000);
+        assert_eq!(
+            posted(&mut d, 62_000, wall),
+            [vec![("b".into(), "2026-10-14T09:00:00+08:00".to_string())]],
+            "ended once"
+        );
+        assert_eq!(d.firing_count(), 0);
+        assert!(
+            posted(&mut d, 200_000, wall).is_empty(),
+            "nothing left to re-send"
+        );
+
+        // After a restart, the active alerts are known again without being delivered again.
+        let mut d = Dispatcher::new(alertmanager(10), Names::default(), 0);
+        d.firing(notice("c", "case.overdue", "yellow", "430626"));
+        assert!(posted(&mut d, 0, wall).is_empty());
+        assert_eq!(
+            posted(&mut d, 60_000, wall),
+            [vec![("c".into(), at(wall + 240_000))]]
+        );
+        let (records, _) = d.drain();
+        assert!(records.is_empty(), "re-sends are not ledger records");
+        let tally = d.take_tally();
+        assert_eq!(tally.get(&("am".to_string(), "resent")), Some(&1));
+    }
+
+    fn rfc(ms: i64) -> String {
+        rules::Instant(ms / 1000).to_string()
     }
 }

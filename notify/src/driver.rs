@@ -100,14 +100,38 @@ impl Metrics {
         let _ = registry.register(Box::new(queued.clone()));
         Metrics { total, queued }
     }
+
+    /// Every (channel, outcome) series at zero, so that the first failure is an increase
+    /// Prometheus can see (a series that first appears at 1 has no increase).
+    pub fn zero(&self, settings: &NotifySettings) {
+        for c in &settings.channels {
+            for outcome in crate::dispatch::OUTCOMES {
+                self.total.with_label_values(&[&c.name, outcome]).inc_by(0);
+            }
+        }
+    }
 }
 
 /// What the notifier is told.
-pub struct Input {
-    /// The alert line.
-    pub notice: Notice,
-    /// Reported on the done channel once every message of it has ended and is recorded.
-    pub token: u64,
+pub enum Input {
+    /// A durable alert line to deliver.
+    Alert {
+        /// The alert line.
+        notice: Notice,
+        /// Reported on the done channel once every message of it has ended and is recorded.
+        token: u64,
+    },
+    /// An alert that is active (the state at start-up): Alertmanager channels keep sending it
+    /// again; nothing else is sent.
+    Firing(Notice),
+    /// An alert is no longer active since `at` (Unix seconds): resolved or dismissed by an
+    /// inspector. Alertmanager channels that have it firing send its end.
+    Ended {
+        /// The alert.
+        alert_id: String,
+        /// When it ended.
+        at: i64,
+    },
 }
 
 /// Run until `inputs` closes. Alerts still queued then are not sent by this run; their tokens
@@ -128,6 +152,7 @@ pub async fn run(
         .http_status_as_error(false)
         .build()
         .into();
+    metrics.zero(&settings);
     let mut dispatcher = Dispatcher::new(settings, names, now());
     let (results_tx, mut results_rx) = mpsc::unbounded_channel::<(usize, Outcome)>();
     let mut batch: Vec<Input> = Vec::new();
@@ -178,10 +203,23 @@ pub async fn run(
                         Err(_) => break,
                     }
                 }
-                let keys: Vec<Key> = batch.iter().flat_map(|i| dispatcher.targets(&i.notice)).collect();
+                let keys: Vec<Key> = batch
+                    .iter()
+                    .filter_map(|i| match i {
+                        Input::Alert { notice, .. } => Some(dispatcher.targets(notice)),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
                 let already = seen(ledger.as_ref(), &keys).await;
                 for input in batch.drain(..) {
-                    dispatcher.submit(input.notice, &already, input.token, now(), wall_ms());
+                    match input {
+                        Input::Alert { notice, token } => {
+                            dispatcher.submit(notice, &already, token, now(), wall_ms())
+                        }
+                        Input::Firing(notice) => dispatcher.firing(notice),
+                        Input::Ended { alert_id, at } => dispatcher.ended(&alert_id, at, now()),
+                    }
                 }
             }
             Some((channel, outcome)) = results_rx.recv() => {

@@ -76,6 +76,23 @@ impl Notice {
         self.status == "retracted"
     }
 
+    /// The alert without what a re-send does not need: of the evidence only the deadline, of
+    /// the raw JSON only `source`. What an Alertmanager channel keeps per active alert, which
+    /// in a province can be a hundred thousand.
+    pub fn slim(&self) -> Notice {
+        let keep = |v: &serde_json::Value, keys: &[&str]| -> serde_json::Value {
+            keys.iter()
+                .filter_map(|k| v.get(*k).map(|x| ((*k).to_string(), x.clone())))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        Notice {
+            evidence: keep(&self.evidence, &["deadline_date", "deadline"]),
+            raw: keep(&self.raw, &["source"]),
+            ..self.clone()
+        }
+    }
+
     /// The deadline the alert is about, when its evidence names one (a date, or an instant).
     pub fn deadline(&self) -> Option<String> {
         let e = &self.evidence;

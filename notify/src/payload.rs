@@ -1,7 +1,8 @@
 //! What each kind of channel is sent, and what its answer means.
 //!
 //! Formats: the generic webhook gets the alert JSON with the text; Alertmanager's API v2 an array
-//! of one alert (`labels`, `annotations`, `startsAt`, `endsAt` for a retraction); WeCom's and
+//! of alerts (`labels`, `annotations`, `startsAt`, `endsAt`: ahead while active, at the end once
+//! retracted or resolved; [`alertmanager_alert`]); WeCom's and
 //! DingTalk's group robots their `msgtype` `markdown` or `text` body (DingTalk signed when the
 //! channel has a 加签 secret); an SMS gateway the channel's template with escaped values.
 
@@ -75,41 +76,28 @@ pub fn request(
             r
         }
         ChannelKind::Alertmanager => {
-            let url = format!("{}/api/v2/alerts", c.url.trim_end_matches('/'));
-            let body = match subject {
+            let alerts = match subject {
                 Subject::Alert(n) => {
-                    let mut alert = json!({
-                        "labels": {
-                            "alertname": format!("jiancha_{}", n.rule.replace('.', "_")),
-                            "rule": n.rule,
-                            "level": n.level,
-                            "severity": match n.level.as_str() { "red" => "critical", "yellow" => "warning", _ => "info" },
-                            "alert_id": n.alert_id,
-                            "region": n.region,
-                            "center_id": n.center_id,
-                            "department": n.department.clone().unwrap_or_default(),
-                        },
-                        "annotations": {
-                            "summary": format!("{}{}", level_title(&n.level), rule_title(&n.rule)),
-                            "description": message.text(),
-                        },
-                        "startsAt": n.fired_at,
-                    });
-                    if n.is_retraction() {
-                        alert["endsAt"] = json!(rfc3339(now_ms));
-                    }
-                    if let Some(link) = &message.link {
-                        alert["generatorURL"] = json!(link);
-                    }
-                    json!([alert])
+                    let ends_at = if n.is_retraction() {
+                        retraction_end(n)
+                    } else {
+                        now_ms.div_euclid(1000) + active_for_secs(c)
+                    };
+                    vec![alertmanager_alert(
+                        n,
+                        message.text(),
+                        message.link.as_deref(),
+                        ends_at,
+                    )]
                 }
-                Subject::Summary => json!([{
+                Subject::Summary => vec![json!({
                     "labels": {"alertname": "jiancha_notifications_suppressed", "severity": "warning"},
                     "annotations": {"summary": message.title, "description": message.text()},
                     "startsAt": rfc3339(now_ms),
-                }]),
+                    "endsAt": rfc3339(now_ms + active_for_secs(c) * 1000),
+                })],
             };
-            json_request(url, body)
+            alertmanager_request(c, alerts)
         }
         ChannelKind::Wecom => {
             let body = match c.format {
@@ -184,6 +172,107 @@ pub fn request(
             }
         }
     }
+}
+
+/// How far ahead of the wall clock an active alert's `endsAt` is put: four re-send intervals,
+/// as Prometheus does, so that one or two lost re-sends never end an alert.
+pub fn active_for_secs(c: &ChannelSettings) -> i64 {
+    i64::try_from(c.resend_seconds.max(1).saturating_mul(4)).unwrap_or(i64::MAX / 2)
+}
+
+/// `POST {url}/api/v2/alerts` with `alerts` (Alertmanager's v2 form, see [`alertmanager_alert`]).
+pub fn alertmanager_request(c: &ChannelSettings, alerts: Vec<serde_json::Value>) -> Request {
+    Request {
+        url: format!("{}/api/v2/alerts", c.url.trim_end_matches('/')),
+        content_type: "application/json".into(),
+        headers: c
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        body: serde_json::Value::Array(alerts).to_string(),
+    }
+}
+
+/// One alert as Alertmanager's API v2 takes it. Labels identify it (its `alert_id`) and carry
+/// what receivers route and silence by: rule, level, severity, region, centre and, where the
+/// alert has them, department, window, staff member, case, item and source. `startsAt` is the
+/// alert's `fired_at`; `endsAt` is `ends_at` (Unix seconds) but never before `startsAt`, which
+/// Alertmanager refuses (event time may run ahead of the wall clock by the allowed skew).
+pub fn alertmanager_alert(
+    n: &Notice,
+    description: String,
+    link: Option<&str>,
+    ends_at: i64,
+) -> serde_json::Value {
+    let mut labels = serde_json::Map::new();
+    let mut label = |k: &str, v: &str| {
+        if !v.is_empty() {
+            labels.insert(k.to_string(), json!(v));
+        }
+    };
+    label(
+        "alertname",
+        &format!("jiancha_{}", n.rule.replace('.', "_")),
+    );
+    label("rule", &n.rule);
+    label("level", &n.level);
+    label(
+        "severity",
+        match n.level.as_str() {
+            "red" => "critical",
+            "yellow" => "warning",
+            _ => "info",
+        },
+    );
+    label("alert_id", &n.alert_id);
+    label("region", &n.region);
+    label("center_id", &n.center_id);
+    for (k, v) in [
+        ("department", &n.department),
+        ("window_id", &n.window_id),
+        ("staff_id", &n.staff_id),
+        ("case_id", &n.case_id),
+        ("item_code", &n.item_code),
+    ] {
+        label(k, v.as_deref().unwrap_or_default());
+    }
+    if let Some(source) = n.raw.get("source").and_then(|s| s.as_str()) {
+        label("source", source);
+    }
+    let starts = starts_at_secs(n);
+    let mut alert = json!({
+        "labels": labels,
+        "annotations": {
+            "summary": format!("{}：{}", level_title(&n.level), rule_title(&n.rule)),
+            "description": description,
+        },
+        "startsAt": n.fired_at,
+        "endsAt": rfc3339(ends_at.max(starts).saturating_mul(1000)),
+    });
+    if let Some(link) = link {
+        alert["generatorURL"] = json!(link);
+    }
+    alert
+}
+
+/// The alert's `fired_at` in Unix seconds (0 if unreadable: then any end is after it).
+fn starts_at_secs(n: &Notice) -> i64 {
+    rules::time::parse_rfc3339(&n.fired_at).map_or(0, |t| t.0)
+}
+
+/// Where a retracted alert ends: a retraction says the alert should never have fired (the later
+/// event happened before it), so it ends where it started, or at the retracting event if that
+/// is later. Event time, like `startsAt`: never before it, whatever the wall clock says.
+pub fn retraction_end(n: &Notice) -> i64 {
+    let by = n
+        .evidence
+        .get("retracted_by")
+        .and_then(|r| r.get("occurred_at"))
+        .and_then(|t| t.as_str())
+        .and_then(|t| rules::time::parse_rfc3339(t).ok())
+        .map_or(0, |t| t.0);
+    by.max(starts_at_secs(n))
 }
 
 /// DingTalk's 加签: Base64(HMAC-SHA256(secret, "{timestamp}\n{secret}")).
@@ -312,6 +401,36 @@ mod tests {
         assert_eq!(
             classify(ChannelKind::Alertmanager, 200, ""),
             Outcome::Delivered
+        );
+    }
+
+    #[test]
+    fn alertmanager_alerts_carry_routing_keys_and_never_end_before_they_start() {
+        let n = Notice::from_value(json!({
+            "alert_id": "x1", "rule": "case.overdue", "level": "yellow", "status": "open",
+            "fired_at": "2026-10-14T00:00:00+08:00", "center_id": "PJ", "region": "430626",
+            "department": "", "window_id": "W07", "staff_id": "S1", "case_id": "C-1",
+            "source": "front-db"
+        }))
+        .expect("notice");
+        // An end an hour before the start (event time ahead of the wall clock).
+        let a = alertmanager_alert(&n, "text".into(), None, 1_791_932_400 - 86_400);
+        assert_eq!(a["endsAt"], a["startsAt"]);
+        assert_eq!(a["annotations"]["summary"], "黄牌：办件超时");
+        let labels = &a["labels"];
+        for (k, v) in [
+            ("window_id", "W07"),
+            ("staff_id", "S1"),
+            ("case_id", "C-1"),
+            ("source", "front-db"),
+            ("severity", "warning"),
+            ("alertname", "jiancha_case_overdue"),
+        ] {
+            assert_eq!(labels[k], v, "{k}");
+        }
+        assert!(
+            labels.get("department").is_none(),
+            "empty labels are left out"
         );
     }
 }

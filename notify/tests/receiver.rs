@@ -120,7 +120,7 @@ impl Notifier {
     fn send(&self, notices: &[Notice]) {
         for (i, n) in notices.iter().enumerate() {
             self.input
-                .send(Input {
+                .send(Input::Alert {
                     notice: n.clone(),
                     token: i as u64,
                 })

@@ -145,6 +145,9 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every code [`Rejection::code`] gives (metrics start each at zero).
+    pub const CODES: [&'static str; 1] = ["unknown_item"];
+
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
