@@ -191,6 +191,7 @@ pub fn serve(args: ServeArgs, mut file: Config) -> ExitCode {
         key,
     );
     cfg.api.token_ttl_secs = i64::from(file.api.token_ttl_hours.max(1)) * 3600;
+    cfg.api.limits = file.security.limits();
     cfg.clock = match file.engine.clock {
         ClockSetting::Event => Clock::Event,
         ClockSetting::Wall => Clock::Wall {
@@ -239,6 +240,7 @@ fn demo_accounts(data: &Path, region: &str) -> io::Result<(Users, TokenKey, Stri
             role,
             region: Region::try_from(region.to_string()).map_err(io::Error::other)?,
             password_hash: hash.clone(),
+            token_epoch: 0,
         });
     }
     std::fs::write(data.join("users.toml"), users.to_toml())?;

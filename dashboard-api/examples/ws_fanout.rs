@@ -44,6 +44,7 @@ fn user() -> User {
         role: Role::Leader,
         region: Region::try_from("43".to_string()).expect("region"),
         password_hash: hash_password("x").expect("hash"),
+        token_epoch: 0,
     }
 }
 

@@ -236,7 +236,7 @@ pub(crate) async fn ingest(
                     event_id,
                     center_id,
                     received_at: now.0,
-                    raw: line.to_vec(),
+                    raw: ingest::decode::stored_form(line).into_owned(),
                 });
             }
             Err((reason, field, message)) => {

@@ -49,6 +49,7 @@ pub fn users() -> Users {
             role: *role,
             region: Region::try_from(region.to_string()).expect("region"),
             password_hash: password_hash(),
+            token_epoch: 0,
         });
     }
     users
@@ -85,8 +86,7 @@ pub async fn start_loading(config: ApiConfig) -> Server {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let router = api.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(dashboard_api::serve(listener, api.clone()));
     tokio::spawn(api.clone().run_timers());
     Server {
         addr,
