@@ -156,7 +156,9 @@ pub fn check_username(name: &str) -> Result<(), String> {
 /// character and no markup (`<`, `>`).
 pub fn check_display_name(name: &str) -> Result<(), String> {
     if name.chars().count() > 64 {
-        return Err(format!("display name {name:?} is longer than 64 characters"));
+        return Err(format!(
+            "display name {name:?} is longer than 64 characters"
+        ));
     }
     match name.chars().find(|c| c.is_control() || "<>".contains(*c)) {
         Some(c) => Err(format!(
@@ -555,7 +557,9 @@ mod tests {
         let mut u = users.get("pj").expect("pj").clone();
         u.password_hash = hash_password("new").expect("hash");
         repassworded.upsert(u);
-        let e = key.verify(&token, &repassworded, 1000).expect_err("password");
+        let e = key
+            .verify(&token, &repassworded, 1000)
+            .expect_err("password");
         assert!(e.message.contains("password"), "{e}");
         let mut revoked = users.clone();
         assert!(revoked.revoke("pj") && !revoked.revoke("nobody"));

@@ -113,7 +113,9 @@ pub(crate) async fn json_errors(resp: Response) -> Response {
         return resp;
     }
     let (parts, body) = resp.into_parts();
-    let text = axum::body::to_bytes(body, 64 << 10).await.unwrap_or_default();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_string();
     let (code, message) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => (

@@ -651,7 +651,10 @@ impl Hub {
                  audit trail: shorten it, or attach the full text through the case file"
             )));
         }
-        if let Some(c) = note.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\t')) {
+        if let Some(c) = note
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
             return Err(ApiError::bad_request(format!(
                 "the note contains the control character {c:?}; send plain text (line breaks \
                  and tabs are fine)"

@@ -49,8 +49,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::auth::Principal;
 use crate::error::{from_query_rejection, ApiError};
-use crate::metrics::ApiMetrics;
 use crate::hub::Filter;
+use crate::metrics::ApiMetrics;
 use crate::{wall_now, Api};
 
 /// Optional narrowing of the feed; the jurisdiction always applies.
@@ -205,7 +205,12 @@ impl LivePlace {
 
 impl Drop for LivePlace {
     fn drop(&mut self) {
-        let mut open = self.0 .0.live_sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self
+            .0
+             .0
+            .live_sockets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(n) = open.get_mut(&self.1) {
             *n -= 1;
             if *n == 0 {

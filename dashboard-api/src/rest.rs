@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::Extension;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -142,7 +142,10 @@ pub(crate) async fn revoke(
     }
     match api.revoke_sessions(&username).await {
         Ok(true) => {
-            log::warn!("sessions of user {username:?} revoked by {:?}", who.username);
+            log::warn!(
+                "sessions of user {username:?} revoked by {:?}",
+                who.username
+            );
             Ok(Json(json!({"revoked": username})))
         }
         Ok(false) => Err(ApiError::not_found(format!(

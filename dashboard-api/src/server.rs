@@ -36,7 +36,7 @@ use axum::http::Request;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Sleep;
@@ -197,7 +197,13 @@ pub async fn serve(listener: TcpListener, api: Api) -> std::io::Result<()> {
             continue;
         }
         let guard = registry.open();
-        tokio::spawn(connection(stream, peer, guard, router.clone(), limits.clone()));
+        tokio::spawn(connection(
+            stream,
+            peer,
+            guard,
+            router.clone(),
+            limits.clone(),
+        ));
     }
 }
 
@@ -213,9 +219,16 @@ async fn refuse(mut stream: TcpStream) {
          content-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
+    // Read what the client already sent first: closing a socket with unread bytes resets it,
+    // and the client would see the reset instead of the answer. Then wait (briefly) for the
+    // client to close.
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut sink)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         stream.write_all(answer.as_bytes()).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
     })
     .await;
 }
@@ -386,10 +399,7 @@ impl AsyncWrite for StallIo {
         }
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 

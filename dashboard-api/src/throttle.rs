@@ -151,8 +151,7 @@ impl LoginThrottle {
     fn prune(&self, entries: &mut HashMap<Key, Entry>, now: Instant) {
         entries.retain(|_, e| {
             e.locked_until.is_some_and(|u| u > now)
-                || e
-                    .failures
+                || e.failures
                     .back()
                     .is_some_and(|t| now.duration_since(*t) < self.window)
         });
@@ -202,7 +201,9 @@ mod tests {
         let t1 = t0 + Duration::from_secs(400);
         t.failed("pj", None, t1);
         t.failed("pj", None, t1);
-        assert!(t.failed("pj", None, t1 + Duration::from_secs(61)).is_empty());
+        assert!(t
+            .failed("pj", None, t1 + Duration::from_secs(61))
+            .is_empty());
     }
 
     #[test]
@@ -214,10 +215,16 @@ mod tests {
             assert!(t.failed(&format!("guess{i}"), Some(a), now).is_empty());
         }
         assert_eq!(t.failed("guess4", Some(a), now), vec!["address"]);
-        assert_eq!(t.check("anyone", Some(a), now).expect_err("").what, "address");
+        assert_eq!(
+            t.check("anyone", Some(a), now).expect_err("").what,
+            "address"
+        );
         let b: IpAddr = "10.0.0.3".parse().expect("ip");
         assert!(t.check("anyone", Some(b), now).is_ok());
         t.succeeded("guess0");
-        assert!(t.check("anyone", Some(a), now).is_err(), "the address stays locked");
+        assert!(
+            t.check("anyone", Some(a), now).is_err(),
+            "the address stays locked"
+        );
     }
 }

@@ -1082,12 +1082,14 @@ mod tests {
             ("case_id", "C\u{202e}1"),
             ("item_code", "=HYPERLINK(1)'"),
         ] {
-            let text = base("").replace(
-                &format!("\"{field}\":\""),
-                &format!("\"{field}\":\"{bad}"),
-            );
+            let text =
+                base("").replace(&format!("\"{field}\":\""), &format!("\"{field}\":\"{bad}"));
             let e = decode(text.as_bytes(), &OPTS).expect_err(&text);
-            assert_eq!((e.code, e.field), (Reason::BadId, Some(field)), "{text}: {e}");
+            assert_eq!(
+                (e.code, e.field),
+                (Reason::BadId, Some(field)),
+                "{text}: {e}"
+            );
             assert!(e.message.contains("U+"), "{e}");
         }
         // Chinese case numbers and the usual punctuation are ids.
@@ -1104,7 +1106,10 @@ mod tests {
         for text in [base(&many), big] {
             let stored = stored_form(text.as_bytes());
             let stored = std::str::from_utf8(&stored).expect("utf8");
-            assert!(!stored.contains("x39") && !stored.contains("yyy"), "{stored}");
+            assert!(
+                !stored.contains("x39") && !stored.contains("yyy"),
+                "{stored}"
+            );
             let (a, b) = (
                 decode(text.as_bytes(), &OPTS).expect("valid"),
                 decode(stored.as_bytes(), &OPTS).expect("still valid"),

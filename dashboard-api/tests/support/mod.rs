@@ -32,6 +32,7 @@ pub const USERS: &[(&str, Role, &str)] = &[
     ("yy-auditor", Role::Auditor, "4306"),
     ("pj-publisher", Role::Publisher, PINGJIANG),
     ("hn-admin", Role::Admin, "43"),
+    ("pj-admin", Role::Admin, PINGJIANG),
 ];
 
 fn password_hash() -> String {
@@ -193,11 +194,12 @@ impl Server {
     }
 
     pub async fn live(&self, user: &str, query: &str) -> Live {
-        let url = format!(
-            "ws://{}/api/v1/live?access_token={}{query}",
-            self.addr,
-            self.token(user)
-        );
+        self.live_with(&self.token(user), query).await
+    }
+
+    /// A live feed opened with this token.
+    pub async fn live_with(&self, token: &str, query: &str) -> Live {
+        let url = format!("ws://{}/api/v1/live?access_token={token}{query}", self.addr);
         // Snapshots of many alerts exceed tungstenite's default 16 MiB frame limit.
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(256 << 20))
