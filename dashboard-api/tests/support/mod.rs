@@ -330,3 +330,26 @@ pub fn ids(items: &Value) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A WebSocket client that has not read anything yet.
+pub async fn connect(s: &Server, user: &str) -> Live {
+    s.live(user, "").await
+}
+
+/// The close frame that ends the socket (skipping data frames), within 5 s.
+pub async fn close_of(
+    live: &mut Live,
+) -> (
+    tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode,
+    String,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, live.ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => return (f.code, f.reason.to_string()),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
