@@ -226,3 +226,55 @@ async fn a_hall_runs_on_one_binary_and_resumes_after_a_restart_without_loss_or_r
     tokio::task::block_in_place(|| node.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Lines every one of which is refused (an unknown kind), numbered 1..=n in their request.
+fn refused_lines(request: usize, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!(r#"{{"event_id":"bad-{request}-{i}","kind":"case.teleported"}}"#))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_refused_lines_keeps_every_dead_letter() {
+    let dir = std::env::temp_dir().join(format!("jiancha-dead-burst-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let world = World::new(&Profile::hall(), 5);
+    let reference = Arc::new(Reference::parse(&world.reference_files()).expect("reference"));
+    let node = start(config(&dir, reference)).await.expect("start");
+    let publisher = token(&node, "pub");
+    // Five requests of ten refused lines, one after the other: they land within a second or
+    // two, and their lines share numbers (1..=10), which is all a dead letter's source used to
+    // tell them apart by.
+    let started = std::time::Instant::now();
+    for request in 0..5 {
+        let (status, answer) =
+            tokio::task::block_in_place(|| post(&node, &publisher, &refused_lines(request, 10)));
+        assert_eq!(
+            (status, answer["rejected"].as_u64()),
+            (422, Some(10)),
+            "{answer}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(node.store.count("dead_letters").await.expect("count"), 50);
+    let stored = node
+        .store
+        .dead_letters(&store::DeadLetterQuery {
+            from: 0,
+            to: u32::MAX,
+            limit: 1000,
+            ..store::DeadLetterQuery::default()
+        })
+        .await
+        .expect("read");
+    let raws: BTreeSet<&str> = stored.iter().map(|d| d.raw.as_str()).collect();
+    assert_eq!(raws.len(), 50, "every refused line, once");
+    assert!(stored.iter().all(|d| d.source.starts_with("http:pub:")));
+    tokio::task::block_in_place(|| node.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
