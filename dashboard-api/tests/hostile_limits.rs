@@ -49,16 +49,18 @@ async fn silent_slow_and_trickling_sockets_are_closed_and_never_starve_healthz()
         );
     }
     // Six hundred silent sockets: the probe still answers at once, every time.
+    let mut worst = Duration::ZERO;
     for _ in 0..5 {
         let asked = Instant::now();
         let (status, _) = s.call("GET", "/healthz", None, None).await;
         assert_eq!(status, 200);
-        assert!(
-            asked.elapsed() < Duration::from_millis(500),
-            "/healthz took {:?} beside 600 silent sockets",
-            asked.elapsed()
-        );
+        worst = worst.max(asked.elapsed());
     }
+    eprintln!("/healthz beside 600 silent sockets: worst of 5 {worst:?}");
+    assert!(
+        worst < Duration::from_millis(500),
+        "/healthz took {worst:?} beside 600 silent sockets"
+    );
     // The oldest were closed at once to make room (at most 100 unauthenticated), the rest
     // within the header-read timeout (2 s).
     let started = Instant::now();
@@ -70,6 +72,7 @@ async fn silent_slow_and_trickling_sockets_are_closed_and_never_starve_healthz()
         }
     }
     assert_eq!(open, 0, "{open} of 600 silent sockets still open after 4 s");
+    eprintln!("600 silent sockets all closed {:?} after the probes", started.elapsed());
 
     // Slowloris: a header line every half second never completes the head.
     let mut slow = tokio::net::TcpStream::connect(s.addr)
