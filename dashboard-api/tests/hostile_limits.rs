@@ -72,7 +72,10 @@ async fn silent_slow_and_trickling_sockets_are_closed_and_never_starve_healthz()
         }
     }
     assert_eq!(open, 0, "{open} of 600 silent sockets still open after 4 s");
-    eprintln!("600 silent sockets all closed {:?} after the probes", started.elapsed());
+    eprintln!(
+        "600 silent sockets all closed {:?} after the probes",
+        started.elapsed()
+    );
 
     // Slowloris: a header line every half second never completes the head.
     let mut slow = tokio::net::TcpStream::connect(s.addr)
