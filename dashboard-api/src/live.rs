@@ -423,9 +423,13 @@ async fn send_loop(
     let metrics = &api.0.metrics;
     let limit = config.send_timeout;
     let mut users = api.0.users_changed.subscribe();
-    // When the token expires, by the wall clock (tokens carry Unix seconds).
-    let expires_in = (session.who.expires_at - wall_now().0).max(0) as u64;
-    let expiry = tokio::time::sleep(std::time::Duration::from_secs(expires_in));
+    // When the token expires, by the wall clock (tokens carry Unix seconds): checked at the
+    // expiry and at least daily (tokens may live a year; the wall clock may be set).
+    let until_expiry = || {
+        let secs = (session.who.expires_at - wall_now().0).clamp(0, 86_400) as u64;
+        tokio::time::Instant::now() + std::time::Duration::from_secs(secs)
+    };
+    let expiry = tokio::time::sleep_until(until_expiry());
     tokio::pin!(expiry);
     // This socket's message numbers (see the module doc); `hub_seq` is where the hub was.
     let mut sent: u64 = 1;
@@ -467,6 +471,10 @@ async fn send_loop(
                 Err(RecvError::Closed) => return None,
             },
             () = &mut expiry => {
+                if wall_now().0 < session.who.expires_at {
+                    expiry.as_mut().reset(until_expiry());
+                    continue;
+                }
                 end_session(sink, "the token has expired; log in again", limit, metrics).await;
                 return Some("expired");
             }

@@ -288,11 +288,13 @@ impl Drop for Busy {
     }
 }
 
-/// A request body whose next frame must come within `limit` of the previous one.
+/// A request body whose next frame must come within `limit` of the previous one (or of the
+/// handler's first read: a handler that waits before reading is not the client's fault).
 struct IdleBody {
     inner: Incoming,
     limit: Duration,
     deadline: Pin<Box<Sleep>>,
+    reading: bool,
 }
 
 impl IdleBody {
@@ -301,6 +303,7 @@ impl IdleBody {
             inner,
             limit,
             deadline: Box::pin(tokio::time::sleep(limit)),
+            reading: false,
         }
     }
 }
@@ -313,6 +316,11 @@ impl http_body::Body for IdleBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if !self.reading {
+            self.reading = true;
+            let first = tokio::time::Instant::now() + self.limit;
+            self.deadline.as_mut().reset(first);
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 let next = tokio::time::Instant::now() + self.limit;
