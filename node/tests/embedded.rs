@@ -278,3 +278,51 @@ async fn a_burst_of_refused_lines_keeps_every_dead_letter() {
     tokio::task::block_in_place(|| node.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `jiancha user revoke` (the users file's `token_epoch` raised) reaches a running node through
+/// its users-file watcher: an open dashboard is closed with 1008 within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_in_the_users_file_closes_an_open_dashboard_within_seconds() {
+    let dir = std::env::temp_dir().join(format!("jiancha-revoke-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let world = World::new(&Profile::hall(), 5);
+    let reference = Arc::new(Reference::parse(&world.reference_files()).expect("reference"));
+    let cfg = config(&dir, reference);
+    let path = cfg.users_path.clone();
+    cfg.users.save(&path).expect("users file");
+    let node = start(cfg).await.expect("start");
+    let inspector = token(&node, "insp");
+    let url = format!("ws://{}/api/v1/live?access_token={inspector}", node.addr);
+    let (close, waited) = tokio::task::block_in_place(|| {
+        let (mut ws, _) = tungstenite::connect(url).expect("handshake");
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(15)))
+                .expect("timeout");
+        }
+        assert!(
+            matches!(ws.read(), Ok(tungstenite::Message::Text(_))),
+            "snapshot"
+        );
+        let mut file = Users::load(&path).expect("users");
+        assert!(file.revoke("insp"));
+        file.save(&path).expect("save");
+        let revoked = std::time::Instant::now();
+        loop {
+            match ws.read() {
+                Ok(tungstenite::Message::Close(frame)) => return (frame, revoked.elapsed()),
+                Ok(_) => continue,
+                Err(e) => panic!("no close frame after the revocation: {e}"),
+            }
+        }
+    });
+    let frame = close.expect("a close frame with a reason");
+    assert_eq!(
+        frame.code,
+        tungstenite::protocol::frame::coding::CloseCode::Policy
+    );
+    assert!(frame.reason.contains("revoked"), "{}", frame.reason);
+    assert!(waited < Duration::from_secs(8), "closed after {waited:?}");
+    tokio::task::block_in_place(|| node.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
