@@ -1,8 +1,8 @@
 //! REST handlers. Reads come from the hub; an action is checked, stored, then applied.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
 use std::net::IpAddr;
 
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
