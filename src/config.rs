@@ -131,6 +131,57 @@ section! {
 }
 
 section! {
+    /// Limits against slow, idle and flooding clients of the dashboard API (`api`, `serve`,
+    /// `cluster` with users); what each defends is in docs/SECURITY.md.
+    pub struct SecuritySection {
+        /// A request's head (line and headers) must arrive within this, counted from the
+        /// opening of the connection or the end of the previous answer (so it also closes idle
+        /// keep-alive connections and silent sockets).
+        header_read_timeout_seconds: u64 = 10, env "JIANCHA_HEADER_READ_TIMEOUT_SECONDS";
+        /// A request body that delivers nothing for this long, or an answer the client does
+        /// not read for this long, ends the connection.
+        idle_timeout_seconds: u64 = 60, env "JIANCHA_IDLE_TIMEOUT_SECONDS";
+        /// Connections open at once, WebSockets included; beyond it a new one is answered 503.
+        max_connections: usize = 16384, env "JIANCHA_MAX_CONNECTIONS";
+        /// Connections that have not shown a valid token yet; beyond it the oldest idle one is
+        /// closed to make room (probes and logins always get in).
+        max_unauthenticated_connections: usize = 512, env "JIANCHA_MAX_UNAUTHENTICATED_CONNECTIONS";
+        /// Live WebSockets one user may hold open (tabs, big screens); beyond it 429.
+        max_live_per_user: usize = 16, env "JIANCHA_MAX_LIVE_PER_USER";
+        /// Failed logins of one username within `login_window_minutes` that lock it.
+        login_failures_per_user: u32 = 5, env "JIANCHA_LOGIN_FAILURES_PER_USER";
+        /// Failed logins from one client address within `login_window_minutes` that lock it.
+        login_failures_per_address: u32 = 30, env "JIANCHA_LOGIN_FAILURES_PER_ADDRESS";
+        /// The window failed logins are counted in.
+        login_window_minutes: u64 = 15, env "JIANCHA_LOGIN_WINDOW_MINUTES";
+        /// How long a locked username or address is refused (429) without a password check.
+        login_lockout_minutes: u64 = 15, env "JIANCHA_LOGIN_LOCKOUT_MINUTES";
+        /// Take the client address of login limits from the last `X-Forwarded-For` entry:
+        /// only behind a reverse proxy that sets it (otherwise clients could choose theirs).
+        trust_forwarded_for: bool = false, env "JIANCHA_TRUST_FORWARDED_FOR";
+    }
+}
+
+impl SecuritySection {
+    /// The API's limits.
+    pub fn limits(&self) -> dashboard_api::Limits {
+        let secs = std::time::Duration::from_secs;
+        dashboard_api::Limits {
+            header_read_timeout: secs(self.header_read_timeout_seconds.max(1)),
+            idle_timeout: secs(self.idle_timeout_seconds.max(1)),
+            max_connections: self.max_connections.max(1),
+            max_unauthenticated: self.max_unauthenticated_connections.max(1),
+            max_live_per_user: self.max_live_per_user.max(1),
+            login_failures_per_user: self.login_failures_per_user.max(1),
+            login_failures_per_address: self.login_failures_per_address.max(1),
+            login_window: secs(self.login_window_minutes.max(1) * 60),
+            login_lockout: secs(self.login_lockout_minutes * 60),
+            trust_forwarded_for: self.trust_forwarded_for,
+        }
+    }
+}
+
+section! {
     /// Embedded mode (`serve`).
     pub struct EmbeddedSection {
         /// Data directory (the SQLite database `jiancha.db` is made here).
@@ -154,6 +205,8 @@ pub struct Config {
     pub cluster: ClusterSection,
     /// `[api]`
     pub api: ApiSection,
+    /// `[security]`
+    pub security: SecuritySection,
     /// `[embedded]`
     pub embedded: EmbeddedSection,
     /// `[notify]`
@@ -189,6 +242,7 @@ pub fn load(
     errors.extend(confdoc::apply_env(&mut config.engine, env));
     errors.extend(confdoc::apply_env(&mut config.cluster, env));
     errors.extend(confdoc::apply_env(&mut config.api, env));
+    errors.extend(confdoc::apply_env(&mut config.security, env));
     errors.extend(confdoc::apply_env(&mut config.embedded, env));
     errors.extend(confdoc::apply_env(&mut config.notify, env));
     for p in notify::config::validate(&config.notify) {
@@ -264,6 +318,7 @@ pub fn reference() -> String {
     out.push_str(&confdoc::render::<EngineSection>("[engine]"));
     out.push_str(&confdoc::render::<ClusterSection>("[cluster]"));
     out.push_str(&confdoc::render::<ApiSection>("[api]"));
+    out.push_str(&confdoc::render::<SecuritySection>("[security]"));
     out.push_str(&confdoc::render::<EmbeddedSection>("[embedded]"));
     out.push_str(&confdoc::render::<notify::config::NotifySettings>(
         "[notify]",

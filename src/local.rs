@@ -191,6 +191,7 @@ pub fn serve(args: ServeArgs, mut file: Config) -> ExitCode {
         key,
     );
     cfg.api.token_ttl_secs = i64::from(file.api.token_ttl_hours.max(1)) * 3600;
+    cfg.api.limits = file.security.limits();
     cfg.clock = match file.engine.clock {
         ClockSetting::Event => Clock::Event,
         ClockSetting::Wall => Clock::Wall {
@@ -226,12 +227,14 @@ fn demo_accounts(data: &Path, region: &str) -> io::Result<(Users, TokenKey, Stri
     let key = TokenKey::load(&secret).map_err(io::Error::other)?;
     let hash = hash_password(&password).map_err(io::Error::other)?;
     let mut users = Users::default();
-    for (name, role, title) in [
-        ("demo-leader", Role::Leader, "县长办公室"),
-        ("demo-inspector", Role::Inspector, "效能监察室"),
-        ("demo-auditor", Role::Auditor, "绩效办"),
-        ("demo-publisher", Role::Publisher, "窗口系统"),
-        ("demo-admin", Role::Admin, "运维"),
+    // The operator is province-wide: `/metrics` counts every county (docs/SECURITY.md).
+    let province = region.get(..2).unwrap_or(region);
+    for (name, role, title, region) in [
+        ("demo-leader", Role::Leader, "县长办公室", region),
+        ("demo-inspector", Role::Inspector, "效能监察室", region),
+        ("demo-auditor", Role::Auditor, "绩效办", region),
+        ("demo-publisher", Role::Publisher, "窗口系统", region),
+        ("demo-admin", Role::Admin, "运维", province),
     ] {
         users.upsert(User {
             username: name.into(),
@@ -239,6 +242,7 @@ fn demo_accounts(data: &Path, region: &str) -> io::Result<(Users, TokenKey, Stri
             role,
             region: Region::try_from(region.to_string()).map_err(io::Error::other)?,
             password_hash: hash.clone(),
+            token_epoch: 0,
         });
     }
     std::fs::write(data.join("users.toml"), users.to_toml())?;

@@ -153,6 +153,16 @@ enum UserCommand {
         #[arg(long, value_name = "FILE", env = "JIANCHA_USERS")]
         users: PathBuf,
     },
+    /// End every session of a user: their tokens stop working and their open dashboards are
+    /// closed (within the users file's reload interval, 5 s, in every process reading it).
+    Revoke {
+        /// Users file.
+        #[arg(long, value_name = "FILE", env = "JIANCHA_USERS")]
+        users: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
     /// Print a token for a user (for big screens and integrations that cannot log in).
     Token {
         /// Users file.
@@ -367,7 +377,10 @@ impl ApiArgs {
 }
 
 /// The API settings, or `None` without a users file; refuses an unusable users file or secret.
-fn api_settings(cfg: &config::ApiSection) -> Result<Option<cluster::api::ApiSettings>, String> {
+fn api_settings(
+    cfg: &config::ApiSection,
+    security: &config::SecuritySection,
+) -> Result<Option<cluster::api::ApiSettings>, String> {
     let Some(users_path) = &cfg.users else {
         return Ok(None);
     };
@@ -383,6 +396,7 @@ fn api_settings(cfg: &config::ApiSection) -> Result<Option<cluster::api::ApiSett
         config: dashboard_api::ApiConfig {
             token_ttl_secs: i64::from(cfg.token_ttl_hours.max(1)) * 3600,
             keep_finished: Duration::from_secs(u64::from(cfg.keep_days) * 86_400),
+            limits: security.limits(),
             ..dashboard_api::ApiConfig::default()
         },
         keep_days: cfg.keep_days,
@@ -630,7 +644,7 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
         return ExitCode::from(EXIT_UNUSABLE);
     };
     let mut cfg = cluster_config(&file, file.cluster.listen);
-    cfg.api = match api_settings(&file.api) {
+    cfg.api = match api_settings(&file.api, &file.security) {
         Ok(api) => api.map(|mut a| {
             a.config.future_skew_secs = i64::from(loaded.policy.future_skew_minutes) * 60;
             a.config.policy = loaded.policy.clone();
@@ -715,7 +729,7 @@ fn api(args: ApiOnlyArgs, mut file: Config) -> ExitCode {
         }
     };
     let mut cfg = cluster_config(&file, file.api.listen);
-    cfg.api = match api_settings(&file.api) {
+    cfg.api = match api_settings(&file.api, &file.security) {
         Ok(Some(mut api)) => {
             api.config.future_skew_secs = i64::from(policy.future_skew_minutes) * 60;
             api.config.policy = policy;
@@ -789,6 +803,8 @@ fn user(cmd: UserCommand) -> Result<(), String> {
             } else {
                 Users::default()
             };
+            dashboard_api::auth::check_username(&username)?;
+            dashboard_api::auth::check_display_name(&name)?;
             let role = Role::parse(&role).ok_or("unknown role")?;
             let region = Region::try_from(region)?;
             let region_text = region.as_str().to_string();
@@ -801,21 +817,40 @@ fn user(cmd: UserCommand) -> Result<(), String> {
                 return Err("the password (standard input) must have at least 8 characters".into());
             }
             let password_hash = dashboard_api::auth::hash_password(password)?;
+            // A new password revokes the user's tokens by itself (they carry a fingerprint of
+            // the hash); the epoch is kept.
+            let token_epoch = users.get(&username).map_or(0, |u| u.token_epoch);
             users.upsert(User {
                 username: username.clone(),
                 name,
                 role,
                 region,
                 password_hash,
+                token_epoch,
             });
-            // Write beside, then rename: a running API never reads a half-written file.
-            let tmp = path.with_extension("toml.tmp");
-            std::fs::write(&tmp, users.to_toml())
-                .and_then(|()| std::fs::rename(&tmp, &path))
+            users
+                .save(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             println!(
                 "ok: {username} ({}, {region_text}) in {}",
                 role.as_str(),
+                path.display()
+            );
+            Ok(())
+        }
+        UserCommand::Revoke {
+            users: path,
+            username,
+        } => {
+            let mut users = load(&path)?;
+            if !users.revoke(&username) {
+                return Err(format!("no user {username:?} in {}", path.display()));
+            }
+            users
+                .save(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            println!(
+                "ok: every session of {username} revoked in {}; running APIs apply it within 5 s",
                 path.display()
             );
             Ok(())

@@ -652,3 +652,73 @@ fn replay_into_a_reader_that_stops_early_exits_quietly_and_stops_reading() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("error") && !err.contains("pipe"), "{err}");
 }
+
+/// `jiancha user add` refuses names that would turn into markup, quotes or terminal escapes in
+/// dashboards, logs and CSV files; `jiancha user revoke` raises the user's token epoch, so
+/// their tokens stop working.
+#[test]
+fn user_add_refuses_hostile_names_and_user_revoke_ends_sessions() {
+    let dir = std::env::temp_dir().join(format!("jiancha-cli-users-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("dir");
+    let users = dir.join("users.toml");
+    let path = users.to_str().unwrap_or_default();
+    let add = |username: &str, name: &str| {
+        jiancha_with_stdin(
+            &[
+                "user",
+                "add",
+                "--users",
+                path,
+                "--username",
+                username,
+                "--role",
+                "leader",
+                "--region",
+                "430626",
+                "--name",
+                name,
+            ],
+            "a-long-password\n",
+        )
+    };
+    for (username, name) in [
+        ("pj\"admin", ""),
+        ("pj'x", ""),
+        ("pj\u{7}bell", ""),
+        ("pj\u{1b}[31m", ""),
+        ("<b>pj</b>", ""),
+        ("pj leader", ""),
+        ("pj-leader", "张三\u{1b}[2J"),
+        ("pj-leader", "<script>"),
+    ] {
+        let out = add(username, name);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{username:?} {name:?} accepted");
+        assert!(err.contains("name"), "{username:?}: {err}");
+    }
+    assert!(!users.exists(), "nothing written for refused names");
+    let out = add("pj-leader", "平江县 张三");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let epoch = || {
+        dashboard_api::auth::Users::load(&users)
+            .expect("users")
+            .get("pj-leader")
+            .map(|u| u.token_epoch)
+    };
+    assert_eq!(epoch(), Some(0));
+    let out = jiancha(&["user", "revoke", "--users", path, "--username", "pj-leader"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(epoch(), Some(1));
+    let out = jiancha(&["user", "revoke", "--users", path, "--username", "nobody"]);
+    assert!(!out.status.success());
+    let _ = fs::remove_dir_all(&dir);
+}

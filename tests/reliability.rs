@@ -396,5 +396,13 @@ fn no_password_token_or_secret_reaches_the_log() {
     ] {
         assert!(!log.contains(needle), "{what} is in the log:\n{log}");
     }
+    // The failed login itself is logged, with the name and the address, never the password
+    // (docs/SECURITY.md).
+    assert!(
+        log.lines().any(|l| l.contains("login failed")
+            && l.contains("\"leader\"")
+            && l.contains("127.0.0.1")),
+        "the failed login is not in the log:\n{log}"
+    );
     let _ = fs::remove_dir_all(&dir);
 }

@@ -263,9 +263,10 @@ pub(crate) fn start(
         cfg.actions_topic.clone(),
     ];
     let start = end_offsets(&consumer, &topics, &cfg.brokers)?;
-    let router = api.router();
+    api.set_users_file(settings.users_path.clone());
+    let served = api.clone();
     runtime.spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = dashboard_api::serve(listener, served).await {
             log::error!("API endpoint stopped: {e}");
         }
     });

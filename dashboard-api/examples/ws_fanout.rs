@@ -44,6 +44,7 @@ fn user() -> User {
         role: Role::Leader,
         region: Region::try_from("43".to_string()).expect("region"),
         password_hash: hash_password("x").expect("hash"),
+        token_epoch: 0,
     }
 }
 
@@ -62,8 +63,15 @@ fn rss_kib(pid: u32) -> u64 {
 async fn serve(active: usize) {
     let mut users = Users::default();
     users.upsert(user());
+    // Every client is the same user: no per-user cap on live sockets here.
     let api = Api::new(
-        ApiConfig::default(),
+        ApiConfig {
+            limits: dashboard_api::Limits {
+                max_live_per_user: usize::MAX,
+                ..dashboard_api::Limits::default()
+            },
+            ..ApiConfig::default()
+        },
         users,
         TokenKey::new(&SECRET).expect("key"),
         Arc::new(MemoryBackend::default()),

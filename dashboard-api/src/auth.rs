@@ -7,8 +7,10 @@
 //! v1.<base64url(JSON claims)>.<base64url(HMAC-SHA256(secret, "v1." + claims))>
 //! ```
 //!
-//! A token is checked against the *current* users file on every request: removing a user, or
-//! changing their role or region, revokes their tokens at once (the claims must still match).
+//! A token is checked against the *current* users file on every request: removing a user,
+//! changing their role, region or password, or raising their `token_epoch` (`jiancha user
+//! revoke`, `POST /api/v1/users/{username}/revoke`) revokes their tokens at once (the claims
+//! must still match; open WebSockets are closed too, see `live.rs`).
 //! The region scope is a GB/T 2260 prefix (`43` province, `4306` city, `430626` county, 三级联网);
 //! a user sees an alert, window or case only when its `region` starts with that prefix.
 
@@ -120,6 +122,50 @@ pub struct User {
     pub region: Region,
     /// Argon2id PHC string (`$argon2id$v=19$…`), made by `jiancha user add`.
     pub password_hash: String,
+    /// Raised to revoke every token issued before (`jiancha user revoke`, or an admin's
+    /// `POST /api/v1/users/{username}/revoke`); tokens carry the epoch they were issued in.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub token_epoch: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Why a login name cannot be used, if it cannot: non-empty, at most 64 characters, and no
+/// whitespace, control character, quote, backslash or markup (`<`, `>`, `&`), because names are
+/// shown in dashboards, logs, CSV files and the audit trail (docs/SECURITY.md).
+pub fn check_username(name: &str) -> Result<(), String> {
+    let bad = name
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "\"'`\\<>&".contains(*c));
+    match bad {
+        _ if name.is_empty() => Err("a username must not be empty".into()),
+        _ if name.chars().count() > 64 => {
+            Err(format!("username {name:?} is longer than 64 characters"))
+        }
+        Some(c) => Err(format!(
+            "username {name:?} contains {c:?}: use letters, digits, '-', '_' or '.', without \
+             spaces, quotes, control characters or markup"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Why a display name cannot be used, if it cannot: at most 64 characters, no control
+/// character and no markup (`<`, `>`).
+pub fn check_display_name(name: &str) -> Result<(), String> {
+    if name.chars().count() > 64 {
+        return Err(format!(
+            "display name {name:?} is longer than 64 characters"
+        ));
+    }
+    match name.chars().find(|c| c.is_control() || "<>".contains(*c)) {
+        Some(c) => Err(format!(
+            "display name {name:?} contains {c:?}: no control characters or markup"
+        )),
+        None => Ok(()),
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -168,14 +214,10 @@ impl Users {
             let at = text
                 .find(&format!("\"{}\"", user.username))
                 .map_or(1, line_of);
-            if user.username.is_empty() || user.username.contains(char::is_whitespace) {
-                return Err(err(
-                    at,
-                    format!(
-                        "username {:?} must be non-empty, without spaces",
-                        user.username
-                    ),
-                ));
+            if let Err(reason) =
+                check_username(&user.username).and_then(|()| check_display_name(&user.name))
+            {
+                return Err(err(at, reason));
             }
             if PasswordHash::new(&user.password_hash).is_err() {
                 return Err(err(
@@ -216,12 +258,31 @@ impl Users {
         )
     }
 
+    /// Write the file: beside it, then renamed over it, so a running API never reads a
+    /// half-written file.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, self.to_toml())?;
+        std::fs::rename(&tmp, path)
+    }
+
     /// Add a user, or replace the one of the same name.
     pub fn upsert(&mut self, user: User) {
         if !self.by_name.contains_key(&user.username) {
             self.order.push(user.username.clone());
         }
         self.by_name.insert(user.username.clone(), user);
+    }
+
+    /// Revoke every token of `username` (raise its epoch); `false` when there is no such user.
+    pub fn revoke(&mut self, username: &str) -> bool {
+        match self.by_name.get_mut(username) {
+            Some(u) => {
+                u.token_epoch = u.token_epoch.saturating_add(1);
+                true
+            }
+            None => false,
+        }
     }
 
     /// A user by login name.
@@ -278,6 +339,11 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at (Unix seconds).
     pub exp: i64,
+    /// The user's `token_epoch` at issue time.
+    pub epoch: u32,
+    /// A keyed fingerprint of the password hash at issue time: a new password revokes the
+    /// token (and says nothing about the password, being an HMAC under the server's secret).
+    pub pwd: String,
 }
 
 /// Signs and checks tokens with a secret key.
@@ -325,6 +391,14 @@ impl TokenKey {
         mac
     }
 
+    /// The keyed fingerprint of a password hash carried in tokens (12 characters).
+    fn password_fingerprint(&self, password_hash: &str) -> String {
+        let mut data = b"password\0".to_vec();
+        data.extend_from_slice(password_hash.as_bytes());
+        let mac = self.mac(&data).finalize().into_bytes();
+        B64.encode(&mac[..9])
+    }
+
     /// A token for `user`, valid from `now` for `ttl_secs`.
     pub fn issue(&self, user: &User, now: i64, ttl_secs: i64) -> (String, Claims) {
         let claims = Claims {
@@ -333,6 +407,8 @@ impl TokenKey {
             region: user.region.clone(),
             iat: now,
             exp: now + ttl_secs,
+            epoch: user.token_epoch,
+            pwd: self.password_fingerprint(&user.password_hash),
         };
         let json = serde_json::to_vec(&claims).unwrap_or_default();
         let body = format!("v1.{}", B64.encode(json));
@@ -340,8 +416,8 @@ impl TokenKey {
         (format!("{body}.{sig}"), claims)
     }
 
-    /// Check a token's signature and expiry, and that its user still exists with the same role
-    /// and region.
+    /// Check a token's signature and expiry, and that its user still exists with the same role,
+    /// region and password, and has not had its tokens revoked since.
     pub fn verify(&self, token: &str, users: &Users, now: i64) -> Result<Principal, ApiError> {
         let bad = || {
             ApiError::unauthorized(
@@ -370,6 +446,18 @@ impl TokenKey {
         if user.role != claims.role || user.region != claims.region {
             return Err(ApiError::unauthorized(format!(
                 "the role or region of user {:?} changed since this token was issued; log in again",
+                claims.sub
+            )));
+        }
+        if self.password_fingerprint(&user.password_hash) != claims.pwd {
+            return Err(ApiError::unauthorized(format!(
+                "the password of user {:?} changed since this token was issued; log in again",
+                claims.sub
+            )));
+        }
+        if user.token_epoch != claims.epoch {
+            return Err(ApiError::unauthorized(format!(
+                "the sessions of user {:?} were revoked by an administrator; log in again",
                 claims.sub
             )));
         }
@@ -430,6 +518,7 @@ mod tests {
             role,
             region: Region::try_from(region.to_string()).expect("region"),
             password_hash: hash_password("pw").expect("hash"),
+            token_epoch: 0,
         }
     }
 
@@ -463,6 +552,21 @@ mod tests {
         let forged = format!("v1.{forged_claims}.{sig}");
         assert_ne!(forged, token);
         assert!(key.verify(&forged, &users, 1000).is_err(), "{body}");
+        // A new password, or an administrator's revocation, revokes the token.
+        let mut repassworded = users.clone();
+        let mut u = users.get("pj").expect("pj").clone();
+        u.password_hash = hash_password("new").expect("hash");
+        repassworded.upsert(u);
+        let e = key
+            .verify(&token, &repassworded, 1000)
+            .expect_err("password");
+        assert!(e.message.contains("password"), "{e}");
+        let mut revoked = users.clone();
+        assert!(revoked.revoke("pj") && !revoked.revoke("nobody"));
+        let e = key.verify(&token, &revoked, 1000).expect_err("revoked");
+        assert!(e.message.contains("revoked"), "{e}");
+        let (fresh, _) = key.issue(revoked.get("pj").expect("pj"), 1000, 60);
+        assert!(key.verify(&fresh, &revoked, 1000).is_ok());
         // Demoting the user revokes the token.
         users.upsert(user("pj", Role::Leader, "430626"));
         let e = key.verify(&token, &users, 1000).expect_err("role changed");
@@ -491,6 +595,11 @@ mod tests {
         assert_eq!(e.line, 4, "{e}");
         assert!(e.reason.contains("GB/T 2260"), "{e}");
 
+        for name in ["a\\u0007b", "a\\\"b", "a'b", "<b>", "a b"] {
+            let text = good.replace("username = \"a\"", &format!("username = \"{name}\""));
+            let e = Users::parse("users.toml", &text).expect_err(name);
+            assert!(e.reason.contains("username"), "{name}: {e}");
+        }
         let bad_hash = good.replace(&h, "plaintext");
         let e = Users::parse("users.toml", &bad_hash).expect_err("hash");
         assert!(e.reason.contains("jiancha user add"), "{e}");

@@ -88,7 +88,7 @@ pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> ApiErr
     if text.contains("length limit") {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "bad_request",
+            "too_large",
             "request body too large: JSON requests are at most 2 MiB",
         );
     }
@@ -98,4 +98,51 @@ pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> ApiErr
 /// The same for query strings.
 pub fn from_query_rejection(r: axum::extract::rejection::QueryRejection) -> ApiError {
     ApiError::new(r.status(), "bad_request", r.body_text())
+}
+
+/// Every error answer is JSON: what axum or a body extractor answered in plain text (a body
+/// over the limit, a path that does not parse, …) is rewritten into `{"error","message"}` with
+/// the code of its status, keeping its words as the message.
+pub(crate) async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too_large",
+            "request body too large: JSON requests are at most 2 MiB, POST /api/v1/events at \
+             most 16 MiB"
+                .to_string(),
+        ),
+        StatusCode::UNAUTHORIZED => ("unauthorized", text),
+        StatusCode::FORBIDDEN => ("forbidden", text),
+        StatusCode::NOT_FOUND => ("not_found", text),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", text),
+        StatusCode::TOO_MANY_REQUESTS => ("too_many_requests", text),
+        s if s.is_server_error() => ("internal", text),
+        _ => ("bad_request", text),
+    };
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        message
+    };
+    let mut answer = ApiError::new(status, code, message).into_response();
+    // Keep what the original said besides its body (Retry-After, Allow, …).
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }

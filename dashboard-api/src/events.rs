@@ -312,7 +312,7 @@ pub(crate) async fn ingest(
                     received_at: now.0,
                     source: publisher.clone(),
                     identity,
-                    raw: line.to_vec(),
+                    raw: ingest::decode::stored_form(line).into_owned(),
                 });
             }
             Err((reason, field, message)) => {

@@ -163,8 +163,18 @@ pub(crate) async fn alerts(
     }))
 }
 
-/// One CSV field, quoted when needed (RFC 4180).
+/// One CSV field, quoted when needed (RFC 4180). A cell that a spreadsheet would take for a
+/// formula (it begins with `=`, `+`, `-`, `@`, a tab or a carriage return: OWASP "CSV
+/// injection") gets a leading `'`, which Excel and WPS show as text and do not print; ids and
+/// messages come from window systems, so they are never trusted to be inert.
 fn field(out: &mut String, s: &str) {
+    let neutralised;
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        neutralised = format!("'{s}");
+        neutralised.as_str()
+    } else {
+        s
+    };
     if s.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&s.replace('"', "\"\""));

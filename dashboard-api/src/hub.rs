@@ -432,6 +432,9 @@ impl Matcher {
     }
 }
 
+/// The longest note or reason of an action, in characters (a 督办 notice of a page or two).
+pub const MAX_NOTE_CHARS: usize = 2000;
+
 /// What an inspector asks for (`POST /alerts/{id}/actions`).
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -653,6 +656,22 @@ impl Hub {
             return Err(ApiError::bad_request(format!(
                 "{} needs a note: {what}",
                 kind.as_str()
+            )));
+        }
+        let chars = note.chars().count();
+        if chars > MAX_NOTE_CHARS {
+            return Err(ApiError::bad_request(format!(
+                "the note has {chars} characters; at most {MAX_NOTE_CHARS} are kept in the \
+                 audit trail: shorten it, or attach the full text through the case file"
+            )));
+        }
+        if let Some(c) = note
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err(ApiError::bad_request(format!(
+                "the note contains the control character {c:?}; send plain text (line breaks \
+                 and tabs are fine)"
             )));
         }
         let reply_deadline = match (kind, req.reply_deadline.as_deref()) {

@@ -20,11 +20,16 @@ mod live;
 pub mod metrics;
 pub mod model;
 mod rest;
+mod server;
+mod throttle;
 mod web;
 
+pub use server::{serve, ClientAddr, Limits};
 pub use web::Directory;
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
@@ -63,6 +68,8 @@ pub struct ApiConfig {
     pub future_skew_secs: i64,
     /// The policy whose `score_*` weights and `on_site_target` the 绩效 table uses.
     pub policy: rules::Policy,
+    /// Timeouts, connection caps and login rate limits (docs/SECURITY.md).
+    pub limits: Limits,
 }
 
 impl Default for ApiConfig {
@@ -76,6 +83,7 @@ impl Default for ApiConfig {
             keep_finished: Duration::from_secs(7 * 86_400),
             future_skew_secs: 600,
             policy: rules::Policy::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -95,6 +103,19 @@ struct Inner {
     events: std::sync::OnceLock<Arc<dyn events::EventSink>>,
     /// Names the dashboards show (empty until the binary sets the reference's).
     directory: RwLock<Arc<Directory>>,
+    /// Bumped whenever the users change, so open WebSockets check their token again.
+    users_changed: tokio::sync::watch::Sender<u64>,
+    /// The users file revocations are written to (unset: they stay in memory).
+    users_file: std::sync::OnceLock<PathBuf>,
+    /// Revocations rewrite the users file one at a time.
+    users_write: tokio::sync::Mutex<()>,
+    /// Failed logins per username and address, and their lockouts.
+    logins: throttle::LoginThrottle,
+    /// Open WebSockets per username.
+    live_sockets: Mutex<HashMap<String, usize>>,
+    /// Password checks (Argon2, CPU-bound) running at once: one per core, so a login flood
+    /// queues instead of taking every core from the probes and the live feed.
+    password_checks: tokio::sync::Semaphore,
 }
 
 /// The API: cheap to clone, shared by every handler.
@@ -126,11 +147,25 @@ impl Api {
             backend,
             metrics: ApiMetrics::new(&registry),
             registry,
-            config,
             action_lock: tokio::sync::Mutex::new(()),
             events: std::sync::OnceLock::new(),
             directory: RwLock::new(Arc::new(Directory::default())),
+            users_changed: tokio::sync::watch::Sender::new(0),
+            users_file: std::sync::OnceLock::new(),
+            users_write: tokio::sync::Mutex::new(()),
+            logins: throttle::LoginThrottle::new(&config.limits),
+            live_sockets: Mutex::new(HashMap::new()),
+            password_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
+            config,
         }))
+    }
+
+    /// Write revocations (`POST /api/v1/users/{username}/revoke`) to this users file, which the
+    /// process watches, so they survive a restart and reach every process reading the file.
+    pub fn set_users_file(&self, path: PathBuf) {
+        let _ = self.0.users_file.set(path);
     }
 
     /// Accept events on `POST /api/v1/events` and hand them to `sink` (once; later calls
@@ -163,9 +198,31 @@ impl Api {
     }
 
     /// Replace the users (after the file changed); tokens of removed or changed users stop
-    /// working at once.
+    /// working at once, and their open WebSockets are closed.
     pub fn set_users(&self, users: Users) {
         *self.0.users.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(users);
+        self.0.users_changed.send_modify(|n| *n += 1);
+    }
+
+    /// Revoke every token of `username`: in the users file when there is one (written beside
+    /// and renamed, as `jiancha user revoke` does), and in memory. `Ok(false)`: no such user.
+    pub async fn revoke_sessions(&self, username: &str) -> Result<bool, String> {
+        let _one_at_a_time = self.0.users_write.lock().await;
+        let mut users = match self.0.users_file.get() {
+            // The file is the truth (another process, or `jiancha user`, may have changed it).
+            Some(path) => Users::load(path).map_err(|e| e.to_string())?,
+            None => (*self.users()).clone(),
+        };
+        if !users.revoke(username) {
+            return Ok(false);
+        }
+        if let Some(path) = self.0.users_file.get() {
+            users
+                .save(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        self.set_users(users);
+        Ok(true)
     }
 
     fn users(&self) -> Arc<Users> {
@@ -179,6 +236,19 @@ impl Api {
     /// Check a bearer token.
     pub fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
         self.0.key.verify(token, &self.users(), wall_now().0)
+    }
+
+    /// The token of a request: `Authorization: Bearer <token>` or, for WebSockets (browsers
+    /// cannot set headers there), `?access_token=<token>`.
+    fn bearer<'a>(headers: &'a axum::http::HeaderMap, uri: &'a axum::http::Uri) -> Option<&'a str> {
+        let header = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let query = uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("access_token=")));
+        header.or(query)
     }
 
     /// The routes: `/api/v1/…`, the dashboards under `/ui/`, `/metrics`, `/healthz`, `/readyz`.
@@ -205,6 +275,7 @@ impl Api {
                     .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
             )
             .route("/api/v1/directory", get(web::directory))
+            .route("/api/v1/users/{username}/revoke", post(rest::revoke))
             .route("/api/v1/openapi.json", get(rest::openapi))
             .route("/metrics", get(rest::metrics))
             .route("/", get(web::index))
@@ -222,6 +293,14 @@ impl Api {
                     "no such endpoint; the API is described at /api/v1/openapi.json",
                 )
             })
+            .method_not_allowed_fallback(|| async {
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "this endpoint does not take that method; see /api/v1/openapi.json",
+                )
+            })
+            .layer(axum::middleware::map_response(error::json_errors))
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 count_requests,
@@ -299,22 +378,16 @@ impl FromRequestParts<Api> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let query = parts
-            .uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("access_token=")));
-        let token = header.or(query).ok_or_else(|| {
+        let token = Api::bearer(&parts.headers, &parts.uri).ok_or_else(|| {
             ApiError::unauthorized(
                 "no token: log in at POST /api/v1/auth/login and send `Authorization: Bearer <token>` \
                  (or `?access_token=<token>` on /api/v1/live)",
             )
         })?;
         let who = api.authenticate(token)?;
+        if let Some(conn) = parts.extensions.get::<Arc<server::Conn>>() {
+            conn.authenticated();
+        }
         let path = parts.uri.path();
         if who.role == auth::Role::Publisher && path != "/api/v1/events" && path != "/api/v1/me" {
             return Err(ApiError::forbidden(

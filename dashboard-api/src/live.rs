@@ -6,9 +6,18 @@
 //!   replaces everything the client shows: the active alerts and the windows in its scope at
 //!   sequence S;
 //! - `{"type":"alert","seq":N,"alert":{…}}`, `{"type":"window","seq":N,"window":{…}}` — one
-//!   change, N > S and increasing (gaps are changes outside the client's scope). An alert whose
-//!   `status` is no longer active (`resolved`, `dismissed`, `retracted`) leaves the queue;
-//! - `{"type":"heartbeat","seq":N,"at":"…"}` every heartbeat interval, with a ping.
+//!   change, N = the previous message's seq + 1. An alert whose `status` is no longer active
+//!   (`resolved`, `dismissed`, `retracted`) leaves the queue;
+//! - `{"type":"heartbeat","seq":N,"at":"…"}` every heartbeat interval, with a ping (N: the
+//!   last message's).
+//!
+//! `seq` numbers *this connection's* messages. It used to be the hub's change counter, whose
+//! gaps and heartbeat value told a county user how much changed in the rest of the city
+//! (docs/SECURITY.md); the hub's shared text is copied once per socket to renumber it.
+//!
+//! A session that ends really ends: when the token expires, or the users change so that it no
+//! longer verifies (user removed, role, region or password changed, sessions revoked), the
+//! socket is closed with code 1008 and the reason, within the users file's reload interval.
 //!
 //! A client that falls behind the change buffer (it stopped reading, or reads too slowly) is not
 //! dropped: it gets a fresh `snapshot` with `"reason":"lagged"` and continues from there. Only a
@@ -41,6 +50,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::auth::Principal;
 use crate::error::{from_query_rejection, ApiError};
 use crate::hub::Filter;
+use crate::metrics::ApiMetrics;
 use crate::{wall_now, Api};
 
 /// Optional narrowing of the feed; the jurisdiction always applies.
@@ -75,6 +85,30 @@ pub(crate) async fn upgrade(
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
+    let token = Api::bearer(request.headers(), request.uri())
+        .unwrap_or_default()
+        .to_string();
+    let Some(place) = LivePlace::take(&api, &who.username) else {
+        api.0
+            .metrics
+            .refused
+            .with_label_values(&["live_per_user"])
+            .inc();
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            format!(
+                "user {:?} already has {} live connections open, the most allowed; close one \
+                 (another tab or screen) and reconnect",
+                who.username, api.0.config.limits.max_live_per_user
+            ),
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        return resp;
+    };
+    let session = Session { token, who };
     let accept = match websocket_key(request.headers()) {
         Ok(key) => derive_accept_key(key.as_bytes()),
         Err(why) => return not_websocket(StatusCode::BAD_REQUEST, why),
@@ -103,7 +137,8 @@ pub(crate) async fn upgrade(
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        serve(api, filter, socket).await;
+        serve(api, filter, session, socket).await;
+        drop(place);
     });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
@@ -153,6 +188,67 @@ fn not_websocket(status: StatusCode, why: &str) -> Response {
     .into_response()
 }
 
+/// One of the WebSockets a user may hold (`max_live_per_user`), given back on drop.
+struct LivePlace(Api, String);
+
+impl LivePlace {
+    fn take(api: &Api, username: &str) -> Option<LivePlace> {
+        let mut open = api.0.live_sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(username.to_string()).or_default();
+        if *n >= api.0.config.limits.max_live_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(LivePlace(api.clone(), username.to_string()))
+    }
+}
+
+impl Drop for LivePlace {
+    fn drop(&mut self) {
+        let mut open = self
+            .0
+             .0
+            .live_sockets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Who the socket serves, and the token that let them in (checked again when users change).
+struct Session {
+    token: String,
+    who: Principal,
+}
+
+/// A close reason fits a control frame: at most 123 bytes (RFC 6455 §5.5), cut at a character.
+fn close_reason(text: &str) -> String {
+    let mut end = text.len().min(123);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// `text` (a hub message, `{"type":"…","seq":N,…`) with its seq replaced by `seq`.
+fn renumber(text: &str, seq: u64) -> String {
+    const KEY: &str = "\"seq\":";
+    let Some(at) = text.find(KEY).map(|i| i + KEY.len()) else {
+        return text.to_string();
+    };
+    let digits = text[at..].bytes().take_while(u8::is_ascii_digit).count();
+    let mut out = String::with_capacity(text.len() + 8);
+    out.push_str(&text[..at]);
+    out.push_str(&seq.to_string());
+    out.push_str(&text[at + digits..]);
+    out
+}
+
 /// Bytes read from a client at a time (see `upgrade`).
 const READ_BUFFER: usize = 256;
 
@@ -185,7 +281,7 @@ fn millis(base: std::time::Instant) -> u64 {
     base.elapsed().as_millis() as u64
 }
 
-async fn serve(api: Api, filter: Filter, socket: WebSocket) {
+async fn serve(api: Api, filter: Filter, session: Session, socket: WebSocket) {
     let metrics = api.0.metrics.clone();
     metrics.ws_clients.inc();
     let (mut sink, mut stream) = socket.split();
@@ -206,7 +302,7 @@ async fn serve(api: Api, filter: Filter, socket: WebSocket) {
         None
     });
     tokio::select! {
-        reason = send_loop(&api, &filter, &mut sink, &heard, base) => {
+        reason = send_loop(&api, &filter, &session, &mut sink, &heard, base) => {
             if let Some(reason) = reason {
                 metrics.ws_dropped.with_label_values(&[reason]).inc();
             }
@@ -304,11 +400,21 @@ fn first_beat(interval: std::time::Duration) -> std::time::Duration {
         .max(std::time::Duration::from_millis(1))
 }
 
-/// Send the snapshot, then changes and heartbeats, until the client goes. Returns why the server
-/// closed the socket, if it did.
+/// Close the socket with 1008 and `why` (the session ended).
+async fn end_session(sink: &mut Sink, why: &str, limit: std::time::Duration, metrics: &ApiMetrics) {
+    let frame = CloseFrame {
+        code: CloseCode::Policy,
+        reason: close_reason(why).into(),
+    };
+    let _ = send_one(sink, Message::Close(Some(frame)), limit, metrics).await;
+}
+
+/// Send the snapshot, then changes and heartbeats, until the client goes or its session ends.
+/// Returns why the server closed the socket, if it did.
 async fn send_loop(
     api: &Api,
     filter: &Filter,
+    session: &Session,
     sink: &mut Sink,
     heard: &AtomicU64,
     base: std::time::Instant,
@@ -316,8 +422,19 @@ async fn send_loop(
     let config = &api.0.config;
     let metrics = &api.0.metrics;
     let limit = config.send_timeout;
-    let (snapshot, mut seq, mut rx) = api.0.hub.snapshot_and_subscribe(filter, "connect");
-    if let Err(why) = send_snapshot(sink, snapshot, limit, metrics).await {
+    let mut users = api.0.users_changed.subscribe();
+    // When the token expires, by the wall clock (tokens carry Unix seconds): checked at the
+    // expiry and at least daily (tokens may live a year; the wall clock may be set).
+    let until_expiry = || {
+        let secs = (session.who.expires_at - wall_now().0).clamp(0, 86_400) as u64;
+        tokio::time::Instant::now() + std::time::Duration::from_secs(secs)
+    };
+    let expiry = tokio::time::sleep_until(until_expiry());
+    tokio::pin!(expiry);
+    // This socket's message numbers (see the module doc); `hub_seq` is where the hub was.
+    let mut sent: u64 = 1;
+    let (snapshot, mut hub_seq, mut rx) = api.0.hub.snapshot_and_subscribe(filter, "connect");
+    if let Err(why) = send_snapshot(sink, renumber(&snapshot, sent), limit, metrics).await {
         return why;
     }
     let mut beat = tokio::time::interval_at(
@@ -328,12 +445,14 @@ async fn send_loop(
         tokio::select! {
             r = rx.recv() => match r {
                 Ok(d) => {
-                    if d.seq <= seq {
+                    if d.seq <= hub_seq {
                         continue;
                     }
-                    seq = d.seq;
+                    hub_seq = d.seq;
                     if filter.admits_delta(&d) {
-                        if let Err(why) = send_one(sink, Message::Text(d.text.clone()), limit, metrics).await {
+                        sent += 1;
+                        let text = renumber(&d.text, sent);
+                        if let Err(why) = send_one(sink, Message::Text(text.into()), limit, metrics).await {
                             return why;
                         }
                         metrics.push_seconds.observe(d.born.elapsed().as_secs_f64());
@@ -342,14 +461,32 @@ async fn send_loop(
                 Err(RecvError::Lagged(_)) => {
                     metrics.ws_resyncs.inc();
                     let (snapshot, s, fresh) = api.0.hub.snapshot_and_subscribe(filter, "lagged");
-                    seq = s;
+                    hub_seq = s;
                     rx = fresh;
-                    if let Err(why) = send_snapshot(sink, snapshot, limit, metrics).await {
+                    sent += 1;
+                    if let Err(why) = send_snapshot(sink, renumber(&snapshot, sent), limit, metrics).await {
                         return why;
                     }
                 }
                 Err(RecvError::Closed) => return None,
             },
+            () = &mut expiry => {
+                if wall_now().0 < session.who.expires_at {
+                    expiry.as_mut().reset(until_expiry());
+                    continue;
+                }
+                end_session(sink, "the token has expired; log in again", limit, metrics).await;
+                return Some("expired");
+            }
+            changed = users.changed() => {
+                if changed.is_err() {
+                    return None;
+                }
+                if let Err(e) = api.authenticate(&session.token) {
+                    end_session(sink, &e.message, limit, metrics).await;
+                    return Some("revoked");
+                }
+            }
             _ = beat.tick() => {
                 let silent_ms = millis(base).saturating_sub(heard.load(Ordering::Relaxed));
                 if silent_ms > config.client_timeout.as_millis() as u64 {
@@ -364,7 +501,7 @@ async fn send_loop(
                     return why;
                 }
                 let text = format!(
-                    "{{\"type\":\"heartbeat\",\"seq\":{seq},\"at\":\"{}\"}}",
+                    "{{\"type\":\"heartbeat\",\"seq\":{sent},\"at\":\"{}\"}}",
                     wall_now()
                 );
                 if let Err(why) = send_one(sink, Message::Text(text.into()), limit, metrics).await {
@@ -372,5 +509,21 @@ async fn send_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_renumbered_and_close_reasons_fit_a_frame() {
+        assert_eq!(
+            renumber(r#"{"type":"alert","seq":123456,"alert":{"seq":7}}"#, 3),
+            r#"{"type":"alert","seq":3,"alert":{"seq":7}}"#
+        );
+        let long = "用户".repeat(40);
+        let cut = close_reason(&long);
+        assert!(cut.len() <= 123 && long.starts_with(&cut) && !cut.is_empty());
     }
 }

@@ -29,6 +29,9 @@ pub struct ApiMetrics {
     pub push_seconds: Histogram,
     /// Events received over HTTP, by outcome (`accepted`, `rejected`).
     pub ingested: IntCounterVec,
+    /// Connections refused: over `max_connections` (`connections`) or over the WebSockets a
+    /// user may hold (`live_per_user`).
+    pub refused: IntCounterVec,
 }
 
 fn register<C: Collector + Clone + 'static>(registry: &Registry, c: prometheus::Result<C>) -> C {
@@ -56,6 +59,11 @@ impl ApiMetrics {
                 "jiancha_api_requests_total",
                 "HTTP requests answered, by route and status",
                 &["route", "status"],
+            ),
+            refused: counter(
+                "jiancha_api_refused_total",
+                "Connections refused over a cap, by cap (connections, live_per_user)",
+                &["cap"],
             ),
             ws_clients: register(
                 registry,

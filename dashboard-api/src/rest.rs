@@ -1,16 +1,19 @@
 //! REST handlers. Reads come from the hub; an action is checked, stored, then applied.
 
+use std::net::IpAddr;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::{json, Value};
 
 use crate::auth::{verify_password, Principal, Role};
 use crate::error::{from_json_rejection, from_query_rejection, ApiError};
 use crate::hub::{parse_list, ActionRequest, AlertQuery, Filter, Input, Page};
-use crate::{readiness, wall_now, Api};
+use crate::{readiness, wall_now, Api, ClientAddr};
 
 /// `POST /api/v1/auth/login`.
 #[derive(Debug, serde::Deserialize)]
@@ -20,29 +23,91 @@ pub(crate) struct LoginRequest {
     password: String,
 }
 
+/// The client's address: the peer's, or the last `X-Forwarded-For` entry when the deployment
+/// says a reverse proxy sets it (`[security] trust_forwarded_for`).
+fn client_addr(api: &Api, peer: Option<ClientAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+    let forwarded = api
+        .0
+        .config
+        .limits
+        .trust_forwarded_for
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse().ok());
+    forwarded.or(peer.map(|ClientAddr(a)| a.ip()))
+}
+
 pub(crate) async fn login(
     State(api): State<Api>,
+    peer: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
     body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(from_json_rejection)?;
+    let addr = client_addr(&api, peer.map(|Extension(a)| a), &headers);
+    let shown = addr.map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+    let throttle = &api.0.logins;
+    if let Err(locked) = throttle.check(&req.username, addr, std::time::Instant::now()) {
+        api.0.metrics.login_failures.inc();
+        // Every refusal is counted; the log gets the first of each lock and then one in 100,
+        // so a flood cannot fill the disk.
+        if locked.refused == 1 || locked.refused.is_multiple_of(100) {
+            log::warn!(
+                "login refused: {} locked (user {:?} from {shown}); {} attempt(s) refused during this lock",
+                locked.what,
+                req.username,
+                locked.refused
+            );
+        }
+        let secs = locked.retry_after.as_secs().max(1);
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "too many failed logins for this {}; try again in {} minute(s) or ask an administrator",
+                locked.what,
+                secs.div_ceil(60)
+            ),
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(resp);
+    }
     let users = api.users();
     let user = users.get(&req.username).cloned();
-    // Argon2 takes tens of milliseconds of CPU: off the async workers. An unknown user is
-    // checked against a dummy hash so both failures take as long (no user enumeration).
+    // Argon2 takes tens of milliseconds of CPU: off the async workers, one per core at a time.
+    // An unknown user is checked against a dummy hash so both failures take as long (no user
+    // enumeration).
     let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let permit = api.0.password_checks.acquire().await.ok();
+    let password = req.password;
     let ok = tokio::task::spawn_blocking(move || match phc {
-        Some(phc) => verify_password(&req.password, &phc),
+        Some(phc) => verify_password(&password, &phc),
         None => {
-            let _ = verify_password(&req.password, dummy_hash());
+            let _ = verify_password(&password, dummy_hash());
             false
         }
     })
     .await
     .unwrap_or(false);
+    drop(permit);
     let Some(user) = user.filter(|_| ok) else {
         api.0.metrics.login_failures.inc();
+        let locked = throttle.failed(&req.username, addr, std::time::Instant::now());
+        log::warn!(
+            "login failed: wrong username or password for user {:?} from {shown}{}",
+            req.username,
+            if locked.is_empty() {
+                String::new()
+            } else {
+                format!("; {} now locked", locked.join(" and "))
+            }
+        );
         return Err(ApiError::unauthorized("wrong username or password"));
     };
+    throttle.succeeded(&user.username);
     let (token, claims) = api
         .0
         .key
@@ -51,7 +116,46 @@ pub(crate) async fn login(
         "token": token,
         "expires_at": rules::time::Instant(claims.exp).to_string(),
         "user": {"username": user.username, "name": user.name, "role": user.role, "region": user.region},
-    })))
+    }))
+    .into_response())
+}
+
+/// `POST /api/v1/users/{username}/revoke`: end every session of a user (their tokens stop
+/// working at once and their open WebSockets close). Admins, for users inside their
+/// jurisdiction; anyone, for themselves ("log out everywhere").
+pub(crate) async fn revoke(
+    State(api): State<Api>,
+    who: Principal,
+    Path(username): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if who.username != username {
+        who.require(&[Role::Admin], "revoking another user's sessions")?;
+        let in_scope = api
+            .users()
+            .get(&username)
+            .is_some_and(|u| who.region.covers(u.region.as_str()));
+        if !in_scope {
+            return Err(ApiError::not_found(format!(
+                "no user {username:?} in your jurisdiction"
+            )));
+        }
+    }
+    match api.revoke_sessions(&username).await {
+        Ok(true) => {
+            log::warn!(
+                "sessions of user {username:?} revoked by {:?}",
+                who.username
+            );
+            Ok(Json(json!({"revoked": username})))
+        }
+        Ok(false) => Err(ApiError::not_found(format!(
+            "no user {username:?} in your jurisdiction"
+        ))),
+        Err(e) => Err(ApiError::unavailable(format!(
+            "the revocation was not written to the users file ({e}); nothing changed: run \
+             `jiancha user revoke --username {username}` on the server"
+        ))),
+    }
 }
 
 /// An Argon2id hash of a password nobody knows, made once, for timing-equal failures.
@@ -204,10 +308,20 @@ pub(crate) async fn openapi() -> Response {
         .into_response()
 }
 
-/// `GET /metrics`: operators' business (admins; Prometheus scrapes with an admin token from
-/// `jiancha user token`). Counts, never records — but how busy a hall is is not public either.
+/// `GET /metrics`: operators' business (province-wide admins; Prometheus scrapes with such an
+/// admin's token from `jiancha user token`). Counts, never records — but the figures are the
+/// whole process's, every county's together, so a county or city admin may not read them
+/// (docs/SECURITY.md).
 pub(crate) async fn metrics(State(api): State<Api>, who: Principal) -> Result<Response, ApiError> {
     who.require(&[Role::Admin], "metrics")?;
+    if who.region.as_str().len() != 2 {
+        return Err(ApiError::forbidden(format!(
+            "metrics count every county served by this process; they are for province-wide \
+             (two-digit region) admins, and user {:?} is an admin of {}",
+            who.username,
+            who.region.as_str()
+        )));
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

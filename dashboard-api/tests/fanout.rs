@@ -5,13 +5,21 @@
 mod support;
 
 use dashboard_api::hub::Input;
-use dashboard_api::ApiConfig;
+use dashboard_api::{ApiConfig, Limits};
 use rules::alert::Level;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_clients_all_receive_a_broadcast_alert() {
-    let s = start(ApiConfig::default()).await;
+    // A thousand sockets of one user: far above the per-user cap a deployment would set.
+    let s = start(ApiConfig {
+        limits: Limits {
+            max_live_per_user: 2000,
+            ..Limits::default()
+        },
+        ..ApiConfig::default()
+    })
+    .await;
     let n = 1000;
     let mut clients = Vec::with_capacity(n);
     for i in 0..n {

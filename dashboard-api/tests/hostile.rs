@@ -1,42 +1,44 @@
-//! Hostile and careless clients (issue "Reliability", item 5): every endpoint but health, login
-//! and static assets wants a token; expired tokens are refused with the reason; oversized or
-//! malformed requests and WebSocket frames are refused with a clear error; a client that stops
-//! reading never delays the others.
+//! Hostile and careless clients (issue "Reliability", item 5; issue 20, parts 3–7): every
+//! endpoint but health, login and static assets wants a token, as the OpenAPI document says;
+//! expired tokens are refused with the reason; oversized or malformed requests and WebSocket
+//! frames are refused with a clear JSON error; a client that stops reading never delays the
+//! others; sessions that end (expiry, a removed, demoted or moved user, a new password, an
+//! admin's revocation) close their WebSockets; the live feed's numbers and `/metrics` tell a
+//! county nothing about the others. Timeouts, caps and login limits are in `hostile_limits.rs`
+//! (a binary of their own: their hundreds of sockets and password checks would load the
+//! machine under the timing-sensitive tests here).
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use dashboard_api::auth::{hash_password, Region, Role, Users};
 use dashboard_api::hub::Input;
 use dashboard_api::wall_now;
 use dashboard_api::ApiConfig;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use rules::Level;
 use serde_json::json;
-use support::{alert, start, PINGJIANG};
+use support::{alert, start, PASSWORD, PINGJIANG, XIANGYIN};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-
-/// Paths anyone may read: probes, the login itself, the API description and the pages.
-const PUBLIC: &[&str] = &[
-    "/healthz",
-    "/readyz",
-    "/api/v1/auth/login",
-    "/api/v1/openapi.json",
-    "/ui/",
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_but_probes_login_and_pages_wants_a_token() {
     let s = start(ApiConfig::default()).await;
     let (_, doc) = s.call("GET", "/api/v1/openapi.json", None, None).await;
     let mut checked = 0;
+    // Paths anyone may read (probes, the login itself, the API description and the pages)
+    // say so with an empty `security`; the OpenAPI test below holds the document to it.
     for (path, methods) in doc["paths"].as_object().expect("paths") {
-        if PUBLIC.contains(&path.as_str()) {
-            continue;
-        }
-        let concrete = path.replace("{alert_id}", "a1").replace("{case_id}", "c1");
-        for method in methods.as_object().expect("methods").keys() {
+        let concrete = path
+            .replace("{alert_id}", "a1")
+            .replace("{case_id}", "c1")
+            .replace("{username}", "nobody");
+        for (method, op) in methods.as_object().expect("methods") {
+            if op["security"].as_array().is_some_and(|a| a.is_empty()) {
+                continue;
+            }
             let method = method.to_uppercase();
             let (status, body) = s.call(&method, &concrete, None, Some(json!({}))).await;
             assert_eq!(
@@ -85,7 +87,7 @@ async fn oversized_and_malformed_requests_get_a_json_error_a_person_can_act_on()
     let huge = json!({"username": "pj-leader", "password": "x".repeat((2 << 20) + (32 << 10))});
     let (status, body) = s.call("POST", "/api/v1/auth/login", None, Some(huge)).await;
     assert_eq!(status, 413, "{body}");
-    assert_eq!(body["error"], "bad_request", "{body}");
+    assert_eq!(body["error"], "too_large", "{body}");
     assert!(
         body["message"].as_str().unwrap_or("").contains("too large"),
         "{body}"
@@ -158,25 +160,17 @@ async fn oversized_and_malformed_requests_get_a_json_error_a_person_can_act_on()
         )
         .await;
     assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"], "too_large", "a JSON error, not text: {body}");
+    // A method the endpoint does not take: JSON too (axum's own answer has no body).
+    let (status, body) = s.call("GET", "/api/v1/auth/login", None, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{body}"
+    );
 }
 
-/// A WebSocket client that has not read anything yet.
-async fn connect(s: &support::Server, user: &str) -> support::Live {
-    s.live(user, "").await
-}
-
-/// The close frame that ends the socket (skipping data frames), within 5 s.
-async fn close_of(live: &mut support::Live) -> (CloseCode, String) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, live.ws.next()).await {
-            Ok(Some(Ok(Message::Close(Some(f))))) => return (f.code, f.reason.to_string()),
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
-}
+use support::{close_of, connect};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_clients_only_listen_and_a_big_frame_is_refused() {
@@ -287,4 +281,341 @@ async fn a_client_that_stops_reading_does_not_delay_the_others() {
         "the reading client waited {worst:?} for an alert while others stalled"
     );
     drop(stalled);
+}
+
+/// Roles of the support users, one user each (the admin is province-wide).
+const ROLE_USERS: &[(&str, &str)] = &[
+    ("leader", "pj-leader"),
+    ("inspector", "pj-inspector"),
+    ("auditor", "yy-auditor"),
+    ("admin", "hn-admin"),
+    ("publisher", "pj-publisher"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_states_the_real_security_of_every_path() {
+    let s = start(ApiConfig::default()).await;
+    let (_, doc) = s.call("GET", "/api/v1/openapi.json", None, None).await;
+    let global = doc["security"].clone();
+    let mut checked = 0;
+    for (path, methods) in doc["paths"].as_object().expect("paths") {
+        let concrete = path
+            .replace("{alert_id}", "a1")
+            .replace("{case_id}", "c1")
+            .replace("{username}", "nobody")
+            .replace("{page}", "leader")
+            .replace("{name}", "common.js");
+        for (method, op) in methods.as_object().expect("methods") {
+            let method = method.to_uppercase();
+            let security = op.get("security").unwrap_or(&global);
+            let public = security.as_array().is_some_and(|a| a.is_empty());
+            let (status, body) = s.call(&method, &concrete, None, Some(json!({}))).await;
+            assert_eq!(
+                status == 401,
+                !public,
+                "{method} {path}: documented {} but answered {status} without a token: {body}",
+                if public {
+                    "public"
+                } else {
+                    "as needing a token"
+                }
+            );
+            if let Some(roles) = op.get("x-roles").and_then(|r| r.as_array()) {
+                assert!(!public, "{method} {path}: roles on a public path");
+                for (role, user) in ROLE_USERS {
+                    let token = s.token(user);
+                    let (status, body) = s
+                        .call(&method, &concrete, Some(&token), Some(json!({})))
+                        .await;
+                    let allowed = roles.iter().any(|r| r == role);
+                    assert_eq!(
+                        status == 403,
+                        !allowed,
+                        "{method} {path} as a {role}: documented {} but answered {status}: {body}",
+                        if allowed { "allowed" } else { "forbidden" }
+                    );
+                }
+            } else {
+                assert!(
+                    public,
+                    "{method} {path}: no x-roles on a path needing a token"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} operations checked");
+}
+
+/// The users of the support server with `change` applied.
+fn users_with(change: impl Fn(&mut dashboard_api::auth::User) -> bool) -> Users {
+    let mut users = Users::default();
+    for u in support::users().iter() {
+        let mut u = u.clone();
+        if change(&mut u) {
+            users.upsert(u);
+        }
+    }
+    users
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_that_end_close_their_websockets_with_1008_and_the_reason() {
+    let s = start(ApiConfig::default()).await;
+    // A token with two seconds left.
+    let leader = support::users().get("pj-leader").expect("user").clone();
+    let (short, _) = s.key.issue(&leader, wall_now().0 - 3600 + 2, 3600);
+    let mut expiring = s.live_with(&short, "").await;
+    let mut removed = connect(&s, "pj-inspector").await;
+    let mut demoted = connect(&s, "xy-inspector").await;
+    let mut moved = connect(&s, "yy-auditor").await;
+    let repassworded_token = s.token("pj-leader");
+    let mut repassworded = s.live_with(&repassworded_token, "").await;
+    let mut bystander = connect(&s, "yy-leader").await;
+    for l in [
+        &mut expiring,
+        &mut removed,
+        &mut demoted,
+        &mut moved,
+        &mut repassworded,
+        &mut bystander,
+    ] {
+        assert_eq!(l.next().await["type"], "snapshot");
+    }
+    let (code, reason) = close_of(&mut expiring).await;
+    assert_eq!(code, CloseCode::Policy, "{reason}");
+    assert!(reason.contains("expired"), "{reason}");
+
+    // The users file changes: one user removed, one demoted, one moved to another city, one
+    // with a new password.
+    let new_hash = hash_password("a new password").expect("hash");
+    let users = users_with(|u| {
+        match u.username.as_str() {
+            "pj-inspector" => return false,
+            "xy-inspector" => u.role = Role::Leader,
+            "yy-auditor" => u.region = Region::try_from("4307".to_string()).expect("region"),
+            "pj-leader" => u.password_hash = new_hash.clone(),
+            _ => {}
+        }
+        true
+    });
+    let changed = Instant::now();
+    s.api.set_users(users);
+    for (live, why) in [
+        (&mut removed, "no longer exists"),
+        (&mut demoted, "changed"),
+        (&mut moved, "changed"),
+        (&mut repassworded, "password"),
+    ] {
+        let (code, reason) = close_of(live).await;
+        assert_eq!(code, CloseCode::Policy, "{reason}");
+        assert!(reason.contains(why), "{why}: {reason}");
+    }
+    assert!(
+        changed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        changed.elapsed()
+    );
+    // The old token no longer works anywhere; the bystander was not disturbed.
+    let (status, body) = s
+        .call("GET", "/api/v1/me", Some(&repassworded_token), None)
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("password"),
+        "{body}"
+    );
+    s.feed(Input::Alert(alert("still", PINGJIANG, Level::Red, "W1")));
+    assert_eq!(bystander.next().await["alert"]["alert_id"], "still");
+    let admin = s.token("hn-admin");
+    let (_, metrics) = s.call("GET", "/metrics", Some(&admin), None).await;
+    let text = metrics.as_str().unwrap_or_default();
+    assert!(
+        text.contains("jiancha_ws_closed_total{reason=\"revoked\"} 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("jiancha_ws_closed_total{reason=\"expired\"} 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_revokes_a_users_sessions_and_the_users_file_keeps_it() {
+    let s = start(ApiConfig::default()).await;
+    let path = std::env::temp_dir().join(format!("jiancha-revoke-{}.toml", std::process::id()));
+    support::users().save(&path).expect("users file");
+    s.api.set_users_file(path.clone());
+    let old = s.token("pj-inspector");
+    let mut live = s.live_with(&old, "").await;
+    assert_eq!(live.next().await["type"], "snapshot");
+    // A leader may not revoke another's sessions; a county admin sees no one outside it.
+    let (status, body) = s
+        .post("/api/v1/users/pj-inspector/revoke", "pj-leader", json!({}))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = s
+        .post("/api/v1/users/xy-inspector/revoke", "pj-admin", json!({}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = s
+        .post("/api/v1/users/pj-inspector/revoke", "pj-admin", json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["revoked"]),
+        (200, &json!("pj-inspector")),
+        "{body}"
+    );
+    let (code, reason) = close_of(&mut live).await;
+    assert_eq!(code, CloseCode::Policy, "{reason}");
+    assert!(reason.contains("revoked"), "{reason}");
+    let (status, body) = s.call("GET", "/api/v1/me", Some(&old), None).await;
+    assert_eq!(status, 401, "{body}");
+    // Written to the file (so every process reading it, and a restart, agree).
+    let stored = Users::load(&path).expect("reload");
+    assert_eq!(stored.get("pj-inspector").map(|u| u.token_epoch), Some(1));
+    assert_eq!(stored.get("pj-leader").map(|u| u.token_epoch), Some(0));
+    // Logging in again works.
+    let login = json!({"username": "pj-inspector", "password": PASSWORD});
+    let (status, body) = s
+        .call("POST", "/api/v1/auth/login", None, Some(login))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = body["token"].as_str().expect("token");
+    assert_eq!(s.call("GET", "/api/v1/me", Some(fresh), None).await.0, 200);
+    // Anyone may end their own sessions (log out everywhere).
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/v1/users/pj-inspector/revoke",
+            Some(fresh),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.call("GET", "/api/v1/me", Some(fresh), None).await.0, 401);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_user_learns_nothing_of_other_counties_from_seq_or_metrics() {
+    let s = start(ApiConfig {
+        heartbeat: Duration::from_millis(200),
+        ..ApiConfig::default()
+    })
+    .await;
+    let mut county = connect(&s, "pj-leader").await;
+    let snapshot = county.next().await;
+    let first = snapshot["seq"].as_u64().expect("seq");
+    // Fifty changes in the other county, then one in this one.
+    for i in 0..50 {
+        s.feed(Input::Alert(alert(
+            &format!("xy-{i}"),
+            XIANGYIN,
+            Level::Yellow,
+            "W9",
+        )));
+    }
+    s.feed(Input::Alert(alert("mine", PINGJIANG, Level::Red, "W1")));
+    let m = county.next().await;
+    assert_eq!(m["alert"]["alert_id"], "mine");
+    assert_eq!(
+        m["seq"].as_u64(),
+        Some(first + 1),
+        "no gap for others' changes: {m}"
+    );
+    loop {
+        let beat = county.next_any(2).await;
+        if beat["type"] == "heartbeat" {
+            assert_eq!(beat["seq"].as_u64(), Some(first + 1), "{beat}");
+            break;
+        }
+    }
+    // Metrics are the whole process's: a county admin may not read them.
+    let (status, body) = s.get("/metrics", "pj-admin").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    assert_eq!(s.get("/metrics", "hn-admin").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_are_bounded_and_ids_outside_the_character_set_are_dead_letters() {
+    let s = start(ApiConfig::default()).await;
+    s.feed(Input::Alert(alert("a1", PINGJIANG, Level::Yellow, "W1")));
+    let long = "注".repeat(2001);
+    let (status, body) = s
+        .post(
+            "/api/v1/alerts/a1/actions",
+            "pj-inspector",
+            json!({"action": "dismiss", "note": long}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("2000"),
+        "{body}"
+    );
+    let (status, body) = s
+        .post(
+            "/api/v1/alerts/a1/actions",
+            "pj-inspector",
+            json!({"action": "dismiss", "note": "误报\u{1b}[2J"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = s
+        .post(
+            "/api/v1/alerts/a1/actions",
+            "pj-inspector",
+            json!({"action": "dismiss", "note": "误报".repeat(1000)}),
+        )
+        .await;
+    assert_eq!(status, 200, "2,000 characters are fine: {body}");
+
+    let sink = std::sync::Arc::new(dashboard_api::events::MemorySink::default());
+    s.api.set_event_sink(sink.clone());
+    let at = wall_now().plus_secs(-60);
+    let line = |case: &str, extra: &str| {
+        format!(
+            r#"{{"event_id":"e-{}","kind":"case.submitted","occurred_at":"{at}","center_id":"PJ-ZWFW","region":"430626","case_id":"{case}","item_code":"P5","channel":"hall"{extra}}}"#,
+            case.len()
+        )
+    };
+    let pad: String = (0..100)
+        .map(|i| format!(",\"vendor_{i}\":\"{}\"", "x".repeat(50)))
+        .collect();
+    let body = [
+        line("<img src=x onerror=alert(1)>", ""),
+        line(r"C\u0007\u001b[31m", ""),
+        line("C\u{202e}1", ""),
+        line("平政〔2026〕12号", &pad),
+    ]
+    .join("\n");
+    let (status, answer) = s
+        .post_raw(
+            "/api/v1/events",
+            "pj-publisher",
+            "application/x-ndjson",
+            body,
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let results = answer["results"].as_array().expect("results");
+    for r in &results[..3] {
+        assert_eq!(
+            (r["reason"].as_str(), r["field"].as_str()),
+            (Some("bad_id"), Some("case_id")),
+            "{r}"
+        );
+    }
+    assert_eq!(results[3]["status"], "accepted", "{answer}");
+    let (accepted, _) = sink.received();
+    let stored = String::from_utf8_lossy(&accepted[0].raw).to_string();
+    assert!(
+        stored.contains("平政〔2026〕12号") && !stored.contains("vendor_"),
+        "unknown fields over the cap are dropped: {stored}"
+    );
 }

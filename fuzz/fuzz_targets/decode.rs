@@ -2,12 +2,13 @@
 //! goes through. Any bytes: no panic, and
 //! - an error is one of the stable reason codes, with a bounded message (`check_error`);
 //! - `decode` on UTF-8 bytes equals `decode_str`, and decoding is deterministic;
-//! - an accepted event satisfies SPEC §3 (non-blank ids ≤ 128 bytes, a valid region, a
-//!   `case_id` on `case.*`, `occurred_at` not beyond receipt + skew in live ingest);
+//! - an accepted event satisfies SPEC §3 (non-blank ids ≤ 128 bytes in the id character set,
+//!   a valid region, a `case_id` on `case.*`, `occurred_at` not beyond receipt + skew in live
+//!   ingest);
 //! - an accepted event, written back as canonical JSON, decodes to the same event.
 #![no_main]
 
-use ingest::decode::{decode, decode_str, DecodeOptions, Receipt, MAX_ID_LEN};
+use ingest::decode::{check_id, decode, decode_str, DecodeOptions, Receipt, MAX_ID_LEN};
 use jiancha_fuzz::{check_error, encode};
 use libfuzzer_sys::fuzz_target;
 use rules::event::is_valid_region;
@@ -31,6 +32,13 @@ const LIVE: DecodeOptions = DecodeOptions {
 fn check_event(ev: &Event<'_>, opts: &DecodeOptions) {
     for id in [&ev.event_id, &ev.center_id] {
         assert!(!id.trim().is_empty() && id.len() <= MAX_ID_LEN, "{id:?}");
+    }
+    let optional = [&ev.department, &ev.window_id, &ev.staff_id, &ev.case_id, &ev.item_code];
+    for id in [&ev.event_id, &ev.center_id]
+        .into_iter()
+        .chain(optional.into_iter().flatten())
+    {
+        assert!(check_id("id", id).is_ok(), "an accepted id outside the set: {id:?}");
     }
     assert!(is_valid_region(&ev.region), "{:?}", ev.region);
     if ev.body.kind().is_case() {

@@ -25,6 +25,7 @@ pub const REASONS: &[&str] = &[
     "bad_region",
     "bad_timestamp",
     "future_timestamp",
+    "bad_id",
 ];
 
 /// A decode error is one of the known codes, serialises with the same code it prints, names a

@@ -62,6 +62,8 @@ pub enum Reason {
     BadTimestamp,
     /// `occurred_at` lies too far in the future of its receipt.
     FutureTimestamp,
+    /// An id field holds a character outside the id character set ([`check_id`]).
+    BadId,
 }
 
 impl Reason {
@@ -92,6 +94,7 @@ impl Reason {
             Reason::BadRegion => "bad_region",
             Reason::BadTimestamp => "bad_timestamp",
             Reason::FutureTimestamp => "future_timestamp",
+            Reason::BadId => "bad_id",
         }
     }
 }
@@ -431,9 +434,13 @@ impl<'a> Raw<'a> {
         }
     }
 
-    /// An id-like string: absent, null and blank all count as missing.
+    /// An id-like string: absent, null and blank all count as missing; present, it must be in
+    /// the id character set ([`check_id`]).
     fn opt_id(&mut self, f: F) -> Result<Option<Cow<'a, str>>, DecodeError> {
-        Ok(self.opt_str(f, MAX_ID_LEN)?.filter(|s| !is_blank(s)))
+        match self.opt_str(f, MAX_ID_LEN)?.filter(|s| !is_blank(s)) {
+            Some(s) => check_id(Raw::name(f), &s).map(|()| Some(s)),
+            None => Ok(None),
+        }
     }
 
     fn id(&mut self, f: F, why: Why) -> Result<Cow<'a, str>, DecodeError> {
@@ -508,6 +515,93 @@ impl<'a> Raw<'a> {
             }),
         }
     }
+}
+
+/// The id character set (SPEC §3 ids: `event_id`, `center_id`, `window_id`, `staff_id`,
+/// `case_id`, `department`, `item_code`, `complaint_id`, …): any printable character —
+/// letters and digits of any script (办件编号 such as `平政〔2026〕12号` are common),
+/// punctuation such as `-` `_` `.` `:` `/` `#` `(` `)` `〔` `〕` — except
+/// - control and format characters (Unicode Cc and Cf: NUL, line breaks, tabs, escape
+///   sequences, bidirectional overrides that make a log or a screen show another text),
+/// - whitespace (an id with spaces is a typo two systems will disagree on),
+/// - markup and quoting characters: `<` `>` `&` `"` `'` `` ` `` `\`.
+///
+/// Ids travel into dashboards, logs, CSV exports, notifications and SQL; keeping them inert
+/// at the door is simpler than escaping them right everywhere (docs/SECURITY.md). Refused
+/// with reason `bad_id`, naming the field and the character.
+pub fn check_id(field: &'static str, id: &str) -> Result<(), DecodeError> {
+    match id.chars().find(|&c| !is_id_char(c)) {
+        None => Ok(()),
+        Some(c) => Err(err(
+            Reason::BadId,
+            Some(field),
+            format!(
+                "contains {c:?} (U+{:04X}); ids may not hold control characters, whitespace or \
+                 any of < > & \" ' ` \\",
+                u32::from(c)
+            ),
+        )),
+    }
+}
+
+fn is_id_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_graphic() && !matches!(c, '<' | '>' | '&' | '"' | '\'' | '`' | '\\');
+    }
+    // Cf: soft hyphen, zero-width and bidirectional controls, BOM, tags.
+    let format = matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0001}'..='\u{E007F}'
+    );
+    !(c.is_control() || c.is_whitespace() || format || matches!(c, '\u{FF1C}' | '\u{FF1E}'))
+}
+
+/// Unknown fields are kept in what is stored (the events table, the ingest log) up to this
+/// many; an event with more keeps none of them.
+pub const MAX_UNKNOWN_FIELDS: usize = 32;
+/// Unknown fields are kept in what is stored up to this many bytes (names and values
+/// together); an event with more keeps none of them.
+pub const MAX_UNKNOWN_BYTES: usize = 4096;
+
+/// The form of a decoded event's line that is stored: the line itself, or, when its unknown
+/// fields exceed [`MAX_UNKNOWN_FIELDS`] or [`MAX_UNKNOWN_BYTES`], the object with its known
+/// fields only. Window systems may send extra fields (SPEC §3 ignores them) but not make the
+/// store keep megabytes of them per event. The event itself (what the engine sees) is the
+/// same either way.
+pub fn stored_form(line: &[u8]) -> Cow<'_, [u8]> {
+    // A short line with few commas cannot exceed either cap: no parse on the common path.
+    let commas = line.iter().filter(|&&b| b == b',').count();
+    if line.len() <= MAX_UNKNOWN_BYTES && commas < MAX_UNKNOWN_FIELDS {
+        return Cow::Borrowed(line);
+    }
+    let Ok(mut object) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line)
+    else {
+        return Cow::Borrowed(line);
+    };
+    let known = |k: &str| FIELD_NAMES.contains(&k);
+    let (mut fields, mut bytes) = (0usize, 0usize);
+    for (k, v) in &object {
+        if !known(k) {
+            fields += 1;
+            bytes += k.len() + v.to_string().len();
+        }
+    }
+    if fields <= MAX_UNKNOWN_FIELDS && bytes <= MAX_UNKNOWN_BYTES {
+        return Cow::Borrowed(line);
+    }
+    object.retain(|k, _| known(k));
+    Cow::Owned(serde_json::to_vec(&object).unwrap_or_else(|_| line.to_vec()))
 }
 
 /// The fast path of [`Raw::parse`]: a flat object whose strings have no escapes and whose
@@ -1003,6 +1097,54 @@ mod tests {
     fn fails(text: &str) -> (Reason, Option<&'static str>) {
         let e = decode(text.as_bytes(), &OPTS).expect_err(text);
         (e.code, e.field)
+    }
+
+    #[test]
+    fn ids_outside_the_character_set_are_refused_naming_field_and_character() {
+        for (field, bad) in [
+            ("case_id", r#"C\u00001"#),
+            ("case_id", r#"C\n1"#),
+            ("event_id", "<script>"),
+            ("center_id", "P&J"),
+            ("case_id", "C 1"),
+            ("case_id", r#"C\"1"#),
+            ("case_id", "C\u{202e}1"),
+            ("item_code", "=HYPERLINK(1)'"),
+        ] {
+            let text =
+                base("").replace(&format!("\"{field}\":\""), &format!("\"{field}\":\"{bad}"));
+            let e = decode(text.as_bytes(), &OPTS).expect_err(&text);
+            assert_eq!(
+                (e.code, e.field),
+                (Reason::BadId, Some(field)),
+                "{text}: {e}"
+            );
+            assert!(e.message.contains("U+"), "{e}");
+        }
+        // Chinese case numbers and the usual punctuation are ids.
+        let text = base("").replace("\"C1\"", "\"平政〔2026〕12号-A_1.2/3#(x):y\"");
+        assert!(decode(text.as_bytes(), &OPTS).is_ok(), "{text}");
+    }
+
+    #[test]
+    fn unknown_fields_beyond_the_cap_are_dropped_from_the_stored_form() {
+        let few = base(r#","vendor":"x","extra":{"a":[1]}"#);
+        assert!(matches!(stored_form(few.as_bytes()), Cow::Borrowed(_)));
+        let many: String = (0..40).map(|i| format!(",\"x{i}\":{i}")).collect();
+        let big = base(&format!(r#","pad":"{}""#, "y".repeat(5000)));
+        for text in [base(&many), big] {
+            let stored = stored_form(text.as_bytes());
+            let stored = std::str::from_utf8(&stored).expect("utf8");
+            assert!(
+                !stored.contains("x39") && !stored.contains("yyy"),
+                "{stored}"
+            );
+            let (a, b) = (
+                decode(text.as_bytes(), &OPTS).expect("valid"),
+                decode(stored.as_bytes(), &OPTS).expect("still valid"),
+            );
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "same event");
+        }
     }
 
     #[test]

@@ -330,9 +330,10 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
     let addr = listener
         .local_addr()
         .map_err(io("reading the listening address"))?;
-    let router = api.router();
+    api.set_users_file(cfg.users_path.clone());
+    let served = api.clone();
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = dashboard_api::serve(listener, served).await {
             log::error!("API endpoint stopped: {e}");
         }
     });

@@ -20,15 +20,37 @@ use store::rows::{seconds, ActionRow, AlertRow, DeadLetterRow, WindowStatusRow};
 use store::Store;
 
 /// An ingested line that was refused, as stored in `dead_letters`.
+///
+/// Dead letters are keyed by (`received_at`, `source`) in both stores (a Kafka message's
+/// source is its topic, partition and offset, so a re-delivered one collapses). An HTTP line's
+/// source, `http:<publisher>:<line>`, names the line only within its request, so two requests
+/// in one second would overwrite each other's dead letters: it gets a suffix unique to this
+/// process and this line, `#<process>-<n>` (docs/SECURITY.md).
 pub fn dead_letter_row(r: &dashboard_api::events::Refused) -> DeadLetterRow {
     DeadLetterRow {
         received_at: seconds(Instant(r.received_at)),
-        source: r.source.clone(),
+        source: unique_source(&r.source),
         reason: r.reason.clone(),
         field: r.field.clone(),
         message: r.message.clone(),
         raw: String::from_utf8_lossy(&r.raw).into_owned(),
     }
+}
+
+/// `source` with a suffix no other refused line of any process gets: the process (its id and
+/// start time) and a counter.
+fn unique_source(source: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PROCESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let process = PROCESS.get_or_init(|| {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        format!("{:x}{:x}", std::process::id(), started)
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{source}#{process}-{n}")
 }
 
 /// An inspector's action as stored.

@@ -32,6 +32,7 @@ fn users() -> Users {
             role,
             region: Region::try_from("430626".to_string()).expect("region"),
             password_hash: hash.clone(),
+            token_epoch: 0,
         });
     }
     users
@@ -265,6 +266,106 @@ async fn a_hall_runs_on_one_binary_and_resumes_after_a_restart_without_loss_or_r
     );
     assert_eq!(events as usize, lines.len(), "each event stored once");
     assert_eq!(windows.len(), 40, "every window of the hall has a status");
+    tokio::task::block_in_place(|| node.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Lines every one of which is refused (an unknown kind), numbered 1..=n in their request.
+fn refused_lines(request: usize, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!(r#"{{"event_id":"bad-{request}-{i}","kind":"case.teleported"}}"#))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_refused_lines_keeps_every_dead_letter() {
+    let dir = std::env::temp_dir().join(format!("jiancha-dead-burst-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let world = World::new(&Profile::hall(), 5);
+    let reference = Arc::new(Reference::parse(&world.reference_files()).expect("reference"));
+    let node = start(config(&dir, reference)).await.expect("start");
+    let publisher = token(&node, "pub");
+    // Five requests of ten refused lines, one after the other: they land within a second or
+    // two, and their lines share numbers (1..=10), which is all a dead letter's source used to
+    // tell them apart by.
+    let started = std::time::Instant::now();
+    for request in 0..5 {
+        let (status, answer) =
+            tokio::task::block_in_place(|| post(&node, &publisher, &refused_lines(request, 10)));
+        assert_eq!(
+            (status, answer["rejected"].as_u64()),
+            (422, Some(10)),
+            "{answer}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(node.store.count("dead_letters").await.expect("count"), 50);
+    let stored = node
+        .store
+        .dead_letters(&store::DeadLetterQuery {
+            from: 0,
+            to: u32::MAX,
+            limit: 1000,
+            ..store::DeadLetterQuery::default()
+        })
+        .await
+        .expect("read");
+    let raws: BTreeSet<&str> = stored.iter().map(|d| d.raw.as_str()).collect();
+    assert_eq!(raws.len(), 50, "every refused line, once");
+    assert!(stored.iter().all(|d| d.source.starts_with("http:pub:")));
+    tokio::task::block_in_place(|| node.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `jiancha user revoke` (the users file's `token_epoch` raised) reaches a running node through
+/// its users-file watcher: an open dashboard is closed with 1008 within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_in_the_users_file_closes_an_open_dashboard_within_seconds() {
+    let dir = std::env::temp_dir().join(format!("jiancha-revoke-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let world = World::new(&Profile::hall(), 5);
+    let reference = Arc::new(Reference::parse(&world.reference_files()).expect("reference"));
+    let cfg = config(&dir, reference);
+    let path = cfg.users_path.clone();
+    cfg.users.save(&path).expect("users file");
+    let node = start(cfg).await.expect("start");
+    let inspector = token(&node, "insp");
+    let url = format!("ws://{}/api/v1/live?access_token={inspector}", node.addr);
+    let (close, waited) = tokio::task::block_in_place(|| {
+        let (mut ws, _) = tungstenite::connect(url).expect("handshake");
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(15)))
+                .expect("timeout");
+        }
+        assert!(
+            matches!(ws.read(), Ok(tungstenite::Message::Text(_))),
+            "snapshot"
+        );
+        let mut file = Users::load(&path).expect("users");
+        assert!(file.revoke("insp"));
+        file.save(&path).expect("save");
+        let revoked = std::time::Instant::now();
+        loop {
+            match ws.read() {
+                Ok(tungstenite::Message::Close(frame)) => return (frame, revoked.elapsed()),
+                Ok(_) => continue,
+                Err(e) => panic!("no close frame after the revocation: {e}"),
+            }
+        }
+    });
+    let frame = close.expect("a close frame with a reason");
+    assert_eq!(
+        frame.code,
+        tungstenite::protocol::frame::coding::CloseCode::Policy
+    );
+    assert!(frame.reason.contains("revoked"), "{}", frame.reason);
+    assert!(waited < Duration::from_secs(8), "closed after {waited:?}");
     tokio::task::block_in_place(|| node.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -27,6 +27,7 @@ fn users() -> Users {
             role,
             region: Region::try_from(region.to_string()).expect("region"),
             password_hash: hash.clone(),
+            token_epoch: 0,
         });
     }
     users
@@ -193,9 +194,10 @@ impl Client {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_hand() {
-    let dir = std::env::temp_dir().join(format!("jiancha-history-{}", std::process::id()));
+/// An embedded node on the 平江 reference in a fresh directory `name`, with `body` posted by the
+/// publisher (NDJSON) and applied: the node, a client, the directory and the post's status.
+async fn node_with(name: &str, body: &str) -> (Embedded, Client, std::path::PathBuf, u16) {
+    let dir = std::env::temp_dir().join(format!("jiancha-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/pingjiang");
     let loaded = reference_dir::load(&root, None).expect("reference");
@@ -211,8 +213,6 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
     cfg.clock = Clock::Event;
     let node = start(cfg).await.expect("start");
     let c = Client::new(&node);
-    let mut body = week().join("\n");
-    body.push_str("\n{\"event_id\":\"broken\"}");
     let publisher = tokio::task::block_in_place(|| c.token("pub"));
     let status = tokio::task::block_in_place(|| {
         c.agent
@@ -224,7 +224,6 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
             .status()
             .as_u16()
     });
-    assert_eq!(status, 422, "one broken line");
     let end = node.store.log_end().await.expect("end");
     for _ in 0..200 {
         if node.applied() >= end {
@@ -232,6 +231,15 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (node, c, dir, status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_hand() {
+    let mut body = week().join("\n");
+    body.push_str("\n{\"event_id\":\"broken\"}");
+    let (node, c, dir, status) = node_with("history", &body).await;
+    assert_eq!(status, 422, "one broken line");
     let (audit, admin, other) =
         tokio::task::block_in_place(|| (c.token("audit"), c.token("admin"), c.token("xiangyin")));
 
@@ -428,6 +436,90 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
         assert_eq!(dl["items"].as_array().map(Vec::len), Some(1));
         assert_eq!(dl["items"][0]["reason"], "missing_field");
         assert_eq!(c.get("/api/v1/dead-letters", &audit).0, 403);
+    });
+    tokio::task::block_in_place(|| node.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A minimal CSV reader (RFC 4180: quoted cells, doubled quotes, CRLF rows).
+fn csv_cells(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![String::new()]];
+    let mut quoted = false;
+    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
+    while let Some(ch) = chars.next() {
+        let row = rows.last_mut().expect("a row");
+        let cell = row.last_mut().expect("a cell");
+        match (quoted, ch) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(String::new()),
+            (false, '\r') if chars.peek() == Some(&'\n') => {
+                chars.next();
+                rows.push(vec![String::new()]);
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    rows.retain(|r| r.len() > 1 || !r[0].is_empty());
+    rows
+}
+
+/// OWASP CSV injection: a window system that names its cases like formulas does not get them
+/// run in the auditor's spreadsheet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csv_export_neutralises_cells_that_a_spreadsheet_would_run() {
+    let cases = ["=1+2", "+1", "-2+3", "@SUM(1)"];
+    let lines: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .flat_map(|(i, case)| {
+            let who = ("SC", "PJ-W07", "PJ0701");
+            [
+                ev(
+                    &format!("s{i}"),
+                    "case.submitted",
+                    "02T09:00",
+                    who,
+                    &format!(r#","case_id":"{case}","item_code":"430626-SC-002","channel":"hall""#),
+                ),
+                ev(
+                    &format!("r{i}"),
+                    "case.rejected",
+                    "02T10:00",
+                    who,
+                    &format!(r#","case_id":"{case}","reason":"""#),
+                ),
+            ]
+        })
+        .collect();
+    let (node, c, dir, status) = node_with("csv", &lines.join("\n")).await;
+    assert_eq!(status, 200, "every line accepted");
+    tokio::task::block_in_place(|| {
+        let audit = c.token("audit");
+        let (st, csv) = c.get("/api/v1/history/alerts.csv?month=2026-11", &audit);
+        assert_eq!(st, 200, "{csv}");
+        let rows = csv_cells(&csv);
+        for row in &rows[1..] {
+            for cell in row {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "a cell a spreadsheet would run: {cell:?} in {row:?}"
+                );
+            }
+        }
+        // One yellow card per case (and the discipline ladder's steps, which name no case).
+        let mut case_cells: Vec<&str> = rows[1..]
+            .iter()
+            .filter(|r| r[1] == "case.rejected_without_reason")
+            .map(|r| r[10].as_str())
+            .collect();
+        case_cells.sort_unstable();
+        assert_eq!(case_cells, ["'+1", "'-2+3", "'=1+2", "'@SUM(1)"], "{csv}");
     });
     tokio::task::block_in_place(|| node.shutdown());
     let _ = std::fs::remove_dir_all(&dir);

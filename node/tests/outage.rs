@@ -23,6 +23,7 @@ fn users() -> Users {
             role,
             region: Region::try_from("430626".to_string()).expect("region"),
             password_hash: hash.clone(),
+            token_epoch: 0,
         });
     }
     users

@@ -34,6 +34,7 @@ fn users() -> Users {
             role,
             region: Region::try_from(region.to_string()).expect("region"),
             password_hash: hash.clone(),
+            token_epoch: 0,
         });
     }
     users

@@ -112,7 +112,8 @@ pub struct EventRow {
 
 impl EventRow {
     /// The row for a decoded event and the bytes it was decoded from (kept as text: the wire
-    /// format is UTF-8 JSON, which decoding has checked).
+    /// format is UTF-8 JSON, which decoding has checked), without its unknown fields when they
+    /// exceed the cap (`ingest::decode::stored_form`).
     pub fn new(ev: &rules::Event<'_>, raw: &[u8], received_at: rules::Instant) -> Self {
         EventRow {
             event_id: ev.event_id.to_string(),
@@ -122,7 +123,7 @@ impl EventRow {
             center_id: ev.center_id.to_string(),
             region: ev.region.to_string(),
             case_id: ev.case_id.as_deref().unwrap_or_default().to_string(),
-            raw: String::from_utf8_lossy(raw).into_owned(),
+            raw: String::from_utf8_lossy(&ingest::decode::stored_form(raw)).into_owned(),
         }
     }
 }

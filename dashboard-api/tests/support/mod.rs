@@ -32,6 +32,7 @@ pub const USERS: &[(&str, Role, &str)] = &[
     ("yy-auditor", Role::Auditor, "4306"),
     ("pj-publisher", Role::Publisher, PINGJIANG),
     ("hn-admin", Role::Admin, "43"),
+    ("pj-admin", Role::Admin, PINGJIANG),
 ];
 
 fn password_hash() -> String {
@@ -49,6 +50,7 @@ pub fn users() -> Users {
             role: *role,
             region: Region::try_from(region.to_string()).expect("region"),
             password_hash: password_hash(),
+            token_epoch: 0,
         });
     }
     users
@@ -85,8 +87,7 @@ pub async fn start_loading(config: ApiConfig) -> Server {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let router = api.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(dashboard_api::serve(listener, api.clone()));
     tokio::spawn(api.clone().run_timers());
     Server {
         addr,
@@ -193,11 +194,12 @@ impl Server {
     }
 
     pub async fn live(&self, user: &str, query: &str) -> Live {
-        let url = format!(
-            "ws://{}/api/v1/live?access_token={}{query}",
-            self.addr,
-            self.token(user)
-        );
+        self.live_with(&self.token(user), query).await
+    }
+
+    /// A live feed opened with this token.
+    pub async fn live_with(&self, token: &str, query: &str) -> Live {
+        let url = format!("ws://{}/api/v1/live?access_token={token}{query}", self.addr);
         // Snapshots of many alerts exceed tungstenite's default 16 MiB frame limit.
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(256 << 20))
@@ -327,4 +329,27 @@ pub fn ids(items: &Value) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// A WebSocket client that has not read anything yet.
+pub async fn connect(s: &Server, user: &str) -> Live {
+    s.live(user, "").await
+}
+
+/// The close frame that ends the socket (skipping data frames), within 5 s.
+pub async fn close_of(
+    live: &mut Live,
+) -> (
+    tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode,
+    String,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, live.ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => return (f.code, f.reason.to_string()),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
 }
