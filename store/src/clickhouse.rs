@@ -438,7 +438,10 @@ impl ClickHouseStore {
 
     /// Whether `part` of table `table` (sorting key `key`) holds each key once, so that its
     /// rows read without `FINAL` are what `FINAL` would give: checked by counting its rows and
-    /// its distinct keys, once per part (parts never change; the answer is remembered).
+    /// its distinct keys (about 0.3–0.8 s per million rows on 18.16 here), once per part, as
+    /// parts never change. A part found so is recorded in `perf_month_parts` (dimension `''`,
+    /// no batch: read by no 绩效 query) for every process, and each process remembers every
+    /// answer.
     ///
     /// Why not the part's merge level, as this store once did: 18.16 writes every insert at
     /// level 0 and only a merge raises it, but current releases also write an insert at level
@@ -464,10 +467,25 @@ impl ClickHouseStore {
         if let Some(&known) = self.known_parts().get(&id) {
             return Ok(known);
         }
+        let recorded: Count = self
+            .client
+            .query(&self.sql(
+                "SELECT count() AS n FROM {db}.perf_month_parts WHERE source = ? AND part = ?",
+            ))
+            .bind(table)
+            .bind(part.name.as_str())
+            .fetch_one()
+            .await
+            .map_err(map_err)?;
+        if recorded.n > 0 {
+            self.known_parts().insert(id, true);
+            return Ok(true);
+        }
         let keys: Keys = self
             .client
             .query(&format!(
-                "SELECT count() AS n, uniqExact({key}) AS distinct_keys FROM {}.{table}                  WHERE _part = ?",
+                "SELECT count() AS n, uniqExact({key}) AS distinct_keys FROM {}.{table} \
+                 WHERE _part = ?",
                 self.database
             ))
             .bind(part.name.as_str())
@@ -479,8 +497,37 @@ impl ClickHouseStore {
             return Ok(false);
         }
         let once = keys.distinct_keys == keys.n;
+        if once {
+            self.record_part(table, "", &part.name, "", (0, 0)).await?;
+        }
         self.known_parts().insert(id, once);
         Ok(once)
+    }
+
+    /// A `perf_month_parts` row: `part` of `source` has totals of `dimension` in `batch`,
+    /// spanning `span` (seconds); or, with dimension and batch `''`, holds each key once.
+    async fn record_part(
+        &self,
+        source: &str,
+        dimension: &str,
+        part: &str,
+        batch: &str,
+        span: (u32, u32),
+    ) -> Result<(), StoreError> {
+        self.client
+            .query(&self.sql(
+                "INSERT INTO {db}.perf_month_parts (source, dimension, part, batch, min_time, \
+                 max_time) VALUES (?, ?, ?, ?, ?, ?)",
+            ))
+            .bind(source)
+            .bind(dimension)
+            .bind(part)
+            .bind(batch)
+            .bind(span.0)
+            .bind(span.1)
+            .execute()
+            .await
+            .map_err(map_err)
     }
 
     /// [`Known::parts`], locked. Never held across an await; a panic while holding it
@@ -670,20 +717,8 @@ impl ClickHouseStore {
         if !self.active_parts(table).await?.contains(part) {
             return Ok(());
         }
-        self.client
-            .query(&self.sql(
-                "INSERT INTO {db}.perf_month_parts (source, dimension, part, batch, min_time, \
-                 max_time) VALUES (?, ?, ?, ?, ?, ?)",
-            ))
-            .bind(table)
-            .bind(by.column())
-            .bind(part)
-            .bind(batch.as_str())
-            .bind(span.lo)
-            .bind(span.hi)
-            .execute()
+        self.record_part(table, by.column(), part, &batch, (span.lo, span.hi))
             .await
-            .map_err(map_err)
     }
 
     /// The statements of `plans` (one per table), each with its table and whether its rows
