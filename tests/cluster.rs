@@ -1075,7 +1075,9 @@ fn replicated_clickhouse_url() -> Option<String> {
 fn assert_the_auditor_sees_what_replay_raised(base: &str, token: &str, data: &Dataset) {
     let replayed = data.replay();
     let expected = final_states(&replayed);
-    let history: Alerts = paged(base, "/api/v1/history/alerts?limit=1000", token, "")
+    let pages = paged(base, "/api/v1/history/alerts?limit=1000", token, "");
+    assert_eq!(pages.len(), expected.len(), "history: each alert once");
+    let history: Alerts = pages
         .iter()
         .map(|a| {
             let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
@@ -1101,7 +1103,10 @@ fn assert_the_auditor_sees_what_replay_raised(base: &str, token: &str, data: &Da
             .is_some_and(|h| h.starts_with("告警编号 alert_id,")),
         "{csv:.200}"
     );
+    let records: Vec<&str> = records.collect();
+    assert_eq!(records.len(), expected.len(), "CSV: each alert once");
     let exported: Alerts = records
+        .iter()
         .map(|r| {
             let f: Vec<&str> = r.splitn(6, ',').collect();
             let fired = rules::time::parse_rfc3339(f[4]).expect("fired_at").0;
