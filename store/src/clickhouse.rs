@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use clickhouse::{Client, Compression};
 use serde::Deserialize;
@@ -61,7 +61,7 @@ pub struct ClickHouseStore {
 #[derive(Default)]
 struct Known {
     /// Whether the tables are Distributed fronts (the cluster layout), once found.
-    distributed: OnceLock<bool>,
+    distributed: Mutex<Option<bool>>,
     /// Parts checked by [`ClickHouseStore::holds_each_key_once`], and the answer.
     parts: Mutex<HashMap<PartId, bool>>,
 }
@@ -402,13 +402,23 @@ impl ClickHouseStore {
     }
 
     /// The same store, creating and dropping its tables as the cluster layout on `cluster`
-    /// (a name from the servers' `remote_servers`): [`Store::migrate`] is then
-    /// [`Self::migrate_cluster`], and [`Self::drop_database`] drops it `ON CLUSTER`.
-    pub fn with_cluster(self, cluster: &str) -> Self {
-        ClickHouseStore {
+    /// (a name from the servers' `remote_servers`: letters, digits and `_`): [`Store::migrate`]
+    /// is then [`Self::migrate_cluster`], and [`Self::drop_database`] drops it `ON CLUSTER`.
+    pub fn with_cluster(self, cluster: &str) -> Result<Self, StoreError> {
+        if cluster.is_empty()
+            || !cluster
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(StoreError::Refused {
+                code: None,
+                message: format!("cluster name {cluster:?}: letters, digits and _ only"),
+            });
+        }
+        Ok(ClickHouseStore {
             cluster: Some(cluster.to_string()),
             ..self
-        }
+        })
     }
 
     /// Whether the tables are Distributed fronts of Replicated local tables (the layout of
@@ -419,7 +429,7 @@ impl ClickHouseStore {
         struct Engine {
             engine: String,
         }
-        if let Some(&known) = self.known.distributed.get() {
+        if let Some(known) = *lock(&self.known.distributed) {
             return Ok(known);
         }
         let found: Vec<Engine> = self
@@ -433,7 +443,8 @@ impl ClickHouseStore {
             return Ok(false); // not migrated yet: nothing to remember
         };
         let distributed = table.engine == "Distributed";
-        Ok(*self.known.distributed.get_or_init(|| distributed))
+        *lock(&self.known.distributed) = Some(distributed);
+        Ok(distributed)
     }
 
     /// Whether `part` of table `table` (sorting key `key`) holds each key once, so that its
@@ -530,13 +541,9 @@ impl ClickHouseStore {
             .map_err(map_err)
     }
 
-    /// [`Known::parts`], locked. Never held across an await; a panic while holding it
-    /// cannot leave the map half-changed, so a poisoned lock is still usable.
-    fn known_parts(&self) -> std::sync::MutexGuard<'_, HashMap<PartId, bool>> {
-        self.known
-            .parts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// [`Known::parts`], locked.
+    fn known_parts(&self) -> MutexGuard<'_, HashMap<PartId, bool>> {
+        lock(&self.known.parts)
     }
 
     fn sql(&self, template: &str) -> String {
@@ -907,8 +914,16 @@ impl ClickHouseStore {
             None => self.execute("DROP DATABASE IF EXISTS {db}").await?,
         }
         self.known_parts().clear();
+        *lock(&self.known.distributed) = None;
         Ok(())
     }
+}
+
+/// `mutex` locked. The store's locks are never held across an await, and a panic while one is
+/// held cannot leave what it guards half-changed (one insert or assignment), so a poisoned lock
+/// is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `n` comma-separated placeholders.
@@ -1308,7 +1323,9 @@ impl Store for ClickHouseStore {
         Ok(rows.into_iter().map(|r| r.raw).collect())
     }
 
-    /// Raw rows, before ReplacingMergeTree's background merges collapse duplicates.
+    /// Raw rows, before ReplacingMergeTree's background merges collapse duplicates (in the
+    /// replicated layout without the inserts a Replicated table dropped as identical to a
+    /// recent one).
     async fn count(&self, table: &str) -> Result<u64, StoreError> {
         check_table(table)?;
         let row: Count = self

@@ -44,7 +44,8 @@ async fn fresh_store(cluster: &str, name: &str) -> Option<ClusterStore> {
     );
     let store = ClickHouseStore::new(&url(), &db)
         .expect("valid database name")
-        .with_cluster(cluster);
+        .with_cluster(cluster)
+        .expect("valid cluster name");
     let reachable = match store.server_version().await {
         Ok(_) => run(&format!(
             "SELECT count() FROM system.clusters WHERE cluster = '{cluster}'"
