@@ -19,6 +19,7 @@ import http.server
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -131,6 +132,7 @@ def main():
     version = run("SELECT version()", "TabSeparated").decode().strip()
     print(f"current-clickhouse: ClickHouse {version} (chdb {chdb.__version__}) at http://127.0.0.1:{port}")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # kill: remove the data too
     try:
         server.serve_forever()
     finally:
