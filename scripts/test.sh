@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit, golden and end-to-end tests.
 # Used by CI (.ci/run) and by hand. Starts what the tests need (ClickHouse from Debian's
-# packages, and a second one with ZooKeeper for the replicated layout, the tansu Kafka broker
+# packages, and four more with ZooKeeper for the replicated layout, the tansu Kafka broker
 # from crates.io, kafka-python from PyPI, Chromium and
 # playwright-core for the browser tests, Prometheus and Alertmanager; each installed if missing); tests that need a service
 # fail rather than skip when CI is set. Screenshots of the dashboards: target/web-screenshots/.
@@ -19,8 +19,9 @@ deploy/local/clickhouse.sh start
 export JIANCHA_CLICKHOUSE_URL=${JIANCHA_CLICKHOUSE_URL:-http://127.0.0.1:8123}
 deploy/local/kafka.sh start
 export JIANCHA_KAFKA_BROKERS=${JIANCHA_KAFKA_BROKERS:-127.0.0.1:9092}
-# A second ClickHouse with ZooKeeper (Debian's zookeeper) and a one-node cluster, for
-# `jiancha migrate --cluster` and cluster mode on Replicated tables behind Distributed ones.
+# Four more ClickHouse servers with ZooKeeper (Debian's zookeeper), in a cluster of one server
+# and one of two shards of two replicas, for `jiancha migrate --cluster`, the store's
+# conformance suite and cluster mode on Replicated tables behind Distributed ones.
 deploy/local/clickhouse-cluster.sh start
 export JIANCHA_CLICKHOUSE_CLUSTER_URL=${JIANCHA_CLICKHOUSE_CLUSTER_URL:-http://127.0.0.1:8133}
 # The independent Kafka client of the end-to-end tests (pure Python, from PyPI).

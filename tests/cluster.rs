@@ -239,6 +239,13 @@ impl Dataset {
     /// The final state of every alert according to `jiancha replay`: id → (rule, level,
     /// status, fired_at seconds).
     fn expected(&self) -> Alerts {
+        let alerts = final_states(&self.replay());
+        assert!(alerts.len() > 50, "the dataset raises alerts");
+        alerts
+    }
+
+    /// `jiancha replay`'s output: its alerts as NDJSON.
+    fn replay(&self) -> Vec<u8> {
         let out = Command::new(env!("CARGO_BIN_EXE_jiancha"))
             .args(["replay", "--reference"])
             .arg(&self.dir)
@@ -251,9 +258,7 @@ impl Dataset {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let alerts = final_states(&out.stdout);
-        assert!(alerts.len() > 50, "the dataset raises alerts");
-        alerts
+        out.stdout
     }
 }
 
@@ -1047,8 +1052,8 @@ fn two_processes_notify_every_alert_line_exactly_once() {
     );
 }
 
-/// The replicated ClickHouse of `deploy/local/clickhouse-cluster.sh` (ZooKeeper, cluster
-/// `jiancha_test` of one shard and one replica).
+/// The replicated ClickHouse of `deploy/local/clickhouse-cluster.sh` (ZooKeeper, clusters
+/// `jiancha_test` of one server and `jiancha_test_2x2` of two shards of two replicas).
 fn replicated_clickhouse_url() -> Option<String> {
     let url = std::env::var("JIANCHA_CLICKHOUSE_CLUSTER_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:8133".into());
@@ -1063,6 +1068,136 @@ fn replicated_clickhouse_url() -> Option<String> {
     None
 }
 
+/// What an auditor sees, the whole jurisdiction over every period: history (every page), the
+/// CSV export and the 绩效 table by department (its cards and complaints, which replay's
+/// alerts determine) are what `jiancha replay` raised; a case's timeline holds the case's
+/// events.
+fn assert_the_auditor_sees_what_replay_raised(base: &str, token: &str, data: &Dataset) {
+    let replayed = data.replay();
+    let expected = final_states(&replayed);
+    let pages = paged(base, "/api/v1/history/alerts?limit=1000", token, "");
+    assert_eq!(pages.len(), expected.len(), "history: each alert once");
+    let history: Alerts = pages
+        .iter()
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            let fired = rules::time::parse_rfc3339(&s("fired_at"))
+                .expect("fired_at")
+                .0;
+            (s("alert_id"), (s("rule"), s("level"), s("status"), fired))
+        })
+        .collect();
+    assert_same_alerts(&expected, &history);
+
+    let csv = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "60"])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!("{base}/api/v1/history/alerts.csv"))
+        .output()
+        .expect("curl");
+    let csv = String::from_utf8(csv.stdout).expect("UTF-8");
+    let mut records = csv.trim_start_matches('\u{feff}').split_terminator("\r\n");
+    assert!(
+        records
+            .next()
+            .is_some_and(|h| h.starts_with("告警编号 alert_id,")),
+        "{csv:.200}"
+    );
+    let records: Vec<&str> = records.collect();
+    assert_eq!(records.len(), expected.len(), "CSV: each alert once");
+    let exported: Alerts = records
+        .iter()
+        .map(|r| {
+            let f: Vec<&str> = r.splitn(6, ',').collect();
+            let fired = rules::time::parse_rfc3339(f[4]).expect("fired_at").0;
+            let s = |i: usize| f[i].to_string();
+            (s(0), (s(1), s(2), s(3), fired))
+        })
+        .collect();
+    assert_same_alerts(&expected, &exported);
+
+    // The cards per department: fired in the period, not retracted, not a ladder step.
+    let mut cards: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+    let departments: BTreeMap<String, String> = String::from_utf8_lossy(&replayed)
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).expect("alert JSON");
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (s("alert_id"), s("department"))
+        })
+        .collect();
+    for (id, (rule, level, status, _)) in &expected {
+        if status == "retracted" || rule == "discipline.ladder" {
+            continue;
+        }
+        let n = cards.entry(departments[id].clone()).or_default();
+        let i = ["warning", "yellow", "red"]
+            .iter()
+            .position(|l| l == level)
+            .expect("a level");
+        n[i] += 1;
+        n[3] += u64::from(rule == "complaint.filed");
+    }
+    let (st, perf) = http(
+        "GET",
+        &format!("{base}/api/v1/performance?by=department&from=2000-01-01&to=2099-12-31"),
+        Some(token),
+        None,
+    );
+    assert_eq!(st, 200, "{perf}");
+    let got: BTreeMap<String, [u64; 4]> = perf["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap_or(0);
+            let key = r["key"].as_str().unwrap_or_default().to_string();
+            (
+                key,
+                [n("warnings"), n("yellows"), n("reds"), n("complaints")],
+            )
+        })
+        .filter(|(_, n)| n.iter().any(|&x| x > 0))
+        .collect();
+    assert_eq!(got, cards, "绩效 cards per department");
+    assert!(
+        perf["total"]["counts"]["completed"].as_u64().unwrap_or(0) > 0
+            && perf["total"]["counts"]["accepted"].as_u64().unwrap_or(0) > 0,
+        "finished and accepted cases are counted: {}",
+        perf["total"]
+    );
+
+    // A case's timeline: its events, oldest first, each once.
+    let case = expected
+        .keys()
+        .find_map(|id| {
+            let line = String::from_utf8_lossy(&replayed)
+                .lines()
+                .find(|l| l.contains(id.as_str()))
+                .map(str::to_string)?;
+            let v: Value = serde_json::from_str(&line).ok()?;
+            v["case_id"].as_str().map(str::to_string)
+        })
+        .expect("an alert about a case");
+    let events = data
+        .lines
+        .iter()
+        .filter(|l| l.contains(&format!(r#""case_id":"{case}""#)))
+        .count();
+    let (st, timeline) = http(
+        "GET",
+        &format!("{base}/api/v1/cases/{case}/timeline"),
+        Some(token),
+        None,
+    );
+    assert_eq!(st, 200, "{timeline}");
+    assert_eq!(
+        timeline["events"].as_array().map(Vec::len),
+        Some(events),
+        "{timeline}"
+    );
+}
+
 #[test]
 fn cluster_mode_on_replicated_tables_behind_distributed_tables_raises_what_replay_raises() {
     if !services_up("cluster_mode_on_replicated_tables") {
@@ -1075,7 +1210,9 @@ fn cluster_mode_on_replicated_tables_behind_distributed_tables_raises_what_repla
     let expected = data.expected();
     let mut setup = Setup::new("replicated");
     setup.ch = ch;
-    // `jiancha migrate --cluster`: every table Replicated, with a Distributed front.
+    // `jiancha migrate --cluster`: every table Replicated, with a Distributed front, on two
+    // shards of two replicas each.
+    let cluster = "jiancha_test_2x2";
     let out = Command::new(env!("CARGO_BIN_EXE_jiancha"))
         .args([
             "migrate",
@@ -1084,7 +1221,7 @@ fn cluster_mode_on_replicated_tables_behind_distributed_tables_raises_what_repla
             "--database",
             &setup.db,
         ])
-        .args(["--cluster", "jiancha_test"])
+        .args(["--cluster", cluster])
         .output()
         .expect("migrate");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1105,20 +1242,35 @@ fn cluster_mode_on_replicated_tables_behind_distributed_tables_raises_what_repla
         "alerts\tDistributed\nalerts_local\tReplicatedReplacingMergeTree\ncheckpoints_local\tReplicatedReplacingMergeTree\n"
     );
     let config = data.dir.join("replicated.toml");
-    fs::write(&config, "[clickhouse]\ncluster = \"jiancha_test\"\n").expect("config");
-    let a = setup.start(&data, &["--config", config.to_str().unwrap_or_default()]);
+    fs::write(&config, format!("[clickhouse]\ncluster = \"{cluster}\"\n")).expect("config");
+    let (api_flags, tokens) = api_users(&data, &[("auditor", "auditor", "43")]);
+    let mut flags = vec!["--config", config.to_str().unwrap_or_default()];
+    flags.extend(api_flags.iter().map(String::as_str));
+    let a = setup.start(&data, &flags);
     setup.produce(&data.lines[..data.lines.len() / 2]);
     // A crash mid-stream: the next process restores the checkpoint read through the
     // Distributed table.
     std::thread::sleep(Duration::from_secs(3));
     a.crash();
-    let b = setup.start(&data, &["--config", config.to_str().unwrap_or_default()]);
+    let b = setup.start(&data, &flags);
     setup.produce(&data.lines[data.lines.len() / 2..]);
     wait_until("every offset committed", Duration::from_secs(180), || {
         setup.fully_committed()
     });
     assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
+    let base = b.metrics.trim_end_matches("/metrics").to_string();
+    wait_until("the API is ready", Duration::from_secs(60), || {
+        http("GET", &format!("{base}/readyz"), None, None).0 == 200
+    });
+    assert_the_auditor_sees_what_replay_raised(&base, &tokens[0], &data);
     drop(b);
+    curl(
+        &format!("{}/", setup.ch),
+        Some(&format!(
+            "DROP DATABASE IF EXISTS {} ON CLUSTER {cluster}",
+            setup.db
+        )),
+    );
 }
 
 #[test]
@@ -1265,6 +1417,29 @@ fn a_broker_restart_mid_stream_loses_nothing() {
     kafka("stop");
 }
 
+/// A users file with `users` (name, role, region) and a token secret, in the dataset's
+/// directory: the flags that give a process the dashboard API, and each user's token.
+fn api_users(data: &Dataset, users: &[(&str, &str, &str)]) -> (Vec<String>, Vec<String>) {
+    let file = data.dir.join("users.toml");
+    let secret = data.dir.join("secret");
+    fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").expect("secret");
+    for (name, role, region) in users {
+        support::add_user(&file, name, role, region, &[], "s3cret-pass");
+    }
+    let tokens = users
+        .iter()
+        .map(|(name, _, _)| support::token(&file, &secret, name))
+        .collect();
+    let path = |p: &PathBuf| p.to_str().expect("path").to_string();
+    let flags = vec![
+        "--users".to_string(),
+        path(&file),
+        "--token-secret-file".to_string(),
+        path(&secret),
+    ];
+    (flags, tokens)
+}
+
 /// (HTTP status, JSON body) of a request with an optional bearer token and JSON body.
 fn http(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
     let mut cmd = Command::new("curl");
@@ -1327,31 +1502,21 @@ fn the_dashboard_api_serves_cluster_alerts_and_window_status_to_every_api_proces
     let expected = data.expected();
     let setup = Setup::new("api");
     // Users made with the CLI: a county inspector (C0 is 430620) and a city leader.
-    let users = data.dir.join("users.toml");
-    let secret = data.dir.join("secret");
-    fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").expect("secret");
-    let users_arg = users.to_str().expect("path");
-    let add = |name: &str, role: &str, region: &str| {
-        support::add_user(&users, name, role, region, &[], "s3cret-pass")
-    };
-    add("c0-inspector", "inspector", "430620");
-    add("city-leader", "leader", "4306");
-    let listed = support::jiancha_user(&["list", "--users", users_arg], "");
+    let (api_flags, tokens) = api_users(
+        &data,
+        &[
+            ("c0-inspector", "inspector", "430620"),
+            ("city-leader", "leader", "4306"),
+            ("c0-window-system", "publisher", "430620"),
+        ],
+    );
+    let listed = support::jiancha_user(&["list", "--users", &api_flags[1]], "");
     assert!(
         listed.contains("c0-inspector\tinspector\t430620"),
         "{listed}"
     );
-    let token = |user: &str| support::token(&users, &secret, user);
-    let (inspector, leader) = (token("c0-inspector"), token("city-leader"));
-    add("c0-window-system", "publisher", "430620");
-    let publisher = token("c0-window-system");
-
-    let api_flags = [
-        "--users",
-        users_arg,
-        "--token-secret-file",
-        secret.to_str().expect("p"),
-    ];
+    let [inspector, leader, publisher] = [&tokens[0], &tokens[1], &tokens[2]].map(String::clone);
+    let api_flags: Vec<&str> = api_flags.iter().map(String::as_str).collect();
     let j = setup.start(&data, &api_flags);
     let base = j.metrics.trim_end_matches("/metrics").to_string();
     wait_until("the API is ready", Duration::from_secs(60), || {

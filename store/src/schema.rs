@@ -149,6 +149,8 @@ pub const MIGRATIONS: &[Migration] = &[
          ENGINE = MergeTree() ORDER BY (batch, region, key)",
             // The finished computations: written after their perf_month rows, with the
             // period the part's rows span (seconds), which a query must cover to use them.
+            // A row with dimension '' (no batch) records a part checked to hold each sorting
+            // key once, so that it is read without FINAL (store::clickhouse).
             "CREATE TABLE IF NOT EXISTS {db}.perf_month_parts (\
             source String, dimension String, part String, batch String, \
             min_time UInt32, max_time UInt32) \

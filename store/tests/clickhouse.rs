@@ -251,3 +251,59 @@ async fn perf_counts_from_stored_totals_equal_the_rows() {
     copy.drop_database().await.expect("drop");
     store.drop_database().await.expect("drop");
 }
+
+/// A month whose only part holds a key twice (one insert carrying an alert's open and
+/// retracted rows: a re-delivered batch joined with the next) is read with `FINAL`: history
+/// shows the alert once, retracted, and 绩效 does not count it; the same once merged. (Current
+/// releases collapse such an insert already, `optimize_on_insert`; 18.16 does not.)
+#[tokio::test]
+async fn a_part_holding_a_key_twice_is_read_with_final() {
+    use conformance::{alert, T0};
+    let Some(store) = fresh_store("twice").await else {
+        return;
+    };
+    store.migrate().await.expect("migrate");
+    store
+        .insert_alerts(&[
+            alert("a1", "430626", "open"),
+            alert("a1", "430626", "retracted"),
+            alert("a2", "430626", "open"),
+        ])
+        .await
+        .expect("one insert");
+    let history = store::HistoryQuery {
+        region_prefix: "4306".into(),
+        ..store::HistoryQuery::default()
+    };
+    let perf = PerfQuery {
+        region_prefix: "4306".into(),
+        from: T0 - 86_400,
+        to: T0 + 86_400,
+        by: Dimension::Department,
+    };
+    let seen = |rows: Vec<store::rows::AlertRow>| -> Vec<(String, String)> {
+        rows.into_iter().map(|a| (a.alert_id, a.status)).collect()
+    };
+    let want = vec![
+        ("a1".to_string(), "retracted".to_string()),
+        ("a2".to_string(), "open".to_string()),
+    ];
+    for round in ["as inserted", "merged"] {
+        assert_eq!(
+            seen(store.history(&history).await.expect("history")),
+            want,
+            "{round}"
+        );
+        let counts = store.perf_counts(&perf).await.expect("perf");
+        assert_eq!(
+            counts
+                .iter()
+                .map(|c| (c.key.as_str(), c.yellows))
+                .collect::<Vec<_>>(),
+            [("BDC", 1)],
+            "{round}"
+        );
+        merge_all(&store);
+    }
+    store.drop_database().await.expect("drop");
+}

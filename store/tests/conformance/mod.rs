@@ -14,21 +14,31 @@ use store::{
 };
 
 /// How a backend's [`Store::count`] counts re-delivered rows.
-#[allow(dead_code)] // each test binary constructs one of the two
+#[allow(dead_code)] // each test binary constructs some of them
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counting {
     /// Every row written (ClickHouse, before its background merges).
     Raw,
     /// Only the winning row of each key (SQLite upserts).
     Collapsed,
+    /// Every row written, except inserts identical to a recent one of the same shard, which
+    /// are dropped (ClickHouse's Replicated tables, the cluster layout): which those are
+    /// depends on how the rows were spread over the shards, so between the two.
+    Deduplicated,
 }
 
 impl Counting {
-    /// `raw` or `collapsed`, whichever this backend counts.
-    pub fn pick(self, raw: u64, collapsed: u64) -> u64 {
+    /// Assert that `counted` is what this backend counts when `raw` rows were written, of
+    /// which `collapsed` win.
+    #[track_caller]
+    pub fn check(self, what: &str, counted: u64, raw: u64, collapsed: u64) {
         match self {
-            Counting::Raw => raw,
-            Counting::Collapsed => collapsed,
+            Counting::Raw => assert_eq!(counted, raw, "{what}: every row written"),
+            Counting::Collapsed => assert_eq!(counted, collapsed, "{what}: winning rows"),
+            Counting::Deduplicated => assert!(
+                (collapsed..=raw).contains(&counted),
+                "{what}: {counted} rows, not between {collapsed} and {raw}"
+            ),
         }
     }
 }
@@ -252,10 +262,7 @@ pub async fn alerts_keep_the_highest_version_and_filter(store: &impl Store, coun
         .await
         .expect("retraction");
     store.insert_alerts(&first[..1]).await.expect("replay");
-    assert_eq!(
-        store.count("alerts").await.expect("count"),
-        counting.pick(6, 2)
-    );
+    counting.check("alerts", store.count("alerts").await.expect("count"), 6, 2);
 
     let all = store.alerts(&AlertFilter::default()).await.expect("query");
     let mut seen: Vec<(&str, &str)> = all
@@ -497,9 +504,11 @@ pub async fn on_time_rate_counts_each_case_once(store: &impl Store, counting: Co
     ];
     store.insert_case_facts(&facts).await.expect("facts");
     store.insert_case_facts(&facts).await.expect("redelivery");
-    assert_eq!(
+    counting.check(
+        "case_facts",
         store.count("case_facts").await.expect("count"),
-        counting.pick(8, 4)
+        8,
+        4,
     );
     assert_eq!(store.on_time_rate("430626").await.expect("county"), (2, 3));
     assert_eq!(store.on_time_rate("4306").await.expect("city"), (3, 4));
@@ -530,9 +539,11 @@ pub async fn dead_letters_collapse_by_time_and_source(store: &impl Store, counti
         .insert_dead_letters(&rows[..1])
         .await
         .expect("redelivery");
-    assert_eq!(
+    counting.check(
+        "dead_letters",
         store.count("dead_letters").await.expect("count"),
-        counting.pick(4, 3)
+        4,
+        3,
     );
 }
 
@@ -626,9 +637,11 @@ pub async fn a_written_batch_is_visible_to_every_read(store: &impl Store, counti
     );
     assert_eq!(store.on_time_rate("430626").await.expect("rate"), (1, 1));
     assert_eq!(store.window_status().await.expect("windows"), batch.windows);
-    assert_eq!(
+    counting.check(
+        "dead_letters",
         store.count("dead_letters").await.expect("dead"),
-        counting.pick(2, 1)
+        2,
+        1,
     );
     let perf = store
         .perf_counts(&PerfQuery {
@@ -876,9 +889,11 @@ pub async fn load_perf_dataset(store: &impl Store, counting: Counting) {
         .insert_activity(&activity[2..3])
         .await
         .expect("re-delivered F3 acceptance");
-    assert_eq!(
+    counting.check(
+        "activity",
         store.count("activity").await.expect("count"),
-        counting.pick(18, 17)
+        18,
+        17,
     );
 }
 
