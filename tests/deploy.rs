@@ -12,9 +12,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
+
+mod support;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,22 +29,12 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Whether `tool` runs; by hand a missing tool skips (false), in CI it fails.
+/// Whether `tool` runs (see `support::have`).
 fn have(tool: &str) -> bool {
-    let ok = Command::new(tool).arg("--help").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: {tool} is missing (scripts/test.sh installs it)"
-        );
-        eprintln!("skipping the {tool} check: not installed");
-    }
-    ok
+    support::have(tool, "--help", "scripts/test.sh")
 }
 
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
-}
+use support::run;
 
 /// YAML documents as JSON values (PyYAML, which every Debian image used here has).
 fn yaml(text: &str) -> Vec<Value> {

@@ -444,14 +444,19 @@ channels = ["hook"]
     .expect("config");
     let config = config.to_str().expect("UTF-8 path").to_string();
     let demo = Demo::start_with(&data, port, days_back, "notify", &["--config", &config]);
-    let got = wait_for(
-        "a notification from the demo",
-        Duration::from_secs(90),
-        || {
-            let got = receiver.got();
-            (!got.is_empty()).then_some(got)
-        },
-    );
+    let start = Instant::now();
+    let got = loop {
+        let got = receiver.got();
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no notification from the demo within 90 s; its log:\n{}",
+            demo.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
     let first: Value = serde_json::from_str(&got[0].1).expect("webhook JSON");
     assert_eq!(first["type"], "jiancha.notification.v1", "{first}");
     assert!(

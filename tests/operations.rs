@@ -37,22 +37,12 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Whether `tool` runs; by hand a missing tool skips (false), in CI it fails.
+/// Whether `tool` runs (see `support::have`).
 fn have(tool: &str) -> bool {
-    let ok = Command::new(tool).arg("--version").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: {tool} is missing (scripts/test.sh installs it with deploy/local/prometheus.sh)"
-        );
-        eprintln!("skipping: {tool} is not installed (deploy/local/prometheus.sh installs it)");
-    }
-    ok
+    support::have(tool, "--version", "deploy/local/prometheus.sh")
 }
 
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
-}
+use support::run;
 
 fn text(out: &Output) -> String {
     format!(

@@ -203,9 +203,10 @@ impl Feed {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_endpoint_and_no_socket_shows_another_countys_data() {
-    let dir = std::env::temp_dir().join(format!("jiancha-scoping-{}", std::process::id()));
+/// A fresh embedded node on the event clock holding the two counties' reference, a client, and
+/// the node's directory (to remove at the end).
+async fn two_counties(tag: &str) -> (Embedded, Client, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("jiancha-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut cfg = EmbeddedConfig::new(
         dir.join("data"),
@@ -226,6 +227,12 @@ async fn no_endpoint_and_no_socket_shows_another_countys_data() {
             .build()
             .into(),
     };
+    (node, c, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_endpoint_and_no_socket_shows_another_countys_data() {
+    let (node, c, dir) = two_counties("scoping").await;
     let admin = tokio::task::block_in_place(|| c.token("province-admin"));
     let mut both = county("PJ", "430626");
     both.extend(county("XY", "430624"));
@@ -413,27 +420,7 @@ struct XyView {
 /// Run 湘阴's day (window staffed then left empty, an overdue case, complaints) through a fresh
 /// embedded node, with `forged` lines posted by 平江's publisher in between.
 async fn xy_day(tag: &str, forged: &[String]) -> XyView {
-    let dir = std::env::temp_dir().join(format!("jiancha-forgery-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut cfg = EmbeddedConfig::new(
-        dir.join("data"),
-        Arc::new(reference()),
-        Policy::default(),
-        "127.0.0.1:0".parse().expect("addr"),
-        dir.join("users.toml"),
-        users(),
-        TokenKey::new(&[7u8; 32]).expect("key"),
-    );
-    cfg.clock = Clock::Event;
-    let node = start(cfg).await.expect("start");
-    let c = Client {
-        base: format!("http://{}", node.addr),
-        addr: node.addr,
-        agent: ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into(),
-    };
+    let (node, c, _dir) = two_counties(&format!("forgery-{tag}")).await;
     let xy_ev = |id: &str, kind: &str, at: &str, extra: &str| {
         format!(
             r#"{{"event_id":"{id}","kind":"{kind}","occurred_at":"2026-11-{at}:00+08:00","reported_at":"2026-11-{at}:01+08:00","center_id":"XY","region":"430624","window_id":"XY-W01","staff_id":"XY-S01"{extra}}}"#

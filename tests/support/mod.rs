@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// `jiancha user …` with the password on standard input; its standard output.
+#[allow(dead_code)]
 pub fn jiancha_user(args: &[&str], stdin: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_jiancha"))
         .arg("user")
@@ -30,6 +31,7 @@ pub fn jiancha_user(args: &[&str], stdin: &str) -> String {
 
 /// `jiancha user add` of `username` with `role` over `region` (plus `extra` arguments, such as
 /// `--name`) to the users file `users`, with `password`.
+#[allow(dead_code)] // not every test binary adds users
 pub fn add_user(
     users: &std::path::Path,
     username: &str,
@@ -69,4 +71,26 @@ pub fn token(users: &std::path::Path, secret: &std::path::Path, username: &str) 
         ],
         "",
     )
+}
+
+/// Whether the command-line `tool` runs (`tool probe` starts at all): by hand a missing tool
+/// skips the test (false); under `CI` it fails it, since `scripts/test.sh` installs it
+/// (`how` says with what).
+#[allow(dead_code)] // not every test binary needs outside tools
+pub fn have(tool: &str, probe: &str, how: &str) -> bool {
+    let ok = Command::new(tool).arg(probe).output().is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI: {tool} is missing ({how} installs it)"
+        );
+        eprintln!("skipping: {tool} is not installed ({how} installs it)");
+    }
+    ok
+}
+
+/// Run `cmd` to its end; a command that cannot start fails the test.
+#[allow(dead_code)]
+pub fn run(cmd: &mut Command) -> std::process::Output {
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
