@@ -40,7 +40,7 @@ deploy/local/browser.sh
 deploy/local/prometheus.sh
 
 echo "== cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 # Fuzzing (docs/RELIABILITY.md, "Fuzzing"): every cargo-fuzz target of fuzz/ for a short run
 # from the committed corpus; a crash, failed check, timeout or OOM fails the suite. Its own
