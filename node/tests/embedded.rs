@@ -21,16 +21,17 @@ const PASSWORD: &str = "demo-password-1";
 fn users() -> Users {
     let hash = hash_password(PASSWORD).expect("hash");
     let mut users = Users::default();
-    for (name, role) in [
-        ("pub", Role::Publisher),
-        ("insp", Role::Inspector),
-        ("adm", Role::Admin),
+    // The admin scrapes /metrics, which is for province-wide operators (docs/SECURITY.md).
+    for (name, role, region) in [
+        ("pub", Role::Publisher, "430626"),
+        ("insp", Role::Inspector, "430626"),
+        ("adm", Role::Admin, "43"),
     ] {
         users.upsert(User {
             username: name.into(),
             name: name.into(),
             role,
-            region: Region::try_from("430626".to_string()).expect("region"),
+            region: Region::try_from(region.to_string()).expect("region"),
             password_hash: hash.clone(),
             token_epoch: 0,
         });
