@@ -834,7 +834,8 @@ pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions<'a>) -> Result<Event<'
         .opt_str(F::source, MAX_SOURCE_LEN)?
         .filter(|s| !is_blank(s))
     {
-        Some(s) => Some(s),
+        // A source is shown and namespaces event ids: it is held to the id character set.
+        Some(s) => check_id("source", &s).map(|()| Some(s))?,
         None => opts.default_source.map(Cow::Borrowed),
     };
     let body = body(kind, &mut raw, window_id.is_some(), staff_id.is_some())?;
@@ -1003,6 +1004,37 @@ mod tests {
         default_source: None,
         max_future_skew_secs: 600,
     };
+
+    #[test]
+    fn the_source_is_the_events_or_the_senders_and_inert() {
+        let line = |extra: &str| {
+            format!(
+                r#"{{"event_id":"e1","kind":"window.opened","occurred_at":"2026-09-28T09:00:00+08:00","center_id":"PJ","region":"430626","window_id":"W01"{extra}}}"#
+            )
+        };
+        let posted = DecodeOptions {
+            default_source: Some("http:pj-pub"),
+            ..OPTS
+        };
+        let plain = line("");
+        assert_eq!(decode_str(&plain, &OPTS).expect("ok").source, None);
+        let ev = decode_str(&plain, &posted).expect("ok");
+        assert_eq!(ev.source.as_deref(), Some("http:pj-pub"), "the sender's");
+        let named = line(r#","source":"sdjc:pj-approval""#);
+        let ev = decode_str(&named, &posted).expect("ok");
+        assert_eq!(ev.source.as_deref(), Some("sdjc:pj-approval"), "its own");
+        let hostile = line(r#","source":"a\u001b[2Jb""#);
+        let e = decode_str(&hostile, &posted).expect_err("control character");
+        assert_eq!((e.code, e.field), (Reason::BadId, Some("source")));
+        let long = line(&format!(
+            r#","source":"{}""#,
+            "s".repeat(MAX_SOURCE_LEN + 1)
+        ));
+        assert_eq!(
+            decode_str(&long, &posted).expect_err("too long").field,
+            Some("source")
+        );
+    }
 
     #[test]
     fn every_field_name_is_found_and_nothing_else() {
