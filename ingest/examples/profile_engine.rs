@@ -1,6 +1,9 @@
 //! Profiling aid: warm an engine with 1M open cases, then run a steady-state stream once
 //! (pre-decoded; `--decode`: from the JSON lines; `--decode-only`: decoding alone, ten times).
 //! `perf record -D <ms> target/release/examples/profile_engine` skips the warm-up.
+//! `PROFILE_CASES` and `PROFILE_EVENTS` change the sizes, e.g. small enough for
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*apply_all*'`, which
+//! counts the instructions of the timed part alone (docs/BENCHMARKS.md).
 
 use std::time::Instant;
 
@@ -14,8 +17,15 @@ use common::{stream, warm_engine, OPTS};
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let t = Instant::now();
-    let (mut engine, mut workload) = warm_engine(1_000_000, rules::Policy::default());
-    let lines = stream(&mut workload, 3_000_000);
+    let size = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (mut engine, mut workload) =
+        warm_engine(size("PROFILE_CASES", 1_000_000), rules::Policy::default());
+    let lines = stream(&mut workload, size("PROFILE_EVENTS", 3_000_000));
     eprintln!("setup {:?}", t.elapsed());
     match mode.as_str() {
         "--decode-only" => {

@@ -76,7 +76,7 @@ impl Engine {
                 payer_id: payer_id.into(),
                 amount_fen,
             };
-            let region = self.symbols.intern(&ev.region);
+            let region = self.region;
             let (slot, new) = self
                 .matters
                 .find_or_insert(&key, region, || Matter::new(&key, kind, region));
@@ -90,7 +90,7 @@ impl Engine {
             self.settle_matter(slot, self.clock, out);
             return Outcome::Applied;
         };
-        let region = self.symbols.intern(&ev.region);
+        let region = self.region;
         let slot = match self.cases.find(case_id, region) {
             Some(slot) => slot,
             None => {
@@ -145,7 +145,7 @@ impl Engine {
     /// new.
     fn matter_slot(&mut self, region: &str, prefix: &str, id: &str, kind: MatterKind) -> u32 {
         let key = format!("{prefix}:{id}");
-        let region = self.symbols.intern(region);
+        let region = self.hot.intern(&mut self.symbols, region);
         self.matters
             .find_or_insert(&key, region, || Matter::new(&key, kind, region))
             .0

@@ -124,26 +124,33 @@ pub fn check_listed<'e>(
     let mut unlisted = Unlisted::default();
     let (region, center): (&'e str, &'e str) = (&ev.region, &ev.center_id);
 
-    // center_id: the region of its windows.
-    match reference.center_region(center) {
-        Some(r) if r == region => {}
-        Some(r) => {
-            return Err(mismatch(
-                "center_id",
-                format!("centre {center} belongs to region {r}, not to {region}"),
-            ))
+    // center_id: the region of its windows. A listed window of this centre and region
+    // vouches for it (below), which saves a look-up on most events.
+    let window = ev.window_id.as_deref();
+    let vouched = window
+        .and_then(|w| reference.windows.get(w))
+        .is_some_and(|w| w.center_id == center && w.region == region);
+    if !vouched {
+        match reference.center_region(center) {
+            Some(r) if r == region => {}
+            Some(r) => {
+                return Err(mismatch(
+                    "center_id",
+                    format!("centre {center} belongs to region {r}, not to {region}"),
+                ))
+            }
+            None if reference.lists_centers() && !accept_unlisted => {
+                return Err(unlisted_id(
+                    "center_id",
+                    format!("centre {center} has no window in windows.csv"),
+                ))
+            }
+            None => unlisted.push(Tag::Center, center, region, "center_id"),
         }
-        None if reference.lists_centers() && !accept_unlisted => {
-            return Err(unlisted_id(
-                "center_id",
-                format!("centre {center} has no window in windows.csv"),
-            ))
-        }
-        None => unlisted.push(Tag::Center, center, region, "center_id"),
     }
 
     // window_id: its centre.
-    if let Some(window) = ev.window_id.as_deref() {
+    if let Some(window) = window.filter(|_| !vouched) {
         match reference.windows.get(window) {
             Some(w) if w.center_id == center => {}
             Some(w) => {
@@ -198,7 +205,11 @@ impl Engine {
     /// order of SPEC §3's fields: what the reference binds ([`check_listed`]), then what
     /// earlier events bound, then the case, complaint or rating. Returns the bindings to learn
     /// if the event is accepted.
-    pub(super) fn check_jurisdiction(&mut self, ev: &Event<'_>) -> Result<Learnt, Rejection> {
+    pub(super) fn check_jurisdiction(
+        &mut self,
+        ev: &Event<'_>,
+        case_hash: Option<super::table::KeyHash>,
+    ) -> Result<Learnt, Rejection> {
         let unlisted = check_listed(&self.reference, self.policy.accept_unlisted_ids, ev)?;
         let mut learnt = Learnt::default();
         for &(tag, id, owner, field) in &unlisted.items[..unlisted.len] {
@@ -207,8 +218,7 @@ impl Engine {
         let center = &*ev.center_id;
 
         // The case, complaint or rating: opened by this centre, if opened at all.
-        let center_sym = self.symbols.lookup(center).unwrap_or(NONE);
-        let region_sym = self.symbols.lookup(&ev.region).unwrap_or(NONE);
+        let (center_sym, region_sym) = (self.center, self.region);
         let opened_by = match &ev.body {
             Body::ComplaintFiled { complaint_id, .. }
             | Body::ComplaintResolved { complaint_id, .. } => {
@@ -229,7 +239,14 @@ impl Engine {
             body if body.kind().is_case() || matches!(body, Body::FeeCharged { .. }) => ev
                 .case_id
                 .as_deref()
-                .and_then(|id| Some((id, self.cases.find(id, region_sym)?)))
+                .and_then(|id| {
+                    // A case event's hash is computed once, in `on_event`; a fee's here.
+                    let slot = match case_hash {
+                        Some(h) => self.cases.find_hashed(h, id, region_sym),
+                        None => self.cases.find(id, region_sym),
+                    };
+                    Some((id, slot?))
+                })
                 .and_then(|(id, slot)| Some(("case_id", id, self.cases.get(slot)?.who.center))),
             _ => None,
         };

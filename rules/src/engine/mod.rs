@@ -45,7 +45,7 @@ use crate::time::Instant;
 use case::{inst, t32, Case, Ctx, Fired, NEVER, T32};
 use matter::Matter;
 use people::People;
-use table::{Dedup, Departed, KeyHash, Slab, Symbols, NONE};
+use table::{Dedup, Departed, HotSymbols, KeyHash, Slab, Sym, Symbols, NONE};
 use windows::Board;
 
 pub use jurisdiction::{check_listed, Unlisted};
@@ -205,6 +205,11 @@ pub struct Engine {
     activities: Vec<crate::fact::Activity>,
     /// Live window status, queue tickets and the `window.*` rules' timers.
     board: Board,
+    /// The region and centre of the event being applied, as symbols.
+    region: Sym,
+    center: Sym,
+    /// Regions' and centres' symbols, found without hashing.
+    hot: HotSymbols,
     /// Jurisdictions learnt from events for ids the reference does not list (a centre's region,
     /// a window's or staff member's centre), bound by the first event accepted with them.
     bound: jurisdiction::Bindings,
@@ -227,6 +232,9 @@ impl Engine {
             symbols,
             board,
             bound: jurisdiction::Bindings::default(),
+            region: NONE,
+            center: NONE,
+            hot: HotSymbols::default(),
             cases: Slab::default(),
             matters: Slab::default(),
             people: People::default(),
@@ -327,7 +335,7 @@ impl Engine {
     /// `case.*` event.
     fn case_hash(&self, ev: &Event<'_>) -> Option<KeyHash> {
         let case = ev.case_id.as_deref()?;
-        let region = self.symbols.lookup(&ev.region).unwrap_or(NONE);
+        let region = self.hot.lookup(&self.symbols, &ev.region).unwrap_or(NONE);
         ev.body
             .kind()
             .is_case()
@@ -341,8 +349,9 @@ impl Engine {
         // index) together: their cache misses then overlap instead of queueing.
         let id = event_hash(ev);
         self.dedup.prefetch(id);
-        // The event's region as a symbol first: cases are keyed within it.
-        self.symbols.intern(&ev.region);
+        // The event's region and centre as symbols first: cases are keyed within the region.
+        self.region = self.hot.intern(&mut self.symbols, &ev.region);
+        self.center = self.hot.intern(&mut self.symbols, &ev.center_id);
         let case = self
             .case_hash(ev)
             .and_then(|h| Some((ev.case_id.as_deref()?, h)));
@@ -353,7 +362,7 @@ impl Engine {
             self.stats.duplicates += 1;
             return Ok(Outcome::Duplicate);
         }
-        self.check(ev)?;
+        self.check(ev, case.map(|(_, h)| h))?;
         let start = out.len();
         self.fire_timers(ev.occurred_at, out);
         self.dedup.insert(id);
@@ -454,8 +463,8 @@ impl Engine {
     /// Refuse events the engine cannot use (they go to the dead-letter store): one whose ids
     /// cross jurisdictions (checked in the order of SPEC §3's fields), then an acceptance of an
     /// item nobody knows the limits of. Nothing is changed unless the event passes.
-    fn check(&mut self, ev: &Event<'_>) -> Result<(), Rejection> {
-        let learnt = self.check_jurisdiction(ev)?;
+    fn check(&mut self, ev: &Event<'_>, case: Option<KeyHash>) -> Result<(), Rejection> {
+        let learnt = self.check_jurisdiction(ev, case)?;
         if let Body::CaseAccepted { overrides, .. } = &ev.body {
             let code = ev.item_code.as_deref().unwrap_or("");
             let has_limit =
@@ -645,7 +654,7 @@ impl Engine {
         ev: &Event<'_>,
         out: &mut Vec<Alert>,
     ) -> Outcome {
-        let region = self.symbols.intern(&ev.region);
+        let region = self.region;
         let (slot, _) = self
             .cases
             .find_or_insert_hashed(h, case_id, region, || Case::new(case_id, region));

@@ -4,7 +4,7 @@
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashMap};
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 /// Ask the CPU to start loading the cache lines of `value` (a hint: it never reads into a
 /// register and never faults). The engine is bound by memory latency: issuing the independent
@@ -96,6 +96,57 @@ impl Symbols {
     /// Owned copy for output, `None` for [`NONE`].
     pub fn owned(&self, id: Sym) -> Option<String> {
         self.get(id).map(str::to_string)
+    }
+}
+
+/// The symbols of the few short strings every event repeats (its region, its centre), found by
+/// comparing one packed word instead of hashing: a stream names a handful of regions and
+/// centres, event after event. Strings longer than 8 bytes, and any beyond the cache's few
+/// entries, go to [`Symbols`]. Not state: rebuilt as events come.
+#[derive(Debug, Clone, Default)]
+pub struct HotSymbols {
+    entries: Vec<(u64, u8, Sym)>,
+}
+
+/// Most entries a [`HotSymbols`] keeps (a linear scan stays cheaper than a hash up to here).
+const HOT: usize = 16;
+
+/// A string of at most 8 bytes as one word (and its length).
+fn packed(s: &str) -> Option<(u64, u8)> {
+    let b = s.as_bytes();
+    (b.len() <= 8).then(|| {
+        // A byte loop, not a copy into a buffer: the copy's length is unknown at compile time
+        // and becomes a call to memcpy.
+        let w = b
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (i, &c)| w | u64::from(c) << (8 * i));
+        (w, b.len() as u8)
+    })
+}
+
+impl HotSymbols {
+    /// The symbol of `s`, interning it if new.
+    pub fn intern(&mut self, symbols: &mut Symbols, s: &str) -> Sym {
+        let Some(key) = packed(s) else {
+            return symbols.intern(s);
+        };
+        if let Some(&(_, _, sym)) = self.entries.iter().find(|e| (e.0, e.1) == key) {
+            return sym;
+        }
+        let sym = symbols.intern(s);
+        if self.entries.len() < HOT {
+            self.entries.push((key.0, key.1, sym));
+        }
+        sym
+    }
+
+    /// The symbol of `s` if it was ever interned.
+    pub fn lookup(&self, symbols: &Symbols, s: &str) -> Option<Sym> {
+        match packed(s).and_then(|key| self.entries.iter().find(|e| (e.0, e.1) == key)) {
+            Some(&(_, _, sym)) => Some(sym),
+            None => symbols.lookup(s),
+        }
     }
 }
 
@@ -376,8 +427,13 @@ impl<T: Keyed> Slab<T> {
 
     /// Slot of `key` in `scope`, if present.
     pub fn find(&self, key: &str, scope: Sym) -> Option<u32> {
+        self.find_hashed(self.key_hash(key, scope), key, scope)
+    }
+
+    /// [`Slab::find`] with the key's hash already computed.
+    pub fn find_hashed(&self, KeyHash(h): KeyHash, key: &str, scope: Sym) -> Option<u32> {
         let key = key.as_bytes();
-        self.index.find(self.hash(key, scope), |s| {
+        self.index.find(h, |s| {
             self.cell(s)
                 .and_then(Option::as_ref)
                 .is_some_and(|v| v.key() == key && v.scope() == scope)
@@ -748,8 +804,20 @@ impl Dedup {
     /// The hash under which an event is remembered: its `event_id` in the namespace of its
     /// region and source, so that no publisher can make another jurisdiction's or another
     /// source's event look like a duplicate (docs/RULES.md, "Jurisdiction").
+    ///
+    /// Hot: computed for every event (and for its lookahead), so no bytes are copied: the
+    /// region's hash seeds the source's, and that seeds the id's. Distinct (region, source)
+    /// pairs give unrelated seeds (each a full hash, never the raw bytes: xxh3 of a short input
+    /// is its bytes XOR the seed before mixing, so structured seeds such as two region codes
+    /// one digit apart would make structured ids collide), and no pair of parts can be shifted
+    /// into another ("ab"+"c" vs "a"+"bc").
     pub fn hash(region: &str, source: &str, event_id: &str) -> IdHash {
-        IdHash(scoped_hash(&[region, source, event_id]))
+        let mut seed = xxh3_64(region.as_bytes());
+        // Most events name no source (replay, Kafka) or come from one: hash it only if named.
+        if !source.is_empty() {
+            seed = xxh3_64_with_seed(source.as_bytes(), seed);
+        }
+        IdHash(xxh3_64_with_seed(event_id.as_bytes(), seed))
     }
 
     /// Has this id been seen (without recording it)?
@@ -836,6 +904,20 @@ mod tests {
         assert_eq!(s.find("C1", 3), None);
         s.remove(a);
         assert_eq!(s.find("C1", 2), Some(b));
+    }
+
+    #[test]
+    fn structured_ids_in_neighbouring_regions_never_collide() {
+        // Window systems number their events; counties' codes differ in a digit or two.
+        let mut seen = std::collections::HashSet::new();
+        for region in ["430620", "430621", "430622", "430626", "430681", "440300"] {
+            for source in ["", "http:pj-pub", "http:yy-pub"] {
+                for n in 0..60_000 {
+                    let id = Dedup::hash(region, source, &format!("e{n}"));
+                    assert!(seen.insert(id.0), "{region} {source:?} e{n} collides");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1031,7 +1031,7 @@ impl Engine {
             Some(d) => self.symbols.intern(d),
             None => NONE,
         };
-        let region = self.symbols.intern(&ev.region);
+        let region = self.region;
         let max = self.policy.max_wait_minutes;
         let serial = self.board.serial;
         self.board.serial = serial.wrapping_add(1);
