@@ -643,12 +643,13 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
     let Some(loaded) = load(&file.reference) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
+    let reference = Arc::new(loaded.reference);
     let mut cfg = cluster_config(&file, file.cluster.listen);
     cfg.api = match api_settings(&file.api, &file.security) {
         Ok(api) => api.map(|mut a| {
             a.config.future_skew_secs = i64::from(loaded.policy.future_skew_minutes) * 60;
             a.config.policy = loaded.policy.clone();
-            a.directory = dashboard_api::Directory::from_reference(&loaded.reference);
+            a.directory = dashboard_api::Directory::from_reference(&reference);
             a
         }),
         Err(e) => {
@@ -669,7 +670,7 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
     cfg.checkpoint_interval = Duration::from_secs(c.checkpoint_seconds.max(1));
     cfg.shutdown_deadline = Duration::from_secs(c.shutdown_seconds.max(1));
     cfg.notify = file.notify.enabled.then(|| file.notify.clone());
-    match cluster::run(cfg, Arc::new(loaded.reference), loaded.policy) {
+    match cluster::run(cfg, reference, loaded.policy) {
         Ok(()) => {
             eprintln!("cluster: stopped cleanly (drained, checkpointed, committed)");
             ExitCode::SUCCESS
@@ -736,7 +737,8 @@ fn api(args: ApiOnlyArgs, mut file: Config) -> ExitCode {
             if let Some(dir) = &file.reference.dir {
                 match ingest::reference_dir::load(dir, None) {
                     Ok(loaded) => {
-                        api.directory = dashboard_api::Directory::from_reference(&loaded.reference)
+                        api.directory =
+                            dashboard_api::Directory::from_reference(&Arc::new(loaded.reference))
                     }
                     Err(errors) => {
                         for e in errors {

@@ -66,7 +66,7 @@ pub struct Refused {
 /// Where ingested events go.
 pub trait EventSink: Send + Sync + 'static {
     /// Make `accepted` and `refused` durable; `Ok` only when both are. The answer lists, by
-    /// index into `accepted`, the events the sink already had (same [`Accepted::identity`],
+    /// ascending index into `accepted`, the events the sink already had (same [`Accepted::identity`],
     /// earlier or in this batch): they were not stored again. A sink that cannot tell (Kafka)
     /// lists none, and the engine drops the duplicate later.
     fn submit(
@@ -344,12 +344,15 @@ pub(crate) async fn ingest(
         ))
     })?;
     // The accepted lines, in order, are the results with status "accepted".
+    // `duplicates` are ascending indexes into the accepted lines: one pass marks them (a
+    // re-sent batch of 20,000 lines is all duplicates).
+    let mut marked = duplicates.iter().peekable();
     for (k, r) in results
         .iter_mut()
         .filter(|r| r.status == "accepted")
         .enumerate()
     {
-        if duplicates.contains(&k) {
+        if marked.next_if_eq(&&k).is_some() {
             r.status = "duplicate";
         }
     }

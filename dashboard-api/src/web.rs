@@ -181,8 +181,9 @@ impl Directory {
 
     /// The directory of a reference: centres (named by `centers.csv`, else by id) and windows
     /// with their regions, staff of windows, department and item names.
-    pub fn from_reference(r: &rules::Reference) -> Directory {
-        let reference = Some(Arc::new(r.clone()));
+    pub fn from_reference(reference: &Arc<rules::Reference>) -> Directory {
+        let r = &**reference;
+        let reference = Some(Arc::clone(reference));
         let mut windows: Vec<WindowEntry> = r
             .windows
             .values()

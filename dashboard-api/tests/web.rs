@@ -34,7 +34,8 @@ fn reference() -> Reference {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_directory_names_only_what_is_in_the_callers_jurisdiction() {
     let s = start(ApiConfig::default()).await;
-    s.api.set_directory(Directory::from_reference(&reference()));
+    s.api
+        .set_directory(Directory::from_reference(&std::sync::Arc::new(reference())));
 
     let (status, pj) = s.get("/api/v1/directory", "pj-leader").await;
     assert_eq!(status, 200, "{pj}");

@@ -215,13 +215,19 @@ impl Reference {
             .iter()
             .map(|w| (w.center_id.clone(), w.region.clone()))
             .collect();
+        // `parse` has placed every member already (refusing those it cannot); here only members
+        // handed over unplaced (tests, benchmarks) are placed, best effort.
+        let by_id = window_index(&windows);
         let staff = staff
             .into_iter()
             .map(|mut s| {
-                s.center_id = home_center(&s, &windows, &center_regions).ok().flatten();
+                if s.center_id.is_none() {
+                    s.center_id = home_center(&s, &by_id, &center_regions).ok().flatten();
+                }
                 s
             })
             .collect::<Vec<_>>();
+        drop(by_id);
         let item_index = items
             .iter()
             .enumerate()
@@ -551,10 +557,11 @@ fn place_staff(
     errors: &mut Vec<ReferenceError>,
 ) -> Vec<Staff> {
     let name = file.map_or("staff.csv", |f| f.0.as_str());
+    let windows = window_index(windows);
     staff
         .into_iter()
         .map(|(mut s, line)| {
-            match home_center(&s, windows, centers) {
+            match home_center(&s, &windows, centers) {
                 Ok(home) => s.center_id = home,
                 Err(reason) => errors.push(ReferenceError::new(name, Some(line), reason)),
             }
@@ -563,17 +570,22 @@ fn place_staff(
         .collect()
 }
 
+/// Windows by id, for placing staff (a scan per member would make start-up quadratic).
+fn window_index(windows: &[Window]) -> HashMap<&str, &Window> {
+    windows.iter().map(|w| (w.window_id.as_str(), w)).collect()
+}
+
 /// Where a staff member belongs (see [`Staff::center_id`]), or why that cannot be said.
 fn home_center(
     s: &Staff,
-    windows: &[Window],
+    windows: &HashMap<&str, &Window>,
     centers: &HashMap<String, String>,
 ) -> Result<Option<String>, String> {
     if centers.is_empty() {
         return Ok(s.center_id.clone());
     }
     let window = match &s.window_id {
-        Some(id) => match windows.iter().find(|w| &w.window_id == id) {
+        Some(id) => match windows.get(id.as_str()) {
             Some(w) => Some(w),
             None => return Err(format!("window_id {id} is not in windows.csv")),
         },
@@ -595,7 +607,7 @@ fn home_center(
         return Ok(Some(w.center_id.clone()));
     }
     let mut of_department: Vec<&str> = windows
-        .iter()
+        .values()
         .filter(|w| w.department == s.department)
         .map(|w| w.center_id.as_str())
         .collect();

@@ -74,27 +74,12 @@ impl<'de> serde::Deserialize<'de> for Bindings {
     }
 }
 
-impl Bindings {
-    /// Record what an accepted event bound.
-    pub(super) fn learn(&mut self, learnt: Learnt) {
-        for &(tag, id, owner) in &learnt.items[..learnt.len] {
-            self.0.insert((tag, id), owner);
-        }
-    }
-}
-
-/// Bindings an event would make, recorded only once it is accepted.
-#[derive(Debug, Default)]
-pub(super) struct Learnt {
-    items: [(Tag, Sym, Sym); 3],
-    len: usize,
-}
-
 fn mismatch(field: &'static str, message: String) -> Rejection {
     Rejection::RegionMismatch { field, message }
 }
 
-/// Ids of an event the reference does not list, with the owner each would be bound to.
+/// Ids of an event the reference does not list, with the owner each would be bound to: the
+/// bindings the event makes if it is accepted ([`Engine::bind_unlisted`]).
 #[derive(Debug, Default)]
 pub struct Unlisted<'e> {
     items: [(Tag, &'e str, &'e str, &'static str); 3],
@@ -103,10 +88,15 @@ pub struct Unlisted<'e> {
 
 impl<'e> Unlisted<'e> {
     fn push(&mut self, tag: Tag, id: &'e str, owner: &'e str, field: &'static str) {
+        // One entry per kind of id (centre, window, staff): never more than three.
         if self.len < self.items.len() {
             self.items[self.len] = (tag, id, owner, field);
             self.len += 1;
         }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Tag, &'e str, &'e str, &'static str)> {
+        self.items[..self.len].iter()
     }
 }
 
@@ -203,17 +193,16 @@ pub fn check_listed<'e>(
 impl Engine {
     /// Check every id of `ev` against the jurisdiction of its `region` and `center_id`, in the
     /// order of SPEC §3's fields: what the reference binds ([`check_listed`]), then what
-    /// earlier events bound, then the case, complaint or rating. Returns the bindings to learn
-    /// if the event is accepted.
-    pub(super) fn check_jurisdiction(
-        &mut self,
-        ev: &Event<'_>,
+    /// earlier events bound, then the case, complaint or rating. Returns the unlisted ids, to
+    /// be bound if the event is accepted.
+    pub(super) fn check_jurisdiction<'e>(
+        &self,
+        ev: &'e Event<'_>,
         case_hash: Option<super::table::KeyHash>,
-    ) -> Result<Learnt, Rejection> {
+    ) -> Result<Unlisted<'e>, Rejection> {
         let unlisted = check_listed(&self.reference, self.policy.accept_unlisted_ids, ev)?;
-        let mut learnt = Learnt::default();
-        for &(tag, id, owner, field) in &unlisted.items[..unlisted.len] {
-            self.bind(tag, id, owner, field, &mut learnt)?;
+        for &(tag, id, owner, field) in unlisted.iter() {
+            self.check_binding(tag, id, owner, field)?;
         }
         let center = &*ev.center_id;
 
@@ -259,25 +248,24 @@ impl Engine {
                 ));
             }
         }
-        Ok(learnt)
+        Ok(unlisted)
     }
 
-    /// Check `id` (of kind `tag`) against what earlier events bound it to, or note the binding to
-    /// `owner` this event makes.
-    fn bind(
-        &mut self,
+    /// Check `id` (of kind `tag`) against what earlier events bound it to.
+    fn check_binding(
+        &self,
         tag: Tag,
         id: &str,
         owner: &str,
         field: &'static str,
-        learnt: &mut Learnt,
     ) -> Result<(), Rejection> {
-        let id_sym = self.symbols.intern(id);
-        let owner_sym = self.symbols.intern(owner);
-        match self.bound.0.get(&(tag, id_sym)) {
-            Some(&o) if o == owner_sym => Ok(()),
-            Some(&o) => {
-                let first = self.symbols.get(o).unwrap_or_default();
+        let bound = self
+            .symbols
+            .lookup(id)
+            .and_then(|id| self.bound.0.get(&(tag, id)))
+            .and_then(|&o| self.symbols.get(o));
+        match bound {
+            Some(first) if first != owner => {
                 let what = match tag {
                     Tag::Center => "region",
                     Tag::Window | Tag::Staff => "centre",
@@ -290,14 +278,16 @@ impl Engine {
                     ),
                 ))
             }
-            None => {
-                // One event binds at most one id of each kind.
-                if learnt.len < learnt.items.len() {
-                    learnt.items[learnt.len] = (tag, id_sym, owner_sym);
-                    learnt.len += 1;
-                }
-                Ok(())
-            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Bind the unlisted ids of an accepted event to their owners (the first binding stays).
+    pub(super) fn bind_unlisted(&mut self, unlisted: &Unlisted<'_>) {
+        for &(tag, id, owner, _) in unlisted.iter() {
+            let id = self.symbols.intern(id);
+            let owner = self.symbols.intern(owner);
+            self.bound.0.entry((tag, id)).or_insert(owner);
         }
     }
 }

@@ -464,7 +464,7 @@ impl Engine {
     /// cross jurisdictions (checked in the order of SPEC §3's fields), then an acceptance of an
     /// item nobody knows the limits of. Nothing is changed unless the event passes.
     fn check(&mut self, ev: &Event<'_>, case: Option<KeyHash>) -> Result<(), Rejection> {
-        let learnt = self.check_jurisdiction(ev, case)?;
+        let unlisted = self.check_jurisdiction(ev, case)?;
         if let Body::CaseAccepted { overrides, .. } = &ev.body {
             let code = ev.item_code.as_deref().unwrap_or("");
             let has_limit =
@@ -473,7 +473,7 @@ impl Engine {
                 return Err(Rejection::UnknownItem(code.to_string()));
             }
         }
-        self.bound.learn(learnt);
+        self.bind_unlisted(&unlisted);
         Ok(())
     }
 

@@ -163,7 +163,8 @@ pub trait Keyed {
 
 /// The 128-bit identity of an event for stores that keep every identity they have seen (the
 /// embedded ingest log answers `duplicate` with it): `event_id` within region and source, as
-/// [`Dedup::hash`] counts them, with the same separator.
+/// [`Dedup::hash`] counts them (joined with a separator no id may contain: ids are refused if
+/// they hold control characters).
 pub fn event_identity(region: &str, source: &str, event_id: &str) -> [u8; 16] {
     let mut bytes = Vec::with_capacity(region.len() + source.len() + event_id.len() + 3);
     for p in [region, source, event_id] {
@@ -171,27 +172,6 @@ pub fn event_identity(region: &str, source: &str, event_id: &str) -> [u8; 16] {
         bytes.push(0x1f);
     }
     xxhash_rust::xxh3::xxh3_128(&bytes).to_le_bytes()
-}
-
-/// Hash `parts` as one key, each followed by a separator byte that no id contains (ids are
-/// refused if they hold control characters), so ("ab", "c") and ("a", "bc") differ. For keys
-/// made of a region and an id: no allocation, at most 256 bytes on the stack.
-pub fn scoped_hash(parts: &[&str]) -> u64 {
-    let mut buf = [0u8; 256];
-    let mut n = 0;
-    for p in parts {
-        let b = p.as_bytes();
-        if n + b.len() + 1 > buf.len() {
-            // Longer than any valid key; hash the pieces' hashes instead (still separated).
-            let joined: Vec<u64> = parts.iter().map(|p| xxh3_64(p.as_bytes())).collect();
-            let bytes: Vec<u8> = joined.iter().flat_map(|h| h.to_le_bytes()).collect();
-            return xxh3_64(&bytes);
-        }
-        buf[n..n + b.len()].copy_from_slice(b);
-        buf[n + b.len()] = 0x1f;
-        n += b.len() + 1;
-    }
-    xxh3_64(&buf[..n])
 }
 
 /// A string key stored inline when short (up to 22 bytes: most 办件编号), else on the heap.
@@ -766,7 +746,7 @@ impl Departed {
         now: u32,
         keep_secs: u32,
     ) {
-        let h = scoped_hash(&[region, case_id]);
+        let h = region_scoped(region, case_id);
         self.accepted.insert(h, accepted);
         self.order.push_back((now, h));
         while self
@@ -782,8 +762,13 @@ impl Departed {
 
     /// When a forgotten case was accepted in the hall, if it is remembered.
     pub fn accepted_at(&self, region: &str, case_id: &str) -> Option<u32> {
-        self.accepted.get(&scoped_hash(&[region, case_id])).copied()
+        self.accepted.get(&region_scoped(region, case_id)).copied()
     }
+}
+
+/// The 64-bit hash of `id` within `region`, seeded as [`Dedup::hash`] seeds its ids.
+fn region_scoped(region: &str, id: &str) -> u64 {
+    xxh3_64_with_seed(id.as_bytes(), xxh3_64(region.as_bytes()))
 }
 
 /// An event id's hash, computed once per event.
