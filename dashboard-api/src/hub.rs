@@ -828,14 +828,32 @@ impl Book {
         let before = self.alerts.get(&id).map(Before::of).unwrap_or_default();
         match self.alerts.get_mut(&id) {
             Some(e) => {
-                // The same alert again (re-delivery, replay) changes nothing; a retraction
-                // closes it whatever an inspector had done.
-                if doc.status != AlertStatus::Retracted || e.status == AlertStatus::Retracted {
+                // An earlier revision (re-delivery, replay) changes nothing. A retraction closes
+                // the alert whatever an inspector had done, keeping the trail; a later revision
+                // that opens it again (a ladder step reached again, or moved to another card)
+                // replaces what it says and lets its trail decide its status once more.
+                let newer = doc.revision > e.doc.revision;
+                let retraction =
+                    doc.status == AlertStatus::Retracted && e.status != AlertStatus::Retracted;
+                if !(newer || doc.revision == e.doc.revision && retraction) {
                     return;
                 }
-                e.status = AlertStatus::Retracted;
-                e.doc.status = AlertStatus::Retracted;
-                e.render();
+                if doc.status == AlertStatus::Retracted {
+                    e.status = AlertStatus::Retracted;
+                    e.doc.revision = doc.revision;
+                    e.doc.status = AlertStatus::Retracted;
+                    e.doc.message = doc.message;
+                    e.doc.evidence = doc.evidence;
+                    e.render();
+                } else {
+                    self.order.remove(&(Reverse(e.doc.fired_at.0), id.clone()));
+                    let mut fresh = AlertEntry::new(doc);
+                    for a in std::mem::take(&mut e.actions) {
+                        fresh.apply(a);
+                    }
+                    self.order.insert((Reverse(fresh.doc.fired_at.0), id.clone()));
+                    *e = fresh;
+                }
             }
             None => {
                 let mut e = AlertEntry::new(doc);

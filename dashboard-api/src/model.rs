@@ -62,6 +62,9 @@ pub struct AlertDoc {
     pub level: Level,
     /// `open` or `retracted`.
     pub status: AlertStatus,
+    /// The engine's revision (0 first, +1 per retraction or re-opening): the highest wins.
+    #[serde(default)]
+    pub revision: u8,
     /// When the condition became true.
     #[serde(with = "rfc3339")]
     pub fired_at: Instant,
@@ -102,6 +105,7 @@ impl From<&rules::Alert> for AlertDoc {
             rule: a.rule.as_str().to_string(),
             level: a.level,
             status: a.status,
+            revision: a.revision,
             fired_at: a.fired_at,
             center_id: a.center_id.clone(),
             region: a.region.clone(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use dashboard_api::hub::Input;
 use dashboard_api::ApiConfig;
 use rules::alert::Level;
+use rules::time::Instant;
 use serde_json::{json, Value};
 use support::*;
 
@@ -404,6 +405,43 @@ async fn heartbeats_flow_and_retractions_leave_the_queue() {
     assert_eq!(m["alert"]["status"], "retracted", "{m}");
     let (_, page) = s.get("/api/v1/alerts?status=active", "pj-leader").await;
     assert!(ids(&page["items"]).is_empty());
+}
+
+/// A ladder step an inspector acted on, then retracted with its card, then reached again: the
+/// retraction keeps the trail and says so; the step back in force carries its new cause and its
+/// trail; an earlier revision delivered again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retracted_step_keeps_its_trail_and_comes_back_when_reached_again() {
+    let s = start(ApiConfig::default()).await;
+    let first = alert("step3", PINGJIANG, Level::Yellow, "W1");
+    s.feed(Input::Alert(first.clone()));
+    let path = "/api/v1/alerts/step3/actions";
+    let (st, e) = s
+        .post(path, "pj-inspector", json!({"action":"acknowledge"}))
+        .await;
+    assert_eq!(st, 200, "{e}");
+    let withdrawn = retracted(first.clone());
+    s.feed(Input::Alert(withdrawn.clone()));
+    let (_, doc) = s.get("/api/v1/alerts/step3", "pj-inspector").await;
+    assert_eq!(doc["alert"]["status"], "retracted", "{doc}");
+    assert_eq!(doc["actions"].as_array().map(Vec::len), Some(1), "trail kept: {doc}");
+    let (_, page) = s.get("/api/v1/alerts?status=active", "pj-inspector").await;
+    assert!(ids(&page["items"]).is_empty(), "withdrawn: out of the queue");
+
+    let mut again = first.clone();
+    again.revision = withdrawn.revision + 1;
+    again.fired_at = Instant(first.fired_at.0 + 3_600);
+    again.evidence = json!({"cause": {"case_id": "K-later"}});
+    s.feed(Input::Alert(again.clone()));
+    s.feed(Input::Alert(withdrawn));
+    s.feed(Input::Alert(first));
+    let (_, doc) = s.get("/api/v1/alerts/step3", "pj-inspector").await;
+    let a = &doc["alert"];
+    assert_eq!(a["status"], "acknowledged", "its trail decides again: {doc}");
+    assert_eq!(a["fired_at"], again.fired_at.to_string(), "{doc}");
+    assert_eq!(a["evidence"]["cause"]["case_id"], "K-later", "{doc}");
+    let (_, page) = s.get("/api/v1/alerts?status=active", "pj-inspector").await;
+    assert_eq!(ids(&page["items"]), ["step3"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,6 +85,7 @@ pub fn alert_of(row: AlertRow) -> Option<AlertDoc> {
     Some(AlertDoc {
         level: Level::parse(&row.level)?,
         status: AlertStatus::parse(&row.status)?,
+        revision: row.version,
         fired_at: Instant(i64::from(row.fired_at)),
         subject: serde_json::from_str(&row.subject).unwrap_or(Value::Null),
         evidence: serde_json::from_str(&row.evidence).unwrap_or(Value::Null),

@@ -137,6 +137,10 @@ wire_enum!(
     }
 );
 
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
 /// What an alert is about: `case_id` plus the stage, special procedure or acceptance period.
 /// Keys are sorted, which makes the canonical form used for ids unambiguous.
 pub type Subject = serde_json::Map<String, serde_json::Value>;
@@ -152,6 +156,11 @@ pub struct Alert {
     pub level: Level,
     /// `open`, or `retracted` when later events disproved it.
     pub status: AlertStatus,
+    /// How many times this alert id changed before this version: 0 when first opened, +1 for
+    /// each retraction or re-opening (a ladder step retracted with its card and reached again).
+    /// Stores keep the highest revision per id (docs/RULES.md, "Revisions").
+    #[serde(skip_serializing_if = "is_zero")]
+    pub revision: u8,
     /// When the condition became true, in event time.
     pub fired_at: Instant,
     /// Service centre.

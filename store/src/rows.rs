@@ -6,7 +6,8 @@ use rules::Alert;
 use serde::{Deserialize, Serialize};
 
 /// One version of an alert. The engine emits `open` and, when a later event disproves it,
-/// `retracted`; `version` orders them so the store keeps the latest (ReplacingMergeTree).
+/// `retracted` (a ladder step may later open again); `version` orders them so the store keeps
+/// the latest (ReplacingMergeTree).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
 pub struct AlertRow {
     /// Deterministic id (SPEC §7).
@@ -17,7 +18,9 @@ pub struct AlertRow {
     pub level: String,
     /// Engine status: `open` or `retracted`.
     pub status: String,
-    /// 0 for `open`, 1 for `retracted`: a retraction always wins over a re-delivered `open`.
+    /// The engine's revision of the alert (`Alert::revision`): 0 when first opened, 1 for its
+    /// retraction, higher when a ladder step opens again, so the latest always wins over a
+    /// re-delivered earlier one.
     pub version: u8,
     /// When the condition became true (event time).
     pub fired_at: u32,
@@ -51,7 +54,7 @@ impl From<&Alert> for AlertRow {
             rule: a.rule.as_str().to_string(),
             level: a.level.as_str().to_string(),
             status: a.status.as_str().to_string(),
-            version: u8::from(a.status == rules::AlertStatus::Retracted),
+            version: a.revision,
             fired_at: seconds(a.fired_at),
             center_id: a.center_id.clone(),
             region: a.region.clone(),

@@ -1,7 +1,6 @@
 //! Applying the events that are not about a case's clocks: fees (以票管审), complaints, 好差评
 //! evaluations, and the lateness of any event's report.
 
-use serde_json::json;
 
 use crate::alert::Alert;
 use crate::event::{ComplaintCategory, Event};
@@ -9,6 +8,7 @@ use crate::event::{ComplaintCategory, Event};
 use super::case::{inst, t32, Case, CaseFee, Ctx, NEVER};
 use super::explain::Attribution;
 use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind};
+use super::ladder::{Card, What};
 use super::people::Strike;
 use super::table::{Symbols, NONE};
 use super::{hall, Engine, Outcome};
@@ -284,14 +284,22 @@ impl Engine {
             self.emit(out, alert);
         }
         let year = ev.occurred_at.day().year();
-        if let Some((step, _)) = self.people.ladder(sym, year, true) {
-            let cause = json!({
-                "substantiated_complaint": complaint_id,
-                "resolved_at": ev.occurred_at,
-                "event_id": ev.event_id,
-            });
-            let alert = hall::ladder(who, staff, year, step, ev.occurred_at, cause);
-            self.emit(out, alert);
+        let card = Card {
+            at: t,
+            id: format!("complaint:{complaint_id}").into(),
+            what: What::Complaint {
+                complaint_id: complaint_id.into(),
+                event_id: ev.event_id.as_ref().into(),
+            },
+            center_id: who.center_id.as_str().into(),
+            region: who.region.as_str().into(),
+            department: who.department.as_deref().map(Into::into),
+            window_id: who.window_id.as_deref().map(Into::into),
+        };
+        let mut changes = Vec::new();
+        self.people.ladder(sym, year).add(card, &mut changes);
+        for change in changes {
+            self.emit(out, hall::ladder(staff, year, change));
         }
     }
 

@@ -216,6 +216,7 @@ pub fn build(
         rule,
         level,
         status: AlertStatus::Open,
+        revision: 0,
         fired_at: at,
         center_id: who.center_id,
         region: who.region,
@@ -240,6 +241,7 @@ pub fn retracted(alert: Alert, ev: &Event<'_>) -> Alert {
 /// The same, saying in the message what the event showed (`what` follows "后到事件表明").
 pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
     alert.status = AlertStatus::Retracted;
+    alert.revision = alert.revision.saturating_add(1);
     alert.evidence["retracted_by"] = json!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),

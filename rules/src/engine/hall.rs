@@ -4,13 +4,14 @@
 
 use serde_json::json;
 
-use crate::alert::{Alert, Level, Rule};
+use crate::alert::{Alert, AlertStatus, Level, Rule};
 use crate::event::{Channel, Event, Stage};
 use crate::reference::{Item, Staff};
 use crate::time::Instant;
 
 use super::case::{inst, Case, Ctx};
 use super::explain::{build, subject, yuan, Attribution};
+use super::ladder::{Card, StepChange, What};
 use super::people::{BatchEntry, Strike};
 use super::table::Symbols;
 
@@ -292,15 +293,22 @@ pub fn satisfaction_low(
     )
 }
 
-/// `discipline.ladder` step for a staff member (一告知二谈话三通报四辞退).
-pub fn ladder(
-    who: Attribution,
-    staff: &str,
-    year: i32,
-    step: u8,
-    at: Instant,
-    cause: serde_json::Value,
-) -> Alert {
+/// A `discipline.ladder` step as a [`StepChange`] gives it: issued at its card (attributed like
+/// the card, with the card as `cause`), or retracted because a card was taken off the count.
+pub fn ladder(staff: &str, year: i32, change: StepChange) -> Alert {
+    let (step, card, revision) = match &change {
+        StepChange::Issue {
+            step,
+            card,
+            revision,
+        }
+        | StepChange::Retract {
+            step,
+            card,
+            revision,
+            ..
+        } => (*step, card, *revision),
+    };
     let (level, action) = match step {
         1 => (Level::Warning, "告知"),
         2 => (Level::Yellow, "谈话"),
@@ -311,7 +319,16 @@ pub fn ladder(
         "{}：工作人员 {staff} {year} 年度累计第 {step} 次违规（黄牌、红牌或有效投诉），按“一告知二谈话三通报四辞退”应予{action}",
         level.zh()
     );
-    build(
+    let cause = card_json(card);
+    let who = Attribution {
+        center_id: card.center_id.to_string(),
+        region: card.region.to_string(),
+        department: card.department.as_deref().map(Into::into),
+        window_id: card.window_id.as_deref().map(Into::into),
+        staff_id: Some(staff.to_string()),
+        ..Default::default()
+    };
+    let mut alert = build(
         Rule::DisciplineLadder,
         level,
         subject(&[
@@ -319,14 +336,43 @@ pub fn ladder(
             ("year", json!(year)),
             ("step", json!(step)),
         ]),
-        at,
-        Attribution {
-            staff_id: Some(staff.to_string()),
-            case_id: None,
-            item_code: None,
-            ..who
-        },
+        inst(card.at),
+        who,
         message,
         json!({"year": year, "count": step, "action": action, "cause": cause}),
-    )
+    );
+    alert.revision = revision;
+    if let StepChange::Retract { because, .. } = &change {
+        alert.status = AlertStatus::Retracted;
+        alert.evidence["retracted_because"] = card_json(because);
+        alert.message = format!(
+            "已撤销：{}（计入的告警 {} 已被撤销，年度累计不足 {step} 次）",
+            alert.message, because.id
+        );
+    }
+    alert
+}
+
+fn card_json(card: &Card) -> serde_json::Value {
+    match &card.what {
+        What::Alert {
+            rule,
+            level,
+            case_id,
+        } => json!({
+            "alert_id": card.id,
+            "rule": rule.as_str(),
+            "level": level.as_str(),
+            "fired_at": inst(card.at),
+            "case_id": case_id,
+        }),
+        What::Complaint {
+            complaint_id,
+            event_id,
+        } => json!({
+            "substantiated_complaint": complaint_id,
+            "resolved_at": inst(card.at),
+            "event_id": event_id,
+        }),
+    }
 }

@@ -25,6 +25,7 @@ mod events;
 pub(crate) mod explain;
 mod hall;
 mod jurisdiction;
+mod ladder;
 mod matter;
 mod people;
 mod snapshot;
@@ -728,48 +729,34 @@ impl Engine {
         outcome
     }
 
-    /// Count every card just emitted on its staff member's ladder (一告知二谈话三通报四辞退) and
-    /// add the step it reaches right after it. Retracted cards are taken off the count.
+    /// Count every card just emitted on its staff member's ladder (一告知二谈话三通报四辞退):
+    /// an open card is added, a retracted one taken off, and each step the change issues,
+    /// moves or takes back comes right after the card (`ladder::Ladder`).
     fn ladder_pass(&mut self, out: &mut Vec<Alert>, start: usize) {
         if out.len() == start {
             return;
         }
         let tail: Vec<Alert> = out.drain(start..).collect();
+        let mut changes = Vec::new();
         for alert in tail {
             let card = alert.rule.counts_for_ladder() && alert.level != Level::Warning;
-            let step = match (&alert.staff_id, card) {
-                (Some(staff), true) => {
-                    let sym = self.symbols.intern(staff);
-                    let year = alert.fired_at.day().year();
-                    let add = alert.status == AlertStatus::Open;
-                    self.people
-                        .ladder(sym, year, add)
-                        .map(|(step, _)| (staff.clone(), year, step))
+            if let (Some(staff), true) = (alert.staff_id.clone(), card) {
+                let sym = self.symbols.intern(&staff);
+                let year = alert.fired_at.day().year();
+                let ladder = self.people.ladder(sym, year);
+                let card = ladder::Card::of(&alert);
+                match alert.status {
+                    AlertStatus::Open => ladder.add(card, &mut changes),
+                    AlertStatus::Retracted => ladder.remove(card, &mut changes),
+                    _ => {}
                 }
-                _ => None,
-            };
-            // The step's alert is built only when a step is reached (rarely).
-            let ladder = step.map(|(staff, year, step)| {
-                let cause = serde_json::json!({
-                    "alert_id": alert.alert_id,
-                    "rule": alert.rule.as_str(),
-                    "level": alert.level.as_str(),
-                    "fired_at": alert.fired_at,
-                    "case_id": alert.case_id,
-                });
-                let who = explain::Attribution {
-                    center_id: alert.center_id.clone(),
-                    region: alert.region.clone(),
-                    department: alert.department.clone(),
-                    window_id: alert.window_id.clone(),
-                    ..Default::default()
-                };
-                hall::ladder(who, &staff, year, step, alert.fired_at, cause)
-            });
-            out.push(alert);
-            if let Some(ladder) = ladder {
-                self.stats.alerts += 1;
-                out.push(ladder);
+                out.push(alert);
+                for change in changes.drain(..) {
+                    self.stats.alerts += 1;
+                    out.push(hall::ladder(&staff, year, change));
+                }
+            } else {
+                out.push(alert);
             }
         }
     }

@@ -11,6 +11,7 @@ use hashbrown::HashMap;
 use crate::time::Day;
 
 use super::case::{inst, T32};
+use super::ladder::Ladder;
 use super::table::Sym;
 
 const DAY_SECS: i64 = 86_400;
@@ -55,11 +56,6 @@ struct WindowState {
     low_day: Option<Day>,
 }
 
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
-struct Ladder {
-    count: u32,
-    steps: u8,
-}
 
 /// Staff, window and ladder state.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -168,20 +164,9 @@ impl People {
         None
     }
 
-    /// Add one card (or take one off) for `staff` in `year`; returns the ladder step (1–4)
-    /// reached for the first time.
-    pub fn ladder(&mut self, staff: Sym, year: i32, add: bool) -> Option<(u8, u32)> {
-        let l = self.ladder.entry((staff, year)).or_default();
-        if !add {
-            l.count = l.count.saturating_sub(1);
-            return None;
-        }
-        l.count += 1;
-        if l.count <= 4 && l.count > u32::from(l.steps) {
-            l.steps = l.count as u8;
-            return Some((l.steps, l.count));
-        }
-        None
+    /// The ladder of `staff` in `year`.
+    pub fn ladder(&mut self, staff: Sym, year: i32) -> &mut Ladder {
+        self.ladder.entry((staff, year)).or_default()
     }
 }
 
@@ -250,17 +235,5 @@ mod tests {
             Some((2, 3)),
             "next day"
         );
-    }
-
-    #[test]
-    fn ladder_steps_one_to_four_per_year() {
-        let mut p = People::default();
-        let steps: Vec<_> = (0..6)
-            .map(|_| p.ladder(3, 2026, true).map(|s| s.0))
-            .collect();
-        assert_eq!(steps, [Some(1), Some(2), Some(3), Some(4), None, None]);
-        assert_eq!(p.ladder(3, 2027, true).map(|s| s.0), Some(1), "a new year");
-        p.ladder(3, 2027, false);
-        assert_eq!(p.ladder(3, 2027, true), None, "step 1 already issued");
     }
 }

@@ -35,7 +35,7 @@ use super::{Engine, Stats};
 
 const MAGIC: &[u8; 8] = b"JIANCHA\x01";
 /// Version of the image layout; bumped when it changes incompatibly.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 /// Why a snapshot cannot be restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,12 +197,16 @@ mod tests {
     fn a_future_format_is_refused() {
         let e = engine();
         let mut image = e.snapshot().expect("snapshot");
-        // The format number is the first field of the payload (varint 3 → 4).
-        image[MAGIC.len()] = 4;
+        // The format number is the first field of the payload (a one-byte varint).
+        let next = u8::try_from(FORMAT + 1).expect("small format number");
+        image[MAGIC.len()] = next;
         let payload_end = image.len() - 8;
         let sum = xxh3_64(&image[MAGIC.len()..payload_end]).to_le_bytes();
         image[payload_end..].copy_from_slice(&sum);
         let restored = Engine::restore(Arc::clone(&e.reference), Policy::default(), &image);
-        assert_eq!(restored.err(), Some(SnapshotError::UnsupportedFormat(4)));
+        assert_eq!(
+            restored.err(),
+            Some(SnapshotError::UnsupportedFormat(FORMAT + 1))
+        );
     }
 }

@@ -1,0 +1,278 @@
+//! The discipline ladder (一告知二谈话三通报四辞退) of one staff member in one year, as a function
+//! of the cards on record.
+//!
+//! **Invariant: the steps issued are those the cards on record give.** A step `k` is issued at
+//! the `k`-th card in (`fired_at`, `alert_id`) order, with that card as its cause. Cards are kept
+//! (a few per person and year), so when one is retracted or arrives out of order the ladder is
+//! worked out again and only the differences come out: a step whose card changed is issued
+//! again (same id, the new instant and cause, a higher revision), a step no longer reached is
+//! retracted naming the card that took it away, and a step reached again fires again. Hence
+//! whatever order the cards came in and whatever was retracted on the way, the last version of
+//! every step equals what a replay of the corrected history issues (docs/RULES.md).
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{Alert, Level, Rule};
+
+use super::case::{t32, T32};
+
+/// The highest step (辞退建议).
+pub const STEPS: usize = 4;
+
+/// A card counted on the ladder: a yellow or red alert, or a substantiated complaint; what a
+/// step alert needs to name its cause and to be attributed like the card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub at: T32,
+    /// The alert's id, or `complaint:<complaint_id>`.
+    pub id: Box<str>,
+    pub what: What,
+    pub center_id: Box<str>,
+    pub region: Box<str>,
+    pub department: Option<Box<str>>,
+    pub window_id: Option<Box<str>>,
+}
+
+/// What a card is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum What {
+    Alert {
+        rule: Rule,
+        level: Level,
+        case_id: Option<Box<str>>,
+    },
+    Complaint {
+        complaint_id: Box<str>,
+        event_id: Box<str>,
+    },
+}
+
+impl Card {
+    pub fn of(alert: &Alert) -> Card {
+        Card {
+            at: t32(alert.fired_at),
+            id: alert.alert_id.as_str().into(),
+            what: What::Alert {
+                rule: alert.rule,
+                level: alert.level,
+                case_id: alert.case_id.as_deref().map(Into::into),
+            },
+            center_id: alert.center_id.as_str().into(),
+            region: alert.region.as_str().into(),
+            department: alert.department.as_deref().map(Into::into),
+            window_id: alert.window_id.as_deref().map(Into::into),
+        }
+    }
+
+    fn key(&self) -> (T32, &str) {
+        (self.at, &self.id)
+    }
+}
+
+/// A step as last emitted: the card it was issued at (`None` once retracted) and the revision
+/// of that emission.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Issued {
+    card: Option<Box<str>>,
+    revision: u8,
+    /// Ever emitted (revision 0 is then taken).
+    emitted: bool,
+}
+
+/// What changed on a ladder: a step to (re-)issue at a card, or to retract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepChange {
+    /// Issue step `step` (1–4) at `card`, with this revision.
+    Issue { step: u8, card: Card, revision: u8 },
+    /// Retract step `step`, last issued at `card`, with this revision; `because` is the card
+    /// whose retraction took the step away.
+    Retract {
+        step: u8,
+        card: Card,
+        revision: u8,
+        because: Card,
+    },
+}
+
+/// One staff member's ladder in one year.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ladder {
+    /// The cards on record, in (`fired_at`, `alert_id`) order.
+    cards: Vec<Card>,
+    steps: [Issued; STEPS],
+}
+
+impl Ladder {
+    /// Count a card (an open card already counted changes nothing).
+    pub fn add(&mut self, card: Card, out: &mut Vec<StepChange>) {
+        let Err(pos) = self.position(&card) else {
+            return;
+        };
+        self.cards.insert(pos, card.clone());
+        self.settle(&card, None, out);
+    }
+
+    /// Take a retracted card off the count.
+    pub fn remove(&mut self, card: Card, out: &mut Vec<StepChange>) {
+        let Ok(pos) = self.position(&card) else {
+            return;
+        };
+        let gone = self.cards.remove(pos);
+        self.settle(&card, Some(&gone), out);
+    }
+
+    fn position(&self, card: &Card) -> Result<usize, usize> {
+        // Ids are unique per card; the instant only orders them.
+        if let Some(i) = self.cards.iter().position(|c| c.id == card.id) {
+            return Ok(i);
+        }
+        Err(self.cards.partition_point(|c| c.key() < card.key()))
+    }
+
+    /// Bring every step in line with the cards on record; `cause` is the card just added or
+    /// taken off (`removed`, the record it had, which a step issued at it still names).
+    fn settle(&mut self, cause: &Card, removed: Option<&Card>, out: &mut Vec<StepChange>) {
+        let find = |cards: &[Card], id: &str| -> Card {
+            cards
+                .iter()
+                .chain(removed)
+                .find(|c| &*c.id == id)
+                .unwrap_or(cause)
+                .clone()
+        };
+        for k in 0..STEPS {
+            let want = self.cards.get(k).map(|c| c.id.clone());
+            if want == self.steps[k].card {
+                continue;
+            }
+            let issued = &self.steps[k];
+            let revision = if issued.emitted {
+                issued.revision.saturating_add(1)
+            } else {
+                0
+            };
+            let step = (k + 1) as u8;
+            let change = match &want {
+                Some(id) => StepChange::Issue {
+                    step,
+                    card: find(&self.cards, id),
+                    revision,
+                },
+                None => {
+                    let last = issued.card.as_deref().unwrap_or_default();
+                    StepChange::Retract {
+                        step,
+                        card: find(&self.cards, last),
+                        revision,
+                        because: cause.clone(),
+                    }
+                }
+            };
+            out.push(change);
+            self.steps[k] = Issued {
+                card: want,
+                revision,
+                emitted: true,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(id: &str, at: T32) -> Card {
+        Card {
+            at,
+            id: id.into(),
+            what: What::Alert {
+                rule: Rule::AcceptedOutsideHall,
+                level: Level::Yellow,
+                case_id: None,
+            },
+            center_id: "C".into(),
+            region: "430626".into(),
+            department: None,
+            window_id: None,
+        }
+    }
+
+    fn summary(changes: &[StepChange]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c {
+                StepChange::Issue {
+                    step,
+                    card,
+                    revision,
+                } => format!("issue {step} at {} r{revision}", card.id),
+                StepChange::Retract {
+                    step,
+                    card,
+                    revision,
+                    because,
+                } => format!(
+                    "retract {step} (was {}) r{revision} because {}",
+                    card.id, because.id
+                ),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steps_one_to_four_then_nothing() {
+        let mut l = Ladder::default();
+        let mut out = Vec::new();
+        for (i, id) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            l.add(card(id, 10 * i as T32), &mut out);
+        }
+        assert_eq!(
+            summary(&out),
+            ["issue 1 at a r0", "issue 2 at b r0", "issue 3 at c r0", "issue 4 at d r0"]
+        );
+    }
+
+    #[test]
+    fn a_retracted_card_takes_back_the_step_it_reached_and_moves_the_later_ones() {
+        let mut l = Ladder::default();
+        let mut out = Vec::new();
+        for (i, id) in ["a", "b", "c"].iter().enumerate() {
+            l.add(card(id, 10 * i as T32), &mut out);
+        }
+        out.clear();
+        l.remove(card("b", 10), &mut out);
+        // Without b, step 2 is reached at c and step 3 not at all.
+        assert_eq!(
+            summary(&out),
+            ["issue 2 at c r1", "retract 3 (was c) r1 because b"]
+        );
+        out.clear();
+        l.add(card("d", 40), &mut out);
+        assert_eq!(summary(&out), ["issue 3 at d r2"], "reached again");
+    }
+
+    #[test]
+    fn late_cards_give_the_steps_in_order_of_time_whatever_the_arrival() {
+        let ids = [("a", 5), ("b", 1), ("c", 9), ("d", 3)];
+        let mut in_order = Ladder::default();
+        let mut sorted = ids.to_vec();
+        sorted.sort_by_key(|c| c.1);
+        let mut sink = Vec::new();
+        for (id, at) in sorted {
+            in_order.add(card(id, at), &mut sink);
+        }
+        let mut late = Ladder::default();
+        for (id, at) in ids {
+            late.add(card(id, at), &mut sink);
+        }
+        let cards = |l: &Ladder| -> Vec<Option<Box<str>>> {
+            l.steps.iter().map(|s| s.card.clone()).collect()
+        };
+        assert_eq!(cards(&late), cards(&in_order));
+        assert_eq!(
+            cards(&late),
+            [Some("b".into()), Some("d".into()), Some("a".into()), Some("c".into())]
+        );
+    }
+}
