@@ -6,7 +6,9 @@ use crate::alert::Alert;
 use crate::event::{Body, CaseType, Channel, CompletionResult, Event, Unit};
 use crate::reference::{Limit, Reference};
 
-use super::case::{fired, inst, pause, Case, Ctx, Due, Extension, Fired, Special, NEVER, T32};
+use super::case::{
+    fired, inst, pause, t32, Case, Ctx, Due, Extension, Fired, Special, NEVER, T32,
+};
 use super::people::{BatchEntry, People};
 use super::table::{Symbols, NONE};
 use super::{explain, hall, Outcome, Stats};
@@ -71,6 +73,18 @@ impl Sink<'_, '_> {
         bits: u16,
         matches: impl Fn(&Fired) -> bool,
     ) {
+        let t = self.t;
+        self.retract_any(symbols, case, bits, |f| f.at > t && matches(f));
+    }
+
+    /// Retract the case's alerts that `matches` selects, whenever they fired.
+    fn retract_any(
+        &mut self,
+        symbols: &Symbols,
+        case: &mut Case,
+        bits: u16,
+        matches: impl Fn(&Fired) -> bool,
+    ) {
         if case.fired & bits == 0 {
             return;
         }
@@ -79,7 +93,7 @@ impl Sink<'_, '_> {
         };
         let mut hits = Vec::new();
         for f in extras.fired.iter_mut() {
-            if !f.retracted && f.at > self.t && matches(f) {
+            if !f.retracted && matches(f) {
                 f.retracted = true;
                 hits.push(*f);
             }
@@ -90,6 +104,11 @@ impl Sink<'_, '_> {
             self.out.push(explain::retracted(alert, self.ev));
         }
     }
+}
+
+/// The event's `reported_at` as a case time ([`NEVER`] when it carries none).
+fn reported(ev: &Event<'_>) -> T32 {
+    ev.reported_at.map_or(NEVER, t32)
 }
 
 /// Alerts of the case's own clocks, which its completion or rejection ends.
@@ -135,6 +154,7 @@ pub(super) fn apply(
                 return Outcome::Inconsistent("already_accepted");
             }
             case.accepted_at = t;
+            case.accepted_reported = reported(ev);
             let item = (case.item_ref != NONE).then(|| ctx.reference.item(case.item_ref));
             case.case_type = overrides
                 .case_type
@@ -161,6 +181,18 @@ pub(super) fn apply(
             }
             case.channel = Some(*channel);
             answer(symbols, case, t, r);
+            // 办结无受理 judged on report times: an acceptance reported within the grace after
+            // the completion's report disproves it, however late it arrived (docs/RULES.md).
+            // Without report times on both, arrival order decides and the alert stays.
+            let reports = case.accepted_reported != NEVER && case.closed_reported != NEVER;
+            if case.fired & fired::NO_ACCEPTANCE != 0
+                && reports
+                && case.acceptance_reported_in_time(ctx)
+            {
+                r.retract_any(symbols, case, fired::NO_ACCEPTANCE, |f| {
+                    f.due == Due::NoAcceptance
+                });
+            }
             if *channel == Channel::Hall {
                 // 以票管审: a hall acceptance that occurred before a fee alert disproves it.
                 r.retract(symbols, case, fired::FEE, |f| matches!(f.due, Due::Fee(_)));
@@ -190,6 +222,7 @@ pub(super) fn apply(
             }
             answer(symbols, case, t, r);
             case.closed_at = t;
+            case.closed_reported = reported(ev);
             r.retract(symbols, case, fired::CLOCK, is_case_clock);
             let blank = reason.as_deref().is_none_or(|s| s.trim().is_empty());
             if blank && case.fired & fired::REJECTED == 0 {
@@ -228,9 +261,13 @@ pub(super) fn apply(
                 *done = t;
             }
             let stage = *stage;
-            let bits = (fired::STAGE << stage.index()) | fired::MISSING_STAGES;
-            r.retract(symbols, case, bits, |f| {
-                f.due == Due::Stage(stage) || f.due == Due::MissingStages
+            r.retract(symbols, case, fired::STAGE << stage.index(), |f| {
+                f.due == Due::Stage(stage)
+            });
+            // A stage that occurred at or before the completion, however late it arrives, is
+            // what an in-order report would have shown before it (docs/RULES.md).
+            r.retract_any(symbols, case, fired::MISSING_STAGES, |f| {
+                f.due == Due::MissingStages && t <= f.at
             });
             // 前店后场: a delegated stage performed by back-office staff.
             let delegated = case.item_ref != NONE
@@ -299,6 +336,7 @@ pub(super) fn apply(
                 return Outcome::Inconsistent("already_finished");
             }
             case.closed_at = t;
+            case.closed_reported = reported(ev);
             case.completed = true;
             case.result = Some(*result);
             r.retract(symbols, case, fired::CLOCK, is_case_clock);

@@ -11,7 +11,7 @@ use crate::alert::{alert_id, Alert, AlertStatus, Level, Rule, Subject};
 use crate::event::{Event, Procedure, Unit};
 use crate::time::{Day, Instant};
 
-use super::case::{days_between, inst, pause, Case, Clock, Ctx, Due, NEVER};
+use super::case::{days_between, inst, pause, Case, Clock, Ctx, Due, NEVER, T32};
 use super::table::{Sym, Symbols, NONE};
 
 /// Build the alert for `due`, firing at `at`; `n` is the acceptance period or special-procedure
@@ -485,15 +485,34 @@ fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
 
 fn no_acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
     let grace = ctx.policy.sequence_grace_minutes;
-    let message = format!(
-        "黄牌：办件 {}（{name}）于 {} 办结，但 {grace} 分钟内没有受理记录（办结无受理，疑似体外循环）",
-        case.id,
-        inst(case.closed_at)
-    );
+    let when = |t: T32| (t != NEVER).then(|| inst(t));
+    // Judged on report times when the completion carries one (docs/RULES.md).
+    let by_report = case.closed_reported != NEVER;
+    let message = if by_report {
+        let accepted = match when(case.accepted_reported) {
+            Some(r) => format!("受理记录迟至 {r} 才报送"),
+            None => "没有受理记录".to_string(),
+        };
+        format!(
+            "黄牌：办件 {}（{name}）于 {} 办结、{} 报送，但报送后 {grace} 分钟内{accepted}（办结无受理，疑似体外循环）",
+            case.id,
+            inst(case.closed_at),
+            inst(case.closed_reported)
+        )
+    } else {
+        format!(
+            "黄牌：办件 {}（{name}）于 {} 办结，但 {grace} 分钟内没有受理记录（办结无受理，疑似体外循环）",
+            case.id,
+            inst(case.closed_at)
+        )
+    };
     let ev = json!({
         "completed_at": inst(case.closed_at),
         "grace_minutes": grace,
-        "accepted_at": (case.accepted_at != NEVER).then(|| inst(case.accepted_at)),
+        "accepted_at": when(case.accepted_at),
+        "completed_reported_at": when(case.closed_reported),
+        "accepted_reported_at": when(case.accepted_reported),
+        "judged_on": if by_report { "reported_at" } else { "arrival" },
     });
     (message, ev)
 }

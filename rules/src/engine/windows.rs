@@ -278,6 +278,10 @@ pub struct Board {
     /// Waiting tickets' issue times per queue (a multiset: time → count).
     queues: HashMap<Queue, BTreeMap<T32, u32>>,
     tickets: HashMap<TicketKey, Ticket>,
+    /// Tickets of past days whose long-wait alert fired and that were never called, by
+    /// (centre, issue day, number): kept `closed_case_retention_days` so that a call reported
+    /// late (a backfill, a retried batch) still retracts the alert it disproves.
+    past: HashMap<(Sym, Day, CompactKey), Ticket>,
     /// (due, window), earliest first; lazily deleted.
     window_timers: BinaryHeap<Reverse<(T32, Sym)>>,
     /// (due, centre, ticket number, serial), earliest first; lazily deleted.
@@ -513,15 +517,23 @@ impl Board {
         self.mark(w, t);
     }
 
-    /// The day changes to `to`: see the module documentation.
-    fn roll_over(&mut self, to: Day) {
+    /// The day changes to `to`: see the module documentation. Fired, uncalled tickets move to
+    /// `past` for `keep_days`.
+    fn roll_over(&mut self, to: Day, keep_days: u32) {
         let at = t32(to.start());
         self.day = to;
         self.queues.clear();
         // Kept: issued, not called, alert still to come (forgotten after it fires).
-        self.tickets.retain(|_, tk| {
-            tk.issued != NEVER && tk.called == NEVER && !tk.fired && tk.due != NEVER
+        let past = &mut self.past;
+        self.tickets.retain(|(center, no), tk| {
+            let keep = tk.issued != NEVER && tk.called == NEVER && !tk.fired && tk.due != NEVER;
+            if tk.fired && tk.called == NEVER && tk.issued != NEVER {
+                past.insert((*center, inst(tk.issued).day(), no.clone()), tk.clone());
+            }
+            keep
         });
+        let horizon = i64::from(keep_days);
+        past.retain(|(_, day, _), _| i64::from(to.0) - i64::from(day.0) <= horizon);
         let keep_from = t32(to.prev().start());
         let Board {
             windows,
@@ -539,6 +551,15 @@ impl Board {
                 win.dirty = true;
                 changed.push(w);
             }
+        }
+    }
+
+    /// A ticket leaving `tickets`: one of a past day whose alert fired and that was never
+    /// called goes to `past` (see there).
+    fn keep_past(&mut self, key: &TicketKey, tk: Ticket) {
+        if tk.fired && tk.called == NEVER && tk.issued != NEVER {
+            let day = inst(tk.issued).day();
+            self.past.insert((key.0, day, key.1.clone()), tk);
         }
     }
 
@@ -1079,7 +1100,9 @@ impl Engine {
             tk.called != NEVER || (tk.fired && inst(tk.issued).day() < self.board.day)
         });
         if done {
-            self.board.tickets.remove(key);
+            if let Some(tk) = self.board.tickets.remove(key) {
+                self.board.keep_past(key, tk);
+            }
         }
     }
 
@@ -1107,6 +1130,18 @@ impl Engine {
         }
         let center = self.symbols.intern(&ev.center_id);
         let key = (center, CompactKey::new(ticket_no));
+        // A past day's ticket whose alert fired: a call reported late disproves it.
+        let past = (center, ev.occurred_at.day(), key.1.clone());
+        if self.board.past.get(&past).is_some_and(|tk| tk.issued <= t) {
+            if let Some(tk) = self.board.past.remove(&past) {
+                if t < tk.due {
+                    let alert = self.long_wait(center, ticket_no, &tk);
+                    out.push(retracted(alert, ev));
+                    self.stats.retractions += 1;
+                }
+                return Outcome::Applied;
+            }
+        }
         let Some(tk) = self.board.tickets.get_mut(&key) else {
             // Not issued yet (delivered out of order): remember the call for the day.
             if ev.occurred_at.day() >= self.board.day {
@@ -1171,7 +1206,9 @@ impl Engine {
         );
         batch.push((sort, alert));
         if inst(tk.issued).day() < self.board.day {
-            self.board.tickets.remove(&key);
+            if let Some(tk) = self.board.tickets.remove(&key) {
+                self.board.keep_past(&key, tk);
+            }
         }
     }
 
@@ -1198,7 +1235,8 @@ impl Engine {
 
     /// The counters' day becomes `to`.
     pub(super) fn roll_over(&mut self, to: Day) {
-        self.board.roll_over(to);
+        let keep = self.policy.closed_case_retention_days;
+        self.board.roll_over(to, keep);
     }
 }
 
@@ -1694,20 +1732,27 @@ mod tests {
             r.e.window_status().len(),
             "all changed"
         );
-        assert!(r.e.board.tickets.is_empty(), "forgotten");
-        // A late call for yesterday's ticket finds nothing to retract.
+        assert!(r.e.board.tickets.is_empty(), "forgotten from today's queue");
+        assert_eq!(r.e.board.past.len(), 1, "its fired alert is kept for a late call");
+        // A call for yesterday's ticket reported late (a backfill) retracts what it disproves.
         r.send("2026-03-02T17:50:00+08:00", "W003", "S0003", call("A9"));
-        assert_eq!(r.out.len(), 1);
-        assert!(
-            r.e.board.tickets.is_empty(),
-            "nor is yesterday's call remembered"
+        assert_eq!(
+            r.alerts()[1],
+            "retracted 2026-03-02T18:10:00+08:00 window.long_wait"
         );
+        assert!(r.e.board.tickets.is_empty() && r.e.board.past.is_empty());
         // A ticket issued at 23:50 fires after midnight and is forgotten then.
         r.send("2026-03-03T23:50:00+08:00", "W003", "", ticket("Z1"));
         r.advance("2026-03-04T00:30:00+08:00");
-        assert_eq!(r.alerts()[1], "2026-03-04T00:20:00+08:00 window.long_wait");
+        assert_eq!(r.alerts()[2], "2026-03-04T00:20:00+08:00 window.long_wait");
         assert_eq!(r.status("W003").waiting, 0);
         assert!(r.e.board.tickets.is_empty());
+        assert_eq!(r.e.board.past.len(), 1, "Z1, never called");
+        // Kept `closed_case_retention_days` (7) after its day, then forgotten.
+        r.advance("2026-03-10T00:00:00+08:00");
+        assert_eq!(r.e.board.past.len(), 1);
+        r.advance("2026-03-11T00:00:00+08:00");
+        assert!(r.e.board.past.is_empty(), "memory stays bounded");
     }
 
     #[test]
