@@ -851,7 +851,8 @@ impl Book {
                     for a in std::mem::take(&mut e.actions) {
                         fresh.apply(a);
                     }
-                    self.order.insert((Reverse(fresh.doc.fired_at.0), id.clone()));
+                    self.order
+                        .insert((Reverse(fresh.doc.fired_at.0), id.clone()));
                     *e = fresh;
                 }
             }

@@ -424,9 +424,16 @@ async fn a_retracted_step_keeps_its_trail_and_comes_back_when_reached_again() {
     s.feed(Input::Alert(withdrawn.clone()));
     let (_, doc) = s.get("/api/v1/alerts/step3", "pj-inspector").await;
     assert_eq!(doc["alert"]["status"], "retracted", "{doc}");
-    assert_eq!(doc["actions"].as_array().map(Vec::len), Some(1), "trail kept: {doc}");
+    assert_eq!(
+        doc["actions"].as_array().map(Vec::len),
+        Some(1),
+        "trail kept: {doc}"
+    );
     let (_, page) = s.get("/api/v1/alerts?status=active", "pj-inspector").await;
-    assert!(ids(&page["items"]).is_empty(), "withdrawn: out of the queue");
+    assert!(
+        ids(&page["items"]).is_empty(),
+        "withdrawn: out of the queue"
+    );
 
     let mut again = first.clone();
     again.revision = withdrawn.revision + 1;
@@ -437,7 +444,10 @@ async fn a_retracted_step_keeps_its_trail_and_comes_back_when_reached_again() {
     s.feed(Input::Alert(first));
     let (_, doc) = s.get("/api/v1/alerts/step3", "pj-inspector").await;
     let a = &doc["alert"];
-    assert_eq!(a["status"], "acknowledged", "its trail decides again: {doc}");
+    assert_eq!(
+        a["status"], "acknowledged",
+        "its trail decides again: {doc}"
+    );
     assert_eq!(a["fired_at"], again.fired_at.to_string(), "{doc}");
     assert_eq!(a["evidence"]["cause"]["case_id"], "K-later", "{doc}");
     let (_, page) = s.get("/api/v1/alerts?status=active", "pj-inspector").await;

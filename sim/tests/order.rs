@@ -218,3 +218,108 @@ fn cases_overtaking_one_another_by_up_to_twenty_minutes_leave_the_same_alerts_on
         );
     }
 }
+
+/// alert_id → (rule, level, fired_at) of the alerts on record at the end (last word not a
+/// retraction): what an inspector finds open, with the instant it carries.
+fn open_at_end(s: &Stream, lines: &[&str]) -> BTreeMap<String, (String, String, String)> {
+    let policy = Policy::default();
+    let opts = DecodeOptions::replay(&policy);
+    let mut engine = Engine::new(s.reference.clone(), policy);
+    let mut out: Vec<Alert> = Vec::new();
+    for line in lines {
+        let ev = decode_str(line, &opts).unwrap_or_else(|e| panic!("{e}: {line}"));
+        engine
+            .on_event(&ev, &mut out)
+            .unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    engine.advance_to(s.end, &mut out);
+    let mut last: BTreeMap<String, &Alert> = BTreeMap::new();
+    for a in &out {
+        let newer = last
+            .get(&a.alert_id)
+            .is_none_or(|b| a.revision >= b.revision);
+        if newer {
+            last.insert(a.alert_id.clone(), a);
+        }
+    }
+    last.into_iter()
+        .filter(|(_, a)| a.status != rules::AlertStatus::Retracted)
+        .map(|(id, a)| {
+            let what = (
+                a.rule.as_str().to_string(),
+                a.level.as_str().to_string(),
+                a.fired_at.to_string(),
+            );
+            (id, what)
+        })
+        .collect()
+}
+
+/// Issue 26, the full-disk run as a property: a window system sends a hall's events (all of
+/// them, with `reported_at`) in batches of 200; a run of consecutive batches is refused (the
+/// disk was full) and the sender retries them after everything else, as a backfill does. The
+/// alerts on record at the end — which alerts, at which instant — equal the in-order replay's.
+/// The bound (docs/RULES.md, "Order"): held-back events reach back at most
+/// `closed_case_retention_days` (7) of event time; attendance (`staff.*`, `window.*`) goes
+/// through in order, because a sign-out reported after the same person's next sign-in cannot
+/// re-open the 空岗 episode between them (a known limit).
+#[test]
+fn batches_held_back_and_retried_at_the_end_leave_the_same_alerts_on_record() {
+    for seed in [7, 19, 31, 43, 59] {
+        let s = stream(seed, 5);
+        let ordered: Vec<&str> = s.lines.iter().map(|(_, l)| l.as_str()).collect();
+        let want = open_at_end(&s, &ordered);
+        assert!(want.len() > 50, "seed {seed}: the hall raises alerts");
+        let batches: Vec<&[&str]> = ordered.chunks(200).collect();
+        let mut rng = Rng::new(seed ^ 0xd15c);
+        let held = 4;
+        let first = 5 + rng.below((batches.len() - held - 10) as u64) as usize;
+        let mut delivered: Vec<&str> = Vec::with_capacity(ordered.len());
+        let attendance =
+            |l: &str| l.contains("\"kind\":\"staff.") || l.contains("\"kind\":\"window.");
+        let mut retried: Vec<&str> = Vec::new();
+        for (i, b) in batches.iter().enumerate() {
+            if (first..first + held).contains(&i) {
+                delivered.extend(b.iter().filter(|l| attendance(l)));
+                retried.extend(b.iter().filter(|l| !attendance(l)));
+            } else {
+                delivered.extend_from_slice(b);
+            }
+        }
+        assert!(
+            retried.len() > 500,
+            "seed {seed}: {} held back",
+            retried.len()
+        );
+        delivered.extend(retried);
+        let got = open_at_end(&s, &delivered);
+        assert!(
+            got == want,
+            "seed {seed}: batches {first}..{} retried at the end changed the alerts on record: {}",
+            first + held,
+            differences(&want, &got)
+        );
+    }
+}
+
+fn differences<V: PartialEq + std::fmt::Debug>(
+    want: &BTreeMap<String, V>,
+    got: &BTreeMap<String, V>,
+) -> String {
+    let mut out = Vec::new();
+    for (id, w) in want {
+        match got.get(id) {
+            None => out.push(format!("missing {id} {w:?}")),
+            Some(g) if g != w => out.push(format!("{id}: want {w:?}, got {g:?}")),
+            _ => {}
+        }
+    }
+    for (id, g) in got {
+        if !want.contains_key(id) {
+            out.push(format!("extra {id} {g:?}"));
+        }
+    }
+    let n = out.len();
+    out.truncate(12);
+    format!("{n} differences: {}", out.join("; "))
+}

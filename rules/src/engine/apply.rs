@@ -7,7 +7,7 @@ use crate::event::{Body, CaseType, Channel, CompletionResult, Event, Unit};
 use crate::reference::{Limit, Reference};
 
 use super::case::{
-    fired, inst, pause, t32, Case, Ctx, Due, Extension, Fired, Special, NEVER, T32,
+    fired, inst, pause, t32, Case, Ctx, Due, Extension, Fired, Special, UnjudgedStage, NEVER, T32,
 };
 use super::people::{BatchEntry, People};
 use super::table::{Symbols, NONE};
@@ -278,7 +278,16 @@ pub(super) fn apply(
                 .and_then(|s| ctx.reference.staff.get(s))
                 .filter(|s| !s.in_hall);
             if let (true, Some(staff)) = (delegated, back_office) {
-                r.fire(hall::back_office(ctx, symbols, case, stage, staff, ev));
+                let at = (ev.occurred_at, ev.event_id.as_ref());
+                r.fire(hall::back_office(ctx, symbols, case, stage, staff, at));
+            } else if let (NONE, Some(staff)) = (case.item_ref, back_office) {
+                // The item is not known yet (its acceptance arrives later): judged then.
+                case.rare_mut().unjudged_stages.push(UnjudgedStage {
+                    stage,
+                    at: t,
+                    staff_id: staff.staff_id.as_str().into(),
+                    event_id: ev.event_id.as_ref().into(),
+                });
             }
         }
         Body::CaseTransferred { to_department } => {
@@ -340,11 +349,7 @@ pub(super) fn apply(
             case.completed = true;
             case.result = Some(*result);
             r.retract(symbols, case, fired::CLOCK, is_case_clock);
-            let case_type = if case.accepted_at != NEVER || case.item_ref == NONE {
-                case.case_type
-            } else {
-                ctx.reference.item(case.item_ref).case_type
-            };
+            let case_type = case_type(ctx, case);
             let no_stage = case.stage_done.iter().all(|&s| s == NEVER);
             if *result == CompletionResult::Approved && case_type == CaseType::Promised && no_stage
             {
@@ -372,5 +377,36 @@ pub(super) fn apply(
         Body::CaseDelivered | Body::CaseArchived => {}
         _ => {}
     }
+    // 前店后场 of stages that arrived before the item was known, judged now that it is, at the
+    // instant each stage was done (what an in-order report would have given).
+    if case.item_ref != NONE {
+        let unjudged = case.extras.as_mut().and_then(|x| x.rare.as_mut());
+        let stages = unjudged.map(|r| std::mem::take(&mut r.unjudged_stages));
+        let authority = ctx.reference.item(case.item_ref).window_authority;
+        for s in stages.unwrap_or_default() {
+            let staff = ctx.reference.staff.get(&*s.staff_id);
+            if let (true, Some(staff)) = (authority & (s.stage.bit() << 1) != 0, staff) {
+                let at = (inst(s.at), &*s.event_id);
+                r.fire(hall::back_office(ctx, symbols, case, s.stage, staff, at));
+            }
+        }
+    }
+    // `hall.missing_stages` is for 承诺件: judged at a completion that arrived before the case's
+    // item or acceptance, it is retracted once they show another type (docs/RULES.md, "Order").
+    if case.fired & fired::MISSING_STAGES != 0 && case_type(ctx, case) != CaseType::Promised {
+        r.retract_any(symbols, case, fired::MISSING_STAGES, |f| {
+            f.due == Due::MissingStages
+        });
+    }
     Outcome::Applied
+}
+
+/// The case's type as known now: the acceptance's (with its override), else its item's, else
+/// 承诺件.
+fn case_type(ctx: Ctx<'_>, case: &Case) -> CaseType {
+    if case.accepted_at != NEVER || case.item_ref == NONE {
+        case.case_type
+    } else {
+        ctx.reference.item(case.item_ref).case_type
+    }
 }

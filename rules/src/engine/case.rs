@@ -173,6 +173,15 @@ pub struct Extras {
     pub overdue_window: Option<Sym>,
 }
 
+/// A `case.stage` by back-office staff whose item was not known when it arrived.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UnjudgedStage {
+    pub stage: crate::event::Stage,
+    pub at: T32,
+    pub staff_id: Box<str>,
+    pub event_id: Box<str>,
+}
+
 /// The rarer facts of a case.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rare {
@@ -184,6 +193,10 @@ pub struct Rare {
     pub extensions: Vec<Extension>,
     /// Special procedures, in order; the last one is open if it has not ended.
     pub specials: Vec<Special>,
+    /// Stages done by back-office staff before the case's item was known (its submission and
+    /// acceptance not yet arrived): judged for 前店后场 once it is.
+    #[serde(default)]
+    pub unjudged_stages: Vec<UnjudgedStage>,
 }
 
 /// One case's state.

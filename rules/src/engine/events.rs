@@ -1,14 +1,13 @@
 //! Applying the events that are not about a case's clocks: fees (以票管审), complaints, 好差评
 //! evaluations, and the lateness of any event's report.
 
-
 use crate::alert::Alert;
 use crate::event::{ComplaintCategory, Event};
 
 use super::case::{inst, t32, Case, CaseFee, Ctx, NEVER};
 use super::explain::Attribution;
-use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind};
 use super::ladder::{Card, What};
+use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind};
 use super::people::Strike;
 use super::table::{Symbols, NONE};
 use super::{hall, Engine, Outcome};

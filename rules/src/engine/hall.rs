@@ -73,7 +73,7 @@ pub fn back_office(
     case: &Case,
     stage: Stage,
     staff: &Staff,
-    ev: &Event<'_>,
+    (at, event_id): (Instant, &str),
 ) -> Alert {
     let item = &ctx.reference.item(case.item_ref).name;
     let message = format!(
@@ -85,8 +85,8 @@ pub fn back_office(
     );
     let evidence = json!({
         "stage": stage.as_str(),
-        "performed_at": ev.occurred_at,
-        "event_id": ev.event_id,
+        "performed_at": at,
+        "event_id": event_id,
         "staff_id": staff.staff_id,
         "staff_in_hall": staff.in_hall,
         "staff_department": staff.department,
@@ -98,7 +98,7 @@ pub fn back_office(
             ("case_id", json!(case.id.as_str())),
             ("stage", json!(stage.as_str())),
         ]),
-        ev.occurred_at,
+        at,
         Attribution::of_case(symbols, case),
         message,
         evidence,

@@ -229,7 +229,12 @@ mod tests {
         }
         assert_eq!(
             summary(&out),
-            ["issue 1 at a r0", "issue 2 at b r0", "issue 3 at c r0", "issue 4 at d r0"]
+            [
+                "issue 1 at a r0",
+                "issue 2 at b r0",
+                "issue 3 at c r0",
+                "issue 4 at d r0"
+            ]
         );
     }
 
@@ -272,7 +277,12 @@ mod tests {
         assert_eq!(cards(&late), cards(&in_order));
         assert_eq!(
             cards(&late),
-            [Some("b".into()), Some("d".into()), Some("a".into()), Some("c".into())]
+            [
+                Some("b".into()),
+                Some("d".into()),
+                Some("a".into()),
+                Some("c".into())
+            ]
         );
     }
 }

@@ -743,8 +743,17 @@ impl Engine {
             if let (Some(staff), true) = (alert.staff_id.clone(), card) {
                 let sym = self.symbols.intern(&staff);
                 let year = alert.fired_at.day().year();
-                let ladder = self.people.ladder(sym, year);
                 let card = ladder::Card::of(&alert);
+                let mut alert = alert;
+                // A card counts where it was first counted; its retraction is taken off there.
+                let owner = match alert.status {
+                    AlertStatus::Retracted => self.people.disown_card(&alert.alert_id),
+                    _ => Some(self.people.own_card(&alert.alert_id, sym, year)),
+                };
+                let (sym, year) = owner.unwrap_or((sym, year));
+                let staff = self.symbols.owned(sym).unwrap_or(staff);
+                alert.staff_id = Some(staff.clone());
+                let ladder = self.people.ladder(sym, year);
                 match alert.status {
                     AlertStatus::Open => ladder.add(card, &mut changes),
                     AlertStatus::Retracted => ladder.remove(card, &mut changes),

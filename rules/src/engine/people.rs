@@ -56,13 +56,15 @@ struct WindowState {
     low_day: Option<Day>,
 }
 
-
 /// Staff, window and ladder state.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct People {
     staff: HashMap<Sym, StaffState>,
     windows: HashMap<Sym, WindowState>,
     ladder: HashMap<(Sym, i32), Ladder>,
+    /// Whose ladder (staff member, year) each card on record counts on, by alert id: a card's
+    /// retraction is rebuilt from its case as it is now, which may name a later actor.
+    owners: HashMap<Box<str>, (Sym, i32)>,
 }
 
 /// Drop entries at or before `t - window_secs` from the front of a time-ordered deque.
@@ -167,6 +169,17 @@ impl People {
     /// The ladder of `staff` in `year`.
     pub fn ladder(&mut self, staff: Sym, year: i32) -> &mut Ladder {
         self.ladder.entry((staff, year)).or_default()
+    }
+
+    /// Record that the card `id` counts on `staff`'s ladder of `year`, unless it already
+    /// counts somewhere; returns where it counts.
+    pub fn own_card(&mut self, id: &str, staff: Sym, year: i32) -> (Sym, i32) {
+        *self.owners.entry(id.into()).or_insert((staff, year))
+    }
+
+    /// Where the card `id` counted, forgetting it (it was retracted).
+    pub fn disown_card(&mut self, id: &str) -> Option<(Sym, i32)> {
+        self.owners.remove(id)
     }
 }
 

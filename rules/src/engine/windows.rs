@@ -530,6 +530,10 @@ impl Board {
             if tk.fired && tk.called == NEVER && tk.issued != NEVER {
                 past.insert((*center, inst(tk.issued).day(), no.clone()), tk.clone());
             }
+            // A call whose issue has not arrived: kept for an issue reported late.
+            if tk.issued == NEVER && tk.called != NEVER {
+                past.insert((*center, inst(tk.called).day(), no.clone()), tk.clone());
+            }
             keep
         });
         let horizon = i64::from(keep_days);
@@ -1035,6 +1039,14 @@ impl Engine {
         let center = self.symbols.intern(&ev.center_id);
         let key = (center, CompactKey::new(ticket_no));
         let mut called = NEVER;
+        // An issue of a past day reported late: its call may have come first.
+        let past = (center, ev.occurred_at.day(), key.1.clone());
+        if ev.occurred_at.day() < self.board.day {
+            let seen = self.board.past.get(&past);
+            if seen.is_some_and(|tk| tk.issued == NEVER && tk.called >= t) {
+                called = self.board.past.remove(&past).map_or(NEVER, |tk| tk.called);
+            }
+        }
         if let Some(old) = self.board.tickets.get(&key) {
             if old.issued == NEVER {
                 // A call seen first: it was for this ticket if it came after the issue.
@@ -1143,18 +1155,21 @@ impl Engine {
             }
         }
         let Some(tk) = self.board.tickets.get_mut(&key) else {
-            // Not issued yet (delivered out of order): remember the call for the day.
-            if ev.occurred_at.day() >= self.board.day {
-                let tk = Ticket {
-                    issued: NEVER,
-                    called: t,
-                    due: NEVER,
-                    window: NONE,
-                    department: NONE,
-                    region: NONE,
-                    serial: 0,
-                    fired: false,
-                };
+            // Not issued yet (delivered out of order): remember the call for the day, or for
+            // `closed_case_retention_days` if its day has passed (a late backfill).
+            let tk = Ticket {
+                issued: NEVER,
+                called: t,
+                due: NEVER,
+                window: NONE,
+                department: NONE,
+                region: NONE,
+                serial: 0,
+                fired: false,
+            };
+            if ev.occurred_at.day() < self.board.day {
+                self.board.past.insert(past, tk);
+            } else {
                 self.board.tickets.insert(key, tk);
             }
             return Outcome::Applied;
@@ -1733,7 +1748,11 @@ mod tests {
             "all changed"
         );
         assert!(r.e.board.tickets.is_empty(), "forgotten from today's queue");
-        assert_eq!(r.e.board.past.len(), 1, "its fired alert is kept for a late call");
+        assert_eq!(
+            r.e.board.past.len(),
+            1,
+            "its fired alert is kept for a late call"
+        );
         // A call for yesterday's ticket reported late (a backfill) retracts what it disproves.
         r.send("2026-03-02T17:50:00+08:00", "W003", "S0003", call("A9"));
         assert_eq!(
