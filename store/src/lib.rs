@@ -86,10 +86,25 @@ fn exception_code(message: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// Classify a message from the server (or from the client about the server's response).
+/// ClickHouse out of disk: NOT_ENOUGH_SPACE (243, a reservation refused, current releases), or
+/// a write failing with `ENOSPC` (18.16: code 75 `errno: 28`), or the server unable to write
+/// even its own files (Poco's `Cannot write file`, when its log shares the full disk).
+fn disk_full(code: Option<u32>, message: &str) -> bool {
+    code == Some(243)
+        || message.contains("errno: 28")
+        || message.contains("No space left on device")
+        || message.contains("Cannot write file")
+}
+
+/// Classify a message from the server (or from the client about the server's response). A full
+/// disk is an outage, not a refusal: the data is fine and is written once space is back
+/// (docs/RELIABILITY.md, "A full disk").
 pub(crate) fn classify(message: String) -> StoreError {
     match exception_code(&message) {
         Some(code) if TRANSIENT_CODES.contains(&code) => StoreError::Unavailable(message),
+        code if disk_full(code, &message) => {
+            StoreError::Unavailable(format!("the disk of ClickHouse is full: {message}"))
+        }
         code => StoreError::Refused { code, message },
     }
 }
@@ -119,5 +134,21 @@ mod tests {
             exception_code("Code: 60. DB::Exception: Table x doesn't exist"),
             Some(60)
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_waited_out_not_refused() {
+        // As 18.16 and current releases say it (the first two seen on a full tmpfs here).
+        for message in [
+            "Code: 75, e.displayText() = DB::ErrnoException: Cannot write to file /d/x.bin, \
+             errno: 28, strerror: No space left on device, e.what() = DB::ErrnoException",
+            "Poco::Exception. Code: 1000, e.code() = 0, e.displayText() = Cannot write file: \
+             /d/server.log, e.what() = Cannot write file",
+            "Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space. (NOT_ENOUGH_SPACE)",
+        ] {
+            let e = classify(message.into());
+            assert!(e.is_transient(), "{e}");
+            assert!(e.to_string().contains("the disk of ClickHouse is full"), "{e}");
+        }
     }
 }
