@@ -571,7 +571,11 @@ fn a_full_disk_and_batches_retried_after_the_rest_leave_the_alerts_of_an_in_orde
             "the full disk never refused four batches: {refusals:?}"
         );
     }
-    assert_eq!(queue.len(), 4, "four batches refused while the disk was full");
+    assert_eq!(
+        queue.len(),
+        4,
+        "four batches refused while the disk was full"
+    );
     assert!(
         refusals
             .iter()
@@ -639,7 +643,10 @@ fn a_full_disk_and_batches_retried_after_the_rest_leave_the_alerts_of_an_in_orde
         batches.len(),
         got.len()
     );
-    assert!(corrected > 0, "the retried batches changed nothing to correct");
+    assert!(
+        corrected > 0,
+        "the retried batches changed nothing to correct"
+    );
     drop(server);
     drop(disk);
     let _ = fs::remove_dir_all(&dir);

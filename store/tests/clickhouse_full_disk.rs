@@ -96,14 +96,20 @@ async fn a_full_disk_is_an_outage_waited_out_and_the_batch_is_written_once_space
     let store = ClickHouseStore::new(&format!("http://127.0.0.1:{PORT}"), "jiancha_full_disk")
         .expect("store");
     store.migrate().await.expect("migrate");
-    store.write(&batch(&["before"])).await.expect("room to write");
+    store
+        .write(&batch(&["before"]))
+        .await
+        .expect("room to write");
 
     let filler = disk.fill();
     let e = store
         .write(&batch(&["during-1", "during-2"]))
         .await
         .expect_err("nowhere to write");
-    assert!(e.is_transient(), "a full disk is waited out, not refused: {e}");
+    assert!(
+        e.is_transient(),
+        "a full disk is waited out, not refused: {e}"
+    );
     assert!(
         e.to_string().contains("the disk of ClickHouse is full"),
         "the log says why: {e}"
