@@ -711,8 +711,7 @@ impl Case {
             && !self.acceptance_reported_in_time(ctx)
             && self.fired & fired::NO_ACCEPTANCE == 0
         {
-            let grace = i64::from(ctx.policy.sequence_grace_minutes) * 60;
-            out.push(inst(self.closed_at).plus_secs(grace), Due::NoAcceptance);
+            out.push(self.acceptance_grace_end(ctx), Due::NoAcceptance);
         }
         // Only the earliest unmatched fee: once it fires, the case is settled again.
         if let Some((at, i)) = self.next_unmatched_fee(ctx) {
@@ -728,6 +727,19 @@ impl Case {
         }
         kept.items[..kept.len].sort_unstable();
         kept
+    }
+
+    /// When `hall.completed_without_acceptance` is judged: `sequence_grace_minutes` after the
+    /// completion was reported (its `reported_at`, never before its `occurred_at`), or after it
+    /// occurred when it carries no report time. The rule waits for its grace in report time.
+    pub fn acceptance_grace_end(&self, ctx: Ctx<'_>) -> Instant {
+        let grace = i64::from(ctx.policy.sequence_grace_minutes) * 60;
+        let reported = if self.closed_reported == NEVER {
+            self.closed_at
+        } else {
+            self.closed_reported.max(self.closed_at)
+        };
+        inst(reported).plus_secs(grace)
     }
 
     /// Whether the acceptance counts as reported in time for `hall.completed_without_acceptance`

@@ -513,6 +513,7 @@ fn no_acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
         "completed_reported_at": when(case.closed_reported),
         "accepted_reported_at": when(case.accepted_reported),
         "judged_on": if by_report { "reported_at" } else { "arrival" },
+        "grace_ends_at": case.acceptance_grace_end(ctx),
     });
     (message, ev)
 }
