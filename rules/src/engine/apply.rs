@@ -6,10 +6,12 @@ use crate::alert::Alert;
 use crate::event::{Body, CaseType, Channel, CompletionResult, Event, Unit};
 use crate::reference::{Limit, Reference};
 
+use super::batch::{BatchEntry, BurstChange, Place};
+use super::case::Completion;
 use super::case::{
     fired, inst, pause, t32, Case, Ctx, Due, Extension, Fired, Special, UnjudgedStage, NEVER, T32,
 };
-use super::people::{BatchEntry, People};
+use super::people::People;
 use super::table::{Symbols, NONE};
 use super::{explain, hall, Outcome, Stats};
 
@@ -181,6 +183,13 @@ pub(super) fn apply(
             }
             case.channel = Some(*channel);
             answer(symbols, case, t, r);
+            // A completion that arrived before this acceptance, judged for 事后补录 now.
+            let pending = case.extras.as_mut().and_then(|x| x.rare.as_mut());
+            if let Some(done) = pending.and_then(|rare| rare.completion.take()) {
+                if case_type(ctx, case) == CaseType::Promised {
+                    batch(ctx, symbols, case, done, r);
+                }
+            }
             // 办结无受理 judged on report times: an acceptance reported within the grace after
             // the completion's report disproves it, however late it arrived (docs/RULES.md).
             // Without report times on both, arrival order decides and the alert stays.
@@ -355,22 +364,18 @@ pub(super) fn apply(
             {
                 r.fire_due(symbols, case, Due::MissingStages);
             }
-            let quick = case.accepted_at != NEVER
-                && t >= case.accepted_at
-                && i64::from(t - case.accepted_at) < i64::from(ctx.policy.batch_max_case_seconds);
-            if let (true, CaseType::Promised, Some(staff)) =
-                (quick, case_type, ev.staff_id.as_deref())
-            {
-                let entry = BatchEntry {
-                    completed: t,
-                    accepted: case.accepted_at,
-                    case_id: case.id.as_str().into(),
-                };
-                let window = i64::from(ctx.policy.batch_window_minutes) * 60;
-                let min = ctx.policy.batch_min_cases as usize;
-                let staff_sym = symbols.intern(staff);
-                if let Some(burst) = r.people.batch_completion(staff_sym, entry, window, min) {
-                    r.fire(hall::batch_entry(ctx, ev, &burst));
+            if case_type == CaseType::Promised {
+                if let Some(staff) = ev.staff_id.as_deref() {
+                    let done = Completion {
+                        staff: staff.into(),
+                        place: Place::of(ev),
+                    };
+                    if case.accepted_at == NEVER {
+                        // Judged for 事后补录 when the acceptance arrives.
+                        case.rare_mut().completion = Some(done);
+                    } else {
+                        batch(ctx, symbols, case, done, r);
+                    }
                 }
             }
         }
@@ -399,6 +404,51 @@ pub(super) fn apply(
         });
     }
     Outcome::Applied
+}
+
+/// A completion of a 承诺件 whose acceptance is known: if it came less than
+/// `batch_max_case_seconds` after the acceptance it counts on its staff member's bursts
+/// (`batch.rs`), and what that changes is emitted.
+fn batch(ctx: Ctx<'_>, symbols: &mut Symbols, case: &Case, done: Completion, r: &mut Sink<'_, '_>) {
+    let (accepted, completed) = (case.accepted_at, case.closed_at);
+    let max = i64::from(ctx.policy.batch_max_case_seconds);
+    if completed < accepted || i64::from(completed - accepted) >= max {
+        return;
+    }
+    let entry = BatchEntry {
+        completed,
+        accepted,
+        case_id: case.id.as_str().into(),
+        place: done.place,
+    };
+    let p = ctx.policy;
+    let window = i64::from(p.batch_window_minutes) * 60;
+    let keep = i64::from(p.closed_case_retention_days) * 86_400;
+    let mut changes = Vec::new();
+    let staff = symbols.intern(&done.staff);
+    r.people.bursts(staff).insert(
+        entry,
+        window,
+        p.batch_min_cases as usize,
+        keep,
+        &mut changes,
+    );
+    for change in changes {
+        match change {
+            BurstChange::Fire { entries, revision } => {
+                if let Some(alert) = hall::batch_entry(ctx, &done.staff, &entries, revision) {
+                    r.fire(alert);
+                }
+            }
+            BurstChange::Retract { entries, revision } => {
+                let before = revision.saturating_sub(1);
+                if let Some(alert) = hall::batch_entry(ctx, &done.staff, &entries, before) {
+                    r.stats.retractions += 1;
+                    r.out.push(explain::retracted(alert, r.ev));
+                }
+            }
+        }
+    }
 }
 
 /// The case's type as known now: the acceptance's (with its override), else its item's, else

@@ -173,6 +173,13 @@ pub struct Extras {
     pub overdue_window: Option<Sym>,
 }
 
+/// Who completed a case, and where, for 事后补录.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Completion {
+    pub staff: Box<str>,
+    pub place: super::batch::Place,
+}
+
 /// A `case.stage` by back-office staff whose item was not known when it arrived.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UnjudgedStage {
@@ -197,6 +204,10 @@ pub struct Rare {
     /// acceptance not yet arrived): judged for 前店后场 once it is.
     #[serde(default)]
     pub unjudged_stages: Vec<UnjudgedStage>,
+    /// A completion of a 承诺件 by a named staff member that arrived before the acceptance:
+    /// judged for 事后补录 when the acceptance arrives.
+    #[serde(default)]
+    pub completion: Option<Completion>,
 }
 
 /// One case's state.

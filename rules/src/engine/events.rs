@@ -4,11 +4,12 @@
 use crate::alert::Alert;
 use crate::event::{ComplaintCategory, Event};
 
+use super::batch::Place;
 use super::case::{inst, t32, Case, CaseFee, Ctx, NEVER};
+use super::count::{CountChange, Strike};
 use super::explain::Attribution;
 use super::ladder::{Card, What};
 use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind};
-use super::people::Strike;
 use super::table::{Symbols, NONE};
 use super::{hall, Engine, Outcome};
 
@@ -206,12 +207,43 @@ impl Engine {
         let strike = Strike {
             at: t32(ev.occurred_at),
             id: trigger.into(),
+            place: Place::from_attribution(&Attribution::of_event_in(ev, &self.reference)),
         };
-        if let Some(counted) = self.people.window_strike(sym, strike, threshold as usize) {
-            let who = Attribution::of_event_in(ev, &self.reference);
-            let alert = hall::repeated_window(who, window, trigger, &counted, ev.occurred_at);
-            self.emit(out, alert);
+        let keep = self.late_secs();
+        let mut changes = Vec::new();
+        self.people
+            .window_strike(sym, strike, threshold as usize, keep, &mut changes);
+        self.emit_counts(ev, changes, out, |counted, revision| {
+            hall::repeated_window(window, counted, revision)
+        });
+    }
+
+    /// Emit what a count's change gives: its alert fired (or again), or retracted by `ev`.
+    fn emit_counts(
+        &mut self,
+        ev: &Event<'_>,
+        changes: Vec<CountChange>,
+        out: &mut Vec<Alert>,
+        build: impl Fn(&[Strike], u8) -> Option<Alert>,
+    ) {
+        for change in changes {
+            let alert = match change {
+                CountChange::Fire { counted, revision } => build(&counted, revision),
+                CountChange::Retract { counted, revision } => {
+                    build(&counted, revision.saturating_sub(1))
+                        .map(|a| super::explain::retracted(a, ev))
+                }
+            };
+            if let Some(alert) = alert {
+                self.emit(out, alert);
+            }
         }
+    }
+
+    /// How long after its window a count keeps what it counted, for reports that arrive late
+    /// (`closed_case_retention_days`, as for cases).
+    fn late_secs(&self) -> i64 {
+        i64::from(self.policy.closed_case_retention_days) * 86_400
     }
 
     /// `complaint.resolved`: ends the complaint's clock; a substantiated complaint counts against
@@ -276,12 +308,15 @@ impl Engine {
         let strike = Strike {
             at: t,
             id: complaint_id.into(),
+            place: Place::from_attribution(&who),
         };
-        if let Some(counted) = self.people.substantiated(sym, strike, threshold as usize) {
-            let alert =
-                hall::repeated_staff(who.clone(), staff, complaint_id, &counted, ev.occurred_at);
-            self.emit(out, alert);
-        }
+        let keep = self.late_secs();
+        let mut changes = Vec::new();
+        self.people
+            .substantiated(sym, strike, threshold as usize, keep, &mut changes);
+        self.emit_counts(ev, changes, out, |counted, revision| {
+            hall::repeated_staff(staff, counted, revision)
+        });
         let year = ev.occurred_at.day().year();
         let card = Card {
             at: t,

@@ -9,10 +9,11 @@ use crate::event::{Channel, Event, Stage};
 use crate::reference::{Item, Staff};
 use crate::time::Instant;
 
+use super::batch::BatchEntry;
 use super::case::{inst, Case, Ctx};
+use super::count::Strike;
 use super::explain::{build, subject, yuan, Attribution};
 use super::ladder::{Card, StepChange, What};
-use super::people::{BatchEntry, Strike};
 use super::table::Symbols;
 
 /// `hall.accepted_outside_hall`: an in-hall item accepted through a channel it does not allow,
@@ -105,10 +106,11 @@ pub fn back_office(
     )
 }
 
-/// `hall.batch_entry` (事后补录): a burst of completions each accepted moments before.
-pub fn batch_entry(ctx: Ctx<'_>, ev: &Event<'_>, burst: &[BatchEntry]) -> Alert {
-    let first = burst.first().map_or(ev.occurred_at, |e| inst(e.completed));
-    let staff = ev.staff_id.as_deref().unwrap_or_default();
+/// `hall.batch_entry` (事后补录): a burst of completions each accepted moments before, fired
+/// at the last of them and attributed like it.
+/// `None` for an empty burst (there is none).
+pub fn batch_entry(ctx: Ctx<'_>, staff: &str, burst: &[BatchEntry], revision: u8) -> Option<Alert> {
+    let (first, last) = (burst.first()?, burst.last()?);
     let p = ctx.policy;
     let message = format!(
         "黄牌：工作人员 {staff} 在 {} 分钟内集中办结 {} 件承诺件，每件受理至办结不足 {} 秒（疑似事后补录）",
@@ -133,15 +135,30 @@ pub fn batch_entry(ctx: Ctx<'_>, ev: &Event<'_>, burst: &[BatchEntry]) -> Alert 
         "max_case_seconds": p.batch_max_case_seconds,
         "cases": cases,
     });
-    build(
+    let own = |s: &Option<Box<str>>| s.as_deref().map(str::to_string);
+    let who = Attribution {
+        center_id: last.place.center_id.to_string(),
+        region: last.place.region.to_string(),
+        department: own(&last.place.department),
+        window_id: own(&last.place.window_id),
+        staff_id: Some(staff.to_string()),
+        case_id: Some(last.case_id.to_string()),
+        item_code: own(&last.place.item_code),
+    };
+    let mut alert = build(
         Rule::BatchEntry,
         Level::Yellow,
-        subject(&[("staff_id", json!(staff)), ("batch", json!(first))]),
-        ev.occurred_at,
-        Attribution::of_event(ev),
+        subject(&[
+            ("staff_id", json!(staff)),
+            ("batch", json!(inst(first.completed))),
+        ]),
+        inst(last.completed),
+        who,
         message,
         evidence,
-    )
+    );
+    alert.revision = revision;
+    Some(alert)
 }
 
 /// `hall.fee_irregular`: a fee that differs from the item's statutory fee.
@@ -215,56 +232,57 @@ fn strikes_json(counted: &[Strike]) -> serde_json::Value {
         .collect()
 }
 
-/// `complaint.repeated_staff`: substantiated complaints against one person within 365 days.
-pub fn repeated_staff(
-    who: Attribution,
-    staff: &str,
-    complaint_id: &str,
-    counted: &[Strike],
-    at: Instant,
-) -> Alert {
+/// `complaint.repeated_staff`: substantiated complaints against one person within 365 days,
+/// fired at the last one counted and attributed like it (`None` for an empty count).
+pub fn repeated_staff(staff: &str, counted: &[Strike], revision: u8) -> Option<Alert> {
+    let trigger = counted.last()?;
+    let complaint_id = &*trigger.id;
     let message = format!(
         "红牌：工作人员 {staff} 一年内有效投诉已达 {} 次（最近一次：{complaint_id}）",
         counted.len()
     );
-    build(
+    let mut alert = build(
         Rule::RepeatedStaff,
         Level::Red,
         subject(&[
             ("staff_id", json!(staff)),
             ("complaint_id", json!(complaint_id)),
         ]),
-        at,
+        inst(trigger.at),
         Attribution {
             staff_id: Some(staff.to_string()),
-            ..who
+            ..trigger.place.attribution()
         },
         message,
         json!({"count": counted.len(), "window_days": 365, "substantiated_complaints": strikes_json(counted)}),
-    )
+    );
+    alert.revision = revision;
+    Some(alert)
 }
 
-/// `complaint.repeated_window`: complaints and bad evaluations against one window in 30 days.
-pub fn repeated_window(
-    who: Attribution,
-    window: &str,
-    trigger: &str,
-    counted: &[Strike],
-    at: Instant,
-) -> Alert {
+/// `complaint.repeated_window`: complaints and bad evaluations against one window in 30 days,
+/// fired at the last one counted and attributed like it.
+pub fn repeated_window(window: &str, counted: &[Strike], revision: u8) -> Option<Alert> {
+    let trigger = counted.last()?;
     let message = format!(
-        "黄牌：窗口 {window} 30 日内投诉和差评已达 {} 次（最近一次：{trigger}）",
-        counted.len()
+        "黄牌：窗口 {window} 30 日内投诉和差评已达 {} 次（最近一次：{}）",
+        counted.len(),
+        trigger.id
     );
-    build(
+    let mut alert = build(
         Rule::RepeatedWindow,
         Level::Yellow,
-        subject(&[("window_id", json!(window)), ("trigger", json!(trigger))]),
-        at,
-        who,
+        subject(&[
+            ("window_id", json!(window)),
+            ("trigger", json!(&*trigger.id)),
+        ]),
+        inst(trigger.at),
+        trigger.place.attribution(),
         message,
         json!({"count": counted.len(), "window_days": 30, "complaints_and_bad_evaluations": strikes_json(counted)}),
-    )
+    );
+    alert.revision = revision;
+    Some(alert)
 }
 
 /// `evaluation.satisfaction_low`.

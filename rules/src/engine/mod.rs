@@ -20,7 +20,9 @@
 //! member receives in a year and adds the ladder's steps right after the card that reached them.
 
 mod apply;
+mod batch;
 mod case;
+mod count;
 mod events;
 pub(crate) mod explain;
 mod hall;

@@ -10,46 +10,25 @@ use hashbrown::HashMap;
 
 use crate::time::Day;
 
-use super::case::{inst, T32};
+use super::batch::Bursts;
+use super::count::{CountChange, Counter, Strike};
 use super::ladder::Ladder;
 use super::table::Sym;
 
 const DAY_SECS: i64 = 86_400;
 
-/// A qualifying completion in a staff member's batch window.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BatchEntry {
-    /// `case.completed`.
-    pub completed: T32,
-    /// `case.accepted`.
-    pub accepted: T32,
-    /// The case.
-    pub case_id: Box<str>,
-}
-
-/// A complaint or bad evaluation counted in a sliding window: when, and which.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Strike {
-    /// When it counted.
-    pub at: T32,
-    /// The complaint or evaluation id.
-    pub id: Box<str>,
-}
-
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct StaffState {
-    /// Qualifying completions inside the batch window, oldest first.
-    batch: VecDeque<BatchEntry>,
-    /// A burst already alerted and not yet over.
-    burst: bool,
-    /// Substantiated complaints inside 365 days.
-    substantiated: VecDeque<Strike>,
+    /// Qualifying completions and the bursts they make (事后补录).
+    batch: Bursts,
+    /// Substantiated complaints (365 days, and late reports' time).
+    substantiated: Counter,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct WindowState {
-    /// Complaints and bad evaluations inside 30 days.
-    strikes: VecDeque<Strike>,
+    /// Complaints and bad evaluations (30 days, and late reports' time).
+    strikes: Counter,
     /// The latest evaluations: score ≥ 4?
     scores: VecDeque<bool>,
     /// Local date of the last satisfaction alert.
@@ -67,77 +46,41 @@ pub struct People {
     owners: HashMap<Box<str>, (Sym, i32)>,
 }
 
-/// Drop entries at or before `t - window_secs` from the front of a time-ordered deque.
-fn expire<T>(q: &mut VecDeque<T>, time: impl Fn(&T) -> T32, t: T32, window_secs: i64) {
-    let floor = inst(t).0 - window_secs;
-    while q.front().is_some_and(|e| inst(time(e)).0 <= floor) {
-        q.pop_front();
-    }
-}
-
-fn count_strike(
-    q: &mut VecDeque<Strike>,
-    strike: Strike,
-    window_secs: i64,
-    threshold: usize,
-) -> Option<Vec<Strike>> {
-    expire(q, |s| s.at, strike.at, window_secs);
-    insert_sorted(q, strike, |s| s.at);
-    (q.len() == threshold).then(|| q.iter().cloned().collect())
-}
-
-/// Insert keeping time order (late events go where they belong).
-fn insert_sorted<T>(q: &mut VecDeque<T>, e: T, time: impl Fn(&T) -> T32) {
-    let t = time(&e);
-    let pos = q.iter().rposition(|x| time(x) <= t).map_or(0, |p| p + 1);
-    q.insert(pos, e);
-}
-
 impl People {
-    /// A qualifying completion by `staff`; returns the burst when it reaches `min` (事后补录).
-    pub fn batch_completion(
-        &mut self,
-        staff: Sym,
-        entry: BatchEntry,
-        window_secs: i64,
-        min: usize,
-    ) -> Option<Vec<BatchEntry>> {
-        let s = self.staff.entry(staff).or_default();
-        let t = entry.completed;
-        expire(&mut s.batch, |e| e.completed, t, window_secs);
-        if s.batch.len() < min {
-            s.burst = false;
-        }
-        insert_sorted(&mut s.batch, entry, |e| e.completed);
-        if !s.burst && s.batch.len() >= min {
-            s.burst = true;
-            return Some(s.batch.iter().cloned().collect());
-        }
-        None
+    /// The qualifying completions and bursts of `staff` (事后补录).
+    pub fn bursts(&mut self, staff: Sym) -> &mut Bursts {
+        &mut self.staff.entry(staff).or_default().batch
     }
 
-    /// A substantiated complaint against `staff`; when the count in `(t − 365 days, t]` becomes
-    /// exactly `threshold`, returns the complaints counted.
+    /// A substantiated complaint against `staff`: `complaint.repeated_staff` counts them in
+    /// `(t − 365 days, t]` (`count.rs`); `keep` is how much longer late reports are awaited.
     pub fn substantiated(
         &mut self,
         staff: Sym,
         strike: Strike,
         threshold: usize,
-    ) -> Option<Vec<Strike>> {
+        keep: i64,
+        out: &mut Vec<CountChange>,
+    ) {
         let s = self.staff.entry(staff).or_default();
-        count_strike(&mut s.substantiated, strike, 365 * DAY_SECS, threshold)
+        let window = 365 * DAY_SECS;
+        s.substantiated
+            .insert(strike, window, threshold, window + keep, out);
     }
 
-    /// A complaint or bad evaluation against `window`; when the count in `(t − 30 days, t]`
-    /// becomes exactly `threshold`, returns what was counted.
+    /// A complaint or bad evaluation against `window`: `complaint.repeated_window` counts them
+    /// in `(t − 30 days, t]`.
     pub fn window_strike(
         &mut self,
         window: Sym,
         strike: Strike,
         threshold: usize,
-    ) -> Option<Vec<Strike>> {
+        keep: i64,
+        out: &mut Vec<CountChange>,
+    ) {
         let w = self.windows.entry(window).or_default();
-        count_strike(&mut w.strikes, strike, 30 * DAY_SECS, threshold)
+        let span = 30 * DAY_SECS;
+        w.strikes.insert(strike, span, threshold, span + keep, out);
     }
 
     /// An evaluation of `window`; returns (satisfied, sample) when the window's satisfaction
@@ -187,35 +130,8 @@ impl People {
 mod tests {
     use super::*;
 
-    fn at(secs: i64) -> T32 {
+    fn at(secs: i64) -> super::super::case::T32 {
         super::super::case::t32(crate::time::Instant(1_772_400_000 + secs))
-    }
-
-    fn entry(t: i64) -> BatchEntry {
-        BatchEntry {
-            completed: at(t),
-            accepted: at(t - 30),
-            case_id: format!("C{t}").into(),
-        }
-    }
-
-    #[test]
-    fn a_burst_alerts_once_until_it_is_over() {
-        let mut p = People::default();
-        let fired: Vec<bool> = [0, 60, 120, 180, 240, 300, 1000, 1060, 1120, 1180]
-            .iter()
-            .map(|&t| p.batch_completion(1, entry(t), 600, 5).is_some())
-            .collect();
-        // 5th completion reaches 5; the 6th is the same burst. At 1000 the window (400, 1000]
-        // holds 1 entry: the burst is over, but 1000–1180 make only 4.
-        assert_eq!(
-            fired,
-            [false, false, false, false, true, false, false, false, false, false]
-        );
-        assert!(
-            p.batch_completion(1, entry(1190), 600, 5).is_some(),
-            "a new burst of 5"
-        );
     }
 
     #[test]
@@ -224,14 +140,18 @@ mod tests {
         let k = |t: i64, id: &str| Strike {
             at: at(t),
             id: id.into(),
+            place: Default::default(),
         };
-        assert!(p.window_strike(7, k(0, "a"), 2).is_none());
-        let outside = p.window_strike(7, k(30 * DAY_SECS, "b"), 2);
-        assert!(outside.is_none(), "exactly 30 days later: outside");
-        let hit = p
-            .window_strike(7, k(30 * DAY_SECS + 1, "c"), 2)
-            .expect("inside");
-        let ids: Vec<&str> = hit.iter().map(|s| &*s.id).collect();
+        let mut out = Vec::new();
+        p.window_strike(7, k(0, "a"), 2, 0, &mut out);
+        assert!(out.is_empty());
+        p.window_strike(7, k(30 * DAY_SECS, "b"), 2, 0, &mut out);
+        assert!(out.is_empty(), "exactly 30 days later: outside");
+        p.window_strike(7, k(30 * DAY_SECS + 1, "c"), 2, 0, &mut out);
+        let Some(CountChange::Fire { counted, .. }) = out.first() else {
+            panic!("inside: {out:?}");
+        };
+        let ids: Vec<&str> = counted.iter().map(|s| &*s.id).collect();
         assert_eq!(ids, ["b", "c"]);
     }
 
