@@ -125,8 +125,8 @@ impl Level {
 }
 
 wire_enum!(
-    /// Alert lifecycle states (SPEC §7). The engine emits `open` and `retracted`; the others are
-    /// set by inspectors through the API.
+    /// Alert lifecycle states (SPEC §7). The engine emits `open`, `retracted` and `cleared`; the
+    /// others are set by inspectors through the API.
     AlertStatus {
         Open = "open",
         Acknowledged = "acknowledged",
@@ -134,6 +134,8 @@ wire_enum!(
         Resolved = "resolved",
         Dismissed = "dismissed",
         Retracted = "retracted",
+        /// 系统自动解除: a warning whose condition ended before it escalated (v1.1).
+        Cleared = "cleared",
     }
 );
 
@@ -150,7 +152,8 @@ pub struct Alert {
     pub rule: Rule,
     /// The level.
     pub level: Level,
-    /// `open`, or `retracted` when later events disproved it.
+    /// `open`; `retracted` when later events disproved it; `cleared` when a warning's condition
+    /// ended before it escalated (the case was completed in time).
     pub status: AlertStatus,
     /// When the condition became true, in event time.
     pub fired_at: Instant,
@@ -172,8 +175,32 @@ pub struct Alert {
     pub subject: Subject,
     /// zh-CN text for people.
     pub message: String,
-    /// The computation, for an inspector to check by hand.
+    /// The computation, for an inspector to check by hand. For alerts about a case it holds
+    /// `subject_state`: the case's current state (see [`Alert::revision`]).
     pub evidence: serde_json::Value,
+    /// For `cleared`: when the condition ended (the completion's `occurred_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared_at: Option<Instant>,
+    /// How many times the engine has changed this alert since it fired: 0 for the firing,
+    /// then one more per change (its subject finished, it was retracted or cleared). Stores keep
+    /// the highest (the `version` of a `ReplacingMergeTree`). A change that keeps the status
+    /// `open` is a *revision*: the same alert with its subject's new state, which replaces the
+    /// stored one but is not a new line of `jiancha replay` ([`Alert::is_revision`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub revision: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+impl Alert {
+    /// An `open` alert the engine sent again with its subject's new state (SPEC §7, "current
+    /// facts"): stored and shown, but neither a firing (replay does not print it, the ladder
+    /// does not count it) nor a new notification.
+    pub fn is_revision(&self) -> bool {
+        self.status == AlertStatus::Open && self.revision > 0
+    }
 }
 
 /// The id of an alert: lowercase hex XXH3-128 of `rule|level|k=v;k=v…` (subject keys sorted).

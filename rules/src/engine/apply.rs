@@ -90,6 +90,43 @@ impl Sink<'_, '_> {
             self.out.push(explain::retracted(alert, self.ev));
         }
     }
+
+    /// The case has just finished (completed or rejected by this event, after the retractions
+    /// it caused): its alerts still standing follow it (SPEC §7 v1.1). A 预警 whose case
+    /// finished before any 黄牌 stood is cleared (系统自动解除); every other standing alert of
+    /// the case is sent again with the case's new state (a revision, e.g. "已超期 2 个工作日于
+    /// 12-03 办结"). In the order they fired; the fee and completion-check alerts are about
+    /// other subjects and stay as they are.
+    fn follow_close(&mut self, symbols: &Symbols, case: &Case) {
+        if case.fired & (fired::CLOCK | fired::PERIOD) == 0 {
+            return;
+        }
+        let Some(extras) = case.extras.as_ref() else {
+            return;
+        };
+        let standing = |f: &&Fired| !f.retracted && f.at <= self.t;
+        let yellow_stands = extras
+            .fired
+            .iter()
+            .filter(standing)
+            .any(|f| f.due == Due::Yellow);
+        for f in extras.fired.iter().filter(standing) {
+            let alert = match f.due {
+                Due::Warning if !yellow_stands => explain::cleared(
+                    explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n),
+                    self.ev,
+                ),
+                Due::Warning | Due::Yellow | Due::Red | Due::Stage(_) | Due::Special
+                | Due::Acceptance => {
+                    let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
+                    alert.revision = explain::revision::SUBJECT_FINISHED;
+                    alert
+                }
+                _ => continue,
+            };
+            self.out.push(alert);
+        }
+    }
 }
 
 /// Alerts of the case's own clocks, which its completion or rejection ends.
@@ -191,6 +228,7 @@ pub(super) fn apply(
             answer(symbols, case, t, r);
             case.closed_at = t;
             r.retract(symbols, case, fired::CLOCK, is_case_clock);
+            r.follow_close(symbols, case);
             let blank = reason.as_deref().is_none_or(|s| s.trim().is_empty());
             if blank && case.fired & fired::REJECTED == 0 {
                 case.fired |= fired::REJECTED;
@@ -302,6 +340,7 @@ pub(super) fn apply(
             case.completed = true;
             case.result = Some(*result);
             r.retract(symbols, case, fired::CLOCK, is_case_clock);
+            r.follow_close(symbols, case);
             let case_type = if case.accepted_at != NEVER || case.item_ref == NONE {
                 case.case_type
             } else {
