@@ -5,8 +5,10 @@
 use rules::Alert;
 use serde::{Deserialize, Serialize};
 
-/// One version of an alert. The engine emits `open` and, when a later event disproves it,
-/// `retracted`; `version` orders them so the store keeps the latest (ReplacingMergeTree).
+/// One version of an alert. The engine emits `open`, then possibly the same alert again with its
+/// case's new state (still `open`), `retracted` when a later event disproves it or `cleared`
+/// when a warning's case finished in time; `version` orders them so the store keeps the latest
+/// (ReplacingMergeTree).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
 pub struct AlertRow {
     /// Deterministic id (SPEC §7).
@@ -15,9 +17,12 @@ pub struct AlertRow {
     pub rule: String,
     /// `warning`, `yellow` or `red`.
     pub level: String,
-    /// Engine status: `open` or `retracted`.
+    /// Engine status: `open`, `retracted` or `cleared`.
     pub status: String,
-    /// 0 for `open`, 1 for `retracted`: a retraction always wins over a re-delivered `open`.
+    /// The engine's `revision`, a counter of its changes to the alert (0 when it fired; 1 the
+    /// alert again with its case finished; 2 retracted or cleared): the latest change always
+    /// wins over a re-delivered earlier one. Rows written before revisions existed have 0 for
+    /// `open` and 1 for `retracted`, which keeps the same order.
     pub version: u8,
     /// When the condition became true (event time).
     pub fired_at: u32,
@@ -51,7 +56,7 @@ impl From<&Alert> for AlertRow {
             rule: a.rule.as_str().to_string(),
             level: a.level.as_str().to_string(),
             status: a.status.as_str().to_string(),
-            version: u8::from(a.status == rules::AlertStatus::Retracted),
+            version: a.revision,
             fired_at: seconds(a.fired_at),
             center_id: a.center_id.clone(),
             region: a.region.clone(),
