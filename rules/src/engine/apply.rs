@@ -116,7 +116,11 @@ impl Sink<'_, '_> {
                     explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n),
                     self.ev,
                 ),
-                Due::Warning | Due::Yellow | Due::Red | Due::Stage(_) | Due::Special
+                Due::Warning
+                | Due::Yellow
+                | Due::Red
+                | Due::Stage(_)
+                | Due::Special
                 | Due::Acceptance => {
                     let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
                     alert.revision = explain::revision::SUBJECT_FINISHED;

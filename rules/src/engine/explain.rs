@@ -344,7 +344,11 @@ fn with_case_state(
             // The count of days late is the case's, not the stage's: only say it finished.
             Due::Stage(_) | Due::Special | Due::Acceptance => {
                 let day = state["closed_at"].as_str().and_then(|t| t.get(5..10));
-                let verb = if state["status"] == "rejected" { "不予受理" } else { "办结" };
+                let verb = if state["status"] == "rejected" {
+                    "不予受理"
+                } else {
+                    "办结"
+                };
                 let trimmed = message
                     .replacen("，尚未完成", "", 1)
                     .replacen("，尚未结束", "", 1);

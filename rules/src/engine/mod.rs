@@ -888,13 +888,17 @@ mod tests {
             .expect("the undertake stage (1 day) is late too");
         assert!(stage.is_revision());
         assert!(
-            stage.message.ends_with("（应于 2026-03-03 前完成）（办件已于 03-05 办结）"),
+            stage
+                .message
+                .ends_with("（应于 2026-03-03 前完成）（办件已于 03-05 办结）"),
             "{}",
             stage.message
         );
         out.retain(|a| a.rule == crate::alert::Rule::CaseOverdue);
-        let kinds: Vec<(Level, AlertStatus, u8)> =
-            out.iter().map(|a| (a.level, a.status, a.revision)).collect();
+        let kinds: Vec<(Level, AlertStatus, u8)> = out
+            .iter()
+            .map(|a| (a.level, a.status, a.revision))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -920,8 +924,15 @@ mod tests {
         assert_eq!(state["result"], "denied");
         assert_eq!(state["overdue_working_days"], 2);
         assert_eq!(out[1].evidence["subject_state"]["status"], "open");
-        assert_eq!(out[1].evidence["supersedes"][0]["alert_id"], out[0].alert_id.as_str());
-        assert_eq!(e.stats().alerts, 3, "three firings; revisions are not new alerts");
+        assert_eq!(
+            out[1].evidence["supersedes"][0]["alert_id"],
+            out[0].alert_id.as_str()
+        );
+        assert_eq!(
+            e.stats().alerts,
+            3,
+            "three firings; revisions are not new alerts"
+        );
     }
 
     #[test]

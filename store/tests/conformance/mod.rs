@@ -164,9 +164,15 @@ pub async fn alerts_follow_their_case_revised_and_cleared(store: &impl Store, co
     counting.check("alerts", store.count("alerts").await.expect("count"), 8, 2);
     let all = store.alerts(&AlertFilter::default()).await.expect("all");
     let y1 = all.iter().find(|a| a.alert_id == "y1").expect("y1");
-    assert_eq!(y1, &revised, "the revision replaces the firing, and stays open");
+    assert_eq!(
+        y1, &revised,
+        "the revision replaces the firing, and stays open"
+    );
     let w1 = all.iter().find(|a| a.alert_id == "w1").expect("w1");
-    assert_eq!(w1, &cleared, "the clearing wins over both copies of the firing");
+    assert_eq!(
+        w1, &cleared,
+        "the clearing wins over both copies of the firing"
+    );
     let filter = |status: &str| AlertFilter {
         status: Some(status.into()),
         ..AlertFilter::default()
