@@ -59,6 +59,7 @@ static ASSETS: &[Asset] = &[
     asset!("inspector.js", JS),
     asset!("auditor.js", JS),
     asset!("timeline.js", JS),
+    asset!("evidence.js", JS),
     asset!("charts.js", JS),
 ];
 
