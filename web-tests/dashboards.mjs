@@ -351,13 +351,15 @@ await step("a late-completed 黄牌 shows its 办结 mark, and the overdue band 
   // Last day 11-17; completed 11-20: 11-18, 11-19, 11-20 → 3 working days late.
   let yellow;
   for (let i = 0; !yellow; i++) {
-    yellow = (await caseAlerts(LATE)).find((a) => a.level === "yellow" && a.evidence.subject_state?.status === "completed");
+    yellow = (await caseAlerts(LATE)).find((a) => a.rule === "case.overdue" && a.level === "yellow"
+      && a.evidence.subject_state?.status === "completed");
     assert.ok(i < 40, "the yellow card was not revised with the completion");
     if (!yellow) await new Promise((r) => setTimeout(r, 250));
   }
   assert.equal(yellow.status, "open", "a card stays on record when the case is completed late");
   await inspector1.goto(`${BASE}/ui/inspector?alert=${yellow.alert_id}`);
-  await inspector1.waitForSelector("#evidence-timeline .mark.closed");
+  // A vertical line has no width: attached, not "visible" to playwright.
+  await inspector1.waitForSelector("#evidence-timeline .mark.closed", { state: "attached" });
   const message = await inspector1.textContent("#detail .message");
   assert.match(message, /已超期 3 个工作日于 11-20 办结/);
   assert.ok(!message.includes("尚未办结"), message);
@@ -370,7 +372,7 @@ await step("a late-completed 黄牌 shows its 办结 mark, and the overdue band 
   // One row for the case: the warning is folded under the yellow.
   const rows = await inspector1.$$eval("#queue tr[data-alert]", (rs) => rs.map((r) => r.dataset.alert));
   const all = await caseAlerts(LATE);
-  const lower = all.find((a) => a.level === "warning");
+  const lower = all.find((a) => a.rule === "case.overdue" && a.level === "warning");
   assert.ok(lower && !rows.includes(lower.alert_id) && rows.includes(yellow.alert_id), "the warning is folded under the yellow");
   await inspector1.screenshot({ path: join(SHOTS, "inspector-late-completed.png") });
 });

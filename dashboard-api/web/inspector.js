@@ -41,7 +41,7 @@ renderFilters();
 
 // ---- queue ----
 function subjectOf(a) {
-  if (a.case_id) return "办件 " + a.case_id;
+  if (a.case_id) return a.case_id;
   if (a.staff_id) return names.staff(a.staff_id);
   if (a.window_id) return names.window(a.window_id);
   return a.subject && Object.values(a.subject).join(" ") || "—";
@@ -94,9 +94,10 @@ function renderQueue() {
   },
   el("td", {}, lower ? el("span", { class: "fold-mark" }, "└ ") : null, chip(a.level)),
   el("td", {}, names.rule(a.rule), key ? el("button", {
-    type: "button", class: "fold", "data-fold": key, title: "同一对象较低等级的告警",
+    type: "button", class: "fold", "data-fold": key, title: "同一对象已被取代的较低等级告警",
     onclick: (e) => { e.stopPropagation(); unfolded.has(key) ? unfolded.delete(key) : unfolded.add(key); renderQueue(); },
-  }, (unfolded.has(key) ? "收起 " : "另有 ") + key.split("|")[0] + " 条") : null),
+    "aria-label": (unfolded.has(key) ? "收起" : "展开") + "较低等级 " + key.split("|")[0] + " 条",
+  }, (unfolded.has(key) ? "−" : "+") + key.split("|")[0]) : null),
   el("td", { class: "subject" }, subjectOf(a)),
   el("td", {}, names.dept(a.department)),
   el("td", { class: "num" }, fmtTime(a.fired_at)),

@@ -381,7 +381,7 @@ pub fn cleared(mut alert: Alert, ev: &Event<'_>) -> Alert {
 /// Mark a rebuilt alert as retracted by `ev`, a later-arriving event showing that the
 /// condition did not hold at `fired_at`.
 pub fn retracted(alert: Alert, ev: &Event<'_>) -> Alert {
-    let what = format!(" {} 已于 {} 发生", ev.body.kind().as_str(), ev.occurred_at);
+    let what = format!("{}已于 {} 发生", ev.body.kind().zh(), ev.occurred_at);
     retracted_as(alert, ev, &what)
 }
 
@@ -673,7 +673,7 @@ fn fee_without_case(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, i: usize, at: 
     );
     let why = match case.channel {
         Some(c) if case.accepted_at != NEVER && c != crate::event::Channel::Hall => {
-            format!("办件 {} 经 {} 渠道受理，不是窗口受理", case.id, c.as_str())
+            format!("办件 {} 经{}渠道受理，不是窗口受理", case.id, c.zh())
         }
         _ if case.accepted_at != NEVER => {
             format!(
