@@ -283,7 +283,11 @@ fn trail(api: &Api, actions: &[crate::model::Action]) -> Vec<Value> {
             } else {
                 match users.get(&a.actor) {
                     Some(u) => (
-                        if u.name.is_empty() { u.username.clone() } else { u.name.clone() },
+                        if u.name.is_empty() {
+                            u.username.clone()
+                        } else {
+                            u.name.clone()
+                        },
                         directory.unit_name(u.region.as_str()),
                     ),
                     // A user since removed from the users file: the login is all there is.

@@ -173,8 +173,9 @@ const FIELDS = {
 export function evidenceFields(ev, skip = []) {
   if (!ev || typeof ev !== "object" || !Object.keys(ev).length) return null;
   const rows = [];
-  for (const [key, value] of Object.entries(ev)) {
-    const field = FIELDS[key];
+  // In the order of FIELDS: the case's state and what ended the alert first, then the clock.
+  for (const [key, field] of Object.entries(FIELDS)) {
+    const value = ev[key];
     if (!field || skip.includes(key) || value === null || value === undefined || value === "") continue;
     let shown;
     try {

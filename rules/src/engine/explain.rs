@@ -340,7 +340,7 @@ fn with_case_state(
         Some(phrase) => match due {
             Due::Yellow => message.replacen("尚未办结", &phrase, 1),
             Due::Red => message.replacen("仍未办结", "未办结", 1) + "，" + &phrase,
-            Due::Warning => format!("{message}（{phrase}）"),
+            Due::Warning => message.replacen("，请抓紧办结", &format!("，{phrase}"), 1),
             // The count of days late is the case's, not the stage's: only say it finished.
             Due::Stage(_) | Due::Special | Due::Acceptance => {
                 let day = state["closed_at"].as_str().and_then(|t| t.get(5..10));
