@@ -188,6 +188,22 @@ pub async fn alerts_follow_their_case_revised_and_cleared(store: &impl Store, co
         ["y1"],
         "a revised card is still open; a cleared warning is not loaded once old"
     );
+    // 绩效 counts the card that stands, not the warning its case answered in time.
+    let perf = store
+        .perf_counts(&PerfQuery {
+            region_prefix: "430626".into(),
+            from: T0 - 86_400,
+            to: T0 + 86_400,
+            by: Dimension::Department,
+        })
+        .await
+        .expect("perf");
+    assert_eq!(
+        perf.iter()
+            .map(|c| (c.key.as_str(), c.warnings, c.yellows))
+            .collect::<Vec<_>>(),
+        [("BDC", 0, 1)]
+    );
 }
 
 /// An action on an alert in 平江 (region 430626).
