@@ -936,6 +936,56 @@ mod tests {
     }
 
     #[test]
+    fn a_complaint_resolved_late_revises_its_card_with_its_state() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let complaint = |id: &'static str, at: &str, body: Body<'static>| {
+            let mut x = ev(id, at, "-", body);
+            x.case_id = None;
+            x.item_code = None;
+            x
+        };
+        // Filed 03-02 (Mon): D = 03-09, yellow 03-10T00 (golden 143's working).
+        let filed = Body::ComplaintFiled {
+            complaint_id: Cow::Borrowed("K1"),
+            category: crate::event::ComplaintCategory::Attitude,
+        };
+        e.on_event(
+            &complaint("a", "2026-03-02T10:00:00+08:00", filed),
+            &mut out,
+        )
+        .expect("ok");
+        // Resolved 03-11: 03-10 and 03-11 after D → 2 working days late; before the red (03-13).
+        let resolved = Body::ComplaintResolved {
+            complaint_id: Cow::Borrowed("K1"),
+            substantiated: false,
+        };
+        e.on_event(
+            &complaint("b", "2026-03-11T15:00:00+08:00", resolved),
+            &mut out,
+        )
+        .expect("ok");
+        let yellows: Vec<&Alert> = out
+            .iter()
+            .filter(|a| a.rule == crate::alert::Rule::ComplaintOverdue)
+            .collect();
+        assert_eq!(yellows.len(), 2, "the yellow, then its revision: {out:?}");
+        assert_eq!(yellows[0].evidence["subject_state"]["status"], "open");
+        let revised = yellows[1];
+        assert!(revised.is_revision());
+        assert_eq!(revised.alert_id, yellows[0].alert_id);
+        assert!(
+            revised
+                .message
+                .ends_with("，已超期 2 个工作日于 03-11 办结"),
+            "{}",
+            revised.message
+        );
+        assert_eq!(revised.evidence["subject_state"]["status"], "resolved");
+        assert_eq!(revised.evidence["subject_state"]["overdue_working_days"], 2);
+    }
+
+    #[test]
     fn finished_cases_are_forgotten_after_their_retention() {
         let mut e = engine(Policy::default());
         let mut out = Vec::new();
