@@ -192,8 +192,28 @@ await step("two inspector sessions show the live queue", async () => {
     await page.waitForSelector("#queue tr[data-alert]");
   }
   const live = await get("/api/v1/alerts?status=active&limit=500", inspectorToken);
+  // One row per rule and subject, the highest level on top (SPEC §7, superseded levels folded).
+  const top = new Map();
+  const rank = { red: 0, yellow: 1, warning: 2 };
+  for (const a of live.items) {
+    const key = a.rule + "|" + a.region + "|" + JSON.stringify(a.subject);
+    const b = top.get(key);
+    if (!b || rank[a.level] < rank[b.level] || (a.level === b.level && a.fired_at > b.fired_at)) top.set(key, a);
+  }
   const rows = await inspector1.$$eval("#queue tr[data-alert]", (rs) => rs.map((r) => r.dataset.alert).sort());
-  assert.deepEqual(rows, live.items.map((a) => a.alert_id).sort(), "the queue is the API's active alerts");
+  assert.deepEqual(rows, [...top.values()].map((a) => a.alert_id).sort(), "the queue is the API's active alerts, folded");
+  assert.ok(rows.length < live.items.length, "the September cases' lower levels are folded");
+  // Until an alert is chosen, the right half summarises the queue.
+  assert.match(await inspector1.textContent("#summary"), /红牌/);
+  const reds = live.items.filter((a) => a.level === "red").length;
+  assert.equal(await inspector1.$eval("#summary .sum-tile.red b", (b) => Number(b.textContent)), reds);
+  // A folded row opens to show what it supersedes.
+  const red = [...top.values()].find((a) => a.level === "red" && CASES.includes(a.case_id));
+  await inspector1.click(`#queue tr[data-alert="${red.alert_id}"] button.fold`);
+  await inspector1.waitForSelector("#queue tr.folded");
+  assert.equal(await inspector1.$$eval("#queue tr.folded", (rs) => rs.length), 2, "its yellow and warning");
+  assert.match(await inspector1.textContent(`#queue tr[data-alert="${red.alert_id}"] td:nth-child(3)`), new RegExp(red.case_id + "$"),
+    "the full case id");
 });
 
 let complaintAlert;
@@ -248,6 +268,13 @@ await step("an inspector's 签收 and 督办 in one session appear in the other"
   await inspector2.waitForSelector('#trail li[data-action="supervise"]', { timeout: LIVE_BUDGET_MS });
   console.log(`     the other session showed the 督办 ${Date.now() - acted} ms later`);
   assert.match(await inspector2.textContent("#trail"), /请于期限内核实投诉/);
+  // Who acted, by display name and unit, not by login.
+  const trail = await inspector2.textContent("#trail");
+  assert.match(trail, /平江县效能监察室（平江县政务服务中心）/);
+  assert.ok(!trail.includes("web-inspector"), trail);
+  // The reply deadline counts down (three days ahead: green).
+  await inspector2.waitForSelector('#queue tr[data-status="supervising"] td.countdown.ok');
+  assert.match(await inspector2.textContent("#detail-countdown"), /^剩 [23] 天/);
   // 回告 is now possible, 签收 no longer.
   assert.equal(await inspector2.$eval('button[data-action="reply"]', (b) => b.disabled), false);
   assert.equal(await inspector2.$eval('button[data-action="acknowledge"]', (b) => b.disabled), true);
@@ -265,6 +292,108 @@ await step("a red card's detail draws its deadline evidence: start, pause, exten
   assert.ok(await inspector1.$("#evidence-timeline rect.pause"), "no pause drawn");
   assert.match(await inspector1.textContent("#detail"), /等待档案调取|挂起/);
   await inspector1.screenshot({ path: join(SHOTS, "inspector.png") });
+});
+
+// ---- the alert follows its case (SPEC §7 v1.1) ----
+// Working days before `day` (Mon–Fri; November 2026 has no holiday): the N-th working day
+// after the returned date is `day`.
+function workingDaysBefore(day, n) {
+  const d = new Date(day + "T12:00:00+08:00");
+  while (n > 0) {
+    d.setUTCDate(d.getUTCDate() - 1);
+    if (d.getUTCDay() !== 0 && d.getUTCDay() !== 6) n -= 1;
+  }
+  return d.toISOString().slice(0, 10);
+}
+const days = Number(item[6]);
+assert.ok(item[7] === "working" && days >= 1, `item ${item[0]}: a promise in working days`);
+const ON_TIME = "WEB-CASE-ON-TIME";
+const LATE = "WEB-CASE-LATE";
+const desk = { window_id: "PJ-ZWFW-W002", staff_id: "PJ-ZWFW-S002", department: item[2] };
+const caseAlerts = async (c) => (await get(`/api/v1/alerts?case=${c}&limit=50`, inspectorToken)).items;
+
+await step("a warning clears live from two open 督办台 when its case completes on time", async () => {
+  // Last day of the promise = 11-20 (today): the 预警 fired at 00:00; the late case's last
+  // day was 11-17, so its 黄牌 fired at 11-18 00:00.
+  await send([
+    event("case.accepted", `${workingDaysBefore("2026-11-17", days)}T09:00:00`, { case_id: LATE, item_code: item[0], channel: "hall", ...desk }),
+    event("case.accepted", `${workingDaysBefore("2026-11-20", days)}T09:30:00`, { case_id: ON_TIME, item_code: item[0], channel: "hall", ...desk }),
+    event("case.stage", "2026-11-20T10:33:00", { case_id: ON_TIME, stage: "undertake", result: "agree", ...desk }),
+  ], publisher);
+  let warning;
+  for (let i = 0; !warning; i++) {
+    warning = (await caseAlerts(ON_TIME)).find((a) => a.rule === "case.overdue" && a.level === "warning");
+    assert.ok(i < 40, "the warning did not fire");
+    if (!warning) await new Promise((r) => setTimeout(r, 250));
+  }
+  for (const p of [inspector1, inspector2]) {
+    await p.goto(`${BASE}/ui/inspector?alert=${warning.alert_id}`);
+    await p.waitForSelector(`#queue tr[data-alert="${warning.alert_id}"]`);
+    await p.waitForFunction(() => /待签收/.test(document.querySelector("#detail-title")?.textContent || ""));
+    await p.evaluate(() => { window.__stayed = true; });
+  }
+  const sent = Date.now();
+  await send([event("case.completed", "2026-11-20T10:40:00", { case_id: ON_TIME, result: "approved", ...desk })], publisher);
+  for (const p of [inspector1, inspector2]) {
+    await p.waitForFunction((id) => !document.querySelector(`#queue tr[data-alert="${id}"]`)
+      && /已自动解除/.test(document.querySelector("#detail-title").textContent), warning.alert_id, { timeout: LIVE_BUDGET_MS });
+    await p.waitForSelector('#trail li[data-action="clear"]', { timeout: LIVE_BUDGET_MS });
+    assert.match(await p.textContent('#trail li[data-action="clear"]'), /系统自动解除.*11-20 10:40.*办结/);
+    assert.match(await p.textContent("#detail"), /在承诺时限内/);
+    assert.equal(await p.evaluate(() => window.__stayed), true, "the page reloaded");
+  }
+  console.log(`     cleared on both 督办台 ${Date.now() - sent} ms after the completion`);
+  await inspector2.screenshot({ path: join(SHOTS, "inspector-cleared-laptop.png") });
+});
+
+await step("a late-completed 黄牌 shows its 办结 mark, and the overdue band ends there", async () => {
+  await send([event("case.completed", "2026-11-20T10:41:00", { case_id: LATE, result: "approved", ...desk })], publisher);
+  // Last day 11-17; completed 11-20: 11-18, 11-19, 11-20 → 3 working days late.
+  let yellow;
+  for (let i = 0; !yellow; i++) {
+    yellow = (await caseAlerts(LATE)).find((a) => a.rule === "case.overdue" && a.level === "yellow"
+      && a.evidence.subject_state?.status === "completed");
+    assert.ok(i < 40, "the yellow card was not revised with the completion");
+    if (!yellow) await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(yellow.status, "open", "a card stays on record when the case is completed late");
+  await inspector1.goto(`${BASE}/ui/inspector?alert=${yellow.alert_id}`);
+  // A vertical line has no width: attached, not "visible" to playwright.
+  await inspector1.waitForSelector("#evidence-timeline .mark.closed", { state: "attached" });
+  const message = await inspector1.textContent("#detail .message");
+  assert.match(message, /已超期 3 个工作日于 11-20 办结/);
+  assert.ok(!message.includes("尚未办结"), message);
+  assert.match(await inspector1.textContent("#evidence-timeline"), /办结（超期 3 个工作日）/);
+  assert.ok(!(await inspector1.$("#evidence-timeline .mark.now")), "no 当前 mark on a finished case");
+  const band = await inspector1.$eval("#evidence-timeline rect.late", (r) => Number(r.getAttribute("x")) + Number(r.getAttribute("width")));
+  const mark = await inspector1.$eval("#evidence-timeline line.mark.closed", (l) => Number(l.getAttribute("x1")));
+  assert.ok(Math.abs(band - mark) < 1, `the overdue band ends at 办结 (${band} vs ${mark})`);
+  assert.match(await inspector1.textContent("#evidence-fields"), /已办结，2026-11-20 10:41，准予，超期 3 个工作日/);
+  // One row for the case: the warning is folded under the yellow.
+  const rows = await inspector1.$$eval("#queue tr[data-alert]", (rs) => rs.map((r) => r.dataset.alert));
+  const all = await caseAlerts(LATE);
+  const lower = all.find((a) => a.rule === "case.overdue" && a.level === "warning");
+  assert.ok(lower && !rows.includes(lower.alert_id) && rows.includes(yellow.alert_id), "the warning is folded under the yellow");
+  await inspector1.screenshot({ path: join(SHOTS, "inspector-late-completed.png") });
+});
+
+await step("no visible text in the detail panes is an ASCII identifier", async () => {
+  const CODE = /\b(?:[a-z]+_[a-z_]+|hall|online|mobile|office|agree|disagree|undertake|review|approve|approved|denied|promised|instant|warning|yellow|red|open|true|false|null|attitude|efficiency|integrity|stages|cause|case)\b/;
+  const live = (await get("/api/v1/alerts?limit=500", inspectorToken)).items;
+  // One alert of every rule on record, plus the cleared warning and the revised card.
+  const byRule = new Map();
+  for (const a of live) if (!byRule.has(a.rule + a.level)) byRule.set(a.rule + a.level, a);
+  for (const c of [ON_TIME, LATE]) for (const a of await caseAlerts(c)) byRule.set(a.alert_id, a);
+  assert.ok(byRule.size >= 6, `too few kinds of alert to look at: ${[...byRule.keys()]}`);
+  for (const a of byRule.values()) {
+    await inspector2.goto(`${BASE}/ui/inspector?alert=${a.alert_id}`);
+    await inspector2.waitForSelector("#detail-title");
+    await inspector2.waitForSelector("#trail");
+    const text = await inspector2.$eval("#detail", (d) => d.innerText);
+    const hit = CODE.exec(text);
+    assert.ok(!hit, `${a.rule} ${a.level}: "${hit?.[0]}" in\n${text}`);
+  }
+  console.log(`     ${byRule.size} detail panes read`);
 });
 
 await step("the auditor queries September–October red cards, gets exactly the three cases, and downloads them as CSV", async () => {

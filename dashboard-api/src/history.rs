@@ -111,9 +111,10 @@ impl HistoryQuery {
             self.to.as_deref(),
         )?;
         if let Some(s) = self.status.as_deref() {
-            if s != "open" && s != "retracted" {
+            if !matches!(s, "open" | "retracted" | "cleared") {
                 return Err(ApiError::bad_request(format!(
-                    "status={s:?}: history filters on the engine's status, open or retracted"
+                    "status={s:?}: history filters on the engine's status, open, retracted \
+                     or cleared"
                 )));
             }
         }

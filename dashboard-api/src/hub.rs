@@ -112,7 +112,7 @@ impl Filter {
 /// A change to the hub's state.
 #[derive(Debug, Clone)]
 pub enum Input {
-    /// The engine fired (or retracted) an alert.
+    /// The engine fired an alert, or changed one (its case finished, retracted, cleared).
     Alert(AlertDoc),
     /// A window's status changed.
     Window(WindowDoc),
@@ -149,14 +149,78 @@ impl AlertEntry {
             status: doc.status,
             level: doc.level,
             updated_at: doc.fired_at,
-            doc,
             reply_deadline: None,
             replied_at: None,
             actions: Vec::new(),
             json: String::new(),
+            doc,
         };
+        e.note_clearing();
         e.render();
         e
+    }
+
+    /// A later change from the engine: the alert with its case's new state (the lifecycle an
+    /// inspector gave it stays), retracted (closed whatever an inspector had done) or cleared
+    /// (closed if still active, with the trail entry 系统自动解除). False for a copy that is
+    /// not newer than what the hub holds (a re-delivery, a replay).
+    fn engine_change(&mut self, doc: AlertDoc) -> bool {
+        if doc.rank() <= self.doc.rank() {
+            return false;
+        }
+        self.doc = doc;
+        match self.doc.status {
+            AlertStatus::Retracted => self.status = AlertStatus::Retracted,
+            AlertStatus::Cleared if active(self.status) => self.status = AlertStatus::Cleared,
+            // Open again after it ended (a ladder step reached again): what inspectors did
+            // decides its status once more, as if it had never ended.
+            AlertStatus::Open
+                if matches!(self.status, AlertStatus::Retracted | AlertStatus::Cleared) =>
+            {
+                let trail = std::mem::take(&mut self.actions);
+                self.status = AlertStatus::Open;
+                self.level = self.doc.level;
+                self.reply_deadline = None;
+                self.replied_at = None;
+                for a in trail.into_iter().filter(|a| a.action != ActionKind::Clear) {
+                    self.apply(a);
+                }
+            }
+            _ => {}
+        }
+        self.note_clearing();
+        self.render();
+        true
+    }
+
+    /// The trail entry of a cleared alert (derived from the alert, so every process and every
+    /// restart shows the same one): 系统自动解除, when and why.
+    fn note_clearing(&mut self) {
+        if self.doc.status != AlertStatus::Cleared
+            || self.actions.iter().any(|a| a.action == ActionKind::Clear)
+        {
+            return;
+        }
+        let at = self.doc.cleared_at.unwrap_or(self.doc.fired_at);
+        let by = &self.doc.evidence["cleared_by"];
+        let what = match by["kind"].as_str() {
+            Some("case.rejected") => "不予受理",
+            _ => "办结",
+        };
+        let note = format!(
+            "系统自动解除：办件已于 {} {what}，未超过承诺时限",
+            short(at)
+        );
+        self.updated_at = self.updated_at.max(at);
+        self.actions.push(Action {
+            alert_id: self.doc.alert_id.clone(),
+            action: ActionKind::Clear,
+            actor: SYSTEM.to_string(),
+            at,
+            note,
+            reply_deadline: None,
+            region: self.doc.region.clone(),
+        });
     }
 
     fn view(&self) -> Value {
@@ -189,12 +253,16 @@ impl AlertEntry {
             ActionKind::Escalate => {
                 self.status == Supervising && self.replied_at.is_none() && self.level != Level::Red
             }
+            ActionKind::Clear => false,
         };
         if ok {
             return Ok(());
         }
         Err(match self.status {
             Retracted => "the alert was retracted by later events; nothing is left to do".into(),
+            Cleared => "the alert was cleared: its case finished in time (系统自动解除); nothing \
+                        is left to do"
+                .into(),
             Resolved | Dismissed => format!(
                 "the alert is already {}; the trail is closed",
                 self.status.as_str()
@@ -230,6 +298,7 @@ impl AlertEntry {
                 ActionKind::Resolve => self.status = AlertStatus::Resolved,
                 ActionKind::Dismiss => self.status = AlertStatus::Dismissed,
                 ActionKind::Escalate => self.level = Level::Red,
+                ActionKind::Clear => {}
             }
             self.updated_at = self.updated_at.max(action.at);
         }
@@ -638,7 +707,7 @@ impl Hub {
         now: Instant,
     ) -> Result<Action, ApiError> {
         let kind = ActionKind::parse(&req.action)
-            .filter(|k| *k != ActionKind::Escalate)
+            .filter(|k| !matches!(k, ActionKind::Escalate | ActionKind::Clear))
             .ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "action {:?} is not one of acknowledge, supervise, reply, resolve, dismiss",
@@ -776,6 +845,12 @@ impl Hub {
     }
 }
 
+/// `2026-03-16 11:30`: a local time as the trail writes it.
+fn short(t: Instant) -> String {
+    let s = t.to_string();
+    s.get(..16).unwrap_or(&s).replacen('T', " ", 1)
+}
+
 fn not_found(alert_id: &str) -> ApiError {
     ApiError::not_found(format!(
         "no alert {alert_id:?} in your jurisdiction (finished alerts older than the live window are in the history API)"
@@ -828,32 +903,15 @@ impl Book {
         let before = self.alerts.get(&id).map(Before::of).unwrap_or_default();
         match self.alerts.get_mut(&id) {
             Some(e) => {
-                // An earlier revision (re-delivery, replay) changes nothing. A retraction closes
-                // the alert whatever an inspector had done, keeping the trail; a later revision
-                // that opens it again (a ladder step reached again, or moved to another card)
-                // replaces what it says and lets its trail decide its status once more.
-                let newer = doc.revision > e.doc.revision;
-                let retraction =
-                    doc.status == AlertStatus::Retracted && e.status != AlertStatus::Retracted;
-                if !(newer || doc.revision == e.doc.revision && retraction) {
+                // The same alert again (re-delivery, replay) changes nothing; a later change
+                // may move its instant (a ladder step reached again at another card).
+                let was = e.doc.fired_at;
+                if !e.engine_change(doc) {
                     return;
                 }
-                if doc.status == AlertStatus::Retracted {
-                    e.status = AlertStatus::Retracted;
-                    e.doc.revision = doc.revision;
-                    e.doc.status = AlertStatus::Retracted;
-                    e.doc.message = doc.message;
-                    e.doc.evidence = doc.evidence;
-                    e.render();
-                } else {
-                    self.order.remove(&(Reverse(e.doc.fired_at.0), id.clone()));
-                    let mut fresh = AlertEntry::new(doc);
-                    for a in std::mem::take(&mut e.actions) {
-                        fresh.apply(a);
-                    }
-                    self.order
-                        .insert((Reverse(fresh.doc.fired_at.0), id.clone()));
-                    *e = fresh;
+                if e.doc.fired_at != was {
+                    self.order.remove(&(Reverse(was.0), id.clone()));
+                    self.order.insert((Reverse(e.doc.fired_at.0), id.clone()));
                 }
             }
             None => {

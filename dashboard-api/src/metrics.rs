@@ -124,7 +124,11 @@ impl ApiMetrics {
         for outcome in ["accepted", "rejected"] {
             m.ingested.with_label_values(&[outcome]).inc_by(0);
         }
-        for action in crate::model::ActionKind::ALL {
+        // `clear` is the engine's, never an inspector's action: no series.
+        for action in crate::model::ActionKind::ALL
+            .into_iter()
+            .filter(|a| *a != crate::model::ActionKind::Clear)
+        {
             m.actions.with_label_values(&[action.as_str()]).inc_by(0);
         }
         for reason in ["slow", "silent", "refused"] {

@@ -51,7 +51,8 @@ pub mod rfc3339 {
     }
 }
 
-/// An alert as the engine fired it (SPEC §7). `status` is the engine's: `open`, or `retracted`.
+/// An alert as the engine fired it (SPEC §7). `status` is the engine's: `open`, `retracted` or
+/// `cleared`; `revision` counts the engine's changes to it (see [`AlertDoc::rank`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertDoc {
     /// Deterministic id.
@@ -60,14 +61,23 @@ pub struct AlertDoc {
     pub rule: String,
     /// Level as fired.
     pub level: Level,
-    /// `open` or `retracted`.
+    /// `open`, `retracted` or `cleared`.
     pub status: AlertStatus,
-    /// The engine's revision (0 first, +1 per retraction or re-opening): the highest wins.
-    #[serde(default)]
-    pub revision: u8,
     /// When the condition became true.
     #[serde(with = "rfc3339")]
     pub fired_at: Instant,
+    /// For `cleared`: when its condition ended (the case finished in time).
+    #[serde(
+        default,
+        with = "rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cleared_at: Option<Instant>,
+    /// The engine's changes to the alert since it fired (0: as fired; 1: again with its case
+    /// finished; 2 or more: retracted or cleared; 3 or more: fired again, e.g. a ladder step
+    /// reached again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u8,
     /// Centre.
     pub center_id: String,
     /// GB/T 2260 code.
@@ -98,6 +108,27 @@ pub struct AlertDoc {
     pub evidence: Value,
 }
 
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+impl AlertDoc {
+    /// Which of two copies of one alert is the later change: the engine's revision, with an
+    /// ended alert (retracted, cleared) never below 2 — copies written before revisions existed
+    /// carry 0 or 1 for a retraction.
+    pub fn rank(&self) -> u8 {
+        match self.status {
+            AlertStatus::Retracted | AlertStatus::Cleared => self.revision.max(2),
+            _ => self.revision,
+        }
+    }
+
+    /// The case's current state (`evidence.subject_state`), when the engine gave one.
+    pub fn subject_state(&self) -> Option<&Value> {
+        self.evidence.get("subject_state")
+    }
+}
+
 impl From<&rules::Alert> for AlertDoc {
     fn from(a: &rules::Alert) -> AlertDoc {
         AlertDoc {
@@ -105,8 +136,9 @@ impl From<&rules::Alert> for AlertDoc {
             rule: a.rule.as_str().to_string(),
             level: a.level,
             status: a.status,
-            revision: a.revision,
             fired_at: a.fired_at,
+            cleared_at: a.cleared_at,
+            revision: a.revision,
             center_id: a.center_id.clone(),
             region: a.region.clone(),
             department: a.department.clone(),
@@ -180,17 +212,21 @@ pub enum ActionKind {
     Dismiss,
     /// The system turned a 督办 red: its reply deadline passed without a reply.
     Escalate,
+    /// 系统自动解除: the engine cleared a warning whose case finished in time. Derived from
+    /// the cleared alert itself (never stored, never asked for).
+    Clear,
 }
 
 impl ActionKind {
     /// Every kind.
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 7] = [
         ActionKind::Acknowledge,
         ActionKind::Supervise,
         ActionKind::Reply,
         ActionKind::Resolve,
         ActionKind::Dismiss,
         ActionKind::Escalate,
+        ActionKind::Clear,
     ];
 
     /// The wire name.
@@ -202,6 +238,7 @@ impl ActionKind {
             ActionKind::Resolve => "resolve",
             ActionKind::Dismiss => "dismiss",
             ActionKind::Escalate => "escalate",
+            ActionKind::Clear => "clear",
         }
     }
 

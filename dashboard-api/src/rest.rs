@@ -226,6 +226,7 @@ pub(crate) async fn alert_detail(
         None => (Vec::new(), None),
     };
     let evidence = alert.get("evidence").cloned().unwrap_or(Value::Null);
+    let actions = trail(&api, &actions);
     Ok(Json(json!({
         "alert": alert,
         "evidence": evidence,
@@ -261,9 +262,45 @@ pub(crate) async fn act(
         .hub
         .detail(&who, &alert_id)
         .ok_or_else(|| ApiError::not_found(format!("alert {alert_id:?} vanished")))?;
+    let actions = trail(&api, &actions);
     Ok(Json(
         json!({"alert": alert, "action": action, "actions": actions}),
     ))
+}
+
+/// An alert's trail as people read it: each action with who did it by display name and unit
+/// (`actor_name`, `actor_unit`), not only the login. The unit is the centre serving the user's
+/// region when the reference names one, else the region code; the system is 系统.
+fn trail(api: &Api, actions: &[crate::model::Action]) -> Vec<Value> {
+    let users = api.users();
+    let directory = api.directory();
+    actions
+        .iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+            let (name, unit) = if a.actor == crate::model::SYSTEM {
+                ("系统".to_string(), String::new())
+            } else {
+                match users.get(&a.actor) {
+                    Some(u) => (
+                        if u.name.is_empty() {
+                            u.username.clone()
+                        } else {
+                            u.name.clone()
+                        },
+                        directory.unit_name(u.region.as_str()),
+                    ),
+                    // A user since removed from the users file: the login is all there is.
+                    None => (a.actor.clone(), String::new()),
+                }
+            };
+            if let Value::Object(m) = &mut v {
+                m.insert("actor_name".into(), name.into());
+                m.insert("actor_unit".into(), unit.into());
+            }
+            v
+        })
+        .collect()
 }
 
 /// `GET /api/v1/windows` filters.

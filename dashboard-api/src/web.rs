@@ -59,6 +59,7 @@ static ASSETS: &[Asset] = &[
     asset!("inspector.js", JS),
     asset!("auditor.js", JS),
     asset!("timeline.js", JS),
+    asset!("evidence.js", JS),
     asset!("charts.js", JS),
 ];
 
@@ -174,6 +175,17 @@ struct StaffEntry {
 }
 
 impl Directory {
+    /// The unit a jurisdiction stands for, as the trail names it: the one centre of exactly
+    /// that region when the reference has it (平江县政务服务中心), else 辖区 and the code.
+    pub fn unit_name(&self, region: &str) -> String {
+        let mut exact = self.centers.iter().filter(|c| c.region == region);
+        match (exact.next(), exact.next()) {
+            (Some(c), None) => c.name.clone(),
+            _ if region.is_empty() => "全省".to_string(),
+            _ => format!("辖区 {region}"),
+        }
+    }
+
     /// The reference data it was made from, if any.
     pub fn reference(&self) -> Option<&Arc<rules::Reference>> {
         self.reference.as_ref()

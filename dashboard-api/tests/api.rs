@@ -642,3 +642,103 @@ async fn alert_lists_paginate_without_gaps_or_repeats() {
         "names the levels: {e}"
     );
 }
+
+/// SPEC §7 v1.1: an alert follows its case. A card revised with its case's state keeps what
+/// the inspector did to it and shows the new text; a warning cleared leaves the active queue
+/// live, with the trail entry 系统自动解除; older copies arriving later change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_case_revises_its_card_and_clears_its_warning() {
+    let s = start(ApiConfig::default()).await;
+    let warning = alert("w-1", PINGJIANG, Level::Warning, "W-pj-1");
+    let yellow = alert("y-1", PINGJIANG, Level::Yellow, "W-pj-1");
+    s.feed(Input::Alert(warning.clone()));
+    s.feed(Input::Alert(yellow.clone()));
+    let (st, r) = s
+        .post(
+            "/api/v1/alerts/y-1/actions",
+            "pj-inspector",
+            json!({"action":"acknowledge","note":"已签收"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let mut live = s.live("pj-inspector", "").await;
+    assert_eq!(alerts_of(&live.next().await), ["w-1", "y-1"]);
+
+    let mut revised = yellow.clone();
+    revised.revision = 1;
+    revised.message = "黄牌：办件已超期 2 个工作日于 10-15 办结".into();
+    revised.evidence["subject_state"] = json!({"status":"completed","closed_at":"2026-10-15T10:00:00+08:00","overdue_working_days":2});
+    s.feed(Input::Alert(revised));
+    let m = live.next().await;
+    assert_eq!(m["alert"]["alert_id"], "y-1", "{m}");
+    assert_eq!(
+        m["alert"]["status"], "acknowledged",
+        "the inspector's step stays"
+    );
+    assert_eq!(
+        m["alert"]["message"],
+        "黄牌：办件已超期 2 个工作日于 10-15 办结"
+    );
+    assert_eq!(
+        m["alert"]["evidence"]["subject_state"]["overdue_working_days"],
+        2
+    );
+
+    let mut cleared = warning.clone();
+    cleared.status = rules::alert::AlertStatus::Cleared;
+    cleared.revision = 2;
+    cleared.cleared_at = rules::time::parse_rfc3339("2026-10-12T11:30:00+08:00").ok();
+    cleared.evidence["cleared_by"] =
+        json!({"kind":"case.completed","occurred_at":"2026-10-12T11:30:00+08:00"});
+    s.feed(Input::Alert(cleared));
+    let m = live.next().await;
+    assert_eq!(m["alert"]["alert_id"], "w-1", "{m}");
+    assert_eq!(m["alert"]["status"], "cleared");
+    assert_eq!(m["alert"]["cleared_at"], "2026-10-12T11:30:00+08:00");
+
+    // Copies that are not newer (a re-delivered firing, the revision again) change nothing.
+    s.feed(Input::Alert(warning));
+    s.feed(Input::Alert(yellow));
+    let (_, page) = s.get("/api/v1/alerts?status=active", "pj-inspector").await;
+    assert_eq!(
+        ids(&page["items"]),
+        ["y-1"],
+        "the cleared warning left the queue"
+    );
+    assert_eq!(
+        page["items"][0]["message"],
+        "黄牌：办件已超期 2 个工作日于 10-15 办结"
+    );
+    let (st, detail) = s.get("/api/v1/alerts/w-1", "pj-inspector").await;
+    assert_eq!(st, 200, "{detail}");
+    assert_eq!(detail["alert"]["status"], "cleared");
+    let trail = detail["actions"].as_array().expect("trail");
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(
+        (trail[0]["action"].as_str(), trail[0]["actor"].as_str()),
+        (Some("clear"), Some("system"))
+    );
+    assert!(
+        trail[0]["note"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("系统自动解除：办件已于 2026-10-12 11:30 办结"),
+        "{trail:?}"
+    );
+    let (st, e) = s
+        .post(
+            "/api/v1/alerts/w-1/actions",
+            "pj-inspector",
+            json!({"action":"acknowledge"}),
+        )
+        .await;
+    assert_eq!(st, 409, "nothing is left to do on a cleared alert: {e}");
+    let (st, e) = s
+        .post(
+            "/api/v1/alerts/y-1/actions",
+            "pj-inspector",
+            json!({"action":"clear"}),
+        )
+        .await;
+    assert_eq!(st, 400, "clearing is the engine's: {e}");
+}

@@ -5,7 +5,7 @@ export const LEVELS = { warning: "预警", yellow: "黄牌", red: "红牌" };
 export const LEVEL_ORDER = { red: 0, yellow: 1, warning: 2 };
 export const STATUS = {
   open: "待签收", acknowledged: "已签收", supervising: "督办中",
-  resolved: "已办结", dismissed: "已驳回", retracted: "已撤销",
+  resolved: "已办结", dismissed: "不予处理", retracted: "已撤销", cleared: "已自动解除",
 };
 /// Alert statuses that keep an alert on the live screens.
 export const ACTIVE = new Set(["open", "acknowledged", "supervising"]);
@@ -13,7 +13,8 @@ export const WINDOW_STATE = {
   serving: "服务中", open_idle: "空闲", paused: "暂停", unstaffed: "空岗", closed: "关闭",
 };
 export const ACTIONS = {
-  acknowledge: "签收", supervise: "督办", reply: "回告", resolve: "办结", dismiss: "驳回", escalate: "逾期升级红牌",
+  acknowledge: "签收", supervise: "督办", reply: "回告", resolve: "办结", dismiss: "不予处理", escalate: "逾期升级红牌",
+  clear: "系统自动解除",
 };
 const ROLE = { leader: "领导", inspector: "监察员", auditor: "审计", admin: "管理员", publisher: "数据上报" };
 const PAGES = [

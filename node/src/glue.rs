@@ -82,11 +82,12 @@ pub fn action_of(row: ActionRow) -> Option<Action> {
 /// A stored alert as the API shows it (`None` for an unknown level or status).
 pub fn alert_of(row: AlertRow) -> Option<AlertDoc> {
     let text = |s: String| (!s.is_empty()).then_some(s);
-    Some(AlertDoc {
+    let mut doc = AlertDoc {
         level: Level::parse(&row.level)?,
         status: AlertStatus::parse(&row.status)?,
         revision: row.version,
         fired_at: Instant(i64::from(row.fired_at)),
+        cleared_at: None,
         subject: serde_json::from_str(&row.subject).unwrap_or(Value::Null),
         evidence: serde_json::from_str(&row.evidence).unwrap_or(Value::Null),
         alert_id: row.alert_id,
@@ -99,7 +100,13 @@ pub fn alert_of(row: AlertRow) -> Option<AlertDoc> {
         case_id: text(row.case_id),
         item_code: text(row.item_code),
         message: row.message,
-    })
+    };
+    // Stored inside the evidence: when the event that cleared it happened.
+    doc.cleared_at = (doc.status == AlertStatus::Cleared)
+        .then(|| doc.evidence["cleared_by"]["occurred_at"].as_str())
+        .flatten()
+        .and_then(|t| rules::time::parse_rfc3339(t).ok());
+    Some(doc)
 }
 
 /// A window's live status as stored (the document is the status JSON the API reads back).

@@ -175,9 +175,9 @@ pub async fn follow_hub(notifier: Notifier, hub: std::sync::Arc<dashboard_api::h
                         }
                         // The alert line reaches the notifier that owns it; this tells the
                         // others, which re-send it too (cluster mode), that it ended.
-                        (Some("retracted"), _) => {
+                        (Some("retracted" | "cleared"), _) => {
                             if let Ok(n) = Notice::from_value(view) {
-                                let at = notify::payload::retraction_end(&n);
+                                let at = n.end_secs();
                                 notifier.ended(n.alert_id, at);
                             }
                         }

@@ -111,7 +111,8 @@ fn replay(reference: &Arc<Reference>, lines: &[String]) -> BTreeSet<String> {
     }
     let mut open = BTreeSet::new();
     for a in out {
-        if a.status == AlertStatus::Retracted {
+        // A cleared warning (its case finished in time) is no longer open either.
+        if matches!(a.status, AlertStatus::Retracted | AlertStatus::Cleared) {
             open.remove(&a.alert_id);
         } else {
             open.insert(a.alert_id);

@@ -317,7 +317,7 @@ impl Dispatcher {
             queue_summary(c, now);
             // An Alertmanager channel must hear of a retraction, storm or not (an alert held
             // back is in its firing book and goes with the next re-send anyway).
-            let must = c.is_alertmanager() && notice.is_retraction();
+            let must = c.is_alertmanager() && notice.ends();
             if must || c.bucket.take(now) {
                 c.queue.push_back(Item {
                     key: Some(key),
@@ -366,7 +366,7 @@ impl Dispatcher {
             if !c.is_alertmanager() {
                 continue;
             }
-            if n.is_retraction() {
+            if n.ends() {
                 c.firing.remove(&n.alert_id);
             } else {
                 let kept = slim.get_or_insert_with(|| Arc::new(n.slim()));
@@ -380,7 +380,7 @@ impl Dispatcher {
     /// re-send. Nothing is delivered now (the alert itself went, or goes, through
     /// [`Self::submit`]).
     pub fn firing(&mut self, n: Notice) {
-        if n.is_retraction() {
+        if n.ends() {
             return;
         }
         let keys = self.targets(&n);
@@ -969,6 +969,44 @@ mod tests {
         let (records, done) = d.drain();
         assert_eq!((records[0].fate, done), (Fate::Failed, vec![2]));
         assert!(records[0].detail.contains("given up"));
+    }
+
+    /// SPEC §7 v1.1: a warning cleared (its case finished in time) is a resolved message: one
+    /// line to every channel that took the warning (WeCom here), whatever `retractions` says,
+    /// and Alertmanager ends it at `cleared_at`.
+    #[test]
+    fn a_cleared_warning_is_a_resolved_line_and_ends_at_alertmanager() {
+        let mut both = settings(10, 10);
+        both.routes[0].min_level = MinLevel::Warning;
+        both.channels.push(alertmanager(10).channels.remove(0));
+        both.routes[0].channels.push("am".into());
+        let mut d = Dispatcher::new(both, Names::default(), 0);
+        let wall = 1_791_950_000_000;
+        let warning = notice("w", "case.overdue", "warning", "430626");
+        d.submit(warning.clone(), &HashSet::new(), 1, 0, wall);
+        let sent = pump(&mut d, 0, |_| Outcome::Delivered);
+        assert_eq!(sent.len(), 2, "WeCom and Alertmanager: {sent:?}");
+        assert_eq!(d.firing_count(), 1);
+        let mut cleared = warning;
+        cleared.status = "cleared".into();
+        cleared.raw = serde_json::json!({"cleared_at": "2026-10-14T11:30:00+08:00"});
+        d.submit(cleared, &HashSet::new(), 2, 1_000, wall);
+        let sent = pump(&mut d, 1_000, |_| Outcome::Delivered);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        let wecom = sent.iter().find(|b| b.contains("msgtype")).expect("WeCom");
+        assert!(
+            wecom.contains("【解除】预警") && wecom.contains("2026-10-14 11:30"),
+            "{wecom}"
+        );
+        let am = sent
+            .iter()
+            .find(|b| b.contains("endsAt"))
+            .expect("Alertmanager");
+        assert!(
+            am.contains(r#""endsAt":"2026-10-14T11:30:00+08:00""#),
+            "{am}"
+        );
+        assert_eq!(d.firing_count(), 0, "no longer re-sent");
     }
 
     fn alertmanager(burst: u32) -> NotifySettings {

@@ -5,7 +5,8 @@
 
 use serde::Deserialize;
 
-/// One alert line (a firing or a retraction).
+/// One alert line (a firing, a retraction or a clearing; or a firing sent again with its case's
+/// new state, which de-duplicates as the firing it revises).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Notice {
     /// Deterministic id (rule, level, subject).
@@ -14,7 +15,7 @@ pub struct Notice {
     pub rule: String,
     /// `warning`, `yellow` or `red`.
     pub level: String,
-    /// `open` or `retracted`.
+    /// `open`, `retracted` or `cleared`.
     pub status: String,
     /// RFC 3339, event time.
     pub fired_at: String,
@@ -74,6 +75,36 @@ impl Notice {
     /// Whether this line retracts an alert.
     pub fn is_retraction(&self) -> bool {
         self.status == "retracted"
+    }
+
+    /// Whether this line clears a warning (系统自动解除: its case finished in time).
+    pub fn is_clearing(&self) -> bool {
+        self.status == "cleared"
+    }
+
+    /// Whether this line ends its alert (retracted or cleared): Alertmanager gets `endsAt`.
+    pub fn ends(&self) -> bool {
+        self.is_retraction() || self.is_clearing()
+    }
+
+    /// When the alert ended, for a retraction or a clearing (Unix seconds, event time).
+    pub fn end_secs(&self) -> i64 {
+        if self.is_clearing() {
+            let cleared = self
+                .raw
+                .get("cleared_at")
+                .or_else(|| {
+                    self.evidence
+                        .get("cleared_by")
+                        .and_then(|c| c.get("occurred_at"))
+                })
+                .and_then(|t| t.as_str())
+                .and_then(|t| rules::time::parse_rfc3339(t).ok());
+            if let Some(t) = cleared {
+                return t.0;
+            }
+        }
+        crate::payload::retraction_end(self)
     }
 
     /// The alert without what a re-send does not need: of the evidence only the deadline, of

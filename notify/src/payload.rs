@@ -78,8 +78,8 @@ pub fn request(
         ChannelKind::Alertmanager => {
             let alerts = match subject {
                 Subject::Alert(n) => {
-                    let ends_at = if n.is_retraction() {
-                        retraction_end(n)
+                    let ends_at = if n.ends() {
+                        n.end_secs()
                     } else {
                         now_ms.div_euclid(1000) + active_for_secs(c)
                     };

@@ -106,6 +106,8 @@ impl Message {
         let level = level_title(&n.level);
         let title = if n.is_retraction() {
             format!("【撤销】{level} {}", rule_title(&n.rule))
+        } else if n.is_clearing() {
+            format!("【解除】{level} {}", rule_title(&n.rule))
         } else {
             format!("【{level}】{}", rule_title(&n.rule))
         };
@@ -136,6 +138,12 @@ impl Message {
         lines.push(("时间", short_time(&n.fired_at)));
         if n.is_retraction() {
             lines.push(("说明", "后续事件表明该告警不成立，已撤销".to_string()));
+        } else if n.is_clearing() {
+            let when = short_time(&rules::time::Instant(n.end_secs()).to_string());
+            lines.push((
+                "说明",
+                format!("办件已于 {when} 在承诺时限内办结，预警已由系统自动解除"),
+            ));
         } else if !n.message.is_empty() {
             lines.push(("说明", n.message.clone()));
         }

@@ -125,8 +125,8 @@ impl Level {
 }
 
 wire_enum!(
-    /// Alert lifecycle states (SPEC §7). The engine emits `open` and `retracted`; the others are
-    /// set by inspectors through the API.
+    /// Alert lifecycle states (SPEC §7). The engine emits `open`, `retracted` and `cleared`; the
+    /// others are set by inspectors through the API.
     AlertStatus {
         Open = "open",
         Acknowledged = "acknowledged",
@@ -134,12 +134,10 @@ wire_enum!(
         Resolved = "resolved",
         Dismissed = "dismissed",
         Retracted = "retracted",
+        /// 系统自动解除: a warning whose condition ended before it escalated (v1.1).
+        Cleared = "cleared",
     }
 );
-
-fn is_zero(n: &u8) -> bool {
-    *n == 0
-}
 
 /// What an alert is about: `case_id` plus the stage, special procedure or acceptance period.
 /// Keys are sorted, which makes the canonical form used for ids unambiguous.
@@ -154,13 +152,9 @@ pub struct Alert {
     pub rule: Rule,
     /// The level.
     pub level: Level,
-    /// `open`, or `retracted` when later events disproved it.
+    /// `open`; `retracted` when later events disproved it; `cleared` when a warning's condition
+    /// ended before it escalated (the case was completed in time).
     pub status: AlertStatus,
-    /// How many times this alert id changed before this version: 0 when first opened, +1 for
-    /// each retraction or re-opening (a ladder step retracted with its card and reached again).
-    /// Stores keep the highest revision per id (docs/RULES.md, "Revisions").
-    #[serde(skip_serializing_if = "is_zero")]
-    pub revision: u8,
     /// When the condition became true, in event time.
     pub fired_at: Instant,
     /// Service centre.
@@ -181,8 +175,33 @@ pub struct Alert {
     pub subject: Subject,
     /// zh-CN text for people.
     pub message: String,
-    /// The computation, for an inspector to check by hand.
+    /// The computation, for an inspector to check by hand. For alerts about a case it holds
+    /// `subject_state`: the case's current state (see [`Alert::revision`]).
     pub evidence: serde_json::Value,
+    /// For `cleared`: when the condition ended (the completion's `occurred_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared_at: Option<Instant>,
+    /// The engine's version of this alert; stores keep the highest (the `version` of a
+    /// `ReplacingMergeTree`). 0 for the firing; 1 for a *revision*, the same alert with its
+    /// subject's new state, which replaces the stored one but is not a new line of
+    /// `jiancha replay` ([`Alert::is_revision`]); 2 or more for an end (retracted, cleared);
+    /// 3 or more for a new firing after that or at another instant (a ladder step reached
+    /// again, a burst or count re-worked by a late report): see `engine::explain::revision`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub revision: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+impl Alert {
+    /// An `open` alert the engine sent again with its subject's new state (SPEC §7, "current
+    /// facts"): stored and shown, but neither a firing (replay does not print it, the ladder
+    /// does not count it) nor a new notification.
+    pub fn is_revision(&self) -> bool {
+        self.status == AlertStatus::Open && self.revision == 1
+    }
 }
 
 /// The id of an alert: lowercase hex XXH3-128 of `rule|level|k=v;k=v…` (subject keys sorted).

@@ -73,6 +73,39 @@ wire_enum!(
 );
 
 impl Kind {
+    /// 中文 name, as messages say it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Kind::CaseSubmitted => "申请",
+            Kind::CaseAccepted => "受理",
+            Kind::CaseRejected => "不予受理",
+            Kind::SupplementRequested => "补正告知",
+            Kind::SupplementReceived => "补正受理",
+            Kind::CaseStage => "审批环节",
+            Kind::CaseTransferred => "转办",
+            Kind::SpecialStarted => "特别程序开始",
+            Kind::SpecialEnded => "特别程序结束",
+            Kind::CaseSuspended => "挂起",
+            Kind::CaseResumed => "解挂",
+            Kind::CaseExtended => "延长审批",
+            Kind::CaseCompleted => "办结",
+            Kind::CaseDelivered => "出件",
+            Kind::CaseArchived => "归档",
+            Kind::FeeCharged => "收费",
+            Kind::ComplaintFiled => "投诉",
+            Kind::ComplaintResolved => "投诉办结",
+            Kind::EvaluationSubmitted => "好差评",
+            Kind::EvaluationRectified => "差评整改",
+            Kind::StaffSignedIn => "签到",
+            Kind::StaffSignedOut => "签退",
+            Kind::WindowOpened => "开窗",
+            Kind::WindowPaused => "暂停",
+            Kind::WindowClosed => "关窗",
+            Kind::TicketIssued => "取号",
+            Kind::TicketCalled => "叫号",
+        }
+    }
+
     /// Kinds of the `case.*` family, which need a `case_id`.
     pub fn is_case(self) -> bool {
         self.as_str().starts_with("case.")
@@ -96,6 +129,17 @@ wire_enum!(
 );
 
 impl Channel {
+    /// 中文 name, as messages say it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Channel::Hall => "窗口",
+            Channel::Online => "网上",
+            Channel::SelfService => "自助终端",
+            Channel::Mobile => "移动端",
+            Channel::Office => "部门办公室",
+        }
+    }
+
     /// Bit for channel masks.
     pub fn bit(self) -> u8 {
         1 << (self as u8)

@@ -245,10 +245,11 @@ pub(crate) const PERF_SUMS: [&[&str]; 3] = [
     ],
 ];
 
-/// The rows each table of [`perf`] counts at all (alerts: not retracted, not a ladder step).
+/// The rows each table of [`perf`] counts at all (alerts: standing — neither retracted nor
+/// cleared, a warning whose case finished in time — and not a ladder step).
 pub(crate) const PERF_FILTERS: [Option<&str>; 3] = [
     None,
-    Some("status != 'retracted' AND rule != 'discipline.ladder'"),
+    Some("status NOT IN ('retracted', 'cleared') AND rule != 'discipline.ladder'"),
     None,
 ];
 

@@ -5,9 +5,11 @@
 use rules::Alert;
 use serde::{Deserialize, Serialize};
 
-/// One version of an alert. The engine emits `open` and, when a later event disproves it,
-/// `retracted` (a ladder step may later open again); `version` orders them so the store keeps
-/// the latest (ReplacingMergeTree).
+/// One version of an alert. The engine emits `open`, then possibly the same alert again with its
+/// case's new state (still `open`), `retracted` when a later event disproves it or `cleared`
+/// when a warning's case finished in time, and open again when a ladder step, burst or count is
+/// reached again; `version` orders them so the store keeps the latest
+/// (ReplacingMergeTree).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
 pub struct AlertRow {
     /// Deterministic id (SPEC §7).
@@ -16,11 +18,13 @@ pub struct AlertRow {
     pub rule: String,
     /// `warning`, `yellow` or `red`.
     pub level: String,
-    /// Engine status: `open` or `retracted`.
+    /// Engine status: `open`, `retracted` or `cleared`.
     pub status: String,
-    /// The engine's revision of the alert (`Alert::revision`): 0 when first opened, 1 for its
-    /// retraction, higher when a ladder step opens again, so the latest always wins over a
-    /// re-delivered earlier one.
+    /// The engine's `revision` (`Alert::revision`): 0 when it fired; 1 the alert again with its
+    /// case finished; 2 or more retracted or cleared; 3 or more fired again after that or at
+    /// another instant. The latest change always wins over a re-delivered earlier one. Rows
+    /// written before revisions existed have 0 for `open` and 1 for `retracted`, which keeps the
+    /// same order.
     pub version: u8,
     /// When the condition became true (event time).
     pub fired_at: u32,

@@ -291,7 +291,7 @@ pub fn alert(id: &str, region: &str, level: Level, window: &str) -> AlertDoc {
 
 pub fn retracted(mut a: AlertDoc) -> AlertDoc {
     a.status = AlertStatus::Retracted;
-    a.revision += 1;
+    a.revision = 2;
     a
 }
 

@@ -106,6 +106,47 @@ impl Sink<'_, '_> {
             self.out.push(explain::retracted(alert, self.ev));
         }
     }
+
+    /// The case has just finished (completed or rejected by this event, after the retractions
+    /// it caused): its alerts still standing follow it (SPEC §7 v1.1). A 预警 whose case
+    /// finished before any 黄牌 stood is cleared (系统自动解除); every other standing alert of
+    /// the case is sent again with the case's new state (a revision, e.g. "已超期 2 个工作日于
+    /// 12-03 办结"). In the order they fired; the fee and completion-check alerts are about
+    /// other subjects and stay as they are.
+    fn follow_close(&mut self, symbols: &Symbols, case: &Case) {
+        if case.fired & (fired::CLOCK | fired::PERIOD) == 0 {
+            return;
+        }
+        let Some(extras) = case.extras.as_ref() else {
+            return;
+        };
+        let standing = |f: &&Fired| !f.retracted && f.at <= self.t;
+        let yellow_stands = extras
+            .fired
+            .iter()
+            .filter(standing)
+            .any(|f| f.due == Due::Yellow);
+        for f in extras.fired.iter().filter(standing) {
+            let alert = match f.due {
+                Due::Warning if !yellow_stands => explain::cleared(
+                    explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n),
+                    self.ev,
+                ),
+                Due::Warning
+                | Due::Yellow
+                | Due::Red
+                | Due::Stage(_)
+                | Due::Special
+                | Due::Acceptance => {
+                    let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
+                    alert.revision = explain::revision::SUBJECT_FINISHED;
+                    alert
+                }
+                _ => continue,
+            };
+            self.out.push(alert);
+        }
+    }
 }
 
 /// The event's `reported_at` as a case time ([`NEVER`] when it carries none).
@@ -233,6 +274,7 @@ pub(super) fn apply(
             case.closed_at = t;
             case.closed_reported = reported(ev);
             r.retract(symbols, case, fired::CLOCK, is_case_clock);
+            r.follow_close(symbols, case);
             let blank = reason.as_deref().is_none_or(|s| s.trim().is_empty());
             if blank && case.fired & fired::REJECTED == 0 {
                 case.fired |= fired::REJECTED;
@@ -358,6 +400,7 @@ pub(super) fn apply(
             case.completed = true;
             case.result = Some(*result);
             r.retract(symbols, case, fired::CLOCK, is_case_clock);
+            r.follow_close(symbols, case);
             let case_type = case_type(ctx, case);
             let no_stage = case.stage_done.iter().all(|&s| s == NEVER);
             if *result == CompletionResult::Approved && case_type == CaseType::Promised && no_stage

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::case::T32;
+use super::explain::revision;
 
 /// Where a qualifying completion happened (the alert is attributed like the completion that
 /// fired it).
@@ -177,7 +178,7 @@ impl Bursts {
         for e in self.emitted.iter_mut() {
             if !e.retracted && !firsts.contains(&e.first()) {
                 e.retracted = true;
-                e.revision = e.revision.saturating_add(1);
+                e.revision = revision::ended_after(e.revision);
                 out.push(BurstChange::Retract {
                     entries: e.entries.clone(),
                     revision: e.revision,
@@ -189,7 +190,7 @@ impl Bursts {
             match self.emitted.iter_mut().find(|e| e.first() == first) {
                 Some(e) if !e.retracted && e.entries.last() == b.last() => {}
                 Some(e) => {
-                    e.revision = e.revision.saturating_add(1);
+                    e.revision = revision::fired_after(e.revision);
                     e.retracted = false;
                     e.entries = b.clone();
                     out.push(BurstChange::Fire {
@@ -348,6 +349,6 @@ mod tests {
         out.clear();
         b.insert(entry(T), 600, 5, 86_400, &mut out);
         // Now the burst starts at T and is reached at T+280.
-        assert_eq!(fired(&out), ["retract 100100 r1", "fire 100000..100280 r0"]);
+        assert_eq!(fired(&out), ["retract 100100 r2", "fire 100000..100280 r0"]);
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::Place;
 use super::case::T32;
+use super::explain::revision;
 
 /// A complaint or bad evaluation counted in a sliding window: when, which, and where it was
 /// recorded (the alert it triggers is attributed like it).
@@ -89,7 +90,7 @@ impl Counter {
                 .any(|w| w.last().map(|s| &s.id) == id.as_ref() && !e.retracted);
             if !e.retracted && !kept {
                 e.retracted = true;
-                e.revision = e.revision.saturating_add(1);
+                e.revision = revision::ended_after(e.revision);
                 out.push(CountChange::Retract {
                     counted: e.counted.clone(),
                     revision: e.revision,
@@ -106,7 +107,7 @@ impl Counter {
                 Some(e) if !e.retracted => {}
                 Some(e) => {
                     e.retracted = false;
-                    e.revision = e.revision.saturating_add(1);
+                    e.revision = revision::fired_after(e.revision);
                     e.counted = w.clone();
                     out.push(CountChange::Fire {
                         counted: w,

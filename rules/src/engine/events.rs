@@ -362,11 +362,19 @@ impl Engine {
             (fired::YELLOW, MatterDue::Yellow, yellow),
             (fired::RED, MatterDue::Red, red),
         ] {
-            if m.fired & bit != 0 && at > ev.occurred_at {
-                let alert = m.alert(ctx, &self.symbols, due, at);
+            if m.fired & bit == 0 {
+                continue;
+            }
+            let alert = m.alert(ctx, &self.symbols, due, at);
+            if at > ev.occurred_at {
                 let what = format!("已于 {} 办结", ev.occurred_at);
                 self.stats.retractions += 1;
                 out.push(super::explain::retracted_as(alert, ev, &what));
+            } else {
+                // It stands: sent again with the complaint's or rating's new state (SPEC §7).
+                let mut alert = alert;
+                alert.revision = super::explain::revision::SUBJECT_FINISHED;
+                out.push(alert);
             }
         }
         true

@@ -45,7 +45,8 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
         ),
         Due::Fee(i) => return fee_without_case(ctx, symbols, case, usize::from(i), at),
     };
-    build(
+    let (message, evidence) = with_case_state(ctx, case, due, message, evidence);
+    let mut alert = build(
         rule,
         level,
         subject,
@@ -53,7 +54,39 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
         Attribution::of_case(symbols, case),
         message,
         evidence,
-    )
+    );
+    superseded(case, due, &mut alert);
+    alert
+}
+
+/// SPEC §7 v1.1, "superseded": a 黄牌 or 红牌 of `case.overdue` names the lower levels of the
+/// same case that still stand (`evidence.supersedes`: id, level, `fired_at`), so a queue shows
+/// them folded under it, one row per case and rule.
+fn superseded(case: &Case, due: Due, alert: &mut Alert) {
+    let lower: &[Due] = match due {
+        Due::Yellow => &[Due::Warning],
+        Due::Red => &[Due::Warning, Due::Yellow],
+        _ => return,
+    };
+    let list: Vec<Value> = case
+        .extras
+        .as_ref()
+        .map(|x| x.fired.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|f| !f.retracted && lower.contains(&f.due))
+        .map(|f| {
+            let level = f.due.rule_level().1;
+            json!({
+                "alert_id": alert_id(alert.rule, level, &alert.region, &alert.subject),
+                "level": level.as_str(),
+                "fired_at": inst(f.at),
+            })
+        })
+        .collect();
+    if let (false, Value::Object(m)) = (list.is_empty(), &mut alert.evidence) {
+        m.insert("supersedes".into(), Value::Array(list));
+    }
 }
 
 /// `case.rejected_without_reason`, fired by the rejection itself.
@@ -216,7 +249,6 @@ pub fn build(
         rule,
         level,
         status: AlertStatus::Open,
-        revision: 0,
         fired_at: at,
         center_id: who.center_id,
         region: who.region,
@@ -228,20 +260,149 @@ pub fn build(
         subject,
         message,
         evidence,
+        cleared_at: None,
+        revision: 0,
     }
+}
+
+/// The revision an engine change gives an alert (the store's `version`; see
+/// [`Alert::revision`]). Today an alert goes through at most firing → subject finished →
+/// retracted or cleared, so each change has its place in that order.
+pub mod revision {
+    /// The alert again, with its case now finished (status unchanged): a *revision*, not a
+    /// new firing ([`crate::Alert::is_revision`]).
+    pub const SUBJECT_FINISHED: u8 = 1;
+    /// Retracted, or cleared (the first end).
+    pub const ENDED: u8 = 2;
+    /// Open again after an end, or fired again at another instant or cause (a ladder step
+    /// reached again, a burst or count re-worked by a late report): from here on a new firing.
+    pub const REFIRED: u8 = 3;
+
+    /// The revision of an end (retraction) that follows revision `prev`.
+    pub fn ended_after(prev: u8) -> u8 {
+        prev.saturating_add(1).max(ENDED)
+    }
+
+    /// The revision of a new firing of an alert whose last revision was `prev`.
+    pub fn fired_after(prev: u8) -> u8 {
+        prev.saturating_add(1).max(REFIRED)
+    }
+}
+
+/// The case's current state (SPEC §7, "current facts"), as `evidence.subject_state`: `open`,
+/// or `completed`/`rejected` with `closed_at`, the result and, when the clock is known, the
+/// working days past the promised deadline at the close (`overdue_working_days`, 0 = in time).
+pub fn case_state(ctx: Ctx<'_>, case: &Case) -> Value {
+    if case.closed_at == NEVER {
+        return json!({"status": "open"});
+    }
+    let closed_at = inst(case.closed_at);
+    let overdue = case.clock(ctx).map(|c| {
+        if closed_at < c.promised_day.end() {
+            0
+        } else {
+            ctx.cal
+                .working_days_between(c.promised_day, closed_at.day())
+                .max(1)
+        }
+    });
+    json!({
+        "status": if case.completed { "completed" } else { "rejected" },
+        "closed_at": closed_at,
+        "result": case.result.map(|r| r.as_str()),
+        "overdue_working_days": overdue,
+    })
+}
+
+/// `12-03`: the month and day of a date, as messages write it.
+fn month_day(d: Day) -> String {
+    let (_, m, day) = d.ymd();
+    format!("{m:02}-{day:02}")
+}
+
+/// What a finished case's alerts say instead of "尚未办结": `已超期 2 个工作日于 12-03 办结`.
+fn closed_phrase(state: &Value) -> Option<String> {
+    let closed = state
+        .get("closed_at")
+        .and_then(Value::as_str)
+        .and_then(|t| crate::time::parse_rfc3339(t).ok())?;
+    let day = month_day(closed.day());
+    let verb = if state["status"] == "rejected" {
+        "不予受理"
+    } else {
+        "办结"
+    };
+    Some(match state["overdue_working_days"].as_u64() {
+        Some(0) => format!("已于 {day} 在承诺时限内{verb}"),
+        Some(n) => format!("已超期 {n} 个工作日于 {day} {verb}"),
+        None => format!("已于 {day} {verb}"),
+    })
+}
+
+/// Put the case's state into a case alert's evidence and, once the case is finished, say so in
+/// its message in place of the open-case wording.
+fn with_case_state(
+    ctx: Ctx<'_>,
+    case: &Case,
+    due: Due,
+    message: String,
+    mut evidence: Value,
+) -> (String, Value) {
+    let state = case_state(ctx, case);
+    let message = match closed_phrase(&state) {
+        None => message,
+        Some(phrase) => match due {
+            Due::Yellow => message.replacen("尚未办结", &phrase, 1),
+            Due::Red => message.replacen("仍未办结", "未办结", 1) + "，" + &phrase,
+            Due::Warning => message.replacen("，请抓紧办结", &format!("，{phrase}"), 1),
+            // The count of days late is the case's, not the stage's: only say it finished.
+            Due::Stage(_) | Due::Special | Due::Acceptance => {
+                let day = state["closed_at"].as_str().and_then(|t| t.get(5..10));
+                let verb = if state["status"] == "rejected" {
+                    "不予受理"
+                } else {
+                    "办结"
+                };
+                let trimmed = message
+                    .replacen("，尚未完成", "", 1)
+                    .replacen("，尚未结束", "", 1);
+                format!("{trimmed}（办件已于 {} {verb}）", day.unwrap_or("?"))
+            }
+            _ => message,
+        },
+    };
+    if let Value::Object(m) = &mut evidence {
+        m.insert("subject_state".into(), state);
+    }
+    (message, evidence)
+}
+
+/// A warning whose condition ended before it escalated (SPEC §7 v1.1): the case was completed
+/// (or rejected) by `ev` before its promised deadline. Cleared at the event's time.
+pub fn cleared(mut alert: Alert, ev: &Event<'_>) -> Alert {
+    alert.status = AlertStatus::Cleared;
+    alert.cleared_at = Some(ev.occurred_at);
+    alert.revision = revision::ENDED;
+    alert.evidence["cleared_by"] = json!({
+        "event_id": ev.event_id,
+        "kind": ev.body.kind().as_str(),
+        "occurred_at": ev.occurred_at,
+    });
+    alert.message = format!("系统自动解除：{}", alert.message);
+    alert
 }
 
 /// Mark a rebuilt alert as retracted by `ev`, a later-arriving event showing that the
 /// condition did not hold at `fired_at`.
 pub fn retracted(alert: Alert, ev: &Event<'_>) -> Alert {
-    let what = format!(" {} 已于 {} 发生", ev.body.kind().as_str(), ev.occurred_at);
+    let what = format!("{}已于 {} 发生", ev.body.kind().zh(), ev.occurred_at);
     retracted_as(alert, ev, &what)
 }
 
 /// The same, saying in the message what the event showed (`what` follows "后到事件表明").
 pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
     alert.status = AlertStatus::Retracted;
-    alert.revision = alert.revision.saturating_add(1);
+    alert.revision = revision::ended_after(alert.revision);
     alert.evidence["retracted_by"] = json!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),
@@ -546,7 +707,7 @@ fn fee_without_case(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, i: usize, at: 
     );
     let why = match case.channel {
         Some(c) if case.accepted_at != NEVER && c != crate::event::Channel::Hall => {
-            format!("办件 {} 经 {} 渠道受理，不是窗口受理", case.id, c.as_str())
+            format!("办件 {} 经{}渠道受理，不是窗口受理", case.id, c.zh())
         }
         _ if case.accepted_at != NEVER => {
             format!(

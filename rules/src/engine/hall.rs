@@ -31,6 +31,11 @@ pub fn accepted_outside_hall(
         .filter(|c| item.channels & c.bit() != 0)
         .map(|c| c.as_str())
         .collect();
+    let allowed_zh: Vec<&str> = Channel::ALL
+        .iter()
+        .filter(|c| item.channels & c.bit() != 0)
+        .map(|c| c.zh())
+        .collect();
     let how = if outside_window {
         format!(
             "在大厅外窗口 {} 受理",
@@ -38,9 +43,9 @@ pub fn accepted_outside_hall(
         )
     } else {
         format!(
-            "经 {} 渠道受理（允许：{}）",
-            channel.as_str(),
-            allowed.join("、")
+            "经{}渠道受理（允许：{}）",
+            channel.zh(),
+            allowed_zh.join("、")
         )
     };
     let message = format!(

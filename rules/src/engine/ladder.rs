@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{Alert, Level, Rule};
 
 use super::case::{t32, T32};
+use super::explain::revision;
 
 /// The highest step (辞退建议).
 pub const STEPS: usize = 4;
@@ -146,10 +147,10 @@ impl Ladder {
                 continue;
             }
             let issued = &self.steps[k];
-            let revision = if issued.emitted {
-                issued.revision.saturating_add(1)
-            } else {
-                0
+            let revision = match (&want, issued.emitted) {
+                (_, false) => 0,
+                (Some(_), true) => revision::fired_after(issued.revision),
+                (None, true) => revision::ended_after(issued.revision),
             };
             let step = (k + 1) as u8;
             let change = match &want {
@@ -250,11 +251,11 @@ mod tests {
         // Without b, step 2 is reached at c and step 3 not at all.
         assert_eq!(
             summary(&out),
-            ["issue 2 at c r1", "retract 3 (was c) r1 because b"]
+            ["issue 2 at c r3", "retract 3 (was c) r2 because b"]
         );
         out.clear();
         l.add(card("d", 40), &mut out);
-        assert_eq!(summary(&out), ["issue 3 at d r2"], "reached again");
+        assert_eq!(summary(&out), ["issue 3 at d r3"], "reached again");
     }
 
     #[test]

@@ -272,6 +272,7 @@ impl Matter {
                 );
             }
         };
+        let (message, evidence) = self.with_state(ctx, yellow, message, evidence);
         build(
             rule,
             level,
@@ -281,6 +282,52 @@ impl Matter {
             message,
             evidence,
         )
+    }
+
+    /// The complaint's or rating's current state (SPEC §7, "current facts"), as
+    /// `evidence.subject_state` — `open`, or `resolved`/`rectified` with `closed_at` and the
+    /// working days past its deadline (`yellow`, an instant) — and, once it has ended, said in
+    /// the message instead of 仍未办结/仍未整改.
+    fn with_state(
+        &self,
+        ctx: Ctx<'_>,
+        yellow: Instant,
+        message: String,
+        mut evidence: serde_json::Value,
+    ) -> (String, serde_json::Value) {
+        let done = if matches!(self.kind, MatterKind::Complaint { .. }) {
+            ("resolved", "办结")
+        } else {
+            ("rectified", "整改")
+        };
+        let (state, message) = if self.ended == NEVER {
+            (json!({"status": "open"}), message)
+        } else {
+            let closed = inst(self.ended);
+            let late = if closed < yellow {
+                0
+            } else {
+                ctx.cal
+                    .working_days_between(yellow.day().prev(), closed.day())
+                    .max(1)
+            };
+            let (_, m, d) = closed.day().ymd();
+            let phrase = if late == 0 {
+                format!("已于 {m:02}-{d:02} 在期限内{}", done.1)
+            } else {
+                format!("已超期 {late} 个工作日于 {m:02}-{d:02} {}", done.1)
+            };
+            let message = message.replacen(&format!("仍未{}", done.1), &format!("未{}", done.1), 1)
+                + "，"
+                + &phrase;
+            let state =
+                json!({"status": done.0, "closed_at": closed, "overdue_working_days": late});
+            (state, message)
+        };
+        if let serde_json::Value::Object(m) = &mut evidence {
+            m.insert("subject_state".into(), state);
+        }
+        (message, evidence)
     }
 }
 

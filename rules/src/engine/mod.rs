@@ -741,7 +741,10 @@ impl Engine {
         let tail: Vec<Alert> = out.drain(start..).collect();
         let mut changes = Vec::new();
         for alert in tail {
-            let card = alert.rule.counts_for_ladder() && alert.level != Level::Warning;
+            // A revision is a card already counted, shown again with its case's new state.
+            let card = alert.rule.counts_for_ladder()
+                && alert.level != Level::Warning
+                && !alert.is_revision();
             if let (Some(staff), true) = (alert.staff_id.clone(), card) {
                 let sym = self.symbols.intern(&staff);
                 let year = alert.fired_at.day().year();
@@ -856,6 +859,128 @@ mod tests {
             "warning and yellow for the 1-day promised limit: {out:?}"
         );
         assert_eq!(e.stats().alerts, 2, "each alert counted once");
+    }
+
+    #[test]
+    fn a_late_completion_revises_the_standing_cards_with_the_case_state() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let one_day = LimitOverrides {
+            promised: Some(Limit {
+                days: 1,
+                unit: Unit::Working,
+            }),
+            ..LimitOverrides::default()
+        };
+        // S = 03-02 (Mon), 1 working day → D = 03-03: warning 03-03T00, yellow 03-04T00.
+        let t = "2026-03-02T10:00:00+08:00";
+        e.on_event(&ev("a", t, "K1", accepted(one_day)), &mut out)
+            .expect("ok");
+        // Completed 03-05: 03-04 and 03-05 are the working days after D → 2 days late.
+        let t = "2026-03-05T10:00:00+08:00";
+        e.on_event(&ev("b", t, "K1", completed()), &mut out)
+            .expect("ok");
+        let stage = out
+            .iter()
+            .rfind(|a| a.rule == crate::alert::Rule::StageOverdue)
+            .expect("the undertake stage (1 day) is late too");
+        assert!(stage.is_revision());
+        assert!(
+            stage
+                .message
+                .ends_with("（应于 2026-03-03 前完成）（办件已于 03-05 办结）"),
+            "{}",
+            stage.message
+        );
+        out.retain(|a| a.rule == crate::alert::Rule::CaseOverdue);
+        let kinds: Vec<(Level, AlertStatus, u8)> = out
+            .iter()
+            .map(|a| (a.level, a.status, a.revision))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (Level::Warning, AlertStatus::Open, 0),
+                (Level::Yellow, AlertStatus::Open, 0),
+                (Level::Warning, AlertStatus::Open, 1),
+                (Level::Yellow, AlertStatus::Open, 1),
+            ],
+            "the warning is not cleared once a yellow stands; both are revised: {out:?}"
+        );
+        let yellow = &out[3];
+        assert!(yellow.is_revision());
+        assert_eq!(yellow.alert_id, out[1].alert_id);
+        assert!(
+            yellow.message.contains("已超期 2 个工作日于 03-05 办结")
+                && !yellow.message.contains("尚未办结"),
+            "{}",
+            yellow.message
+        );
+        let state = &yellow.evidence["subject_state"];
+        assert_eq!(state["status"], "completed");
+        assert_eq!(state["closed_at"], "2026-03-05T10:00:00+08:00");
+        assert_eq!(state["result"], "denied");
+        assert_eq!(state["overdue_working_days"], 2);
+        assert_eq!(out[1].evidence["subject_state"]["status"], "open");
+        assert_eq!(
+            out[1].evidence["supersedes"][0]["alert_id"],
+            out[0].alert_id.as_str()
+        );
+        assert_eq!(
+            e.stats().alerts,
+            3,
+            "three firings; revisions are not new alerts"
+        );
+    }
+
+    #[test]
+    fn a_complaint_resolved_late_revises_its_card_with_its_state() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let complaint = |id: &'static str, at: &str, body: Body<'static>| {
+            let mut x = ev(id, at, "-", body);
+            x.case_id = None;
+            x.item_code = None;
+            x
+        };
+        // Filed 03-02 (Mon): D = 03-09, yellow 03-10T00 (golden 143's working).
+        let filed = Body::ComplaintFiled {
+            complaint_id: Cow::Borrowed("K1"),
+            category: crate::event::ComplaintCategory::Attitude,
+        };
+        e.on_event(
+            &complaint("a", "2026-03-02T10:00:00+08:00", filed),
+            &mut out,
+        )
+        .expect("ok");
+        // Resolved 03-11: 03-10 and 03-11 after D → 2 working days late; before the red (03-13).
+        let resolved = Body::ComplaintResolved {
+            complaint_id: Cow::Borrowed("K1"),
+            substantiated: false,
+        };
+        e.on_event(
+            &complaint("b", "2026-03-11T15:00:00+08:00", resolved),
+            &mut out,
+        )
+        .expect("ok");
+        let yellows: Vec<&Alert> = out
+            .iter()
+            .filter(|a| a.rule == crate::alert::Rule::ComplaintOverdue)
+            .collect();
+        assert_eq!(yellows.len(), 2, "the yellow, then its revision: {out:?}");
+        assert_eq!(yellows[0].evidence["subject_state"]["status"], "open");
+        let revised = yellows[1];
+        assert!(revised.is_revision());
+        assert_eq!(revised.alert_id, yellows[0].alert_id);
+        assert!(
+            revised
+                .message
+                .ends_with("，已超期 2 个工作日于 03-11 办结"),
+            "{}",
+            revised.message
+        );
+        assert_eq!(revised.evidence["subject_state"]["status"], "resolved");
+        assert_eq!(revised.evidence["subject_state"]["overdue_working_days"], 2);
     }
 
     #[test]

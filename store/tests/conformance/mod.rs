@@ -63,6 +63,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@each $fresh;
             migrate_is_idempotent_and_the_self_test_reads_back,
             alerts_keep_the_highest_version_and_filter,
+            alerts_follow_their_case_revised_and_cleared,
             live_alerts_are_recent_or_still_open,
             actions_come_oldest_first,
             notification_records_answer_by_alert,
@@ -107,7 +108,10 @@ pub fn alert(id: &str, region: &str, status: &str) -> AlertRow {
         rule: "case.overdue".into(),
         level: "yellow".into(),
         status: status.into(),
-        version: u8::from(status == "retracted"),
+        version: match status {
+            "retracted" | "cleared" => 2,
+            _ => 0,
+        },
         fired_at: T0,
         center_id: "PJ".into(),
         region: region.into(),
@@ -120,6 +124,86 @@ pub fn alert(id: &str, region: &str, status: &str) -> AlertRow {
         message: "黄牌：办件已超过承诺时限".into(),
         evidence: r#"{"deadline_date":"2026-10-12"}"#.into(),
     }
+}
+
+/// SPEC §7 v1.1: an alert follows its case. A yellow revised with its case's state (version 1,
+/// still `open`) and a warning cleared (version 2) replace what fired, whatever order the
+/// copies arrive in and however often; history filters on `cleared`.
+pub async fn alerts_follow_their_case_revised_and_cleared(store: &impl Store, counting: Counting) {
+    store.migrate().await.expect("migrate");
+    let yellow = alert("y1", "430626", "open");
+    let revised = AlertRow {
+        version: 1,
+        message: "黄牌：办件已超过承诺时限，已超期 2 个工作日于 10-15 办结".into(),
+        evidence: r#"{"subject_state":{"status":"completed","overdue_working_days":2}}"#.into(),
+        ..yellow.clone()
+    };
+    let warning = AlertRow {
+        level: "warning".into(),
+        ..alert("w1", "430626", "open")
+    };
+    let cleared = AlertRow {
+        status: "cleared".into(),
+        version: 2,
+        message: "系统自动解除：预警".into(),
+        ..warning.clone()
+    };
+    store
+        .insert_alerts(&[yellow.clone(), warning.clone()])
+        .await
+        .expect("fired");
+    store
+        .insert_alerts(&[revised.clone(), cleared.clone()])
+        .await
+        .expect("followed");
+    // A restart re-derives everything: the firings again, then the changes again.
+    store
+        .insert_alerts(&[yellow, warning, revised.clone(), cleared.clone()])
+        .await
+        .expect("re-derived");
+    counting.check("alerts", store.count("alerts").await.expect("count"), 8, 2);
+    let all = store.alerts(&AlertFilter::default()).await.expect("all");
+    let y1 = all.iter().find(|a| a.alert_id == "y1").expect("y1");
+    assert_eq!(
+        y1, &revised,
+        "the revision replaces the firing, and stays open"
+    );
+    let w1 = all.iter().find(|a| a.alert_id == "w1").expect("w1");
+    assert_eq!(
+        w1, &cleared,
+        "the clearing wins over both copies of the firing"
+    );
+    let filter = |status: &str| AlertFilter {
+        status: Some(status.into()),
+        ..AlertFilter::default()
+    };
+    let only_cleared = store.alerts(&filter("cleared")).await.expect("cleared");
+    assert_eq!(ids(&only_cleared), ["w1"]);
+    let open = store.alerts(&filter("open")).await.expect("open");
+    assert_eq!(ids(&open), ["y1"]);
+    // Not still open: a restart loads it only while recent.
+    let live = store.live_alerts(T0 + 86_400 * 30).await.expect("live");
+    assert_eq!(
+        ids(&live),
+        ["y1"],
+        "a revised card is still open; a cleared warning is not loaded once old"
+    );
+    // 绩效 counts the card that stands, not the warning its case answered in time.
+    let perf = store
+        .perf_counts(&PerfQuery {
+            region_prefix: "430626".into(),
+            from: T0 - 86_400,
+            to: T0 + 86_400,
+            by: Dimension::Department,
+        })
+        .await
+        .expect("perf");
+    assert_eq!(
+        perf.iter()
+            .map(|c| (c.key.as_str(), c.warnings, c.yellows))
+            .collect::<Vec<_>>(),
+        [("BDC", 0, 1)]
+    );
 }
 
 /// An action on an alert in 平江 (region 430626).
