@@ -129,6 +129,10 @@ pub struct Bursts {
     /// Sorted by (`completed`, case id).
     entries: Vec<BatchEntry>,
     emitted: Vec<Emitted>,
+    /// The latest completion forgotten: bursts that begin within a window of it are left as
+    /// they were (what came before them is no longer known).
+    #[serde(default)]
+    horizon: Option<T32>,
 }
 
 impl Bursts {
@@ -149,14 +153,18 @@ impl Bursts {
         let late = pos < self.entries.len();
         self.entries.insert(pos, entry);
         self.forget(keep);
-        let want = bursts(&self.entries, window, min);
+        let mut want = bursts(&self.entries, window, min);
+        let horizon = self.horizon;
+        let settled =
+            move |first: T32| horizon.is_some_and(|h| i64::from(first) - window <= i64::from(h));
+        want.retain(|b| !settled(b[0].completed));
         if !late {
             // The common case: only the newest completion can start a burst.
             let Some(last) = want.last().filter(|b| b.last() == self.entries.last()) else {
                 return;
             };
             if self.emitted.iter().any(|e| e.first() == last[0].completed) {
-                return self.diff(want, out);
+                return self.diff(want, settled, out);
             }
             self.emitted.push(Emitted {
                 entries: last.clone(),
@@ -169,14 +177,19 @@ impl Bursts {
             });
             return;
         }
-        self.diff(want, out);
+        self.diff(want, settled, out);
     }
 
     /// Bring the emitted bursts in line with `want`.
-    fn diff(&mut self, want: Vec<Vec<BatchEntry>>, out: &mut Vec<BurstChange>) {
+    fn diff(
+        &mut self,
+        want: Vec<Vec<BatchEntry>>,
+        settled: impl Fn(T32) -> bool,
+        out: &mut Vec<BurstChange>,
+    ) {
         let firsts: Vec<T32> = want.iter().map(|b| b[0].completed).collect();
         for e in self.emitted.iter_mut() {
-            if !e.retracted && !firsts.contains(&e.first()) {
+            if !e.retracted && !settled(e.first()) && !firsts.contains(&e.first()) {
                 e.retracted = true;
                 e.revision = revision::ended_after(e.revision);
                 out.push(BurstChange::Retract {
@@ -225,7 +238,8 @@ impl Bursts {
         if old == 0 {
             return;
         }
-        self.entries.drain(..old);
+        let gone = self.entries.drain(..old).map(|e| e.completed).max();
+        self.horizon = self.horizon.max(gone);
         let floor = self.entries.first().map_or(0, |e| e.completed);
         self.emitted.retain(|e| e.first() >= floor);
     }

@@ -59,6 +59,10 @@ pub struct Counter {
     /// Sorted by (`at`, id).
     strikes: Vec<Strike>,
     emitted: Vec<Emitted>,
+    /// The latest `at` among strikes forgotten: a trigger whose window reaches back to it can
+    /// no longer be worked out, and is left as it was.
+    #[serde(default)]
+    horizon: Option<T32>,
 }
 
 impl Counter {
@@ -81,9 +85,20 @@ impl Counter {
         };
         self.strikes.insert(pos, strike);
         self.forget(keep.max(window));
-        // Only triggers at or after the new strike can change, and only within a window of it.
-        let want = triggers(&self.strikes, window, threshold);
+        let settled = |at: T32| {
+            self.horizon
+                .is_some_and(|h| i64::from(at) - window <= i64::from(h))
+        };
+        let mut want = triggers(&self.strikes, window, threshold);
+        want.retain(|w| w.last().is_some_and(|s| !settled(s.at)));
+        let horizon = self.horizon;
         for e in self.emitted.iter_mut() {
+            let frozen = e
+                .trigger()
+                .is_some_and(|s| horizon.is_some_and(|h| i64::from(s.at) - window <= i64::from(h)));
+            if frozen {
+                continue;
+            }
             let id = e.trigger().map(|s| s.id.clone());
             let kept = want
                 .iter()
@@ -140,7 +155,8 @@ impl Counter {
         if old == 0 {
             return;
         }
-        self.strikes.drain(..old);
+        let gone = self.strikes.drain(..old).map(|s| s.at).max();
+        self.horizon = self.horizon.max(gone);
         let floor = self.strikes.first().map_or(0, |s| s.at);
         self.emitted
             .retain(|e| e.trigger().is_some_and(|s| s.at >= floor));
@@ -205,6 +221,24 @@ mod tests {
         let got = run(&[10, 20, 30, 40, 200, 210, 290]);
         let ids: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
         assert_eq!(ids, ["K290", "K30"]);
+    }
+
+    #[test]
+    fn forgetting_old_strikes_never_retracts_what_they_triggered() {
+        let mut c = Counter::default();
+        let mut out = Vec::new();
+        for t in [10, 20, 30, 120, 125, 126] {
+            c.insert(strike(t), 100, 3, 100, &mut out);
+        }
+        // 10 and 20 are forgotten at 126; the trigger at 30 they made stands, 125 fires.
+        let summary: Vec<String> = out
+            .iter()
+            .map(|c| match c {
+                CountChange::Fire { counted, .. } => format!("fire {}", counted[2].at),
+                CountChange::Retract { counted, .. } => format!("retract {}", counted[2].at),
+            })
+            .collect();
+        assert_eq!(summary, ["fire 30", "fire 125"]);
     }
 
     #[test]
