@@ -247,6 +247,32 @@ impl Directory {
         }
     }
 
+    /// A centre's name (`centers.csv`, else its id), if the reference lists the centre.
+    pub fn center_name(&self, center_id: &str) -> Option<String> {
+        self.centers
+            .iter()
+            .find(|c| c.center_id == center_id)
+            .map(|c| c.name.clone())
+    }
+
+    /// A department's name, if the reference names it.
+    pub fn department_name(&self, department: &str) -> Option<String> {
+        self.departments.get(department).cloned()
+    }
+
+    /// A staff member's name, if the reference lists them.
+    pub fn staff_name(&self, staff_id: &str) -> Option<String> {
+        self.staff
+            .binary_search_by(|s| s.staff_id.as_str().cmp(staff_id))
+            .ok()
+            .map(|i| self.staff[i].name.clone())
+    }
+
+    /// An item's name, if the catalogue lists it.
+    pub fn item_name(&self, code: &str) -> Option<String> {
+        self.items.get(code).cloned()
+    }
+
     /// What `who` may see of it.
     fn scoped(&self, who: &Principal) -> Value {
         let region = &who.region;
@@ -283,6 +309,21 @@ impl Directory {
             "rules": rules,
             "levels": levels,
         })
+    }
+}
+
+/// A window as the halls say it: "3号窗" from `PJ-ZWFW-W003` (the number its id ends with), the
+/// id itself when it ends with none. The pages' `names.window` does the same.
+pub fn window_label(window_id: &str) -> String {
+    let digits = window_id.len()
+        - window_id
+            .bytes()
+            .rev()
+            .take_while(u8::is_ascii_digit)
+            .count();
+    match window_id[digits..].parse::<u64>() {
+        Ok(n) => format!("{n}号窗"),
+        Err(_) => window_id.to_string(),
     }
 }
 

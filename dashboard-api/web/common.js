@@ -141,7 +141,8 @@ async function errorOf(resp) {
   try {
     const j = await resp.json();
     code = j.error || code;
-    message = j.message || message;
+    // The Chinese sentence for people; the English one only from an older server.
+    message = j.message_zh || j.message || message;
   } catch (_) { /* not JSON */ }
   return new ApiError(resp.status, code, message);
 }

@@ -295,14 +295,16 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
             assert!((f(w07, k) - v).abs() < 1e-9, "PJ0701 rate {k}: {w07}");
         }
         // Score: 100 − 3×3 − 5 − 10 = 76; bonus 提速 93.3 % → 3 + 6, 提前 50 % → 1 + 4, capped
-        // at 10 → 86. 590 fails on all three counts.
-        assert_eq!(w07["score"]["score"].as_f64(), Some(86.0), "{w07}");
+        // at 10, in its own column: the score stays on the 100-point scale. 590 fails on all
+        // three counts.
+        assert_eq!(w07["score"]["score"].as_f64(), Some(76.0), "{w07}");
+        assert_eq!(w07["score"]["bonus"].as_f64(), Some(10.0), "{w07}");
         assert_eq!(w07["check_590"]["pass"], false);
         assert_eq!(w07["check_590"]["all_on_time"], false);
         assert_eq!(w07["check_590"]["on_site"], false);
         assert_eq!(w07["rank"], 2);
         // PJ0101: accepted C, D; finished C on time and early, 3 days; base 1 case, 30/5;
-        // no alerts; E3 (4) satisfied. Score 100 + bonus min(10, (3+5) + (1+9)) = 110.
+        // no alerts; E3 (4) satisfied. Score 100, bonus min(10, (3+5) + (1+9)) = 10 beside it.
         for (k, v) in [
             ("accepted", 2),
             ("completed", 1),
@@ -323,7 +325,8 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
         ] {
             assert_eq!(n(w01, k), v, "PJ0101 {k}: {w01}");
         }
-        assert_eq!(w01["score"]["score"].as_f64(), Some(110.0), "{w01}");
+        assert_eq!(w01["score"]["score"].as_f64(), Some(100.0), "{w01}");
+        assert_eq!(w01["score"]["bonus"].as_f64(), Some(10.0), "{w01}");
         assert_eq!(w01["check_590"]["all_on_time"], true);
         assert_eq!(
             w01["check_590"]["on_site"], false,
