@@ -178,7 +178,8 @@ function drawOnTime(rows, label, total) {
   chart("chart-ontime").setOption({
     animation: false,
     grid: { left: fs * 7.2, right: fs * 3.4, top: fs * 0.4, bottom: fs * 0.6 },
-    xAxis: { type: "value", min: (v) => Math.max(0, Math.floor(v.min * 10 - 0.5) * 10), max: 100, show: false },
+    // From a round figure below the lowest rate, so differences of a few points show.
+    xAxis: { type: "value", min: (v) => Math.max(0, Math.floor((v.min - 4) / 10) * 10), max: 100, show: false },
     yAxis: {
       type: "category", data: judged.map(label),
       axisLabel: { color: C.text, fontSize: fs * 0.8, width: fs * 6.6, overflow: "truncate" },
@@ -195,7 +196,7 @@ function drawOnTime(rows, label, total) {
       markLine: {
         symbol: "none", silent: true,
         lineStyle: { color: "#ffffff", type: "dashed", width: 2 },
-        label: { formatter: "目标", color: C.muted, fontSize: fs * 0.7, position: "insideEndTop" },
+        label: { formatter: `目标 ${Math.round(TARGET_ON_TIME * 100)}%`, color: C.muted, fontSize: fs * 0.7, position: "start", distance: 2 },
         data: [{ xAxis: TARGET_ON_TIME * 100 }],
       },
     }],
@@ -289,6 +290,11 @@ function renderRanking(rows, month) {
 }
 
 // ---- the rollup: the centres side by side ----
+document.getElementById("rollup").replaceChildren(
+  el("div", { id: "rollup-rows", class: "rollup-rows" }),
+  el("div", { class: "chart-panel rollup-chart" },
+    el("h2", {}, "各中心对比 ", el("span", { class: "sub" }, "今日受理、办结 · 在办告警")),
+    el("div", { class: "chart", id: "chart-centers" })));
 function renderRollup(dayRows, monthRows) {
   const today = new Map(dayRows.map((r) => [r.key, r]));
   const month = new Map(monthRows.map((r) => [r.key, r]));
@@ -325,13 +331,39 @@ function renderRollup(dayRows, monthRows) {
   });
   document.getElementById("tiles-title").replaceChildren("全辖区 · 各中心对比 ",
     el("span", { class: "sub" }, `${dir.centers.length} 个中心，按本月绩效排名；点击一行查看该中心`));
-  document.getElementById("rollup").replaceChildren(el("table", { class: "rollup-table", id: "rollup-table" },
+  document.getElementById("rollup-rows").replaceChildren(el("table", { class: "rollup-table", id: "rollup-table" },
     el("thead", {}, el("tr", {},
       el("th", {}, "名次"), el("th", {}, "中心"), el("th", { class: "num" }, "今日受理"), el("th", { class: "num" }, "今日办结"),
       el("th", { class: "num" }, "本月按时率"), el("th", { class: "num" }, "现场办结率"), el("th", { class: "num" }, "满意率"),
       el("th", { class: "num" }, "预警"), el("th", { class: "num" }, "黄牌"), el("th", { class: "num" }, "红牌"),
       el("th", { class: "num" }, "得分"), el("th", {}, "590"))),
     el("tbody", {}, rows)));
+  drawCenters(ranked, today, open);
+}
+
+/// The centres side by side: today's 受理 and 办结, and their open alerts by level.
+function drawCenters(ranked, today, open) {
+  const fs = fontSize();
+  const zero = { warning: 0, yellow: 0, red: 0 };
+  const bar = (name, color, value, extra) => ({ name, type: "bar", data: ranked.map(value), itemStyle: { color },
+    barMaxWidth: fs * 2.2, label: { show: true, position: "top", color: C.text, fontSize: fs * 0.75 }, ...extra });
+  chart("chart-centers").setOption({
+    animation: false,
+    legend: { top: 0, right: 4, textStyle: { color: C.text, fontSize: fs * 0.8 }, itemWidth: fs, itemHeight: fs * 0.6 },
+    grid: [
+      { left: fs * 2.8, right: "52%", top: fs * 2.2, bottom: fs * 2 },
+      { left: "54%", right: fs * 0.8, top: fs * 2.2, bottom: fs * 2 },
+    ],
+    xAxis: [0, 1].map((i) => ({ type: "category", gridIndex: i, data: ranked.map(shortCenter), ...axisStyle(fs),
+      axisLabel: { color: C.text, fontSize: fs * 0.8, interval: 0, overflow: "truncate", width: fs * 6 }, splitLine: { show: false } })),
+    yAxis: [0, 1].map((i) => ({ type: "value", gridIndex: i, minInterval: 1, ...axisStyle(fs) })),
+    series: [
+      bar("今日受理", C.accepted, (id) => today.get(id)?.accepted ?? 0),
+      bar("今日办结", C.completed, (id) => today.get(id)?.completed ?? 0),
+      ...["warning", "yellow", "red"].map((l) => bar("在办" + LEVELS[l], C[l], (id) => (open.get(id) || zero)[l],
+        { xAxisIndex: 1, yAxisIndex: 1, stack: "open", label: { show: false } })),
+    ],
+  }, true);
 }
 
 // ---- tiles ----
@@ -370,10 +402,11 @@ function tile(w, now, lunch) {
   el("div", { class: "t-head" },
     el("span", { class: "wid" }, names.window(w.window_id)),
     el("span", { class: "state" }, label)),
-  el("div", { class: "staff" }, staff),
+  el("div", { class: "t-mid" },
+    el("span", { class: "staff" }, staff),
+    n.total ? el("span", { class: "alerts " + worst, title: `未处理告警：预警 ${n.warning}，黄牌 ${n.yellow}，红牌 ${n.red}` }, `告警 ${n.total}`) : null),
   el("div", { class: "queue" + (wait !== null && wait > 1800 ? " long" : "") },
-    w.waiting ? `等候 ${w.waiting} 人 · ${fmtAge(wait)}` : `受理 ${w.accepted_today} · 办结 ${w.completed_today}`),
-  n.total ? el("span", { class: "alerts " + worst, title: `未处理告警：预警 ${n.warning}，黄牌 ${n.yellow}，红牌 ${n.red}` }, `告警 ${n.total}`) : null);
+    w.waiting ? `等候 ${w.waiting} 人 · ${fmtAge(wait)}` : `受理 ${w.accepted_today} · 办结 ${w.completed_today}`));
 }
 
 /// Tile size that fits every department group into the area without scrolling: the largest
@@ -397,10 +430,34 @@ function fitTiles(area, groups, fs) {
       x += gw + gap;
       rowH = Math.max(rowH, gh);
     }
-    if (y + rowH <= H) return { tw, th, gap, head, pad };
+    if (y + rowH <= H) return stretch({ tw, th, gap, head, pad }, groups, W);
   }
   const tw = Math.round(fs * 4.2);
-  return { tw, th: Math.round(tw * 0.62), gap, head, pad };
+  return stretch({ tw, th: Math.round(tw * 0.62), gap, head, pad }, groups, W);
+}
+
+/// Widen the tiles so that the fullest row of groups spans the area (the type keeps the size
+/// the height allowed: `ts`).
+function stretch(f, groups, W) {
+  let best = 1;
+  let x = 0; let tiles = 0; let count = 0;
+  const rows = [];
+  for (const g of groups) {
+    const perRow = Math.max(1, Math.floor((W - 2 * f.pad + f.gap) / (f.tw + f.gap)));
+    const cols = Math.min(g.length, perRow);
+    const gw = cols * f.tw + (cols - 1) * f.gap + 2 * f.pad;
+    if (x > 0 && x + gw > W) { rows.push({ tiles, count }); x = 0; tiles = 0; count = 0; }
+    x += gw + f.gap; tiles += cols; count += 1;
+  }
+  rows.push({ tiles, count });
+  for (const r of rows) {
+    if (!r.tiles) continue;
+    const fixed = (r.count - 1) * f.gap + r.count * 2 * f.pad + (r.tiles - r.count) * f.gap + 2;
+    best = Math.max(best, r.tiles);
+    const tw = Math.floor((W - fixed) / r.tiles);
+    if (r.tiles === best) f.wide = Math.min(tw, Math.round(f.tw * 1.6));
+  }
+  return { ...f, ts: f.tw, tw: Math.max(f.tw, f.wide || f.tw) };
 }
 
 const tileEls = new Map();
@@ -430,6 +487,7 @@ function renderTiles(now) {
     const fs = fontSize();
     const f = fitTiles(area, [...groups.values()], fs);
     area.style.setProperty("--tw", f.tw + "px");
+    area.style.setProperty("--ts", f.ts + "px");
     area.style.setProperty("--th", f.th + "px");
     area.style.setProperty("--gap", f.gap + "px");
     area.style.setProperty("--head", f.head + "px");
