@@ -75,15 +75,16 @@ impl Default for Rates {
     }
 }
 
-/// Office-time segments and the relative number of arrivals in each (minutes since midnight).
+/// Office-time segments and the relative number of arrivals in each (minutes since midnight):
+/// a morning peak from 9:30 to 11:00, a quieter hour before lunch, nobody at lunch (12:00–13:30),
+/// an afternoon peak from 14:30 to 16:00, a trickle before closing.
 const ARRIVALS: &[(u32, u32, u64)] = &[
-    (540, 600, 10),
-    (600, 660, 16),
-    (660, 720, 12),
-    (810, 840, 5),
-    (840, 900, 12),
-    (900, 960, 14),
-    (960, 1020, 10),
+    (540, 570, 6),
+    (570, 660, 30),
+    (660, 720, 10),
+    (810, 870, 8),
+    (870, 960, 24),
+    (960, 1020, 7),
 ];
 
 /// One case's events before they are queued: (time, kind, extra fields, staff).
@@ -259,7 +260,9 @@ impl Simulator {
             .copied()
             .filter(|&i| !self.world.items[i].instant)
             .collect();
-        if promised.len() >= 5 && self.chance(self.rates.batch_entry) {
+        // The five back-filled cases may repeat an item: a department with one promised item
+        // can back-fill too.
+        if !promised.is_empty() && self.chance(self.rates.batch_entry) {
             self.batch(day, w, &promised);
         }
     }
@@ -444,7 +447,9 @@ impl Simulator {
         let irregular = item.fee_fen > 0 && !outside && hit(r.fee_irregular);
 
         let submitted = called.plus_secs(60);
-        let accepted = submitted.plus_secs(self.between(120, 600));
+        // Checking the papers and entering the application takes a while: the window shows
+        // 服务中 from the call until the acceptance.
+        let accepted = submitted.plus_secs(self.between(4 * 60, 16 * 60));
         let channel = if outside { "office" } else { "hall" };
         let mut steps: Vec<Step> = vec![
             (
