@@ -365,7 +365,19 @@ impl Simulator {
     fn case(&mut self, day: Day, w: usize) {
         let win = self.world.windows[w].clone();
         let c = win.centre;
+        // Most visits are for 即办件 (registrations, certificates, filings) decided on the spot;
+        // two in three pick among those where the department has any.
         let list = &self.world.items_of[win.department];
+        let instant: Vec<usize> = list
+            .iter()
+            .copied()
+            .filter(|&i| self.world.items[i].instant)
+            .collect();
+        let list = if !instant.is_empty() && self.rng.percent(67) {
+            &instant
+        } else {
+            list
+        };
         let item_ix = list[self.rng.below(list.len() as u64) as usize];
         let item = self.world.items[item_ix].clone();
         let case_id = self.case_id(c, day);
@@ -446,10 +458,11 @@ impl Simulator {
         let outside = hit(r.outside_hall);
         let irregular = item.fee_fen > 0 && !outside && hit(r.fee_irregular);
 
-        let submitted = called.plus_secs(60);
-        // Checking the papers and entering the application takes a while: the window shows
-        // 服务中 from the call until the acceptance.
-        let accepted = submitted.plus_secs(self.between(4 * 60, 16 * 60));
+        // Checking the papers with the applicant takes a while: the window shows 服务中 from
+        // the call until the application is submitted (the engine's first outcome of a
+        // service), then the acceptance and a 即办件's completion follow within minutes.
+        let submitted = called.plus_secs(self.between(6 * 60, 18 * 60));
+        let accepted = submitted.plus_secs(self.between(60, 300));
         let channel = if outside { "office" } else { "hall" };
         let mut steps: Vec<Step> = vec![
             (
@@ -509,7 +522,7 @@ impl Simulator {
         }
 
         let completed = if item.instant {
-            cur.plus_secs(self.between(10 * 60, 40 * 60))
+            cur.plus_secs(self.between(2 * 60, 8 * 60))
         } else {
             let start = day;
             let deadline = if item.natural {
