@@ -409,55 +409,42 @@ function tile(w, now, lunch) {
     w.waiting ? `等候 ${w.waiting} 人 · ${fmtAge(wait)}` : `受理 ${w.accepted_today} · 办结 ${w.completed_today}`));
 }
 
+/// A tile's height per unit of width: three lines of text.
+const TILE_ASPECT = 0.66;
+
 /// Tile size that fits every department group into the area without scrolling: the largest
 /// width whose packing (groups side by side, wrapping; a group's tiles wrapping inside it)
-/// fits the height.
+/// fits the height. The rows are then filled by flex-grow (CSS), which never re-wraps them.
 function fitTiles(area, groups, fs) {
-  const W = area.clientWidth;
+  const W = area.clientWidth - 2; // a pixel's rounding either side
   const H = area.clientHeight;
   const gap = Math.round(fs * 0.5);
   const head = Math.round(fs * 1.45);
   const pad = Math.round(fs * 0.35);
   for (let tw = Math.round(fs * 9); tw >= fs * 4.2; tw -= 2) {
-    const th = Math.round(tw * 0.62);
+    const th = Math.round(tw * TILE_ASPECT);
     let x = 0; let rowH = 0; let y = 0;
     for (const g of groups) {
       const perRow = Math.max(1, Math.floor((W - 2 * pad + gap) / (tw + gap)));
       const cols = Math.min(g.length, perRow);
-      const gw = cols * tw + (cols - 1) * gap + 2 * pad;
+      const gw = cols * tw + (cols - 1) * gap + 2 * pad + 2; // + the group's border
       const gh = head + Math.ceil(g.length / cols) * (th + gap) - gap + pad;
       if (x > 0 && x + gw > W) { y += rowH + gap; x = 0; rowH = 0; }
       x += gw + gap;
       rowH = Math.max(rowH, gh);
     }
-    if (y + rowH <= H) return stretch({ tw, th, gap, head, pad }, groups, W);
+    if (y + rowH <= H) return { tw, th, gap, head, pad, W };
   }
   const tw = Math.round(fs * 4.2);
-  return stretch({ tw, th: Math.round(tw * 0.62), gap, head, pad }, groups, W);
+  return { tw, th: Math.round(tw * TILE_ASPECT), gap, head, pad, W };
 }
 
-/// Widen the tiles so that the fullest row of groups spans the area (the type keeps the size
-/// the height allowed: `ts`).
-function stretch(f, groups, W) {
-  let best = 1;
-  let x = 0; let tiles = 0; let count = 0;
-  const rows = [];
-  for (const g of groups) {
-    const perRow = Math.max(1, Math.floor((W - 2 * f.pad + f.gap) / (f.tw + f.gap)));
-    const cols = Math.min(g.length, perRow);
-    const gw = cols * f.tw + (cols - 1) * f.gap + 2 * f.pad;
-    if (x > 0 && x + gw > W) { rows.push({ tiles, count }); x = 0; tiles = 0; count = 0; }
-    x += gw + f.gap; tiles += cols; count += 1;
-  }
-  rows.push({ tiles, count });
-  for (const r of rows) {
-    if (!r.tiles) continue;
-    const fixed = (r.count - 1) * f.gap + r.count * 2 * f.pad + (r.tiles - r.count) * f.gap + 2;
-    best = Math.max(best, r.tiles);
-    const tw = Math.floor((W - fixed) / r.tiles);
-    if (r.tiles === best) f.wide = Math.min(tw, Math.round(f.tw * 1.6));
-  }
-  return { ...f, ts: f.tw, tw: Math.max(f.tw, f.wide || f.tw) };
+/// A group's width as fitTiles() packed it: its flex basis, so the browser wraps the rows
+/// exactly so (the tiles' text never widens a group).
+function groupWidth(f, n) {
+  const perRow = Math.max(1, Math.floor((f.W - 2 * f.pad + f.gap) / (f.tw + f.gap)));
+  const cols = Math.min(n, perRow);
+  return cols * f.tw + (cols - 1) * f.gap + 2 * f.pad + 2;
 }
 
 const tileEls = new Map();
@@ -487,18 +474,21 @@ function renderTiles(now) {
     const fs = fontSize();
     const f = fitTiles(area, [...groups.values()], fs);
     area.style.setProperty("--tw", f.tw + "px");
-    area.style.setProperty("--ts", f.ts + "px");
     area.style.setProperty("--th", f.th + "px");
     area.style.setProperty("--gap", f.gap + "px");
     area.style.setProperty("--head", f.head + "px");
     area.style.setProperty("--pad", f.pad + "px");
-    const list = [...groups.entries()].map(([dept, ws]) => el("div", { class: "dept-group", "data-department": dept },
-      el("h3", {}, names.dept(dept)),
-      el("div", { class: "dept-tiles" }, ws.map((w) => {
-        const t = tile(w, now, lunch);
-        tileEls.set(w.window_id, t);
-        return t;
-      }))));
+    const list = [...groups.entries()].map(([dept, ws]) => {
+      const g = el("div", { class: "dept-group", "data-department": dept },
+        el("h3", {}, names.dept(dept)),
+        el("div", { class: "dept-tiles" }, ws.map((w) => {
+          const t = tile(w, now, lunch);
+          tileEls.set(w.window_id, t);
+          return t;
+        })));
+      g.style.flexBasis = groupWidth(f, ws.length) + "px";
+      return g;
+    });
     area.replaceChildren(...(list.length ? list : [el("div", { class: "empty" }, "暂无窗口数据")]));
   } else {
     for (const id of dirtyWindows) {

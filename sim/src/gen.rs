@@ -187,10 +187,38 @@ impl Simulator {
         let n = u64::from(self.world.cases_per_day);
         let n = n * 9 / 10 + self.rng.below(n / 5 + 1);
         let windows = self.world.windows.len() as u64;
-        for _ in 0..n {
-            let w = self.rng.below(windows) as usize;
-            self.case(day, w);
+        // Visitors in the order they arrive, so each window serves one at a time: a ticket is
+        // called when its window is free (never more than 20 minutes after it was drawn — a
+        // colleague would take it), and nobody waits at an idle window.
+        let mut visits: Vec<(Instant, usize)> = (0..n)
+            .map(|_| {
+                let w = self.rng.below(windows) as usize;
+                (self.arrival(day), w)
+            })
+            .collect();
+        visits.sort_by_key(|&(t, w)| (t.0, w));
+        let mut free = vec![Instant(0); self.world.windows.len()];
+        for (issued, w) in visits {
+            self.case(day, w, issued, &mut free[w]);
         }
+    }
+
+    /// When a visitor draws a ticket: office time, weighted by [`ARRIVALS`].
+    fn arrival(&mut self, day: Day) -> Instant {
+        let total: u64 = ARRIVALS.iter().map(|a| a.2).sum();
+        let mut pick = self.rng.below(total);
+        let (lo, hi) = ARRIVALS
+            .iter()
+            .find(|a| {
+                if pick < a.2 {
+                    true
+                } else {
+                    pick -= a.2;
+                    false
+                }
+            })
+            .map_or((540, 600), |a| (a.0, a.1));
+        at(day, self.minute_in(lo, hi)).plus_secs(self.between(0, 60))
     }
 
     fn window_day(&mut self, day: Day, w: usize) {
@@ -362,7 +390,7 @@ impl Simulator {
 
     /// One visitor: ticket, call, submission, acceptance, fee, stages, completion, rating,
     /// complaint.
-    fn case(&mut self, day: Day, w: usize) {
+    fn case(&mut self, day: Day, w: usize, issued: Instant, free: &mut Instant) {
         let win = self.world.windows[w].clone();
         let c = win.centre;
         // Most visits are for 即办件 (registrations, certificates, filings) decided on the spot;
@@ -385,20 +413,6 @@ impl Simulator {
         let back = self.world.back_office[c][win.department].clone();
 
         // Queue: a ticket for this window's department, called within 20 minutes.
-        let total: u64 = ARRIVALS.iter().map(|a| a.2).sum();
-        let mut pick = self.rng.below(total);
-        let (lo, hi) = ARRIVALS
-            .iter()
-            .find(|a| {
-                if pick < a.2 {
-                    true
-                } else {
-                    pick -= a.2;
-                    false
-                }
-            })
-            .map_or((540, 600), |a| (a.0, a.1));
-        let issued = at(day, self.minute_in(lo, hi)).plus_secs(self.between(0, 60));
         self.tickets[c] += 1;
         let ticket = format!("A{:04}", self.tickets[c]);
         let dept = department_code(win.department);
@@ -415,7 +429,9 @@ impl Simulator {
         let wait = if long {
             self.between(35 * 60, 60 * 60)
         } else {
-            self.between(60, 20 * 60)
+            // When the window is free, a minute or two after the ticket at the earliest.
+            let earliest = issued.plus_secs(self.between(60, 3 * 60));
+            (earliest.0.max(free.0) - issued.0).min(20 * 60)
         };
         let called = issued.plus_secs(wait);
         self.emit(
@@ -463,6 +479,7 @@ impl Simulator {
         // service), then the acceptance and a 即办件's completion follow within minutes.
         let submitted = called.plus_secs(self.between(6 * 60, 18 * 60));
         let accepted = submitted.plus_secs(self.between(60, 300));
+        *free = Instant(free.0.max(accepted.0));
         let channel = if outside { "office" } else { "hall" };
         let mut steps: Vec<Step> = vec![
             (
