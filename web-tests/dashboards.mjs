@@ -473,6 +473,22 @@ await step("a province admin sees both counties and switches the 大屏 to one c
 
 await step("a city leader first sees the rollup: the two counties ranked side by side, and drills down", async () => {
   const city = await login("web-leader-city");
+  // 岳阳楼区 finishes a case of its own today (a 即办件 of the shared catalogue), so both counties
+  // have figures to rank.
+  const yyCase = { center_id: "YY-ZWFW", region: "430602", case_id: "YY-CASE-1", window_id: "YY-ZWFW-W001",
+    staff_id: "YY-ZWFW-S001", department: "D01" };
+  await send([
+    JSON.stringify({ event_id: "yy-3", kind: "case.accepted", occurred_at: at("2026-11-20T10:33:00"), reported_at: at("2026-11-20T10:33:01"),
+      ...yyCase, item_code: "D01-006", channel: "hall" }),
+    JSON.stringify({ event_id: "yy-4", kind: "case.completed", occurred_at: at("2026-11-20T10:40:00"), reported_at: at("2026-11-20T10:40:01"),
+      ...yyCase, result: "approved" }),
+  ], admin);
+  for (let i = 0; ; i++) {
+    const p = await get("/api/v1/performance?by=center&month=2026-11", city);
+    if (p.rows.find((r) => r.key === "YY-ZWFW")?.completed === 1) break;
+    assert.ok(i < 40, "the 岳阳楼区 case was not counted within 10 s");
+    await new Promise((r) => setTimeout(r, 250));
+  }
   for (const [size, viewport] of [["1920", { width: 1920, height: 1080 }], ["1366", { width: 1366, height: 768 }]]) {
     const page = await newPage(viewport);
     await logIn(page, "web-leader-city");
@@ -481,9 +497,11 @@ await step("a city leader first sees the rollup: the two counties ranked side by
     // Ranked as the API ranks the centres this month.
     const month = await get("/api/v1/performance?by=center&month=2026-11", city);
     const shown = await page.$$eval("#rollup-table tr[data-center]", (rs) => rs.map((r) => r.dataset.center));
-    const ranked = month.rows.map((r) => r.key);
+    const ranked = month.rows.filter((r) => r.completed > 0).map((r) => r.key);
     for (const c of ["PJ-ZWFW", "YY-ZWFW"]) if (!ranked.includes(c)) ranked.push(c);
     assert.deepEqual(shown, ranked);
+    // Both counties finished cases this month: both ranked, places 1 and 2.
+    assert.deepEqual(await page.$$eval("#rollup-table tr[data-center] td:first-child", (tds) => tds.map((t) => t.textContent)), ["1", "2"]);
     const text = await page.textContent("#rollup-table");
     assert.ok(text.includes("平江县政务服务中心") && text.includes("岳阳楼区政务服务中心"), text);
     const today = await get("/api/v1/performance?by=center&from=2026-11-20&to=2026-11-20", city);

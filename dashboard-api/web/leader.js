@@ -304,9 +304,10 @@ function renderRollup(dayRows, monthRows) {
     o[a.level]++;
     open.set(a.center_id, o);
   }
-  // Ranked as the 绩效 table ranks (score, bonus, 按时办结率, cases); centres without a case
-  // this month after them, in the directory's order.
-  const ranked = monthRows.map((r) => r.key).filter((k) => dir.centerById.has(k));
+  // Ranked as the 绩效 table ranks (score, bonus, 按时办结率, cases), among the centres that
+  // finished a case this month; the others follow unranked, in the directory's order.
+  const ranked = monthRows.filter((r) => r.completed > 0 && dir.centerById.has(r.key)).map((r) => r.key);
+  const places = ranked.length;
   for (const c of dir.centers) if (!ranked.includes(c.center_id)) ranked.push(c.center_id);
   const zero = { warning: 0, yellow: 0, red: 0 };
   const rows = ranked.map((id, i) => {
@@ -316,7 +317,7 @@ function renderRollup(dayRows, monthRows) {
     const onTime = m?.rates.on_time ?? null;
     const k = m?.check_590;
     return el("tr", { class: "clickable", "data-center": id, onclick: () => show(id), title: "点击查看该中心大屏" },
-      el("td", { class: "rank num" }, el("span", { class: "medal m" + (i + 1) }, i + 1)),
+      el("td", { class: "rank num" }, i < places ? el("span", { class: "medal m" + (i + 1) }, i + 1) : "—"),
       el("td", { class: "name" }, names.center(id), el("small", {}, dir.centerById.get(id)?.region || "")),
       el("td", { class: "num" }, d ? d.accepted : 0),
       el("td", { class: "num" }, d ? d.completed : 0),
@@ -330,7 +331,7 @@ function renderRollup(dayRows, monthRows) {
       el("td", { class: "c590 " + (k ? (k.pass ? "pass" : "fail") : "") }, k ? (k.pass ? "达标" : "未达标") : "—"));
   });
   document.getElementById("tiles-title").replaceChildren("全辖区 · 各中心对比 ",
-    el("span", { class: "sub" }, `${dir.centers.length} 个中心，按本月绩效排名；点击一行查看该中心`));
+    el("span", { class: "sub" }, `${dir.centers.length} 个中心，按本月绩效排名（本月无办结的不排名）；点击一行查看该中心`));
   document.getElementById("rollup-rows").replaceChildren(el("table", { class: "rollup-table", id: "rollup-table" },
     el("thead", {}, el("tr", {},
       el("th", {}, "名次"), el("th", {}, "中心"), el("th", { class: "num" }, "今日受理"), el("th", { class: "num" }, "今日办结"),
