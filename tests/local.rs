@@ -397,10 +397,17 @@ fn the_demo_serves_a_live_hall_and_keeps_its_alerts_across_a_restart() {
         "open alerts lost after re-sending"
     );
     // …and when it has reached the present.
-    wait_for("已追上实时 on the console", Duration::from_secs(120), || {
-        let console = demo.console.lock().expect("console lines");
-        console.iter().any(|l| l.contains("已追上实时")).then_some(())
-    });
+    wait_for(
+        "已追上实时 on the console",
+        Duration::from_secs(120),
+        || {
+            let console = demo.console.lock().expect("console lines");
+            console
+                .iter()
+                .any(|l| l.contains("已追上实时"))
+                .then_some(())
+        },
+    );
 }
 
 #[test]

@@ -204,7 +204,11 @@ const CSV_HEADER: &str = "告警编号,规则,级别,状态,触发时间,中心�
 /// A local time as people write it: `2026-10-13 09:05` (China Standard Time).
 fn local_minute(t: Instant) -> String {
     let s = t.to_string();
-    format!("{} {}", s.get(..10).unwrap_or_default(), s.get(11..16).unwrap_or_default())
+    format!(
+        "{} {}",
+        s.get(..10).unwrap_or_default(),
+        s.get(11..16).unwrap_or_default()
+    )
 }
 
 /// The engine's sentence with its RFC 3339 times (`2026-10-13T09:05:00+08:00`) written as
@@ -213,7 +217,8 @@ fn local_times(message: &str) -> String {
     let b = message.as_bytes();
     let mut out = String::with_capacity(message.len());
     let mut i = 0;
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
     while i < b.len() {
         let stamp = digits(i..i + 4)
             && b.get(i + 4) == Some(&b'-')
@@ -309,10 +314,7 @@ pub(crate) async fn alerts_csv(
     // The first page is read before answering, so an unavailable store is a 503, not an
     // empty file.
     let first = api.0.backend.history(&filter).await.map_err(store_error)?;
-    let head = format!(
-        "\u{feff}{CSV_HEADER}{}",
-        csv_rows(&first, &api.directory())
-    );
+    let head = format!("\u{feff}{CSV_HEADER}{}", csv_rows(&first, &api.directory()));
     let state = (api, filter, next_cursor(&first, MAX_PAGE));
     let rest = futures_util::stream::unfold(Some(state), |state| async move {
         let (api, mut filter, cursor) = state?;
@@ -590,4 +592,37 @@ pub(crate) async fn hourly(
         "region": region_prefix,
         "hours": hours,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_times_are_local_minutes_and_windows_are_numbered() {
+        let t = rules::time::parse_rfc3339("2026-10-13T01:05:09Z").expect("time");
+        assert_eq!(local_minute(t), "2026-10-13 09:05");
+        assert_eq!(
+            local_times(
+                "办件 A 于 2026-10-13T09:05:00+08:00 超期，期限 2026-10-12T23:59:59+08:00。"
+            ),
+            "办件 A 于 2026-10-13 09:05 超期，期限 2026-10-12 23:59。"
+        );
+        // Text that only looks like a date is left alone.
+        assert_eq!(local_times("编号 2026-10-13X"), "编号 2026-10-13X");
+        assert_eq!(crate::web::window_label("PJ-ZWFW-W003"), "3号窗");
+        assert_eq!(crate::web::window_label("大厅窗口"), "大厅窗口");
+        assert_eq!(status_zh("retracted"), "已撤销");
+    }
+
+    #[test]
+    fn every_error_has_a_chinese_sentence() {
+        let e = period(None, Some("2026-10-31"), Some("2026-10-01")).expect_err("refused");
+        assert_eq!(e.code, "bad_request");
+        assert!(e.message.contains("is before"), "{}", e.message);
+        assert!(e.chinese().contains("早于开始日期"), "{}", e.chinese());
+        // A site without a sentence of its own gets its code's, never the English.
+        let plain = ApiError::not_found("no alert \"x\" in your jurisdiction");
+        assert_eq!(plain.chinese(), "未找到，或不在本账号的管辖范围内");
+    }
 }

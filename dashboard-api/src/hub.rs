@@ -668,11 +668,10 @@ impl Hub {
             _ => None,
         };
         if let Some(what) = needs_note.filter(|_| note.is_empty()) {
-            return Err(ApiError::bad_request(format!(
-                "{} needs a note: {what}",
-                kind.as_str()
-            ))
-            .zh(format!("{}需要填写说明", kind.zh())));
+            return Err(
+                ApiError::bad_request(format!("{} needs a note: {what}", kind.as_str()))
+                    .zh(format!("{}需要填写说明", kind.zh())),
+            );
         }
         let chars = note.chars().count();
         if chars > MAX_NOTE_CHARS {
@@ -698,15 +697,18 @@ impl Hub {
                 .zh("督办需要填写回告期限"))
             }
             (ActionKind::Supervise, Some(t)) => {
-                let t = parse_time("reply_deadline", t)
-                    .map_err(|e| e.zh("回告期限的时间格式不对"))?;
+                let t =
+                    parse_time("reply_deadline", t).map_err(|e| e.zh("回告期限的时间格式不对"))?;
                 if t <= now {
                     return Err(ApiError::bad_request(format!(
                         "reply_deadline {t} is not in the future"
                     ))
                     .zh(format!(
                         "回告期限 {} 已经过去，请选择此刻之后的时间",
-                        t.to_string().get(..16).unwrap_or_default().replace('T', " ")
+                        t.to_string()
+                            .get(..16)
+                            .unwrap_or_default()
+                            .replace('T', " ")
                     )));
                 }
                 Some(t)

@@ -412,8 +412,29 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
         assert_eq!(st, 200);
         assert!(csv.starts_with('\u{feff}'), "BOM for Excel");
         let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
-        assert!(lines[0].contains("告警编号 alert_id"), "{}", lines[0]);
+        assert!(
+            lines[0].contains("告警编号,规则,级别,状态,触发时间,中心编码,中心"),
+            "{}",
+            lines[0]
+        );
         assert_eq!(lines.len(), 1 + 6, "{csv}");
+        // Names beside codes: rule, level and status in Chinese, times local to the minute.
+        for line in &lines[1..] {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert!(
+                rules::Rule::ALL.iter().any(|r| r.zh() == cells[1]),
+                "rule {:?} in {line}",
+                cells[1]
+            );
+            assert!(["预警", "黄牌", "红牌"].contains(&cells[2]), "{line}");
+            assert!(["有效", "已撤销"].contains(&cells[3]), "{line}");
+            assert!(
+                cells[4].len() == 16 && cells[4].as_bytes()[10] == b' ',
+                "time {:?}",
+                cells[4]
+            );
+            assert_eq!(cells[12], "PJ0701", "{line}");
+        }
 
         // B's timeline: accepted, stage, completed, and the rating that names it.
         let t = c.json("/api/v1/cases/B/timeline", &audit);
@@ -518,8 +539,8 @@ async fn the_csv_export_neutralises_cells_that_a_spreadsheet_would_run() {
         // One yellow card per case (and the discipline ladder's steps, which name no case).
         let mut case_cells: Vec<&str> = rows[1..]
             .iter()
-            .filter(|r| r[1] == "case.rejected_without_reason")
-            .map(|r| r[10].as_str())
+            .filter(|r| r[1] == rules::Rule::RejectedWithoutReason.zh())
+            .map(|r| r[14].as_str())
             .collect();
         case_cells.sort_unstable();
         assert_eq!(case_cells, ["'+1", "'-2+3", "'=1+2", "'@SUM(1)"], "{csv}");

@@ -676,8 +676,17 @@ mod tests {
         // 60 people (40 at windows, 20 back office): hardly any two share a name.
         assert!(names.len() >= 55, "{names:?}");
         let items = world.items_csv();
-        assert!(items.contains(",不动产转移登记,D01,promised,30,working,5,"), "{items}");
-        assert!(items.contains(",个体工商户设立登记,D02,instant,"), "{items}");
-        assert!(items.contains(",城乡居民基本医疗保险参保登记,D05,instant,"), "{items}");
+        assert!(
+            items.contains(",不动产转移登记,D01,promised,30,working,5,"),
+            "{items}"
+        );
+        assert!(
+            items.contains(",个体工商户设立登记,D02,instant,"),
+            "{items}"
+        );
+        assert!(
+            items.contains(",城乡居民基本医疗保险参保登记,D05,instant,"),
+            "{items}"
+        );
     }
 }
