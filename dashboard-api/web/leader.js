@@ -177,6 +177,10 @@ function drawOnTime(rows, label, total) {
   document.getElementById("ontime-note").classList.toggle("short", total !== null && total + 1e-9 < TARGET_ON_TIME);
   chart("chart-ontime").setOption({
     animation: false,
+    title: judged.length ? undefined : {
+      text: "本月暂无办结", left: "center", top: "middle",
+      textStyle: { color: C.muted, fontSize: fs, fontWeight: 400 },
+    },
     grid: { left: fs * 7.2, right: fs * 3.4, top: fs * 0.3, bottom: fs * 1.3 },
     // From a round figure below the lowest rate, so differences of a few points show.
     xAxis: { type: "value", min: (v) => Math.max(0, Math.floor((v.min - 4) / 10) * 10), max: 100, show: false },

@@ -276,13 +276,9 @@ fn window_departments(departments: usize, windows: usize) -> Vec<usize> {
         .collect();
     let mut order: Vec<usize> = (0..departments).collect();
     order.sort_by_key(|&d| std::cmp::Reverse((extra * (weight(d) - 1)) % spare));
-    let mut given: usize = counts.iter().sum();
-    for &d in order.iter().cycle() {
-        if given >= windows {
-            break;
-        }
+    let given: usize = counts.iter().sum();
+    for &d in order.iter().cycle().take(windows.saturating_sub(given)) {
         counts[d] += 1;
-        given += 1;
     }
     counts
         .iter()
