@@ -61,7 +61,7 @@ pub struct DemoArgs {
 #[derive(clap::Args)]
 pub struct SimulateArgs {
     /// `hall` (a county hall: 20 departments, 40 windows) or `city` (德阳-sized: seven
-    /// centres, 257 windows, about 6,000 cases a working day).
+    /// centres, 377 windows, about 6,000 cases a working day).
     #[arg(long, default_value = "hall", value_parser = ["hall", "city"])]
     profile: String,
     /// Random seed.
