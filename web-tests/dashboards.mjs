@@ -529,6 +529,16 @@ await step("the 大屏 on a laptop", async () => {
   await laptop.waitForTimeout(500);
   await assertFits(laptop, "the 大屏 at 1366×768", { vertical: true });
   await laptop.screenshot({ path: join(SHOTS, "leader-laptop.png") });
+  // The network goes: no socket closes, but the heartbeats stop; within 40 s the screen dims
+  // under a banner, and it comes back with the feed.
+  await laptop.context().setOffline(true);
+  await laptop.waitForSelector("#offline:not(.hidden)", { timeout: 60000 });
+  assert.match(await laptop.textContent("#offline"), /实时连接已中断/);
+  assert.equal(await laptop.evaluate(() => document.body.classList.contains("offline")), true);
+  await laptop.screenshot({ path: join(SHOTS, "leader-offline-1366.png") });
+  await laptop.context().setOffline(false);
+  await laptop.waitForSelector("#offline.hidden", { state: "attached", timeout: 20000 });
+  assert.equal(await laptop.evaluate(() => document.body.classList.contains("offline")), false);
 });
 
 await step("the dashboards run under their Content-Security-Policy without a single refusal", async () => {

@@ -270,7 +270,14 @@ async function refreshStats() {
       renderRanking(m.rows, month);
     }
   } catch (e) {
-    showError(document.getElementById(rollupView() ? "rollup" : "ranking"), e);
+    // The figures shown stay; a lost connection is the banner's to say (connState), anything
+    // else is said where the ranking is.
+    if (e.code === "network" || downSince) return;
+    if (rollupView()) showError(document.getElementById("rollup-rows"), e);
+    else {
+      document.getElementById("ranking").replaceChildren(
+        el("tr", {}, el("td", { colspan: 5 }, el("div", { class: "error" }, e.message))));
+    }
   }
 }
 
@@ -550,11 +557,12 @@ function connState(s) {
     banner.classList.add("hidden");
     return;
   }
-  downSince = downSince || Date.now();
+  downSince = downSince || dataNow();
   document.body.classList.add("offline");
   banner.classList.remove("hidden");
   banner.replaceChildren(el("strong", {}, "实时连接已中断，正在重新连接…"),
     el("span", {}, `画面停留在 ${fmtTime(new Date(downSince).toISOString())} 的数据，不是实时情况`));
+  clock.textContent = "已断开 · 数据停留在 " + fmtTime(new Date(downSince).toISOString(), true);
 }
 
 // ---- rendering, at most once a frame ----
@@ -567,7 +575,7 @@ function render() {
     const now = dataNow();
     if (!rollupView()) renderTiles(now);
     renderTicker();
-    clock.textContent = (dataClock.behind() ? "数据时间 " : "") + fmtTime(new Date(now).toISOString(), true);
+    if (!downSince) clock.textContent = (dataClock.behind() ? "数据时间 " : "") + fmtTime(new Date(now).toISOString(), true);
   });
 }
 
