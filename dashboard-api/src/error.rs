@@ -94,13 +94,20 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({
+impl ApiError {
+    /// The JSON body every error answers with.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
             "error": self.code,
             "message": self.message,
             "message_zh": self.chinese(),
-        });
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
         (self.status, Json(body)).into_response()
     }
 }
