@@ -412,17 +412,24 @@ function tile(w, now, lunch) {
     title: `${w.window_id} · ${names.dept(w.department)} · 今日受理 ${w.accepted_today} / 办结 ${w.completed_today}`,
   },
   el("div", { class: "t-head" },
-    el("span", { class: "wid" }, names.window(w.window_id)),
+    windowLabel(w.window_id),
     el("span", { class: "state" }, label)),
   el("div", { class: "t-mid" },
     el("span", { class: "staff" }, staff),
-    n.total ? el("span", { class: "alerts " + worst, title: `未处理告警：预警 ${n.warning}，黄牌 ${n.yellow}，红牌 ${n.red}` }, `告警 ${n.total}`) : null),
+    n.total ? el("span", { class: "alerts " + worst, title: `未处理告警：预警 ${n.warning}，黄牌 ${n.yellow}，红牌 ${n.red}`, "aria-label": `未处理告警 ${n.total} 条` }, n.total) : null),
   el("div", { class: "queue" + (wait !== null && wait > 1800 ? " long" : "") },
     w.waiting ? `等候 ${w.waiting} 人 · ${fmtAge(wait)}` : `受理 ${w.accepted_today} · 办结 ${w.completed_today}`));
 }
 
 /// A tile's height per unit of width: three lines of text.
 const TILE_ASPECT = 0.66;
+
+/// "34号窗" with the number large and 号窗 small, so the state beside it fits a narrow tile.
+function windowLabel(id) {
+  const label = names.window(id);
+  const m = /^(\d+)(号窗)$/.exec(label);
+  return el("span", { class: "wid" }, m ? [m[1], el("small", {}, m[2])] : label);
+}
 
 /// Tile size that fits every department group into the area without scrolling: the largest
 /// width whose packing (groups side by side, wrapping; a group's tiles wrapping inside it)
