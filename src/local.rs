@@ -61,7 +61,7 @@ pub struct DemoArgs {
 #[derive(clap::Args)]
 pub struct SimulateArgs {
     /// `hall` (a county hall: 20 departments, 40 windows) or `city` (德阳-sized: seven
-    /// centres, 257 windows, about 6,000 cases a working day).
+    /// centres, 377 windows, about 6,000 cases a working day).
     #[arg(long, default_value = "hall", value_parser = ["hall", "city"])]
     profile: String,
     /// Random seed.
@@ -350,8 +350,10 @@ pub fn demo(args: DemoArgs, file: Config) -> ExitCode {
         );
         // Events at the last acknowledged second are sent again (a batch may have ended
         // inside it); repeats are recognised by event_id.
+        let mut console = CatchUp::default();
         let sim = Simulator::new(world, Rates::default(), seed, start, 400)
-            .skip_while(move |(t, _)| t.0 < resume_after);
+            .skip_while(move |(t, _)| t.0 < resume_after)
+            .inspect(move |(t, _)| console.saw(*t, dashboard_api::wall_now()));
         let pacer = Pacer::new(Some(speed), Duration::from_secs(2), true);
         let record = move |t: rules::Instant| {
             if let Err(e) = std::fs::write(&progress, format!("{}\n", t.0)) {
@@ -364,6 +366,46 @@ pub fn demo(args: DemoArgs, file: Config) -> ExitCode {
             }
         });
     })
+}
+
+/// What the demo's console says while the simulation catches up with the present: each
+/// simulated day as it begins (with how far behind it still is), then "已追上实时" once.
+#[derive(Default)]
+struct CatchUp {
+    day: Option<Day>,
+    caught_up: bool,
+    events: u64,
+}
+
+impl CatchUp {
+    fn saw(&mut self, t: rules::Instant, now: rules::Instant) {
+        self.events += 1;
+        if self.caught_up {
+            return;
+        }
+        if t.0 >= now.0 - 60 {
+            self.caught_up = true;
+            // The console may be gone (a closed pipe): never let that stop the simulator.
+            let _ = writeln!(
+                io::stdout().lock(),
+                "jiancha demo: 已追上实时（{} 条事件），此后按真实时间运行",
+                self.events
+            );
+            return;
+        }
+        if self.day != Some(t.day()) {
+            self.day = Some(t.day());
+            let behind = now.0 - t.0;
+            let _ = writeln!(
+                io::stdout().lock(),
+                "jiancha demo: 追赶中 · 模拟到 {} · 距现在还差 {} 天 {} 小时 · 已发送 {} 条事件",
+                t.day(),
+                behind / 86_400,
+                behind % 86_400 / 3600,
+                self.events
+            );
+        }
+    }
 }
 
 /// Send events to jiancha's HTTP ingest in batches, paced; a refused batch is retried.

@@ -38,6 +38,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    // In the order a newcomer needs them (`jiancha --help` lists them so): try it, replay a
+    // file, check reference data, run one hall, simulate, manage users and configuration, then
+    // cluster mode.
+    /// One command, no external services: a simulated service hall supervised live at
+    /// http://127.0.0.1:8080 (the login is printed). From a configuration file it takes
+    /// `[notify]` (to see notifications arrive) and refuses any other section: the demo makes
+    /// its own reference data, users and database.
+    Demo(local::DemoArgs),
     /// Re-evaluate a file of events and print every alert as NDJSON (SPEC §8).
     ///
     /// Reads NDJSON events in file order; the engine clock is the largest occurred_at seen, and
@@ -53,8 +61,24 @@ enum Command {
         #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
         until: Option<Instant>,
     },
-    /// Create or upgrade the ClickHouse schema (cluster mode), then check that a write reads back.
-    Migrate(MigrateArgs),
+    /// Validate a reference directory and report every problem with file, line and reason.
+    Check(ReferenceArgs),
+    /// Embedded mode (one county hall, one binary): events over HTTP (POST /api/v1/events),
+    /// state and history in SQLite under --data, the dashboard API on --listen.
+    ///
+    /// An event is acknowledged once it is in the SQLite ingest log; the engine reads the log
+    /// in order and checkpoints its state with the log position, so a crash or restart loses
+    /// and repeats nothing.
+    Serve(Box<local::ServeArgs>),
+    /// Simulate a service hall or a city: reference data, events (NDJSON, HTTP or Kafka) with
+    /// misconduct injected at known rates, and the ground truth of the alerts it must raise.
+    Simulate(Box<local::SimulateArgs>),
+    /// Manage dashboard users: add or change one, list them, mint a token.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The configuration file: check it, or print its reference.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Cluster mode: consume events from Kafka, store alerts and history in ClickHouse.
     ///
     /// One engine per partition of the events topic (events are keyed by center_id). Offsets are
@@ -63,32 +87,11 @@ enum Command {
     /// stopped or killed at any moment. SIGINT/SIGTERM drain, commit and leave the group. Several
     /// processes with the same --group share the partitions.
     Cluster(Box<ClusterArgs>),
-    /// Validate a reference directory and report every problem with file, line and reason.
-    Check(ReferenceArgs),
+    /// Create or upgrade the ClickHouse schema (cluster mode), then check that a write reads back.
+    Migrate(MigrateArgs),
     /// Cluster mode, dashboard API only: follow the alerts, window status and actions topics and
     /// serve leaders' and inspectors' dashboards (REST, WebSocket) without running engines.
     Api(Box<ApiOnlyArgs>),
-    /// Manage dashboard users: add or change one, list them, mint a token.
-    #[command(subcommand)]
-    User(UserCommand),
-    /// Embedded mode (one county hall, one binary): events over HTTP (POST /api/v1/events),
-    /// state and history in SQLite under --data, the dashboard API on --listen.
-    ///
-    /// An event is acknowledged once it is in the SQLite ingest log; the engine reads the log
-    /// in order and checkpoints its state with the log position, so a crash or restart loses
-    /// and repeats nothing.
-    Serve(Box<local::ServeArgs>),
-    /// One command, no external services: a simulated service hall supervised live at
-    /// http://127.0.0.1:8080 (the login is printed). From a configuration file it takes
-    /// `[notify]` (to see notifications arrive) and refuses any other section: the demo makes
-    /// its own reference data, users and database.
-    Demo(local::DemoArgs),
-    /// Simulate a service hall or a city: reference data, events (NDJSON, HTTP or Kafka) with
-    /// misconduct injected at known rates, and the ground truth of the alerts it must raise.
-    Simulate(Box<local::SimulateArgs>),
-    /// The configuration file: check it, or print its reference.
-    #[command(subcommand)]
-    Config(ConfigCommand),
 }
 
 #[derive(Subcommand)]

@@ -312,6 +312,27 @@ fn every_command_has_help() {
 }
 
 #[test]
+fn help_lists_the_commands_in_the_order_a_newcomer_needs_them() {
+    let out = jiancha(&["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let listed: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "demo", "replay", "check", "serve", "simulate", "user", "config", "cluster", "migrate",
+            "api", "help"
+        ],
+        "{text}"
+    );
+}
+
+#[test]
 fn migrate_creates_the_clickhouse_schema_and_is_idempotent() {
     let url =
         std::env::var("JIANCHA_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());

@@ -1100,21 +1100,40 @@ fn assert_the_auditor_sees_what_replay_raised(base: &str, token: &str, data: &Da
     assert!(
         records
             .next()
-            .is_some_and(|h| h.starts_with("告警编号 alert_id,")),
+            .is_some_and(|h| h.starts_with("告警编号,规则,级别,状态,触发时间,")),
         "{csv:.200}"
     );
     let records: Vec<&str> = records.collect();
     assert_eq!(records.len(), expected.len(), "CSV: each alert once");
+    // The CSV is for people: rule, level and status in Chinese, times local to the minute.
+    let in_csv_terms: Alerts = expected
+        .iter()
+        .map(|(id, (rule, level, status, fired))| {
+            let rule = rules::Rule::parse(rule).map_or(rule.as_str(), |r| r.zh());
+            let level = rules::Level::parse(level).map_or(level.as_str(), |l| l.zh());
+            let status = match status.as_str() {
+                "open" => "有效",
+                "retracted" => "已撤销",
+                other => other,
+            };
+            let minute = fired - fired.rem_euclid(60);
+            (
+                id.clone(),
+                (rule.into(), level.into(), status.into(), minute),
+            )
+        })
+        .collect();
     let exported: Alerts = records
         .iter()
         .map(|r| {
             let f: Vec<&str> = r.splitn(6, ',').collect();
-            let fired = rules::time::parse_rfc3339(f[4]).expect("fired_at").0;
+            let local = f[4].replace(' ', "T") + ":00+08:00";
+            let fired = rules::time::parse_rfc3339(&local).expect("fired_at").0;
             let s = |i: usize| f[i].to_string();
             (s(0), (s(1), s(2), s(3), fired))
         })
         .collect();
-    assert_same_alerts(&expected, &exported);
+    assert_same_alerts(&in_csv_terms, &exported);
 
     // The cards per department: fired in the period, not retracted, not a ladder step.
     let mut cards: BTreeMap<String, [u64; 4]> = BTreeMap::new();

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rules::Calendar;
@@ -198,6 +198,8 @@ struct Demo {
     base: String,
     password: String,
     stderr: PathBuf,
+    /// What it printed on its console (stdout), line by line.
+    console: Arc<Mutex<Vec<String>>>,
 }
 
 impl Demo {
@@ -222,11 +224,12 @@ impl Demo {
             .expect("start jiancha demo");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&console);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
+                lines.lock().expect("console lines").push(line.clone());
+                let _ = tx.send(line);
             }
         });
         let mut demo = Demo {
@@ -234,6 +237,7 @@ impl Demo {
             base: format!("http://127.0.0.1:{port}"),
             password: String::new(),
             stderr,
+            console,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while demo.password.is_empty() {
@@ -340,6 +344,9 @@ fn the_demo_serves_a_live_hall_and_keeps_its_alerts_across_a_restart() {
         Some(40),
         "{windows}"
     );
+    // The console tells a newcomer what is happening: the catch-up day by day…
+    let console = demo.console.lock().expect("console lines").join("\n");
+    assert!(console.contains("追赶中 · 模拟到 "), "{console}");
     let (status, reply) = curl(
         &format!("{}/api/v1/events", demo.base),
         &[
@@ -388,6 +395,18 @@ fn the_demo_serves_a_live_hall_and_keeps_its_alerts_across_a_restart() {
     assert!(
         ids(&open).is_superset(&before),
         "open alerts lost after re-sending"
+    );
+    // …and when it has reached the present.
+    wait_for(
+        "已追上实时 on the console",
+        Duration::from_secs(120),
+        || {
+            let console = demo.console.lock().expect("console lines");
+            console
+                .iter()
+                .any(|l| l.contains("已追上实时"))
+                .then_some(())
+        },
     );
 }
 

@@ -126,6 +126,7 @@ fn the_dashboards_work_in_a_real_browser() {
         ("web-auditor", "auditor", "430626", "平江县审计局"),
         ("web-publisher", "publisher", "430626", "平江窗口系统"),
         ("web-leader-yy", "leader", "430602", "岳阳楼区长办公室"),
+        ("web-leader-city", "leader", "4306", "岳阳市政务服务管理局"),
         ("web-admin", "admin", "43", "省运维"),
     ] {
         add_user(&users, username, role, region, name);

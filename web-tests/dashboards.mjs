@@ -81,9 +81,26 @@ async function newPage(viewport = { width: 1920, height: 1080 }) {
   const ctx = await browser.newContext({ viewport, locale: "zh-CN", timezoneId: "Asia/Shanghai", acceptDownloads: true });
   const page = await ctx.newPage();
   page.on("pageerror", (e) => console.log(`page error (${page.url()}): ${e.message}`));
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+  });
   pages.push(page);
   return page;
 }
+
+// Nothing on the page scrolls sideways (the 大屏: not at all): what a person at either screen
+// size would have to scroll to see is not on their screen.
+async function assertFits(page, what, { vertical = false } = {}) {
+  const m = await page.evaluate(() => {
+    const d = document.scrollingElement;
+    return { sw: d.scrollWidth, w: innerWidth, sh: d.scrollHeight, h: innerHeight };
+  });
+  assert.ok(m.sw <= m.w, `${what} scrolls sideways: scrollWidth ${m.sw} > ${m.w}`);
+  if (vertical) assert.ok(m.sh <= m.h, `${what} scrolls: scrollHeight ${m.sh} > ${m.h}`);
+}
+
+// Content-Security-Policy refusals show up as console errors: there must be none.
+const cspViolations = [];
 
 async function logIn(page, username) {
   await page.goto(BASE + "/");
@@ -180,6 +197,51 @@ await step("the leader lands on the 大屏 with every window of 平江 as a tile
   assert.match(await leader.textContent("#clock"), /数据时间 2026-11-20 1[01]:/);
   const body = await leader.textContent("body");
   assert.ok(!body.includes("YY-ZWFW") && !body.includes("岳阳楼"), "another county's data is on the 平江 screen");
+  // A county leader has one centre: the board, not the rollup.
+  assert.equal(await leader.$("#rollup-table"), null);
+});
+
+await step("the 大屏 reads as a 政务大屏: charts drawn, tiles under department headings in window order, red only for 红牌, no scroll", async () => {
+  // ECharts draws on canvases: today's hours, 按时办结率 against the target, alerts by level.
+  for (const id of ["chart-hourly", "chart-ontime", "chart-levels"]) {
+    await leader.waitForSelector(`#${id} canvas`);
+  }
+  const hourly = await get("/api/v1/performance/hourly?day=2026-11-20", leaderToken);
+  const perf = await get("/api/v1/performance?by=department&from=2026-11-20&to=2026-11-20", leaderToken);
+  assert.equal(hourly.hours.length, 24);
+  assert.equal(hourly.hours.reduce((n, h) => n + h.accepted, 0), perf.total.counts.accepted, "the hours add up to the day");
+  assert.match(await leader.textContent("#ontime-note"), /目标 100%/);
+  // Tiles under department headings; within a department, windows in window order; the
+  // departments in the order of their first window.
+  const groups = await leader.$$eval(".dept-group", (gs) => gs.map((g) => ({
+    heading: g.querySelector("h3").textContent,
+    windows: [...g.querySelectorAll(".tile")].map((t) => Number(t.dataset.window.replace(/\D/g, ""))),
+  })));
+  assert.ok(groups.length > 1 && groups.every((g) => g.heading && !/^D\d+$/.test(g.heading)), JSON.stringify(groups));
+  for (const g of groups) assert.deepEqual(g.windows, [...g.windows].sort((a, b) => a - b), g.heading);
+  const firsts = groups.map((g) => g.windows[0]);
+  assert.deepEqual(firsts, [...firsts].sort((a, b) => a - b));
+  // Red is for 红牌 only: a tile's badge is red exactly when the window has an open red card.
+  const live = await get("/api/v1/alerts?status=active&limit=500", leaderToken);
+  const reds = new Set(live.items.filter((a) => a.level === "red" && a.window_id).map((a) => a.window_id));
+  const badges = await leader.$$eval(".tile .alerts", (bs) => bs.map((b) => ({ w: b.closest(".tile").dataset.window, red: b.classList.contains("red") })));
+  for (const b of badges) assert.equal(b.red, reds.has(b.w), `badge of ${b.w}`);
+  assert.equal(await leader.textContent("#counter-red"), String(live.items.filter((a) => a.level === "red").length));
+  await assertFits(leader, "the 大屏 at 1920×1080", { vertical: true });
+  // The same screen on a laptop: no scrolling either.
+  await leader.setViewportSize({ width: 1366, height: 768 });
+  await leader.waitForTimeout(400);
+  await assertFits(leader, "the 大屏 at 1366×768", { vertical: true });
+  assert.equal(await leader.$$eval(".tile", (ts) => ts.length), 40);
+  const clipped = await leader.$$eval(".tile", (ts) => ts.filter((t) => {
+    const r = t.getBoundingClientRect();
+    return r.bottom > innerHeight || r.right > innerWidth;
+  }).length);
+  assert.equal(clipped, 0, "tiles fall off the laptop's screen");
+  await leader.screenshot({ path: join(SHOTS, "leader-1366.png") });
+  await leader.setViewportSize({ width: 1920, height: 1080 });
+  await leader.waitForTimeout(400);
+  await leader.screenshot({ path: join(SHOTS, "leader-1920.png") });
 });
 
 const inspector1 = await newPage();
@@ -396,6 +458,25 @@ await step("no visible text in the detail panes is an ASCII identifier", async (
   console.log(`     ${byRule.size} detail panes read`);
 });
 
+await step("a 督办 the server refuses shows its reason in Chinese; no page scrolls sideways", async () => {
+  const red = await get(`/api/v1/alerts?rule=case.overdue&level=yellow&status=open&limit=1`, inspectorToken);
+  const target = red.items[0] || (await get("/api/v1/alerts?status=open&limit=1", inspectorToken)).items[0];
+  await inspector1.goto(`${BASE}/ui/inspector?alert=${target.alert_id}`);
+  await inspector1.waitForSelector('button[data-action="supervise"]:not([disabled])');
+  await inspector1.click('button[data-action="supervise"]');
+  await inspector1.fill("#act-note", "请核实并回告");
+  // A reply deadline already past (the data's clock is 2026-11-20): the API refuses it.
+  await inspector1.fill("#act-deadline", "2026-11-01T09:00");
+  await inspector1.click("#act-submit");
+  await inspector1.waitForSelector("#act-error:not(.hidden)");
+  const said = await inspector1.textContent("#act-error");
+  assert.match(said, /回告期限.*已经过去/, said);
+  assert.doesNotMatch(said, /reply_deadline|not in the future/);
+  await inspector1.screenshot({ path: join(SHOTS, "inspector-refused.png") });
+  await inspector1.keyboard.press("Escape");
+  for (const [p, size] of [[inspector1, "1920×1080"], [inspector2, "1366×768"]]) await assertFits(p, `the 督办台 at ${size}`);
+});
+
 await step("the auditor queries September–October red cards, gets exactly the three cases, and downloads them as CSV", async () => {
   const auditor = await newPage();
   await logIn(auditor, "web-auditor");
@@ -416,17 +497,70 @@ await step("the auditor queries September–October red cards, gets exactly the 
   const [download] = await Promise.all([auditor.waitForEvent("download"), auditor.click("#export")]);
   assert.match(download.suggestedFilename(), /^告警记录_2026-09-01_2026-10-31\.csv$/);
   const csv = readFileSync(await download.path(), "utf8");
-  assert.ok(csv.startsWith("\ufeff告警编号"), "CSV starts with a BOM and the bilingual header");
+  assert.ok(csv.startsWith("\ufeff告警编号"), "CSV starts with a BOM and the Chinese header");
   const lines = csv.trim().split("\r\n");
   assert.equal(lines.length, 4, csv);
-  for (const c of CASES) assert.ok(lines.some((l) => l.includes(c) && l.includes(",red,")), `${c} missing from the CSV`);
+  for (const c of CASES) assert.ok(lines.some((l) => l.includes(c) && l.includes(",红牌,")), `${c} missing from the CSV`);
+  // Names, not codes: apart from the code columns (编号, 编码, 工号, 区划), no cell is an ASCII
+  // identifier (a rule name, a level, a status, a department code); times are local minutes.
+  const header = lines[0].replace("\ufeff", "").split(",");
+  const codeColumn = (h) => /编号|编码|工号|区划/.test(h);
+  for (const line of lines.slice(1)) {
+    const cells = line.split(",");
+    assert.equal(cells.length, header.length, line);
+    header.forEach((h, i) => {
+      if (!codeColumn(h)) assert.doesNotMatch(cells[i], /^[A-Za-z_][A-Za-z0-9_.:-]*$/, `${h}: ${cells[i]}`);
+    });
+    const cell = (name) => cells[header.indexOf(name)];
+    assert.match(cell("触发时间"), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+    assert.equal(cell("规则"), "办件超时");
+    assert.equal(cell("中心"), "平江县政务服务中心");
+    assert.equal(cell("窗口"), "1号窗");
+    assert.ok(cell("部门") && cell("工作人员") && cell("事项"), line);
+    assert.doesNotMatch(cell("说明"), /T\d{2}:\d{2}:\d{2}/, "RFC 3339 times in the message");
+  }
+  // The form checks itself before sending: an end before the start is refused in Chinese,
+  // and what is shown stays the last query's.
+  const rowsBefore = await auditor.$$eval("#results tr[data-alert]", (rs) => rs.length);
+  await auditor.fill('input[name="to"]', "2026-08-01");
+  await auditor.click("#search");
+  await auditor.waitForSelector("#form-error:not(.hidden)");
+  assert.match(await auditor.textContent("#form-error"), /结束日期 2026-08-01 早于起始日期 2026-09-01/);
+  assert.equal(await auditor.$$eval("#results tr[data-alert]", (rs) => rs.length), rowsBefore);
+  assert.match(await auditor.textContent("#results-note"), /2026-09-01 至 2026-10-31/);
+  // A query the server refuses (a region outside the jurisdiction): its Chinese message, and
+  // the form goes back to the query the page shows.
+  await auditor.fill('input[name="to"]', "2026-10-31");
+  await auditor.evaluate(() => {
+    const s = document.querySelector('select[name="region"]');
+    s.append(new Option("430602", "430602"));
+    s.value = "430602";
+  });
+  await auditor.click("#search");
+  await auditor.waitForFunction(() => /不在本账号的管辖范围/.test(document.querySelector("#form-error").textContent));
+  assert.equal(await auditor.$eval('select[name="region"]', (s) => s.value), "");
+  assert.equal(await auditor.$$eval("#results tr[data-alert]", (rs) => rs.length), rowsBefore);
+  assert.match(await auditor.textContent("#results-note"), /2026-09-01 至 2026-10-31/);
+  await auditor.screenshot({ path: join(SHOTS, "auditor-error.png") });
   // Back to this month: the 绩效 table ranks every department with cases; the charts are drawn.
   await auditor.click("#clear");
   await auditor.waitForFunction(() => /2026-11-01 至 2026-11-30/.test(document.querySelector("#results-note").textContent));
   const perf = await get("/api/v1/performance?by=department&from=2026-11-01&to=2026-11-30", leaderToken);
   await auditor.waitForFunction((n) => document.querySelectorAll("#perf-rows tr[data-key]").length === n, perf.rows.length);
   assert.ok(await auditor.$("#chart-month svg rect") && await auditor.$("#chart-dept svg"));
+  // 绩效 on its 100-point scale, the bonus in its own column, 590 explained where it failed.
+  const scores = await auditor.$$eval("#perf-rows tr[data-key] td:nth-child(16)", (tds) => tds.map((t) => Number(t.textContent)));
+  assert.ok(scores.every((x) => x >= 0 && x <= 100), `scores ${scores}`);
+  for (const r of perf.rows.filter((x) => !x.check_590.pass)) {
+    const why = await auditor.textContent(`#perf-rows tr[data-key="${r.key}"] td.c590`);
+    assert.match(why, /未达标.*(按时办结率|现场办结率|有效投诉)/, why);
+  }
+  await assertFits(auditor, "查询与绩效 at 1920×1080");
   await auditor.screenshot({ path: join(SHOTS, "auditor.png"), fullPage: true });
+  await auditor.setViewportSize({ width: 1366, height: 768 });
+  await auditor.waitForTimeout(300);
+  await assertFits(auditor, "查询与绩效 at 1366×768");
+  await auditor.screenshot({ path: join(SHOTS, "auditor-1366.png") });
 });
 
 await step("another county's leader sees only their own centre", async () => {
@@ -452,7 +586,9 @@ await step("a province admin sees both counties and switches the 大屏 to one c
   await logIn(page, "web-admin");
   await page.waitForURL(/\/ui\/leader$/);
   assert.deepEqual(await navOf(page), ["大屏", "督办台", "查询与绩效"]);
-  await page.waitForFunction(() => document.querySelectorAll(".tile").length === 41);
+  // Several centres: the rollup first, the two centres side by side.
+  await page.waitForFunction(() => document.querySelectorAll("#rollup-table tr[data-center]").length === 2);
+  assert.equal(await page.$$eval(".tile", (ts) => ts.length), 0);
   const options = await page.$$eval("#center option", (os) => os.map((o) => o.textContent));
   assert.deepEqual(options, ["全部（2 个中心）", "平江县政务服务中心", "岳阳楼区政务服务中心"]);
   await page.selectOption("#center", "YY-ZWFW");
@@ -464,12 +600,78 @@ await step("a province admin sees both counties and switches the 大屏 to one c
   assert.equal(await page.$$eval("#detail .actions button", (bs) => bs.every((b) => b.disabled)), true);
 });
 
+await step("a city leader first sees the rollup: the two counties ranked side by side, and drills down", async () => {
+  const city = await login("web-leader-city");
+  // 岳阳楼区 finishes a case of its own today (a 即办件 of the shared catalogue), so both counties
+  // have figures to rank.
+  const yyCase = { center_id: "YY-ZWFW", region: "430602", case_id: "YY-CASE-1", window_id: "YY-ZWFW-W001",
+    staff_id: "YY-ZWFW-S001", department: "D01" };
+  await send([
+    JSON.stringify({ event_id: "yy-3", kind: "case.accepted", occurred_at: at("2026-11-20T10:33:00"), reported_at: at("2026-11-20T10:33:01"),
+      ...yyCase, item_code: "D01-006", channel: "hall" }),
+    JSON.stringify({ event_id: "yy-4", kind: "case.completed", occurred_at: at("2026-11-20T10:40:00"), reported_at: at("2026-11-20T10:40:01"),
+      ...yyCase, result: "approved" }),
+  ], admin);
+  for (let i = 0; ; i++) {
+    const p = await get("/api/v1/performance?by=center&month=2026-11", city);
+    if (p.rows.find((r) => r.key === "YY-ZWFW")?.completed === 1) break;
+    assert.ok(i < 40, "the 岳阳楼区 case was not counted within 10 s");
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  for (const [size, viewport] of [["1920", { width: 1920, height: 1080 }], ["1366", { width: 1366, height: 768 }]]) {
+    const page = await newPage(viewport);
+    await logIn(page, "web-leader-city");
+    await page.waitForURL(/\/ui\/leader$/);
+    await page.waitForFunction(() => document.querySelectorAll("#rollup-table tr[data-center]").length === 2);
+    // Ranked as the API ranks the centres this month.
+    const month = await get("/api/v1/performance?by=center&month=2026-11", city);
+    const shown = await page.$$eval("#rollup-table tr[data-center]", (rs) => rs.map((r) => r.dataset.center));
+    const ranked = month.rows.filter((r) => r.completed > 0).map((r) => r.key);
+    for (const c of ["PJ-ZWFW", "YY-ZWFW"]) if (!ranked.includes(c)) ranked.push(c);
+    assert.deepEqual(shown, ranked);
+    // Both counties finished cases this month: both ranked, places 1 and 2.
+    assert.deepEqual(await page.$$eval("#rollup-table tr[data-center] td:first-child", (tds) => tds.map((t) => t.textContent)), ["1", "2"]);
+    const text = await page.textContent("#rollup-table");
+    assert.ok(text.includes("平江县政务服务中心") && text.includes("岳阳楼区政务服务中心"), text);
+    const today = await get("/api/v1/performance?by=center&from=2026-11-20&to=2026-11-20", city);
+    const pj = today.rows.find((r) => r.key === "PJ-ZWFW");
+    assert.equal(await page.$eval('#rollup-table tr[data-center="PJ-ZWFW"] td:nth-child(3)', (td) => td.textContent), String(pj.accepted));
+    await page.waitForSelector("#chart-ontime canvas");
+    await assertFits(page, `the rollup at ${size}`, { vertical: true });
+    await page.screenshot({ path: join(SHOTS, `leader-rollup-${size}.png`) });
+    // Drill down: the centre's own board, and back.
+    await page.click('#rollup-table tr[data-center="PJ-ZWFW"]');
+    await page.waitForFunction(() => document.querySelectorAll(".tile").length === 40);
+    assert.match(page.url(), /\?center=PJ-ZWFW$/);
+    await assertFits(page, `a drilled-down board at ${size}`, { vertical: true });
+    await page.click("#back");
+    await page.waitForFunction(() => document.querySelectorAll("#rollup-table tr[data-center]").length === 2);
+    await page.context().close();
+    pages.splice(pages.indexOf(page), 1);
+  }
+});
+
 await step("the 大屏 on a laptop", async () => {
   const laptop = await newPage({ width: 1366, height: 768 });
   await logIn(laptop, "web-leader");
   await laptop.waitForFunction(() => document.querySelectorAll(".tile").length === 40);
   await laptop.waitForTimeout(500);
+  await assertFits(laptop, "the 大屏 at 1366×768", { vertical: true });
   await laptop.screenshot({ path: join(SHOTS, "leader-laptop.png") });
+  // The network goes: no socket closes, but the heartbeats stop; within 40 s the screen dims
+  // under a banner, and it comes back with the feed.
+  await laptop.context().setOffline(true);
+  await laptop.waitForSelector("#offline:not(.hidden)", { timeout: 60000 });
+  assert.match(await laptop.textContent("#offline"), /实时连接已中断/);
+  assert.equal(await laptop.evaluate(() => document.body.classList.contains("offline")), true);
+  await laptop.screenshot({ path: join(SHOTS, "leader-offline-1366.png") });
+  await laptop.context().setOffline(false);
+  await laptop.waitForSelector("#offline.hidden", { state: "attached", timeout: 20000 });
+  assert.equal(await laptop.evaluate(() => document.body.classList.contains("offline")), false);
+});
+
+await step("the dashboards run under their Content-Security-Policy without a single refusal", async () => {
+  assert.deepEqual(cspViolations, []);
 });
 
 await browser.close();

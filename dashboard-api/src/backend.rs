@@ -123,6 +123,10 @@ pub enum Dimension {
     Staff,
     /// By item.
     Item,
+    /// By centre (the rollup of several centres).
+    Center,
+    /// By region (counties side by side).
+    Region,
 }
 
 /// What `GET /api/v1/performance` asks for.

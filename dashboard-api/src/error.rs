@@ -1,7 +1,11 @@
 //! API errors: every failure is a JSON body a person can act on.
 //!
-//! `{"error": "<stable code>", "message": "<what happened and what to do>"}` with the matching HTTP
-//! status. Codes are for programs (dashboards branch on them), messages for people.
+//! `{"error": "<stable code>", "message": "<what happened and what to do>", "message_zh":
+//! "<the same for the people in the hall>"}` with the matching HTTP status. Codes are stable, for
+//! programs to branch on; `message` is English, for programs and their logs; `message_zh` is
+//! what the dashboards show. Where a site gives no Chinese sentence of its own
+//! ([`ApiError::zh`]), `message_zh` is the code's general sentence ([`zh_of_code`]), never the
+//! English words.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,8 +18,11 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Stable machine-readable code.
     pub code: &'static str,
-    /// Human-readable explanation.
+    /// Human-readable explanation (English).
     pub message: String,
+    /// The same in Chinese, when the site that refused says it more precisely than the code's
+    /// general sentence.
+    pub message_zh: Option<String>,
 }
 
 impl ApiError {
@@ -25,7 +32,21 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            message_zh: None,
         }
+    }
+
+    /// The Chinese sentence the dashboards show for this error.
+    pub fn zh(mut self, message: impl Into<String>) -> ApiError {
+        self.message_zh = Some(message.into());
+        self
+    }
+
+    /// What `message_zh` answers: the site's sentence, else the code's.
+    pub fn chinese(&self) -> String {
+        self.message_zh
+            .clone()
+            .unwrap_or_else(|| zh_of_code(self.code).to_string())
     }
 
     /// 400: the request itself is wrong.
@@ -73,10 +94,41 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl ApiError {
+    /// The JSON body every error answers with.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": self.code,
+            "message": self.message,
+            "message_zh": self.chinese(),
+        })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": self.code, "message": self.message});
+        let body = self.body();
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// The general Chinese sentence of each stable code (docs/API.md, "Errors").
+pub fn zh_of_code(code: &str) -> &'static str {
+    match code {
+        "bad_request" => "请求参数有误，请检查后重试",
+        "unauthorized" => "未登录或登录已失效，请重新登录",
+        "forbidden" => "无权进行此操作：超出本账号的角色或管辖范围",
+        "not_found" => "未找到，或不在本账号的管辖范围内",
+        "conflict" => "该告警的状态已经改变，不能进行此操作，请刷新后重试",
+        "unavailable" => "数据服务暂时不可用，请稍后重试",
+        "too_large" => "提交的内容过大",
+        "too_many_requests" => "请求过于频繁，请稍后再试",
+        "method_not_allowed" => "不支持此请求方法",
+        "too_many_attempts" => "登录失败次数过多，请稍后再试",
+        "too_many_connections" => "连接数已达上限，请关闭其他页面后重试",
+        "too_many_lines" => "一次提交的行数过多，请分批提交",
+        "internal" => "服务器内部错误，请联系管理员",
+        _ => "请求失败，请稍后重试",
     }
 }
 

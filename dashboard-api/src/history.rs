@@ -28,6 +28,7 @@ const MAX_PAGE: u32 = 1000;
 
 fn store_error(e: BackendError) -> ApiError {
     ApiError::unavailable(format!("history store: {e}; try again"))
+        .zh("历史数据库暂时无法读取，请稍后重试")
 }
 
 /// A period from `month=YYYY-MM`, or `from`/`to` dates (both inclusive, local time); either end
@@ -40,6 +41,7 @@ fn period(
     let day = |name: &str, s: &str| {
         Day::parse(s).ok_or_else(|| {
             ApiError::bad_request(format!("{name}={s:?}: expected a date YYYY-MM-DD"))
+                .zh(format!("日期“{s}”格式不对，应为 年-月-日，如 2026-10-13"))
         })
     };
     if let Some(m) = month {
@@ -50,16 +52,21 @@ fn period(
         } else {
             Day::from_ymd(y, mo + 1, 1)
         }
-        .ok_or_else(|| ApiError::bad_request(format!("month={m:?}: out of range")))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("month={m:?}: out of range"))
+                .zh(format!("月份“{m}”超出范围"))
+        })?;
         return Ok((first.start().0, next.start().0));
     }
     let from = from.map(|s| day("from", s)).transpose()?;
     let to = to.map(|s| day("to", s)).transpose()?;
     if let (Some(a), Some(b)) = (from, to) {
         if b < a {
-            return Err(ApiError::bad_request(format!(
-                "to ({b}) is before from ({a})"
-            )));
+            return Err(
+                ApiError::bad_request(format!("to ({b}) is before from ({a})")).zh(format!(
+                    "结束日期 {b} 早于开始日期 {a}，请把开始日期改到结束日期之前"
+                )),
+            );
         }
     }
     Ok((from.map_or(0, |d| d.start().0), to.map_or(0, |d| d.end().0)))
@@ -73,6 +80,10 @@ fn scope(who: &Principal, region: Option<&str>) -> Result<String, ApiError> {
         Some(r) if who.region.as_str().starts_with(r) => Ok(who.region.as_str().to_string()),
         Some(r) => Err(ApiError::forbidden(format!(
             "region {r:?} is outside your jurisdiction ({})",
+            who.region.as_str()
+        ))
+        .zh(format!(
+            "区划 {r} 不在本账号的管辖范围（{}）内",
             who.region.as_str()
         ))),
     }
@@ -185,26 +196,98 @@ fn field(out: &mut String, s: &str) {
     }
 }
 
-const CSV_HEADER: &str = "告警编号 alert_id,规则 rule,级别 level,状态 status,触发时间 fired_at,中心 center_id,区划 region,部门 department,窗口 window_id,工号 staff_id,办件编号 case_id,事项 item_code,说明 message\r\n";
+/// The export's columns: codes where a program or another system needs them (编号, 编码, 工号),
+/// each followed by the name a person reads; rule, level and status in Chinese only; times
+/// local `YYYY-MM-DD HH:MM`.
+const CSV_HEADER: &str = "告警编号,规则,级别,状态,触发时间,中心编码,中心,区划,部门编码,部门,\
+                          窗口编码,窗口,工号,工作人员,办件编号,事项编码,事项,说明\r\n";
 
-fn csv_rows(items: &[AlertDoc]) -> String {
+/// A local time as people write it: `2026-10-13 09:05` (China Standard Time).
+fn local_minute(t: Instant) -> String {
+    let s = t.to_string();
+    format!(
+        "{} {}",
+        s.get(..10).unwrap_or_default(),
+        s.get(11..16).unwrap_or_default()
+    )
+}
+
+/// The engine's sentence with its RFC 3339 times (`2026-10-13T09:05:00+08:00`) written as
+/// [`local_minute`] does.
+fn local_times(message: &str) -> String {
+    let b = message.as_bytes();
+    let mut out = String::with_capacity(message.len());
+    let mut i = 0;
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    while i < b.len() {
+        let stamp = digits(i..i + 4)
+            && b.get(i + 4) == Some(&b'-')
+            && digits(i + 5..i + 7)
+            && b.get(i + 7) == Some(&b'-')
+            && digits(i + 8..i + 10)
+            && b.get(i + 10) == Some(&b'T')
+            && digits(i + 11..i + 13)
+            && b.get(i + 13) == Some(&b':')
+            && digits(i + 14..i + 16);
+        if stamp {
+            out.push_str(&message[i..i + 10]);
+            out.push(' ');
+            out.push_str(&message[i + 11..i + 16]);
+            i += 16;
+            if b.get(i) == Some(&b':') && digits(i + 1..i + 3) {
+                i += 3;
+            }
+            if message[i..].starts_with("+08:00") {
+                i += 6;
+            }
+            continue;
+        }
+        let ch = message[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// The history store's status in Chinese (the engine's `open` or `retracted`; a status added
+/// later shows as its wire name until it is named here).
+fn status_zh(status: &str) -> &str {
+    match status {
+        "open" => "有效",
+        "retracted" => "已撤销",
+        "cleared" => "已自动解除",
+        other => other,
+    }
+}
+
+fn csv_rows(items: &[AlertDoc], names: &crate::web::Directory) -> String {
     let mut out = String::new();
     for a in items {
         let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        let named = |o: &Option<String>, f: &dyn Fn(&str) -> Option<String>| {
+            o.as_deref().and_then(f).unwrap_or_default()
+        };
+        let rule = rules::Rule::parse(&a.rule).map_or(a.rule.as_str(), |r| r.zh());
         let cells = [
             a.alert_id.clone(),
-            a.rule.clone(),
-            a.level.as_str().to_string(),
-            a.status.as_str().to_string(),
-            a.fired_at.to_string(),
+            rule.to_string(),
+            a.level.zh().to_string(),
+            status_zh(a.status.as_str()).to_string(),
+            local_minute(a.fired_at),
             a.center_id.clone(),
+            names.center_name(&a.center_id).unwrap_or_default(),
             a.region.clone(),
             opt(&a.department),
+            named(&a.department, &|d| names.department_name(d)),
             opt(&a.window_id),
+            named(&a.window_id, &|w| Some(crate::web::window_label(w))),
             opt(&a.staff_id),
+            named(&a.staff_id, &|s| names.staff_name(s)),
             opt(&a.case_id),
             opt(&a.item_code),
-            a.message.clone(),
+            named(&a.item_code, &|i| names.item_name(i)),
+            local_times(&a.message),
         ];
         for (i, c) in cells.iter().enumerate() {
             if i > 0 {
@@ -232,7 +315,7 @@ pub(crate) async fn alerts_csv(
     // The first page is read before answering, so an unavailable store is a 503, not an
     // empty file.
     let first = api.0.backend.history(&filter).await.map_err(store_error)?;
-    let head = format!("\u{feff}{CSV_HEADER}{}", csv_rows(&first));
+    let head = format!("\u{feff}{CSV_HEADER}{}", csv_rows(&first, &api.directory()));
     let state = (api, filter, next_cursor(&first, MAX_PAGE));
     let rest = futures_util::stream::unfold(Some(state), |state| async move {
         let (api, mut filter, cursor) = state?;
@@ -241,7 +324,7 @@ pub(crate) async fn alerts_csv(
         match api.0.backend.history(&filter).await {
             Ok(items) => {
                 let next = next_cursor(&items, MAX_PAGE);
-                let chunk = Bytes::from(csv_rows(&items));
+                let chunk = Bytes::from(csv_rows(&items, &api.directory()));
                 Some((Ok::<_, std::io::Error>(chunk), Some((api, filter, next))))
             }
             Err(e) => {
@@ -433,11 +516,13 @@ pub(crate) async fn performance(
             }
         })
         .collect();
-    // Ranking: score, then 按时办结率, then more cases finished; ties keep key order.
+    // Ranking: score, then bonus, then 按时办结率, then more cases finished; ties keep key
+    // order.
     rows.sort_by(|a, b| {
         b.score
             .score
             .total_cmp(&a.score.score)
+            .then(b.score.bonus.total_cmp(&a.score.bonus))
             .then(
                 b.rates
                     .on_time
@@ -458,4 +543,87 @@ pub(crate) async fn performance(
         "rows": rows,
         "total": {"counts": total, "rates": total.rates()},
     })))
+}
+
+/// `GET /api/v1/performance/hourly` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HourlyQuery {
+    day: String,
+    region: Option<String>,
+}
+
+/// `GET /api/v1/performance/hourly`: one day's 受理, 办结 and 按时办结 per local hour, counted
+/// exactly as `GET /api/v1/performance` counts them (the same store query, one per hour), so
+/// the hours add up to the day's figures.
+pub(crate) async fn hourly(
+    State(api): State<Api>,
+    who: Principal,
+    q: Result<Query<HourlyQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    who.require(READERS, "performance metrics")?;
+    let Query(q) = q.map_err(from_query_rejection)?;
+    let (from, _) = period(None, Some(&q.day), Some(&q.day))?;
+    let region_prefix = scope(&who, q.region.as_deref())?;
+    let backend = &api.0.backend;
+    let hours = (0..24i64).map(|h| {
+        let filter = PerfFilter {
+            region_prefix: region_prefix.clone(),
+            from: from + h * 3600,
+            to: from + (h + 1) * 3600,
+            by: Dimension::Center,
+        };
+        async move {
+            let rows = backend.performance(&filter).await?;
+            let mut total = Counts::default();
+            rows.iter().for_each(|c| total.add(c));
+            Ok::<_, BackendError>(json!({
+                "hour": h,
+                "accepted": total.accepted,
+                "completed": total.completed,
+                "on_time": total.on_time,
+            }))
+        }
+    });
+    let hours = futures_util::future::try_join_all(hours)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({
+        "day": q.day,
+        "region": region_prefix,
+        "hours": hours,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_times_are_local_minutes_and_windows_are_numbered() {
+        let t = rules::time::parse_rfc3339("2026-10-13T01:05:09Z").expect("time");
+        assert_eq!(local_minute(t), "2026-10-13 09:05");
+        assert_eq!(
+            local_times(
+                "办件 A 于 2026-10-13T09:05:00+08:00 超期，期限 2026-10-12T23:59:59+08:00。"
+            ),
+            "办件 A 于 2026-10-13 09:05 超期，期限 2026-10-12 23:59。"
+        );
+        // Text that only looks like a date is left alone.
+        assert_eq!(local_times("编号 2026-10-13X"), "编号 2026-10-13X");
+        assert_eq!(crate::web::window_label("PJ-ZWFW-W003"), "3号窗");
+        assert_eq!(crate::web::window_label("大厅窗口"), "大厅窗口");
+        assert_eq!(status_zh("retracted"), "已撤销");
+    }
+
+    #[test]
+    fn every_error_has_a_chinese_sentence() {
+        let e = period(None, Some("2026-10-31"), Some("2026-10-01")).expect_err("refused");
+        assert_eq!(e.code, "bad_request");
+        assert!(e.message.contains("is before"), "{}", e.message);
+        assert!(e.chinese().contains("早于开始日期"), "{}", e.chinese());
+        // A site without a sentence of its own gets its code's, never the English.
+        let plain = ApiError::not_found("no alert \"x\" in your jurisdiction");
+        assert_eq!(plain.chinese(), "未找到，或不在本账号的管辖范围内");
+    }
 }

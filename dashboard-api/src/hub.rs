@@ -136,6 +136,21 @@ struct AlertEntry {
     json: String,
 }
 
+/// The status as the dashboards say it, for error messages (by wire name, so a status added
+/// later reads as its general word until it is named here).
+fn status_zh(status: AlertStatus) -> &'static str {
+    match status.as_str() {
+        "open" => "待签收",
+        "acknowledged" => "已签收",
+        "supervising" => "督办中",
+        "resolved" => "已办结",
+        "dismissed" => "不予处理",
+        "retracted" => "已撤销",
+        "cleared" => "已自动解除",
+        _ => "已变更",
+    }
+}
+
 fn active(status: AlertStatus) -> bool {
     matches!(
         status,
@@ -722,10 +737,10 @@ impl Hub {
             _ => None,
         };
         if let Some(what) = needs_note.filter(|_| note.is_empty()) {
-            return Err(ApiError::bad_request(format!(
-                "{} needs a note: {what}",
-                kind.as_str()
-            )));
+            return Err(
+                ApiError::bad_request(format!("{} needs a note: {what}", kind.as_str()))
+                    .zh(format!("{}需要填写说明", kind.zh())),
+            );
         }
         let chars = note.chars().count();
         if chars > MAX_NOTE_CHARS {
@@ -747,13 +762,22 @@ impl Hub {
             (ActionKind::Supervise, None) => {
                 return Err(ApiError::bad_request(
                     "supervise needs reply_deadline: when the unit must reply (RFC 3339)",
-                ))
+                )
+                .zh("督办需要填写回告期限"))
             }
             (ActionKind::Supervise, Some(t)) => {
-                let t = parse_time("reply_deadline", t)?;
+                let t =
+                    parse_time("reply_deadline", t).map_err(|e| e.zh("回告期限的时间格式不对"))?;
                 if t <= now {
                     return Err(ApiError::bad_request(format!(
                         "reply_deadline {t} is not in the future"
+                    ))
+                    .zh(format!(
+                        "回告期限 {} 已经过去，请选择此刻之后的时间",
+                        t.to_string()
+                            .get(..16)
+                            .unwrap_or_default()
+                            .replace('T', " ")
                     )));
                 }
                 Some(t)
@@ -771,7 +795,13 @@ impl Hub {
             .get(alert_id)
             .filter(|e| who.sees(&e.doc.region))
             .ok_or_else(|| not_found(alert_id))?;
-        e.allows(kind).map_err(ApiError::conflict)?;
+        e.allows(kind).map_err(|m| {
+            ApiError::conflict(m).zh(format!(
+                "该告警当前为“{}”，不能{}，请刷新后查看",
+                status_zh(e.status),
+                kind.zh()
+            ))
+        })?;
         Ok(Action {
             alert_id: alert_id.to_string(),
             action: kind,

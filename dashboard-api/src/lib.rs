@@ -268,6 +268,7 @@ impl Api {
             )
             .route("/api/v1/dead-letters", get(history::dead_letters))
             .route("/api/v1/performance", get(history::performance))
+            .route("/api/v1/performance/hourly", get(history::hourly))
             .route("/api/v1/live", get(live::upgrade))
             .route(
                 "/api/v1/events",

@@ -242,6 +242,19 @@ impl ActionKind {
         }
     }
 
+    /// 中文 name, as the dashboards and error messages say it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            ActionKind::Acknowledge => "签收",
+            ActionKind::Supervise => "督办",
+            ActionKind::Reply => "回告",
+            ActionKind::Resolve => "办结",
+            ActionKind::Dismiss => "不予处理",
+            ActionKind::Escalate => "逾期升级",
+            ActionKind::Clear => "系统自动解除",
+        }
+    }
+
     /// Parse a wire name.
     pub fn parse(s: &str) -> Option<ActionKind> {
         ActionKind::ALL.into_iter().find(|k| k.as_str() == s)

@@ -105,7 +105,7 @@ pub(crate) async fn login(
                 format!("; {} now locked", locked.join(" and "))
             }
         );
-        return Err(ApiError::unauthorized("wrong username or password"));
+        return Err(ApiError::unauthorized("wrong username or password").zh("用户名或密码错误"));
     };
     throttle.succeeded(&user.username);
     let (token, claims) = api

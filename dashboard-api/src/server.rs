@@ -209,10 +209,11 @@ pub async fn serve(listener: TcpListener, api: Api) -> std::io::Result<()> {
 
 /// Answer a connection over the cap with a JSON 503 and close it.
 async fn refuse(mut stream: TcpStream) {
-    let body = serde_json::json!({
-        "error": "unavailable",
-        "message": "too many connections to this server; try again in a few seconds",
-    })
+    let body = crate::error::ApiError::unavailable(
+        "too many connections to this server; try again in a few seconds",
+    )
+    .zh("服务器连接数已满，请几秒钟后再试")
+    .body()
     .to_string();
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\

@@ -50,6 +50,7 @@ macro_rules! asset {
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
 
 static ASSETS: &[Asset] = &[
     asset!("app.css", CSS),
@@ -61,6 +62,13 @@ static ASSETS: &[Asset] = &[
     asset!("timeline.js", JS),
     asset!("evidence.js", JS),
     asset!("charts.js", JS),
+    // Apache ECharts (scripts/update-echarts.sh), with its licence, notice and the licence of
+    // the d3 code it embeds, served beside it.
+    asset!("echarts.min.js", JS),
+    asset!("echarts-LICENSE.txt", TEXT),
+    asset!("echarts-NOTICE.txt", TEXT),
+    asset!("echarts-LICENSE-d3.txt", TEXT),
+    asset!("leader.css", CSS),
 ];
 
 /// The pages, by path under `/ui/`.
@@ -259,6 +267,32 @@ impl Directory {
         }
     }
 
+    /// A centre's name (`centers.csv`, else its id), if the reference lists the centre.
+    pub fn center_name(&self, center_id: &str) -> Option<String> {
+        self.centers
+            .iter()
+            .find(|c| c.center_id == center_id)
+            .map(|c| c.name.clone())
+    }
+
+    /// A department's name, if the reference names it.
+    pub fn department_name(&self, department: &str) -> Option<String> {
+        self.departments.get(department).cloned()
+    }
+
+    /// A staff member's name, if the reference lists them.
+    pub fn staff_name(&self, staff_id: &str) -> Option<String> {
+        self.staff
+            .binary_search_by(|s| s.staff_id.as_str().cmp(staff_id))
+            .ok()
+            .map(|i| self.staff[i].name.clone())
+    }
+
+    /// An item's name, if the catalogue lists it.
+    pub fn item_name(&self, code: &str) -> Option<String> {
+        self.items.get(code).cloned()
+    }
+
     /// What `who` may see of it.
     fn scoped(&self, who: &Principal) -> Value {
         let region = &who.region;
@@ -298,10 +332,33 @@ impl Directory {
     }
 }
 
+/// A window as the halls say it: "3号窗" from `PJ-ZWFW-W003` (the number its id ends with), the
+/// id itself when it ends with none. The pages' `names.window` does the same.
+pub fn window_label(window_id: &str) -> String {
+    let digits = window_id.len()
+        - window_id
+            .bytes()
+            .rev()
+            .take_while(u8::is_ascii_digit)
+            .count();
+    match window_id[digits..].parse::<u64>() {
+        Ok(n) => format!("{n}号窗"),
+        Err(_) => window_id.to_string(),
+    }
+}
+
 /// `GET /api/v1/directory`: the names of the caller's jurisdiction (centres, windows, staff of
 /// windows) and of the catalogue (departments, items, rules, levels).
 pub(crate) async fn directory(State(api): State<Api>, who: Principal) -> Json<Value> {
-    Json(api.directory().scoped(&who))
+    let mut answer = api.directory().scoped(&who);
+    let policy = &api.0.config.policy;
+    // What the 大屏 measures against: 590's targets, and the hall's hours (its 午休).
+    answer["targets"] = json!({
+        "on_time": 1.0,
+        "on_site": policy.on_site_target,
+    });
+    answer["office_hours"] = json!(policy.office_hours);
+    Json(answer)
 }
 
 #[cfg(test)]
@@ -309,10 +366,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn echarts_is_built_in_with_its_licence_and_evaluates_no_strings() {
+        let find = |name: &str| {
+            ASSETS
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| std::str::from_utf8(a.bytes).expect("UTF-8"))
+                .unwrap_or_else(|| panic!("{name} is not served"))
+        };
+        let echarts = find("echarts.min.js");
+        // The pinned release (scripts/update-echarts.sh), and nothing the CSP would refuse.
+        assert!(echarts.contains("\"6.1.0\""), "not ECharts 6.1.0");
+        assert!(!echarts.contains("new Function") && !echarts.contains("eval("));
+        assert!(find("echarts-LICENSE.txt").contains("Apache License"));
+        assert!(find("echarts-NOTICE.txt").contains("Apache ECharts"));
+        assert!(find("echarts-LICENSE-d3.txt").contains("Mike Bostock"));
+    }
+
+    #[test]
     fn every_asset_and_page_is_served_with_its_type_and_the_policy() {
         for a in ASSETS {
             assert!(!a.bytes.is_empty(), "{} is empty", a.name);
-            let expected = if a.name.ends_with(".css") { CSS } else { JS };
+            let expected = match a.name.rsplit('.').next() {
+                Some("css") => CSS,
+                Some("txt") => TEXT,
+                _ => JS,
+            };
             assert_eq!(a.mime, expected, "{}", a.name);
         }
         for (name, bytes) in PAGES {

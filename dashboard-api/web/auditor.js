@@ -59,19 +59,15 @@ function params() {
 let cursors = [null];
 let page = 0;
 
-async function search() {
+async function loadPage() {
   const q = params();
   q.set("limit", PAGE);
   if (cursors[page]) q.set("cursor", cursors[page]);
+  return api("/api/v1/history/alerts?" + q);
+}
+
+function drawPage(r) {
   const body = document.getElementById("results");
-  body.replaceChildren(el("tr", {}, el("td", { colspan: 10, class: "empty" }, "查询中…")));
-  let r;
-  try {
-    r = await api("/api/v1/history/alerts?" + q);
-  } catch (e) {
-    body.replaceChildren(el("tr", {}, el("td", { colspan: 10 }, el("div", { class: "error" }, e.message))));
-    return;
-  }
   cursors[page + 1] = r.next_cursor || null;
   const trs = r.items.map((a) => el("tr", { "data-alert": a.alert_id },
     el("td", { class: "num nowrap" }, fmtTime(a.fired_at, true)),
@@ -92,8 +88,20 @@ async function search() {
   document.getElementById("next").disabled = !r.next_cursor;
 }
 
-document.getElementById("prev").addEventListener("click", () => { page = Math.max(0, page - 1); search(); });
-document.getElementById("next").addEventListener("click", () => { page += 1; search(); });
+/// Another page of the same query: a failure leaves the page shown and says why.
+async function turn(to) {
+  const was = page;
+  page = to;
+  try {
+    drawPage(await loadPage());
+    formError(null);
+  } catch (e) {
+    page = was;
+    formError(e);
+  }
+}
+document.getElementById("prev").addEventListener("click", () => turn(Math.max(0, page - 1)));
+document.getElementById("next").addEventListener("click", () => turn(page + 1));
 
 // ---- CSV: fetched with the token (never in a URL), saved as a file ----
 document.getElementById("export").addEventListener("click", async (ev) => {
@@ -138,7 +146,7 @@ async function showCase(id) {
 const regionQ = () => (form.region.value ? "&region=" + encodeURIComponent(form.region.value) : "");
 const cards = (c) => ({ warning: c.warnings, yellow: c.yellows, red: c.reds });
 
-async function charts() {
+async function loadCharts() {
   const end = form.to.value.slice(0, 7);
   const [y, m] = end.split("-").map(Number);
   const months = [];
@@ -146,20 +154,20 @@ async function charts() {
     const d = new Date(Date.UTC(y, m - 1 - i, 1));
     months.push(d.toISOString().slice(0, 7));
   }
-  try {
-    const per = await Promise.all(months.map((mo) => api(`/api/v1/performance?by=department&month=${mo}${regionQ()}`)));
-    document.getElementById("chart-month").replaceChildren(columns(
-      per.map((p, i) => ({ label: months[i].slice(2).replace("-", "/"), ...cards(p.total.counts) })), "每月违规"));
-    const dept = await api(`/api/v1/performance?by=department&from=${form.from.value}&to=${form.to.value}${regionQ()}`);
-    const data = dept.rows.map((r) => ({ label: r.key ? names.dept(r.key) : "未归属部门", ...cards(r) }))
-      .filter((d) => d.warning + d.yellow + d.red > 0)
-      .sort((a, b) => (b.warning + b.yellow + b.red) - (a.warning + a.yellow + a.red))
-      .slice(0, 15);
-    document.getElementById("chart-dept-note").textContent = `${form.from.value} 至 ${form.to.value}` + (dept.rows.length > 15 ? "，前 15 个" : "");
-    document.getElementById("chart-dept").replaceChildren(data.length ? barRows(data, "各部门违规") : el("div", { class: "empty" }, "该期间没有违规"));
-  } catch (e) {
-    showError(document.getElementById("chart-month"), e);
-  }
+  const per = await Promise.all(months.map((mo) => api(`/api/v1/performance?by=department&month=${mo}${regionQ()}`)));
+  const dept = await api(`/api/v1/performance?by=department&from=${form.from.value}&to=${form.to.value}${regionQ()}`);
+  return { months, per, dept };
+}
+
+function drawCharts({ months, per, dept }) {
+  document.getElementById("chart-month").replaceChildren(columns(
+    per.map((p, i) => ({ label: months[i].slice(2).replace("-", "/"), ...cards(p.total.counts) })), "每月违规"));
+  const data = dept.rows.map((r) => ({ label: r.key ? names.dept(r.key) : "未归属部门", ...cards(r) }))
+    .filter((d) => d.warning + d.yellow + d.red > 0)
+    .sort((a, b) => (b.warning + b.yellow + b.red) - (a.warning + a.yellow + a.red))
+    .slice(0, 15);
+  document.getElementById("chart-dept-note").textContent = `${form.from.value} 至 ${form.to.value}` + (dept.rows.length > 15 ? "，前 15 个" : "");
+  document.getElementById("chart-dept").replaceChildren(data.length ? barRows(data, "各部门违规") : el("div", { class: "empty" }, "该期间没有违规"));
 }
 
 // ---- 绩效 ----
@@ -171,6 +179,7 @@ function keyName(by, key) {
   if (by === "staff") return `${names.staff(key)}（${key}）`;
   return names.item(key);
 }
+const ON_SITE_TARGET = dir.targets?.on_site ?? 0.9;
 function perfCells(r, total) {
   const c = r.counts || r;
   const s = r.score;
@@ -183,42 +192,108 @@ function perfCells(r, total) {
     el("td", { class: "num" }, pct(r.rates.satisfaction)),
     el("td", { class: "num" }, c.warnings), el("td", { class: "num" }, c.yellows), el("td", { class: "num" }, c.reds),
     el("td", { class: "num" }, c.substantiated),
-    el("td", { class: "num" }, total ? "" : s.score.toFixed(1)),
-    el("td", {}, total ? "" : (r.check_590.pass ? el("span", { class: "pass" }, "达标")
-      : el("span", { class: "fail", title: why590(r.check_590) }, "未达标"))),
+    el("td", { class: "num score" }, total ? "" : s.score.toFixed(1)),
+    el("td", { class: "num bonus" }, total || !s.bonus ? "" : "+" + s.bonus.toFixed(0)),
+    el("td", { class: "c590" }, total ? "" : (r.check_590.pass ? el("span", { class: "pass" }, "达标")
+      : [el("span", { class: "fail" }, "未达标"), el("span", { class: "why" }, why590(r))])),
   ];
 }
-/// Which of the 590 targets were missed (a target without a base is not judged).
-function why590(c) {
+/// Which of the 590 targets were missed, with the figure that missed it (a target without a
+/// base is not judged).
+function why590(r) {
+  const c = r.check_590;
   const missed = [];
-  if (c.all_on_time === false) missed.push("按时办结率未达 100%");
-  if (c.on_site === false) missed.push("现场办结率未达目标");
-  if (!c.no_substantiated_complaints) missed.push("有有效投诉");
+  if (c.all_on_time === false) missed.push(`按时办结率 ${pct(r.rates.on_time)}（应 100%）`);
+  if (c.on_site === false) missed.push(`现场办结率 ${pct(r.rates.on_site)}（应 ≥${Math.round(ON_SITE_TARGET * 100)}%）`);
+  if (!c.no_substantiated_complaints) missed.push(`有效投诉 ${r.substantiated} 件（应 0）`);
   return missed.join("；");
 }
 
-async function perf() {
+async function loadPerf() {
+  return api(`/api/v1/performance?by=${perfBy.value}&from=${form.from.value}&to=${form.to.value}${regionQ()}`);
+}
+
+function drawPerf(p) {
   const by = perfBy.value;
   const body = document.getElementById("perf-rows");
+  body.replaceChildren(...(p.rows.length ? p.rows.map((r) => el("tr", { "data-key": r.key },
+    el("td", { class: "num" }, r.rank), el("td", {}, keyName(by, r.key)), perfCells(r, false)))
+    : [el("tr", {}, el("td", { colspan: 18, class: "empty" }, "该期间没有办件"))]));
+  document.getElementById("perf-total").replaceChildren(el("tr", {}, el("td", {}), el("td", {}, "合计"), perfCells(p.total, true)));
+  document.getElementById("perf-note").textContent = `${form.from.value} 至 ${form.to.value} · 得分为 100 分制（加分单列）；590 = 按时办结率 100%、现场办结率 ≥${Math.round(ON_SITE_TARGET * 100)}%、无有效投诉`;
+}
+
+async function perf() {
   try {
-    const p = await api(`/api/v1/performance?by=${by}&from=${form.from.value}&to=${form.to.value}${regionQ()}`);
-    body.replaceChildren(...(p.rows.length ? p.rows.map((r) => el("tr", { "data-key": r.key },
-      el("td", { class: "num" }, r.rank), el("td", {}, keyName(by, r.key)), perfCells(r, false)))
-      : [el("tr", {}, el("td", { colspan: 17, class: "empty" }, "该期间没有办件"))]));
-    document.getElementById("perf-total").replaceChildren(el("tr", {}, el("td", {}), el("td", {}, "合计"), perfCells(p.total, true)));
-    document.getElementById("perf-note").textContent = `${form.from.value} 至 ${form.to.value} · 100 分制，590 = 按时办结率 100%、现场办结率达标、无有效投诉`;
+    drawPerf(await loadPerf());
+    formError(null);
   } catch (e) {
-    body.replaceChildren(el("tr", {}, el("td", { colspan: 17 }, el("div", { class: "error" }, e.message))));
+    formError(e);
   }
 }
 
-form.addEventListener("submit", (ev) => {
-  ev.preventDefault();
+// ---- the query: checked before it is sent; shown only when every part of it came back ----
+const formErrorBox = document.getElementById("form-error");
+function formError(e) {
+  formErrorBox.classList.toggle("hidden", !e);
+  formErrorBox.textContent = e ? (e.message || String(e)) : "";
+}
+
+/// The form's own check, in the words a person needs; null when it may be sent.
+function invalid() {
+  const day = /^\d{4}-\d{2}-\d{2}$/;
+  if (!day.test(form.from.value)) return "请填写起始日期";
+  if (!day.test(form.to.value)) return "请填写结束日期";
+  if (form.to.value < form.from.value) return `结束日期 ${form.to.value} 早于起始日期 ${form.from.value}，请调整`;
+  return null;
+}
+
+/// What the page shows was asked with these values; a failed query puts them back, so the
+/// form, the notes and every table always describe the same query.
+let shown = null;
+function formValues() {
+  return Object.fromEntries([...new FormData(form).entries()]);
+}
+function restore(values) {
+  for (const [k, v] of Object.entries(values)) if (form[k]) form[k].value = v;
+  windowOptions();
+  form.window.value = values.window || "";
+}
+
+async function query() {
+  const why = invalid();
+  if (why) {
+    formError(new Error(why));
+    return;
+  }
+  const values = formValues();
+  const savedCursors = cursors;
+  const savedPage = page;
   cursors = [null];
   page = 0;
-  search();
-  charts();
-  perf();
+  const search = document.getElementById("search");
+  search.disabled = true;
+  try {
+    const [rows, chartData, perfData] = await Promise.all([loadPage(), loadCharts(), loadPerf()]);
+    drawPage(rows);
+    drawCharts(chartData);
+    drawPerf(perfData);
+    shown = values;
+    formError(null);
+  } catch (e) {
+    cursors = savedCursors;
+    page = savedPage;
+    if (shown) restore(shown);
+    formError(e);
+  } finally {
+    search.disabled = false;
+  }
+}
+
+form.noValidate = true; // the page's own check (invalid()) says what is wrong, in Chinese
+form.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  query();
 });
 document.getElementById("clear").addEventListener("click", () => { reset(); form.requestSubmit(); });
 

@@ -142,7 +142,8 @@ async function errorOf(resp) {
   try {
     const j = await resp.json();
     code = j.error || code;
-    message = j.message || message;
+    // The Chinese sentence for people; the English one only from an older server.
+    message = j.message_zh || j.message || message;
   } catch (_) { /* not JSON */ }
   return new ApiError(resp.status, code, message);
 }
@@ -266,6 +267,9 @@ export function topbar(current, extra) {
 
 // ---- live feed ----
 
+/// How long the live feed may stay silent before it counts as dropped (heartbeats: every 15 s).
+const LIVE_SILENCE_MS = 40000;
+
 /// The live WebSocket with reconnection. Handlers: snapshot(msg), alert(alert), window(window),
 /// state("live" | "down"). A new snapshot replaces everything the page shows.
 export class Live {
@@ -282,6 +286,7 @@ export class Live {
     if (this.ws) {
       this.ws.onclose = null;
       this.ws.close();
+      clearTimeout(this.silence);
     }
     const s = session();
     if (!s) return logout("expired");
@@ -290,7 +295,15 @@ export class Live {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${proto}//${location.host}/api/v1/live?${q}`);
     this.ws = ws;
+    // A pulled cable or a dead route closes no socket: the server's heartbeat comes every 15 s,
+    // so 40 s without any message means the feed is gone — close it and reconnect.
+    const watchdog = () => {
+      clearTimeout(this.silence);
+      this.silence = setTimeout(() => { ws.close(); dropped(); }, LIVE_SILENCE_MS);
+    };
+    watchdog();
     ws.onmessage = (ev) => {
+      watchdog();
       const msg = JSON.parse(ev.data);
       if (msg.type === "snapshot") {
         this.backoff = 500;
@@ -299,7 +312,11 @@ export class Live {
       } else if (msg.type === "alert") this.handlers.alert?.(msg.alert);
       else if (msg.type === "window") this.handlers.window?.(msg.window);
     };
-    ws.onclose = async () => {
+    // Once per socket, and only for the current one (connect() replaces it).
+    const dropped = async () => {
+      if (this.ws !== ws || ws.dropped) return;
+      ws.dropped = true;
+      clearTimeout(this.silence);
       this.handlers.state?.("down");
       if (this.stopped) return;
       // A refused upgrade looks like any close: ask whether the token still works.
@@ -307,6 +324,7 @@ export class Live {
       setTimeout(() => this.connect(this.params), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 15000);
     };
+    ws.onclose = dropped;
   }
 }
 

@@ -359,6 +359,8 @@ pub async fn performance<S: Store>(
             Dimension::Window => store::Dimension::Window,
             Dimension::Staff => store::Dimension::Staff,
             Dimension::Item => store::Dimension::Item,
+            Dimension::Center => store::Dimension::Center,
+            Dimension::Region => store::Dimension::Region,
         },
     };
     store

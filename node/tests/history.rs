@@ -295,14 +295,16 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
             assert!((f(w07, k) - v).abs() < 1e-9, "PJ0701 rate {k}: {w07}");
         }
         // Score: 100 − 3×3 − 5 − 10 = 76; bonus 提速 93.3 % → 3 + 6, 提前 50 % → 1 + 4, capped
-        // at 10 → 86. 590 fails on all three counts.
-        assert_eq!(w07["score"]["score"].as_f64(), Some(86.0), "{w07}");
+        // at 10, in its own column: the score stays on the 100-point scale. 590 fails on all
+        // three counts.
+        assert_eq!(w07["score"]["score"].as_f64(), Some(76.0), "{w07}");
+        assert_eq!(w07["score"]["bonus"].as_f64(), Some(10.0), "{w07}");
         assert_eq!(w07["check_590"]["pass"], false);
         assert_eq!(w07["check_590"]["all_on_time"], false);
         assert_eq!(w07["check_590"]["on_site"], false);
         assert_eq!(w07["rank"], 2);
         // PJ0101: accepted C, D; finished C on time and early, 3 days; base 1 case, 30/5;
-        // no alerts; E3 (4) satisfied. Score 100 + bonus min(10, (3+5) + (1+9)) = 110.
+        // no alerts; E3 (4) satisfied. Score 100, bonus min(10, (3+5) + (1+9)) = 10 beside it.
         for (k, v) in [
             ("accepted", 2),
             ("completed", 1),
@@ -323,7 +325,8 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
         ] {
             assert_eq!(n(w01, k), v, "PJ0101 {k}: {w01}");
         }
-        assert_eq!(w01["score"]["score"].as_f64(), Some(110.0), "{w01}");
+        assert_eq!(w01["score"]["score"].as_f64(), Some(100.0), "{w01}");
+        assert_eq!(w01["score"]["bonus"].as_f64(), Some(10.0), "{w01}");
         assert_eq!(w01["check_590"]["all_on_time"], true);
         assert_eq!(
             w01["check_590"]["on_site"], false,
@@ -409,8 +412,29 @@ async fn an_auditor_reads_history_timelines_and_the_performance_table_worked_by_
         assert_eq!(st, 200);
         assert!(csv.starts_with('\u{feff}'), "BOM for Excel");
         let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
-        assert!(lines[0].contains("告警编号 alert_id"), "{}", lines[0]);
+        assert!(
+            lines[0].contains("告警编号,规则,级别,状态,触发时间,中心编码,中心"),
+            "{}",
+            lines[0]
+        );
         assert_eq!(lines.len(), 1 + 6, "{csv}");
+        // Names beside codes: rule, level and status in Chinese, times local to the minute.
+        for line in &lines[1..] {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert!(
+                rules::Rule::ALL.iter().any(|r| r.zh() == cells[1]),
+                "rule {:?} in {line}",
+                cells[1]
+            );
+            assert!(["预警", "黄牌", "红牌"].contains(&cells[2]), "{line}");
+            assert!(["有效", "已撤销"].contains(&cells[3]), "{line}");
+            assert!(
+                cells[4].len() == 16 && cells[4].as_bytes()[10] == b' ',
+                "time {:?}",
+                cells[4]
+            );
+            assert_eq!(cells[12], "PJ0701", "{line}");
+        }
 
         // B's timeline: accepted, stage, completed, and the rating that names it.
         let t = c.json("/api/v1/cases/B/timeline", &audit);
@@ -515,8 +539,8 @@ async fn the_csv_export_neutralises_cells_that_a_spreadsheet_would_run() {
         // One yellow card per case (and the discipline ladder's steps, which name no case).
         let mut case_cells: Vec<&str> = rows[1..]
             .iter()
-            .filter(|r| r[1] == "case.rejected_without_reason")
-            .map(|r| r[10].as_str())
+            .filter(|r| r[1] == rules::Rule::RejectedWithoutReason.zh())
+            .map(|r| r[14].as_str())
             .collect();
         case_cells.sort_unstable();
         assert_eq!(case_cells, ["'+1", "'-2+3", "'=1+2", "'@SUM(1)"], "{csv}");

@@ -112,11 +112,12 @@ impl Counts {
 /// A monthly score: 100 less deductions (not below 0), plus bonuses (capped).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Score {
-    /// The score.
+    /// The score on the 100-point scale: 100 less the deductions, never below 0.
     pub score: f64,
     /// Points deducted for alerts and substantiated complaints.
     pub deducted: f64,
-    /// Bonus for 承诺提速 and 提前办结.
+    /// Bonus for 承诺提速 and 提前办结 (at most `score_bonus_cap`), shown beside the score, never
+    /// added into it: the score stays on its documented 100-point scale.
     pub bonus: f64,
 }
 
@@ -145,7 +146,7 @@ pub fn score(c: &Counts, p: &Policy) -> Score {
     ) + bonus(r.early, p.score_early_threshold, 1.0, 1.0))
     .min(p.score_bonus_cap);
     Score {
-        score: (100.0 - deducted).max(0.0) + bonus,
+        score: (100.0 - deducted).max(0.0),
         deducted,
         bonus,
     }
@@ -208,9 +209,9 @@ mod tests {
         assert_eq!(r.on_site, Some(0.9));
         let p = Policy::default();
         // Deducted 2×3 + 5 + 10 = 21 → 79. Bonus: 提速 42.45 % ≥ 30 % → 3 + 1 (one further
-        // whole 10 %); 提前 5/20 = 25 % ≥ 10 % → 1 + 1. Total 79 + 6 = 85.
+        // whole 10 %); 提前 5/20 = 25 % ≥ 10 % → 1 + 1: 6, shown beside the 79, not in it.
         let s = score(&c, &p);
-        assert_eq!((s.deducted, s.bonus, s.score), (21.0, 6.0, 85.0));
+        assert_eq!((s.deducted, s.bonus, s.score), (21.0, 6.0, 79.0));
         // 590: one case late → fails; on-site exactly 90 % passes; no substantiated complaint.
         let k = check_590(&c, &p);
         assert_eq!(

@@ -75,15 +75,16 @@ impl Default for Rates {
     }
 }
 
-/// Office-time segments and the relative number of arrivals in each (minutes since midnight).
+/// Office-time segments and the relative number of arrivals in each (minutes since midnight):
+/// a morning peak from 9:30 to 11:00, a quieter hour before lunch, nobody at lunch (12:00–13:30),
+/// an afternoon peak from 14:30 to 16:00, a trickle before closing.
 const ARRIVALS: &[(u32, u32, u64)] = &[
-    (540, 600, 10),
-    (600, 660, 16),
-    (660, 720, 12),
-    (810, 840, 5),
-    (840, 900, 12),
-    (900, 960, 14),
-    (960, 1020, 10),
+    (540, 570, 6),
+    (570, 660, 30),
+    (660, 720, 10),
+    (810, 870, 8),
+    (870, 960, 24),
+    (960, 1020, 7),
 ];
 
 /// One case's events before they are queued: (time, kind, extra fields, staff).
@@ -186,10 +187,38 @@ impl Simulator {
         let n = u64::from(self.world.cases_per_day);
         let n = n * 9 / 10 + self.rng.below(n / 5 + 1);
         let windows = self.world.windows.len() as u64;
-        for _ in 0..n {
-            let w = self.rng.below(windows) as usize;
-            self.case(day, w);
+        // Visitors in the order they arrive, so each window serves one at a time: a ticket is
+        // called when its window is free (never more than 20 minutes after it was drawn — a
+        // colleague would take it), and nobody waits at an idle window.
+        let mut visits: Vec<(Instant, usize)> = (0..n)
+            .map(|_| {
+                let w = self.rng.below(windows) as usize;
+                (self.arrival(day), w)
+            })
+            .collect();
+        visits.sort_by_key(|&(t, w)| (t.0, w));
+        let mut free = vec![Instant(0); self.world.windows.len()];
+        for (issued, w) in visits {
+            self.case(day, w, issued, &mut free[w]);
         }
+    }
+
+    /// When a visitor draws a ticket: office time, weighted by [`ARRIVALS`].
+    fn arrival(&mut self, day: Day) -> Instant {
+        let total: u64 = ARRIVALS.iter().map(|a| a.2).sum();
+        let mut pick = self.rng.below(total);
+        let (lo, hi) = ARRIVALS
+            .iter()
+            .find(|a| {
+                if pick < a.2 {
+                    true
+                } else {
+                    pick -= a.2;
+                    false
+                }
+            })
+            .map_or((540, 600), |a| (a.0, a.1));
+        at(day, self.minute_in(lo, hi)).plus_secs(self.between(0, 60))
     }
 
     fn window_day(&mut self, day: Day, w: usize) {
@@ -259,7 +288,9 @@ impl Simulator {
             .copied()
             .filter(|&i| !self.world.items[i].instant)
             .collect();
-        if promised.len() >= 5 && self.chance(self.rates.batch_entry) {
+        // The five back-filled cases may repeat an item: a department with one promised item
+        // can back-fill too.
+        if !promised.is_empty() && self.chance(self.rates.batch_entry) {
             self.batch(day, w, &promised);
         }
     }
@@ -359,10 +390,22 @@ impl Simulator {
 
     /// One visitor: ticket, call, submission, acceptance, fee, stages, completion, rating,
     /// complaint.
-    fn case(&mut self, day: Day, w: usize) {
+    fn case(&mut self, day: Day, w: usize, issued: Instant, free: &mut Instant) {
         let win = self.world.windows[w].clone();
         let c = win.centre;
+        // Most visits are for 即办件 (registrations, certificates, filings) decided on the spot;
+        // two in three pick among those where the department has any.
         let list = &self.world.items_of[win.department];
+        let instant: Vec<usize> = list
+            .iter()
+            .copied()
+            .filter(|&i| self.world.items[i].instant)
+            .collect();
+        let list = if !instant.is_empty() && self.rng.percent(67) {
+            &instant
+        } else {
+            list
+        };
         let item_ix = list[self.rng.below(list.len() as u64) as usize];
         let item = self.world.items[item_ix].clone();
         let case_id = self.case_id(c, day);
@@ -370,20 +413,6 @@ impl Simulator {
         let back = self.world.back_office[c][win.department].clone();
 
         // Queue: a ticket for this window's department, called within 20 minutes.
-        let total: u64 = ARRIVALS.iter().map(|a| a.2).sum();
-        let mut pick = self.rng.below(total);
-        let (lo, hi) = ARRIVALS
-            .iter()
-            .find(|a| {
-                if pick < a.2 {
-                    true
-                } else {
-                    pick -= a.2;
-                    false
-                }
-            })
-            .map_or((540, 600), |a| (a.0, a.1));
-        let issued = at(day, self.minute_in(lo, hi)).plus_secs(self.between(0, 60));
         self.tickets[c] += 1;
         let ticket = format!("A{:04}", self.tickets[c]);
         let dept = department_code(win.department);
@@ -400,7 +429,9 @@ impl Simulator {
         let wait = if long {
             self.between(35 * 60, 60 * 60)
         } else {
-            self.between(60, 20 * 60)
+            // When the window is free, a minute or two after the ticket at the earliest.
+            let earliest = issued.plus_secs(self.between(60, 3 * 60));
+            (earliest.0.max(free.0) - issued.0).min(20 * 60)
         };
         let called = issued.plus_secs(wait);
         self.emit(
@@ -443,8 +474,12 @@ impl Simulator {
         let outside = hit(r.outside_hall);
         let irregular = item.fee_fen > 0 && !outside && hit(r.fee_irregular);
 
-        let submitted = called.plus_secs(60);
-        let accepted = submitted.plus_secs(self.between(120, 600));
+        // Checking the papers with the applicant takes a while: the window shows 服务中 from
+        // the call until the application is submitted (the engine's first outcome of a
+        // service), then the acceptance and a 即办件's completion follow within minutes.
+        let submitted = called.plus_secs(self.between(6 * 60, 18 * 60));
+        let accepted = submitted.plus_secs(self.between(60, 300));
+        *free = Instant(free.0.max(accepted.0));
         let channel = if outside { "office" } else { "hall" };
         let mut steps: Vec<Step> = vec![
             (
@@ -504,7 +539,7 @@ impl Simulator {
         }
 
         let completed = if item.instant {
-            cur.plus_secs(self.between(10 * 60, 40 * 60))
+            cur.plus_secs(self.between(2 * 60, 8 * 60))
         } else {
             let start = day;
             let deadline = if item.natural {

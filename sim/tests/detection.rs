@@ -207,6 +207,7 @@ fn a_city_of_seven_centres_is_supervised_exactly_too() {
     let start = Day::from_ymd(2026, 11, 2).expect("date");
     let run = run(&Profile::city(), Rates::default(), 3, start, 7);
     let perfect = report("city, 2026-11-02 + 7 days", &run);
-    assert!(run.events > 200_000, "a city week is busy: {}", run.events);
+    // About 30,000 cases, two in three of them 即办件 (five or six events each).
+    assert!(run.events > 150_000, "a city week is busy: {}", run.events);
     assert!(perfect, "{}", explain_mismatch(&run));
 }

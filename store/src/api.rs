@@ -182,6 +182,10 @@ pub enum Dimension {
     Staff,
     /// 事项 (`item_code`).
     Item,
+    /// 中心 (`center_id`): the rollup of a jurisdiction with several centres.
+    Center,
+    /// 区划 (`region`): counties side by side.
+    Region,
 }
 
 impl Dimension {
@@ -192,6 +196,8 @@ impl Dimension {
             Dimension::Window => "window_id",
             Dimension::Staff => "staff_id",
             Dimension::Item => "item_code",
+            Dimension::Center => "center_id",
+            Dimension::Region => "region",
         }
     }
 }

@@ -9,7 +9,7 @@ use super::case::{inst, t32, Case, CaseFee, Ctx, NEVER};
 use super::count::{CountChange, Strike};
 use super::explain::Attribution;
 use super::ladder::{Card, What};
-use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind};
+use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind, Resolution};
 use super::table::{Symbols, NONE};
 use super::{hall, Engine, Outcome};
 
@@ -193,6 +193,16 @@ impl Engine {
         );
         self.emit(out, alert);
         self.window_strike(ev, complaint_id, out);
+        // A substantiated resolution that arrived before this filing counts now, against the
+        // target the filing names, as it would have in order.
+        let pending = self.matters.get_mut(slot).and_then(|m| m.resolution.take());
+        let target = self
+            .matters
+            .get(slot)
+            .and_then(|m| self.symbols.owned(m.who.staff));
+        if let (Some(res), Some(staff)) = (pending, target) {
+            self.substantiated(ev, &staff, complaint_id, *res, out);
+        }
         self.settle_matter(slot, self.clock, out);
         Outcome::Applied
     }
@@ -280,29 +290,49 @@ impl Engine {
             );
         }
         if substantiated {
-            let target = self
+            let res = Resolution {
+                at: t32(ev.occurred_at),
+                event_id: ev.event_id.as_ref().into(),
+                place: Place::from_attribution(&Attribution::of_event_in(ev, &self.reference)),
+            };
+            let filed = self
                 .matters
                 .get(slot)
-                .and_then(|m| self.symbols.owned(m.who.staff))
-                .or_else(|| ev.staff_id.as_deref().map(str::to_string));
-            if let Some(staff) = target {
-                self.substantiated(ev, &staff, complaint_id, out);
+                .is_some_and(|m| matches!(m.kind, MatterKind::Complaint { category: Some(_) }));
+            if !filed {
+                // Its filing (which names the target) has not arrived: counted when it does.
+                if let Some(m) = self.matters.get_mut(slot) {
+                    m.resolution = Some(Box::new(res));
+                }
+            } else {
+                let target = self
+                    .matters
+                    .get(slot)
+                    .and_then(|m| self.symbols.owned(m.who.staff))
+                    .or_else(|| ev.staff_id.as_deref().map(str::to_string));
+                if let Some(staff) = target {
+                    self.substantiated(ev, &staff, complaint_id, res, out);
+                }
             }
         }
         self.settle_matter(slot, self.clock, out);
         Outcome::Applied
     }
 
+    /// A substantiated complaint counts against `staff`: resolved by `res` (its instant, event
+    /// id and where it was recorded); `ev` is the event applying it now (the resolution, or a
+    /// filing that arrived after it).
     fn substantiated(
         &mut self,
         ev: &Event<'_>,
         staff: &str,
         complaint_id: &str,
+        res: Resolution,
         out: &mut Vec<Alert>,
     ) {
         let sym = self.symbols.intern(staff);
-        let t = t32(ev.occurred_at);
-        let mut who = Attribution::of_event_in(ev, &self.reference);
+        let t = res.at;
+        let mut who = res.place.attribution();
         who.staff_id = Some(staff.to_string());
         let threshold = self.policy.repeat_staff_count;
         let strike = Strike {
@@ -317,13 +347,13 @@ impl Engine {
         self.emit_counts(ev, changes, out, |counted, revision| {
             hall::repeated_staff(staff, counted, revision)
         });
-        let year = ev.occurred_at.day().year();
+        let year = inst(t).day().year();
         let card = Card {
             at: t,
             id: format!("complaint:{complaint_id}").into(),
             what: What::Complaint {
                 complaint_id: complaint_id.into(),
-                event_id: ev.event_id.as_ref().into(),
+                event_id: res.event_id,
             },
             center_id: who.center_id.as_str().into(),
             region: who.region.as_str().into(),

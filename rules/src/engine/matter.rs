@@ -64,6 +64,17 @@ pub struct Matter {
     pub timer_due: T32,
     /// [`fired`] bits.
     pub fired: u8,
+    /// A substantiated resolution that arrived before the complaint's filing: counted against
+    /// the target when the filing arrives.
+    pub resolution: Option<Box<Resolution>>,
+}
+
+/// A substantiated complaint's resolution: when, which event, where it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resolution {
+    pub at: T32,
+    pub event_id: Box<str>,
+    pub place: super::batch::Place,
 }
 
 impl Keyed for Matter {
@@ -100,6 +111,7 @@ impl Matter {
             ended: NEVER,
             timer_due: NEVER,
             fired: 0,
+            resolution: None,
         }
     }
 
