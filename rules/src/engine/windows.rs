@@ -1309,6 +1309,7 @@ mod tests {
             case_id: None,
             item_code: None,
             source: None,
+            supersedes: None,
             body,
         }
     }
