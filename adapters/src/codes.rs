@@ -247,7 +247,12 @@ impl Codes {
     }
 
     /// The meaning of `value` in `column`'s table, `None` when it has none.
-    pub fn lookup(&self, column: &'static str, value: &str) -> Option<&str> {
+    pub fn lookup(&self, column: &str, value: &str) -> Option<&str> {
+        self.entry(column, value).map(|(_, meaning)| meaning)
+    }
+
+    /// The entry of `column`'s table that `value` matches: (code or name, meaning).
+    pub fn entry(&self, column: &str, value: &str) -> Option<(&str, &str)> {
         let table = self.tables.get(column)?;
         let by_name = self
             .format
@@ -263,7 +268,7 @@ impl Codes {
                     code == value
                 }
             })
-            .map(|(_, meaning)| meaning.as_str())
+            .map(|(code, meaning)| (code.as_str(), meaning.as_str()))
     }
 
     /// Is this staff id or name a placeholder account (nobody)?

@@ -246,16 +246,19 @@ pub(crate) fn map(
             head.staff = staff(a, row, &head);
             let action = a.req_code(row, "YSLZTDM", table)?;
             let at = a.time(row, "YSLSJ", table)?;
+            // One case may have several 预受理 records (补正, then 通过): keyed by time.
+            let step = at[..19].replace([':', '-'], "");
+            let id = |suffix: &str| id(Some(&step), suffix);
             let mut ev = match action {
                 IGNORE => return Ok(false),
                 "submitted" => {
                     need_item(&head)?;
-                    let mut ev = a.event(&head, id(None, "")?, "case.submitted", at);
+                    let mut ev = a.event(&head, id("")?, "case.submitted", at);
                     ev.channel = Some("online".into());
                     ev
                 }
-                "rejected" => a.event(&head, id(None, "")?, "case.rejected", at),
-                _ => a.event(&head, id(None, "")?, "case.supplement_requested", at),
+                "rejected" => a.event(&head, id("")?, "case.rejected", at),
+                _ => a.event(&head, id("")?, "case.supplement_requested", at),
             };
             ev.reason = row.first(&["BSLYY", "BJBZSM"]).map(|(_, v)| v.to_string());
             out.push(ev);
@@ -264,6 +267,9 @@ pub(crate) fn map(
             head.staff = staff(a, row, &head);
             let action = a.req_code(row, "SLZTDM", table)?;
             let at = a.time(row, "SLSJ", table)?;
+            // 补齐补正 first, 受理 later: two SL records of one case, keyed by time.
+            let step = at[..19].replace([':', '-'], "");
+            let id = |_: Option<&str>, suffix: &str| id(Some(&step), suffix);
             let mut ev = match action {
                 IGNORE => return Ok(false),
                 "accepted" => {
