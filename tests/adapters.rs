@@ -342,3 +342,289 @@ fn the_cases_cover_every_table_and_every_default_code() {
         missing.join("\n")
     );
 }
+
+/// One row through the adapter: its dead letter.
+fn dead_letter(format: Format, line: &str) -> adapters::Dead {
+    let loaded = reference();
+    let mut adapter = Adapter::new(
+        format,
+        Codes::defaults(format),
+        &loaded.reference,
+        None,
+        None,
+    )
+    .expect("adapter");
+    let mut out = Vec::new();
+    let d = adapter
+        .adapt_line(line, &mut out)
+        .expect_err("a dead letter");
+    assert!(out.is_empty(), "a dead letter gives no event: {out:?}");
+    d
+}
+
+#[test]
+fn bad_rows_are_dead_letters_that_name_their_reason_and_column() {
+    let cases: &[(Format, &str, &str, Option<&str>)] = &[
+        // missing required columns
+        (
+            Format::Sdjc,
+            r#"{"_table":"EA_JC_STEP_BASICINFO","ORGBUSNO":"R1","ITEMNO":"P5","ACCEPTDEPTID":"BDC","SUBMIT":"0","OCCURTIME":"2026-03-02 09:00:00"}"#,
+            "missing_column",
+            Some("PROJID"),
+        ),
+        (
+            Format::Sdjc,
+            r#"{"_table":"EA_JC_STEP_DONE","PROJID":"C1","ORGBUSNO":"R1","ACCEPTDEPTID":"BDC","DONERESULT":"0"}"#,
+            "missing_column",
+            Some("OCCURTIME"),
+        ),
+        (
+            Format::Gdbs,
+            r#"{"_table":"EX_GDBS_SL","SXBM":"P5","XZQHDM":"430626","SLZTDM":"1","SLSJ":"2026-03-02 09:00:00"}"#,
+            "missing_column",
+            Some("SBLSH"),
+        ),
+        (
+            Format::Gb39046,
+            r#"{"_table":"up_pro_result","project_no":"C1","org_code":"BDC","result_date":"2026-03-02 09:00:00"}"#,
+            "missing_column",
+            Some("result_type"),
+        ),
+        (
+            Format::Sdjc,
+            r#"{"PROJID":"C1"}"#,
+            "missing_column",
+            Some("_table"),
+        ),
+        // unknown tables
+        (
+            Format::Sdjc,
+            r#"{"_table":"EA_JC_STEP_NOPE","PROJID":"C1"}"#,
+            "unknown_table",
+            Some("_table"),
+        ),
+        (
+            Format::Gdbs,
+            r#"{"_table":"EA_JC_STEP_DONE","PROJID":"C1"}"#,
+            "unknown_table",
+            Some("_table"),
+        ),
+        // dates in the wrong format
+        (
+            Format::Sdjc,
+            r#"{"_table":"EA_JC_STEP_DONE","PROJID":"C1","ORGBUSNO":"R1","ACCEPTDEPTID":"BDC","DONERESULT":"0","OCCURTIME":"02/03/2026 09:00"}"#,
+            "bad_timestamp",
+            Some("OCCURTIME"),
+        ),
+        (
+            Format::Gdbs,
+            r#"{"_table":"EX_GDBS_LQDJ","SBLSH":"C1","XZQHDM":"430626","BJDTBM":"PJ","LQSJ":"2026-02-30 09:00:00"}"#,
+            "bad_timestamp",
+            Some("LQSJ"),
+        ),
+        (
+            Format::Gb39046,
+            r#"{"_table":"up_pro_result","project_no":"C1","org_code":"BDC","result_type":"0","result_date":"yesterday"}"#,
+            "bad_timestamp",
+            Some("result_date"),
+        ),
+        // codes outside the tables
+        (
+            Format::Sdjc,
+            r#"{"_table":"EA_JC_STEP_DONE","PROJID":"C1","ORGBUSNO":"R1","ACCEPTDEPTID":"BDC","DONERESULT":"9","OCCURTIME":"2026-03-02 09:00:00"}"#,
+            "unmapped_code",
+            Some("DONERESULT"),
+        ),
+        (
+            Format::Gdbs,
+            r#"{"_table":"EX_GDBS_SPCL","SBLSH":"C1","XZQHDM":"430626","BJDTBM":"PJ","SPHJDM":"2","SPHJZTDM":"9","SPSJ":"2026-03-02 09:00:00"}"#,
+            "unmapped_code",
+            Some("SPHJZTDM"),
+        ),
+        (
+            Format::Gb39046,
+            r#"{"_table":"up_pro_accept","project_no":"C1","task_code":"P5","org_code":"BDC","apply_date":"2026-03-02 09:00:00","accept_date":"2026-03-02 09:10:00","apply_type":"7"}"#,
+            "unmapped_code",
+            Some("apply_type"),
+        ),
+        // no centre follows from anything
+        (
+            Format::Sdjc,
+            r#"{"_table":"EA_JC_STEP_DONE","PROJID":"C1","ORGBUSNO":"R1","DONERESULT":"0","OCCURTIME":"2026-03-02 09:00:00"}"#,
+            "unknown_center",
+            None,
+        ),
+        // not a row
+        (Format::Sdjc, r#"["EA_JC_STEP_DONE"]"#, "not_json", None),
+        (
+            Format::Gdbs,
+            r#"{"_table":"EX_GDBS_LQDJ","SBLSH":"C1","BJDTBM":"PJ","LQSJ":{"t":1}}"#,
+            "bad_value",
+            Some("LQSJ"),
+        ),
+        (
+            Format::Sdjc,
+            r#"{"_table":"EA_JC_FEEINFO","PROJID":"C1","ORGBUSNO":"R1","ITEMNO":"P5","FEEORGID":"BDC","STATE":"1","FEETOTAL":"八十","PAYPERSON":"A1","PAYTIME":"2026-03-02 09:00:00"}"#,
+            "bad_value",
+            Some("FEETOTAL"),
+        ),
+    ];
+    for (format, line, reason, column) in cases {
+        let d = dead_letter(*format, line);
+        assert_eq!(
+            (d.reason, d.column.as_deref()),
+            (*reason, *column),
+            "{} {line}: {d}",
+            format.as_str()
+        );
+        assert!(adapters::REASONS.contains(&d.reason));
+        if let Some(c) = column {
+            assert!(
+                d.to_string().contains(c),
+                "the message names the column: {d}"
+            );
+        }
+    }
+    // An unmapped code says which value and where to map it.
+    let d = dead_letter(Format::Sdjc, cases[10].1);
+    assert!(
+        d.message.contains("\"9\"") && d.message.contains("[codes.DONERESULT]"),
+        "{d}"
+    );
+}
+
+/// `jiancha adapt | jiancha replay` as an operator runs it, and `jiancha lint`, `jiancha check`.
+#[test]
+fn the_commands_adapt_lint_and_check() {
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_jiancha");
+    let refdir = dir().join("reference");
+    let tmp = std::env::temp_dir().join(format!("jiancha-adapt-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let rows = tmp.join("rows.ndjson");
+    // golden 111's fee as sdjc rows, with one bad row in the middle
+    std::fs::write(
+        &rows,
+        concat!(
+            r#"{"_table":"EA_JC_STEP_BASICINFO","PROJID":"C1","ORGBUSNO":"R1","DATAVER":1,"ITEMNO":"P5","ACCEPTDEPTID":"BDC","SUBMIT":"0","OCCURTIME":"2026-03-02 09:00:00"}"#, "\n",
+            r#"{"_table":"EA_JC_STEP_DONE","PROJID":"C1","ORGBUSNO":"R1","DONERESULT":"x","OCCURTIME":"2026-03-02 09:10:00"}"#, "\n",
+            r#"{"_table":"EA_JC_FEEINFO","PROJID":"C1","ORGBUSNO":"R1","SN":1,"BILLNUM":"R1","PAYPERSON":"A1","FEETOTAL":88,"PAYTIME":"2026-03-02 09:30:00","STATE":"1"}"#, "\n",
+        ),
+    )
+    .expect("write");
+    let adapt = Command::new(bin)
+        .args(["adapt", "--format", "sdjc", "--source", "sdjc:pj"])
+        .arg("--reference")
+        .arg(&refdir)
+        .arg(&rows)
+        .output()
+        .expect("adapt");
+    assert!(adapt.status.success());
+    let stderr = String::from_utf8_lossy(&adapt.stderr);
+    assert!(
+        stderr.contains("line 2: unmapped_code DONERESULT"),
+        "{stderr}"
+    );
+    let events = String::from_utf8_lossy(&adapt.stdout).to_string();
+    assert_eq!(events.lines().count(), 2, "{events}");
+    assert!(events.lines().all(|l| l.contains(r#""source":"sdjc:pj""#)));
+    let mut replay = Command::new(bin)
+        .args([
+            "replay",
+            "--events",
+            "-",
+            "--until",
+            "2026-03-06T00:00:00+08:00",
+        ])
+        .arg("--reference")
+        .arg(&refdir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("replay");
+    use std::io::Write as _;
+    replay
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(events.as_bytes())
+        .expect("pipe");
+    let out = replay.wait_with_output().expect("replay");
+    let alerts = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        alerts.contains(r#""rule":"hall.fee_irregular""#),
+        "{alerts}"
+    );
+
+    let lint = Command::new(bin)
+        .args(["lint", "--format", "sdjc"])
+        .arg("--reference")
+        .arg(&refdir)
+        .arg(&rows)
+        .output()
+        .expect("lint");
+    assert_eq!(
+        lint.status.code(),
+        Some(1),
+        "a sample with a bad row fails the lint"
+    );
+    let report = String::from_utf8_lossy(&lint.stdout);
+    assert!(report.contains("3 lines, 2 clean"), "{report}");
+    assert!(
+        report.contains("unmapped_code (DONERESULT): 1 (lines 2)"),
+        "{report}"
+    );
+    let sample = tmp.join("events.ndjson");
+    std::fs::write(
+        &sample,
+        concat!(
+            r#"{"event_id":"e1","kind":"case.accepted","occurred_at":"2026-03-02T09:00:00+08:00","center_id":"PJ","region":"430626","case_id":"C1","item_code":"P5","channel":"hall"}"#, "\n",
+            r#"{"event_id":"e2","kind":"case.accepted","occurred_at":"2026-03-02T09:00:00+08:00","center_id":"PJ","region":"430626","case_id":"C2","item_code":"NOPE","channel":"hall"}"#, "\n",
+            r#"{"event_id":"e3","kind":"case.teleported","occurred_at":"2026-03-02T09:00:00+08:00","center_id":"PJ","region":"430626"}"#, "\n",
+        ),
+    )
+    .expect("write");
+    let lint = Command::new(bin)
+        .arg("lint")
+        .arg("--events")
+        .arg(&sample)
+        .arg("--reference")
+        .arg(&refdir)
+        .output()
+        .expect("lint");
+    let report = String::from_utf8_lossy(&lint.stdout);
+    assert_eq!(lint.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("unknown_item (item_code): 1 (lines 2)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("unknown_kind (kind): 1 (lines 3)"),
+        "{report}"
+    );
+
+    // check: a bad code table is refused with file:line: reason
+    let bad = tmp.join("ref");
+    std::fs::create_dir_all(bad.join("adapters")).expect("mkdir");
+    for f in ["items.csv", "windows.csv", "staff.csv"] {
+        std::fs::copy(refdir.join(f), bad.join(f)).expect("copy");
+    }
+    std::fs::write(
+        bad.join("adapters/gdbs.toml"),
+        "source = \"gdbs:pj\"\n[codes.SLZTDM]\n\"1\" = \"accepted\"\n\"5\" = \"approved\"\n",
+    )
+    .expect("write");
+    let check = Command::new(bin)
+        .arg("check")
+        .arg("--reference")
+        .arg(&bad)
+        .output()
+        .expect("check");
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("adapters/gdbs.toml:4: [codes.SLZTDM] \"5\" = \"approved\""),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
