@@ -789,6 +789,154 @@ pub fn parse_sources(text: &str) -> Result<HashMap<String, (String, String)>, Ve
 mod tests {
     use super::*;
 
+    fn reference() -> Reference {
+        let file = |name: &str, text: &str| Some((name.to_string(), text.to_string()));
+        Reference::parse(&rules::ReferenceFiles {
+            items: file("items.csv", "item_code,item_name,department,case_type,legal_days,legal_unit,promised_days,promised_unit,stage_undertake_days,stage_review_days,stage_approve_days,in_hall,channels,fee_fen,window_authority\nP5,登记,BDC,promised,20,working,5,working,,,,true,hall,,accept\n"),
+            windows: file("windows.csv", "window_id,center_id,region,department,in_hall\nW01,PJ,430626,BDC,true\nW02,PJ,430626,SC,true\nY01,YY,430621,SC,true\n"),
+            staff: file("staff.csv", "staff_id,name,department,window_id,in_hall\nS1,李明,BDC,W01,true\nS2,张伟,BDC,W01,true\nS3,张伟,BDC,W01,true\n"),
+            ..Default::default()
+        })
+        .expect("reference")
+    }
+
+    fn adapt(
+        format: Format,
+        sources: Option<&str>,
+        lines: &[&str],
+    ) -> Vec<Result<Vec<Event>, Dead>> {
+        let r = reference();
+        let mut a =
+            Adapter::new(format, Codes::defaults(format), &r, sources, None).expect("adapter");
+        lines
+            .iter()
+            .map(|l| {
+                let mut out = Vec::new();
+                a.adapt_line(l, &mut out).map(|()| out)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn versions_supersede_and_deletions_withdraw_every_event_of_the_row() {
+        let out = adapt(
+            Format::Sdjc,
+            None,
+            &[
+                r#"{"_table":"EA_JC_STEP_SPECIALNODE","PROJID":"K1","ORGBUSNO":"R1","DATAVER":3,"SN":1,"PROCUNITID":"BDC","NODERESULT":"2","NODESTARTTIME":"2026-03-02 09:00:00","NODEENDTIME":"2026-03-03 09:00:00","MAKETIME":"2026-03-03 10:00:00"}"#,
+                r#"{"_table":"EA_JC_STEP_SPECIALNODE","PROJID":"K1","ORGBUSNO":"R1","DATAVER":3,"SN":1,"PROCUNITID":"BDC","NODERESULT":"2","NODESTARTTIME":"2026-03-02 09:00:00","NODEENDTIME":"2026-03-03 09:00:00","CD_OPERATION":"D"}"#,
+            ],
+        );
+        let kept = out[0].as_ref().expect("events");
+        assert_eq!(kept.len(), 2, "start and end");
+        assert_eq!(kept[0].event_id, "sdjc:EA_JC_STEP_SPECIALNODE:K1:R1:1:v3");
+        assert_eq!(
+            kept[0].supersedes.as_deref(),
+            Some("sdjc:EA_JC_STEP_SPECIALNODE:K1:R1:1:v2")
+        );
+        assert_eq!(
+            kept[1].supersedes.as_deref(),
+            Some("sdjc:EA_JC_STEP_SPECIALNODE:K1:R1:1:v2:end")
+        );
+        assert_eq!(
+            kept[0].reported_at.as_deref(),
+            Some("2026-03-03T10:00:00+08:00")
+        );
+        let gone = out[1].as_ref().expect("withdrawals");
+        assert_eq!(gone.len(), 2);
+        for (w, e) in gone.iter().zip(kept) {
+            assert_eq!(w.kind, "event.withdrawn");
+            assert_eq!(w.withdraws.as_deref(), Some(e.event_id.as_str()));
+            assert_ne!(w.event_id, e.event_id);
+        }
+    }
+
+    #[test]
+    fn people_names_placeholders_and_centres() {
+        let out = adapt(
+            Format::Gdbs,
+            None,
+            &[
+                // a placeholder 工号 on an auto-accept: nobody
+                r#"{"_table":"EX_GDBS_SL","SBLSH":"K1","SXBM":"P5","XZQHDM":"430626","SLBMZZJGDM":"BDC","SLZTDM":"1","TJFS":"0","BLRXM":"自动预审","BLRGH":"00000000","SLSJ":"2026-03-02 09:00:00"}"#,
+                // a name two members share: nobody, and why
+                r#"{"_table":"EX_GDBS_SPCL","SBLSH":"K1","XZQHDM":"430626","SPHJDM":"1","SPHJZTDM":"1","SPRXM":"张伟","SPSJ":"2026-03-02 10:00:00"}"#,
+                r#"{"_table":"EX_GDBS_SPCL","SBLSH":"K1","XZQHDM":"430626","SPHJDM":"2","SPHJZTDM":"1","SPRXM":"李明","SPSJ":"2026-03-02 11:00:00"}"#,
+                r#"{"_table":"EX_GDBS_SPCL","SBLSH":"K1","XZQHDM":"430626","SPHJDM":"3","SPHJZTDM":"1","SPRXM":"王五","SPSJ":"2026-03-02 12:00:00"}"#,
+                // SC is served by two centres: no centre for a case never seen
+                r#"{"_table":"EX_GDBS_BJGZ","SBLSH":"K2","XZQHDM":"430626","SPBMZZJGDM":"SC","BZGZSJ":"2026-03-02 12:00:00"}"#,
+            ],
+        );
+        let accepted = &out[0].as_ref().expect("ok")[0];
+        assert_eq!(
+            (accepted.staff_id.as_deref(), accepted.center_id.as_str()),
+            (None, "PJ")
+        );
+        assert!(accepted
+            .staff_note
+            .as_deref()
+            .is_some_and(|n| n.contains("placeholder")));
+        let ambiguous = &out[1].as_ref().expect("ok")[0];
+        assert_eq!(ambiguous.staff_id, None);
+        assert!(
+            ambiguous
+                .staff_note
+                .as_deref()
+                .is_some_and(|n| n.contains("S2, S3")),
+            "{ambiguous:?}"
+        );
+        assert_eq!(ambiguous.center_id, "PJ", "the case's centre");
+        assert_eq!(
+            out[2].as_ref().expect("ok")[0].staff_id.as_deref(),
+            Some("S1")
+        );
+        let unknown = &out[3].as_ref().expect("ok")[0];
+        assert!(unknown
+            .staff_note
+            .as_deref()
+            .is_some_and(|n| n.contains("no staff member named 王五")));
+        assert_eq!(
+            out[4].as_ref().expect_err("no centre").reason,
+            "unknown_center"
+        );
+        // sources.csv places a source's records
+        let out = adapt(
+            Format::Gdbs,
+            Some("source,name,center_id,region,vendor,transport\ngdbs,x,YY,430621,,\n"),
+            &[
+                r#"{"_table":"EX_GDBS_BJGZ","SBLSH":"K2","SPBMZZJGDM":"SC","BZGZSJ":"2026-03-02 12:00:00"}"#,
+            ],
+        );
+        let ev = &out[0].as_ref().expect("placed")[0];
+        assert_eq!(
+            (ev.center_id.as_str(), ev.region.as_str()),
+            ("YY", "430621")
+        );
+    }
+
+    #[test]
+    fn units_the_engine_does_not_compute_yet_are_named_as_the_spec_names_them() {
+        let out = adapt(
+            Format::Sdjc,
+            None,
+            &[
+                r#"{"_table":"EA_JC_STEP_BASICINFO","PROJID":"K1","ORGBUSNO":"R1","ITEMNO":"P5","ACCEPTDEPTID":"BDC","SUBMIT":"0","PROMISETIMELIMIT":4,"PROMISETIMEUNIT":"3","TIMELIMIT":2,"TIMEUNIT":"G","OCCURTIME":"2026-03-02 09:00:00"}"#,
+                r#"{"_table":"EA_JC_STEP_BASICINFO","PROJID":"K2","ORGBUSNO":"R2","ITEMNO":"P5","ACCEPTDEPTID":"BDC","SUBMIT":"0","PROMISETIMELIMIT":30,"PROMISETIMEUNIT":"4","OCCURTIME":"2026-03-02 09:00:00"}"#,
+                r#"{"_table":"EA_JC_STEP_BASICINFO","PROJID":"K3","ORGBUSNO":"R3","ITEMNO":"P5","ACCEPTDEPTID":"BDC","SUBMIT":"0","PROMISETIMELIMIT":2,"PROMISETIMEUNIT":"5","OCCURTIME":"2026-03-02 09:00:00"}"#,
+            ],
+        );
+        let units: Vec<_> = out
+            .iter()
+            .map(|r| {
+                r.as_ref().expect("ok")[0]
+                    .promised_unit
+                    .clone()
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(units, ["working_hours", "working_minutes", "months"]);
+    }
+
     #[test]
     fn local_times_in_every_spelling() {
         let t = "2026-03-02T09:30:00+08:00";
