@@ -118,9 +118,9 @@ pub struct Column {
 /// The code tables in force for one format.
 #[derive(Debug, Clone)]
 pub struct Codes {
-    format: Format,
-    /// Column → (code, meaning), longest code first for by-name columns.
-    tables: BTreeMap<&'static str, Vec<(String, String)>>,
+    /// Column → whether it is matched by name, and its (code, meaning), longest code first
+    /// for by-name columns.
+    tables: BTreeMap<&'static str, (bool, Vec<(String, String)>)>,
     /// Configured source name.
     pub source: Option<String>,
     /// Staff names that are nobody (placeholder accounts).
@@ -160,17 +160,19 @@ impl Codes {
         for c in format.columns() {
             tables.insert(
                 c.name,
-                sorted(
-                    c,
-                    c.defaults
-                        .iter()
-                        .map(|&(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
+                (
+                    c.by_name,
+                    sorted(
+                        c,
+                        c.defaults
+                            .iter()
+                            .map(|&(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    ),
                 ),
             );
         }
         Codes {
-            format,
             tables,
             source: None,
             placeholder_names: DEFAULT_PLACEHOLDER_NAMES
@@ -224,9 +226,10 @@ impl Codes {
                     });
                 }
             }
-            codes
-                .tables
-                .insert(spec.name, sorted(spec, table.into_iter().collect()));
+            codes.tables.insert(
+                spec.name,
+                (spec.by_name, sorted(spec, table.into_iter().collect())),
+            );
         }
         for id in &file.placeholder_ids {
             if id.trim().is_empty() {
@@ -253,12 +256,8 @@ impl Codes {
 
     /// The entry of `column`'s table that `value` matches: (code or name, meaning).
     pub fn entry(&self, column: &str, value: &str) -> Option<(&str, &str)> {
-        let table = self.tables.get(column)?;
-        let by_name = self
-            .format
-            .columns()
-            .iter()
-            .any(|c| c.name == column && c.by_name);
+        let (by_name, table) = self.tables.get(column)?;
+        let by_name = *by_name;
         table
             .iter()
             .find(|(code, _)| {

@@ -376,12 +376,22 @@ impl<'r> Adapter<'r> {
         };
         for ev in &mut out[start..] {
             if let Some(case) = &ev.case_id {
-                let memo = self.cases.entry(case.clone()).or_default();
-                if ev.item_code.is_some() {
+                // Most rows repeat what the case's first row said: copy only what changed.
+                let memo = match self.cases.get_mut(case.as_str()) {
+                    Some(m) => m,
+                    None => self.cases.entry(case.clone()).or_default(),
+                };
+                if ev.item_code.is_some() && memo.item != ev.item_code {
                     memo.item.clone_from(&ev.item_code);
                 }
-                memo.center = Some((ev.center_id.clone(), ev.region.clone()));
-                if ev.department.is_some() {
+                let same_center = memo
+                    .center
+                    .as_ref()
+                    .is_some_and(|(c, r)| *c == ev.center_id && *r == ev.region);
+                if !same_center {
+                    memo.center = Some((ev.center_id.clone(), ev.region.clone()));
+                }
+                if ev.department.is_some() && memo.department != ev.department {
                     memo.department.clone_from(&ev.department);
                 }
             }
@@ -675,8 +685,20 @@ impl<'r> Adapter<'r> {
                     )
                 })?,
         };
-        let base = format!("{}:{}:{}", self.format.as_str(), table, key.join(":"));
-        let id = |v: u32| format!("{base}:v{v}{suffix}");
+        let id = |v: u32| {
+            let mut id = String::with_capacity(64);
+            id.push_str(self.format.as_str());
+            id.push(':');
+            id.push_str(table);
+            for k in key {
+                id.push(':');
+                id.push_str(k);
+            }
+            id.push_str(":v");
+            id.push_str(&v.to_string());
+            id.push_str(suffix);
+            id
+        };
         Ok((id(version), (version > 1).then(|| id(version - 1))))
     }
 }
@@ -698,24 +720,32 @@ fn bad_time(row: &Row<'_>, column: &'static str) -> Dead {
 /// as RFC 3339 with `+08:00`.
 pub fn local_time(s: &str) -> Option<String> {
     let s = s.split('.').next().unwrap_or(s);
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    let separators_ok = s
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '-' | ':' | ' ' | 'T' | '/'));
-    if !separators_ok || !(digits.len() == 8 || digits.len() == 12 || digits.len() == 14) {
+    let mut d = [b'0'; 14];
+    let mut n = 0;
+    for b in s.bytes() {
+        match b {
+            b'0'..=b'9' if n < 14 => {
+                d[n] = b;
+                n += 1;
+            }
+            b'-' | b':' | b' ' | b'T' | b'/' => {}
+            _ => return None,
+        }
+    }
+    if !(n == 8 || n == 12 || n == 14) {
         return None;
     }
-    let d = digits.as_bytes();
-    let part = |a: usize, b: usize| digits.get(a..b).unwrap_or("00");
-    let text = format!(
-        "{}-{}-{}T{}:{}:{}+08:00",
-        part(0, 4),
-        part(4, 6),
-        part(6, 8),
-        if d.len() > 8 { part(8, 10) } else { "00" },
-        if d.len() > 8 { part(10, 12) } else { "00" },
-        if d.len() > 12 { part(12, 14) } else { "00" },
-    );
+    let mut text = String::with_capacity(25);
+    for (i, &b) in d.iter().enumerate() {
+        text.push(char::from(b));
+        text.push_str(match i {
+            3 | 5 => "-",
+            7 => "T",
+            9 | 11 => ":",
+            _ => "",
+        });
+    }
+    text.push_str("+08:00");
     rules::time::parse_rfc3339(&text).ok().map(|_| text)
 }
 

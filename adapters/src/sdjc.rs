@@ -256,15 +256,9 @@ pub(crate) fn map(
         reported_at: a.opt_time(row, "MAKETIME")?,
         staff: (None, None),
     };
-    let key = |sn: Option<&str>| -> Vec<String> {
-        let mut k = vec![case.clone(), orgbusno.to_string()];
-        k.extend(sn.map(str::to_string));
-        k
-    };
-    let id = |sn: Option<&str>, suffix: &str| {
-        let k = key(sn);
-        let k: Vec<&str> = k.iter().map(String::as_str).collect();
-        a.identity(table, &k, version, suffix)
+    let id = |sn: Option<&str>, suffix: &str| match sn {
+        Some(sn) => a.identity(table, &[&case, orgbusno, sn], version, suffix),
+        None => a.identity(table, &[&case, orgbusno], version, suffix),
     };
     match table {
         "PRE_APASINFO" => {
