@@ -62,6 +62,18 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
             .to_string();
         out.push((name, std::fs::read(&p).expect("seed")));
     }
+    // the examples of docs/EVENTS.md (one of every kind)
+    let events_md = std::fs::read_to_string(root().join("docs/EVENTS.md")).expect("EVENTS.md");
+    let mut in_block = false;
+    for (i, line) in events_md.lines().enumerate() {
+        if line.starts_with("```") {
+            in_block = line == "```ndjson";
+            continue;
+        }
+        if in_block {
+            out.push((format!("EVENTS.md:{}", i + 1), line.as_bytes().to_vec()));
+        }
+    }
     // every line of a kind with each field in turn removed, null, blank or of another type
     let kinds: Vec<(String, serde_json::Map<String, serde_json::Value>)> = out
         .iter()
@@ -264,6 +276,22 @@ fn the_schema_agrees_with_the_decoder_on_its_corpus() {
         }
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    // docs/EVENTS.md shows every kind, and every example is accepted
+    let examples: Vec<_> = corpus
+        .iter()
+        .filter(|(n, _)| n.starts_with("EVENTS.md:"))
+        .collect();
+    for kind in rules::Kind::ALL {
+        assert!(
+            examples.iter().any(|(_, b)| String::from_utf8_lossy(b)
+                .contains(&format!("\"kind\": \"{}\"", kind.as_str()))),
+            "docs/EVENTS.md has no example of {}",
+            kind.as_str()
+        );
+    }
+    for (name, bytes) in examples {
+        assert!(decode(bytes, &opts).is_ok(), "{name} is refused");
+    }
     // Every listed exception is still one (a fixed schema drops it from the list).
     for (n, why) in SCHEMA_CANNOT {
         let i = corpus
