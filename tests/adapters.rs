@@ -167,8 +167,12 @@ fn summary(a: &Value) -> String {
 }
 
 /// A format section through the adapter: the events (NDJSON) or the dead letters.
-fn adapt(loaded: &Loaded, format: Format, rows: &[(usize, String)]) -> Result<String, String> {
-    let sources = std::fs::read_to_string(dir().join("reference/sources.csv")).ok();
+fn adapt(
+    loaded: &Loaded,
+    format: Format,
+    rows: &[(usize, String)],
+    sources: Option<String>,
+) -> Result<String, String> {
     let mut adapter = Adapter::new(
         format,
         Codes::defaults(format),
@@ -222,7 +226,8 @@ fn every_case_gives_the_same_alerts_natively_and_in_every_format() {
             let Some(rows) = case.sections.get(format.as_str()) else {
                 continue;
             };
-            let events = match adapt(&loaded, format, rows) {
+            let sources = std::fs::read_to_string(dir().join("reference/sources.csv")).ok();
+            let events = match adapt(&loaded, format, rows, sources) {
                 Ok(e) => e,
                 Err(dead) => {
                     failures.push_str(&format!("{name} {}: dead letters\n{dead}", format.as_str()));
@@ -626,5 +631,117 @@ fn the_commands_adapt_lint_and_check() {
         err.contains("adapters/gdbs.toml:4: [codes.SLZTDM] \"5\" = \"approved\""),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// `jiancha simulate --format F` feeds an adapter as an approval system's 前置库 would: no
+/// dead letter, and the case and hall alerts the rows can carry equal the native run's (apart
+/// from the window, which sdjc and gb39046 rows do not name).
+#[test]
+fn the_simulator_emits_every_format_and_the_adapters_take_it_back() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_jiancha");
+    let tmp = std::env::temp_dir().join(format!("jiancha-sim-formats-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let refdir = tmp.join("ref");
+    let simulate = |format: Option<&str>| -> (String, String) {
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "simulate",
+            "--start",
+            "2026-03-02",
+            "--days",
+            "7",
+            "--misconduct",
+            "5",
+        ])
+        .arg("--reference-out")
+        .arg(&refdir);
+        if let Some(f) = format {
+            cmd.args(["--format", f]);
+        }
+        let out = cmd.output().expect("simulate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (String::from_utf8_lossy(&out.stdout).to_string(), stderr)
+    };
+    let (native, said) = simulate(None);
+    let until = said
+        .split("--until ")
+        .nth(1)
+        .map(str::trim)
+        .expect("the simulator names the end")
+        .to_string();
+    let loaded = ingest::reference_dir::load(&refdir, None).expect("simulated reference");
+    // what every format carries: the case clocks and the hall checks on cases
+    let carried = |a: &Value| {
+        let rule = a["rule"].as_str().unwrap_or("");
+        rule.starts_with("case.")
+            || [
+                "hall.accepted_outside_hall",
+                "hall.back_office",
+                "hall.batch_entry",
+                "hall.missing_stages",
+            ]
+            .contains(&rule)
+    };
+    let keep = |alerts: Vec<Value>| -> Vec<String> {
+        let mut v: Vec<String> = alerts
+            .into_iter()
+            .filter(|a| carried(a))
+            .map(|mut a| {
+                normalise(&mut a);
+                // sdjc and gb39046 rows name no window (docs/ADAPTERS.md)
+                fn strip_windows(v: &mut Value) {
+                    match v {
+                        Value::Object(m) => {
+                            m.remove("window_id");
+                            m.values_mut().for_each(strip_windows);
+                        }
+                        Value::Array(a) => a.iter_mut().for_each(strip_windows),
+                        _ => {}
+                    }
+                }
+                strip_windows(&mut a);
+                // adapters name the case's item on every event of it (the case memory), the
+                // simulator only where SPEC §3 requires it: hall.batch_entry, fired by a
+                // completion, shows the completion's
+                if let Value::Object(m) = &mut a {
+                    m.remove("item_code");
+                }
+                a.to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (alerts, _) = replay(&loaded, &native, Some(&until));
+    let want = keep(alerts);
+    assert!(
+        want.len() > 50,
+        "{} case and hall alerts natively",
+        want.len()
+    );
+    for format in Format::ALL {
+        let (rows, said) = simulate(Some(format.as_str()));
+        assert!(said.contains("left out"), "{said}");
+        let rows: Vec<(usize, String)> = rows.lines().map(str::to_string).enumerate().collect();
+        let events = adapt(&loaded, format, &rows, None)
+            .unwrap_or_else(|dead| panic!("{}: dead letters\n{dead}", format.as_str()));
+        let (alerts, diag) = replay(&loaded, &events, Some(&until));
+        assert!(diag.is_empty(), "{}: {diag}", format.as_str());
+        let got = keep(alerts);
+        assert_eq!(got.len(), want.len(), "{}", format.as_str());
+        let first = got.iter().zip(&want).find(|(g, w)| g != w);
+        assert!(
+            first.is_none(),
+            "{}: the case and hall alerts differ from the native run's: {first:#?}",
+            format.as_str()
+        );
+    }
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -31,6 +31,7 @@
 //!   from an earlier row of the same case seen by this adapter.
 
 mod codes;
+pub mod emit;
 mod gb39046;
 mod gdbs;
 mod row;
