@@ -115,12 +115,15 @@ pub struct Column {
     pub doc: &'static str,
 }
 
+/// One column's (code or name, meaning) pairs.
+type Table = Vec<(String, String)>;
+
 /// The code tables in force for one format.
 #[derive(Debug, Clone)]
 pub struct Codes {
     /// Column → whether it is matched by name, and its (code, meaning), longest code first
     /// for by-name columns.
-    tables: BTreeMap<&'static str, (bool, Vec<(String, String)>)>,
+    tables: BTreeMap<&'static str, (bool, Table)>,
     /// Configured source name.
     pub source: Option<String>,
     /// Staff names that are nobody (placeholder accounts).
@@ -286,7 +289,7 @@ impl Codes {
 /// By-name tables are tried longest key first, so 专家评审 wins over 评审.
 fn sorted(spec: &Column, mut table: Vec<(String, String)>) -> Vec<(String, String)> {
     if spec.by_name {
-        table.sort_by(|a, b| b.0.chars().count().cmp(&a.0.chars().count()));
+        table.sort_by_key(|entry| std::cmp::Reverse(entry.0.chars().count()));
     }
     table
 }
