@@ -31,6 +31,9 @@ python3 -c "import kafka" 2>/dev/null || python3 -m pip install --quiet --disabl
 # and PyYAML come with the machine image).
 command -v kubernetes-validate >/dev/null && command -v check-jsonschema >/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0 check-jsonschema==0.39.0
+# The event schema's validator (tests/schema.rs): Python's jsonschema (check-jsonschema brings it).
+python3 -c "import jsonschema" 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check jsonschema==4.26.0
 
 # The dashboards' browser tests: Debian's Chromium, a CJK font, playwright-core from npm.
 deploy/local/browser.sh

@@ -86,6 +86,11 @@ pub struct SimulateArgs {
     /// NDJSON output file.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// With `--to ndjson`: write the events as rows of this source format (`sdjc`, `gdbs`,
+    /// `gb39046`; SPEC §9) for `jiancha adapt`, instead of jiancha events. Events no table of
+    /// the format carries (windows, staff, queues, …) are left out and counted.
+    #[arg(long, value_name = "FORMAT", value_parser = ["sdjc", "gdbs", "gb39046"])]
+    format: Option<String>,
     /// jiancha's base URL for `--to http`, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     url: Option<String>,
@@ -559,7 +564,28 @@ pub fn simulate(args: SimulateArgs) -> ExitCode {
             _ => Err("--to http needs --url and --token (a publisher's token)".into()),
         },
         "kafka" => send_kafka(sim.by_ref(), pacer, &args.brokers, &args.topic),
-        _ => write_ndjson(sim.by_ref(), pacer, args.out.as_deref()),
+        _ => match args.format.as_deref().and_then(adapters::Format::parse) {
+            Some(format) => {
+                let names = staff_names(&args.reference_out.join("staff.csv"));
+                let mut left_out = 0u64;
+                let mut emitter = adapters::emit::Emitter::new(format);
+                let rows = sim.by_ref().flat_map(|(t, line)| {
+                    let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                    let rows = emitter.rows(&event, &|id| names.get(id).cloned());
+                    left_out += u64::from(rows.is_empty());
+                    rows.into_iter()
+                        .map(move |r| (t, r.to_string()))
+                        .collect::<Vec<_>>()
+                });
+                let written = write_ndjson(rows, pacer, args.out.as_deref());
+                eprintln!(
+                    "simulate: {left_out} events that no {} table carries were left out",
+                    format.as_str()
+                );
+                written
+            }
+            None => write_ndjson(sim.by_ref(), pacer, args.out.as_deref()),
+        },
     };
     let sent = match result {
         Ok(n) => n,
@@ -576,6 +602,19 @@ pub fn simulate(args: SimulateArgs) -> ExitCode {
         truth.len()
     );
     ExitCode::SUCCESS
+}
+
+/// staff_id → name from a simulated reference's staff.csv (the formats that name approvers).
+fn staff_names(path: &Path) -> std::collections::HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .collect()
 }
 
 fn write_ndjson(

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod adapt;
 mod config;
 mod local;
 use config::Config;
@@ -73,6 +74,40 @@ enum Command {
     /// Simulate a service hall or a city: reference data, events (NDJSON, HTTP or Kafka) with
     /// misconduct injected at known rates, and the ground truth of the alerts it must raise.
     Simulate(Box<local::SimulateArgs>),
+    /// Map a source format's rows to events (SPEC §9 Offline): NDJSON rows in (one table row
+    /// per line, "_table" naming its table), §3 events out on stdout in input order, dead
+    /// letters on stderr with line number and reason. Pipe into `replay --events -`.
+    Adapt {
+        #[command(flatten)]
+        refdata: ReferenceArgs,
+        /// The format: sdjc, gdbs or gb39046 (docs/ADAPTERS.md).
+        #[arg(long, value_name = "FORMAT", value_parser = ["sdjc", "gdbs", "gb39046"])]
+        format: String,
+        /// The source name events carry (else adapters/<format>.toml's `source`, else the
+        /// format's name); sources.csv places a source's records.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// Rows (NDJSON), `-` for standard input.
+        #[arg(value_name = "FILE", default_value = "-")]
+        input: PathBuf,
+    },
+    /// Check a sample before connecting a feed: §3 events (--events FILE) or a format's rows
+    /// (--format F FILE) against the schema, the code tables, the catalogue and the
+    /// jurisdiction of the reference; a summary per reason with line numbers. Exit 1 when
+    /// anything is wrong.
+    Lint {
+        #[command(flatten)]
+        refdata: ReferenceArgs,
+        /// A sample of jiancha.event.v1 events (NDJSON).
+        #[arg(long, value_name = "FILE", conflicts_with = "format")]
+        events: Option<PathBuf>,
+        /// The format of the sample rows: sdjc, gdbs or gb39046.
+        #[arg(long, value_name = "FORMAT", value_parser = ["sdjc", "gdbs", "gb39046"], requires = "input")]
+        format: Option<String>,
+        /// The sample rows (with --format).
+        #[arg(value_name = "FILE")]
+        input: Option<PathBuf>,
+    },
     /// Manage dashboard users: add or change one, list them, mint a token.
     #[command(subcommand)]
     User(UserCommand),
@@ -456,6 +491,39 @@ fn main() -> ExitCode {
             refdata.apply(&mut cfg.reference);
             check(&cfg.reference)
         }
+        Command::Adapt {
+            refdata,
+            format,
+            source,
+            input,
+        } => {
+            refdata.apply(&mut cfg.reference);
+            let (Some(loaded), Some(dir), Some(format)) = (
+                load(&cfg.reference),
+                cfg.reference.dir.as_deref(),
+                adapters::Format::parse(&format),
+            ) else {
+                return ExitCode::from(EXIT_UNUSABLE);
+            };
+            adapt::adapt(dir, &loaded, format, source.as_deref(), &input)
+        }
+        Command::Lint {
+            refdata,
+            events,
+            format,
+            input,
+        } => {
+            refdata.apply(&mut cfg.reference);
+            let (Some(loaded), Some(dir)) = (load(&cfg.reference), cfg.reference.dir.as_deref())
+            else {
+                return ExitCode::from(EXIT_UNUSABLE);
+            };
+            let format = format
+                .as_deref()
+                .and_then(adapters::Format::parse)
+                .zip(input);
+            adapt::lint(dir, loaded, adapt::LintArgs { events, format })
+        }
         Command::Cluster(args) => cluster(*args, cfg),
         Command::Migrate(args) => {
             args.clickhouse.apply(&mut cfg.clickhouse);
@@ -777,6 +845,22 @@ fn check(refdata: &config::ReferenceSection) -> ExitCode {
     };
     for note in &loaded.notes {
         println!("note: {note}");
+    }
+    if let Some(dir) = &refdata.dir {
+        let (problems, notes) = adapt::check(dir);
+        for note in &notes {
+            println!("note: {note}");
+        }
+        if !problems.is_empty() {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!(
+                "error: adapter configuration refused ({} problems)",
+                problems.len()
+            );
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
     }
     let r = &loaded.reference;
     println!(

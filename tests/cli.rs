@@ -325,8 +325,8 @@ fn help_lists_the_commands_in_the_order_a_newcomer_needs_them() {
     assert_eq!(
         listed,
         [
-            "demo", "replay", "check", "serve", "simulate", "user", "config", "cluster", "migrate",
-            "api", "help"
+            "demo", "replay", "check", "serve", "simulate", "adapt", "lint", "user", "config",
+            "cluster", "migrate", "api", "help"
         ],
         "{text}"
     );

@@ -87,6 +87,7 @@ pub fn encode(ev: &Event<'_>) -> String {
     put_opt(&mut m, "case_id", &ev.case_id);
     put_opt(&mut m, "item_code", &ev.item_code);
     put_opt(&mut m, "source", &ev.source);
+    put_opt(&mut m, "supersedes", &ev.supersedes);
     match &ev.body {
         Body::CaseSubmitted { channel } => {
             if let Some(c) = channel {
@@ -161,6 +162,9 @@ pub fn encode(ev: &Event<'_>) -> String {
         }
         Body::TicketIssued { ticket_no } | Body::TicketCalled { ticket_no } => {
             put(&mut m, "ticket_no", ticket_no.as_ref());
+        }
+        Body::EventWithdrawn { withdraws } => {
+            put(&mut m, "withdraws", withdraws.as_ref());
         }
         Body::SupplementReceived
         | Body::SpecialEnded

@@ -269,6 +269,8 @@ fields!(
     score,
     ticket_no,
     source,
+    supersedes,
+    withdraws,
 );
 
 const N_FIELDS: usize = FIELD_NAMES.len();
@@ -286,7 +288,7 @@ const fn key_words(b: &[u8]) -> (u64, u64) {
 
 /// Multiplier of the field-name hash, chosen so the known names land in distinct slots of
 /// [`FIELD_TABLE`] (the table's construction refuses to compile otherwise).
-const FIELD_HASH_K: u64 = 0x617c_b835_9cf3_eec3;
+const FIELD_HASH_K: u64 = 0xf34b_6b07_9d9a_ae0b;
 
 const fn field_hash(len: usize, (lo, hi): (u64, u64)) -> usize {
     ((lo ^ hi.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ len as u64).wrapping_mul(FIELD_HASH_K) >> 58)
@@ -838,6 +840,7 @@ pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions<'a>) -> Result<Event<'
         Some(s) => check_id("source", &s).map(|()| Some(s))?,
         None => opts.default_source.map(Cow::Borrowed),
     };
+    let supersedes = raw.opt_id(F::supersedes)?;
     let body = body(kind, &mut raw, window_id.is_some(), staff_id.is_some())?;
     Ok(Event {
         event_id,
@@ -855,6 +858,7 @@ pub fn decode_str<'a>(text: &'a str, opts: &DecodeOptions<'a>) -> Result<Event<'
         case_id,
         item_code,
         source,
+        supersedes,
         body,
     })
 }
@@ -992,6 +996,9 @@ fn body<'a>(
                 ticket_no: raw.id(F::ticket_no, why)?,
             }
         }
+        Kind::EventWithdrawn => Body::EventWithdrawn {
+            withdraws: raw.id(F::withdraws, why)?,
+        },
     })
 }
 
@@ -1034,6 +1041,31 @@ mod tests {
             decode_str(&long, &posted).expect_err("too long").field,
             Some("source")
         );
+    }
+
+    #[test]
+    fn corrections_are_decoded() {
+        let head = r#"{"event_id":"e2","occurred_at":"2026-09-28T09:00:00+08:00","center_id":"PJ","region":"430626""#;
+        let line = format!(r#"{head},"kind":"case.delivered","case_id":"K1","supersedes":"e1"}}"#);
+        let ev = decode_str(&line, &OPTS).expect("a superseding event");
+        assert_eq!(ev.supersedes.as_deref(), Some("e1"));
+        let line = format!(r#"{head},"kind":"event.withdrawn","withdraws":"e1"}}"#);
+        let ev = decode_str(&line, &OPTS).expect("a withdrawal");
+        assert_eq!(
+            ev.body,
+            Body::EventWithdrawn {
+                withdraws: Cow::Borrowed("e1")
+            }
+        );
+        let e = decode_str(&format!(r#"{head},"kind":"event.withdrawn"}}"#), &OPTS)
+            .expect_err("withdraws nothing");
+        assert_eq!((e.code, e.field), (Reason::MissingField, Some("withdraws")));
+        let e = decode_str(
+            &format!(r#"{head},"kind":"case.delivered","case_id":"K1","supersedes":"e 1"}}"#),
+            &OPTS,
+        )
+        .expect_err("not an id");
+        assert_eq!((e.code, e.field), (Reason::BadId, Some("supersedes")));
     }
 
     #[test]

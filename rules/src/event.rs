@@ -69,6 +69,8 @@ wire_enum!(
         TicketIssued = "queue.ticket_issued",
         /// 叫号
         TicketCalled = "queue.ticket_called",
+        /// 撤回: an earlier event removed from history (SPEC §3 Corrections)
+        EventWithdrawn = "event.withdrawn",
     }
 );
 
@@ -103,6 +105,7 @@ impl Kind {
             Kind::WindowClosed => "关窗",
             Kind::TicketIssued => "取号",
             Kind::TicketCalled => "叫号",
+            Kind::EventWithdrawn => "撤回",
         }
     }
 
@@ -346,6 +349,9 @@ pub enum Body<'a> {
     TicketCalled {
         ticket_no: Text<'a>,
     },
+    EventWithdrawn {
+        withdraws: Text<'a>,
+    },
 }
 
 impl Body<'_> {
@@ -379,6 +385,7 @@ impl Body<'_> {
             Body::WindowClosed => Kind::WindowClosed,
             Body::TicketIssued { .. } => Kind::TicketIssued,
             Body::TicketCalled { .. } => Kind::TicketCalled,
+            Body::EventWithdrawn { .. } => Kind::EventWithdrawn,
         }
     }
 }
@@ -412,6 +419,9 @@ pub struct Event<'a> {
     /// publishers set it; HTTP ingest fills in `http:<publisher>` when absent. With the region it
     /// is the namespace of `event_id` (docs/RULES.md, "Jurisdiction").
     pub source: Option<Text<'a>>,
+    /// The `event_id` of an earlier event this one corrects (SPEC §3 `supersedes`: a re-report
+    /// with a higher data version).
+    pub supersedes: Option<Text<'a>>,
     /// Kind and kind-specific fields.
     pub body: Body<'a>,
 }
@@ -453,7 +463,7 @@ mod tests {
         for k in Kind::ALL {
             assert_eq!(Kind::parse(k.as_str()), Some(*k));
         }
-        assert_eq!(Kind::ALL.len(), 27);
+        assert_eq!(Kind::ALL.len(), 28);
         assert!(Kind::CaseAccepted.is_case());
         assert!(!Kind::FeeCharged.is_case());
         assert_eq!(Channel::parse("self_service"), Some(Channel::SelfService));

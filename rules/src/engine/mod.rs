@@ -145,11 +145,28 @@ pub enum Rejection {
         /// Which id and which file lists that kind.
         message: String,
     },
+    /// A correction (`supersedes`) or `event.withdrawn` of an event the engine has applied.
+    /// Correcting applied history is not implemented yet (SPEC §3 Corrections); until it is,
+    /// the correction is refused whole rather than applied on top of what it corrects.
+    #[error(
+        "{field}: {id:?} names an event already applied; corrections of applied events are not \
+         supported yet, the original stands"
+    )]
+    CorrectionUnsupported {
+        /// `supersedes` or `withdraws`.
+        field: &'static str,
+        /// The corrected event's id.
+        id: String,
+    },
+    /// `event.withdrawn` of an event never seen (SPEC §3: `unknown_event`).
+    #[error("withdraws: {0:?} is not an event seen in this region and source")]
+    UnknownEvent(String),
 }
 
 impl Rejection {
     /// Every code [`Rejection::code`] gives (metrics start each at zero).
-    pub const CODES: [&'static str; 1] = ["unknown_item"];
+    pub const CODES: [&'static str; 3] =
+        ["unknown_item", "correction_unsupported", "unknown_event"];
 
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
@@ -157,6 +174,8 @@ impl Rejection {
             Rejection::UnknownItem(_) => "unknown_item",
             Rejection::RegionMismatch { .. } => "region_mismatch",
             Rejection::UnlistedId { .. } => "unknown_id",
+            Rejection::CorrectionUnsupported { .. } => "correction_unsupported",
+            Rejection::UnknownEvent(_) => "unknown_event",
         }
     }
 
@@ -164,7 +183,10 @@ impl Rejection {
     pub fn field(&self) -> &'static str {
         match self {
             Rejection::UnknownItem(_) => "item_code",
-            Rejection::RegionMismatch { field, .. } | Rejection::UnlistedId { field, .. } => field,
+            Rejection::RegionMismatch { field, .. }
+            | Rejection::UnlistedId { field, .. }
+            | Rejection::CorrectionUnsupported { field, .. } => field,
+            Rejection::UnknownEvent(_) => "withdraws",
         }
     }
 }
@@ -366,6 +388,7 @@ impl Engine {
             return Ok(Outcome::Duplicate);
         }
         self.check(ev, case.map(|(_, h)| h))?;
+        self.check_correction(ev)?;
         let start = out.len();
         self.fire_timers(ev.occurred_at, out);
         self.dedup.insert(id);
@@ -409,6 +432,32 @@ impl Engine {
         }
         self.ladder_pass(out, start);
         Ok(outcome)
+    }
+
+    /// Corrections, conservatively, until the engine can correct its history: one naming an
+    /// event already applied (in the duplicate filter) is refused; a `supersedes` naming an
+    /// unseen event is applied as a new event (SPEC §3: a feed joined mid-history); an
+    /// `event.withdrawn` of an unseen event is `unknown_event`, and one of a seen event is
+    /// refused too (with no other effect it would be applied as nothing).
+    fn check_correction(&self, ev: &Event<'_>) -> Result<(), Rejection> {
+        let (field, id) = match (&ev.body, &ev.supersedes) {
+            (Body::EventWithdrawn { withdraws }, _) => ("withdraws", withdraws),
+            (_, Some(id)) => ("supersedes", id),
+            _ => return Ok(()),
+        };
+        let seen = self.dedup.contains(Dedup::hash(
+            &ev.region,
+            ev.source.as_deref().unwrap_or(""),
+            id,
+        ));
+        match (seen, field) {
+            (true, _) => Err(Rejection::CorrectionUnsupported {
+                field,
+                id: id.to_string(),
+            }),
+            (false, "withdraws") => Err(Rejection::UnknownEvent(id.to_string())),
+            (false, _) => Ok(()),
+        }
     }
 
     /// Move the clock to `now`, firing every timer due at or before it, in time order.
@@ -804,6 +853,7 @@ mod tests {
             case_id: Some(Cow::Borrowed(case)),
             item_code: Some(Cow::Borrowed("I001")),
             source: None,
+            supersedes: None,
             body,
         }
     }
@@ -821,6 +871,57 @@ mod tests {
         Body::CaseCompleted {
             result: CompletionResult::Denied,
         }
+    }
+
+    /// Until the engine corrects history (SPEC §3 Corrections), a correction of an applied
+    /// event is refused whole and changes nothing; one of an unseen event follows the SPEC.
+    #[test]
+    fn corrections_of_applied_events_are_refused_until_supported() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let first = ev(
+            "e1",
+            "2026-03-02T10:00:00+08:00",
+            "K1",
+            accepted(LimitOverrides::default()),
+        );
+        assert_eq!(e.on_event(&first, &mut out), Ok(Outcome::Applied));
+        let mut again = ev("e1v2", "2026-03-02T10:05:00+08:00", "K1", completed());
+        again.supersedes = Some(Cow::Borrowed("e1"));
+        let refused = e.on_event(&again, &mut out).expect_err("correction");
+        assert_eq!(refused.code(), "correction_unsupported");
+        assert_eq!(refused.field(), "supersedes");
+        let withdraw = |id: &'static str, of: &'static str| Event {
+            case_id: None,
+            ..ev(
+                id,
+                "2026-03-02T10:06:00+08:00",
+                "K1",
+                Body::EventWithdrawn {
+                    withdraws: Cow::Borrowed(of),
+                },
+            )
+        };
+        let refused = e
+            .on_event(&withdraw("w1", "e1"), &mut out)
+            .expect_err("withdrawal");
+        assert_eq!(refused.code(), "correction_unsupported");
+        let refused = e
+            .on_event(&withdraw("w2", "never"), &mut out)
+            .expect_err("unknown");
+        assert_eq!(refused.code(), "unknown_event");
+        // Nothing refused entered the duplicate filter: the same ids are refused again.
+        assert!(e.on_event(&again, &mut out).is_err());
+        // A supersedes of an event never seen is a new event (a feed joined mid-history).
+        let mut late = ev(
+            "k2v2",
+            "2026-03-02T10:07:00+08:00",
+            "K2",
+            accepted(LimitOverrides::default()),
+        );
+        late.supersedes = Some(Cow::Borrowed("k2v1"));
+        assert_eq!(e.on_event(&late, &mut out), Ok(Outcome::Applied));
+        assert_eq!(e.tracked_cases(), 2);
     }
 
     #[test]

@@ -1362,6 +1362,7 @@ mod tests {
             case_id: None,
             item_code: None,
             source: None,
+            supersedes: None,
             body,
         }
     }
