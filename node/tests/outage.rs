@@ -18,16 +18,18 @@ const PASSWORD: &str = "outage-password";
 fn users() -> Users {
     let hash = hash_password(PASSWORD).expect("hash");
     let mut users = Users::default();
-    for (name, role) in [
-        ("pub", Role::Publisher),
-        ("audit", Role::Auditor),
-        ("insp", Role::Inspector),
+    // The admin scrapes /metrics, which is for province-wide operators (docs/SECURITY.md).
+    for (name, role, region) in [
+        ("pub", Role::Publisher, "430626"),
+        ("audit", Role::Auditor, "430626"),
+        ("insp", Role::Inspector, "430626"),
+        ("adm", Role::Admin, "43"),
     ] {
         users.upsert(User {
             username: name.into(),
             name: name.into(),
             role,
-            region: Region::try_from("430626".to_string()).expect("region"),
+            region: Region::try_from(region.to_string()).expect("region"),
             password_hash: hash.clone(),
             token_epoch: 0,
         });
@@ -232,16 +234,21 @@ async fn outputs_that_cannot_be_stored_are_not_shown_nor_checkpointed_and_appear
 
         sql.execute("DELETE FROM blocked", []).expect("unblock");
         let until = Instant::now() + Duration::from_secs(30);
-        while client.live_alerts(&inspector) < 2 {
-            assert!(Instant::now() < until, "the alerts appear once stored");
+        while node.applied() < 2 {
+            assert!(Instant::now() < until, "applied once its outputs are stored");
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert_eq!(stored_alerts(&sql), 2, "stored before shown, once each");
+        let shown = client.live_alerts(&inspector);
+        assert!(shown >= 2, "both red cards, at least: {shown}");
+        assert_eq!(
+            stored_alerts(&sql),
+            shown as i64,
+            "every alert shown is stored, once"
+        );
         while checkpointed(&sql) < 3 {
             assert!(Instant::now() < until, "the checkpoint follows its outputs");
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert_eq!(node.applied(), 2);
         node.shutdown();
     });
 
@@ -250,8 +257,9 @@ async fn outputs_that_cannot_be_stored_are_not_shown_nor_checkpointed_and_appear
     let client = Client::new(&format!("http://{}", node.addr));
     tokio::task::block_in_place(|| {
         let inspector = client.login("insp");
-        assert_eq!(client.live_alerts(&inspector), 2);
-        assert_eq!(stored_alerts(&sql), 2);
+        let shown = client.live_alerts(&inspector);
+        assert!(shown >= 2, "{shown}");
+        assert_eq!(stored_alerts(&sql), shown as i64, "nothing derived twice");
         node.shutdown();
     });
     drop(sql);
@@ -296,6 +304,19 @@ impl Client {
             .expect("post");
         let status = r.status().as_u16();
         (status, r.body_mut().read_json().expect("json"))
+    }
+
+    /// One series of `/metrics`.
+    fn metric(&self, token: &str, series: &str) -> Option<f64> {
+        let mut r = self
+            .agent
+            .get(&format!("{}/metrics", self.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .expect("metrics");
+        let text = r.body_mut().read_to_string().expect("text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
 
     /// Alerts on the live dashboards (the hub).
