@@ -235,7 +235,10 @@ async fn outputs_that_cannot_be_stored_are_not_shown_nor_checkpointed_and_appear
         sql.execute("DELETE FROM blocked", []).expect("unblock");
         let until = Instant::now() + Duration::from_secs(30);
         while node.applied() < 2 {
-            assert!(Instant::now() < until, "applied once its outputs are stored");
+            assert!(
+                Instant::now() < until,
+                "applied once its outputs are stored"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let shown = client.live_alerts(&inspector);
