@@ -305,7 +305,7 @@ fn main() -> Result<()> {
                 bytes += m.payload().map_or(0, <[u8]>::len)
             })
         };
-        if turn % 2 == 0 {
+        if turn.is_multiple_of(2) {
             bare_turn(&mut bare)?;
             take(&our_consumer, now.len(), &mut mine, |m| ours.on_message(m))?;
         } else {

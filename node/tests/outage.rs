@@ -231,6 +231,15 @@ async fn outputs_that_cannot_be_stored_are_not_shown_nor_checkpointed_and_appear
             0,
             "not applied until its outputs are stored"
         );
+        let admin = client.login("adm");
+        assert_eq!(
+            client.metric(
+                &admin,
+                r#"jiancha_events_consumed_total{kind="complaint.filed"}"#
+            ),
+            Some(2.0),
+            "the engine went on with the log while its outputs waited to be stored"
+        );
 
         sql.execute("DELETE FROM blocked", []).expect("unblock");
         let until = Instant::now() + Duration::from_secs(30);
