@@ -21,7 +21,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
@@ -162,6 +162,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmbeddedError {
 struct LogSink {
     store: SqliteStore,
     wake: Arc<Notify>,
+    /// Requests that reached the log (their commits: [`SqliteStore::log_commits`]).
+    requests: Arc<AtomicU64>,
 }
 
 impl EventSink for LogSink {
@@ -183,6 +185,7 @@ impl EventSink for LogSink {
                 })
                 .collect();
             let dead = refused.iter().map(glue::dead_letter_row).collect();
+            self.requests.fetch_add(1, Ordering::Relaxed);
             let seqs = self
                 .store
                 .append_events(entries, dead)
@@ -210,6 +213,8 @@ pub struct Embedded {
     wake: Arc<Notify>,
     engine: Option<std::thread::JoinHandle<()>>,
     metrics: EngineMetrics,
+    /// Ingest requests that reached the log.
+    requests: Arc<AtomicU64>,
 }
 
 impl Embedded {
@@ -220,6 +225,12 @@ impl Embedded {
         if let Some(h) = self.engine.take() {
             let _ = h.join();
         }
+        // How well the group commit grouped (docs/BENCHMARKS.md).
+        log::info!(
+            "ingest log: {} requests committed in {} transactions",
+            self.requests.load(Ordering::Relaxed),
+            self.store.log_commits()
+        );
     }
 
     /// Sequence number of the last log entry applied whose outputs are stored and shown
@@ -329,9 +340,11 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
     );
     api.set_directory(dashboard_api::Directory::from_reference(&cfg.reference));
     let wake = Arc::new(Notify::new());
+    let requests = Arc::new(AtomicU64::new(0));
     api.set_event_sink(Arc::new(LogSink {
         store: store.clone(),
         wake: wake.clone(),
+        requests: requests.clone(),
     }));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -414,6 +427,7 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         wake,
         engine: Some(engine),
         metrics,
+        requests,
     })
 }
 
