@@ -1,21 +1,28 @@
 //! Embedded mode: one process, one SQLite file, no external services (SPEC §2).
 //!
 //! ```text
-//! POST /api/v1/events ─ decode ─▶ ingest_log (SQLite, fsync) ─ 200 ─▶ publisher
+//! POST /api/v1/events ─ decode ─▶ ingest_log (SQLite, group commit + fsync) ─ 200 ─▶ publisher
 //!                                      │ seq order
-//!                         engine thread ┴▶ Engine ─▶ alerts, events, facts, windows (SQLite)
-//!                                                  └▶ Hub ─▶ WebSocket / REST
-//!                         every 30 s: snapshot + next seq ─▶ checkpoints (SQLite)
+//!                         engine thread ┴▶ Engine ─▶ step's rows ┐ (bounded queue, in order)
+//!                         every 30 s: snapshot + next seq ───────┤
+//!                                                                ▼
+//!                         writer thread: alerts, events, facts, windows (SQLite) ─▶ Hub ─▶ WS
+//!                                        then checkpoints (SQLite)
 //! ```
-//! The ingest log plays Kafka's part: an event is acknowledged once it is in the log, and the
-//! engine reads the log in order. Outputs are written before the checkpoint that covers them,
-//! and a restart restores the newest checkpoint and re-reads the log after it; re-derived
-//! outputs are identical and collapse by key. So a crash loses nothing and counts nothing
-//! twice, exactly as in cluster mode.
+//! The ingest log plays Kafka's part: an event is acknowledged once it is in the log (requests
+//! arriving together share one commit, see [`SqliteStore::append_events`]), and the engine
+//! reads the log in order. The engine thread only applies: its outputs and snapshots go, in
+//! order, through a bounded queue to the writer thread, which stores each step's rows (several
+//! queued steps in one transaction), then shows them on the dashboards, then stores a snapshot
+//! queued behind them. So the hub shows only what is stored, and a checkpoint is stored only
+//! after the outputs of every entry it covers. A restart restores the newest checkpoint and
+//! re-reads the log after it; re-derived outputs are identical and collapse by key. So a crash
+//! loses nothing and counts nothing twice, exactly as in cluster mode.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
 
@@ -155,6 +162,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmbeddedError {
 struct LogSink {
     store: SqliteStore,
     wake: Arc<Notify>,
+    /// Requests that reached the log (their commits: [`SqliteStore::log_commits`]).
+    requests: Arc<AtomicU64>,
 }
 
 impl EventSink for LogSink {
@@ -176,6 +185,7 @@ impl EventSink for LogSink {
                 })
                 .collect();
             let dead = refused.iter().map(glue::dead_letter_row).collect();
+            self.requests.fetch_add(1, Ordering::Relaxed);
             let seqs = self
                 .store
                 .append_events(entries, dead)
@@ -203,6 +213,8 @@ pub struct Embedded {
     wake: Arc<Notify>,
     engine: Option<std::thread::JoinHandle<()>>,
     metrics: EngineMetrics,
+    /// Ingest requests that reached the log.
+    requests: Arc<AtomicU64>,
 }
 
 impl Embedded {
@@ -213,9 +225,16 @@ impl Embedded {
         if let Some(h) = self.engine.take() {
             let _ = h.join();
         }
+        // How well the group commit grouped (docs/BENCHMARKS.md).
+        log::info!(
+            "ingest log: {} requests committed in {} transactions",
+            self.requests.load(Ordering::Relaxed),
+            self.store.log_commits()
+        );
     }
 
-    /// Log entries applied so far (including those restored from the checkpoint).
+    /// Sequence number of the last log entry applied whose outputs are stored and shown
+    /// (entries restored from the checkpoint count).
     pub fn applied(&self) -> i64 {
         self.metrics.applied_seq.get()
     }
@@ -228,7 +247,8 @@ struct EngineMetrics {
     shared: Metrics,
     /// `jiancha_embedded_events_total`: log entries applied.
     entries: IntCounter,
-    /// `jiancha_embedded_applied_seq`: sequence number of the last entry applied.
+    /// `jiancha_embedded_applied_seq`: sequence number of the last entry applied whose outputs
+    /// are stored.
     applied_seq: IntGauge,
 }
 
@@ -260,7 +280,7 @@ impl EngineMetrics {
         )?;
         let applied_seq = IntGauge::new(
             "jiancha_embedded_applied_seq",
-            "Sequence number of the last ingest log entry applied",
+            "Sequence number of the last ingest log entry applied, its outputs stored",
         )?;
         shared.registry().register(Box::new(entries.clone()))?;
         shared.registry().register(Box::new(applied_seq.clone()))?;
@@ -320,9 +340,11 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
     );
     api.set_directory(dashboard_api::Directory::from_reference(&cfg.reference));
     let wake = Arc::new(Notify::new());
+    let requests = Arc::new(AtomicU64::new(0));
     api.set_event_sink(Arc::new(LogSink {
         store: store.clone(),
         wake: wake.clone(),
+        requests: requests.clone(),
     }));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -345,6 +367,20 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
     // two in any order (a stored alert never undoes a newer retraction, nor a window status a
     // newer one). The notifier's catch-up de-duplicates against what the engine offers.
     let stop = Arc::new(AtomicBool::new(false));
+    let (outputs, queue) = std::sync::mpsc::sync_channel(OUTPUT_QUEUE);
+    let writer = Writer {
+        store: store.clone(),
+        rt: tokio::runtime::Handle::current(),
+        api: api.clone(),
+        stop: stop.clone(),
+        metrics: metrics.clone(),
+        notifier: notifier.as_ref().map(|(n, _)| n.clone()),
+        abandoned: false,
+    };
+    let writer = std::thread::Builder::new()
+        .name("jiancha-writer".into())
+        .spawn(move || writer.run(queue))
+        .map_err(io("starting the output writer thread"))?;
     let mut run = Loop {
         cfg: cfg.clone(),
         store: store.clone(),
@@ -353,13 +389,13 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         next,
         slot,
         dirty: false,
-        api: api.clone(),
+        outputs: Some(outputs),
+        writer: Some(writer),
         wake: wake.clone(),
         stop: stop.clone(),
         metrics: metrics.clone(),
         last_checkpoint: WallInstant::now(),
         kinds: vec![0; rules::Kind::ALL.len()],
-        notifier: notifier.as_ref().map(|(n, _)| n.clone()),
         began: Some(began),
     };
     metrics.applied_seq.set(next - 1);
@@ -391,6 +427,7 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         wake,
         engine: Some(engine),
         metrics,
+        requests,
     })
 }
 
@@ -443,7 +480,9 @@ struct Loop {
     next: i64,
     slot: u8,
     dirty: bool,
-    api: Api,
+    /// To the writer thread (`None` once stopped).
+    outputs: Option<SyncSender<Output>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     wake: Arc<Notify>,
     stop: Arc<AtomicBool>,
     metrics: EngineMetrics,
@@ -451,8 +490,6 @@ struct Loop {
     /// Events per kind (by `Kind::index`) since the last step, added to the metric once per
     /// step: the per-event cost is an array increment, not a label lookup.
     kinds: Vec<u64>,
-    /// Where stored alerts are offered for notification, if enabled.
-    notifier: Option<crate::notifier::Notifier>,
     /// When [`start`] began, until the first log entry after it is applied (logged: how long a
     /// restart kept the engine from consuming).
     began: Option<WallInstant>,
@@ -462,8 +499,13 @@ impl Loop {
     fn run(&mut self) {
         let skew = i64::from(self.cfg.policy.future_skew_minutes) * 60;
         loop {
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.load(Ordering::SeqCst) || self.outputs.is_none() {
                 self.checkpoint();
+                // The writer stores what is queued (the checkpoint last) and stops.
+                self.outputs = None;
+                if let Some(writer) = self.writer.take() {
+                    let _ = writer.join();
+                }
                 return;
             }
             let entries = match self
@@ -495,8 +537,8 @@ impl Loop {
                     }
                 }
             }
-            self.flush(alerts, batch);
-            if let Some((seq, _)) = entries.last() {
+            self.flush(alerts, batch, &entries);
+            if let Some((_, _)) = entries.last() {
                 if let Some(began) = self.began.take() {
                     log::info!(
                         "engine: consuming from log entry {}, {:.2} s after start-up began",
@@ -504,8 +546,6 @@ impl Loop {
                         began.elapsed().as_secs_f64()
                     );
                 }
-                self.metrics.applied_seq.set(*seq);
-                self.metrics.entries.inc_by(entries.len() as u64);
             }
             let shared = &self.metrics.shared;
             for (kind, n) in rules::Kind::ALL.iter().zip(&mut self.kinds) {
@@ -608,9 +648,9 @@ impl Loop {
         }
     }
 
-    /// Make the outputs durable (retrying for as long as it takes: the log keeps the input,
-    /// so nothing is lost meanwhile), then show them on the dashboards.
-    fn flush(&mut self, alerts: Vec<Alert>, mut batch: RowBatch) {
+    /// Hand the step's outputs to the writer thread (waiting while its queue is full), which
+    /// makes them durable and then shows them.
+    fn flush(&mut self, alerts: Vec<Alert>, mut batch: RowBatch, entries: &[(i64, LogEntry)]) {
         batch.alerts = alerts.iter().map(AlertRow::from).collect();
         batch.facts = self
             .engine
@@ -626,35 +666,180 @@ impl Loop {
             .collect();
         let windows = self.engine.drain_window_status();
         batch.windows = windows.iter().map(glue::window_row).collect();
-        if batch.rows() == 0 {
+        if batch.rows() == 0 && entries.is_empty() {
             return;
         }
+        self.send(Output::Step {
+            batch,
+            through: entries.last().map(|(seq, _)| *seq),
+            entries: entries.len() as u64,
+        });
+    }
+
+    /// Queue `output` for the writer thread. If that thread is gone (it panicked), nothing after
+    /// this is stored: the engine stops, and a restart re-derives from the last checkpoint.
+    fn send(&mut self, output: Output) {
+        if let Some(queue) = &self.outputs {
+            if queue.send(output).is_err() {
+                log::error!("the output writer stopped; the engine stops too (restart to resume from the last checkpoint)");
+                self.outputs = None;
+            }
+        }
+    }
+
+    /// Store the engine state with the log position it covers (after its outputs).
+    fn checkpoint(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let bytes = match self.engine.snapshot() {
+            Ok(b) => b,
+            Err(e) => {
+                log::error!("engine snapshot failed: {e}");
+                return;
+            }
+        };
+        log::debug!(
+            "checkpoint at log entry {} ({} bytes) queued for the writer",
+            self.next - 1,
+            bytes.len()
+        );
+        self.metrics
+            .shared
+            .checkpoint_pending
+            .snapshotted(PARTITION);
+        self.send(Output::Checkpoint {
+            slot: self.slot,
+            next: self.next,
+            bytes,
+        });
+        self.slot ^= 1;
+        self.dirty = false;
+        self.last_checkpoint = WallInstant::now();
+    }
+}
+
+/// Steps (and snapshots) the engine may run ahead of the writer before it waits.
+const OUTPUT_QUEUE: usize = 4;
+
+/// What the engine thread hands the writer thread, in log order.
+enum Output {
+    /// One step's rows, and the log entries they come from.
+    Step {
+        batch: RowBatch,
+        /// The last entry of the step (none when only the wall clock moved).
+        through: Option<i64>,
+        entries: u64,
+    },
+    /// A snapshot of the engine after every entry before `next`: the outputs of those entries
+    /// are queued ahead of it.
+    Checkpoint { slot: u8, next: i64, bytes: Vec<u8> },
+}
+
+/// The writer thread: stores the engine's outputs in order, shows them once stored, and stores
+/// each snapshot after everything queued before it.
+struct Writer {
+    store: SqliteStore,
+    rt: tokio::runtime::Handle,
+    api: Api,
+    stop: Arc<AtomicBool>,
+    metrics: EngineMetrics,
+    /// Where stored alerts are offered for notification, if enabled.
+    notifier: Option<crate::notifier::Notifier>,
+    /// A write was given up while stopping: nothing queued after it may be stored (a
+    /// checkpoint would cover outputs that are not).
+    abandoned: bool,
+}
+
+impl Writer {
+    fn run(mut self, queue: Receiver<Output>) {
+        let mut held = None;
+        loop {
+            let Some(first) = held.take().or_else(|| queue.recv().ok()) else {
+                return;
+            };
+            match first {
+                Output::Checkpoint { slot, next, bytes } => self.checkpoint(slot, next, &bytes),
+                Output::Step {
+                    mut batch,
+                    mut through,
+                    mut entries,
+                } => {
+                    // The steps queued behind it join its transaction, up to a snapshot.
+                    while let Ok(more) = queue.try_recv() {
+                        match more {
+                            Output::Step {
+                                batch: b,
+                                through: t,
+                                entries: n,
+                            } => {
+                                append(&mut batch, b);
+                                through = t.or(through);
+                                entries += n;
+                            }
+                            checkpoint => {
+                                held = Some(checkpoint);
+                                break;
+                            }
+                        }
+                    }
+                    self.step(batch, through, entries);
+                }
+            }
+        }
+    }
+
+    /// Retry `op` for as long as it takes (the log keeps the input, so nothing is lost
+    /// meanwhile), unless stopping: then give up, and give up everything queued after it.
+    fn retrying(
+        &mut self,
+        sink: &str,
+        what: &str,
+        mut op: impl FnMut() -> Result<(), StoreError>,
+    ) -> bool {
+        if self.abandoned {
+            return false;
+        }
         let mut delay = Duration::from_millis(100);
-        let shared = self.metrics.shared.clone();
-        shared.batch_rows.observe(batch.rows() as f64);
-        let started = WallInstant::now();
-        while let Err(e) = self.rt.block_on(self.store.write(&batch)) {
-            shared
+        while let Err(e) = op() {
+            self.metrics
+                .shared
                 .write_failures
-                .with_label_values(&[SINK, failure_kind(&e)])
+                .with_label_values(&[sink, failure_kind(&e)])
                 .inc();
             log::error!(
-                "storing engine output in {}: {e}; retrying in {delay:?} (events stay in the ingest log)",
+                "storing {what} in {}: {e}; retrying in {delay:?} (events stay in the ingest log)",
                 self.store.path().display()
             );
             if self.stop.load(Ordering::SeqCst) {
-                // Stopping without storing: no checkpoint is written either, so the next
-                // start re-derives these outputs from the log.
-                self.dirty = false;
-                return;
+                // Stopping without storing: no later output nor checkpoint is stored either,
+                // so the next start re-derives these outputs from the log.
+                self.abandoned = true;
+                return false;
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_secs(10));
         }
-        shared
-            .write_seconds
-            .with_label_values(&[SINK])
-            .observe(started.elapsed().as_secs_f64());
+        true
+    }
+
+    /// Make one or more steps' outputs durable, then show them.
+    fn step(&mut self, batch: RowBatch, through: Option<i64>, entries: u64) {
+        let shared = self.metrics.shared.clone();
+        if batch.rows() > 0 {
+            shared.batch_rows.observe(batch.rows() as f64);
+            let started = WallInstant::now();
+            let (store, rt) = (self.store.clone(), self.rt.clone());
+            if !self.retrying(SINK, "engine output", || rt.block_on(store.write(&batch))) {
+                return;
+            }
+            shared
+                .write_seconds
+                .with_label_values(&[SINK])
+                .observe(started.elapsed().as_secs_f64());
+        } else if self.abandoned {
+            return;
+        }
         for row in &batch.alerts {
             shared
                 .alerts
@@ -672,50 +857,40 @@ impl Loop {
         for w in batch.windows.iter().filter_map(glue::window_of) {
             self.api.apply(Input::Window(w));
         }
+        if let Some(seq) = through {
+            self.metrics.applied_seq.set(seq);
+        }
+        self.metrics.entries.inc_by(entries);
     }
 
-    /// Store the engine state with the log position it covers (after its outputs).
-    fn checkpoint(&mut self) {
-        if !self.dirty {
+    /// Store the engine state with the log position it covers (its outputs are stored).
+    fn checkpoint(&mut self, slot: u8, next: i64, bytes: &[u8]) {
+        let (store, rt) = (self.store.clone(), self.rt.clone());
+        if !self.retrying(CHECKPOINT_SINK, "the engine checkpoint", || {
+            rt.block_on(store.save_checkpoint(KEY, slot, next, bytes))
+        }) {
             return;
         }
-        let bytes = match self.engine.snapshot() {
-            Ok(b) => b,
-            Err(e) => {
-                log::error!("engine snapshot failed: {e}");
-                return;
-            }
-        };
-        match self.rt.block_on(
-            self.store
-                .save_checkpoint(KEY, self.slot, self.next, &bytes),
-        ) {
-            Ok(()) => {
-                log::debug!(
-                    "checkpoint at log entry {} ({} bytes)",
-                    self.next - 1,
-                    bytes.len()
-                );
-                self.slot ^= 1;
-                self.dirty = false;
-                self.last_checkpoint = WallInstant::now();
-                let pending = &self.metrics.shared.checkpoint_pending;
-                pending.snapshotted(PARTITION);
-                pending.stored(PARTITION);
-                self.metrics
-                    .shared
-                    .checkpoint_bytes
-                    .with_label_values(&[PARTITION_LABEL])
-                    .set(bytes.len() as i64);
-            }
-            Err(e) => {
-                self.metrics
-                    .shared
-                    .write_failures
-                    .with_label_values(&[CHECKPOINT_SINK, failure_kind(&e)])
-                    .inc();
-                log::error!("storing the engine checkpoint: {e}; will retry")
-            }
-        }
+        log::debug!(
+            "checkpoint at log entry {} ({} bytes)",
+            next - 1,
+            bytes.len()
+        );
+        let shared = &self.metrics.shared;
+        shared.checkpoint_pending.stored(PARTITION);
+        shared
+            .checkpoint_bytes
+            .with_label_values(&[PARTITION_LABEL])
+            .set(bytes.len() as i64);
     }
+}
+
+/// Add `more`'s rows after `batch`'s, table by table (a later version of a key stays later).
+fn append(batch: &mut RowBatch, mut more: RowBatch) {
+    batch.events.append(&mut more.events);
+    batch.alerts.append(&mut more.alerts);
+    batch.dead.append(&mut more.dead);
+    batch.facts.append(&mut more.facts);
+    batch.windows.append(&mut more.windows);
+    batch.activity.append(&mut more.activity);
 }

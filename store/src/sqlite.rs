@@ -14,11 +14,17 @@
 //!   writer anyway, and its write transactions are `IMMEDIATE`, so they queue on the busy
 //!   timeout instead of failing on a lock upgrade); one read connection, which under WAL reads
 //!   committed data without waiting for the writer.
+//! - **Group commit of the ingest log.** Concurrent [`SqliteStore::append_events`] calls queue;
+//!   one blocking task at a time commits everything queued in one transaction (one fsync) and
+//!   answers each call after that commit. The calls are taken in arrival order within the
+//!   transaction, so the answers are those of one call after another (a repeated identity is
+//!   new to the first call that carries it, a duplicate to every later one, in any group).
 //! - **Errors name the file** and are classified in one small function (`classify`): a lock
 //!   held elsewhere is transient; a full disk, a read-only or unopenable path and a corrupt file
 //!   are refusals an operator must fix.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -56,6 +62,28 @@ struct Inner {
     /// The engine's reads of the ingest log (`query_only`): never queued behind a long read of
     /// the dashboards (loading millions of live alerts at start-up, a year's CSV export).
     log_reader: Mutex<Connection>,
+    /// `append_events` calls waiting for the next group commit.
+    appends: Mutex<Appends>,
+    /// Group commits of `append_events` so far.
+    log_commits: AtomicU64,
+}
+
+/// The answer of one `append_events` call: a sequence number per entry, `None` for a duplicate.
+type Appended = Result<Vec<Option<i64>>, StoreError>;
+
+/// One `append_events` call waiting for its group's commit.
+struct Append {
+    entries: Vec<(LogEntry, [u8; 16])>,
+    dead: Vec<DeadLetterRow>,
+    answer: tokio::sync::oneshot::Sender<Appended>,
+}
+
+/// The group-commit queue.
+#[derive(Default)]
+struct Appends {
+    waiting: Vec<Append>,
+    /// A blocking task is committing groups; it takes `waiting` again before it stops.
+    committing: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -128,6 +156,8 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 reader: Mutex::new(read_only().map_err(fail)?),
                 log_reader: Mutex::new(read_only().map_err(fail)?),
+                appends: Mutex::default(),
+                log_commits: AtomicU64::new(0),
             }),
         })
     }
@@ -226,32 +256,48 @@ impl SqliteStore {
     /// (now or in this batch) is not appended: its answer is `None`, the others get their
     /// sequence numbers. The identities are kept for good (16 bytes each), so a re-sent event is
     /// recognised however old it is.
+    ///
+    /// Calls made while another group is being committed wait for that commit and are then
+    /// committed together, in one transaction (one fsync for all of them); each is answered
+    /// once its group is durable. If the group's transaction fails, every call in it gets the
+    /// error and none of their entries is in the log.
     pub async fn append_events(
         &self,
         entries: Vec<(LogEntry, [u8; 16])>,
         dead: Vec<DeadLetterRow>,
-    ) -> Result<Vec<Option<i64>>, StoreError> {
+    ) -> Appended {
         if entries.is_empty() && dead.is_empty() {
             return Ok(Vec::new());
         }
-        self.transaction(move |tx| {
-            let mut seqs = Vec::with_capacity(entries.len());
-            let mut known = tx.prepare("INSERT OR IGNORE INTO event_keys (key) VALUES (?1)")?;
-            let mut append = tx.prepare(
-                "INSERT INTO ingest_log (received_at, source, payload) VALUES (?1, ?2, ?3)",
-            )?;
-            for (e, key) in &entries {
-                if known.execute(params![&key[..]])? == 0 {
-                    seqs.push(None);
-                    continue;
-                }
-                append.execute(params![e.received_at, e.source, e.payload])?;
-                seqs.push(Some(tx.last_insert_rowid()));
-            }
-            insert(tx, &dead)?;
-            Ok(seqs)
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut appends = lock(&self.inner.appends);
+            appends.waiting.push(Append {
+                entries,
+                dead,
+                answer,
+            });
+            !std::mem::replace(&mut appends.committing, true)
+        };
+        if lead {
+            let inner = Arc::clone(&self.inner);
+            tokio::task::spawn_blocking(move || commit_groups(&inner));
+        }
+        answered.await.unwrap_or_else(|_| {
+            Err(StoreError::Refused {
+                code: None,
+                message: format!(
+                    "{}: the ingest log's commit task failed",
+                    self.inner.path.display()
+                ),
+            })
         })
-        .await
+    }
+
+    /// Transactions [`SqliteStore::append_events`] has committed so far (each one fsync, for
+    /// one or more calls).
+    pub fn log_commits(&self) -> u64 {
+        self.inner.log_commits.load(Ordering::Relaxed)
     }
 
     /// At most `limit` entries with a sequence number above `after`, in sequence order.
@@ -327,10 +373,95 @@ fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> 
     Ok(conn)
 }
 
-/// Lock a connection. A poisoned lock is still usable: a panic inside a call unwinds through
-/// rusqlite's `Transaction`, whose drop rolls back, so the connection is consistent.
-fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+/// Lock a connection (or the group-commit queue). A poisoned lock is still usable: a panic
+/// inside a call unwinds through rusqlite's `Transaction`, whose drop rolls back, so the
+/// connection is consistent; the queue is only ever changed by whole pushes and takes.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Commit the queued `append_events` calls, a group at a time, until none is waiting (run by
+/// the call that found no commit task running).
+fn commit_groups(inner: &Inner) {
+    /// On a panic, the calls still queued are answered with an error (their senders dropped)
+    /// and the next call starts a new task.
+    struct Unwinding<'a>(&'a Inner);
+    impl Drop for Unwinding<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let mut appends = lock(&self.0.appends);
+                appends.committing = false;
+                appends.waiting.clear();
+            }
+        }
+    }
+    let _unwinding = Unwinding(inner);
+    loop {
+        let group = {
+            let mut appends = lock(&inner.appends);
+            if appends.waiting.is_empty() {
+                appends.committing = false;
+                return;
+            }
+            std::mem::take(&mut appends.waiting)
+        };
+        let committed = append_group(&mut lock(&inner.writer), &group);
+        match committed {
+            Ok(answers) => {
+                inner.log_commits.fetch_add(1, Ordering::Relaxed);
+                for (call, seqs) in group.into_iter().zip(answers) {
+                    let _ = call.answer.send(Ok(seqs));
+                }
+            }
+            Err(e) => {
+                let e = error(&inner.path, e);
+                for call in group {
+                    let _ = call.answer.send(Err(copy_error(&e)));
+                }
+            }
+        }
+    }
+}
+
+/// One group of `append_events` calls in one transaction, in their order.
+fn append_group(
+    conn: &mut Connection,
+    group: &[Append],
+) -> rusqlite::Result<Vec<Vec<Option<i64>>>> {
+    let tx = conn.transaction()?;
+    let mut answers = Vec::with_capacity(group.len());
+    {
+        let mut known = tx.prepare("INSERT OR IGNORE INTO event_keys (key) VALUES (?1)")?;
+        let mut append = tx
+            .prepare("INSERT INTO ingest_log (received_at, source, payload) VALUES (?1, ?2, ?3)")?;
+        for call in group {
+            let mut seqs = Vec::with_capacity(call.entries.len());
+            for (e, key) in &call.entries {
+                if known.execute(params![&key[..]])? == 0 {
+                    seqs.push(None);
+                    continue;
+                }
+                append.execute(params![e.received_at, e.source, e.payload])?;
+                seqs.push(Some(tx.last_insert_rowid()));
+            }
+            insert(&tx, &call.dead)?;
+            answers.push(seqs);
+        }
+    }
+    tx.commit()?;
+    Ok(answers)
+}
+
+/// The same error for another caller of a failed group commit.
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Refused { code, message } => StoreError::Refused {
+            code: *code,
+            message: message.clone(),
+        },
+        StoreError::SelfTest(m) => StoreError::SelfTest(m.clone()),
+    }
 }
 
 /// Is a SQLite failure worth retrying, and what should an operator be told? The one place

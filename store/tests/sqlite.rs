@@ -2,6 +2,7 @@
 //! ingest log, file locking, the file itself). Each test works in a directory of its own under
 //! the system's temporary directory, removed when the test ends.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -213,6 +214,135 @@ async fn an_event_posted_again_is_not_logged_twice_however_late() {
         .expect("append");
     assert_eq!(seqs, [None, Some(3)], "a repeat after a restart");
     assert_eq!(store.log_end().await.expect("end"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_posts_share_commits_and_each_event_is_logged_once() {
+    let dir = TempDir::new("group");
+    let store = SqliteStore::open(&dir.file()).expect("open");
+    store.migrate().await.expect("migrate");
+    // Another connection holds the write lock while the requests arrive, so they queue (as
+    // they do behind a commit in progress).
+    let mut other = rusqlite::Connection::open(dir.file()).expect("other");
+    let lock = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .expect("lock");
+    // 40 requests of 25 events each: 20 events of their own, and 5 that every request sends
+    // (the same window system retrying through several connections at once).
+    let requests: Vec<Vec<(LogEntry, [u8; 16])>> = (0..40u16)
+        .map(|r| {
+            (0..25u16)
+                .map(|i| {
+                    let n = if i < 5 { i } else { 1000 + r * 100 + i };
+                    let mut id = [0u8; 16];
+                    id[..2].copy_from_slice(&n.to_be_bytes());
+                    let e = LogEntry {
+                        received_at: 1_700_000_000,
+                        source: format!("http:r{r}"),
+                        payload: format!("{{\"n\":{n}}}").into_bytes(),
+                    };
+                    (e, id)
+                })
+                .collect()
+        })
+        .collect();
+    let calls: Vec<_> = requests
+        .iter()
+        .cloned()
+        .map(|entries| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_events(entries, Vec::new()).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for call in &calls {
+        assert!(!call.is_finished(), "no answer before the commit");
+    }
+    assert!(store.read_log(0, 10).await.expect("read").is_empty());
+    lock.rollback().expect("release");
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.expect("task").expect("append"));
+    }
+    assert!(
+        store.log_commits() <= 3,
+        "40 waiting requests took {} commits",
+        store.log_commits()
+    );
+
+    // Every acknowledged entry is in the log once, with its own payload; each shared event is
+    // new to exactly one request and a duplicate to the 39 others.
+    let log = store.read_log(0, 10_000).await.expect("log");
+    let mut acknowledged = BTreeMap::new();
+    let mut firsts = [0; 5];
+    for (request, seqs) in requests.iter().zip(&answers) {
+        assert_eq!(seqs.len(), request.len());
+        for (i, ((entry, _), seq)) in request.iter().zip(seqs).enumerate() {
+            match seq {
+                Some(seq) => {
+                    assert!(acknowledged.insert(*seq, entry.clone()).is_none());
+                    if i < 5 {
+                        firsts[i] += 1;
+                    }
+                }
+                None => assert!(i < 5, "only the shared events are duplicates"),
+            }
+        }
+    }
+    assert_eq!(
+        firsts, [1; 5],
+        "each shared event logged for one request only"
+    );
+    assert_eq!(acknowledged.len(), 40 * 20 + 5);
+    assert_eq!(log, acknowledged.into_iter().collect::<Vec<_>>());
+
+    // Sent again, concurrently: all duplicates, nothing logged.
+    let again: Vec<_> = requests
+        .into_iter()
+        .map(|entries| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_events(entries, Vec::new()).await })
+        })
+        .collect();
+    for call in again {
+        let seqs = call.await.expect("task").expect("append");
+        assert!(seqs.iter().all(Option::is_none), "{seqs:?}");
+    }
+    assert_eq!(store.log_end().await.expect("end"), 40 * 20 + 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_commit_answers_every_request_and_logs_none() {
+    let dir = TempDir::new("group-fail");
+    let store =
+        SqliteStore::open_with_busy_timeout(&dir.file(), Duration::from_millis(300)).expect("open");
+    store.migrate().await.expect("migrate");
+    let mut other = rusqlite::Connection::open(dir.file()).expect("other");
+    let lock = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .expect("lock");
+    let calls: Vec<_> = (0..10u8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .append_events(vec![(entry(n.into()), [n; 16])], Vec::new())
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        let e = call.await.expect("task").expect_err("locked");
+        assert_locked(&e, &dir.file());
+    }
+    lock.rollback().expect("release");
+    assert_eq!(store.log_end().await.expect("end"), 0, "nothing logged");
+    // The identities were not kept either: the same events are new when sent again.
+    let seqs = store
+        .append_events(vec![(entry(1), [1; 16]), (entry(2), [2; 16])], Vec::new())
+        .await
+        .expect("retry");
+    assert_eq!(seqs, [Some(1), Some(2)]);
 }
 
 #[tokio::test]
