@@ -260,12 +260,10 @@ fn open_at_end(s: &Stream, lines: &[&str]) -> BTreeMap<String, (String, String, 
 /// disk was full) and the sender retries them after everything else, as a backfill does. The
 /// alerts on record at the end — which alerts, at which instant — equal the in-order replay's.
 /// The bound (docs/RULES.md, "Order"): held-back events reach back at most
-/// `closed_case_retention_days` (7) of event time; attendance (`staff.*`, `window.*`) goes
-/// through in order, because a sign-out reported after the same person's next sign-in cannot
-/// re-open the 空岗 episode between them (a known limit).
+/// `closed_case_retention_days` (7) of event time.
 #[test]
 fn batches_held_back_and_retried_at_the_end_leave_the_same_alerts_on_record() {
-    for seed in [7, 19, 31, 43, 59] {
+    for seed in [7, 19, 31, 43, 59, 71, 83] {
         let s = stream(seed, 5);
         let ordered: Vec<&str> = s.lines.iter().map(|(_, l)| l.as_str()).collect();
         let want = open_at_end(&s, &ordered);
@@ -275,22 +273,14 @@ fn batches_held_back_and_retried_at_the_end_leave_the_same_alerts_on_record() {
         let held = 4;
         let first = 5 + rng.below((batches.len() - held - 10) as u64) as usize;
         let mut delivered: Vec<&str> = Vec::with_capacity(ordered.len());
-        let attendance =
-            |l: &str| l.contains("\"kind\":\"staff.") || l.contains("\"kind\":\"window.");
         let mut retried: Vec<&str> = Vec::new();
         for (i, b) in batches.iter().enumerate() {
             if (first..first + held).contains(&i) {
-                delivered.extend(b.iter().filter(|l| attendance(l)));
-                retried.extend(b.iter().filter(|l| !attendance(l)));
+                retried.extend_from_slice(b);
             } else {
                 delivered.extend_from_slice(b);
             }
         }
-        assert!(
-            retried.len() > 500,
-            "seed {seed}: {} held back",
-            retried.len()
-        );
         delivered.extend(retried);
         let got = open_at_end(&s, &delivered);
         assert!(

@@ -20,6 +20,7 @@
 //! member receives in a year and adds the ladder's steps right after the card that reached them.
 
 mod apply;
+mod attendance;
 mod batch;
 mod case;
 mod count;

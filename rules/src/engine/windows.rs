@@ -58,6 +58,7 @@ use crate::reference::Reference;
 use crate::time::{Day, Instant};
 use crate::window::{WindowState, WindowStatus};
 
+use super::attendance::{Att, Log};
 use super::case::{inst, t32, Ctx, NEVER, T32};
 use super::explain::{build, retracted, subject, Attribution};
 use super::table::{CompactKey, Sym, Symbols, NONE};
@@ -101,7 +102,7 @@ pub fn office_deadline(
 
 /// Whether a window is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum Mode {
+pub(super) enum Mode {
     Closed,
     Open,
     Paused,
@@ -109,13 +110,13 @@ enum Mode {
 
 /// The event that left an opened window with nobody signed in (evidence for 空岗).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Cause {
+pub(super) struct Cause {
     /// `window.opened`, `staff.signed_out`, or `staff.signed_in` elsewhere (moved away).
-    kind: Kind,
-    event_id: Box<str>,
-    at: T32,
+    pub(super) kind: Kind,
+    pub(super) event_id: Box<str>,
+    pub(super) at: T32,
     /// Who left, for the staff events.
-    staff: Sym,
+    pub(super) staff: Sym,
 }
 
 /// An unstaffed episode in progress.
@@ -278,6 +279,10 @@ pub struct Board {
     /// Waiting tickets' issue times per queue (a multiset: time → count).
     queues: HashMap<Queue, BTreeMap<T32, u32>>,
     tickets: HashMap<TicketKey, Ticket>,
+    /// Each centre's attendance log (`attendance.rs`): what a late sign-in or sign-out is
+    /// replayed with.
+    #[serde(default)]
+    attendance: HashMap<Sym, Log>,
     /// Tickets of past days whose long-wait alert fired and that were never called, by
     /// (centre, issue day, number): kept `closed_case_retention_days` so that a call reported
     /// late (a backfill, a retried batch) still retracts the alert it disproves.
@@ -538,7 +543,7 @@ impl Board {
         });
         let horizon = i64::from(keep_days);
         past.retain(|(_, day, _), _| i64::from(to.0) - i64::from(day.0) <= horizon);
-        let keep_from = t32(to.prev().start());
+        let keep_from = t32(Day(to.0.saturating_sub(keep_days.max(1))).start());
         let Board {
             windows,
             changed,
@@ -776,9 +781,141 @@ impl Engine {
         match &ev.body {
             Body::TicketIssued { ticket_no } => self.ticket_issued(ev, ticket_no, out),
             Body::TicketCalled { ticket_no } => self.ticket_called(ev, ticket_no, out),
+            _ => self.attendance(ev, out),
+        }
+    }
+
+    /// `staff.*` and `window.*`: in order, through the board and onto the centre's log; older
+    /// than the log's latest, into the log and the centre's attendance replayed
+    /// (`attendance.rs`).
+    fn attendance(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Outcome {
+        let own = matches!(ev.body, Body::StaffSignedIn | Body::StaffSignedOut);
+        let (Some(w), Some(center)) = (
+            self.event_window(ev, true),
+            Some(self.symbols.intern(&ev.center_id)),
+        ) else {
+            return Outcome::Inconsistent("no_window");
+        };
+        let staff = match ev.staff_id.as_deref() {
+            Some(s) if own => self.symbols.intern(s),
+            None if own => return Outcome::Inconsistent("no_window"),
+            _ => NONE,
+        };
+        let att = Att {
+            t: t32(ev.occurred_at),
+            event_id: ev.event_id.as_ref().into(),
+            kind: ev.body.kind(),
+            window: w,
+            staff,
+        };
+        let log = self.board.attendance.entry(center).or_default();
+        if log.latest().is_some_and(|l| att.t < l) {
+            if log.insert(att) {
+                self.replay_attendance(center, ev, out);
+            }
+            return Outcome::Applied;
+        }
+        log.insert(att);
+        match &ev.body {
             Body::StaffSignedIn => self.signed_in(ev, out),
             Body::StaffSignedOut => self.signed_out(ev, out),
             _ => self.window_mode(ev, out),
+        }
+    }
+
+    /// A late attendance event was logged: replay the centre's attendance, take its state, fire
+    /// the 空岗 episodes it gives that had not fired and retract those that no longer hold.
+    fn replay_attendance(&mut self, center: Sym, ev: &Event<'_>, out: &mut Vec<Alert>) {
+        let now = t32(self.clock);
+        let t = t32(ev.occurred_at);
+        let Engine {
+            reference,
+            policy,
+            symbols,
+            board,
+            office_hours,
+            stats,
+            ..
+        } = self;
+        let ctx = Ctx {
+            cal: &reference.calendar,
+            policy,
+            reference,
+        };
+        let minutes = policy.unstaffed_minutes;
+        let deadline = |since: T32| {
+            office_deadline(&reference.calendar, office_hours, inst(since), minutes)
+                .map_or(NEVER, t32)
+        };
+        let Some(log) = board.attendance.get(&center) else {
+            return;
+        };
+        let (state, fired) = log.replay(now, &deadline);
+        let mut windows: Vec<Sym> = board.by_center.get(&center).cloned().unwrap_or_default();
+        windows.extend(state.windows.keys().copied());
+        windows.sort_unstable();
+        windows.dedup();
+        for w in windows {
+            let Some(win) = board.windows.get_mut(&w) else {
+                continue;
+            };
+            let want: Vec<_> = fired.iter().filter(|f| f.window == w).collect();
+            let mut changes = Vec::new();
+            for f in win.fired.iter_mut().filter(|f| !f.retracted) {
+                if !want.iter().any(|x| x.since == f.since && x.at == f.at) {
+                    f.retracted = true;
+                    changes.push((f.clone(), true));
+                }
+            }
+            for x in want {
+                let known = win.fired.iter().any(|f| f.since == x.since && f.at == x.at);
+                if !known {
+                    let f = FiredEpisode {
+                        since: x.since,
+                        at: x.at,
+                        cause: x.cause.clone(),
+                        retracted: false,
+                    };
+                    win.fired.push(f.clone());
+                    changes.push((f, false));
+                }
+            }
+            let sim = state.windows.get(&w).cloned().unwrap_or_default();
+            win.mode = sim.mode;
+            win.mode_at = sim.mode_at;
+            win.opened_at = sim.opened_at;
+            win.staff = sim.staff;
+            win.episode = sim.episode.map(|(since, cause)| {
+                let at = deadline(since);
+                Box::new(Episode {
+                    since,
+                    deadline: at,
+                    fired: at != NEVER && at <= now,
+                    cause,
+                })
+            });
+            if let Some(ep) = win
+                .episode
+                .as_ref()
+                .filter(|e| !e.fired && e.deadline != NEVER)
+            {
+                win.timer_due = ep.deadline;
+                board.window_timers.push(Reverse((ep.deadline, w)));
+            }
+            for (f, retract) in changes {
+                let alert = unstaffed_alert(ctx, symbols, w, win, &f);
+                if retract {
+                    stats.retractions += 1;
+                    out.push(retracted(alert, ev));
+                } else {
+                    stats.alerts += 1;
+                    out.push(alert);
+                }
+            }
+            mark_in(&mut board.windows, &mut board.changed, board.collect, w, t);
+        }
+        for (s, (w, last)) in state.staff {
+            board.staff.insert(s, StaffAt { window: w, last });
         }
     }
 
@@ -1252,6 +1389,15 @@ impl Engine {
     pub(super) fn roll_over(&mut self, to: Day) {
         let keep = self.policy.closed_case_retention_days;
         self.board.roll_over(to, keep);
+        // Attendance older than the fired episodes kept is folded into each log's base.
+        let floor = t32(Day(to.0.saturating_sub(keep.max(1))).start());
+        let minutes = self.policy.unstaffed_minutes;
+        let (cal, spans) = (&self.reference.calendar, &self.office_hours);
+        let deadline =
+            |since: T32| office_deadline(cal, spans, inst(since), minutes).map_or(NEVER, t32);
+        for log in self.board.attendance.values_mut() {
+            log.forget_before(floor, &deadline);
+        }
     }
 }
 
@@ -1500,7 +1646,8 @@ mod tests {
             ),
             Outcome::Inconsistent("not_signed_in")
         );
-        // An older sign-in than their latest is out of order.
+        // An older sign-in than their latest takes its place in time (attendance.rs): they
+        // were at W009 from 09:29 until they signed in at W006 at 09:30, and are still there.
         assert_eq!(
             r.send(
                 "2026-03-02T09:29:00+08:00",
@@ -1508,19 +1655,67 @@ mod tests {
                 "S0003",
                 Body::StaffSignedIn
             ),
-            Outcome::Inconsistent("out_of_order")
+            Outcome::Applied
         );
+        assert_eq!(r.status("W006").staff, ["S0003"]);
+        assert!(r.status("W009").staff.is_empty());
         r.send("2026-03-02T09:40:00+08:00", "W006", "", Body::WindowOpened);
         r.send("2026-03-02T17:30:00+08:00", "W006", "", Body::WindowClosed);
         let s = r.status("W006");
         assert_eq!(s.state, WindowState::Closed);
         assert!(s.staff.is_empty(), "closing signs out");
         assert_eq!(s.updated_at.to_string(), "2026-03-02T17:30:00+08:00");
-        // An opening older than the closing is out of order.
+        // An opening older than the closing takes its place in time: still closed.
         assert_eq!(
             r.send("2026-03-02T17:00:00+08:00", "W006", "", Body::WindowOpened),
-            Outcome::Inconsistent("out_of_order")
+            Outcome::Applied
         );
+        assert_eq!(r.status("W006").state, WindowState::Closed);
+    }
+
+    #[test]
+    fn a_sign_out_reported_after_the_next_sign_in_gives_the_episode_between_them() {
+        let mut r = Run::new();
+        r.send("2026-03-02T08:50:00+08:00", "W003", "", Body::WindowOpened);
+        r.send(
+            "2026-03-02T08:55:00+08:00",
+            "W003",
+            "S0003",
+            Body::StaffSignedIn,
+        );
+        r.send(
+            "2026-03-02T10:00:00+08:00",
+            "W003",
+            "S0003",
+            Body::StaffSignedIn,
+        );
+        r.advance("2026-03-02T12:00:00+08:00");
+        assert!(r.out.is_empty(), "staffed all along, as far as was known");
+        // The 09:00 sign-out arrives now: W003 was unstaffed 09:00–10:00, 15 minutes of office
+        // time by 09:15, as the in-order stream says.
+        let late = r.send(
+            "2026-03-02T09:00:00+08:00",
+            "W003",
+            "S0003",
+            Body::StaffSignedOut,
+        );
+        assert_eq!(late, Outcome::Applied);
+        assert_eq!(r.alerts(), ["2026-03-02T09:15:00+08:00 window.unstaffed"]);
+        assert_eq!(r.out[0].subject["since"], "2026-03-02T09:00:00+08:00");
+        assert_eq!(r.out[0].evidence["cause"]["kind"], "staff.signed_out");
+        assert_eq!(
+            r.status("W003").staff,
+            ["S0003"],
+            "signed in again since 10:00"
+        );
+        // Delivered again, it changes nothing.
+        r.send(
+            "2026-03-02T09:00:00+08:00",
+            "W003",
+            "S0003",
+            Body::StaffSignedOut,
+        );
+        assert_eq!(r.out.len(), 1);
     }
 
     #[test]
