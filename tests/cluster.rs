@@ -1114,6 +1114,7 @@ fn assert_the_auditor_sees_what_replay_raised(base: &str, token: &str, data: &Da
             let status = match status.as_str() {
                 "open" => "有效",
                 "retracted" => "已撤销",
+                "cleared" => "已自动解除",
                 other => other,
             };
             let minute = fired - fired.rem_euclid(60);

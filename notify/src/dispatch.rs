@@ -263,7 +263,7 @@ impl Dispatcher {
             let c = &self.channels[i].settings;
             let key = |target: String| Key {
                 alert_id: n.alert_id.clone(),
-                status: n.status.clone(),
+                status: n.ledger_status(),
                 target,
             };
             if c.kind == ChannelKind::Sms {

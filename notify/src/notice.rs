@@ -44,6 +44,10 @@ pub struct Notice {
     /// The computation (deadline, limits).
     #[serde(default)]
     pub evidence: serde_json::Value,
+    /// The engine's revision (0 fired, 1 the same alert with its case's new state, 2+ ended,
+    /// 3+ fired again, e.g. a ladder step reached again).
+    #[serde(default)]
+    pub revision: u8,
     /// The whole alert as received (the generic webhook forwards it).
     #[serde(skip)]
     pub raw: serde_json::Value,
@@ -69,6 +73,17 @@ impl Notice {
             "red" => 2,
             "yellow" => 1,
             _ => 0,
+        }
+    }
+
+    /// The status as the delivery ledger keys it: the status, with the revision once the alert
+    /// has fired again (3 or more), so a step reached again — and its later retraction — is a
+    /// message of its own, while a re-delivery or a state revision of the same line is not.
+    pub fn ledger_status(&self) -> String {
+        if self.revision >= 3 {
+            format!("{}@{}", self.status, self.revision)
+        } else {
+            self.status.clone()
         }
     }
 
