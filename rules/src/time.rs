@@ -61,6 +61,17 @@ impl Day {
         Day(self.0 + n)
     }
 
+    /// The day with the same number `n` months later, or the last day of that month if it has
+    /// none (民法典 §201: Jan 31 + 1 month = Feb 28/29). Saturates at the end of 2099.
+    pub fn plus_months(self, n: u32) -> Day {
+        let (y, m, d) = self.ymd();
+        let months = i64::from(y) * 12 + i64::from(m - 1) + i64::from(n);
+        let year = (months / 12).min(i64::from(MAX_YEAR)) as i32;
+        let month = if months / 12 > i64::from(MAX_YEAR) { 12 } else { (months % 12) as u32 + 1 };
+        let day = d.min(days_in_month(year, month));
+        Day::from_ymd(year, month, day).unwrap_or(self)
+    }
+
     /// The day before (saturating at 2000-01-01).
     pub fn prev(self) -> Day {
         Day(self.0.saturating_sub(1))

@@ -384,7 +384,7 @@ pub(super) fn apply(
             let applied = case.pause_open != 0
                 || case
                     .clock(ctx)
-                    .is_none_or(|c| inst(t) < c.promised_day.end());
+                    .is_none_or(|c| inst(t) < c.promised_at);
             case.rare_mut().extensions.push(Extension {
                 at: t,
                 days: *extra_days,

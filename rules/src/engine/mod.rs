@@ -588,6 +588,7 @@ impl Engine {
         let Engine {
             reference,
             policy,
+            office_hours,
             symbols,
             cases,
             timers,
@@ -598,6 +599,7 @@ impl Engine {
             cal: &reference.calendar,
             policy,
             reference,
+            office: office_hours,
         };
         let generation = cases.generation(slot);
         let Some(case) = cases.get_mut(slot) else {
@@ -666,6 +668,7 @@ impl Engine {
         let Engine {
             reference,
             policy,
+            office_hours,
             symbols,
             matters,
             timers,
@@ -675,6 +678,7 @@ impl Engine {
             cal: &reference.calendar,
             policy,
             reference,
+            office: office_hours,
         };
         let generation = matters.generation(slot);
         let Some(matter) = matters.get_mut(slot) else {
@@ -715,6 +719,7 @@ impl Engine {
             let Engine {
                 reference,
                 policy,
+                office_hours,
                 symbols,
                 cases,
                 stats,
@@ -725,6 +730,7 @@ impl Engine {
                 cal: &reference.calendar,
                 policy,
                 reference,
+                office: office_hours,
             };
             let Some(case) = cases.get_mut(slot) else {
                 return Outcome::Applied;
