@@ -339,6 +339,61 @@ mod tests {
         Day::parse(s).unwrap()
     }
 
+    fn at(s: &str) -> Instant {
+        crate::time::parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn office_time_skips_lunch_nights_holidays_and_pauses() {
+        let cal = Calendar::official();
+        let spans = [(540, 720), (810, 1050)]; // 09:00-12:00, 13:30-17:30
+        let none = || std::iter::empty();
+        let elapse = |since: &str, secs: i64| cal.office_elapse(&spans, at(since), secs, none());
+        // Runs out exactly at the end of a span: that instant, not the next span's start.
+        assert_eq!(
+            elapse("2026-03-09T11:00:00+08:00", 3600),
+            Some(at("2026-03-09T12:00:00+08:00"))
+        );
+        // Over lunch.
+        assert_eq!(
+            elapse("2026-03-09T11:00:00+08:00", 5400),
+            Some(at("2026-03-09T14:00:00+08:00"))
+        );
+        // Accepted at night: starts with the next morning; 劳动节 05-01..05-05 skipped.
+        assert_eq!(
+            elapse("2026-04-30T20:00:00+08:00", 600),
+            Some(at("2026-05-06T09:10:00+08:00"))
+        );
+        assert_eq!(
+            elapse("2026-03-09T11:00:00+08:00", 0),
+            Some(at("2026-03-09T11:00:00+08:00"))
+        );
+        // A pause 11:30-14:30 takes out 90 minutes of office time.
+        let pause = [(
+            at("2026-03-09T11:30:00+08:00"),
+            at("2026-03-09T14:30:00+08:00"),
+        )];
+        assert_eq!(
+            cal.office_elapse(
+                &spans,
+                at("2026-03-09T11:00:00+08:00"),
+                3 * 3600,
+                pause.iter().copied()
+            ),
+            Some(at("2026-03-09T17:00:00+08:00"))
+        );
+        assert_eq!(cal.office_secs(&spans, pause[0].0, pause[0].1), 90 * 60);
+        // Over a weekend: Friday 17:00 to Monday 09:30 is 1 hour of office time.
+        assert_eq!(
+            cal.office_secs(
+                &spans,
+                at("2026-03-13T17:00:00+08:00"),
+                at("2026-03-16T09:30:00+08:00")
+            ),
+            3600
+        );
+    }
+
     #[test]
     fn official_2026_holidays_and_tiaoxiu() {
         let cal = Calendar::official();

@@ -573,7 +573,11 @@ impl Case {
     /// office-time units from the instant itself, over office time with the pauses cut out.
     pub fn limit_end(&self, ctx: Ctx<'_>, unit: Unit, from: T32, n: u32, paused: bool) -> LimitEnd {
         let Some(per_unit) = unit.office_secs() else {
-            let k = if paused { self.pause_days(ctx, unit, from) } else { 0 };
+            let k = if paused {
+                self.pause_days(ctx, unit, from)
+            } else {
+                0
+            };
             let day = last_day(ctx.cal, unit, inst(from).day(), n, k);
             return LimitEnd {
                 at: day.end(),
@@ -593,7 +597,11 @@ impl Case {
         LimitEnd {
             at,
             // The date the limit runs out on: a deadline at a span's end belongs to that day.
-            day: if at > since { Instant(at.0 - 1).day() } else { since.day() },
+            day: if at > since {
+                Instant(at.0 - 1).day()
+            } else {
+                since.day()
+            },
             paused: ((covered - limit).max(0) / 60) as u32,
         }
     }
