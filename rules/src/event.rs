@@ -215,6 +215,16 @@ impl Unit {
         }
     }
 
+    /// The unit in which pauses add to a limit of this unit (§5): minutes of office time for
+    /// the office-time units, natural days for months, the unit itself otherwise.
+    pub fn pause_unit(self) -> Unit {
+        match self {
+            Unit::WorkingHours | Unit::WorkingMinutes => Unit::WorkingMinutes,
+            Unit::Months => Unit::Natural,
+            Unit::Working | Unit::Natural => self,
+        }
+    }
+
     /// Seconds of office time in one unit, for the office-time units (§5); `None` for the
     /// day-based ones.
     pub fn office_secs(self) -> Option<i64> {

@@ -458,7 +458,7 @@ fn pauses_json(ctx: Ctx<'_>, case: &Case, unit: Unit, floor: u32) -> Value {
                 "to": inst(p.to),
                 "kinds": pause::names(p.kinds),
                 "days": pause_amount(ctx, unit, from, p.to),
-                "unit": unit.as_str(),
+                "unit": unit.pause_unit().as_str(),
             })
         })
         .collect();
@@ -511,6 +511,7 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
         "limit": limit_json(promised, case.promised_unit),
         "extension_days": clock.extension_days,
         "pause_days": clock.promised_pause_days,
+        "pause_unit": case.promised_unit.pause_unit().as_str(),
         "pauses": pauses_json(ctx, case, case.promised_unit, start_t),
         "extensions": extensions_json(case),
         "deadline_date": d,
@@ -523,6 +524,8 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
         "legal_deadline_date": clock.legal.map(|(l, _)| l),
         "legal_deadline": clock.legal_at,
         "legal_pause_days": clock.legal.map(|(_, k)| k),
+        "legal_pause_unit": (case.legal_days != u16::MAX)
+            .then(|| case.legal_unit.pause_unit().as_str()),
         "provisional_years": years,
     });
     let limit_text = format!(
@@ -598,6 +601,7 @@ fn stage_clock(
         "start": start,
         "limit": limit_json(days, case.promised_unit),
         "pause_days": k,
+        "pause_unit": case.promised_unit.pause_unit().as_str(),
         "pauses": pauses_json(ctx, case, case.promised_unit, started),
         "deadline_date": d,
         "deadline": at,
