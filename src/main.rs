@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod adapt;
 mod config;
+mod export;
 mod local;
 use config::Config;
 use ingest::decode::DecodeOptions;
@@ -108,6 +109,9 @@ enum Command {
         #[arg(value_name = "FILE")]
         input: Option<PathBuf>,
     },
+    /// Upward export (SPEC §9 Outbound, 三级联网): stored alerts and their 督办 as the GB/T
+    /// 39046 电子监察 dataset, NDJSON, from embedded mode's --data or cluster mode's ClickHouse.
+    Export(Box<export::ExportArgs>),
     /// Manage dashboard users: add or change one, list them, mint a token.
     #[command(subcommand)]
     User(UserCommand),
@@ -524,6 +528,7 @@ fn main() -> ExitCode {
                 .zip(input);
             adapt::lint(dir, loaded, adapt::LintArgs { events, format })
         }
+        Command::Export(args) => export::export(*args, cfg),
         Command::Cluster(args) => cluster(*args, cfg),
         Command::Migrate(args) => {
             args.clickhouse.apply(&mut cfg.clickhouse);

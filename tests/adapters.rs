@@ -326,11 +326,6 @@ fn the_cases_cover_every_table_and_every_default_code() {
         }
         for c in format.columns() {
             for (code, meaning) in c.defaults {
-                // Units the engine does not compute yet (SPEC §4 v1.1, not yet in the decoder)
-                // cannot be replayed; adapters unit tests cover their mapping.
-                if ["working_hours", "working_minutes", "months"].contains(meaning) {
-                    continue;
-                }
                 if !used.contains(&(c.name, code.to_string())) {
                     missing.push(format!(
                         "{} {} {code:?} = {meaning}",

@@ -300,6 +300,7 @@ fn every_command_has_help() {
         vec!["simulate", "--help"],
         vec!["cluster", "--help"],
         vec!["api", "--help"],
+        vec!["export", "--help"],
         vec!["user", "add", "--help"],
     ] {
         let out = jiancha(&args);
@@ -325,8 +326,8 @@ fn help_lists_the_commands_in_the_order_a_newcomer_needs_them() {
     assert_eq!(
         listed,
         [
-            "demo", "replay", "check", "serve", "simulate", "adapt", "lint", "user", "config",
-            "cluster", "migrate", "api", "help"
+            "demo", "replay", "check", "serve", "simulate", "adapt", "lint", "export", "user",
+            "config", "cluster", "migrate", "api", "help"
         ],
         "{text}"
     );

@@ -98,6 +98,10 @@ impl Backend for ClusterBackend {
         Box::pin(glue::history(&self.store, filter, "ClickHouse"))
     }
 
+    fn actions(&self) -> BoxFuture<'_, Result<Vec<Action>, BackendError>> {
+        Box::pin(glue::actions(&self.store, "ClickHouse"))
+    }
+
     fn dead_letters<'a>(
         &'a self,
         filter: &'a DeadLetterFilter,

@@ -53,6 +53,11 @@ pub trait Backend: Send + Sync + 'static {
         Box::pin(async { Err(no_history()) })
     }
 
+    /// Every stored action on alerts, oldest first (the upward export's 督办).
+    fn actions(&self) -> BoxFuture<'_, Result<Vec<Action>, BackendError>> {
+        Box::pin(async { Err(no_history()) })
+    }
+
     /// 绩效 counts per key over a period.
     fn performance<'a>(
         &'a self,
@@ -181,6 +186,13 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
+    fn actions(&self) -> BoxFuture<'_, Result<Vec<Action>, BackendError>> {
+        Box::pin(async move {
+            self.check()?;
+            Ok(MemoryBackend::actions(self))
+        })
+    }
+
     fn record_action<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             self.check()?;

@@ -350,6 +350,34 @@ pub(crate) async fn alerts_csv(
         .into_response())
 }
 
+/// `GET /api/v1/export/gb39046`: the upward export (SPEC §9 Outbound) of the alerts the
+/// history's filters select, in the caller's jurisdiction, with their 督办: the GB/T 39046
+/// 电子监察 dataset as NDJSON ([`crate::export`]).
+pub(crate) async fn export_gb39046(
+    State(api): State<Api>,
+    who: Principal,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    who.require(READERS, "the upward export")?;
+    let Query(q) = q.map_err(from_query_rejection)?;
+    let mut filter = q.filter(&who)?;
+    filter.limit = MAX_PAGE;
+    let records = crate::export::from_backend(api.0.backend.as_ref(), &filter, &api.directory())
+        .await
+        .map_err(store_error)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"jiancha-gb39046.ndjson\"",
+            ),
+        ],
+        crate::export::ndjson(&records),
+    )
+        .into_response())
+}
+
 /// `GET /api/v1/cases/{case_id}/timeline`: the case's events as received, oldest first; only
 /// events inside the caller's jurisdiction.
 pub(crate) async fn case_timeline(

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod backend;
 pub mod error;
 pub mod events;
+pub mod export;
 mod history;
 pub mod hub;
 mod live;
@@ -262,6 +263,7 @@ impl Api {
             .route("/api/v1/windows", get(rest::windows))
             .route("/api/v1/history/alerts", get(history::alerts))
             .route("/api/v1/history/alerts.csv", get(history::alerts_csv))
+            .route("/api/v1/export/gb39046", get(history::export_gb39046))
             .route(
                 "/api/v1/cases/{case_id}/timeline",
                 get(history::case_timeline),

@@ -45,6 +45,8 @@ const time = (v) => (typeof v === "string" && ISO.test(v) ? fmtTime(v, true) : v
 const yuan = (fen) => (Number(fen) / 100).toFixed(2) + " 元";
 const limit = (l) => (l && typeof l === "object" ? `${l.days} ${zh("unit", l.unit)}` : null);
 const yesNo = (b) => (b ? "是" : "否");
+// Pauses add days, or minutes of office time to a limit in working hours/minutes (RULES.md).
+const pauseAmount = (v, unit) => (unit === "working_minutes" ? v + " 分钟（工作时间）" : v + " 天");
 const staff = (id) => (id ? names.staff(id) : null);
 const windowName = (id) => (id ? names.window(id) : null);
 
@@ -84,7 +86,7 @@ const FIELDS = {
   case_type: ["办件类型", (v) => zh("case_type", v)],
   limit: ["承诺时限", limit],
   extension_days: ["延长天数", (v) => (v ? v + " 天" : null)],
-  pause_days: ["暂停天数", (v) => (v ? v + " 天" : null)],
+  pause_days: ["暂停天数", (v, ev) => (v ? pauseAmount(v, ev.pause_unit) : null)],
   pauses: ["暂停", (ps) => (ps.length ? list(ps.map((p) =>
     `${time(p.from)} 至 ${time(p.to)}，${(p.kinds || []).map((k) => zh("pause", k)).join("、")}，计 ${p.days} ${zh("unit", p.unit)}`)) : null)],
   extensions: ["延长审批", (xs) => (xs.length ? list(xs.map((x) =>
@@ -97,7 +99,7 @@ const FIELDS = {
   legal_limit: ["法定时限", limit],
   legal_deadline_date: ["法定期限", (v) => v],
   legal_deadline: null,
-  legal_pause_days: ["法定时限暂停", (v) => (v ? v + " 天" : null)],
+  legal_pause_days: ["法定时限暂停", (v, ev) => (v ? pauseAmount(v, ev.legal_pause_unit) : null)],
   red_basis: ["红牌依据", (v) => zh("red_basis", v)],
   provisional_years: ["暂定年份", (ys) => (ys.length ? ys.map((y) => y + " 年").join("、") + "（节假日安排未发布，按周末推算）" : null)],
   stage: ["环节", (v) => zh("stage", v)],
@@ -179,7 +181,7 @@ export function evidenceFields(ev, skip = []) {
     if (!field || skip.includes(key) || value === null || value === undefined || value === "") continue;
     let shown;
     try {
-      shown = field[1](value);
+      shown = field[1](value, ev);
     } catch (_) {
       shown = null; // an unexpected shape: left to the raw JSON below
     }

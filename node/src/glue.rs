@@ -159,7 +159,17 @@ pub async fn timeline<S: Store>(store: &S, case_id: &str) -> Result<Vec<Value>, 
         .collect())
 }
 
+/// Every stored action that this version knows, oldest first (the upward export's 督办).
+pub async fn actions<S: Store>(store: &S, name: &str) -> Result<Vec<Action>, BackendError> {
+    let rows = store.actions().await.map_err(|e| backend_error(name, e))?;
+    Ok(rows.into_iter().filter_map(action_of).collect())
+}
+
 impl<S: Store> Backend for StoreBackend<S> {
+    fn actions(&self) -> BoxFuture<'_, Result<Vec<Action>, BackendError>> {
+        Box::pin(actions(&self.store, self.name))
+    }
+
     fn history<'a>(
         &'a self,
         filter: &'a HistoryFilter,

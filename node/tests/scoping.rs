@@ -289,6 +289,7 @@ async fn no_endpoint_and_no_socket_shows_another_countys_data() {
                 "/api/v1/history/alerts?month=2026-11&center=XY",
                 "/api/v1/history/alerts?month=2026-11&window=XY-W01",
                 "/api/v1/history/alerts.csv?month=2026-11",
+                "/api/v1/export/gb39046?month=2026-11",
                 "/api/v1/performance?by=department&month=2026-11",
                 "/api/v1/performance?by=window&month=2026-11",
                 "/api/v1/performance?by=staff&month=2026-11",
@@ -312,6 +313,7 @@ async fn no_endpoint_and_no_socket_shows_another_countys_data() {
                 "/api/v1/alerts?region=430624",
                 "/api/v1/history/alerts?month=2026-11&region=430624",
                 "/api/v1/history/alerts.csv?month=2026-11&region=430624",
+                "/api/v1/export/gb39046?month=2026-11&region=430624",
                 "/api/v1/performance?by=department&month=2026-11&region=430624",
             ] {
                 let (status, text) = c.call("GET", path, &t, "");

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::reference::ReferenceError;
-use crate::time::{Day, MAX_YEAR, MIN_YEAR};
+use crate::time::{Day, Instant, MAX_YEAR, MIN_YEAR};
 
 /// Last year covered by the precomputed tables; later than [`MAX_YEAR`] so that limits counted
 /// from the last supported event dates still land inside the table.
@@ -31,6 +31,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("2026.json", include_str!("../data/holidays/2026.json")),
     ("2027.json", include_str!("../data/holidays/2027.json")),
 ];
+
+/// How far an office-time walk goes: the largest office-time limit (3,650 hours at 7 hours a
+/// day) spans about 750 calendar days.
+pub const OFFICE_WALK_DAYS: u32 = 800;
 
 /// A working-day calendar over 2000-01-01 ..= 2111-12-31.
 #[derive(Debug, Clone)]
@@ -209,6 +213,83 @@ impl Calendar {
             .map_or(self.last_day(), |&d| Day(d))
     }
 
+    /// The instant at which `secs` seconds of office time have elapsed since `since`, not
+    /// counting what falls inside `pauses` (closed `[from, to)` intervals, in order). Office
+    /// time is the `spans` (minutes after local midnight, `[start, end)`) of working days; a
+    /// limit that runs out exactly at the end of a span ends at that instant (SPEC §5). `secs`
+    /// = 0 gives `since`. `None` if the office time does not run out within
+    /// [`OFFICE_WALK_DAYS`] (no span, or no working day, configured).
+    pub fn office_elapse(
+        &self,
+        spans: &[(u32, u32)],
+        since: Instant,
+        secs: i64,
+        pauses: impl Iterator<Item = (Instant, Instant)> + Clone,
+    ) -> Option<Instant> {
+        if secs <= 0 {
+            return Some(since);
+        }
+        let mut left = secs;
+        let mut found = None;
+        self.office_segments(spans, since, pauses, |from, to| {
+            if left <= to - from {
+                found = Some(Instant(from + left));
+                return false;
+            }
+            left -= to - from;
+            true
+        });
+        found
+    }
+
+    /// Seconds of office time in `[a, b)` (working days' `spans` only).
+    pub fn office_secs(&self, spans: &[(u32, u32)], a: Instant, b: Instant) -> i64 {
+        let mut total = 0;
+        self.office_segments(spans, a, std::iter::empty(), |from, to| {
+            if from >= b.0 {
+                return false;
+            }
+            total += to.min(b.0) - from;
+            true
+        });
+        total
+    }
+
+    /// Calls `f(from, to)` for each stretch of office time from `since` on, in order, with the
+    /// `pauses` cut out, until `f` returns false or [`OFFICE_WALK_DAYS`] have been walked. The
+    /// walk is per day: office-time limits are hours, so it ends after a few days.
+    fn office_segments(
+        &self,
+        spans: &[(u32, u32)],
+        since: Instant,
+        pauses: impl Iterator<Item = (Instant, Instant)> + Clone,
+        mut f: impl FnMut(i64, i64) -> bool,
+    ) {
+        let mut day = since.day();
+        for _ in 0..OFFICE_WALK_DAYS {
+            if self.is_working(day) {
+                let midnight = day.start().0;
+                for &(a, b) in spans {
+                    let mut from = (midnight + i64::from(a) * 60).max(since.0);
+                    let to = midnight + i64::from(b) * 60;
+                    for (p0, p1) in pauses.clone() {
+                        if p1.0 <= from || p0.0 >= to {
+                            continue;
+                        }
+                        if p0.0 > from && !f(from, p0.0) {
+                            return;
+                        }
+                        from = from.max(p1.0);
+                    }
+                    if to > from && !f(from, to) {
+                        return;
+                    }
+                }
+            }
+            day = day.plus(1);
+        }
+    }
+
     /// `s + n` days, moved forward to the next working day if needed (民法典 §203).
     pub fn add_natural_days(&self, s: Day, n: u32) -> Day {
         self.working_day_on_or_after(s.plus(n))
@@ -256,6 +337,61 @@ mod tests {
 
     fn d(s: &str) -> Day {
         Day::parse(s).unwrap()
+    }
+
+    fn at(s: &str) -> Instant {
+        crate::time::parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn office_time_skips_lunch_nights_holidays_and_pauses() {
+        let cal = Calendar::official();
+        let spans = [(540, 720), (810, 1050)]; // 09:00-12:00, 13:30-17:30
+        let none = || std::iter::empty();
+        let elapse = |since: &str, secs: i64| cal.office_elapse(&spans, at(since), secs, none());
+        // Runs out exactly at the end of a span: that instant, not the next span's start.
+        assert_eq!(
+            elapse("2026-03-09T11:00:00+08:00", 3600),
+            Some(at("2026-03-09T12:00:00+08:00"))
+        );
+        // Over lunch.
+        assert_eq!(
+            elapse("2026-03-09T11:00:00+08:00", 5400),
+            Some(at("2026-03-09T14:00:00+08:00"))
+        );
+        // Accepted at night: starts with the next morning; 劳动节 05-01..05-05 skipped.
+        assert_eq!(
+            elapse("2026-04-30T20:00:00+08:00", 600),
+            Some(at("2026-05-06T09:10:00+08:00"))
+        );
+        assert_eq!(
+            elapse("2026-03-09T11:00:00+08:00", 0),
+            Some(at("2026-03-09T11:00:00+08:00"))
+        );
+        // A pause 11:30-14:30 takes out 90 minutes of office time.
+        let pause = [(
+            at("2026-03-09T11:30:00+08:00"),
+            at("2026-03-09T14:30:00+08:00"),
+        )];
+        assert_eq!(
+            cal.office_elapse(
+                &spans,
+                at("2026-03-09T11:00:00+08:00"),
+                3 * 3600,
+                pause.iter().copied()
+            ),
+            Some(at("2026-03-09T17:00:00+08:00"))
+        );
+        assert_eq!(cal.office_secs(&spans, pause[0].0, pause[0].1), 90 * 60);
+        // Over a weekend: Friday 17:00 to Monday 09:30 is 1 hour of office time.
+        assert_eq!(
+            cal.office_secs(
+                &spans,
+                at("2026-03-13T17:00:00+08:00"),
+                at("2026-03-16T09:30:00+08:00")
+            ),
+            3600
+        );
     }
 
     #[test]

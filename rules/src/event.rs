@@ -194,6 +194,12 @@ wire_enum!(
         Working = "working",
         /// 自然日
         Natural = "natural",
+        /// 工作小时: office time (`office_hours` of working days), from the acceptance instant.
+        WorkingHours = "working_hours",
+        /// 工作分钟: office time, like [`Unit::WorkingHours`].
+        WorkingMinutes = "working_minutes",
+        /// 自然月 (民法典 §201–§203).
+        Months = "months",
     }
 );
 
@@ -203,6 +209,29 @@ impl Unit {
         match self {
             Unit::Working => "个工作日",
             Unit::Natural => "个自然日",
+            Unit::WorkingHours => "个工作小时",
+            Unit::WorkingMinutes => "个工作分钟",
+            Unit::Months => "个月",
+        }
+    }
+
+    /// The unit in which pauses add to a limit of this unit (§5): minutes of office time for
+    /// the office-time units, natural days for months, the unit itself otherwise.
+    pub fn pause_unit(self) -> Unit {
+        match self {
+            Unit::WorkingHours | Unit::WorkingMinutes => Unit::WorkingMinutes,
+            Unit::Months => Unit::Natural,
+            Unit::Working | Unit::Natural => self,
+        }
+    }
+
+    /// Seconds of office time in one unit, for the office-time units (§5); `None` for the
+    /// day-based ones.
+    pub fn office_secs(self) -> Option<i64> {
+        match self {
+            Unit::WorkingHours => Some(3600),
+            Unit::WorkingMinutes => Some(60),
+            Unit::Working | Unit::Natural | Unit::Months => None,
         }
     }
 }

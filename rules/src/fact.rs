@@ -47,7 +47,8 @@ pub struct CaseFact {
     pub legal_unit: Unit,
     /// Extension days applied.
     pub extension_days: u32,
-    /// Days the clock was paused (promised unit).
+    /// What the pauses added to the promised limit, in `promised_unit.pause_unit()`: days
+    /// (natural days for months), minutes of office time for the office-time units.
     pub pause_days: u32,
     /// Promised last day D.
     pub deadline_date: Day,

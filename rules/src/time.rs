@@ -61,6 +61,21 @@ impl Day {
         Day(self.0 + n)
     }
 
+    /// The day with the same number `n` months later, or the last day of that month if it has
+    /// none (民法典 §201: Jan 31 + 1 month = Feb 28/29). Saturates at the end of 2099.
+    pub fn plus_months(self, n: u32) -> Day {
+        let (y, m, d) = self.ymd();
+        let months = i64::from(y) * 12 + i64::from(m - 1) + i64::from(n);
+        let year = (months / 12).min(i64::from(MAX_YEAR)) as i32;
+        let month = if months / 12 > i64::from(MAX_YEAR) {
+            12
+        } else {
+            (months % 12) as u32 + 1
+        };
+        let day = d.min(days_in_month(year, month));
+        Day::from_ymd(year, month, day).unwrap_or(self)
+    }
+
     /// The day before (saturating at 2000-01-01).
     pub fn prev(self) -> Day {
         Day(self.0.saturating_sub(1))
@@ -331,6 +346,22 @@ fn civil_from_days(days: i64) -> (i32, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_keep_the_day_number_or_take_the_months_last_day() {
+        let d = |s: &str| Day::parse(s).unwrap();
+        assert_eq!(d("2026-01-31").plus_months(1), d("2026-02-28"));
+        assert_eq!(d("2028-01-31").plus_months(1), d("2028-02-29"));
+        assert_eq!(d("2026-01-31").plus_months(2), d("2026-03-31"));
+        assert_eq!(d("2026-03-31").plus_months(1), d("2026-04-30"));
+        assert_eq!(d("2026-11-15").plus_months(3), d("2027-02-15"));
+        assert_eq!(d("2026-03-02").plus_months(0), d("2026-03-02"));
+        assert_eq!(
+            d("2099-06-30").plus_months(12),
+            d("2099-12-30"),
+            "saturates at 2099"
+        );
+    }
 
     #[test]
     fn parses_offsets_into_the_same_instant() {

@@ -381,10 +381,8 @@ pub(super) fn apply(
         }
         Body::CaseExtended { extra_days } => {
             // 限时办结: an extension asked for after the promised deadline moves nothing.
-            let applied = case.pause_open != 0
-                || case
-                    .clock(ctx)
-                    .is_none_or(|c| inst(t) < c.promised_day.end());
+            let applied =
+                case.pause_open != 0 || case.clock(ctx).is_none_or(|c| inst(t) < c.promised_at);
             case.rare_mut().extensions.push(Extension {
                 at: t,
                 days: *extra_days,

@@ -363,6 +363,21 @@ pub struct Ctx<'a> {
     pub policy: &'a Policy,
     /// Catalogue.
     pub reference: &'a Reference,
+    /// `office_hours` spans (minutes after local midnight), for the office-time units.
+    pub office: &'a [(u32, u32)],
+}
+
+/// Where a limit runs out (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitEnd {
+    /// The deadline instant: 00:00 after D for the day units, the moment the office time runs
+    /// out for the office-time units.
+    pub at: Instant,
+    /// D, the last day: for the office-time units the date of the deadline instant.
+    pub day: Day,
+    /// What the pauses added: days of the unit (natural days for months), minutes of office
+    /// time for the office-time units.
+    pub paused: u32,
 }
 
 /// The case clock's computation, ready to be fired or shown as evidence.
@@ -376,41 +391,72 @@ pub struct Clock {
     pub extension_days: u32,
     /// Promised last day D.
     pub promised_day: Day,
+    /// Promised deadline instant (the end of D, or when the office time runs out).
+    pub promised_at: Instant,
     /// Pause days added to the promised limit.
     pub promised_pause_days: u32,
     /// 预警 day, when warnings apply.
     pub warning_day: Option<Day>,
+    /// 预警 instant: the start of the 预警 day, or half the office time for office-time units.
+    pub warning_at: Option<Instant>,
     /// Supervision last day (D + supervise_working_days).
     pub supervision_day: Day,
-    /// Legal last day and its pause days.
+    /// Legal last day and its pause days (minutes for office-time units).
     pub legal: Option<(Day, u32)>,
+    /// Legal deadline instant.
+    pub legal_at: Option<Instant>,
 }
 
 impl Clock {
     /// Red fires at the earlier of supervision and legal deadline instants; true if legal.
     pub fn red(&self) -> (Instant, bool) {
         let sup = self.supervision_day.end();
-        match self.legal {
-            Some((l, _)) if l.end() < sup => (l.end(), true),
+        match self.legal_at {
+            Some(l) if l < sup => (l, true),
             _ => (sup, false),
         }
     }
 }
 
-/// Days of `unit` in `(a, b]`.
-pub fn days_between(cal: &Calendar, unit: Unit, a: Day, b: Day) -> u32 {
+/// What a pause from `from` to `to` adds to a limit of `unit` (§5): the days of the unit in
+/// `(date(from), date(to)]` (natural days for months), or the minutes of office time in
+/// `[from, to)` for the office-time units.
+pub fn pause_amount(ctx: Ctx<'_>, unit: Unit, from: T32, to: T32) -> u32 {
+    let (a, b) = (inst(from).day(), inst(to).day());
     match unit {
-        Unit::Working => cal.working_days_between(a, b),
-        Unit::Natural => b.0.saturating_sub(a.0),
+        Unit::Working => ctx.cal.working_days_between(a, b),
+        Unit::Natural | Unit::Months => b.0.saturating_sub(a.0),
+        Unit::WorkingHours | Unit::WorkingMinutes => {
+            (ctx.cal.office_secs(ctx.office, inst(from), inst(to)) / 60) as u32
+        }
     }
 }
 
-/// D for a limit of `days` (+ `extra` pause days) from start `s` (§5 arithmetic).
-pub fn last_day(cal: &Calendar, unit: Unit, s: Day, days: u32) -> Day {
+/// D for a day-based limit of `n` units from start date `s`, with `k` pause days (§5):
+/// working days count on; natural days and months land on a date moved to the next working
+/// day if needed (months: the same day number N months on, or that month's last day, then the
+/// pause days). Office-time units are not day-based: see [`Case::limit_end`].
+pub fn last_day(cal: &Calendar, unit: Unit, s: Day, n: u32, k: u32) -> Day {
     match unit {
-        Unit::Working => cal.add_working_days(s, days),
-        Unit::Natural => cal.add_natural_days(s, days),
+        Unit::Working => cal.add_working_days(s, n + k),
+        Unit::Natural => cal.add_natural_days(s, n + k),
+        Unit::Months => cal.working_day_on_or_after(s.plus_months(n).plus(k)),
+        // Counted as working days only if a caller forgets the office time: never silently 0.
+        Unit::WorkingHours | Unit::WorkingMinutes => cal.add_working_days(s, n + k),
     }
+}
+
+/// When `secs` of office time (without the `pauses`) have elapsed since `since`; a limit that
+/// cannot run out within the walk (no working day configured) ends where the walk ends.
+fn office_instant(
+    ctx: Ctx<'_>,
+    since: Instant,
+    secs: i64,
+    pauses: impl Iterator<Item = (Instant, Instant)> + Clone,
+) -> Instant {
+    ctx.cal
+        .office_elapse(ctx.office, since, secs, pauses)
+        .unwrap_or_else(|| since.day().plus(crate::calendar::OFFICE_WALK_DAYS).start())
 }
 
 impl Case {
@@ -512,13 +558,52 @@ impl Case {
         true
     }
 
-    /// Pause days of `unit` that fall after `floor` (only the part of each pause after it).
-    pub fn pause_days(&self, cal: &Calendar, unit: Unit, floor: T32) -> u32 {
+    /// Pause days of `unit` that fall after `floor` (only the part of each pause after it);
+    /// minutes of office time for the office-time units.
+    pub fn pause_days(&self, ctx: Ctx<'_>, unit: Unit, floor: T32) -> u32 {
         self.pauses()
             .iter()
             .filter(|p| p.to > floor)
-            .map(|p| days_between(cal, unit, inst(p.from.max(floor)).day(), inst(p.to).day()))
+            .map(|p| pause_amount(ctx, unit, p.from.max(floor), p.to))
             .sum()
+    }
+
+    /// Where a limit of `n` `unit`s counted from `from` runs out (§5), with the closed pauses
+    /// after `from` when `paused`. Day units count from the date of `from` (not counted);
+    /// office-time units from the instant itself, over office time with the pauses cut out.
+    pub fn limit_end(&self, ctx: Ctx<'_>, unit: Unit, from: T32, n: u32, paused: bool) -> LimitEnd {
+        let Some(per_unit) = unit.office_secs() else {
+            let k = if paused {
+                self.pause_days(ctx, unit, from)
+            } else {
+                0
+            };
+            let day = last_day(ctx.cal, unit, inst(from).day(), n, k);
+            return LimitEnd {
+                at: day.end(),
+                day,
+                paused: k,
+            };
+        };
+        let since = inst(from);
+        let pauses = self
+            .pauses()
+            .iter()
+            .filter(move |p| paused && p.to > from)
+            .map(move |p| (inst(p.from.max(from)), inst(p.to)));
+        let limit = i64::from(n) * per_unit;
+        let at = office_instant(ctx, since, limit, pauses);
+        let covered = ctx.cal.office_secs(ctx.office, since, at);
+        LimitEnd {
+            at,
+            // The date the limit runs out on: a deadline at a span's end belongs to that day.
+            day: if at > since {
+                Instant(at.0 - 1).day()
+            } else {
+                since.day()
+            },
+            paused: ((covered - limit).max(0) / 60) as u32,
+        }
     }
 
     /// Applied extension days.
@@ -530,6 +615,18 @@ impl Case {
                 .map(|x| u32::from(x.days))
                 .sum()
         })
+    }
+
+    /// When the office time of the promised limit is half gone (the office-time units' 预警,
+    /// §5), counting the closed pauses after `from`.
+    fn office_halfway(&self, ctx: Ctx<'_>, from: T32, n: u32, per_unit: i64) -> Option<Instant> {
+        let half = i64::from(n) * per_unit / 2;
+        let pauses = self
+            .pauses()
+            .iter()
+            .filter(move |p| p.to > from)
+            .map(move |p| (inst(p.from.max(from)), inst(p.to)));
+        (half > 0).then(|| office_instant(ctx, inst(from), half, pauses))
     }
 
     /// Last day of the current acceptance period, if one runs.
@@ -573,31 +670,36 @@ impl Case {
         let ext = self.extension_days();
         let cal = ctx.cal;
         let promised_n = u32::from(self.promised_days) + ext;
-        let promised_pause_days = self.pause_days(cal, self.promised_unit, start_t);
-        let promised_day = last_day(
-            cal,
-            self.promised_unit,
-            start,
-            promised_n + promised_pause_days,
-        );
-        let w = ctx.policy.warn_before_working_days;
-        let warning_day = (w >= 1 && promised_n >= 1)
-            .then(|| cal.working_days_before(promised_day, w - 1))
-            .flatten();
+        let promised = self.limit_end(ctx, self.promised_unit, start_t, promised_n, true);
+        let (warning_day, warning_at) = match self.promised_unit.office_secs() {
+            Some(per_unit) => {
+                let at = self.office_halfway(ctx, start_t, promised_n, per_unit);
+                (at.map(Instant::day), at)
+            }
+            None => {
+                let w = ctx.policy.warn_before_working_days;
+                let day = (w >= 1 && promised_n >= 1)
+                    .then(|| cal.working_days_before(promised.day, w - 1))
+                    .flatten();
+                (day, day.map(Day::start))
+            }
+        };
         let legal = (self.legal_days != u16::MAX).then(|| {
-            let k = self.pause_days(cal, self.legal_unit, start_t);
             let n = u32::from(self.legal_days) + ext;
-            (last_day(cal, self.legal_unit, start, n + k), k)
+            self.limit_end(ctx, self.legal_unit, start_t, n, true)
         });
         Some(Clock {
             start,
             deemed,
             extension_days: ext,
-            promised_day,
-            promised_pause_days,
+            promised_day: promised.day,
+            promised_at: promised.at,
+            promised_pause_days: promised.paused,
             warning_day,
-            supervision_day: cal.add_working_days(promised_day, ctx.policy.supervise_working_days),
-            legal,
+            warning_at,
+            supervision_day: cal.add_working_days(promised.day, ctx.policy.supervise_working_days),
+            legal: legal.map(|l| (l.day, l.paused)),
+            legal_at: legal.map(|l| l.at),
         })
     }
 
@@ -624,17 +726,10 @@ impl Case {
         })
     }
 
-    /// Last day of the open stage (with the pauses inside it) and its pause days.
-    pub fn stage_day(&self, ctx: Ctx<'_>, stage: Stage, started: T32) -> Option<(Day, u32)> {
+    /// End of the open stage's limit (with the pauses inside it).
+    pub fn stage_end(&self, ctx: Ctx<'_>, stage: Stage, started: T32) -> Option<LimitEnd> {
         let limit = self.stage_limit(ctx, stage)?;
-        let k = self.pause_days(ctx.cal, limit.unit, started);
-        let d = last_day(
-            ctx.cal,
-            limit.unit,
-            inst(started).day(),
-            u32::from(limit.days) + k,
-        );
-        Some((d, k))
+        Some(self.limit_end(ctx, limit.unit, started, u32::from(limit.days), true))
     }
 
     /// The open special procedure, if any.
@@ -659,15 +754,10 @@ impl Case {
         }
     }
 
-    /// Last day of a special procedure's own limit.
-    pub fn special_day(ctx: Ctx<'_>, sp: &Special) -> Option<Day> {
+    /// End of a special procedure's own limit (its own clock: no pauses).
+    pub fn special_end(&self, ctx: Ctx<'_>, sp: &Special) -> Option<LimitEnd> {
         let limit = sp.limit?;
-        Some(last_day(
-            ctx.cal,
-            limit.unit,
-            inst(sp.started_at).day(),
-            u32::from(limit.days),
-        ))
+        Some(self.limit_end(ctx, limit.unit, sp.started_at, u32::from(limit.days), false))
     }
 
     /// Every alert still to fire, with its instant, in firing order for equal instants.
@@ -688,10 +778,10 @@ impl Case {
         if self.pause_open == 0 {
             if let Some(clock) = self.clock(ctx) {
                 let accepted = inst(self.accepted_at);
-                let yellow = clock.promised_day.end().max(held);
-                if let Some(w) = clock.warning_day {
+                let yellow = clock.promised_at.max(held);
+                if let Some(w) = clock.warning_at {
                     // A warning no earlier than the yellow card would tell nobody anything.
-                    let warn = w.start().max(accepted).max(held);
+                    let warn = w.max(accepted).max(held);
                     if self.fired & fired::WARNING == 0 && warn < yellow {
                         out.push(warn, Due::Warning);
                     }
@@ -705,16 +795,16 @@ impl Case {
             }
             if let Some((stage, started)) = self.open_stage() {
                 if self.fired & (fired::STAGE << stage.index()) == 0 {
-                    if let Some((d, _)) = self.stage_day(ctx, stage, started) {
-                        out.push(d.end().max(held), Due::Stage(stage));
+                    if let Some(end) = self.stage_end(ctx, stage, started) {
+                        out.push(end.at.max(held), Due::Stage(stage));
                     }
                 }
             }
         }
         if let Some(sp) = self.open_special() {
             if !sp.fired {
-                if let Some(d) = Case::special_day(ctx, sp) {
-                    out.push(d.end(), Due::Special);
+                if let Some(end) = self.special_end(ctx, sp) {
+                    out.push(end.at, Due::Special);
                 }
             }
         }

@@ -101,6 +101,7 @@ impl Engine {
                         cal: &self.reference.calendar,
                         policy: &self.policy,
                         reference: &self.reference,
+                        office: &self.office_hours,
                     };
                     if inst(accepted) < Case::fee_deadline(ctx, t) {
                         return Outcome::Applied;
@@ -375,6 +376,7 @@ impl Engine {
             cal: &self.reference.calendar,
             policy: &self.policy,
             reference: &self.reference,
+            office: &self.office_hours,
         };
         let Some(m) = self.matters.get_mut(slot) else {
             return false;

@@ -11,7 +11,7 @@ use crate::alert::{alert_id, Alert, AlertStatus, Level, Rule, Subject};
 use crate::event::{Event, Procedure, Unit};
 use crate::time::{Day, Instant};
 
-use super::case::{days_between, inst, pause, Case, Clock, Ctx, Due, NEVER, T32};
+use super::case::{inst, pause, pause_amount, Case, Clock, Ctx, Due, NEVER, T32};
 use super::table::{Sym, Symbols, NONE};
 
 /// Build the alert for `due`, firing at `at`; `n` is the acceptance period or special-procedure
@@ -298,7 +298,7 @@ pub fn case_state(ctx: Ctx<'_>, case: &Case) -> Value {
     }
     let closed_at = inst(case.closed_at);
     let overdue = case.clock(ctx).map(|c| {
-        if closed_at < c.promised_day.end() {
+        if closed_at < c.promised_at {
             0
         } else {
             ctx.cal
@@ -432,6 +432,16 @@ fn item_name(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> String {
         .unwrap_or_else(|| "未知事项".into())
 }
 
+/// A deadline as messages say it: the last day D for the day units, the day and the minute the
+/// office time runs out (`2026-03-02 15:00`) for the office-time units.
+fn deadline_text(unit: Unit, day: Day, at: Instant) -> String {
+    if unit.office_secs().is_none() {
+        return day.to_string();
+    }
+    let text = at.to_string();
+    format!("{} {}", day, text.get(11..16).unwrap_or_default())
+}
+
 fn limit_json(days: u32, unit: Unit) -> Value {
     json!({"days": days, "unit": unit.as_str()})
 }
@@ -447,8 +457,8 @@ fn pauses_json(ctx: Ctx<'_>, case: &Case, unit: Unit, floor: u32) -> Value {
                 "from": inst(from),
                 "to": inst(p.to),
                 "kinds": pause::names(p.kinds),
-                "days": days_between(ctx.cal, unit, inst(from).day(), inst(p.to).day()),
-                "unit": unit.as_str(),
+                "days": pause_amount(ctx, unit, from, p.to),
+                "unit": unit.pause_unit().as_str(),
             })
         })
         .collect();
@@ -478,8 +488,10 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
     let Clock {
         start,
         promised_day: d,
+        promised_at,
         ..
     } = clock;
+    let due_text = deadline_text(case.promised_unit, d, promised_at);
     let (_, red_is_legal) = clock.red();
     let legal_day = clock.legal.map(|(l, _)| l);
     let last = match due {
@@ -499,17 +511,21 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
         "limit": limit_json(promised, case.promised_unit),
         "extension_days": clock.extension_days,
         "pause_days": clock.promised_pause_days,
+        "pause_unit": case.promised_unit.pause_unit().as_str(),
         "pauses": pauses_json(ctx, case, case.promised_unit, start_t),
         "extensions": extensions_json(case),
         "deadline_date": d,
-        "deadline": d.end(),
+        "deadline": promised_at,
+        "warning_at": clock.warning_at,
         "supervision_date": clock.supervision_day,
         "supervision_deadline": clock.supervision_day.end(),
         "legal_limit": (case.legal_days != u16::MAX)
             .then(|| limit_json(u32::from(case.legal_days), case.legal_unit)),
         "legal_deadline_date": clock.legal.map(|(l, _)| l),
-        "legal_deadline": clock.legal.map(|(l, _)| l.end()),
+        "legal_deadline": clock.legal_at,
         "legal_pause_days": clock.legal.map(|(_, k)| k),
+        "legal_pause_unit": (case.legal_days != u16::MAX)
+            .then(|| case.legal_unit.pause_unit().as_str()),
         "provisional_years": years,
     });
     let limit_text = format!(
@@ -526,18 +542,22 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
         Due::Warning => {
             ev["warning_date"] = json!(clock.warning_day);
             format!(
-                "预警：办件 {}（{name}）承诺时限{limit_text}，将于 {d} 届满，请抓紧办结{deemed}{note}",
+                "预警：办件 {}（{name}）承诺时限{limit_text}，将于 {due_text} 届满，请抓紧办结{deemed}{note}",
                 case.id
             )
         }
         Due::Yellow => format!(
-            "黄牌：办件 {}（{name}）已超过承诺时限{limit_text}（应于 {d} 前办结），尚未办结{deemed}{note}",
+            "黄牌：办件 {}（{name}）已超过承诺时限{limit_text}（应于 {due_text} 前办结），尚未办结{deemed}{note}",
             case.id
         ),
         _ => {
             ev["red_basis"] = json!(if red_is_legal { "legal" } else { "supervision" });
             let basis = if red_is_legal {
-                format!("已超过法定时限（应于 {} 前办结）", legal_day.unwrap_or(d))
+                let legal = match (legal_day, clock.legal_at) {
+                    (Some(day), Some(at)) => deadline_text(case.legal_unit, day, at),
+                    _ => due_text.clone(),
+                };
+                format!("已超过法定时限（应于 {legal} 前办结）")
             } else {
                 format!("超过承诺时限后 {} 个工作日督办期仍未办结", ctx.policy.supervise_working_days)
             };
@@ -568,9 +588,10 @@ fn stage_clock(
 ) -> (String, Value) {
     let (open, started) = case.open_stage().unwrap_or((stage, case.accepted_at));
     let limit = case.stage_limit(ctx, open);
-    let (d, k) = case
-        .stage_day(ctx, open, started)
-        .unwrap_or((inst(started).day(), 0));
+    let end = case.stage_end(ctx, open, started);
+    let (d, k) = end.map_or((inst(started).day(), 0), |e| (e.day, e.paused));
+    let at = end.map_or(inst(started), |e| e.at);
+    let due_text = deadline_text(case.promised_unit, d, at);
     let start = inst(started).day();
     let (note, years) = provisional(ctx, start, d);
     let days = limit.map_or(0, |l| u32::from(l.days));
@@ -580,13 +601,14 @@ fn stage_clock(
         "start": start,
         "limit": limit_json(days, case.promised_unit),
         "pause_days": k,
+        "pause_unit": case.promised_unit.pause_unit().as_str(),
         "pauses": pauses_json(ctx, case, case.promised_unit, started),
         "deadline_date": d,
-        "deadline": d.end(),
+        "deadline": at,
         "provisional_years": years,
     });
     let message = format!(
-        "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {d} 前完成），尚未完成{note}",
+        "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {due_text} 前完成），尚未完成{note}",
         case.id,
         stage.zh(),
         case.promised_unit.zh()
@@ -599,7 +621,9 @@ fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Value) {
         return (format!("办件 {} 特别程序信息缺失", case.id), Value::Null);
     };
     let start = inst(sp.started_at).day();
-    let d = Case::special_day(ctx, &sp).unwrap_or(start);
+    let end = case.special_end(ctx, &sp);
+    let d = end.map_or(start, |e| e.day);
+    let at = end.map_or(d.end(), |e| e.at);
     let (note, years) = provisional(ctx, start, d);
     let (days, unit) = sp
         .limit
@@ -611,11 +635,12 @@ fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Value) {
         "start": start,
         "limit": limit_json(days, unit),
         "deadline_date": d,
-        "deadline": d.end(),
+        "deadline": at,
         "provisional_years": years,
     });
+    let due_text = deadline_text(unit, d, at);
     let message = format!(
-        "黄牌：办件 {}（{name}）的特别程序（{}）超过其时限{days}{}（应于 {d} 前结束），尚未结束{note}",
+        "黄牌：办件 {}（{name}）的特别程序（{}）超过其时限{days}{}（应于 {due_text} 前结束），尚未结束{note}",
         case.id,
         procedure_zh(sp.procedure),
         unit.zh()
@@ -769,9 +794,9 @@ pub fn fact(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> Option<crate::fact:
     let (start_t, _) = case.start(ctx)?;
     let completed_at = inst(case.closed_at);
     let done = completed_at.day();
-    let deadline = clock.promised_day.end();
-    let legal_deadline = clock.legal.map(|(l, _)| l.end());
-    let paused = case.pause_days(ctx.cal, Unit::Working, start_t);
+    let deadline = clock.promised_at;
+    let legal_deadline = clock.legal_at;
+    let paused = case.pause_days(ctx, Unit::Working, start_t);
     let who = Attribution::of_case(symbols, case);
     Some(crate::fact::CaseFact {
         case_id: case.id.to_string(),

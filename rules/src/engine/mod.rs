@@ -589,6 +589,7 @@ impl Engine {
         let Engine {
             reference,
             policy,
+            office_hours,
             symbols,
             cases,
             timers,
@@ -599,6 +600,7 @@ impl Engine {
             cal: &reference.calendar,
             policy,
             reference,
+            office: office_hours,
         };
         let generation = cases.generation(slot);
         let Some(case) = cases.get_mut(slot) else {
@@ -667,6 +669,7 @@ impl Engine {
         let Engine {
             reference,
             policy,
+            office_hours,
             symbols,
             matters,
             timers,
@@ -676,6 +679,7 @@ impl Engine {
             cal: &reference.calendar,
             policy,
             reference,
+            office: office_hours,
         };
         let generation = matters.generation(slot);
         let Some(matter) = matters.get_mut(slot) else {
@@ -716,6 +720,7 @@ impl Engine {
             let Engine {
                 reference,
                 policy,
+                office_hours,
                 symbols,
                 cases,
                 stats,
@@ -726,6 +731,7 @@ impl Engine {
                 cal: &reference.calendar,
                 policy,
                 reference,
+                office: office_hours,
             };
             let Some(case) = cases.get_mut(slot) else {
                 return Outcome::Applied;

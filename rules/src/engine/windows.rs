@@ -76,28 +76,7 @@ pub fn office_deadline(
     if minutes == 0 {
         return None;
     }
-    let mut left = i64::from(minutes) * 60;
-    let mut day = since.day();
-    // The longest run of days off is about nine (春节 with its weekends); a year bounds the walk
-    // even for a calendar with no working day at all.
-    for _ in 0..=366 {
-        if cal.is_working(day) {
-            let midnight = day.start().0;
-            for &(a, b) in spans {
-                let from = (midnight + i64::from(a) * 60).max(since.0);
-                let to = midnight + i64::from(b) * 60;
-                if to <= from {
-                    continue;
-                }
-                if left <= to - from {
-                    return Some(Instant(from + left));
-                }
-                left -= to - from;
-            }
-        }
-        day = day.plus(1);
-    }
-    None
+    cal.office_elapse(spans, since, i64::from(minutes) * 60, std::iter::empty())
 }
 
 /// Whether a window is open.
@@ -773,6 +752,7 @@ impl Engine {
             cal: &self.reference.calendar,
             policy: &self.policy,
             reference: &self.reference,
+            office: &self.office_hours,
         }
     }
 
@@ -841,6 +821,7 @@ impl Engine {
             cal: &reference.calendar,
             policy,
             reference,
+            office: office_hours,
         };
         let minutes = policy.unstaffed_minutes;
         let deadline = |since: T32| {
@@ -1092,6 +1073,7 @@ impl Engine {
             cal: &self.reference.calendar,
             policy: &self.policy,
             reference: &self.reference,
+            office: &self.office_hours,
         };
         let Board {
             windows,
@@ -1131,6 +1113,7 @@ impl Engine {
             cal: &self.reference.calendar,
             policy: &self.policy,
             reference: &self.reference,
+            office: &self.office_hours,
         };
         let Some(win) = self.board.windows.get_mut(&w) else {
             return false;
