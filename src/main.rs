@@ -662,6 +662,27 @@ fn load(refdata: &config::ReferenceSection) -> Option<reference_dir::Loaded> {
     }
 }
 
+/// `sources.csv` of the reference directory for the dashboards; `None` (after printing the
+/// problems) when it is malformed: refused at start-up like the other reference files.
+fn sources(refdata: &config::ReferenceSection) -> Option<Vec<dashboard_api::SourceEntry>> {
+    let Some(dir) = &refdata.dir else {
+        return Some(Vec::new());
+    };
+    match adapt::source_entries(dir) {
+        Ok(sources) => Some(sources),
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!(
+                "error: reference data refused ({} problems)",
+                problems.len()
+            );
+            None
+        }
+    }
+}
+
 fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Instant>) -> ExitCode {
     let Some(loaded) = load(refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
@@ -715,12 +736,16 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
         return ExitCode::from(EXIT_UNUSABLE);
     };
     let reference = Arc::new(loaded.reference);
+    let Some(sources) = sources(&file.reference) else {
+        return ExitCode::from(EXIT_UNUSABLE);
+    };
     let mut cfg = cluster_config(&file, file.cluster.listen);
     cfg.api = match api_settings(&file.api, &file.security) {
         Ok(api) => api.map(|mut a| {
             a.config.future_skew_secs = i64::from(loaded.policy.future_skew_minutes) * 60;
             a.config.policy = loaded.policy.clone();
-            a.directory = dashboard_api::Directory::from_reference(&reference);
+            a.directory =
+                dashboard_api::Directory::from_reference(&reference).with_sources(sources);
             a
         }),
         Err(e) => {
@@ -808,8 +833,12 @@ fn api(args: ApiOnlyArgs, mut file: Config) -> ExitCode {
             if let Some(dir) = &file.reference.dir {
                 match ingest::reference_dir::load(dir, None) {
                     Ok(loaded) => {
+                        let Some(sources) = sources(&file.reference) else {
+                            return ExitCode::from(EXIT_UNUSABLE);
+                        };
                         api.directory =
                             dashboard_api::Directory::from_reference(&Arc::new(loaded.reference))
+                                .with_sources(sources)
                     }
                     Err(errors) => {
                         for e in errors {

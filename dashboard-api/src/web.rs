@@ -155,6 +155,24 @@ pub struct Directory {
     staff: Vec<StaffEntry>,
     departments: BTreeMap<String, String>,
     items: BTreeMap<String, String>,
+    sources: Vec<SourceEntry>,
+}
+
+/// A source system of `sources.csv` (SPEC §4, §10), as the binary read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceEntry {
+    /// `source`, as events carry it.
+    pub source: String,
+    /// Display name (empty: unnamed).
+    pub name: String,
+    /// Centre of its records (may be empty).
+    pub center_id: String,
+    /// Region (may be empty: then its centre's, if the reference knows it).
+    pub region: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Transport.
+    pub transport: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +210,37 @@ impl Directory {
             _ if region.is_empty() => "全省".to_string(),
             _ => format!("辖区 {region}"),
         }
+    }
+
+    /// The directory with `sources.csv`'s rows; a row without a region takes its centre's.
+    pub fn with_sources(mut self, sources: Vec<SourceEntry>) -> Directory {
+        self.sources = sources
+            .into_iter()
+            .map(|mut s| {
+                if s.region.is_empty() {
+                    if let Some(c) = self.centers.iter().find(|c| c.center_id == s.center_id) {
+                        s.region = c.region.clone();
+                    }
+                }
+                s
+            })
+            .collect();
+        self
+    }
+
+    /// The listed sources of a jurisdiction (region prefix): those whose region it covers.
+    pub fn sources_in<'a>(
+        &'a self,
+        region_prefix: &'a str,
+    ) -> impl Iterator<Item = &'a SourceEntry> + 'a {
+        self.sources
+            .iter()
+            .filter(move |s| !s.region.is_empty() && s.region.starts_with(region_prefix))
+    }
+
+    /// A listed source by name.
+    pub fn source(&self, source: &str) -> Option<&SourceEntry> {
+        self.sources.iter().find(|s| s.source == source)
     }
 
     /// The reference data it was made from, if any.
@@ -264,6 +313,7 @@ impl Directory {
                 .iter()
                 .map(|i| (i.code.clone(), i.name.clone()))
                 .collect(),
+            sources: Vec::new(),
         }
     }
 
