@@ -62,6 +62,7 @@ static ASSETS: &[Asset] = &[
     asset!("timeline.js", JS),
     asset!("evidence.js", JS),
     asset!("charts.js", JS),
+    asset!("sources.js", JS),
     // Apache ECharts (scripts/update-echarts.sh), with its licence, notice and the licence of
     // the d3 code it embeds, served beside it.
     asset!("echarts.min.js", JS),
@@ -77,6 +78,7 @@ static PAGES: &[(&str, &[u8])] = &[
     ("leader", include_bytes!("../web/leader.html")),
     ("inspector", include_bytes!("../web/inspector.html")),
     ("auditor", include_bytes!("../web/auditor.html")),
+    ("sources", include_bytes!("../web/sources.html")),
 ];
 
 /// Only this origin, no inline script or style, no framing by other sites.
