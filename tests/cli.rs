@@ -346,7 +346,7 @@ fn migrate_creates_the_clickhouse_schema_and_is_idempotent() {
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("applied migrations [1, 2, 3, 5, 6, 7]")
+        stdout.contains("applied migrations [1, 2, 3, 5, 6, 7, 10]")
             && stdout.contains("self-test read back"),
         "{stdout}"
     );

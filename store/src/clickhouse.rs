@@ -1118,9 +1118,20 @@ impl Store for ClickHouseStore {
         self.fetch(&query::dead_letters(&self.dialect(), q)).await
     }
 
-    /// Five reads with `FINAL` (a re-delivered event counts once), concurrently.
+    /// Five reads with `FINAL` (a re-delivered event counts once), concurrently. Behind
+    /// Distributed fronts the completions are joined `GLOBAL`: read once and sent to every
+    /// shard, since a case's events are spread over the shards (and ClickHouse refuses a
+    /// Distributed subquery inside a Distributed read otherwise).
     async fn source_health(&self, q: &SourceQuery) -> Result<Vec<SourceFigures>, StoreError> {
-        let [daily, delays, totals, last, dead] = query::source_health(&self.dialect(), q);
+        let dialect = if self.distributed().await? {
+            Dialect {
+                left_join: "GLOBAL ANY LEFT JOIN",
+                ..self.dialect()
+            }
+        } else {
+            self.dialect()
+        };
+        let [daily, delays, totals, last, dead] = query::source_health(&dialect, q);
         let (daily, delays, totals, last, dead) = tokio::join!(
             self.fetch(&daily),
             self.fetch(&delays),
