@@ -862,6 +862,44 @@ pub fn parse_source_list(text: &str) -> Result<Vec<SourceInfo>, Vec<SourcesError
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sources_csv_is_read_whole_and_refused_with_lines() {
+        let text = "source,name,center_id,region,vendor,transport\n\
+                    sdjc:pj,平江审批系统,PJ,430626,浪潮,poll\n\
+                    gdbs:yy,,,430621,,http\n";
+        let rows = parse_source_list(text).expect("valid");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (
+                rows[0].name.as_str(),
+                rows[0].vendor.as_str(),
+                rows[0].transport.as_str()
+            ),
+            ("平江审批系统", "浪潮", "poll")
+        );
+        assert_eq!(rows[1].name, "", "unnamed");
+        // The adapters' placing keeps only the sources that name a centre.
+        assert_eq!(parse_sources(text).expect("valid").len(), 1);
+        let bad = "source,name,center_id,region,vendor,transport\n\
+                   sdjc:pj,a,PJ,430626,,\n\
+                   ,b,PJ,430626,,\n\
+                   sdjc:pj,c,PJ,430626,,\n\
+                   x,d,PJ,4306,,\n";
+        let errors = parse_source_list(bad).expect_err("refused");
+        let lines: Vec<_> = errors.iter().map(|e| (e.line, e.reason.clone())).collect();
+        assert_eq!(
+            lines,
+            [
+                (Some(3), "empty source".to_string()),
+                (Some(4), "source \"sdjc:pj\" is listed twice".to_string()),
+                (
+                    Some(5),
+                    "region \"4306\" is not a 6-digit GB/T 2260 code".to_string()
+                ),
+            ]
+        );
+    }
     use super::*;
 
     fn reference() -> Reference {
