@@ -869,27 +869,24 @@ fn api(args: ApiOnlyArgs, mut file: Config) -> ExitCode {
 }
 
 fn check(refdata: &config::ReferenceSection) -> ExitCode {
+    // Every problem of the directory at once: the adapters' files and sources.csv are checked
+    // even when the §4 files are refused.
+    let (problems, adapter_notes) = refdata.dir.as_deref().map(adapt::check).unwrap_or_default();
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
     let Some(loaded) = load(refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
-    for note in &loaded.notes {
+    for note in loaded.notes.iter().chain(&adapter_notes) {
         println!("note: {note}");
     }
-    if let Some(dir) = &refdata.dir {
-        let (problems, notes) = adapt::check(dir);
-        for note in &notes {
-            println!("note: {note}");
-        }
-        if !problems.is_empty() {
-            for p in &problems {
-                eprintln!("error: {p}");
-            }
-            eprintln!(
-                "error: adapter configuration refused ({} problems)",
-                problems.len()
-            );
-            return ExitCode::from(EXIT_UNUSABLE);
-        }
+    if !problems.is_empty() {
+        eprintln!(
+            "error: adapter configuration refused ({} problems)",
+            problems.len()
+        );
+        return ExitCode::from(EXIT_UNUSABLE);
     }
     let r = &loaded.reference;
     println!(
