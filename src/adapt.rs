@@ -62,6 +62,34 @@ pub fn config(dir: &Path, format: Format) -> Result<(Codes, Option<String>), Vec
     }
 }
 
+/// The source systems of `DIR/sources.csv` (none without the file), as the dashboards name
+/// them; problems as `file:line: reason`.
+pub fn source_entries(dir: &Path) -> Result<Vec<dashboard_api::SourceEntry>, Vec<String>> {
+    let path = dir.join("sources.csv");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(vec![format!("{}: cannot read: {e}", path.display())]),
+    };
+    let rows = adapters::parse_source_list(&text).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| located(&path, e.line, &e.reason))
+            .collect::<Vec<_>>()
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|s| dashboard_api::SourceEntry {
+            source: s.source,
+            name: s.name,
+            center_id: s.center_id,
+            region: s.region,
+            vendor: s.vendor,
+            transport: s.transport,
+        })
+        .collect())
+}
+
 fn located(path: &Path, line: Option<usize>, reason: &str) -> String {
     match line {
         Some(l) => format!("{}:{l}: {reason}", path.display()),

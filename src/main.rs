@@ -667,6 +667,27 @@ fn load(refdata: &config::ReferenceSection) -> Option<reference_dir::Loaded> {
     }
 }
 
+/// `sources.csv` of the reference directory for the dashboards; `None` (after printing the
+/// problems) when it is malformed: refused at start-up like the other reference files.
+fn sources(refdata: &config::ReferenceSection) -> Option<Vec<dashboard_api::SourceEntry>> {
+    let Some(dir) = &refdata.dir else {
+        return Some(Vec::new());
+    };
+    match adapt::source_entries(dir) {
+        Ok(sources) => Some(sources),
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!(
+                "error: reference data refused ({} problems)",
+                problems.len()
+            );
+            None
+        }
+    }
+}
+
 fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Instant>) -> ExitCode {
     let Some(loaded) = load(refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
@@ -720,12 +741,16 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
         return ExitCode::from(EXIT_UNUSABLE);
     };
     let reference = Arc::new(loaded.reference);
+    let Some(sources) = sources(&file.reference) else {
+        return ExitCode::from(EXIT_UNUSABLE);
+    };
     let mut cfg = cluster_config(&file, file.cluster.listen);
     cfg.api = match api_settings(&file.api, &file.security) {
         Ok(api) => api.map(|mut a| {
             a.config.future_skew_secs = i64::from(loaded.policy.future_skew_minutes) * 60;
             a.config.policy = loaded.policy.clone();
-            a.directory = dashboard_api::Directory::from_reference(&reference);
+            a.directory =
+                dashboard_api::Directory::from_reference(&reference).with_sources(sources);
             a
         }),
         Err(e) => {
@@ -813,8 +838,12 @@ fn api(args: ApiOnlyArgs, mut file: Config) -> ExitCode {
             if let Some(dir) = &file.reference.dir {
                 match ingest::reference_dir::load(dir, None) {
                     Ok(loaded) => {
+                        let Some(sources) = sources(&file.reference) else {
+                            return ExitCode::from(EXIT_UNUSABLE);
+                        };
                         api.directory =
                             dashboard_api::Directory::from_reference(&Arc::new(loaded.reference))
+                                .with_sources(sources)
                     }
                     Err(errors) => {
                         for e in errors {
@@ -845,27 +874,24 @@ fn api(args: ApiOnlyArgs, mut file: Config) -> ExitCode {
 }
 
 fn check(refdata: &config::ReferenceSection) -> ExitCode {
+    // Every problem of the directory at once: the adapters' files and sources.csv are checked
+    // even when the §4 files are refused.
+    let (problems, adapter_notes) = refdata.dir.as_deref().map(adapt::check).unwrap_or_default();
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
     let Some(loaded) = load(refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
-    for note in &loaded.notes {
+    for note in loaded.notes.iter().chain(&adapter_notes) {
         println!("note: {note}");
     }
-    if let Some(dir) = &refdata.dir {
-        let (problems, notes) = adapt::check(dir);
-        for note in &notes {
-            println!("note: {note}");
-        }
-        if !problems.is_empty() {
-            for p in &problems {
-                eprintln!("error: {p}");
-            }
-            eprintln!(
-                "error: adapter configuration refused ({} problems)",
-                problems.len()
-            );
-            return ExitCode::from(EXIT_UNUSABLE);
-        }
+    if !problems.is_empty() {
+        eprintln!(
+            "error: adapter configuration refused ({} problems)",
+            problems.len()
+        );
+        return ExitCode::from(EXIT_UNUSABLE);
     }
     let r = &loaded.reference;
     println!(

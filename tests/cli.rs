@@ -213,6 +213,11 @@ fn bad_reference_data_is_refused_with_file_line_and_reason() {
         "warn_before_working_days = 1\nsupervise_days = 3\n",
     )
     .expect("write");
+    fs::write(
+        dir.join("sources.csv"),
+        "source,name,center_id,region,vendor,transport\nsdjc:pj,平江审批,C,430626,,poll\nsdjc:pj,又一个,C,430626,,poll\n",
+    )
+    .expect("write");
     let out = jiancha(&["check", "--reference", dir.to_str().unwrap_or_default()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -222,6 +227,7 @@ fn bad_reference_data_is_refused_with_file_line_and_reason() {
         "windows.csv:2: region".to_string(),
         "2027.json:2: date \"2027-01-32\"".to_string(),
         "policy.toml:2: unknown field `supervise_days`".to_string(),
+        "sources.csv:3: source \"sdjc:pj\" is listed twice".to_string(),
     ] {
         assert!(stderr.contains(&want), "missing {want:?} in:\n{stderr}");
     }
@@ -347,7 +353,7 @@ fn migrate_creates_the_clickhouse_schema_and_is_idempotent() {
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("applied migrations [1, 2, 3, 5, 6, 7]")
+        stdout.contains("applied migrations [1, 2, 3, 5, 6, 7, 10]")
             && stdout.contains("self-test read back"),
         "{stdout}"
     );

@@ -119,6 +119,16 @@ fn the_dashboards_work_in_a_real_browser() {
         &reference.join("centers.csv"),
         "YY-ZWFW,岳阳楼区政务服务中心\n",
     );
+    // The source systems (SPEC §10): 平江's window system (the publisher's HTTP source), one
+    // that never reported, and 岳阳楼区's, which 平江's users must never see.
+    std::fs::write(
+        reference.join("sources.csv"),
+        "source,name,center_id,region,vendor,transport\n\
+         http:web-publisher,平江窗口系统,PJ-ZWFW,430626,某窗口厂商,http\n\
+         pj-old-approval,平江旧审批系统,,430626,旧厂商,poll\n\
+         yy-approval,岳阳楼审批系统,YY-ZWFW,430602,某厂商,poll\n",
+    )
+    .expect("sources.csv");
     let users = dir.join("users.toml");
     for (username, role, region, name) in [
         ("web-leader", "leader", "430626", "平江县长办公室"),

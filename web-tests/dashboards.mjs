@@ -181,11 +181,83 @@ await step("the login page refuses a wrong password and a publisher account, in 
   pages.pop();
 });
 
+await step("数据源: the source-health page shows 平江's sources with the figures of what was sent, and the 大屏's panel", async () => {
+  // What the simulated week sent (all through the publisher, so its source), worked out here
+  // from the file: events per day, report delays, case events reported after their case's
+  // completion report.
+  const sent = readFileSync(process.env.EVENTS_FILE, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l))
+    .filter((e) => e.occurred_at < CUTOFF);
+  assert.ok(sent.every((e) => !e.source && e.reported_at && e.region === "430626"));
+  const days = ["2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20"];
+  const perDay = days.map((d) => sent.filter((e) => e.occurred_at.startsWith(d)).length);
+  const delays = sent.map((e) => (Date.parse(e.reported_at) - Date.parse(e.occurred_at)) / 1000).sort((a, b) => a - b);
+  const rank = (q) => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))];
+  const done = new Map();
+  for (const e of sent) {
+    if (e.kind !== "case.completed") continue;
+    const t = Date.parse(e.reported_at);
+    if (!done.has(e.case_id) || t < done.get(e.case_id)) done.set(e.case_id, t);
+  }
+  const caseEvents = sent.filter((e) => e.kind.startsWith("case.") && e.kind !== "case.completed");
+  const after = caseEvents.filter((e) => done.has(e.case_id) && Date.parse(e.reported_at) > done.get(e.case_id)).length;
+
+  const page = await newPage();
+  await logIn(page, "web-leader");
+  await page.waitForURL(/\/ui\/leader$/);
+  await page.goto(BASE + "/ui/sources?from=2026-11-16&to=2026-11-20");
+  await page.waitForSelector('#rows tr[data-source="http:web-publisher"]');
+  const rows = await page.$$eval("#rows tr[data-source]", (trs) => trs.map((tr) => ({
+    source: tr.dataset.source,
+    status: tr.dataset.status,
+    text: tr.textContent,
+    figures: Object.fromEntries([...tr.querySelectorAll("[data-figure]")].map((td) => [td.dataset.figure, td.textContent])),
+    points: tr.querySelector("polyline")?.getAttribute("points").split(" ").length,
+    spark: tr.querySelector("svg.spark")?.getAttribute("class"),
+  })));
+  // 平江's two sources, named from sources.csv; never 岳阳楼区's.
+  assert.deepEqual(rows.map((r) => r.source), ["http:web-publisher", "pj-old-approval"]);
+  const body = await page.textContent("body");
+  assert.ok(!body.includes("岳阳楼") && !body.includes("yy-approval"), "another county's source is on 平江's page");
+  const [pub, old] = rows;
+  assert.match(pub.text, /平江窗口系统/);
+  assert.equal(pub.figures.events, String(sent.length));
+  const p50 = await page.$eval('#rows tr[data-source="http:web-publisher"]', (tr) => tr.querySelector('[data-figure="p50"]').textContent);
+  const secs = (s) => (s < 60 ? `${s} 秒` : null);
+  if (secs(rank(0.5))) assert.equal(p50, secs(rank(0.5)));
+  if (secs(rank(0.95))) assert.equal(pub.figures.p95, secs(rank(0.95)));
+  assert.equal(pub.figures.after, caseEvents.length ? (after / caseEvents.length * 100).toFixed(1) + "%" : "—");
+  assert.equal(pub.figures.corrections, "0");
+  assert.equal(pub.figures.withdrawals, "0");
+  assert.equal(pub.figures.last.slice(0, 10), "2026-11-20");
+  // The sparkline has a point per day; weeks after its last report the feed is silent.
+  assert.equal(pub.points, days.length);
+  assert.equal(pub.status, "silent");
+  assert.match(pub.spark, /spark-silent/);
+  const api = await get("/api/v1/sources?from=2026-11-16&to=2026-11-20", leaderToken);
+  assert.deepEqual(api.sources[0].per_day, perDay, "events per day as sent");
+  // Listed but never heard from: silent, 从未报送.
+  assert.match(old.text, /平江旧审批系统/);
+  assert.equal(old.figures.last, "从未报送");
+  assert.equal(old.status, "silent");
+  await assertFits(page, "数据源 at 1920×1080");
+  await page.screenshot({ path: join(SHOTS, "sources-1920.png") });
+  // The 大屏's panel: a row per source with its colour, on a laptop screen without scrolling.
+  await page.setViewportSize({ width: 1366, height: 768 });
+  await page.goto(BASE + "/ui/leader");
+  await page.waitForSelector('#source-list li[data-source="http:web-publisher"].silent');
+  assert.match(await page.textContent("#sources-panel"), /平江窗口系统/);
+  assert.match(await page.textContent("#sources-note"), /静默 2/);
+  await assertFits(page, "the 大屏 with its 数据源 panel at 1366×768", { vertical: true });
+  await page.screenshot({ path: join(SHOTS, "leader-sources-1366.png") });
+  await page.context().close();
+  pages.pop();
+});
+
 const leader = await newPage();
 await step("the leader lands on the 大屏 with every window of 平江 as a tile, and no other county's", async () => {
   await logIn(leader, "web-leader");
   await leader.waitForURL(/\/ui\/leader$/);
-  assert.deepEqual(await navOf(leader), ["大屏", "查询与绩效"]);
+  assert.deepEqual(await navOf(leader), ["大屏", "查询与绩效", "数据源"]);
   await leader.waitForFunction(() => document.querySelectorAll(".tile").length === 40);
   assert.equal(await leader.$('.tile[data-window^="YY-"]'), null);
   const states = await leader.$$eval(".tile", (ts) => ts.map((t) => t.dataset.state));
@@ -585,7 +657,7 @@ await step("a province admin sees both counties and switches the 大屏 to one c
   const page = await newPage();
   await logIn(page, "web-admin");
   await page.waitForURL(/\/ui\/leader$/);
-  assert.deepEqual(await navOf(page), ["大屏", "督办台", "查询与绩效"]);
+  assert.deepEqual(await navOf(page), ["大屏", "督办台", "查询与绩效", "数据源"]);
   // Several centres: the rollup first, the two centres side by side.
   await page.waitForFunction(() => document.querySelectorAll("#rollup-table tr[data-center]").length === 2);
   assert.equal(await page.$$eval(".tile", (ts) => ts.length), 0);

@@ -767,8 +767,38 @@ fn yuan_to_fen(v: &str) -> Option<u64> {
         .checked_add(frac)
 }
 
-/// `sources.csv`: `source,name,center_id,region,vendor,transport` → source → (centre, region).
+/// A row of `sources.csv` (SPEC §4, §10): a source system, the name the dashboards show for
+/// it, and the centre and region of its records (either may be empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// `source`, as events carry it.
+    pub source: String,
+    /// Display name (empty: unnamed).
+    pub name: String,
+    /// Centre of its records.
+    pub center_id: String,
+    /// GB/T 2260 region (validated when given).
+    pub region: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Transport (`poll`, `http`, `kafka`…; free text).
+    pub transport: String,
+}
+
+/// `sources.csv`: `source,name,center_id,region,vendor,transport` → source → (centre, region),
+/// for the sources that name a centre.
 pub fn parse_sources(text: &str) -> Result<HashMap<String, (String, String)>, Vec<SourcesError>> {
+    Ok(parse_source_list(text)?
+        .into_iter()
+        .filter(|s| !s.center_id.is_empty())
+        .map(|s| (s.source, (s.center_id, s.region)))
+        .collect())
+}
+
+/// Every row of `sources.csv`, in file order; problems with their line (a header that lacks
+/// `source`, `center_id` or `region`, an empty source, a region that is not a GB/T 2260 code,
+/// a source listed twice).
+pub fn parse_source_list(text: &str) -> Result<Vec<SourceInfo>, Vec<SourcesError>> {
     let mut lines = text.lines().enumerate();
     let header: Vec<&str> = lines
         .next()
@@ -787,26 +817,40 @@ pub fn parse_sources(text: &str) -> Result<HashMap<String, (String, String)>, Ve
                 .into(),
         }]);
     };
-    let mut out = HashMap::new();
+    let mut out: Vec<SourceInfo> = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in lines {
         if line.trim().is_empty() {
             continue;
         }
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let get = |k: usize| f.get(k).copied().unwrap_or("");
-        if get(s).is_empty() {
-            errors.push(CodesError {
+        let get = |k: Option<usize>| k.and_then(|k| f.get(k)).copied().unwrap_or("").to_string();
+        let row = SourceInfo {
+            source: get(Some(s)),
+            name: get(col("name")),
+            center_id: get(Some(c)),
+            region: get(Some(r)),
+            vendor: get(col("vendor")),
+            transport: get(col("transport")),
+        };
+        let reason = if row.source.is_empty() {
+            Some("empty source".to_string())
+        } else if !row.region.is_empty() && !rules::event::is_valid_region(&row.region) {
+            Some(format!(
+                "region {:?} is not a 6-digit GB/T 2260 code",
+                row.region
+            ))
+        } else if out.iter().any(|o| o.source == row.source) {
+            Some(format!("source {:?} is listed twice", row.source))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => errors.push(CodesError {
                 line: Some(i + 1),
-                reason: "empty source".into(),
-            });
-        } else if !get(r).is_empty() && !rules::event::is_valid_region(get(r)) {
-            errors.push(CodesError {
-                line: Some(i + 1),
-                reason: format!("region {:?} is not a 6-digit GB/T 2260 code", get(r)),
-            });
-        } else if !get(c).is_empty() {
-            out.insert(get(s).to_string(), (get(c).to_string(), get(r).to_string()));
+                reason,
+            }),
+            None => out.push(row),
         }
     }
     if errors.is_empty() {
@@ -818,6 +862,44 @@ pub fn parse_sources(text: &str) -> Result<HashMap<String, (String, String)>, Ve
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sources_csv_is_read_whole_and_refused_with_lines() {
+        let text = "source,name,center_id,region,vendor,transport\n\
+                    sdjc:pj,平江审批系统,PJ,430626,浪潮,poll\n\
+                    gdbs:yy,,,430621,,http\n";
+        let rows = parse_source_list(text).expect("valid");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (
+                rows[0].name.as_str(),
+                rows[0].vendor.as_str(),
+                rows[0].transport.as_str()
+            ),
+            ("平江审批系统", "浪潮", "poll")
+        );
+        assert_eq!(rows[1].name, "", "unnamed");
+        // The adapters' placing keeps only the sources that name a centre.
+        assert_eq!(parse_sources(text).expect("valid").len(), 1);
+        let bad = "source,name,center_id,region,vendor,transport\n\
+                   sdjc:pj,a,PJ,430626,,\n\
+                   ,b,PJ,430626,,\n\
+                   sdjc:pj,c,PJ,430626,,\n\
+                   x,d,PJ,4306,,\n";
+        let errors = parse_source_list(bad).expect_err("refused");
+        let lines: Vec<_> = errors.iter().map(|e| (e.line, e.reason.clone())).collect();
+        assert_eq!(
+            lines,
+            [
+                (Some(3), "empty source".to_string()),
+                (Some(4), "source \"sdjc:pj\" is listed twice".to_string()),
+                (
+                    Some(5),
+                    "region \"4306\" is not a 6-digit GB/T 2260 code".to_string()
+                ),
+            ]
+        );
+    }
     use super::*;
 
     fn reference() -> Reference {

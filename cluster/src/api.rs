@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use dashboard_api::auth::{TokenKey, Users};
 use dashboard_api::backend::{
-    Backend, BackendError, BoxFuture, DeadLetterFilter, HistoryFilter, PerfFilter,
+    Backend, BackendError, BoxFuture, DeadLetterFilter, HistoryFilter, PerfFilter, SourceFigures,
+    SourceFilter,
 };
 use dashboard_api::events::{Accepted, EventSink, Refused};
 use dashboard_api::hub::Input;
@@ -114,6 +115,13 @@ impl Backend for ClusterBackend {
         filter: &'a PerfFilter,
     ) -> BoxFuture<'a, Result<Vec<rules::perf::Counts>, BackendError>> {
         Box::pin(glue::performance(&self.store, filter, "ClickHouse"))
+    }
+
+    fn source_health<'a>(
+        &'a self,
+        filter: &'a SourceFilter,
+    ) -> BoxFuture<'a, Result<Vec<SourceFigures>, BackendError>> {
+        Box::pin(glue::source_health(&self.store, filter, "ClickHouse"))
     }
 
     fn case_timeline<'a>(

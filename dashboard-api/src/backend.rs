@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::model::{Action, AlertDoc};
 use rules::perf::Counts;
+use rules::{Day, Instant};
 
 /// A boxed future (the trait is used as `dyn Backend`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -55,6 +56,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every stored action on alerts, oldest first (the upward export's 督办).
     fn actions(&self) -> BoxFuture<'_, Result<Vec<Action>, BackendError>> {
+        Box::pin(async { Err(no_history()) })
+    }
+
+    /// Source health (SPEC §10): the figures of every source with events in the filter's
+    /// jurisdiction, and of those it names in `also`, sorted by source.
+    fn source_health<'a>(
+        &'a self,
+        filter: &'a SourceFilter,
+    ) -> BoxFuture<'a, Result<Vec<SourceFigures>, BackendError>> {
+        let _ = filter;
         Box::pin(async { Err(no_history()) })
     }
 
@@ -145,6 +156,46 @@ pub struct PerfFilter {
     pub to: i64,
     /// Grouping.
     pub by: Dimension,
+}
+
+/// What `GET /api/v1/sources` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFilter {
+    /// Jurisdiction prefix (always the caller's, or narrower).
+    pub region_prefix: String,
+    /// Period start (`occurred_at`; dead letters `received_at`), inclusive.
+    pub from: i64,
+    /// Period end, exclusive.
+    pub to: i64,
+    /// Sources `sources.csv` places in the jurisdiction: reported even without events.
+    pub also: Vec<String>,
+}
+
+/// One source's health figures (SPEC §10) over a [`SourceFilter`]'s period and jurisdiction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFigures {
+    /// The source (`""`: events that named none).
+    pub source: String,
+    /// Events per day (China time, of `occurred_at`) and kind, sorted.
+    pub daily: Vec<(Day, String, u64)>,
+    /// Events in the period.
+    pub events: u64,
+    /// Report delay (`reported_at − occurred_at`) median, seconds (nearest rank).
+    pub delay_p50: Option<i64>,
+    /// Report delay 95th percentile, seconds (nearest rank).
+    pub delay_p95: Option<i64>,
+    /// `case.*` events other than completions.
+    pub case_events: u64,
+    /// Of those, reported after their case's completion was reported.
+    pub after_completion: u64,
+    /// Events with `supersedes`.
+    pub corrections: u64,
+    /// `event.withdrawn` events.
+    pub withdrawals: u64,
+    /// Dead letters by reason.
+    pub dead_letters: std::collections::BTreeMap<String, u64>,
+    /// Its latest report in the jurisdiction, at any time.
+    pub last_reported_at: Option<Instant>,
 }
 
 /// An in-memory store, for tests and for trying the API out.

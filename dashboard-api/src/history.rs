@@ -26,14 +26,14 @@ const READERS: &[Role] = &[Role::Leader, Role::Inspector, Role::Auditor, Role::A
 /// Largest page.
 const MAX_PAGE: u32 = 1000;
 
-fn store_error(e: BackendError) -> ApiError {
+pub(crate) fn store_error(e: BackendError) -> ApiError {
     ApiError::unavailable(format!("history store: {e}; try again"))
         .zh("历史数据库暂时无法读取，请稍后重试")
 }
 
 /// A period from `month=YYYY-MM`, or `from`/`to` dates (both inclusive, local time); either end
 /// may be open (0).
-fn period(
+pub(crate) fn period(
     month: Option<&str>,
     from: Option<&str>,
     to: Option<&str>,
@@ -73,7 +73,7 @@ fn period(
 }
 
 /// The caller's prefix, or a narrower one they asked for.
-fn scope(who: &Principal, region: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn scope(who: &Principal, region: Option<&str>) -> Result<String, ApiError> {
     match region {
         None => Ok(who.region.as_str().to_string()),
         Some(r) if r.starts_with(who.region.as_str()) => Ok(r.to_string()),

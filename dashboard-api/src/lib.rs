@@ -22,11 +22,12 @@ pub mod metrics;
 pub mod model;
 mod rest;
 mod server;
+mod sources;
 mod throttle;
 mod web;
 
 pub use server::{serve, ClientAddr, Limits};
-pub use web::Directory;
+pub use web::{Directory, SourceEntry};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -271,6 +272,7 @@ impl Api {
             .route("/api/v1/dead-letters", get(history::dead_letters))
             .route("/api/v1/performance", get(history::performance))
             .route("/api/v1/performance/hourly", get(history::hourly))
+            .route("/api/v1/sources", get(sources::health))
             .route("/api/v1/live", get(live::upgrade))
             .route(
                 "/api/v1/events",

@@ -62,6 +62,7 @@ static ASSETS: &[Asset] = &[
     asset!("timeline.js", JS),
     asset!("evidence.js", JS),
     asset!("charts.js", JS),
+    asset!("sources.js", JS),
     // Apache ECharts (scripts/update-echarts.sh), with its licence, notice and the licence of
     // the d3 code it embeds, served beside it.
     asset!("echarts.min.js", JS),
@@ -77,6 +78,7 @@ static PAGES: &[(&str, &[u8])] = &[
     ("leader", include_bytes!("../web/leader.html")),
     ("inspector", include_bytes!("../web/inspector.html")),
     ("auditor", include_bytes!("../web/auditor.html")),
+    ("sources", include_bytes!("../web/sources.html")),
 ];
 
 /// Only this origin, no inline script or style, no framing by other sites.
@@ -155,6 +157,24 @@ pub struct Directory {
     staff: Vec<StaffEntry>,
     departments: BTreeMap<String, String>,
     items: BTreeMap<String, String>,
+    sources: Vec<SourceEntry>,
+}
+
+/// A source system of `sources.csv` (SPEC §4, §10), as the binary read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceEntry {
+    /// `source`, as events carry it.
+    pub source: String,
+    /// Display name (empty: unnamed).
+    pub name: String,
+    /// Centre of its records (may be empty).
+    pub center_id: String,
+    /// Region (may be empty: then its centre's, if the reference knows it).
+    pub region: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Transport.
+    pub transport: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +212,37 @@ impl Directory {
             _ if region.is_empty() => "全省".to_string(),
             _ => format!("辖区 {region}"),
         }
+    }
+
+    /// The directory with `sources.csv`'s rows; a row without a region takes its centre's.
+    pub fn with_sources(mut self, sources: Vec<SourceEntry>) -> Directory {
+        self.sources = sources
+            .into_iter()
+            .map(|mut s| {
+                if s.region.is_empty() {
+                    if let Some(c) = self.centers.iter().find(|c| c.center_id == s.center_id) {
+                        s.region = c.region.clone();
+                    }
+                }
+                s
+            })
+            .collect();
+        self
+    }
+
+    /// The listed sources of a jurisdiction (region prefix): those whose region it covers.
+    pub fn sources_in<'a>(
+        &'a self,
+        region_prefix: &'a str,
+    ) -> impl Iterator<Item = &'a SourceEntry> + 'a {
+        self.sources
+            .iter()
+            .filter(move |s| !s.region.is_empty() && s.region.starts_with(region_prefix))
+    }
+
+    /// A listed source by name.
+    pub fn source(&self, source: &str) -> Option<&SourceEntry> {
+        self.sources.iter().find(|s| s.source == source)
     }
 
     /// The reference data it was made from, if any.
@@ -264,6 +315,7 @@ impl Directory {
                 .iter()
                 .map(|i| (i.code.clone(), i.name.clone()))
                 .collect(),
+            sources: Vec::new(),
         }
     }
 

@@ -61,3 +61,24 @@ export function rows(data, title) {
   });
   return svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title }, parts);
 }
+
+/// The status of a source (GET /api/v1/sources): 在线 (live), 迟报 (late), 静默 (silent).
+export const SOURCE_STATUS = { live: "在线", late: "迟报", silent: "静默" };
+
+/// A source's name as the pages show it: its sources.csv name, else 未命名 and its code.
+export function sourceLabel(s) {
+  return s.name || `未命名（${s.source || "无来源"}）`;
+}
+
+/// A sparkline of daily counts, coloured by the source's status (class `spark-<status>`).
+export function sparkline(values, status, title) {
+  const W = 120, H = 28, P = 2;
+  const max = Math.max(1, ...values);
+  const x = (i) => P + (values.length > 1 ? (i / (values.length - 1)) * (W - 2 * P) : (W - 2 * P) / 2);
+  const y = (v) => H - P - (v / max) * (H - 2 * P);
+  const points = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+  return svg("svg", { class: "spark spark-" + status, viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": title },
+    svg("title", {}, title),
+    svg("polyline", { points, fill: "none" }),
+    values.length ? svg("circle", { cx: x(values.length - 1), cy: y(values[values.length - 1]), r: 2 }) : null);
+}

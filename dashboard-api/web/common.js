@@ -21,6 +21,7 @@ const PAGES = [
   { path: "/ui/leader", title: "大屏", roles: ["leader", "inspector", "admin"] },
   { path: "/ui/inspector", title: "督办台", roles: ["inspector", "admin"] },
   { path: "/ui/auditor", title: "查询与绩效", roles: ["leader", "inspector", "auditor", "admin"] },
+  { path: "/ui/sources", title: "数据源", roles: ["leader", "admin"] },
 ];
 const KEY = "jiancha.session";
 

@@ -10,8 +10,9 @@
 // scrolls, at 1920×1080 or at 1366×768. Charts are Apache ECharts (canvas renderer), built in.
 import {
   ACTIVE, api, chip, dataClock, el, fmtAge, fmtTime, LEVELS, Live, loadDirectory, localDay, names, pct,
-  prettyMessage, requireRole, showError, topbar, WINDOW_STATE, LEVEL_ORDER,
+  prettyMessage, requireRole, session, showError, topbar, WINDOW_STATE, LEVEL_ORDER,
 } from "/ui/assets/common.js";
+import { SOURCE_STATUS, sourceLabel, sparkline } from "/ui/assets/charts.js";
 
 requireRole(["leader", "inspector", "admin"]);
 const dir = await loadDirectory();
@@ -629,3 +630,39 @@ layoutView();
 live.connect({ center });
 setInterval(refreshStats, 30000);
 setInterval(() => { rebuild = true; render(); }, 30000);
+
+// ---- 数据源: the sources' health (admins and leaders; an inspector's screen has no panel) ----
+const seesSources = ["leader", "admin"].includes(session().user.role);
+document.body.classList.toggle("no-sources", !seesSources);
+document.getElementById("sources-panel").classList.toggle("hidden", !seesSources);
+
+/// Silent first, then late, then live; within each, by name.
+const SOURCE_ORDER = { silent: 0, late: 1, live: 2 };
+
+async function refreshSources() {
+  const list = document.getElementById("source-list");
+  const note = document.getElementById("sources-note");
+  try {
+    const answer = await api("/api/v1/sources?" + regionParam().slice(1));
+    const sources = [...answer.sources].sort((a, b) =>
+      (SOURCE_ORDER[a.status] - SOURCE_ORDER[b.status]) || sourceLabel(a).localeCompare(sourceLabel(b), "zh-CN"));
+    const count = (st) => sources.filter((x) => x.status === st).length;
+    note.textContent = `在线 ${count("live")} · 迟报 ${count("late")} · 静默 ${count("silent")}`;
+    if (!sources.length) {
+      list.replaceChildren(el("li", { class: "empty" }, "暂无数据源"));
+      return;
+    }
+    list.replaceChildren(...sources.map((x) => el("li", { class: x.status, "data-source": x.source },
+      el("span", { class: "dot" }),
+      el("span", { class: "name", title: x.source }, sourceLabel(x)),
+      sparkline(x.per_day, x.status, `${sourceLabel(x)} 近 ${answer.days.length} 天每日事件`),
+      el("span", { class: "state" }, SOURCE_STATUS[x.status] || x.status,
+        x.last_reported_at ? ` ${fmtTime(x.last_reported_at)}` : ""))));
+  } catch (e) {
+    showError(list, e);
+  }
+}
+if (seesSources) {
+  refreshSources();
+  setInterval(refreshSources, 60000);
+}

@@ -92,6 +92,8 @@ pub struct EmbeddedConfig {
     pub batch: usize,
     /// Send notifications (`None`: none are sent).
     pub notify: Option<notify::config::NotifySettings>,
+    /// The source systems of `sources.csv`, named on the source-health page.
+    pub sources: Vec<dashboard_api::SourceEntry>,
 }
 
 impl EmbeddedConfig {
@@ -127,6 +129,7 @@ impl EmbeddedConfig {
             checkpoint_interval: Duration::from_secs(30),
             batch: 5000,
             notify: None,
+            sources: Vec::new(),
         }
     }
 }
@@ -338,7 +341,9 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         backend,
         registry,
     );
-    api.set_directory(dashboard_api::Directory::from_reference(&cfg.reference));
+    api.set_directory(
+        dashboard_api::Directory::from_reference(&cfg.reference).with_sources(cfg.sources.clone()),
+    );
     let wake = Arc::new(Notify::new());
     let requests = Arc::new(AtomicU64::new(0));
     api.set_event_sink(Arc::new(LogSink {

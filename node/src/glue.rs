@@ -8,6 +8,7 @@ use std::time::Duration;
 use dashboard_api::auth::Users;
 use dashboard_api::backend::{
     Backend, BackendError, BoxFuture, DeadLetterFilter, Dimension, HistoryFilter, PerfFilter,
+    SourceFigures, SourceFilter,
 };
 use dashboard_api::hub::Input;
 use dashboard_api::model::{Action, ActionKind, AlertDoc, WindowDoc};
@@ -189,6 +190,13 @@ impl<S: Store> Backend for StoreBackend<S> {
         filter: &'a PerfFilter,
     ) -> BoxFuture<'a, Result<Vec<rules::perf::Counts>, BackendError>> {
         Box::pin(performance(&self.store, filter, self.name))
+    }
+
+    fn source_health<'a>(
+        &'a self,
+        filter: &'a SourceFilter,
+    ) -> BoxFuture<'a, Result<Vec<SourceFigures>, BackendError>> {
+        Box::pin(source_health(&self.store, filter, self.name))
     }
 
     fn record_action<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Result<(), BackendError>> {
@@ -377,4 +385,44 @@ pub async fn performance<S: Store>(
         .perf_counts(&q)
         .await
         .map_err(|e| backend_error(name, e))
+}
+
+/// Source health (SPEC §10) from the store, as the API's [`SourceFigures`].
+pub async fn source_health<S: Store>(
+    store: &S,
+    f: &SourceFilter,
+    name: &str,
+) -> Result<Vec<SourceFigures>, BackendError> {
+    let q = store::SourceQuery {
+        region_prefix: f.region_prefix.clone(),
+        from: seconds(Instant(f.from)),
+        to: seconds(Instant(f.to)),
+        also: f.also.clone(),
+    };
+    let figures = store
+        .source_health(&q)
+        .await
+        .map_err(|e| backend_error(name, e))?;
+    // The store's days are China-time dates as days since 1970; a day's noon names it.
+    let day = |d: u16| Instant(i64::from(d) * 86_400 + 4 * 3600).day();
+    Ok(figures
+        .into_iter()
+        .map(|s| SourceFigures {
+            source: s.source,
+            daily: s
+                .daily
+                .into_iter()
+                .map(|(d, kind, n)| (day(d), kind, n))
+                .collect(),
+            events: s.events,
+            delay_p50: s.delay_p50,
+            delay_p95: s.delay_p95,
+            case_events: s.case_events,
+            after_completion: s.after_completion,
+            corrections: s.corrections,
+            withdrawals: s.withdrawals,
+            dead_letters: s.dead_letters,
+            last_reported_at: s.last_reported_at.map(|t| Instant(i64::from(t))),
+        })
+        .collect())
 }

@@ -652,3 +652,162 @@ async fn a_publisher_cannot_forge_or_hide_another_countys_record() {
         assert_eq!(view.resend["accepted"], 0);
     }
 }
+
+/// Source health (SPEC §10): a county's leader sees its own sources — named from sources.csv,
+/// an unlisted one unnamed — with their figures, and never the other county's; asking for the
+/// other county is refused; roles other than admin and leader are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_health_shows_only_the_jurisdictions_sources() {
+    let dir = std::env::temp_dir().join(format!("jiancha-sources-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = EmbeddedConfig::new(
+        dir.join("data"),
+        Arc::new(reference()),
+        Policy::default(),
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.join("users.toml"),
+        users(),
+        TokenKey::new(&[7u8; 32]).expect("key"),
+    );
+    cfg.clock = Clock::Event;
+    let listed =
+        |source: &str, name: &str, center: &str, region: &str| dashboard_api::SourceEntry {
+            source: source.into(),
+            name: name.into(),
+            center_id: center.into(),
+            region: region.into(),
+            vendor: "某厂商".into(),
+            transport: "poll".into(),
+        };
+    cfg.sources = vec![
+        listed("sdjc:pj", "平江审批系统", "PJ", "430626"),
+        listed("sdjc:xy", "湘阴审批系统", "XY", ""),
+    ];
+    let node = start(cfg).await.expect("start");
+    let c = Client {
+        base: format!("http://{}", node.addr),
+        addr: node.addr,
+        agent: ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into(),
+    };
+    let with_source = |lines: Vec<String>, source: &str| -> Vec<String> {
+        lines
+            .into_iter()
+            .map(|l| l.replacen('{', &format!(r#"{{"source":"{source}","#), 1))
+            .collect()
+    };
+    let mut events = with_source(county("PJ", "430626"), "sdjc:pj");
+    events.extend(with_source(county("XY", "430624"), "sdjc:xy"));
+    // One event from a system sources.csv does not list.
+    events.push(
+        r#"{"source":"vendor:other","event_id":"PJ-9","kind":"window.paused","occurred_at":"2026-11-03T10:00:00+08:00","reported_at":"2026-11-03T12:00:00+08:00","center_id":"PJ","region":"430626","window_id":"PJ-W01"}"#.into(),
+    );
+    tokio::task::block_in_place(|| {
+        let admin = c.token("province-admin");
+        c.send(&admin, &events);
+        // 平江's window system: one event of its own and one broken line (a dead letter).
+        let publisher = c.token("pj-pub");
+        c.send(
+            &publisher,
+            &[r#"{"event_id":"PJ-P1","kind":"window.closed","occurred_at":"2026-11-02T17:00:00+08:00","center_id":"PJ","region":"430626","window_id":"PJ-W01"}"#.into()],
+        );
+        let (st, text) = c.call(
+            "POST",
+            "/api/v1/events",
+            &publisher,
+            r#"{"event_id":"PJ-BROKEN","kind":"case.accepted"}"#,
+        );
+        assert_eq!(st, 422, "{text}");
+    });
+    caught_up(&node).await;
+
+    tokio::task::block_in_place(|| {
+        let path = "/api/v1/sources?from=2026-11-01&to=2026-11-07";
+        let leader = c.token("pj-leader");
+        let answer = c.json(path, &leader);
+        let text = answer.to_string();
+        for mark in ["sdjc:xy", "湘阴", "430624"] {
+            assert!(!text.contains(mark), "平江's leader sees {mark:?}: {text}");
+        }
+        let sources = answer["sources"].as_array().expect("sources");
+        let names: Vec<&str> = sources
+            .iter()
+            .filter_map(|s| s["source"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["http:pj-pub", "sdjc:pj", "vendor:other"],
+            "{answer}"
+        );
+        assert_eq!(answer["days"].as_array().map(Vec::len), Some(7));
+        let pj = &sources[1];
+        assert_eq!(pj["name"], "平江审批系统");
+        assert_eq!(pj["events"], 5, "{pj}");
+        // All five on 2 November, the second day of the period.
+        assert_eq!(
+            pj["per_day"],
+            serde_json::json!([0, 5, 0, 0, 0, 0, 0]),
+            "{pj}"
+        );
+        assert_eq!(pj["by_kind"]["case.accepted"], 1, "{pj}");
+        // Each reported a second after it happened.
+        assert_eq!(
+            (
+                pj["delay_p50_seconds"].as_i64(),
+                pj["delay_p95_seconds"].as_i64()
+            ),
+            (Some(1), Some(1))
+        );
+        assert_eq!(pj["last_reported_at"], "2026-11-02T10:30:01+08:00", "{pj}");
+        // Weeks ago, by the wall clock: silent since the 60th office minute after it.
+        assert_eq!(pj["status"], "silent", "{pj}");
+        assert_eq!(pj["silent_since"], "2026-11-02T11:30:01+08:00", "{pj}");
+        let other = &sources[2];
+        assert_eq!(
+            (other["listed"].as_bool(), other["name"].is_null()),
+            (Some(false), true),
+            "{other}"
+        );
+        assert_eq!(other["delay_p50_seconds"], 7200, "{other}");
+        // Dead letters count by when they were received (today): the default period, the
+        // last two weeks, has the broken line. Its publisher gave no `reported_at`, so its
+        // delay runs from 2 November to the receipt: weeks, hence late.
+        assert_eq!(sources[0]["status"], "late", "{}", sources[0]);
+        let recent = c.json("/api/v1/sources", &leader);
+        let publisher = recent["sources"]
+            .as_array()
+            .expect("sources")
+            .iter()
+            .find(|s| s["source"] == "http:pj-pub")
+            .expect("the publisher's source")
+            .clone();
+        assert_eq!(
+            publisher["dead_letters"],
+            serde_json::json!({"missing_field": 1}),
+            "{publisher}"
+        );
+
+        let (st, text) = c.call("GET", "/api/v1/sources?region=430624", &leader, "");
+        assert_eq!(st, 403, "{text}");
+        for user in ["pj-inspector", "pj-auditor"] {
+            let (st, text) = c.call("GET", path, &c.token(user), "");
+            assert_eq!(st, 403, "{user}: {text}");
+        }
+        // The province sees both counties' sources (so the county's answer was not just empty).
+        let province = c.json(path, &c.token("province-admin"));
+        let names: Vec<&str> = province["sources"]
+            .as_array()
+            .expect("sources")
+            .iter()
+            .filter_map(|s| s["source"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"sdjc:xy") && names.contains(&"sdjc:pj"),
+            "{province}"
+        );
+    });
+    tokio::task::block_in_place(|| node.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}

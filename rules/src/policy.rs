@@ -86,6 +86,12 @@ pub struct Policy {
     /// them as `unknown_id`; `true` binds such an id to the centre of the first event that
     /// names it.
     pub accept_unlisted_ids: bool,
+    /// `source.silent` (SPEC §6, §10): minutes of office time without a report after which a
+    /// source is silent; 0 turns it off.
+    pub source_silence_minutes: u32,
+    /// `source.not_live`: the share of a source's case events (completions aside) reported
+    /// after their case's completion above which the source is not live.
+    pub not_live_share: f64,
 }
 
 impl Default for Policy {
@@ -125,6 +131,8 @@ impl Default for Policy {
             score_bonus_cap: 10.0,
             on_site_target: 0.9,
             accept_unlisted_ids: false,
+            source_silence_minutes: 60,
+            not_live_share: 0.5,
         }
     }
 }
@@ -162,6 +170,7 @@ impl Policy {
             ("score_speedup_threshold", self.score_speedup_threshold),
             ("score_early_threshold", self.score_early_threshold),
             ("on_site_target", self.on_site_target),
+            ("not_live_share", self.not_live_share),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err((key, format!("{key} {v} must be between 0 and 1")));

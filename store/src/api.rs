@@ -238,6 +238,52 @@ pub struct PerfQuery {
 /// `key` is "" for rows where the dimension is unknown.
 pub type PerfCounts = rules::perf::Counts;
 
+/// The scope and period of [`Store::source_health`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceQuery {
+    /// Jurisdiction: GB/T 2260 prefix the events' region must start with (empty: all).
+    pub region_prefix: String,
+    /// Period start (`occurred_at`, dead letters: `received_at`), included (seconds).
+    pub from: u32,
+    /// Period end, excluded (seconds; 0: unbounded).
+    pub to: u32,
+    /// Sources to report even without events in the jurisdiction (those `sources.csv` places
+    /// in it): their dead letters and last event still count.
+    pub also: Vec<String>,
+}
+
+/// One source's health figures (SPEC §10) in a [`SourceQuery`]'s jurisdiction and period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFigures {
+    /// The source (`""`: events that named none).
+    pub source: String,
+    /// Events per China-time day of `occurred_at` and kind: (days since 1970, kind, count),
+    /// sorted.
+    pub daily: Vec<(u16, String, u64)>,
+    /// Events in the period.
+    pub events: u64,
+    /// Report delay (`reported_at − occurred_at`, seconds) median and 95th percentile, the
+    /// nearest-rank values (the value at index ⌊q·n⌋, capped at n − 1, of the sorted delays);
+    /// `None` without events.
+    pub delay_p50: Option<i64>,
+    /// See `delay_p50`.
+    pub delay_p95: Option<i64>,
+    /// `case.*` events other than `case.completed` (the share's denominator, as SPEC §6
+    /// `source.not_live` counts).
+    pub case_events: u64,
+    /// Of those, the ones reported after their case's first completion report (from any
+    /// source in the jurisdiction).
+    pub after_completion: u64,
+    /// Events that correct an earlier one (`supersedes`).
+    pub corrections: u64,
+    /// `event.withdrawn` events.
+    pub withdrawals: u64,
+    /// Dead letters received in the period attributed to the source, by reason.
+    pub dead_letters: std::collections::BTreeMap<String, u64>,
+    /// The latest `reported_at` of its events in the jurisdiction, at any time (seconds).
+    pub last_reported_at: Option<u32>,
+}
+
 /// jiancha's tables, the only names [`Store::count`] accepts (the name goes into SQL text).
 pub const TABLES: &[&str] = &[
     "events",
@@ -250,6 +296,7 @@ pub const TABLES: &[&str] = &[
     "checkpoints",
     "window_status",
     "activity",
+    "source_events",
 ];
 
 /// Refuse a table name that is not one of [`TABLES`].
@@ -353,6 +400,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         query: &PerfQuery,
     ) -> impl Future<Output = Result<Vec<PerfCounts>, StoreError>> + Send;
+
+    /// Source health (SPEC §10): the figures of every source with events in the query's
+    /// jurisdiction (at any time) or named in `also`, sorted by source.
+    fn source_health(
+        &self,
+        query: &SourceQuery,
+    ) -> impl Future<Output = Result<Vec<SourceFigures>, StoreError>> + Send;
 
     /// Record notification deliveries (idempotent per alert, status and target).
     fn insert_notifications(

@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use crate::api::{
     check_table, AlertFilter, CheckpointKey, CheckpointMeta, DeadLetterQuery, Dimension,
-    HistoryQuery, PerfCounts, PerfQuery, RowBatch, Store,
+    HistoryQuery, PerfCounts, PerfQuery, RowBatch, SourceFigures, SourceQuery, Store,
 };
 use crate::query::{self, Dialect, Param};
 use crate::rows::{
@@ -603,6 +603,7 @@ impl ClickHouseStore {
             table: |d, table| format!("{}.{table} FINAL", d.database),
             database: self.database.clone(),
             time: "toDateTime(?)",
+            left_join: "ANY LEFT JOIN",
         }
     }
 
@@ -1034,11 +1035,13 @@ impl Store for ClickHouseStore {
             .filter(|e| !e.case_id.is_empty())
             .cloned()
             .collect();
-        let (a, b) = tokio::join!(
+        let health = crate::rows::health_rows(rows);
+        let (a, b, c) = tokio::join!(
             self.insert_all("events", rows),
-            self.insert_all("case_events", &of_cases)
+            self.insert_all("case_events", &of_cases),
+            self.insert_all("source_events", &health)
         );
-        a.and(b)
+        a.and(b).and(c)
     }
 
     /// The tables concurrently: one round trip's latency, not six.
@@ -1113,6 +1116,32 @@ impl Store for ClickHouseStore {
 
     async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetterRow>, StoreError> {
         self.fetch(&query::dead_letters(&self.dialect(), q)).await
+    }
+
+    /// Five reads with `FINAL` (a re-delivered event counts once), concurrently. Behind
+    /// Distributed fronts the completions are joined `GLOBAL`: read once and sent to every
+    /// shard, since a case's events are spread over the shards (and ClickHouse refuses a
+    /// Distributed subquery inside a Distributed read otherwise).
+    async fn source_health(&self, q: &SourceQuery) -> Result<Vec<SourceFigures>, StoreError> {
+        let dialect = if self.distributed().await? {
+            Dialect {
+                left_join: "GLOBAL ANY LEFT JOIN",
+                ..self.dialect()
+            }
+        } else {
+            self.dialect()
+        };
+        let [daily, delays, totals, last, dead] = query::source_health(&dialect, q);
+        let (daily, delays, totals, last, dead) = tokio::join!(
+            self.fetch(&daily),
+            self.fetch(&delays),
+            self.fetch(&totals),
+            self.fetch(&last),
+            self.fetch(&dead)
+        );
+        Ok(query::source_figures(
+            q, daily?, delays?, totals?, last?, dead?,
+        ))
     }
 
     /// On one server, per table and month, the cheapest exact read, from the month's largest

@@ -27,7 +27,7 @@ pub mod sqlite;
 
 pub use api::{
     AlertFilter, CheckpointKey, CheckpointMeta, DeadLetterQuery, Dimension, HistoryQuery,
-    PerfCounts, PerfQuery, RowBatch, Store,
+    PerfCounts, PerfQuery, RowBatch, SourceFigures, SourceQuery, Store,
 };
 
 /// A storage failure, classified for the caller's retry decision.

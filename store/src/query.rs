@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::api::{DeadLetterQuery, HistoryQuery, PerfCounts, PerfQuery};
+use crate::api::{
+    DeadLetterQuery, HistoryQuery, PerfCounts, PerfQuery, SourceFigures, SourceQuery,
+};
+use crate::rows::DeadLetterRow;
 
 /// A value bound to a `?`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub(crate) struct Dialect {
     pub database: String,
     /// The placeholder of a [`Param::Time`].
     pub time: &'static str,
+    /// A left join that keeps one right row per key (ClickHouse: `ANY LEFT JOIN`).
+    pub left_join: &'static str,
 }
 
 /// A statement and its parameters, in placeholder order.
@@ -452,4 +457,243 @@ pub(crate) fn merge(
         p.satisfied += a.satisfied;
     }
     out.into_values().collect()
+}
+
+/// One day's count of one kind (see [`source_health`]).
+#[derive(Debug, Deserialize, clickhouse::Row)]
+pub(crate) struct DailyCount {
+    pub source: String,
+    pub day: u16,
+    pub kind: String,
+    pub n: u64,
+}
+
+/// How many events had one report delay (see [`source_health`]).
+#[derive(Debug, Deserialize, clickhouse::Row)]
+pub(crate) struct DelayCount {
+    pub source: String,
+    pub delay_seconds: i32,
+    pub n: u64,
+}
+
+/// Per source: case events, those reported after completion, corrections, withdrawals.
+#[derive(Debug, Deserialize, clickhouse::Row)]
+pub(crate) struct SourceTotals {
+    pub source: String,
+    pub case_events: u64,
+    pub after_completion: u64,
+    pub corrections: u64,
+    pub withdrawals: u64,
+}
+
+/// Per source, its latest report.
+#[derive(Debug, Deserialize, clickhouse::Row)]
+pub(crate) struct LastReport {
+    pub source: String,
+    pub last: u32,
+}
+
+/// The statements of [`crate::Store::source_health`]: daily counts, delays, totals and last
+/// reports from `source_events`, and the period's dead letters (attributed in Rust, by
+/// [`dead_letter_source`]). All plain SQL both backends run; the one join is spelt by the
+/// dialect (ClickHouse 18.16 needs its strictness, `ANY`).
+pub(crate) fn source_health(dialect: &Dialect, q: &SourceQuery) -> [Statement; 5] {
+    let table = "source_events";
+    let scoped = |period: bool| {
+        let mut c = Conditions::new(dialect);
+        c.prefix("region", &q.region_prefix);
+        if period {
+            c.period("occurred_at", q.from, q.to);
+        }
+        c
+    };
+    let daily = scoped(true).select(
+        "source, day, kind, COUNT(*)",
+        table,
+        "GROUP BY source, day, kind",
+        Vec::new(),
+    );
+    let delays = scoped(true).select(
+        "source, delay_seconds, COUNT(*)",
+        table,
+        "GROUP BY source, delay_seconds",
+        Vec::new(),
+    );
+    // Each case's first completion report, from any source in the jurisdiction, at any time.
+    let completions = {
+        let mut c = scoped(false);
+        c.sql.push("kind = 'case.completed'".into());
+        c.select(
+            "region, case_id, MIN(reported_at) AS done",
+            table,
+            "GROUP BY region, case_id",
+            Vec::new(),
+        )
+    };
+    let totals = {
+        let c = scoped(true);
+        let filter = if c.sql.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", c.sql.join(" AND "))
+        };
+        let case_event = "kind LIKE 'case.%' AND kind != 'case.completed'";
+        let mut params = completions.params;
+        params.extend(c.params);
+        Statement {
+            // A case without completion: ClickHouse fills `done` with 0, SQLite with NULL (and
+            // `CASE` counts neither).
+            sql: format!(
+                "SELECT source, SUM({case_event}), \
+                 SUM(CASE WHEN {case_event} AND done > 0 AND reported_at > done \
+                 THEN 1 ELSE 0 END), \
+                 SUM(corrects), SUM(kind = 'event.withdrawn') FROM {} {} ({}) \
+                 USING (region, case_id){filter} GROUP BY source",
+                (dialect.table)(dialect, table),
+                dialect.left_join,
+                completions.sql,
+            ),
+            params,
+        }
+    };
+    let last = scoped(false).select(
+        "source, MAX(reported_at)",
+        table,
+        "GROUP BY source",
+        Vec::new(),
+    );
+    let mut dead = Conditions::new(dialect);
+    dead.period("received_at", q.from, q.to);
+    let dead = dead.select(DEAD_LETTER_COLUMNS, "dead_letters", "", Vec::new());
+    [daily, delays, totals, last, dead]
+}
+
+/// The source a dead letter came from, when it can be told: the `source` its raw JSON names,
+/// else the publisher of an HTTP request (`http:<publisher>:<line>` → `http:<publisher>`, what
+/// HTTP ingest stamps on the events it accepts). Kafka or file input without a `source` field
+/// is attributed to no source.
+pub(crate) fn dead_letter_source(d: &DeadLetterRow) -> Option<String> {
+    let named = serde_json::from_str::<serde_json::Value>(&d.raw)
+        .ok()
+        .and_then(|v| v.get("source")?.as_str().map(str::to_string));
+    named.or_else(|| {
+        let user = d.source.strip_prefix("http:")?.rsplit_once(':')?.0;
+        Some(format!("http:{user}"))
+    })
+}
+
+/// The nearest-rank `q`-quantile (`percent`/100) of delays counted per value: the value at
+/// index ⌊q·n⌋ (capped at n − 1) of the sorted delays, as ClickHouse's `quantileExact`.
+fn quantile(sorted: &[(i32, u64)], percent: u64) -> Option<i64> {
+    let n: u64 = sorted.iter().map(|(_, k)| k).sum();
+    if n == 0 {
+        return None;
+    }
+    let index = (n * percent / 100).min(n - 1);
+    let mut seen = 0;
+    for (delay, k) in sorted {
+        seen += k;
+        if seen > index {
+            return Some(i64::from(*delay));
+        }
+    }
+    None
+}
+
+/// [`crate::Store::source_health`]'s figures from the five statements' rows.
+pub(crate) fn source_figures(
+    q: &SourceQuery,
+    daily: Vec<DailyCount>,
+    delays: Vec<DelayCount>,
+    totals: Vec<SourceTotals>,
+    last: Vec<LastReport>,
+    dead: Vec<DeadLetterRow>,
+) -> Vec<SourceFigures> {
+    let mut out: BTreeMap<String, SourceFigures> = BTreeMap::new();
+    // Sources in scope: those with events in the jurisdiction, and those named for it.
+    for source in last.iter().map(|l| &l.source).chain(&q.also) {
+        out.entry(source.clone()).or_insert_with(|| SourceFigures {
+            source: source.clone(),
+            ..SourceFigures::default()
+        });
+    }
+    for l in last {
+        if let Some(f) = out.get_mut(&l.source) {
+            f.last_reported_at = Some(f.last_reported_at.unwrap_or(0).max(l.last));
+        }
+    }
+    for d in daily {
+        if let Some(f) = out.get_mut(&d.source) {
+            f.events += d.n;
+            f.daily.push((d.day, d.kind, d.n));
+        }
+    }
+    let mut by_source: BTreeMap<String, BTreeMap<i32, u64>> = BTreeMap::new();
+    for d in delays {
+        *by_source
+            .entry(d.source)
+            .or_default()
+            .entry(d.delay_seconds)
+            .or_default() += d.n;
+    }
+    for (source, counts) in by_source {
+        if let Some(f) = out.get_mut(&source) {
+            let sorted: Vec<(i32, u64)> = counts.into_iter().collect();
+            f.delay_p50 = quantile(&sorted, 50);
+            f.delay_p95 = quantile(&sorted, 95);
+        }
+    }
+    for t in totals {
+        if let Some(f) = out.get_mut(&t.source) {
+            f.case_events += t.case_events;
+            f.after_completion += t.after_completion;
+            f.corrections += t.corrections;
+            f.withdrawals += t.withdrawals;
+        }
+    }
+    for d in dead {
+        if let Some(f) = dead_letter_source(&d).and_then(|s| out.get_mut(&s)) {
+            *f.dead_letters.entry(d.reason).or_default() += 1;
+        }
+    }
+    let mut figures: Vec<SourceFigures> = out.into_values().collect();
+    for f in &mut figures {
+        f.daily.sort();
+    }
+    figures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank_over_counted_values() {
+        // Delays 10, 20, 20, 30, 600 (five events).
+        let sorted = [(10, 1), (20, 2), (30, 1), (600, 1)];
+        assert_eq!(quantile(&sorted, 50), Some(20), "index 2 of 5");
+        assert_eq!(quantile(&sorted, 95), Some(600), "index 4 of 5");
+        assert_eq!(quantile(&[], 50), None);
+    }
+
+    #[test]
+    fn dead_letters_are_attributed_to_the_source_they_name_or_their_publisher() {
+        let dead = |source: &str, raw: &str| DeadLetterRow {
+            received_at: 0,
+            source: source.into(),
+            reason: "missing_field".into(),
+            field: String::new(),
+            message: String::new(),
+            raw: raw.into(),
+        };
+        assert_eq!(
+            dead_letter_source(&dead("kafka:t/0/9", r#"{"source":"sdjc:pj"}"#)).as_deref(),
+            Some("sdjc:pj")
+        );
+        assert_eq!(
+            dead_letter_source(&dead("http:pj-pub:3", "not json")).as_deref(),
+            Some("http:pj-pub")
+        );
+        assert_eq!(dead_letter_source(&dead("kafka:t/0/9", "{}")), None);
+    }
 }

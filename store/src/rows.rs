@@ -115,6 +115,39 @@ pub struct EventRow {
     pub case_id: String,
     /// The event as received.
     pub raw: String,
+    /// What source health (SPEC §10) keeps of it, stored in `source_events` beside `events`
+    /// (not a column of `events`: its schema predates §10).
+    #[serde(skip)]
+    pub health: SourceEventRow,
+}
+
+/// An event as source health sees it (SPEC §10): who reported it, when it happened and when
+/// it was reported. `day` and `delay_seconds` are derived here, at the edge, so both backends
+/// group and rank them with the same plain SQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct SourceEventRow {
+    /// `source` (empty: the event named none and its transport gave none).
+    pub source: String,
+    /// `region`.
+    pub region: String,
+    /// `center_id`.
+    pub center_id: String,
+    /// `event_id`.
+    pub event_id: String,
+    /// `kind`.
+    pub kind: String,
+    /// `case_id`, if any.
+    pub case_id: String,
+    /// `occurred_at`.
+    pub occurred_at: u32,
+    /// `reported_at`, else the receipt time (SPEC §3: its default).
+    pub reported_at: u32,
+    /// The China-time date of `occurred_at`, days since 1970.
+    pub day: u16,
+    /// `reported_at − occurred_at` in seconds (negative when a clock runs ahead).
+    pub delay_seconds: i32,
+    /// 1 when the event corrects an earlier one (`supersedes`).
+    pub corrects: u8,
 }
 
 impl EventRow {
@@ -131,6 +164,41 @@ impl EventRow {
             region: ev.region.to_string(),
             case_id: ev.case_id.as_deref().unwrap_or_default().to_string(),
             raw: String::from_utf8_lossy(&ingest::decode::stored_form(raw)).into_owned(),
+            health: SourceEventRow::new(ev, received_at),
+        }
+    }
+}
+
+/// The source-health rows of `rows` (those built from a decoded event).
+pub(crate) fn health_rows(rows: &[EventRow]) -> Vec<SourceEventRow> {
+    rows.iter()
+        .filter(|e| !e.health.event_id.is_empty())
+        .map(|e| e.health.clone())
+        .collect()
+}
+
+impl SourceEventRow {
+    /// The health row of a decoded event received at `received_at`.
+    pub fn new(ev: &rules::Event<'_>, received_at: rules::Instant) -> Self {
+        let reported = ev.reported_at.unwrap_or(received_at);
+        SourceEventRow {
+            source: ev.source.as_deref().unwrap_or_default().to_string(),
+            region: ev.region.to_string(),
+            center_id: ev.center_id.to_string(),
+            event_id: ev.event_id.to_string(),
+            kind: ev.body.kind().as_str().to_string(),
+            case_id: ev.case_id.as_deref().unwrap_or_default().to_string(),
+            occurred_at: seconds(ev.occurred_at),
+            reported_at: seconds(reported),
+            day: u16::try_from(ev.occurred_at.day().days_since_unix_epoch()).unwrap_or(u16::MAX),
+            delay_seconds: i32::try_from(reported.0 - ev.occurred_at.0).unwrap_or(
+                if reported.0 > ev.occurred_at.0 {
+                    i32::MAX
+                } else {
+                    i32::MIN
+                },
+            ),
+            corrects: u8::from(ev.supersedes.is_some()),
         }
     }
 }

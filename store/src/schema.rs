@@ -34,6 +34,7 @@ pub const SELF_TEST: &str = "CREATE TABLE IF NOT EXISTS {db}.self_test \
 
 /// Migration 7's description, the same in both backends.
 const MIGRATION_7: &str = "notification delivery records";
+const MIGRATION_10: &str = "source health: every event's source, report time and delay";
 
 /// Migration 5's description, the same in both backends.
 const MIGRATION_5: &str = "activity facts; history and timeline access paths";
@@ -169,6 +170,21 @@ pub const MIGRATIONS: &[Migration] = &[
          ENGINE = ReplacingMergeTree() ORDER BY (alert_id, status, target)",
         ],
     },
+    Migration {
+        version: 10,
+        description: MIGRATION_10,
+        statements: &[
+            // Source health (SPEC §10): one row per event, keyed like `events` but ordered by
+            // region and source, so a jurisdiction's sources are a range. Written by
+            // insert_events with `events`; a re-delivered event collapses.
+            "CREATE TABLE IF NOT EXISTS {db}.source_events (\
+            source String, region String, center_id String, event_id String, kind String, \
+            case_id String, occurred_at DateTime, reported_at DateTime, day UInt16, \
+            delay_seconds Int32, corrects UInt8) \
+         ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(occurred_at) \
+         ORDER BY (region, source, occurred_at, event_id)",
+        ],
+    },
 ];
 
 /// SQLite's ledger of applied migrations.
@@ -292,6 +308,21 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         statements: &[
             "CREATE TABLE IF NOT EXISTS event_keys (key BLOB PRIMARY KEY) \
             WITHOUT ROWID, STRICT",
+        ],
+    },
+    Migration {
+        version: 10,
+        description: MIGRATION_10,
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS source_events (\
+            source TEXT NOT NULL, region TEXT NOT NULL, center_id TEXT NOT NULL, \
+            event_id TEXT NOT NULL, kind TEXT NOT NULL, case_id TEXT NOT NULL, \
+            occurred_at INTEGER NOT NULL, reported_at INTEGER NOT NULL, day INTEGER NOT NULL, \
+            delay_seconds INTEGER NOT NULL, corrects INTEGER NOT NULL, \
+            PRIMARY KEY (region, source, occurred_at, event_id)) STRICT",
+            // "Reported after its case's completion": a case's completions by case.
+            "CREATE INDEX IF NOT EXISTS source_events_by_case \
+            ON source_events (case_id, kind)",
         ],
     },
 ];

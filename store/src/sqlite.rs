@@ -32,12 +32,12 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, Row, Statement, Transac
 
 use crate::api::{
     check_table, AlertFilter, CheckpointKey, CheckpointMeta, DeadLetterQuery, HistoryQuery,
-    PerfCounts, PerfQuery, RowBatch, Store,
+    PerfCounts, PerfQuery, RowBatch, SourceFigures, SourceQuery, Store,
 };
 use crate::query::{self, ActivityCounts, AlertCounts, Dialect, FactCounts, Param};
 use crate::rows::{
     ActionRow, ActivityRow, AlertRow, CaseFactRow, DeadLetterRow, EventRow, NotificationRow,
-    WindowStatusRow,
+    SourceEventRow, WindowStatusRow,
 };
 use crate::schema::{SQLITE_LEDGER, SQLITE_MIGRATIONS, SQLITE_SELF_TEST};
 use crate::{now_seconds, self_test_token, StoreError};
@@ -533,7 +533,7 @@ trait SqlRow: Sized {
 /// field, so a new field is a compile error here until the schema has it too).
 macro_rules! sql_row {
     ($ty:ident in $table:literal, key [$($key:literal),*], version $version:expr,
-     [$($field:ident),+ $(,)?]) => {
+     [$($field:ident),+ $(,)?] $(, not stored [$($skip:ident),*])?) => {
         impl SqlRow for $ty {
             const TABLE: &'static str = $table;
             const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),+];
@@ -543,14 +543,22 @@ macro_rules! sql_row {
                 stmt.execute(params![$(self.$field),+])
             }
             fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
-                Ok($ty { $($field: row.get(stringify!($field))?),+ })
+                Ok($ty {
+                    $($field: row.get(stringify!($field))?,)+
+                    $($($skip: Default::default(),)*)?
+                })
             }
         }
     };
 }
 
 sql_row!(EventRow in "events", key ["region", "occurred_at", "event_id"], version None,
-    [event_id, kind, occurred_at, received_at, center_id, region, case_id, raw]);
+    [event_id, kind, occurred_at, received_at, center_id, region, case_id, raw],
+    not stored [health]);
+sql_row!(SourceEventRow in "source_events", key ["region", "source", "occurred_at", "event_id"],
+    version None,
+    [source, region, center_id, event_id, kind, case_id, occurred_at, reported_at, day,
+     delay_seconds, corrects]);
 sql_row!(AlertRow in "alerts", key ["alert_id"], version Some("version"),
     [alert_id, rule, level, status, version, fired_at, center_id, region, department,
      window_id, staff_id, case_id, item_code, subject, message, evidence]);
@@ -630,12 +638,20 @@ fn insert<R: SqlRow>(tx: &rusqlite::Transaction<'_>, rows: &[R]) -> rusqlite::Re
     Ok(())
 }
 
+/// Upsert events and their source-health rows (those built from a decoded event) within the
+/// caller's transaction.
+fn insert_events(tx: &rusqlite::Transaction<'_>, rows: &[EventRow]) -> rusqlite::Result<()> {
+    insert(tx, rows)?;
+    insert(tx, &crate::rows::health_rows(rows))
+}
+
 /// SQLite's spelling of the shared queries: plain table names, times as integers.
 fn dialect() -> Dialect {
     Dialect {
         table: |_, table| table.to_string(),
         database: String::new(),
         time: "?",
+        left_join: "LEFT JOIN",
     }
 }
 
@@ -735,7 +751,11 @@ impl Store for SqliteStore {
     }
 
     async fn insert_events(&self, rows: &[EventRow]) -> Result<(), StoreError> {
-        self.upsert(rows).await
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows.to_vec();
+        self.transaction(move |tx| insert_events(tx, &rows)).await
     }
 
     async fn insert_alerts(&self, rows: &[AlertRow]) -> Result<(), StoreError> {
@@ -769,7 +789,7 @@ impl Store for SqliteStore {
         }
         let batch = batch.clone();
         self.transaction(move |tx| {
-            insert(tx, &batch.events)?;
+            insert_events(tx, &batch.events)?;
             insert(tx, &batch.dead)?;
             insert(tx, &batch.facts)?;
             insert(tx, &batch.alerts)?;
@@ -805,6 +825,48 @@ impl Store for SqliteStore {
         let statement = query::dead_letters(&dialect(), q);
         self.run(Conn::Reader, move |conn| {
             rows_of(conn, &statement, DeadLetterRow::read)
+        })
+        .await
+    }
+
+    /// Five reads of one snapshot (one read transaction).
+    async fn source_health(&self, q: &SourceQuery) -> Result<Vec<SourceFigures>, StoreError> {
+        let [daily, delays, totals, last, dead] = query::source_health(&dialect(), q);
+        let q = q.clone();
+        self.run(Conn::Reader, move |conn| {
+            let tx = conn.transaction()?;
+            let daily = rows_of(&tx, &daily, |r| {
+                Ok(query::DailyCount {
+                    source: r.get(0)?,
+                    day: r.get(1)?,
+                    kind: r.get(2)?,
+                    n: count(r, 3)?,
+                })
+            })?;
+            let delays = rows_of(&tx, &delays, |r| {
+                Ok(query::DelayCount {
+                    source: r.get(0)?,
+                    delay_seconds: r.get(1)?,
+                    n: count(r, 2)?,
+                })
+            })?;
+            let totals = rows_of(&tx, &totals, |r| {
+                Ok(query::SourceTotals {
+                    source: r.get(0)?,
+                    case_events: count(r, 1)?,
+                    after_completion: count(r, 2)?,
+                    corrections: count(r, 3)?,
+                    withdrawals: count(r, 4)?,
+                })
+            })?;
+            let last = rows_of(&tx, &last, |r| {
+                Ok(query::LastReport {
+                    source: r.get(0)?,
+                    last: r.get(1)?,
+                })
+            })?;
+            let dead = rows_of(&tx, &dead, DeadLetterRow::read)?;
+            Ok(query::source_figures(&q, daily, delays, totals, last, dead))
         })
         .await
     }

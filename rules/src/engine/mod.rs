@@ -55,6 +55,7 @@ use windows::Board;
 pub use jurisdiction::{check_listed, Unlisted};
 pub use snapshot::SnapshotError;
 pub use table::event_identity;
+pub use windows::office_deadline;
 
 /// Marks a timer's slot as one of the matters table.
 const MATTER: u32 = 1 << 31;

@@ -10,7 +10,7 @@ use store::rows::{
 };
 use store::{
     AlertFilter, CheckpointKey, DeadLetterQuery, Dimension, HistoryQuery, PerfCounts, PerfQuery,
-    RowBatch, Store,
+    RowBatch, SourceFigures, SourceQuery, Store,
 };
 
 /// How a backend's [`Store::count`] counts re-delivered rows.
@@ -77,6 +77,7 @@ macro_rules! conformance_tests {
             perf_counts_match_the_hand_worked_numbers,
             history_filters_and_pages_by_cursor,
             dead_letters_page_newest_first,
+            source_health_matches_the_hand_worked_figures,
         );
     };
     (@each $fresh:path; $($check:ident),+ $(,)?) => {
@@ -241,6 +242,7 @@ pub fn event(id: &str, case: &str, at: u32) -> EventRow {
         region: "430626".into(),
         case_id: case.into(),
         raw: format!(r#"{{"event_id":"{id}","reason":"材料齐全"}}"#),
+        health: Default::default(),
     }
 }
 
@@ -1294,4 +1296,239 @@ pub async fn notification_records_answer_by_alert(store: &impl Store, _: Countin
     got.dedup();
     assert_eq!(got, [rows[1].clone(), rows[0].clone()]);
     assert!(store.notifications(&[]).await.expect("none").is_empty());
+}
+
+/// A §3 event decoded as live ingest would (received at `received`, China time, and stamped
+/// `http:pj-pub` when it names no source), as its stored row.
+fn received(json: &str, received: &str) -> EventRow {
+    let at = rules::time::parse_rfc3339(received).expect("receipt time");
+    let opts = ingest::decode::DecodeOptions {
+        receipt: ingest::decode::Receipt::At(at),
+        default_source: Some("http:pj-pub"),
+        max_future_skew_secs: 600,
+    };
+    let ev = ingest::decode::decode(json.as_bytes(), &opts).expect("a valid event");
+    EventRow::new(&ev, json.as_bytes(), at)
+}
+
+/// A case event of `source` (empty: none named) in Pingjiang (430626) unless `region` says.
+fn case_event(
+    id: &str,
+    kind: &str,
+    case: &str,
+    occurred: &str,
+    reported: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"{{"event_id":"{id}","kind":"{kind}","occurred_at":"2026-10-{occurred}+08:00",{reported}"center_id":"PJ","region":"430626","case_id":"{case}","item_code":"P5","channel":"hall"{extra}}}"#,
+        reported = if reported.is_empty() {
+            String::new()
+        } else {
+            format!(r#""reported_at":"2026-10-{reported}+08:00","#)
+        }
+    )
+}
+
+pub async fn source_health_matches_the_hand_worked_figures(store: &impl Store, _: Counting) {
+    store.migrate().await.expect("migrate");
+    let sdjc = r#","source":"sdjc:pj""#;
+    let rows = vec![
+        // sdjc:pj: C1 accepted (delay 60 s), completed at 10:00:30 (30 s), and a review
+        // stage reported at 11:00, after the completion (5400 s).
+        received(
+            &case_event(
+                "e1",
+                "case.accepted",
+                "C1",
+                "12T09:00:00",
+                "12T09:01:00",
+                sdjc,
+            ),
+            "2026-10-12T09:01:05+08:00",
+        ),
+        received(
+            &case_event(
+                "e2",
+                "case.completed",
+                "C1",
+                "12T10:00:00",
+                "12T10:00:30",
+                &format!(r#"{sdjc},"result":"approved""#),
+            ),
+            "2026-10-12T10:00:31+08:00",
+        ),
+        received(
+            &case_event(
+                "e3",
+                "case.stage",
+                "C1",
+                "12T09:30:00",
+                "12T11:00:00",
+                &format!(r#"{sdjc},"stage":"review","result":"agree""#),
+            ),
+            "2026-10-12T11:00:01+08:00",
+        ),
+        // Next day: a correction (600 s) and a withdrawal (0 s).
+        received(
+            &case_event(
+                "e4",
+                "case.accepted",
+                "C2",
+                "13T09:00:00",
+                "13T09:10:00",
+                &format!(r#"{sdjc},"supersedes":"e0""#),
+            ),
+            "2026-10-13T09:10:01+08:00",
+        ),
+        received(
+            &format!(
+                r#"{{"event_id":"e5","kind":"event.withdrawn","occurred_at":"2026-10-13T10:00:00+08:00","reported_at":"2026-10-13T10:00:00+08:00","center_id":"PJ","region":"430626","withdraws":"e4"{sdjc}}}"#
+            ),
+            "2026-10-13T10:00:01+08:00",
+        ),
+        // No source named: the publisher's; no reported_at: the receipt time (120 s).
+        received(
+            &case_event("h1", "case.accepted", "C3", "12T09:00:00", "", ""),
+            "2026-10-12T09:02:00+08:00",
+        ),
+        // Another county's source.
+        received(
+            &case_event(
+                "y1",
+                "case.accepted",
+                "Y1",
+                "12T09:00:00",
+                "12T09:00:00",
+                r#","source":"gdbs:yy""#,
+            )
+            .replace("430626", "430621"),
+            "2026-10-12T09:00:01+08:00",
+        ),
+    ];
+    store.insert_events(&rows).await.expect("insert");
+    store.insert_events(&rows[..2]).await.expect("re-delivered");
+    let day = |d: &str| -> u32 {
+        rules::time::parse_rfc3339(&format!("2026-10-{d}T00:00:00+08:00"))
+            .expect("day")
+            .0 as u32
+    };
+    let mut dead_sdjc = dead(day("12") + 3600 * 4, "kafka:e/0/7", "missing_field");
+    dead_sdjc.raw = r#"{"source":"sdjc:pj","kind":"case.accepted"}"#.into();
+    let mut dead_http = dead(day("12") + 3600 * 5, "http:pj-pub:3", "bad_json");
+    dead_http.raw = "not json".into();
+    let mut dead_yy = dead(day("12") + 3600 * 6, "kafka:e/0/8", "unknown_item");
+    dead_yy.raw = r#"{"source":"gdbs:yy"}"#.into();
+    let mut dead_old = dead(day("12") - 3600, "kafka:e/0/1", "missing_field");
+    dead_old.raw = dead_sdjc.raw.clone();
+    store
+        .insert_dead_letters(&[dead_sdjc, dead_http, dead_yy, dead_old])
+        .await
+        .expect("dead letters");
+
+    let q = SourceQuery {
+        region_prefix: "430626".into(),
+        from: day("12"),
+        to: day("14"),
+        also: vec!["sdjc:idle".into()],
+    };
+    let figures = store.source_health(&q).await.expect("source health");
+    let names: Vec<&str> = figures.iter().map(|f| f.source.as_str()).collect();
+    assert_eq!(
+        names,
+        ["http:pj-pub", "sdjc:idle", "sdjc:pj"],
+        "never another county's source"
+    );
+    let date = |d: &str| ((i64::from(day(d)) + 8 * 3600) / 86_400) as u16;
+    let counts = |pairs: &[(&str, u64)]| {
+        pairs
+            .iter()
+            .map(|(r, n)| (r.to_string(), *n))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        figures[2],
+        SourceFigures {
+            source: "sdjc:pj".into(),
+            daily: vec![
+                (date("12"), "case.accepted".into(), 1),
+                (date("12"), "case.completed".into(), 1),
+                (date("12"), "case.stage".into(), 1),
+                (date("13"), "case.accepted".into(), 1),
+                (date("13"), "event.withdrawn".into(), 1),
+            ],
+            events: 5,
+            // Delays 0, 30, 60, 600, 5400: index 2 and index 4 of five.
+            delay_p50: Some(60),
+            delay_p95: Some(5400),
+            case_events: 3,
+            after_completion: 1,
+            corrections: 1,
+            withdrawals: 1,
+            dead_letters: counts(&[("missing_field", 1)]),
+            last_reported_at: Some(day("13") + 10 * 3600),
+        }
+    );
+    assert_eq!(
+        figures[0],
+        SourceFigures {
+            source: "http:pj-pub".into(),
+            daily: vec![(date("12"), "case.accepted".into(), 1)],
+            events: 1,
+            delay_p50: Some(120),
+            delay_p95: Some(120),
+            case_events: 1,
+            after_completion: 0,
+            corrections: 0,
+            withdrawals: 0,
+            dead_letters: counts(&[("bad_json", 1)]),
+            last_reported_at: Some(day("12") + 9 * 3600 + 120),
+        }
+    );
+    assert_eq!(
+        figures[1],
+        SourceFigures {
+            source: "sdjc:idle".into(),
+            ..SourceFigures::default()
+        },
+        "a listed source without events: nothing yet, never heard from"
+    );
+
+    // The second day only: the first day's events drop out, the last report stays.
+    let later = store
+        .source_health(&SourceQuery {
+            from: day("13"),
+            also: Vec::new(),
+            ..q.clone()
+        })
+        .await
+        .expect("second day");
+    let sdjc = later.iter().find(|f| f.source == "sdjc:pj").expect("sdjc");
+    assert_eq!(
+        (sdjc.events, sdjc.case_events, sdjc.after_completion),
+        (2, 1, 0)
+    );
+    assert_eq!((sdjc.delay_p50, sdjc.delay_p95), (Some(600), Some(600)));
+    assert!(sdjc.dead_letters.is_empty(), "{:?}", sdjc.dead_letters);
+    assert_eq!(sdjc.last_reported_at, Some(day("13") + 10 * 3600));
+
+    // The city sees both counties' sources.
+    let city = store
+        .source_health(&SourceQuery {
+            region_prefix: "4306".into(),
+            ..SourceQuery::default()
+        })
+        .await
+        .expect("city");
+    let yy = city
+        .iter()
+        .find(|f| f.source == "gdbs:yy")
+        .expect("Yueyang's source");
+    assert_eq!(yy.dead_letters, counts(&[("unknown_item", 1)]));
+    let sdjc = city.iter().find(|f| f.source == "sdjc:pj").expect("sdjc");
+    assert_eq!(
+        sdjc.dead_letters,
+        counts(&[("missing_field", 2)]),
+        "unbounded period"
+    );
 }
