@@ -627,6 +627,16 @@ await step("the auditor queries September–October red cards, gets exactly the 
     const why = await auditor.textContent(`#perf-rows tr[data-key="${r.key}"] td.c590`);
     assert.match(why, /未达标.*(按时办结率|现场办结率|有效投诉)/, why);
   }
+  // Cleared warnings can be asked for, and say so (not 有效).
+  await auditor.selectOption('select[name="status"]', "cleared");
+  await auditor.click("#search");
+  await auditor.waitForFunction(() => {
+    const rows = [...document.querySelectorAll("#results tr[data-alert]")];
+    return rows.length > 0 && rows.every((r) => r.lastElementChild.textContent === "已自动解除");
+  });
+  const cleared = await auditor.$$eval("#results tr[data-alert] td:nth-child(8)", (tds) => tds.map((t) => t.textContent));
+  assert.ok(cleared.includes(ON_TIME), `the warning cleared on time is listed: ${cleared}`);
+  await auditor.selectOption('select[name="status"]', "");
   await assertFits(auditor, "查询与绩效 at 1920×1080");
   await auditor.screenshot({ path: join(SHOTS, "auditor.png"), fullPage: true });
   await auditor.setViewportSize({ width: 1366, height: 768 });

@@ -79,7 +79,7 @@ function drawPage(r) {
     el("td", { class: "nowrap" }, a.staff_id ? names.staff(a.staff_id) : "—"),
     el("td", { class: "nowrap" }, a.case_id ? el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); showCase(a.case_id); } }, a.case_id) : "—"),
     el("td", {}, prettyMessage(a.message)),
-    el("td", {}, a.status === "retracted" ? statusChip("retracted") : "有效")));
+    el("td", {}, a.status === "open" ? "有效" : statusChip(a.status))));
   body.replaceChildren(...(trs.length ? trs : [el("tr", {}, el("td", { colspan: 10, class: "empty" }, "没有符合条件的告警"))]));
   const first = page * PAGE + (trs.length ? 1 : 0);
   document.getElementById("page-note").textContent = `第 ${page + 1} 页 · 第 ${first}–${page * PAGE + trs.length} 条`;
