@@ -21,8 +21,10 @@
 //! pattern: a stale entry is recognised by `timer_due` and ignored). A fired episode is kept (a
 //! few bytes) until the day after it fired, so that a sign-in reported late can retract it.
 //!
-//! **Tickets** are keyed by (centre, ticket number): numbers restart every day, so a new issue of
-//! a number replaces the old ticket. A ticket waits in exactly one queue — its window's, else its
+//! **Tickets** are keyed by (centre, issue day, ticket number): numbers restart every day, and a
+//! new issue of a number the same day replaces the old ticket; a call is for the ticket of its
+//! own day. A day's tickets are kept `closed_case_retention_days`, so a call or an issue
+//! reported days late still finds its partner. A ticket waits in exactly one queue — its window's, else its
 //! department's, else its centre's — and a window's waiting count adds up the three queues it
 //! serves; a queue is a multiset of issue times, so the oldest waiting ticket is its first key.
 //! A call whose ticket is not known yet is remembered for the day, so an issue that arrives
@@ -60,7 +62,7 @@ use crate::window::{WindowState, WindowStatus};
 
 use super::attendance::{Att, Log};
 use super::case::{inst, t32, Ctx, NEVER, T32};
-use super::explain::{build, retracted, subject, Attribution};
+use super::explain::{build, retracted, revision, subject, Attribution};
 use super::table::{CompactKey, Sym, Symbols, NONE};
 use super::{Engine, Outcome};
 
@@ -115,6 +117,9 @@ struct FiredEpisode {
     at: T32,
     cause: Cause,
     retracted: bool,
+    /// The revision of its last emission (an end, or a new firing after one).
+    #[serde(default)]
+    revision: u8,
 }
 
 /// One window's facts.
@@ -243,8 +248,11 @@ impl Ticket {
     }
 }
 
-/// Tickets by (centre, ticket number).
-type TicketKey = (Sym, CompactKey);
+/// Tickets by (centre, issue day, ticket number): numbers restart every day.
+type TicketKey = (Sym, Day, CompactKey);
+
+/// A ticket's timer entry: (due, centre, issue day, number, serial).
+type TicketTimer = (T32, Sym, Day, CompactKey, u32);
 
 /// The board: every window's facts, the staff's whereabouts, waiting tickets and their timers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -262,14 +270,10 @@ pub struct Board {
     /// replayed with.
     #[serde(default)]
     attendance: HashMap<Sym, Log>,
-    /// Tickets of past days whose long-wait alert fired and that were never called, by
-    /// (centre, issue day, number): kept `closed_case_retention_days` so that a call reported
-    /// late (a backfill, a retried batch) still retracts the alert it disproves.
-    past: HashMap<(Sym, Day, CompactKey), Ticket>,
     /// (due, window), earliest first; lazily deleted.
     window_timers: BinaryHeap<Reverse<(T32, Sym)>>,
     /// (due, centre, ticket number, serial), earliest first; lazily deleted.
-    ticket_timers: BinaryHeap<Reverse<(T32, Sym, CompactKey, u32)>>,
+    ticket_timers: BinaryHeap<Reverse<TicketTimer>>,
     serial: u32,
     /// Windows by centre (rebuilt on restore).
     #[serde(skip)]
@@ -507,21 +511,13 @@ impl Board {
         let at = t32(to.start());
         self.day = to;
         self.queues.clear();
-        // Kept: issued, not called, alert still to come (forgotten after it fires).
-        let past = &mut self.past;
-        self.tickets.retain(|(center, no), tk| {
-            let keep = tk.issued != NEVER && tk.called == NEVER && !tk.fired && tk.due != NEVER;
-            if tk.fired && tk.called == NEVER && tk.issued != NEVER {
-                past.insert((*center, inst(tk.issued).day(), no.clone()), tk.clone());
-            }
-            // A call whose issue has not arrived: kept for an issue reported late.
-            if tk.issued == NEVER && tk.called != NEVER {
-                past.insert((*center, inst(tk.called).day(), no.clone()), tk.clone());
-            }
-            keep
-        });
+        // Tickets are keyed by their day: those of the last `keep_days` days stay (a late call
+        // still retracts, a late issue still meets its call); pending ones until they fire.
         let horizon = i64::from(keep_days);
-        past.retain(|(_, day, _), _| i64::from(to.0) - i64::from(day.0) <= horizon);
+        self.tickets.retain(|(_, day, _), tk| {
+            let pending = tk.issued != NEVER && tk.called == NEVER && !tk.fired && tk.due != NEVER;
+            pending || i64::from(to.0) - i64::from(day.0) <= horizon
+        });
         let keep_from = t32(Day(to.0.saturating_sub(keep_days.max(1))).start());
         let Board {
             windows,
@@ -539,15 +535,6 @@ impl Board {
                 win.dirty = true;
                 changed.push(w);
             }
-        }
-    }
-
-    /// A ticket leaving `tickets`: one of a past day whose alert fired and that was never
-    /// called goes to `past` (see there).
-    fn keep_past(&mut self, key: &TicketKey, tk: Ticket) {
-        if tk.fired && tk.called == NEVER && tk.issued != NEVER {
-            let day = inst(tk.issued).day();
-            self.past.insert((key.0, day, key.1.clone()), tk);
         }
     }
 
@@ -844,21 +831,36 @@ impl Engine {
             let mut changes = Vec::new();
             for f in win.fired.iter_mut().filter(|f| !f.retracted) {
                 if !want.iter().any(|x| x.since == f.since && x.at == f.at) {
+                    let before = f.revision;
                     f.retracted = true;
-                    changes.push((f.clone(), true));
+                    f.revision = revision::ended_after(before);
+                    changes.push((f.clone(), Some(before)));
                 }
             }
             for x in want {
-                let known = win.fired.iter().any(|f| f.since == x.since && f.at == x.at);
-                if !known {
-                    let f = FiredEpisode {
-                        since: x.since,
-                        at: x.at,
-                        cause: x.cause.clone(),
-                        retracted: false,
-                    };
-                    win.fired.push(f.clone());
-                    changes.push((f, false));
+                match win
+                    .fired
+                    .iter_mut()
+                    .find(|f| f.since == x.since && f.at == x.at)
+                {
+                    Some(f) if !f.retracted => {}
+                    Some(f) => {
+                        // Ended by an earlier replay and true again: fired again, later revision.
+                        f.retracted = false;
+                        f.revision = revision::fired_after(f.revision);
+                        changes.push((f.clone(), None));
+                    }
+                    None => {
+                        let f = FiredEpisode {
+                            since: x.since,
+                            at: x.at,
+                            cause: x.cause.clone(),
+                            retracted: false,
+                            revision: 0,
+                        };
+                        win.fired.push(f.clone());
+                        changes.push((f, None));
+                    }
                 }
             }
             let sim = state.windows.get(&w).cloned().unwrap_or_default();
@@ -883,12 +885,14 @@ impl Engine {
                 win.timer_due = ep.deadline;
                 board.window_timers.push(Reverse((ep.deadline, w)));
             }
-            for (f, retract) in changes {
-                let alert = unstaffed_alert(ctx, symbols, w, win, &f);
-                if retract {
+            for (f, retraction) in changes {
+                let mut alert = unstaffed_alert(ctx, symbols, w, win, &f);
+                if let Some(before) = retraction {
+                    alert.revision = before;
                     stats.retractions += 1;
                     out.push(retracted(alert, ev));
                 } else {
+                    alert.revision = f.revision;
                     stats.alerts += 1;
                     out.push(alert);
                 }
@@ -1091,13 +1095,26 @@ impl Engine {
         }
         if inst(ep.deadline) <= now {
             ep.fired = true;
-            let f = FiredEpisode {
-                since: ep.since,
-                at: ep.deadline,
+            let (since, at) = (ep.since, ep.deadline);
+            let mut f = FiredEpisode {
+                since,
+                at,
                 cause: ep.cause.clone(),
                 retracted: false,
+                revision: 0,
             };
-            out.push(unstaffed_alert(ctx, &self.symbols, w, win, &f));
+            // The same episode retracted before and true again: a new firing of its id.
+            if let Some(i) = win
+                .fired
+                .iter()
+                .position(|x| x.since == since && x.at == at)
+            {
+                f.revision = revision::fired_after(win.fired[i].revision);
+                win.fired.remove(i);
+            }
+            let mut alert = unstaffed_alert(ctx, &self.symbols, w, win, &f);
+            alert.revision = f.revision;
+            out.push(alert);
             self.stats.alerts += 1;
             win.fired.push(f);
         } else if win.timer_due == NEVER || ep.deadline < win.timer_due {
@@ -1124,9 +1141,12 @@ impl Engine {
             if f.retracted || t < f.since || t >= f.at {
                 continue;
             }
+            let before = f.revision;
             f.retracted = true;
+            f.revision = revision::ended_after(before);
             let f = f.clone();
-            let alert = unstaffed_alert(ctx, &self.symbols, w, win, &f);
+            let mut alert = unstaffed_alert(ctx, &self.symbols, w, win, &f);
+            alert.revision = before;
             out.push(retracted(alert, ev));
             self.stats.retractions += 1;
             any = true;
@@ -1157,16 +1177,8 @@ impl Engine {
         let t = t32(ev.occurred_at);
         let window = self.event_window(ev, false).unwrap_or(NONE);
         let center = self.symbols.intern(&ev.center_id);
-        let key = (center, CompactKey::new(ticket_no));
+        let key = (center, ev.occurred_at.day(), CompactKey::new(ticket_no));
         let mut called = NEVER;
-        // An issue of a past day reported late: its call may have come first.
-        let past = (center, ev.occurred_at.day(), key.1.clone());
-        if ev.occurred_at.day() < self.board.day {
-            let seen = self.board.past.get(&past);
-            if seen.is_some_and(|tk| tk.issued == NEVER && tk.called >= t) {
-                called = self.board.past.remove(&past).map_or(NEVER, |tk| tk.called);
-            }
-        }
         if let Some(old) = self.board.tickets.get(&key) {
             if old.issued == NEVER {
                 // A call seen first: it was for this ticket if it came after the issue.
@@ -1223,18 +1235,24 @@ impl Engine {
                 out.push(self.long_wait(key.0, ticket_no, &tk));
                 self.stats.alerts += 1;
             } else if tk.called == NEVER {
-                self.board
-                    .ticket_timers
-                    .push(Reverse((tk.due, key.0, key.1.clone(), tk.serial)));
+                self.board.ticket_timers.push(Reverse((
+                    tk.due,
+                    key.0,
+                    key.1,
+                    key.2.clone(),
+                    tk.serial,
+                )));
             }
         }
-        let done = self.board.tickets.get(key).is_some_and(|tk| {
-            tk.called != NEVER || (tk.fired && inst(tk.issued).day() < self.board.day)
-        });
-        if done {
-            if let Some(tk) = self.board.tickets.remove(key) {
-                self.board.keep_past(key, tk);
-            }
+        // A called ticket is done; a fired one waits for a late call until its day is
+        // forgotten (`roll_over`).
+        if self
+            .board
+            .tickets
+            .get(key)
+            .is_some_and(|tk| tk.called != NEVER)
+        {
+            self.board.tickets.remove(key);
         }
     }
 
@@ -1261,22 +1279,12 @@ impl Engine {
             self.board.mark(w, t);
         }
         let center = self.symbols.intern(&ev.center_id);
-        let key = (center, CompactKey::new(ticket_no));
-        // A past day's ticket whose alert fired: a call reported late disproves it.
-        let past = (center, ev.occurred_at.day(), key.1.clone());
-        if self.board.past.get(&past).is_some_and(|tk| tk.issued <= t) {
-            if let Some(tk) = self.board.past.remove(&past) {
-                if t < tk.due {
-                    let alert = self.long_wait(center, ticket_no, &tk);
-                    out.push(retracted(alert, ev));
-                    self.stats.retractions += 1;
-                }
-                return Outcome::Applied;
-            }
-        }
+        let no = CompactKey::new(ticket_no);
+        // Numbers restart every day: a call is for the ticket of its own day.
+        let key = (center, ev.occurred_at.day(), no);
         let Some(tk) = self.board.tickets.get_mut(&key) else {
-            // Not issued yet (delivered out of order): remember the call for the day, or for
-            // `closed_case_retention_days` if its day has passed (a late backfill).
+            // Not issued yet (delivered out of order): remember the call, for an issue that
+            // arrives later (`closed_case_retention_days`).
             let tk = Ticket {
                 issued: NEVER,
                 called: t,
@@ -1287,11 +1295,7 @@ impl Engine {
                 serial: 0,
                 fired: false,
             };
-            if ev.occurred_at.day() < self.board.day {
-                self.board.past.insert(past, tk);
-            } else {
-                self.board.tickets.insert(key, tk);
-            }
+            self.board.tickets.insert(key, tk);
             return Outcome::Applied;
         };
         if tk.issued == NEVER {
@@ -1317,13 +1321,12 @@ impl Engine {
     /// A ticket timer entry popped at `due`.
     pub(super) fn ticket_timer(
         &mut self,
-        center: Sym,
-        key: CompactKey,
+        key: TicketKey,
         serial: u32,
         due: T32,
         batch: &mut Vec<(String, Alert)>,
     ) {
-        let key = (center, key);
+        let center = key.0;
         let Some(tk) = self.board.tickets.get_mut(&key) else {
             return;
         };
@@ -1332,7 +1335,7 @@ impl Engine {
         }
         tk.fired = true;
         let tk = tk.clone();
-        let ticket_no = key.1.as_str();
+        let ticket_no = key.2.as_str();
         let alert = self.long_wait(center, ticket_no, &tk);
         self.stats.alerts += 1;
         let sort = format!(
@@ -1340,11 +1343,6 @@ impl Engine {
             self.symbols.get(center).unwrap_or_default()
         );
         batch.push((sort, alert));
-        if inst(tk.issued).day() < self.board.day {
-            if let Some(tk) = self.board.tickets.remove(&key) {
-                self.board.keep_past(&key, tk);
-            }
-        }
     }
 
     /// Pop and fire the board's timer entries due exactly at `due`.
@@ -1362,8 +1360,8 @@ impl Engine {
             .peek()
             .is_some_and(|Reverse((d, ..))| *d == due)
         {
-            if let Some(Reverse((_, center, key, serial))) = self.board.ticket_timers.pop() {
-                self.ticket_timer(center, key, serial, due, batch);
+            if let Some(Reverse((_, center, day, no, serial))) = self.board.ticket_timers.pop() {
+                self.ticket_timer((center, day, no), serial, due, batch);
             }
         }
     }
@@ -1826,6 +1824,24 @@ mod tests {
     }
 
     #[test]
+    fn an_issue_and_its_call_reported_days_later_leave_nothing() {
+        let mut r = Run::new();
+        r.advance("2026-03-04T10:00:00+08:00");
+        r.send("2026-03-02T16:04:52+08:00", "W003", "", ticket("A7"));
+        r.send("2026-03-02T16:24:52+08:00", "W003", "S0003", call("A7"));
+        let on_record: Vec<String> = r.alerts();
+        assert!(
+            on_record.is_empty()
+                || on_record
+                    == [
+                        "2026-03-02T16:34:52+08:00 window.long_wait",
+                        "retracted 2026-03-02T16:34:52+08:00 window.long_wait"
+                    ],
+            "{on_record:?}"
+        );
+    }
+
+    #[test]
     fn waiting_tickets_are_shared_by_department_and_centre() {
         let mut r = Run::new();
         let d0 = r.status("W000").department.unwrap();
@@ -1926,11 +1942,10 @@ mod tests {
             r.e.window_status().len(),
             "all changed"
         );
-        assert!(r.e.board.tickets.is_empty(), "forgotten from today's queue");
         assert_eq!(
-            r.e.board.past.len(),
+            r.e.board.tickets.len(),
             1,
-            "its fired alert is kept for a late call"
+            "its fired alert is kept (by its day) for a late call"
         );
         // A call for yesterday's ticket reported late (a backfill) retracts what it disproves.
         r.send("2026-03-02T17:50:00+08:00", "W003", "S0003", call("A9"));
@@ -1938,19 +1953,18 @@ mod tests {
             r.alerts()[1],
             "retracted 2026-03-02T18:10:00+08:00 window.long_wait"
         );
-        assert!(r.e.board.tickets.is_empty() && r.e.board.past.is_empty());
-        // A ticket issued at 23:50 fires after midnight and is forgotten then.
+        assert!(r.e.board.tickets.is_empty(), "called: done");
+        // A ticket issued at 23:50 fires after midnight and stops waiting.
         r.send("2026-03-03T23:50:00+08:00", "W003", "", ticket("Z1"));
         r.advance("2026-03-04T00:30:00+08:00");
         assert_eq!(r.alerts()[2], "2026-03-04T00:20:00+08:00 window.long_wait");
         assert_eq!(r.status("W003").waiting, 0);
-        assert!(r.e.board.tickets.is_empty());
-        assert_eq!(r.e.board.past.len(), 1, "Z1, never called");
+        assert_eq!(r.e.board.tickets.len(), 1, "Z1, never called");
         // Kept `closed_case_retention_days` (7) after its day, then forgotten.
         r.advance("2026-03-10T00:00:00+08:00");
-        assert_eq!(r.e.board.past.len(), 1);
+        assert_eq!(r.e.board.tickets.len(), 1);
         r.advance("2026-03-11T00:00:00+08:00");
-        assert!(r.e.board.past.is_empty(), "memory stays bounded");
+        assert!(r.e.board.tickets.is_empty(), "memory stays bounded");
     }
 
     #[test]
