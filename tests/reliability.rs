@@ -157,8 +157,8 @@ fn get(base: &str, path: &str, token: &str) -> Option<(u16, String)> {
     Some((r.status().as_u16(), r.body_mut().read_to_string().ok()?))
 }
 
-/// Every stored alert's status, from the auditor's history (every page).
-fn stored(base: &str, token: &str) -> Option<Vec<(String, String)>> {
+/// Every stored alert, from the auditor's history (every page).
+fn history(base: &str, token: &str) -> Option<Vec<Value>> {
     let mut out = Vec::new();
     let mut cursor = String::new();
     loop {
@@ -170,18 +170,26 @@ fn stored(base: &str, token: &str) -> Option<Vec<(String, String)>> {
         if status != 200 {
             return None;
         }
-        let page: Value = serde_json::from_str(&text).ok()?;
-        for a in page["items"].as_array()? {
-            out.push((
-                a["alert_id"].as_str()?.to_string(),
-                a["status"].as_str()?.to_string(),
-            ));
-        }
+        let mut page: Value = serde_json::from_str(&text).ok()?;
+        out.append(page["items"].as_array_mut()?);
         match page["next_cursor"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),
             None => return Some(out),
         }
     }
+}
+
+/// Every stored alert's status.
+fn stored(base: &str, token: &str) -> Option<Vec<(String, String)>> {
+    history(base, token)?
+        .iter()
+        .map(|a| {
+            Some((
+                a["alert_id"].as_str()?.to_string(),
+                a["status"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// A tiny deterministic generator (the seed is printed, so a failure can be replayed).
@@ -453,31 +461,18 @@ fn open_in_replay(ndjson: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The alerts the store holds open, with their `fired_at` (auditor's history, every page).
+/// The alerts the store holds open, with their `fired_at`.
 fn open_in_store(base: &str, token: &str) -> Option<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let mut cursor = String::new();
-    loop {
-        let (status, text) = get(
-            base,
-            &format!("/api/v1/history/alerts?from=2026-01-01&to=2026-12-31&limit=1000{cursor}"),
-            token,
-        )?;
-        if status != 200 {
-            return None;
-        }
-        let page: Value = serde_json::from_str(&text).ok()?;
-        for a in page["items"].as_array()? {
-            if a["status"] == "open" {
-                let id = a["alert_id"].as_str()?.to_string();
-                out.insert(id, a["fired_at"].as_str()?.to_string());
-            }
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
-            None => return Some(out),
-        }
-    }
+    history(base, token)?
+        .iter()
+        .filter(|a| a["status"] == "open")
+        .map(|a| {
+            Some((
+                a["alert_id"].as_str()?.to_string(),
+                a["fired_at"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// Issue 26: `jiancha serve` with its data on a small tmpfs. A window system backfills a

@@ -637,6 +637,9 @@ await step("the auditor queries September–October red cards, gets exactly the 
   const cleared = await auditor.$$eval("#results tr[data-alert] td:nth-child(8)", (tds) => tds.map((t) => t.textContent));
   assert.ok(cleared.includes(ON_TIME), `the warning cleared on time is listed: ${cleared}`);
   await auditor.selectOption('select[name="status"]', "");
+  await auditor.click("#search");
+  await auditor.waitForFunction(() => [...document.querySelectorAll("#results tr[data-alert]")]
+    .some((r) => r.lastElementChild.textContent !== "已自动解除"));
   await assertFits(auditor, "查询与绩效 at 1920×1080");
   await auditor.screenshot({ path: join(SHOTS, "auditor.png"), fullPage: true });
   await auditor.setViewportSize({ width: 1366, height: 768 });

@@ -52,9 +52,9 @@ fn stream(seed: u64, days: u32) -> Stream {
     }
 }
 
-/// Run lines through the engine as `jiancha replay` does; every alert line in order, and the
-/// final state of each.
-fn run(s: &Stream, lines: &[&str]) -> (Vec<String>, Final) {
+/// Every alert line the engine gives for `lines` (decoded and applied as `jiancha replay`
+/// does), then the clock advanced to the stream's end.
+fn alerts(s: &Stream, lines: &[&str]) -> Vec<Alert> {
     let policy = Policy::default();
     let opts = DecodeOptions::replay(&policy);
     let mut engine = Engine::new(s.reference.clone(), policy);
@@ -66,6 +66,13 @@ fn run(s: &Stream, lines: &[&str]) -> (Vec<String>, Final) {
             .unwrap_or_else(|e| panic!("{e}: {line}"));
     }
     engine.advance_to(s.end, &mut out);
+    out
+}
+
+/// Run lines through the engine as `jiancha replay` does; every alert line in order, and the
+/// final state of each.
+fn run(s: &Stream, lines: &[&str]) -> (Vec<String>, Final) {
+    let out = alerts(s, lines);
     let mut last = Final::new();
     let seq = out
         .iter()
@@ -222,17 +229,7 @@ fn cases_overtaking_one_another_by_up_to_twenty_minutes_leave_the_same_alerts_on
 /// alert_id → (rule, level, fired_at) of the alerts on record at the end (last word not a
 /// retraction): what an inspector finds open, with the instant it carries.
 fn open_at_end(s: &Stream, lines: &[&str]) -> BTreeMap<String, (String, String, String)> {
-    let policy = Policy::default();
-    let opts = DecodeOptions::replay(&policy);
-    let mut engine = Engine::new(s.reference.clone(), policy);
-    let mut out: Vec<Alert> = Vec::new();
-    for line in lines {
-        let ev = decode_str(line, &opts).unwrap_or_else(|e| panic!("{e}: {line}"));
-        engine
-            .on_event(&ev, &mut out)
-            .unwrap_or_else(|e| panic!("{e}: {line}"));
-    }
-    engine.advance_to(s.end, &mut out);
+    let out = alerts(s, lines);
     let mut last: BTreeMap<String, &Alert> = BTreeMap::new();
     for a in &out {
         let newer = last
@@ -287,31 +284,9 @@ fn batches_held_back_and_retried_at_the_end_leave_the_same_alerts_on_record() {
             got == want,
             "seed {seed}: batches {first}..{} retried at the end changed the alerts on record: {}",
             first + held,
-            differences(&want, &got)
+            first_difference(&want, &got)
         );
     }
-}
-
-fn differences<V: PartialEq + std::fmt::Debug>(
-    want: &BTreeMap<String, V>,
-    got: &BTreeMap<String, V>,
-) -> String {
-    let mut out = Vec::new();
-    for (id, w) in want {
-        match got.get(id) {
-            None => out.push(format!("missing {id} {w:?}")),
-            Some(g) if g != w => out.push(format!("{id}: want {w:?}, got {g:?}")),
-            _ => {}
-        }
-    }
-    for (id, g) in got {
-        if !want.contains_key(id) {
-            out.push(format!("extra {id} {g:?}"));
-        }
-    }
-    let n = out.len();
-    out.truncate(12);
-    format!("{n} differences: {}", out.join("; "))
 }
 
 /// Issue 26, the property in full: the batches (200 events each, all kinds, with `reported_at`)
@@ -351,7 +326,7 @@ fn batches_in_any_order_leave_the_same_alerts_on_record() {
         assert!(
             got_rest == want_rest,
             "seed {seed}: batches in a random order changed the alerts on record: {}",
-            differences(&want_rest, &got_rest)
+            first_difference(&want_rest, &got_rest)
         );
         // The ladder is left out: a card that moves to another person (the attribution bound)
         // moves the steps of both. The held-back test above compares it exactly.

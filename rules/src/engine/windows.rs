@@ -757,12 +757,10 @@ impl Engine {
     /// (`attendance.rs`).
     fn attendance(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Outcome {
         let own = matches!(ev.body, Body::StaffSignedIn | Body::StaffSignedOut);
-        let (Some(w), Some(center)) = (
-            self.event_window(ev, true),
-            Some(self.symbols.intern(&ev.center_id)),
-        ) else {
+        let Some(w) = self.event_window(ev, true) else {
             return Outcome::Inconsistent("no_window");
         };
+        let center = self.symbols.intern(&ev.center_id);
         let staff = match ev.staff_id.as_deref() {
             Some(s) if own => self.symbols.intern(s),
             None if own => return Outcome::Inconsistent("no_window"),
