@@ -78,3 +78,22 @@ pub fn decode_and_apply(engine: &mut Engine, lines: &[String]) -> u64 {
     }
     n
 }
+
+/// Time `apply_all` of `events` on a fresh clone of `engine` per sample (the clone untimed).
+pub fn bench_applying(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    engine: &Engine,
+    events: &[rules::Event<'_>],
+) {
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || engine.clone(),
+            |mut engine| {
+                apply_all(&mut engine, events);
+                engine
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+}

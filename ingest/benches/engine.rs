@@ -10,7 +10,7 @@ mod common;
 /// The allocator the `jiancha` binary uses.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use common::{apply_all, decode_and_apply, stream, warm_engine, OPTS};
+use common::{bench_applying, decode_and_apply, stream, warm_engine, OPTS};
 
 const OPEN_CASES: usize = 1_000_000;
 const STREAM: usize = 1_000_000;
@@ -25,16 +25,7 @@ fn engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine_1M_open_cases");
     group.sample_size(10);
     group.throughput(Throughput::Elements(events.len() as u64));
-    group.bench_function("engine_only", |b| {
-        b.iter_batched(
-            || engine.clone(),
-            |mut engine| {
-                apply_all(&mut engine, &events);
-                engine
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    bench_applying(&mut group, "engine_only", &engine, &events);
     group.bench_function("decode_and_engine", |b| {
         b.iter_batched(
             || engine.clone(),

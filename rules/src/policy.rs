@@ -86,6 +86,10 @@ pub struct Policy {
     /// them as `unknown_id`; `true` binds such an id to the centre of the first event that
     /// names it.
     pub accept_unlisted_ids: bool,
+    /// Keep every event of each case held in memory (about 40 bytes an event), so a correction
+    /// (`supersedes`, `event.withdrawn`) rebuilds the case as if the corrected event never
+    /// happened (SPEC §3). `false` saves the memory and refuses corrections of applied events.
+    pub case_history: bool,
     /// `source.silent` (SPEC §6, §10): minutes of office time without a report after which a
     /// source is silent; 0 turns it off.
     pub source_silence_minutes: u32,
@@ -131,6 +135,7 @@ impl Default for Policy {
             score_bonus_cap: 10.0,
             on_site_target: 0.9,
             accept_unlisted_ids: false,
+            case_history: true,
             source_silence_minutes: 60,
             not_live_share: 0.5,
         }

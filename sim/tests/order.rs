@@ -15,42 +15,16 @@
 //! arrive) are why each case keeps its own order. docs/RELIABILITY.md has the details.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+
+mod common;
+use common::{stream, Stream};
 
 use ingest::decode::{decode_str, DecodeOptions};
 use rules::synth::Rng;
-use rules::{Alert, Day, Engine, Policy, Reference};
-use sim::{Profile, Rates, Simulator, World};
+use rules::{Alert, Engine, Policy};
 
 /// alert_id → (rule, level, status) after the last word about it.
 type Final = BTreeMap<String, (String, String, String)>;
-
-struct Stream {
-    reference: Arc<Reference>,
-    lines: Vec<(i64, String)>,
-    end: rules::Instant,
-}
-
-fn stream(seed: u64, days: u32) -> Stream {
-    let world = World::new(&Profile::hall(), seed);
-    let reference = Arc::new(Reference::parse(&world.reference_files()).expect("reference"));
-    let mut rates = Rates::default();
-    // More misconduct than a real hall, so every rule family has alerts to get wrong.
-    rates.overdue *= 4;
-    let mut sim = Simulator::new(
-        world,
-        rates,
-        seed,
-        Day::parse("2026-11-16").expect("day"),
-        days,
-    );
-    let lines = sim.by_ref().map(|(t, l)| (t.0, l)).collect();
-    Stream {
-        reference,
-        lines,
-        end: sim.end(),
-    }
-}
 
 /// Every alert line the engine gives for `lines` (decoded and applied as `jiancha replay`
 /// does), then the clock advanced to the stream's end.

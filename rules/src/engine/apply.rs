@@ -474,18 +474,31 @@ fn batch(ctx: Ctx<'_>, symbols: &mut Symbols, case: &Case, done: Completion, r: 
         keep,
         &mut changes,
     );
+    burst_lines(ctx, &done.staff, changes, r.ev, r.out, r.stats);
+}
+
+/// The alert lines of what changed in `staff`'s bursts (事后补录), caused by `ev`.
+pub(super) fn burst_lines(
+    ctx: Ctx<'_>,
+    staff: &str,
+    changes: Vec<BurstChange>,
+    ev: &Event<'_>,
+    out: &mut Vec<Alert>,
+    stats: &mut Stats,
+) {
     for change in changes {
         match change {
             BurstChange::Fire { entries, revision } => {
-                if let Some(alert) = hall::batch_entry(ctx, &done.staff, &entries, revision) {
-                    r.fire(alert);
+                if let Some(alert) = hall::batch_entry(ctx, staff, &entries, revision) {
+                    stats.alerts += 1;
+                    out.push(alert);
                 }
             }
             BurstChange::Retract { entries, revision } => {
                 let before = revision.saturating_sub(1);
-                if let Some(alert) = hall::batch_entry(ctx, &done.staff, &entries, before) {
-                    r.stats.retractions += 1;
-                    r.out.push(explain::retracted(alert, r.ev));
+                if let Some(alert) = hall::batch_entry(ctx, staff, &entries, before) {
+                    stats.retractions += 1;
+                    out.push(explain::retracted(alert, ev));
                 }
             }
         }

@@ -180,6 +180,26 @@ impl Bursts {
         self.diff(want, settled, out);
     }
 
+    /// The qualifying completions counted, in order.
+    pub fn entries(&self) -> &[BatchEntry] {
+        &self.entries
+    }
+
+    /// Take back the completion of `case_id` (a correction moved or withdrew it) and emit what
+    /// that changes. Arguments as for [`Bursts::insert`].
+    pub fn remove(&mut self, case_id: &str, window: i64, min: usize, out: &mut Vec<BurstChange>) {
+        let Some(pos) = self.entries.iter().position(|e| &*e.case_id == case_id) else {
+            return;
+        };
+        self.entries.remove(pos);
+        let mut want = bursts(&self.entries, window, min);
+        let horizon = self.horizon;
+        let settled =
+            move |first: T32| horizon.is_some_and(|h| i64::from(first) - window <= i64::from(h));
+        want.retain(|b| !settled(b[0].completed));
+        self.diff(want, settled, out);
+    }
+
     /// Bring the emitted bursts in line with `want`.
     fn diff(
         &mut self,

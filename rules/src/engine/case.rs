@@ -270,6 +270,10 @@ pub struct Case {
     pub completed: bool,
     /// The completion's result.
     pub result: Option<CompletionResult>,
+    /// Every event that reached the case, for corrections (`history.rs`; empty when
+    /// `case_history = false`).
+    #[serde(default)]
+    pub history: super::history::History,
 }
 
 impl Keyed for Case {
@@ -365,6 +369,18 @@ pub struct Ctx<'a> {
     pub reference: &'a Reference,
     /// `office_hours` spans (minutes after local midnight), for the office-time units.
     pub office: &'a [(u32, u32)],
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of a reference, policy and its parsed office hours.
+    pub fn of(reference: &'a Reference, policy: &'a Policy, office: &'a [(u32, u32)]) -> Self {
+        Ctx {
+            cal: &reference.calendar,
+            policy,
+            reference,
+            office,
+        }
+    }
 }
 
 /// Where a limit runs out (SPEC §5).
@@ -494,6 +510,7 @@ impl Case {
             channel: None,
             completed: false,
             result: None,
+            history: Default::default(),
         }
     }
 
@@ -960,9 +977,10 @@ mod tests {
     #[test]
     fn case_state_stays_small() {
         // The ≤ 300 bytes per open case budget: the struct itself must stay well inside it
-        // (136 since the acceptance's and completion's report times are kept, issue 26).
+        // (136 since the acceptance's and completion's report times are kept, issue 26; 144
+        // with the pointer to the case's history, kept for corrections).
         assert!(
-            std::mem::size_of::<Case>() <= 136,
+            std::mem::size_of::<Case>() <= 144,
             "{}",
             std::mem::size_of::<Case>()
         );

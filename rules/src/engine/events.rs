@@ -11,7 +11,7 @@ use super::explain::Attribution;
 use super::ladder::{Card, What};
 use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind, Resolution};
 use super::table::{Symbols, NONE};
-use super::{hall, Engine, Outcome};
+use super::{event_hash, hall, Engine, Outcome};
 
 /// Record an event's attribution on a matter. The event that opens a matter (filing, rating,
 /// charging) names its target; the one that ends it (resolution, rectification) names who
@@ -43,6 +43,52 @@ fn attribute(
     }
 }
 
+/// `hall.fee_irregular`: a fee that differs from its item's statutory fee.
+pub(super) fn fee_standard(
+    reference: &crate::Reference,
+    ev: &Event<'_>,
+    receipt_no: &str,
+    amount_fen: u64,
+) -> Option<Alert> {
+    let item = reference.item(reference.item_id(ev.item_code.as_deref()?)?);
+    let standard = item.fee_fen?;
+    (standard != amount_fen)
+        .then(|| hall::fee_irregular(ev, item, receipt_no, amount_fen, standard))
+}
+
+/// Record a fee charged for a case on the case.
+pub(super) fn fee_on_case(
+    symbols: &mut Symbols,
+    case: &mut Case,
+    ev: &Event<'_>,
+    receipt_no: &str,
+    amount_fen: u64,
+    payer_id: &str,
+) {
+    // A fee may be the first thing seen of a case: give it a centre and an item.
+    if case.who.center == NONE {
+        symbols.update(&mut case.who.center, Some(&ev.center_id));
+        symbols.update(&mut case.who.region, Some(&ev.region));
+    }
+    if case.who.item == NONE {
+        symbols.update(&mut case.who.item, ev.item_code.as_deref());
+    }
+    let mut fee = CaseFee {
+        receipt_no: receipt_no.into(),
+        payer_id: payer_id.into(),
+        at: t32(ev.occurred_at),
+        amount_fen,
+        item: NONE,
+        window: NONE,
+        staff: NONE,
+        fired: false,
+    };
+    symbols.update(&mut fee.item, ev.item_code.as_deref());
+    symbols.update(&mut fee.window, ev.window_id.as_deref());
+    symbols.update(&mut fee.staff, ev.staff_id.as_deref());
+    case.rare_mut().fees.push(fee);
+}
+
 impl Engine {
     fn emit(&mut self, out: &mut Vec<Alert>, alert: Alert) {
         self.stats.alerts += 1;
@@ -58,16 +104,8 @@ impl Engine {
         payer_id: &str,
         out: &mut Vec<Alert>,
     ) -> Outcome {
-        let item = ev
-            .item_code
-            .as_deref()
-            .and_then(|code| self.reference.item_id(code))
-            .map(|id| self.reference.item(id).clone());
-        if let Some((item, standard)) = item.as_ref().and_then(|i| i.fee_fen.map(|f| (i, f))) {
-            if standard != amount_fen {
-                let alert = hall::fee_irregular(ev, item, receipt_no, amount_fen, standard);
-                self.emit(out, alert);
-            }
+        if let Some(alert) = fee_standard(&self.reference, ev, receipt_no, amount_fen) {
+            self.emit(out, alert);
         }
         let t = t32(ev.occurred_at);
         let Some(case_id) = ev.case_id.as_deref() else {
@@ -97,12 +135,7 @@ impl Engine {
                 // A case finished and forgotten after being accepted in the hall: the fee
                 // (typically paid at 出件) matches it, and there is nothing left to track.
                 if let Some(accepted) = self.departed.accepted_at(&ev.region, case_id) {
-                    let ctx = Ctx {
-                        cal: &self.reference.calendar,
-                        policy: &self.policy,
-                        reference: &self.reference,
-                        office: &self.office_hours,
-                    };
+                    let ctx = Ctx::of(&self.reference, &self.policy, &self.office_hours);
                     if inst(accepted) < Case::fee_deadline(ctx, t) {
                         return Outcome::Applied;
                     }
@@ -112,32 +145,22 @@ impl Engine {
                     .0
             }
         };
-        let symbols = &mut self.symbols;
+        let clock = self.clock;
         let Some(case) = self.cases.get_mut(slot) else {
             return Outcome::Applied;
         };
-        // A fee may be the first thing seen of a case: give it a centre and an item.
-        if case.who.center == NONE {
-            symbols.update(&mut case.who.center, Some(&ev.center_id));
-            symbols.update(&mut case.who.region, Some(&ev.region));
+        if self.policy.case_history {
+            case.history
+                .record(ev, event_hash(ev).0, clock, &mut self.symbols);
         }
-        if case.who.item == NONE {
-            symbols.update(&mut case.who.item, ev.item_code.as_deref());
-        }
-        let mut fee = CaseFee {
-            receipt_no: receipt_no.into(),
-            payer_id: payer_id.into(),
-            at: t,
+        fee_on_case(
+            &mut self.symbols,
+            case,
+            ev,
+            receipt_no,
             amount_fen,
-            item: NONE,
-            window: NONE,
-            staff: NONE,
-            fired: false,
-        };
-        symbols.update(&mut fee.item, ev.item_code.as_deref());
-        symbols.update(&mut fee.window, ev.window_id.as_deref());
-        symbols.update(&mut fee.staff, ev.staff_id.as_deref());
-        case.rare_mut().fees.push(fee);
+            payer_id,
+        );
         self.settle(slot, self.clock, out);
         Outcome::Applied
     }
@@ -372,12 +395,7 @@ impl Engine {
     /// False if it had already ended.
     fn end_matter(&mut self, slot: u32, ev: &Event<'_>, out: &mut Vec<Alert>) -> bool {
         let t = t32(ev.occurred_at);
-        let ctx = Ctx {
-            cal: &self.reference.calendar,
-            policy: &self.policy,
-            reference: &self.reference,
-            office: &self.office_hours,
-        };
+        let ctx = Ctx::of(&self.reference, &self.policy, &self.office_hours);
         let Some(m) = self.matters.get_mut(slot) else {
             return false;
         };
@@ -505,13 +523,16 @@ impl Engine {
 
     /// `hall.late_report`: reported (or, live, received) too long after it happened.
     pub(super) fn late_report(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) {
-        let Some(reported) = ev.reported_at.or(ev.received_at) else {
-            return;
-        };
-        let hours = self.policy.late_report_hours;
-        if reported.0 - ev.occurred_at.0 > i64::from(hours) * 3600 {
-            let alert = hall::late_report(ev, reported, hours);
+        if let Some(alert) = late_report(&self.policy, ev) {
             self.emit(out, alert);
         }
     }
+}
+
+/// `hall.late_report` of `ev`, if it was reported too long after it happened.
+pub(super) fn late_report(policy: &crate::Policy, ev: &Event<'_>) -> Option<Alert> {
+    let reported = ev.reported_at.or(ev.received_at)?;
+    let hours = policy.late_report_hours;
+    (reported.0 - ev.occurred_at.0 > i64::from(hours) * 3600)
+        .then(|| hall::late_report(ev, reported, hours))
 }

@@ -415,6 +415,47 @@ pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
     alert
 }
 
+/// The correction `ev` (a `supersedes` or an `event.withdrawn` of `corrected`), as evidence.
+fn correction_json(ev: &Event<'_>, corrected: &str) -> Value {
+    json!({
+        "event_id": ev.event_id,
+        "kind": ev.body.kind().as_str(),
+        "occurred_at": ev.occurred_at,
+        "corrects": corrected,
+    })
+}
+
+/// What a correction does to an event, in a message: 撤回 or 更正.
+fn correction_verb(ev: &Event<'_>) -> &'static str {
+    match ev.body {
+        crate::event::Body::EventWithdrawn { .. } => "撤回",
+        _ => "更正",
+    }
+}
+
+/// Mark an alert retracted by a correction: `ev` superseded or withdrew `corrected`, and the
+/// corrected history does not support it (SPEC §3 Corrections).
+pub fn retracted_by_correction(mut alert: Alert, ev: &Event<'_>, corrected: &str) -> Alert {
+    alert.status = AlertStatus::Retracted;
+    alert.revision = revision::ended_after(alert.revision);
+    alert.evidence["retracted_by"] = correction_json(ev, corrected);
+    alert.message = format!(
+        "已撤销：{}（事件 {corrected} 已被{}，更正后的记录不支持此告警）",
+        alert.message,
+        correction_verb(ev)
+    );
+    alert
+}
+
+/// An alert as the corrected history gives it (new, or changed), after a correction: says
+/// which correction it follows.
+pub fn after_correction(mut alert: Alert, ev: &Event<'_>, corrected: &str) -> Alert {
+    if alert.evidence.is_object() {
+        alert.evidence["corrected_by"] = correction_json(ev, corrected);
+    }
+    alert
+}
+
 /// A subject from key/value pairs.
 pub fn subject(pairs: &[(&str, Value)]) -> Subject {
     pairs

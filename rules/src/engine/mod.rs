@@ -23,10 +23,12 @@ mod apply;
 mod attendance;
 mod batch;
 mod case;
+mod correct;
 mod count;
 mod events;
 pub(crate) mod explain;
 mod hall;
+mod history;
 mod jurisdiction;
 mod ladder;
 mod matter;
@@ -102,6 +104,54 @@ fn arm(
     }
 }
 
+/// Fire every pending alert of `case` due at or before `now`, in order, and give its next
+/// deadline. An open case's yellow card counts on its window's live status (on `board`, when
+/// given: a case rebuilt aside by a correction leaves the board alone).
+fn fire_pending(
+    ctx: Ctx<'_>,
+    symbols: &Symbols,
+    case: &mut Case,
+    now: Instant,
+    out: &mut Vec<Alert>,
+    stats: &mut Stats,
+    mut board: Option<&mut Board>,
+) -> Option<Instant> {
+    // Firing one deadline never moves another, except that a case lists only its earliest
+    // unmatched fee: settle again until nothing more is due.
+    loop {
+        let pending = case.pending(ctx);
+        let mut fired_any = false;
+        let mut next = None;
+        for &(at, due) in pending.as_slice() {
+            if at > now {
+                next = Some(at);
+                break;
+            }
+            let n = case.ordinal(due);
+            out.push(explain::alert(ctx, symbols, case, due, at, n));
+            stats.alerts += 1;
+            case.mark_fired(due);
+            case.extras_mut().fired.push(Fired {
+                due,
+                at: t32(at),
+                n,
+                retracted: false,
+            });
+            if due == case::Due::Yellow && case.closed_at == NEVER && case.who.window != NONE {
+                let w = case.who.window;
+                if let Some(board) = board.as_deref_mut() {
+                    board.overdue_add(w, case.who.center, case.who.region, t32(at));
+                }
+                case.extras_mut().overdue_window = Some(w);
+            }
+            fired_any = true;
+        }
+        if !fired_any {
+            return next;
+        }
+    }
+}
+
 /// The duplicate filter's hash of an event: its `event_id` within its region and source.
 fn event_hash(ev: &Event<'_>) -> table::IdHash {
     Dedup::hash(&ev.region, ev.source.as_deref().unwrap_or(""), &ev.event_id)
@@ -147,28 +197,43 @@ pub enum Rejection {
         /// Which id and which file lists that kind.
         message: String,
     },
-    /// A correction (`supersedes`) or `event.withdrawn` of an event the engine has applied.
-    /// Correcting applied history is not implemented yet (SPEC §3 Corrections); until it is,
-    /// the correction is refused whole rather than applied on top of what it corrects.
-    #[error(
-        "{field}: {id:?} names an event already applied; corrections of applied events are not \
-         supported yet, the original stands"
-    )]
+    /// A correction (`supersedes`) or `event.withdrawn` of an applied event the engine cannot
+    /// correct: not an event of a case it holds (docs/RULES.md, "Corrections").
+    #[error("{field}: {id:?} cannot be corrected: {why}")]
     CorrectionUnsupported {
+        /// `supersedes` or `withdraws`.
+        field: &'static str,
+        /// The corrected event's id.
+        id: String,
+        /// Why, and what to do.
+        why: String,
+    },
+    /// A correction of an event already superseded (SPEC §3: a chain has one head).
+    #[error(
+        "{field}: {id:?} was already superseded by a later version; correct or withdraw the \
+         latest version instead"
+    )]
+    AlreadySuperseded {
         /// `supersedes` or `withdraws`.
         field: &'static str,
         /// The corrected event's id.
         id: String,
     },
     /// `event.withdrawn` of an event never seen (SPEC §3: `unknown_event`).
-    #[error("withdraws: {0:?} is not an event seen in this region and source")]
+    #[error(
+        "withdraws: {0:?} is not an event seen in this region and source, or was withdrawn already"
+    )]
     UnknownEvent(String),
 }
 
 impl Rejection {
     /// Every code [`Rejection::code`] gives (metrics start each at zero).
-    pub const CODES: [&'static str; 3] =
-        ["unknown_item", "correction_unsupported", "unknown_event"];
+    pub const CODES: [&'static str; 4] = [
+        "unknown_item",
+        "correction_unsupported",
+        "already_superseded",
+        "unknown_event",
+    ];
 
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
@@ -177,6 +242,7 @@ impl Rejection {
             Rejection::RegionMismatch { .. } => "region_mismatch",
             Rejection::UnlistedId { .. } => "unknown_id",
             Rejection::CorrectionUnsupported { .. } => "correction_unsupported",
+            Rejection::AlreadySuperseded { .. } => "already_superseded",
             Rejection::UnknownEvent(_) => "unknown_event",
         }
     }
@@ -187,7 +253,8 @@ impl Rejection {
             Rejection::UnknownItem(_) => "item_code",
             Rejection::RegionMismatch { field, .. }
             | Rejection::UnlistedId { field, .. }
-            | Rejection::CorrectionUnsupported { field, .. } => field,
+            | Rejection::CorrectionUnsupported { field, .. }
+            | Rejection::AlreadySuperseded { field, .. } => field,
             Rejection::UnknownEvent(_) => "withdraws",
         }
     }
@@ -390,11 +457,14 @@ impl Engine {
             return Ok(Outcome::Duplicate);
         }
         self.check(ev, case.map(|(_, h)| h))?;
-        self.check_correction(ev)?;
+        let correction = self.check_correction(ev)?;
         let start = out.len();
         self.fire_timers(ev.occurred_at, out);
         self.dedup.insert(id);
         self.stats.applied += 1;
+        if let Some(target) = correction {
+            self.correct(target, ev, out);
+        }
         let outcome = match &ev.body {
             Body::FeeCharged {
                 receipt_no,
@@ -434,32 +504,6 @@ impl Engine {
         }
         self.ladder_pass(out, start);
         Ok(outcome)
-    }
-
-    /// Corrections, conservatively, until the engine can correct its history: one naming an
-    /// event already applied (in the duplicate filter) is refused; a `supersedes` naming an
-    /// unseen event is applied as a new event (SPEC §3: a feed joined mid-history); an
-    /// `event.withdrawn` of an unseen event is `unknown_event`, and one of a seen event is
-    /// refused too (with no other effect it would be applied as nothing).
-    fn check_correction(&self, ev: &Event<'_>) -> Result<(), Rejection> {
-        let (field, id) = match (&ev.body, &ev.supersedes) {
-            (Body::EventWithdrawn { withdraws }, _) => ("withdraws", withdraws),
-            (_, Some(id)) => ("supersedes", id),
-            _ => return Ok(()),
-        };
-        let seen = self.dedup.contains(Dedup::hash(
-            &ev.region,
-            ev.source.as_deref().unwrap_or(""),
-            id,
-        ));
-        match (seen, field) {
-            (true, _) => Err(Rejection::CorrectionUnsupported {
-                field,
-                id: id.to_string(),
-            }),
-            (false, "withdraws") => Err(Rejection::UnknownEvent(id.to_string())),
-            (false, _) => Ok(()),
-        }
     }
 
     /// Move the clock to `now`, firing every timer due at or before it, in time order.
@@ -597,49 +641,12 @@ impl Engine {
             board,
             ..
         } = self;
-        let ctx = Ctx {
-            cal: &reference.calendar,
-            policy,
-            reference,
-            office: office_hours,
-        };
+        let ctx = Ctx::of(reference, policy, office_hours);
         let generation = cases.generation(slot);
         let Some(case) = cases.get_mut(slot) else {
             return;
         };
-        // Firing one deadline never moves another, except that a case lists only its earliest
-        // unmatched fee: settle again until nothing more is due.
-        let next = loop {
-            let pending = case.pending(ctx);
-            let mut fired_any = false;
-            let mut next = None;
-            for &(at, due) in pending.as_slice() {
-                if at > now {
-                    next = Some(at);
-                    break;
-                }
-                let n = case.ordinal(due);
-                out.push(explain::alert(ctx, symbols, case, due, at, n));
-                self.stats.alerts += 1;
-                case.mark_fired(due);
-                case.extras_mut().fired.push(Fired {
-                    due,
-                    at: t32(at),
-                    n,
-                    retracted: false,
-                });
-                // An open case's yellow card counts on its window's live status.
-                if due == case::Due::Yellow && case.closed_at == NEVER && case.who.window != NONE {
-                    let w = case.who.window;
-                    board.overdue_add(w, case.who.center, case.who.region, t32(at));
-                    case.extras_mut().overdue_window = Some(w);
-                }
-                fired_any = true;
-            }
-            if !fired_any {
-                break next;
-            }
-        };
+        let next = fire_pending(ctx, symbols, case, now, out, &mut self.stats, Some(board));
         // A finished case (or one known only from fees) is forgotten after the retention, but
         // never while one of its deadlines is still to come.
         let forget = if case.closed_at != NEVER {
@@ -676,12 +683,7 @@ impl Engine {
             timers,
             ..
         } = self;
-        let ctx = Ctx {
-            cal: &reference.calendar,
-            policy,
-            reference,
-            office: office_hours,
-        };
+        let ctx = Ctx::of(reference, policy, office_hours);
         let generation = matters.generation(slot);
         let Some(matter) = matters.get_mut(slot) else {
             return;
@@ -726,17 +728,16 @@ impl Engine {
                 cases,
                 stats,
                 people,
+                clock,
                 ..
             } = self;
-            let ctx = Ctx {
-                cal: &reference.calendar,
-                policy,
-                reference,
-                office: office_hours,
-            };
+            let ctx = Ctx::of(reference, policy, office_hours);
             let Some(case) = cases.get_mut(slot) else {
                 return Outcome::Applied;
             };
+            if policy.case_history {
+                case.history.record(ev, event_hash(ev).0, *clock, symbols);
+            }
             apply::attribute(case, ev, symbols, reference);
             let mut sink = apply::Sink {
                 ctx,
@@ -881,11 +882,140 @@ mod tests {
         }
     }
 
-    /// Until the engine corrects history (SPEC §3 Corrections), a correction of an applied
-    /// event is refused whole and changes nothing; one of an unseen event follows the SPEC.
-    #[test]
-    fn corrections_of_applied_events_are_refused_until_supported() {
+    /// The alerts on record (last word per id, retracted ones left out): id → (level, fired_at).
+    fn record(out: &[Alert]) -> std::collections::BTreeMap<String, (Level, Instant)> {
+        let mut last = std::collections::BTreeMap::new();
+        for a in out {
+            last.insert(a.alert_id.clone(), a);
+        }
+        last.into_iter()
+            .filter(|(_, a)| a.status != AlertStatus::Retracted)
+            .map(|(id, a)| (id, (a.level, a.fired_at)))
+            .collect()
+    }
+
+    /// What a replay of `events` then `until` leaves on record.
+    fn replayed(
+        events: &[&Event<'_>],
+        until: &str,
+    ) -> std::collections::BTreeMap<String, (Level, Instant)> {
         let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        for ev in events {
+            e.on_event(ev, &mut out).expect("applied");
+        }
+        e.advance_to(parse_rfc3339(until).expect("t"), &mut out);
+        record(&out)
+    }
+
+    /// SPEC §3 Corrections, worked by hand. K1 is accepted on Mon 03-02 with 1 working day
+    /// (D = 03-03: 预警 03-03T00, 黄牌 03-04T00) and completed on time the same afternoon.
+    /// - Withdrawing the completion on 03-05 makes the case overdue again: 预警 and 黄牌 fire
+    ///   with the instants a replay without the completion gives.
+    /// - A new version of the acceptance dated 03-04 moves D to 03-05: the 黄牌 of 03-04 is
+    ///   retracted and the 预警 fires again at 03-05T00.
+    /// - A chain has one head; a withdrawn event cannot be withdrawn again.
+    #[test]
+    fn corrections_leave_what_a_replay_of_the_corrected_stream_gives() {
+        let one_day = || {
+            accepted(LimitOverrides {
+                promised: Some(Limit {
+                    days: 1,
+                    unit: Unit::Working,
+                }),
+                ..LimitOverrides::default()
+            })
+        };
+        let withdraw = |id: &'static str, of: &'static str, at: &'static str| Event {
+            body: Body::EventWithdrawn {
+                withdraws: Cow::Borrowed(of),
+            },
+            ..ev(id, at, "K1", completed())
+        };
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let e1 = ev("e1", "2026-03-02T10:00:00+08:00", "K1", one_day());
+        let e2 = ev("e2", "2026-03-02T15:00:00+08:00", "K1", completed());
+        e.on_event(&e1, &mut out).expect("ok");
+        e.on_event(&e2, &mut out).expect("ok");
+        e.advance_to(
+            parse_rfc3339("2026-03-05T09:00:00+08:00").expect("t"),
+            &mut out,
+        );
+        assert!(record(&out).is_empty(), "on time: {out:?}");
+
+        let w = withdraw("w1", "e2", "2026-03-05T10:00:00+08:00");
+        assert_eq!(e.on_event(&w, &mut out), Ok(Outcome::Applied));
+        let want = replayed(&[&e1], "2026-03-05T10:00:00+08:00");
+        assert_eq!(record(&out), want);
+        let at = |s| parse_rfc3339(s).expect("t");
+        let fired: Vec<_> = want.values().copied().collect();
+        assert!(fired.contains(&(Level::Warning, at("2026-03-03T00:00:00+08:00"))));
+        assert!(fired.contains(&(Level::Yellow, at("2026-03-04T00:00:00+08:00"))));
+        let yellow = out
+            .iter()
+            .rfind(|a| a.level == Level::Yellow)
+            .expect("yellow");
+        assert_eq!(yellow.evidence["corrected_by"]["corrects"], "e2");
+
+        // Withdrawn already: unknown_event; and it changed nothing.
+        let again = withdraw("w2", "e2", "2026-03-05T10:01:00+08:00");
+        let n = out.len();
+        let refused = e.on_event(&again, &mut out).expect_err("withdrawn already");
+        assert_eq!(refused.code(), "unknown_event");
+        assert_eq!(out.len(), n);
+
+        let mut e1v2 = ev("e1v2", "2026-03-04T10:00:00+08:00", "K1", one_day());
+        e1v2.supersedes = Some(Cow::Borrowed("e1"));
+        assert_eq!(e.on_event(&e1v2, &mut out), Ok(Outcome::Applied));
+        let plain = Event {
+            supersedes: None,
+            ..e1v2.clone()
+        };
+        let want = replayed(&[&plain], "2026-03-05T10:02:00+08:00");
+        e.advance_to(at("2026-03-05T10:02:00+08:00"), &mut out);
+        assert_eq!(record(&out), want);
+        assert_eq!(
+            want.values().copied().collect::<Vec<_>>(),
+            vec![(Level::Warning, at("2026-03-05T00:00:00+08:00"))]
+        );
+        let retracted = out
+            .iter()
+            .rfind(|a| a.status == AlertStatus::Retracted)
+            .expect("the 03-04 yellow card is taken back");
+        assert_eq!(retracted.level, Level::Yellow);
+        assert!(
+            retracted.message.contains("事件 e1 已被更正"),
+            "{}",
+            retracted.message
+        );
+
+        let mut e1v3 = ev("e1v3", "2026-03-04T11:00:00+08:00", "K1", one_day());
+        e1v3.supersedes = Some(Cow::Borrowed("e1"));
+        let refused = e.on_event(&e1v3, &mut out).expect_err("chain has one head");
+        assert_eq!(refused.code(), "already_superseded");
+        // A supersedes of an event never seen is a new event (a feed joined mid-history).
+        let mut k2 = ev("k2v2", "2026-03-05T10:03:00+08:00", "K2", one_day());
+        k2.supersedes = Some(Cow::Borrowed("k2v1"));
+        assert_eq!(e.on_event(&k2, &mut out), Ok(Outcome::Applied));
+        assert_eq!(e.tracked_cases(), 2);
+        let refused = e
+            .on_event(
+                &withdraw("w3", "never", "2026-03-05T10:04:00+08:00"),
+                &mut out,
+            )
+            .expect_err("unknown");
+        assert_eq!(refused.code(), "unknown_event");
+    }
+
+    /// With `case_history = false` nothing is kept, and a correction of an applied event is
+    /// refused whole, saying why.
+    #[test]
+    fn without_case_history_corrections_of_applied_events_are_refused() {
+        let mut e = engine(Policy {
+            case_history: false,
+            ..Policy::default()
+        });
         let mut out = Vec::new();
         let first = ev(
             "e1",
@@ -893,43 +1023,17 @@ mod tests {
             "K1",
             accepted(LimitOverrides::default()),
         );
-        assert_eq!(e.on_event(&first, &mut out), Ok(Outcome::Applied));
+        e.on_event(&first, &mut out).expect("ok");
         let mut again = ev("e1v2", "2026-03-02T10:05:00+08:00", "K1", completed());
         again.supersedes = Some(Cow::Borrowed("e1"));
         let refused = e.on_event(&again, &mut out).expect_err("correction");
         assert_eq!(refused.code(), "correction_unsupported");
-        assert_eq!(refused.field(), "supersedes");
-        let withdraw = |id: &'static str, of: &'static str| Event {
-            case_id: None,
-            ..ev(
-                id,
-                "2026-03-02T10:06:00+08:00",
-                "K1",
-                Body::EventWithdrawn {
-                    withdraws: Cow::Borrowed(of),
-                },
-            )
-        };
-        let refused = e
-            .on_event(&withdraw("w1", "e1"), &mut out)
-            .expect_err("withdrawal");
-        assert_eq!(refused.code(), "correction_unsupported");
-        let refused = e
-            .on_event(&withdraw("w2", "never"), &mut out)
-            .expect_err("unknown");
-        assert_eq!(refused.code(), "unknown_event");
-        // Nothing refused entered the duplicate filter: the same ids are refused again.
-        assert!(e.on_event(&again, &mut out).is_err());
-        // A supersedes of an event never seen is a new event (a feed joined mid-history).
-        let mut late = ev(
-            "k2v2",
-            "2026-03-02T10:07:00+08:00",
-            "K2",
-            accepted(LimitOverrides::default()),
+        assert!(
+            refused.to_string().contains("case_history = false"),
+            "{refused}"
         );
-        late.supersedes = Some(Cow::Borrowed("k2v1"));
-        assert_eq!(e.on_event(&late, &mut out), Ok(Outcome::Applied));
-        assert_eq!(e.tracked_cases(), 2);
+        // Nothing refused entered the duplicate filter: the same id is refused again.
+        assert!(e.on_event(&again, &mut out).is_err());
     }
 
     #[test]

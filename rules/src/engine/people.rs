@@ -52,6 +52,13 @@ impl People {
         &mut self.staff.entry(staff).or_default().batch
     }
 
+    /// Every staff member's counted completions (事后补录), for a case rebuilt on its own.
+    pub fn burst_entries(&self) -> impl Iterator<Item = (Sym, &super::batch::BatchEntry)> {
+        self.staff
+            .iter()
+            .flat_map(|(s, st)| st.batch.entries().iter().map(move |e| (*s, e)))
+    }
+
     /// A substantiated complaint against `staff`: `complaint.repeated_staff` counts them in
     /// `(t − 365 days, t]` (`count.rs`); `keep` is how much longer late reports are awaited.
     pub fn substantiated(

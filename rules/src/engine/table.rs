@@ -773,7 +773,7 @@ fn region_scoped(region: &str, id: &str) -> u64 {
 
 /// An event id's hash, computed once per event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdHash(u64);
+pub struct IdHash(pub u64);
 
 impl Dedup {
     /// A filter remembering up to `capacity` ids.

@@ -734,13 +734,8 @@ impl Engine {
         out
     }
 
-    fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            cal: &self.reference.calendar,
-            policy: &self.policy,
-            reference: &self.reference,
-            office: &self.office_hours,
-        }
+    pub(super) fn ctx(&self) -> Ctx<'_> {
+        Ctx::of(&self.reference, &self.policy, &self.office_hours)
     }
 
     /// Staff, window and queue events.
@@ -802,12 +797,7 @@ impl Engine {
             stats,
             ..
         } = self;
-        let ctx = Ctx {
-            cal: &reference.calendar,
-            policy,
-            reference,
-            office: office_hours,
-        };
+        let ctx = Ctx::of(reference, policy, office_hours);
         let minutes = policy.unstaffed_minutes;
         let deadline = |since: T32| {
             office_deadline(&reference.calendar, office_hours, inst(since), minutes)
@@ -1071,12 +1061,7 @@ impl Engine {
     /// Fire window `w`'s unstaffed alert if due at or before `now`, else put its deadline on
     /// the timer heap.
     fn settle_window(&mut self, w: Sym, now: Instant, out: &mut Vec<Alert>) {
-        let ctx = Ctx {
-            cal: &self.reference.calendar,
-            policy: &self.policy,
-            reference: &self.reference,
-            office: &self.office_hours,
-        };
+        let ctx = Ctx::of(&self.reference, &self.policy, &self.office_hours);
         let Board {
             windows,
             window_timers,
@@ -1124,12 +1109,7 @@ impl Engine {
     /// A sign-in at `t` retracts the window's unstaffed alerts whose episode it falls in
     /// (`since ≤ t < fired_at`). True if it retracted any.
     fn retract_unstaffed(&mut self, w: Sym, t: T32, ev: &Event<'_>, out: &mut Vec<Alert>) -> bool {
-        let ctx = Ctx {
-            cal: &self.reference.calendar,
-            policy: &self.policy,
-            reference: &self.reference,
-            office: &self.office_hours,
-        };
+        let ctx = Ctx::of(&self.reference, &self.policy, &self.office_hours);
         let Some(win) = self.board.windows.get_mut(&w) else {
             return false;
         };

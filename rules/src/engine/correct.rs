@@ -1,0 +1,368 @@
+//! Corrections (SPEC §3): after an event that `supersedes` another, or an `event.withdrawn`,
+//! the alerts on record are those a replay of the corrected stream gives.
+//!
+//! ```text
+//! correction of event E of case C
+//!   ├─ before: replay C's history (every live entry, at the clock each arrived at) aside
+//!   ├─ mark E superseded / withdrawn in the history
+//!   ├─ after:  replay C's history again, without E
+//!   ├─ C := after's state (its timers re-armed; the window board and 事后补录 bursts follow)
+//!   └─ emit the difference of the two replays' alerts: retract what no longer stands, fire
+//!      what newly does (with replay's ids and fired_at), revise what changed
+//! then the correcting event itself (if any) is applied like any other, at the current clock
+//! ```
+//!
+//! A replay of the case's history at the clocks its events arrived at is what the live engine
+//! did for the case (every case alert depends only on the case's events, the clock and the
+//! reference), so the "before" replay stands for what is on record, including the alerts an
+//! event raises at once (hall checks, late reports, fee standards) that a case does not keep.
+//! Alerts about several cases (事后补录 bursts) are re-worked from the completions the two
+//! replays count; the discipline ladder follows the cards emitted (`ladder.rs`).
+
+use hashbrown::HashMap;
+
+use crate::alert::{Alert, AlertStatus};
+use crate::event::{Body, Event};
+use crate::time::Instant;
+
+use super::apply;
+use super::case::{fired, t32, Case, Ctx, NEVER};
+use super::events::{fee_on_case, fee_standard, late_report};
+use super::explain::{self, revision};
+use super::history::{into_owned, state};
+use super::people::People;
+use super::table::Dedup;
+use super::{fire_pending, Engine, Rejection, Stats};
+
+/// A correction the engine accepted: the corrected entry of a case's history.
+pub(super) struct Target {
+    slot: u32,
+    at: usize,
+    withdrawn: bool,
+}
+
+/// A case rebuilt aside from its history.
+struct Rebuilt {
+    case: Case,
+    /// Every alert line the case's events and deadlines gave, in order.
+    alerts: Vec<Alert>,
+    /// The case's completions as 事后补录 counts them.
+    people: People,
+}
+
+impl Engine {
+    /// Find what a correction corrects, or refuse it (nothing is changed either way). A
+    /// `supersedes` of an event never seen is a new event (a feed joined mid-history), as is
+    /// one of a withdrawn event (a row deleted, then written again).
+    pub(super) fn check_correction(&self, ev: &Event<'_>) -> Result<Option<Target>, Rejection> {
+        let (field, id, withdrawn) = match (&ev.body, &ev.supersedes) {
+            (Body::EventWithdrawn { withdraws }, _) => ("withdraws", withdraws, true),
+            (_, Some(id)) => ("supersedes", id, false),
+            _ => return Ok(None),
+        };
+        let hash = Dedup::hash(&ev.region, ev.source.as_deref().unwrap_or(""), id);
+        let case = ev.case_id.as_deref();
+        let slot = case.and_then(|c| self.cases.find(c, self.region));
+        let found = slot.and_then(|s| Some((s, self.cases.get(s)?.history.find(hash.0)?)));
+        match found {
+            Some((slot, (at, state::LIVE))) => {
+                return Ok(Some(Target {
+                    slot,
+                    at,
+                    withdrawn,
+                }))
+            }
+            Some((_, (_, state::SUPERSEDED))) => {
+                return Err(Rejection::AlreadySuperseded {
+                    field,
+                    id: id.to_string(),
+                })
+            }
+            Some(_) if withdrawn => return Err(Rejection::UnknownEvent(id.to_string())),
+            Some(_) => return Ok(None),
+            None => {}
+        }
+        if !self.dedup.contains(hash) {
+            return match withdrawn {
+                true => Err(Rejection::UnknownEvent(id.to_string())),
+                false => Ok(None),
+            };
+        }
+        let why = match (case, slot) {
+            _ if !self.policy.case_history => {
+                "policy.toml sets case_history = false, so applied events cannot be corrected"
+                    .to_string()
+            }
+            (None, _) => "the correction names no case_id; send it with the case_id of the \
+                          event it corrects"
+                .to_string(),
+            (Some(c), None) => format!(
+                "case {c:?} is no longer held (a finished case is forgotten \
+                 closed_case_retention_days = {} days after it finished)",
+                self.policy.closed_case_retention_days
+            ),
+            (Some(c), Some(_)) => format!(
+                "it is not an event of case {c:?}: only case events and fees charged for a case \
+                 can be corrected (docs/RULES.md, \"Corrections\")"
+            ),
+        };
+        Err(Rejection::CorrectionUnsupported {
+            field,
+            id: id.to_string(),
+            why,
+        })
+    }
+
+    /// Apply an accepted correction (see the module documentation). The engine clock is at the
+    /// correcting event's time; the correcting event itself is applied afterwards by the caller.
+    pub(super) fn correct(&mut self, target: Target, ev: &Event<'_>, out: &mut Vec<Alert>) {
+        let Target {
+            slot,
+            at,
+            withdrawn,
+        } = target;
+        let corrected = match (&ev.body, &ev.supersedes) {
+            (Body::EventWithdrawn { withdraws }, _) => withdraws.to_string(),
+            (_, id) => id.as_deref().unwrap_or_default().to_string(),
+        };
+        let Some(before) = self.rebuild(slot) else {
+            return;
+        };
+        let mark = match withdrawn {
+            true => state::WITHDRAWN,
+            false => state::SUPERSEDED,
+        };
+        if let Some(case) = self.cases.get_mut(slot) {
+            case.history.set_state(at, mark);
+        }
+        let Some(after) = self.rebuild(slot) else {
+            return;
+        };
+        let now = t32(self.clock);
+        let Engine {
+            reference,
+            policy,
+            office_hours,
+            symbols,
+            cases,
+            facts,
+            ..
+        } = self;
+        let ctx = Ctx::of(reference, policy, office_hours);
+        let Some(live) = cases.get_mut(slot) else {
+            return;
+        };
+        let was_window = live.extras.as_ref().and_then(|x| x.overdue_window);
+        let mut case = after.case;
+        case.history = std::mem::take(&mut live.history);
+        case.fired |= live.fired & fired::FACT;
+        let is_window = case.extras.as_ref().and_then(|x| x.overdue_window);
+        let (center, region) = (case.who.center, case.who.region);
+        let case_id = case.id.as_str().to_string();
+        // The case's record for the metrics, as it now stands.
+        if let Some(facts) = facts.as_mut() {
+            let fact = explain::fact(ctx, symbols, &case);
+            if fact.is_some() && explain::fact(ctx, symbols, live) != fact {
+                facts.extend(fact);
+            }
+        }
+        *live = case;
+        // The window's live count of overdue cases.
+        if was_window != is_window {
+            if let Some(w) = was_window {
+                self.board.overdue_remove(w, now);
+            }
+            if let Some(w) = is_window {
+                self.board.overdue_add(w, center, region, now);
+            }
+        }
+        self.rework_bursts(&case_id, &before.people, &after.people, ev, out);
+        self.diff(before.alerts, after.alerts, ev, &corrected, out);
+        // The rebuilt case's next deadline.
+        if let Some(case) = self.cases.get_mut(slot) {
+            case.timer_due = NEVER;
+        }
+        self.settle(slot, self.clock, out);
+    }
+
+    /// The case at `slot` replayed from its live history entries, each at the clock it
+    /// arrived at, then to the engine clock; nothing of the engine but symbols is touched.
+    fn rebuild(&mut self, slot: u32) -> Option<Rebuilt> {
+        let live = self.cases.get(slot)?;
+        let region = self.symbols.owned(live.who.region).unwrap_or_default();
+        let case_id = live.id.as_str().to_string();
+        let entries: Vec<(Instant, Event<'static>)> = live
+            .history
+            .entries(&region, &case_id, &self.symbols)
+            .filter(|e| e.state == state::LIVE)
+            .map(|e| (e.clock, into_owned(e.event)))
+            .collect();
+        let mut case = Case::new(&case_id, live.who.region);
+        let Engine {
+            reference,
+            policy,
+            office_hours,
+            symbols,
+            clock,
+            ..
+        } = self;
+        let ctx = Ctx::of(reference, policy, office_hours);
+        let mut people = People::default();
+        let mut stats = Stats::default();
+        let mut alerts = Vec::new();
+        for (at, ev) in &entries {
+            fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+            match &ev.body {
+                Body::FeeCharged {
+                    receipt_no,
+                    amount_fen,
+                    payer_id,
+                } => {
+                    alerts.extend(fee_standard(reference, ev, receipt_no, *amount_fen));
+                    fee_on_case(symbols, &mut case, ev, receipt_no, *amount_fen, payer_id);
+                }
+                _ => {
+                    let t = t32(ev.occurred_at);
+                    apply::attribute(&mut case, ev, symbols, reference);
+                    let mut sink = apply::Sink {
+                        ctx,
+                        ev,
+                        t,
+                        out: &mut alerts,
+                        stats: &mut stats,
+                        people: &mut people,
+                    };
+                    apply::apply(ctx, symbols, &mut case, ev, t, &mut sink);
+                    // As `apply_case`: a finished case leaves its window's overdue count.
+                    if case.closed_at != NEVER && case.fired & fired::YELLOW != 0 {
+                        if let Some(x) = case.extras.as_mut() {
+                            x.overdue_window = None;
+                        }
+                    }
+                }
+            }
+            alerts.extend(late_report(policy, ev));
+            fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+        }
+        fire_pending(
+            ctx,
+            symbols,
+            &mut case,
+            *clock,
+            &mut alerts,
+            &mut stats,
+            None,
+        );
+        Some(Rebuilt {
+            case,
+            alerts,
+            people,
+        })
+    }
+
+    /// 事后补录: the case's completion as the corrected history counts it, in place of the one
+    /// counted before; what that changes in the staff members' bursts is emitted.
+    fn rework_bursts(
+        &mut self,
+        case_id: &str,
+        before: &People,
+        after: &People,
+        ev: &Event<'_>,
+        out: &mut Vec<Alert>,
+    ) {
+        let was: Vec<_> = before.burst_entries().collect();
+        let is: Vec<_> = after.burst_entries().collect();
+        if was == is {
+            return;
+        }
+        let p = &self.policy;
+        let window = i64::from(p.batch_window_minutes) * 60;
+        let keep = i64::from(p.closed_case_retention_days) * 86_400;
+        let min = p.batch_min_cases as usize;
+        let mut changes = Vec::new();
+        let mut lines = Vec::new();
+        for (staff, _) in &was {
+            self.people
+                .bursts(*staff)
+                .remove(case_id, window, min, &mut changes);
+            lines.push((*staff, std::mem::take(&mut changes)));
+        }
+        for (staff, entry) in is {
+            self.people
+                .bursts(staff)
+                .insert(entry.clone(), window, min, keep, &mut changes);
+            lines.push((staff, std::mem::take(&mut changes)));
+        }
+        let mut stats = Stats::default();
+        let ctx = self.ctx();
+        for (staff, changes) in lines {
+            let name = self.symbols.get(staff).unwrap_or_default();
+            apply::burst_lines(ctx, name, changes, ev, out, &mut stats);
+        }
+        self.stats.alerts += stats.alerts;
+        self.stats.retractions += stats.retractions;
+    }
+
+    /// Emit the difference between what the history gave before the correction and after:
+    /// in the order of the lines after, so that a case's levels keep their order.
+    fn diff(
+        &mut self,
+        before: Vec<Alert>,
+        after: Vec<Alert>,
+        ev: &Event<'_>,
+        corrected: &str,
+        out: &mut Vec<Alert>,
+    ) {
+        let before = last_word(before);
+        let after = last_word(after);
+        let was: HashMap<&str, &Alert> = before.iter().map(|a| (a.alert_id.as_str(), a)).collect();
+        let is: HashMap<&str, &Alert> = after.iter().map(|a| (a.alert_id.as_str(), a)).collect();
+        let stands = |a: &&Alert| a.status != AlertStatus::Retracted;
+        let stands_ref = |a: &&&Alert| a.status != AlertStatus::Retracted;
+        for old in before.iter().filter(stands) {
+            if is.get(old.alert_id.as_str()).filter(stands_ref).is_none() {
+                self.stats.retractions += 1;
+                out.push(explain::retracted_by_correction(old.clone(), ev, corrected));
+            }
+        }
+        for new in after.iter().filter(stands) {
+            let revision = match was.get(new.alert_id.as_str()) {
+                None => new.revision,
+                Some(old) if old.status == AlertStatus::Retracted => {
+                    revision::fired_after(old.revision)
+                }
+                Some(old)
+                    if old.status == new.status
+                        && old.fired_at == new.fired_at
+                        && old.message == new.message =>
+                {
+                    continue;
+                }
+                Some(old) if old.status == new.status && old.fired_at == new.fired_at => {
+                    old.revision.saturating_add(1)
+                }
+                Some(old) => revision::fired_after(old.revision),
+            };
+            let mut alert = explain::after_correction(new.clone(), ev, corrected);
+            alert.revision = revision.max(new.revision);
+            self.stats.alerts += 1;
+            out.push(alert);
+        }
+    }
+}
+
+/// Each alert's last line, in the order of their first.
+fn last_word(lines: Vec<Alert>) -> Vec<Alert> {
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<Alert> = Vec::new();
+    for a in lines {
+        match at.get(&a.alert_id) {
+            Some(&i) => out[i] = a,
+            None => {
+                at.insert(a.alert_id.clone(), out.len());
+                out.push(a);
+            }
+        }
+    }
+    out
+}
