@@ -208,6 +208,11 @@ pub struct Rare {
     /// judged for 事后补录 when the acceptance arrives.
     #[serde(default)]
     pub completion: Option<Completion>,
+    /// After a correction: the last revision emitted of each of the case's alerts (by
+    /// XXH3 of `alert_id`), so a later line of the same alert always has a higher one
+    /// (`correct.rs`, `follow_revisions`).
+    #[serde(default)]
+    pub revisions: Vec<(u64, u8)>,
 }
 
 /// One case's state.

@@ -20,6 +20,7 @@
 //! replays count; the discipline ladder follows the cards emitted (`ladder.rs`).
 
 use hashbrown::HashMap;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::alert::{Alert, AlertStatus};
 use crate::event::{Body, Event};
@@ -114,8 +115,10 @@ impl Engine {
     }
 
     /// Apply an accepted correction (see the module documentation). The engine clock is at the
-    /// correcting event's time; the correcting event itself is applied afterwards by the caller.
-    pub(super) fn correct(&mut self, target: Target, ev: &Event<'_>, out: &mut Vec<Alert>) {
+    /// correcting event's time. A correcting event that belongs in the case's history (a case
+    /// event, a fee charged for the case) is recorded and replayed with it, and `true` says the
+    /// caller has nothing left to apply; otherwise the caller applies the event as usual.
+    pub(super) fn correct(&mut self, target: Target, ev: &Event<'_>, out: &mut Vec<Alert>) -> bool {
         let Target {
             slot,
             at,
@@ -126,17 +129,23 @@ impl Engine {
             (_, id) => id.as_deref().unwrap_or_default().to_string(),
         };
         let Some(before) = self.rebuild(slot) else {
-            return;
+            return false;
         };
         let mark = match withdrawn {
             true => state::WITHDRAWN,
             false => state::SUPERSEDED,
         };
+        let recorded =
+            !withdrawn && (ev.body.kind().is_case() || matches!(ev.body, Body::FeeCharged { .. }));
+        let (id, clock) = (super::event_hash(ev).0, self.clock);
         if let Some(case) = self.cases.get_mut(slot) {
             case.history.set_state(at, mark);
+            if recorded {
+                case.history.record(ev, id, clock, &mut self.symbols);
+            }
         }
         let Some(after) = self.rebuild(slot) else {
-            return;
+            return false;
         };
         let now = t32(self.clock);
         let Engine {
@@ -150,12 +159,15 @@ impl Engine {
         } = self;
         let ctx = Ctx::of(reference, policy, office_hours);
         let Some(live) = cases.get_mut(slot) else {
-            return;
+            return false;
         };
         let was_window = live.extras.as_ref().and_then(|x| x.overdue_window);
         let mut case = after.case;
         case.history = std::mem::take(&mut live.history);
         case.fired |= live.fired & fired::FACT;
+        if let Some(revisions) = live.rare().map(|r| r.revisions.clone()) {
+            case.rare_mut().revisions = revisions;
+        }
         let is_window = case.extras.as_ref().and_then(|x| x.overdue_window);
         let (center, region) = (case.who.center, case.who.region);
         let case_id = case.id.as_str().to_string();
@@ -177,12 +189,15 @@ impl Engine {
             }
         }
         self.rework_bursts(&case_id, &before.people, &after.people, ev, out);
+        let start = out.len();
         self.diff(before.alerts, after.alerts, ev, &corrected, out);
         // The rebuilt case's next deadline.
         if let Some(case) = self.cases.get_mut(slot) {
+            follow_revisions(case, &mut out[start..], true);
             case.timer_due = NEVER;
         }
         self.settle(slot, self.clock, out);
+        recorded
     }
 
     /// The case at `slot` replayed from its live history entries, each at the clock it
@@ -327,10 +342,10 @@ impl Engine {
         }
         for new in after.iter().filter(stands) {
             let revision = match was.get(new.alert_id.as_str()) {
+                // New on record: a firing, even if the corrected history also finished its case
+                // (the line then carries the finished case's state).
+                None if new.is_revision() => 0,
                 None => new.revision,
-                Some(old) if old.status == AlertStatus::Retracted => {
-                    revision::fired_after(old.revision)
-                }
                 Some(old)
                     if old.status == new.status
                         && old.fired_at == new.fired_at
@@ -338,15 +353,50 @@ impl Engine {
                 {
                     continue;
                 }
-                Some(old) if old.status == new.status && old.fired_at == new.fired_at => {
-                    old.revision.saturating_add(1)
+                Some(old) => {
+                    // Open again after an end, or at another instant: a new firing. The same
+                    // firing with its case's new state: a revision. An end: after the last.
+                    let again = old.status != AlertStatus::Open || old.fired_at != new.fired_at;
+                    match new.status {
+                        AlertStatus::Open if again => revision::fired_after(old.revision),
+                        AlertStatus::Open => old.revision.saturating_add(1).max(new.revision),
+                        _ => revision::ended_after(old.revision).max(new.revision),
+                    }
                 }
-                Some(old) => revision::fired_after(old.revision),
             };
             let mut alert = explain::after_correction(new.clone(), ev, corrected);
-            alert.revision = revision.max(new.revision);
+            alert.revision = revision;
             self.stats.alerts += 1;
             out.push(alert);
+        }
+    }
+}
+
+/// Once a case has been corrected, every line about it follows the revisions already emitted:
+/// an alert retracted by a correction and firing again later (at the deadline the corrected
+/// history gives) comes with a higher revision than its retraction, so stores, which keep
+/// each alert's highest revision, show it. `force` starts following (at a correction).
+pub(super) fn follow_revisions(case: &mut Case, lines: &mut [Alert], force: bool) {
+    if !force && case.rare().is_none_or(|r| r.revisions.is_empty()) {
+        return;
+    }
+    let id = case.id.as_str().to_string();
+    let revisions = &mut case.rare_mut().revisions;
+    let about = |a: &&mut Alert| a.subject.get("case_id").and_then(|v| v.as_str()) == Some(&id);
+    for a in lines.iter_mut().filter(about) {
+        let h = xxh3_64(a.alert_id.as_bytes());
+        match revisions.iter_mut().find(|(k, _)| *k == h) {
+            Some((_, prev)) => {
+                if a.revision <= *prev {
+                    a.revision = match a.status {
+                        AlertStatus::Open if a.is_revision() => prev.saturating_add(1),
+                        AlertStatus::Open => revision::fired_after(*prev),
+                        _ => revision::ended_after(*prev),
+                    };
+                }
+                *prev = a.revision;
+            }
+            None => revisions.push((h, a.revision)),
         }
     }
 }

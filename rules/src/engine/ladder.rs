@@ -104,10 +104,22 @@ pub struct Ladder {
 }
 
 impl Ladder {
-    /// Count a card (an open card already counted changes nothing).
+    /// Count a card. An open card already counted changes nothing, unless it comes again at
+    /// another instant (a correction moved it): it then moves to its new place.
     pub fn add(&mut self, card: Card, out: &mut Vec<StepChange>) {
-        let Err(pos) = self.position(&card) else {
-            return;
+        let pos = match self.position(&card) {
+            Ok(i) if self.cards[i].key() == card.key() => return,
+            Ok(i) => {
+                self.cards.remove(i);
+                // A step issued at the card is issued again at its new instant.
+                for s in self.steps.iter_mut() {
+                    if s.card.as_deref() == Some(&*card.id) {
+                        s.card = None;
+                    }
+                }
+                self.cards.partition_point(|c| c.key() < card.key())
+            }
+            Err(pos) => pos,
         };
         self.cards.insert(pos, card.clone());
         self.settle(&card, None, out);
@@ -219,6 +231,26 @@ mod tests {
                 ),
             })
             .collect()
+    }
+
+    /// A correction moves a card (same id, another instant): the steps follow its new place.
+    #[test]
+    fn a_moved_card_moves_its_steps() {
+        let mut l = Ladder::default();
+        let mut out = Vec::new();
+        l.add(card("a", 10), &mut out);
+        l.add(card("b", 20), &mut out);
+        out.clear();
+        // The same card again at its instant changes nothing.
+        l.add(card("a", 10), &mut out);
+        assert!(out.is_empty());
+        // `a` moved after `b`: step 1 now sits at b, step 2 at a (re-issued, higher revisions).
+        l.add(card("a", 30), &mut out);
+        assert_eq!(summary(&out), ["issue 1 at b r3", "issue 2 at a r3"]);
+        out.clear();
+        // Moved within its place: the step issued at it is issued again at the new instant.
+        l.add(card("a", 25), &mut out);
+        assert_eq!(summary(&out), ["issue 2 at a r4"]);
     }
 
     #[test]

@@ -463,7 +463,12 @@ impl Engine {
         self.dedup.insert(id);
         self.stats.applied += 1;
         if let Some(target) = correction {
-            self.correct(target, ev, out);
+            // A correcting case event is applied within the correction (the case is rebuilt
+            // with it); a withdrawal, or a correction of another kind, goes on as usual.
+            if self.correct(target, ev, out) {
+                self.ladder_pass(out, start);
+                return Ok(Outcome::Applied);
+            }
         }
         let outcome = match &ev.body {
             Body::FeeCharged {
@@ -646,7 +651,9 @@ impl Engine {
         let Some(case) = cases.get_mut(slot) else {
             return;
         };
+        let start = out.len();
         let next = fire_pending(ctx, symbols, case, now, out, &mut self.stats, Some(board));
+        correct::follow_revisions(case, &mut out[start..], false);
         // A finished case (or one known only from fees) is forgotten after the retention, but
         // never while one of its deadlines is still to come.
         let forget = if case.closed_at != NEVER {
@@ -739,6 +746,7 @@ impl Engine {
                 case.history.record(ev, event_hash(ev).0, *clock, symbols);
             }
             apply::attribute(case, ev, symbols, reference);
+            let start = out.len();
             let mut sink = apply::Sink {
                 ctx,
                 ev,
@@ -748,6 +756,7 @@ impl Engine {
                 people,
             };
             let outcome = apply::apply(ctx, symbols, case, ev, t, &mut sink);
+            correct::follow_revisions(case, &mut out[start..], false);
             let accepted = (outcome == Outcome::Applied
                 && ev.body.kind() == crate::event::Kind::CaseAccepted)
                 .then(|| explain::Attribution::of_case(symbols, case));
