@@ -8,7 +8,7 @@
 //!
 //! The bound is the engine's contract (SPEC §8, docs/RULES.md): an event at time t first fires
 //! every timer due at or before t, so an event delivered after a timer it should have stopped
-//! is late (and a late pause or extension deliberately does not retract). Case deadlines fall
+//! is late (what it disproves is retracted, docs/RULES.md "Retraction"). Case deadlines fall
 //! on midnights, so delays never cross one; window and queue events (timers of 15 and 30
 //! minutes) are left out of the disorder test. Rules about the order a window system reports
 //! in (办结无受理 within `sequence_grace_minutes`, 事后补录 counting completions as they

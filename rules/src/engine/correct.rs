@@ -128,9 +128,6 @@ impl Engine {
             (Body::EventWithdrawn { withdraws }, _) => withdraws.to_string(),
             (_, id) => id.as_deref().unwrap_or_default().to_string(),
         };
-        let Some(before) = self.rebuild(slot) else {
-            return false;
-        };
         let mark = match withdrawn {
             true => state::WITHDRAWN,
             false => state::SUPERSEDED,
@@ -138,14 +135,50 @@ impl Engine {
         let recorded =
             !withdrawn && (ev.body.kind().is_case() || matches!(ev.body, Body::FeeCharged { .. }));
         let (id, clock) = (super::event_hash(ev).0, self.clock);
-        if let Some(case) = self.cases.get_mut(slot) {
-            case.history.set_state(at, mark);
-            if recorded {
-                case.history.record(ev, id, clock, &mut self.symbols);
+        let change = |engine: &mut Engine| {
+            if let Some(case) = engine.cases.get_mut(slot) {
+                case.history.set_state(at, mark);
+                if recorded {
+                    case.history.record(ev, id, clock, &mut engine.symbols);
+                }
             }
-        }
+        };
+        self.rework(slot, ev, Some(&corrected), change, out);
+        recorded
+    }
+
+    /// A pause or an extension reported late, after an overdue alert of its case that it may
+    /// disprove (SPEC §5 v1.1): it counts like any other fact. It takes its place in the case's
+    /// history at its own time, as if it had arrived then, and the case is rebuilt; what it
+    /// disproves is retracted, and what its moved deadlines make due fires when they pass.
+    pub(super) fn apply_late(&mut self, slot: u32, ev: &Event<'_>, out: &mut Vec<Alert>) {
+        let id = super::event_hash(ev).0;
+        let change = |engine: &mut Engine| {
+            if let Some(case) = engine.cases.get_mut(slot) {
+                case.history
+                    .insert_in_time(ev, id, ev.occurred_at, &mut engine.symbols);
+            }
+        };
+        self.rework(slot, ev, None, change, out);
+    }
+
+    /// Rebuild the case at `slot` before and after `change` (to its history), take the state
+    /// after, and emit the difference. `corrected`: the id a correction corrects (`None`: a late
+    /// fact, whose retractions say what the late event showed).
+    fn rework(
+        &mut self,
+        slot: u32,
+        ev: &Event<'_>,
+        corrected: Option<&str>,
+        change: impl FnOnce(&mut Engine),
+        out: &mut Vec<Alert>,
+    ) {
+        let Some(before) = self.rebuild(slot) else {
+            return;
+        };
+        change(self);
         let Some(after) = self.rebuild(slot) else {
-            return false;
+            return;
         };
         let now = t32(self.clock);
         let Engine {
@@ -159,7 +192,7 @@ impl Engine {
         } = self;
         let ctx = Ctx::of(reference, policy, office_hours);
         let Some(live) = cases.get_mut(slot) else {
-            return false;
+            return;
         };
         let was_window = live.extras.as_ref().and_then(|x| x.overdue_window);
         let mut case = after.case;
@@ -190,14 +223,13 @@ impl Engine {
         }
         self.rework_bursts(&case_id, &before.people, &after.people, ev, out);
         let start = out.len();
-        self.diff(before.alerts, after.alerts, ev, &corrected, out);
+        self.diff(before.alerts, after.alerts, ev, corrected, out);
         // The rebuilt case's next deadline.
         if let Some(case) = self.cases.get_mut(slot) {
             follow_revisions(case, &mut out[start..], true);
             case.timer_due = NEVER;
         }
         self.settle(slot, self.clock, out);
-        recorded
     }
 
     /// The case at `slot` replayed from its live history entries, each at the clock it
@@ -325,7 +357,7 @@ impl Engine {
         before: Vec<Alert>,
         after: Vec<Alert>,
         ev: &Event<'_>,
-        corrected: &str,
+        corrected: Option<&str>,
         out: &mut Vec<Alert>,
     ) {
         let before = last_word(before);
@@ -337,7 +369,10 @@ impl Engine {
         for old in before.iter().filter(stands) {
             if is.get(old.alert_id.as_str()).filter(stands_ref).is_none() {
                 self.stats.retractions += 1;
-                out.push(explain::retracted_by_correction(old.clone(), ev, corrected));
+                out.push(match corrected {
+                    Some(id) => explain::retracted_by_correction(old.clone(), ev, id),
+                    None => explain::retracted(old.clone(), ev),
+                });
             }
         }
         for new in after.iter().filter(stands) {
@@ -364,7 +399,10 @@ impl Engine {
                     }
                 }
             };
-            let mut alert = explain::after_correction(new.clone(), ev, corrected);
+            let mut alert = match corrected {
+                Some(id) => explain::after_correction(new.clone(), ev, id),
+                None => new.clone(),
+            };
             alert.revision = revision;
             self.stats.alerts += 1;
             out.push(alert);

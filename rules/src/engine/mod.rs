@@ -152,6 +152,20 @@ fn fire_pending(
     }
 }
 
+/// A pause (its start or end) or an extension: an event that moves a case's deadlines.
+fn moves_deadlines(ev: &Event<'_>) -> bool {
+    matches!(
+        ev.body,
+        Body::SpecialStarted { .. }
+            | Body::SpecialEnded
+            | Body::CaseSuspended { .. }
+            | Body::CaseResumed { .. }
+            | Body::SupplementRequested { .. }
+            | Body::SupplementReceived
+            | Body::CaseExtended { .. }
+    )
+}
+
 /// The duplicate filter's hash of an event: its `event_id` within its region and source.
 fn event_hash(ev: &Event<'_>) -> table::IdHash {
     Dedup::hash(&ev.region, ev.source.as_deref().unwrap_or(""), &ev.event_id)
@@ -726,6 +740,13 @@ impl Engine {
             .cases
             .find_or_insert_hashed(h, case_id, region, || Case::new(case_id, region));
         let t = t32(ev.occurred_at);
+        if self.policy.case_history && moves_deadlines(ev) {
+            let late = self.cases.get(slot).is_some_and(|c| c.clock_alert_after(t));
+            if late {
+                self.apply_late(slot, ev, out);
+                return Outcome::Applied;
+            }
+        }
         let outcome = {
             let Engine {
                 reference,
