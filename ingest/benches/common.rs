@@ -97,3 +97,69 @@ pub fn bench_applying(
         )
     });
 }
+
+/// An engine warmed with `open` accepted cases and then `steady` steady-state events, and every
+/// `every`-th acceptance of the warm-up (JSON), for corrections.
+pub fn warm_with_sample(
+    open: usize,
+    steady: usize,
+    every: usize,
+) -> (Engine, Vec<serde_json::Value>) {
+    let reference = Reference::parse(&synth::reference_files()).expect("synthetic reference");
+    let mut engine = Engine::new(Arc::new(reference), Policy::default());
+    let mut workload = Workload::new(42, open, EVENTS_PER_DAY);
+    let mut alerts = Vec::new();
+    let mut sample = Vec::new();
+    let mut i = 0;
+    workload.warm_up(open, |line| {
+        let ev = decode_str(line, &OPTS).expect("synthetic events are valid");
+        engine.on_event(&ev, &mut alerts).expect("accepted");
+        alerts.clear();
+        if i % every == 0 {
+            sample.push(serde_json::from_str(line).expect("json"));
+        }
+        i += 1;
+    });
+    let lines = stream(&mut workload, steady);
+    let events: Vec<_> = lines
+        .iter()
+        .map(|l| decode_str(l, &OPTS).expect("valid"))
+        .collect();
+    apply_all(&mut engine, &events);
+    (engine, sample)
+}
+
+/// Corrections of the acceptances `sample` at engine time `now`: half move the acceptance a
+/// day earlier (a new version of the row), half withdraw it (the row deleted); both rebuild
+/// the case and re-work its deadlines and alerts.
+pub fn corrections_of(sample: &[serde_json::Value], now: rules::Instant) -> Vec<String> {
+    use serde_json::Value;
+    sample
+        .iter()
+        .enumerate()
+        .map(|(k, ev)| {
+            let id = ev["event_id"].as_str().expect("id");
+            if k % 2 == 0 {
+                let t = rules::time::parse_rfc3339(ev["occurred_at"].as_str().expect("t"))
+                    .expect("t")
+                    .0;
+                let mut v = ev.clone();
+                v["event_id"] = Value::from(format!("{id}:v2"));
+                v["supersedes"] = Value::from(id);
+                v["occurred_at"] = Value::from(rules::Instant(t - 86_400).to_string());
+                v
+            } else {
+                serde_json::json!({
+                    "event_id": format!("{id}:withdrawn"),
+                    "kind": "event.withdrawn",
+                    "occurred_at": now.to_string(),
+                    "center_id": ev["center_id"],
+                    "region": ev["region"],
+                    "case_id": ev["case_id"],
+                    "withdraws": id,
+                })
+            }
+            .to_string()
+        })
+        .collect()
+}

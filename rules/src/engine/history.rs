@@ -40,11 +40,10 @@ pub mod state {
 }
 
 /// One case's history (empty until the case's first event when corrections are kept).
-/// Boxed so that it costs `Case` one pointer (8 bytes), not a `Vec`'s three words: most of a
-/// million cases are touched rarely, and the case itself must stay small.
+/// One exact-size allocation (a case gets a few events in its life, so an append that copies
+/// the buffer costs less than a `Vec`'s slack on a million cases).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[allow(clippy::box_collection)]
-pub struct History(Option<Box<Vec<u8>>>);
+pub struct History(Option<Box<[u8]>>);
 
 /// An entry, decoded.
 pub struct Entry<'a> {
@@ -152,10 +151,22 @@ impl History {
             string(&mut p, s);
         }
         body(&mut p, &ev.body);
-        let buf = self.0.get_or_insert_with(Default::default);
-        buf.push(state::LIVE);
-        varint(buf, p.len() as u64);
-        buf.extend_from_slice(&p);
+        let mut entry = Vec::with_capacity(p.len() + 4);
+        entry.push(state::LIVE);
+        varint(&mut entry, p.len() as u64);
+        entry.extend_from_slice(&p);
+        let at = self.0.as_ref().map_or(0, |b| b.len());
+        self.splice(at, &entry);
+    }
+
+    /// Put `entry` (whole entries) at offset `at`, keeping the buffer exactly sized.
+    fn splice(&mut self, at: usize, entry: &[u8]) {
+        let old = self.0.take().unwrap_or_default();
+        let mut buf = Vec::with_capacity(old.len() + entry.len());
+        buf.extend_from_slice(&old[..at]);
+        buf.extend_from_slice(entry);
+        buf.extend_from_slice(&old[at..]);
+        self.0 = Some(buf.into_boxed_slice());
     }
 
     /// Insert `ev` live where it belongs in time: before the first entry that arrived after
@@ -172,7 +183,7 @@ impl History {
         let Some(new) = entry.0 else {
             return;
         };
-        let buf = self.0.get_or_insert_with(Default::default);
+        let buf = self.0.as_deref().unwrap_or_default();
         let mut r = Reader { buf, pos: 0 };
         let mut at = buf.len();
         while r.pos < buf.len() {
@@ -189,7 +200,7 @@ impl History {
             }
             r.pos = payload + len;
         }
-        buf.splice(at..at, new.iter().copied());
+        self.splice(at, &new);
     }
 
     /// The entry of the event with id hash `id`: its offset and state.
@@ -223,7 +234,7 @@ impl History {
         case_id: &'a str,
         symbols: &'a Symbols,
     ) -> impl Iterator<Item = Entry<'a>> + 'a {
-        let buf = self.0.as_deref().map_or(&[][..], |v| v.as_slice());
+        let buf = self.0.as_deref().unwrap_or_default();
         let mut r = Reader { buf, pos: 0 };
         std::iter::from_fn(move || {
             if r.pos >= buf.len() {
