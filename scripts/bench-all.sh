@@ -3,11 +3,11 @@
 # one table: each figure, its target and ✔ or ✘. Run it when nothing else uses the cores (it
 # prints the load average before each step, and warns when it is above 1).
 #   scripts/bench-all.sh                 # everything (about 15 minutes after the builds)
-#   ONLY="engine ingest" scripts/bench-all.sh    # some steps: engine memory replay ingest latency cluster
+#   ONLY="engine ingest" scripts/bench-all.sh    # some steps: engine memory corrections adapters replay ingest latency cluster
 # Targets: issue 23 ("Performance, round 2") and the earlier ones it keeps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ONLY=${ONLY:-engine memory replay ingest latency cluster}
+ONLY=${ONLY:-engine memory corrections adapters replay ingest latency cluster}
 target=${CARGO_TARGET_DIR:-target}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -55,6 +55,19 @@ if want memory; then
   cargo bench --quiet -p ingest --bench memory 2>/dev/null | tee "$out/memory"
   row "memory per open case" "≤ 230 bytes" "$(awk '/engine heap:/ { print $(NF-4) }' "$out/memory")" le 230 bytes
 fi
+if want corrections; then
+  step "corrections with 1,000,000 open cases (profile_corrections, then cargo bench -p ingest --bench corrections)"
+  cargo build --release --quiet -p ingest --example profile_corrections
+  "$target/release/examples/profile_corrections" 2>&1 | tee "$out/corrections"
+  row "a correction, 1M open cases (warm engine)" "≤ 20 µs" \
+    "$(awk '/corrections in/ { print $7 }' "$out/corrections")" le 20 µs
+fi
+if want adapters; then
+  step "adapters: mapping sdjc rows on one core (cargo bench -p adapters --bench mapping)"
+  cargo bench --quiet -p adapters --bench mapping 2>&1 | tee "$out/adapters"
+  row "adapters: rows mapped per CPU-second" "≥ 300,000 rows/s" \
+    "$(sed -n 's/.*(\([0-9]*\) rows per CPU-second.*/\1/p' "$out/adapters" | head -1)" ge 300000 rows/s
+fi
 if want replay; then
   step "jiancha replay end to end (5,000,000 events, 120,000 open cases, a province's pace)"
   "$target/release/examples/synth_events" "$out/replay" 120000 5000000 350000 2>/dev/null
@@ -91,4 +104,3 @@ echo
 echo "| figure | target | measured | | load |"
 echo "|---|---|---|---|---|"
 cat "$table"
-echo "| adapters: mapping, front database → events, corrections | issues \"Source adapters I/II\" | not built yet | — | |"
