@@ -61,6 +61,7 @@ pub fn rule_title(rule: &str) -> &str {
         "hall.batch_entry" => "事后补录",
         "hall.missing_stages" => "审批未在线办理",
         "hall.late_report" => "数据迟报",
+        "data.corrected" => "数据更正",
         "complaint.filed" => "群众投诉",
         "complaint.overdue" => "投诉超期未办结",
         "evaluation.bad" => "差评",

@@ -57,6 +57,8 @@ wire_enum!(
         WindowUnstaffed = "window.unstaffed",
         /// 等候超时: a queue ticket not called in time
         LongWait = "window.long_wait",
+        /// 数据更正: an event superseded or withdrawn long after it was reported
+        DataCorrected = "data.corrected",
     }
 );
 
@@ -97,6 +99,7 @@ impl Rule {
             Rule::DisciplineLadder => "纪律处理",
             Rule::WindowUnstaffed => "空岗",
             Rule::LongWait => "等候超时",
+            Rule::DataCorrected => "数据更正",
         }
     }
 }

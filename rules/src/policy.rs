@@ -33,6 +33,9 @@ pub struct Policy {
     pub batch_max_case_seconds: u32,
     /// Hours between `occurred_at` and report beyond which an event is late (迟报).
     pub late_report_hours: u32,
+    /// `data.corrected`: hours after the original's report within which a correction
+    /// (`supersedes`, `event.withdrawn`) is an ordinary fix, not a finding.
+    pub correction_grace_hours: u32,
     /// Working days to resolve a complaint.
     pub complaint_working_days: u32,
     /// Working days to rectify a bad evaluation (差评整改).
@@ -111,6 +114,7 @@ impl Default for Policy {
             batch_window_minutes: 10,
             batch_max_case_seconds: 120,
             late_report_hours: 24,
+            correction_grace_hours: 24,
             complaint_working_days: 5,
             rectify_working_days: 5,
             repeat_staff_count: 2,

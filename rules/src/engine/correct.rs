@@ -23,7 +23,7 @@ use hashbrown::HashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::alert::{Alert, AlertStatus};
-use crate::event::{Body, Event};
+use crate::event::{Body, Event, Kind};
 use crate::time::Instant;
 
 use super::apply;
@@ -143,8 +143,54 @@ impl Engine {
                 }
             }
         };
+        let finding = self.correction_finding(slot, at, ev, withdrawn);
         self.rework(slot, ev, Some(&corrected), change, out);
+        if let Some(alert) = finding {
+            self.stats.alerts += 1;
+            out.push(alert);
+        }
         recorded
+    }
+
+    /// `data.corrected` (SPEC §6): the correction `ev` of the entry at `at` came more than
+    /// `correction_grace_hours` after the original was reported. Yellow when a 受理, 办结 or
+    /// 特别程序 time moves by a day or more, or an acceptance or completion is withdrawn.
+    fn correction_finding(
+        &self,
+        slot: u32,
+        at: usize,
+        ev: &Event<'_>,
+        withdrawn: bool,
+    ) -> Option<Alert> {
+        let case = self.cases.get(slot)?;
+        let region = self.symbols.get(case.who.region)?;
+        let original = case
+            .history
+            .entry_at(at, region, case.id.as_str(), &self.symbols)?
+            .event;
+        let reported = |e: &Event<'_>| e.reported_at.or(e.received_at).unwrap_or(e.occurred_at);
+        let (was, now) = (reported(&original), reported(ev));
+        let grace = self.policy.correction_grace_hours;
+        if now.0 - was.0 <= i64::from(grace) * 3600 {
+            return None;
+        }
+        let kind = original.body.kind();
+        let timed = matches!(
+            kind,
+            Kind::CaseAccepted | Kind::CaseCompleted | Kind::SpecialStarted
+        );
+        let moved = (!withdrawn).then(|| ev.occurred_at.0 - original.occurred_at.0);
+        let yellow = match moved {
+            Some(m) => timed && m.abs() >= 86_400,
+            None => matches!(kind, Kind::CaseAccepted | Kind::CaseCompleted),
+        };
+        Some(explain::data_corrected(
+            &original,
+            ev,
+            (was, now),
+            grace,
+            yellow,
+        ))
     }
 
     /// A pause or an extension reported late, after an overdue alert of its case that it may

@@ -456,6 +456,100 @@ pub fn after_correction(mut alert: Alert, ev: &Event<'_>, corrected: &str) -> Al
     alert
 }
 
+/// What an inspector compares in a corrected event: its time, report, actor and the fields of
+/// its kind that rules read.
+fn event_values(ev: &Event<'_>) -> Value {
+    use crate::event::Body;
+    let mut v = json!({
+        "event_id": ev.event_id,
+        "kind": ev.body.kind().as_str(),
+        "occurred_at": ev.occurred_at,
+        "reported_at": ev.reported_at,
+        "window_id": ev.window_id,
+        "staff_id": ev.staff_id,
+    });
+    let extra = match &ev.body {
+        Body::CaseAccepted { channel, .. } => json!({"channel": channel.as_str()}),
+        Body::CaseCompleted { result } => json!({"result": result.as_str()}),
+        Body::CaseStage { stage, result } => {
+            json!({"stage": stage.as_str(), "result": result.as_str()})
+        }
+        Body::SpecialStarted { procedure, limit } => json!({
+            "procedure": procedure.as_str(),
+            "limit_days": limit.map(|l| l.days),
+            "limit_unit": limit.map(|l| l.unit.as_str()),
+        }),
+        Body::CaseExtended { extra_days } => json!({"extra_days": extra_days}),
+        Body::FeeCharged { amount_fen, .. } => json!({"amount_fen": amount_fen}),
+        Body::CaseRejected { reason } => json!({"reason": reason}),
+        _ => json!({}),
+    };
+    if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+        v.extend(extra.clone());
+    }
+    v
+}
+
+/// `data.corrected`: `original` superseded or withdrawn by `correction` long after it was
+/// reported (`reports`: the original's and the correction's report times).
+pub fn data_corrected(
+    original: &Event<'_>,
+    correction: &Event<'_>,
+    reports: (Instant, Instant),
+    grace_hours: u32,
+    yellow: bool,
+) -> Alert {
+    let withdrawn = matches!(correction.body, crate::event::Body::EventWithdrawn { .. });
+    let hours = (reports.1 .0 - reports.0 .0) as f64 / 3600.0;
+    let kind = original.body.kind();
+    let case = original.case_id.as_deref().unwrap_or_default();
+    let level = if yellow {
+        Level::Yellow
+    } else {
+        Level::Warning
+    };
+    let what = if withdrawn {
+        "被撤回（删除）".to_string()
+    } else if correction.occurred_at != original.occurred_at {
+        format!(
+            "被更正，{}时间由 {} 改为 {}",
+            kind.zh(),
+            original.occurred_at,
+            correction.occurred_at
+        )
+    } else {
+        "被更正".to_string()
+    };
+    let message = format!(
+        "{}：办件 {case} 已上报的{}（事件 {}）在上报 {hours:.1} 小时后{what}（更正宽限 {grace_hours} 小时）",
+        level.zh(),
+        kind.zh(),
+        original.event_id,
+    );
+    let evidence = json!({
+        "corrected_event_id": original.event_id,
+        "corrected_kind": kind.as_str(),
+        "correction_event_id": correction.event_id,
+        "withdrawn": withdrawn,
+        "original_reported_at": reports.0,
+        "correction_reported_at": reports.1,
+        "delay_hours": (hours * 10.0).round() / 10.0,
+        "grace_hours": grace_hours,
+        "moved_seconds": (!withdrawn).then(|| correction.occurred_at.0 - original.occurred_at.0),
+        "old": event_values(original),
+        "new": (!withdrawn).then(|| event_values(correction)),
+    });
+    build(
+        Rule::DataCorrected,
+        level,
+        subject(&[("event_id", json!(original.event_id))]),
+        reports.1,
+        Attribution::of_event(correction),
+        message,
+        evidence,
+    )
+}
+
 /// A subject from key/value pairs.
 pub fn subject(pairs: &[(&str, Value)]) -> Subject {
     pairs

@@ -227,6 +227,21 @@ impl History {
         }
     }
 
+    /// The entry at offset `at` (from [`History::find`]), decoded.
+    pub fn entry_at<'a>(
+        &'a self,
+        at: usize,
+        region: &'a str,
+        case_id: &'a str,
+        symbols: &'a Symbols,
+    ) -> Option<Entry<'a>> {
+        let buf = self.0.as_deref()?;
+        let mut r = Reader { buf, pos: at };
+        let st = r.u8();
+        r.varint();
+        r.entry(st, region, case_id, symbols)
+    }
+
     /// Every entry in arrival order, decoded with the case's region and id.
     pub fn entries<'a>(
         &'a self,

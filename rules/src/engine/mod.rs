@@ -913,13 +913,16 @@ mod tests {
     }
 
     /// The alerts on record (last word per id, retracted ones left out): id → (level, fired_at).
+    /// `data.corrected` judges corrections, which a corrected stream has none of: left out.
     fn record(out: &[Alert]) -> std::collections::BTreeMap<String, (Level, Instant)> {
         let mut last = std::collections::BTreeMap::new();
         for a in out {
             last.insert(a.alert_id.clone(), a);
         }
         last.into_iter()
-            .filter(|(_, a)| a.status != AlertStatus::Retracted)
+            .filter(|(_, a)| {
+                a.status != AlertStatus::Retracted && a.rule != crate::alert::Rule::DataCorrected
+            })
             .map(|(id, a)| (id, (a.level, a.fired_at)))
             .collect()
     }
@@ -984,9 +987,15 @@ mod tests {
         assert!(fired.contains(&(Level::Yellow, at("2026-03-04T00:00:00+08:00"))));
         let yellow = out
             .iter()
-            .rfind(|a| a.level == Level::Yellow)
+            .rfind(|a| a.level == Level::Yellow && a.rule == crate::alert::Rule::CaseOverdue)
             .expect("yellow");
         assert_eq!(yellow.evidence["corrected_by"]["corrects"], "e2");
+        // Withdrawn 67 hours after it was reported: data.corrected, yellow (a completion).
+        let finding = out.last().expect("finding");
+        assert_eq!(
+            (finding.rule, finding.level),
+            (crate::alert::Rule::DataCorrected, Level::Yellow)
+        );
 
         // Withdrawn already: unknown_event; and it changed nothing.
         let again = withdraw("w2", "e2", "2026-03-05T10:01:00+08:00");
