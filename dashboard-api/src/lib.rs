@@ -15,6 +15,7 @@ pub mod backend;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod formats;
 mod history;
 pub mod hub;
 mod live;
@@ -277,6 +278,21 @@ impl Api {
             .route(
                 "/api/v1/events",
                 post(events::ingest)
+                    .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
+            )
+            .route(
+                "/api/v1/ingest/gdbs/exinfo",
+                post(formats::exinfo)
+                    .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
+            )
+            .route(
+                "/api/v1/ingest/gdbs/approve/{method}",
+                post(formats::approve)
+                    .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
+            )
+            .route(
+                "/api/v1/ingest/sdjc/{method}",
+                post(formats::sdjc)
                     .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
             )
             .route("/api/v1/directory", get(web::directory))
