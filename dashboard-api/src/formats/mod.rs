@@ -216,7 +216,9 @@ impl Take<'_> {
                     "no token: send a publisher account's token as accessToken (form) or in the \
                      token header"
                 }
-                Convention::Code => "no token: send a publisher account's token in the token header",
+                Convention::Code => {
+                    "no token: send a publisher account's token in the token header"
+                }
             })
         })?;
         let who = api.authenticate(token)?;
@@ -436,14 +438,14 @@ pub(crate) async fn approve(
         source: query.get("source").map(String::as_str),
     };
     take.run(|| {
-        let xml_str = field("xmlStr").filter(|x| !x.trim_ascii().is_empty()).ok_or_else(|| {
-            Malformed {
+        let xml_str = field("xmlStr")
+            .filter(|x| !x.trim_ascii().is_empty())
+            .ok_or_else(|| Malformed {
                 code: "no_records",
                 message: "the form has no xmlStr field (application/x-www-form-urlencoded: \
                           xmlStr=<APPROVEDATAINFO>…&accessToken=…)"
                     .into(),
-            }
-        })?;
+            })?;
         let text = xml::decode(xml_str, None)?;
         xml::approve(&xml::parse(&text)?)
     })
@@ -488,8 +490,8 @@ fn sdjc_records(body: &[u8], table: &str) -> Result<Vec<Record>, Malformed> {
         code: "malformed_json",
         message,
     };
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
     let value = match value {
         serde_json::Value::Object(mut o) if o.len() == 1 && o.contains_key("data") => {
             match o.remove("data").unwrap_or_default() {

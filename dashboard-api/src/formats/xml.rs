@@ -37,7 +37,9 @@ fn declared(bytes: &[u8]) -> Option<String> {
     let end = decl.windows(2).position(|w| w == b"?>")?;
     let decl = std::str::from_utf8(&decl[..end]).ok()?;
     let at = decl.find("encoding")?;
-    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?;
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?;
     let rest = rest.trim_start();
     let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let value = &rest[1..];
@@ -183,8 +185,7 @@ pub(crate) fn parse(text: &str) -> Result<Element, Malformed> {
                 for a in start.attributes() {
                     let a = a.map_err(|e| xml_error(e, &reader))?;
                     let value = a.unescape_value().map_err(|e| xml_error(e, &reader))?;
-                    el.attrs
-                        .push((local(a.key.as_ref()), value.into_owned()));
+                    el.attrs.push((local(a.key.as_ref()), value.into_owned()));
                 }
                 stack.push(el);
             }
@@ -205,10 +206,7 @@ pub(crate) fn parse(text: &str) -> Result<Element, Malformed> {
                     Some(el) => el.text.push_str(&s),
                     None if s.trim().is_empty() => {}
                     None => {
-                        return Err(malformed(
-                            "malformed_xml",
-                            "text outside the root element",
-                        ))
+                        return Err(malformed("malformed_xml", "text outside the root element"))
                     }
                 }
             }
@@ -339,7 +337,10 @@ pub(crate) fn approve(root: &Element) -> Result<Vec<Record>, Malformed> {
     let info = find(root, "APPROVEDATAINFO").ok_or_else(|| {
         malformed(
             "malformed_xml",
-            format!("expected an <APPROVEDATAINFO> document in xmlStr, found <{}>", root.name),
+            format!(
+                "expected an <APPROVEDATAINFO> document in xmlStr, found <{}>",
+                root.name
+            ),
         )
     })?;
     let common: Vec<&Element> = info.children.iter().filter(|c| c.is_leaf()).collect();
@@ -401,7 +402,9 @@ pub(crate) fn form_fields(body: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
             match s[i] {
                 b'+' => out.push(b' '),
                 b'%' => {
-                    let hex = s.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                    let hex = s
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok());
                     match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                         Some(b) => {
                             out.push(b);
@@ -438,8 +441,7 @@ mod tests {
         let text = decode(&gbk, None).expect("GBK decodes");
         assert!(text.contains("张伟"), "{text}");
         // GB18030 four-byte forms (a CJK Extension B character).
-        let (gb18030, _, _) =
-            GB18030.encode("<?xml version='1.0' encoding='GB18030'?><A>𠀀王</A>");
+        let (gb18030, _, _) = GB18030.encode("<?xml version='1.0' encoding='GB18030'?><A>𠀀王</A>");
         assert!(decode(&gb18030, None).expect("GB18030").contains("𠀀王"));
         // GBK bytes without a declaration (UTF-8 assumed): refused, naming the fix.
         let (bare, _, _) = GBK.encode("<A>张伟</A>");
@@ -489,7 +491,11 @@ mod tests {
         assert_eq!(rows[1]["_table"], "EX_GDBS_BJ");
         assert_eq!(rows[1]["SBLSH_SHORT"], "K2");
         for bad in ["<A><B></A>", "<A>", "<A></A><B/>", "<A>&nosuch;</A>", ""] {
-            assert_eq!(parse(bad).map(|_| ()).expect_err(bad).code, "malformed_xml", "{bad}");
+            assert_eq!(
+                parse(bad).map(|_| ()).expect_err(bad).code,
+                "malformed_xml",
+                "{bad}"
+            );
         }
     }
 
