@@ -770,7 +770,7 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
             a.config.policy = loaded.policy.clone();
             a.directory = dashboard_api::Directory::from_reference(&reference)
                 .with_sources(sources)
-                .with_formats(formats);
+                .with_formats(formats.clone());
             a
         }),
         Err(e) => {
@@ -778,6 +778,7 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE);
         }
     };
+    cfg.formats = formats;
     let c = &file.cluster;
     cfg.instance_id = c.instance_id.clone();
     cfg.clock = match file.engine.clock {
@@ -821,6 +822,11 @@ fn cluster_config(file: &Config, listen: std::net::SocketAddr) -> cluster::Clust
     cfg.clickhouse_cluster =
         (!file.clickhouse.cluster.is_empty()).then(|| file.clickhouse.cluster.clone());
     cfg.listen = Some(listen);
+    cfg.change_topics = file
+        .change_topics
+        .iter()
+        .filter_map(config::ChangeTopicSection::to_change_topic)
+        .collect();
     cfg
 }
 

@@ -162,7 +162,10 @@ pub fn unwrap(envelope: Envelope, value: &[u8], table: Option<&str>) -> Result<C
             (change, fields)
         }
     };
-    if let Some(fields) = fields.and_then(|f| f.get("fields")).and_then(Value::as_array) {
+    if let Some(fields) = fields
+        .and_then(|f| f.get("fields"))
+        .and_then(Value::as_array)
+    {
         for f in fields {
             let Some(name) = f.get("field").and_then(Value::as_str) else {
                 continue;
@@ -361,7 +364,11 @@ impl Adapter<'_> {
                 Err(d) => return Err(d),
             }
         }
-        Err(dead("bad_timestamp", None, "too many time columns to convert"))
+        Err(dead(
+            "bad_timestamp",
+            None,
+            "too many time columns to convert",
+        ))
     }
 }
 
@@ -373,13 +380,20 @@ mod tests {
     #[test]
     fn envelopes_unwrap_with_and_without_schemas() {
         let row = json!({"PROJID":"K1","MAKETIME":1762074000000i64});
-        let jdbc = unwrap(Envelope::Jdbc, row.to_string().as_bytes(), Some("EA_JC_FEEINFO"))
-            .expect("jdbc");
+        let jdbc = unwrap(
+            Envelope::Jdbc,
+            row.to_string().as_bytes(),
+            Some("EA_JC_FEEINFO"),
+        )
+        .expect("jdbc");
         let Change::Upsert(r) = jdbc else {
             panic!("upsert")
         };
         assert_eq!(r["_table"], "EA_JC_FEEINFO");
-        assert_eq!(r["MAKETIME"], 1762074000000i64, "no schema: left for the adapter");
+        assert_eq!(
+            r["MAKETIME"], 1762074000000i64,
+            "no schema: left for the adapter"
+        );
 
         let schema = json!({"type":"struct","fields":[
             {"field":"PROJID","type":"string"},
@@ -411,16 +425,27 @@ mod tests {
         assert_eq!(r["MAKETIME"], "2025-11-02 09:00:00");
         assert_eq!(unwrap(Envelope::Debezium, b"", None), Ok(Change::Skip));
         let bad = unwrap(Envelope::Debezium, br#"{"PROJID":"K1"}"#, None).expect_err("no op");
-        assert_eq!((bad.reason, bad.column.as_deref()), ("bad_value", Some("op")));
+        assert_eq!(
+            (bad.reason, bad.column.as_deref()),
+            ("bad_value", Some("op"))
+        );
     }
 
     #[test]
     fn epoch_values_by_magnitude_and_decimals() {
         let t = "2025-11-02 09:00:00";
-        for n in [1762074000i64, 1762074000000, 1762074000000000, 1762074000000000000] {
+        for n in [
+            1762074000i64,
+            1762074000000,
+            1762074000000000,
+            1762074000000000000,
+        ] {
             assert_eq!(epoch_by_magnitude(n).as_deref(), Some(t), "{n}");
         }
-        assert_eq!(epoch_by_magnitude(20394).as_deref(), Some("2025-11-02 00:00:00"));
+        assert_eq!(
+            epoch_by_magnitude(20394).as_deref(),
+            Some("2025-11-02 00:00:00")
+        );
         assert_eq!(epoch_by_magnitude(5_000_000), None, "ambiguous: refused");
         assert_eq!(decimal("/w==", 0).as_deref(), Some("-1"));
         assert_eq!(decimal("AQ==", 2).as_deref(), Some("0.01"));

@@ -10,6 +10,7 @@
 //! decoding); a small tokio runtime runs the writer, the HTTP endpoint and signal handling.
 
 pub mod api;
+pub mod change_topics;
 pub mod config;
 pub mod logging;
 pub mod metrics;
@@ -60,6 +61,9 @@ pub enum ClusterError {
         /// The broker's answer.
         detail: String,
     },
+    /// The change topics' configuration is unusable.
+    #[error("change topics: {0}")]
+    Config(String),
     /// The metrics address could not be bound, or the runtime could not start.
     #[error("{what}: {source}")]
     Io {
@@ -208,6 +212,29 @@ pub fn run(
             None => serve_metrics(&runtime, addr, metrics.clone(), ready.clone())?,
         }
     }
+    // Change topics (Debezium, JDBC source) become events on the events topic, beside the
+    // engines: a thread of their own with a blocking consumer.
+    let changes = if cfg.change_topics.is_empty() {
+        None
+    } else {
+        let (cfg, reference, stop) = (cfg.clone(), reference.clone(), stop.clone());
+        let sink = api::KafkaSink::new(&cfg, store.clone(), producer.clone());
+        let rt = runtime.handle().clone();
+        let skew = i64::from(policy.future_skew_minutes) * 60;
+        Some(
+            std::thread::Builder::new()
+                .name("jiancha-changes".into())
+                .spawn(move || {
+                    if let Err(e) = change_topics::run(&cfg, reference, skew, sink, rt, stop) {
+                        log::error!("change topics stopped: {e}");
+                    }
+                })
+                .map_err(|e| ClusterError::Io {
+                    what: "starting the change-topics thread".into(),
+                    source: e,
+                })?,
+        )
+    };
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
     let (replies_tx, replies_rx) = mpsc::channel();
     let writer = runtime.spawn(writer::run(
@@ -273,6 +300,9 @@ pub fn run(
     let result = pipeline::consume(&consumer, &stop);
     // The engines have stopped (signal or fatal error): the notifier commits and stops too.
     stop.store(true, Ordering::Relaxed);
+    if let Some(changes) = changes {
+        let _ = changes.join();
+    }
     if let Some((n, _)) = notifier {
         let _ = n.join();
     }

@@ -136,7 +136,7 @@ impl EventSink for MemorySink {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct LineResult {
     line: usize,
     status: &'static str,
@@ -226,7 +226,7 @@ fn check_scope(
 
 /// What the lines of one request (or one batch of records from another transport) became:
 /// the events to make durable, the dead letters, and one result per line in order.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Judged {
     /// Valid events in scope.
     pub accepted: Vec<Accepted>,

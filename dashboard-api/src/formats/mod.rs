@@ -68,11 +68,17 @@ impl FormatSettings {
         }
     }
 
-    fn codes(&self, format: Format) -> Codes {
+    /// The code tables of `format`.
+    pub fn codes(&self, format: Format) -> Codes {
         self.codes
             .get(&format)
             .cloned()
             .unwrap_or_else(|| Codes::defaults(format))
+    }
+
+    /// The text of `sources.csv`, if the reference directory has one.
+    pub fn sources_csv(&self) -> Option<&str> {
+        self.sources_csv.as_deref()
     }
 }
 
