@@ -487,8 +487,8 @@ mod tests {
         assert_eq!(
             errors,
             [
-                format!("{p}:7: [[change_topics]] #2 envelope: expected \"jdbc\" or \"debezium\", found \"connect\""),
-                format!("{p}:9: [[change_topics]] #2 table: \"EA_JC_DONE\" is not a sdjc table; expected one of PRE_APASINFO, EA_JC_STEP_BASICINFO, EA_JC_STEP_PROC, EA_JC_STEP_SPECIALNODE, EA_JC_STEP_DONE, EA_JC_FEEINFO, EA_JC_SERVEVAL"),
+                format!("{p}:8: [[change_topics]] #2 envelope: expected \"jdbc\" or \"debezium\", found \"connect\""),
+                format!("{p}:10: [[change_topics]] #2 table: \"EA_JC_DONE\" is not a sdjc table; expected one of PRE_APASINFO, EA_JC_STEP_BASICINFO, EA_JC_STEP_PROC, EA_JC_STEP_SPECIALNODE, EA_JC_STEP_DONE, EA_JC_FEEINFO, EA_JC_SERVEVAL"),
             ]
         );
         let errors = load(None, &|k| {
