@@ -2237,4 +2237,17 @@ fn change_topics_and_format_endpoints_feed_the_events_topic() {
     );
     let (status, log) = j.terminate();
     assert!(status.success(), "{log}");
+
+    // A change topic that does not exist stops the start-up with its name, as the events
+    // topic does.
+    let missing = unique("qzk.missing");
+    fs::write(
+        &config,
+        format!("[[change_topics]]\ntopic = \"{missing}\"\nenvelope = \"debezium\"\nformat = \"sdjc\"\n"),
+    )
+    .expect("config");
+    let mut j = setup.start(&data, &["--config", config.to_str().expect("path")]);
+    let status = j.child.wait().expect("wait");
+    let log = j.log();
+    assert!(!status.success() && log.contains(&missing), "{log}");
 }
