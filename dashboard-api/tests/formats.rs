@@ -206,13 +206,18 @@ async fn gbk_exinfo_records_become_events_answered_in_result_xml() {
     assert_eq!(got[2]["result"], "return");
 }
 
+/// (what, headers, body, expected status, expected CODE)
+type XmlCase<'a> = (&'a str, Vec<(&'a str, String)>, Vec<u8>, u16, &'a str);
+/// (method, what, headers, body, expected status)
+type JsonCase<'a> = (&'a str, &'a str, Vec<(&'a str, String)>, &'a str, u16);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_payloads_and_tokens_get_the_formats_error_replies_and_store_nothing() {
     let (s, sink) = server().await;
     let token = s.token("pj-publisher");
     let good = exinfo(&[("EX_GDBS_SL", ACCEPT)], "GBK");
     let with_token = [("token", token.clone())];
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<XmlCase<'_>> = vec![
         (
             "malformed XML",
             with_token.to_vec(),
@@ -266,7 +271,7 @@ async fn bad_payloads_and_tokens_get_the_formats_error_replies_and_store_nothing
         assert!(!tag(&reply, "DESC").is_empty(), "{what}: {reply}");
     }
     // sdjc: a body that is not JSON, an SM2-encrypted body, no token, an unknown method.
-    let cases: Vec<(&str, &str, Vec<(&str, String)>, &str, u16)> = vec![
+    let cases: Vec<JsonCase<'_>> = vec![
         (
             "receiveProc",
             "not JSON",

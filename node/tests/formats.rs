@@ -127,6 +127,9 @@ async fn dead_letters(node: &Embedded) -> usize {
         .len()
 }
 
+/// (path, headers, body, expected status, what the reply says)
+type BadPost<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+
 const PROC_V1: &str = r#"{"projid":"3706K7","orgbusno":"R7","dataver":1,"sn":1,"nodename":"审核","nodetype":"2","nodeprocer":"PJ-S01","procunit":"BDC","nodestate":"02","nodestarttime":"2026-11-03 09:00:00","nodeendtime":"2026-11-03 10:00:00","noderesult":"1"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +218,7 @@ async fn format_payloads_reach_the_ingest_log_once_and_bad_ones_leave_nothing() 
         node.store.log_end().await.expect("end"),
         dead_letters(&node).await,
     );
-    let bad: [(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str); 4] = [
+    let bad: [BadPost<'_>; 4] = [
         (
             "/api/v1/ingest/gdbs/exinfo",
             vec![("token", t.as_str())],
