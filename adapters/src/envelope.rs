@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! {"schema":…,"payload":…} ─┐  JDBC source: payload = the row            ─▶ Upsert(row)
+//!                            │    (`__deleted: "true"` / `__op: "d"`: Debezium flattened ─▶ Delete)
 //! {…} (schemas.enable=false)┘  Debezium: {before, after, source, op}
 //!                                c / r / u ─▶ Upsert(after)   d ─▶ Delete(before)
 //!                                t, m, tombstone (no value) ─▶ nothing
@@ -110,6 +111,14 @@ pub fn unwrap(envelope: Envelope, value: &[u8], table: Option<&str>) -> Result<C
         return Err(bad("the message value is not a JSON object"));
     };
     let (change, fields) = match envelope {
+        // Debezium flattened by its ExtractNewRecordState transform (`delete.handling.mode =
+        // rewrite`, `add.fields = op`) looks like a JDBC row that says it was deleted.
+        Envelope::Jdbc
+            if payload.get("__deleted").and_then(Value::as_str) == Some("true")
+                || payload.get("__op").and_then(Value::as_str) == Some("d") =>
+        {
+            (Change::Delete(Map::new()), schema.as_ref())
+        }
         Envelope::Jdbc => (Change::Upsert(Map::new()), schema.as_ref()),
         Envelope::Debezium => {
             let op = payload
@@ -424,10 +433,73 @@ mod tests {
         assert_eq!(r["_table"], "EA_JC_STEP_DONE");
         assert_eq!(r["MAKETIME"], "2025-11-02 09:00:00");
         assert_eq!(unwrap(Envelope::Debezium, b"", None), Ok(Change::Skip));
+        let flattened = unwrap(
+            Envelope::Jdbc,
+            br#"{"PROJID":"K1","__deleted":"true"}"#,
+            Some("EA_JC_STEP_DONE"),
+        )
+        .expect("flattened delete");
+        assert!(matches!(flattened, Change::Delete(r) if r["PROJID"] == "K1"));
         let bad = unwrap(Envelope::Debezium, br#"{"PROJID":"K1"}"#, None).expect_err("no op");
         assert_eq!(
             (bad.reason, bad.column.as_deref()),
             ("bad_value", Some("op"))
+        );
+    }
+
+    fn reference() -> rules::Reference {
+        let file = |name: &str, text: &str| Some((name.to_string(), text.to_string()));
+        rules::Reference::parse(&rules::ReferenceFiles {
+            items: file("items.csv", "item_code,item_name,department,case_type,legal_days,legal_unit,promised_days,promised_unit,stage_undertake_days,stage_review_days,stage_approve_days,in_hall,channels,fee_fen,window_authority\nP5,登记,BDC,promised,20,working,5,working,,,,true,hall,,accept\n"),
+            windows: file("windows.csv", "window_id,center_id,region,department,in_hall\nW01,PJ,430626,BDC,true\n"),
+            ..Default::default()
+        })
+        .expect("reference")
+    }
+
+    #[test]
+    fn changes_map_to_events_withdrawals_and_epoch_times() {
+        let reference = reference();
+        let mut a = Adapter::new(
+            crate::Format::Gdbs,
+            crate::Codes::defaults(crate::Format::Gdbs),
+            &reference,
+            None,
+            None,
+        )
+        .expect("adapter");
+        // A schemaless row whose time is epoch milliseconds: read as the wall clock.
+        let row = json!({"_table":"EX_GDBS_BJGZ","SBLSH":"G1","SXBM":"P5","BJBMZZJGDM":"BDC",
+            "BZGZYY":"缺材料","BZGZSJ":1762074000000i64,"INSERTTIME":1762074060i64});
+        let Value::Object(row) = row else {
+            panic!("object")
+        };
+        let mut out = Vec::new();
+        a.adapt_change(Change::Upsert(row.clone()), &mut out)
+            .expect("mapped");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].occurred_at, "2025-11-02T09:00:00+08:00");
+        assert_eq!(
+            out[0].reported_at.as_deref(),
+            Some("2025-11-02T09:01:00+08:00")
+        );
+        // gdbs marks no deletions itself: the delete of the row withdraws its event.
+        let mut gone = Vec::new();
+        a.adapt_change(Change::Delete(row), &mut gone)
+            .expect("mapped");
+        assert_eq!(gone, [out[0].withdrawal()]);
+        assert_eq!(gone[0].withdraws.as_deref(), Some(out[0].event_id.as_str()));
+        // A number that is no time at all stays a dead letter.
+        let bad = json!({"_table":"EX_GDBS_BJGZ","SBLSH":"G1","SXBM":"P5","BJBMZZJGDM":"BDC","BZGZSJ":5_000_000});
+        let Value::Object(bad) = bad else {
+            panic!("object")
+        };
+        let e = a
+            .adapt_change(Change::Upsert(bad), &mut Vec::new())
+            .expect_err("dead");
+        assert_eq!(
+            (e.reason, e.column.as_deref()),
+            ("bad_timestamp", Some("BZGZSJ"))
         );
     }
 

@@ -412,7 +412,8 @@ impl FromRequestParts<Api> for Principal {
         let path = parts.uri.path();
         if who.role == auth::Role::Publisher && path != "/api/v1/events" && path != "/api/v1/me" {
             return Err(ApiError::forbidden(
-                "a publisher account only sends events (POST /api/v1/events); log in as a person to see dashboards",
+                "a publisher account only sends events (POST /api/v1/events, or the source formats' \
+                 endpoints under /api/v1/ingest/); log in as a person to see dashboards",
             ));
         }
         Ok(who)
