@@ -3,6 +3,8 @@
 //! with corrections and withdrawals as events of their own; a malformed or mislabelled payload
 //! is answered in the format's reply and adds nothing to the log or the dead letters.
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use node::embedded::{start, Clock, Embedded, EmbeddedConfig};
 use rules::{Policy, Reference, ReferenceFiles};
 use serde_json::Value;
 use store::{DeadLetterQuery, Store};
+use support::caught_up;
 
 const PASSWORD: &str = "format-password-1";
 
@@ -41,7 +44,11 @@ fn reference() -> Arc<Reference> {
 async fn node(dir: &Path) -> Embedded {
     let hash = hash_password(PASSWORD).expect("hash");
     let mut users = Users::default();
-    for (name, role) in [("qzk", Role::Publisher), ("insp", Role::Inspector)] {
+    for (name, role) in [
+        ("qzk", Role::Publisher),
+        ("insp", Role::Inspector),
+        ("padm", Role::Admin),
+    ] {
         users.upsert(User {
             username: name.into(),
             name: name.into(),
@@ -213,7 +220,52 @@ async fn format_payloads_reach_the_ingest_log_once_and_bad_ones_leave_nothing() 
     );
     assert_eq!(log[0]["staff_id"], "PJ-S01", "GBK 李明 resolved");
 
-    // Nothing from a bad payload reaches the log or the dead letters.
+    // A record with a code outside its table: a dead letter, named in the reply and shown to
+    // the county's admin (it names the publisher, as POST /api/v1/events's do).
+    let (st, reply) = post(
+        &node,
+        "/api/v1/ingest/sdjc/receiveProc",
+        &json,
+        PROC_V1
+            .replace("\"sn\":1", "\"sn\":3")
+            .replace("\"noderesult\":\"1\"", "\"noderesult\":\"9\"")
+            .as_bytes(),
+    );
+    assert_eq!(st, 422, "{reply}");
+    assert!(reply.contains("unmapped_code"), "{reply}");
+    let admin = token(&node, "padm");
+    let mut resp = ureq::get(&format!("http://{}/api/v1/dead-letters", node.addr))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .call()
+        .expect("dead letters");
+    let listed: Value = resp.body_mut().read_json().expect("json");
+    // (The engine's own refusals of the correction and withdrawal are listed too until it
+    // applies corrections: only the one this endpoint refused is looked at.)
+    let mine: Vec<&Value> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|d| {
+            d["source"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("http:qzk:"))
+        })
+        .collect();
+    assert_eq!(mine.len(), 1, "{listed}");
+    assert_eq!(
+        (mine[0]["reason"].as_str(), mine[0]["field"].as_str()),
+        (Some("unmapped_code"), Some("NODERESULT"))
+    );
+    assert!(
+        mine[0]["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("http:qzk:1#")),
+        "{listed}"
+    );
+
+    // Nothing from a bad payload reaches the log or the dead letters (counted once the engine
+    // has stored its own refusals of what is logged).
+    caught_up(&node).await;
     let (end, dead) = (
         node.store.log_end().await.expect("end"),
         dead_letters(&node).await,

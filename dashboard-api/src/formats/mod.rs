@@ -279,7 +279,9 @@ impl Take<'_> {
         let mut events = Vec::new();
         for (i, record) in records.into_iter().enumerate() {
             let n = i + 1;
-            let dead_source = format!("http:{}:{}:{n}", who.username, self.format.as_str());
+            // `http:<user>:<record>`, as POST /api/v1/events names its lines: the dead letters'
+            // visibility and source health find the publisher in it.
+            let dead_source = format!("http:{}:{n}", who.username);
             let row = serde_json::Value::Object(record).to_string();
             events.clear();
             match adapter.adapt_line(&row, &mut events) {
