@@ -333,6 +333,7 @@ pub fn demo(args: DemoArgs, file: Config) -> ExitCode {
     cfg.clock = Clock::Event;
     cfg.notify = file.notify.enabled.then(|| file.notify.clone());
     cfg.sources = crate::adapt::source_entries(&reference_dir).unwrap_or_default();
+    cfg.formats = crate::adapt::format_settings(Some(&reference_dir)).unwrap_or_default();
     // The simulated period is fixed at the first run (event ids are numbered from its start),
     // and a restart resumes after the last event the ingest acknowledged.
     let plan = args.data.join("demo-simulation.txt");
