@@ -1880,7 +1880,8 @@ fn format_reference(name: &str) -> Dataset {
     }
 }
 
-/// Every message of every partition of `topic` (payloads), waiting up to a minute for `n`.
+/// Every message of every partition of `topic` (payloads): waiting up to 90 s for `n`, then
+/// two more seconds for any that should not be there.
 fn read_all(brokers: &str, topic: &str, partitions: i32, n: usize) -> Vec<Value> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -1895,9 +1896,15 @@ fn read_all(brokers: &str, topic: &str, partitions: i32, n: usize) -> Vec<Value>
     c.assign(&tpl).expect("assign");
     let mut out = Vec::new();
     let start = Instant::now();
-    while out.len() < n && start.elapsed() < Duration::from_secs(90) {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(500)) {
+    let mut quiet: Option<Instant> = None;
+    while start.elapsed() < Duration::from_secs(90)
+        && quiet.is_none_or(|q| q.elapsed() < Duration::from_secs(2))
+    {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
             out.push(serde_json::from_slice(m.payload().unwrap_or_default()).expect("event JSON"));
+        }
+        if out.len() >= n && quiet.is_none() {
+            quiet = Some(Instant::now());
         }
     }
     out
