@@ -499,6 +499,36 @@ mod tests {
         }
     }
 
+    /// Every byte of real payloads replaced by a few others, and every prefix: each is read or
+    /// refused with a code, never a panic.
+    #[test]
+    fn damaged_payloads_are_refused_not_crashed_on() {
+        let (gbk, _, _) = GBK.encode(
+            "<?xml version=\"1.0\" encoding=\"GBK\"?><ExInfo><standardInfo process=\"EX_GDBS_SL\">\
+             <Field FieldName=\"BLRXM\">李明 &amp; 张伟</Field><![CDATA[x]]></standardInfo></ExInfo>",
+        );
+        let approve_doc = "<?xml version='1.0' encoding='UTF-8'?><APPROVEDATAINFO><SXBM>P5</SXBM>\
+                           <SHOULI><YWSLZT>1</YWSLZT></SHOULI></APPROVEDATAINFO>";
+        for doc in [gbk.into_owned(), approve_doc.as_bytes().to_vec()] {
+            let read = |bytes: &[u8]| {
+                let _ = decode(bytes, None)
+                    .and_then(|t| parse(&t))
+                    .map(|root| (exinfo(&root), approve(&root)));
+                let _ = form_fields(bytes);
+            };
+            for cut in 0..doc.len() {
+                read(&doc[..cut]);
+            }
+            for i in 0..doc.len() {
+                for b in [0u8, b'<', b'>', b'&', b'"', b'=', b'?', 0x80, 0xFF, b'%'] {
+                    let mut d = doc.clone();
+                    d[i] = b;
+                    read(&d);
+                }
+            }
+        }
+    }
+
     #[test]
     fn form_values_stay_bytes() {
         let fields = form_fields(b"xmlStr=%3CA%3E%D5%C5+1%3C%2FA%3E&accessToken=t%2B1&x");
