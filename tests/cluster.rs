@@ -2258,3 +2258,145 @@ fn change_topics_and_format_endpoints_feed_the_events_topic() {
     let log = j.log();
     assert!(!status.success() && log.contains(&missing), "{log}");
 }
+
+/// A change topic's rows through a SIGKILL in the middle of their hand-over: after a restart
+/// every row's event is on the events topic (re-read messages may repeat there; their ids are
+/// the same) and stored once, and the source offsets reach the end.
+#[test]
+fn a_crash_while_change_topics_are_handed_over_loses_nothing() {
+    if !services_up("a_crash_while_change_topics_are_handed_over_loses_nothing") {
+        return;
+    }
+    let setup = Setup::new("changecrash");
+    let data = format_reference("changecrash-ref");
+    let topic = unique("qzk.apas");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &setup.brokers)
+        .create()
+        .expect("admin");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for r in rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        ))
+        .expect("create")
+    {
+        r.expect("source topic");
+    }
+    let config = data.dir.join("jiancha.toml");
+    fs::write(
+        &config,
+        format!("[[change_topics]]\ntopic = \"{topic}\"\nenvelope = \"jdbc\"\nformat = \"sdjc\"\ntable = \"PRE_APASINFO\"\n"),
+    )
+    .expect("config");
+    const ROWS: usize = 3_000;
+    let rows: Vec<(String, Option<String>)> = (0..ROWS)
+        .map(|i| {
+            let row = serde_json::json!({"PROJID": format!("A{i:05}"), "ORGBUSNO": "R", "DATAVER": 1,
+                "ITEMNO": "P5", "DEPTID": "BDC", "APPLYFROM": "窗口",
+                "RECEIVETIME": format!("2026-11-02 {:02}:{:02}:{:02}", 8 + i / 3600, (i / 60) % 60, i % 60)});
+            (format!("A{i:05}"), Some(row.to_string()))
+        })
+        .collect();
+    let records: Vec<(&str, Option<String>)> =
+        rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    produce_values(&setup.brokers, &topic, &records);
+    // Static membership, as deployed: the restarted process rejoins both groups at once.
+    let flags = [
+        "--config",
+        config.to_str().expect("path"),
+        "--instance-id",
+        "node-a",
+    ];
+    let handed_over = || {
+        (0..PARTITIONS)
+            .map(|p| {
+                setup
+                    .watcher
+                    .fetch_watermarks(&setup.topics.events, p, Duration::from_secs(10))
+                    .map_or(0, |(_, high)| high)
+            })
+            .sum::<i64>()
+    };
+    let began = Instant::now();
+    let j = setup.start(&data, &flags);
+    // Killed as soon as the first events are on the topic (checked every 10 ms): inside the
+    // first batch's hand-over, or just after it.
+    let waiting = Instant::now();
+    while handed_over() == 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(90),
+            "no hand-over started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    j.crash();
+    let at_crash = handed_over();
+    assert!(
+        (at_crash as usize) < ROWS,
+        "killed after everything was handed over ({at_crash}): not a crash mid-stream"
+    );
+    let j = setup.start(&data, &flags);
+    let watcher = consumer(&setup.brokers, &format!("{}.changes", setup.group));
+    wait_until(
+        "the change topic is committed to its end",
+        Duration::from_secs(180),
+        || {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&topic, 0);
+            watcher
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .ok()
+                .and_then(|c| c.find_partition(&topic, 0).map(|e| e.offset()))
+                == Some(Offset::Offset(ROWS as i64))
+        },
+    );
+    eprintln!("committed after {:?}", began.elapsed());
+    let produced = handed_over() as usize;
+    let got = read_all(&setup.brokers, &setup.topics.events, PARTITIONS, produced);
+    let ids: std::collections::BTreeSet<String> = got
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let want: std::collections::BTreeSet<String> = (0..ROWS)
+        .map(|i| format!("sdjc:PRE_APASINFO:A{i:05}:R:v1"))
+        .collect();
+    let missing: Vec<&String> = want.difference(&ids).take(5).collect();
+    assert!(
+        missing.is_empty() && ids.len() == ROWS,
+        "{} of {ROWS} rows' events read back ({} messages of {produced}); missing e.g. {missing:?}",
+        ids.len(),
+        got.len()
+    );
+    eprintln!(
+        "crash at {at_crash} of {ROWS} handed over; {} messages on the events topic after the restart ({} re-sent)",
+        got.len(),
+        got.len() - ROWS
+    );
+    wait_until(
+        "the engine stored every event once",
+        Duration::from_secs(180),
+        || {
+            sql(
+            &setup.ch,
+            &format!(
+                "SELECT count() FROM {}.events FINAL WHERE event_id LIKE 'sdjc:PRE_APASINFO:%' FORMAT TabSeparated",
+                setup.db
+            ),
+        )
+        .trim()
+            == ROWS.to_string()
+        },
+    );
+    eprintln!(
+        "stored after {:?}; log {}",
+        began.elapsed(),
+        j.log.display()
+    );
+    let (status, log) = j.terminate();
+    assert!(status.success(), "{log}");
+}

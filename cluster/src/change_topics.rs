@@ -51,8 +51,12 @@ pub struct ChangeTopic {
 
 /// Messages handed over together (one produce round and one commit).
 const BATCH_MESSAGES: usize = 2_000;
-/// A batch is handed over when its first message is this old.
-const BATCH_AGE: Duration = Duration::from_millis(200);
+/// A batch is handed over when the consumer has nothing more at hand and its first message
+/// is at least this old …
+const BATCH_QUIET: Duration = Duration::from_millis(200);
+/// … or, while messages keep coming, at this age. (Closing batches on age alone made them
+/// tiny behind a slow fetch, and the per-batch produce round and commit dominated.)
+const BATCH_AGE: Duration = Duration::from_secs(1);
 
 /// What the change-topics thread needs.
 pub(crate) struct Run<'a> {
@@ -104,6 +108,11 @@ impl Run<'_> {
                 c.set("group.id", format!("{}.changes", cfg.group_id))
                     .set("enable.auto.commit", "false")
                     .set("auto.offset.reset", "earliest");
+                // Static membership, as for the events topic: a restarted process takes its
+                // partitions back at once instead of after the session timeout.
+                if let Some(id) = &cfg.instance_id {
+                    c.set("group.instance.id", id);
+                }
                 c
             },
             cfg,
@@ -137,10 +146,12 @@ impl Run<'_> {
             let mut judged = Judged::default();
             let mut counts: Vec<(&str, &str)> = Vec::new();
             let mut next: HashMap<(String, i32), i64> = HashMap::new();
-            let began = WallInstant::now();
+            let mut began = WallInstant::now();
             let mut n = 0;
-            while n < BATCH_MESSAGES && began.elapsed() < BATCH_AGE {
+            while n < BATCH_MESSAGES && (n == 0 || began.elapsed() < BATCH_AGE) {
                 let msg = match consumer.poll(Duration::from_millis(50)) {
+                    None if n > 0 && began.elapsed() >= BATCH_QUIET => break,
+                    None if n == 0 && stop.load(Ordering::Relaxed) => break,
                     None => continue,
                     Some(Err(e)) => {
                         log::warn!("change topics: {e}");
@@ -148,6 +159,9 @@ impl Run<'_> {
                     }
                     Some(Ok(m)) => m,
                 };
+                if n == 0 {
+                    began = WallInstant::now();
+                }
                 n += 1;
                 next.insert((msg.topic().to_string(), msg.partition()), msg.offset() + 1);
                 let Some((topic, adapter)) = adapters.get_mut(msg.topic()) else {
@@ -199,6 +213,7 @@ impl Run<'_> {
                 continue;
             }
             // Hand over, retrying the same batch through outages; commit only after.
+            let handing = WallInstant::now();
             let mut waited = Duration::from_millis(200);
             loop {
                 match rt.block_on(judged.clone().commit(&sink)) {
@@ -221,7 +236,15 @@ impl Run<'_> {
             for ((topic, partition), offset) in &next {
                 tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
             }
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+            let committing = WallInstant::now();
+            let committed = consumer.commit(&tpl, CommitMode::Sync);
+            log::debug!(
+                "change topics: {n} messages read in {:?}, handed over in {:?}, committed in {:?}",
+                handing - began,
+                committing - handing,
+                committing.elapsed()
+            );
+            if let Err(e) = committed {
                 // A rebalance took the partition: its new owner re-reads from the last commit, and
                 // the engine drops the events it re-derives as duplicates.
                 log::warn!("change topics: commit failed ({e}); those messages will be read again");
