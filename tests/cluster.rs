@@ -2293,18 +2293,17 @@ fn a_crash_while_change_topics_are_handed_over_loses_nothing() {
         format!("[[change_topics]]\ntopic = \"{topic}\"\nenvelope = \"jdbc\"\nformat = \"sdjc\"\ntable = \"PRE_APASINFO\"\n"),
     )
     .expect("config");
-    const ROWS: usize = 3_000;
-    let rows: Vec<(String, Option<String>)> = (0..ROWS)
-        .map(|i| {
-            let row = serde_json::json!({"PROJID": format!("A{i:05}"), "ORGBUSNO": "R", "DATAVER": 1,
-                "ITEMNO": "P5", "DEPTID": "BDC", "APPLYFROM": "窗口",
-                "RECEIVETIME": format!("2026-11-02 {:02}:{:02}:{:02}", 8 + i / 3600, (i / 60) % 60, i % 60)});
-            (format!("A{i:05}"), Some(row.to_string()))
-        })
-        .collect();
-    let records: Vec<(&str, Option<String>)> =
-        rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    produce_values(&setup.brokers, &topic, &records);
+    // Rows are produced in rounds of 3,000, a process started and killed as soon as the
+    // round's first events are on the events topic, until a kill lands before the round is
+    // fully handed over (on a fast broker one round may finish first): a crash mid-stream.
+    const ROUND: usize = 3_000;
+    const ROUNDS: usize = 3;
+    let row = |i: usize| {
+        serde_json::json!({"PROJID": format!("A{i:05}"), "ORGBUSNO": "R", "DATAVER": 1,
+            "ITEMNO": "P5", "DEPTID": "BDC", "APPLYFROM": "窗口",
+            "RECEIVETIME": format!("2026-11-02 {:02}:{:02}:{:02}", 8 + i / 3600, (i / 60) % 60, i % 60)})
+        .to_string()
+    };
     // Static membership, as deployed: the restarted process rejoins both groups at once.
     let flags = [
         "--config",
@@ -2312,34 +2311,59 @@ fn a_crash_while_change_topics_are_handed_over_loses_nothing() {
         "--instance-id",
         "node-a",
     ];
+    // Messages on the events topic; a broker too busy to answer is asked again (≤ 60 s).
     let handed_over = || {
-        (0..PARTITIONS)
-            .map(|p| {
-                setup
-                    .watcher
-                    .fetch_watermarks(&setup.topics.events, p, Duration::from_secs(10))
-                    .map_or(0, |(_, high)| high)
-            })
-            .sum::<i64>()
+        let asked = Instant::now();
+        loop {
+            let ends: rdkafka::error::KafkaResult<Vec<i64>> = (0..PARTITIONS)
+                .map(|p| {
+                    setup
+                        .watcher
+                        .fetch_watermarks(&setup.topics.events, p, Duration::from_secs(10))
+                        .map(|(_, high)| high)
+                })
+                .collect();
+            match ends {
+                Ok(ends) => return ends.iter().sum::<i64>(),
+                Err(e) if asked.elapsed() < Duration::from_secs(60) => {
+                    eprintln!("watermarks: {e}; asking again");
+                }
+                Err(e) => panic!("watermarks of the events topic: {e}"),
+            }
+        }
     };
     let began = Instant::now();
-    let j = setup.start(&data, &flags);
-    // Killed as soon as the first events are on the topic (checked every 10 ms): inside the
-    // first batch's hand-over, or just after it.
-    let waiting = Instant::now();
-    while handed_over() == 0 {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(90),
-            "no hand-over started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+    let mut rows = 0;
+    let mut crashed_mid_stream = None;
+    for _ in 0..ROUNDS {
+        let before = handed_over();
+        let keys: Vec<String> = (rows..rows + ROUND).map(|i| format!("A{i:05}")).collect();
+        let records: Vec<(&str, Option<String>)> = keys
+            .iter()
+            .zip(rows..)
+            .map(|(k, i)| (k.as_str(), Some(row(i))))
+            .collect();
+        produce_values(&setup.brokers, &topic, &records);
+        rows += ROUND;
+        let j = setup.start(&data, &flags);
+        let waiting = Instant::now();
+        while handed_over() == before {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(90),
+                "no hand-over started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        j.crash();
+        let at_crash = handed_over();
+        if (at_crash as usize) < rows {
+            crashed_mid_stream = Some(at_crash);
+            break;
+        }
     }
-    j.crash();
-    let at_crash = handed_over();
-    assert!(
-        (at_crash as usize) < ROWS,
-        "killed after everything was handed over ({at_crash}): not a crash mid-stream"
-    );
+    let Some(at_crash) = crashed_mid_stream else {
+        panic!("in {ROUNDS} rounds every kill came after the whole round was handed over");
+    };
     let j = setup.start(&data, &flags);
     let watcher = consumer(&setup.brokers, &format!("{}.changes", setup.group));
     wait_until(
@@ -2352,30 +2376,35 @@ fn a_crash_while_change_topics_are_handed_over_loses_nothing() {
                 .committed_offsets(tpl, Duration::from_secs(10))
                 .ok()
                 .and_then(|c| c.find_partition(&topic, 0).map(|e| e.offset()))
-                == Some(Offset::Offset(ROWS as i64))
+                == Some(Offset::Offset(rows as i64))
         },
     );
     eprintln!("committed after {:?}", began.elapsed());
     let produced = handed_over() as usize;
-    let got = read_all(&setup.brokers, &setup.topics.events, PARTITIONS, produced);
+    let got = read_all(
+        &setup.brokers,
+        &setup.topics.events,
+        PARTITIONS,
+        produced.max(rows),
+    );
     let ids: std::collections::BTreeSet<String> = got
         .iter()
         .map(|e| e["event_id"].as_str().unwrap_or_default().to_string())
         .collect();
-    let want: std::collections::BTreeSet<String> = (0..ROWS)
+    let want: std::collections::BTreeSet<String> = (0..rows)
         .map(|i| format!("sdjc:PRE_APASINFO:A{i:05}:R:v1"))
         .collect();
     let missing: Vec<&String> = want.difference(&ids).take(5).collect();
     assert!(
-        missing.is_empty() && ids.len() == ROWS,
-        "{} of {ROWS} rows' events read back ({} messages of {produced}); missing e.g. {missing:?}",
+        missing.is_empty() && ids.len() == rows,
+        "{} of {rows} rows' events read back ({} messages of {produced}); missing e.g. {missing:?}",
         ids.len(),
         got.len()
     );
     eprintln!(
-        "crash at {at_crash} of {ROWS} handed over; {} messages on the events topic after the restart ({} re-sent)",
+        "crash at {at_crash} of {rows} handed over; {} messages on the events topic after the restart ({} re-sent)",
         got.len(),
-        got.len() - ROWS
+        got.len() - rows
     );
     wait_until(
         "the engine stored every event once",
@@ -2389,7 +2418,7 @@ fn a_crash_while_change_topics_are_handed_over_loses_nothing() {
             ),
         )
         .trim()
-            == ROWS.to_string()
+            == rows.to_string()
         },
     );
     eprintln!(
