@@ -90,6 +90,27 @@ pub fn source_entries(dir: &Path) -> Result<Vec<dashboard_api::SourceEntry>, Vec
         .collect())
 }
 
+/// What the format endpoints (`/api/v1/ingest/…`) map records with: every format's code
+/// tables and `sources.csv` (none without a directory); problems as `file:line: reason`.
+pub fn format_settings(
+    dir: Option<&Path>,
+) -> Result<dashboard_api::formats::FormatSettings, Vec<String>> {
+    let Some(dir) = dir else {
+        return Ok(dashboard_api::formats::FormatSettings::default());
+    };
+    let mut codes = Vec::new();
+    let mut sources_csv = None;
+    for format in Format::ALL {
+        let (c, s) = config(dir, format)?;
+        codes.push((format, c));
+        sources_csv = s;
+    }
+    Ok(dashboard_api::formats::FormatSettings::new(
+        codes,
+        sources_csv,
+    ))
+}
+
 fn located(path: &Path, line: Option<usize>, reason: &str) -> String {
     match line {
         Some(l) => format!("{}:{l}: {reason}", path.display()),

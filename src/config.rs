@@ -189,6 +189,25 @@ section! {
     }
 }
 
+section! {
+    /// One Kafka topic carrying a source table's rows (cluster mode, `cluster`). Table
+    /// `[[change_topics]]`, one per topic; docs/ADAPTERS.md, "Change topics".
+    pub struct ChangeTopicSection {
+        /// The topic.
+        topic: String = String::new();
+        /// `jdbc` (Kafka Connect JDBC source: each message is a row) or `debezium` (change
+        /// events: create, update and delete), with or without the JSON converter's schema.
+        envelope: String = String::new();
+        /// The format of the rows: `sdjc`, `gdbs` or `gb39046`.
+        format: String = String::new();
+        /// The table the rows belong to (one of the format's). Needed for `jdbc`; for
+        /// `debezium` empty means each message's `source.table`.
+        table: String = String::new();
+        /// The source name the events carry (else `adapters/<format>.toml`'s, else the format).
+        source: String = String::new();
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -211,6 +230,8 @@ pub struct Config {
     pub embedded: EmbeddedSection,
     /// `[notify]`
     pub notify: notify::config::NotifySettings,
+    /// `[[change_topics]]`
+    pub change_topics: Vec<ChangeTopicSection>,
 }
 
 /// Read `path` (if any) over the defaults, then the environment over that, then check it.
@@ -258,6 +279,21 @@ pub fn load(
             (true, _) => format!("{place}: {}", p.reason),
         });
     }
+    for (i, t) in config.change_topics.iter().enumerate() {
+        for (key, reason) in change_topic_problems(t, &config.change_topics[..i]) {
+            let place = format!("[[change_topics]] #{} {key}", i + 1);
+            errors.push(
+                match (
+                    name.is_empty(),
+                    confdoc::locate(&text, "change_topics", i, Some(key)),
+                ) {
+                    (false, Some(line)) => format!("{name}:{line}: {place}: {reason}"),
+                    (false, None) => format!("{name}: {place}: {reason}"),
+                    (true, _) => format!("{place}: {reason}"),
+                },
+            );
+        }
+    }
     let ch = &config.clickhouse;
     let plain_name =
         |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -283,6 +319,67 @@ pub fn load(
         Ok(config)
     } else {
         Err(errors)
+    }
+}
+
+/// What is wrong with one `[[change_topics]]` entry: (key, reason).
+fn change_topic_problems(
+    t: &ChangeTopicSection,
+    earlier: &[ChangeTopicSection],
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if t.topic.trim().is_empty() {
+        out.push(("topic", "a change topic needs its topic".to_string()));
+    } else if earlier.iter().any(|e| e.topic == t.topic) {
+        out.push(("topic", format!("{:?} is configured twice", t.topic)));
+    }
+    let envelope = adapters::envelope::Envelope::parse(&t.envelope);
+    if envelope.is_none() {
+        out.push((
+            "envelope",
+            format!("expected \"jdbc\" or \"debezium\", found {:?}", t.envelope),
+        ));
+    }
+    match adapters::Format::parse(&t.format) {
+        None => out.push((
+            "format",
+            format!("expected sdjc, gdbs or gb39046, found {:?}", t.format),
+        )),
+        Some(f)
+            if !t.table.is_empty()
+                && !f.tables().iter().any(|x| x.eq_ignore_ascii_case(&t.table)) =>
+        {
+            out.push((
+                "table",
+                format!(
+                    "{:?} is not a {} table; expected one of {}",
+                    t.table,
+                    f.as_str(),
+                    f.tables().join(", ")
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
+    if envelope == Some(adapters::envelope::Envelope::Jdbc) && t.table.is_empty() {
+        out.push((
+            "table",
+            "a jdbc topic's messages do not name their table: set table".to_string(),
+        ));
+    }
+    out
+}
+
+impl ChangeTopicSection {
+    /// The checked entry (after [`load`]) as cluster mode takes it.
+    pub fn to_change_topic(&self) -> Option<cluster::change_topics::ChangeTopic> {
+        Some(cluster::change_topics::ChangeTopic {
+            topic: self.topic.clone(),
+            envelope: adapters::envelope::Envelope::parse(&self.envelope)?,
+            format: adapters::Format::parse(&self.format)?,
+            table: (!self.table.is_empty()).then(|| self.table.clone()),
+            source: (!self.source.is_empty()).then(|| self.source.clone()),
+        })
     }
 }
 
@@ -329,6 +426,7 @@ pub fn reference() -> String {
     out.push_str(&confdoc::render::<notify::config::RouteSettings>(
         "[[notify.routes]]",
     ));
+    out.push_str(&confdoc::render::<ChangeTopicSection>("[[change_topics]]"));
     out.trim_end().to_string() + "\n"
 }
 
@@ -378,6 +476,19 @@ mod tests {
             [
                 format!("{p}:7: [[notify.channels]] #1 url: url must start with http:// or https://, found \"ftp://x\""),
                 format!("{p}:10: [[notify.routes]] #1 channels: no channel named \"sms\" (channels: {{\"wx\"}})"),
+            ]
+        );
+        let path = write(
+            "d.toml",
+            "[[change_topics]]\ntopic = \"qzk.proc\"\nenvelope = \"debezium\"\nformat = \"sdjc\"\n\n[[change_topics]]\ntopic = \"qzk.done\"\nenvelope = \"connect\"\nformat = \"sdjc\"\ntable = \"EA_JC_DONE\"\n",
+        );
+        let errors = load(Some(&path), &|_| None).expect_err("refused");
+        let p = path.display();
+        assert_eq!(
+            errors,
+            [
+                format!("{p}:8: [[change_topics]] #2 envelope: expected \"jdbc\" or \"debezium\", found \"connect\""),
+                format!("{p}:10: [[change_topics]] #2 table: \"EA_JC_DONE\" is not a sdjc table; expected one of PRE_APASINFO, EA_JC_STEP_BASICINFO, EA_JC_STEP_PROC, EA_JC_STEP_SPECIALNODE, EA_JC_STEP_DONE, EA_JC_FEEINFO, EA_JC_SERVEVAL"),
             ]
         );
         let errors = load(None, &|k| {

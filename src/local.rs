@@ -171,7 +171,10 @@ pub fn serve(args: ServeArgs, mut file: Config) -> ExitCode {
     let Some(loaded) = load(&file.reference) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
-    let Some(sources) = crate::sources(&file.reference) else {
+    let (Some(sources), Some(formats)) = (
+        crate::sources(&file.reference),
+        crate::formats(&file.reference),
+    ) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
     let (Some(users_path), Some(secret)) = (&file.api.users, &file.api.token_secret_file) else {
@@ -199,6 +202,7 @@ pub fn serve(args: ServeArgs, mut file: Config) -> ExitCode {
         key,
     );
     cfg.sources = sources;
+    cfg.formats = formats;
     cfg.api.token_ttl_secs = i64::from(file.api.token_ttl_hours.max(1)) * 3600;
     cfg.api.limits = file.security.limits();
     cfg.clock = match file.engine.clock {
@@ -329,6 +333,7 @@ pub fn demo(args: DemoArgs, file: Config) -> ExitCode {
     cfg.clock = Clock::Event;
     cfg.notify = file.notify.enabled.then(|| file.notify.clone());
     cfg.sources = crate::adapt::source_entries(&reference_dir).unwrap_or_default();
+    cfg.formats = crate::adapt::format_settings(Some(&reference_dir)).unwrap_or_default();
     // The simulated period is fixed at the first run (event ids are numbered from its start),
     // and a restart resumes after the last event the ingest acknowledged.
     let plan = args.data.join("demo-simulation.txt");

@@ -667,6 +667,22 @@ fn load(refdata: &config::ReferenceSection) -> Option<reference_dir::Loaded> {
     }
 }
 
+/// The format endpoints' code tables and `sources.csv`; `None` (after printing the problems)
+/// when they are malformed.
+fn formats(refdata: &config::ReferenceSection) -> Option<dashboard_api::formats::FormatSettings> {
+    adapt::format_settings(refdata.dir.as_deref())
+        .map_err(|problems| {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!(
+                "error: adapter configuration refused ({} problems)",
+                problems.len()
+            );
+        })
+        .ok()
+}
+
 /// `sources.csv` of the reference directory for the dashboards; `None` (after printing the
 /// problems) when it is malformed: refused at start-up like the other reference files.
 fn sources(refdata: &config::ReferenceSection) -> Option<Vec<dashboard_api::SourceEntry>> {
@@ -744,13 +760,17 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
     let Some(sources) = sources(&file.reference) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
+    let Some(formats) = formats(&file.reference) else {
+        return ExitCode::from(EXIT_UNUSABLE);
+    };
     let mut cfg = cluster_config(&file, file.cluster.listen);
     cfg.api = match api_settings(&file.api, &file.security) {
         Ok(api) => api.map(|mut a| {
             a.config.future_skew_secs = i64::from(loaded.policy.future_skew_minutes) * 60;
             a.config.policy = loaded.policy.clone();
-            a.directory =
-                dashboard_api::Directory::from_reference(&reference).with_sources(sources);
+            a.directory = dashboard_api::Directory::from_reference(&reference)
+                .with_sources(sources)
+                .with_formats(formats.clone());
             a
         }),
         Err(e) => {
@@ -758,6 +778,7 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE);
         }
     };
+    cfg.formats = formats;
     let c = &file.cluster;
     cfg.instance_id = c.instance_id.clone();
     cfg.clock = match file.engine.clock {
@@ -801,6 +822,11 @@ fn cluster_config(file: &Config, listen: std::net::SocketAddr) -> cluster::Clust
     cfg.clickhouse_cluster =
         (!file.clickhouse.cluster.is_empty()).then(|| file.clickhouse.cluster.clone());
     cfg.listen = Some(listen);
+    cfg.change_topics = file
+        .change_topics
+        .iter()
+        .filter_map(config::ChangeTopicSection::to_change_topic)
+        .collect();
     cfg
 }
 
@@ -838,12 +864,15 @@ fn api(args: ApiOnlyArgs, mut file: Config) -> ExitCode {
             if let Some(dir) = &file.reference.dir {
                 match ingest::reference_dir::load(dir, None) {
                     Ok(loaded) => {
-                        let Some(sources) = sources(&file.reference) else {
+                        let (Some(sources), Some(formats)) =
+                            (sources(&file.reference), formats(&file.reference))
+                        else {
                             return ExitCode::from(EXIT_UNUSABLE);
                         };
                         api.directory =
                             dashboard_api::Directory::from_reference(&Arc::new(loaded.reference))
                                 .with_sources(sources)
+                                .with_formats(formats)
                     }
                     Err(errors) => {
                         for e in errors {

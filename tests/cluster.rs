@@ -1850,3 +1850,582 @@ fn the_simulator_publishes_to_kafka_what_it_writes_to_a_file() {
     assert_eq!(payloads, lines.iter().collect::<Vec<_>>());
     assert!(got.iter().all(|m| m.0 == "PJ-ZWFW"), "keyed by center_id");
 }
+
+/// A reference directory for the source-format tests: 平江 (430626) serves department BDC
+/// with item P5; 李明 (PJ-S01) is its clerk.
+fn format_reference(name: &str) -> Dataset {
+    let dir = std::env::temp_dir().join(unique(name));
+    fs::create_dir_all(&dir).expect("reference dir");
+    fs::write(
+        dir.join("items.csv"),
+        "item_code,item_name,department,case_type,legal_days,legal_unit,promised_days,promised_unit,stage_undertake_days,stage_review_days,stage_approve_days,in_hall,channels,fee_fen,window_authority\n\
+         P5,不动产转移登记,BDC,promised,20,working,5,working,,,,true,hall,8050,accept\n",
+    )
+    .expect("items");
+    fs::write(
+        dir.join("windows.csv"),
+        "window_id,center_id,region,department,in_hall\nPJ-W01,PJ,430626,BDC,true\n",
+    )
+    .expect("windows");
+    fs::write(
+        dir.join("staff.csv"),
+        "staff_id,name,department,window_id,in_hall,center_id\nPJ-S01,李明,BDC,PJ-W01,true,\n",
+    )
+    .expect("staff");
+    Dataset {
+        events: dir.join("events.ndjson"),
+        dir,
+        lines: Vec::new(),
+        invalid: 0,
+    }
+}
+
+/// Every message of every partition of `topic` (payloads): waiting up to 90 s for `n`, then
+/// two more seconds for any that should not be there.
+fn read_all(brokers: &str, topic: &str, partitions: i32, n: usize) -> Vec<Value> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .create()
+        .expect("reader");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
+    }
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let start = Instant::now();
+    let mut quiet: Option<Instant> = None;
+    while start.elapsed() < Duration::from_secs(90)
+        && quiet.is_none_or(|q| q.elapsed() < Duration::from_secs(2))
+    {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            out.push(serde_json::from_slice(m.payload().unwrap_or_default()).expect("event JSON"));
+        }
+        if out.len() >= n && quiet.is_none() {
+            quiet = Some(Instant::now());
+        }
+    }
+    out
+}
+
+/// Produce `(key, value)` records (a `None` value is a tombstone) to one partition.
+fn produce_values(brokers: &str, topic: &str, records: &[(&str, Option<String>)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("producer");
+    for (key, value) in records {
+        let mut r = BaseRecord::<str, str>::to(topic).key(key).partition(0);
+        if let Some(v) = value {
+            r = r.payload(v.as_str());
+        }
+        producer.send(r).map_err(|(e, _)| e).expect("produce");
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+}
+
+/// Source tables on Kafka, as Kafka Connect's JDBC source and Debezium write them (with and
+/// without the JSON converter's schema envelope), and the formats' HTTP endpoints in cluster
+/// mode: every record reaches the events topic as the adapter's events — a create as an
+/// event, an update with a higher `DATAVER` as a correction (`supersedes`), a delete as an
+/// `event.withdrawn` — epoch times and decimals read as the database wrote them, a bad row a
+/// dead letter naming its topic and offset, and the source offsets committed once handed over.
+#[test]
+fn change_topics_and_format_endpoints_feed_the_events_topic() {
+    if !services_up("change_topics_and_format_endpoints_feed_the_events_topic") {
+        return;
+    }
+    let setup = Setup::new("changes");
+    let data = format_reference("changes-ref");
+    let src = |t: &str| unique(&format!("qzk.{t}"));
+    let (basic, proc_, done, fee) = (src("basic"), src("proc"), src("done"), src("fee"));
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &setup.brokers)
+        .create()
+        .expect("admin");
+    let new: Vec<NewTopic> = [&basic, &proc_, &done, &fee]
+        .iter()
+        .map(|t| NewTopic::new(t, 1, TopicReplication::Fixed(1)))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for r in rt
+        .block_on(admin.create_topics(&new, &AdminOptions::new()))
+        .expect("create")
+    {
+        r.expect("source topic");
+    }
+    let config = data.dir.join("jiancha.toml");
+    fs::write(
+        &config,
+        format!(
+            "[[change_topics]]\ntopic = \"{basic}\"\nenvelope = \"jdbc\"\nformat = \"sdjc\"\ntable = \"EA_JC_STEP_BASICINFO\"\n\n\
+             [[change_topics]]\ntopic = \"{proc_}\"\nenvelope = \"debezium\"\nformat = \"sdjc\"\n\n\
+             [[change_topics]]\ntopic = \"{done}\"\nenvelope = \"debezium\"\nformat = \"sdjc\"\ntable = \"EA_JC_STEP_DONE\"\n\n\
+             [[change_topics]]\ntopic = \"{fee}\"\nenvelope = \"jdbc\"\nformat = \"sdjc\"\ntable = \"EA_JC_FEEINFO\"\nsource = \"sdjc:pj-qzk\"\n"
+        ),
+    )
+    .expect("config");
+    let (mut flags, tokens) = api_users(&data, &[("pj-system", "publisher", "430626")]);
+    flags.extend([
+        "--config".to_string(),
+        config.to_string_lossy().into_owned(),
+    ]);
+    let extra: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let j = setup.start(&data, &extra);
+    let base = j.metrics.trim_end_matches("/metrics").to_string();
+    wait_until("the API answers", Duration::from_secs(60), || {
+        curl(&format!("{base}/readyz"), None).is_some()
+    });
+
+    // JDBC source with the schema envelope: times as Connect Timestamps (ms, the 前置库's
+    // wall clock read as UTC).
+    let ms = |t: &str| {
+        let at = rules::time::parse_rfc3339(&format!("{t}+00:00")).expect("time");
+        at.0 * 1000
+    };
+    let jdbc_basic = serde_json::json!({
+        "schema": {"type":"struct","name":"EA_JC_STEP_BASICINFO","fields":[
+            {"field":"PROJID","type":"string"},{"field":"ORGBUSNO","type":"string"},
+            {"field":"DATAVER","type":"int32"},{"field":"ITEMNO","type":"string"},
+            {"field":"ACCEPTDEPTID","type":"string"},{"field":"APPROVALTYPE","type":"string"},
+            {"field":"PROMISETIMELIMIT","type":"int32"},{"field":"PROMISETIMEUNIT","type":"string"},
+            {"field":"SUBMIT","type":"string"},{"field":"TRANSACTOR","type":"string"},
+            {"field":"OCCURTIME","type":"int64","name":"org.apache.kafka.connect.data.Timestamp"},
+            {"field":"MAKETIME","type":"int64","name":"org.apache.kafka.connect.data.Timestamp"}]},
+        "payload": {"PROJID":"K2","ORGBUSNO":"R2","DATAVER":1,"ITEMNO":"P5","ACCEPTDEPTID":"BDC",
+            "APPROVALTYPE":"2","PROMISETIMELIMIT":5,"PROMISETIMEUNIT":"1","SUBMIT":"0","TRANSACTOR":"李明",
+            "OCCURTIME": ms("2026-11-02T09:00:00"),"MAKETIME": ms("2026-11-02T09:05:00")}});
+    produce_values(
+        &setup.brokers,
+        &basic,
+        &[("K2", Some(jdbc_basic.to_string()))],
+    );
+
+    // Debezium with the schema envelope: create, update (DATAVER 2: a correction), delete,
+    // and the tombstone Kafka Connect writes after a delete.
+    let step = |ver: i64, result: &str| {
+        serde_json::json!({"PROJID":"K2","ORGBUSNO":"R2","DATAVER":ver,"SN":1,"NODENAME":"审核",
+            "NODEPROCER":"PJ-S01","PROCUNIT":"BDC","NODESTATE":"02","NODERESULT":result,
+            "NODESTARTTIME": ms("2026-11-03T09:00:00") * 1000,"NODEENDTIME": ms("2026-11-03T10:00:00") * 1000})
+    };
+    let micro = serde_json::json!([
+        {"field":"NODESTARTTIME","type":"int64","name":"io.debezium.time.MicroTimestamp"},
+        {"field":"NODEENDTIME","type":"int64","name":"io.debezium.time.MicroTimestamp"}]);
+    let schema = serde_json::json!({"type":"struct","fields":[
+        {"field":"before","type":"struct","optional":true,"fields":micro},
+        {"field":"after","type":"struct","optional":true,"fields":micro},
+        {"field":"source","type":"struct","fields":[]},{"field":"op","type":"string"}]});
+    let change = |op: &str, before: Value, after: Value| {
+        serde_json::json!({"schema": schema, "payload": {"before": before, "after": after, "op": op,
+            "source": {"connector":"oracle","db":"QZK","schema":"DHQZK","table":"EA_JC_STEP_PROC"},"ts_ms": 1}})
+        .to_string()
+    };
+    produce_values(
+        &setup.brokers,
+        &proc_,
+        &[
+            ("K2", Some(change("c", Value::Null, step(1, "1")))),
+            ("K2", Some(change("u", step(1, "1"), step(2, "7")))),
+            ("K2", Some(change("d", step(2, "7"), Value::Null))),
+            ("K2", None),
+        ],
+    );
+
+    // Debezium without the schema envelope (schemas.enable=false): a snapshot read of a 办结
+    // row whose time is a bare µs number, and a row with a code outside its table.
+    let done_row = |result: &str| {
+        serde_json::json!({"before": null, "op": "r", "source": {"table":"EA_JC_STEP_DONE"},
+            "after": {"PROJID":"K2","ORGBUSNO":"R2","DATAVER":1,"DONERESULT":result,"ACCEPTDEPTID":"BDC",
+                "OCCURTIME": ms("2026-11-05T16:00:00") * 1000}})
+        .to_string()
+    };
+    produce_values(
+        &setup.brokers,
+        &done,
+        &[("K2", Some(done_row("0"))), ("K3", Some(done_row("42")))],
+    );
+
+    // JDBC source without the schema: a fee row as a plain object.
+    let fee_row = serde_json::json!({"PROJID":"K2","ORGBUSNO":"R2","SN":1,"ITEMNO":"P5","FEEORGID":"BDC",
+        "BILLNUM":"PJ-0001","PAYPERSON":"张三","FEETOTAL":"80.50","STATE":"1","PAYTIME":"2026-11-05 15:00:00"});
+    produce_values(&setup.brokers, &fee, &[("K2", Some(fee_row.to_string()))]);
+
+    // The formats' endpoints in cluster mode: an sdjc receiveBasicInfo and a GBK <ExInfo>.
+    let post = |path: &str, headers: &[&str], body: Vec<u8>| {
+        let file = data.dir.join(unique("body"));
+        fs::write(&file, body).expect("body file");
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-s",
+            "--max-time",
+            "30",
+            "-w",
+            "\n%{http_code}",
+            &format!("{base}{path}"),
+        ]);
+        for h in headers {
+            cmd.args(["-H", h]);
+        }
+        cmd.arg("--data-binary").arg(format!("@{}", file.display()));
+        let text = String::from_utf8_lossy(&cmd.output().expect("curl").stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
+    };
+    let token = format!("token: {}", tokens[0]);
+    let (st, reply) = post(
+        "/api/v1/ingest/sdjc/receiveBasicInfo",
+        &[&token, "Content-Type: application/json"],
+        br#"{"projid":"K1","orgbusno":"R1","dataver":1,"itemno":"P5","acceptdeptid":"BDC","approvaltype":"2","promisetimelimit":5,"promisetimeunit":"1","submit":"0","occurtime":"2026-11-02 10:00:00"}"#.to_vec(),
+    );
+    assert_eq!(st, 200, "{reply}");
+    assert!(reply.contains(r#""code":"200""#), "{reply}");
+    let (gbk, _, _) = encoding_rs::GBK.encode(
+        "<?xml version=\"1.0\" encoding=\"GBK\"?><ExInfo><standardInfo process=\"EX_GDBS_SPCL\">\
+         <Field FieldName=\"SBLSH\">44K9</Field><Field FieldName=\"SXBM\">P5</Field>\
+         <Field FieldName=\"SPBMZZJDMD\">BDC</Field><Field FieldName=\"SPHJDM\">2</Field>\
+         <Field FieldName=\"SPHJZTDM\">1</Field><Field FieldName=\"SPRXM\">李明</Field>\
+         <Field FieldName=\"SPSJ\">2026-11-03 11:00:00</Field></standardInfo></ExInfo>",
+    );
+    let (st, reply) = post("/api/v1/ingest/gdbs/exinfo", &[&token], gbk.into_owned());
+    assert_eq!(st, 200, "{reply}");
+    assert!(reply.contains("<STATUS>200</STATUS>"), "{reply}");
+    // A mislabelled body in cluster mode: the format's error reply, nothing produced.
+    let (st, reply) = post(
+        "/api/v1/ingest/gdbs/exinfo",
+        &[&token],
+        "<?xml version=\"1.0\" encoding=\"GBK\"?><ExInfo><standardInfo process=\"EX_GDBS_SPCL\"><Field FieldName=\"SPRXM\">李明</Field></standardInfo></ExInfo>".into(),
+    );
+    assert_eq!(st, 400, "{reply}");
+    assert!(
+        reply.contains("<CODE>mislabelled_encoding</CODE>"),
+        "{reply}"
+    );
+
+    let want = 8;
+    let got = read_all(&setup.brokers, &setup.topics.events, PARTITIONS, want);
+    let mut summary: Vec<(String, String, String)> = got
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (s("event_id"), s("kind"), s("occurred_at"))
+        })
+        .collect();
+    summary.sort();
+    let row = |id: &str, kind: &str, at: &str| (id.to_string(), kind.to_string(), at.to_string());
+    assert_eq!(
+        summary,
+        [
+            row(
+                "gdbs:SPCL:44K9:20261103T110000:v1",
+                "case.stage",
+                "2026-11-03T11:00:00+08:00"
+            ),
+            row(
+                "sdjc:EA_JC_FEEINFO:K2:R2:1:v1",
+                "fee.charged",
+                "2026-11-05T15:00:00+08:00"
+            ),
+            row(
+                "sdjc:EA_JC_STEP_BASICINFO:K1:R1:v1",
+                "case.accepted",
+                "2026-11-02T10:00:00+08:00"
+            ),
+            row(
+                "sdjc:EA_JC_STEP_BASICINFO:K2:R2:v1",
+                "case.accepted",
+                "2026-11-02T09:00:00+08:00"
+            ),
+            row(
+                "sdjc:EA_JC_STEP_DONE:K2:R2:v1",
+                "case.completed",
+                "2026-11-05T16:00:00+08:00"
+            ),
+            row(
+                "sdjc:EA_JC_STEP_PROC:K2:R2:1:v1",
+                "case.stage",
+                "2026-11-03T10:00:00+08:00"
+            ),
+            row(
+                "sdjc:EA_JC_STEP_PROC:K2:R2:1:v2",
+                "case.stage",
+                "2026-11-03T10:00:00+08:00"
+            ),
+            row(
+                "sdjc:EA_JC_STEP_PROC:K2:R2:1:v2:withdrawn",
+                "event.withdrawn",
+                "2026-11-03T10:00:00+08:00"
+            ),
+        ],
+        "{got:#?}"
+    );
+    let by_id = |id: &str| {
+        got.iter()
+            .find(|e| e["event_id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {got:#?}"))
+    };
+    let accepted = by_id("sdjc:EA_JC_STEP_BASICINFO:K2:R2:v1");
+    assert_eq!(accepted["reported_at"], "2026-11-02T09:05:00+08:00");
+    assert_eq!(
+        (
+            accepted["staff_id"].as_str(),
+            accepted["center_id"].as_str()
+        ),
+        (Some("PJ-S01"), Some("PJ"))
+    );
+    let v2 = by_id("sdjc:EA_JC_STEP_PROC:K2:R2:1:v2");
+    assert_eq!(
+        (v2["supersedes"].as_str(), v2["result"].as_str()),
+        (Some("sdjc:EA_JC_STEP_PROC:K2:R2:1:v1"), Some("return"))
+    );
+    assert_eq!(
+        by_id("sdjc:EA_JC_STEP_PROC:K2:R2:1:v2:withdrawn")["withdraws"],
+        "sdjc:EA_JC_STEP_PROC:K2:R2:1:v2"
+    );
+    let fee_ev = by_id("sdjc:EA_JC_FEEINFO:K2:R2:1:v1");
+    assert_eq!(
+        (fee_ev["amount_fen"].as_u64(), fee_ev["source"].as_str()),
+        (Some(8050), Some("sdjc:pj-qzk"))
+    );
+    assert_eq!(
+        by_id("gdbs:SPCL:44K9:20261103T110000:v1")["staff_id"],
+        "PJ-S01",
+        "GBK 李明 resolved"
+    );
+
+    // The bad row: a dead letter naming its topic, partition and offset (offset 1 of `done`).
+    // (Until the engine applies corrections, it dead-letters the correction of the applied
+    // step as `correction_unsupported`: that is the engine's, not this transport's.)
+    wait_until("the dead letter is stored", Duration::from_secs(60), || {
+        sql(
+            &setup.ch,
+            &format!(
+                "SELECT count() FROM {}.dead_letters WHERE source LIKE 'kafka:{done}:%' FORMAT TabSeparated",
+                setup.db
+            ),
+        )
+        .trim()
+            == "1"
+    });
+    let dead = sql(
+        &setup.ch,
+        &format!(
+            "SELECT reason, source FROM {}.dead_letters WHERE source LIKE 'kafka:{done}:%' FORMAT TabSeparated",
+            setup.db
+        ),
+    );
+    assert!(
+        dead.trim()
+            .starts_with(&format!("unmapped_code\tkafka:{done}:0:1")),
+        "{dead}"
+    );
+    // Every source offset committed once handed over.
+    let watcher = consumer(&setup.brokers, &format!("{}.changes", setup.group));
+    wait_until(
+        "the change topics are committed",
+        Duration::from_secs(60),
+        || {
+            [(&basic, 1), (&proc_, 4), (&done, 2), (&fee, 1)]
+                .iter()
+                .all(|(t, end)| {
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition(t, 0);
+                    watcher
+                        .committed_offsets(tpl, Duration::from_secs(10))
+                        .ok()
+                        .and_then(|c| c.find_partition(t, 0).map(|e| e.offset()))
+                        == Some(Offset::Offset(*end))
+                })
+        },
+    );
+    let (status, log) = j.terminate();
+    assert!(status.success(), "{log}");
+
+    // A change topic that does not exist stops the start-up with its name, as the events
+    // topic does.
+    let missing = unique("qzk.missing");
+    fs::write(
+        &config,
+        format!("[[change_topics]]\ntopic = \"{missing}\"\nenvelope = \"debezium\"\nformat = \"sdjc\"\n"),
+    )
+    .expect("config");
+    let mut j = setup.start(&data, &["--config", config.to_str().expect("path")]);
+    let status = j.child.wait().expect("wait");
+    let log = j.log();
+    assert!(!status.success() && log.contains(&missing), "{log}");
+}
+
+/// A change topic's rows through a SIGKILL in the middle of their hand-over: after a restart
+/// every row's event is on the events topic (re-read messages may repeat there; their ids are
+/// the same) and stored once, and the source offsets reach the end.
+#[test]
+fn a_crash_while_change_topics_are_handed_over_loses_nothing() {
+    if !services_up("a_crash_while_change_topics_are_handed_over_loses_nothing") {
+        return;
+    }
+    let setup = Setup::new("changecrash");
+    let data = format_reference("changecrash-ref");
+    let topic = unique("qzk.apas");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &setup.brokers)
+        .create()
+        .expect("admin");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for r in rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        ))
+        .expect("create")
+    {
+        r.expect("source topic");
+    }
+    let config = data.dir.join("jiancha.toml");
+    fs::write(
+        &config,
+        format!("[[change_topics]]\ntopic = \"{topic}\"\nenvelope = \"jdbc\"\nformat = \"sdjc\"\ntable = \"PRE_APASINFO\"\n"),
+    )
+    .expect("config");
+    // Rows are produced in rounds of 3,000, a process started and killed as soon as the
+    // round's first events are on the events topic, until a kill lands before the round is
+    // fully handed over (on a fast broker one round may finish first): a crash mid-stream.
+    const ROUND: usize = 3_000;
+    const ROUNDS: usize = 3;
+    let row = |i: usize| {
+        serde_json::json!({"PROJID": format!("A{i:05}"), "ORGBUSNO": "R", "DATAVER": 1,
+            "ITEMNO": "P5", "DEPTID": "BDC", "APPLYFROM": "窗口",
+            "RECEIVETIME": format!("2026-11-02 {:02}:{:02}:{:02}", 8 + i / 3600, (i / 60) % 60, i % 60)})
+        .to_string()
+    };
+    // Static membership, as deployed: the restarted process rejoins both groups at once.
+    let flags = [
+        "--config",
+        config.to_str().expect("path"),
+        "--instance-id",
+        "node-a",
+    ];
+    // Messages on the events topic; a broker too busy to answer is asked again (≤ 60 s).
+    let handed_over = || {
+        let asked = Instant::now();
+        loop {
+            let ends: rdkafka::error::KafkaResult<Vec<i64>> = (0..PARTITIONS)
+                .map(|p| {
+                    setup
+                        .watcher
+                        .fetch_watermarks(&setup.topics.events, p, Duration::from_secs(10))
+                        .map(|(_, high)| high)
+                })
+                .collect();
+            match ends {
+                Ok(ends) => return ends.iter().sum::<i64>(),
+                Err(e) if asked.elapsed() < Duration::from_secs(60) => {
+                    eprintln!("watermarks: {e}; asking again");
+                }
+                Err(e) => panic!("watermarks of the events topic: {e}"),
+            }
+        }
+    };
+    let began = Instant::now();
+    let mut rows = 0;
+    let mut crashed_mid_stream = None;
+    for _ in 0..ROUNDS {
+        let before = handed_over();
+        let keys: Vec<String> = (rows..rows + ROUND).map(|i| format!("A{i:05}")).collect();
+        let records: Vec<(&str, Option<String>)> = keys
+            .iter()
+            .zip(rows..)
+            .map(|(k, i)| (k.as_str(), Some(row(i))))
+            .collect();
+        produce_values(&setup.brokers, &topic, &records);
+        rows += ROUND;
+        let j = setup.start(&data, &flags);
+        let waiting = Instant::now();
+        while handed_over() == before {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(90),
+                "no hand-over started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        j.crash();
+        let at_crash = handed_over();
+        if (at_crash as usize) < rows {
+            crashed_mid_stream = Some(at_crash);
+            break;
+        }
+    }
+    let Some(at_crash) = crashed_mid_stream else {
+        panic!("in {ROUNDS} rounds every kill came after the whole round was handed over");
+    };
+    let j = setup.start(&data, &flags);
+    let watcher = consumer(&setup.brokers, &format!("{}.changes", setup.group));
+    wait_until(
+        "the change topic is committed to its end",
+        Duration::from_secs(180),
+        || {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&topic, 0);
+            watcher
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .ok()
+                .and_then(|c| c.find_partition(&topic, 0).map(|e| e.offset()))
+                == Some(Offset::Offset(rows as i64))
+        },
+    );
+    eprintln!("committed after {:?}", began.elapsed());
+    let produced = handed_over() as usize;
+    let got = read_all(
+        &setup.brokers,
+        &setup.topics.events,
+        PARTITIONS,
+        produced.max(rows),
+    );
+    let ids: std::collections::BTreeSet<String> = got
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let want: std::collections::BTreeSet<String> = (0..rows)
+        .map(|i| format!("sdjc:PRE_APASINFO:A{i:05}:R:v1"))
+        .collect();
+    let missing: Vec<&String> = want.difference(&ids).take(5).collect();
+    assert!(
+        missing.is_empty() && ids.len() == rows,
+        "{} of {rows} rows' events read back ({} messages of {produced}); missing e.g. {missing:?}",
+        ids.len(),
+        got.len()
+    );
+    eprintln!(
+        "crash at {at_crash} of {rows} handed over; {} messages on the events topic after the restart ({} re-sent)",
+        got.len(),
+        got.len() - rows
+    );
+    wait_until(
+        "the engine stored every event once",
+        Duration::from_secs(180),
+        || {
+            sql(
+            &setup.ch,
+            &format!(
+                "SELECT count() FROM {}.events FINAL WHERE event_id LIKE 'sdjc:PRE_APASINFO:%' FORMAT TabSeparated",
+                setup.db
+            ),
+        )
+        .trim()
+            == rows.to_string()
+        },
+    );
+    eprintln!(
+        "stored after {:?}; log {}",
+        began.elapsed(),
+        j.log.display()
+    );
+    let (status, log) = j.terminate();
+    assert!(status.success(), "{log}");
+}

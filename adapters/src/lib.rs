@@ -32,6 +32,7 @@
 
 mod codes;
 pub mod emit;
+pub mod envelope;
 mod gb39046;
 mod gdbs;
 mod row;
@@ -397,18 +398,7 @@ impl<'r> Adapter<'r> {
                 }
             }
             if deleted {
-                *ev = Event {
-                    event_id: format!("{}:withdrawn", ev.event_id),
-                    kind: "event.withdrawn",
-                    occurred_at: ev.occurred_at.clone(),
-                    reported_at: ev.reported_at.clone(),
-                    center_id: ev.center_id.clone(),
-                    region: ev.region.clone(),
-                    case_id: ev.case_id.clone(),
-                    source: ev.source.clone(),
-                    withdraws: Some(ev.event_id.clone()),
-                    ..Event::default()
-                };
+                *ev = ev.withdrawal();
             }
         }
         Ok(())

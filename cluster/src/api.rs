@@ -139,11 +139,27 @@ impl Backend for ClusterBackend {
 /// HTTP ingest in cluster mode: events to the events topic (key `center_id`), acknowledged by
 /// the brokers before the publisher's answer; dead letters to ClickHouse and the dead-letter
 /// topic, like the engines' own.
-struct KafkaSink {
+pub(crate) struct KafkaSink {
     store: ClickHouseStore,
     producer: FutureProducer,
     events_topic: String,
     dead_letter_topic: String,
+}
+
+impl KafkaSink {
+    /// The events and dead-letter topics of `cfg`, dead letters stored in `store` too.
+    pub(crate) fn new(
+        cfg: &ClusterConfig,
+        store: ClickHouseStore,
+        producer: FutureProducer,
+    ) -> KafkaSink {
+        KafkaSink {
+            store,
+            producer,
+            events_topic: cfg.events_topic.clone(),
+            dead_letter_topic: cfg.dead_letter_topic.clone(),
+        }
+    }
 }
 
 impl EventSink for KafkaSink {
@@ -246,12 +262,7 @@ pub(crate) fn start(
         registry,
     );
     api.set_directory(settings.directory.clone());
-    api.set_event_sink(Arc::new(KafkaSink {
-        store: store.clone(),
-        producer,
-        events_topic: cfg.events_topic.clone(),
-        dead_letter_topic: cfg.dead_letter_topic.clone(),
-    }));
+    api.set_event_sink(Arc::new(KafkaSink::new(cfg, store.clone(), producer)));
     let consumer: StreamConsumer = with_overrides(
         {
             let mut c = client_config(cfg);

@@ -70,6 +70,11 @@ pub struct ClusterConfig {
     pub api: Option<crate::api::ApiSettings>,
     /// Send notifications from this process (`None`: it does not).
     pub notify: Option<notify::config::NotifySettings>,
+    /// Topics carrying source tables as JDBC-source rows or Debezium change events
+    /// (`[[change_topics]]`), read into the events topic.
+    pub change_topics: Vec<crate::change_topics::ChangeTopic>,
+    /// The code tables and `sources.csv` the change topics' rows are mapped with.
+    pub formats: dashboard_api::formats::FormatSettings,
 }
 
 impl ClusterConfig {
@@ -99,6 +104,8 @@ impl ClusterConfig {
             max_in_flight: 4,
             api: None,
             notify: None,
+            change_topics: Vec::new(),
+            formats: Default::default(),
         }
     }
 }

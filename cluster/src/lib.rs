@@ -10,6 +10,7 @@
 //! decoding); a small tokio runtime runs the writer, the HTTP endpoint and signal handling.
 
 pub mod api;
+pub mod change_topics;
 pub mod config;
 pub mod logging;
 pub mod metrics;
@@ -60,6 +61,9 @@ pub enum ClusterError {
         /// The broker's answer.
         detail: String,
     },
+    /// The change topics' configuration is unusable.
+    #[error("change topics: {0}")]
+    Config(String),
     /// The metrics address could not be bound, or the runtime could not start.
     #[error("{what}: {source}")]
     Io {
@@ -91,12 +95,16 @@ fn with_overrides(mut c: ClientConfig, cfg: &ClusterConfig) -> ClientConfig {
 /// Refuse to start when a topic is missing (tansu and many production brokers do not create
 /// topics on demand, and a missing alerts topic would stall every batch).
 fn check_topics(consumer: &KafkaConsumer, cfg: &ClusterConfig) -> Result<(), ClusterError> {
+    let change_topics = cfg.change_topics.iter().map(|t| &t.topic);
     for topic in [
         &cfg.events_topic,
         &cfg.alerts_topic,
         &cfg.dead_letter_topic,
         &cfg.status_topic,
-    ] {
+    ]
+    .into_iter()
+    .chain(change_topics)
+    {
         // A busy or restarting broker may miss one deadline: ask again for up to a minute
         // (a supervisor restarting a process that gave up at once would only add load).
         let asked = std::time::Instant::now();
@@ -208,6 +216,11 @@ pub fn run(
             None => serve_metrics(&runtime, addr, metrics.clone(), ready.clone())?,
         }
     }
+    // The change topics' hand-over goes through the HTTP ingest's sink (events topic, dead
+    // letters in ClickHouse and their topic).
+    let changes_sink = (!cfg.change_topics.is_empty())
+        .then(|| api::KafkaSink::new(&cfg, store.clone(), producer.clone()));
+    let registry = metrics.registry().clone();
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
     let (replies_tx, replies_rx) = mpsc::channel();
     let writer = runtime.spawn(writer::run(
@@ -225,6 +238,8 @@ pub fn run(
             abort: abort.clone(),
         },
     ));
+    let reference_for_changes = reference.clone();
+    let skew_minutes = policy.future_skew_minutes;
     let core = Core::new(
         cfg.clone(),
         reference,
@@ -259,6 +274,38 @@ pub fn run(
         core: Mutex::new(core),
     })?;
     check_topics(&consumer, &cfg)?;
+    // Change topics (Debezium, JDBC source) become events on the events topic, beside the
+    // engines: a thread of their own with a blocking consumer.
+    let changes = match changes_sink {
+        None => None,
+        Some(sink) => {
+            let (cfg, reference, stop) = (cfg.clone(), reference_for_changes, stop.clone());
+            let rt = runtime.handle().clone();
+            let skew = i64::from(skew_minutes) * 60;
+            Some(
+                std::thread::Builder::new()
+                    .name("jiancha-changes".into())
+                    .spawn(move || {
+                        let run = change_topics::Run {
+                            cfg: &cfg,
+                            reference,
+                            future_skew_secs: skew,
+                            sink,
+                            rt,
+                            stop,
+                            registry,
+                        };
+                        if let Err(e) = run.run() {
+                            log::error!("change topics stopped: {e}");
+                        }
+                    })
+                    .map_err(|e| ClusterError::Io {
+                        what: "starting the change-topics thread".into(),
+                        source: e,
+                    })?,
+            )
+        }
+    };
     consumer.subscribe(&[&cfg.events_topic])?;
     log::info!(
         "consuming {} as group {} from {}; alerts to {}, dead letters to {}, ClickHouse {} database {}",
@@ -273,6 +320,9 @@ pub fn run(
     let result = pipeline::consume(&consumer, &stop);
     // The engines have stopped (signal or fatal error): the notifier commits and stops too.
     stop.store(true, Ordering::Relaxed);
+    if let Some(changes) = changes {
+        let _ = changes.join();
+    }
     if let Some((n, _)) = notifier {
         let _ = n.join();
     }

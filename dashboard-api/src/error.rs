@@ -160,7 +160,11 @@ pub(crate) async fn json_errors(resp: Response) -> Response {
     let is_json = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| {
+            // JSON, and the XML replies of the format endpoints (their own convention).
+            v.as_bytes().starts_with(b"application/json")
+                || v.as_bytes().starts_with(b"application/xml")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return resp;
     }

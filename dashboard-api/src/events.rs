@@ -136,7 +136,7 @@ impl EventSink for MemorySink {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct LineResult {
     line: usize,
     status: &'static str,
@@ -148,16 +148,6 @@ struct LineResult {
     field: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct IngestAnswer {
-    accepted: usize,
-    /// Lines whose event was already received (same region, source and `event_id`): not
-    /// stored again, not an error.
-    duplicates: usize,
-    rejected: usize,
-    results: Vec<LineResult>,
 }
 
 /// The lines of a request: the whole body for `application/json`, else NDJSON; blank lines
@@ -234,18 +224,221 @@ fn check_scope(
     }
 }
 
+/// What the lines of one request (or one batch of records from another transport) became:
+/// the events to make durable, the dead letters, and one result per line in order.
+#[derive(Debug, Clone, Default)]
+pub struct Judged {
+    /// Valid events in scope.
+    pub accepted: Vec<Accepted>,
+    /// Dead letters.
+    pub refused: Vec<Refused>,
+    results: Vec<LineResult>,
+}
+
+/// Who sends the lines: the HTTP publisher (its scope is checked, and it names the events
+/// that name no `source`), or a transport of the deployment itself (Kafka change topics).
+#[derive(Clone, Copy)]
+pub enum Sender<'a> {
+    /// A publisher account.
+    Publisher(&'a Principal),
+    /// A configured transport, `name` (e.g. `kafka:<topic>`): no account, no scope.
+    Transport(&'a str),
+}
+
+impl Judged {
+    /// Decode `line` (numbered `n`) as the engine will, check its jurisdiction, and keep it as
+    /// accepted or refused. `dead_source` is where a refusal says it came from.
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge(
+        &mut self,
+        reference: Option<&std::sync::Arc<rules::Reference>>,
+        sender: Sender<'_>,
+        opts: &DecodeOptions<'_>,
+        n: usize,
+        line: &[u8],
+        dead_source: String,
+    ) {
+        let publisher = opts.default_source.unwrap_or("");
+        let outcome = match decode(line, opts) {
+            Ok(ev) => match sender {
+                Sender::Publisher(who) => check_scope(who, publisher, &ev),
+                Sender::Transport(_) => Ok(()),
+            }
+            .and_then(|()| check_ids(reference, &ev))
+            .map(|()| {
+                let source = ev.source.as_deref().unwrap_or(publisher);
+                (
+                    ev.event_id.to_string(),
+                    ev.center_id.to_string(),
+                    rules::event_identity(&ev.region, source, &ev.event_id),
+                )
+            }),
+            Err(e) => Err((
+                e.code.as_str().to_string(),
+                e.field.unwrap_or(""),
+                e.message,
+            )),
+        };
+        let received_at = match opts.receipt {
+            Receipt::At(t) => t.0,
+            _ => wall_now().0,
+        };
+        match outcome {
+            Ok((event_id, center_id, identity)) => {
+                self.results.push(LineResult {
+                    line: n,
+                    status: "accepted",
+                    event_id: Some(event_id.clone()),
+                    reason: None,
+                    field: None,
+                    message: None,
+                });
+                self.accepted.push(Accepted {
+                    event_id,
+                    center_id,
+                    received_at,
+                    source: publisher.to_string(),
+                    identity,
+                    raw: ingest::decode::stored_form(line).into_owned(),
+                });
+            }
+            Err((reason, field, message)) => {
+                self.refuse(n, reason, field, message, line, received_at, dead_source)
+            }
+        }
+    }
+
+    /// Keep `raw` (line `n`) as a dead letter.
+    #[allow(clippy::too_many_arguments)]
+    pub fn refuse(
+        &mut self,
+        n: usize,
+        reason: String,
+        field: &str,
+        message: String,
+        raw: &[u8],
+        received_at: i64,
+        source: String,
+    ) {
+        self.results.push(LineResult {
+            line: n,
+            status: "rejected",
+            event_id: None,
+            reason: Some(reason.clone()),
+            field: (!field.is_empty()).then(|| field.to_string()),
+            message: Some(message.clone()),
+        });
+        self.refused.push(Refused {
+            received_at,
+            source,
+            reason,
+            field: field.to_string(),
+            message,
+            raw: raw.to_vec(),
+        });
+    }
+
+    /// Hand everything to `sink`; `Ok` only once it is durable, with the lines the sink
+    /// already had marked `duplicate`.
+    pub async fn commit(self, sink: &dyn EventSink) -> Result<Committed, BackendError> {
+        let Judged {
+            accepted,
+            refused,
+            mut results,
+        } = self;
+        let rejected = refused.len();
+        let n_lines = accepted.len();
+        let duplicates = sink.submit(accepted, refused).await?;
+        // The accepted lines, in order, are the results with status "accepted".
+        // `duplicates` are ascending indexes into the accepted lines: one pass marks them (a
+        // re-sent batch of 20,000 lines is all duplicates).
+        let mut marked = duplicates.iter().peekable();
+        for (k, r) in results
+            .iter_mut()
+            .filter(|r| r.status == "accepted")
+            .enumerate()
+        {
+            if marked.next_if_eq(&&k).is_some() {
+                r.status = "duplicate";
+            }
+        }
+        Ok(Committed {
+            accepted: n_lines - duplicates.len(),
+            duplicates: duplicates.len(),
+            rejected,
+            results,
+        })
+    }
+}
+
+/// What a sink made durable, line by line.
+#[derive(Debug, Serialize)]
+pub struct Committed {
+    /// New events stored.
+    pub accepted: usize,
+    /// Lines whose event was already received (same region, source and `event_id`): not
+    /// stored again, not an error.
+    pub duplicates: usize,
+    /// Dead letters stored.
+    pub rejected: usize,
+    results: Vec<LineResult>,
+}
+
+impl Committed {
+    /// The refused lines: (line, reason, field, message).
+    pub fn refusals(&self) -> impl Iterator<Item = (usize, &str, &str, &str)> {
+        self.results
+            .iter()
+            .filter(|r| r.status == "rejected")
+            .map(|r| {
+                (
+                    r.line,
+                    r.reason.as_deref().unwrap_or(""),
+                    r.field.as_deref().unwrap_or(""),
+                    r.message.as_deref().unwrap_or(""),
+                )
+            })
+    }
+
+    /// Count the outcome in `/metrics`.
+    pub(crate) fn count(&self, api: &Api) {
+        let m = &api.0.metrics;
+        m.ingested
+            .with_label_values(&["accepted"])
+            .inc_by(self.accepted as u64);
+        m.ingested
+            .with_label_values(&["rejected"])
+            .inc_by(self.rejected as u64);
+    }
+}
+
+/// Only publishers (and admins) send events.
+pub(crate) fn may_publish(who: &Principal) -> Result<(), ApiError> {
+    if matches!(who.role, Role::Publisher | Role::Admin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only publisher accounts (window systems) send events; an admin makes one with \
+             `jiancha user add NAME --role publisher --region CODE`",
+        ))
+    }
+}
+
+/// The sink's failure as the answer: nothing was acknowledged.
+pub(crate) fn not_stored(e: BackendError) -> ApiError {
+    ApiError::unavailable(format!(
+        "events not stored ({e}); nothing from this request was accepted: send it again \
+         (events already received are recognised by event_id)"
+    ))
+}
+
 pub(crate) async fn ingest(
     State(api): State<Api>,
     who: Principal,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if !matches!(who.role, Role::Publisher | Role::Admin) {
-        return Err(ApiError::forbidden(
-            "only publisher accounts (window systems) send events; an admin makes one with \
-             `jiancha user add NAME --role publisher --region CODE`",
-        ));
-    }
+    may_publish(&who)?;
     let Some(sink) = api.0.events.get() else {
         return Err(ApiError::not_found("this process does not ingest events"));
     };
@@ -273,107 +466,26 @@ pub(crate) async fn ingest(
         default_source: Some(&publisher),
         max_future_skew_secs: api.0.config.future_skew_secs,
     };
-    let mut accepted = Vec::new();
-    let mut refused = Vec::new();
-    let mut results = Vec::with_capacity(lines.len());
     let directory = api.directory();
     let reference = directory.reference();
+    let mut judged = Judged::default();
     for (n, line) in lines {
-        let outcome = match decode(line, &opts) {
-            Ok(ev) => check_scope(&who, &publisher, &ev)
-                .and_then(|()| check_ids(reference, &ev))
-                .map(|()| {
-                    let source = ev.source.as_deref().unwrap_or(&publisher);
-                    (
-                        ev.event_id.to_string(),
-                        ev.center_id.to_string(),
-                        rules::event_identity(&ev.region, source, &ev.event_id),
-                    )
-                }),
-            Err(e) => Err((
-                e.code.as_str().to_string(),
-                e.field.unwrap_or(""),
-                e.message,
-            )),
-        };
-        match outcome {
-            Ok((event_id, center_id, identity)) => {
-                results.push(LineResult {
-                    line: n,
-                    status: "accepted",
-                    event_id: Some(event_id.clone()),
-                    reason: None,
-                    field: None,
-                    message: None,
-                });
-                accepted.push(Accepted {
-                    event_id,
-                    center_id,
-                    received_at: now.0,
-                    source: publisher.clone(),
-                    identity,
-                    raw: ingest::decode::stored_form(line).into_owned(),
-                });
-            }
-            Err((reason, field, message)) => {
-                results.push(LineResult {
-                    line: n,
-                    status: "rejected",
-                    event_id: None,
-                    reason: Some(reason.clone()),
-                    field: (!field.is_empty()).then(|| field.to_string()),
-                    message: Some(message.clone()),
-                });
-                refused.push(Refused {
-                    received_at: now.0,
-                    source: format!("http:{}:{n}", who.username),
-                    reason,
-                    field: field.to_string(),
-                    message,
-                    raw: line.to_vec(),
-                });
-            }
-        }
+        let dead_source = format!("http:{}:{n}", who.username);
+        judged.judge(
+            reference,
+            Sender::Publisher(&who),
+            &opts,
+            n,
+            line,
+            dead_source,
+        );
     }
-    let n_bad = refused.len();
-    let n_lines = accepted.len();
-    let duplicates = sink.submit(accepted, refused).await.map_err(|e| {
-        ApiError::unavailable(format!(
-            "events not stored ({e}); nothing from this request was accepted: send it again \
-             (events already received are recognised by event_id)"
-        ))
-    })?;
-    // The accepted lines, in order, are the results with status "accepted".
-    // `duplicates` are ascending indexes into the accepted lines: one pass marks them (a
-    // re-sent batch of 20,000 lines is all duplicates).
-    let mut marked = duplicates.iter().peekable();
-    for (k, r) in results
-        .iter_mut()
-        .filter(|r| r.status == "accepted")
-        .enumerate()
-    {
-        if marked.next_if_eq(&&k).is_some() {
-            r.status = "duplicate";
-        }
-    }
-    let n_ok = n_lines - duplicates.len();
-    let m = &api.0.metrics;
-    m.ingested
-        .with_label_values(&["accepted"])
-        .inc_by(n_ok as u64);
-    m.ingested
-        .with_label_values(&["rejected"])
-        .inc_by(n_bad as u64);
-    let status = if n_bad == 0 {
+    let answer = judged.commit(sink.as_ref()).await.map_err(not_stored)?;
+    answer.count(&api);
+    let status = if answer.rejected == 0 {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let answer = IngestAnswer {
-        accepted: n_ok,
-        duplicates: duplicates.len(),
-        rejected: n_bad,
-        results,
     };
     Ok((status, Json(answer)).into_response())
 }

@@ -15,6 +15,7 @@ pub mod backend;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod formats;
 mod history;
 pub mod hub;
 mod live;
@@ -279,6 +280,21 @@ impl Api {
                 post(events::ingest)
                     .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
             )
+            .route(
+                "/api/v1/ingest/gdbs/exinfo",
+                post(formats::exinfo)
+                    .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
+            )
+            .route(
+                "/api/v1/ingest/gdbs/approve/{method}",
+                post(formats::approve)
+                    .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
+            )
+            .route(
+                "/api/v1/ingest/sdjc/{method}",
+                post(formats::sdjc)
+                    .layer(axum::extract::DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
+            )
             .route("/api/v1/directory", get(web::directory))
             .route("/api/v1/users/{username}/revoke", post(rest::revoke))
             .route("/api/v1/openapi.json", get(rest::openapi))
@@ -396,7 +412,8 @@ impl FromRequestParts<Api> for Principal {
         let path = parts.uri.path();
         if who.role == auth::Role::Publisher && path != "/api/v1/events" && path != "/api/v1/me" {
             return Err(ApiError::forbidden(
-                "a publisher account only sends events (POST /api/v1/events); log in as a person to see dashboards",
+                "a publisher account only sends events (POST /api/v1/events, or the source formats' \
+                 endpoints under /api/v1/ingest/); log in as a person to see dashboards",
             ));
         }
         Ok(who)

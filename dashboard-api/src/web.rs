@@ -158,6 +158,8 @@ pub struct Directory {
     departments: BTreeMap<String, String>,
     items: BTreeMap<String, String>,
     sources: Vec<SourceEntry>,
+    /// The format endpoints' code tables and `sources.csv`.
+    formats: Arc<crate::formats::FormatSettings>,
 }
 
 /// A source system of `sources.csv` (SPEC §4, §10), as the binary read it.
@@ -228,6 +230,17 @@ impl Directory {
             })
             .collect();
         self
+    }
+
+    /// The directory with the code tables and `sources.csv` the format endpoints
+    /// (`/api/v1/ingest/…`) map records with (without: the default code tables).
+    pub fn with_formats(mut self, formats: crate::formats::FormatSettings) -> Directory {
+        self.formats = Arc::new(formats);
+        self
+    }
+
+    pub(crate) fn formats(&self) -> Arc<crate::formats::FormatSettings> {
+        self.formats.clone()
     }
 
     /// The listed sources of a jurisdiction (region prefix): those whose region it covers.
@@ -316,6 +329,7 @@ impl Directory {
                 .map(|i| (i.code.clone(), i.name.clone()))
                 .collect(),
             sources: Vec::new(),
+            formats: Arc::default(),
         }
     }
 

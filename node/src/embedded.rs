@@ -94,6 +94,9 @@ pub struct EmbeddedConfig {
     pub notify: Option<notify::config::NotifySettings>,
     /// The source systems of `sources.csv`, named on the source-health page.
     pub sources: Vec<dashboard_api::SourceEntry>,
+    /// The code tables and `sources.csv` the format endpoints (`/api/v1/ingest/…`) map
+    /// records with.
+    pub formats: dashboard_api::formats::FormatSettings,
 }
 
 impl EmbeddedConfig {
@@ -130,6 +133,7 @@ impl EmbeddedConfig {
             batch: 5000,
             notify: None,
             sources: Vec::new(),
+            formats: Default::default(),
         }
     }
 }
@@ -342,7 +346,9 @@ pub async fn start(cfg: EmbeddedConfig) -> Result<Embedded, EmbeddedError> {
         registry,
     );
     api.set_directory(
-        dashboard_api::Directory::from_reference(&cfg.reference).with_sources(cfg.sources.clone()),
+        dashboard_api::Directory::from_reference(&cfg.reference)
+            .with_sources(cfg.sources.clone())
+            .with_formats(cfg.formats.clone()),
     );
     let wake = Arc::new(Notify::new());
     let requests = Arc::new(AtomicU64::new(0));

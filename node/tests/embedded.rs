@@ -2,6 +2,8 @@
 //! SQLite and on the API equal to a replay of the same events, a restart that resumes from the
 //! checkpoint without losing or repeating anything, and invalid lines kept as dead letters.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use rules::{AlertStatus, Day, Engine, Policy, Reference};
 use serde_json::Value;
 use sim::{Profile, Rates, Simulator, World};
 use store::{AlertFilter, Store};
+use support::caught_up;
 
 const PASSWORD: &str = "demo-password-1";
 
@@ -85,17 +88,6 @@ fn post(node: &Embedded, token: &str, lines: &[String]) -> (u16, Value) {
         );
     }
     last
-}
-
-async fn caught_up(node: &Embedded) {
-    let end = node.store.log_end().await.expect("log end");
-    for _ in 0..600 {
-        if node.applied() >= end {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("engine stuck at {} of {end}", node.applied());
 }
 
 /// Open alert ids a replay of `lines` gives.

@@ -4,6 +4,8 @@
 //! may come back — not a record, not a count, not a name — while a city user sees both (so an
 //! empty answer is not mistaken for scoping).
 
+mod support;
+
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use dashboard_api::auth::{hash_password, Region, Role, TokenKey, User, Users};
 use node::embedded::{start, Clock, Embedded, EmbeddedConfig};
 use rules::{Policy, Reference, ReferenceFiles};
 use serde_json::Value;
+use support::caught_up;
 
 const PASSWORD: &str = "scoping-password";
 
@@ -145,17 +148,6 @@ impl Client {
         let (st, text) = self.call("POST", "/api/v1/events", token, &lines.join("\n"));
         assert_eq!(st, 200, "{text}");
     }
-}
-
-async fn caught_up(node: &Embedded) {
-    let end = node.store.log_end().await.expect("end");
-    for _ in 0..400 {
-        if node.applied() >= end {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the engine did not apply the log");
 }
 
 /// Everything 湘阴 that could leak, as text.
