@@ -312,7 +312,6 @@ async fn format_payloads_reach_the_ingest_log_once_and_bad_ones_leave_nothing() 
 /// What corrections must do to alerts: a 不受理 step without a reason raises
 /// `case.rejected_without_reason`; its re-report with DATAVER 2 carrying the reason retracts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs engine corrections (issue 19)"]
 async fn a_corrected_record_retracts_the_alert_its_first_version_raised() {
     let dir = std::env::temp_dir().join(format!("jiancha-formats-c-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
