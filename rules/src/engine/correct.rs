@@ -19,7 +19,6 @@
 //! Alerts about several cases (事后补录 bursts) are re-worked from the completions the two
 //! replays count; the discipline ladder follows the cards emitted (`ladder.rs`).
 
-use hashbrown::HashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::alert::{Alert, AlertStatus};
@@ -406,14 +405,16 @@ impl Engine {
         corrected: Option<&str>,
         out: &mut Vec<Alert>,
     ) {
+        // A case has a handful of alerts: linear lookups beat hashing their ids.
         let before = last_word(before);
         let after = last_word(after);
-        let was: HashMap<&str, &Alert> = before.iter().map(|a| (a.alert_id.as_str(), a)).collect();
-        let is: HashMap<&str, &Alert> = after.iter().map(|a| (a.alert_id.as_str(), a)).collect();
-        let stands = |a: &&Alert| a.status != AlertStatus::Retracted;
-        let stands_ref = |a: &&&Alert| a.status != AlertStatus::Retracted;
-        for old in before.iter().filter(stands) {
-            if is.get(old.alert_id.as_str()).filter(stands_ref).is_none() {
+        let find = |lines: &'_ [Alert], id: &str| -> Option<usize> {
+            lines.iter().position(|a| a.alert_id == id)
+        };
+        let stands = |a: &Alert| a.status != AlertStatus::Retracted;
+        for old in before.iter().filter(|a| stands(a)) {
+            let still = find(&after, &old.alert_id).is_some_and(|i| stands(&after[i]));
+            if !still {
                 self.stats.retractions += 1;
                 out.push(match corrected {
                     Some(id) => explain::retracted_by_correction(old.clone(), ev, id),
@@ -421,8 +422,9 @@ impl Engine {
                 });
             }
         }
-        for new in after.iter().filter(stands) {
-            let revision = match was.get(new.alert_id.as_str()) {
+        for new in after.into_iter().filter(stands) {
+            let was = find(&before, &new.alert_id).map(|i| &before[i]);
+            let revision = match was {
                 // New on record: a firing, even if the corrected history also finished its case
                 // (the line then carries the finished case's state).
                 None if new.is_revision() => 0,
@@ -446,8 +448,8 @@ impl Engine {
                 }
             };
             let mut alert = match corrected {
-                Some(id) => explain::after_correction(new.clone(), ev, id),
-                None => new.clone(),
+                Some(id) => explain::after_correction(new, ev, id),
+                None => new,
             };
             alert.revision = revision;
             self.stats.alerts += 1;
@@ -487,15 +489,11 @@ pub(super) fn follow_revisions(case: &mut Case, lines: &mut [Alert], force: bool
 
 /// Each alert's last line, in the order of their first.
 fn last_word(lines: Vec<Alert>) -> Vec<Alert> {
-    let mut at: HashMap<String, usize> = HashMap::new();
-    let mut out: Vec<Alert> = Vec::new();
+    let mut out: Vec<Alert> = Vec::with_capacity(lines.len());
     for a in lines {
-        match at.get(&a.alert_id) {
-            Some(&i) => out[i] = a,
-            None => {
-                at.insert(a.alert_id.clone(), out.len());
-                out.push(a);
-            }
+        match out.iter_mut().find(|b| b.alert_id == a.alert_id) {
+            Some(b) => *b = a,
+            None => out.push(a),
         }
     }
     out
