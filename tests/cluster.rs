@@ -185,6 +185,57 @@ struct Dataset {
     invalid: usize,
 }
 
+/// The stream with corrections (SPEC §3), as a feed re-reports and deletes rows: every 40th
+/// case event is, 120 events later, either superseded by a version an hour earlier or
+/// withdrawn. Replay and cluster mode must give the same alerts for it (and across restarts).
+fn with_corrections(lines: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(lines.len() + lines.len() / 30);
+    let mut due: Vec<(usize, Value)> = Vec::new();
+    let mut n = 0;
+    for (i, line) in lines.into_iter().enumerate() {
+        let v: Value = serde_json::from_str(&line).expect("synthetic JSON");
+        out.push(line);
+        if v["kind"].as_str().is_some_and(|k| k.starts_with("case.")) {
+            n += 1;
+            if n % 40 == 0 {
+                due.push((i + 120, v.clone()));
+            }
+        }
+        let now = v["reported_at"].as_str().unwrap_or_default().to_string();
+        while due.first().is_some_and(|(at, _)| *at <= i) {
+            let (_, original) = due.remove(0);
+            let id = original["event_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let correction = if n % 3 == 0 {
+                serde_json::json!({
+                    "event_id": format!("{id}:withdrawn"),
+                    "kind": "event.withdrawn",
+                    "occurred_at": now,
+                    "reported_at": now,
+                    "center_id": original["center_id"],
+                    "region": original["region"],
+                    "case_id": original["case_id"],
+                    "withdraws": id,
+                })
+            } else {
+                let mut v = original.clone();
+                let t = rules::time::parse_rfc3339(v["occurred_at"].as_str().unwrap_or_default())
+                    .expect("occurred_at");
+                v["event_id"] = Value::from(format!("{id}:v2"));
+                v["supersedes"] = Value::from(id);
+                v["occurred_at"] = Value::from(rules::Instant(t.0 - 3600).to_string());
+                v["reported_at"] = Value::from(now.clone());
+                v
+            };
+            n += 1;
+            out.push(correction.to_string());
+        }
+    }
+    out
+}
+
 impl Dataset {
     fn new(name: &str, events: usize) -> Dataset {
         let dir = std::env::temp_dir().join(unique(name));
@@ -207,7 +258,8 @@ impl Dataset {
             // A completion is followed by the next acceptance on a line of its own.
             lines.extend(line.lines().map(str::to_string));
         }
-        let mut lines: Vec<String> = lines.iter().map(|l| synth::with_reported_at(l)).collect();
+        let lines: Vec<String> = lines.iter().map(|l| synth::with_reported_at(l)).collect();
+        let mut lines = with_corrections(lines);
         let bad = [
             "this is not JSON".to_string(),
             r#"{"event_id":"bad-region","kind":"queue.ticket_issued","occurred_at":"2026-03-10T09:00:00+08:00","center_id":"C0","region":"990000","ticket_no":"X1"}"#.to_string(),
