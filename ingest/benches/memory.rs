@@ -74,6 +74,12 @@ fn restart(open: usize, steady_events: usize) {
     let t = std::time::Instant::now();
     let restored = rules::Engine::restore(reference, Policy::default(), &image).expect("restore");
     let back = t.elapsed();
+    let parts: Vec<String> = engine
+        .footprint()
+        .into_iter()
+        .map(|(part, bytes)| format!("{part} {:.0}", bytes as f64 / engine.tracked_cases() as f64))
+        .collect();
+    println!("snapshot bytes per case by part: {}", parts.join(", "));
     println!(
         "snapshot of {} cases: {:.1} MiB ({:.0} bytes per case), taken in {:.2} s, restored in {:.2} s",
         restored.tracked_cases(),

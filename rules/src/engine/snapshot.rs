@@ -114,6 +114,24 @@ impl Engine {
     }
 
     /// An engine continuing exactly where the snapshot was taken.
+    /// The snapshot's bytes part by part (cases, matters, people, …): where a state's size
+    /// goes, for the memory benchmark.
+    pub fn footprint(&self) -> Vec<(&'static str, usize)> {
+        fn size<T: Serialize>(value: &T) -> usize {
+            postcard::to_allocvec(value).map_or(0, |v| v.len())
+        }
+        vec![
+            ("symbols", size(&self.symbols)),
+            ("cases", size(&self.cases)),
+            ("matters", size(&self.matters)),
+            ("people", size(&self.people)),
+            ("departed", size(&self.departed)),
+            ("timers", size(&self.timers)),
+            ("dedup", size(&self.dedup)),
+            ("board", size(&self.board)),
+        ]
+    }
+
     pub fn restore(
         reference: Arc<Reference>,
         policy: Policy,
