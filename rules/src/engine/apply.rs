@@ -13,7 +13,7 @@ use super::case::{
 };
 use super::people::People;
 use super::table::{Symbols, NONE};
-use super::{explain, hall, Outcome, Stats};
+use super::{explain, hall, integrity, Outcome, Stats};
 
 /// Record who and what the event names on the case.
 pub(super) fn attribute(
@@ -247,6 +247,9 @@ pub(super) fn apply(
                 // 以票管审: a hall acceptance that occurred before a fee alert disproves it.
                 r.retract(symbols, case, fired::FEE, |f| matches!(f.due, Due::Fee(_)));
             }
+            if let Some(day) = overrides.source_deadline {
+                integrity::check_source_deadline(symbols, case, day, ev, r);
+            }
             if let Some(item) = item.filter(|i| i.in_hall) {
                 let outside_window = ev
                     .window_id
@@ -288,10 +291,14 @@ pub(super) fn apply(
                 answer(symbols, case, t, r);
             } else if ctx.policy.pause_on_supplement {
                 case.open_pause(pause::SUPPLEMENT, t);
+                integrity::pause_opened(case, pause::SUPPLEMENT, t, ev);
             }
         }
         Body::SupplementReceived => {
             let ends_pause = case.close_pause(pause::SUPPLEMENT, t);
+            if ends_pause {
+                integrity::pause_closed(case, pause::SUPPLEMENT, t);
+            }
             if !ends_pause && before_acceptance {
                 // 补正受理 before acceptance: a new acceptance period starts (§32).
                 if case.missed_start == NEVER && case.period_missed(ctx) {
@@ -307,6 +314,8 @@ pub(super) fn apply(
             }
         }
         Body::CaseStage { stage, .. } => {
+            let reported = t32(integrity::report_time(ev));
+            case.stage_reported = case.stage_reported.max(reported);
             let done = &mut case.stage_done[stage.index()];
             if *done == NEVER || t < *done {
                 *done = t;
@@ -346,6 +355,8 @@ pub(super) fn apply(
         }
         Body::SpecialStarted { procedure, limit } => {
             case.open_pause(pause::SPECIAL, t);
+            integrity::pause_closed(case, pause::SPECIAL, t);
+            integrity::pause_opened(case, pause::SPECIAL, t, ev);
             let specials = &mut case.rare_mut().specials;
             // A new one while one is open replaces the open one's own limit (docs/RULES.md).
             if let Some(open) = specials.last_mut().filter(|s| s.ended_at == NEVER) {
@@ -364,6 +375,7 @@ pub(super) fn apply(
             if !case.close_pause(pause::SPECIAL, t) {
                 return Outcome::Inconsistent("special_not_started");
             }
+            integrity::pause_closed(case, pause::SPECIAL, t);
             if let Some(sp) = case.open_special_mut() {
                 sp.ended_at = t;
                 let n = sp.n;
@@ -372,12 +384,16 @@ pub(super) fn apply(
                 });
             }
         }
-        Body::CaseSuspended { .. } => case.open_pause(pause::SUSPEND, t),
+        Body::CaseSuspended { .. } => {
+            case.open_pause(pause::SUSPEND, t);
+            integrity::pause_opened(case, pause::SUSPEND, t, ev);
+        }
         Body::CaseResumed { .. } => {
             let was_suspended = case.close_pause(pause::SUSPEND, t);
             if !was_suspended {
                 return Outcome::Inconsistent("not_suspended");
             }
+            integrity::pause_closed(case, pause::SUSPEND, t);
         }
         Body::CaseExtended { extra_days } => {
             // 限时办结: an extension asked for after the promised deadline moves nothing.
@@ -444,6 +460,7 @@ pub(super) fn apply(
             f.due == Due::MissingStages
         });
     }
+    integrity::judge(symbols, case, r);
     Outcome::Applied
 }
 

@@ -44,7 +44,7 @@ fn attribute(
 }
 
 impl Engine {
-    fn emit(&mut self, out: &mut Vec<Alert>, alert: Alert) {
+    pub(super) fn emit(&mut self, out: &mut Vec<Alert>, alert: Alert) {
         self.stats.alerts += 1;
         out.push(alert);
     }

@@ -44,6 +44,9 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
             json!({"completed_at": inst(case.closed_at), "case_type": case.case_type.as_str(), "stages": []}),
         ),
         Due::Fee(i) => return fee_without_case(ctx, symbols, case, usize::from(i), at),
+        Due::DeadlineMismatch | Due::RetroactivePause | Due::StageFabricated => {
+            return super::integrity::alert(ctx, symbols, case, due, at, n)
+        }
     };
     let (message, evidence) = with_case_state(ctx, case, due, message, evidence);
     let mut alert = build(

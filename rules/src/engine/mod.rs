@@ -27,11 +27,13 @@ mod count;
 mod events;
 pub(crate) mod explain;
 mod hall;
+mod integrity;
 mod jurisdiction;
 mod ladder;
 mod matter;
 mod people;
 mod snapshot;
+mod sources;
 mod table;
 mod windows;
 
@@ -243,6 +245,13 @@ pub struct Engine {
     /// `policy.office_hours`, parsed once (a validated policy always parses; an unparsable one
     /// leaves no office time, and `window.unstaffed` never fires).
     office_hours: OfficeHours,
+    /// `data.placeholder_staff` firings per staff id, source and day.
+    placeholders: integrity::Placeholders,
+    /// The feeds (`source.*`).
+    sources: sources::Sources,
+    /// The completion report of the case the last event applied to ([`NEVER`]: none), for
+    /// `source.not_live`.
+    case_done_report: T32,
 }
 
 impl Engine {
@@ -271,6 +280,9 @@ impl Engine {
             stats: Stats::default(),
             facts: None,
             activities: Vec::new(),
+            placeholders: integrity::Placeholders::default(),
+            sources: sources::Sources::default(),
+            case_done_report: NEVER,
         }
     }
 
@@ -428,6 +440,7 @@ impl Engine {
                 None => Outcome::Applied,
             },
         };
+        self.integrity(ev, outcome, out);
         self.late_report(ev, out);
         if let Outcome::Inconsistent(_) = outcome {
             self.stats.inconsistent += 1;
@@ -462,6 +475,47 @@ impl Engine {
         }
     }
 
+    /// The rules about the feed an event came from: `data.placeholder_staff` for an acceptance
+    /// or stage by a placeholder account, and the event's report for `source.*`.
+    fn integrity(&mut self, ev: &Event<'_>, outcome: Outcome, out: &mut Vec<Alert>) {
+        let kind = ev.body.kind();
+        let act = matches!(
+            kind,
+            crate::event::Kind::CaseAccepted | crate::event::Kind::CaseStage
+        );
+        if act && outcome == Outcome::Applied && ev.staff_id.is_some() {
+            if let Some(alert) = self.placeholders.on_act(&self.policy, ev, self.clock) {
+                self.emit(out, alert);
+            }
+        }
+        let Some(source) = ev.source.as_deref() else {
+            return;
+        };
+        let at = t32(integrity::report_time(ev));
+        let done = std::mem::replace(&mut self.case_done_report, NEVER);
+        let case_event = (kind.is_case() && kind != crate::event::Kind::CaseCompleted)
+            .then_some(done != NEVER && at > done);
+        let report = sources::Report {
+            region: &ev.region,
+            source,
+            center: &ev.center_id,
+            at,
+            day: ev.occurred_at.day(),
+            case_event,
+        };
+        let env = sources::Env {
+            cal: &self.reference.calendar,
+            office: &self.office_hours,
+            policy: &self.policy,
+        };
+        let mut alerts = Vec::new();
+        self.sources
+            .on_report(env, &report, ev, self.clock, &mut alerts);
+        for alert in alerts {
+            self.emit(out, alert);
+        }
+    }
+
     /// Move the clock to `now`, firing every timer due at or before it, in time order.
     pub fn advance_to(&mut self, now: Instant, out: &mut Vec<Alert>) {
         let start = out.len();
@@ -477,10 +531,10 @@ impl Engine {
         let mut batch: Vec<(String, Alert)> = Vec::new();
         loop {
             let case_due = self.timers.peek().map(|Reverse((d, _, _))| *d);
-            let due = match (case_due, self.board.next_due()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let due = [case_due, self.board.next_due(), self.sources.next_due()]
+                .into_iter()
+                .flatten()
+                .min();
             // The board's day changes at midnight, after every timer due at or before it: to
             // the day before the next timer due by `now` (so it fires first), else `now`'s day.
             let midnight = self.board.day_end();
@@ -507,6 +561,12 @@ impl Engine {
                 }
             }
             self.fire_board(due, &mut batch);
+            let env = sources::Env {
+                cal: &self.reference.calendar,
+                office: &self.office_hours,
+                policy: &self.policy,
+            };
+            self.sources.fire(env, due, &mut batch);
             // Stable: alerts of one case or matter keep their own order (warning → yellow → red).
             batch.sort_by(|a, b| a.0.cmp(&b.0));
             out.extend(batch.drain(..).map(|(_, alert)| alert));
@@ -769,9 +829,15 @@ impl Engine {
                     }
                 }
             }
-            (outcome, at_window, ended, accepted)
+            let done = match (case.completed, case.closed_reported) {
+                (false, _) => NEVER,
+                (true, NEVER) => case.closed_at,
+                (true, r) => r,
+            };
+            (outcome, at_window, ended, accepted, done)
         };
-        let (outcome, at_window, ended, accepted) = outcome;
+        let (outcome, at_window, ended, accepted, done) = outcome;
+        self.case_done_report = done;
         if let Some(who) = accepted {
             let kind = crate::fact::ActivityKind::Accepted;
             self.activity(kind, case_id, who, ev.occurred_at, 0);
