@@ -82,7 +82,9 @@ impl Rule {
     pub fn counts_for_ladder(self) -> bool {
         let name = self.as_str();
         let feed = matches!(self, Rule::RetroactivePause | Rule::StageFabricated);
-        (name.starts_with("case.") || name.starts_with("hall.") || self == Rule::EvaluationUnrectified)
+        (name.starts_with("case.")
+            || name.starts_with("hall.")
+            || self == Rule::EvaluationUnrectified)
             && !feed
     }
 

@@ -75,7 +75,10 @@ pub(super) fn pause_closed(case: &mut Case, kind: u8, t: T32) {
 /// pauses taken as ending when the case closed. `None` when the case is not accepted, or a pause
 /// is still open on an open case (then no deadline runs out).
 fn clock_with(ctx: Ctx<'_>, case: &Case, skip: Option<usize>) -> Option<Clock> {
-    let reports = case.rare().map(|r| r.pause_reports.as_slice()).unwrap_or(&[]);
+    let reports = case
+        .rare()
+        .map(|r| r.pause_reports.as_slice())
+        .unwrap_or(&[]);
     let mut spans: Vec<Pause> = Vec::with_capacity(reports.len());
     for (i, p) in reports.iter().enumerate() {
         if Some(i) == skip {
@@ -167,9 +170,7 @@ fn fabricated(ctx: Ctx<'_>, case: &Case) -> Option<(&'static str, T32)> {
     let done = completion_report(case);
     let span = ctx.policy.fabricated_stage_seconds;
     let close = case.closed_at;
-    let just_before = stamps
-        .iter()
-        .all(|&t| t <= close && close - t <= span)
+    let just_before = stamps.iter().all(|&t| t <= close && close - t <= span)
         && case.stage_reported != NEVER
         && case.stage_reported >= done;
     let why = if same_second {
@@ -186,10 +187,9 @@ fn fabricated(ctx: Ctx<'_>, case: &Case) -> Option<(&'static str, T32)> {
 /// Fire `due` at `at` (kind `n`) with the revision its place in the Fired list gives: the
 /// k-th firing of the same alert after k retractions is revision 2k + 1.
 fn fire(r: &mut Sink<'_, '_>, symbols: &Symbols, case: &mut Case, due: Due, at: T32, n: u8) {
-    let before = case
-        .extras
-        .as_ref()
-        .map_or(0, |x| x.fired.iter().filter(|f| f.due == due && f.n == n).count());
+    let before = case.extras.as_ref().map_or(0, |x| {
+        x.fired.iter().filter(|f| f.due == due && f.n == n).count()
+    });
     let mut alert = alert(r.ctx, symbols, case, due, inst(at), n);
     if before > 0 {
         alert.revision = explain::revision::fired_after(2 * before as u8);
@@ -314,7 +314,13 @@ fn weekday(d: Day) -> u32 {
 
 /// Where the source's count and the official calendar part: the first day in the span that the
 /// source must treat differently, and how.
-fn parting(ctx: Ctx<'_>, case: &Case, start: Day, ours: Day, theirs: Day) -> (Option<Day>, &'static str) {
+fn parting(
+    ctx: Ctx<'_>,
+    case: &Case,
+    start: Day,
+    ours: Day,
+    theirs: Day,
+) -> (Option<Day>, &'static str) {
     let cal = ctx.cal;
     let days = |a: Day, b: Day| (a.0 + 1..=b.0).map(Day);
     match case.promised_unit {
@@ -341,11 +347,20 @@ fn parting(ctx: Ctx<'_>, case: &Case, start: Day, ours: Day, theirs: Day) -> (Op
 }
 
 /// Rebuild the alert for one of this module's dues (also for a retraction).
-pub(super) fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant, n: u8) -> Alert {
+pub(super) fn alert(
+    ctx: Ctx<'_>,
+    symbols: &Symbols,
+    case: &Case,
+    due: Due,
+    at: Instant,
+    n: u8,
+) -> Alert {
     let name = if case.item_ref != NONE {
         ctx.reference.item(case.item_ref).name.clone()
     } else {
-        symbols.owned(case.who.item).unwrap_or_else(|| "未知事项".into())
+        symbols
+            .owned(case.who.item)
+            .unwrap_or_else(|| "未知事项".into())
     };
     let mut subject = explain::subject(&[("case_id", json!(case.id.to_string()))]);
     let who = Attribution::of_case(symbols, case);
@@ -470,10 +485,16 @@ fn retroactive(
     name: &str,
 ) -> (String, Value) {
     let Some((i, p)) = p else {
-        return (format!("黄牌：办件 {}（{name}）事后补报暂停", case.id), json!({}));
+        return (
+            format!("黄牌：办件 {}（{name}）事后补报暂停", case.id),
+            json!({}),
+        );
     };
     let verdict = retro(ctx, case, i);
-    let without = verdict.as_ref().map(|(_, c)| c.clone()).or_else(|| clock_with(ctx, case, Some(i)));
+    let without = verdict
+        .as_ref()
+        .map(|(_, c)| c.clone())
+        .or_else(|| clock_with(ctx, case, Some(i)));
     let with = clock_with(ctx, case, None);
     let what = if p.kind == pause::SPECIAL {
         "特别程序"
@@ -485,8 +506,12 @@ fn retroactive(
         Some(Retro::WithLateCompletion) => "reported_with_late_completion",
         _ => "reported_after_deadline",
     };
-    let without_text = without.as_ref().map_or("?".to_string(), |c| c.promised_day.to_string());
-    let with_text = with.as_ref().map_or("（暂停未结束）".to_string(), |c| c.promised_day.to_string());
+    let without_text = without
+        .as_ref()
+        .map_or("?".to_string(), |c| c.promised_day.to_string());
+    let with_text = with.as_ref().map_or("（暂停未结束）".to_string(), |c| {
+        c.promised_day.to_string()
+    });
     let why = if finding == "reported_with_late_completion" {
         format!(
             "与办结一同上报（办结上报于 {}），不计该暂停办件已超期",
@@ -538,7 +563,12 @@ struct Mark {
 
 impl Placeholders {
     /// Judge an applied `case.accepted` or `case.stage`; an alert to emit, if any.
-    pub(super) fn on_act(&mut self, policy: &crate::Policy, ev: &Event<'_>, now: Instant) -> Option<Alert> {
+    pub(super) fn on_act(
+        &mut self,
+        policy: &crate::Policy,
+        ev: &Event<'_>,
+        now: Instant,
+    ) -> Option<Alert> {
         let staff = ev.staff_id.as_deref()?;
         let pattern = policy.placeholder_pattern(staff)?;
         let source = ev.source.as_deref().unwrap_or("");
@@ -549,7 +579,12 @@ impl Placeholders {
         let keep = policy.closed_case_retention_days + 1;
         let floor = now.day().0.saturating_sub(keep);
         self.marks.retain(|k, _| k.3 >= floor);
-        let key = (ev.region.to_string(), staff.to_string(), source.to_string(), day.0);
+        let key = (
+            ev.region.to_string(),
+            staff.to_string(),
+            source.to_string(),
+            day.0,
+        );
         let revision = match self.marks.get(&key) {
             Some(m) if m.at <= at => return None,
             Some(m) => explain::revision::fired_after(m.revision),
@@ -557,7 +592,9 @@ impl Placeholders {
         };
         self.marks.insert(key, Mark { at, revision });
         let what = match ev.body {
-            crate::event::Body::CaseStage { stage, .. } => format!("审批环节（{}）", stage.as_str()),
+            crate::event::Body::CaseStage { stage, .. } => {
+                format!("审批环节（{}）", stage.as_str())
+            }
             _ => "受理".to_string(),
         };
         let case = ev.case_id.as_deref().unwrap_or("");

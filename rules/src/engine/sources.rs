@@ -232,7 +232,14 @@ impl Src {
         }
     }
 
-    fn fire_silence(&mut self, env: Env<'_>, since: T32, at: T32, key: &(String, String), out: &mut Vec<Alert>) {
+    fn fire_silence(
+        &mut self,
+        env: Env<'_>,
+        since: T32,
+        at: T32,
+        key: &(String, String),
+        out: &mut Vec<Alert>,
+    ) {
         // Only a source that reported in the last 7 days (a feed retired, or one over a long
         // holiday, is not silent).
         if at - since > RECENT_SECS {
@@ -260,11 +267,18 @@ impl Src {
         let Some(&(at, rev, _)) = self.fired.get(&since) else {
             return;
         };
-        self.fired.insert(since, (at, explain::revision::ended_after(rev), true));
+        self.fired
+            .insert(since, (at, explain::revision::ended_after(rev), true));
         let mut alert = self.silent_alert(env, since, at, key);
         alert.revision = rev;
-        let next = self.reports.iter().find(|&&t| t > since).copied().unwrap_or(at);
-        let mut alert = explain::retracted_as(alert, ev, &format!("该数据源于 {} 有上报", inst(next)));
+        let next = self
+            .reports
+            .iter()
+            .find(|&&t| t > since)
+            .copied()
+            .unwrap_or(at);
+        let mut alert =
+            explain::retracted_as(alert, ev, &format!("该数据源于 {} 有上报", inst(next)));
         alert.evidence["retracted_by"]["reported_at"] = json!(inst(next));
         out.push(alert);
     }
@@ -352,7 +366,14 @@ impl Src {
         }
     }
 
-    fn not_live_alert(&self, env: Env<'_>, day: Day, c: &DayCount, share: f64, key: &(String, String)) -> Alert {
+    fn not_live_alert(
+        &self,
+        env: Env<'_>,
+        day: Day,
+        c: &DayCount,
+        share: f64,
+        key: &(String, String),
+    ) -> Alert {
         let (region, source) = key;
         let message = format!(
             "预警：数据源 {source} 在 {day} 发生的 {} 条办件过程数据中有 {} 条（{:.0}%）在办件办结上报之后才上报，超过 {:.0}%：该数据源非实时上报，无法对其办件实时预警",
@@ -380,4 +401,3 @@ impl Src {
         )
     }
 }
-
