@@ -859,22 +859,27 @@ impl Simulator {
                     .find(|s| s.0 < deadline.end())
                     .and_then(|s| s.3.clone())
                     .unwrap_or_else(|| staff.clone());
-                self.truth.expect(
-                    "case.overdue",
-                    "warning",
-                    subject(&[("case_id", case_id.clone())]),
-                    deadline.start(),
-                    "overdue",
-                    None,
-                );
-                self.truth.expect(
-                    "case.overdue",
-                    "yellow",
-                    subject(&[("case_id", case_id.clone())]),
-                    deadline.end(),
-                    "overdue",
-                    Some(&last_staff),
-                );
+                // The bridge's backdated pause, once delivered, disproves the 预警 and 黄牌 (SPEC
+                // v1.1 §5: they are retracted; hall.retroactive_pause judges the late report).
+                let hidden = retro && self.delivered(self.held(c, "approval", done.plus_secs(-3)));
+                if !hidden {
+                    self.truth.expect(
+                        "case.overdue",
+                        "warning",
+                        subject(&[("case_id", case_id.clone())]),
+                        deadline.start(),
+                        "overdue",
+                        None,
+                    );
+                    self.truth.expect(
+                        "case.overdue",
+                        "yellow",
+                        subject(&[("case_id", case_id.clone())]),
+                        deadline.end(),
+                        "overdue",
+                        Some(&last_staff),
+                    );
+                }
                 if retro {
                     let times = (accepted, deadline, done);
                     self.backdated_pause(&mut steps, &mut sends, &case_id, times, (c, &staff));

@@ -385,7 +385,7 @@ fn with_case_state(
 pub fn cleared(mut alert: Alert, ev: &Event<'_>) -> Alert {
     alert.status = AlertStatus::Cleared;
     alert.cleared_at = Some(ev.occurred_at);
-    alert.revision = revision::ENDED;
+    alert.revision = revision::ended_after(alert.revision);
     alert.evidence["cleared_by"] = json!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),

@@ -679,7 +679,7 @@ impl Engine {
                     break;
                 }
                 let n = case.ordinal(due);
-                out.push(explain::alert(ctx, symbols, case, due, at, n));
+                let mut alert = explain::alert(ctx, symbols, case, due, at, n);
                 self.stats.alerts += 1;
                 case.mark_fired(due);
                 case.extras_mut().fired.push(Fired {
@@ -688,6 +688,10 @@ impl Engine {
                     n,
                     retracted: false,
                 });
+                // Fired again after a late pause or extension retracted it: a new firing.
+                let k = case.extras.as_ref().map_or(0, |x| x.fired.len() - 1);
+                alert.revision = apply::firing_revision(case, k);
+                out.push(alert);
                 // An open case's yellow card counts on its window's live status.
                 if due == case::Due::Yellow && case.closed_at == NEVER && case.who.window != NONE {
                     let w = case.who.window;
@@ -814,7 +818,9 @@ impl Engine {
             // overdue cases by ending.
             let at_window = (outcome == Outcome::Applied && ev.window_id.is_some())
                 .then_some((case.who, case.accepted_at));
-            let ended = if case.closed_at != NEVER && case.fired & case::fired::YELLOW != 0 {
+            // Ended, or its 黄牌 retracted by a late pause or extension: out of the count.
+            let yellow = case.fired & case::fired::YELLOW != 0;
+            let ended = if (case.closed_at != NEVER && yellow) || !yellow {
                 case.extras.as_mut().and_then(|x| x.overdue_window.take())
             } else {
                 None
