@@ -1254,6 +1254,36 @@ mod tests {
     }
 
     #[test]
+    fn source_deadline_is_a_date_or_a_time_taken_as_its_china_date() {
+        let day = |extra: &str| {
+            let text = base(extra);
+            let ev = decode(text.as_bytes(), &OPTS).unwrap();
+            let Body::CaseAccepted { overrides, .. } = ev.body else {
+                panic!("{:?}", ev.body)
+            };
+            overrides.source_deadline.map(|d| d.to_string())
+        };
+        assert_eq!(
+            day(r#","source_deadline":"2026-10-05""#).as_deref(),
+            Some("2026-10-05")
+        );
+        // 16:30 UTC on the 4th is 00:30 on the 5th in China.
+        assert_eq!(
+            day(r#","source_deadline":"2026-10-04T16:30:00Z""#).as_deref(),
+            Some("2026-10-05")
+        );
+        assert_eq!(day(""), None);
+        assert_eq!(
+            fails(&base(r#","source_deadline":"2026-13-01""#)),
+            (Reason::BadTimestamp, Some("source_deadline"))
+        );
+        assert_eq!(
+            fails(&base(r#","source_deadline":"next week""#)),
+            (Reason::BadTimestamp, Some("source_deadline"))
+        );
+    }
+
+    #[test]
     fn every_invalid_input_has_a_precise_reason() {
         assert_eq!(fails("{not json"), (Reason::NotJson, None));
         assert_eq!(fails("[1,2]"), (Reason::NotObject, None));
