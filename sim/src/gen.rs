@@ -78,8 +78,8 @@ pub struct Rates {
     /// short limit, invented stages, a placeholder acceptance, a wrong source deadline), so a
     /// demo shows every finding within its first days.
     pub showcase: bool,
-    /// The first centre's approval feed sends nothing from 13:30 to 16:30 of the second working
-    /// day (then everything at once).
+    /// The first centre's approval feed sends nothing from 13:30 to 16:27 of the second working
+    /// day (then everything held, in three minutes).
     pub silent_afternoon: bool,
     /// The first centre's department D03 reports each case only once it is completed.
     pub after_completion_feed: bool,
@@ -284,13 +284,15 @@ impl Simulator {
 
     /// The report time of something sent at `reported` on `feed` of `centre`: the first
     /// centre's approval feed holds what it would send from 13:30 to 16:30 of its silent day
-    /// and sends it at 16:30, in order (a second per minute held).
+    /// and sends it from 16:27, in order (a second per minute held).
     fn held(&self, centre: usize, feed: &str, reported: Instant) -> Instant {
         match self.silent {
             Some(d) if centre == 0 && feed == "approval" && reported.day() == d => {
                 let since = reported.0 - at(d, 810).0;
                 if (0..3 * 3600).contains(&since) {
-                    at(d, 990).plus_secs(since / 60)
+                    // Released in the last three minutes of the silence, before anything that
+                    // happens after it: a second per minute held, in order.
+                    at(d, 987).plus_secs(since / 60)
                 } else {
                     reported
                 }
