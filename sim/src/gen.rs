@@ -584,7 +584,12 @@ impl Simulator {
             .copied()
             .filter(|&i| self.world.items[i].instant)
             .collect();
-        let list = if !instant.is_empty() && self.rng.percent(67) {
+        let bridge =
+            self.rates.after_completion_feed && c == 0 && win.department == BRIDGE_DEPARTMENT;
+        // The after-completion feed carries the department's 即办件 (same-day cases): a
+        // completion posted before its acceptance and stages would otherwise raise and retract
+        // 审批未在线办理 for every promised case, and each flip moves a ladder step.
+        let list = if !instant.is_empty() && (bridge || self.rng.percent(67)) {
             &instant
         } else {
             list
@@ -643,8 +648,6 @@ impl Simulator {
 
         // The department whose feed reports only after completion carries no other injection
         // (its cases are known only once finished).
-        let bridge =
-            self.rates.after_completion_feed && c == 0 && win.department == BRIDGE_DEPARTMENT;
         // At most one case-level injection per case, so each alert has one cause.
         let roll = self.rng.below(1000);
         let roll = if bridge { 1000 } else { roll };

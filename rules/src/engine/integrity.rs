@@ -172,7 +172,7 @@ fn fabricated(ctx: Ctx<'_>, case: &Case) -> Option<(&'static str, T32)> {
     let close = case.closed_at;
     let just_before = stamps.iter().all(|&t| t <= close && close - t <= span)
         && case.stage_reported != NEVER
-        && case.stage_reported >= done;
+        && case.stage_reported > done;
     let why = if same_second {
         "same_second"
     } else if just_before {
