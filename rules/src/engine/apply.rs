@@ -114,7 +114,7 @@ impl Sink<'_, '_> {
     /// applied extension moves the deadlines — and may fire again when the moved deadline
     /// passes (a new firing: their record bits are cleared).
     fn retract_disproved(&mut self, symbols: &Symbols, case: &mut Case) {
-        let bits = fired::WARNING | fired::YELLOW | fired::RED | fired::STAGE * 7;
+        let bits = fired::WARNING | fired::YELLOW | fired::RED | (fired::STAGE * 7);
         if case.fired & bits == 0 {
             return;
         }
