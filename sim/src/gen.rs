@@ -782,8 +782,7 @@ impl Simulator {
                 let r = self.held(c, "approval", done.plus_secs(3 + i as i64));
                 sends.push(Send::At(r));
             }
-            let delivered = self.delivered(last_report);
-            delivered.then_some(()).map(|()| {
+            if self.delivered(last_report) {
                 self.truth.expect(
                     "hall.stage_fabricated",
                     "yellow",
@@ -791,8 +790,8 @@ impl Simulator {
                     last_report,
                     "fabricated_stages",
                     None,
-                )
-            });
+                );
+            }
             // The completion goes first, reported 2 seconds after it.
             sends.insert(steps.len() - 3, Send::At(done_reported));
             steps.insert(

@@ -820,7 +820,7 @@ impl Engine {
                 .then_some((case.who, case.accepted_at));
             // Ended, or its 黄牌 retracted by a late pause or extension: out of the count.
             let yellow = case.fired & case::fired::YELLOW != 0;
-            let ended = if (case.closed_at != NEVER && yellow) || !yellow {
+            let ended = if case.closed_at != NEVER || !yellow {
                 case.extras.as_mut().and_then(|x| x.overdue_window.take())
             } else {
                 None
