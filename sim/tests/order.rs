@@ -226,21 +226,18 @@ fn cases_overtaking_one_another_by_up_to_twenty_minutes_leave_the_same_alerts_on
     }
 }
 
+/// alert_id → (rule, level, fired_at).
+type OnRecord = BTreeMap<String, (String, String, String)>;
+
 /// alert_id → (rule, level, fired_at) of the alerts on record at the end (last word not a
 /// retraction): what an inspector finds open, with the instant it carries.
-fn open_at_end(s: &Stream, lines: &[&str]) -> BTreeMap<String, (String, String, String)> {
+fn open_at_end(s: &Stream, lines: &[&str]) -> OnRecord {
     on_record_with_staff(s, lines).0
 }
 
 /// The same, and the staff member each ladder card on record (a yellow or red case or hall
 /// card) and each ladder step is attributed to.
-fn on_record_with_staff(
-    s: &Stream,
-    lines: &[&str],
-) -> (
-    BTreeMap<String, (String, String, String)>,
-    BTreeMap<String, String>,
-) {
+fn on_record_with_staff(s: &Stream, lines: &[&str]) -> (OnRecord, BTreeMap<String, String>) {
     let out = alerts(s, lines);
     let mut last: BTreeMap<String, &Alert> = BTreeMap::new();
     for a in &out {

@@ -34,10 +34,11 @@ use super::windows::office_deadline;
 /// A source is judged only if it reported in the 7 days before the silence (SPEC §6).
 const RECENT_SECS: u32 = 7 * 86_400;
 
-/// Every source's state, keyed by (region, source).
+/// Every source's state, by region, then source (looked up with the event's borrowed
+/// strings: nothing is allocated for a known source).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sources {
-    map: BTreeMap<(String, String), Src>,
+    map: BTreeMap<String, BTreeMap<String, Src>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,8 @@ struct Src {
     fired: BTreeMap<T32, (T32, u8, bool)>,
     /// Per day of `occurred_at`.
     days: BTreeMap<u32, DayCount>,
+    /// The engine day it was last pruned on (pruning runs once a day).
+    pruned: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -103,6 +106,7 @@ impl Sources {
     pub fn next_due(&self) -> Option<T32> {
         self.map
             .values()
+            .flat_map(BTreeMap::values)
             .flat_map(|s| {
                 let silence = s.waiting.values().map(|w| w.0).min();
                 let day = s
@@ -124,9 +128,21 @@ impl Sources {
         now: Instant,
         out: &mut Vec<Alert>,
     ) {
-        let key = (r.region.to_string(), r.source.to_string());
-        let src = self.map.entry(key.clone()).or_default();
-        src.center = r.center.to_string();
+        if !self
+            .map
+            .get(r.region)
+            .is_some_and(|m| m.contains_key(r.source))
+        {
+            let region = self.map.entry(r.region.to_string()).or_default();
+            region.insert(r.source.to_string(), Src::default());
+        }
+        let Some(src) = self.map.get_mut(r.region).and_then(|m| m.get_mut(r.source)) else {
+            return;
+        };
+        if src.center != r.center {
+            src.center = r.center.to_string();
+        }
+        let key = (r.region, r.source);
         if env.policy.source_silence_minutes > 0 {
             src.report(env, r.at, now, &key, ev, out);
         }
@@ -138,7 +154,11 @@ impl Sources {
                 src.judge_day(env, r.day, &key, Some(ev), out);
             }
         }
-        // Forget what no late report can reach any more.
+        // Forget what no late report can reach any more, once a day.
+        if src.pruned == now.day().0 {
+            return;
+        }
+        src.pruned = now.day().0;
         let keep = (env.policy.closed_case_retention_days + 1) * 86_400;
         let floor = t32(now).saturating_sub(keep);
         let cut = src.reports.partition_point(|&t| t < floor);
@@ -152,7 +172,12 @@ impl Sources {
 
     /// Judge everything due at `due` (timers), in (region, source) order.
     pub(super) fn fire(&mut self, env: Env<'_>, due: T32, out: &mut Vec<(String, Alert)>) {
-        for (key, src) in self.map.iter_mut() {
+        let all = self.map.iter_mut().flat_map(|(region, m)| {
+            m.iter_mut()
+                .map(move |(source, src)| ((region, source), src))
+        });
+        for ((region, source), src) in all {
+            let key = (region.as_str(), source.as_str());
             let mut alerts = Vec::new();
             while let Some((&since, &(at, exact))) = src.waiting.iter().find(|(_, w)| w.0 <= due) {
                 src.waiting.remove(&since);
@@ -162,7 +187,7 @@ impl Sources {
                     }
                     continue;
                 }
-                src.fire_silence(env, since, at, key, &mut alerts);
+                src.fire_silence(env, since, at, &key, &mut alerts);
             }
             let days: Vec<u32> = src
                 .days
@@ -174,9 +199,9 @@ impl Sources {
                 if let Some(c) = src.days.get_mut(&d) {
                     c.judged = true;
                 }
-                src.judge_day(env, Day(d), key, None, &mut alerts);
+                src.judge_day(env, Day(d), &key, None, &mut alerts);
             }
-            out.extend(alerts.into_iter().map(|a| (format!("s{}", key.1), a)));
+            out.extend(alerts.into_iter().map(|a| (format!("s{source}"), a)));
         }
     }
 }
@@ -188,7 +213,7 @@ impl Src {
         env: Env<'_>,
         at: T32,
         now: Instant,
-        key: &(String, String),
+        key: &(&str, &str),
         ev: &crate::Event<'_>,
         out: &mut Vec<Alert>,
     ) {
@@ -237,7 +262,7 @@ impl Src {
         env: Env<'_>,
         since: T32,
         at: T32,
-        key: &(String, String),
+        key: &(&str, &str),
         out: &mut Vec<Alert>,
     ) {
         // Only a source that reported in the last 7 days (a feed retired, or one over a long
@@ -260,7 +285,7 @@ impl Src {
         &mut self,
         env: Env<'_>,
         since: T32,
-        key: &(String, String),
+        key: &(&str, &str),
         ev: &crate::Event<'_>,
         out: &mut Vec<Alert>,
     ) {
@@ -283,7 +308,7 @@ impl Src {
         out.push(alert);
     }
 
-    fn silent_alert(&self, env: Env<'_>, since: T32, at: T32, key: &(String, String)) -> Alert {
+    fn silent_alert(&self, env: Env<'_>, since: T32, at: T32, key: &(&str, &str)) -> Alert {
         let (region, source) = key;
         let minutes = env.policy.source_silence_minutes;
         let message = format!(
@@ -323,7 +348,7 @@ impl Src {
         &mut self,
         env: Env<'_>,
         day: Day,
-        key: &(String, String),
+        key: &(&str, &str),
         ev: Option<&crate::Event<'_>>,
         out: &mut Vec<Alert>,
     ) {
@@ -372,7 +397,7 @@ impl Src {
         day: Day,
         c: &DayCount,
         share: f64,
-        key: &(String, String),
+        key: &(&str, &str),
     ) -> Alert {
         let (region, source) = key;
         let message = format!(
