@@ -252,6 +252,8 @@ pub struct Engine {
     /// The completion report of the case the last event applied to ([`NEVER`]: none), for
     /// `source.not_live`.
     case_done_report: T32,
+    /// The clock is being advanced explicitly (`advance_to`), not by an event.
+    advancing: bool,
 }
 
 impl Engine {
@@ -283,6 +285,7 @@ impl Engine {
             placeholders: integrity::Placeholders::default(),
             sources: sources::Sources::default(),
             case_done_report: NEVER,
+            advancing: false,
         }
     }
 
@@ -404,6 +407,7 @@ impl Engine {
         self.check(ev, case.map(|(_, h)| h))?;
         self.check_correction(ev)?;
         let start = out.len();
+        self.sources.note(&ev.region, t32(ev.occurred_at));
         self.fire_timers(ev.occurred_at, out);
         self.dedup.insert(id);
         self.stats.applied += 1;
@@ -519,7 +523,10 @@ impl Engine {
     /// Move the clock to `now`, firing every timer due at or before it, in time order.
     pub fn advance_to(&mut self, now: Instant, out: &mut Vec<Alert>) {
         let start = out.len();
+        // An explicit advance (`--until`, the wall clock) judges every region's feeds.
+        self.advancing = true;
         self.fire_timers(now, out);
+        self.advancing = false;
         self.ladder_pass(out, start);
     }
 
@@ -531,7 +538,8 @@ impl Engine {
         let mut batch: Vec<(String, Alert)> = Vec::new();
         loop {
             let case_due = self.timers.peek().map(|Reverse((d, _, _))| *d);
-            let due = [case_due, self.board.next_due(), self.sources.next_due()]
+            let sources_due = self.sources.next_due(self.advancing);
+            let due = [case_due, self.board.next_due(), sources_due]
                 .into_iter()
                 .flatten()
                 .min();
@@ -566,7 +574,7 @@ impl Engine {
                 office: &self.office_hours,
                 policy: &self.policy,
             };
-            self.sources.fire(env, due, &mut batch);
+            self.sources.fire(env, due, self.advancing, &mut batch);
             // Stable: alerts of one case or matter keep their own order (warning → yellow → red).
             batch.sort_by(|a, b| a.0.cmp(&b.0));
             out.extend(batch.drain(..).map(|(_, alert)| alert));

@@ -169,6 +169,7 @@ impl Engine {
             placeholders: image.placeholders,
             sources: image.sources,
             case_done_report: super::case::NEVER,
+            advancing: false,
         })
     }
 }

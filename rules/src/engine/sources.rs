@@ -39,6 +39,12 @@ const RECENT_SECS: u32 = 7 * 86_400;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sources {
     map: BTreeMap<String, BTreeMap<String, Src>>,
+    /// Each region's own clock: the latest `occurred_at` of its events. A feed's silence and
+    /// days are judged when its region's events (or an explicit advance of the clock) pass
+    /// them, never because another region's events moved the engine clock: an event reaches
+    /// only its own region's state (docs/RULES.md, "Jurisdiction").
+    #[serde(default)]
+    clocks: BTreeMap<String, T32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -102,19 +108,41 @@ pub(super) struct Report<'a> {
 }
 
 impl Sources {
-    /// The earliest instant something is to be judged.
-    pub fn next_due(&self) -> Option<T32> {
+    /// An event of `region` occurred at `t`: its region's clock moves.
+    pub(super) fn note(&mut self, region: &str, t: T32) {
+        match self.clocks.get_mut(region) {
+            Some(c) => *c = (*c).max(t),
+            None => {
+                self.clocks.insert(region.to_string(), t);
+            }
+        }
+    }
+
+    /// How far `region`'s judgements may go: its clock, or everything when the engine clock
+    /// is advanced explicitly (`explicit`: `Engine::advance_to`, `--until`, the wall clock).
+    fn gate(&self, region: &str, explicit: bool) -> T32 {
+        if explicit {
+            T32::MAX
+        } else {
+            self.clocks.get(region).copied().unwrap_or(0)
+        }
+    }
+
+    /// The earliest instant something is to be judged (within its region's gate).
+    pub fn next_due(&self, explicit: bool) -> Option<T32> {
         self.map
-            .values()
-            .flat_map(BTreeMap::values)
-            .flat_map(|s| {
-                let silence = s.waiting.values().map(|w| w.0).min();
-                let day = s
-                    .days
-                    .iter()
-                    .find(|(_, d)| !d.judged)
-                    .map(|(&d, _)| t32(Day(d).end()));
-                silence.into_iter().chain(day)
+            .iter()
+            .flat_map(|(region, m)| {
+                let gate = self.gate(region, explicit);
+                m.values().flat_map(move |s| {
+                    let silence = s.waiting.values().map(|w| w.0).min();
+                    let day = s
+                        .days
+                        .iter()
+                        .find(|(_, d)| !d.judged)
+                        .map(|(&d, _)| t32(Day(d).end()));
+                    silence.into_iter().chain(day).filter(move |&at| at <= gate)
+                })
             })
             .min()
     }
@@ -170,14 +198,31 @@ impl Sources {
         src.days.retain(|&d, c| d >= day_floor || !c.judged);
     }
 
-    /// Judge everything due at `due` (timers), in (region, source) order.
-    pub(super) fn fire(&mut self, env: Env<'_>, due: T32, out: &mut Vec<(String, Alert)>) {
-        let all = self.map.iter_mut().flat_map(|(region, m)| {
-            m.iter_mut()
-                .map(move |(source, src)| ((region, source), src))
-        });
-        for ((region, source), src) in all {
+    /// Judge everything due at `due` (timers) within its region's gate, in (region, source)
+    /// order.
+    pub(super) fn fire(
+        &mut self,
+        env: Env<'_>,
+        due: T32,
+        explicit: bool,
+        out: &mut Vec<(String, Alert)>,
+    ) {
+        let gates: Vec<T32> = self
+            .map
+            .keys()
+            .map(|region| self.gate(region, explicit))
+            .collect();
+        let all = self
+            .map
+            .iter_mut()
+            .zip(gates)
+            .flat_map(|((region, m), gate)| {
+                m.iter_mut()
+                    .map(move |(source, src)| ((region, source, gate), src))
+            });
+        for ((region, source, gate), src) in all {
             let key = (region.as_str(), source.as_str());
+            let due = due.min(gate);
             let mut alerts = Vec::new();
             while let Some((&since, &(at, exact))) = src.waiting.iter().find(|(_, w)| w.0 <= due) {
                 src.waiting.remove(&since);
