@@ -28,7 +28,7 @@ use crate::event::{Event, Unit};
 use crate::time::{Day, Instant};
 
 use super::apply::Sink;
-use super::case::{inst, pause, t32, Case, Clock, Ctx, Due, Fired, Pause, NEVER, T32};
+use super::case::{fired, inst, pause, t32, Case, Clock, Ctx, Due, Fired, Pause, NEVER, T32};
 use super::explain::{self, Attribution};
 use super::table::{Symbols, NONE};
 
@@ -156,16 +156,14 @@ fn fabricated(ctx: Ctx<'_>, case: &Case) -> Option<(&'static str, T32)> {
     if !case.completed {
         return None;
     }
-    let mut stamps: Vec<T32> = case
-        .stage_done
-        .iter()
-        .copied()
-        .filter(|&t| t != NEVER)
-        .collect();
+    // Stage times in place (no allocation: this runs after every event of a finished case).
+    let mut stamps = case.stage_done;
+    stamps.sort_unstable();
+    let first = stamps.iter().position(|&t| t != NEVER).unwrap_or(3);
+    let stamps = &stamps[first..];
     if stamps.len() < 2 {
         return None;
     }
-    stamps.sort_unstable();
     let same_second = stamps.windows(2).any(|w| w[0] == w[1]);
     let done = completion_report(case);
     let span = ctx.policy.fabricated_stage_seconds;
@@ -251,6 +249,9 @@ pub(super) fn judge(symbols: &Symbols, case: &mut Case, r: &mut Sink<'_, '_>) {
     }
     if let Some((_, at)) = fabricated(ctx, case) {
         want.push((Due::StageFabricated, at, 0));
+    }
+    if want.is_empty() && case.fired & fired::INTEGRITY == 0 {
+        return;
     }
     let standing: Vec<(usize, Fired)> = case
         .extras
