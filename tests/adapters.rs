@@ -261,6 +261,8 @@ fn every_case_gives_the_same_alerts_natively_and_in_every_format() {
                 ));
             }
             let (mut got, diag) = replay(&loaded, &events, case.until.as_deref());
+            // `source.*` judge the feed itself: adapted events name one, the native ones none.
+            got.retain(|a| !a["rule"].as_str().unwrap_or("").starts_with("source."));
             if !diag.is_empty() {
                 failures.push_str(&format!("{name} {}: {diag}\n{events}", format.as_str()));
             }

@@ -271,6 +271,7 @@ fields!(
     source,
     supersedes,
     withdraws,
+    source_deadline,
 );
 
 const N_FIELDS: usize = FIELD_NAMES.len();
@@ -288,7 +289,7 @@ const fn key_words(b: &[u8]) -> (u64, u64) {
 
 /// Multiplier of the field-name hash, chosen so the known names land in distinct slots of
 /// [`FIELD_TABLE`] (the table's construction refuses to compile otherwise).
-const FIELD_HASH_K: u64 = 0xf34b_6b07_9d9a_ae0b;
+const FIELD_HASH_K: u64 = 0x3a43_0d4b_7db1_00ef;
 
 const fn field_hash(len: usize, (lo, hi): (u64, u64)) -> usize {
     ((lo ^ hi.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ len as u64).wrapping_mul(FIELD_HASH_K) >> 58)
@@ -502,6 +503,27 @@ impl<'a> Raw<'a> {
             })),
             (Some(_), None) => Err(missing(unit, Why::Given(days))),
             (None, Some(_)) => Err(missing(days, Why::Given(unit))),
+        }
+    }
+
+    /// A local date (`2026-09-29`) or an RFC 3339 instant, as its China date (`source_deadline`).
+    fn date_or_time(&mut self, f: F) -> Result<Option<rules::Day>, DecodeError> {
+        match self.opt_str(f, 64)? {
+            None => Ok(None),
+            Some(s) if s.len() == 10 => rules::Day::parse(&s).map(Some).ok_or_else(|| {
+                err(
+                    Reason::BadTimestamp,
+                    Some(Raw::name(f)),
+                    format!("{s:?}: expected a date YYYY-MM-DD or an RFC 3339 time"),
+                )
+            }),
+            Some(s) => parse_rfc3339(&s).map(|t| Some(t.day())).map_err(|e| {
+                err(
+                    Reason::BadTimestamp,
+                    Some(Raw::name(f)),
+                    format!("{s:?}: {e}"),
+                )
+            }),
         }
     }
 
@@ -895,6 +917,7 @@ fn body<'a>(
                 case_type: raw.opt_enum(F::case_type, CaseType::parse, CaseType::expected())?,
                 promised: raw.opt_limit(F::promised_days, F::promised_unit)?,
                 legal: raw.opt_limit(F::legal_days, F::legal_unit)?,
+                source_deadline: raw.date_or_time(F::source_deadline)?,
             },
         },
         Kind::CaseRejected => Body::CaseRejected {
@@ -1227,6 +1250,36 @@ mod tests {
                 days: 3,
                 unit: Unit::Natural
             })
+        );
+    }
+
+    #[test]
+    fn source_deadline_is_a_date_or_a_time_taken_as_its_china_date() {
+        let day = |extra: &str| {
+            let text = base(extra);
+            let ev = decode(text.as_bytes(), &OPTS).unwrap();
+            let Body::CaseAccepted { overrides, .. } = ev.body else {
+                panic!("{:?}", ev.body)
+            };
+            overrides.source_deadline.map(|d| d.to_string())
+        };
+        assert_eq!(
+            day(r#","source_deadline":"2026-10-05""#).as_deref(),
+            Some("2026-10-05")
+        );
+        // 16:30 UTC on the 4th is 00:30 on the 5th in China.
+        assert_eq!(
+            day(r#","source_deadline":"2026-10-04T16:30:00Z""#).as_deref(),
+            Some("2026-10-05")
+        );
+        assert_eq!(day(""), None);
+        assert_eq!(
+            fails(&base(r#","source_deadline":"2026-13-01""#)),
+            (Reason::BadTimestamp, Some("source_deadline"))
+        );
+        assert_eq!(
+            fails(&base(r#","source_deadline":"next week""#)),
+            (Reason::BadTimestamp, Some("source_deadline"))
         );
     }
 

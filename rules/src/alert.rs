@@ -59,6 +59,18 @@ wire_enum!(
         LongWait = "window.long_wait",
         /// 数据更正: an event superseded or withdrawn long after it was reported
         DataCorrected = "data.corrected",
+        /// 来源系统承诺办结时间与法定日历不符
+        DeadlineMismatch = "data.deadline_mismatch",
+        /// 事后补挂起: a pause reported after the deadline it moves, or with a late completion
+        RetroactivePause = "hall.retroactive_pause",
+        /// 补录的审批环节
+        StageFabricated = "hall.stage_fabricated",
+        /// 占位账号办件 (自动预审, 000000)
+        PlaceholderStaff = "data.placeholder_staff",
+        /// 数据源静默
+        SourceSilent = "source.silent",
+        /// 数据源非实时 (办结后才上报)
+        SourceNotLive = "source.not_live",
     }
 );
 
@@ -66,11 +78,16 @@ impl Rule {
     /// Whether a yellow or red alert of this rule is a card on the staff member's discipline
     /// ladder. Complaint-derived rules are not: a complaint counts once, when substantiated.
     /// Nor are the `window.*` rules: they are warnings about a window, not cards for a person.
+    /// Nor are the integrity rules about what a feed did (`hall.retroactive_pause`,
+    /// `hall.stage_fabricated`): a bridge or reporter program makes those entries, and nothing
+    /// shows which person, if any, asked for them (docs/RULES.md, "Data integrity").
     pub fn counts_for_ladder(self) -> bool {
         let name = self.as_str();
-        name.starts_with("case.")
+        let feed = matches!(self, Rule::RetroactivePause | Rule::StageFabricated);
+        (name.starts_with("case.")
             || name.starts_with("hall.")
-            || self == Rule::EvaluationUnrectified
+            || self == Rule::EvaluationUnrectified)
+            && !feed
     }
 
     /// 中文 name, as dashboards show it.
@@ -100,6 +117,12 @@ impl Rule {
             Rule::WindowUnstaffed => "空岗",
             Rule::LongWait => "等候超时",
             Rule::DataCorrected => "数据更正",
+            Rule::DeadlineMismatch => "承诺期限与来源系统不一致",
+            Rule::RetroactivePause => "事后补报暂停（倒签挂起）",
+            Rule::StageFabricated => "审批环节事后补录",
+            Rule::PlaceholderStaff => "占位账号办件",
+            Rule::SourceSilent => "数据源静默",
+            Rule::SourceNotLive => "数据源非实时上报",
         }
     }
 }

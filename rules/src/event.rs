@@ -301,6 +301,9 @@ pub struct LimitOverrides {
     pub promised: Option<Limit>,
     /// Overrides the 法定时限.
     pub legal: Option<Limit>,
+    /// Not an override: the 承诺办结时间 the source system computed (`source_deadline`, its
+    /// local date), which `data.deadline_mismatch` compares with jiancha's own D.
+    pub source_deadline: Option<crate::time::Day>,
 }
 
 /// What happened: the kind with its kind-specific fields.

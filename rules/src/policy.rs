@@ -99,6 +99,13 @@ pub struct Policy {
     /// `source.not_live`: the share of a source's case events (completions aside) reported
     /// after their case's completion above which the source is not live.
     pub not_live_share: f64,
+    /// `hall.stage_fabricated`: stages that all lie within this many seconds before their
+    /// case's completion and were reported after it are 补录的审批环节.
+    pub fabricated_stage_seconds: u32,
+    /// `data.placeholder_staff`: staff ids that are nobody. An entry `X+` (one character and
+    /// `+`) matches an id made only of that character (`0+`: `000000`); any other entry
+    /// matches exactly.
+    pub placeholder_staff: Vec<String>,
 }
 
 impl Default for Policy {
@@ -142,6 +149,8 @@ impl Default for Policy {
             case_history: true,
             source_silence_minutes: 60,
             not_live_share: 0.5,
+            fabricated_stage_seconds: 60,
+            placeholder_staff: vec!["0+".into(), "8+".into(), "自动预审".into()],
         }
     }
 }
@@ -209,7 +218,41 @@ impl Policy {
             return Err((key, format!("{key} must be at least 1")));
         }
         self.office_hours().map_err(|e| ("office_hours", e))?;
+        for entry in &self.placeholder_staff {
+            let repeat = entry.strip_suffix('+');
+            let ok = match repeat {
+                Some(c) => c.chars().count() == 1,
+                None => !entry.trim().is_empty() && entry.trim() == entry,
+            };
+            if !ok {
+                return Err((
+                    "placeholder_staff",
+                    format!(
+                        "placeholder_staff entry {entry:?}: expected a staff id, or one character \
+                         followed by + (\"0+\" = ids made only of 0)"
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether `staff_id` is a placeholder account (`placeholder_staff`): nobody.
+    pub fn is_placeholder(&self, staff_id: &str) -> bool {
+        self.placeholder_pattern(staff_id).is_some()
+    }
+
+    /// The `placeholder_staff` entry `staff_id` matches, if any.
+    pub fn placeholder_pattern(&self, staff_id: &str) -> Option<&str> {
+        self.placeholder_staff
+            .iter()
+            .find(|p| match p.strip_suffix('+') {
+                Some(c) if !c.is_empty() => {
+                    !staff_id.is_empty() && staff_id.split(c).all(str::is_empty)
+                }
+                _ => p.as_str() == staff_id,
+            })
+            .map(String::as_str)
     }
 
     /// The parsed `office_hours`.
@@ -275,6 +318,22 @@ mod tests {
             let row = format!("| `{key}` | {shown} |");
             assert!(doc.contains(&row), "docs/RULES.md lacks the row {row}");
         }
+    }
+
+    #[test]
+    fn placeholder_accounts_are_matched_by_pattern_or_exactly() {
+        let p = Policy::default();
+        for id in ["000000", "0", "888888", "自动预审"] {
+            assert!(p.is_placeholder(id), "{id}");
+        }
+        for id in ["", "000800", "S001", "8888a", "自动预审1"] {
+            assert!(!p.is_placeholder(id), "{id}");
+        }
+        assert_eq!(p.placeholder_pattern("0000"), Some("0+"));
+        let e = Policy::parse("policy.toml", "\nplaceholder_staff = [\"00+\"]\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = Policy::parse("policy.toml", "placeholder_staff = [\"\"]\n").unwrap_err();
+        assert!(e.reason.contains("placeholder_staff"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,14 @@
 //! before the last working day of its promised limit (so not even a 预警); fees name a
 //! hall-accepted case and charge the catalogue amount; complaints are resolved and bad ratings
 //! rectified within four working days; every event is reported within seconds.
+//!
+//! Every event names its feed (`source`): `<centre>:qms` for the queue and attendance,
+//! `<centre>:approval` for cases, fees, complaints and ratings. The data-integrity
+//! manipulations (source-formats.md §7) are injected too: the bridge's backdated 挂起, stages
+//! invented at the completion time, placeholder accounts, the first centre's approval feed
+//! silent for an afternoon of the second working day, and one department of the first centre
+//! whose cases reach jiancha only once completed (its own feed, `<centre>:D03-bridge`). Events
+//! reported late are delivered in report order, as a feed sends them.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -15,7 +23,12 @@ use std::collections::BinaryHeap;
 use rules::synth::Rng;
 use rules::{Calendar, Day, Instant};
 
+use serde_json::json;
+
 use crate::truth::{subject, Expected, Truth};
+
+/// The placeholder account the simulator's placeholder acceptances use.
+const PLACEHOLDER: &str = "000000";
 use crate::world::{department_code, World};
 
 /// Misconduct rates, in per mille (‰) of what they apply to.
@@ -51,6 +64,25 @@ pub struct Rates {
     pub unrectified: u64,
     /// Window-days on which the staff member leaves the window for 30–60 minutes (空岗).
     pub empty_window: u64,
+    /// Promised cases finished late behind the bridge's backdated 挂起 (a special procedure from
+    /// the acceptance, posted just before the 办结: source-formats.md §7).
+    pub retroactive_pause: u64,
+    /// Promised cases whose stages are invented at the completion time and posted after it.
+    pub fabricated_stages: u64,
+    /// Cases accepted by the placeholder account `000000`.
+    pub placeholder_staff: u64,
+    /// Promised cases whose acceptance carries a `source_deadline` one day earlier than the
+    /// official D (the source's clock was set back).
+    pub deadline_mismatch: u64,
+    /// The first eligible cases carry one of each case-level manipulation (backdated 挂起 on a
+    /// short limit, invented stages, a placeholder acceptance, a wrong source deadline), so a
+    /// demo shows every finding within its first days.
+    pub showcase: bool,
+    /// The first centre's approval feed sends nothing from 13:30 to 16:27 of the second working
+    /// day (then everything held, in three minutes).
+    pub silent_afternoon: bool,
+    /// The first centre's department D03 reports each case only once it is completed.
+    pub after_completion_feed: bool,
 }
 
 impl Default for Rates {
@@ -71,6 +103,13 @@ impl Default for Rates {
             bad_rating: 20,
             unrectified: 250,
             empty_window: 20,
+            retroactive_pause: 3,
+            fabricated_stages: 3,
+            placeholder_staff: 3,
+            deadline_mismatch: 3,
+            showcase: true,
+            silent_afternoon: true,
+            after_completion_feed: true,
         }
     }
 }
@@ -90,6 +129,18 @@ const ARRIVALS: &[(u32, u32, u64)] = &[
 /// One case's events before they are queued: (time, kind, extra fields, staff).
 type Step = (Instant, &'static str, String, Option<String>);
 
+/// The department (index) of the first centre whose feed reports only after completion.
+const BRIDGE_DEPARTMENT: usize = 2;
+
+/// How an event is sent: its report time and position in the stream.
+#[derive(Clone, Copy)]
+enum Send {
+    /// Within seconds of occurring, in time order.
+    Live,
+    /// At this report time, in report order.
+    At(Instant),
+}
+
 /// The generator: an iterator of `(occurred_at, NDJSON line)` in time order.
 pub struct Simulator {
     world: World,
@@ -103,6 +154,15 @@ pub struct Simulator {
     serial: u64,
     tickets: Vec<u32>,
     truth: Truth,
+    /// The first working day of the period was seen (the silent afternoon is the second).
+    working_days_seen: u32,
+    /// The day of the silent afternoon, when it is on.
+    silent: Option<Day>,
+    /// Showcase manipulations still to place: backdated 挂起, invented stages, placeholder,
+    /// source deadline.
+    showcase: [bool; 4],
+    /// The case whose acceptance carries a wrong `source_deadline` (being queued).
+    mismatch_case: Option<String>,
 }
 
 fn at(day: Day, minute: u32) -> Instant {
@@ -113,6 +173,7 @@ impl Simulator {
     /// Simulate `days` calendar days from `start`.
     pub fn new(world: World, rates: Rates, seed: u64, start: Day, days: u32) -> Simulator {
         let centres = world.centres.len();
+        let showcase = rates.showcase;
         Simulator {
             world,
             cal: Calendar::official(),
@@ -125,6 +186,10 @@ impl Simulator {
             serial: 0,
             tickets: vec![0; centres],
             truth: Truth::default(),
+            working_days_seen: 0,
+            silent: None,
+            showcase: [showcase; 4],
+            mismatch_case: None,
         }
     }
 
@@ -141,7 +206,7 @@ impl Simulator {
     /// The ground truth up to the end of the period (call after the last event).
     pub fn truth(self) -> Vec<Expected> {
         let end = self.end();
-        self.truth.finish(end)
+        self.truth.finish(end, &self.cal)
     }
 
     fn chance(&mut self, per_mille: u64) -> bool {
@@ -161,24 +226,95 @@ impl Simulator {
         self.serial
     }
 
-    /// Queue one event; returns its place in the output order.
+    /// Queue one event, live, on its kind's feed; returns its place in the output order.
     fn emit(&mut self, t: Instant, centre: usize, kind: &str, extra: &str) -> u64 {
+        let feed = if kind.starts_with("queue.")
+            || kind.starts_with("staff.")
+            || kind.starts_with("window.")
+        {
+            "qms"
+        } else {
+            "approval"
+        };
+        self.emit_on(t, centre, kind, extra, feed, Send::Live).2
+    }
+
+    /// Queue one event on feed `feed` of its centre: (event id, report time, output order,
+    /// delivered within the period).
+    /// The first centre's approval feed holds what happens during its silent afternoon and
+    /// sends it at 16:30, one event a second.
+    fn emit_on(
+        &mut self,
+        t: Instant,
+        centre: usize,
+        kind: &str,
+        extra: &str,
+        feed: &str,
+        send: Send,
+    ) -> (String, Instant, u64, bool) {
         let n = self.next_serial();
-        let reported = t.plus_secs(self.rng.below(20) as i64);
+        let mut reported = match send {
+            Send::Live => t.plus_secs(self.rng.below(20) as i64),
+            Send::At(r) => r,
+        };
+        let sent_at = reported;
+        reported = self.held(centre, feed, reported);
+        let held = reported != sent_at;
         let c = &self.world.centres[centre];
+        let source = format!("{}:{feed}", c.center_id);
+        let id = format!("{}-{n}", c.center_id);
         let line = format!(
-            r#"{{"event_id":"{}-{n}","kind":"{kind}","occurred_at":"{t}","reported_at":"{reported}","center_id":"{}","region":"{}"{extra}}}"#,
-            c.center_id, c.center_id, c.region
+            r#"{{"event_id":"{id}","kind":"{kind}","occurred_at":"{t}","reported_at":"{reported}","center_id":"{}","region":"{}","source":"{source}"{extra}}}"#,
+            c.center_id, c.region
         );
+        let region = c.region.clone();
+        let key = match (send, held) {
+            (Send::Live, false) => t,
+            _ => reported,
+        };
+        // What is sent after the period is never delivered: it raises nothing.
+        let delivered = self.delivered(key);
+        if delivered {
+            self.truth.report(&region, &source, reported);
+        }
         self.order += 1;
-        self.heap.push(Reverse((t.0, self.order, line)));
-        self.order
+        self.heap.push(Reverse((key.0, self.order, line)));
+        (id, reported, self.order, delivered)
+    }
+
+    /// The report time of something sent at `reported` on `feed` of `centre`: the first
+    /// centre's approval feed holds what it would send from 13:30 to 16:30 of its silent day
+    /// and sends it from 16:27, in order (a second per minute held).
+    fn held(&self, centre: usize, feed: &str, reported: Instant) -> Instant {
+        match self.silent {
+            Some(d) if centre == 0 && feed == "approval" && reported.day() == d => {
+                let since = reported.0 - at(d, 810).0;
+                if (0..3 * 3600).contains(&since) {
+                    // Released in the last three minutes of the silence, before anything that
+                    // happens after it: a second per minute held, in order.
+                    at(d, 987).plus_secs(since / 60)
+                } else {
+                    reported
+                }
+            }
+            _ => reported,
+        }
+    }
+
+    /// Whether an event sent at `key` is delivered within the period.
+    fn delivered(&self, key: Instant) -> bool {
+        key < self.end()
     }
 
     /// Make every working day until `day` (exclusive).
     fn generate(&mut self, day: Day) {
         if !self.cal.is_working(day) {
             return;
+        }
+        self.working_days_seen += 1;
+        if self.working_days_seen == 2 && self.rates.silent_afternoon {
+            self.silent = Some(day);
+            self.truth.silent_afternoon(day);
         }
         self.tickets.iter_mut().for_each(|t| *t = 0);
         for w in 0..self.world.windows.len() {
@@ -361,11 +497,28 @@ impl Simulator {
 
     /// Queue a case's steps; a step without staff is done by the window's staff member.
     fn case_events(&mut self, case_id: &str, item: usize, w: usize, steps: Vec<Step>) {
+        let live = vec![Send::Live; steps.len()];
+        self.case_events_sent(case_id, item, w, steps, &live, "approval");
+    }
+
+    /// The same, each step sent as `sends` says, on `feed`: (event id, report time) per step.
+    fn case_events_sent(
+        &mut self,
+        case_id: &str,
+        item: usize,
+        w: usize,
+        steps: Vec<Step>,
+        sends: &[Send],
+        feed: &str,
+    ) -> Vec<(String, Instant)> {
         let win = &self.world.windows[w];
         let (c, wid, default_staff) = (win.centre, win.id.clone(), win.staff.clone());
         let dept = department_code(self.world.items[item].department);
         let code = self.world.items[item].code.clone();
-        for (t, kind, extra, staff) in steps {
+        let region = self.world.centres[c].region.clone();
+        let source = format!("{}:{feed}", self.world.centres[c].center_id);
+        let mut sent = Vec::with_capacity(steps.len());
+        for (i, (t, kind, extra, staff)) in steps.into_iter().enumerate() {
             let staff = staff.unwrap_or_else(|| default_staff.clone());
             let item_field = if matches!(kind, "case.submitted" | "case.accepted") {
                 format!(r#","item_code":"{code}""#)
@@ -377,15 +530,45 @@ impl Simulator {
             } else {
                 format!(r#","window_id":"{wid}""#)
             };
-            self.emit(
-                t,
-                c,
-                kind,
-                &format!(
-                    r#","case_id":"{case_id}","department":"{dept}","staff_id":"{staff}"{window}{item_field}{extra}"#
-                ),
+            let extra = format!(
+                r#","case_id":"{case_id}","department":"{dept}","staff_id":"{staff}"{window}{item_field}{extra}"#
             );
+            let send = sends.get(i).copied().unwrap_or(Send::Live);
+            let (id, reported, _, delivered) = self.emit_on(t, c, kind, &extra, feed, send);
+            if !delivered {
+                sent.push((id, reported));
+                continue;
+            }
+            self.truth
+                .case_event(&region, &source, case_id, kind, t, reported);
+            if kind == "case.accepted" && self.mismatch_case.as_deref() == Some(case_id) {
+                self.mismatch_case = None;
+                self.truth.expect(
+                    "data.deadline_mismatch",
+                    "warning",
+                    subject(&[("case_id", case_id.to_string())]),
+                    reported,
+                    "deadline_mismatch",
+                    None,
+                );
+            }
+            if kind == "case.accepted" && staff == PLACEHOLDER {
+                self.truth.placeholder(&source, PLACEHOLDER, t, reported);
+            }
+            // A report more than 24 hours after the event is 迟报 (hall.late_report).
+            if reported.0 - t.0 > 24 * 3600 {
+                self.truth.expect(
+                    "hall.late_report",
+                    "warning",
+                    subject(&[("event_id", id.clone())]),
+                    t,
+                    "late_feed",
+                    None,
+                );
+            }
+            sent.push((id, reported));
         }
+        sent
     }
 
     /// One visitor: ticket, call, submission, acceptance, fee, stages, completion, rating,
@@ -401,7 +584,12 @@ impl Simulator {
             .copied()
             .filter(|&i| self.world.items[i].instant)
             .collect();
-        let list = if !instant.is_empty() && self.rng.percent(67) {
+        let bridge =
+            self.rates.after_completion_feed && c == 0 && win.department == BRIDGE_DEPARTMENT;
+        // The after-completion feed carries the department's 即办件 (same-day cases): a
+        // completion posted before its acceptance and stages would otherwise raise and retract
+        // 审批未在线办理 for every promised case, and each flip moves a ladder step.
+        let list = if !instant.is_empty() && (bridge || self.rng.percent(67)) {
             &instant
         } else {
             list
@@ -458,8 +646,11 @@ impl Simulator {
             );
         }
 
+        // The department whose feed reports only after completion carries no other injection
+        // (its cases are known only once finished).
         // At most one case-level injection per case, so each alert has one cause.
         let roll = self.rng.below(1000);
+        let roll = if bridge { 1000 } else { roll };
         let r = &self.rates;
         let mut edge = 0;
         let mut hit = |rate: u64| {
@@ -473,6 +664,32 @@ impl Simulator {
         let missing = promised && hit(r.missing_stages);
         let outside = hit(r.outside_hall);
         let irregular = item.fee_fen > 0 && !outside && hit(r.fee_irregular);
+        let retro = promised && hit(r.retroactive_pause);
+        let fabricate = promised && hit(r.fabricated_stages);
+        let placeholder = hit(r.placeholder_staff);
+        let mismatch = promised && item.promised > 0 && hit(r.deadline_mismatch);
+        let injected = overdue
+            || back_office
+            || missing
+            || outside
+            || irregular
+            || retro
+            || fabricate
+            || placeholder
+            || mismatch;
+        // The showcase: the first eligible cases of the period, one manipulation each (a
+        // backdated 挂起 needs a limit short enough to run out within days).
+        let mut show = [false; 4];
+        if !injected && !bridge && !item.instant {
+            let short = !item.natural && item.promised <= 2;
+            let eligible = [short, true, true, item.promised > 0];
+            if let Some(i) = (0..4).find(|&i| self.showcase[i] && eligible[i]) {
+                self.showcase[i] = false;
+                show[i] = true;
+            }
+        }
+        let (retro, fabricate) = (retro || show[0], fabricate || show[1]);
+        let (placeholder, mismatch) = (placeholder || show[2], mismatch || show[3]);
 
         // Checking the papers with the applicant takes a while: the window shows 服务中 from
         // the call until the application is submitted (the engine's first outcome of a
@@ -491,10 +708,16 @@ impl Simulator {
             (
                 accepted,
                 "case.accepted",
-                format!(r#","channel":"{channel}""#),
-                None,
+                format!(
+                    r#","channel":"{channel}"{}"#,
+                    self.source_deadline(mismatch, &item, accepted)
+                ),
+                placeholder.then(|| PLACEHOLDER.to_string()),
             ),
         ];
+        if mismatch {
+            self.mismatch_case = Some(case_id.clone());
+        }
         if outside {
             self.truth.expect(
                 "hall.accepted_outside_hall",
@@ -538,8 +761,49 @@ impl Simulator {
             cur = t;
         }
 
+        let mut sends: Vec<Send> = Vec::new();
         let completed = if item.instant {
             cur.plus_secs(self.between(2 * 60, 8 * 60))
+        } else if fabricate {
+            // The reporter invents 受理→审核→办结 steps stamped with the completion time and posts
+            // them after the completion (source-formats.md §7): finished within the hour.
+            let done = cur.plus_secs(self.between(30 * 60, 90 * 60));
+            let done_reported = self.held(c, "approval", done.plus_secs(2));
+            let last_report = self.held(c, "approval", done.plus_secs(5));
+            sends = vec![Send::Live; steps.len()];
+            for (i, name) in ["undertake", "review", "approve"].into_iter().enumerate() {
+                let by_back = name == "undertake" || !item.delegated;
+                steps.push((
+                    done,
+                    "case.stage",
+                    stage(name),
+                    by_back.then(|| back.clone()),
+                ));
+                let r = self.held(c, "approval", done.plus_secs(3 + i as i64));
+                sends.push(Send::At(r));
+            }
+            if self.delivered(last_report) {
+                self.truth.expect(
+                    "hall.stage_fabricated",
+                    "yellow",
+                    subject(&[("case_id", case_id.clone())]),
+                    last_report,
+                    "fabricated_stages",
+                    None,
+                );
+            }
+            // The completion goes first, reported 2 seconds after it.
+            sends.insert(steps.len() - 3, Send::At(done_reported));
+            steps.insert(
+                steps.len() - 3,
+                (
+                    done,
+                    "case.completed",
+                    r#","result":"approved""#.into(),
+                    None,
+                ),
+            );
+            done
         } else {
             let start = day;
             let deadline = if item.natural {
@@ -590,7 +854,7 @@ impl Simulator {
                     }
                 }
             }
-            if overdue {
+            if overdue || retro {
                 let late = self.cal.add_working_days(deadline, 1);
                 let done = at(late, self.minute_in(600, 960));
                 let last_staff = steps
@@ -599,22 +863,31 @@ impl Simulator {
                     .find(|s| s.0 < deadline.end())
                     .and_then(|s| s.3.clone())
                     .unwrap_or_else(|| staff.clone());
-                self.truth.expect(
-                    "case.overdue",
-                    "warning",
-                    subject(&[("case_id", case_id.clone())]),
-                    deadline.start(),
-                    "overdue",
-                    None,
-                );
-                self.truth.expect(
-                    "case.overdue",
-                    "yellow",
-                    subject(&[("case_id", case_id.clone())]),
-                    deadline.end(),
-                    "overdue",
-                    Some(&last_staff),
-                );
+                // The bridge's backdated pause, once delivered, disproves the 预警 and 黄牌 (SPEC
+                // v1.1 §5: they are retracted; hall.retroactive_pause judges the late report).
+                let hidden = retro && self.delivered(self.held(c, "approval", done.plus_secs(-3)));
+                if !hidden {
+                    self.truth.expect(
+                        "case.overdue",
+                        "warning",
+                        subject(&[("case_id", case_id.clone())]),
+                        deadline.start(),
+                        "overdue",
+                        None,
+                    );
+                    self.truth.expect(
+                        "case.overdue",
+                        "yellow",
+                        subject(&[("case_id", case_id.clone())]),
+                        deadline.end(),
+                        "overdue",
+                        Some(&last_staff),
+                    );
+                }
+                if retro {
+                    let times = (accepted, deadline, done);
+                    self.backdated_pause(&mut steps, &mut sends, &case_id, times, (c, &staff));
+                }
                 done
             } else if k == offset {
                 stage_time.plus_secs(self.between(10 * 60, 60 * 60))
@@ -625,12 +898,14 @@ impl Simulator {
                 )
             }
         };
-        steps.push((
-            completed,
-            "case.completed",
-            r#","result":"approved""#.into(),
-            None,
-        ));
+        if !fabricate || item.instant {
+            steps.push((
+                completed,
+                "case.completed",
+                r#","result":"approved""#.into(),
+                None,
+            ));
+        }
         if missing {
             self.truth.expect(
                 "hall.missing_stages",
@@ -641,8 +916,100 @@ impl Simulator {
                 Some(&staff),
             );
         }
-        self.case_events(&case_id, item_ix, w, steps);
+        if bridge {
+            // Sent once finished: the completion first, then the rest, a second apart.
+            let done = completed.plus_secs(5);
+            let n = steps.len();
+            let done_at = steps
+                .iter()
+                .position(|s| s.1 == "case.completed")
+                .unwrap_or(n - 1);
+            let done_step = steps.remove(done_at);
+            steps.insert(0, done_step);
+            let sends: Vec<Send> = (0..n).map(|i| Send::At(done.plus_secs(i as i64))).collect();
+            let feed = format!("{}-bridge", department_code(BRIDGE_DEPARTMENT));
+            self.case_events_sent(&case_id, item_ix, w, steps, &sends, &feed);
+        } else if sends.is_empty() {
+            self.case_events(&case_id, item_ix, w, steps);
+        } else {
+            sends.resize(steps.len(), Send::Live);
+            self.case_events_sent(&case_id, item_ix, w, steps, &sends, "approval");
+        }
         self.after_completion(&case_id, w, completed);
+    }
+
+    /// The `source_deadline` field of an acceptance whose source's clock was set back a day:
+    /// the day before the official D (nothing when `wrong` is false).
+    fn source_deadline(
+        &self,
+        wrong: bool,
+        item: &crate::world::SimItem,
+        accepted: Instant,
+    ) -> String {
+        if !wrong {
+            return String::new();
+        }
+        let start = accepted.day();
+        let d = if item.natural {
+            self.cal.add_natural_days(start, item.promised)
+        } else {
+            self.cal.add_working_days(start, item.promised)
+        };
+        format!(r#","source_deadline":"{}""#, Day(d.0 - 1))
+    }
+
+    /// The bridge's backdated 挂起 (source-formats.md §7): before posting a late 办结 it posts a
+    /// special procedure "正常业务办理挂起" starting at the acceptance, limit = the overrun plus
+    /// 3 natural days, never ended; posted 3 seconds before the completion, which is reported
+    /// 2 seconds after it occurred. The case's 预警 and 黄牌 have fired by then (expected by the
+    /// caller); the pause is `hall.retroactive_pause`, its report 迟报, and its own limit runs
+    /// out before the completion unless the promised limit is very short.
+    fn backdated_pause(
+        &mut self,
+        steps: &mut Vec<Step>,
+        sends: &mut Vec<Send>,
+        case_id: &str,
+        (accepted, deadline, done): (Instant, Day, Instant),
+        (c, staff): (usize, &str),
+    ) {
+        let overrun = done.day().0 - deadline.0;
+        let limit = overrun + 3;
+        sends.resize(steps.len(), Send::Live);
+        steps.push((
+            accepted,
+            "case.special_started",
+            format!(r#","procedure":"other","limit_days":{limit},"limit_unit":"natural""#),
+            None,
+        ));
+        let reported = self.held(c, "approval", done.plus_secs(-3));
+        sends.push(Send::At(reported));
+        sends.push(Send::At(self.held(c, "approval", done.plus_secs(2))));
+        if !self.delivered(reported) {
+            return;
+        }
+        self.truth.expect(
+            "hall.retroactive_pause",
+            "yellow",
+            subject(&[
+                ("case_id", case_id.to_string()),
+                ("pause_from", accepted.to_string()),
+                ("pause_kind", "special".to_string()),
+            ]),
+            reported,
+            "retroactive_pause",
+            None,
+        );
+        let own = self.cal.add_natural_days(accepted.day(), limit).end();
+        if own <= done {
+            self.truth.expect(
+                "case.special_overdue",
+                "yellow",
+                json!({"case_id": case_id, "special": 1}),
+                own,
+                "retroactive_pause",
+                Some(staff),
+            );
+        }
     }
 
     /// 好差评 and complaints about a finished case.

@@ -64,6 +64,16 @@ pub struct Truth {
     window_marks: Vec<(Instant, u64, String, String)>,
     /// Every evaluation: (time, order, window, score).
     evaluations: Vec<(Instant, u64, String, u8)>,
+    /// Every report time per (region, source), for `source.silent`.
+    reports: HashMap<(String, String), Vec<Instant>>,
+    /// Case events other than completions: (region, source, case, day of occurrence, report).
+    case_events: Vec<(String, String, String, u32, Instant)>,
+    /// Each case's completion report: (region, case) → report time.
+    completions: HashMap<(String, String), Instant>,
+    /// Placeholder acts: (source, staff, day) → the earliest report.
+    placeholders: BTreeMap<(String, String, u32), Instant>,
+    /// The silent afternoon's day, if injected.
+    silent_day: Option<rules::Day>,
 }
 
 impl Truth {
@@ -110,8 +120,56 @@ impl Truth {
             .push((at, order, window.to_string(), score));
     }
 
+    /// An event was reported by `source` at `at`.
+    pub fn report(&mut self, region: &str, source: &str, at: Instant) {
+        self.reports
+            .entry((region.to_string(), source.to_string()))
+            .or_default()
+            .push(at);
+    }
+
+    /// A `case.*` event of `case` occurred at `t` and was reported at `reported`.
+    pub fn case_event(
+        &mut self,
+        region: &str,
+        source: &str,
+        case: &str,
+        kind: &str,
+        t: Instant,
+        reported: Instant,
+    ) {
+        if kind == "case.completed" {
+            let key = (region.to_string(), case.to_string());
+            let done = self.completions.entry(key).or_insert(reported);
+            *done = (*done).min(reported);
+        } else {
+            self.case_events.push((
+                region.to_string(),
+                source.to_string(),
+                case.to_string(),
+                t.day().0,
+                reported,
+            ));
+        }
+    }
+
+    /// A case was accepted by a placeholder account.
+    pub fn placeholder(&mut self, source: &str, staff: &str, t: Instant, reported: Instant) {
+        let key = (source.to_string(), staff.to_string(), t.day().0);
+        let first = self.placeholders.entry(key).or_insert(reported);
+        *first = (*first).min(reported);
+    }
+
+    /// The approval feed of the first centre is silent on the afternoon of `day`.
+    pub fn silent_afternoon(&mut self, day: rules::Day) {
+        self.silent_day = Some(day);
+    }
+
     /// Everything that must have fired by `until` (inclusive), in firing order.
-    pub fn finish(mut self, until: Instant) -> Vec<Expected> {
+    pub fn finish(mut self, until: Instant, cal: &rules::Calendar) -> Vec<Expected> {
+        self.derive_placeholders();
+        self.derive_silences(until, cal);
+        self.derive_not_live(cal);
         self.derive_ladder(until);
         self.derive_repeated_staff(until);
         self.derive_repeated_window(until);
@@ -123,6 +181,82 @@ impl Truth {
             .collect();
         out.sort_by_key(|e| e.fired_at);
         out
+    }
+
+    /// `data.placeholder_staff`: one per placeholder, source and day, at the earliest report.
+    fn derive_placeholders(&mut self) {
+        for ((source, staff, day), at) in std::mem::take(&mut self.placeholders) {
+            self.expected.push(Expected {
+                rule: "data.placeholder_staff",
+                level: "warning",
+                subject: subject(&[
+                    ("staff_id", staff),
+                    ("source", source),
+                    ("date", rules::Day(day).to_string()),
+                ]),
+                fired_at: at,
+                cause: "placeholder_staff",
+            });
+        }
+    }
+
+    /// `source.silent`, from each source's report times: a report with no later report before
+    /// the 60th minute of office time after it (a report at that instant is late), of a source
+    /// that reported in the 7 days before. The one in the injected afternoon is its cause.
+    fn derive_silences(&mut self, until: Instant, cal: &rules::Calendar) {
+        let spans = rules::Policy::default().office_hours().unwrap_or_default();
+        let minutes = rules::Policy::default().source_silence_minutes;
+        let mut found = Vec::new();
+        for ((_, source), reports) in &mut self.reports {
+            reports.sort();
+            reports.dedup();
+            for (i, &r) in reports.iter().enumerate() {
+                let Some(d) = rules::engine::office_deadline(cal, &spans, r, minutes) else {
+                    continue;
+                };
+                let next = reports.get(i + 1);
+                if d > until || next.is_some_and(|&n| n < d) || d.0 - r.0 > 7 * 86_400 {
+                    continue;
+                }
+                let cause = if self.silent_day == Some(d.day()) && source.ends_with(":approval") {
+                    "source_silent"
+                } else {
+                    "derived"
+                };
+                found.push(Expected {
+                    rule: "source.silent",
+                    level: "yellow",
+                    subject: json!({"source": source, "since": r.to_string()}),
+                    fired_at: d,
+                    cause,
+                });
+            }
+        }
+        self.expected.extend(found);
+    }
+
+    /// `source.not_live`: per source and working day of occurrence, the share of case events
+    /// (completions aside) reported after their case's completion report, above one half.
+    fn derive_not_live(&mut self, cal: &rules::Calendar) {
+        let mut days: BTreeMap<(String, u32), (u32, u32)> = BTreeMap::new();
+        for (region, source, case, day, reported) in &self.case_events {
+            let done = self.completions.get(&(region.clone(), case.clone()));
+            let row = days.entry((source.clone(), *day)).or_default();
+            row.0 += 1;
+            row.1 += u32::from(done.is_some_and(|d| reported > d));
+        }
+        for ((source, day), (total, after)) in days {
+            let day = rules::Day(day);
+            if cal.is_working(day) && f64::from(after) > 0.5 * f64::from(total) {
+                self.expected.push(Expected {
+                    rule: "source.not_live",
+                    level: "warning",
+                    subject: subject(&[("source", source), ("date", day.to_string())]),
+                    fired_at: day.end(),
+                    cause: "after_completion_feed",
+                });
+            }
+        }
     }
 
     fn derive_ladder(&mut self, until: Instant) {

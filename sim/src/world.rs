@@ -630,6 +630,27 @@ impl World {
         out
     }
 
+    /// `sources.csv` (SPEC §4 v1.1): the feeds the simulator's events name — each centre's
+    /// queue system and approval system, and the first centre's bridge that reports a
+    /// department's cases only once completed (`gen.rs`).
+    pub fn sources_csv(&self) -> String {
+        let mut out = String::from("source,name,center_id,region,vendor,transport\n");
+        for (i, c) in self.centres.iter().enumerate() {
+            let (id, name, region) = (&c.center_id, &c.name, &c.region);
+            let _ = writeln!(out, "{id}:qms,{name}排队叫号系统,{id},{region},模拟,http");
+            let _ = writeln!(out, "{id}:approval,{name}审批系统,{id},{region},模拟,http");
+            if i == 0 {
+                let dept = department_code(2);
+                let _ = writeln!(
+                    out,
+                    "{id}:{dept}-bridge,{name}{}前置机（办结后上报）,{id},{region},模拟,http",
+                    department_name(2)
+                );
+            }
+        }
+        out
+    }
+
     /// Write the reference directory.
     pub fn write_reference(&self, dir: &std::path::Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
@@ -637,6 +658,7 @@ impl World {
         std::fs::write(dir.join("windows.csv"), self.windows_csv())?;
         std::fs::write(dir.join("staff.csv"), self.staff_csv())?;
         std::fs::write(dir.join("departments.csv"), self.departments_csv())?;
+        std::fs::write(dir.join("sources.csv"), self.sources_csv())?;
         std::fs::write(dir.join("centers.csv"), self.centers_csv())
     }
 }

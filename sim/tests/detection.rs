@@ -162,6 +162,13 @@ fn a_county_hall_over_national_day_is_supervised_with_perfect_precision_and_reca
         "bad_rating",
         "unrectified",
         "empty_window",
+        "retroactive_pause",
+        "fabricated_stages",
+        "placeholder_staff",
+        "deadline_mismatch",
+        "source_silent",
+        "after_completion_feed",
+        "late_feed",
         "derived",
     ] {
         assert!(causes.contains(cause), "nothing injected for {cause}");
@@ -210,4 +217,78 @@ fn a_city_of_seven_centres_is_supervised_exactly_too() {
     // About 30,000 cases, two in three of them 即办件 (five or six events each).
     assert!(run.events > 150_000, "a city week is busy: {}", run.events);
     assert!(perfect, "{}", explain_mismatch(&run));
+}
+
+/// The data-integrity manipulations (issue 21: the bridge's backdated 挂起, invented stages,
+/// placeholder accounts, a feed silent for an afternoon, a feed that reports only after
+/// completion) on three seeds: every finding of the six rules, and nothing else, on record.
+#[test]
+fn integrity_manipulations_are_detected_exactly_on_three_seeds() {
+    let r = Rates::default();
+    // Five times the default rates of the case-level manipulations, so each seed has several.
+    let rates = Rates {
+        retroactive_pause: r.retroactive_pause * 5,
+        fabricated_stages: r.fabricated_stages * 5,
+        placeholder_staff: r.placeholder_staff * 5,
+        deadline_mismatch: r.deadline_mismatch * 5,
+        ..r
+    };
+    let rules = [
+        "data.deadline_mismatch",
+        "hall.retroactive_pause",
+        "hall.stage_fabricated",
+        "data.placeholder_staff",
+        "source.silent",
+        "source.not_live",
+    ];
+    let start = Day::from_ymd(2026, 3, 2).expect("date");
+    for seed in [1, 2, 3] {
+        let run = run(&Profile::hall(), rates.clone(), seed, start, 21);
+        let perfect = report(&format!("hall, seed {seed}, 2026-03-02 + 21 days"), &run);
+        let table = score(&run);
+        for rule in rules {
+            let (expected, raised, matched) = table.get(rule).copied().unwrap_or_default();
+            assert!(expected > 0, "seed {seed}: nothing injected for {rule}");
+            assert_eq!(
+                (raised, matched),
+                (expected, expected),
+                "seed {seed}: {rule} precision or recall below 1"
+            );
+        }
+        let silent = run
+            .expected
+            .iter()
+            .any(|e| e.cause == "source_silent" && e.rule == "source.silent");
+        assert!(
+            silent,
+            "seed {seed}: the silent afternoon raised no source.silent"
+        );
+        assert!(perfect, "seed {seed}: {}", explain_mismatch(&run));
+    }
+}
+
+/// What `jiancha demo` streams (the hall at the default rates, its showcase on) shows every
+/// data-integrity finding within its first simulated week, whatever weekday it starts on, and
+/// exactly the ground truth.
+#[test]
+fn the_demo_stream_shows_every_integrity_finding_in_its_first_week() {
+    for (seed, start) in [(1, "2026-03-02"), (2, "2026-03-06"), (3, "2026-06-10")] {
+        let start = Day::parse(start).expect("date");
+        let run = run(&Profile::hall(), Rates::default(), seed, start, 7);
+        let perfect = report(&format!("demo hall, seed {seed}, {start} + 7 days"), &run);
+        for rule in [
+            "data.deadline_mismatch",
+            "hall.retroactive_pause",
+            "hall.stage_fabricated",
+            "data.placeholder_staff",
+            "source.silent",
+            "source.not_live",
+        ] {
+            assert!(
+                run.raised.keys().any(|k| k.0 == rule),
+                "seed {seed} from {start}: no {rule} in the first week"
+            );
+        }
+        assert!(perfect, "seed {seed}: {}", explain_mismatch(&run));
+    }
 }

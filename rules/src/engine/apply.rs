@@ -13,7 +13,7 @@ use super::case::{
 };
 use super::people::People;
 use super::table::{Symbols, NONE};
-use super::{explain, hall, Outcome, Stats};
+use super::{explain, hall, integrity, Outcome, Stats};
 
 /// Record who and what the event names on the case.
 pub(super) fn attribute(
@@ -94,16 +94,74 @@ impl Sink<'_, '_> {
             return;
         };
         let mut hits = Vec::new();
-        for f in extras.fired.iter_mut() {
+        for (k, f) in extras.fired.iter_mut().enumerate() {
             if !f.retracted && matches(f) {
                 f.retracted = true;
-                hits.push(*f);
+                hits.push((k, *f));
             }
         }
-        for f in hits {
-            let alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
+        for (k, f) in hits {
+            let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
+            alert.revision = firing_revision(case, k);
             self.stats.retractions += 1;
             self.out.push(explain::retracted(alert, self.ev));
+        }
+    }
+
+    /// SPEC v1.1 §5: a pause or an extension counts like any other fact, however late it is
+    /// reported. The case-clock alerts (预警, 黄牌, 红牌, stage) that fired after this event and
+    /// that its facts disprove are retracted — while a pause is open nothing fires, and an
+    /// applied extension moves the deadlines — and may fire again when the moved deadline
+    /// passes (a new firing: their record bits are cleared).
+    fn retract_disproved(&mut self, symbols: &Symbols, case: &mut Case) {
+        let bits = fired::WARNING | fired::YELLOW | fired::RED | (fired::STAGE * 7);
+        if case.fired & bits == 0 {
+            return;
+        }
+        let ctx = self.ctx;
+        let paused_since = (case.pause_open != 0).then_some(case.pause_since.min(self.t));
+        let clock = case.clock(ctx);
+        let held = inst(case.pause_ended);
+        let accepted = inst(case.accepted_at);
+        let t = self.t;
+        let disproved = |f: &Fired| -> bool {
+            if let Some(since) = paused_since {
+                return f.at > since && is_case_clock(f) && f.due != Due::Special;
+            }
+            if f.at <= t {
+                return false;
+            }
+            let at = inst(f.at);
+            match (f.due, clock.as_ref()) {
+                (Due::Yellow, Some(c)) => c.promised_at.max(held) > at,
+                (Due::Red, Some(c)) => c.red().0.max(held) > at,
+                (Due::Warning, Some(c)) => {
+                    c.warning_at.is_none_or(|w| w.max(accepted).max(held) > at)
+                }
+                _ => false,
+            }
+        };
+        let Some(extras) = case.extras.as_mut() else {
+            return;
+        };
+        let mut hits = Vec::new();
+        for (k, f) in extras.fired.iter_mut().enumerate() {
+            if !f.retracted && disproved(f) {
+                f.retracted = true;
+                hits.push((k, *f));
+            }
+        }
+        for (k, f) in hits {
+            case.fired &= !fired_bit(f.due);
+            let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
+            alert.revision = firing_revision(case, k);
+            self.stats.retractions += 1;
+            let what = format!(
+                "{}已于 {} 发生",
+                self.ev.body.kind().zh(),
+                self.ev.occurred_at
+            );
+            self.out.push(explain::retracted_as(alert, self.ev, &what));
         }
     }
 
@@ -126,12 +184,13 @@ impl Sink<'_, '_> {
             .iter()
             .filter(standing)
             .any(|f| f.due == Due::Yellow);
-        for f in extras.fired.iter().filter(standing) {
+        for (k, f) in extras.fired.iter().enumerate().filter(|(_, f)| standing(f)) {
             let alert = match f.due {
-                Due::Warning if !yellow_stands => explain::cleared(
-                    explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n),
-                    self.ev,
-                ),
+                Due::Warning if !yellow_stands => {
+                    let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
+                    alert.revision = firing_revision(case, k);
+                    explain::cleared(alert, self.ev)
+                }
                 Due::Warning
                 | Due::Yellow
                 | Due::Red
@@ -146,6 +205,37 @@ impl Sink<'_, '_> {
             };
             self.out.push(alert);
         }
+    }
+}
+
+/// The [`fired`] bit of a case-clock alert.
+fn fired_bit(due: Due) -> u16 {
+    match due {
+        Due::Warning => fired::WARNING,
+        Due::Yellow => fired::YELLOW,
+        Due::Red => fired::RED,
+        Due::Stage(s) => fired::STAGE << s.index(),
+        _ => 0,
+    }
+}
+
+/// The revision of firing `k` of the case's record: the j-th firing of the same alert (after
+/// j retractions) is revision 2j + 1, its first 0 (`explain::revision`).
+pub(super) fn firing_revision(case: &Case, k: usize) -> u8 {
+    let Some(extras) = case.extras.as_ref() else {
+        return 0;
+    };
+    let Some(f) = extras.fired.get(k) else {
+        return 0;
+    };
+    let before = extras.fired[..k]
+        .iter()
+        .filter(|g| g.due == f.due && g.n == f.n)
+        .count();
+    if before == 0 {
+        0
+    } else {
+        explain::revision::fired_after(2 * before as u8)
     }
 }
 
@@ -247,6 +337,9 @@ pub(super) fn apply(
                 // 以票管审: a hall acceptance that occurred before a fee alert disproves it.
                 r.retract(symbols, case, fired::FEE, |f| matches!(f.due, Due::Fee(_)));
             }
+            if let Some(day) = overrides.source_deadline {
+                integrity::check_source_deadline(symbols, case, day, ev, r);
+            }
             if let Some(item) = item.filter(|i| i.in_hall) {
                 let outside_window = ev
                     .window_id
@@ -288,10 +381,15 @@ pub(super) fn apply(
                 answer(symbols, case, t, r);
             } else if ctx.policy.pause_on_supplement {
                 case.open_pause(pause::SUPPLEMENT, t);
+                integrity::pause_opened(case, pause::SUPPLEMENT, t, ev);
+                r.retract_disproved(symbols, case);
             }
         }
         Body::SupplementReceived => {
             let ends_pause = case.close_pause(pause::SUPPLEMENT, t);
+            if ends_pause {
+                integrity::pause_closed(case, pause::SUPPLEMENT, t);
+            }
             if !ends_pause && before_acceptance {
                 // 补正受理 before acceptance: a new acceptance period starts (§32).
                 if case.missed_start == NEVER && case.period_missed(ctx) {
@@ -307,6 +405,8 @@ pub(super) fn apply(
             }
         }
         Body::CaseStage { stage, .. } => {
+            let reported = t32(integrity::report_time(ev));
+            case.stage_reported = case.stage_reported.max(reported);
             let done = &mut case.stage_done[stage.index()];
             if *done == NEVER || t < *done {
                 *done = t;
@@ -346,6 +446,8 @@ pub(super) fn apply(
         }
         Body::SpecialStarted { procedure, limit } => {
             case.open_pause(pause::SPECIAL, t);
+            integrity::pause_closed(case, pause::SPECIAL, t);
+            integrity::pause_opened(case, pause::SPECIAL, t, ev);
             let specials = &mut case.rare_mut().specials;
             // A new one while one is open replaces the open one's own limit (docs/RULES.md).
             if let Some(open) = specials.last_mut().filter(|s| s.ended_at == NEVER) {
@@ -359,11 +461,13 @@ pub(super) fn apply(
                 limit: *limit,
                 fired: false,
             });
+            r.retract_disproved(symbols, case);
         }
         Body::SpecialEnded => {
             if !case.close_pause(pause::SPECIAL, t) {
                 return Outcome::Inconsistent("special_not_started");
             }
+            integrity::pause_closed(case, pause::SPECIAL, t);
             if let Some(sp) = case.open_special_mut() {
                 sp.ended_at = t;
                 let n = sp.n;
@@ -372,12 +476,17 @@ pub(super) fn apply(
                 });
             }
         }
-        Body::CaseSuspended { .. } => case.open_pause(pause::SUSPEND, t),
+        Body::CaseSuspended { .. } => {
+            case.open_pause(pause::SUSPEND, t);
+            integrity::pause_opened(case, pause::SUSPEND, t, ev);
+            r.retract_disproved(symbols, case);
+        }
         Body::CaseResumed { .. } => {
             let was_suspended = case.close_pause(pause::SUSPEND, t);
             if !was_suspended {
                 return Outcome::Inconsistent("not_suspended");
             }
+            integrity::pause_closed(case, pause::SUSPEND, t);
         }
         Body::CaseExtended { extra_days } => {
             // 限时办结: an extension asked for after the promised deadline moves nothing.
@@ -388,6 +497,9 @@ pub(super) fn apply(
                 days: *extra_days,
                 applied,
             });
+            if applied {
+                r.retract_disproved(symbols, case);
+            }
         }
         Body::CaseCompleted { result } => {
             if case.closed_at != NEVER {
@@ -444,6 +556,7 @@ pub(super) fn apply(
             f.due == Due::MissingStages
         });
     }
+    integrity::judge(symbols, case, r);
     Outcome::Applied
 }
 

@@ -81,6 +81,9 @@ pub mod fired {
     pub const SPECIAL: u16 = 2048;
     /// The case's fact (finished case record) has been emitted.
     pub const FACT: u16 = 4096;
+    /// Some data-integrity alert (`hall.retroactive_pause`, `hall.stage_fabricated`,
+    /// `data.deadline_mismatch`): `integrity.rs`.
+    pub const INTEGRITY: u16 = 8192;
     /// The case clock's alerts, which completion or rejection ends.
     pub const CLOCK: u16 = WARNING | YELLOW | RED | (STAGE * 7) | SPECIAL;
 }
@@ -213,6 +216,14 @@ pub struct Rare {
     /// (`correct.rs`, `follow_revisions`).
     #[serde(default)]
     pub revisions: Vec<(u64, u8)>,
+    /// Each pause as reported (kind, start, end, report time), for `hall.retroactive_pause`:
+    /// the deadline without one of them is computed from the others.
+    #[serde(default)]
+    pub pause_reports: Vec<super::integrity::PauseReport>,
+    /// The acceptance's `source_deadline` (its date), kept only when it differs from jiancha's
+    /// D (`data.deadline_mismatch`), to rebuild that alert.
+    #[serde(default)]
+    pub source_deadline: Option<u32>,
 }
 
 /// One case's state.
@@ -249,6 +260,9 @@ pub struct Case {
     pub pause_ended: T32,
     /// Completion instant of each stage.
     pub stage_done: [T32; 3],
+    /// The latest report time of the case's `case.stage` events ([`NEVER`]: none), for
+    /// `hall.stage_fabricated`.
+    pub stage_reported: T32,
     /// Due time of this case's live timer entry ([`NEVER`]: none).
     pub timer_due: T32,
     /// 承诺时限 days (before extensions).
@@ -315,6 +329,12 @@ pub enum Due {
     Fee(u8),
     /// Completed as approved without any stage (fired by the completion; kept for retraction).
     MissingStages,
+    /// `data.deadline_mismatch` (fired by the acceptance).
+    DeadlineMismatch,
+    /// `hall.retroactive_pause` of the pause reported at `Fired::at` whose kind is `Fired::n`.
+    RetroactivePause,
+    /// `hall.stage_fabricated`.
+    StageFabricated,
 }
 
 impl Due {
@@ -330,6 +350,9 @@ impl Due {
             Due::NoAcceptance => (Rule::CompletedWithoutAcceptance, Level::Yellow),
             Due::Fee(_) => (Rule::FeeWithoutCase, Level::Yellow),
             Due::MissingStages => (Rule::MissingStages, Level::Yellow),
+            Due::DeadlineMismatch => (Rule::DeadlineMismatch, Level::Warning),
+            Due::RetroactivePause => (Rule::RetroactivePause, Level::Yellow),
+            Due::StageFabricated => (Rule::StageFabricated, Level::Yellow),
         }
     }
 }
@@ -502,6 +525,7 @@ impl Case {
             pause_since: NEVER,
             pause_ended: NEVER,
             stage_done: [NEVER; 3],
+            stage_reported: NEVER,
             timer_due: NEVER,
             promised_days: 0,
             legal_days: u16::MAX,
@@ -550,7 +574,7 @@ impl Case {
         self.extras_mut().rare.get_or_insert_with(Default::default)
     }
 
-    fn rare_if_any(&mut self) -> Option<&mut Rare> {
+    pub(super) fn rare_if_any(&mut self) -> Option<&mut Rare> {
         self.extras.as_mut()?.rare.as_deref_mut()
     }
 
@@ -939,6 +963,9 @@ impl Case {
         match due {
             Due::NoAcceptance => self.fired |= fired::NO_ACCEPTANCE,
             Due::MissingStages => self.fired |= fired::MISSING_STAGES,
+            Due::DeadlineMismatch | Due::RetroactivePause | Due::StageFabricated => {
+                self.fired |= fired::INTEGRITY
+            }
             Due::Fee(i) => {
                 self.fired |= fired::FEE;
                 if let Some(f) = self

@@ -90,7 +90,7 @@ pub(super) fn fee_on_case(
 }
 
 impl Engine {
-    fn emit(&mut self, out: &mut Vec<Alert>, alert: Alert) {
+    pub(super) fn emit(&mut self, out: &mut Vec<Alert>, alert: Alert) {
         self.stats.alerts += 1;
         out.push(alert);
     }

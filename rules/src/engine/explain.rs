@@ -44,6 +44,9 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
             json!({"completed_at": inst(case.closed_at), "case_type": case.case_type.as_str(), "stages": []}),
         ),
         Due::Fee(i) => return fee_without_case(ctx, symbols, case, usize::from(i), at),
+        Due::DeadlineMismatch | Due::RetroactivePause | Due::StageFabricated => {
+            return super::integrity::alert(ctx, symbols, case, due, at, n)
+        }
     };
     let (message, evidence) = with_case_state(ctx, case, due, message, evidence);
     let mut alert = build(
@@ -382,7 +385,7 @@ fn with_case_state(
 pub fn cleared(mut alert: Alert, ev: &Event<'_>) -> Alert {
     alert.status = AlertStatus::Cleared;
     alert.cleared_at = Some(ev.occurred_at);
-    alert.revision = revision::ENDED;
+    alert.revision = revision::ended_after(alert.revision);
     alert.evidence["cleared_by"] = json!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),

@@ -273,6 +273,11 @@ fn body(p: &mut Vec<u8>, body: &Body<'_>) {
             p.push(opt_index(overrides.case_type.map(CaseType::index)));
             limit(p, overrides.promised);
             limit(p, overrides.legal);
+            // The source's deadline date, days + 1 (0: none).
+            varint(
+                p,
+                overrides.source_deadline.map_or(0, |d| u64::from(d.0) + 1),
+            );
         }
         Body::CaseRejected { reason }
         | Body::SupplementRequested { reason }
@@ -414,6 +419,10 @@ impl<'a> Reader<'a> {
                     case_type: self.opt_pick(CaseType::ALL),
                     promised: self.limit(),
                     legal: self.limit(),
+                    source_deadline: u32::try_from(self.varint())
+                        .ok()
+                        .and_then(|d| d.checked_sub(1))
+                        .map(crate::time::Day),
                 },
             },
             Kind::CaseRejected => Body::CaseRejected {
@@ -586,6 +595,7 @@ mod tests {
                     case_type: Some(CaseType::Joint),
                     promised: limit,
                     legal: None,
+                    source_deadline: crate::time::Day::parse("2026-03-20"),
                 },
             },
             Body::CaseRejected { reason: None },

@@ -111,6 +111,17 @@ pub fn check_listed<'e>(
     accept_unlisted: bool,
     ev: &'e Event<'_>,
 ) -> Result<Unlisted<'e>, Rejection> {
+    check_listed_but(reference, accept_unlisted, |_| false, ev)
+}
+
+/// [`check_listed`], with staff ids that `nobody` names (placeholder accounts, policy
+/// `placeholder_staff`) left unchecked and unbound: they are nobody's, in any centre.
+pub fn check_listed_but<'e>(
+    reference: &crate::Reference,
+    accept_unlisted: bool,
+    nobody: impl Fn(&str) -> bool,
+    ev: &'e Event<'_>,
+) -> Result<Unlisted<'e>, Rejection> {
     let mut unlisted = Unlisted::default();
     let (region, center): (&'e str, &'e str) = (&ev.region, &ev.center_id);
 
@@ -163,7 +174,7 @@ pub fn check_listed<'e>(
     }
 
     // staff_id: their home centre.
-    if let Some(staff) = ev.staff_id.as_deref() {
+    if let Some(staff) = ev.staff_id.as_deref().filter(|s| !nobody(s)) {
         match reference.staff.get(staff).map(|s| s.center_id.as_deref()) {
             Some(Some(home)) if home == center => {}
             Some(Some(home)) => {
@@ -200,7 +211,9 @@ impl Engine {
         ev: &'e Event<'_>,
         case_hash: Option<super::table::KeyHash>,
     ) -> Result<Unlisted<'e>, Rejection> {
-        let unlisted = check_listed(&self.reference, self.policy.accept_unlisted_ids, ev)?;
+        let policy = &self.policy;
+        let nobody = |s: &str| policy.is_placeholder(s);
+        let unlisted = check_listed_but(&self.reference, policy.accept_unlisted_ids, nobody, ev)?;
         for &(tag, id, owner, field) in unlisted.iter() {
             self.check_binding(tag, id, owner, field)?;
         }

@@ -29,11 +29,13 @@ mod events;
 pub(crate) mod explain;
 mod hall;
 mod history;
+mod integrity;
 mod jurisdiction;
 mod ladder;
 mod matter;
 mod people;
 mod snapshot;
+mod sources;
 mod table;
 mod windows;
 
@@ -128,7 +130,7 @@ fn fire_pending(
                 break;
             }
             let n = case.ordinal(due);
-            out.push(explain::alert(ctx, symbols, case, due, at, n));
+            let mut alert = explain::alert(ctx, symbols, case, due, at, n);
             stats.alerts += 1;
             case.mark_fired(due);
             case.extras_mut().fired.push(Fired {
@@ -137,6 +139,10 @@ fn fire_pending(
                 n,
                 retracted: false,
             });
+            // Fired again after a late pause or extension retracted it: a new firing.
+            let k = case.extras.as_ref().map_or(0, |x| x.fired.len() - 1);
+            alert.revision = apply::firing_revision(case, k);
+            out.push(alert);
             if due == case::Due::Yellow && case.closed_at == NEVER && case.who.window != NONE {
                 let w = case.who.window;
                 if let Some(board) = board.as_deref_mut() {
@@ -324,6 +330,18 @@ pub struct Engine {
     /// `policy.office_hours`, parsed once (a validated policy always parses; an unparsable one
     /// leaves no office time, and `window.unstaffed` never fires).
     office_hours: OfficeHours,
+    /// `data.placeholder_staff` firings per staff id, source and day.
+    placeholders: integrity::Placeholders,
+    /// The feeds (`source.*`).
+    sources: sources::Sources,
+    /// The completion report of the case the last event applied to ([`NEVER`]: none), for
+    /// `source.not_live`.
+    case_done_report: T32,
+    /// The clock is being advanced explicitly (`advance_to`), not by an event.
+    advancing: bool,
+    /// The event being applied was replayed into its case's rebuild (a late pause or
+    /// extension): its own late report is among the rebuild's lines.
+    rebuilt: bool,
 }
 
 impl Engine {
@@ -352,6 +370,11 @@ impl Engine {
             stats: Stats::default(),
             facts: None,
             activities: Vec::new(),
+            rebuilt: false,
+            placeholders: integrity::Placeholders::default(),
+            sources: sources::Sources::default(),
+            case_done_report: NEVER,
+            advancing: false,
         }
     }
 
@@ -473,6 +496,7 @@ impl Engine {
         self.check(ev, case.map(|(_, h)| h))?;
         let correction = self.check_correction(ev)?;
         let start = out.len();
+        self.sources.note(&ev.region, t32(ev.occurred_at));
         self.fire_timers(ev.occurred_at, out);
         self.dedup.insert(id);
         self.stats.applied += 1;
@@ -517,7 +541,11 @@ impl Engine {
                 None => Outcome::Applied,
             },
         };
-        self.late_report(ev, out);
+        self.integrity(ev, outcome, out);
+        // An event replayed into its case's rebuild had its late report judged there.
+        if !std::mem::take(&mut self.rebuilt) {
+            self.late_report(ev, out);
+        }
         if let Outcome::Inconsistent(_) = outcome {
             self.stats.inconsistent += 1;
         }
@@ -525,10 +553,54 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// The rules about the feed an event came from: `data.placeholder_staff` for an acceptance
+    /// or stage by a placeholder account, and the event's report for `source.*`.
+    fn integrity(&mut self, ev: &Event<'_>, outcome: Outcome, out: &mut Vec<Alert>) {
+        let kind = ev.body.kind();
+        let act = matches!(
+            kind,
+            crate::event::Kind::CaseAccepted | crate::event::Kind::CaseStage
+        );
+        if act && outcome == Outcome::Applied && ev.staff_id.is_some() {
+            if let Some(alert) = self.placeholders.on_act(&self.policy, ev, self.clock) {
+                self.emit(out, alert);
+            }
+        }
+        let Some(source) = ev.source.as_deref() else {
+            return;
+        };
+        let at = t32(integrity::report_time(ev));
+        let done = std::mem::replace(&mut self.case_done_report, NEVER);
+        let case_event = (kind.is_case() && kind != crate::event::Kind::CaseCompleted)
+            .then_some(done != NEVER && at > done);
+        let report = sources::Report {
+            region: &ev.region,
+            source,
+            center: &ev.center_id,
+            at,
+            day: ev.occurred_at.day(),
+            case_event,
+        };
+        let env = sources::Env {
+            cal: &self.reference.calendar,
+            office: &self.office_hours,
+            policy: &self.policy,
+        };
+        let mut alerts = Vec::new();
+        self.sources
+            .on_report(env, &report, ev, self.clock, &mut alerts);
+        for alert in alerts {
+            self.emit(out, alert);
+        }
+    }
+
     /// Move the clock to `now`, firing every timer due at or before it, in time order.
     pub fn advance_to(&mut self, now: Instant, out: &mut Vec<Alert>) {
         let start = out.len();
+        // An explicit advance (`--until`, the wall clock) judges every region's feeds.
+        self.advancing = true;
         self.fire_timers(now, out);
+        self.advancing = false;
         self.ladder_pass(out, start);
     }
 
@@ -540,10 +612,11 @@ impl Engine {
         let mut batch: Vec<(String, Alert)> = Vec::new();
         loop {
             let case_due = self.timers.peek().map(|Reverse((d, _, _))| *d);
-            let due = match (case_due, self.board.next_due()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let sources_due = self.sources.next_due(self.advancing);
+            let due = [case_due, self.board.next_due(), sources_due]
+                .into_iter()
+                .flatten()
+                .min();
             // The board's day changes at midnight, after every timer due at or before it: to
             // the day before the next timer due by `now` (so it fires first), else `now`'s day.
             let midnight = self.board.day_end();
@@ -570,6 +643,12 @@ impl Engine {
                 }
             }
             self.fire_board(due, &mut batch);
+            let env = sources::Env {
+                cal: &self.reference.calendar,
+                office: &self.office_hours,
+                policy: &self.policy,
+            };
+            self.sources.fire(env, due, self.advancing, &mut batch);
             // Stable: alerts of one case or matter keep their own order (warning → yellow → red).
             batch.sort_by(|a, b| a.0.cmp(&b.0));
             out.extend(batch.drain(..).map(|(_, alert)| alert));
@@ -744,6 +823,7 @@ impl Engine {
             let late = self.cases.get(slot).is_some_and(|c| c.clock_alert_after(t));
             if late {
                 self.apply_late(slot, ev, out);
+                self.rebuilt = true;
                 return Outcome::Applied;
             }
         }
@@ -785,7 +865,9 @@ impl Engine {
             // overdue cases by ending.
             let at_window = (outcome == Outcome::Applied && ev.window_id.is_some())
                 .then_some((case.who, case.accepted_at));
-            let ended = if case.closed_at != NEVER && case.fired & case::fired::YELLOW != 0 {
+            // Ended, or its 黄牌 retracted by a late pause or extension: out of the count.
+            let yellow = case.fired & case::fired::YELLOW != 0;
+            let ended = if case.closed_at != NEVER || !yellow {
                 case.extras.as_mut().and_then(|x| x.overdue_window.take())
             } else {
                 None
@@ -800,9 +882,15 @@ impl Engine {
                     }
                 }
             }
-            (outcome, at_window, ended, accepted)
+            let done = match (case.completed, case.closed_reported) {
+                (false, _) => NEVER,
+                (true, NEVER) => case.closed_at,
+                (true, r) => r,
+            };
+            (outcome, at_window, ended, accepted, done)
         };
-        let (outcome, at_window, ended, accepted) = outcome;
+        let (outcome, at_window, ended, accepted, done) = outcome;
+        self.case_done_report = done;
         if let Some(who) = accepted {
             let kind = crate::fact::ActivityKind::Accepted;
             self.activity(kind, case_id, who, ev.occurred_at, 0);

@@ -12,7 +12,8 @@
 //! applies from then on. Windows added to `windows.csv` since the snapshot join the board on
 //! restore. Format 2 added the window board, format 3 the jurisdictions learnt for unlisted ids
 //! and region-scoped keys (older images are refused: restart from the events, as for any format
-//! change).
+//! change); format 5 the data-integrity state (placeholder firings, the feeds' reports and
+//! daily counts) and each case's reported pauses and latest stage report.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -35,7 +36,7 @@ use super::{Engine, Stats};
 
 const MAGIC: &[u8; 8] = b"JIANCHA\x01";
 /// Version of the image layout; bumped when it changes incompatibly.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 
 /// Why a snapshot cannot be restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +72,8 @@ struct ImageRef<'a> {
     dedup: &'a Dedup,
     board: &'a Board,
     bound: &'a Bindings,
+    placeholders: &'a super::integrity::Placeholders,
+    sources: &'a super::sources::Sources,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +90,8 @@ struct Image {
     dedup: Dedup,
     board: Board,
     bound: Bindings,
+    placeholders: super::integrity::Placeholders,
+    sources: super::sources::Sources,
 }
 
 impl Engine {
@@ -105,6 +110,8 @@ impl Engine {
             dedup: &self.dedup,
             board: &self.board,
             bound: &self.bound,
+            placeholders: &self.placeholders,
+            sources: &self.sources,
         };
         let mut out = postcard::to_extend(&image, MAGIC.to_vec())
             .map_err(|e| SnapshotError::Encode(e.to_string()))?;
@@ -113,7 +120,6 @@ impl Engine {
         Ok(out)
     }
 
-    /// An engine continuing exactly where the snapshot was taken.
     /// The snapshot's bytes part by part (cases, matters, people, …): where a state's size
     /// goes, for the memory benchmark.
     pub fn footprint(&self) -> Vec<(&'static str, usize)> {
@@ -132,6 +138,7 @@ impl Engine {
         ]
     }
 
+    /// An engine continuing exactly where the snapshot was taken.
     pub fn restore(
         reference: Arc<Reference>,
         policy: Policy,
@@ -177,6 +184,11 @@ impl Engine {
             stats: image.stats,
             facts: None,
             activities: Vec::new(),
+            rebuilt: false,
+            placeholders: image.placeholders,
+            sources: image.sources,
+            case_done_report: super::case::NEVER,
+            advancing: false,
         })
     }
 }
