@@ -211,6 +211,8 @@ pub struct Config {
     pub embedded: EmbeddedSection,
     /// `[notify]`
     pub notify: notify::config::NotifySettings,
+    /// `[[frontdb]]`
+    pub frontdb: Vec<crate::frontdb::FrontDbSection>,
 }
 
 /// Read `path` (if any) over the defaults, then the environment over that, then check it.
@@ -256,6 +258,14 @@ pub fn load(
             (false, Some(line)) => format!("{name}:{line}: {place}: {}", p.reason),
             (false, None) => format!("{name}: {place}: {}", p.reason),
             (true, _) => format!("{place}: {}", p.reason),
+        });
+    }
+    for (index, key, reason) in crate::frontdb::validate(&config.frontdb) {
+        let place = format!("[[frontdb]] #{} {key}", index + 1);
+        errors.push(match confdoc::locate(&text, "frontdb", index, Some(key)) {
+            Some(line) if !name.is_empty() => format!("{name}:{line}: {place}: {reason}"),
+            _ if !name.is_empty() => format!("{name}: {place}: {reason}"),
+            _ => format!("{place}: {reason}"),
         });
     }
     let ch = &config.clickhouse;
@@ -328,6 +338,9 @@ pub fn reference() -> String {
     ));
     out.push_str(&confdoc::render::<notify::config::RouteSettings>(
         "[[notify.routes]]",
+    ));
+    out.push_str(&confdoc::render::<crate::frontdb::FrontDbSection>(
+        "[[frontdb]]",
     ));
     out.trim_end().to_string() + "\n"
 }
