@@ -59,6 +59,10 @@ section! {
         batch_rows: usize = 1000;
         /// Pause after a round that found nothing new.
         interval_milliseconds: u64 = 1000;
+        /// At start-up the adapter relearns the cases of the rows taken in this many days
+        /// before the watermark (a completion row without department or centre is placed by
+        /// its case's acceptance); 0: not at all.
+        warm_days: u32 = 30;
     }
 }
 
@@ -182,6 +186,7 @@ pub fn settings(s: &FrontDbSection) -> Settings {
         mode,
         batch_rows: s.batch_rows.max(1),
         interval: Duration::from_millis(s.interval_milliseconds),
+        warm_days: s.warm_days,
     }
 }
 
@@ -258,6 +263,12 @@ fn dead_row(d: &DeadRow, now: i64) -> DeadLetterRow {
     }
 }
 
+/// The rows taken so far, the version under which a position is stored (stores keep the
+/// highest).
+fn taken(p: &Position) -> i64 {
+    i64::try_from(p.taken).unwrap_or(i64::MAX)
+}
+
 fn now() -> i64 {
     dashboard_api::wall_now().0
 }
@@ -297,10 +308,9 @@ impl Handover for EmbeddedHandover {
 
     fn commit(
         &mut self,
-        topic: &str,
         events: &[Event],
         dead: &[DeadRow],
-        position: &Position,
+        positions: &[(String, Position)],
     ) -> Result<(), HandoverError> {
         let now = now();
         let mut entries = Vec::with_capacity(events.len());
@@ -331,13 +341,18 @@ impl Handover for EmbeddedHandover {
                 }),
             }
         }
-        let bytes = serde_json::to_vec(position).unwrap_or_default();
-        let taken = i64::try_from(position.taken).unwrap_or(i64::MAX);
+        let positions = positions
+            .iter()
+            .map(|(topic, p)| {
+                (
+                    key(topic),
+                    taken(p),
+                    serde_json::to_vec(p).unwrap_or_default(),
+                )
+            })
+            .collect();
         self.rt
-            .block_on(
-                self.store
-                    .append_polled(entries, refused, key(topic), taken, bytes),
-            )
+            .block_on(self.store.append_polled(entries, refused, positions))
             .map(|_| ())
             .map_err(|e| HandoverError(e.to_string()))
     }
@@ -365,10 +380,9 @@ impl Handover for ClusterHandover {
 
     fn commit(
         &mut self,
-        topic: &str,
         events: &[Event],
         dead: &[DeadRow],
-        position: &Position,
+        positions: &[(String, Position)],
     ) -> Result<(), HandoverError> {
         use rdkafka::producer::FutureRecord;
         let lines: Vec<(String, &str)> = events
@@ -397,12 +411,14 @@ impl Handover for ClusterHandover {
             if batch.rows() > 0 {
                 self.store.write(&batch).await.map_err(fail)?;
             }
-            let bytes = serde_json::to_vec(position).unwrap_or_default();
-            let taken = i64::try_from(position.taken).unwrap_or(i64::MAX);
-            self.store
-                .save_checkpoint(key(topic), slot, taken, &bytes)
-                .await
-                .map_err(fail)
+            for (topic, p) in positions {
+                let bytes = serde_json::to_vec(p).unwrap_or_default();
+                self.store
+                    .save_checkpoint(key(topic), slot, taken(p), &bytes)
+                    .await
+                    .map_err(fail)?;
+            }
+            Ok(())
         });
         if result.is_ok() {
             self.slot ^= 1;

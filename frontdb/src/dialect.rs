@@ -100,6 +100,10 @@ pub fn plain_identifier(name: &str) -> bool {
 pub struct Statements {
     /// Rows after a watermark: parameter 1 is the watermark time.
     pub after: String,
+    /// The same without a limit (more rows share the watermark's time than a batch holds).
+    pub after_all: String,
+    /// Rows written between parameters 1 and 2 (refilling the adapter's memory).
+    pub window: String,
     /// The first rows of all (no watermark yet).
     pub first: String,
     /// Rows whose flag is not the done value (parameter 1).
@@ -154,6 +158,24 @@ pub fn statements(
         Some(time) => format!("ORDER BY {time}, {key}"),
         None => format!("ORDER BY {key}"),
     };
+    let (after_all, window) = match time {
+        Some(time) => {
+            let ty = t.data_type(time).unwrap_or("timestamp");
+            (
+                format!(
+                    "{select} WHERE {time} >= {} AND {time} <= {} {order}",
+                    d.param(1, ty),
+                    d.now_less(settle_seconds)
+                ),
+                format!(
+                    "{select} WHERE {time} >= {} AND {time} <= {} {order}",
+                    d.param(1, ty),
+                    d.param(2, ty)
+                ),
+            )
+        }
+        None => (String::new(), String::new()),
+    };
     let (after, first) = match time {
         Some(time) => {
             let ty = t.data_type(time).unwrap_or("timestamp");
@@ -202,6 +224,8 @@ pub fn statements(
     };
     Statements {
         after,
+        after_all,
+        window,
         first,
         flagged,
         mark,

@@ -83,6 +83,9 @@ pub struct Settings {
     pub batch_rows: usize,
     /// Pause between rounds that found nothing new.
     pub interval: Duration,
+    /// After a start, the adapter's memory of cases is refilled from the rows taken in this
+    /// many days before the watermark (0: not at all).
+    pub warm_days: u32,
 }
 
 /// A row refused by the adapter (or by the decoder, for a handover that decodes).
@@ -123,13 +126,13 @@ pub trait Handover: Send {
     /// The stored position of `key` (`<source>/<table>`), if any.
     fn load(&mut self, key: &str) -> Result<Option<Position>, HandoverError>;
     /// Make `events` and `dead` durable, and with them (embedded: in the same transaction;
-    /// cluster: after the broker acknowledged) `position` under `key`. Returns once durable.
+    /// cluster: after the broker acknowledged) each table's new position under its key.
+    /// Returns once durable.
     fn commit(
         &mut self,
-        key: &str,
         events: &[Event],
         dead: &[DeadRow],
-        position: &Position,
+        positions: &[(String, Position)],
     ) -> Result<(), HandoverError>;
 }
 
@@ -216,6 +219,8 @@ pub struct Poller<'r> {
     tables: Vec<(TableInfo, Statements)>,
     /// Each table's position as last committed (loaded from the handover once).
     positions: std::collections::HashMap<String, Position>,
+    /// The adapter's memory has been refilled.
+    warmed: bool,
 }
 
 /// The database's local time as epoch seconds (China time), for the gauges.
@@ -243,6 +248,7 @@ impl<'r> Poller<'r> {
             client: None,
             tables: Vec::new(),
             positions: std::collections::HashMap::new(),
+            warmed: false,
         }
     }
 
@@ -349,105 +355,58 @@ impl<'r> Poller<'r> {
         Ok(())
     }
 
-    /// One round over every table; `full` when some table had more rows than one batch.
+    /// One round: a batch of every table, taken in write-time order across tables up to the
+    /// frontier (the earliest last write time among the tables that filled a batch), so no
+    /// table runs ahead of another: a case's acceptance is adapted before its completion,
+    /// and the adapter's memory of the case places the completion.
     fn round(&mut self) -> Result<Round, (&'static str, String)> {
         self.connect()?;
-        let mut round = Round::default();
+        if !self.warmed {
+            self.warm()?;
+            self.warmed = true;
+        }
+        let mut fetched = Vec::with_capacity(self.tables.len());
         for i in 0..self.tables.len() {
-            if self.stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let n = self.table(i)?;
-            round.rows += n.0;
-            round.full |= n.1;
+            fetched.push(self.fetch(i)?);
         }
-        Ok(round)
-    }
-
-    /// One batch of table `i`: (rows taken, whether more wait).
-    fn table(&mut self, i: usize) -> Result<(usize, bool), (&'static str, String)> {
-        let (info, stmts) = &self.tables[i];
-        let key_name = format!("{}/{}", self.settings.name, info.name);
-        let mut position = match self.positions.get(&key_name) {
-            Some(p) => p.clone(),
-            None => self
-                .handover
-                .load(&key_name)
-                .map_err(|e| ("handover", e.0))?
-                .unwrap_or_default(),
-        };
-        let client = self.client.as_mut().ok_or(("connect", String::new()))?;
-        let key_at: Vec<usize> = info.key.iter().filter_map(|k| info.index(k)).collect();
-        let key_of = |row: &[Option<String>]| -> Vec<String> {
-            key_at
-                .iter()
-                .map(|&i| row.get(i).cloned().flatten().unwrap_or_default())
-                .collect()
-        };
-        let (rows, time_at) = match &self.settings.mode {
-            Mode::Watermark { time_column, .. } => {
-                let time_at = info.index(time_column);
-                let rows = match &position.time {
-                    Some(t) => {
-                        let seen: BTreeSet<&Vec<String>> = position.keys.iter().collect();
-                        let rows = client
-                            .query(&stmts.after, &[t.as_str()])
-                            .map_err(|e| ("query", e.0))?;
-                        let more = rows.len() >= self.settings.batch_rows;
-                        let rows: Vec<_> = rows
-                            .into_iter()
-                            .filter(|r| {
-                                let same = time_at.and_then(|i| r[i].as_deref()) == Some(t);
-                                !(same && seen.contains(&key_of(r)))
-                            })
-                            .collect();
-                        if rows.is_empty() && more {
-                            // Every row read was taken at T already: more rows share T than a
-                            // batch holds. Read them all at once rather than stall.
-                            let sql = stmts
-                                .after
-                                .rsplit_once(" LIMIT ")
-                                .map_or(stmts.after.as_str(), |(s, _)| s);
-                            let all = client
-                                .query(sql, &[t.as_str()])
-                                .map_err(|e| ("query", e.0))?;
-                            all.into_iter()
-                                .filter(|r| {
-                                    let same = time_at.and_then(|i| r[i].as_deref()) == Some(t);
-                                    !(same && seen.contains(&key_of(r)))
-                                })
-                                .take(self.settings.batch_rows)
-                                .collect()
-                        } else {
-                            rows
-                        }
+        let frontier: Option<String> = fetched
+            .iter()
+            .filter(|f| f.full)
+            .filter_map(|f| f.last_time())
+            .min();
+        // (time, table, row) of every row taken this round, in time order, tables in their
+        // configured order at one instant.
+        let mut order: Vec<(Option<&str>, usize, usize)> = Vec::new();
+        for (t, f) in fetched.iter().enumerate() {
+            for (r, row) in f.rows.iter().enumerate() {
+                let time = f.time_at.and_then(|i| row[i].as_deref());
+                if let (Some(front), Some(time)) = (frontier.as_deref(), time) {
+                    if time > front {
+                        break;
                     }
-                    None => client
-                        .query(&stmts.first, &[])
-                        .map_err(|e| ("query", e.0))?,
-                };
-                (rows, time_at)
+                }
+                order.push((time, t, r));
             }
-            Mode::Flag { done, .. } => {
-                let rows = client
-                    .query(&stmts.flagged, &[done.as_str()])
-                    .map_err(|e| ("query", e.0))?;
-                (rows, None)
-            }
-        };
-        if rows.is_empty() {
-            self.metrics
-                .lag
-                .with_label_values(&[&self.settings.name, &info.name])
-                .set(0);
-            return Ok((0, false));
         }
-        let full = rows.len() >= self.settings.batch_rows;
+        order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let full = fetched.iter().any(|f| f.full);
+        if order.is_empty() {
+            for (info, _) in &self.tables {
+                self.metrics
+                    .lag
+                    .with_label_values(&[&self.settings.name, &info.name])
+                    .set(0);
+            }
+            return Ok(Round { rows: 0, full });
+        }
         let mut events = Vec::new();
         let mut dead = Vec::new();
-        let table = info.name.clone();
-        for row in &rows {
-            let pairs: Vec<(&str, &str)> = std::iter::once(("_table", table.as_str()))
+        let mut taken: Vec<Vec<usize>> = vec![Vec::new(); fetched.len()];
+        for &(_, t, r) in &order {
+            let (info, _) = &self.tables[t];
+            let row = &fetched[t].rows[r];
+            taken[t].push(r);
+            let pairs: Vec<(&str, &str)> = std::iter::once(("_table", info.name.as_str()))
                 .chain(
                     info.columns
                         .iter()
@@ -467,8 +426,8 @@ impl<'r> Poller<'r> {
                     origin: format!(
                         "frontdb:{}:{}:{}",
                         self.settings.name,
-                        table,
-                        key_of(row).join(":")
+                        info.name,
+                        fetched[t].key_of(row).join(":")
                     ),
                     reason: d.reason.to_string(),
                     field: d.column.unwrap_or_default(),
@@ -477,52 +436,255 @@ impl<'r> Poller<'r> {
                 });
             }
         }
-        // The new position: the last row's time, and every key taken at that time.
-        position.taken += rows.len() as u64;
-        if let Some(at) = time_at {
-            let last = rows.last().and_then(|r| r[at].clone());
-            if last != position.time {
-                position.keys.clear();
-                position.time = last.clone();
+        // Each table's new position: its last row taken, and every key taken at that time.
+        let mut positions = Vec::new();
+        for (t, f) in fetched.iter().enumerate() {
+            if taken[t].is_empty() {
+                continue;
             }
-            for r in rows.iter().filter(|r| r[at] == last) {
-                position.keys.push(key_of(r));
+            let mut p = f.position.clone();
+            p.taken += taken[t].len() as u64;
+            if let Some(at) = f.time_at {
+                let last = taken[t].last().and_then(|&r| f.rows[r][at].clone());
+                if last != p.time {
+                    p.keys.clear();
+                    p.time = last.clone();
+                }
+                for &r in &taken[t] {
+                    if f.rows[r][at] == last {
+                        p.keys.push(f.key_of(&f.rows[r]));
+                    }
+                }
             }
+            positions.push((
+                t,
+                format!("{}/{}", self.settings.name, self.tables[t].0.name),
+                p,
+            ));
         }
+        let commit: Vec<(String, Position)> = positions
+            .iter()
+            .map(|(_, k, p)| (k.clone(), p.clone()))
+            .collect();
         self.handover
-            .commit(&key_name, &events, &dead, &position)
+            .commit(&events, &dead, &commit)
             .map_err(|e| ("handover", e.0))?;
-        self.positions.insert(key_name, position.clone());
+        for (_, k, p) in &positions {
+            self.positions.insert(k.clone(), p.clone());
+        }
         let name = self.settings.name.clone();
         if let Mode::Flag { done, .. } = &self.settings.mode {
-            let marks: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| std::iter::once(done.clone()).chain(key_of(r)).collect())
-                .collect();
-            let (_, stmts) = &self.tables[i];
-            if let Some(client) = self.client.as_mut() {
-                client
-                    .execute_all(&stmts.mark, &marks)
-                    .map_err(|e: DbError| ("flag", e.0))?;
+            for (t, f) in fetched.iter().enumerate() {
+                let marks: Vec<Vec<String>> = taken[t]
+                    .iter()
+                    .map(|&r| {
+                        std::iter::once(done.clone())
+                            .chain(f.key_of(&f.rows[r]))
+                            .collect()
+                    })
+                    .collect();
+                let (_, stmts) = &self.tables[t];
+                if let Some(client) = self.client.as_mut() {
+                    client
+                        .execute_all(&stmts.mark, &marks)
+                        .map_err(|e: DbError| ("flag", e.0))?;
+                }
             }
         }
         let m = &self.metrics;
-        m.rows
-            .with_label_values(&[&name, &table])
-            .inc_by(rows.len() as u64);
+        for (t, _, p) in &positions {
+            let table = &self.tables[*t].0.name;
+            m.rows
+                .with_label_values(&[&name, table])
+                .inc_by(taken[*t].len() as u64);
+            if let Some(at) = p.time.as_deref().and_then(epoch_of) {
+                m.watermark.with_label_values(&[&name, table]).set(at);
+                let lag = if fetched[*t].full {
+                    (rules_now() - at).max(0)
+                } else {
+                    0
+                };
+                m.lag.with_label_values(&[&name, table]).set(lag);
+            }
+        }
         m.events
             .with_label_values(&[&name])
             .inc_by(events.len() as u64);
         for d in &dead {
             m.dead.with_label_values(&[&name, &d.reason]).inc();
         }
-        if let Some(t) = position.time.as_deref().and_then(epoch_of) {
-            m.watermark.with_label_values(&[&name, &table]).set(t);
-            let lag = if full { (rules_now() - t).max(0) } else { 0 };
-            m.lag.with_label_values(&[&name, &table]).set(lag);
-        }
-        Ok((rows.len(), full))
+        Ok(Round {
+            rows: order.len(),
+            full,
+        })
     }
+
+    /// The stored position of table `i` (loaded once, then kept as committed).
+    fn position(&mut self, i: usize) -> Result<Position, (&'static str, String)> {
+        let key = format!("{}/{}", self.settings.name, self.tables[i].0.name);
+        if let Some(p) = self.positions.get(&key) {
+            return Ok(p.clone());
+        }
+        let p = self
+            .handover
+            .load(&key)
+            .map_err(|e| ("handover", e.0))?
+            .unwrap_or_default();
+        self.positions.insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// Read the next batch of table `i` after its position.
+    fn fetch(&mut self, i: usize) -> Result<Fetched, (&'static str, String)> {
+        let position = self.position(i)?;
+        let batch = self.settings.batch_rows;
+        let (info, stmts) = &self.tables[i];
+        let key_at: Vec<usize> = info.key.iter().filter_map(|k| info.index(k)).collect();
+        let time_at = match &self.settings.mode {
+            Mode::Watermark { time_column, .. } => info.index(time_column),
+            Mode::Flag { time_column, .. } => time_column.as_deref().and_then(|c| info.index(c)),
+        };
+        let client = self.client.as_mut().ok_or(("connect", String::new()))?;
+        let mut f = Fetched {
+            rows: Vec::new(),
+            full: false,
+            time_at,
+            key_at,
+            position,
+        };
+        match &self.settings.mode {
+            Mode::Watermark { .. } => match f.position.time.clone() {
+                Some(t) => {
+                    let rows = client
+                        .query(&stmts.after, &[t.as_str()])
+                        .map_err(|e| ("query", e.0))?;
+                    f.full = rows.len() >= batch;
+                    let seen: BTreeSet<Vec<String>> = f.position.keys.iter().cloned().collect();
+                    let fresh = |f: &Fetched, r: &Vec<Option<String>>| {
+                        let same = f.time_at.and_then(|i| r[i].as_deref()) == Some(t.as_str());
+                        !(same && seen.contains(&f.key_of(r)))
+                    };
+                    let mut kept: Vec<_> = rows.into_iter().filter(|r| fresh(&f, r)).collect();
+                    if kept.is_empty() && f.full {
+                        // Every row read was taken at T already: more rows share T than a
+                        // batch holds. Read past them rather than stall.
+                        let all = client
+                            .query(&stmts.after_all, &[t.as_str()])
+                            .map_err(|e| ("query", e.0))?;
+                        kept = all
+                            .into_iter()
+                            .filter(|r| fresh(&f, r))
+                            .take(batch)
+                            .collect();
+                        f.full = kept.len() >= batch;
+                    }
+                    f.rows = kept;
+                }
+                None => {
+                    f.rows = client
+                        .query(&stmts.first, &[])
+                        .map_err(|e| ("query", e.0))?;
+                    f.full = f.rows.len() >= batch;
+                }
+            },
+            Mode::Flag { done, .. } => {
+                f.rows = client
+                    .query(&stmts.flagged, &[done.as_str()])
+                    .map_err(|e| ("query", e.0))?;
+                f.full = f.rows.len() >= batch;
+            }
+        }
+        Ok(f)
+    }
+
+    /// Refill the adapter's memory of recent cases after a start (watermark mode): the rows
+    /// taken in the `warm_days` before each table's watermark are adapted again and their
+    /// events dropped, so a completion whose acceptance was taken before a restart is still
+    /// placed in its case's centre.
+    fn warm(&mut self) -> Result<(), (&'static str, String)> {
+        if !matches!(self.settings.mode, Mode::Watermark { .. }) || self.settings.warm_days == 0 {
+            return Ok(());
+        }
+        let mut rows: Vec<(String, usize, Vec<Option<String>>)> = Vec::new();
+        for i in 0..self.tables.len() {
+            let position = self.position(i)?;
+            let Some(until) = position.time.clone() else {
+                continue;
+            };
+            let Some(from) = days_before(&until, self.settings.warm_days) else {
+                continue;
+            };
+            let (info, stmts) = &self.tables[i];
+            let Mode::Watermark { time_column, .. } = &self.settings.mode else {
+                continue;
+            };
+            let Some(at) = info.index(time_column) else {
+                continue;
+            };
+            let client = self.client.as_mut().ok_or(("connect", String::new()))?;
+            for row in client
+                .query(&stmts.window, &[from.as_str(), until.as_str()])
+                .map_err(|e| ("query", e.0))?
+            {
+                rows.push((row[at].clone().unwrap_or_default(), i, row));
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut scratch = Vec::new();
+        for (_, i, row) in &rows {
+            let info = &self.tables[*i].0;
+            let pairs: Vec<(&str, &str)> = std::iter::once(("_table", info.name.as_str()))
+                .chain(
+                    info.columns
+                        .iter()
+                        .zip(row)
+                        .filter_map(|((c, _), v)| v.as_deref().map(|v| (c.as_str(), v))),
+                )
+                .collect();
+            let _ = self.adapter.adapt(&Row::from_pairs(&pairs), &mut scratch);
+            scratch.clear();
+        }
+        if !rows.is_empty() {
+            log::info!(
+                "front database {}: the adapter's case memory refilled from {} rows already taken",
+                self.settings.name,
+                rows.len()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One table's batch as read.
+struct Fetched {
+    rows: Vec<Vec<Option<String>>>,
+    /// As many rows as a batch holds: more may wait.
+    full: bool,
+    time_at: Option<usize>,
+    key_at: Vec<usize>,
+    position: Position,
+}
+
+impl Fetched {
+    fn key_of(&self, row: &[Option<String>]) -> Vec<String> {
+        self.key_at
+            .iter()
+            .map(|&i| row.get(i).cloned().flatten().unwrap_or_default())
+            .collect()
+    }
+
+    fn last_time(&self) -> Option<String> {
+        let at = self.time_at?;
+        self.rows.last()?.get(at)?.clone()
+    }
+}
+
+/// `time` (a database's local time) less `days`, written as the databases read it.
+fn days_before(time: &str, days: u32) -> Option<String> {
+    let local = adapters::local_time(time)?;
+    let at = rules::time::parse_rfc3339(&local).ok()?;
+    let s = rules::Instant(at.0 - i64::from(days) * 86_400).to_string();
+    Some(s.get(..19)?.replace('T', " "))
 }
 
 /// Wall-clock seconds since the epoch (gauges only; nothing decides on it).

@@ -295,27 +295,29 @@ impl SqliteStore {
     }
 
     /// Append a polled batch (a front-database source's events with their identities, and
-    /// its dead letters) and store the source's new `position` under `key`, all in one
-    /// transaction: the position moves exactly when the batch is durable (docs/ADAPTERS.md,
-    /// "Front databases"). Events whose identity the log has seen are skipped, as in
-    /// [`SqliteStore::append_events`]. Returns how many entries were appended.
+    /// its dead letters) and store the source's new positions — `(key, rows taken so far,
+    /// position)`, in slot 0 of the checkpoints table — all in one transaction: the positions
+    /// move exactly when the batch is durable (docs/ADAPTERS.md, "Front databases"). Events
+    /// whose identity the log has seen are skipped, as in [`SqliteStore::append_events`].
+    /// Returns how many entries were appended.
     pub async fn append_polled(
         &self,
         entries: Vec<(LogEntry, [u8; 16])>,
         dead: Vec<DeadLetterRow>,
-        key: CheckpointKey<'_>,
-        taken: i64,
-        position: Vec<u8>,
+        positions: Vec<(CheckpointKey<'_>, i64, Vec<u8>)>,
     ) -> Result<usize, StoreError> {
-        let row = CheckpointSlot {
-            group_id: key.group_id.to_string(),
-            topic: key.topic.to_string(),
-            partition: key.partition,
-            slot: 0,
-            next_offset: taken,
-            data: position,
-            written_at: now_seconds(),
-        };
+        let rows: Vec<CheckpointSlot> = positions
+            .into_iter()
+            .map(|(key, taken, data)| CheckpointSlot {
+                group_id: key.group_id.to_string(),
+                topic: key.topic.to_string(),
+                partition: key.partition,
+                slot: 0,
+                next_offset: taken,
+                data,
+                written_at: now_seconds(),
+            })
+            .collect();
         self.transaction(move |tx| {
             let mut appended = 0;
             {
@@ -332,7 +334,7 @@ impl SqliteStore {
                 }
             }
             insert(tx, &dead)?;
-            insert(tx, &[row])?;
+            insert(tx, &rows)?;
             Ok(appended)
         })
         .await
