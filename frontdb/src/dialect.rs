@@ -108,6 +108,10 @@ pub struct Statements {
     pub first: String,
     /// Rows whose flag is not the done value (parameter 1).
     pub flagged: String,
+    /// The latest write time of the rows flagged done (parameter 1).
+    pub flagged_until: String,
+    /// Rows flagged done (parameter 1) written since parameter 2 (refilling the memory).
+    pub flagged_window: String,
     /// Set the flag (parameter 1) on one row (parameters 2.. are its key).
     pub mark: String,
 }
@@ -196,6 +200,22 @@ pub fn statements(
         }
         None => (String::new(), String::new()),
     };
+    let (flagged_until, flagged_window) = match (flag, time) {
+        (Some((column, ty)), Some(time)) => (
+            format!(
+                "SELECT {} FROM {} WHERE {column} = {}",
+                d.as_text(&format!("MAX({time})"), ""),
+                t.name,
+                d.param(1, ty)
+            ),
+            format!(
+                "{select} WHERE {column} = {} AND {time} >= {} {order}",
+                d.param(1, ty),
+                d.param(2, t.data_type(time).unwrap_or("timestamp"))
+            ),
+        ),
+        _ => (String::new(), String::new()),
+    };
     let (flagged, mark) = match flag {
         Some((column, ty)) => {
             let key_match: Vec<String> = t
@@ -228,6 +248,8 @@ pub fn statements(
         window,
         first,
         flagged,
+        flagged_until,
+        flagged_window,
         mark,
     }
 }

@@ -597,35 +597,64 @@ impl<'r> Poller<'r> {
         Ok(f)
     }
 
-    /// Refill the adapter's memory of recent cases after a start (watermark mode): the rows
-    /// taken in the `warm_days` before each table's watermark are adapted again and their
-    /// events dropped, so a completion whose acceptance was taken before a restart is still
-    /// placed in its case's centre.
+    /// Refill the adapter's memory of recent cases after a start: the rows taken in the
+    /// `warm_days` before each table's watermark (flag mode: before the latest flagged row's
+    /// write time; not without a time column) are adapted again and their events dropped, so
+    /// a completion whose acceptance was taken before a restart is still placed in its case's
+    /// centre.
     fn warm(&mut self) -> Result<(), (&'static str, String)> {
-        if !matches!(self.settings.mode, Mode::Watermark { .. }) || self.settings.warm_days == 0 {
+        if self.settings.warm_days == 0 {
             return Ok(());
         }
         let mut rows: Vec<(String, usize, Vec<Option<String>>)> = Vec::new();
         for i in 0..self.tables.len() {
             let position = self.position(i)?;
-            let Some(until) = position.time.clone() else {
-                continue;
+            let (info, stmts) = &self.tables[i];
+            let client = self.client.as_mut().ok_or(("connect", String::new()))?;
+            let query = |client: &mut Box<dyn Client>, sql: &str, params: &[&str]| {
+                client.query(sql, params).map_err(|e| ("query", e.0))
+            };
+            // (time column, statement, its parameters' first value, the latest time taken)
+            let (time_column, sql, first, until) = match &self.settings.mode {
+                Mode::Watermark { time_column, .. } => {
+                    let Some(until) = position.time.clone() else {
+                        continue;
+                    };
+                    (time_column, &stmts.window, None, until)
+                }
+                Mode::Flag {
+                    done,
+                    time_column: Some(time_column),
+                    ..
+                } => {
+                    let latest = query(client, &stmts.flagged_until, &[done.as_str()])?;
+                    let Some(until) = latest
+                        .into_iter()
+                        .next()
+                        .and_then(|r| r.into_iter().next().flatten())
+                    else {
+                        continue;
+                    };
+                    (
+                        time_column,
+                        &stmts.flagged_window,
+                        Some(done.clone()),
+                        until,
+                    )
+                }
+                Mode::Flag { .. } => continue,
             };
             let Some(from) = days_before(&until, self.settings.warm_days) else {
-                continue;
-            };
-            let (info, stmts) = &self.tables[i];
-            let Mode::Watermark { time_column, .. } = &self.settings.mode else {
                 continue;
             };
             let Some(at) = info.index(time_column) else {
                 continue;
             };
-            let client = self.client.as_mut().ok_or(("connect", String::new()))?;
-            for row in client
-                .query(&stmts.window, &[from.as_str(), until.as_str()])
-                .map_err(|e| ("query", e.0))?
-            {
+            let params: Vec<&str> = match &first {
+                Some(done) => vec![done.as_str(), from.as_str()],
+                None => vec![from.as_str(), until.as_str()],
+            };
+            for row in query(client, sql, &params)? {
                 rows.push((row[at].clone().unwrap_or_default(), i, row));
             }
         }
