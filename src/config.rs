@@ -402,4 +402,33 @@ mod tests {
             ["JIANCHA_BATCH_ROWS: expected a non-negative integer, found \"lots\""]
         );
     }
+
+    #[test]
+    fn front_database_sources_are_checked_with_their_lines() {
+        let path = write(
+            "frontdb.toml",
+            "[[frontdb]]\nname = \"sdjc:a\"\nurl = \"postgresql://u@h/db\"\n\n\
+             [[frontdb]]\nname = \"sdjc:a\"\nformat = \"sdjcx\"\nurl = \"oracle://h/db\"\n\
+             tables = [\"EA_JC_STEP_DONE; DROP TABLE x\"]\n",
+        );
+        let errors = load(Some(&path), &|_| None).expect_err("refused");
+        let p = path.display();
+        assert_eq!(
+            errors,
+            [
+                format!("{p}:6: [[frontdb]] #2 name: source \"sdjc:a\" is configured twice"),
+                format!("{p}:7: [[frontdb]] #2 format: expected sdjc, gdbs or gb39046, found \"sdjcx\""),
+                format!("{p}:8: [[frontdb]] #2 url: expected postgresql://… or mysql://…"),
+                format!("{p}:9: [[frontdb]] #2 tables: \"EA_JC_STEP_DONE; DROP TABLE x\" is not a plain SQL name (letters, digits, _ and $)"),
+            ]
+        );
+        let path = write(
+            "frontdb-ok.toml",
+            "[[frontdb]]\nname = \"sdjc:a\"\nurl = \"mysql://root@127.0.0.1/qzk\"\nmode = \"flag\"\n",
+        );
+        let cfg = load(Some(&path), &|_| None).expect("valid");
+        let s = crate::frontdb::settings(&cfg.frontdb[0]);
+        assert_eq!(s.tables.len(), 7, "every sdjc table by default");
+        assert!(matches!(s.mode, frontdb::Mode::Flag { ref column, .. } if column == "SIGNSTATE"));
+    }
 }

@@ -135,6 +135,24 @@ fn run_embedded(cfg: EmbeddedConfig, then: impl FnOnce(&node::embedded::Embedded
     run_embedded_with(cfg, None, then)
 }
 
+/// Block until SIGINT or SIGTERM.
+pub fn wait_for_stop(rt: &tokio::runtime::Runtime) {
+    rt.block_on(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    });
+}
+
 /// The front-database pollers an embedded process runs beside its engine.
 struct Pollers<'a> {
     sections: &'a [crate::frontdb::FrontDbSection],
@@ -184,20 +202,7 @@ fn run_embedded_with(
         },
     };
     then(&node);
-    rt.block_on(async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            if let Ok(mut term) = signal(SignalKind::terminate()) {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-        }
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    wait_for_stop(&rt);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for t in threads {
         let _ = t.join();

@@ -885,20 +885,7 @@ fn poll(args: PollArgs, mut file: Config) -> ExitCode {
         cfg.events_topic,
         file.cluster.listen
     );
-    rt.block_on(async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            if let Ok(mut term) = signal(SignalKind::terminate()) {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-        }
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    local::wait_for_stop(&rt);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for t in threads {
         let _ = t.join();

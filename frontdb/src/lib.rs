@@ -406,14 +406,7 @@ impl<'r> Poller<'r> {
             let (info, _) = &self.tables[t];
             let row = &fetched[t].rows[r];
             taken[t].push(r);
-            let pairs: Vec<(&str, &str)> = std::iter::once(("_table", info.name.as_str()))
-                .chain(
-                    info.columns
-                        .iter()
-                        .zip(row)
-                        .filter_map(|((c, _), v)| v.as_deref().map(|v| (c.as_str(), v))),
-                )
-                .collect();
+            let pairs = row_pairs(info, row);
             let before = events.len();
             if let Err(d) = self.adapter.adapt(&Row::from_pairs(&pairs), &mut events) {
                 events.truncate(before);
@@ -662,14 +655,7 @@ impl<'r> Poller<'r> {
         let mut scratch = Vec::new();
         for (_, i, row) in &rows {
             let info = &self.tables[*i].0;
-            let pairs: Vec<(&str, &str)> = std::iter::once(("_table", info.name.as_str()))
-                .chain(
-                    info.columns
-                        .iter()
-                        .zip(row)
-                        .filter_map(|((c, _), v)| v.as_deref().map(|v| (c.as_str(), v))),
-                )
-                .collect();
+            let pairs = row_pairs(info, row);
             let _ = self.adapter.adapt(&Row::from_pairs(&pairs), &mut scratch);
             scratch.clear();
         }
@@ -682,6 +668,18 @@ impl<'r> Poller<'r> {
         }
         Ok(())
     }
+}
+
+/// A row as the adapter reads it: `_table`, then each non-NULL column.
+fn row_pairs<'a>(info: &'a TableInfo, row: &'a [Option<String>]) -> Vec<(&'a str, &'a str)> {
+    std::iter::once(("_table", info.name.as_str()))
+        .chain(
+            info.columns
+                .iter()
+                .zip(row)
+                .filter_map(|((c, _), v)| v.as_deref().map(|v| (c.as_str(), v))),
+        )
+        .collect()
 }
 
 /// One table's batch as read.
