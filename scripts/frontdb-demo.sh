@@ -24,6 +24,9 @@ deploy/local/postgres.sh start
 if ! "${psql[@]}" -At -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'qzk'" | grep -q 1; then
   echo "frontdb-demo: filling database qzk with a simulated week of sdjc rows"
   "${psql[@]}" -d postgres -c "CREATE DATABASE qzk ENCODING 'UTF8' TEMPLATE template0"
+  # Write times are China time, as a Chinese 前置库 stamps them: the settle delay compares them
+  # with the database's own clock, so the database keeps China time too.
+  "${psql[@]}" -d postgres -c "ALTER DATABASE qzk SET timezone TO 'Asia/Shanghai'"
   start=$(date -d '7 days ago' +%F)
   "${jiancha[@]}" simulate --start "$start" --days 7 --format sdjc --reference-out "$dir/ref" \
     >"$dir/rows.ndjson" 2>"$dir/simulate.log"
