@@ -803,6 +803,12 @@ fn corrections_from_a_front_database_apply() {
     let source = "sdjc:corr";
     let mut serve = Serve::new(&dir, &db, source, "");
     serve.start();
+    let (first, _) = adapt(&dir, source, &rows);
+    wait_until(
+        "the first versions in the ingest log",
+        Duration::from_secs(120),
+        || ingested(&serve.data()).0.len() >= first.len(),
+    );
     let (sql, after) = corrections(&rows);
     db.sql(&sql);
     let mut all = rows.clone();
