@@ -820,8 +820,58 @@ fn corrections_from_a_front_database_apply() {
         || ingested(&serve.data()).0.len() >= expected.len(),
     );
     std::thread::sleep(Duration::from_secs(3));
-    // No correction may be refused once the engine applies them.
+    // The alerts on record equal a replay of the corrected history: the superseded and the
+    // withdrawn events never happened, the correcting ones did (SPEC §3 Corrections).
+    let superseded: BTreeSet<&str> = expected
+        .iter()
+        .filter_map(|e| e["supersedes"].as_str())
+        .collect();
+    let withdrawn: BTreeSet<&str> = expected
+        .iter()
+        .filter_map(|e| e["withdraws"].as_str())
+        .collect();
+    let corrected: String = expected
+        .iter()
+        .filter(|e| e["kind"] != "event.withdrawn")
+        .filter(|e| {
+            let id = e["event_id"].as_str().unwrap_or_default();
+            !superseded.contains(id) && !withdrawn.contains(id)
+        })
+        .map(|e| e.to_string() + "\n")
+        .collect();
+    std::fs::write(dir.join("corrected.ndjson"), corrected).expect("corrected history");
+    let replay = jiancha()
+        .args(["replay", "--reference"])
+        .arg(dir.join("ref"))
+        .arg("--events")
+        .arg(dir.join("corrected.ndjson"))
+        .output()
+        .expect("replay");
+    let mut want: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&replay.stdout).lines() {
+        let a: Value = serde_json::from_str(line).expect("alert");
+        let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+        want.insert(s("alert_id"), (s("rule"), s("status")));
+    }
     let conn = rusqlite::Connection::open(serve.data().join("jiancha.db")).expect("database");
+    let got: BTreeMap<String, (String, String)> = conn
+        .prepare("SELECT alert_id, rule, status FROM alerts")
+        .expect("alerts")
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .expect("alerts")
+        .map(|r| r.expect("row"))
+        .collect();
+    let differ: Vec<_> = want
+        .iter()
+        .filter(|(id, v)| got.get(*id) != Some(v))
+        .map(|(id, v)| (id.clone(), v.clone(), got.get(id).cloned()))
+        .take(5)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "alerts differ from the corrected replay: {differ:?}"
+    );
+    // No correction may be refused once the engine applies them.
     let refused: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM dead_letters WHERE reason = 'correction_unsupported'",
