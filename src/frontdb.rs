@@ -56,7 +56,7 @@ section! {
         /// late must not be overtaken by the watermark).
         settle_seconds: u64 = 2;
         /// Rows read per statement.
-        batch_rows: usize = 1000;
+        batch_rows: usize = 5000;
         /// Pause after a round that found nothing new.
         interval_milliseconds: u64 = 1000;
         /// At start-up the adapter relearns the cases of the rows taken in this many days
