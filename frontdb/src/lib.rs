@@ -239,6 +239,16 @@ impl<'r> Poller<'r> {
         stop: Arc<AtomicBool>,
     ) -> Poller<'r> {
         metrics.up.with_label_values(&[&settings.name]).set(0);
+        // Every series whose labels are known now exists at 0, so the first failure is an
+        // increase (docs/RELIABILITY.md, "Operations").
+        for reason in adapters::REASONS {
+            metrics
+                .dead
+                .with_label_values(&[settings.name.as_str(), reason]);
+        }
+        for kind in ["connect", "query", "handover", "flag"] {
+            metrics.errors.with_label_values(&[&settings.name, kind]);
+        }
         Poller {
             settings,
             adapter,
