@@ -392,16 +392,24 @@ impl Handover for ClusterHandover {
         let now = now();
         let slot = self.slot;
         let result = self.rt.block_on(async {
+            // Every record is enqueued first (librdkafka batches them), then every
+            // acknowledgement awaited: the position moves only once all are acknowledged.
             let mut acks = Vec::with_capacity(lines.len());
             for (line, center) in &lines {
                 let record = FutureRecord::to(&self.topic)
-                    .key(*center)
-                    .payload(line.as_str());
-                acks.push(self.producer.send(record, Duration::from_secs(30)));
+                    .key(center.as_bytes())
+                    .payload(line.as_bytes());
+                let ack = cluster::writer::enqueue(&self.producer, record)
+                    .await
+                    .map_err(|e| HandoverError(format!("events topic: {e}")))?;
+                acks.push(ack);
             }
             for ack in acks {
-                ack.await
-                    .map_err(|(e, _)| HandoverError(format!("events topic: {e}")))?;
+                match ack.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => return Err(HandoverError(format!("events topic: {e}"))),
+                    Err(_) => return Err(HandoverError("events topic: producer closed".into())),
+                }
             }
             let batch = RowBatch {
                 dead: dead.iter().map(|d| dead_row(d, now)).collect(),

@@ -225,18 +225,24 @@ impl Drop for Db {
     }
 }
 
-/// The simulated hall's rows (`jiancha simulate --format sdjc`) and its reference directory.
+/// The simulated hall's rows (`jiancha simulate --format sdjc`, two days) and its reference
+/// directory.
 fn simulated_rows(dir: &Path) -> Vec<serde_json::Map<String, Value>> {
+    simulated_days(dir, 2)
+}
+
+/// [`simulated_rows`] of `days` calendar days.
+fn simulated_days(dir: &Path, days: u32) -> Vec<serde_json::Map<String, Value>> {
     let out = jiancha()
         .args([
             "simulate",
             "--start",
             "2026-03-02",
-            "--days",
-            "2",
             "--format",
             "sdjc",
+            "--days",
         ])
+        .arg(days.to_string())
         .arg("--reference-out")
         .arg(dir.join("ref"))
         .output()
@@ -630,6 +636,16 @@ fn embedded_scenario(kind: Kind, name: &str) {
     ] {
         assert!(metrics.contains(&series), "no {series} on /metrics");
     }
+    // The database restart was noticed (connection or query failures, retried) and survived.
+    let failures: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("jiancha_frontdb_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        failures > 0.0,
+        "the database restart left no trace on /metrics"
+    );
 
     // Phase 2: corrections, deletions, bad rows, a good row after them; then another SIGKILL
     // once they are in (nothing may be taken twice after it).
@@ -911,7 +927,8 @@ fn cluster_poll_produces_every_row_to_the_events_topic_through_a_kill() {
         return;
     };
     let dir = scratch("poll");
-    let rows = simulated_rows(&dir);
+    // One day: the shared broker is slow when other suites load it.
+    let rows = simulated_days(&dir, 1);
     db.sql(&ddl(Kind::Postgres, &rows));
     let topic = format!("frontdb-{}-{}", std::process::id(), free_port());
     let database = format!("frontdb_{}_{}", std::process::id(), free_port());
@@ -936,32 +953,32 @@ fn cluster_poll_produces_every_row_to_the_events_topic_through_a_kill() {
     )
     .expect("config");
     let poll = || {
-        jiancha()
-            .arg("poll")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("jiancha poll")
+        Killed(
+            jiancha()
+                .arg("poll")
+                .arg("--config")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("jiancha poll"),
+        )
     };
     let half = rows.len() / 2;
     db.sql(&inserts(&rows[..half]));
-    let mut child = poll();
+    let child = poll();
     std::thread::sleep(Duration::from_millis(1500));
-    let _ = child.kill(); // SIGKILL mid-poll
-    let _ = child.wait();
+    drop(child); // SIGKILL mid-poll
     db.sql(&inserts(&rows[half..]));
-    let mut child = poll();
+    let child = poll();
     let (expected, _) = adapt(&dir, source, &rows);
     let want: BTreeSet<String> = ids(&expected).into_iter().collect();
     let mut got = Vec::new();
-    wait_until("every event on the topic", Duration::from_secs(120), || {
+    wait_until("every event on the topic", Duration::from_secs(300), || {
         got = read_topic(&brokers, &topic);
         got.iter().collect::<BTreeSet<_>>().len() >= want.len()
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let distinct: BTreeSet<String> = got.iter().cloned().collect();
     assert_eq!(distinct, want, "the topic differs from adapt's events");
     // A kill can repeat at most the batch in flight (the engine drops repeats by event id).
@@ -991,6 +1008,16 @@ fn cluster_poll_produces_every_row_to_the_events_topic_through_a_kill() {
         .args(["-sf", &clickhouse, "--data-binary"])
         .arg(format!("DROP DATABASE IF EXISTS {database}"))
         .output();
+}
+
+/// A child process SIGKILLed when dropped (also when a test fails).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Event ids of every message of a one-partition topic.

@@ -19,6 +19,8 @@ pub trait Client: Send {
     fn query(&mut self, sql: &str, params: &[&str]) -> Result<TextRows, DbError>;
     /// Run `sql` once per parameter row, all in one transaction.
     fn execute_all(&mut self, sql: &str, rows: &[Vec<String>]) -> Result<(), DbError>;
+    /// Run a statement without parameters or rows (transaction control).
+    fn execute(&mut self, sql: &str) -> Result<(), DbError>;
     /// The dialect of this database.
     fn dialect(&self) -> &dyn Dialect;
 }
@@ -118,6 +120,10 @@ impl Client for Pg {
         tx.commit().map_err(pg_error)
     }
 
+    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.client.batch_execute(sql).map_err(pg_error)
+    }
+
     fn dialect(&self) -> &dyn Dialect {
         &Postgres
     }
@@ -176,6 +182,11 @@ impl Client for Maria {
         tx.exec_batch(sql, rows.iter().map(|r| my_params(r)))
             .map_err(my_error)?;
         tx.commit().map_err(my_error)
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        use mysql::prelude::Queryable;
+        self.conn.query_drop(sql).map_err(my_error)
     }
 
     fn dialect(&self) -> &dyn Dialect {

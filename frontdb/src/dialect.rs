@@ -8,7 +8,8 @@
 //! - a column as text in the select list (`CAST(c AS TEXT)` / `CAST(c AS CHAR)` / `TO_CHAR`);
 //! - the first rows only (`LIMIT n` / `FETCH FIRST n ROWS ONLY`);
 //! - "now less a few seconds" for the settle delay;
-//! - the current schema in the catalogue queries.
+//! - the current schema in the catalogue queries;
+//! - how a read-only transaction with one snapshot begins.
 //!
 //! Identifiers are never quoted: a configured name is checked to be a plain SQL identifier
 //! (`[A-Za-z0-9_$]`, optionally `schema.table`) and each database folds it as it folds the
@@ -29,6 +30,10 @@ pub trait Dialect: Send {
     fn now_less(&self, seconds: u64) -> String;
     /// The current schema (for names given without one).
     fn current_schema(&self) -> &'static str;
+    /// Begin a read-only transaction whose reads all see one snapshot (a round reads every
+    /// table in it, so a transaction committing between two tables' reads is seen by both or
+    /// by neither). Ended by `COMMIT`.
+    fn snapshot(&self) -> &'static str;
 }
 
 /// PostgreSQL (tested against Debian's 15).
@@ -55,6 +60,9 @@ impl Dialect for Postgres {
     fn current_schema(&self) -> &'static str {
         "current_schema()"
     }
+    fn snapshot(&self) -> &'static str {
+        "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    }
 }
 
 /// MariaDB and MySQL (tested against Debian's MariaDB).
@@ -79,6 +87,10 @@ impl Dialect for MariaDb {
     }
     fn current_schema(&self) -> &'static str {
         "DATABASE()"
+    }
+    fn snapshot(&self) -> &'static str {
+        // InnoDB's default isolation is REPEATABLE READ: one read view for the transaction.
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
     }
 }
 

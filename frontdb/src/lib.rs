@@ -24,6 +24,10 @@
 //!   of keys needs nothing, and is as small as the rows sharing one write time.
 //! - **Settle delay.** A row becomes visible when its transaction commits, which can be after
 //!   a row with a later write time: a watermark takes only rows written `settle_seconds` ago.
+//! - **One snapshot per round.** Every table of a round is read in one read-only transaction
+//!   with one snapshot, so a completion is never read without the acceptance committed with
+//!   it, and rows are taken in write-time order across tables up to the frontier (the earliest
+//!   last write time among the tables that filled a batch).
 //! - **Bad rows never stall.** A row the adapter refuses is a dead letter (raw row, reason,
 //!   column) committed with the batch, and the position moves past it (its flag is set too).
 //! - **Everything is text.** Columns are selected as text and parameters bound as text cast to
@@ -375,10 +379,23 @@ impl<'r> Poller<'r> {
             self.warm()?;
             self.warmed = true;
         }
-        let mut fetched = Vec::with_capacity(self.tables.len());
+        // Every table is read in one snapshot: a transaction of the source's committing between
+        // two tables' reads (an acceptance and its completion) is seen by both or by neither.
         for i in 0..self.tables.len() {
-            fetched.push(self.fetch(i)?);
+            self.position(i)?; // loaded before the transaction, which only reads the source
         }
+        let fetched = {
+            let client = self.client.as_mut().ok_or(("connect", String::new()))?;
+            let begin = client.dialect().snapshot();
+            client.execute(begin).map_err(|e| ("query", e.0))?;
+            let mut fetched = Vec::with_capacity(self.tables.len());
+            for i in 0..self.tables.len() {
+                fetched.push(self.fetch(i)?);
+            }
+            let client = self.client.as_mut().ok_or(("connect", String::new()))?;
+            client.execute("COMMIT").map_err(|e| ("query", e.0))?;
+            fetched
+        };
         let frontier: Option<String> = fetched
             .iter()
             .filter(|f| f.full)
