@@ -3,7 +3,7 @@
 # Used by CI (.ci/run) and by hand. Starts what the tests need (ClickHouse from Debian's
 # packages, and four more with ZooKeeper for the replicated layout, the tansu Kafka broker
 # from crates.io, kafka-python from PyPI, Chromium and
-# playwright-core for the browser tests, Prometheus and Alertmanager; each installed if missing); tests that need a service
+# playwright-core for the browser tests, Prometheus and Alertmanager, PostgreSQL and MariaDB; each installed if missing); tests that need a service
 # fail rather than skip when CI is set. Screenshots of the dashboards: target/web-screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,13 @@ deploy/local/browser.sh
 # Operations (tests/operations.rs): Debian's Prometheus and Alertmanager, for promtool on the
 # shipped configuration and rules, and jiancha serve → Alertmanager → a webhook receiver.
 deploy/local/prometheus.sh
+
+# Front databases (tests/frontdb.rs, scripts/frontdb-demo.sh): Debian's PostgreSQL 15 and
+# MariaDB. Each test starts servers of its own on loopback in temp directories with these
+# scripts (it restarts them mid-run); here they are installed, and one of each is started and
+# checked, so a broken installation fails before the tests.
+deploy/local/postgres.sh start
+deploy/local/mariadb.sh start
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast

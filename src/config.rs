@@ -232,6 +232,8 @@ pub struct Config {
     pub notify: notify::config::NotifySettings,
     /// `[[change_topics]]`
     pub change_topics: Vec<ChangeTopicSection>,
+    /// `[[frontdb]]`
+    pub frontdb: Vec<crate::frontdb::FrontDbSection>,
 }
 
 /// Read `path` (if any) over the defaults, then the environment over that, then check it.
@@ -293,6 +295,14 @@ pub fn load(
                 },
             );
         }
+    }
+    for (index, key, reason) in crate::frontdb::validate(&config.frontdb) {
+        let place = format!("[[frontdb]] #{} {key}", index + 1);
+        errors.push(match confdoc::locate(&text, "frontdb", index, Some(key)) {
+            Some(line) if !name.is_empty() => format!("{name}:{line}: {place}: {reason}"),
+            _ if !name.is_empty() => format!("{name}: {place}: {reason}"),
+            _ => format!("{place}: {reason}"),
+        });
     }
     let ch = &config.clickhouse;
     let plain_name =
@@ -427,6 +437,9 @@ pub fn reference() -> String {
         "[[notify.routes]]",
     ));
     out.push_str(&confdoc::render::<ChangeTopicSection>("[[change_topics]]"));
+    out.push_str(&confdoc::render::<crate::frontdb::FrontDbSection>(
+        "[[frontdb]]",
+    ));
     out.trim_end().to_string() + "\n"
 }
 
@@ -499,5 +512,34 @@ mod tests {
             errors,
             ["JIANCHA_BATCH_ROWS: expected a non-negative integer, found \"lots\""]
         );
+    }
+
+    #[test]
+    fn front_database_sources_are_checked_with_their_lines() {
+        let path = write(
+            "frontdb.toml",
+            "[[frontdb]]\nname = \"sdjc:a\"\nurl = \"postgresql://u@h/db\"\n\n\
+             [[frontdb]]\nname = \"sdjc:a\"\nformat = \"sdjcx\"\nurl = \"oracle://h/db\"\n\
+             tables = [\"EA_JC_STEP_DONE; DROP TABLE x\"]\n",
+        );
+        let errors = load(Some(&path), &|_| None).expect_err("refused");
+        let p = path.display();
+        assert_eq!(
+            errors,
+            [
+                format!("{p}:6: [[frontdb]] #2 name: source \"sdjc:a\" is configured twice"),
+                format!("{p}:7: [[frontdb]] #2 format: expected sdjc, gdbs or gb39046, found \"sdjcx\""),
+                format!("{p}:8: [[frontdb]] #2 url: expected postgresql://… or mysql://…"),
+                format!("{p}:9: [[frontdb]] #2 tables: \"EA_JC_STEP_DONE; DROP TABLE x\" is not a plain SQL name (letters, digits, _ and $)"),
+            ]
+        );
+        let path = write(
+            "frontdb-ok.toml",
+            "[[frontdb]]\nname = \"sdjc:a\"\nurl = \"mysql://root@127.0.0.1/qzk\"\nmode = \"flag\"\n",
+        );
+        let cfg = load(Some(&path), &|_| None).expect("valid");
+        let s = crate::frontdb::settings(&cfg.frontdb[0]);
+        assert_eq!(s.tables.len(), 7, "every sdjc table by default");
+        assert!(matches!(s.mode, frontdb::Mode::Flag { ref column, .. } if column == "SIGNSTATE"));
     }
 }

@@ -125,22 +125,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-fn fail(what: &str, e: impl std::fmt::Display, code: u8) -> ExitCode {
+pub fn fail(what: &str, e: impl std::fmt::Display, code: u8) -> ExitCode {
     eprintln!("error: {what}: {e}");
     ExitCode::from(code)
 }
 
 /// Run an embedded process until SIGINT/SIGTERM, then checkpoint and stop.
 fn run_embedded(cfg: EmbeddedConfig, then: impl FnOnce(&node::embedded::Embedded)) -> ExitCode {
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail("serve", e, 1),
-    };
-    let node = match rt.block_on(node::embedded::start(cfg)) {
-        Ok(n) => n,
-        Err(e) => return fail("embedded mode", e, EXIT_UNUSABLE),
-    };
-    then(&node);
+    run_embedded_with(cfg, None, then)
+}
+
+/// Block until SIGINT or SIGTERM.
+pub fn wait_for_stop(rt: &tokio::runtime::Runtime) {
     rt.block_on(async {
         #[cfg(unix)]
         {
@@ -155,6 +151,62 @@ fn run_embedded(cfg: EmbeddedConfig, then: impl FnOnce(&node::embedded::Embedded
         }
         let _ = tokio::signal::ctrl_c().await;
     });
+}
+
+/// The front-database pollers an embedded process runs beside its engine.
+struct Pollers<'a> {
+    sections: &'a [crate::frontdb::FrontDbSection],
+    dir: PathBuf,
+    reference: Arc<Reference>,
+    skew: i64,
+}
+
+fn run_embedded_with(
+    cfg: EmbeddedConfig,
+    pollers: Option<Pollers<'_>>,
+    then: impl FnOnce(&node::embedded::Embedded),
+) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail("serve", e, 1),
+    };
+    let node = match rt.block_on(node::embedded::start(cfg)) {
+        Ok(n) => n,
+        Err(e) => return fail("embedded mode", e, EXIT_UNUSABLE),
+    };
+    // Pollers append to the ingest log in the same transaction as their positions, after the
+    // engine has started reading it.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads = match pollers {
+        None => Vec::new(),
+        Some(p) => match crate::frontdb::start(
+            p.sections,
+            &p.dir,
+            p.reference,
+            node.registry(),
+            stop.clone(),
+            || crate::frontdb::EmbeddedHandover {
+                store: node.store.clone(),
+                rt: rt.handle().clone(),
+                skew: p.skew,
+            },
+        ) {
+            Ok(t) => t,
+            Err(problems) => {
+                for p in problems {
+                    eprintln!("error: {p}");
+                }
+                node.shutdown();
+                return ExitCode::from(EXIT_UNUSABLE);
+            }
+        },
+    };
+    then(&node);
+    wait_for_stop(&rt);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in threads {
+        let _ = t.join();
+    }
     eprintln!("stopping: storing the engine state");
     node.shutdown();
     ExitCode::SUCCESS
@@ -192,9 +244,16 @@ pub fn serve(args: ServeArgs, mut file: Config) -> ExitCode {
         Ok(k) => k,
         Err(e) => return fail("token secret", e, EXIT_UNUSABLE),
     };
+    let reference = Arc::new(loaded.reference);
+    let pollers = Pollers {
+        sections: &file.frontdb,
+        dir: file.reference.dir.clone().unwrap_or_default(),
+        reference: reference.clone(),
+        skew: i64::from(loaded.policy.future_skew_minutes) * 60,
+    };
     let mut cfg = EmbeddedConfig::new(
         file.embedded.data.clone(),
-        Arc::new(loaded.reference),
+        reference,
         loaded.policy,
         file.api.listen,
         users_path.clone(),
@@ -212,7 +271,9 @@ pub fn serve(args: ServeArgs, mut file: Config) -> ExitCode {
         },
     };
     cfg.notify = file.notify.enabled.then(|| file.notify.clone());
-    run_embedded(cfg, |n| eprintln!("jiancha serve: http://{}", n.addr))
+    run_embedded_with(cfg, Some(pollers), |n| {
+        eprintln!("jiancha serve: http://{}", n.addr)
+    })
 }
 
 /// Random bytes from the operating system, as hex.

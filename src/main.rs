@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod adapt;
 mod config;
 mod export;
+mod frontdb;
 mod local;
 use config::Config;
 use ingest::decode::DecodeOptions;
@@ -126,6 +127,11 @@ enum Command {
     /// stopped or killed at any moment. SIGINT/SIGTERM drain, commit and leave the group. Several
     /// processes with the same --group share the partitions.
     Cluster(Box<ClusterArgs>),
+    /// Cluster mode's front-database pollers (the `[[frontdb]]` tables of the configuration):
+    /// rows of a 前置库 mapped by their format's adapter and produced to the events topic; a
+    /// source's position is stored in ClickHouse only after the brokers acknowledged its events
+    /// (docs/ADAPTERS.md). Run one such process per deployment.
+    Poll(Box<PollArgs>),
     /// Create or upgrade the ClickHouse schema (cluster mode), then check that a write reads back.
     Migrate(MigrateArgs),
     /// Cluster mode, dashboard API only: follow the alerts, window status and actions topics and
@@ -279,6 +285,20 @@ fn set<T>(slot: &mut T, flag: Option<T>) {
     if let Some(v) = flag {
         *slot = v;
     }
+}
+
+/// `jiancha poll`.
+#[derive(clap::Args)]
+struct PollArgs {
+    #[command(flatten)]
+    refdata: ReferenceArgs,
+    #[command(flatten)]
+    clickhouse: ClickHouseArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// Serve /metrics (Prometheus) on this address ([cluster] listen).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(clap::Args)]
@@ -530,6 +550,7 @@ fn main() -> ExitCode {
         }
         Command::Export(args) => export::export(*args, cfg),
         Command::Cluster(args) => cluster(*args, cfg),
+        Command::Poll(args) => poll(*args, cfg),
         Command::Migrate(args) => {
             args.clickhouse.apply(&mut cfg.clickhouse);
             set(&mut cfg.clickhouse.cluster, args.cluster);
@@ -802,6 +823,95 @@ fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `jiancha poll`: the `[[frontdb]]` sources into the events topic.
+fn poll(args: PollArgs, mut file: Config) -> ExitCode {
+    cluster::logging::init();
+    args.refdata.apply(&mut file.reference);
+    args.clickhouse.apply(&mut file.clickhouse);
+    args.kafka.apply(&mut file.kafka);
+    set(&mut file.cluster.listen, args.metrics_listen);
+    if file.frontdb.is_empty() {
+        return local::fail(
+            "poll",
+            "no [[frontdb]] source in the configuration",
+            EXIT_UNUSABLE,
+        );
+    }
+    let Some(loaded) = load(&file.reference) else {
+        return ExitCode::from(EXIT_UNUSABLE);
+    };
+    let cfg = cluster_config(&file, file.cluster.listen);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return local::fail("poll", e, 1),
+    };
+    let store = match store::clickhouse::ClickHouseStore::new(&cfg.clickhouse_url, &cfg.database) {
+        Ok(s) => s,
+        Err(e) => return local::fail("ClickHouse", e, EXIT_UNUSABLE),
+    };
+    if let Err(e) = rt.block_on(store.migrate()) {
+        return local::fail("ClickHouse", e, EXIT_UNUSABLE);
+    }
+    let mut producer = rdkafka::ClientConfig::new();
+    producer
+        .set("bootstrap.servers", &cfg.brokers)
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000");
+    for (k, v) in &cfg.kafka_options {
+        producer.set(k, v);
+    }
+    let producer: rdkafka::producer::FutureProducer = match producer.create() {
+        Ok(p) => p,
+        Err(e) => return local::fail("Kafka", e, EXIT_UNUSABLE),
+    };
+    let registry = prometheus::Registry::new();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dir = file.reference.dir.clone().unwrap_or_default();
+    let threads = match frontdb::start(
+        &file.frontdb,
+        &dir,
+        Arc::new(loaded.reference),
+        &registry,
+        stop.clone(),
+        || frontdb::ClusterHandover {
+            producer: producer.clone(),
+            topic: cfg.events_topic.clone(),
+            store: store.clone(),
+            rt: rt.handle().clone(),
+            slot: 0,
+        },
+    ) {
+        Ok(t) => t,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("error: {p}");
+            }
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    if let Err(e) = frontdb::serve_metrics(file.cluster.listen, registry) {
+        return local::fail("poll", e, EXIT_UNUSABLE);
+    }
+    eprintln!(
+        "jiancha poll: {} source(s) into {}; /metrics on {}",
+        threads.len(),
+        cfg.events_topic,
+        file.cluster.listen
+    );
+    local::wait_for_stop(&rt);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in threads {
+        let _ = t.join();
+    }
+    ExitCode::SUCCESS
 }
 
 fn cluster_config(file: &Config, listen: std::net::SocketAddr) -> cluster::ClusterConfig {

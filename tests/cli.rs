@@ -305,6 +305,7 @@ fn every_command_has_help() {
         vec!["demo", "--help"],
         vec!["simulate", "--help"],
         vec!["cluster", "--help"],
+        vec!["poll", "--help"],
         vec!["api", "--help"],
         vec!["export", "--help"],
         vec!["user", "add", "--help"],
@@ -333,7 +334,7 @@ fn help_lists_the_commands_in_the_order_a_newcomer_needs_them() {
         listed,
         [
             "demo", "replay", "check", "serve", "simulate", "adapt", "lint", "export", "user",
-            "config", "cluster", "migrate", "api", "help"
+            "config", "cluster", "poll", "migrate", "api", "help"
         ],
         "{text}"
     );

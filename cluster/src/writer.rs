@@ -364,8 +364,9 @@ async fn publish(
     Ok(())
 }
 
-/// Hand a record to the producer, waiting while its queue is full.
-async fn enqueue<'a>(
+/// Hand a record to the producer, waiting while its queue is full; the returned future
+/// resolves once the brokers acknowledged it (also used by the front-database pollers).
+pub async fn enqueue<'a>(
     producer: &FutureProducer,
     mut record: FutureRecord<'a, [u8], [u8]>,
 ) -> Result<rdkafka::producer::DeliveryFuture, StoreError> {

@@ -240,6 +240,12 @@ impl Embedded {
         );
     }
 
+    /// The registry `/metrics` serves (transports running beside the engine, such as the
+    /// front-database pollers, register theirs here).
+    pub fn registry(&self) -> &prometheus::Registry {
+        self.metrics.shared.registry()
+    }
+
     /// Sequence number of the last log entry applied whose outputs are stored and shown
     /// (entries restored from the checkpoint count).
     pub fn applied(&self) -> i64 {

@@ -294,6 +294,52 @@ impl SqliteStore {
         })
     }
 
+    /// Append a polled batch (a front-database source's events with their identities, and
+    /// its dead letters) and store the source's new positions — `(key, rows taken so far,
+    /// position)`, in slot 0 of the checkpoints table — all in one transaction: the positions
+    /// move exactly when the batch is durable (docs/ADAPTERS.md, "Front databases"). Events
+    /// whose identity the log has seen are skipped, as in [`SqliteStore::append_events`].
+    /// Returns how many entries were appended.
+    pub async fn append_polled(
+        &self,
+        entries: Vec<(LogEntry, [u8; 16])>,
+        dead: Vec<DeadLetterRow>,
+        positions: Vec<(CheckpointKey<'_>, i64, Vec<u8>)>,
+    ) -> Result<usize, StoreError> {
+        let rows: Vec<CheckpointSlot> = positions
+            .into_iter()
+            .map(|(key, taken, data)| CheckpointSlot {
+                group_id: key.group_id.to_string(),
+                topic: key.topic.to_string(),
+                partition: key.partition,
+                slot: 0,
+                next_offset: taken,
+                data,
+                written_at: now_seconds(),
+            })
+            .collect();
+        self.transaction(move |tx| {
+            let mut appended = 0;
+            {
+                let mut known = tx.prepare("INSERT OR IGNORE INTO event_keys (key) VALUES (?1)")?;
+                let mut append = tx.prepare(
+                    "INSERT INTO ingest_log (received_at, source, payload) VALUES (?1, ?2, ?3)",
+                )?;
+                for (e, identity) in &entries {
+                    if known.execute(params![&identity[..]])? == 0 {
+                        continue;
+                    }
+                    append.execute(params![e.received_at, e.source, e.payload])?;
+                    appended += 1;
+                }
+            }
+            insert(tx, &dead)?;
+            insert(tx, &rows)?;
+            Ok(appended)
+        })
+        .await
+    }
+
     /// Transactions [`SqliteStore::append_events`] has committed so far (each one fsync, for
     /// one or more calls).
     pub fn log_commits(&self) -> u64 {
