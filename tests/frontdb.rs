@@ -804,8 +804,8 @@ fn flag_mode_marks_rows_only_after_they_are_durable() {
     assert!(dead.is_empty(), "{dead:?}");
 }
 
-/// Needs the engine to apply corrections (issue 19): once it does, the alerts after the
-/// polled corrections and deletions equal a replay of the corrected history.
+/// The polled corrections and deletions apply: the alerts after them equal a replay of the
+/// corrected history.
 #[test]
 fn corrections_from_a_front_database_apply() {
     let Some(db) = Db::start(Kind::Postgres, "corr") else {
