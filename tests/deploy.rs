@@ -357,6 +357,7 @@ fn defined_metrics() -> BTreeSet<String> {
         "dashboard-api/src",
         "notify/src",
         "store/src",
+        "frontdb/src",
     ]
     .iter()
     .map(|d| root().join(d))
