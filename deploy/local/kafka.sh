@@ -5,6 +5,9 @@
 #   deploy/local/kafka.sh start                  install if missing, start, wait until ready
 #   deploy/local/kafka.sh topic NAME PARTITIONS  create a topic (no auto-create on tansu)
 #   deploy/local/kafka.sh stop
+#   deploy/local/kafka.sh fresh                  stop, delete the data, start (what CI runs: every
+#                                                test run leaves its topics, and tansu's SQLite slows
+#                                                as they pile up)
 # Idempotent: a broker already listening is reused. JIANCHA_KAFKA_PORT and JIANCHA_KAFKA_DIR
 # choose the port and the data directory.
 set -euo pipefail
@@ -22,6 +25,19 @@ install() {
 }
 
 case "${1:-start}" in
+  fresh)
+    "$0" stop
+    if ready && command -v fuser >/dev/null 2>&1; then
+      fuser -k -n tcp "$port" >/dev/null 2>&1 || true
+      for _ in $(seq 1 60); do ready || break; sleep 0.5; done
+    fi
+    if ready; then
+      echo "kafka: something else still listens on $port; not starting afresh" >&2
+      exit 1
+    fi
+    rm -rf "$dir"
+    exec "$0" start
+    ;;
   start)
     if ready; then
       echo "kafka: already listening on 127.0.0.1:$port"

@@ -60,9 +60,14 @@ fn record(out: Vec<Alert>) -> OnRecord {
             last.insert(a.alert_id.clone(), a);
         }
     }
-    // `data.corrected` judges the corrections themselves, which a corrected stream has none of.
+    // `data.corrected` judges the corrections themselves, which a corrected stream has none of;
+    // `source.*` judge a feed's reports, and corrections are reports too.
     last.into_iter()
-        .filter(|(_, a)| a.status != AlertStatus::Retracted && a.rule != Rule::DataCorrected)
+        .filter(|(_, a)| {
+            a.status != AlertStatus::Retracted
+                && a.rule != Rule::DataCorrected
+                && !a.rule.as_str().starts_with("source.")
+        })
         .map(|(id, a)| {
             let v = serde_json::to_value(&a).expect("alert");
             let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();

@@ -228,7 +228,8 @@ pub struct PerfQuery {
 ///   `working_days_used`; of the 承诺件 with a known legal limit (`case_type = 'promised'`,
 ///   `legal_days > 0`): `speedup_cases` = their count, `legal_days` and `promised_days` = the
 ///   sums of theirs (承诺提速率 = (legal_days − promised_days) / legal_days);
-/// - from the alerts (winning version; not retracted; rule not `discipline.ladder`) with
+/// - from the alerts (winning version; not retracted; rule not `discipline.ladder` nor a finding
+///   about a feed: `source.*`, `data.corrected`, `data.placeholder_staff`) with
 ///   `fired_at` in the period: `warnings`, `yellows`, `reds` by level (预警/黄牌/红牌) and
 ///   `complaints` (投诉数) = those of rule `complaint.filed`;
 /// - `substantiated` (有效投诉数): activity `complaint_resolved` with value 1, `at` in the period;

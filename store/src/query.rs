@@ -251,10 +251,14 @@ pub(crate) const PERF_SUMS: [&[&str]; 3] = [
 ];
 
 /// The rows each table of [`perf`] counts at all (alerts: standing — neither retracted nor
-/// cleared, a warning whose case finished in time — and not a ladder step).
+/// cleared, a warning whose case finished in time — not a ladder step, and not a finding about
+/// a feed rather than a person: `source.*`, `data.corrected`, `data.placeholder_staff`).
 pub(crate) const PERF_FILTERS: [Option<&str>; 3] = [
     None,
-    Some("status NOT IN ('retracted', 'cleared') AND rule != 'discipline.ladder'"),
+    Some(
+        "status NOT IN ('retracted', 'cleared') AND rule != 'discipline.ladder' \
+         AND rule NOT LIKE 'source.%' AND rule NOT IN ('data.corrected', 'data.placeholder_staff')",
+    ),
     None,
 ];
 

@@ -544,22 +544,6 @@ impl Case {
     }
 
     /// The extras, allocated on first use.
-    /// Does an overdue alert of the case's clocks stand that fired after `t`? (One that an event
-    /// of time `t` moving the deadlines may disprove.)
-    pub fn clock_alert_after(&self, t: T32) -> bool {
-        self.fired & fired::CLOCK != 0
-            && self.extras.as_ref().is_some_and(|x| {
-                x.fired.iter().any(|f| {
-                    !f.retracted
-                        && f.at > t
-                        && matches!(
-                            f.due,
-                            Due::Warning | Due::Yellow | Due::Red | Due::Stage(_) | Due::Special
-                        )
-                })
-            })
-    }
-
     pub fn extras_mut(&mut self) -> &mut Extras {
         self.extras.get_or_insert_with(Default::default)
     }

@@ -192,21 +192,6 @@ impl Engine {
         ))
     }
 
-    /// A pause or an extension reported late, after an overdue alert of its case that it may
-    /// disprove (SPEC §5 v1.1): it counts like any other fact. It takes its place in the case's
-    /// history at its own time, as if it had arrived then, and the case is rebuilt; what it
-    /// disproves is retracted, and what its moved deadlines make due fires when they pass.
-    pub(super) fn apply_late(&mut self, slot: u32, ev: &Event<'_>, out: &mut Vec<Alert>) {
-        let id = super::event_hash(ev).0;
-        let change = |engine: &mut Engine| {
-            if let Some(case) = engine.cases.get_mut(slot) {
-                case.history
-                    .insert_in_time(ev, id, ev.occurred_at, &mut engine.symbols);
-            }
-        };
-        self.rework(slot, ev, None, change, out);
-    }
-
     /// Rebuild the case at `slot` before and after `change` (to its history), take the state
     /// after, and emit the difference. `corrected`: the id a correction corrects (`None`: a late
     /// fact, whose retractions say what the late event showed).

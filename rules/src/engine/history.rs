@@ -169,40 +169,6 @@ impl History {
         self.0 = Some(buf.into_boxed_slice());
     }
 
-    /// Insert `ev` live where it belongs in time: before the first entry that arrived after
-    /// `clock` (a late fact given the place it would have had, arriving at `clock`).
-    pub fn insert_in_time(
-        &mut self,
-        ev: &Event<'_>,
-        id: u64,
-        clock: Instant,
-        symbols: &mut Symbols,
-    ) {
-        let mut entry = History::default();
-        entry.record(ev, id, clock, symbols);
-        let Some(new) = entry.0 else {
-            return;
-        };
-        let buf = self.0.as_deref().unwrap_or_default();
-        let mut r = Reader { buf, pos: 0 };
-        let mut at = buf.len();
-        while r.pos < buf.len() {
-            let start = r.pos;
-            r.u8();
-            let len = r.varint() as usize;
-            let payload = r.pos;
-            r.u64();
-            let lag = r.varint() as i64;
-            let occurred = r.zigzag();
-            if occurred + lag > clock.0 {
-                at = start;
-                break;
-            }
-            r.pos = payload + len;
-        }
-        self.splice(at, &new);
-    }
-
     /// The entry of the event with id hash `id`: its offset and state.
     pub fn find(&self, id: u64) -> Option<(usize, u8)> {
         let buf = self.0.as_deref()?;

@@ -158,20 +158,6 @@ fn fire_pending(
     }
 }
 
-/// A pause (its start or end) or an extension: an event that moves a case's deadlines.
-fn moves_deadlines(ev: &Event<'_>) -> bool {
-    matches!(
-        ev.body,
-        Body::SpecialStarted { .. }
-            | Body::SpecialEnded
-            | Body::CaseSuspended { .. }
-            | Body::CaseResumed { .. }
-            | Body::SupplementRequested { .. }
-            | Body::SupplementReceived
-            | Body::CaseExtended { .. }
-    )
-}
-
 /// The duplicate filter's hash of an event: its `event_id` within its region and source.
 fn event_hash(ev: &Event<'_>) -> table::IdHash {
     Dedup::hash(&ev.region, ev.source.as_deref().unwrap_or(""), &ev.event_id)
@@ -339,9 +325,6 @@ pub struct Engine {
     case_done_report: T32,
     /// The clock is being advanced explicitly (`advance_to`), not by an event.
     advancing: bool,
-    /// The event being applied was replayed into its case's rebuild (a late pause or
-    /// extension): its own late report is among the rebuild's lines.
-    rebuilt: bool,
 }
 
 impl Engine {
@@ -370,7 +353,6 @@ impl Engine {
             stats: Stats::default(),
             facts: None,
             activities: Vec::new(),
-            rebuilt: false,
             placeholders: integrity::Placeholders::default(),
             sources: sources::Sources::default(),
             case_done_report: NEVER,
@@ -542,10 +524,7 @@ impl Engine {
             },
         };
         self.integrity(ev, outcome, out);
-        // An event replayed into its case's rebuild had its late report judged there.
-        if !std::mem::take(&mut self.rebuilt) {
-            self.late_report(ev, out);
-        }
+        self.late_report(ev, out);
         if let Outcome::Inconsistent(_) = outcome {
             self.stats.inconsistent += 1;
         }
@@ -819,14 +798,6 @@ impl Engine {
             .cases
             .find_or_insert_hashed(h, case_id, region, || Case::new(case_id, region));
         let t = t32(ev.occurred_at);
-        if self.policy.case_history && moves_deadlines(ev) {
-            let late = self.cases.get(slot).is_some_and(|c| c.clock_alert_after(t));
-            if late {
-                self.apply_late(slot, ev, out);
-                self.rebuilt = true;
-                return Outcome::Applied;
-            }
-        }
         let outcome = {
             let Engine {
                 reference,

@@ -184,7 +184,6 @@ impl Engine {
             stats: image.stats,
             facts: None,
             activities: Vec::new(),
-            rebuilt: false,
             placeholders: image.placeholders,
             sources: image.sources,
             case_done_report: super::case::NEVER,
