@@ -33,12 +33,21 @@ fn check_event(ev: &Event<'_>, opts: &DecodeOptions) {
     for id in [&ev.event_id, &ev.center_id] {
         assert!(!id.trim().is_empty() && id.len() <= MAX_ID_LEN, "{id:?}");
     }
-    let optional = [&ev.department, &ev.window_id, &ev.staff_id, &ev.case_id, &ev.item_code];
+    let optional = [
+        &ev.department,
+        &ev.window_id,
+        &ev.staff_id,
+        &ev.case_id,
+        &ev.item_code,
+    ];
     for id in [&ev.event_id, &ev.center_id]
         .into_iter()
         .chain(optional.into_iter().flatten())
     {
-        assert!(check_id("id", id).is_ok(), "an accepted id outside the set: {id:?}");
+        assert!(
+            check_id("id", id).is_ok(),
+            "an accepted id outside the set: {id:?}"
+        );
     }
     assert!(is_valid_region(&ev.region), "{:?}", ev.region);
     if ev.body.kind().is_case() {

@@ -101,6 +101,7 @@ pub fn encode(ev: &Event<'_>) -> String {
                     case_type,
                     promised,
                     legal,
+                    source_deadline,
                 },
         } => {
             put(&mut m, "channel", channel.as_str());
@@ -109,6 +110,9 @@ pub fn encode(ev: &Event<'_>) -> String {
             }
             put_limit(&mut m, "promised", *promised);
             put_limit(&mut m, "legal", *legal);
+            if let Some(d) = source_deadline {
+                put(&mut m, "source_deadline", d.to_string());
+            }
         }
         Body::CaseRejected { reason }
         | Body::SupplementRequested { reason }
