@@ -10,11 +10,10 @@
 use std::collections::BTreeMap;
 
 mod common;
-use common::{stream, Stream};
+use common::{run, stream, Stream};
 
-use ingest::decode::{decode_str, DecodeOptions};
 use rules::synth::Rng;
-use rules::{Alert, AlertStatus, Engine, Policy, Rule};
+use rules::{Alert, AlertStatus, Rule};
 use serde_json::Value;
 
 /// alert_id → (rule, level, status, fired_at) after the last word about it, retracted ones
@@ -26,26 +25,6 @@ type OnRecord = BTreeMap<String, (String, String, String, String)>;
 /// highest revision).
 fn on_record(s: &Stream, lines: &[String], restart_at: Option<usize>) -> OnRecord {
     record(run(s, lines, restart_at))
-}
-
-/// Every alert line of a run.
-fn run(s: &Stream, lines: &[String], restart_at: Option<usize>) -> Vec<Alert> {
-    let policy = Policy::default();
-    let opts = DecodeOptions::replay(&policy);
-    let mut engine = Engine::new(s.reference.clone(), policy.clone());
-    let mut out: Vec<Alert> = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        if restart_at == Some(i) {
-            let bytes = engine.snapshot().expect("snapshot");
-            engine = Engine::restore(s.reference.clone(), policy.clone(), &bytes).expect("restore");
-        }
-        let ev = decode_str(line, &opts).unwrap_or_else(|e| panic!("{e}: {line}"));
-        engine
-            .on_event(&ev, &mut out)
-            .unwrap_or_else(|e| panic!("refused: {e}: {line}"));
-    }
-    engine.advance_to(s.end, &mut out);
-    out
 }
 
 /// The alerts on record after `out`.

@@ -19,28 +19,15 @@ use std::collections::BTreeMap;
 mod common;
 use common::{stream, Stream};
 
-use ingest::decode::{decode_str, DecodeOptions};
 use rules::synth::Rng;
-use rules::{Alert, Engine, Policy};
+use rules::Alert;
 
 /// alert_id → (rule, level, status) after the last word about it.
 type Final = BTreeMap<String, (String, String, String)>;
 
-/// Every alert line the engine gives for `lines` (decoded and applied as `jiancha replay`
-/// does), then the clock advanced to the stream's end.
+/// Every alert line the engine gives for `lines`, as `jiancha replay` does.
 fn alerts(s: &Stream, lines: &[&str]) -> Vec<Alert> {
-    let policy = Policy::default();
-    let opts = DecodeOptions::replay(&policy);
-    let mut engine = Engine::new(s.reference.clone(), policy);
-    let mut out: Vec<Alert> = Vec::new();
-    for line in lines {
-        let ev = decode_str(line, &opts).unwrap_or_else(|e| panic!("{e}: {line}"));
-        engine
-            .on_event(&ev, &mut out)
-            .unwrap_or_else(|e| panic!("{e}: {line}"));
-    }
-    engine.advance_to(s.end, &mut out);
-    out
+    common::run(s, lines, None)
 }
 
 /// Run lines through the engine as `jiancha replay` does; every alert line in order, and the

@@ -143,7 +143,7 @@ impl Engine {
             }
         };
         let finding = self.correction_finding(slot, at, ev, withdrawn);
-        self.rework(slot, ev, Some(&corrected), change, out);
+        self.rework(slot, ev, &corrected, change, out);
         if let Some(alert) = finding {
             self.stats.alerts += 1;
             out.push(alert);
@@ -193,13 +193,12 @@ impl Engine {
     }
 
     /// Rebuild the case at `slot` before and after `change` (to its history), take the state
-    /// after, and emit the difference. `corrected`: the id a correction corrects (`None`: a late
-    /// fact, whose retractions say what the late event showed).
+    /// after, and emit the difference; `corrected` is the id `ev` corrects.
     fn rework(
         &mut self,
         slot: u32,
         ev: &Event<'_>,
-        corrected: Option<&str>,
+        corrected: &str,
         change: impl FnOnce(&mut Engine),
         out: &mut Vec<Alert>,
     ) {
@@ -387,7 +386,7 @@ impl Engine {
         before: Vec<Alert>,
         after: Vec<Alert>,
         ev: &Event<'_>,
-        corrected: Option<&str>,
+        corrected: &str,
         out: &mut Vec<Alert>,
     ) {
         // A case has a handful of alerts: linear lookups beat hashing their ids.
@@ -401,10 +400,7 @@ impl Engine {
             let still = find(&after, &old.alert_id).is_some_and(|i| stands(&after[i]));
             if !still {
                 self.stats.retractions += 1;
-                out.push(match corrected {
-                    Some(id) => explain::retracted_by_correction(old.clone(), ev, id),
-                    None => explain::retracted(old.clone(), ev),
-                });
+                out.push(explain::retracted_by_correction(old.clone(), ev, corrected));
             }
         }
         for new in after.into_iter().filter(stands) {
@@ -432,10 +428,7 @@ impl Engine {
                     }
                 }
             };
-            let mut alert = match corrected {
-                Some(id) => explain::after_correction(new, ev, id),
-                None => new,
-            };
+            let mut alert = explain::after_correction(new, ev, corrected);
             alert.revision = revision;
             self.stats.alerts += 1;
             out.push(alert);

@@ -155,17 +155,11 @@ impl History {
         entry.push(state::LIVE);
         varint(&mut entry, p.len() as u64);
         entry.extend_from_slice(&p);
-        let at = self.0.as_ref().map_or(0, |b| b.len());
-        self.splice(at, &entry);
-    }
-
-    /// Put `entry` (whole entries) at offset `at`, keeping the buffer exactly sized.
-    fn splice(&mut self, at: usize, entry: &[u8]) {
+        // Exactly sized: one copy per event of a case that gets a few in its life.
         let old = self.0.take().unwrap_or_default();
         let mut buf = Vec::with_capacity(old.len() + entry.len());
-        buf.extend_from_slice(&old[..at]);
-        buf.extend_from_slice(entry);
-        buf.extend_from_slice(&old[at..]);
+        buf.extend_from_slice(&old);
+        buf.extend_from_slice(&entry);
         self.0 = Some(buf.into_boxed_slice());
     }
 

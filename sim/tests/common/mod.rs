@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use rules::{Day, Reference};
+use ingest::decode::{decode_str, DecodeOptions};
+use rules::{Alert, Day, Engine, Policy, Reference};
 use sim::{Profile, Rates, Simulator, World};
 
 /// A simulated hall's events in time order, with its reference data and its last instant.
@@ -32,4 +33,26 @@ pub fn stream(seed: u64, days: u32) -> Stream {
         lines,
         end: sim.end(),
     }
+}
+
+/// Every alert line the engine gives for `lines` (decoded and applied as `jiancha replay`
+/// does; with a snapshot and restore before line `restart_at` when given), then the clock
+/// advanced to the stream's end.
+pub fn run<S: AsRef<str>>(s: &Stream, lines: &[S], restart_at: Option<usize>) -> Vec<Alert> {
+    let policy = Policy::default();
+    let opts = DecodeOptions::replay(&policy);
+    let mut engine = Engine::new(s.reference.clone(), policy.clone());
+    let mut out: Vec<Alert> = Vec::new();
+    for (i, line) in lines.iter().map(AsRef::as_ref).enumerate() {
+        if restart_at == Some(i) {
+            let bytes = engine.snapshot().expect("snapshot");
+            engine = Engine::restore(s.reference.clone(), policy.clone(), &bytes).expect("restore");
+        }
+        let ev = decode_str(line, &opts).unwrap_or_else(|e| panic!("{e}: {line}"));
+        engine
+            .on_event(&ev, &mut out)
+            .unwrap_or_else(|e| panic!("refused: {e}: {line}"));
+    }
+    engine.advance_to(s.end, &mut out);
+    out
 }
