@@ -44,7 +44,16 @@ function subjectOf(a) {
   if (a.case_id) return a.case_id;
   if (a.staff_id) return names.staff(a.staff_id);
   if (a.window_id) return names.window(a.window_id);
-  return a.subject && Object.values(a.subject).join(" ") || "—";
+  const s = a.subject || {};
+  // A feed's alert (source.*): the feed, and since when (its local time, as the page shows
+  // times) or which day — not the raw timestamp.
+  if (s.source) {
+    const when = s.since ? "自 " + String(s.since).slice(5, 16).replace("T", " ") + " 起"
+      : s.date ? String(s.date).slice(5) : "";
+    return ("数据源 " + s.source + " " + when).trim();
+  }
+  if (s.event_id) return "事件 " + s.event_id;
+  return Object.values(s).join(" ") || "—";
 }
 
 /// SPEC §7 "superseded": the alerts of one rule and subject (a case, a window…) at several
