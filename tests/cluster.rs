@@ -601,6 +601,36 @@ impl Setup {
             .is_ok_and(|p| p.iter().all(|(committed, end)| committed == end))
     }
 
+    /// Waits until every partition is committed to its end; on timeout the panic names each
+    /// partition's (committed, end) and the end of each process's log, so a CI failure says
+    /// which process stopped and why.
+    fn wait_committed(&self, timeout: Duration, processes: &[&Jiancha]) {
+        let start = Instant::now();
+        while !self.fully_committed() {
+            if start.elapsed() >= timeout {
+                let logs: Vec<String> = processes
+                    .iter()
+                    .map(|j| {
+                        let log = j.log();
+                        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                        let tail: Vec<&str> = tail.into_iter().rev().collect();
+                        format!(
+                            "--- {} (last 40 lines)\n{}",
+                            j.log.display(),
+                            tail.join("\n")
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "timed out after {timeout:?}: every offset committed; (committed, end) per partition: {:?}\n{}",
+                    progress(&self.watcher, &self.topics.events),
+                    logs.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     fn committed(&self) -> Vec<i64> {
         self.progress().iter().map(|p| p.0).collect()
     }
@@ -688,9 +718,7 @@ fn cluster_raises_what_replay_raises_and_sets_bad_messages_aside() {
     let setup = Setup::new("basic");
     setup.produce(&data.lines);
     let j = setup.start(&data, &[]);
-    wait_until("every offset committed", Duration::from_secs(120), || {
-        setup.fully_committed()
-    });
+    setup.wait_committed(Duration::from_secs(120), &[&j]);
     assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
 
     // Bad messages: in the dead-letter table and topic with their reasons; the stream went on.
@@ -791,9 +819,7 @@ fn an_independent_client_produces_the_same_results() {
         String::from_utf8_lossy(&out.stderr)
     );
     let j = setup.start(&data, &[]);
-    wait_until("every offset committed", Duration::from_secs(120), || {
-        setup.fully_committed()
-    });
+    setup.wait_committed(Duration::from_secs(120), &[&j]);
     assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
     drop(j);
 }
@@ -1342,9 +1368,7 @@ fn cluster_mode_on_replicated_tables_behind_distributed_tables_raises_what_repla
     a.crash();
     let b = setup.start(&data, &flags);
     setup.produce(&data.lines[data.lines.len() / 2..]);
-    wait_until("every offset committed", Duration::from_secs(180), || {
-        setup.fully_committed()
-    });
+    setup.wait_committed(Duration::from_secs(180), &[&b]);
     assert_same_alerts(&expected, &stored(&setup.ch, &setup.db));
     let base = b.metrics.trim_end_matches("/metrics").to_string();
     wait_until("the API is ready", Duration::from_secs(60), || {

@@ -62,6 +62,17 @@ fn measure(open: usize, policy: Policy, steady_events: usize) -> (usize, usize) 
     (bytes, cases)
 }
 
+/// The engine's heap part by part, in memory (a clone of each part counted).
+fn heap_by_part(open: usize, steady_events: usize) {
+    let engine = steady_engine(open, Policy::default(), steady_events);
+    let cases = engine.tracked_cases() as f64;
+    let live = || LIVE.load(Ordering::Relaxed);
+    println!("heap bytes per case held, by part:");
+    for (part, bytes) in engine.heap_by_part(&live) {
+        println!("  {part}: {:.1}", bytes as f64 / cases);
+    }
+}
+
 /// Snapshot size and the time to take it and to restore from it, with `open` cases.
 fn restart(open: usize, steady_events: usize) {
     let engine = steady_engine(open, Policy::default(), steady_events);
@@ -130,5 +141,6 @@ fn main() {
         (total - without_history) as f64 / cases as f64,
         without_history as f64 / cases as f64
     );
+    heap_by_part(open, steady);
     restart(open, steady);
 }

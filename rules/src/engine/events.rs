@@ -8,7 +8,7 @@ use super::batch::Place;
 use super::case::{inst, t32, Case, CaseFee, Ctx, NEVER};
 use super::count::{CountChange, Strike};
 use super::explain::Attribution;
-use super::ladder::{Card, What};
+use super::ladder::{Card, CardId, ComplaintCard, What};
 use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind, Resolution};
 use super::table::{Symbols, NONE};
 use super::{event_hash, hall, Engine, Outcome};
@@ -372,22 +372,23 @@ impl Engine {
             hall::repeated_staff(staff, counted, revision)
         });
         let year = inst(t).day().year();
+        let symbols = &mut self.symbols;
         let card = Card {
             at: t,
-            id: format!("complaint:{complaint_id}").into(),
-            what: What::Complaint {
+            id: CardId::new(&format!("complaint:{complaint_id}")),
+            what: What::Complaint(Box::new(ComplaintCard {
                 complaint_id: complaint_id.into(),
                 event_id: res.event_id,
-            },
-            center_id: who.center_id.as_str().into(),
-            region: who.region.as_str().into(),
-            department: who.department.as_deref().map(Into::into),
-            window_id: who.window_id.as_deref().map(Into::into),
+            })),
+            center_id: symbols.intern(&who.center_id),
+            region: symbols.intern(&who.region),
+            department: who.department.as_deref().map(|d| symbols.intern(d)),
+            window_id: who.window_id.as_deref().map(|w| symbols.intern(w)),
         };
         let mut changes = Vec::new();
         self.people.ladder(sym, year).add(card, &mut changes);
         for change in changes {
-            self.emit(out, hall::ladder(staff, year, change));
+            self.emit(out, hall::ladder(staff, year, change, &self.symbols));
         }
     }
 

@@ -14,7 +14,7 @@ use super::case::{inst, Case, Ctx};
 use super::count::Strike;
 use super::explain::{build, subject, yuan, Attribution};
 use super::ladder::{Card, StepChange, What};
-use super::table::Symbols;
+use super::table::{Sym, Symbols};
 
 /// `hall.accepted_outside_hall`: an in-hall item accepted through a channel it does not allow,
 /// or at a window outside the hall.
@@ -318,7 +318,7 @@ pub fn satisfaction_low(
 
 /// A `discipline.ladder` step as a [`StepChange`] gives it: issued at its card (attributed like
 /// the card, with the card as `cause`), or retracted because a card was taken off the count.
-pub fn ladder(staff: &str, year: i32, change: StepChange) -> Alert {
+pub fn ladder(staff: &str, year: i32, change: StepChange, symbols: &Symbols) -> Alert {
     let (step, card, revision) = match &change {
         StepChange::Issue {
             step,
@@ -343,11 +343,12 @@ pub fn ladder(staff: &str, year: i32, change: StepChange) -> Alert {
         level.zh()
     );
     let cause = card_json(card);
+    let name = |sym: Option<Sym>| sym.and_then(|s| symbols.owned(s));
     let who = Attribution {
-        center_id: card.center_id.to_string(),
-        region: card.region.to_string(),
-        department: card.department.as_deref().map(Into::into),
-        window_id: card.window_id.as_deref().map(Into::into),
+        center_id: name(Some(card.center_id)).unwrap_or_default(),
+        region: name(Some(card.region)).unwrap_or_default(),
+        department: name(card.department),
+        window_id: name(card.window_id),
         staff_id: Some(staff.to_string()),
         ..Default::default()
     };
@@ -383,19 +384,16 @@ fn card_json(card: &Card) -> serde_json::Value {
             level,
             case_id,
         } => json!({
-            "alert_id": card.id,
+            "alert_id": card.id.to_string(),
             "rule": rule.as_str(),
             "level": level.as_str(),
             "fired_at": inst(card.at),
             "case_id": case_id,
         }),
-        What::Complaint {
-            complaint_id,
-            event_id,
-        } => json!({
-            "substantiated_complaint": complaint_id,
+        What::Complaint(c) => json!({
+            "substantiated_complaint": c.complaint_id,
             "resolved_at": inst(card.at),
-            "event_id": event_id,
+            "event_id": c.event_id,
         }),
     }
 }

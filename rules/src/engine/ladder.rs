@@ -10,28 +10,145 @@
 //! whatever order the cards came in and whatever was retracted on the way, the last version of
 //! every step equals what a replay of the corrected history issues (docs/RULES.md).
 
+use std::cmp::Ordering;
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, Level, Rule};
 
 use super::case::{t32, T32};
 use super::explain::revision;
+use super::table::{Sym, Symbols};
 
 /// The highest step (辞退建议).
 pub const STEPS: usize = 4;
 
+/// A card's id: an alert id (32 lowercase hex digits, kept as its 16 bytes: every yellow and
+/// red card is one) or any other text (`complaint:<complaint_id>`). Ordered as its text is.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum CardId {
+    Hex([u8; 16]),
+    Text(Box<str>),
+}
+
+impl CardId {
+    pub fn new(id: &str) -> CardId {
+        let b = id.as_bytes();
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        if b.len() == 32 {
+            let mut bytes = [0u8; 16];
+            let parsed = bytes.iter_mut().zip(b.chunks_exact(2)).all(|(out, pair)| {
+                match (digit(pair[0]), digit(pair[1])) {
+                    (Some(hi), Some(lo)) => {
+                        *out = hi << 4 | lo;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if parsed {
+                return CardId::Hex(bytes);
+            }
+        }
+        CardId::Text(id.into())
+    }
+
+    /// The id's text, written into `buf` for a hex id.
+    fn text<'a>(&'a self, buf: &'a mut [u8; 32]) -> &'a str {
+        match self {
+            CardId::Text(t) => t,
+            CardId::Hex(bytes) => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                for (i, b) in bytes.iter().enumerate() {
+                    buf[2 * i] = DIGITS[usize::from(b >> 4)];
+                    buf[2 * i + 1] = DIGITS[usize::from(b & 15)];
+                }
+                std::str::from_utf8(buf).unwrap_or_default()
+            }
+        }
+    }
+}
+
+impl Ord for CardId {
+    fn cmp(&self, other: &CardId) -> Ordering {
+        match (self, other) {
+            // Fixed-width lowercase hex orders as the bytes it spells.
+            (CardId::Hex(a), CardId::Hex(b)) => a.cmp(b),
+            _ => {
+                let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
+                self.text(&mut x).cmp(other.text(&mut y))
+            }
+        }
+    }
+}
+
+impl PartialOrd for CardId {
+    fn partial_cmp(&self, other: &CardId) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq<str> for CardId {
+    fn eq(&self, other: &str) -> bool {
+        let mut buf = [0u8; 32];
+        self.text(&mut buf) == other
+    }
+}
+
+impl fmt::Display for CardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 32];
+        f.write_str(self.text(&mut buf))
+    }
+}
+
+impl fmt::Debug for CardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+impl Serialize for CardId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CardId::Hex(bytes) => s.serialize_newtype_variant("CardId", 0, "Hex", bytes),
+            CardId::Text(t) => s.serialize_newtype_variant("CardId", 1, "Text", t),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CardId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        enum Repr {
+            Hex([u8; 16]),
+            Text(Box<str>),
+        }
+        Ok(match Repr::deserialize(d)? {
+            Repr::Hex(bytes) => CardId::Hex(bytes),
+            Repr::Text(t) => CardId::Text(t),
+        })
+    }
+}
+
 /// A card counted on the ladder: a yellow or red alert, or a substantiated complaint; what a
-/// step alert needs to name its cause and to be attributed like the card.
+/// step alert needs to name its cause and to be attributed like the card. Where it happened
+/// is kept as symbols (a ladder keeps every card of its year, so each byte counts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Card {
     pub at: T32,
     /// The alert's id, or `complaint:<complaint_id>`.
-    pub id: Box<str>,
+    pub id: CardId,
     pub what: What,
-    pub center_id: Box<str>,
-    pub region: Box<str>,
-    pub department: Option<Box<str>>,
-    pub window_id: Option<Box<str>>,
+    pub center_id: Sym,
+    pub region: Sym,
+    pub department: Option<Sym>,
+    pub window_id: Option<Sym>,
 }
 
 /// What a card is.
@@ -42,30 +159,34 @@ pub enum What {
         level: Level,
         case_id: Option<Box<str>>,
     },
-    Complaint {
-        complaint_id: Box<str>,
-        event_id: Box<str>,
-    },
+    Complaint(Box<ComplaintCard>),
+}
+
+/// A substantiated complaint counted as a card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplaintCard {
+    pub complaint_id: Box<str>,
+    pub event_id: Box<str>,
 }
 
 impl Card {
-    pub fn of(alert: &Alert) -> Card {
+    pub fn of(alert: &Alert, symbols: &mut Symbols) -> Card {
         Card {
             at: t32(alert.fired_at),
-            id: alert.alert_id.as_str().into(),
+            id: CardId::new(&alert.alert_id),
             what: What::Alert {
                 rule: alert.rule,
                 level: alert.level,
                 case_id: alert.case_id.as_deref().map(Into::into),
             },
-            center_id: alert.center_id.as_str().into(),
-            region: alert.region.as_str().into(),
-            department: alert.department.as_deref().map(Into::into),
-            window_id: alert.window_id.as_deref().map(Into::into),
+            center_id: symbols.intern(&alert.center_id),
+            region: symbols.intern(&alert.region),
+            department: alert.department.as_deref().map(|d| symbols.intern(d)),
+            window_id: alert.window_id.as_deref().map(|w| symbols.intern(w)),
         }
     }
 
-    fn key(&self) -> (T32, &str) {
+    fn key(&self) -> (T32, &CardId) {
         (self.at, &self.id)
     }
 }
@@ -74,7 +195,7 @@ impl Card {
 /// of that emission.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Issued {
-    card: Option<Box<str>>,
+    card: Option<CardId>,
     revision: u8,
     /// Ever emitted (revision 0 is then taken).
     emitted: bool,
@@ -113,7 +234,7 @@ impl Ladder {
                 self.cards.remove(i);
                 // A step issued at the card is issued again at its new instant.
                 for s in self.steps.iter_mut() {
-                    if s.card.as_deref() == Some(&*card.id) {
+                    if s.card.as_ref() == Some(&card.id) {
                         s.card = None;
                     }
                 }
@@ -145,11 +266,11 @@ impl Ladder {
     /// Bring every step in line with the cards on record; `cause` is the card just added or
     /// taken off (`removed`, the record it had, which a step issued at it still names).
     fn settle(&mut self, cause: &Card, removed: Option<&Card>, out: &mut Vec<StepChange>) {
-        let find = |cards: &[Card], id: &str| -> Card {
+        let find = |cards: &[Card], id: Option<&CardId>| -> Card {
             cards
                 .iter()
                 .chain(removed)
-                .find(|c| &*c.id == id)
+                .find(|c| Some(&c.id) == id)
                 .unwrap_or(cause)
                 .clone()
         };
@@ -168,18 +289,15 @@ impl Ladder {
             let change = match &want {
                 Some(id) => StepChange::Issue {
                     step,
-                    card: find(&self.cards, id),
+                    card: find(&self.cards, Some(id)),
                     revision,
                 },
-                None => {
-                    let last = issued.card.as_deref().unwrap_or_default();
-                    StepChange::Retract {
-                        step,
-                        card: find(&self.cards, last),
-                        revision,
-                        because: cause.clone(),
-                    }
-                }
+                None => StepChange::Retract {
+                    step,
+                    card: find(&self.cards, issued.card.as_ref()),
+                    revision,
+                    because: cause.clone(),
+                },
             };
             out.push(change);
             self.steps[k] = Issued {
@@ -198,14 +316,14 @@ mod tests {
     fn card(id: &str, at: T32) -> Card {
         Card {
             at,
-            id: id.into(),
+            id: CardId::new(id),
             what: What::Alert {
                 rule: Rule::AcceptedOutsideHall,
                 level: Level::Yellow,
                 case_id: None,
             },
-            center_id: "C".into(),
-            region: "430626".into(),
+            center_id: 0,
+            region: 1,
             department: None,
             window_id: None,
         }
@@ -231,6 +349,33 @@ mod tests {
                 ),
             })
             .collect()
+    }
+
+    #[test]
+    fn card_ids_keep_their_text_and_its_order() {
+        let ids = [
+            "00ff00000000000000000000000000ab",
+            "c3000000000000000000000000000000",
+            "complaint:TS-1",
+            "ffffffffffffffffffffffffffffffff",
+            "0123456789ABCDEF0123456789ABCDEF",
+            "a",
+        ];
+        let parsed: Vec<CardId> = ids.iter().map(|i| CardId::new(i)).collect();
+        for (id, p) in ids.iter().zip(&parsed) {
+            assert_eq!(p.to_string(), *id);
+            assert!(p == *id);
+        }
+        assert!(matches!(parsed[0], CardId::Hex(_)));
+        assert!(
+            matches!(parsed[4], CardId::Text(_)),
+            "upper case is not an alert id"
+        );
+        for (a, pa) in ids.iter().zip(&parsed) {
+            for (b, pb) in ids.iter().zip(&parsed) {
+                assert_eq!(pa.cmp(pb), a.cmp(b), "{a} vs {b}");
+            }
+        }
     }
 
     /// A correction moves a card (same id, another instant): the steps follow its new place.
@@ -304,8 +449,11 @@ mod tests {
         for (id, at) in ids {
             late.add(card(id, at), &mut sink);
         }
-        let cards = |l: &Ladder| -> Vec<Option<Box<str>>> {
-            l.steps.iter().map(|s| s.card.clone()).collect()
+        let cards = |l: &Ladder| -> Vec<Option<String>> {
+            l.steps
+                .iter()
+                .map(|s| s.card.as_ref().map(CardId::to_string))
+                .collect()
         };
         assert_eq!(cards(&late), cards(&in_order));
         assert_eq!(

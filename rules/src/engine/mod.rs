@@ -895,7 +895,7 @@ impl Engine {
             if let (Some(staff), true) = (alert.staff_id.clone(), card) {
                 let sym = self.symbols.intern(&staff);
                 let year = alert.fired_at.day().year();
-                let card = ladder::Card::of(&alert);
+                let card = ladder::Card::of(&alert, &mut self.symbols);
                 let mut alert = alert;
                 // A card counts where it was first counted; its retraction is taken off there.
                 let owner = match alert.status {
@@ -914,7 +914,7 @@ impl Engine {
                 out.push(alert);
                 for change in changes.drain(..) {
                     self.stats.alerts += 1;
-                    out.push(hall::ladder(&staff, year, change));
+                    out.push(hall::ladder(&staff, year, change, &self.symbols));
                 }
             } else {
                 out.push(alert);

@@ -12,7 +12,7 @@ use crate::time::Day;
 
 use super::batch::Bursts;
 use super::count::{CountChange, Counter, Strike};
-use super::ladder::Ladder;
+use super::ladder::{CardId, Ladder};
 use super::table::Sym;
 
 const DAY_SECS: i64 = 86_400;
@@ -43,10 +43,30 @@ pub struct People {
     ladder: HashMap<(Sym, i32), Ladder>,
     /// Whose ladder (staff member, year) each card on record counts on, by alert id: a card's
     /// retraction is rebuilt from its case as it is now, which may name a later actor.
-    owners: HashMap<Box<str>, (Sym, i32)>,
+    owners: HashMap<CardId, (Sym, i32)>,
 }
 
 impl People {
+    /// Heap bytes of each part (see `Engine::heap_by_part`).
+    pub fn heap_by_part(&self, live: &dyn Fn() -> usize) -> Vec<(&'static str, usize)> {
+        use super::snapshot::heap;
+        vec![
+            (
+                "people: staff (事后补录 bursts, substantiated complaints)",
+                heap(&self.staff, live),
+            ),
+            (
+                "people: windows (complaints, evaluations)",
+                heap(&self.windows, live),
+            ),
+            (
+                "people: ladders (cards and steps)",
+                heap(&self.ladder, live),
+            ),
+            ("people: card owners", heap(&self.owners, live)),
+        ]
+    }
+
     /// The qualifying completions and bursts of `staff` (事后补录).
     pub fn bursts(&mut self, staff: Sym) -> &mut Bursts {
         &mut self.staff.entry(staff).or_default().batch
@@ -124,12 +144,12 @@ impl People {
     /// Record that the card `id` counts on `staff`'s ladder of `year`, unless it already
     /// counts somewhere; returns where it counts.
     pub fn own_card(&mut self, id: &str, staff: Sym, year: i32) -> (Sym, i32) {
-        *self.owners.entry(id.into()).or_insert((staff, year))
+        *self.owners.entry(CardId::new(id)).or_insert((staff, year))
     }
 
     /// Where the card `id` counted, forgetting it (it was retracted).
     pub fn disown_card(&mut self, id: &str) -> Option<(Sym, i32)> {
-        self.owners.remove(id)
+        self.owners.remove(&CardId::new(id))
     }
 }
 
