@@ -37,7 +37,7 @@ use crate::api::{
     check_table, AlertFilter, CheckpointKey, CheckpointMeta, DeadLetterQuery, Dimension,
     HistoryQuery, PerfCounts, PerfQuery, RowBatch, SourceFigures, SourceQuery, Store,
 };
-use crate::query::{self, Dialect, Param};
+use crate::query::{self, Dialect, Param, MOVED};
 use crate::rows::{
     ActionRow, ActivityRow, AlertRow, CaseFactRow, CheckpointRow, DeadLetterRow, EventRow,
     NotificationRow, WindowStatusRow,
@@ -927,9 +927,78 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The tombstones `rows` need in `alerts_by_region` (see [`ClickHouseStore::moved`]), given
+/// the alerts' rows on record: wherever a row carries a higher version than the alert's
+/// previous row (on record, or earlier in `rows`) under another (region, fired_at), the
+/// previous row again with status `moved` and the new version. A re-delivered older line
+/// moves nothing.
+fn tombstones(stored: Vec<AlertRow>, rows: &[AlertRow]) -> Vec<AlertRow> {
+    let mut last: HashMap<String, AlertRow> = stored
+        .into_iter()
+        .map(|r| (r.alert_id.clone(), r))
+        .collect();
+    let mut out = Vec::new();
+    for row in rows {
+        match last.get_mut(&row.alert_id) {
+            Some(prev) if row.version <= prev.version => {}
+            Some(prev) => {
+                if (prev.fired_at, &prev.region) != (row.fired_at, &row.region) {
+                    out.push(AlertRow {
+                        status: MOVED.to_string(),
+                        version: row.version,
+                        ..prev.clone()
+                    });
+                }
+                *prev = row.clone();
+            }
+            None => {
+                last.insert(row.alert_id.clone(), row.clone());
+            }
+        }
+    }
+    out
+}
+
 /// `n` comma-separated placeholders.
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
+}
+
+impl ClickHouseStore {
+    /// A later line of an alert can carry another instant than the row on record: a correction
+    /// moved the condition, a late pause retracted it and it fired again at the moved
+    /// deadline, a ladder step was reached at another card. `alerts` (ordered by id) collapses
+    /// the two, but `alerts_by_region` is ordered by (region, fired_at, alert_id), so the
+    /// earlier row would stay beside the new one: history would show the alert twice and 绩效
+    /// would count it twice. For each such row this returns a **tombstone**: the earlier row
+    /// under its own key, with status `moved` and the new line's version, which `FINAL`
+    /// collapses the earlier row into; every reader of `alerts_by_region` leaves `moved`
+    /// rows out (`query::history`, `query::PERF_FILTERS`). The earlier row is read from
+    /// `alerts` for each row after an alert's first line (version ≥ 1), one query a batch.
+    async fn moved(&self, rows: &[AlertRow]) -> Result<Vec<AlertRow>, StoreError> {
+        let mut ids: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.version > 0)
+            .map(|r| r.alert_id.as_str())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        // `IN ?` with an array is refused by 18.16; a subquery set also uses the key.
+        let stored: Vec<AlertRow> = self
+            .client
+            .query(&self.sql(&format!(
+                "SELECT {} FROM {{db}}.alerts FINAL WHERE alert_id IN (SELECT arrayJoin(?))",
+                query::ALERT_COLUMNS
+            )))
+            .bind(ids)
+            .fetch_all()
+            .await
+            .map_err(map_err)?;
+        Ok(tombstones(stored, rows))
+    }
 }
 
 impl Store for ClickHouseStore {
@@ -988,11 +1057,22 @@ impl Store for ClickHouseStore {
     }
 
     /// Into `alerts` and its region-ordered copy `alerts_by_region`, concurrently (a retry
-    /// after a partial failure rewrites both, which collapses).
+    /// after a partial failure rewrites both, which collapses), with the tombstones of the
+    /// alerts the rows move ([`ClickHouseStore::moved`]).
     async fn insert_alerts(&self, rows: &[AlertRow]) -> Result<(), StoreError> {
+        let tombstones = self.moved(rows).await?;
+        let by_region: std::borrow::Cow<'_, [AlertRow]> = if tombstones.is_empty() {
+            rows.into()
+        } else {
+            rows.iter()
+                .cloned()
+                .chain(tombstones)
+                .collect::<Vec<_>>()
+                .into()
+        };
         let (a, b) = tokio::join!(
             self.insert_all("alerts", rows),
-            self.insert_all("alerts_by_region", rows)
+            self.insert_all("alerts_by_region", &by_region)
         );
         a.and(b)
     }
@@ -1481,7 +1561,48 @@ impl Store for ClickHouseStore {
 
 #[cfg(test)]
 mod tests {
-    use super::ChunkJoiner;
+    use super::{tombstones, AlertRow, ChunkJoiner, MOVED};
+
+    fn line(id: &str, status: &str, version: u8, fired_at: u32) -> AlertRow {
+        AlertRow {
+            alert_id: id.into(),
+            rule: "case.overdue".into(),
+            level: "yellow".into(),
+            status: status.into(),
+            version,
+            fired_at,
+            region: "430626".into(),
+            ..AlertRow::default()
+        }
+    }
+
+    #[test]
+    fn a_line_at_another_instant_leaves_a_tombstone_under_the_old_key() {
+        let stored = vec![line("a", "open", 0, 100), line("b", "open", 0, 100)];
+        let rows = [
+            // a: retracted where it stood, then fired again at the moved deadline.
+            line("a", "retracted", 2, 100),
+            line("a", "open", 3, 160),
+            // b: a state revision at its instant moves nothing.
+            line("b", "open", 1, 100),
+            // c: new, then revised at another instant within the batch.
+            line("c", "open", 0, 50),
+            line("c", "open", 3, 70),
+            // A re-delivered older line of a moves nothing.
+            line("a", "open", 0, 100),
+        ];
+        let got: Vec<(String, String, u8, u32)> = tombstones(stored, &rows)
+            .into_iter()
+            .map(|r| (r.alert_id, r.status, r.version, r.fired_at))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".into(), MOVED.into(), 3, 100),
+                ("c".into(), MOVED.into(), 3, 50)
+            ]
+        );
+    }
 
     /// `(chunk UInt32, data String)` rows in RowBinary.
     fn rows(rows: &[(u32, Vec<u8>)]) -> Vec<u8> {

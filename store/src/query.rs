@@ -133,6 +133,11 @@ impl<'a> Conditions<'a> {
 /// by month).
 pub(crate) const PERF_TIMES: [&str; 3] = ["completed_at", "fired_at", "at"];
 
+/// The status of a tombstone in ClickHouse's `alerts_by_region`: the earlier row of an alert
+/// whose later line carries another instant (`ClickHouseStore::moved`). Never an alert's own
+/// status; every reader leaves these rows out.
+pub(crate) const MOVED: &str = "moved";
+
 /// The columns of [`crate::rows::AlertRow`], in its field order.
 pub(crate) const ALERT_COLUMNS: &str = "alert_id, rule, level, status, version, fired_at, \
     center_id, region, department, window_id, staff_id, case_id, item_code, subject, message, \
@@ -154,6 +159,7 @@ pub(crate) fn history(
         c.sql.push(sql);
         c.params.extend(params);
     }
+    c.sql.push(format!("status != '{MOVED}'"));
     c.prefix("region", &q.region_prefix);
     c.period("fired_at", q.from, q.to);
     c.equals("center_id", &q.center);
@@ -252,11 +258,12 @@ pub(crate) const PERF_SUMS: [&[&str]; 3] = [
 
 /// The rows each table of [`perf`] counts at all (alerts: standing — neither retracted nor
 /// cleared, a warning whose case finished in time — not a ladder step, and not a finding about
-/// a feed rather than a person: `source.*`, `data.corrected`, `data.placeholder_staff`).
+/// a feed rather than a person: `source.*`, `data.corrected`, `data.placeholder_staff`; and
+/// not a tombstone, [`MOVED`]).
 pub(crate) const PERF_FILTERS: [Option<&str>; 3] = [
     None,
     Some(
-        "status NOT IN ('retracted', 'cleared') AND rule != 'discipline.ladder' \
+        "status NOT IN ('retracted', 'cleared', 'moved') AND rule != 'discipline.ladder' \
          AND rule NOT LIKE 'source.%' AND rule NOT IN ('data.corrected', 'data.placeholder_staff')",
     ),
     None,

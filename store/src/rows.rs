@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// when a warning's case finished in time, and open again when a ladder step, burst or count is
 /// reached again; `version` orders them so the store keeps the latest
 /// (ReplacingMergeTree).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
 pub struct AlertRow {
     /// Deterministic id (SPEC §7).
     pub alert_id: String,

@@ -64,6 +64,7 @@ macro_rules! conformance_tests {
             migrate_is_idempotent_and_the_self_test_reads_back,
             alerts_keep_the_highest_version_and_filter,
             alerts_follow_their_case_revised_and_cleared,
+            an_alert_moved_to_another_instant_is_one_alert_in_history_and_perf,
             live_alerts_are_recent_or_still_open,
             actions_come_oldest_first,
             notification_records_answer_by_alert,
@@ -204,6 +205,88 @@ pub async fn alerts_follow_their_case_revised_and_cleared(store: &impl Store, co
             .map(|c| (c.key.as_str(), c.warnings, c.yellows))
             .collect::<Vec<_>>(),
         [("BDC", 0, 1)]
+    );
+}
+
+/// A later line of an alert at another instant (a correction moved its deadline; a late pause
+/// retracted it and it fired again at the moved deadline) replaces the earlier one in every
+/// read: history lists the alert once, at its new instant, and 绩效 counts it once, whatever
+/// order of batches and re-deliveries.
+pub async fn an_alert_moved_to_another_instant_is_one_alert_in_history_and_perf(
+    store: &impl Store,
+    _: Counting,
+) {
+    store.migrate().await.expect("migrate");
+    let hour = 3_600;
+    let m1 = alert("m1", "430626", "open");
+    let m2 = alert("m2", "430626", "open");
+    store
+        .insert_alerts(&[m1.clone(), m2.clone()])
+        .await
+        .expect("fired");
+    // m1: retracted where it stood, then fired again an hour later, in one batch.
+    let m1_retracted = AlertRow {
+        status: "retracted".into(),
+        version: 2,
+        ..m1.clone()
+    };
+    let m1_again = AlertRow {
+        version: 3,
+        fired_at: T0 + hour,
+        ..m1.clone()
+    };
+    store
+        .insert_alerts(&[m1_retracted, m1_again.clone()])
+        .await
+        .expect("refired");
+    // m2: revised two hours later by a correction, then its first line re-delivered.
+    let m2_moved = AlertRow {
+        version: 3,
+        fired_at: T0 + 2 * hour,
+        message: "黄牌：办件已超过承诺时限（更正后）".into(),
+        ..m2.clone()
+    };
+    store
+        .insert_alerts(&[m2_moved.clone()])
+        .await
+        .expect("moved");
+    store.insert_alerts(&[m2]).await.expect("re-delivered");
+    let history = async |from: u32, to: u32| {
+        store
+            .history(&HistoryQuery {
+                region_prefix: "430626".into(),
+                from,
+                to,
+                ..HistoryQuery::default()
+            })
+            .await
+            .expect("history")
+    };
+    let all = history(0, 0).await;
+    assert_eq!(
+        all,
+        [m2_moved, m1_again],
+        "each alert once, as it now stands"
+    );
+    assert!(
+        history(0, T0 + hour / 2).await.is_empty(),
+        "nothing left at the instants the alerts moved away from"
+    );
+    let perf = store
+        .perf_counts(&PerfQuery {
+            region_prefix: "430626".into(),
+            from: T0 - 86_400,
+            to: T0 + 86_400,
+            by: Dimension::Department,
+        })
+        .await
+        .expect("perf");
+    assert_eq!(
+        perf.iter()
+            .map(|c| (c.key.as_str(), c.yellows))
+            .collect::<Vec<_>>(),
+        [("BDC", 2)],
+        "two cards, each counted once"
     );
 }
 
