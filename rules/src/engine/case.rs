@@ -876,6 +876,17 @@ impl Case {
         kept
     }
 
+    /// When the case's completion was reported (when it occurred, if it carries no report
+    /// time); [`NEVER`] while it is not completed. `source.not_live` asks whether another event
+    /// of the case was reported after it.
+    pub fn completion_report(&self) -> T32 {
+        match (self.completed, self.closed_reported) {
+            (false, _) => NEVER,
+            (true, NEVER) => self.closed_at,
+            (true, r) => r,
+        }
+    }
+
     /// When `hall.completed_without_acceptance` is judged: `sequence_grace_minutes` after the
     /// completion was reported (its `reported_at`, never before its `occurred_at`), or after it
     /// occurred when it carries no report time. The rule waits for its grace in report time.

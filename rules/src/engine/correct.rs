@@ -144,6 +144,10 @@ impl Engine {
         };
         let finding = self.correction_finding(slot, at, ev, withdrawn);
         self.rework(slot, ev, &corrected, change, out);
+        if recorded {
+            // Applied here rather than by `apply_case`: for `source.not_live`, as it does.
+            self.case_done_report = self.cases.get(slot).map_or(NEVER, Case::completion_report);
+        }
         if let Some(alert) = finding {
             self.stats.alerts += 1;
             out.push(alert);

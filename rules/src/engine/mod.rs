@@ -486,6 +486,9 @@ impl Engine {
             // A correcting case event is applied within the correction (the case is rebuilt
             // with it); a withdrawal, or a correction of another kind, goes on as usual.
             if self.correct(target, ev, out) {
+                // The correcting event is still a report of its feed (`source.*`) and an act
+                // of its staff member (`data.placeholder_staff`).
+                self.integrity(ev, Outcome::Applied, out);
                 self.ladder_pass(out, start);
                 return Ok(Outcome::Applied);
             }
@@ -853,11 +856,7 @@ impl Engine {
                     }
                 }
             }
-            let done = match (case.completed, case.closed_reported) {
-                (false, _) => NEVER,
-                (true, NEVER) => case.closed_at,
-                (true, r) => r,
-            };
+            let done = case.completion_report();
             (outcome, at_window, ended, accepted, done)
         };
         let (outcome, at_window, ended, accepted, done) = outcome;
@@ -1104,6 +1103,48 @@ mod tests {
             )
             .expect_err("unknown");
         assert_eq!(refused.code(), "unknown_event");
+    }
+
+    /// A correcting case event is a report of its feed and an act of its staff member like any
+    /// other: the 09:40 re-report of an acceptance ends the feed's silence since 09:10 (so
+    /// `source.silent` counts 60 office minutes from 09:40), and the placeholder account that
+    /// re-reported it is `data.placeholder_staff`.
+    #[test]
+    fn a_correcting_event_is_a_report_and_an_act() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let at = |s| parse_rfc3339(s).expect("t");
+        let mut e1 = ev(
+            "e1",
+            "2026-03-02T09:10:00+08:00",
+            "K1",
+            accepted(LimitOverrides::default()),
+        );
+        e1.source = Some(Cow::Borrowed("C0:approval"));
+        e1.reported_at = Some(at("2026-03-02T09:10:00+08:00"));
+        let mut e1v2 = Event {
+            event_id: Cow::Borrowed("e1v2"),
+            occurred_at: at("2026-03-02T09:05:00+08:00"),
+            reported_at: Some(at("2026-03-02T09:40:00+08:00")),
+            staff_id: Some(Cow::Borrowed("000000")),
+            ..e1.clone()
+        };
+        e1v2.supersedes = Some(Cow::Borrowed("e1"));
+        e.on_event(&e1, &mut out).expect("ok");
+        assert_eq!(e.on_event(&e1v2, &mut out), Ok(Outcome::Applied));
+        e.advance_to(at("2026-03-02T11:00:00+08:00"), &mut out);
+        let of = |rule| {
+            out.iter()
+                .filter(|a| a.rule == rule && a.status != AlertStatus::Retracted)
+                .collect::<Vec<_>>()
+        };
+        let silent = of(crate::alert::Rule::SourceSilent);
+        assert_eq!(silent.len(), 1, "{out:?}");
+        assert_eq!(silent[0].subject["since"], "2026-03-02T09:40:00+08:00");
+        assert_eq!(silent[0].fired_at, at("2026-03-02T10:40:00+08:00"));
+        let placeholder = of(crate::alert::Rule::PlaceholderStaff);
+        assert_eq!(placeholder.len(), 1, "{out:?}");
+        assert_eq!(placeholder[0].subject["staff_id"], "000000");
     }
 
     /// With `case_history = false` nothing is kept, and a correction of an applied event is
