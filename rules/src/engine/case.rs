@@ -224,6 +224,11 @@ pub struct Rare {
     /// D (`data.deadline_mismatch`), to rebuild that alert.
     #[serde(default)]
     pub source_deadline: Option<u32>,
+    /// Versions applied before the version they supersede arrived (a feed's batches out of
+    /// order): (duplicate-filter hash of the superseded id, of the superseding event). The older
+    /// version, when it comes, is kept as superseded and judged (`data.corrected`).
+    #[serde(default)]
+    pub unseen: Vec<(u64, u64)>,
 }
 
 /// One case's state.
