@@ -272,6 +272,10 @@ fn integrity_manipulations_are_detected_exactly_on_three_seeds() {
                 .count()
         };
         let (warning, yellow) = (corrected("warning"), corrected("yellow"));
+        println!(
+            "seed {seed}: {} corrected acceptances: {warning} data.corrected warnings, {yellow} yellow, the rest within the grace",
+            run.corrections
+        );
         assert!(
             warning > 0 && yellow > 0 && run.corrections > warning + yellow,
             "seed {seed}: {} corrections, {warning} warnings, {yellow} yellow",
