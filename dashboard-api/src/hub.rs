@@ -178,9 +178,11 @@ impl AlertEntry {
     /// A later change from the engine: the alert with its case's new state (the lifecycle an
     /// inspector gave it stays), retracted (closed whatever an inspector had done) or cleared
     /// (closed if still active, with the trail entry 系统自动解除). False for a copy that is
-    /// not newer than what the hub holds (a re-delivery, a replay).
+    /// not newer than what the hub holds (a re-delivery, a replay). Of two copies of equal rank
+    /// the later wins, as in the stores (an upsert keeps the later of equal versions): an alert
+    /// changed more than 250 times (its revision saturated at 255) ends as its last line says.
     fn engine_change(&mut self, doc: AlertDoc) -> bool {
-        if doc.rank() <= self.doc.rank() {
+        if doc.rank() < self.doc.rank() || doc == self.doc {
             return false;
         }
         self.doc = doc;
@@ -1026,5 +1028,54 @@ impl Book {
         };
         deltas.push(window_change(&entry));
         self.windows.insert(entry.doc.window_id.clone(), entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(status: AlertStatus, revision: u8) -> AlertDoc {
+        AlertDoc {
+            alert_id: "a1".into(),
+            rule: "discipline.ladder".into(),
+            level: Level::Warning,
+            status,
+            fired_at: Instant(1_772_413_200),
+            cleared_at: None,
+            revision,
+            center_id: "C0".into(),
+            region: "430626".into(),
+            department: None,
+            window_id: None,
+            staff_id: Some("S1".into()),
+            case_id: None,
+            item_code: None,
+            subject: Value::Null,
+            message: String::new(),
+            evidence: Value::Null,
+        }
+    }
+
+    /// A ladder step flipped by more than 250 cards taken back and given again has its
+    /// revision saturated at 255: of two copies of equal revision the later is what stands,
+    /// as in the stores (the hub held the first, and the API showed an alert the store had
+    /// retracted); an older copy, or the same copy again, changes nothing.
+    #[test]
+    fn of_copies_of_equal_revision_the_later_stands_as_in_the_stores() {
+        let hub = Hub::new(16);
+        let state = |hub: &Hub| {
+            let book = hub.read();
+            (book.alerts["a1"].doc.status, book.seq)
+        };
+        hub.apply(Input::Alert(copy(AlertStatus::Open, 255)));
+        hub.apply(Input::Alert(copy(AlertStatus::Retracted, 255)));
+        let (status, seq) = state(&hub);
+        assert_eq!(status, AlertStatus::Retracted);
+        hub.apply(Input::Alert(copy(AlertStatus::Retracted, 255)));
+        hub.apply(Input::Alert(copy(AlertStatus::Open, 3)));
+        assert_eq!(state(&hub), (AlertStatus::Retracted, seq), "nothing newer");
+        hub.apply(Input::Alert(copy(AlertStatus::Open, 255)));
+        assert_eq!(state(&hub).0, AlertStatus::Open);
     }
 }

@@ -12,10 +12,12 @@
 //! Every event names its feed (`source`): `<centre>:qms` for the queue and attendance,
 //! `<centre>:approval` for cases, fees, complaints and ratings. The data-integrity
 //! manipulations (source-formats.md §7) are injected too: the bridge's backdated 挂起, stages
-//! invented at the completion time, placeholder accounts, the first centre's approval feed
-//! silent for an afternoon of the second working day, and one department of the first centre
-//! whose cases reach jiancha only once completed (its own feed, `<centre>:D03-bridge`). Events
-//! reported late are delivered in report order, as a feed sends them.
+//! invented at the completion time, placeholder accounts, acceptances re-reported with another
+//! time (a new version of the 受理 row, `supersedes` naming the first), the first centre's
+//! approval feed silent for an afternoon of the second working day, and one department of the
+//! first centre whose cases reach jiancha only once completed (its own feed,
+//! `<centre>:D03-bridge`). Events reported late are delivered in report order, as a feed sends
+//! them.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -74,9 +76,14 @@ pub struct Rates {
     /// Promised cases whose acceptance carries a `source_deadline` one day earlier than the
     /// official D (the source's clock was set back).
     pub deadline_mismatch: u64,
+    /// Promised cases (a limit of 4 days or more) whose 受理 row is re-reported with another
+    /// time, before the case is finished: a third within the 24-hour grace (nothing to see), a
+    /// third two working days later moved by minutes (`data.corrected` warning), a third moved
+    /// to the next working day (yellow). The case runs on the corrected time.
+    pub corrected_acceptance: u64,
     /// The first eligible cases carry one of each case-level manipulation (backdated 挂起 on a
-    /// short limit, invented stages, a placeholder acceptance, a wrong source deadline), so a
-    /// demo shows every finding within its first days.
+    /// short limit, invented stages, a placeholder acceptance, a wrong source deadline, an
+    /// acceptance moved to the next day), so a demo shows every finding within its first days.
     pub showcase: bool,
     /// The first centre's approval feed sends nothing from 13:30 to 16:27 of the second working
     /// day (then everything held, in three minutes).
@@ -107,6 +114,7 @@ impl Default for Rates {
             fabricated_stages: 3,
             placeholder_staff: 3,
             deadline_mismatch: 3,
+            corrected_acceptance: 5,
             showcase: true,
             silent_afternoon: true,
             after_completion_feed: true,
@@ -131,6 +139,42 @@ type Step = (Instant, &'static str, String, Option<String>);
 
 /// The department (index) of the first centre whose feed reports only after completion.
 const BRIDGE_DEPARTMENT: usize = 2;
+
+/// How a re-reported 受理 row changes the acceptance ([`Rates::corrected_acceptance`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fix {
+    /// Within the grace: the time moved minutes later, re-reported within hours (no finding).
+    Prompt,
+    /// After the grace: moved a little earlier (towards the submission), re-reported two
+    /// working days later (`data.corrected` warning; that report is 迟报 too).
+    Late,
+    /// After the grace: moved to the next working day (a day or more later, so the clock starts
+    /// a day late), re-reported minutes after the new time (`data.corrected` yellow).
+    Redated,
+}
+
+impl Fix {
+    /// The `data.corrected` level the correction must raise (none within the grace).
+    fn level(self) -> Option<&'static str> {
+        match self {
+            Fix::Prompt => None,
+            Fix::Late => Some("warning"),
+            Fix::Redated => Some("yellow"),
+        }
+    }
+
+    /// The working day after the (corrected) start day the case finishes on, given the one
+    /// drawn (`k`) and the last one before the deadline day D (`room`): after the correction is
+    /// reported; a redated case on D itself, so its 预警 stands and no 黄牌 — by the time
+    /// first reported, D was the day before and the case is late.
+    fn finish_day(self, k: u32, room: u32) -> u32 {
+        match self {
+            Fix::Prompt => k.max(1).min(room),
+            Fix::Late => k.max(3).min(room),
+            Fix::Redated => room + 1,
+        }
+    }
+}
 
 /// How an event is sent: its report time and position in the stream.
 #[derive(Clone, Copy)]
@@ -159,10 +203,13 @@ pub struct Simulator {
     /// The day of the silent afternoon, when it is on.
     silent: Option<Day>,
     /// Showcase manipulations still to place: backdated 挂起, invented stages, placeholder,
-    /// source deadline.
-    showcase: [bool; 4],
+    /// source deadline, acceptance moved to the next day.
+    showcase: [bool; 5],
     /// The case whose acceptance carries a wrong `source_deadline` (being queued).
     mismatch_case: Option<String>,
+    /// The case whose acceptance is re-reported (being queued), and the `data.corrected` level
+    /// that must follow.
+    corrected_case: Option<(String, Option<&'static str>)>,
 }
 
 fn at(day: Day, minute: u32) -> Instant {
@@ -188,8 +235,9 @@ impl Simulator {
             truth: Truth::default(),
             working_days_seen: 0,
             silent: None,
-            showcase: [showcase; 4],
+            showcase: [showcase; 5],
             mismatch_case: None,
+            corrected_case: None,
         }
     }
 
@@ -518,6 +566,8 @@ impl Simulator {
         let region = self.world.centres[c].region.clone();
         let source = format!("{}:{feed}", self.world.centres[c].center_id);
         let mut sent = Vec::with_capacity(steps.len());
+        // The case's acceptance so far: a second one is a new version of its row.
+        let mut acceptance: Option<(String, Instant)> = None;
         for (i, (t, kind, extra, staff)) in steps.into_iter().enumerate() {
             let staff = staff.unwrap_or_else(|| default_staff.clone());
             let item_field = if matches!(kind, "case.submitted" | "case.accepted") {
@@ -530,14 +580,25 @@ impl Simulator {
             } else {
                 format!(r#","window_id":"{wid}""#)
             };
+            let superseded = acceptance.take().filter(|_| kind == "case.accepted");
+            let supersedes = superseded
+                .as_ref()
+                .map(|(id, _)| format!(r#","supersedes":"{id}""#))
+                .unwrap_or_default();
             let extra = format!(
-                r#","case_id":"{case_id}","department":"{dept}","staff_id":"{staff}"{window}{item_field}{extra}"#
+                r#","case_id":"{case_id}","department":"{dept}","staff_id":"{staff}"{window}{item_field}{extra}{supersedes}"#
             );
             let send = sends.get(i).copied().unwrap_or(Send::Live);
             let (id, reported, _, delivered) = self.emit_on(t, c, kind, &extra, feed, send);
+            if kind == "case.accepted" {
+                acceptance = Some((id.clone(), reported));
+            }
             if !delivered {
                 sent.push((id, reported));
                 continue;
+            }
+            if let Some((original, was)) = superseded {
+                self.corrected(case_id, &original, was, reported);
             }
             self.truth
                 .case_event(&region, &source, case_id, kind, t, reported);
@@ -569,6 +630,62 @@ impl Simulator {
             sent.push((id, reported));
         }
         sent
+    }
+
+    /// A re-reported acceptance of `case_id` (reported at `now`) superseded `original`
+    /// (reported at `was`): `data.corrected` at the level the injection set, at `now`.
+    fn corrected(&mut self, case_id: &str, original: &str, was: Instant, now: Instant) {
+        let Some((_, level)) = self.corrected_case.take().filter(|c| c.0 == case_id) else {
+            return;
+        };
+        // The injection's intent, checked against the rule's terms (SPEC §6: more than
+        // `correction_grace_hours` = 24 after the original's report).
+        debug_assert_eq!(level.is_some(), now.0 - was.0 > 24 * 3600, "{case_id}");
+        if let Some(level) = level {
+            self.truth.expect(
+                "data.corrected",
+                level,
+                subject(&[("event_id", original.to_string())]),
+                now,
+                "corrected_acceptance",
+                None,
+            );
+        }
+    }
+
+    /// The corrected acceptance of a case of centre `c` submitted at `submitted` on `day` and
+    /// first reported accepted at `accepted`, and when the new version of the row is reported
+    /// (see [`Fix`]).
+    fn corrected_acceptance(
+        &mut self,
+        fix: Fix,
+        (c, day): (usize, Day),
+        submitted: Instant,
+        accepted: Instant,
+    ) -> (Instant, Instant) {
+        match fix {
+            Fix::Prompt => {
+                let t = accepted.plus_secs(self.between(5 * 60, 60 * 60));
+                (t, t.plus_secs(self.between(10 * 60, 3 * 3600)))
+            }
+            Fix::Late => {
+                let t = submitted.plus_secs(self.between(10, accepted.0 - submitted.0));
+                let reported = at(self.cal.add_working_days(day, 2), self.minute_in(540, 690));
+                (t, reported)
+            }
+            Fix::Redated => {
+                // The next working day, and a day after the first row was reported (which the
+                // silent afternoon may have held back): the grace is counted from that report.
+                let next = self.cal.add_working_days(day, 1);
+                let days = i64::from(next.0 - day.0);
+                let first_report = self.held(c, "approval", accepted.plus_secs(20));
+                let t = accepted
+                    .plus_secs(days * 86_400)
+                    .max(first_report.plus_secs(86_400))
+                    .plus_secs(self.between(60, 3600));
+                (t, t.plus_secs(self.between(60, 300)))
+            }
+        }
     }
 
     /// One visitor: ticket, call, submission, acceptance, fee, stages, completion, rating,
@@ -668,6 +785,8 @@ impl Simulator {
         let fabricate = promised && hit(r.fabricated_stages);
         let placeholder = hit(r.placeholder_staff);
         let mismatch = promised && item.promised > 0 && hit(r.deadline_mismatch);
+        let long_limit = promised && item.promised >= 4;
+        let corrected = long_limit && hit(r.corrected_acceptance);
         let injected = overdue
             || back_office
             || missing
@@ -676,20 +795,26 @@ impl Simulator {
             || retro
             || fabricate
             || placeholder
-            || mismatch;
+            || mismatch
+            || corrected;
         // The showcase: the first eligible cases of the period, one manipulation each (a
         // backdated 挂起 needs a limit short enough to run out within days).
-        let mut show = [false; 4];
+        let mut show = [false; 5];
         if !injected && !bridge && !item.instant {
             let short = !item.natural && item.promised <= 2;
-            let eligible = [short, true, true, item.promised > 0];
-            if let Some(i) = (0..4).find(|&i| self.showcase[i] && eligible[i]) {
+            let eligible = [short, true, true, item.promised > 0, long_limit];
+            if let Some(i) = (0..5).find(|&i| self.showcase[i] && eligible[i]) {
                 self.showcase[i] = false;
                 show[i] = true;
             }
         }
         let (retro, fabricate) = (retro || show[0], fabricate || show[1]);
         let (placeholder, mismatch) = (placeholder || show[2], mismatch || show[3]);
+        let fix = match (corrected, show[4]) {
+            (_, true) => Some(Fix::Redated),
+            (true, _) => Some([Fix::Prompt, Fix::Late, Fix::Redated][self.rng.below(3) as usize]),
+            _ => None,
+        };
 
         // Checking the papers with the applicant takes a while: the window shows 服务中 from
         // the call until the application is submitted (the engine's first outcome of a
@@ -718,6 +843,17 @@ impl Simulator {
         if mismatch {
             self.mismatch_case = Some(case_id.clone());
         }
+        // A re-reported acceptance: the new version of the row (sent when the feed sends it),
+        // and the case runs from the corrected time.
+        let mut sends: Vec<Send> = Vec::new();
+        let correction = fix.map(|f| {
+            let (t, reported) = self.corrected_acceptance(f, (c, day), submitted, accepted);
+            let row = steps[1].2.clone();
+            steps.push((t, "case.accepted", row, None));
+            sends = vec![Send::Live, Send::Live, Send::At(reported)];
+            self.corrected_case = Some((case_id.clone(), f.level()));
+            (t, f)
+        });
         if outside {
             self.truth.expect(
                 "hall.accepted_outside_hall",
@@ -761,7 +897,9 @@ impl Simulator {
             cur = t;
         }
 
-        let mut sends: Vec<Send> = Vec::new();
+        if let Some((t, _)) = correction {
+            cur = cur.max(t);
+        }
         let completed = if item.instant {
             cur.plus_secs(self.between(2 * 60, 8 * 60))
         } else if fabricate {
@@ -805,7 +943,7 @@ impl Simulator {
             );
             done
         } else {
-            let start = day;
+            let start = correction.map_or(day, |(t, _)| t.day());
             let deadline = if item.natural {
                 self.cal.add_natural_days(start, item.promised)
             } else {
@@ -814,6 +952,9 @@ impl Simulator {
             let room = self.cal.working_days_between(start, deadline).max(1) - 1;
             let mut k = (self.rng.below(u64::from(room) + 1))
                 .min(self.rng.below(u64::from(room) + 1)) as u32;
+            if let Some((_, fix)) = correction {
+                k = fix.finish_day(k, room);
+            }
             if missing {
                 // With no stage recorded, the first stage's limit runs until completion.
                 k = k.min(item.stage_days.map_or(u32::MAX, |s| s[0]));
@@ -853,6 +994,18 @@ impl Simulator {
                         );
                     }
                 }
+            }
+            if let Some((_, Fix::Redated)) = correction {
+                // Finished on D of the corrected clock: its 预警, at 00:00 of D. By the time first
+                // reported, D was the day before: a 黄牌 the correction disproves.
+                self.truth.expect(
+                    "case.overdue",
+                    "warning",
+                    subject(&[("case_id", case_id.clone())]),
+                    deadline.start(),
+                    "corrected_acceptance",
+                    None,
+                );
             }
             if overdue || retro {
                 let late = self.cal.add_working_days(deadline, 1);

@@ -5,9 +5,12 @@
 //! record after the live run — every correction applied as it came, retractions included — are
 //! the alerts of a replay of the corrected stream: the stream in which each superseded or
 //! withdrawn event never happened and each correcting event did, where it arrived. Also across
-//! a restart: the engine is snapshotted and restored halfway through.
+//! a restart: the engine is snapshotted and restored halfway through. The simulated stream
+//! carries corrections of its own (re-reported acceptances): the corrected stream leaves out
+//! what they supersede too, and the random corrections leave those superseded events alone (a
+//! chain has one head).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 mod common;
 use common::{run, stream, Stream};
@@ -145,10 +148,23 @@ fn corrected(s: &Stream, seed: u64) -> Corrected {
         withdrawn: 0,
         chained: 0,
     };
+    let field = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    // What the simulator's own corrections supersede.
+    let superseded_by_stream: HashSet<String> = s
+        .lines
+        .iter()
+        .filter_map(|(_, l)| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            Some(field(&v, "supersedes")).filter(|id| !id.is_empty())
+        })
+        .collect();
     let correctable = |v: &Value| {
         let k = v["kind"].as_str().unwrap_or_default();
-        k.starts_with("case.") || (k == "fee.charged" && v.get("case_id").is_some())
+        let case_event =
+            k.starts_with("case.") || (k == "fee.charged" && v.get("case_id").is_some());
+        case_event && !superseded_by_stream.contains(&field(v, "event_id"))
     };
+    let mut slot_of: HashMap<String, usize> = HashMap::new();
     let n = s.lines.len();
     // Corrections and what they replace, in live order: (live slot, replaces slot or None).
     let mut order: Vec<(usize, Option<usize>)> = Vec::new();
@@ -157,7 +173,12 @@ fn corrected(s: &Stream, seed: u64) -> Corrected {
         let slot = live.len();
         live.push((*t, v.clone()));
         keep.push(true);
-        order.push((slot, None));
+        slot_of.insert(field(&v, "event_id"), slot);
+        let replaces = slot_of.get(&field(&v, "supersedes")).copied();
+        if let Some(original) = replaces {
+            keep[original] = false;
+        }
+        order.push((slot, replaces));
         if correctable(&v) && rng.below(12) == 0 {
             // Up to two days of stream later (the simulated hall sends ~1,000 events a day).
             pending.push((i + 1 + rng.below(2_000) as usize, slot));

@@ -22,6 +22,8 @@ struct Run {
     /// Alerts on record at the end (retracted ones removed), by key.
     raised: HashMap<Key, Alert>,
     events: usize,
+    /// Events that supersede another (re-reported rows).
+    corrections: usize,
 }
 
 fn run(profile: &Profile, rates: Rates, seed: u64, start: Day, days: u32) -> Run {
@@ -35,6 +37,7 @@ fn run(profile: &Profile, rates: Rates, seed: u64, start: Day, days: u32) -> Run
     let mut out = Vec::new();
     let mut raised: HashMap<Key, Alert> = HashMap::new();
     let mut events = 0;
+    let mut corrections = 0;
     let mut take = |out: &mut Vec<Alert>| {
         for a in out.drain(..) {
             let k = key(
@@ -52,6 +55,7 @@ fn run(profile: &Profile, rates: Rates, seed: u64, start: Day, days: u32) -> Run
     for (_, line) in sim.by_ref() {
         events += 1;
         let ev = decode_str(&line, &opts).unwrap_or_else(|e| panic!("{e}: {line}"));
+        corrections += usize::from(ev.supersedes.is_some());
         engine
             .on_event(&ev, &mut out)
             .unwrap_or_else(|e| panic!("{e}: {line}"));
@@ -63,6 +67,7 @@ fn run(profile: &Profile, rates: Rates, seed: u64, start: Day, days: u32) -> Run
         expected: sim.truth(),
         raised,
         events,
+        corrections,
     }
 }
 
@@ -166,6 +171,7 @@ fn a_county_hall_over_national_day_is_supervised_with_perfect_precision_and_reca
         "fabricated_stages",
         "placeholder_staff",
         "deadline_mismatch",
+        "corrected_acceptance",
         "source_silent",
         "after_completion_feed",
         "late_feed",
@@ -220,8 +226,9 @@ fn a_city_of_seven_centres_is_supervised_exactly_too() {
 }
 
 /// The data-integrity manipulations (issue 21: the bridge's backdated 挂起, invented stages,
-/// placeholder accounts, a feed silent for an afternoon, a feed that reports only after
-/// completion) on three seeds: every finding of the six rules, and nothing else, on record.
+/// placeholder accounts, acceptances re-reported with another time, a feed silent for an
+/// afternoon, a feed that reports only after completion) on three seeds: every finding of the
+/// seven rules, and nothing else, on record.
 #[test]
 fn integrity_manipulations_are_detected_exactly_on_three_seeds() {
     let r = Rates::default();
@@ -231,9 +238,11 @@ fn integrity_manipulations_are_detected_exactly_on_three_seeds() {
         fabricated_stages: r.fabricated_stages * 5,
         placeholder_staff: r.placeholder_staff * 5,
         deadline_mismatch: r.deadline_mismatch * 5,
+        corrected_acceptance: r.corrected_acceptance * 5,
         ..r
     };
     let rules = [
+        "data.corrected",
         "data.deadline_mismatch",
         "hall.retroactive_pause",
         "hall.stage_fabricated",
@@ -255,6 +264,23 @@ fn integrity_manipulations_are_detected_exactly_on_three_seeds() {
                 "seed {seed}: {rule} precision or recall below 1"
             );
         }
+        // Both levels of data.corrected, and corrections within the grace that raise nothing.
+        let corrected = |level: &str| {
+            run.expected
+                .iter()
+                .filter(|e| e.rule == "data.corrected" && e.level == level)
+                .count()
+        };
+        let (warning, yellow) = (corrected("warning"), corrected("yellow"));
+        println!(
+            "seed {seed}: {} corrected acceptances: {warning} data.corrected warnings, {yellow} yellow, the rest within the grace",
+            run.corrections
+        );
+        assert!(
+            warning > 0 && yellow > 0 && run.corrections > warning + yellow,
+            "seed {seed}: {} corrections, {warning} warnings, {yellow} yellow",
+            run.corrections
+        );
         let silent = run
             .expected
             .iter()
@@ -277,6 +303,7 @@ fn the_demo_stream_shows_every_integrity_finding_in_its_first_week() {
         let run = run(&Profile::hall(), Rates::default(), seed, start, 7);
         let perfect = report(&format!("demo hall, seed {seed}, {start} + 7 days"), &run);
         for rule in [
+            "data.corrected",
             "data.deadline_mismatch",
             "hall.retroactive_pause",
             "hall.stage_fabricated",

@@ -224,6 +224,11 @@ pub struct Rare {
     /// D (`data.deadline_mismatch`), to rebuild that alert.
     #[serde(default)]
     pub source_deadline: Option<u32>,
+    /// Versions applied before the version they supersede arrived (a feed's batches out of
+    /// order): (duplicate-filter hash of the superseded id, of the superseding event). The older
+    /// version, when it comes, is kept as superseded and judged (`data.corrected`).
+    #[serde(default)]
+    pub unseen: Vec<(u64, u64)>,
 }
 
 /// One case's state.
@@ -874,6 +879,17 @@ impl Case {
         }
         kept.items[..kept.len].sort_unstable();
         kept
+    }
+
+    /// When the case's completion was reported (when it occurred, if it carries no report
+    /// time); [`NEVER`] while it is not completed. `source.not_live` asks whether another event
+    /// of the case was reported after it.
+    pub fn completion_report(&self) -> T32 {
+        match (self.completed, self.closed_reported) {
+            (false, _) => NEVER,
+            (true, NEVER) => self.closed_at,
+            (true, r) => r,
+        }
     }
 
     /// When `hall.completed_without_acceptance` is judged: `sequence_grace_minutes` after the

@@ -142,8 +142,18 @@ impl Engine {
                 }
             }
         };
-        let finding = self.correction_finding(slot, at, ev, withdrawn);
+        let original = self.original(slot, at);
+        let finding = original
+            .as_ref()
+            .and_then(|o| self.correction_finding(o, ev, withdrawn));
         self.rework(slot, ev, &corrected, change, out);
+        if let Some(original) = &original {
+            self.undo_act(original, ev, &corrected, out);
+        }
+        if recorded {
+            // Applied here rather than by `apply_case`: for `source.not_live`, as it does.
+            self.case_done_report = self.cases.get(slot).map_or(NEVER, Case::completion_report);
+        }
         if let Some(alert) = finding {
             self.stats.alerts += 1;
             out.push(alert);
@@ -151,24 +161,129 @@ impl Engine {
         recorded
     }
 
-    /// `data.corrected` (SPEC §6): the correction `ev` of the entry at `at` came more than
+    /// The duplicate-filter hash of the event `ev` supersedes when it was never seen (then `ev`
+    /// is applied as a new event: SPEC §3).
+    pub(super) fn unseen_target(&self, ev: &Event<'_>) -> Option<u64> {
+        let s = ev.supersedes.as_deref()?;
+        if matches!(ev.body, Body::EventWithdrawn { .. }) || !self.policy.case_history {
+            return None;
+        }
+        let hash = Dedup::hash(&ev.region, ev.source.as_deref().unwrap_or(""), s);
+        (!self.dedup.contains(hash)).then_some(hash.0)
+    }
+
+    /// `ev` (hash `id`) of `case` is the older version of a row whose newer version was applied
+    /// first: the case's slot and the newer version's hash.
+    pub(super) fn newer_version(
+        &self,
+        id: u64,
+        case: Option<(&str, super::table::KeyHash)>,
+    ) -> Option<(u32, u64)> {
+        let (case_id, h) = case?;
+        let slot = self.cases.find_hashed(h, case_id, self.region)?;
+        let rare = self.cases.get(slot)?.rare()?;
+        let (_, newer) = rare.unseen.iter().find(|u| u.0 == id)?;
+        Some((slot, *newer))
+    }
+
+    /// The event (hash `id`) of `case` superseded the event (hash `target`) never seen: kept,
+    /// so that the older version, if it comes, is recognised.
+    pub(super) fn note_unseen(&mut self, case: Option<&str>, (target, id): (u64, u64)) {
+        let Some(slot) = case.and_then(|c| self.cases.find(c, self.region)) else {
+            return;
+        };
+        if let Some(case) = self.cases.get_mut(slot) {
+            case.rare_mut().unseen.push((target, id));
+        }
+    }
+
+    /// The older version `ev` (hash `id`) of a row arrives after the newer one (hash `newer`)
+    /// that supersedes it: what is on record is what in-order delivery gives — the case stays
+    /// as the newer version made it, `ev` enters its history as superseded, and the correction
+    /// is judged (`data.corrected`) as it would have been.
+    pub(super) fn late_version(
+        &mut self,
+        slot: u32,
+        ev: &Event<'_>,
+        (id, newer): (u64, u64),
+        out: &mut Vec<Alert>,
+    ) {
+        let clock = self.clock;
+        let Engine { cases, symbols, .. } = self;
+        let Some(case) = cases.get_mut(slot) else {
+            return;
+        };
+        case.rare_mut().unseen.retain(|u| u.0 != id);
+        case.history.record(ev, id, clock, symbols);
+        if let Some((at, _)) = case.history.find(id) {
+            case.history.set_state(at, state::SUPERSEDED);
+        }
+        self.case_done_report = case.completion_report();
+        let correction = case
+            .history
+            .find(newer)
+            .and_then(|(at, _)| self.original(slot, at));
+        if let Some(alert) = correction.and_then(|c| self.correction_finding(ev, &c, false)) {
+            self.stats.alerts += 1;
+            out.push(alert);
+        }
+    }
+
+    /// The event of the history entry at `at` of the case at `slot`.
+    fn original(&self, slot: u32, at: usize) -> Option<Event<'static>> {
+        let case = self.cases.get(slot)?;
+        let region = self.symbols.get(case.who.region)?;
+        let entry = case
+            .history
+            .entry_at(at, region, case.id.as_str(), &self.symbols)?;
+        Some(into_owned(entry.event))
+    }
+
+    /// A placeholder's act corrected by `ev`: `data.placeholder_staff` follows the acts left.
+    fn undo_act(
+        &mut self,
+        original: &Event<'_>,
+        ev: &Event<'_>,
+        corrected: &str,
+        out: &mut Vec<Alert>,
+    ) {
+        let start = out.len();
+        let Engine {
+            policy,
+            placeholders,
+            cases,
+            symbols,
+            region,
+            ..
+        } = self;
+        let region_name = symbols.owned(*region).unwrap_or_default();
+        let event_of = |case_id: &str, id: u64| {
+            let slot = cases.find(case_id, *region)?;
+            let history = &cases.get(slot)?.history;
+            let (at, _) = history.find(id)?;
+            let entry = history.entry_at(at, &region_name, case_id, symbols)?;
+            Some(into_owned(entry.event))
+        };
+        placeholders.undo(policy, (original, ev, corrected), event_of, out);
+        for alert in &out[start..] {
+            match alert.status {
+                AlertStatus::Retracted => self.stats.retractions += 1,
+                _ => self.stats.alerts += 1,
+            }
+        }
+    }
+
+    /// `data.corrected` (SPEC §6): the correction `ev` of `original` came more than
     /// `correction_grace_hours` after the original was reported. Yellow when a 受理, 办结 or
     /// 特别程序 time moves by a day or more, or an acceptance or completion is withdrawn.
     fn correction_finding(
         &self,
-        slot: u32,
-        at: usize,
+        original: &Event<'_>,
         ev: &Event<'_>,
         withdrawn: bool,
     ) -> Option<Alert> {
-        let case = self.cases.get(slot)?;
-        let region = self.symbols.get(case.who.region)?;
-        let original = case
-            .history
-            .entry_at(at, region, case.id.as_str(), &self.symbols)?
-            .event;
         let reported = |e: &Event<'_>| e.reported_at.or(e.received_at).unwrap_or(e.occurred_at);
-        let (was, now) = (reported(&original), reported(ev));
+        let (was, now) = (reported(original), reported(ev));
         let grace = self.policy.correction_grace_hours;
         if now.0 - was.0 <= i64::from(grace) * 3600 {
             return None;
@@ -184,7 +299,7 @@ impl Engine {
             None => matches!(kind, Kind::CaseAccepted | Kind::CaseCompleted),
         };
         Some(explain::data_corrected(
-            &original,
+            original,
             ev,
             (was, now),
             grace,

@@ -548,6 +548,8 @@ fn retroactive(
 /// `data.placeholder_staff` for an acceptance or stage by a placeholder account: nobody is
 /// accountable for it. Kept per (region, staff id, source, day of `occurred_at`): the alert is
 /// the day's earliest report; a report arriving later but made earlier moves it (a new firing).
+/// Every act is kept (its event's hash, report and case), so that a correction of the act on
+/// record moves the alert to the next earliest, or retracts it when none is left.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Placeholders {
     /// (region, staff id, source, day) → the firing on record.
@@ -557,79 +559,160 @@ pub struct Placeholders {
 /// The firing on record for one placeholder, source and day.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Mark {
-    /// Report time of the earliest act (the alert's `fired_at`).
+    /// Report time of the earliest act (the alert's `fired_at`); [`NEVER`]: retracted.
     at: T32,
     revision: u8,
+    /// Every act standing: (event hash, report time, case id), in arrival order.
+    acts: Vec<(u64, T32, String)>,
 }
 
+/// The key of a placeholder act, and the pattern its staff id matched.
+type ActKey = ((String, String, String, u32), String);
+
 impl Placeholders {
-    /// Judge an applied `case.accepted` or `case.stage`; an alert to emit, if any.
+    fn key(policy: &crate::Policy, ev: &Event<'_>) -> Option<ActKey> {
+        let staff = ev.staff_id.as_deref()?;
+        let pattern = policy.placeholder_pattern(staff)?;
+        let key = (
+            ev.region.to_string(),
+            staff.to_string(),
+            ev.source.as_deref().unwrap_or("").to_string(),
+            ev.occurred_at.day().0,
+        );
+        Some((key, pattern.to_string()))
+    }
+
+    /// Judge an applied `case.accepted` or `case.stage` (its id hashed: `id`); an alert to
+    /// emit, if any.
     pub(super) fn on_act(
         &mut self,
         policy: &crate::Policy,
         ev: &Event<'_>,
+        id: u64,
         now: Instant,
     ) -> Option<Alert> {
-        let staff = ev.staff_id.as_deref()?;
-        let pattern = policy.placeholder_pattern(staff)?;
-        let source = ev.source.as_deref().unwrap_or("");
-        let day = ev.occurred_at.day();
+        let (key, pattern) = Self::key(policy, ev)?;
         let at = t32(report_time(ev));
         // Forget days older than the retention of finished cases: late acts of them are not
         // expected (docs/RULES.md, "Order").
         let keep = policy.closed_case_retention_days + 1;
         let floor = now.day().0.saturating_sub(keep);
         self.marks.retain(|k, _| k.3 >= floor);
-        let key = (
-            ev.region.to_string(),
-            staff.to_string(),
-            source.to_string(),
-            day.0,
-        );
-        let revision = match self.marks.get(&key) {
-            Some(m) if m.at <= at => return None,
-            Some(m) => explain::revision::fired_after(m.revision),
-            None => 0,
-        };
-        self.marks.insert(key, Mark { at, revision });
-        let what = match ev.body {
-            crate::event::Body::CaseStage { stage, .. } => {
-                format!("审批环节（{}）", stage.as_str())
-            }
-            _ => "受理".to_string(),
-        };
-        let case = ev.case_id.as_deref().unwrap_or("");
-        let message = format!(
-            "预警：办件 {case} 的{what}由占位账号 {staff} 办理（来源 {}，{day}），无法追溯到具体责任人",
-            if source.is_empty() { "未注明" } else { source }
-        );
-        let evidence = json!({
-            "staff_id": staff,
-            "matched": pattern,
-            "placeholder_staff": policy.placeholder_staff,
-            "source": source,
-            "date": day,
-            "event_id": ev.event_id,
-            "kind": ev.body.kind().as_str(),
-            "occurred_at": ev.occurred_at,
-            "reported_at": inst(at),
-            "case_id": case,
+        let case = ev.case_id.as_deref().unwrap_or("").to_string();
+        let mark = self.marks.entry(key).or_insert(Mark {
+            at: NEVER,
+            revision: 0,
+            acts: Vec::new(),
         });
-        let subject = explain::subject(&[
-            ("staff_id", json!(staff)),
-            ("source", json!(source)),
-            ("date", json!(day.to_string())),
-        ]);
-        let mut alert = explain::build(
-            Rule::PlaceholderStaff,
-            Level::Warning,
-            subject,
-            inst(at),
-            Attribution::of_event(ev),
-            message,
-            evidence,
-        );
+        mark.acts.push((id, at, case));
+        let revision = match mark.at {
+            NEVER if mark.revision == 0 => 0,
+            NEVER => explain::revision::fired_after(mark.revision),
+            prev if prev <= at => return None,
+            _ => explain::revision::fired_after(mark.revision),
+        };
+        mark.at = at;
+        mark.revision = revision;
+        let mut alert = placeholder_alert(policy, ev, &pattern, at);
         alert.revision = revision;
         Some(alert)
     }
+
+    /// The act `original` was superseded or withdrawn by `ev` (which corrects the id
+    /// `corrected`): when it was the one on record, the alert moves to the next earliest act
+    /// (`event_of` finds an act's event by case id and hash) or, with none left, is retracted.
+    pub(super) fn undo(
+        &mut self,
+        policy: &crate::Policy,
+        (original, ev, corrected): (&Event<'_>, &Event<'_>, &str),
+        event_of: impl Fn(&str, u64) -> Option<Event<'static>>,
+        out: &mut Vec<Alert>,
+    ) {
+        let Some((key, pattern)) = Self::key(policy, original) else {
+            return;
+        };
+        let Some(mark) = self.marks.get_mut(&key) else {
+            return;
+        };
+        let id = super::event_hash(original).0;
+        let Some(i) = mark.acts.iter().position(|a| a.0 == id) else {
+            return;
+        };
+        let (_, at, _) = mark.acts.remove(i);
+        if at != mark.at {
+            return;
+        }
+        // The earliest report left (of equal ones, the first to arrive), as a replay gives it.
+        let next = mark
+            .acts
+            .iter()
+            .min_by_key(|a| a.1)
+            .and_then(|(h, t, case)| Some((*t, event_of(case, *h)?)));
+        let mut old = placeholder_alert(policy, original, &pattern, at);
+        old.revision = mark.revision;
+        match next {
+            Some((t, next)) => {
+                let mut alert = placeholder_alert(policy, &next, &pattern, t);
+                alert.revision = match t == at {
+                    true => mark.revision.saturating_add(1),
+                    false => explain::revision::fired_after(mark.revision),
+                };
+                (mark.at, mark.revision) = (t, alert.revision);
+                out.push(explain::after_correction(alert, ev, corrected));
+            }
+            None => {
+                let retracted = explain::retracted_by_correction(old, ev, corrected);
+                // Its acts' cases are all forgotten, or there are none: nothing is left.
+                mark.acts.clear();
+                (mark.at, mark.revision) = (NEVER, retracted.revision);
+                out.push(retracted);
+            }
+        }
+    }
+}
+
+/// The `data.placeholder_staff` alert for the act `ev` (its staff id matched `pattern`),
+/// reported at `at`.
+fn placeholder_alert(policy: &crate::Policy, ev: &Event<'_>, pattern: &str, at: T32) -> Alert {
+    let staff = ev.staff_id.as_deref().unwrap_or("");
+    let source = ev.source.as_deref().unwrap_or("");
+    let day = ev.occurred_at.day();
+    let what = match ev.body {
+        crate::event::Body::CaseStage { stage, .. } => {
+            format!("审批环节（{}）", stage.as_str())
+        }
+        _ => "受理".to_string(),
+    };
+    let case = ev.case_id.as_deref().unwrap_or("");
+    let message =
+        format!(
+        "预警：办件 {case} 的{what}由占位账号 {staff} 办理（来源 {}，{day}），无法追溯到具体责任人",
+        if source.is_empty() { "未注明" } else { source }
+    );
+    let evidence = json!({
+        "staff_id": staff,
+        "matched": pattern,
+        "placeholder_staff": policy.placeholder_staff,
+        "source": source,
+        "date": day,
+        "event_id": ev.event_id,
+        "kind": ev.body.kind().as_str(),
+        "occurred_at": ev.occurred_at,
+        "reported_at": inst(at),
+        "case_id": case,
+    });
+    let subject = explain::subject(&[
+        ("staff_id", json!(staff)),
+        ("source", json!(source)),
+        ("date", json!(day.to_string())),
+    ]);
+    explain::build(
+        Rule::PlaceholderStaff,
+        Level::Warning,
+        subject,
+        inst(at),
+        Attribution::of_event(ev),
+        message,
+        evidence,
+    )
 }

@@ -477,15 +477,31 @@ impl Engine {
         }
         self.check(ev, case.map(|(_, h)| h))?;
         let correction = self.check_correction(ev)?;
+        // A version of a row that supersedes one not seen yet, or the older version arriving
+        // after the one that supersedes it (correct.rs).
+        let (unseen, newer) = match correction {
+            Some(_) => (None, None),
+            None => (self.unseen_target(ev), self.newer_version(id.0, case)),
+        };
         let start = out.len();
         self.sources.note(&ev.region, t32(ev.occurred_at));
         self.fire_timers(ev.occurred_at, out);
         self.dedup.insert(id);
         self.stats.applied += 1;
+        if let Some((slot, newer)) = newer {
+            self.late_version(slot, ev, (id.0, newer), out);
+            // Still a report of its feed; not an act (the newer version is the act).
+            self.integrity(ev, Outcome::Inconsistent("superseded"), out);
+            self.ladder_pass(out, start);
+            return Ok(Outcome::Applied);
+        }
         if let Some(target) = correction {
             // A correcting case event is applied within the correction (the case is rebuilt
             // with it); a withdrawal, or a correction of another kind, goes on as usual.
             if self.correct(target, ev, out) {
+                // The correcting event is still a report of its feed (`source.*`) and an act
+                // of its staff member (`data.placeholder_staff`).
+                self.integrity(ev, Outcome::Applied, out);
                 self.ladder_pass(out, start);
                 return Ok(Outcome::Applied);
             }
@@ -523,6 +539,9 @@ impl Engine {
                 None => Outcome::Applied,
             },
         };
+        if let Some(target) = unseen {
+            self.note_unseen(case.map(|c| c.0), (target, id.0));
+        }
         self.integrity(ev, outcome, out);
         self.late_report(ev, out);
         if let Outcome::Inconsistent(_) = outcome {
@@ -541,7 +560,10 @@ impl Engine {
             crate::event::Kind::CaseAccepted | crate::event::Kind::CaseStage
         );
         if act && outcome == Outcome::Applied && ev.staff_id.is_some() {
-            if let Some(alert) = self.placeholders.on_act(&self.policy, ev, self.clock) {
+            if let Some(alert) =
+                self.placeholders
+                    .on_act(&self.policy, ev, event_hash(ev).0, self.clock)
+            {
                 self.emit(out, alert);
             }
         }
@@ -853,11 +875,7 @@ impl Engine {
                     }
                 }
             }
-            let done = match (case.completed, case.closed_reported) {
-                (false, _) => NEVER,
-                (true, NEVER) => case.closed_at,
-                (true, r) => r,
-            };
+            let done = case.completion_report();
             (outcome, at_window, ended, accepted, done)
         };
         let (outcome, at_window, ended, accepted, done) = outcome;
@@ -1104,6 +1122,196 @@ mod tests {
             )
             .expect_err("unknown");
         assert_eq!(refused.code(), "unknown_event");
+    }
+
+    /// A correcting case event is a report of its feed and an act of its staff member like any
+    /// other: the 09:40 re-report of an acceptance ends the feed's silence since 09:10 (so
+    /// `source.silent` counts 60 office minutes from 09:40), and the placeholder account that
+    /// re-reported it is `data.placeholder_staff`.
+    #[test]
+    fn a_correcting_event_is_a_report_and_an_act() {
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        let at = |s| parse_rfc3339(s).expect("t");
+        let mut e1 = ev(
+            "e1",
+            "2026-03-02T09:10:00+08:00",
+            "K1",
+            accepted(LimitOverrides::default()),
+        );
+        e1.source = Some(Cow::Borrowed("C0:approval"));
+        e1.reported_at = Some(at("2026-03-02T09:10:00+08:00"));
+        let mut e1v2 = Event {
+            event_id: Cow::Borrowed("e1v2"),
+            occurred_at: at("2026-03-02T09:05:00+08:00"),
+            reported_at: Some(at("2026-03-02T09:40:00+08:00")),
+            staff_id: Some(Cow::Borrowed("000000")),
+            ..e1.clone()
+        };
+        e1v2.supersedes = Some(Cow::Borrowed("e1"));
+        e.on_event(&e1, &mut out).expect("ok");
+        assert_eq!(e.on_event(&e1v2, &mut out), Ok(Outcome::Applied));
+        e.advance_to(at("2026-03-02T11:00:00+08:00"), &mut out);
+        let of = |rule| {
+            out.iter()
+                .filter(|a| a.rule == rule && a.status != AlertStatus::Retracted)
+                .collect::<Vec<_>>()
+        };
+        let silent = of(crate::alert::Rule::SourceSilent);
+        assert_eq!(silent.len(), 1, "{out:?}");
+        assert_eq!(silent[0].subject["since"], "2026-03-02T09:40:00+08:00");
+        assert_eq!(silent[0].fired_at, at("2026-03-02T10:40:00+08:00"));
+        let placeholder = of(crate::alert::Rule::PlaceholderStaff);
+        assert_eq!(placeholder.len(), 1, "{out:?}");
+        assert_eq!(placeholder[0].subject["staff_id"], "000000");
+    }
+
+    /// `data.placeholder_staff` follows corrections of the acts it is about (SPEC §3): two
+    /// acceptances by `000000` on Mon 03-02, reported 09:00 (K1) and 09:30 (K2). Withdrawing
+    /// K1's moves the finding to K2's report; withdrawing K2's too retracts it; a new version
+    /// of K1's acceptance by `000000` makes it fire again — each time what a replay of the
+    /// corrected stream leaves on record.
+    #[test]
+    fn a_placeholder_finding_follows_corrections_of_its_acts() {
+        let at = |s| parse_rfc3339(s).expect("t");
+        let act = |id: &'static str, t: &'static str, case: &'static str| Event {
+            staff_id: Some(Cow::Borrowed("000000")),
+            reported_at: Some(at(t)),
+            ..ev(id, t, case, accepted(LimitOverrides::default()))
+        };
+        let withdraw = |id: &'static str, of: &'static str, t: &'static str, case| Event {
+            body: Body::EventWithdrawn {
+                withdraws: Cow::Borrowed(of),
+            },
+            ..ev(id, t, case, completed())
+        };
+        let placeholder = |out: &[Alert]| {
+            out.iter()
+                .filter(|a| a.rule == crate::alert::Rule::PlaceholderStaff)
+                .map(|a| (a.status, a.fired_at, a.revision))
+                .collect::<Vec<_>>()
+        };
+        let (k1, k2) = (
+            act("a1", "2026-03-02T09:00:00+08:00", "K1"),
+            act("a2", "2026-03-02T09:30:00+08:00", "K2"),
+        );
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        e.on_event(&k1, &mut out).expect("ok");
+        e.on_event(&k2, &mut out).expect("ok");
+        assert_eq!(
+            placeholder(&out),
+            vec![(AlertStatus::Open, at("2026-03-02T09:00:00+08:00"), 0)],
+            "{out:?}"
+        );
+
+        let w1 = withdraw("w1", "a1", "2026-03-02T10:00:00+08:00", "K1");
+        let n = out.len();
+        e.on_event(&w1, &mut out).expect("ok");
+        assert_eq!(record(&out), replayed(&[&k2], "2026-03-02T10:00:00+08:00"));
+        assert_eq!(
+            placeholder(&out[n..]),
+            vec![(AlertStatus::Open, at("2026-03-02T09:30:00+08:00"), 3)],
+            "moved to K2's report: a new firing"
+        );
+
+        let w2 = withdraw("w2", "a2", "2026-03-02T10:05:00+08:00", "K2");
+        let n = out.len();
+        e.on_event(&w2, &mut out).expect("ok");
+        assert_eq!(record(&out), replayed(&[], "2026-03-02T10:05:00+08:00"));
+        assert_eq!(
+            placeholder(&out[n..]),
+            vec![(AlertStatus::Retracted, at("2026-03-02T09:30:00+08:00"), 4)]
+        );
+
+        // K1's acceptance again, a later version of the row, still by the placeholder.
+        let mut k1v2 = act("a1v2", "2026-03-02T10:10:00+08:00", "K1");
+        k1v2.supersedes = Some(Cow::Borrowed("a1"));
+        let n = out.len();
+        e.on_event(&k1v2, &mut out).expect("ok");
+        let plain = Event {
+            supersedes: None,
+            ..k1v2.clone()
+        };
+        assert_eq!(
+            record(&out),
+            replayed(&[&plain], "2026-03-02T10:10:00+08:00")
+        );
+        assert_eq!(
+            placeholder(&out[n..]),
+            vec![(AlertStatus::Open, at("2026-03-02T10:10:00+08:00"), 5)]
+        );
+    }
+
+    /// A new version of a row delivered before the version it supersedes (batches out of
+    /// order) leaves what in-order delivery leaves: the older version, when it comes, changes
+    /// nothing in the case and the correction is judged as it would have been. K1's
+    /// acceptance of Mon 03-02 10:00 (reported then) is re-reported on 03-03 at 10:05 as
+    /// accepted 03-03 10:00: `data.corrected`, yellow, at 03-03 10:05; the case's clock runs
+    /// from 03-03 either way.
+    #[test]
+    fn a_newer_version_delivered_first_leaves_what_in_order_delivery_leaves() {
+        let at = |s| parse_rfc3339(s).expect("t");
+        let one_day = || {
+            accepted(LimitOverrides {
+                promised: Some(Limit {
+                    days: 1,
+                    unit: Unit::Working,
+                }),
+                ..LimitOverrides::default()
+            })
+        };
+        let e1 = Event {
+            reported_at: Some(at("2026-03-02T10:00:00+08:00")),
+            ..ev("e1", "2026-03-02T10:00:00+08:00", "K1", one_day())
+        };
+        let e1v2 = Event {
+            reported_at: Some(at("2026-03-03T10:05:00+08:00")),
+            supersedes: Some(Cow::Borrowed("e1")),
+            ..ev("e1v2", "2026-03-03T10:00:00+08:00", "K1", one_day())
+        };
+        let run = |events: &[&Event<'_>]| {
+            let mut e = engine(Policy::default());
+            let mut out = Vec::new();
+            for ev in events {
+                assert_eq!(e.on_event(ev, &mut out), Ok(Outcome::Applied));
+            }
+            e.advance_to(at("2026-03-06T00:00:00+08:00"), &mut out);
+            let corrected: Vec<_> = out
+                .iter()
+                .filter(|a| a.rule == crate::alert::Rule::DataCorrected)
+                .map(|a| (a.alert_id.clone(), a.level, a.fired_at, a.evidence.clone()))
+                .collect();
+            (record(&out), corrected)
+        };
+        let in_order = run(&[&e1, &e1v2]);
+        let newer_first = run(&[&e1v2, &e1]);
+        assert_eq!(newer_first, in_order);
+        let (cards, corrected) = in_order;
+        assert_eq!(corrected.len(), 1);
+        assert_eq!(
+            (corrected[0].1, corrected[0].2),
+            (Level::Yellow, at("2026-03-03T10:05:00+08:00"))
+        );
+        // D = 03-04 from the corrected 03-03: 预警 03-04T00, 黄牌 03-05T00.
+        let fired: Vec<_> = cards.values().copied().collect();
+        assert!(
+            fired.contains(&(Level::Yellow, at("2026-03-05T00:00:00+08:00"))),
+            "{fired:?}"
+        );
+        // The older version is superseded: a third version of it is a dead letter.
+        let mut e = engine(Policy::default());
+        let mut out = Vec::new();
+        e.on_event(&e1v2, &mut out).expect("ok");
+        e.on_event(&e1, &mut out).expect("ok");
+        let e1v3 = Event {
+            event_id: Cow::Borrowed("e1v3"),
+            ..e1v2.clone()
+        };
+        let refused = e
+            .on_event(&e1v3, &mut out)
+            .expect_err("a chain has one head");
+        assert_eq!(refused.code(), "already_superseded");
     }
 
     /// With `case_history = false` nothing is kept, and a correction of an applied event is

@@ -13,7 +13,9 @@
 //! restore. Format 2 added the window board, format 3 the jurisdictions learnt for unlisted ids
 //! and region-scoped keys (older images are refused: restart from the events, as for any format
 //! change); format 5 the data-integrity state (placeholder firings, the feeds' reports and
-//! daily counts) and each case's reported pauses and latest stage report.
+//! daily counts) and each case's reported pauses and latest stage report; format 7 every
+//! placeholder act (so corrections move the finding) and each case's versions applied before
+//! the version they supersede.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
