@@ -22,7 +22,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use rules::synth::{self, Workload};
+use rules::synth;
 use serde_json::Value;
 
 const PARTITIONS: i32 = 3;
@@ -185,71 +185,9 @@ struct Dataset {
     invalid: usize,
 }
 
-/// The stream with corrections (SPEC §3), as a feed re-reports and deletes rows: every 40th
-/// case event is, 120 events later, either superseded by a version an hour earlier or
-/// withdrawn. Replay and cluster mode must give the same alerts for it (and across restarts).
-fn with_corrections(lines: Vec<String>) -> Vec<String> {
-    let mut out = Vec::with_capacity(lines.len() + lines.len() / 30);
-    let mut due: Vec<(usize, Value)> = Vec::new();
-    let mut n = 0;
-    for (i, line) in lines.into_iter().enumerate() {
-        let v: Value = serde_json::from_str(&line).expect("synthetic JSON");
-        out.push(line);
-        if v["kind"].as_str().is_some_and(|k| k.starts_with("case.")) {
-            n += 1;
-            if n % 40 == 0 {
-                due.push((i + 120, v.clone()));
-            }
-        }
-        let now = v["reported_at"].as_str().unwrap_or_default().to_string();
-        while due.first().is_some_and(|(at, _)| *at <= i) {
-            let (_, original) = due.remove(0);
-            let id = original["event_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let correction = if n % 3 == 0 {
-                serde_json::json!({
-                    "event_id": format!("{id}:withdrawn"),
-                    "kind": "event.withdrawn",
-                    "occurred_at": now,
-                    "reported_at": now,
-                    "center_id": original["center_id"],
-                    "region": original["region"],
-                    "case_id": original["case_id"],
-                    "withdraws": id,
-                })
-            } else {
-                let mut v = original.clone();
-                let t = rules::time::parse_rfc3339(v["occurred_at"].as_str().unwrap_or_default())
-                    .expect("occurred_at");
-                v["event_id"] = Value::from(format!("{id}:v2"));
-                v["supersedes"] = Value::from(id);
-                v["occurred_at"] = Value::from(rules::Instant(t.0 - 3600).to_string());
-                v["reported_at"] = Value::from(now.clone());
-                v
-            };
-            n += 1;
-            out.push(correction.to_string());
-        }
-    }
-    out
-}
-
 impl Dataset {
     /// The stream with corrections (see [`with_corrections`]).
     fn new(name: &str, events: usize) -> Dataset {
-        Dataset::build(name, events, true)
-    }
-
-    /// The stream without corrections, for the two tests whose checks a correction still
-    /// upsets (docs/RELIABILITY.md, "Corrections in cluster mode"): every alert line, retracted
-    /// ones included, in history; and every line notified exactly once.
-    fn uncorrected(name: &str, events: usize) -> Dataset {
-        Dataset::build(name, events, false)
-    }
-
-    fn build(name: &str, events: usize, corrections: bool) -> Dataset {
         let dir = std::env::temp_dir().join(unique(name));
         fs::create_dir_all(&dir).expect("dataset dir");
         let files = synth::reference_files();
@@ -260,22 +198,7 @@ impl Dataset {
             let base = file.rsplit('/').next().unwrap_or(&file).to_string();
             fs::write(dir.join(base), text).expect("reference file");
         }
-        let mut workload = Workload::new(11, 400, 700);
-        let mut lines = Vec::with_capacity(events + 16);
-        workload.warm_up(400, |l| lines.push(l.to_string()));
-        let mut line = String::new();
-        while lines.len() < events {
-            line.clear();
-            workload.next_line(&mut line);
-            // A completion is followed by the next acceptance on a line of its own.
-            lines.extend(line.lines().map(str::to_string));
-        }
-        let lines: Vec<String> = lines.iter().map(|l| synth::with_reported_at(l)).collect();
-        let mut lines = if corrections {
-            with_corrections(lines)
-        } else {
-            lines
-        };
+        let (mut lines, now) = synth::corrected_stream(events);
         let bad = [
             "this is not JSON".to_string(),
             r#"{"event_id":"bad-region","kind":"queue.ticket_issued","occurred_at":"2026-03-10T09:00:00+08:00","center_id":"C0","region":"990000","ticket_no":"X1"}"#.to_string(),
@@ -285,7 +208,7 @@ impl Dataset {
         for (i, b) in bad.into_iter().enumerate() {
             lines.insert((i + 1) * lines.len() / 4, b);
         }
-        let end = rules::Instant(workload.now().0 + 86_400);
+        let end = rules::Instant(now.0 + 86_400);
         for c in 0..3 {
             lines.push(format!(
                 r#"{{"event_id":"end-C{c}","kind":"queue.ticket_issued","occurred_at":"{end}","reported_at":"{end}","center_id":"C{c}","region":"43062{c}","window_id":"W00{c}","ticket_no":"END{c}"}}"#
@@ -1061,7 +984,7 @@ fn two_processes_notify_every_alert_line_exactly_once() {
     if !services_up("two_processes_notify_every_alert_line_exactly_once") {
         return;
     }
-    let data = Dataset::uncorrected("notify", 4_000);
+    let data = Dataset::new("notify", 4_000);
     let replay = Command::new(env!("CARGO_BIN_EXE_jiancha"))
         .args(["replay", "--reference"])
         .arg(&data.dir)
@@ -1320,7 +1243,7 @@ fn cluster_mode_on_replicated_tables_behind_distributed_tables_raises_what_repla
     let Some(ch) = replicated_clickhouse_url() else {
         return;
     };
-    let data = Dataset::uncorrected("replicated", 3_000);
+    let data = Dataset::new("replicated", 3_000);
     let expected = data.expected();
     let mut setup = Setup::new("replicated");
     setup.ch = ch;

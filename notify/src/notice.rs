@@ -48,6 +48,10 @@ pub struct Notice {
     /// 3+ fired again, e.g. a ladder step reached again).
     #[serde(default)]
     pub revision: u8,
+    /// A revision numbered above 1 (the engine's `Alert::restated`): the same firing with its
+    /// subject's new state, never a message of its own.
+    #[serde(default)]
+    pub restated: bool,
     /// The whole alert as received (the generic webhook forwards it).
     #[serde(skip)]
     pub raw: serde_json::Value,
@@ -78,9 +82,10 @@ impl Notice {
 
     /// The status as the delivery ledger keys it: the status, with the revision once the alert
     /// has fired again (3 or more), so a step reached again — and its later retraction — is a
-    /// message of its own, while a re-delivery or a state revision of the same line is not.
+    /// message of its own, while a re-delivery or a state revision of the same line (revision
+    /// 1, or `restated`) is not.
     pub fn ledger_status(&self) -> String {
-        if self.revision >= 3 {
+        if self.revision >= 3 && !self.restated {
             format!("{}@{}", self.status, self.revision)
         } else {
             self.status.clone()
@@ -146,5 +151,31 @@ impl Notice {
             .or_else(|| e.get("deadline"))
             .and_then(|v| v.as_str())
             .map(|s| s.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Notice;
+
+    fn notice(revision: u8, restated: bool) -> Notice {
+        Notice::from_value(serde_json::json!({
+            "alert_id": "a", "rule": "case.overdue", "level": "yellow", "status": "open",
+            "fired_at": "2026-03-10T09:00:00+08:00", "center_id": "C", "region": "430626",
+            "revision": revision, "restated": restated,
+        }))
+        .expect("notice")
+    }
+
+    #[test]
+    fn a_restated_line_is_keyed_as_the_firing_it_restates() {
+        assert_eq!(notice(0, false).ledger_status(), "open");
+        assert_eq!(notice(1, false).ledger_status(), "open", "a state revision");
+        assert_eq!(notice(4, false).ledger_status(), "open@4", "fired again");
+        assert_eq!(
+            notice(4, true).ledger_status(),
+            "open",
+            "the same firing with its case's new state, after a correction"
+        );
     }
 }

@@ -215,10 +215,21 @@ pub struct Alert {
     /// again, a burst or count re-worked by a late report): see `engine::explain::revision`.
     #[serde(skip_serializing_if = "is_zero")]
     pub revision: u8,
+    /// A *revision* numbered above 1: once a correction has re-worked a case, every later line
+    /// of its alerts must outnumber the last one emitted (stores keep the highest), so the
+    /// same firing with its subject's new state can no longer be revision 1. `true` says it
+    /// still is only that: not a line of `jiancha replay`, not a card, not a notification
+    /// ([`Alert::is_revision`]). Absent (false) on every other line.
+    #[serde(skip_serializing_if = "is_false")]
+    pub restated: bool,
 }
 
 fn is_zero(n: &u8) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Alert {
@@ -226,7 +237,7 @@ impl Alert {
     /// facts"): stored and shown, but neither a firing (replay does not print it, the ladder
     /// does not count it) nor a new notification.
     pub fn is_revision(&self) -> bool {
-        self.status == AlertStatus::Open && self.revision == 1
+        self.status == AlertStatus::Open && (self.revision == 1 || self.restated)
     }
 }
 

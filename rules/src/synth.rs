@@ -52,6 +52,75 @@ pub const ITEMS: usize = 60;
 /// rates (tickets, ratings, complaints) stay those of a real window at province volume.
 pub const WINDOWS: usize = 2000;
 
+/// The cluster tests' stream: a warm-up of 400 acceptances, then the steady mix of every rule
+/// family (seed 11, 400 open cases, 700 events a day) up to `events` lines, each reported when
+/// it happened ([`with_reported_at`]) and every completion's next acceptance on a line of its
+/// own; with [`with_corrections`] applied. Also the workload's clock at its end.
+pub fn corrected_stream(events: usize) -> (Vec<String>, crate::Instant) {
+    let mut workload = Workload::new(11, 400, 700);
+    let mut lines = Vec::with_capacity(events + 16);
+    workload.warm_up(400, |l| lines.push(with_reported_at(l)));
+    let mut line = String::new();
+    while lines.len() < events {
+        line.clear();
+        workload.next_line(&mut line);
+        lines.extend(line.lines().map(with_reported_at));
+    }
+    (with_corrections(lines), workload.now())
+}
+
+/// The stream with corrections (SPEC §3), as a feed re-reports and deletes rows: every 40th
+/// case event is, 120 events later, either superseded by a version an hour earlier or
+/// withdrawn. Replay and cluster mode must give the same alerts for it (and across restarts).
+/// Panics on a line that is not JSON: it is for the synthetic streams of tests and benchmarks.
+pub fn with_corrections(lines: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(lines.len() + lines.len() / 30);
+    let mut due: Vec<(usize, serde_json::Value)> = Vec::new();
+    let mut n = 0;
+    for (i, line) in lines.into_iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(&line).expect("synthetic JSON");
+        out.push(line);
+        if v["kind"].as_str().is_some_and(|k| k.starts_with("case.")) {
+            n += 1;
+            if n % 40 == 0 {
+                due.push((i + 120, v.clone()));
+            }
+        }
+        let now = v["reported_at"].as_str().unwrap_or_default().to_string();
+        while due.first().is_some_and(|(at, _)| *at <= i) {
+            let (_, original) = due.remove(0);
+            let id = original["event_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let correction = if n % 3 == 0 {
+                serde_json::json!({
+                    "event_id": format!("{id}:withdrawn"),
+                    "kind": "event.withdrawn",
+                    "occurred_at": now,
+                    "reported_at": now,
+                    "center_id": original["center_id"],
+                    "region": original["region"],
+                    "case_id": original["case_id"],
+                    "withdraws": id,
+                })
+            } else {
+                let mut v = original.clone();
+                let t = crate::time::parse_rfc3339(v["occurred_at"].as_str().unwrap_or_default())
+                    .expect("occurred_at");
+                v["event_id"] = serde_json::Value::from(format!("{id}:v2"));
+                v["supersedes"] = serde_json::Value::from(id);
+                v["occurred_at"] = serde_json::Value::from(crate::Instant(t.0 - 3600).to_string());
+                v["reported_at"] = serde_json::Value::from(now.clone());
+                v
+            };
+            n += 1;
+            out.push(correction.to_string());
+        }
+    }
+    out
+}
+
 /// `line` with a `reported_at` equal to its `occurred_at`, as sent by a window system that
 /// reports at once: lateness is then judged the same by `replay` and by live ingest, whose
 /// receipt time (a Kafka timestamp, the HTTP arrival) may be long after a synthetic history.

@@ -520,6 +520,7 @@ impl Engine {
         }
         for new in after.into_iter().filter(stands) {
             let was = find(&before, &new.alert_id).map(|i| &before[i]);
+            let mut restated = false;
             let revision = match was {
                 // New on record: a firing, even if the corrected history also finished its case
                 // (the line then carries the finished case's state).
@@ -538,13 +539,18 @@ impl Engine {
                     let again = old.status != AlertStatus::Open || old.fired_at != new.fired_at;
                     match new.status {
                         AlertStatus::Open if again => revision::fired_after(old.revision),
-                        AlertStatus::Open => old.revision.saturating_add(1).max(new.revision),
+                        AlertStatus::Open => {
+                            restated = true;
+                            old.revision.saturating_add(1).max(new.revision)
+                        }
                         _ => revision::ended_after(old.revision).max(new.revision),
                     }
                 }
             };
             let mut alert = explain::after_correction(new, ev, corrected);
             alert.revision = revision;
+            // The same firing with its case's new state: a revision, whatever its number.
+            alert.restated = restated && revision != revision::SUBJECT_FINISHED;
             self.stats.alerts += 1;
             out.push(alert);
         }
@@ -568,7 +574,11 @@ pub(super) fn follow_revisions(case: &mut Case, lines: &mut [Alert], force: bool
             Some((_, prev)) => {
                 if a.revision <= *prev {
                     a.revision = match a.status {
-                        AlertStatus::Open if a.is_revision() => prev.saturating_add(1),
+                        AlertStatus::Open if a.is_revision() => {
+                            let r = prev.saturating_add(1);
+                            a.restated = r != revision::SUBJECT_FINISHED;
+                            r
+                        }
                         AlertStatus::Open => revision::fired_after(*prev),
                         _ => revision::ended_after(*prev),
                     };

@@ -265,6 +265,7 @@ pub fn build(
         evidence,
         cleared_at: None,
         revision: 0,
+        restated: false,
     }
 }
 

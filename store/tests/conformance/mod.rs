@@ -247,7 +247,7 @@ pub async fn an_alert_moved_to_another_instant_is_one_alert_in_history_and_perf(
         ..m2.clone()
     };
     store
-        .insert_alerts(&[m2_moved.clone()])
+        .insert_alerts(std::slice::from_ref(&m2_moved))
         .await
         .expect("moved");
     store.insert_alerts(&[m2]).await.expect("re-delivered");
