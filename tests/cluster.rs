@@ -1071,6 +1071,15 @@ fn two_processes_notify_every_alert_line_exactly_once() {
 
 /// The replicated ClickHouse of `deploy/local/clickhouse-cluster.sh` (ZooKeeper, clusters
 /// `jiancha_test` of one server and `jiancha_test_2x2` of two shards of two replicas).
+/// Whether 绩效 counts alerts of `rule`: cards of people, not ladder steps nor findings about
+/// a feed (docs/RULES.md).
+fn counted_in_perf(rule: &str) -> bool {
+    rule != "discipline.ladder"
+        && !rule.starts_with("source.")
+        && rule != "data.corrected"
+        && rule != "data.placeholder_staff"
+}
+
 fn replicated_clickhouse_url() -> Option<String> {
     let url = std::env::var("JIANCHA_CLICKHOUSE_CLUSTER_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:8133".into());
@@ -1153,7 +1162,7 @@ fn assert_the_auditor_sees_what_replay_raised(base: &str, token: &str, data: &Da
         .collect();
     assert_same_alerts(&in_csv_terms, &exported);
 
-    // The cards per department: fired in the period, not retracted, not a ladder step.
+    // The cards per department: fired in the period, not retracted, counted in 绩效.
     let mut cards: BTreeMap<String, [u64; 4]> = BTreeMap::new();
     let departments: BTreeMap<String, String> = String::from_utf8_lossy(&replayed)
         .lines()
@@ -1164,7 +1173,7 @@ fn assert_the_auditor_sees_what_replay_raised(base: &str, token: &str, data: &Da
         })
         .collect();
     for (id, (rule, level, status, _)) in &expected {
-        if status == "retracted" || status == "cleared" || rule == "discipline.ladder" {
+        if status == "retracted" || status == "cleared" || !counted_in_perf(rule) {
             continue;
         }
         let n = cards.entry(departments[id].clone()).or_default();
@@ -1587,14 +1596,9 @@ fn the_dashboard_api_serves_cluster_alerts_and_window_status_to_every_api_proces
         .iter()
         .map(|k| perf["total"]["counts"][k].as_u64().unwrap_or(0))
         .sum();
-    // 绩效 counts cards of people: not ladder steps, nor findings about a feed.
-    let feed = |r: &Value| {
-        let r = r.as_str().unwrap_or_default();
-        r.starts_with("source.") || r == "data.corrected" || r == "data.placeholder_staff"
-    };
     let not_ladder = history
         .iter()
-        .filter(|a| a["rule"] != "discipline.ladder" && !feed(&a["rule"]))
+        .filter(|a| counted_in_perf(a["rule"].as_str().unwrap_or_default()))
         .count();
     assert_eq!(cards as usize, not_ladder, "{}", perf["total"]);
     // Jurisdiction: the county inspector sees only 430620.
