@@ -247,8 +247,15 @@ impl Policy {
         self.placeholder_staff
             .iter()
             .find(|p| match p.strip_suffix('+') {
+                // `c` repeated (`0+`: 0, 00, 000…). Compared chunk by chunk, not with
+                // `split(c)`, whose substring searcher was 5 % of the engine's work per event.
                 Some(c) if !c.is_empty() => {
-                    !staff_id.is_empty() && staff_id.split(c).all(str::is_empty)
+                    !staff_id.is_empty()
+                        && staff_id.len() % c.len() == 0
+                        && staff_id
+                            .as_bytes()
+                            .chunks_exact(c.len())
+                            .all(|chunk| chunk == c.as_bytes())
                 }
                 _ => p.as_str() == staff_id,
             })
