@@ -28,7 +28,7 @@ use crate::time::Instant;
 use super::apply;
 use super::case::{fired, t32, Case, Ctx, NEVER};
 use super::events::{fee_on_case, fee_standard, late_report};
-use super::explain::{self, revision};
+use super::explain::{self, revision, Recipes};
 use super::history::{into_owned, state};
 use super::people::People;
 use super::table::Dedup;
@@ -48,6 +48,8 @@ struct Rebuilt {
     alerts: Vec<Alert>,
     /// The case's completions as 事后补录 counts them.
     people: People,
+    /// What the lean lines among `alerts` are built from.
+    recipes: Recipes,
 }
 
 impl Engine {
@@ -252,7 +254,7 @@ impl Engine {
         }
         self.rework_bursts(&case_id, &before.people, &after.people, ev, out);
         let start = out.len();
-        self.diff(before.alerts, after.alerts, ev, corrected, out);
+        self.diff(before, after.alerts, &after.recipes, ev, corrected, out);
         // The rebuilt case's next deadline.
         if let Some(case) = self.cases.get_mut(slot) {
             follow_revisions(case, &mut out[start..], true);
@@ -282,7 +284,11 @@ impl Engine {
             clock,
             ..
         } = self;
-        let ctx = Ctx::of(reference, policy, office_hours);
+        let recipes = Recipes::default();
+        let ctx = Ctx {
+            recipes: Some(&recipes),
+            ..Ctx::of(reference, policy, office_hours)
+        };
         let mut people = People::default();
         let mut stats = Stats::default();
         let mut alerts = Vec::new();
@@ -333,6 +339,7 @@ impl Engine {
             case,
             alerts,
             people,
+            recipes,
         })
     }
 
@@ -380,27 +387,33 @@ impl Engine {
     }
 
     /// Emit the difference between what the history gave before the correction and after:
-    /// in the order of the lines after, so that a case's levels keep their order.
+    /// in the order of the lines after, so that a case's levels keep their order. Lean lines
+    /// are built in full only when emitted (or to compare their messages: [`Recipes`]).
     fn diff(
         &mut self,
-        before: Vec<Alert>,
+        before: Rebuilt,
         after: Vec<Alert>,
+        recipes: &Recipes,
         ev: &Event<'_>,
         corrected: &str,
         out: &mut Vec<Alert>,
     ) {
+        let was_made = &before.recipes;
         // A case has a handful of alerts: linear lookups beat hashing their ids.
-        let before = last_word(before);
+        let before = last_word(before.alerts);
         let after = last_word(after);
         let find = |lines: &'_ [Alert], id: &str| -> Option<usize> {
             lines.iter().position(|a| a.alert_id == id)
         };
         let stands = |a: &Alert| a.status != AlertStatus::Retracted;
+        let ctx = Ctx::of(&self.reference, &self.policy, &self.office_hours);
+        let symbols = &self.symbols;
         for old in before.iter().filter(|a| stands(a)) {
             let still = find(&after, &old.alert_id).is_some_and(|i| stands(&after[i]));
             if !still {
                 self.stats.retractions += 1;
-                out.push(explain::retracted_by_correction(old.clone(), ev, corrected));
+                let old = was_made.full(ctx, symbols, old.clone());
+                out.push(explain::retracted_by_correction(old, ev, corrected));
             }
         }
         for new in after.into_iter().filter(stands) {
@@ -413,7 +426,7 @@ impl Engine {
                 Some(old)
                     if old.status == new.status
                         && old.fired_at == new.fired_at
-                        && old.message == new.message =>
+                        && was_made.same_message(ctx, symbols, old, recipes, &new) =>
                 {
                     continue;
                 }
@@ -428,6 +441,7 @@ impl Engine {
                     }
                 }
             };
+            let new = recipes.full(ctx, symbols, new);
             let mut alert = explain::after_correction(new, ev, corrected);
             alert.revision = revision;
             self.stats.alerts += 1;

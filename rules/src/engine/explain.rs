@@ -15,26 +15,24 @@ use super::case::{inst, pause, pause_amount, Case, Clock, Ctx, Due, NEVER, T32};
 use super::table::{Sym, Symbols, NONE};
 
 /// Build the alert for `due`, firing at `at`; `n` is the acceptance period or special-procedure
-/// number it belongs to (see [`Case::ordinal`]).
+/// number it belongs to (see [`Case::ordinal`]). In a correction's replay (`ctx.recipes`) a
+/// case-clock alert is a lean line instead ([`Recipes`]).
 pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant, n: u8) -> Alert {
+    let Some(subject) = case_subject(case, due, n) else {
+        return match due {
+            Due::Fee(i) => fee_without_case(ctx, symbols, case, usize::from(i), at),
+            _ => super::integrity::alert(ctx, symbols, case, due, at, n),
+        };
+    };
+    if let Some(recipes) = ctx.recipes {
+        return recipes.line(symbols, case, due, at, n, subject);
+    }
     let (rule, level) = due.rule_level();
-    let mut subject = Subject::new();
-    subject.insert("case_id".into(), Value::String(case.id.to_string()));
     let name = item_name(ctx, symbols, case);
     let (message, evidence) = match due {
-        Due::Acceptance => {
-            subject.insert("period".into(), json!(n));
-            acceptance(ctx, case, &name)
-        }
-        Due::Warning | Due::Yellow | Due::Red => case_clock(ctx, case, due, &name),
-        Due::Stage(stage) => {
-            subject.insert("stage".into(), json!(stage.as_str()));
-            stage_clock(ctx, case, stage, &name)
-        }
-        Due::Special => {
-            subject.insert("special".into(), json!(n));
-            special(ctx, case, n, &name)
-        }
+        Due::Acceptance => acceptance(ctx, case, &name),
+        Due::Stage(stage) => stage_clock(ctx, case, stage, &name),
+        Due::Special => special(ctx, case, n, &name),
         Due::NoAcceptance => no_acceptance(ctx, case, &name),
         Due::MissingStages => (
             format!(
@@ -43,10 +41,7 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
             ),
             json!({"completed_at": inst(case.closed_at), "case_type": case.case_type.as_str(), "stages": []}),
         ),
-        Due::Fee(i) => return fee_without_case(ctx, symbols, case, usize::from(i), at),
-        Due::DeadlineMismatch | Due::RetroactivePause | Due::StageFabricated => {
-            return super::integrity::alert(ctx, symbols, case, due, at, n)
-        }
+        _ => case_clock(ctx, case, due, &name),
     };
     let (message, evidence) = with_case_state(ctx, case, due, message, evidence);
     let mut alert = build(
@@ -60,6 +55,157 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
     );
     superseded(case, due, &mut alert);
     alert
+}
+
+/// The subject of the alerts [`alert`] builds itself (the case's clocks, acceptance, missing
+/// stages); `None` for those built elsewhere (fees, the integrity rules).
+fn case_subject(case: &Case, due: Due, n: u8) -> Option<Subject> {
+    let mut subject = Subject::new();
+    subject.insert("case_id".into(), Value::String(case.id.to_string()));
+    match due {
+        Due::Acceptance => {
+            subject.insert("period".into(), json!(n));
+        }
+        Due::Stage(stage) => {
+            subject.insert("stage".into(), json!(stage.as_str()));
+        }
+        Due::Special => {
+            subject.insert("special".into(), json!(n));
+        }
+        Due::Warning | Due::Yellow | Due::Red | Due::NoAcceptance | Due::MissingStages => {}
+        Due::Fee(_) | Due::DeadlineMismatch | Due::RetroactivePause | Due::StageFabricated => {
+            return None
+        }
+    }
+    Some(subject)
+}
+
+/// The case alerts of a case rebuilt aside by a correction (`correct.rs`), kept as recipes.
+///
+/// A correction replays the case's history twice and emits only the difference, usually a line
+/// or two out of many; building each line in full (message, JSON evidence, attribution) was
+/// most of a correction's cost. So in a replay [`alert`] records the case as it stood, the due,
+/// the instant and the ordinal (everything the line is a function of, with the reference and
+/// the symbols, which a replay does not change), and returns a *lean line*: its id, rule,
+/// level, status, `fired_at` and revision are real; its message is [`HOLE`] and its evidence
+/// holds only the recipe's number. Whatever the replay then does to the line (cleared,
+/// retracted, a revision) applies to the lean line as to a full one: status and revision are
+/// set, the message gets its prefix and suffix around the hole, the evidence its
+/// `cleared_by`/`retracted_by`. [`Recipes::full`] builds the recipe's line and puts those back,
+/// giving byte for byte the line the replay would have built.
+#[derive(Default)]
+pub struct Recipes(std::cell::RefCell<Vec<Recipe>>);
+
+/// What a case alert is built from.
+#[derive(PartialEq)]
+struct Recipe {
+    case: Case,
+    due: Due,
+    at: Instant,
+    n: u8,
+}
+
+/// Where a lean line's message goes (no message has a NUL of its own around it: the prefixes
+/// and suffixes put around a message are the engine's own words).
+const HOLE: &str = "\u{0}";
+/// The evidence key of a lean line's recipe number.
+const RECIPE: &str = "\u{0}recipe";
+
+impl Recipes {
+    fn line(
+        &self,
+        symbols: &Symbols,
+        case: &Case,
+        due: Due,
+        at: Instant,
+        n: u8,
+        subject: Subject,
+    ) -> Alert {
+        let (rule, level) = due.rule_level();
+        let region = symbols.get(case.who.region).unwrap_or_default();
+        let mut recipes = self.0.borrow_mut();
+        let mut evidence = serde_json::Map::new();
+        evidence.insert(RECIPE.into(), json!(recipes.len()));
+        recipes.push(Recipe {
+            case: case.clone(),
+            due,
+            at,
+            n,
+        });
+        Alert {
+            alert_id: alert_id(rule, level, region, &subject),
+            rule,
+            level,
+            status: AlertStatus::Open,
+            fired_at: at,
+            center_id: String::new(),
+            region: String::new(),
+            department: None,
+            window_id: None,
+            staff_id: None,
+            case_id: None,
+            item_code: None,
+            subject,
+            message: HOLE.to_string(),
+            evidence: Value::Object(evidence),
+            cleared_at: None,
+            revision: 0,
+        }
+    }
+
+    fn recipe_of(line: &Alert) -> Option<usize> {
+        let k = line.evidence.get(RECIPE)?.as_u64()?;
+        usize::try_from(k).ok()
+    }
+
+    /// `line` in full: as it is when it is not a lean line of these recipes.
+    pub fn full(&self, ctx: Ctx<'_>, symbols: &Symbols, line: Alert) -> Alert {
+        let recipes = self.0.borrow();
+        let Some(r) = Self::recipe_of(&line).and_then(|k| recipes.get(k)) else {
+            return line;
+        };
+        let ctx = Ctx {
+            recipes: None,
+            ..ctx
+        };
+        let mut full = alert(ctx, symbols, &r.case, r.due, r.at, r.n);
+        full.status = line.status;
+        full.revision = line.revision;
+        full.cleared_at = line.cleared_at;
+        full.message = line.message.replacen(HOLE, &full.message, 1);
+        if let Value::Object(added) = line.evidence {
+            for (k, v) in added.into_iter().filter(|(k, _)| k != RECIPE) {
+                full.evidence[k.as_str()] = v;
+            }
+        }
+        full
+    }
+
+    /// Whether line `a` of these recipes and line `b` of `other` say the same (their messages
+    /// are equal): without building them when both are lean lines of the same recipe with the
+    /// same wording around it.
+    pub fn same_message(
+        &self,
+        ctx: Ctx<'_>,
+        symbols: &Symbols,
+        a: &Alert,
+        other: &Recipes,
+        b: &Alert,
+    ) -> bool {
+        let (ka, kb) = (Self::recipe_of(a), Self::recipe_of(b));
+        if ka.is_none() && kb.is_none() {
+            return a.message == b.message;
+        }
+        if let (Some(ka), Some(kb)) = (ka, kb) {
+            let same = self.0.borrow().get(ka) == other.0.borrow().get(kb);
+            if same && a.message == b.message {
+                return true;
+            }
+        }
+        let a = self.full(ctx, symbols, a.clone());
+        let b = other.full(ctx, symbols, b.clone());
+        a.message == b.message
+    }
 }
 
 /// SPEC §7 v1.1, "superseded": a 黄牌 or 红牌 of `case.overdue` names the lower levels of the
