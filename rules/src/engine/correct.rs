@@ -41,6 +41,9 @@ pub(super) struct Target {
     withdrawn: bool,
 }
 
+/// A history entry to replay: its offset, the clock it arrived at, its event.
+type Replayed = (usize, Instant, Event<'static>);
+
 /// A case rebuilt aside from its history.
 struct Rebuilt {
     case: Case,
@@ -204,11 +207,19 @@ impl Engine {
         change: impl FnOnce(&mut Engine),
         out: &mut Vec<Alert>,
     ) {
-        let Some(before) = self.rebuild(slot) else {
+        // The history is decoded once: after the change, the corrected entry is left out and
+        // what the change recorded is decoded and added.
+        let mut entries = Vec::new();
+        let end = self.live_entries(slot, 0, &mut entries);
+        let Some(before) = self.rebuild(slot, &entries) else {
             return;
         };
         change(self);
-        let Some(after) = self.rebuild(slot) else {
+        if let Some(history) = self.cases.get(slot).map(|c| &c.history) {
+            entries.retain(|(at, _, _)| history.state_at(*at) == Some(state::LIVE));
+        }
+        self.live_entries(slot, end, &mut entries);
+        let Some(after) = self.rebuild(slot, &entries) else {
             return;
         };
         let now = t32(self.clock);
@@ -263,18 +274,30 @@ impl Engine {
         self.settle(slot, self.clock, out);
     }
 
-    /// The case at `slot` replayed from its live history entries, each at the clock it
-    /// arrived at, then to the engine clock; nothing of the engine but symbols is touched.
-    fn rebuild(&mut self, slot: u32) -> Option<Rebuilt> {
+    /// Add the live entries of the history of the case at `slot` from offset `from` on to
+    /// `entries` (offset, the clock it arrived at, the event, owning its strings: a rebuild
+    /// interns symbols as it applies them); the history's length is returned.
+    fn live_entries(&self, slot: u32, from: usize, entries: &mut Vec<Replayed>) -> usize {
+        let Some(live) = self.cases.get(slot) else {
+            return from;
+        };
+        let region = self.symbols.get(live.who.region).unwrap_or_default();
+        let history = &live.history;
+        entries.extend(
+            history
+                .entries_from(from, region, live.id.as_str(), &self.symbols)
+                .filter(|(_, e)| e.state == state::LIVE)
+                .map(|(at, e)| (at, e.clock, into_owned(e.event))),
+        );
+        history.end()
+    }
+
+    /// The case at `slot` replayed from `entries` (its live history entries), each at the
+    /// clock it arrived at, then to the engine clock; nothing of the engine but symbols is
+    /// touched.
+    fn rebuild(&mut self, slot: u32, entries: &[Replayed]) -> Option<Rebuilt> {
         let live = self.cases.get(slot)?;
-        let region = self.symbols.owned(live.who.region).unwrap_or_default();
         let case_id = live.id.as_str().to_string();
-        let entries: Vec<(Instant, Event<'static>)> = live
-            .history
-            .entries(&region, &case_id, &self.symbols)
-            .filter(|e| e.state == state::LIVE)
-            .map(|e| (e.clock, into_owned(e.event)))
-            .collect();
         let mut case = Case::new(&case_id, live.who.region);
         let Engine {
             reference,
@@ -292,7 +315,7 @@ impl Engine {
         let mut people = People::default();
         let mut stats = Stats::default();
         let mut alerts = Vec::new();
-        for (at, ev) in &entries {
+        for (_, at, ev) in entries {
             fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
             match &ev.body {
                 Body::FeeCharged {

@@ -18,15 +18,15 @@ use super::table::{Sym, Symbols, NONE};
 /// number it belongs to (see [`Case::ordinal`]). In a correction's replay (`ctx.recipes`) a
 /// case-clock alert is a lean line instead ([`Recipes`]).
 pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant, n: u8) -> Alert {
+    if let (Some(recipes), Some(id)) = (ctx.recipes, lean_id(due, n)) {
+        return recipes.line(case, due, at, n, id);
+    }
     let Some(subject) = case_subject(case, due, n) else {
         return match due {
             Due::Fee(i) => fee_without_case(ctx, symbols, case, usize::from(i), at),
             _ => super::integrity::alert(ctx, symbols, case, due, at, n),
         };
     };
-    if let Some(recipes) = ctx.recipes {
-        return recipes.line(symbols, case, due, at, n, subject);
-    }
     let (rule, level) = due.rule_level();
     let name = item_name(ctx, symbols, case);
     let (message, evidence) = match due {
@@ -80,15 +80,41 @@ fn case_subject(case: &Case, due: Due, n: u8) -> Option<Subject> {
     Some(subject)
 }
 
+/// A lean line's id (within its case): what its real id is made of besides the case's region
+/// and id, so that two lean lines of a case have the same id exactly when their alerts do
+/// ([`case_subject`]). `None` where [`case_subject`] is.
+fn lean_id(due: Due, n: u8) -> Option<String> {
+    let (tag, n) = match due {
+        Due::Acceptance => ('a', n),
+        Due::Warning => ('w', 0),
+        Due::Yellow => ('y', 0),
+        Due::Red => ('r', 0),
+        Due::Stage(stage) => ('s', stage.index() as u8),
+        Due::Special => ('p', n),
+        Due::NoAcceptance => ('n', 0),
+        Due::MissingStages => ('m', 0),
+        Due::Fee(_) | Due::DeadlineMismatch | Due::RetroactivePause | Due::StageFabricated => {
+            return None
+        }
+    };
+    // A NUL, the tag, then the number as one char (U+0000–U+00FF): never a real id (32 hex
+    // digits), and distinct for distinct (tag, number).
+    let mut id = String::from(HOLE);
+    id.push(tag);
+    id.push(char::from(n));
+    Some(id)
+}
+
 /// The case alerts of a case rebuilt aside by a correction (`correct.rs`), kept as recipes.
 ///
 /// A correction replays the case's history twice and emits only the difference, usually a line
 /// or two out of many; building each line in full (message, JSON evidence, attribution) was
 /// most of a correction's cost. So in a replay [`alert`] records the case as it stood, the due,
 /// the instant and the ordinal (everything the line is a function of, with the reference and
-/// the symbols, which a replay does not change), and returns a *lean line*: its id, rule,
-/// level, status, `fired_at` and revision are real; its message is [`HOLE`] and its evidence
-/// holds only the recipe's number. Whatever the replay then does to the line (cleared,
+/// the symbols, which a replay does not change), and returns a *lean line*: its rule, level,
+/// status, `fired_at` and revision are real; its id is a [`lean_id`], equal for two lean lines
+/// of the case exactly when their real ids are; its message is [`HOLE`] and its evidence holds
+/// only the recipe's number. Whatever the replay then does to the line (cleared,
 /// retracted, a revision) applies to the lean line as to a full one: status and revision are
 /// set, the message gets its prefix and suffix around the hole, the evidence its
 /// `cleared_by`/`retracted_by`. [`Recipes::full`] builds the recipe's line and puts those back,
@@ -112,17 +138,8 @@ const HOLE: &str = "\u{0}";
 const RECIPE: &str = "\u{0}recipe";
 
 impl Recipes {
-    fn line(
-        &self,
-        symbols: &Symbols,
-        case: &Case,
-        due: Due,
-        at: Instant,
-        n: u8,
-        subject: Subject,
-    ) -> Alert {
+    fn line(&self, case: &Case, due: Due, at: Instant, n: u8, id: String) -> Alert {
         let (rule, level) = due.rule_level();
-        let region = symbols.get(case.who.region).unwrap_or_default();
         let mut recipes = self.0.borrow_mut();
         let mut evidence = serde_json::Map::new();
         evidence.insert(RECIPE.into(), json!(recipes.len()));
@@ -133,7 +150,7 @@ impl Recipes {
             n,
         });
         Alert {
-            alert_id: alert_id(rule, level, region, &subject),
+            alert_id: id,
             rule,
             level,
             status: AlertStatus::Open,
@@ -145,7 +162,7 @@ impl Recipes {
             staff_id: None,
             case_id: None,
             item_code: None,
-            subject,
+            subject: Subject::new(),
             message: HOLE.to_string(),
             evidence: Value::Object(evidence),
             cleared_at: None,
