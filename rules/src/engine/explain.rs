@@ -650,8 +650,8 @@ fn event_values(ev: &Event<'_>) -> Value {
         Body::CaseRejected { reason } => json!({"reason": reason}),
         _ => json!({}),
     };
-    if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
-        v.extend(extra.clone());
+    if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), extra) {
+        v.extend(extra);
     }
     v
 }
@@ -702,9 +702,12 @@ pub fn data_corrected(
         "delay_hours": (hours * 10.0).round() / 10.0,
         "grace_hours": grace_hours,
         "moved_seconds": (!withdrawn).then(|| correction.occurred_at.0 - original.occurred_at.0),
-        "old": event_values(original),
-        "new": (!withdrawn).then(|| event_values(correction)),
     });
+    let new = match withdrawn {
+        true => Value::Null,
+        false => event_values(correction),
+    };
+    let evidence = with_parts(evidence, [("old", event_values(original)), ("new", new)]);
     build(
         Rule::DataCorrected,
         level,
@@ -714,6 +717,17 @@ pub fn data_corrected(
         message,
         evidence,
     )
+}
+
+/// The object `v` with `parts` added: for values already made as JSON, which `json!` would
+/// copy through the serializer (a deep copy, then the original dropped).
+pub fn with_parts<const N: usize>(mut v: Value, parts: [(&str, Value); N]) -> Value {
+    if let Value::Object(m) = &mut v {
+        for (k, part) in parts {
+            m.insert(k.to_string(), part);
+        }
+    }
+    v
 }
 
 /// A subject from key/value pairs.
@@ -803,25 +817,20 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
     let (note, years) = provisional(ctx, start, last);
     let (start_t, _) = case.start(ctx).unwrap_or((case.accepted_at, false));
     let promised = u32::from(case.promised_days);
-    let mut ev = json!({
+    let ev = json!({
         "start": start,
         "start_reason": if clock.deemed { "deemed_accepted" } else { "accepted" },
         "accepted_at": inst(case.accepted_at),
         "submitted_at": (case.submitted_at != NEVER).then(|| inst(case.submitted_at)),
         "case_type": case.case_type.as_str(),
-        "limit": limit_json(promised, case.promised_unit),
         "extension_days": clock.extension_days,
         "pause_days": clock.promised_pause_days,
         "pause_unit": case.promised_unit.pause_unit().as_str(),
-        "pauses": pauses_json(ctx, case, case.promised_unit, start_t),
-        "extensions": extensions_json(case),
         "deadline_date": d,
         "deadline": promised_at,
         "warning_at": clock.warning_at,
         "supervision_date": clock.supervision_day,
         "supervision_deadline": clock.supervision_day.end(),
-        "legal_limit": (case.legal_days != u16::MAX)
-            .then(|| limit_json(u32::from(case.legal_days), case.legal_unit)),
         "legal_deadline_date": clock.legal.map(|(l, _)| l),
         "legal_deadline": clock.legal_at,
         "legal_pause_days": clock.legal.map(|(_, k)| k),
@@ -829,6 +838,22 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
             .then(|| case.legal_unit.pause_unit().as_str()),
         "provisional_years": years,
     });
+    let legal_limit = match case.legal_days {
+        u16::MAX => Value::Null,
+        days => limit_json(u32::from(days), case.legal_unit),
+    };
+    let mut ev = with_parts(
+        ev,
+        [
+            ("limit", limit_json(promised, case.promised_unit)),
+            (
+                "pauses",
+                pauses_json(ctx, case, case.promised_unit, start_t),
+            ),
+            ("extensions", extensions_json(case)),
+            ("legal_limit", legal_limit),
+        ],
+    );
     let limit_text = format!(
         "{}{}",
         promised + clock.extension_days,
@@ -900,14 +925,22 @@ fn stage_clock(
         "stage": stage.as_str(),
         "stage_started_at": inst(started),
         "start": start,
-        "limit": limit_json(days, case.promised_unit),
         "pause_days": k,
         "pause_unit": case.promised_unit.pause_unit().as_str(),
-        "pauses": pauses_json(ctx, case, case.promised_unit, started),
         "deadline_date": d,
         "deadline": at,
         "provisional_years": years,
     });
+    let ev = with_parts(
+        ev,
+        [
+            ("limit", limit_json(days, case.promised_unit)),
+            (
+                "pauses",
+                pauses_json(ctx, case, case.promised_unit, started),
+            ),
+        ],
+    );
     let message = format!(
         "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {due_text} 前完成），尚未完成{note}",
         case.id,
@@ -934,11 +967,11 @@ fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Value) {
         "procedure": sp.procedure.as_str(),
         "started_at": inst(sp.started_at),
         "start": start,
-        "limit": limit_json(days, unit),
         "deadline_date": d,
         "deadline": at,
         "provisional_years": years,
     });
+    let ev = with_parts(ev, [("limit", limit_json(days, unit))]);
     let due_text = deadline_text(unit, d, at);
     let message = format!(
         "黄牌：办件 {}（{name}）的特别程序（{}）超过其时限{days}{}（应于 {due_text} 前结束），尚未结束{note}",
@@ -958,11 +991,11 @@ fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
         "period": case.period_no,
         "period_started_at": inst(case.period_start),
         "start": start,
-        "limit": limit_json(days, Unit::Working),
         "deadline_date": d,
         "deadline": d.end(),
         "provisional_years": years,
     });
+    let ev = with_parts(ev, [("limit", limit_json(days, Unit::Working))]);
     let message = format!(
         "黄牌：办件 {}（{name}）收到申请材料后 {days} 个工作日内（应于 {d} 前）未作出受理、不予受理或补正告知（行政许可法第三十二条）{note}",
         case.id

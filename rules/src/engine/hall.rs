@@ -12,7 +12,7 @@ use crate::time::Instant;
 use super::batch::BatchEntry;
 use super::case::{inst, Case, Ctx};
 use super::count::Strike;
-use super::explain::{build, subject, yuan, Attribution};
+use super::explain::{build, subject, with_parts, yuan, Attribution};
 use super::ladder::{Card, StepChange, What};
 use super::table::Symbols;
 
@@ -259,7 +259,10 @@ pub fn repeated_staff(staff: &str, counted: &[Strike], revision: u8) -> Option<A
             ..trigger.place.attribution()
         },
         message,
-        json!({"count": counted.len(), "window_days": 365, "substantiated_complaints": strikes_json(counted)}),
+        with_parts(
+            json!({"count": counted.len(), "window_days": 365}),
+            [("substantiated_complaints", strikes_json(counted))],
+        ),
     );
     alert.revision = revision;
     Some(alert)
@@ -284,7 +287,10 @@ pub fn repeated_window(window: &str, counted: &[Strike], revision: u8) -> Option
         inst(trigger.at),
         trigger.place.attribution(),
         message,
-        json!({"count": counted.len(), "window_days": 30, "complaints_and_bad_evaluations": strikes_json(counted)}),
+        with_parts(
+            json!({"count": counted.len(), "window_days": 30}),
+            [("complaints_and_bad_evaluations", strikes_json(counted))],
+        ),
     );
     alert.revision = revision;
     Some(alert)
@@ -362,7 +368,10 @@ pub fn ladder(staff: &str, year: i32, change: StepChange) -> Alert {
         inst(card.at),
         who,
         message,
-        json!({"year": year, "count": step, "action": action, "cause": cause}),
+        with_parts(
+            json!({"year": year, "count": step, "action": action}),
+            [("cause", cause)],
+        ),
     );
     alert.revision = revision;
     if let StepChange::Retract { because, .. } = &change {
