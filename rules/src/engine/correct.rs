@@ -41,8 +41,21 @@ pub(super) struct Target {
     withdrawn: bool,
 }
 
-/// A history entry to replay: its offset, the clock it arrived at, its event.
-type Replayed = (usize, Instant, Event<'static>);
+/// A history entry to replay: its offset, the clock it arrived at, its event, and whether it
+/// superseded an event never seen (none before it in the history).
+type Replayed = (usize, Instant, Event<'static>, bool);
+
+/// What an event with `supersedes` or `withdraws` asks of the engine.
+pub(super) enum Correcting {
+    /// Nothing to correct: not a correction, or a `supersedes` of a withdrawn event (a deleted
+    /// row written again). Applied as usual.
+    Nothing,
+    /// A `supersedes` of an event never seen (a feed joined mid-history): applied as a new
+    /// event, and the lines it raises say so ([`explain::supersedes_unseen`]).
+    Unseen,
+    /// A correction of an entry of a case's history.
+    Of(Target),
+}
 
 /// A case rebuilt aside from its history.
 struct Rebuilt {
@@ -59,11 +72,11 @@ impl Engine {
     /// Find what a correction corrects, or refuse it (nothing is changed either way). A
     /// `supersedes` of an event never seen is a new event (a feed joined mid-history), as is
     /// one of a withdrawn event (a row deleted, then written again).
-    pub(super) fn check_correction(&self, ev: &Event<'_>) -> Result<Option<Target>, Rejection> {
+    pub(super) fn check_correction(&self, ev: &Event<'_>) -> Result<Correcting, Rejection> {
         let (field, id, withdrawn) = match (&ev.body, &ev.supersedes) {
             (Body::EventWithdrawn { withdraws }, _) => ("withdraws", withdraws, true),
             (_, Some(id)) => ("supersedes", id, false),
-            _ => return Ok(None),
+            _ => return Ok(Correcting::Nothing),
         };
         let hash = Dedup::hash(&ev.region, ev.source.as_deref().unwrap_or(""), id);
         let case = ev.case_id.as_deref();
@@ -71,7 +84,7 @@ impl Engine {
         let found = slot.and_then(|s| Some((s, self.cases.get(s)?.history.find(hash.0)?)));
         match found {
             Some((slot, (at, state::LIVE))) => {
-                return Ok(Some(Target {
+                return Ok(Correcting::Of(Target {
                     slot,
                     at,
                     withdrawn,
@@ -84,13 +97,13 @@ impl Engine {
                 })
             }
             Some(_) if withdrawn => return Err(Rejection::UnknownEvent(id.to_string())),
-            Some(_) => return Ok(None),
+            Some(_) => return Ok(Correcting::Nothing),
             None => {}
         }
         if !self.dedup.contains(hash) {
             return match withdrawn {
                 true => Err(Rejection::UnknownEvent(id.to_string())),
-                false => Ok(None),
+                false => Ok(Correcting::Unseen),
             };
         }
         let why = match (case, slot) {
@@ -216,7 +229,7 @@ impl Engine {
         };
         change(self);
         if let Some(history) = self.cases.get(slot).map(|c| &c.history) {
-            entries.retain(|(at, _, _)| history.state_at(*at) == Some(state::LIVE));
+            entries.retain(|(at, ..)| history.state_at(*at) == Some(state::LIVE));
         }
         self.live_entries(slot, end, &mut entries);
         let Some(after) = self.rebuild(slot, &entries) else {
@@ -283,11 +296,20 @@ impl Engine {
         };
         let region = self.symbols.get(live.who.region).unwrap_or_default();
         let history = &live.history;
+        let unseen = |at: usize, ev: &Event<'_>| {
+            let Some(original) = ev.supersedes.as_deref() else {
+                return false;
+            };
+            let source = ev.source.as_deref().unwrap_or("");
+            let hash = Dedup::hash(region, source, original).0;
+            history.find(hash).is_none_or(|(seen, _)| seen > at)
+        };
         entries.extend(
             history
                 .entries_from(from, region, live.id.as_str(), &self.symbols)
                 .filter(|(_, e)| e.state == state::LIVE)
-                .map(|(at, e)| (at, e.clock, into_owned(e.event))),
+                .map(|(at, e)| (at, e.clock, unseen(at, &e.event), e.event))
+                .map(|(at, clock, unseen, ev)| (at, clock, into_owned(ev), unseen)),
         );
         history.end()
     }
@@ -315,8 +337,9 @@ impl Engine {
         let mut people = People::default();
         let mut stats = Stats::default();
         let mut alerts = Vec::new();
-        for (_, at, ev) in entries {
+        for (_, at, ev, unseen) in entries {
             fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+            let own = alerts.len();
             match &ev.body {
                 Body::FeeCharged {
                     receipt_no,
@@ -348,6 +371,9 @@ impl Engine {
             }
             alerts.extend(late_report(policy, ev));
             fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+            if *unseen {
+                explain::supersedes_unseen(ev, &mut alerts[own..]);
+            }
         }
         fire_pending(
             ctx,

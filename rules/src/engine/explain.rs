@@ -599,6 +599,25 @@ fn correction_verb(ev: &Event<'_>) -> &'static str {
     }
 }
 
+/// SPEC §3: `ev` supersedes an event never seen (a feed that joined mid-history sends a later
+/// version of a row whose first version it sent before), so it was applied as a new event. The
+/// lines it raised say so in `evidence.supersedes_unseen`: its id and kind and the id of the
+/// original, which jiancha never received.
+pub fn supersedes_unseen(ev: &Event<'_>, lines: &mut [Alert]) {
+    let Some(original) = ev.supersedes.as_deref() else {
+        return;
+    };
+    for line in lines {
+        if let Value::Object(_) | Value::Null = line.evidence {
+            line.evidence["supersedes_unseen"] = json!({
+                "event_id": ev.event_id,
+                "kind": ev.body.kind().as_str(),
+                "supersedes": original,
+            });
+        }
+    }
+}
+
 /// Mark an alert retracted by a correction: `ev` superseded or withdrew `corrected`, and the
 /// corrected history does not support it (SPEC §3 Corrections).
 pub fn retracted_by_correction(mut alert: Alert, ev: &Event<'_>, corrected: &str) -> Alert {

@@ -480,9 +480,11 @@ impl Engine {
         let start = out.len();
         self.sources.note(&ev.region, t32(ev.occurred_at));
         self.fire_timers(ev.occurred_at, out);
+        let own = out.len();
         self.dedup.insert(id);
         self.stats.applied += 1;
-        if let Some(target) = correction {
+        let unseen = matches!(correction, correct::Correcting::Unseen);
+        if let correct::Correcting::Of(target) = correction {
             // A correcting case event is applied within the correction (the case is rebuilt
             // with it); a withdrawal, or a correction of another kind, goes on as usual.
             if self.correct(target, ev, out) {
@@ -525,6 +527,9 @@ impl Engine {
         };
         self.integrity(ev, outcome, out);
         self.late_report(ev, out);
+        if unseen {
+            explain::supersedes_unseen(ev, &mut out[own..]);
+        }
         if let Outcome::Inconsistent(_) = outcome {
             self.stats.inconsistent += 1;
         }
