@@ -259,10 +259,12 @@ pub fn alert_id(rule: Rule, level: Level, region: &str, subject: &Subject) -> St
 /// `{:032x}` of `v`.
 fn hex32(v: u128) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    (0..32)
-        .rev()
-        .map(|i| char::from(DIGITS[((v >> (i * 4)) & 0xf) as usize]))
-        .collect()
+    let mut out = [0u8; 32];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = DIGITS[((v >> ((31 - i) * 4)) & 0xf) as usize];
+    }
+    // Only ASCII digits were written.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]

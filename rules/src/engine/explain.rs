@@ -14,6 +14,21 @@ use crate::time::{Day, Instant};
 use super::case::{inst, pause, pause_amount, Case, Clock, Ctx, Due, NEVER, T32};
 use super::table::{Sym, Symbols, NONE};
 
+/// A JSON object of `"key": value` pairs, as `json!({…})` makes it (each value converted by
+/// `json!`), but built in one go — the pairs sorted once, then the map filled — instead of one
+/// insertion (a search of the map, and node splits) per key: evidence is made for every alert
+/// line, and this was a third of its cost (docs/BENCHMARKS.md, "Corrections"). Keys are
+/// written in the order the map keeps them (byte order), so the sort is one pass. Only for flat
+/// values; a value already made as JSON is better added with [`with_parts`], uncopied.
+macro_rules! object {
+    ({ $($k:literal : $v:expr),* $(,)? }) => {
+        serde_json::Value::Object(serde_json::Map::from_iter([
+            $(($k.to_string(), serde_json::json!($v))),*
+        ]))
+    };
+}
+pub(crate) use object;
+
 /// Build the alert for `due`, firing at `at`; `n` is the acceptance period or special-procedure
 /// number it belongs to (see [`Case::ordinal`]). In a correction's replay (`ctx.recipes`) a
 /// case-clock alert is a lean line instead ([`Recipes`]).
@@ -243,10 +258,10 @@ fn superseded(case: &Case, due: Due, alert: &mut Alert) {
         .filter(|f| !f.retracted && lower.contains(&f.due))
         .map(|f| {
             let level = f.due.rule_level().1;
-            json!({
+            object!({
                 "alert_id": alert_id(alert.rule, level, &alert.region, &alert.subject),
-                "level": level.as_str(),
                 "fired_at": inst(f.at),
+                "level": level.as_str(),
             })
         })
         .collect();
@@ -472,11 +487,11 @@ pub fn case_state(ctx: Ctx<'_>, case: &Case) -> Value {
                 .max(1)
         }
     });
-    json!({
-        "status": if case.completed { "completed" } else { "rejected" },
+    object!({
         "closed_at": closed_at,
-        "result": case.result.map(|r| r.as_str()),
         "overdue_working_days": overdue,
+        "result": case.result.map(|r| r.as_str()),
+        "status": if case.completed { "completed" } else { "rejected" },
     })
 }
 
@@ -549,7 +564,7 @@ pub fn cleared(mut alert: Alert, ev: &Event<'_>) -> Alert {
     alert.status = AlertStatus::Cleared;
     alert.cleared_at = Some(ev.occurred_at);
     alert.revision = revision::ended_after(alert.revision);
-    alert.evidence["cleared_by"] = json!({
+    alert.evidence["cleared_by"] = object!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),
         "occurred_at": ev.occurred_at,
@@ -569,7 +584,7 @@ pub fn retracted(alert: Alert, ev: &Event<'_>) -> Alert {
 pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
     alert.status = AlertStatus::Retracted;
     alert.revision = revision::ended_after(alert.revision);
-    alert.evidence["retracted_by"] = json!({
+    alert.evidence["retracted_by"] = object!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),
         "occurred_at": ev.occurred_at,
@@ -583,11 +598,11 @@ pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
 
 /// The correction `ev` (a `supersedes` or an `event.withdrawn` of `corrected`), as evidence.
 fn correction_json(ev: &Event<'_>, corrected: &str) -> Value {
-    json!({
+    object!({
+        "corrects": corrected,
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),
         "occurred_at": ev.occurred_at,
-        "corrects": corrected,
     })
 }
 
@@ -609,7 +624,7 @@ pub fn supersedes_unseen(ev: &Event<'_>, lines: &mut [Alert]) {
     };
     for line in lines {
         if let Value::Object(_) | Value::Null = line.evidence {
-            line.evidence["supersedes_unseen"] = json!({
+            line.evidence["supersedes_unseen"] = object!({
                 "event_id": ev.event_id,
                 "kind": ev.body.kind().as_str(),
                 "supersedes": original,
@@ -645,13 +660,13 @@ pub fn after_correction(mut alert: Alert, ev: &Event<'_>, corrected: &str) -> Al
 /// its kind that rules read.
 fn event_values(ev: &Event<'_>) -> Value {
     use crate::event::Body;
-    let mut v = json!({
+    let mut v = object!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),
         "occurred_at": ev.occurred_at,
         "reported_at": ev.reported_at,
-        "window_id": ev.window_id,
         "staff_id": ev.staff_id,
+        "window_id": ev.window_id,
     });
     let extra = match &ev.body {
         Body::CaseAccepted { channel, .. } => json!({"channel": channel.as_str()}),
@@ -711,16 +726,16 @@ pub fn data_corrected(
         kind.zh(),
         original.event_id,
     );
-    let evidence = json!({
+    let evidence = object!({
         "corrected_event_id": original.event_id,
         "corrected_kind": kind.as_str(),
         "correction_event_id": correction.event_id,
-        "withdrawn": withdrawn,
-        "original_reported_at": reports.0,
         "correction_reported_at": reports.1,
         "delay_hours": (hours * 10.0).round() / 10.0,
         "grace_hours": grace_hours,
         "moved_seconds": (!withdrawn).then(|| correction.occurred_at.0 - original.occurred_at.0),
+        "original_reported_at": reports.0,
+        "withdrawn": withdrawn,
     });
     let new = match withdrawn {
         true => Value::Null,
@@ -777,7 +792,7 @@ fn deadline_text(unit: Unit, day: Day, at: Instant) -> String {
 }
 
 fn limit_json(days: u32, unit: Unit) -> Value {
-    json!({"days": days, "unit": unit.as_str()})
+    object!({"days": days, "unit": unit.as_str()})
 }
 
 fn pauses_json(ctx: Ctx<'_>, case: &Case, unit: Unit, floor: u32) -> Value {
@@ -787,11 +802,11 @@ fn pauses_json(ctx: Ctx<'_>, case: &Case, unit: Unit, floor: u32) -> Value {
         .filter(|p| p.to > floor)
         .map(|p| {
             let from = p.from.max(floor);
-            json!({
-                "from": inst(from),
-                "to": inst(p.to),
-                "kinds": pause::names(p.kinds),
+            object!({
                 "days": pause_amount(ctx, unit, from, p.to),
+                "from": inst(from),
+                "kinds": pause::names(p.kinds),
+                "to": inst(p.to),
                 "unit": unit.pause_unit().as_str(),
             })
         })
@@ -836,26 +851,26 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
     let (note, years) = provisional(ctx, start, last);
     let (start_t, _) = case.start(ctx).unwrap_or((case.accepted_at, false));
     let promised = u32::from(case.promised_days);
-    let ev = json!({
-        "start": start,
-        "start_reason": if clock.deemed { "deemed_accepted" } else { "accepted" },
+    let ev = object!({
         "accepted_at": inst(case.accepted_at),
-        "submitted_at": (case.submitted_at != NEVER).then(|| inst(case.submitted_at)),
         "case_type": case.case_type.as_str(),
-        "extension_days": clock.extension_days,
-        "pause_days": clock.promised_pause_days,
-        "pause_unit": case.promised_unit.pause_unit().as_str(),
-        "deadline_date": d,
         "deadline": promised_at,
-        "warning_at": clock.warning_at,
-        "supervision_date": clock.supervision_day,
-        "supervision_deadline": clock.supervision_day.end(),
-        "legal_deadline_date": clock.legal.map(|(l, _)| l),
+        "deadline_date": d,
+        "extension_days": clock.extension_days,
         "legal_deadline": clock.legal_at,
+        "legal_deadline_date": clock.legal.map(|(l, _)| l),
         "legal_pause_days": clock.legal.map(|(_, k)| k),
         "legal_pause_unit": (case.legal_days != u16::MAX)
             .then(|| case.legal_unit.pause_unit().as_str()),
+        "pause_days": clock.promised_pause_days,
+        "pause_unit": case.promised_unit.pause_unit().as_str(),
         "provisional_years": years,
+        "start": start,
+        "start_reason": if clock.deemed { "deemed_accepted" } else { "accepted" },
+        "submitted_at": (case.submitted_at != NEVER).then(|| inst(case.submitted_at)),
+        "supervision_date": clock.supervision_day,
+        "supervision_deadline": clock.supervision_day.end(),
+        "warning_at": clock.warning_at,
     });
     let legal_limit = match case.legal_days {
         u16::MAX => Value::Null,
@@ -918,7 +933,7 @@ fn extensions_json(case: &Case) -> Value {
         .map(|e| {
             e.extensions
                 .iter()
-                .map(|x| json!({"at": inst(x.at), "extra_days": x.days, "applied": x.applied}))
+                .map(|x| object!({"applied": x.applied, "at": inst(x.at), "extra_days": x.days}))
                 .collect()
         })
         .unwrap_or_default();
@@ -940,15 +955,15 @@ fn stage_clock(
     let start = inst(started).day();
     let (note, years) = provisional(ctx, start, d);
     let days = limit.map_or(0, |l| u32::from(l.days));
-    let ev = json!({
+    let ev = object!({
+        "deadline": at,
+        "deadline_date": d,
+        "pause_days": k,
+        "pause_unit": case.promised_unit.pause_unit().as_str(),
+        "provisional_years": years,
         "stage": stage.as_str(),
         "stage_started_at": inst(started),
         "start": start,
-        "pause_days": k,
-        "pause_unit": case.promised_unit.pause_unit().as_str(),
-        "deadline_date": d,
-        "deadline": at,
-        "provisional_years": years,
     });
     let ev = with_parts(
         ev,
@@ -981,14 +996,14 @@ fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Value) {
     let (days, unit) = sp
         .limit
         .map_or((0, Unit::Working), |l| (u32::from(l.days), l.unit));
-    let ev = json!({
-        "special": sp.n,
-        "procedure": sp.procedure.as_str(),
-        "started_at": inst(sp.started_at),
-        "start": start,
-        "deadline_date": d,
+    let ev = object!({
         "deadline": at,
+        "deadline_date": d,
+        "procedure": sp.procedure.as_str(),
         "provisional_years": years,
+        "special": sp.n,
+        "start": start,
+        "started_at": inst(sp.started_at),
     });
     let ev = with_parts(ev, [("limit", limit_json(days, unit))]);
     let due_text = deadline_text(unit, d, at);
@@ -1006,13 +1021,13 @@ fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
     let d = case.acceptance_day(ctx).unwrap_or(start);
     let (note, years) = provisional(ctx, start, d);
     let days = ctx.policy.acceptance_working_days;
-    let ev = json!({
+    let ev = object!({
+        "deadline": d.end(),
+        "deadline_date": d,
         "period": case.period_no,
         "period_started_at": inst(case.period_start),
-        "start": start,
-        "deadline_date": d,
-        "deadline": d.end(),
         "provisional_years": years,
+        "start": start,
     });
     let ev = with_parts(ev, [("limit", limit_json(days, Unit::Working))]);
     let message = format!(
@@ -1045,14 +1060,14 @@ fn no_acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
             inst(case.closed_at)
         )
     };
-    let ev = json!({
-        "completed_at": inst(case.closed_at),
-        "grace_minutes": grace,
+    let ev = object!({
         "accepted_at": when(case.accepted_at),
-        "completed_reported_at": when(case.closed_reported),
         "accepted_reported_at": when(case.accepted_reported),
-        "judged_on": if by_report { "reported_at" } else { "arrival" },
+        "completed_at": inst(case.closed_at),
+        "completed_reported_at": when(case.closed_reported),
         "grace_ends_at": case.acceptance_grace_end(ctx),
+        "grace_minutes": grace,
+        "judged_on": if by_report { "reported_at" } else { "arrival" },
     });
     (message, ev)
 }
@@ -1101,16 +1116,16 @@ fn fee_without_case(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, i: usize, at: 
         fee.receipt_no,
         yuan(fee.amount_fen)
     );
-    let evidence = json!({
-        "receipt_no": &*fee.receipt_no,
-        "payer_id": &*fee.payer_id,
-        "amount_fen": fee.amount_fen,
-        "charged_at": inst(fee.at),
-        "case_id": case.id.as_str(),
-        "fee_match_working_days": days,
-        "deadline_date": deadline.day().prev(),
-        "deadline": deadline,
+    let evidence = object!({
         "acceptance": accepted,
+        "amount_fen": fee.amount_fen,
+        "case_id": case.id.as_str(),
+        "charged_at": inst(fee.at),
+        "deadline": deadline,
+        "deadline_date": deadline.day().prev(),
+        "fee_match_working_days": days,
+        "payer_id": &*fee.payer_id,
+        "receipt_no": &*fee.receipt_no,
     });
     build(
         Rule::FeeWithoutCase,

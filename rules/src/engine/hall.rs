@@ -12,7 +12,7 @@ use crate::time::Instant;
 use super::batch::BatchEntry;
 use super::case::{inst, Case, Ctx};
 use super::count::Strike;
-use super::explain::{build, subject, with_parts, yuan, Attribution};
+use super::explain::{build, object, subject, with_parts, yuan, Attribution};
 use super::ladder::{Card, StepChange, What};
 use super::table::Symbols;
 
@@ -369,7 +369,7 @@ pub fn ladder(staff: &str, year: i32, change: StepChange) -> Alert {
         who,
         message,
         with_parts(
-            json!({"year": year, "count": step, "action": action}),
+            object!({"action": action, "count": step, "year": year}),
             [("cause", cause)],
         ),
     );
@@ -391,20 +391,20 @@ fn card_json(card: &Card) -> serde_json::Value {
             rule,
             level,
             case_id,
-        } => json!({
+        } => object!({
             "alert_id": card.id,
-            "rule": rule.as_str(),
-            "level": level.as_str(),
-            "fired_at": inst(card.at),
             "case_id": case_id,
+            "fired_at": inst(card.at),
+            "level": level.as_str(),
+            "rule": rule.as_str(),
         }),
         What::Complaint {
             complaint_id,
             event_id,
-        } => json!({
-            "substantiated_complaint": complaint_id,
-            "resolved_at": inst(card.at),
+        } => object!({
             "event_id": event_id,
+            "resolved_at": inst(card.at),
+            "substantiated_complaint": complaint_id,
         }),
     }
 }
