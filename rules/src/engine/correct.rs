@@ -337,8 +337,13 @@ impl Engine {
         let mut people = People::default();
         let mut stats = Stats::default();
         let mut alerts = Vec::new();
+        // The clock the case was last brought to: nothing is due again before it moves on (a
+        // new case has nothing due at all).
+        let mut settled = None;
         for (_, at, ev, unseen) in entries {
-            fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+            if settled.is_some_and(|t| t < *at) {
+                fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+            }
             let own = alerts.len();
             match &ev.body {
                 Body::FeeCharged {
@@ -371,6 +376,7 @@ impl Engine {
             }
             alerts.extend(late_report(policy, ev));
             fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+            settled = Some(*at);
             if *unseen {
                 explain::supersedes_unseen(ev, &mut alerts[own..]);
             }
