@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! correction of event E of case C
-//!   ├─ before: replay C's history (every live entry, at the clock each arrived at) aside
-//!   ├─ mark E superseded / withdrawn in the history
-//!   ├─ after:  replay C's history again, without E
+//!   ├─ decode C's history once (every live entry, with the clock it arrived at)
+//!   ├─ before: replay it aside, the case's alerts as lean lines (explain::Recipes)
+//!   ├─ mark E superseded / withdrawn in the history (and record the correcting event)
+//!   ├─ after:  replay again, without E (with the correcting event)
 //!   ├─ C := after's state (its timers re-armed; the window board and 事后补录 bursts follow)
 //!   └─ emit the difference of the two replays' alerts: retract what no longer stands, fire
-//!      what newly does (with replay's ids and fired_at), revise what changed
+//!      what newly does (with replay's ids and fired_at), revise what changed; only these
+//!      lines are built in full
 //! then the correcting event itself (if any) is applied like any other, at the current clock
 //! ```
 //!
@@ -60,11 +62,15 @@ pub(super) enum Correcting {
 /// A case rebuilt aside from its history.
 struct Rebuilt {
     case: Case,
-    /// Every alert line the case's events and deadlines gave, in order.
-    alerts: Vec<Alert>,
+    /// Every alert line the case's events and deadlines gave.
+    lines: Lines,
     /// The case's completions as 事后补录 counts them.
     people: People,
-    /// What the lean lines among `alerts` are built from.
+}
+
+/// A replay's alert lines, in order, and what the lean ones among them are built from.
+struct Lines {
+    alerts: Vec<Alert>,
     recipes: Recipes,
 }
 
@@ -278,7 +284,7 @@ impl Engine {
         }
         self.rework_bursts(&case_id, &before.people, &after.people, ev, out);
         let start = out.len();
-        self.diff(before, after.alerts, &after.recipes, ev, corrected, out);
+        self.diff(before.lines, after.lines, ev, corrected, out);
         // The rebuilt case's next deadline.
         if let Some(case) = self.cases.get_mut(slot) {
             follow_revisions(case, &mut out[start..], true);
@@ -308,8 +314,10 @@ impl Engine {
             history
                 .entries_from(from, region, live.id.as_str(), &self.symbols)
                 .filter(|(_, e)| e.state == state::LIVE)
-                .map(|(at, e)| (at, e.clock, unseen(at, &e.event), e.event))
-                .map(|(at, clock, unseen, ev)| (at, clock, into_owned(ev), unseen)),
+                .map(|(at, e)| {
+                    let unseen = unseen(at, &e.event);
+                    (at, e.clock, into_owned(e.event), unseen)
+                }),
         );
         history.end()
     }
@@ -392,9 +400,8 @@ impl Engine {
         );
         Some(Rebuilt {
             case,
-            alerts,
+            lines: Lines { alerts, recipes },
             people,
-            recipes,
         })
     }
 
@@ -446,17 +453,16 @@ impl Engine {
     /// are built in full only when emitted (or to compare their messages: [`Recipes`]).
     fn diff(
         &mut self,
-        before: Rebuilt,
-        after: Vec<Alert>,
-        recipes: &Recipes,
+        before: Lines,
+        after: Lines,
         ev: &Event<'_>,
         corrected: &str,
         out: &mut Vec<Alert>,
     ) {
-        let was_made = &before.recipes;
+        let (was_made, recipes) = (&before.recipes, &after.recipes);
         // A case has a handful of alerts: linear lookups beat hashing their ids.
         let before = last_word(before.alerts);
-        let after = last_word(after);
+        let after = last_word(after.alerts);
         let find = |lines: &'_ [Alert], id: &str| -> Option<usize> {
             lines.iter().position(|a| a.alert_id == id)
         };
