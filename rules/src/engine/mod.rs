@@ -1012,6 +1012,94 @@ mod tests {
     /// - A new version of the acceptance dated 03-04 moves D to 03-05: the 黄牌 of 03-04 is
     ///   retracted and the 预警 fires again at 03-05T00.
     /// - A chain has one head; a withdrawn event cannot be withdrawn again.
+    /// A correction's replays keep the case's alerts as recipes and build in full only the
+    /// lines they emit (`explain::Recipes`): those lines are, message, attribution and
+    /// evidence included, the lines a replay of the corrected stream builds, with the
+    /// correction named in `corrected_by`; and the lines that a correction retracts are the
+    /// ones on record.
+    #[test]
+    fn corrected_lines_are_built_as_a_replay_builds_them() {
+        let at = |s| parse_rfc3339(s).expect("t");
+        let one_day = || {
+            accepted(LimitOverrides {
+                promised: Some(Limit {
+                    days: 1,
+                    unit: Unit::Working,
+                }),
+                ..LimitOverrides::default()
+            })
+        };
+        let e1 = ev("e1", "2026-03-02T10:00:00+08:00", "K1", one_day());
+        let e1b = ev("e1b", "2026-03-03T10:00:00+08:00", "K1", one_day());
+        let moved = Event {
+            supersedes: Some(Cow::Borrowed("e1")),
+            ..e1b.clone()
+        };
+        let mut e = engine(Policy::default());
+        let mut on_record = Vec::new();
+        e.on_event(&e1, &mut on_record).expect("ok");
+        e.advance_to(at("2026-03-10T09:00:00+08:00"), &mut on_record);
+        let mut out = Vec::new();
+        e.on_event(&moved, &mut out).expect("ok");
+
+        let mut r = engine(Policy::default());
+        let mut replay = Vec::new();
+        r.advance_to(at("2026-03-10T09:00:00+08:00"), &mut replay);
+        r.on_event(&e1b, &mut replay).expect("ok");
+
+        let without_correction = |a: &Alert| {
+            let mut a = a.clone();
+            if let Some(m) = a.evidence.as_object_mut() {
+                m.remove("corrected_by");
+            }
+            a.revision = 0;
+            a
+        };
+        let fired: Vec<_> = out
+            .iter()
+            .filter(|a| a.status == AlertStatus::Open)
+            .collect();
+        assert!(
+            fired.len() >= 2,
+            "the moved warning and cards fire again: {out:?}"
+        );
+        for a in fired {
+            assert_eq!(a.evidence["corrected_by"]["corrects"], "e1");
+            let want = replay
+                .iter()
+                .find(|b| b.alert_id == a.alert_id)
+                .expect("the replay has it");
+            assert_eq!(without_correction(a), without_correction(want));
+        }
+        // Withdrawn: every line on record is retracted, as it was on record.
+        on_record.append(&mut out);
+        let w = Event {
+            body: Body::EventWithdrawn {
+                withdraws: Cow::Borrowed("e1b"),
+            },
+            ..ev("w1", "2026-03-10T09:00:00+08:00", "K1", completed())
+        };
+        e.on_event(&w, &mut out).expect("ok");
+        let retracted: Vec<_> = out
+            .iter()
+            .filter(|a| a.status == AlertStatus::Retracted)
+            .collect();
+        assert!(retracted.len() >= 3, "the warning and the cards: {out:?}");
+        for a in retracted {
+            let was = on_record
+                .iter()
+                .rfind(|b| b.alert_id == a.alert_id)
+                .expect("on record");
+            let why = "（事件 e1b 已被撤回，更正后的记录不支持此告警）";
+            assert_eq!(a.message, format!("已撤销：{}{why}", was.message));
+            let mut evidence = a.evidence.clone();
+            if let Some(m) = evidence.as_object_mut() {
+                m.remove("retracted_by");
+            }
+            assert_eq!(evidence, without_correction(was).evidence);
+        }
+    }
+
     #[test]
     fn corrections_leave_what_a_replay_of_the_corrected_stream_gives() {
         let one_day = || {
