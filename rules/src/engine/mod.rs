@@ -1005,13 +1005,6 @@ mod tests {
         record(&out)
     }
 
-    /// SPEC §3 Corrections, worked by hand. K1 is accepted on Mon 03-02 with 1 working day
-    /// (D = 03-03: 预警 03-03T00, 黄牌 03-04T00) and completed on time the same afternoon.
-    /// - Withdrawing the completion on 03-05 makes the case overdue again: 预警 and 黄牌 fire
-    ///   with the instants a replay without the completion gives.
-    /// - A new version of the acceptance dated 03-04 moves D to 03-05: the 黄牌 of 03-04 is
-    ///   retracted and the 预警 fires again at 03-05T00.
-    /// - A chain has one head; a withdrawn event cannot be withdrawn again.
     /// A correction's replays keep the case's alerts as recipes and build in full only the
     /// lines they emit (`explain::Recipes`): those lines are, message, attribution and
     /// evidence included, the lines a replay of the corrected stream builds, with the
@@ -1100,6 +1093,13 @@ mod tests {
         }
     }
 
+    /// SPEC §3 Corrections, worked by hand. K1 is accepted on Mon 03-02 with 1 working day
+    /// (D = 03-03: 预警 03-03T00, 黄牌 03-04T00) and completed on time the same afternoon.
+    /// - Withdrawing the completion on 03-05 makes the case overdue again: 预警 and 黄牌 fire
+    ///   with the instants a replay without the completion gives.
+    /// - A new version of the acceptance dated 03-04 moves D to 03-05: the 黄牌 of 03-04 is
+    ///   retracted and the 预警 fires again at 03-05T00.
+    /// - A chain has one head; a withdrawn event cannot be withdrawn again.
     #[test]
     fn corrections_leave_what_a_replay_of_the_corrected_stream_gives() {
         let one_day = || {
