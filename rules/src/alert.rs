@@ -246,7 +246,13 @@ pub fn alert_id(rule: Rule, level: Level, region: &str, subject: &Subject) -> St
     // The region is part of the identity: the same subject id (a 办件编号, a 工号) in two
     // regions names two subjects, and a store keeping one row per alert id must never let one
     // region's alert replace or retract another's.
-    let mut canonical = format!("{}|{}|{region}|", rule.as_str(), level.as_str());
+    // Built by hand rather than with `format!`: ids are made for every alert line, and a
+    // correction's replays make many (docs/BENCHMARKS.md, "Corrections").
+    let (rule, level) = (rule.as_str(), level.as_str());
+    let mut canonical = String::with_capacity(rule.len() + level.len() + region.len() + 48);
+    for part in [rule, "|", level, "|", region, "|"] {
+        canonical.push_str(part);
+    }
     for (i, (k, v)) in subject.iter().enumerate() {
         if i > 0 {
             canonical.push(';');
@@ -258,7 +264,18 @@ pub fn alert_id(rule: Rule, level: Level, region: &str, subject: &Subject) -> St
             other => canonical.push_str(&other.to_string()),
         }
     }
-    format!("{:032x}", xxh3_128(canonical.as_bytes()))
+    hex32(xxh3_128(canonical.as_bytes()))
+}
+
+/// `{:032x}` of `v`.
+fn hex32(v: u128) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = DIGITS[((v >> ((31 - i) * 4)) & 0xf) as usize];
+    }
+    // Only ASCII digits were written.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -285,6 +302,13 @@ mod tests {
         // (XXH3-128 of "case.overdue|yellow|430626|case_id=C1", checked with Python's xxhash.
         // The region joined the identity in format 3 of the snapshot: docs/RULES.md.)
         assert_eq!(a, "b55d5b31dc57af5dfbd33eb3ddd57fd4");
+    }
+
+    #[test]
+    fn ids_are_32_hex_digits_with_leading_zeros() {
+        for v in [0, 1, 0xabc, u128::MAX, 0x0123_4567_89ab_cdef << 40] {
+            assert_eq!(hex32(v), format!("{v:032x}"));
+        }
     }
 
     #[test]

@@ -143,28 +143,49 @@ fn put_date(buf: &mut [u8], (y, m, d): (i32, u32, u32)) -> bool {
 
 // Dates and instants are formatted by hand: every alert prints several, and the general
 // formatting machinery (padding, width parsing) cost more than the rest of building an alert.
+impl Day {
+    /// `YYYY-MM-DD` as bytes, when the year has four digits.
+    fn text(&self) -> Option<[u8; 10]> {
+        let mut buf = [0u8; 10];
+        put_date(&mut buf, self.ymd()).then_some(buf)
+    }
+}
+
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 10];
-        if !put_date(&mut buf, self.ymd()) {
+        let Some(buf) = self.text() else {
             let (y, m, d) = self.ymd();
             return write!(f, "{y:04}-{m:02}-{d:02}");
-        }
+        };
         // Only ASCII digits and '-' were written.
         f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl Instant {
+    /// The RFC 3339 text as bytes, when the year has four digits.
+    fn text(&self) -> Option<[u8; 25]> {
+        let local = self.0 + LOCAL_OFFSET_SECS;
+        let days = local.div_euclid(SECS_PER_DAY);
+        let secs = local.rem_euclid(SECS_PER_DAY) as u32;
+        let mut buf = *b"0000-00-00T00:00:00+08:00";
+        if !put_date(&mut buf, civil_from_days(days)) {
+            return None;
+        }
+        put_digits(&mut buf[11..13], secs / 3600);
+        put_digits(&mut buf[14..16], secs / 60 % 60);
+        put_digits(&mut buf[17..19], secs % 60);
+        Some(buf)
     }
 }
 
 impl fmt::Display for Instant {
     /// RFC 3339 in local time, e.g. `2026-10-13T00:00:00+08:00`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let local = self.0 + LOCAL_OFFSET_SECS;
-        let days = local.div_euclid(SECS_PER_DAY);
-        let secs = local.rem_euclid(SECS_PER_DAY) as u32;
-        let date = civil_from_days(days);
-        let mut buf = *b"0000-00-00T00:00:00+08:00";
-        if !put_date(&mut buf, date) {
-            let (y, m, d) = date;
+        let Some(buf) = self.text() else {
+            let local = self.0 + LOCAL_OFFSET_SECS;
+            let secs = local.rem_euclid(SECS_PER_DAY) as u32;
+            let (y, m, d) = civil_from_days(local.div_euclid(SECS_PER_DAY));
             return write!(
                 f,
                 "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+08:00",
@@ -172,18 +193,28 @@ impl fmt::Display for Instant {
                 secs / 60 % 60,
                 secs % 60
             );
-        }
-        put_digits(&mut buf[11..13], secs / 3600);
-        put_digits(&mut buf[14..16], secs / 60 % 60);
-        put_digits(&mut buf[17..19], secs % 60);
+        };
         // Only ASCII was written.
         f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }
 
+/// Serialised straight from the text's bytes (not through `Display`, whose formatting
+/// machinery cost more than the text: every alert's evidence holds several instants).
+fn serialize_text<S: serde::Serializer, T: fmt::Display>(
+    s: S,
+    text: Option<&[u8]>,
+    value: &T,
+) -> Result<S::Ok, S::Error> {
+    match text.and_then(|b| std::str::from_utf8(b).ok()) {
+        Some(t) => s.serialize_str(t),
+        None => s.collect_str(value),
+    }
+}
+
 impl serde::Serialize for Instant {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        serialize_text(s, self.text().as_ref().map(|b| &b[..]), self)
     }
 }
 
@@ -198,7 +229,7 @@ impl<'de> serde::Deserialize<'de> for Instant {
 
 impl serde::Serialize for Day {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        serialize_text(s, self.text().as_ref().map(|b| &b[..]), self)
     }
 }
 
@@ -452,6 +483,13 @@ mod tests {
         assert_eq!(json, r#""2026-10-13T00:30:05+08:00""#);
         assert_eq!(serde_json::from_str::<Instant>(&json).unwrap(), t);
         assert!(serde_json::from_str::<Instant>(r#""2026-10-13""#).is_err());
+        // Serialised as displayed, in and out of the years with a 4-digit form.
+        for t in [t, Instant(i64::MIN / 2), Instant(1 << 50)] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.to_string().as_str());
+        }
+        for d in [Day(0), Day(9_000), Day(u32::MAX)] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.to_string().as_str());
+        }
     }
 
     #[test]

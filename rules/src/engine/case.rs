@@ -14,7 +14,7 @@ use crate::policy::Policy;
 use crate::reference::{Limit, Reference};
 use crate::time::{Day, Instant};
 
-use super::explain::Who;
+use super::explain::{Recipes, Who};
 use super::table::{CompactKey, Keyed, Sym, NONE};
 
 /// Compact instant: seconds since 1999-12-31T23:59:59+08:00, so every supported instant is
@@ -402,6 +402,9 @@ pub struct Ctx<'a> {
     pub reference: &'a Reference,
     /// `office_hours` spans (minutes after local midnight), for the office-time units.
     pub office: &'a [(u32, u32)],
+    /// When a correction rebuilds a case aside: where its case alerts are kept as recipes,
+    /// built in full only if they are emitted ([`Recipes`]). `None` everywhere else.
+    pub recipes: Option<&'a Recipes>,
 }
 
 impl<'a> Ctx<'a> {
@@ -412,6 +415,7 @@ impl<'a> Ctx<'a> {
             policy,
             reference,
             office,
+            recipes: None,
         }
     }
 }

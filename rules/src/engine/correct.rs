@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! correction of event E of case C
-//!   ├─ before: replay C's history (every live entry, at the clock each arrived at) aside
-//!   ├─ mark E superseded / withdrawn in the history
-//!   ├─ after:  replay C's history again, without E
+//!   ├─ decode C's history once (every live entry, with the clock it arrived at)
+//!   ├─ before: replay it aside, the case's alerts as lean lines (explain::Recipes)
+//!   ├─ mark E superseded / withdrawn in the history (and record the correcting event)
+//!   ├─ after:  replay again, without E (with the correcting event)
 //!   ├─ C := after's state (its timers re-armed; the window board and 事后补录 bursts follow)
 //!   └─ emit the difference of the two replays' alerts: retract what no longer stands, fire
-//!      what newly does (with replay's ids and fired_at), revise what changed
+//!      what newly does (with replay's ids and fired_at), revise what changed; only these
+//!      lines are built in full
 //! then the correcting event itself (if any) is applied like any other, at the current clock
 //! ```
 //!
@@ -28,7 +30,7 @@ use crate::time::Instant;
 use super::apply;
 use super::case::{fired, t32, Case, Ctx, NEVER};
 use super::events::{fee_on_case, fee_standard, late_report};
-use super::explain::{self, revision};
+use super::explain::{self, revision, Recipes};
 use super::history::{into_owned, state};
 use super::people::People;
 use super::table::Dedup;
@@ -41,24 +43,46 @@ pub(super) struct Target {
     withdrawn: bool,
 }
 
+/// A history entry to replay: its offset, the clock it arrived at, its event, and whether it
+/// superseded an event never seen (none before it in the history).
+type Replayed = (usize, Instant, Event<'static>, bool);
+
+/// What an event with `supersedes` or `withdraws` asks of the engine.
+pub(super) enum Correcting {
+    /// Nothing to correct: not a correction, or a `supersedes` of a withdrawn event (a deleted
+    /// row written again). Applied as usual.
+    Nothing,
+    /// A `supersedes` of an event never seen (a feed joined mid-history): applied as a new
+    /// event, and the lines it raises say so ([`explain::supersedes_unseen`]).
+    Unseen,
+    /// A correction of an entry of a case's history.
+    Of(Target),
+}
+
 /// A case rebuilt aside from its history.
 struct Rebuilt {
     case: Case,
-    /// Every alert line the case's events and deadlines gave, in order.
-    alerts: Vec<Alert>,
+    /// Every alert line the case's events and deadlines gave.
+    lines: Lines,
     /// The case's completions as 事后补录 counts them.
     people: People,
+}
+
+/// A replay's alert lines, in order, and what the lean ones among them are built from.
+struct Lines {
+    alerts: Vec<Alert>,
+    recipes: Recipes,
 }
 
 impl Engine {
     /// Find what a correction corrects, or refuse it (nothing is changed either way). A
     /// `supersedes` of an event never seen is a new event (a feed joined mid-history), as is
     /// one of a withdrawn event (a row deleted, then written again).
-    pub(super) fn check_correction(&self, ev: &Event<'_>) -> Result<Option<Target>, Rejection> {
+    pub(super) fn check_correction(&self, ev: &Event<'_>) -> Result<Correcting, Rejection> {
         let (field, id, withdrawn) = match (&ev.body, &ev.supersedes) {
             (Body::EventWithdrawn { withdraws }, _) => ("withdraws", withdraws, true),
             (_, Some(id)) => ("supersedes", id, false),
-            _ => return Ok(None),
+            _ => return Ok(Correcting::Nothing),
         };
         let hash = Dedup::hash(&ev.region, ev.source.as_deref().unwrap_or(""), id);
         let case = ev.case_id.as_deref();
@@ -66,7 +90,7 @@ impl Engine {
         let found = slot.and_then(|s| Some((s, self.cases.get(s)?.history.find(hash.0)?)));
         match found {
             Some((slot, (at, state::LIVE))) => {
-                return Ok(Some(Target {
+                return Ok(Correcting::Of(Target {
                     slot,
                     at,
                     withdrawn,
@@ -79,13 +103,13 @@ impl Engine {
                 })
             }
             Some(_) if withdrawn => return Err(Rejection::UnknownEvent(id.to_string())),
-            Some(_) => return Ok(None),
+            Some(_) => return Ok(Correcting::Nothing),
             None => {}
         }
         if !self.dedup.contains(hash) {
             return match withdrawn {
                 true => Err(Rejection::UnknownEvent(id.to_string())),
-                false => Ok(None),
+                false => Ok(Correcting::Unseen),
             };
         }
         let why = match (case, slot) {
@@ -317,11 +341,19 @@ impl Engine {
         change: impl FnOnce(&mut Engine),
         out: &mut Vec<Alert>,
     ) {
-        let Some(before) = self.rebuild(slot) else {
+        // The history is decoded once: after the change, the corrected entry is left out and
+        // what the change recorded is decoded and added.
+        let mut entries = Vec::new();
+        let end = self.live_entries(slot, 0, &mut entries);
+        let Some(before) = self.rebuild(slot, &entries) else {
             return;
         };
         change(self);
-        let Some(after) = self.rebuild(slot) else {
+        if let Some(history) = self.cases.get(slot).map(|c| &c.history) {
+            entries.retain(|(at, ..)| history.state_at(*at) == Some(state::LIVE));
+        }
+        self.live_entries(slot, end, &mut entries);
+        let Some(after) = self.rebuild(slot, &entries) else {
             return;
         };
         let now = t32(self.clock);
@@ -367,7 +399,7 @@ impl Engine {
         }
         self.rework_bursts(&case_id, &before.people, &after.people, ev, out);
         let start = out.len();
-        self.diff(before.alerts, after.alerts, ev, corrected, out);
+        self.diff(before.lines, after.lines, ev, corrected, out);
         // The rebuilt case's next deadline.
         if let Some(case) = self.cases.get_mut(slot) {
             follow_revisions(case, &mut out[start..], true);
@@ -376,18 +408,41 @@ impl Engine {
         self.settle(slot, self.clock, out);
     }
 
-    /// The case at `slot` replayed from its live history entries, each at the clock it
-    /// arrived at, then to the engine clock; nothing of the engine but symbols is touched.
-    fn rebuild(&mut self, slot: u32) -> Option<Rebuilt> {
+    /// Add the live entries of the history of the case at `slot` from offset `from` on to
+    /// `entries` (offset, the clock it arrived at, the event, owning its strings: a rebuild
+    /// interns symbols as it applies them); the history's length is returned.
+    fn live_entries(&self, slot: u32, from: usize, entries: &mut Vec<Replayed>) -> usize {
+        let Some(live) = self.cases.get(slot) else {
+            return from;
+        };
+        let region = self.symbols.get(live.who.region).unwrap_or_default();
+        let history = &live.history;
+        let unseen = |at: usize, ev: &Event<'_>| {
+            let Some(original) = ev.supersedes.as_deref() else {
+                return false;
+            };
+            let source = ev.source.as_deref().unwrap_or("");
+            let hash = Dedup::hash(region, source, original).0;
+            history.find(hash).is_none_or(|(seen, _)| seen > at)
+        };
+        entries.extend(
+            history
+                .entries_from(from, region, live.id.as_str(), &self.symbols)
+                .filter(|(_, e)| e.state == state::LIVE)
+                .map(|(at, e)| {
+                    let unseen = unseen(at, &e.event);
+                    (at, e.clock, into_owned(e.event), unseen)
+                }),
+        );
+        history.end()
+    }
+
+    /// The case at `slot` replayed from `entries` (its live history entries), each at the
+    /// clock it arrived at, then to the engine clock; nothing of the engine but symbols is
+    /// touched.
+    fn rebuild(&mut self, slot: u32, entries: &[Replayed]) -> Option<Rebuilt> {
         let live = self.cases.get(slot)?;
-        let region = self.symbols.owned(live.who.region).unwrap_or_default();
         let case_id = live.id.as_str().to_string();
-        let entries: Vec<(Instant, Event<'static>)> = live
-            .history
-            .entries(&region, &case_id, &self.symbols)
-            .filter(|e| e.state == state::LIVE)
-            .map(|e| (e.clock, into_owned(e.event)))
-            .collect();
         let mut case = Case::new(&case_id, live.who.region);
         let Engine {
             reference,
@@ -397,12 +452,22 @@ impl Engine {
             clock,
             ..
         } = self;
-        let ctx = Ctx::of(reference, policy, office_hours);
+        let recipes = Recipes::default();
+        let ctx = Ctx {
+            recipes: Some(&recipes),
+            ..Ctx::of(reference, policy, office_hours)
+        };
         let mut people = People::default();
         let mut stats = Stats::default();
         let mut alerts = Vec::new();
-        for (at, ev) in &entries {
-            fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+        // The clock the case was last brought to: nothing is due again before it moves on (a
+        // new case has nothing due at all).
+        let mut settled = None;
+        for (_, at, ev, unseen) in entries {
+            if settled.is_some_and(|t| t < *at) {
+                fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+            }
+            let own = alerts.len();
             match &ev.body {
                 Body::FeeCharged {
                     receipt_no,
@@ -434,6 +499,10 @@ impl Engine {
             }
             alerts.extend(late_report(policy, ev));
             fire_pending(ctx, symbols, &mut case, *at, &mut alerts, &mut stats, None);
+            settled = Some(*at);
+            if *unseen {
+                explain::supersedes_unseen(ev, &mut alerts[own..]);
+            }
         }
         fire_pending(
             ctx,
@@ -446,7 +515,7 @@ impl Engine {
         );
         Some(Rebuilt {
             case,
-            alerts,
+            lines: Lines { alerts, recipes },
             people,
         })
     }
@@ -495,27 +564,32 @@ impl Engine {
     }
 
     /// Emit the difference between what the history gave before the correction and after:
-    /// in the order of the lines after, so that a case's levels keep their order.
+    /// in the order of the lines after, so that a case's levels keep their order. Lean lines
+    /// are built in full only when emitted (or to compare their messages: [`Recipes`]).
     fn diff(
         &mut self,
-        before: Vec<Alert>,
-        after: Vec<Alert>,
+        before: Lines,
+        after: Lines,
         ev: &Event<'_>,
         corrected: &str,
         out: &mut Vec<Alert>,
     ) {
+        let (was_made, recipes) = (&before.recipes, &after.recipes);
         // A case has a handful of alerts: linear lookups beat hashing their ids.
-        let before = last_word(before);
-        let after = last_word(after);
+        let before = last_word(before.alerts);
+        let after = last_word(after.alerts);
         let find = |lines: &'_ [Alert], id: &str| -> Option<usize> {
             lines.iter().position(|a| a.alert_id == id)
         };
         let stands = |a: &Alert| a.status != AlertStatus::Retracted;
+        let ctx = Ctx::of(&self.reference, &self.policy, &self.office_hours);
+        let symbols = &self.symbols;
         for old in before.iter().filter(|a| stands(a)) {
             let still = find(&after, &old.alert_id).is_some_and(|i| stands(&after[i]));
             if !still {
                 self.stats.retractions += 1;
-                out.push(explain::retracted_by_correction(old.clone(), ev, corrected));
+                let old = was_made.full(ctx, symbols, old.clone());
+                out.push(explain::retracted_by_correction(old, ev, corrected));
             }
         }
         for new in after.into_iter().filter(stands) {
@@ -529,7 +603,7 @@ impl Engine {
                 Some(old)
                     if old.status == new.status
                         && old.fired_at == new.fired_at
-                        && old.message == new.message =>
+                        && was_made.same_message(ctx, symbols, old, recipes, &new) =>
                 {
                     continue;
                 }
@@ -547,6 +621,7 @@ impl Engine {
                     }
                 }
             };
+            let new = recipes.full(ctx, symbols, new);
             let mut alert = explain::after_correction(new, ev, corrected);
             alert.revision = revision;
             // The same firing with its case's new state: a revision, whatever its number.

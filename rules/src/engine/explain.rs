@@ -14,27 +14,40 @@ use crate::time::{Day, Instant};
 use super::case::{inst, pause, pause_amount, Case, Clock, Ctx, Due, NEVER, T32};
 use super::table::{Sym, Symbols, NONE};
 
+/// A JSON object of `"key": value` pairs, as `json!({…})` makes it (each value converted by
+/// `json!`), but built in one go — the pairs sorted once, then the map filled — instead of one
+/// insertion (a search of the map, and node splits) per key: evidence is made for every alert
+/// line, and this was a third of its cost (docs/BENCHMARKS.md, "Corrections"). Keys are
+/// written in the order the map keeps them (byte order), so the sort is one pass. Only for flat
+/// values; a value already made as JSON is better added with [`with_parts`], uncopied.
+macro_rules! object {
+    ({ $($k:literal : $v:expr),* $(,)? }) => {
+        serde_json::Value::Object(serde_json::Map::from_iter([
+            $(($k.to_string(), serde_json::json!($v))),*
+        ]))
+    };
+}
+pub(crate) use object;
+
 /// Build the alert for `due`, firing at `at`; `n` is the acceptance period or special-procedure
-/// number it belongs to (see [`Case::ordinal`]).
+/// number it belongs to (see [`Case::ordinal`]). In a correction's replay (`ctx.recipes`) a
+/// case-clock alert is a lean line instead ([`Recipes`]).
 pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant, n: u8) -> Alert {
+    if let (Some(recipes), Some(id)) = (ctx.recipes, lean_id(due, n)) {
+        return recipes.line(case, due, at, n, id);
+    }
+    let Some(subject) = case_subject(case, due, n) else {
+        return match due {
+            Due::Fee(i) => fee_without_case(ctx, symbols, case, usize::from(i), at),
+            _ => super::integrity::alert(ctx, symbols, case, due, at, n),
+        };
+    };
     let (rule, level) = due.rule_level();
-    let mut subject = Subject::new();
-    subject.insert("case_id".into(), Value::String(case.id.to_string()));
     let name = item_name(ctx, symbols, case);
     let (message, evidence) = match due {
-        Due::Acceptance => {
-            subject.insert("period".into(), json!(n));
-            acceptance(ctx, case, &name)
-        }
-        Due::Warning | Due::Yellow | Due::Red => case_clock(ctx, case, due, &name),
-        Due::Stage(stage) => {
-            subject.insert("stage".into(), json!(stage.as_str()));
-            stage_clock(ctx, case, stage, &name)
-        }
-        Due::Special => {
-            subject.insert("special".into(), json!(n));
-            special(ctx, case, n, &name)
-        }
+        Due::Acceptance => acceptance(ctx, case, &name),
+        Due::Stage(stage) => stage_clock(ctx, case, stage, &name),
+        Due::Special => special(ctx, case, n, &name),
         Due::NoAcceptance => no_acceptance(ctx, case, &name),
         Due::MissingStages => (
             format!(
@@ -43,10 +56,7 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
             ),
             json!({"completed_at": inst(case.closed_at), "case_type": case.case_type.as_str(), "stages": []}),
         ),
-        Due::Fee(i) => return fee_without_case(ctx, symbols, case, usize::from(i), at),
-        Due::DeadlineMismatch | Due::RetroactivePause | Due::StageFabricated => {
-            return super::integrity::alert(ctx, symbols, case, due, at, n)
-        }
+        _ => case_clock(ctx, case, due, &name),
     };
     let (message, evidence) = with_case_state(ctx, case, due, message, evidence);
     let mut alert = build(
@@ -60,6 +70,175 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
     );
     superseded(case, due, &mut alert);
     alert
+}
+
+/// The subject of the alerts [`alert`] builds itself (the case's clocks, acceptance, missing
+/// stages); `None` for those built elsewhere (fees, the integrity rules).
+fn case_subject(case: &Case, due: Due, n: u8) -> Option<Subject> {
+    let mut subject = Subject::new();
+    subject.insert("case_id".into(), Value::String(case.id.to_string()));
+    match due {
+        Due::Acceptance => {
+            subject.insert("period".into(), json!(n));
+        }
+        Due::Stage(stage) => {
+            subject.insert("stage".into(), json!(stage.as_str()));
+        }
+        Due::Special => {
+            subject.insert("special".into(), json!(n));
+        }
+        Due::Warning | Due::Yellow | Due::Red | Due::NoAcceptance | Due::MissingStages => {}
+        Due::Fee(_) | Due::DeadlineMismatch | Due::RetroactivePause | Due::StageFabricated => {
+            return None
+        }
+    }
+    Some(subject)
+}
+
+/// A lean line's id (within its case): what its real id is made of besides the case's region
+/// and id, so that two lean lines of a case have the same id exactly when their alerts do
+/// ([`case_subject`]). `None` where [`case_subject`] is.
+fn lean_id(due: Due, n: u8) -> Option<String> {
+    let (tag, n) = match due {
+        Due::Acceptance => ('a', n),
+        Due::Warning => ('w', 0),
+        Due::Yellow => ('y', 0),
+        Due::Red => ('r', 0),
+        Due::Stage(stage) => ('s', stage.index() as u8),
+        Due::Special => ('p', n),
+        Due::NoAcceptance => ('n', 0),
+        Due::MissingStages => ('m', 0),
+        Due::Fee(_) | Due::DeadlineMismatch | Due::RetroactivePause | Due::StageFabricated => {
+            return None
+        }
+    };
+    // A NUL, the tag, then the number as one char (U+0000–U+00FF): never a real id (32 hex
+    // digits), and distinct for distinct (tag, number).
+    let mut id = String::from(HOLE);
+    id.push(tag);
+    id.push(char::from(n));
+    Some(id)
+}
+
+/// The case alerts of a case rebuilt aside by a correction (`correct.rs`), kept as recipes.
+///
+/// A correction replays the case's history twice and emits only the difference, usually a line
+/// or two out of many; building each line in full (message, JSON evidence, attribution) was
+/// most of a correction's cost. So in a replay [`alert`] records the case as it stood, the due,
+/// the instant and the ordinal (everything the line is a function of, with the reference and
+/// the symbols, which a replay does not change), and returns a *lean line*: its rule, level,
+/// status, `fired_at` and revision are real; its id is a [`lean_id`], equal for two lean lines
+/// of the case exactly when their real ids are; its message is [`HOLE`] and its evidence holds
+/// only the recipe's number. Whatever the replay then does to the line (cleared,
+/// retracted, a revision) applies to the lean line as to a full one: status and revision are
+/// set, the message gets its prefix and suffix around the hole, the evidence its
+/// `cleared_by`/`retracted_by`. [`Recipes::full`] builds the recipe's line and puts those back,
+/// giving byte for byte the line the replay would have built.
+#[derive(Default)]
+pub struct Recipes(std::cell::RefCell<Vec<Recipe>>);
+
+/// What a case alert is built from.
+#[derive(PartialEq)]
+struct Recipe {
+    case: Case,
+    due: Due,
+    at: Instant,
+    n: u8,
+}
+
+/// Where a lean line's message goes (no message has a NUL of its own around it: the prefixes
+/// and suffixes put around a message are the engine's own words).
+const HOLE: &str = "\u{0}";
+/// The evidence key of a lean line's recipe number.
+const RECIPE: &str = "\u{0}recipe";
+
+impl Recipes {
+    fn line(&self, case: &Case, due: Due, at: Instant, n: u8, id: String) -> Alert {
+        let (rule, level) = due.rule_level();
+        let mut recipes = self.0.borrow_mut();
+        let mut evidence = serde_json::Map::new();
+        evidence.insert(RECIPE.into(), json!(recipes.len()));
+        recipes.push(Recipe {
+            case: case.clone(),
+            due,
+            at,
+            n,
+        });
+        Alert {
+            alert_id: id,
+            rule,
+            level,
+            status: AlertStatus::Open,
+            fired_at: at,
+            center_id: String::new(),
+            region: String::new(),
+            department: None,
+            window_id: None,
+            staff_id: None,
+            case_id: None,
+            item_code: None,
+            subject: Subject::new(),
+            message: HOLE.to_string(),
+            evidence: Value::Object(evidence),
+            cleared_at: None,
+            revision: 0,
+            restated: false,
+        }
+    }
+
+    fn recipe_of(line: &Alert) -> Option<usize> {
+        let k = line.evidence.get(RECIPE)?.as_u64()?;
+        usize::try_from(k).ok()
+    }
+
+    /// `line` in full: as it is when it is not a lean line of these recipes.
+    pub fn full(&self, ctx: Ctx<'_>, symbols: &Symbols, line: Alert) -> Alert {
+        let recipes = self.0.borrow();
+        let Some(r) = Self::recipe_of(&line).and_then(|k| recipes.get(k)) else {
+            return line;
+        };
+        let ctx = Ctx {
+            recipes: None,
+            ..ctx
+        };
+        let mut full = alert(ctx, symbols, &r.case, r.due, r.at, r.n);
+        full.status = line.status;
+        full.revision = line.revision;
+        full.cleared_at = line.cleared_at;
+        full.message = line.message.replacen(HOLE, &full.message, 1);
+        if let Value::Object(added) = line.evidence {
+            for (k, v) in added.into_iter().filter(|(k, _)| k != RECIPE) {
+                full.evidence[k.as_str()] = v;
+            }
+        }
+        full
+    }
+
+    /// Whether line `a` of these recipes and line `b` of `other` say the same (their messages
+    /// are equal): without building them when both are lean lines of the same recipe with the
+    /// same wording around it.
+    pub fn same_message(
+        &self,
+        ctx: Ctx<'_>,
+        symbols: &Symbols,
+        a: &Alert,
+        other: &Recipes,
+        b: &Alert,
+    ) -> bool {
+        let (ka, kb) = (Self::recipe_of(a), Self::recipe_of(b));
+        if ka.is_none() && kb.is_none() {
+            return a.message == b.message;
+        }
+        if let (Some(ka), Some(kb)) = (ka, kb) {
+            let same = self.0.borrow().get(ka) == other.0.borrow().get(kb);
+            if same && a.message == b.message {
+                return true;
+            }
+        }
+        let a = self.full(ctx, symbols, a.clone());
+        let b = other.full(ctx, symbols, b.clone());
+        a.message == b.message
+    }
 }
 
 /// SPEC §7 v1.1, "superseded": a 黄牌 or 红牌 of `case.overdue` names the lower levels of the
@@ -80,10 +259,10 @@ fn superseded(case: &Case, due: Due, alert: &mut Alert) {
         .filter(|f| !f.retracted && lower.contains(&f.due))
         .map(|f| {
             let level = f.due.rule_level().1;
-            json!({
+            object!({
                 "alert_id": alert_id(alert.rule, level, &alert.region, &alert.subject),
-                "level": level.as_str(),
                 "fired_at": inst(f.at),
+                "level": level.as_str(),
             })
         })
         .collect();
@@ -310,11 +489,11 @@ pub fn case_state(ctx: Ctx<'_>, case: &Case) -> Value {
                 .max(1)
         }
     });
-    json!({
-        "status": if case.completed { "completed" } else { "rejected" },
+    object!({
         "closed_at": closed_at,
-        "result": case.result.map(|r| r.as_str()),
         "overdue_working_days": overdue,
+        "result": case.result.map(|r| r.as_str()),
+        "status": if case.completed { "completed" } else { "rejected" },
     })
 }
 
@@ -387,7 +566,7 @@ pub fn cleared(mut alert: Alert, ev: &Event<'_>) -> Alert {
     alert.status = AlertStatus::Cleared;
     alert.cleared_at = Some(ev.occurred_at);
     alert.revision = revision::ended_after(alert.revision);
-    alert.evidence["cleared_by"] = json!({
+    alert.evidence["cleared_by"] = object!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),
         "occurred_at": ev.occurred_at,
@@ -407,7 +586,7 @@ pub fn retracted(alert: Alert, ev: &Event<'_>) -> Alert {
 pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
     alert.status = AlertStatus::Retracted;
     alert.revision = revision::ended_after(alert.revision);
-    alert.evidence["retracted_by"] = json!({
+    alert.evidence["retracted_by"] = object!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),
         "occurred_at": ev.occurred_at,
@@ -421,11 +600,11 @@ pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
 
 /// The correction `ev` (a `supersedes` or an `event.withdrawn` of `corrected`), as evidence.
 fn correction_json(ev: &Event<'_>, corrected: &str) -> Value {
-    json!({
+    object!({
+        "corrects": corrected,
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),
         "occurred_at": ev.occurred_at,
-        "corrects": corrected,
     })
 }
 
@@ -434,6 +613,25 @@ fn correction_verb(ev: &Event<'_>) -> &'static str {
     match ev.body {
         crate::event::Body::EventWithdrawn { .. } => "撤回",
         _ => "更正",
+    }
+}
+
+/// SPEC §3: `ev` supersedes an event never seen (a feed that joined mid-history sends a later
+/// version of a row whose first version it sent before), so it was applied as a new event. The
+/// lines it raised say so in `evidence.supersedes_unseen`: its id and kind and the id of the
+/// original, which jiancha never received.
+pub fn supersedes_unseen(ev: &Event<'_>, lines: &mut [Alert]) {
+    let Some(original) = ev.supersedes.as_deref() else {
+        return;
+    };
+    for line in lines {
+        if let Value::Object(_) | Value::Null = line.evidence {
+            line.evidence["supersedes_unseen"] = object!({
+                "event_id": ev.event_id,
+                "kind": ev.body.kind().as_str(),
+                "supersedes": original,
+            });
+        }
     }
 }
 
@@ -464,13 +662,13 @@ pub fn after_correction(mut alert: Alert, ev: &Event<'_>, corrected: &str) -> Al
 /// its kind that rules read.
 fn event_values(ev: &Event<'_>) -> Value {
     use crate::event::Body;
-    let mut v = json!({
+    let mut v = object!({
         "event_id": ev.event_id,
         "kind": ev.body.kind().as_str(),
         "occurred_at": ev.occurred_at,
         "reported_at": ev.reported_at,
-        "window_id": ev.window_id,
         "staff_id": ev.staff_id,
+        "window_id": ev.window_id,
     });
     let extra = match &ev.body {
         Body::CaseAccepted { channel, .. } => json!({"channel": channel.as_str()}),
@@ -488,8 +686,8 @@ fn event_values(ev: &Event<'_>) -> Value {
         Body::CaseRejected { reason } => json!({"reason": reason}),
         _ => json!({}),
     };
-    if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
-        v.extend(extra.clone());
+    if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), extra) {
+        v.extend(extra);
     }
     v
 }
@@ -530,19 +728,22 @@ pub fn data_corrected(
         kind.zh(),
         original.event_id,
     );
-    let evidence = json!({
+    let evidence = object!({
         "corrected_event_id": original.event_id,
         "corrected_kind": kind.as_str(),
         "correction_event_id": correction.event_id,
-        "withdrawn": withdrawn,
-        "original_reported_at": reports.0,
         "correction_reported_at": reports.1,
         "delay_hours": (hours * 10.0).round() / 10.0,
         "grace_hours": grace_hours,
         "moved_seconds": (!withdrawn).then(|| correction.occurred_at.0 - original.occurred_at.0),
-        "old": event_values(original),
-        "new": (!withdrawn).then(|| event_values(correction)),
+        "original_reported_at": reports.0,
+        "withdrawn": withdrawn,
     });
+    let new = match withdrawn {
+        true => Value::Null,
+        false => event_values(correction),
+    };
+    let evidence = with_parts(evidence, [("old", event_values(original)), ("new", new)]);
     build(
         Rule::DataCorrected,
         level,
@@ -552,6 +753,17 @@ pub fn data_corrected(
         message,
         evidence,
     )
+}
+
+/// The object `v` with `parts` added: for values already made as JSON, which `json!` would
+/// copy through the serializer (a deep copy, then the original dropped).
+pub fn with_parts<const N: usize>(mut v: Value, parts: [(&str, Value); N]) -> Value {
+    if let Value::Object(m) = &mut v {
+        for (k, part) in parts {
+            m.insert(k.to_string(), part);
+        }
+    }
+    v
 }
 
 /// A subject from key/value pairs.
@@ -582,7 +794,7 @@ fn deadline_text(unit: Unit, day: Day, at: Instant) -> String {
 }
 
 fn limit_json(days: u32, unit: Unit) -> Value {
-    json!({"days": days, "unit": unit.as_str()})
+    object!({"days": days, "unit": unit.as_str()})
 }
 
 fn pauses_json(ctx: Ctx<'_>, case: &Case, unit: Unit, floor: u32) -> Value {
@@ -592,11 +804,11 @@ fn pauses_json(ctx: Ctx<'_>, case: &Case, unit: Unit, floor: u32) -> Value {
         .filter(|p| p.to > floor)
         .map(|p| {
             let from = p.from.max(floor);
-            json!({
-                "from": inst(from),
-                "to": inst(p.to),
-                "kinds": pause::names(p.kinds),
+            object!({
                 "days": pause_amount(ctx, unit, from, p.to),
+                "from": inst(from),
+                "kinds": pause::names(p.kinds),
+                "to": inst(p.to),
                 "unit": unit.pause_unit().as_str(),
             })
         })
@@ -641,32 +853,43 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
     let (note, years) = provisional(ctx, start, last);
     let (start_t, _) = case.start(ctx).unwrap_or((case.accepted_at, false));
     let promised = u32::from(case.promised_days);
-    let mut ev = json!({
-        "start": start,
-        "start_reason": if clock.deemed { "deemed_accepted" } else { "accepted" },
+    let ev = object!({
         "accepted_at": inst(case.accepted_at),
-        "submitted_at": (case.submitted_at != NEVER).then(|| inst(case.submitted_at)),
         "case_type": case.case_type.as_str(),
-        "limit": limit_json(promised, case.promised_unit),
-        "extension_days": clock.extension_days,
-        "pause_days": clock.promised_pause_days,
-        "pause_unit": case.promised_unit.pause_unit().as_str(),
-        "pauses": pauses_json(ctx, case, case.promised_unit, start_t),
-        "extensions": extensions_json(case),
-        "deadline_date": d,
         "deadline": promised_at,
-        "warning_at": clock.warning_at,
-        "supervision_date": clock.supervision_day,
-        "supervision_deadline": clock.supervision_day.end(),
-        "legal_limit": (case.legal_days != u16::MAX)
-            .then(|| limit_json(u32::from(case.legal_days), case.legal_unit)),
-        "legal_deadline_date": clock.legal.map(|(l, _)| l),
+        "deadline_date": d,
+        "extension_days": clock.extension_days,
         "legal_deadline": clock.legal_at,
+        "legal_deadline_date": clock.legal.map(|(l, _)| l),
         "legal_pause_days": clock.legal.map(|(_, k)| k),
         "legal_pause_unit": (case.legal_days != u16::MAX)
             .then(|| case.legal_unit.pause_unit().as_str()),
+        "pause_days": clock.promised_pause_days,
+        "pause_unit": case.promised_unit.pause_unit().as_str(),
         "provisional_years": years,
+        "start": start,
+        "start_reason": if clock.deemed { "deemed_accepted" } else { "accepted" },
+        "submitted_at": (case.submitted_at != NEVER).then(|| inst(case.submitted_at)),
+        "supervision_date": clock.supervision_day,
+        "supervision_deadline": clock.supervision_day.end(),
+        "warning_at": clock.warning_at,
     });
+    let legal_limit = match case.legal_days {
+        u16::MAX => Value::Null,
+        days => limit_json(u32::from(days), case.legal_unit),
+    };
+    let mut ev = with_parts(
+        ev,
+        [
+            ("limit", limit_json(promised, case.promised_unit)),
+            (
+                "pauses",
+                pauses_json(ctx, case, case.promised_unit, start_t),
+            ),
+            ("extensions", extensions_json(case)),
+            ("legal_limit", legal_limit),
+        ],
+    );
     let limit_text = format!(
         "{}{}",
         promised + clock.extension_days,
@@ -712,7 +935,7 @@ fn extensions_json(case: &Case) -> Value {
         .map(|e| {
             e.extensions
                 .iter()
-                .map(|x| json!({"at": inst(x.at), "extra_days": x.days, "applied": x.applied}))
+                .map(|x| object!({"applied": x.applied, "at": inst(x.at), "extra_days": x.days}))
                 .collect()
         })
         .unwrap_or_default();
@@ -734,18 +957,26 @@ fn stage_clock(
     let start = inst(started).day();
     let (note, years) = provisional(ctx, start, d);
     let days = limit.map_or(0, |l| u32::from(l.days));
-    let ev = json!({
+    let ev = object!({
+        "deadline": at,
+        "deadline_date": d,
+        "pause_days": k,
+        "pause_unit": case.promised_unit.pause_unit().as_str(),
+        "provisional_years": years,
         "stage": stage.as_str(),
         "stage_started_at": inst(started),
         "start": start,
-        "limit": limit_json(days, case.promised_unit),
-        "pause_days": k,
-        "pause_unit": case.promised_unit.pause_unit().as_str(),
-        "pauses": pauses_json(ctx, case, case.promised_unit, started),
-        "deadline_date": d,
-        "deadline": at,
-        "provisional_years": years,
     });
+    let ev = with_parts(
+        ev,
+        [
+            ("limit", limit_json(days, case.promised_unit)),
+            (
+                "pauses",
+                pauses_json(ctx, case, case.promised_unit, started),
+            ),
+        ],
+    );
     let message = format!(
         "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {due_text} 前完成），尚未完成{note}",
         case.id,
@@ -767,16 +998,16 @@ fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Value) {
     let (days, unit) = sp
         .limit
         .map_or((0, Unit::Working), |l| (u32::from(l.days), l.unit));
-    let ev = json!({
-        "special": sp.n,
-        "procedure": sp.procedure.as_str(),
-        "started_at": inst(sp.started_at),
-        "start": start,
-        "limit": limit_json(days, unit),
-        "deadline_date": d,
+    let ev = object!({
         "deadline": at,
+        "deadline_date": d,
+        "procedure": sp.procedure.as_str(),
         "provisional_years": years,
+        "special": sp.n,
+        "start": start,
+        "started_at": inst(sp.started_at),
     });
+    let ev = with_parts(ev, [("limit", limit_json(days, unit))]);
     let due_text = deadline_text(unit, d, at);
     let message = format!(
         "黄牌：办件 {}（{name}）的特别程序（{}）超过其时限{days}{}（应于 {due_text} 前结束），尚未结束{note}",
@@ -792,15 +1023,15 @@ fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
     let d = case.acceptance_day(ctx).unwrap_or(start);
     let (note, years) = provisional(ctx, start, d);
     let days = ctx.policy.acceptance_working_days;
-    let ev = json!({
+    let ev = object!({
+        "deadline": d.end(),
+        "deadline_date": d,
         "period": case.period_no,
         "period_started_at": inst(case.period_start),
-        "start": start,
-        "limit": limit_json(days, Unit::Working),
-        "deadline_date": d,
-        "deadline": d.end(),
         "provisional_years": years,
+        "start": start,
     });
+    let ev = with_parts(ev, [("limit", limit_json(days, Unit::Working))]);
     let message = format!(
         "黄牌：办件 {}（{name}）收到申请材料后 {days} 个工作日内（应于 {d} 前）未作出受理、不予受理或补正告知（行政许可法第三十二条）{note}",
         case.id
@@ -831,14 +1062,14 @@ fn no_acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
             inst(case.closed_at)
         )
     };
-    let ev = json!({
-        "completed_at": inst(case.closed_at),
-        "grace_minutes": grace,
+    let ev = object!({
         "accepted_at": when(case.accepted_at),
-        "completed_reported_at": when(case.closed_reported),
         "accepted_reported_at": when(case.accepted_reported),
-        "judged_on": if by_report { "reported_at" } else { "arrival" },
+        "completed_at": inst(case.closed_at),
+        "completed_reported_at": when(case.closed_reported),
         "grace_ends_at": case.acceptance_grace_end(ctx),
+        "grace_minutes": grace,
+        "judged_on": if by_report { "reported_at" } else { "arrival" },
     });
     (message, ev)
 }
@@ -887,16 +1118,16 @@ fn fee_without_case(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, i: usize, at: 
         fee.receipt_no,
         yuan(fee.amount_fen)
     );
-    let evidence = json!({
-        "receipt_no": &*fee.receipt_no,
-        "payer_id": &*fee.payer_id,
-        "amount_fen": fee.amount_fen,
-        "charged_at": inst(fee.at),
-        "case_id": case.id.as_str(),
-        "fee_match_working_days": days,
-        "deadline_date": deadline.day().prev(),
-        "deadline": deadline,
+    let evidence = object!({
         "acceptance": accepted,
+        "amount_fen": fee.amount_fen,
+        "case_id": case.id.as_str(),
+        "charged_at": inst(fee.at),
+        "deadline": deadline,
+        "deadline_date": deadline.day().prev(),
+        "fee_match_working_days": days,
+        "payer_id": &*fee.payer_id,
+        "receipt_no": &*fee.receipt_no,
     });
     build(
         Rule::FeeWithoutCase,

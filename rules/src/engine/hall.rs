@@ -12,7 +12,7 @@ use crate::time::Instant;
 use super::batch::BatchEntry;
 use super::case::{inst, Case, Ctx};
 use super::count::Strike;
-use super::explain::{build, subject, yuan, Attribution};
+use super::explain::{build, object, subject, with_parts, yuan, Attribution};
 use super::ladder::{Card, StepChange, What};
 use super::table::{Sym, Symbols};
 
@@ -259,7 +259,10 @@ pub fn repeated_staff(staff: &str, counted: &[Strike], revision: u8) -> Option<A
             ..trigger.place.attribution()
         },
         message,
-        json!({"count": counted.len(), "window_days": 365, "substantiated_complaints": strikes_json(counted)}),
+        with_parts(
+            json!({"count": counted.len(), "window_days": 365}),
+            [("substantiated_complaints", strikes_json(counted))],
+        ),
     );
     alert.revision = revision;
     Some(alert)
@@ -284,7 +287,10 @@ pub fn repeated_window(window: &str, counted: &[Strike], revision: u8) -> Option
         inst(trigger.at),
         trigger.place.attribution(),
         message,
-        json!({"count": counted.len(), "window_days": 30, "complaints_and_bad_evaluations": strikes_json(counted)}),
+        with_parts(
+            json!({"count": counted.len(), "window_days": 30}),
+            [("complaints_and_bad_evaluations", strikes_json(counted))],
+        ),
     );
     alert.revision = revision;
     Some(alert)
@@ -363,7 +369,10 @@ pub fn ladder(staff: &str, year: i32, change: StepChange, symbols: &Symbols) -> 
         inst(card.at),
         who,
         message,
-        json!({"year": year, "count": step, "action": action, "cause": cause}),
+        with_parts(
+            object!({"action": action, "count": step, "year": year}),
+            [("cause", cause)],
+        ),
     );
     alert.revision = revision;
     if let StepChange::Retract { because, .. } = &change {
@@ -383,17 +392,17 @@ fn card_json(card: &Card) -> serde_json::Value {
             rule,
             level,
             case_id,
-        } => json!({
+        } => object!({
             "alert_id": card.id.to_string(),
-            "rule": rule.as_str(),
-            "level": level.as_str(),
-            "fired_at": inst(card.at),
             "case_id": case_id,
+            "fired_at": inst(card.at),
+            "level": level.as_str(),
+            "rule": rule.as_str(),
         }),
-        What::Complaint(c) => json!({
-            "substantiated_complaint": c.complaint_id,
-            "resolved_at": inst(card.at),
+        What::Complaint(c) => object!({
             "event_id": c.event_id,
+            "resolved_at": inst(card.at),
+            "substantiated_complaint": c.complaint_id,
         }),
     }
 }

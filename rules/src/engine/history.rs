@@ -203,25 +203,50 @@ impl History {
     }
 
     /// Every entry in arrival order, decoded with the case's region and id.
+    #[cfg(test)]
     pub fn entries<'a>(
         &'a self,
         region: &'a str,
         case_id: &'a str,
         symbols: &'a Symbols,
     ) -> impl Iterator<Item = Entry<'a>> + 'a {
+        self.entries_from(0, region, case_id, symbols)
+            .map(|(_, e)| e)
+    }
+
+    /// The entries from offset `from` (an entry's, or [`History::end`] before a record) on,
+    /// each with its offset.
+    pub fn entries_from<'a>(
+        &'a self,
+        from: usize,
+        region: &'a str,
+        case_id: &'a str,
+        symbols: &'a Symbols,
+    ) -> impl Iterator<Item = (usize, Entry<'a>)> + 'a {
         let buf = self.0.as_deref().unwrap_or_default();
-        let mut r = Reader { buf, pos: 0 };
+        let mut r = Reader { buf, pos: from };
         std::iter::from_fn(move || {
             if r.pos >= buf.len() {
                 return None;
             }
+            let at = r.pos;
             let st = r.u8();
             let len = r.varint() as usize;
             let end = r.pos + len;
             let entry = r.entry(st, region, case_id, symbols);
             r.pos = end;
-            entry
+            Some((at, entry?))
         })
+    }
+
+    /// The state of the entry at offset `at`.
+    pub fn state_at(&self, at: usize) -> Option<u8> {
+        self.0.as_deref()?.get(at).copied()
+    }
+
+    /// The offset where the next entry goes.
+    pub fn end(&self) -> usize {
+        self.0.as_deref().map_or(0, <[u8]>::len)
     }
 }
 

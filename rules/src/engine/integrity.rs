@@ -534,14 +534,19 @@ fn retroactive(
             "to": (p.to != NEVER).then(|| inst(p.to)),
             "reported_at": inst(p.reported),
         },
-        "deadline_without_pause": deadline_json(without.as_ref()),
-        "deadline_with_pause": deadline_json(with.as_ref()),
         "accepted_at": (case.accepted_at != NEVER).then(|| inst(case.accepted_at)),
         "completed_at": (case.completed).then(|| inst(case.closed_at)),
         "completion_reported_at": (done != NEVER).then(|| inst(done)),
         "batch_window_minutes": ctx.policy.batch_window_minutes,
         "finding": finding,
     });
+    let evidence = explain::with_parts(
+        evidence,
+        [
+            ("deadline_without_pause", deadline_json(without.as_ref())),
+            ("deadline_with_pause", deadline_json(with.as_ref())),
+        ],
+    );
     (message, evidence)
 }
 

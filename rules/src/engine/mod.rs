@@ -480,12 +480,13 @@ impl Engine {
         // A version of a row that supersedes one not seen yet, or the older version arriving
         // after the one that supersedes it (correct.rs).
         let (unseen, newer) = match correction {
-            Some(_) => (None, None),
-            None => (self.unseen_target(ev), self.newer_version(id.0, case)),
+            correct::Correcting::Of(_) => (None, None),
+            _ => (self.unseen_target(ev), self.newer_version(id.0, case)),
         };
         let start = out.len();
         self.sources.note(&ev.region, t32(ev.occurred_at));
         self.fire_timers(ev.occurred_at, out);
+        let own = out.len();
         self.dedup.insert(id);
         self.stats.applied += 1;
         if let Some((slot, newer)) = newer {
@@ -495,7 +496,8 @@ impl Engine {
             self.ladder_pass(out, start);
             return Ok(Outcome::Applied);
         }
-        if let Some(target) = correction {
+        let unseen_original = matches!(correction, correct::Correcting::Unseen);
+        if let correct::Correcting::Of(target) = correction {
             // A correcting case event is applied within the correction (the case is rebuilt
             // with it); a withdrawal, or a correction of another kind, goes on as usual.
             if self.correct(target, ev, out) {
@@ -544,6 +546,9 @@ impl Engine {
         }
         self.integrity(ev, outcome, out);
         self.late_report(ev, out);
+        if unseen_original {
+            explain::supersedes_unseen(ev, &mut out[own..]);
+        }
         if let Outcome::Inconsistent(_) = outcome {
             self.stats.inconsistent += 1;
         }
@@ -1016,6 +1021,94 @@ mod tests {
         }
         e.advance_to(parse_rfc3339(until).expect("t"), &mut out);
         record(&out)
+    }
+
+    /// A correction's replays keep the case's alerts as recipes and build in full only the
+    /// lines they emit (`explain::Recipes`): those lines are, message, attribution and
+    /// evidence included, the lines a replay of the corrected stream builds, with the
+    /// correction named in `corrected_by`; and the lines that a correction retracts are the
+    /// ones on record.
+    #[test]
+    fn corrected_lines_are_built_as_a_replay_builds_them() {
+        let at = |s| parse_rfc3339(s).expect("t");
+        let one_day = || {
+            accepted(LimitOverrides {
+                promised: Some(Limit {
+                    days: 1,
+                    unit: Unit::Working,
+                }),
+                ..LimitOverrides::default()
+            })
+        };
+        let e1 = ev("e1", "2026-03-02T10:00:00+08:00", "K1", one_day());
+        let e1b = ev("e1b", "2026-03-03T10:00:00+08:00", "K1", one_day());
+        let moved = Event {
+            supersedes: Some(Cow::Borrowed("e1")),
+            ..e1b.clone()
+        };
+        let mut e = engine(Policy::default());
+        let mut on_record = Vec::new();
+        e.on_event(&e1, &mut on_record).expect("ok");
+        e.advance_to(at("2026-03-10T09:00:00+08:00"), &mut on_record);
+        let mut out = Vec::new();
+        e.on_event(&moved, &mut out).expect("ok");
+
+        let mut r = engine(Policy::default());
+        let mut replay = Vec::new();
+        r.advance_to(at("2026-03-10T09:00:00+08:00"), &mut replay);
+        r.on_event(&e1b, &mut replay).expect("ok");
+
+        let without_correction = |a: &Alert| {
+            let mut a = a.clone();
+            if let Some(m) = a.evidence.as_object_mut() {
+                m.remove("corrected_by");
+            }
+            a.revision = 0;
+            a
+        };
+        let fired: Vec<_> = out
+            .iter()
+            .filter(|a| a.status == AlertStatus::Open)
+            .collect();
+        assert!(
+            fired.len() >= 2,
+            "the moved warning and cards fire again: {out:?}"
+        );
+        for a in fired {
+            assert_eq!(a.evidence["corrected_by"]["corrects"], "e1");
+            let want = replay
+                .iter()
+                .find(|b| b.alert_id == a.alert_id)
+                .expect("the replay has it");
+            assert_eq!(without_correction(a), without_correction(want));
+        }
+        // Withdrawn: every line on record is retracted, as it was on record.
+        on_record.append(&mut out);
+        let w = Event {
+            body: Body::EventWithdrawn {
+                withdraws: Cow::Borrowed("e1b"),
+            },
+            ..ev("w1", "2026-03-10T09:00:00+08:00", "K1", completed())
+        };
+        e.on_event(&w, &mut out).expect("ok");
+        let retracted: Vec<_> = out
+            .iter()
+            .filter(|a| a.status == AlertStatus::Retracted)
+            .collect();
+        assert!(retracted.len() >= 3, "the warning and the cards: {out:?}");
+        for a in retracted {
+            let was = on_record
+                .iter()
+                .rfind(|b| b.alert_id == a.alert_id)
+                .expect("on record");
+            let why = "（事件 e1b 已被撤回，更正后的记录不支持此告警）";
+            assert_eq!(a.message, format!("已撤销：{}{why}", was.message));
+            let mut evidence = a.evidence.clone();
+            if let Some(m) = evidence.as_object_mut() {
+                m.remove("retracted_by");
+            }
+            assert_eq!(evidence, without_correction(was).evidence);
+        }
     }
 
     /// SPEC §3 Corrections, worked by hand. K1 is accepted on Mon 03-02 with 1 working day
