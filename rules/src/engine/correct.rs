@@ -162,7 +162,8 @@ impl Engine {
             if let Some(case) = engine.cases.get_mut(slot) {
                 case.history.set_state(at, mark);
                 if recorded {
-                    case.history.record(ev, id, clock, &mut engine.symbols);
+                    case.history
+                        .record(ev, id, clock, &mut engine.symbols, &case.who);
                 }
             }
         };
@@ -238,7 +239,7 @@ impl Engine {
             return;
         };
         case.rare_mut().unseen.retain(|u| u.0 != id);
-        case.history.record(ev, id, clock, symbols);
+        case.history.record(ev, id, clock, symbols, &case.who);
         if let Some((at, _)) = case.history.find(id) {
             case.history.set_state(at, state::SUPERSEDED);
         }

@@ -151,7 +151,7 @@ impl Engine {
         };
         if self.policy.case_history {
             case.history
-                .record(ev, event_hash(ev).0, clock, &mut self.symbols);
+                .record(ev, event_hash(ev).0, clock, &mut self.symbols, &case.who);
         }
         fee_on_case(
             &mut self.symbols,

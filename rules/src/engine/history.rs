@@ -108,8 +108,22 @@ fn opt_index(i: Option<usize>) -> u8 {
 
 impl History {
     /// Append `ev` (which reached the case at engine clock `clock`, with duplicate-filter id
-    /// `id`), live.
-    pub fn record(&mut self, ev: &Event<'_>, id: u64, clock: Instant, symbols: &mut Symbols) {
+    /// `id`), live. `known` is the case's attribution so far: an event usually names the
+    /// centre, window, staff member and item its case already has, whose symbols are then
+    /// confirmed by one string compare instead of a hash lookup each.
+    pub fn record(
+        &mut self,
+        ev: &Event<'_>,
+        id: u64,
+        clock: Instant,
+        symbols: &mut Symbols,
+        known: &super::explain::Who,
+    ) {
+        let mut sym = |hint: Sym, s: &str| {
+            let mut slot = hint;
+            symbols.update(&mut slot, Some(s));
+            u64::from(slot)
+        };
         let mut p = Vec::with_capacity(48 + ev.event_id.len());
         p.extend_from_slice(&id.to_le_bytes());
         varint(&mut p, (clock.0 - ev.occurred_at.0).max(0) as u64);
@@ -133,19 +147,21 @@ impl History {
         p.push(flags);
         p.push(ev.body.kind().index() as u8);
         string(&mut p, &ev.event_id);
-        varint(&mut p, u64::from(symbols.intern(&ev.center_id)));
+        varint(&mut p, sym(known.center, &ev.center_id));
         for t in [ev.reported_at, ev.received_at].into_iter().flatten() {
             zigzag(&mut p, t.0 - ev.occurred_at.0);
         }
         let syms = [
-            &ev.department,
-            &ev.window_id,
-            &ev.staff_id,
-            &ev.item_code,
-            &ev.source,
+            (known.department, &ev.department),
+            (known.window, &ev.window_id),
+            (known.staff, &ev.staff_id),
+            (known.item, &ev.item_code),
+            (super::table::NONE, &ev.source),
         ];
-        for s in syms.into_iter().flatten() {
-            varint(&mut p, u64::from(symbols.intern(s)));
+        for (hint, s) in syms {
+            if let Some(s) = s {
+                varint(&mut p, sym(hint, s));
+            }
         }
         if let Some(s) = &ev.supersedes {
             string(&mut p, s);
@@ -632,9 +648,17 @@ mod tests {
                 e
             })
             .collect();
+        // As the engine records: with the case's attribution so far as the hint (the previous
+        // event's ids, or none yet), which the round trip below must not depend on.
+        let mut who = super::super::explain::Who::UNKNOWN;
         for (i, e) in events.iter().enumerate() {
             let clock = Instant(e.occurred_at.0 + i as i64 * 7);
-            h.record(e, 1000 + i as u64, clock, &mut symbols);
+            h.record(e, 1000 + i as u64, clock, &mut symbols, &who);
+            who.record(e, &mut symbols, true);
+            if i == 1 {
+                // A hint naming another string: the event's own id is recorded.
+                who.staff = symbols.intern("someone else");
+            }
         }
         let back: Vec<Entry<'_>> = h.entries("430620", "K1", &symbols).collect();
         assert_eq!(back.len(), events.len());
