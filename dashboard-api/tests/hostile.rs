@@ -101,10 +101,14 @@ async fn an_expired_token_is_refused_everywhere_with_the_reason() {
 async fn oversized_and_malformed_requests_get_a_json_error_a_person_can_act_on() {
     let s = start(ApiConfig::default()).await;
     s.feed(Input::Alert(alert("a1", PINGJIANG, Level::Yellow, "W1")));
-    // A login body just over the 2 MiB limit (far above any username and password). Only
-    // 32 KiB over: the server answers once it has read the limit, and what the client still
-    // has to send must fit in the socket's buffer, or the client sees a broken pipe.
-    let huge = json!({"username": "pj-leader", "password": "x".repeat((2 << 20) + (32 << 10))});
+    // A login body one byte over the 2 MiB limit (far above any username and password).
+    // Exactly one byte: the server refuses when it reads the byte past the limit, which is the
+    // last one, so the client has sent everything and reads the answer. A body further over
+    // races the client's writes against the server's close (a broken pipe, seen in CI).
+    let skeleton = json!({"username": "pj-leader", "password": ""})
+        .to_string()
+        .len();
+    let huge = json!({"username": "pj-leader", "password": "x".repeat((2 << 20) + 1 - skeleton)});
     let (status, body) = s.call("POST", "/api/v1/auth/login", None, Some(huge)).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"], "too_large", "{body}");
@@ -166,17 +170,20 @@ async fn oversized_and_malformed_requests_get_a_json_error_a_person_can_act_on()
             .contains("connect with a WebSocket client"),
         "{body}"
     );
-    // Events just above the 16 MiB limit (only a little over, as above).
+    // Events one byte over the 16 MiB limit (exactly one, as above).
     let line = format!(
         "{{\"kind\":\"window.opened\",\"pad\":\"{}\"}}\n",
         "x".repeat(1000)
     );
+    let limit = dashboard_api::events::MAX_BODY_BYTES;
+    let mut events = line.repeat(limit / line.len() + 1);
+    events.truncate(limit + 1);
     let (status, body) = s
         .post_raw(
             "/api/v1/events",
             "pj-publisher",
             "application/x-ndjson",
-            line.repeat(16 * 1024 + 32),
+            events,
         )
         .await;
     assert_eq!(status, 413, "{body}");
