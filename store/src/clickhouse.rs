@@ -582,6 +582,16 @@ impl ClickHouseStore {
         table: &str,
         rows: &[T],
     ) -> Result<(), StoreError> {
+        self.insert_with(table, rows, &[]).await
+    }
+
+    /// [`Self::insert_all`] with ClickHouse settings for this insert.
+    async fn insert_with<T: clickhouse::RowOwned + clickhouse::RowWrite + Sync>(
+        &self,
+        table: &str,
+        rows: &[T],
+        settings: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -590,6 +600,9 @@ impl ClickHouseStore {
             .insert_unescaped::<T>(&self.table(table))
             .await
             .map_err(map_err)?;
+        for (name, value) in settings {
+            insert = insert.with_setting(*name, *value);
+        }
         for row in rows {
             insert.write(row).await.map_err(map_err)?;
         }
@@ -1070,8 +1083,15 @@ impl Store for ClickHouseStore {
                 .collect::<Vec<_>>()
                 .into()
         };
+        // Behind a Distributed front an insert returns once queued for the shards; the next
+        // batch's lookup of earlier rows (`moved`) must see them, so `alerts` is written through.
+        let sync: &[(&str, &str)] = if self.distributed().await? {
+            &[("insert_distributed_sync", "1")]
+        } else {
+            &[]
+        };
         let (a, b) = tokio::join!(
-            self.insert_all("alerts", rows),
+            self.insert_with("alerts", rows, sync),
             self.insert_all("alerts_by_region", &by_region)
         );
         a.and(b)
