@@ -729,8 +729,9 @@ fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Ins
     let Some(loaded) = load(refdata) else {
         return ExitCode::from(EXIT_UNUSABLE);
     };
-    let input: Box<dyn io::BufRead> = if events.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
+    // Read on a thread of its own (`ingest::replay`): stdin itself, not a lock of it.
+    let input: Box<dyn io::BufRead + Send> = if events.as_os_str() == "-" {
+        Box::new(BufReader::with_capacity(1 << 20, io::stdin()))
     } else {
         match File::open(&events) {
             Ok(f) => Box::new(BufReader::with_capacity(1 << 20, f)),
@@ -743,7 +744,7 @@ fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Ins
     let opts = DecodeOptions::replay(&loaded.policy);
     let mut engine = Engine::new(Arc::new(loaded.reference), loaded.policy);
     let out = BufWriter::with_capacity(1 << 16, io::stdout());
-    match ingest::replay::replay(&mut engine, input, until, &opts, out, io::stderr().lock()) {
+    match ingest::replay::replay(&mut engine, input, until, opts, out, io::stderr().lock()) {
         Ok(s) => {
             eprintln!(
                 "replay: {} lines, {} events applied, {} invalid, {} refused, {} duplicates, {} alert lines",

@@ -122,7 +122,7 @@ fn replay(loaded: &Loaded, events: &str, until: Option<&str>) -> (Vec<Value>, St
         &mut engine,
         events.as_bytes(),
         until,
-        &opts,
+        opts,
         &mut out,
         &mut diag,
     )

@@ -43,7 +43,7 @@ fn run(
     out: &mut Vec<u8>,
 ) -> ReplaySummary {
     let opts = DecodeOptions::replay(&GOLDEN.1);
-    replay(engine, data, until, &opts, out, std::io::sink()).expect("writing to memory cannot fail")
+    replay(engine, data, until, opts, out, std::io::sink()).expect("writing to memory cannot fail")
 }
 
 fn new_engine() -> Engine {

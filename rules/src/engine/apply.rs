@@ -197,6 +197,15 @@ impl Sink<'_, '_> {
                 | Due::Stage(_)
                 | Due::Special
                 | Due::Acceptance => {
+                    let lean = self
+                        .ctx
+                        .lean_revisions
+                        .then(|| explain::lean_revision(symbols, case, f.due, inst(f.at), f.n))
+                        .flatten();
+                    if let Some(alert) = lean {
+                        self.out.push(alert);
+                        continue;
+                    }
                     let mut alert = explain::alert(self.ctx, symbols, case, f.due, inst(f.at), f.n);
                     alert.revision = explain::revision::SUBJECT_FINISHED;
                     alert

@@ -405,6 +405,11 @@ pub struct Ctx<'a> {
     /// When a correction rebuilds a case aside: where its case alerts are kept as recipes,
     /// built in full only if they are emitted ([`Recipes`]). `None` everywhere else.
     pub recipes: Option<&'a Recipes>,
+    /// A finished case's standing alerts, sent again with its new state (revision 1), are
+    /// built lean: id, subject and numbers, without message or evidence. For a driver that
+    /// drops every revision (`jiancha replay` prints firings, retractions and clearings only),
+    /// where building them in full was a quarter of the engine's work (docs/BENCHMARKS.md).
+    pub lean_revisions: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -416,6 +421,7 @@ impl<'a> Ctx<'a> {
             reference,
             office,
             recipes: None,
+            lean_revisions: false,
         }
     }
 }

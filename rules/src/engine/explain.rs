@@ -72,6 +72,34 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
     alert
 }
 
+/// The revision of a finished case's standing alert `due` as [`Ctx::lean_revisions`] asks
+/// for it: the same id, subject, case and numbers as [`alert`] gives, without the message and
+/// evidence nobody reads. `None` for the alerts built elsewhere (fees, integrity rules), which
+/// stay full.
+pub fn lean_revision(
+    symbols: &Symbols,
+    case: &Case,
+    due: Due,
+    at: Instant,
+    n: u8,
+) -> Option<Alert> {
+    let subject = case_subject(case, due, n)?;
+    let (rule, level) = due.rule_level();
+    let region = symbols.owned(case.who.region).unwrap_or_default();
+    let who = Attribution {
+        center_id: String::new(),
+        region,
+        department: None,
+        window_id: None,
+        staff_id: None,
+        case_id: Some(case.id.to_string()),
+        item_code: None,
+    };
+    let mut alert = build(rule, level, subject, at, who, String::new(), Value::Null);
+    alert.revision = revision::SUBJECT_FINISHED;
+    Some(alert)
+}
+
 /// The subject of the alerts [`alert`] builds itself (the case's clocks, acceptance, missing
 /// stages); `None` for those built elsewhere (fees, the integrity rules).
 fn case_subject(case: &Case, due: Due, n: u8) -> Option<Subject> {

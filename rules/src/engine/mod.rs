@@ -325,6 +325,8 @@ pub struct Engine {
     case_done_report: T32,
     /// The clock is being advanced explicitly (`advance_to`), not by an event.
     advancing: bool,
+    /// Revisions are built lean ([`Engine::lean_revisions`]).
+    lean_revisions: bool,
 }
 
 impl Engine {
@@ -357,7 +359,16 @@ impl Engine {
             sources: sources::Sources::default(),
             case_done_report: NEVER,
             advancing: false,
+            lean_revisions: false,
         }
+    }
+
+    /// Build the revisions of a finished case's standing alerts lean: right ids, subjects and
+    /// revision numbers (which later lines follow), no message or evidence. For a driver that
+    /// drops every revision, as `jiancha replay` does ([`Alert::is_revision`]); its printed
+    /// lines are the same either way. Off by default: stores and dashboards show revisions.
+    pub fn lean_revisions(&mut self, on: bool) {
+        self.lean_revisions = on;
     }
 
     /// Start (or stop) collecting a [`CaseFact`] for every finished case; the driver takes them
@@ -835,9 +846,13 @@ impl Engine {
                 stats,
                 people,
                 clock,
+                lean_revisions,
                 ..
             } = self;
-            let ctx = Ctx::of(reference, policy, office_hours);
+            let ctx = Ctx {
+                lean_revisions: *lean_revisions,
+                ..Ctx::of(reference, policy, office_hours)
+            };
             let Some(case) = cases.get_mut(slot) else {
                 return Outcome::Applied;
             };

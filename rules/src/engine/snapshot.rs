@@ -218,6 +218,7 @@ impl Engine {
             sources: image.sources,
             case_done_report: super::case::NEVER,
             advancing: false,
+            lean_revisions: false,
         })
     }
 }
