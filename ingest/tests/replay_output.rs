@@ -60,22 +60,23 @@ fn plain_loop(text: &str, until: Option<Instant>) -> Vec<u8> {
     out
 }
 
-fn replayed(text: &str, until: Option<Instant>) -> (Vec<u8>, ReplaySummary) {
-    let mut out = Vec::new();
+/// Replay's alert lines, diagnostics and counts.
+fn replayed(text: &str, until: Option<Instant>) -> (Vec<u8>, String, ReplaySummary) {
+    let (mut out, mut diag) = (Vec::new(), Vec::new());
     let summary = replay(
         &mut engine(),
         text.as_bytes(),
         until,
         DecodeOptions::replay(&Policy::default()),
         &mut out,
-        std::io::sink(),
+        &mut diag,
     )
     .expect("replay into memory");
-    (out, summary)
+    (out, String::from_utf8_lossy(&diag).into_owned(), summary)
 }
 
 fn assert_same(text: &str, until: Option<Instant>) -> ReplaySummary {
-    let (got, summary) = replayed(text, until);
+    let (got, _, summary) = replayed(text, until);
     let want = plain_loop(text, until);
     if got != want {
         let (got, want) = (
@@ -127,19 +128,48 @@ fn blank_lines_bad_lines_and_a_block_boundary_keep_their_line_numbers() {
         .take(ingest::replay::BLOCK_EVENTS - 1)
         .collect();
     let text = format!("\n{}\nnot json\n", lines.join("\n"));
-    let mut diag = Vec::new();
-    let summary = replay(
-        &mut engine(),
-        text.as_bytes(),
-        None,
-        DecodeOptions::replay(&Policy::default()),
-        std::io::sink(),
-        &mut diag,
-    )
-    .expect("replay");
-    let diag = String::from_utf8_lossy(&diag);
+    let (_, diag, summary) = replayed(&text, None);
     let bad = ingest::replay::BLOCK_EVENTS + 1;
     assert!(diag.starts_with(&format!("line {bad}: ")), "{diag}");
     assert_eq!(summary.lines, bad as u64, "{summary:?}");
     assert_eq!(summary.invalid, 1, "{summary:?}");
+}
+
+/// The revisions an engine asked for lean ones emits are the full ones without message and
+/// evidence: same alerts, ids, subjects, instants and numbers, in the same order. Later lines
+/// of a corrected case follow their numbers, so a wrong id or number would change output.
+#[test]
+fn lean_revisions_carry_the_ids_and_numbers_of_full_ones() {
+    let (text, now) = stream(5, 2_000, 20_000, 60_000);
+    let opts = DecodeOptions::replay(&Policy::default());
+    let revisions = |lean: bool| {
+        let mut engine = engine();
+        engine.lean_revisions(lean);
+        let mut alerts = Vec::new();
+        for line in text.lines() {
+            let ev = decode_str(line, &opts).expect("synthetic events are valid");
+            let _ = engine.on_event(&ev, &mut alerts);
+        }
+        engine.advance_to(Instant(now.0 + 400 * 86_400), &mut alerts);
+        alerts
+            .into_iter()
+            .filter(rules::Alert::is_revision)
+            .map(|a| {
+                (
+                    a.alert_id, a.subject, a.fired_at, a.status, a.revision, a.restated,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let full = revisions(false);
+    assert!(
+        full.len() > 100,
+        "the stream must revise alerts: {}",
+        full.len()
+    );
+    assert!(
+        full.iter().any(|r| r.5),
+        "the stream must restate revisions after corrections"
+    );
+    assert_eq!(revisions(true), full);
 }

@@ -995,6 +995,17 @@ mod tests {
         }
     }
 
+    /// A hall acceptance promised in one working day.
+    fn accepted_in_one_working_day() -> Body<'static> {
+        accepted(LimitOverrides {
+            promised: Some(Limit {
+                days: 1,
+                unit: Unit::Working,
+            }),
+            ..LimitOverrides::default()
+        })
+    }
+
     fn accepted(overrides: LimitOverrides) -> Body<'static> {
         Body::CaseAccepted {
             channel: Channel::Hall,
@@ -1047,17 +1058,18 @@ mod tests {
     #[test]
     fn corrected_lines_are_built_as_a_replay_builds_them() {
         let at = |s| parse_rfc3339(s).expect("t");
-        let one_day = || {
-            accepted(LimitOverrides {
-                promised: Some(Limit {
-                    days: 1,
-                    unit: Unit::Working,
-                }),
-                ..LimitOverrides::default()
-            })
-        };
-        let e1 = ev("e1", "2026-03-02T10:00:00+08:00", "K1", one_day());
-        let e1b = ev("e1b", "2026-03-03T10:00:00+08:00", "K1", one_day());
+        let e1 = ev(
+            "e1",
+            "2026-03-02T10:00:00+08:00",
+            "K1",
+            accepted_in_one_working_day(),
+        );
+        let e1b = ev(
+            "e1b",
+            "2026-03-03T10:00:00+08:00",
+            "K1",
+            accepted_in_one_working_day(),
+        );
         let moved = Event {
             supersedes: Some(Cow::Borrowed("e1")),
             ..e1b.clone()
@@ -1136,15 +1148,6 @@ mod tests {
     /// - A chain has one head; a withdrawn event cannot be withdrawn again.
     #[test]
     fn corrections_leave_what_a_replay_of_the_corrected_stream_gives() {
-        let one_day = || {
-            accepted(LimitOverrides {
-                promised: Some(Limit {
-                    days: 1,
-                    unit: Unit::Working,
-                }),
-                ..LimitOverrides::default()
-            })
-        };
         let withdraw = |id: &'static str, of: &'static str, at: &'static str| Event {
             body: Body::EventWithdrawn {
                 withdraws: Cow::Borrowed(of),
@@ -1153,7 +1156,12 @@ mod tests {
         };
         let mut e = engine(Policy::default());
         let mut out = Vec::new();
-        let e1 = ev("e1", "2026-03-02T10:00:00+08:00", "K1", one_day());
+        let e1 = ev(
+            "e1",
+            "2026-03-02T10:00:00+08:00",
+            "K1",
+            accepted_in_one_working_day(),
+        );
         let e2 = ev("e2", "2026-03-02T15:00:00+08:00", "K1", completed());
         e.on_event(&e1, &mut out).expect("ok");
         e.on_event(&e2, &mut out).expect("ok");
@@ -1190,7 +1198,12 @@ mod tests {
         assert_eq!(refused.code(), "unknown_event");
         assert_eq!(out.len(), n);
 
-        let mut e1v2 = ev("e1v2", "2026-03-04T10:00:00+08:00", "K1", one_day());
+        let mut e1v2 = ev(
+            "e1v2",
+            "2026-03-04T10:00:00+08:00",
+            "K1",
+            accepted_in_one_working_day(),
+        );
         e1v2.supersedes = Some(Cow::Borrowed("e1"));
         assert_eq!(e.on_event(&e1v2, &mut out), Ok(Outcome::Applied));
         let plain = Event {
@@ -1215,12 +1228,22 @@ mod tests {
             retracted.message
         );
 
-        let mut e1v3 = ev("e1v3", "2026-03-04T11:00:00+08:00", "K1", one_day());
+        let mut e1v3 = ev(
+            "e1v3",
+            "2026-03-04T11:00:00+08:00",
+            "K1",
+            accepted_in_one_working_day(),
+        );
         e1v3.supersedes = Some(Cow::Borrowed("e1"));
         let refused = e.on_event(&e1v3, &mut out).expect_err("chain has one head");
         assert_eq!(refused.code(), "already_superseded");
         // A supersedes of an event never seen is a new event (a feed joined mid-history).
-        let mut k2 = ev("k2v2", "2026-03-05T10:03:00+08:00", "K2", one_day());
+        let mut k2 = ev(
+            "k2v2",
+            "2026-03-05T10:03:00+08:00",
+            "K2",
+            accepted_in_one_working_day(),
+        );
         k2.supersedes = Some(Cow::Borrowed("k2v1"));
         assert_eq!(e.on_event(&k2, &mut out), Ok(Outcome::Applied));
         assert_eq!(e.tracked_cases(), 2);
@@ -1361,23 +1384,24 @@ mod tests {
     #[test]
     fn a_newer_version_delivered_first_leaves_what_in_order_delivery_leaves() {
         let at = |s| parse_rfc3339(s).expect("t");
-        let one_day = || {
-            accepted(LimitOverrides {
-                promised: Some(Limit {
-                    days: 1,
-                    unit: Unit::Working,
-                }),
-                ..LimitOverrides::default()
-            })
-        };
         let e1 = Event {
             reported_at: Some(at("2026-03-02T10:00:00+08:00")),
-            ..ev("e1", "2026-03-02T10:00:00+08:00", "K1", one_day())
+            ..ev(
+                "e1",
+                "2026-03-02T10:00:00+08:00",
+                "K1",
+                accepted_in_one_working_day(),
+            )
         };
         let e1v2 = Event {
             reported_at: Some(at("2026-03-03T10:05:00+08:00")),
             supersedes: Some(Cow::Borrowed("e1")),
-            ..ev("e1v2", "2026-03-03T10:00:00+08:00", "K1", one_day())
+            ..ev(
+                "e1v2",
+                "2026-03-03T10:00:00+08:00",
+                "K1",
+                accepted_in_one_working_day(),
+            )
         };
         let run = |events: &[&Event<'_>]| {
             let mut e = engine(Policy::default());

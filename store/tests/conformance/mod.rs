@@ -191,15 +191,7 @@ pub async fn alerts_follow_their_case_revised_and_cleared(store: &impl Store, co
         "a revised card is still open; a cleared warning is not loaded once old"
     );
     // 绩效 counts the card that stands, not the warning its case answered in time.
-    let perf = store
-        .perf_counts(&PerfQuery {
-            region_prefix: "430626".into(),
-            from: T0 - 86_400,
-            to: T0 + 86_400,
-            by: Dimension::Department,
-        })
-        .await
-        .expect("perf");
+    let perf = perf_by_department_around_t0(store).await;
     assert_eq!(
         perf.iter()
             .map(|c| (c.key.as_str(), c.warnings, c.yellows))
@@ -272,15 +264,7 @@ pub async fn an_alert_moved_to_another_instant_is_one_alert_in_history_and_perf(
         history(0, T0 + hour / 2).await.is_empty(),
         "nothing left at the instants the alerts moved away from"
     );
-    let perf = store
-        .perf_counts(&PerfQuery {
-            region_prefix: "430626".into(),
-            from: T0 - 86_400,
-            to: T0 + 86_400,
-            by: Dimension::Department,
-        })
-        .await
-        .expect("perf");
+    let perf = perf_by_department_around_t0(store).await;
     assert_eq!(
         perf.iter()
             .map(|c| (c.key.as_str(), c.yellows))
@@ -1097,6 +1081,19 @@ pub async fn perf_counts_match_the_hand_worked_numbers(store: &impl Store, count
     store.migrate().await.expect("migrate");
     load_perf_dataset(store, counting).await;
     assert_perf_counts(store).await;
+}
+
+/// 绩效 of county 430626 by department, from a day before [`T0`] to a day after.
+async fn perf_by_department_around_t0(store: &impl Store) -> Vec<PerfCounts> {
+    store
+        .perf_counts(&PerfQuery {
+            region_prefix: "430626".into(),
+            from: T0 - 86_400,
+            to: T0 + 86_400,
+            by: Dimension::Department,
+        })
+        .await
+        .expect("perf")
 }
 
 /// The hand-worked 绩效 counts of the dataset [`load_perf_dataset`] stores.
