@@ -148,7 +148,7 @@ impl From<&rules::Alert> for AlertDoc {
             item_code: a.item_code.clone(),
             subject: Value::Object(a.subject.clone()),
             message: a.message.clone(),
-            evidence: a.evidence.clone(),
+            evidence: (*a.evidence).clone(),
         }
     }
 }

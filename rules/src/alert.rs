@@ -203,7 +203,7 @@ pub struct Alert {
     pub message: String,
     /// The computation, for an inspector to check by hand. For alerts about a case it holds
     /// `subject_state`: the case's current state (see [`Alert::revision`]).
-    pub evidence: serde_json::Value,
+    pub evidence: crate::evidence::Evidence,
     /// For `cleared`: when the condition ended (the completion's `occurred_at`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cleared_at: Option<Instant>,

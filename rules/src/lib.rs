@@ -12,6 +12,7 @@ pub mod alert;
 pub mod calendar;
 pub mod engine;
 pub mod event;
+pub mod evidence;
 pub mod fact;
 pub mod perf;
 pub mod policy;
@@ -26,6 +27,7 @@ pub use engine::{
     check_listed, event_identity, Engine, Outcome, Rejection, SnapshotError, Unlisted,
 };
 pub use event::{Body, Event, Kind};
+pub use evidence::Evidence;
 pub use fact::CaseFact;
 pub use policy::Policy;
 pub use reference::{Reference, ReferenceError, ReferenceFiles};

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::alert::{alert_id, Alert, AlertStatus, Level, Rule, Subject};
 use crate::event::{Event, Procedure, Unit};
+use crate::evidence::{fields, Evidence, Fields, F};
 use crate::time::{Day, Instant};
 
 use super::case::{inst, pause, pause_amount, Case, Clock, Ctx, Due, NEVER, T32};
@@ -54,7 +55,11 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
                 "黄牌：承诺件 {}（{name}）准予办结，但没有任何审批环节记录（审批未在线办理）",
                 case.id
             ),
-            json!({"completed_at": inst(case.closed_at), "case_type": case.case_type.as_str(), "stages": []}),
+            Some(fields!({
+                "case_type": case.case_type.as_str(),
+                "completed_at": inst(case.closed_at),
+                "stages": F::List(Vec::new()),
+            })),
         ),
         _ => case_clock(ctx, case, due, &name),
     };
@@ -66,7 +71,7 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
         at,
         Attribution::of_case(symbols, case),
         message,
-        evidence,
+        evidence.map_or_else(Evidence::default, Evidence::from),
     );
     superseded(case, due, &mut alert);
     alert
@@ -207,7 +212,7 @@ impl Recipes {
             item_code: None,
             subject: Subject::new(),
             message: HOLE.to_string(),
-            evidence: Value::Object(evidence),
+            evidence: Value::Object(evidence).into(),
             cleared_at: None,
             revision: 0,
             restated: false,
@@ -234,7 +239,7 @@ impl Recipes {
         full.revision = line.revision;
         full.cleared_at = line.cleared_at;
         full.message = line.message.replacen(HOLE, &full.message, 1);
-        if let Value::Object(added) = line.evidence {
+        if let Value::Object(added) = line.evidence.into_value() {
             for (k, v) in added.into_iter().filter(|(k, _)| k != RECIPE) {
                 full.evidence[k.as_str()] = v;
             }
@@ -278,7 +283,7 @@ fn superseded(case: &Case, due: Due, alert: &mut Alert) {
         Due::Red => &[Due::Warning, Due::Yellow],
         _ => return,
     };
-    let list: Vec<Value> = case
+    let list: Vec<F> = case
         .extras
         .as_ref()
         .map(|x| x.fired.as_slice())
@@ -287,15 +292,15 @@ fn superseded(case: &Case, due: Due, alert: &mut Alert) {
         .filter(|f| !f.retracted && lower.contains(&f.due))
         .map(|f| {
             let level = f.due.rule_level().1;
-            object!({
+            F::Object(fields!({
                 "alert_id": alert_id(alert.rule, level, &alert.region, &alert.subject),
                 "fired_at": inst(f.at),
                 "level": level.as_str(),
-            })
+            }))
         })
         .collect();
-    if let (false, Value::Object(m)) = (list.is_empty(), &mut alert.evidence) {
-        m.insert("supersedes".into(), Value::Array(list));
+    if let (false, Some(m)) = (list.is_empty(), alert.evidence.fields_mut()) {
+        m.insert("supersedes", F::List(list));
     }
 }
 
@@ -452,7 +457,7 @@ pub fn build(
     at: Instant,
     who: Attribution,
     message: String,
-    evidence: Value,
+    evidence: impl Into<Evidence>,
 ) -> Alert {
     Alert {
         alert_id: alert_id(rule, level, &who.region, &subject),
@@ -469,7 +474,7 @@ pub fn build(
         item_code: who.item_code,
         subject,
         message,
-        evidence,
+        evidence: evidence.into(),
         cleared_at: None,
         revision: 0,
         restated: false,
@@ -500,12 +505,11 @@ pub mod revision {
     }
 }
 
-/// The case's current state (SPEC §7, "current facts"), as `evidence.subject_state`: `open`,
-/// or `completed`/`rejected` with `closed_at`, the result and, when the clock is known, the
-/// working days past the promised deadline at the close (`overdue_working_days`, 0 = in time).
-pub fn case_state(ctx: Ctx<'_>, case: &Case) -> Value {
+/// How a finished case closed: when, and the working days past the promised deadline at the
+/// close when the clock is known (0 = in time). `None` while it is open.
+fn closing(ctx: Ctx<'_>, case: &Case) -> Option<(Instant, Option<u32>)> {
     if case.closed_at == NEVER {
-        return json!({"status": "open"});
+        return None;
     }
     let closed_at = inst(case.closed_at);
     let overdue = case.clock(ctx).map(|c| {
@@ -517,7 +521,30 @@ pub fn case_state(ctx: Ctx<'_>, case: &Case) -> Value {
                 .max(1)
         }
     });
-    object!({
+    Some((closed_at, overdue))
+}
+
+/// What a finished case was: 办结 (completed) or 不予受理 (rejected).
+fn closed_verb(case: &Case) -> &'static str {
+    if case.completed {
+        "办结"
+    } else {
+        "不予受理"
+    }
+}
+
+/// The case's current state (SPEC §7, "current facts"), as `evidence.subject_state`: `open`,
+/// or `completed`/`rejected` with `closed_at`, the result and, when the clock is known, the
+/// working days past the promised deadline at the close (`overdue_working_days`, 0 = in time).
+pub fn case_state(ctx: Ctx<'_>, case: &Case) -> Fields {
+    state_of(case, closing(ctx, case))
+}
+
+fn state_of(case: &Case, closing: Option<(Instant, Option<u32>)>) -> Fields {
+    let Some((closed_at, overdue)) = closing else {
+        return fields!({"status": "open"});
+    };
+    fields!({
         "closed_at": closed_at,
         "overdue_working_days": overdue,
         "result": case.result.map(|r| r.as_str()),
@@ -532,22 +559,14 @@ fn month_day(d: Day) -> String {
 }
 
 /// What a finished case's alerts say instead of "尚未办结": `已超期 2 个工作日于 12-03 办结`.
-fn closed_phrase(state: &Value) -> Option<String> {
-    let closed = state
-        .get("closed_at")
-        .and_then(Value::as_str)
-        .and_then(|t| crate::time::parse_rfc3339(t).ok())?;
+fn closed_phrase(case: &Case, (closed, overdue): (Instant, Option<u32>)) -> String {
     let day = month_day(closed.day());
-    let verb = if state["status"] == "rejected" {
-        "不予受理"
-    } else {
-        "办结"
-    };
-    Some(match state["overdue_working_days"].as_u64() {
+    let verb = closed_verb(case);
+    match overdue {
         Some(0) => format!("已于 {day} 在承诺时限内{verb}"),
         Some(n) => format!("已超期 {n} 个工作日于 {day} {verb}"),
         None => format!("已于 {day} {verb}"),
-    })
+    }
 }
 
 /// Put the case's state into a case alert's evidence and, once the case is finished, say so in
@@ -557,34 +576,39 @@ fn with_case_state(
     case: &Case,
     due: Due,
     message: String,
-    mut evidence: Value,
-) -> (String, Value) {
-    let state = case_state(ctx, case);
-    let message = match closed_phrase(&state) {
+    evidence: Option<Fields>,
+) -> (String, Option<Fields>) {
+    let closing = closing(ctx, case);
+    let message = match closing {
         None => message,
-        Some(phrase) => match due {
-            Due::Yellow => message.replacen("尚未办结", &phrase, 1),
-            Due::Red => message.replacen("仍未办结", "未办结", 1) + "，" + &phrase,
-            Due::Warning => message.replacen("，请抓紧办结", &format!("，{phrase}"), 1),
+        Some(closed) => match due {
+            Due::Yellow => message.replacen("尚未办结", &closed_phrase(case, closed), 1),
+            Due::Red => {
+                message.replacen("仍未办结", "未办结", 1) + "，" + &closed_phrase(case, closed)
+            }
+            Due::Warning => message.replacen(
+                "，请抓紧办结",
+                &format!("，{}", closed_phrase(case, closed)),
+                1,
+            ),
             // The count of days late is the case's, not the stage's: only say it finished.
             Due::Stage(_) | Due::Special | Due::Acceptance => {
-                let day = state["closed_at"].as_str().and_then(|t| t.get(5..10));
-                let verb = if state["status"] == "rejected" {
-                    "不予受理"
-                } else {
-                    "办结"
-                };
                 let trimmed = message
                     .replacen("，尚未完成", "", 1)
                     .replacen("，尚未结束", "", 1);
-                format!("{trimmed}（办件已于 {} {verb}）", day.unwrap_or("?"))
+                format!(
+                    "{trimmed}（办件已于 {} {}）",
+                    month_day(closed.0.day()),
+                    closed_verb(case)
+                )
             }
             _ => message,
         },
     };
-    if let Value::Object(m) = &mut evidence {
-        m.insert("subject_state".into(), state);
-    }
+    let evidence = evidence.map(|mut f| {
+        f.insert("subject_state", F::Object(state_of(case, closing)));
+        f
+    });
     (message, evidence)
 }
 
@@ -594,11 +618,7 @@ pub fn cleared(mut alert: Alert, ev: &Event<'_>) -> Alert {
     alert.status = AlertStatus::Cleared;
     alert.cleared_at = Some(ev.occurred_at);
     alert.revision = revision::ended_after(alert.revision);
-    alert.evidence["cleared_by"] = object!({
-        "event_id": ev.event_id,
-        "kind": ev.body.kind().as_str(),
-        "occurred_at": ev.occurred_at,
-    });
+    put(&mut alert.evidence, "cleared_by", event_ref(ev));
     alert.message = format!("系统自动解除：{}", alert.message);
     alert
 }
@@ -614,11 +634,7 @@ pub fn retracted(alert: Alert, ev: &Event<'_>) -> Alert {
 pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
     alert.status = AlertStatus::Retracted;
     alert.revision = revision::ended_after(alert.revision);
-    alert.evidence["retracted_by"] = object!({
-        "event_id": ev.event_id,
-        "kind": ev.body.kind().as_str(),
-        "occurred_at": ev.occurred_at,
-    });
+    put(&mut alert.evidence, "retracted_by", event_ref(ev));
     alert.message = format!(
         "已撤销：{}（后到事件表明{what}，早于告警时间）",
         alert.message
@@ -626,11 +642,29 @@ pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
     alert
 }
 
+/// Set `key` of `evidence` to `part`: in place when it is still [`Fields`], as JSON
+/// otherwise (where `null` evidence becomes an object, as indexing a `Value` makes it).
+fn put(evidence: &mut Evidence, key: &'static str, part: Fields) {
+    match evidence.fields_mut() {
+        Some(f) => f.insert(key, F::Object(part)),
+        None => evidence[key] = part.to_value(),
+    }
+}
+
+/// The event `ev` that ended an alert, as evidence (`cleared_by`, `retracted_by`).
+fn event_ref(ev: &Event<'_>) -> Fields {
+    fields!({
+        "event_id": ev.event_id.to_string(),
+        "kind": ev.body.kind().as_str(),
+        "occurred_at": ev.occurred_at,
+    })
+}
+
 /// The correction `ev` (a `supersedes` or an `event.withdrawn` of `corrected`), as evidence.
-fn correction_json(ev: &Event<'_>, corrected: &str) -> Value {
-    object!({
-        "corrects": corrected,
-        "event_id": ev.event_id,
+fn correction_json(ev: &Event<'_>, corrected: &str) -> Fields {
+    fields!({
+        "corrects": corrected.to_string(),
+        "event_id": ev.event_id.to_string(),
         "kind": ev.body.kind().as_str(),
         "occurred_at": ev.occurred_at,
     })
@@ -653,12 +687,13 @@ pub fn supersedes_unseen(ev: &Event<'_>, lines: &mut [Alert]) {
         return;
     };
     for line in lines {
-        if let Value::Object(_) | Value::Null = line.evidence {
-            line.evidence["supersedes_unseen"] = object!({
-                "event_id": ev.event_id,
+        if let Value::Object(_) | Value::Null = *line.evidence {
+            let part = fields!({
+                "event_id": ev.event_id.to_string(),
                 "kind": ev.body.kind().as_str(),
-                "supersedes": original,
+                "supersedes": original.to_string(),
             });
+            put(&mut line.evidence, "supersedes_unseen", part);
         }
     }
 }
@@ -668,7 +703,11 @@ pub fn supersedes_unseen(ev: &Event<'_>, lines: &mut [Alert]) {
 pub fn retracted_by_correction(mut alert: Alert, ev: &Event<'_>, corrected: &str) -> Alert {
     alert.status = AlertStatus::Retracted;
     alert.revision = revision::ended_after(alert.revision);
-    alert.evidence["retracted_by"] = correction_json(ev, corrected);
+    put(
+        &mut alert.evidence,
+        "retracted_by",
+        correction_json(ev, corrected),
+    );
     alert.message = format!(
         "已撤销：{}（事件 {corrected} 已被{}，更正后的记录不支持此告警）",
         alert.message,
@@ -681,7 +720,11 @@ pub fn retracted_by_correction(mut alert: Alert, ev: &Event<'_>, corrected: &str
 /// which correction it follows.
 pub fn after_correction(mut alert: Alert, ev: &Event<'_>, corrected: &str) -> Alert {
     if alert.evidence.is_object() {
-        alert.evidence["corrected_by"] = correction_json(ev, corrected);
+        put(
+            &mut alert.evidence,
+            "corrected_by",
+            correction_json(ev, corrected),
+        );
     }
     alert
 }
@@ -821,27 +864,27 @@ fn deadline_text(unit: Unit, day: Day, at: Instant) -> String {
     format!("{} {}", day, text.get(11..16).unwrap_or_default())
 }
 
-fn limit_json(days: u32, unit: Unit) -> Value {
-    object!({"days": days, "unit": unit.as_str()})
+fn limit_json(days: u32, unit: Unit) -> F {
+    F::Object(fields!({"days": days, "unit": unit.as_str()}))
 }
 
-fn pauses_json(ctx: Ctx<'_>, case: &Case, unit: Unit, floor: u32) -> Value {
-    let list: Vec<Value> = case
+fn pauses_json(ctx: Ctx<'_>, case: &Case, unit: Unit, floor: u32) -> F {
+    let list: Vec<F> = case
         .pauses()
         .iter()
         .filter(|p| p.to > floor)
         .map(|p| {
             let from = p.from.max(floor);
-            object!({
+            F::Object(fields!({
                 "days": pause_amount(ctx, unit, from, p.to),
                 "from": inst(from),
                 "kinds": pause::names(p.kinds),
                 "to": inst(p.to),
                 "unit": unit.pause_unit().as_str(),
-            })
+            }))
         })
         .collect();
-    Value::Array(list)
+    F::List(list)
 }
 
 /// Provisional-calendar note for messages, and the years for evidence.
@@ -859,10 +902,10 @@ fn provisional(ctx: Ctx<'_>, from: Day, to: Day) -> (String, Vec<i32>) {
     (note, years)
 }
 
-fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value) {
+fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Option<Fields>) {
     // `pending` only yields these dues for accepted cases, so the clock exists.
     let Some(clock) = case.clock(ctx) else {
-        return (format!("办件 {} 时限无法计算", case.id), Value::Null);
+        return (format!("办件 {} 时限无法计算", case.id), None);
     };
     let Clock {
         start,
@@ -881,19 +924,27 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
     let (note, years) = provisional(ctx, start, last);
     let (start_t, _) = case.start(ctx).unwrap_or((case.accepted_at, false));
     let promised = u32::from(case.promised_days);
-    let ev = object!({
+    let legal_limit = match case.legal_days {
+        u16::MAX => F::Null,
+        days => limit_json(u32::from(days), case.legal_unit),
+    };
+    let mut ev = fields!({
         "accepted_at": inst(case.accepted_at),
         "case_type": case.case_type.as_str(),
         "deadline": promised_at,
         "deadline_date": d,
         "extension_days": clock.extension_days,
+        "extensions": extensions_json(case),
         "legal_deadline": clock.legal_at,
         "legal_deadline_date": clock.legal.map(|(l, _)| l),
+        "legal_limit": legal_limit,
         "legal_pause_days": clock.legal.map(|(_, k)| k),
         "legal_pause_unit": (case.legal_days != u16::MAX)
             .then(|| case.legal_unit.pause_unit().as_str()),
+        "limit": limit_json(promised, case.promised_unit),
         "pause_days": clock.promised_pause_days,
         "pause_unit": case.promised_unit.pause_unit().as_str(),
+        "pauses": pauses_json(ctx, case, case.promised_unit, start_t),
         "provisional_years": years,
         "start": start,
         "start_reason": if clock.deemed { "deemed_accepted" } else { "accepted" },
@@ -902,22 +953,6 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
         "supervision_deadline": clock.supervision_day.end(),
         "warning_at": clock.warning_at,
     });
-    let legal_limit = match case.legal_days {
-        u16::MAX => Value::Null,
-        days => limit_json(u32::from(days), case.legal_unit),
-    };
-    let mut ev = with_parts(
-        ev,
-        [
-            ("limit", limit_json(promised, case.promised_unit)),
-            (
-                "pauses",
-                pauses_json(ctx, case, case.promised_unit, start_t),
-            ),
-            ("extensions", extensions_json(case)),
-            ("legal_limit", legal_limit),
-        ],
-    );
     let limit_text = format!(
         "{}{}",
         promised + clock.extension_days,
@@ -930,7 +965,7 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
     };
     let message = match due {
         Due::Warning => {
-            ev["warning_date"] = json!(clock.warning_day);
+            ev.insert("warning_date", clock.warning_day.into());
             format!(
                 "预警：办件 {}（{name}）承诺时限{limit_text}，将于 {due_text} 届满，请抓紧办结{deemed}{note}",
                 case.id
@@ -941,7 +976,7 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
             case.id
         ),
         _ => {
-            ev["red_basis"] = json!(if red_is_legal { "legal" } else { "supervision" });
+            ev.insert("red_basis", if red_is_legal { "legal" } else { "supervision" }.into());
             let basis = if red_is_legal {
                 let legal = match (legal_day, clock.legal_at) {
                     (Some(day), Some(at)) => deadline_text(case.legal_unit, day, at),
@@ -954,20 +989,24 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Value
             format!("红牌：办件 {}（{name}）{basis}{deemed}{note}", case.id)
         }
     };
-    (message, ev)
+    (message, Some(ev))
 }
 
-fn extensions_json(case: &Case) -> Value {
-    let list: Vec<Value> = case
+fn extensions_json(case: &Case) -> F {
+    let list: Vec<F> = case
         .rare()
         .map(|e| {
             e.extensions
                 .iter()
-                .map(|x| object!({"applied": x.applied, "at": inst(x.at), "extra_days": x.days}))
+                .map(|x| {
+                    F::Object(
+                        fields!({"applied": x.applied, "at": inst(x.at), "extra_days": x.days}),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
-    Value::Array(list)
+    F::List(list)
 }
 
 fn stage_clock(
@@ -975,7 +1014,7 @@ fn stage_clock(
     case: &Case,
     stage: crate::event::Stage,
     name: &str,
-) -> (String, Value) {
+) -> (String, Option<Fields>) {
     let (open, started) = case.open_stage().unwrap_or((stage, case.accepted_at));
     let limit = case.stage_limit(ctx, open);
     let end = case.stage_end(ctx, open, started);
@@ -985,38 +1024,30 @@ fn stage_clock(
     let start = inst(started).day();
     let (note, years) = provisional(ctx, start, d);
     let days = limit.map_or(0, |l| u32::from(l.days));
-    let ev = object!({
+    let ev = fields!({
         "deadline": at,
         "deadline_date": d,
+        "limit": limit_json(days, case.promised_unit),
         "pause_days": k,
         "pause_unit": case.promised_unit.pause_unit().as_str(),
+        "pauses": pauses_json(ctx, case, case.promised_unit, started),
         "provisional_years": years,
         "stage": stage.as_str(),
         "stage_started_at": inst(started),
         "start": start,
     });
-    let ev = with_parts(
-        ev,
-        [
-            ("limit", limit_json(days, case.promised_unit)),
-            (
-                "pauses",
-                pauses_json(ctx, case, case.promised_unit, started),
-            ),
-        ],
-    );
     let message = format!(
         "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {due_text} 前完成），尚未完成{note}",
         case.id,
         stage.zh(),
         case.promised_unit.zh()
     );
-    (message, ev)
+    (message, Some(ev))
 }
 
-fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Value) {
+fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Option<Fields>) {
     let Some(&sp) = case.special(n) else {
-        return (format!("办件 {} 特别程序信息缺失", case.id), Value::Null);
+        return (format!("办件 {} 特别程序信息缺失", case.id), None);
     };
     let start = inst(sp.started_at).day();
     let end = case.special_end(ctx, &sp);
@@ -1026,16 +1057,16 @@ fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Value) {
     let (days, unit) = sp
         .limit
         .map_or((0, Unit::Working), |l| (u32::from(l.days), l.unit));
-    let ev = object!({
+    let ev = fields!({
         "deadline": at,
         "deadline_date": d,
+        "limit": limit_json(days, unit),
         "procedure": sp.procedure.as_str(),
         "provisional_years": years,
         "special": sp.n,
         "start": start,
         "started_at": inst(sp.started_at),
     });
-    let ev = with_parts(ev, [("limit", limit_json(days, unit))]);
     let due_text = deadline_text(unit, d, at);
     let message = format!(
         "黄牌：办件 {}（{name}）的特别程序（{}）超过其时限{days}{}（应于 {due_text} 前结束），尚未结束{note}",
@@ -1043,31 +1074,31 @@ fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Value) {
         procedure_zh(sp.procedure),
         unit.zh()
     );
-    (message, ev)
+    (message, Some(ev))
 }
 
-fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
+fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Option<Fields>) {
     let start = inst(case.period_start).day();
     let d = case.acceptance_day(ctx).unwrap_or(start);
     let (note, years) = provisional(ctx, start, d);
     let days = ctx.policy.acceptance_working_days;
-    let ev = object!({
+    let ev = fields!({
         "deadline": d.end(),
         "deadline_date": d,
+        "limit": limit_json(days, Unit::Working),
         "period": case.period_no,
         "period_started_at": inst(case.period_start),
         "provisional_years": years,
         "start": start,
     });
-    let ev = with_parts(ev, [("limit", limit_json(days, Unit::Working))]);
     let message = format!(
         "黄牌：办件 {}（{name}）收到申请材料后 {days} 个工作日内（应于 {d} 前）未作出受理、不予受理或补正告知（行政许可法第三十二条）{note}",
         case.id
     );
-    (message, ev)
+    (message, Some(ev))
 }
 
-fn no_acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
+fn no_acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Option<Fields>) {
     let grace = ctx.policy.sequence_grace_minutes;
     let when = |t: T32| (t != NEVER).then(|| inst(t));
     // Judged on report times when the completion carries one (docs/RULES.md).
@@ -1090,7 +1121,7 @@ fn no_acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
             inst(case.closed_at)
         )
     };
-    let ev = object!({
+    let ev = fields!({
         "accepted_at": when(case.accepted_at),
         "accepted_reported_at": when(case.accepted_reported),
         "completed_at": inst(case.closed_at),
@@ -1099,7 +1130,7 @@ fn no_acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
         "grace_minutes": grace,
         "judged_on": if by_report { "reported_at" } else { "arrival" },
     });
-    (message, ev)
+    (message, Some(ev))
 }
 
 /// Yuan with two decimals, for messages.

@@ -385,7 +385,10 @@ pub(super) fn alert(
     };
     let mut evidence = evidence;
     if let Value::Object(m) = &mut evidence {
-        m.insert("subject_state".into(), explain::case_state(ctx, case));
+        m.insert(
+            "subject_state".into(),
+            explain::case_state(ctx, case).to_value(),
+        );
     }
     explain::build(rule, level, subject, at, who, message, evidence)
 }
