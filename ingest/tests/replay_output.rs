@@ -173,3 +173,41 @@ fn lean_revisions_carry_the_ids_and_numbers_of_full_ones() {
     );
     assert_eq!(revisions(true), full);
 }
+
+#[test]
+fn evidence_is_written_as_the_json_it_reads_as() {
+    // Case alerts build their evidence as typed fields, written straight to bytes by the
+    // printer and the stores (`rules::evidence`); anyone reading it gets a `Value`. The two
+    // must be the same JSON, byte for byte, on every kind of line: firings, revisions, clears,
+    // retractions and lines after corrections.
+    let (text, now) = stream(5, 2_000, 20_000, 60_000);
+    let opts = DecodeOptions::replay(&Policy::default());
+    let mut engine = engine();
+    let mut alerts = Vec::new();
+    for line in text.lines() {
+        let ev = decode_str(line, &opts).expect("synthetic events are valid");
+        let _ = engine.on_event(&ev, &mut alerts);
+    }
+    engine.advance_to(Instant(now.0 + 400 * 86_400), &mut alerts);
+    let mut kinds = std::collections::BTreeSet::new();
+    for a in &alerts {
+        let written = serde_json::to_string(&a.evidence).expect("serialise");
+        let read = serde_json::to_string(&*a.evidence).expect("serialise");
+        assert_eq!(written, read, "{} {:?}", a.alert_id, a.rule);
+        assert_eq!(
+            a.evidence.to_string(),
+            read,
+            "{} as a store row",
+            a.alert_id
+        );
+        kinds.insert((a.rule.as_str(), a.status.as_str(), a.is_revision()));
+    }
+    for want in [
+        ("case.overdue", "open", false),
+        ("case.overdue", "open", true),
+        ("case.overdue", "cleared", false),
+        ("case.stage_overdue", "open", false),
+    ] {
+        assert!(kinds.contains(&want), "no {want:?} line in {kinds:?}");
+    }
+}
