@@ -28,7 +28,6 @@ macro_rules! object {
         ]))
     };
 }
-pub(crate) use object;
 
 /// Build the alert for `due`, firing at `at`; `n` is the acceptance period or special-procedure
 /// number it belongs to (see [`Case::ordinal`]). In a correction's replay (`ctx.recipes`) a

@@ -6,13 +6,14 @@ use serde_json::json;
 
 use crate::alert::{Alert, AlertStatus, Level, Rule};
 use crate::event::{Channel, Event, Stage};
+use crate::evidence::{fields, Fields};
 use crate::reference::{Item, Staff};
 use crate::time::Instant;
 
 use super::batch::BatchEntry;
 use super::case::{inst, Case, Ctx};
 use super::count::Strike;
-use super::explain::{build, object, subject, with_parts, yuan, Attribution};
+use super::explain::{build, subject, with_parts, yuan, Attribution};
 use super::ladder::{Card, StepChange, What};
 use super::table::{Sym, Symbols};
 
@@ -369,15 +370,14 @@ pub fn ladder(staff: &str, year: i32, change: StepChange, symbols: &Symbols) -> 
         inst(card.at),
         who,
         message,
-        with_parts(
-            object!({"action": action, "count": step, "year": year}),
-            [("cause", cause)],
-        ),
+        fields!({"action": action, "cause": cause, "count": step, "year": year}),
     );
     alert.revision = revision;
     if let StepChange::Retract { because, .. } = &change {
         alert.status = AlertStatus::Retracted;
-        alert.evidence["retracted_because"] = card_json(because);
+        if let Some(f) = alert.evidence.fields_mut() {
+            f.insert("retracted_because", card_json(because).into());
+        }
         alert.message = format!(
             "已撤销：{}（计入的告警 {} 已被撤销，年度累计不足 {step} 次）",
             alert.message, because.id
@@ -386,23 +386,23 @@ pub fn ladder(staff: &str, year: i32, change: StepChange, symbols: &Symbols) -> 
     alert
 }
 
-fn card_json(card: &Card) -> serde_json::Value {
+fn card_json(card: &Card) -> Fields {
     match &card.what {
         What::Alert {
             rule,
             level,
             case_id,
-        } => object!({
+        } => fields!({
             "alert_id": card.id.to_string(),
-            "case_id": case_id,
+            "case_id": case_id.as_deref().map(str::to_string),
             "fired_at": inst(card.at),
             "level": level.as_str(),
             "rule": rule.as_str(),
         }),
-        What::Complaint(c) => object!({
-            "event_id": c.event_id,
+        What::Complaint(c) => fields!({
+            "event_id": c.event_id.to_string(),
             "resolved_at": inst(card.at),
-            "substantiated_complaint": c.complaint_id,
+            "substantiated_complaint": c.complaint_id.to_string(),
         }),
     }
 }

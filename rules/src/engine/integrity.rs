@@ -21,10 +21,11 @@
 //! Report times are `reported_at`, else the receipt time in live ingest, else `occurred_at`
 //! (SPEC §6: a replayed event without `reported_at` counts as reported when it occurred).
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::alert::{Alert, Level, Rule};
 use crate::event::{Event, Unit};
+use crate::evidence::{fields, Fields, F};
 use crate::time::{Day, Instant};
 
 use super::apply::Sink;
@@ -384,16 +385,11 @@ pub(super) fn alert(
         }
     };
     let mut evidence = evidence;
-    if let Value::Object(m) = &mut evidence {
-        m.insert(
-            "subject_state".into(),
-            explain::case_state(ctx, case).to_value(),
-        );
-    }
+    evidence.insert("subject_state", F::Object(explain::case_state(ctx, case)));
     explain::build(rule, level, subject, at, who, message, evidence)
 }
 
-fn mismatch(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
+fn mismatch(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Fields) {
     let start = inst(case.accepted_at).day();
     let ours = own_deadline(ctx, case);
     let theirs = case
@@ -428,28 +424,28 @@ fn mismatch(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
         case.id,
         case.promised_unit.zh()
     );
-    let evidence = json!({
+    let evidence = fields!({
         "accepted_at": inst(case.accepted_at),
-        "start": start,
-        "limit": {"days": n, "unit": case.promised_unit.as_str()},
-        "jiancha": {"deadline_date": ours, "counted_days": counted},
-        "source": {"deadline_date": theirs},
         "difference_working_days": gap,
+        "explanation": why,
+        "jiancha": fields!({"counted_days": counted, "deadline_date": ours}),
+        "limit": fields!({"days": n, "unit": case.promised_unit.as_str()}),
         "parts_on": parts_on,
         "parts_on_working": parts_on.map(|d| ctx.cal.is_working(d)),
-        "explanation": why,
         "provisional_years": ctx.cal.provisional_years(start, ours.max(theirs)),
+        "source": fields!({"deadline_date": theirs}),
+        "start": start,
     });
     (message, evidence)
 }
 
-fn stages(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
+fn stages(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Fields) {
     let (why, _) = fabricated(ctx, case).unwrap_or(("same_second", case.closed_at));
-    let list: Vec<Value> = crate::event::Stage::ALL
+    let list: Vec<Fields> = crate::event::Stage::ALL
         .iter()
         .zip(case.stage_done)
         .filter(|(_, t)| *t != NEVER)
-        .map(|(s, t)| json!({"stage": s.as_str(), "occurred_at": inst(t)}))
+        .map(|(s, t)| fields!({"occurred_at": inst(t), "stage": s.as_str()}))
         .collect();
     let done = completion_report(case);
     let how = if why == "same_second" {
@@ -465,20 +461,24 @@ fn stages(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Value) {
         case.id,
         inst(case.closed_at)
     );
-    let evidence = json!({
-        "stages": list,
+    let evidence = fields!({
         "completed_at": inst(case.closed_at),
         "completion_reported_at": (done != NEVER).then(|| inst(done)),
-        "last_stage_reported_at": (case.stage_reported != NEVER).then(|| inst(case.stage_reported)),
         "fabricated_stage_seconds": ctx.policy.fabricated_stage_seconds,
         "finding": why,
+        "last_stage_reported_at": (case.stage_reported != NEVER).then(|| inst(case.stage_reported)),
+        "stages": list,
     });
     (message, evidence)
 }
 
-fn deadline_json(c: Option<&Clock>) -> Value {
-    c.map_or(Value::Null, |c| {
-        json!({"deadline_date": c.promised_day, "deadline": c.promised_at, "pause_days": c.promised_pause_days})
+fn deadline_json(c: Option<&Clock>) -> Option<Fields> {
+    c.map(|c| {
+        fields!({
+            "deadline": c.promised_at,
+            "deadline_date": c.promised_day,
+            "pause_days": c.promised_pause_days,
+        })
     })
 }
 
@@ -487,11 +487,11 @@ fn retroactive(
     case: &Case,
     p: Option<(usize, PauseReport)>,
     name: &str,
-) -> (String, Value) {
+) -> (String, Fields) {
     let Some((i, p)) = p else {
         return (
             format!("黄牌：办件 {}（{name}）事后补报暂停", case.id),
-            json!({}),
+            Fields::default(),
         );
     };
     let verdict = retro(ctx, case, i);
@@ -530,26 +530,21 @@ fn retroactive(
         inst(p.from),
         inst(p.reported),
     );
-    let evidence = json!({
-        "pause": {
-            "kind": pause::names(p.kind).join("+"),
-            "from": inst(p.from),
-            "to": (p.to != NEVER).then(|| inst(p.to)),
-            "reported_at": inst(p.reported),
-        },
+    let evidence = fields!({
         "accepted_at": (case.accepted_at != NEVER).then(|| inst(case.accepted_at)),
+        "batch_window_minutes": ctx.policy.batch_window_minutes,
         "completed_at": (case.completed).then(|| inst(case.closed_at)),
         "completion_reported_at": (done != NEVER).then(|| inst(done)),
-        "batch_window_minutes": ctx.policy.batch_window_minutes,
+        "deadline_with_pause": deadline_json(with.as_ref()),
+        "deadline_without_pause": deadline_json(without.as_ref()),
         "finding": finding,
+        "pause": fields!({
+            "from": inst(p.from),
+            "kind": pause::names(p.kind).join("+"),
+            "reported_at": inst(p.reported),
+            "to": (p.to != NEVER).then(|| inst(p.to)),
+        }),
     });
-    let evidence = explain::with_parts(
-        evidence,
-        [
-            ("deadline_without_pause", deadline_json(without.as_ref())),
-            ("deadline_with_pause", deadline_json(with.as_ref())),
-        ],
-    );
     (message, evidence)
 }
 

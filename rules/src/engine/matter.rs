@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::alert::{Alert, Level, Rule};
 use crate::event::ComplaintCategory;
+use crate::evidence::{fields, Fields, F};
 use crate::time::Instant;
 
 use super::case::{inst, Case, Ctx, NEVER, T32};
@@ -209,15 +210,15 @@ impl Matter {
         let target = target_text(&who);
         let id = self.id();
         let sup = ctx.policy.supervise_working_days;
-        let evidence = json!({
-            "started_at": inst(self.started),
-            "start": inst(self.started).day(),
-            "limit": {"days": self.limit_days(ctx), "unit": "working"},
-            "deadline_date": yellow.day().prev(),
+        let evidence = fields!({
             "deadline": yellow,
+            "deadline_date": yellow.day().prev(),
+            "limit": fields!({"days": self.limit_days(ctx), "unit": "working"}),
+            "provisional_years": ctx.cal.provisional_years(inst(self.started).day(), red.day()),
+            "start": inst(self.started).day(),
+            "started_at": inst(self.started),
             "supervision_date": red.day().prev(),
             "supervision_deadline": red,
-            "provisional_years": ctx.cal.provisional_years(inst(self.started).day(), red.day()),
         });
         let (rule, key, message) = match (&self.kind, due) {
             (MatterKind::Complaint { .. }, MatterDue::Yellow) => (
@@ -258,16 +259,16 @@ impl Matter {
                 _,
             ) => {
                 let days = ctx.policy.fee_match_working_days;
-                let evidence = json!({
-                    "receipt_no": id,
-                    "payer_id": &**payer_id,
-                    "amount_fen": amount_fen,
+                let evidence = fields!({
+                    "acceptance": F::Null,
+                    "amount_fen": *amount_fen,
+                    "case_id": F::Null,
                     "charged_at": inst(self.started),
-                    "case_id": null,
-                    "fee_match_working_days": days,
-                    "deadline_date": yellow.day().prev(),
                     "deadline": yellow,
-                    "acceptance": null,
+                    "deadline_date": yellow.day().prev(),
+                    "fee_match_working_days": days,
+                    "payer_id": payer_id.to_string(),
+                    "receipt_no": id.to_string(),
                 });
                 let message = format!(
                     "黄牌：票据 {id}（{} 元）未关联任何办件，开具后 {days} 个工作日内无窗口受理的办件与之对应（以票管审）",
@@ -305,15 +306,15 @@ impl Matter {
         ctx: Ctx<'_>,
         yellow: Instant,
         message: String,
-        mut evidence: serde_json::Value,
-    ) -> (String, serde_json::Value) {
+        mut evidence: Fields,
+    ) -> (String, Fields) {
         let done = if matches!(self.kind, MatterKind::Complaint { .. }) {
             ("resolved", "办结")
         } else {
             ("rectified", "整改")
         };
         let (state, message) = if self.ended == NEVER {
-            (json!({"status": "open"}), message)
+            (fields!({"status": "open"}), message)
         } else {
             let closed = inst(self.ended);
             let late = if closed < yellow {
@@ -333,12 +334,10 @@ impl Matter {
                 + "，"
                 + &phrase;
             let state =
-                json!({"status": done.0, "closed_at": closed, "overdue_working_days": late});
+                fields!({"closed_at": closed, "overdue_working_days": late, "status": done.0});
             (state, message)
         };
-        if let serde_json::Value::Object(m) = &mut evidence {
-            m.insert("subject_state".into(), state);
-        }
+        evidence.insert("subject_state", F::Object(state));
         (message, evidence)
     }
 }
@@ -385,7 +384,7 @@ pub fn complaint_filed(
         at,
         who,
         message,
-        json!({"category": category.as_str(), "filed_at": at, "event_id": event_id}),
+        fields!({"category": category.as_str(), "event_id": event_id.to_string(), "filed_at": at}),
     )
 }
 
@@ -409,6 +408,6 @@ pub fn evaluation_bad(
         at,
         who,
         message,
-        json!({"score": score, "rated_at": at, "event_id": event_id}),
+        fields!({"event_id": event_id.to_string(), "rated_at": at, "score": score}),
     )
 }
