@@ -56,12 +56,14 @@ pub fn replay<R: BufRead + Send, W: Write + Send, D: Write>(
     mut out: W,
     diag: D,
 ) -> io::Result<ReplaySummary> {
-    // Revisions are dropped below: the engine need not build them in full.
+    // Revisions are dropped below: the engine need not build them in full. The caller's
+    // setting comes back on return, for an engine that goes on to feed stores.
+    let lean_before = engine.builds_lean_revisions();
     engine.lean_revisions(true);
     // Set when the printer stops early (a closed pipe, a full disk): the applying thread then
     // stops too, even while its blocks raise no alerts to hand over.
     let stopped = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
+    let result = std::thread::scope(|scope| {
         let (alerts, printed) = std::sync::mpsc::sync_channel::<Vec<Alert>>(16);
         let (blocks, decoded) = std::sync::mpsc::sync_channel::<io::Result<Block>>(8);
         // Each applied block's text goes back to the reader, whose next block reuses it.
@@ -80,7 +82,9 @@ pub fn replay<R: BufRead + Send, W: Write + Send, D: Write>(
             .unwrap_or_else(|_| Err(io::Error::other("the alert printer panicked")));
         // The printer's error (a closed pipe, a full disk) is the reason the applying stopped.
         printed.and(applied)
-    })
+    });
+    engine.lean_revisions(lean_before);
+    result
 }
 
 /// The printing stage of [`replay`]: each block's alerts as NDJSON lines, in order.

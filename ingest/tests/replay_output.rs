@@ -211,3 +211,41 @@ fn evidence_is_written_as_the_json_it_reads_as() {
         assert!(kinds.contains(&want), "no {want:?} line in {kinds:?}");
     }
 }
+
+#[test]
+fn an_engine_replayed_into_builds_full_revisions_again() {
+    // Replay builds the revisions it drops lean (no message, no evidence); an engine that goes
+    // on from a replay to feed stores must send them in full again.
+    let (text, now) = stream(5, 2_000, 20_000, 60_000);
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, rest) = lines.split_at(lines.len() / 2);
+    let mut engine = engine();
+    let mut head = first.join("\n");
+    head.push('\n');
+    replay(
+        &mut engine,
+        head.as_bytes(),
+        None,
+        DecodeOptions::replay(&Policy::default()),
+        std::io::sink(),
+        std::io::sink(),
+    )
+    .expect("replay into a sink");
+    let opts = DecodeOptions::replay(&Policy::default());
+    let mut alerts = Vec::new();
+    for line in rest {
+        let ev = decode_str(line, &opts).expect("synthetic events are valid");
+        let _ = engine.on_event(&ev, &mut alerts);
+    }
+    engine.advance_to(Instant(now.0 + 400 * 86_400), &mut alerts);
+    let revisions: Vec<_> = alerts.iter().filter(|a| a.is_revision()).collect();
+    assert!(revisions.len() > 50, "{} revisions", revisions.len());
+    for r in revisions {
+        assert!(
+            !r.message.is_empty() && r.evidence.is_object(),
+            "a lean revision after the replay: {} {:?}",
+            r.alert_id,
+            r.rule
+        );
+    }
+}

@@ -371,6 +371,11 @@ impl Engine {
         self.lean_revisions = on;
     }
 
+    /// Whether revisions are built lean ([`Engine::lean_revisions`]).
+    pub fn builds_lean_revisions(&self) -> bool {
+        self.lean_revisions
+    }
+
     /// Start (or stop) collecting a [`CaseFact`] for every finished case; the driver takes them
     /// with [`Engine::drain_facts`]. Off by default (replay has no use for them). Not part of a
     /// snapshot: drain before taking one, and switch it on again after a restore.
