@@ -171,12 +171,6 @@ impl Fields {
         }
     }
 
-    /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&F> {
-        let i = self.0.binary_search_by_key(&key, |(k, _)| k).ok()?;
-        Some(&self.0[i].1)
-    }
-
     /// As a plain `Value`.
     pub fn to_value(&self) -> Value {
         // Our own types, serialised into a `Value`: cannot fail (no map with non-string keys).

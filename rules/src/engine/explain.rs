@@ -643,7 +643,7 @@ pub fn retracted_as(mut alert: Alert, ev: &Event<'_>, what: &str) -> Alert {
 
 /// Set `key` of `evidence` to `part`: in place when it is still [`Fields`], as JSON
 /// otherwise (where `null` evidence becomes an object, as indexing a `Value` makes it).
-fn put(evidence: &mut Evidence, key: &'static str, part: Fields) {
+pub(crate) fn put(evidence: &mut Evidence, key: &'static str, part: Fields) {
     match evidence.fields_mut() {
         Some(f) => f.insert(key, F::Object(part)),
         None => evidence[key] = part.to_value(),

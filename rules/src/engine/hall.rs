@@ -13,7 +13,7 @@ use crate::time::Instant;
 use super::batch::BatchEntry;
 use super::case::{inst, Case, Ctx};
 use super::count::Strike;
-use super::explain::{build, subject, with_parts, yuan, Attribution};
+use super::explain::{self, build, subject, with_parts, yuan, Attribution};
 use super::ladder::{Card, StepChange, What};
 use super::table::{Sym, Symbols};
 
@@ -375,9 +375,7 @@ pub fn ladder(staff: &str, year: i32, change: StepChange, symbols: &Symbols) -> 
     alert.revision = revision;
     if let StepChange::Retract { because, .. } = &change {
         alert.status = AlertStatus::Retracted;
-        if let Some(f) = alert.evidence.fields_mut() {
-            f.insert("retracted_because", card_json(because).into());
-        }
+        explain::put(&mut alert.evidence, "retracted_because", card_json(because));
         alert.message = format!(
             "已撤销：{}（计入的告警 {} 已被撤销，年度累计不足 {step} 次）",
             alert.message, because.id
