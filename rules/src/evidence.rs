@@ -199,6 +199,8 @@ pub enum F {
     U64(u64),
     /// An integer.
     I64(i64),
+    /// A number with a fraction (`null` when not finite, as `serde_json` writes it).
+    F64(f64),
     /// Text fixed at compile time (codes, units, kinds).
     Str(&'static str),
     /// Other text.
@@ -222,6 +224,7 @@ impl Serialize for F {
             F::Bool(b) => s.serialize_bool(*b),
             F::U64(n) => s.serialize_u64(*n),
             F::I64(n) => s.serialize_i64(*n),
+            F::F64(x) => s.serialize_f64(*x),
             F::Str(t) => s.serialize_str(t),
             F::Text(t) => s.serialize_str(t),
             F::Instant(t) => t.serialize(s),
@@ -249,6 +252,18 @@ macro_rules! from_unsigned {
     )*};
 }
 from_unsigned!(u8, u16, u32, u64);
+
+impl From<usize> for F {
+    fn from(n: usize) -> F {
+        F::U64(n as u64)
+    }
+}
+
+impl From<f64> for F {
+    fn from(x: f64) -> F {
+        F::F64(x)
+    }
+}
 
 impl From<i32> for F {
     fn from(n: i32) -> F {
@@ -338,6 +353,8 @@ mod tests {
             "alpha": t,
             "mid": fields!({"b": "x", "a": Some(t.day()), "c": None::<u32>}),
             "alpha": -3i64,
+            "rate": 0.85f64,
+            "whole": 2.0f64,
             "text": "引号\"与\\".to_string(),
         })
     }

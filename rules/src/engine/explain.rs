@@ -319,7 +319,8 @@ pub fn rejected_without_reason(
         case.id,
         inst(case.closed_at)
     );
-    let evidence = json!({"rejected_at": at, "event_id": event_id, "reason": null});
+    let evidence =
+        fields!({"event_id": event_id.to_string(), "reason": F::Null, "rejected_at": at});
     build(
         Rule::RejectedWithoutReason,
         Level::Yellow,
@@ -1156,7 +1157,7 @@ fn fee_without_case(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, i: usize, at: 
     let days = ctx.policy.fee_match_working_days;
     let deadline = Case::fee_deadline(ctx, fee.at);
     let accepted = (case.accepted_at != NEVER).then(
-        || json!({"at": inst(case.accepted_at), "channel": case.channel.map(|c| c.as_str())}),
+        || fields!({"at": inst(case.accepted_at), "channel": case.channel.map(|c| c.as_str())}),
     );
     let why = match case.channel {
         Some(c) if case.accepted_at != NEVER && c != crate::event::Channel::Hall => {
@@ -1176,16 +1177,16 @@ fn fee_without_case(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, i: usize, at: 
         fee.receipt_no,
         yuan(fee.amount_fen)
     );
-    let evidence = object!({
+    let evidence = fields!({
         "acceptance": accepted,
         "amount_fen": fee.amount_fen,
-        "case_id": case.id.as_str(),
+        "case_id": case.id.as_str().to_string(),
         "charged_at": inst(fee.at),
         "deadline": deadline,
         "deadline_date": deadline.day().prev(),
         "fee_match_working_days": days,
-        "payer_id": &*fee.payer_id,
-        "receipt_no": &*fee.receipt_no,
+        "payer_id": fee.payer_id.to_string(),
+        "receipt_no": fee.receipt_no.to_string(),
     });
     build(
         Rule::FeeWithoutCase,

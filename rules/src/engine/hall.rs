@@ -13,7 +13,7 @@ use crate::time::Instant;
 use super::batch::BatchEntry;
 use super::case::{inst, Case, Ctx};
 use super::count::Strike;
-use super::explain::{self, build, subject, with_parts, yuan, Attribution};
+use super::explain::{self, build, subject, yuan, Attribution};
 use super::ladder::{Card, StepChange, What};
 use super::table::{Sym, Symbols};
 
@@ -27,7 +27,7 @@ pub fn accepted_outside_hall(
     ev: &Event<'_>,
     outside_window: bool,
 ) -> Alert {
-    let allowed: Vec<&str> = Channel::ALL
+    let allowed: Vec<&'static str> = Channel::ALL
         .iter()
         .filter(|c| item.channels & c.bit() != 0)
         .map(|c| c.as_str())
@@ -53,14 +53,14 @@ pub fn accepted_outside_hall(
         "黄牌：办件 {}（{}）为应进厅办理事项，却{how}",
         case.id, item.name
     );
-    let evidence = json!({
+    let evidence = fields!({
         "accepted_at": ev.occurred_at,
-        "event_id": ev.event_id,
-        "channel": channel.as_str(),
         "allowed_channels": allowed,
-        "window_id": ev.window_id,
-        "window_in_hall": !outside_window,
+        "channel": channel.as_str(),
+        "event_id": ev.event_id.to_string(),
         "item_in_hall": item.in_hall,
+        "window_id": ev.window_id.as_deref().map(str::to_string),
+        "window_in_hall": !outside_window,
     });
     build(
         Rule::AcceptedOutsideHall,
@@ -90,13 +90,13 @@ pub fn back_office(
         staff.name,
         staff.staff_id
     );
-    let evidence = json!({
-        "stage": stage.as_str(),
+    let evidence = fields!({
+        "event_id": event_id.to_string(),
         "performed_at": at,
-        "event_id": event_id,
-        "staff_id": staff.staff_id,
+        "stage": stage.as_str(),
+        "staff_department": staff.department.clone(),
+        "staff_id": staff.staff_id.clone(),
         "staff_in_hall": staff.in_hall,
-        "staff_department": staff.department,
     });
     build(
         Rule::BackOffice,
@@ -124,22 +124,22 @@ pub fn batch_entry(ctx: Ctx<'_>, staff: &str, burst: &[BatchEntry], revision: u8
         burst.len(),
         p.batch_max_case_seconds
     );
-    let cases: Vec<_> = burst
+    let cases: Vec<Fields> = burst
         .iter()
         .map(|e| {
-            json!({
-                "case_id": &*e.case_id,
+            fields!({
                 "accepted_at": inst(e.accepted),
+                "case_id": e.case_id.to_string(),
                 "completed_at": inst(e.completed),
                 "seconds": inst(e.completed).0 - inst(e.accepted).0,
             })
         })
         .collect();
-    let evidence = json!({
-        "window_minutes": p.batch_window_minutes,
-        "min_cases": p.batch_min_cases,
-        "max_case_seconds": p.batch_max_case_seconds,
+    let evidence = fields!({
         "cases": cases,
+        "max_case_seconds": p.batch_max_case_seconds,
+        "min_cases": p.batch_min_cases,
+        "window_minutes": p.batch_window_minutes,
     });
     let own = |s: &Option<Box<str>>| s.as_deref().map(str::to_string);
     let who = Attribution {
@@ -182,13 +182,13 @@ pub fn fee_irregular(
         item.name,
         yuan(standard)
     );
-    let evidence = json!({
-        "receipt_no": receipt_no,
+    let evidence = fields!({
         "amount_fen": amount_fen,
-        "fee_fen": standard,
-        "item_code": item.code,
         "charged_at": ev.occurred_at,
-        "event_id": ev.event_id,
+        "event_id": ev.event_id.to_string(),
+        "fee_fen": standard,
+        "item_code": item.code.clone(),
+        "receipt_no": receipt_no.to_string(),
     });
     build(
         Rule::FeeIrregular,
@@ -211,13 +211,13 @@ pub fn late_report(ev: &Event<'_>, reported: Instant, hours: u32) -> Alert {
         ev.occurred_at,
         delay as f64 / 3600.0
     );
-    let evidence = json!({
-        "event_id": ev.event_id,
+    let evidence = fields!({
+        "delay_seconds": delay,
+        "event_id": ev.event_id.to_string(),
         "kind": ev.body.kind().as_str(),
+        "limit_hours": hours,
         "occurred_at": ev.occurred_at,
         "reported_at": reported,
-        "delay_seconds": delay,
-        "limit_hours": hours,
     });
     build(
         Rule::LateReport,
@@ -231,10 +231,10 @@ pub fn late_report(ev: &Event<'_>, reported: Instant, hours: u32) -> Alert {
 }
 
 /// The counted complaints or evaluations, for evidence.
-fn strikes_json(counted: &[Strike]) -> serde_json::Value {
+fn strikes_json(counted: &[Strike]) -> Vec<Fields> {
     counted
         .iter()
-        .map(|s| json!({"id": &*s.id, "at": inst(s.at)}))
+        .map(|s| fields!({"at": inst(s.at), "id": s.id.to_string()}))
         .collect()
 }
 
@@ -260,10 +260,11 @@ pub fn repeated_staff(staff: &str, counted: &[Strike], revision: u8) -> Option<A
             ..trigger.place.attribution()
         },
         message,
-        with_parts(
-            json!({"count": counted.len(), "window_days": 365}),
-            [("substantiated_complaints", strikes_json(counted))],
-        ),
+        fields!({
+            "count": counted.len(),
+            "substantiated_complaints": strikes_json(counted),
+            "window_days": 365u32,
+        }),
     );
     alert.revision = revision;
     Some(alert)
@@ -288,10 +289,11 @@ pub fn repeated_window(window: &str, counted: &[Strike], revision: u8) -> Option
         inst(trigger.at),
         trigger.place.attribution(),
         message,
-        with_parts(
-            json!({"count": counted.len(), "window_days": 30}),
-            [("complaints_and_bad_evaluations", strikes_json(counted))],
-        ),
+        fields!({
+            "complaints_and_bad_evaluations": strikes_json(counted),
+            "count": counted.len(),
+            "window_days": 30u32,
+        }),
     );
     alert.revision = revision;
     Some(alert)
@@ -319,7 +321,7 @@ pub fn satisfaction_low(
         at,
         who,
         message,
-        json!({"satisfied": good, "sample": sample, "rate": rate, "floor": floor}),
+        fields!({"floor": floor, "rate": rate, "sample": sample, "satisfied": good}),
     )
 }
 
