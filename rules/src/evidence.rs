@@ -49,6 +49,16 @@ impl Evidence {
         }
     }
 
+    /// Whether the evidence is a JSON object; typed fields always are, and are not turned into
+    /// a `Value` to say so.
+    pub fn is_object(&self) -> bool {
+        match &self.0 {
+            Repr::Fields(..) => true,
+            Repr::Value(v) => v.is_object(),
+            Repr::Null => false,
+        }
+    }
+
     /// The typed fields, while the evidence is still made of them (`None` once it was changed
     /// as a `Value`, or when it was one from the start).
     pub(crate) fn fields_mut(&mut self) -> Option<&mut Fields> {
@@ -259,11 +269,17 @@ impl From<usize> for F {
     }
 }
 
-impl From<f64> for F {
-    fn from(x: f64) -> F {
-        F::F64(x)
-    }
+macro_rules! from_variant {
+    ($($t:ty => $v:ident),*) => {$(
+        impl From<$t> for F {
+            fn from(x: $t) -> F {
+                F::$v(x)
+            }
+        }
+    )*};
 }
+from_variant!(f64 => F64, i64 => I64, bool => Bool, &'static str => Str, Instant => Instant,
+    Day => Day, Fields => Object, Value => Json);
 
 impl From<i32> for F {
     fn from(n: i32) -> F {
@@ -271,51 +287,9 @@ impl From<i32> for F {
     }
 }
 
-impl From<i64> for F {
-    fn from(n: i64) -> F {
-        F::I64(n)
-    }
-}
-
-impl From<bool> for F {
-    fn from(b: bool) -> F {
-        F::Bool(b)
-    }
-}
-
-impl From<&'static str> for F {
-    fn from(t: &'static str) -> F {
-        F::Str(t)
-    }
-}
-
 impl From<String> for F {
     fn from(t: String) -> F {
         F::Text(t.into_boxed_str())
-    }
-}
-
-impl From<Instant> for F {
-    fn from(t: Instant) -> F {
-        F::Instant(t)
-    }
-}
-
-impl From<Day> for F {
-    fn from(d: Day) -> F {
-        F::Day(d)
-    }
-}
-
-impl From<Fields> for F {
-    fn from(f: Fields) -> F {
-        F::Object(f)
-    }
-}
-
-impl From<Value> for F {
-    fn from(v: Value) -> F {
-        F::Json(v)
     }
 }
 

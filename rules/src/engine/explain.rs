@@ -687,7 +687,7 @@ pub fn supersedes_unseen(ev: &Event<'_>, lines: &mut [Alert]) {
         return;
     };
     for line in lines {
-        if let Value::Object(_) | Value::Null = *line.evidence {
+        if line.evidence.is_object() || line.evidence.is_null() {
             let part = fields!({
                 "event_id": ev.event_id.to_string(),
                 "kind": ev.body.kind().as_str(),
