@@ -81,7 +81,13 @@ pub enum ClusterError {
 fn client_config(cfg: &ClusterConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.brokers)
-        .set("client.id", format!("jiancha-{}", std::process::id()));
+        .set("client.id", format!("jiancha-{}", std::process::id()))
+        // A group leader whose metadata request found no partitions for a topic (a broker too
+        // busy to answer in time) assigns nobody anything, itself included, and only looks
+        // again at the next metadata refresh, when the partition count "changes" and it
+        // rejoins. librdkafka's default refresh is 5 minutes of a group consuming nothing; seen
+        // on a loaded tansu after a crash and restart.
+        .set("topic.metadata.refresh.interval.ms", "10000");
     c
 }
 

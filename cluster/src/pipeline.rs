@@ -166,14 +166,21 @@ impl ConsumerContext for Context {
             }
             let Core { parked, parts, .. } = &mut *core;
             parked.retain(|p, _| parts.contains_key(p));
-            log::info!(
-                "partitions {:?} assigned: loading checkpoints",
-                loading
-                    .elements()
-                    .iter()
-                    .map(|e| e.partition())
-                    .collect::<Vec<_>>()
-            );
+            if loading.count() == 0 {
+                log::warn!(
+                    "no partition of {topic} assigned to this process: the group has more members \
+                     than partitions, or its leader saw none (it looks again within 10 s)"
+                );
+            } else {
+                log::info!(
+                    "partitions {:?} assigned: loading checkpoints",
+                    loading
+                        .elements()
+                        .iter()
+                        .map(|e| e.partition())
+                        .collect::<Vec<_>>()
+                );
+            }
             if let Err(e) = consumer.pause(&loading) {
                 log::warn!("could not pause partitions while loading their state: {e}");
             }
