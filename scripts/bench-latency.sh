@@ -97,9 +97,12 @@ for run in $(seq 1 "$RUNS"); do
     senders="$SENDERS" batch="$BATCH"
   if [ -n "${KEEP_LOG:-}" ]; then curl -s "http://127.0.0.1:$port/metrics" >"$KEEP_LOG.$run.metrics"; fi
   hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status")
+  # CPU seconds the server used (user + system), for CPU per event on a machine shared with
+  # other work, where the rate alone says more about the neighbours.
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat")
   kill -TERM "$pid"
   wait "$pid" || true
   pid=
-  echo "server peak RSS ${hwm} MiB"
+  echo "server peak RSS ${hwm} MiB, CPU ${cpu} s"
   if [ -n "${KEEP_LOG:-}" ]; then cp "$dir/server.log" "$KEEP_LOG.$run"; fi
 done

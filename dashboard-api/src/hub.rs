@@ -22,13 +22,14 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rules::alert::{AlertStatus, Level};
 use rules::time::Instant;
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::auth::{Principal, Region};
 use crate::error::ApiError;
-use crate::model::{Action, ActionKind, AlertDoc, WindowDoc, SYSTEM};
+use crate::model::{rfc3339, Action, ActionKind, AlertDoc, WindowDoc, SYSTEM};
 
 /// One change, ready to send: its routing keys and its serialised message.
 #[derive(Debug)]
@@ -136,6 +137,45 @@ struct AlertEntry {
     json: String,
 }
 
+/// An alert as the dashboards are sent it, written straight from the entry (no intermediate
+/// `Value`: this runs for every alert change on the path to the sockets). The fields are in
+/// the order of their names, as the documents have always been written.
+#[derive(Serialize)]
+struct View<'a> {
+    alert_id: &'a str,
+    case_id: &'a Option<String>,
+    center_id: &'a str,
+    #[serde(with = "rfc3339::option", skip_serializing_if = "Option::is_none")]
+    cleared_at: Option<Instant>,
+    department: &'a Option<String>,
+    escalated: bool,
+    evidence: &'a Value,
+    #[serde(with = "rfc3339")]
+    fired_at: Instant,
+    fired_level: &'a str,
+    item_code: &'a Option<String>,
+    level: &'a str,
+    message: &'a str,
+    region: &'a str,
+    #[serde(with = "rfc3339::option")]
+    replied_at: Option<Instant>,
+    #[serde(with = "rfc3339::option")]
+    reply_deadline: Option<Instant>,
+    #[serde(skip_serializing_if = "is_zero")]
+    revision: u8,
+    rule: &'a str,
+    staff_id: &'a Option<String>,
+    status: &'a str,
+    subject: &'a Value,
+    #[serde(with = "rfc3339")]
+    updated_at: Instant,
+    window_id: &'a Option<String>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
 /// The status as the dashboards say it, for error messages (by wire name, so a status added
 /// later reads as its general word until it is named here).
 fn status_zh(status: AlertStatus) -> &'static str {
@@ -240,23 +280,37 @@ impl AlertEntry {
         });
     }
 
-    fn view(&self) -> Value {
-        let mut v = serde_json::to_value(&self.doc).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut v {
-            m.insert("status".into(), self.status.as_str().into());
-            m.insert("level".into(), self.level.as_str().into());
-            m.insert("fired_level".into(), self.doc.level.as_str().into());
-            m.insert("escalated".into(), (self.level != self.doc.level).into());
-            let time = |t: Option<Instant>| t.map_or(Value::Null, |t| t.to_string().into());
-            m.insert("reply_deadline".into(), time(self.reply_deadline));
-            m.insert("replied_at".into(), time(self.replied_at));
-            m.insert("updated_at".into(), self.updated_at.to_string().into());
+    /// What the dashboards are sent: the engine's document with the lifecycle over it.
+    fn view(&self) -> View<'_> {
+        let d = &self.doc;
+        View {
+            alert_id: &d.alert_id,
+            case_id: &d.case_id,
+            center_id: &d.center_id,
+            cleared_at: d.cleared_at,
+            department: &d.department,
+            escalated: self.level != d.level,
+            evidence: &d.evidence,
+            fired_at: d.fired_at,
+            fired_level: d.level.as_str(),
+            item_code: &d.item_code,
+            level: self.level.as_str(),
+            message: &d.message,
+            region: &d.region,
+            replied_at: self.replied_at,
+            reply_deadline: self.reply_deadline,
+            revision: d.revision,
+            rule: &d.rule,
+            staff_id: &d.staff_id,
+            status: self.status.as_str(),
+            subject: &d.subject,
+            updated_at: self.updated_at,
+            window_id: &d.window_id,
         }
-        v
     }
 
     fn render(&mut self) {
-        self.json = self.view().to_string();
+        self.json = serde_json::to_string(&self.view()).unwrap_or_default();
     }
 
     /// Whether `action` may follow the current state; the message says why not.
@@ -663,7 +717,7 @@ impl Hub {
             .alerts
             .values()
             .filter(|e| active(e.status))
-            .map(AlertEntry::view)
+            .map(|e| serde_json::to_value(e.view()).unwrap_or(Value::Null))
             .collect();
         (active, rx)
     }
@@ -710,8 +764,12 @@ impl Hub {
     pub fn detail(&self, who: &Principal, alert_id: &str) -> Option<(Value, Vec<Action>)> {
         let book = self.read();
         let e = book.alerts.get(alert_id)?;
-        who.sees(&e.doc.region)
-            .then(|| (e.view(), e.actions.clone()))
+        who.sees(&e.doc.region).then(|| {
+            (
+                serde_json::to_value(e.view()).unwrap_or(Value::Null),
+                e.actions.clone(),
+            )
+        })
     }
 
     /// Check an inspector's request against the alert's current state and build the action to
@@ -1054,6 +1112,55 @@ mod tests {
             subject: Value::Null,
             message: String::new(),
             evidence: Value::Null,
+        }
+    }
+
+    /// The view as it was built before it was written straight to text: the document as a
+    /// `Value` with the lifecycle's fields put over it.
+    fn value_view(e: &AlertEntry) -> Value {
+        let mut v = serde_json::to_value(&e.doc).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("status".into(), e.status.as_str().into());
+            m.insert("level".into(), e.level.as_str().into());
+            m.insert("fired_level".into(), e.doc.level.as_str().into());
+            m.insert("escalated".into(), (e.level != e.doc.level).into());
+            let time = |t: Option<Instant>| t.map_or(Value::Null, |t| t.to_string().into());
+            m.insert("reply_deadline".into(), time(e.reply_deadline));
+            m.insert("replied_at".into(), time(e.replied_at));
+            m.insert("updated_at".into(), e.updated_at.to_string().into());
+        }
+        v
+    }
+
+    /// The dashboards' text of an alert is, byte for byte, the `Value` it used to be built
+    /// through (keys in name order), with every optional field present and absent, escalated
+    /// or not, replied or not, cleared or not.
+    #[test]
+    fn an_alert_is_sent_as_the_document_it_was_built_through() {
+        let mut full = copy(AlertStatus::Cleared, 3);
+        full.cleared_at = Some(Instant(1_772_500_000));
+        full.department = Some("D1".into());
+        full.window_id = Some("W1".into());
+        full.case_id = Some("K1".into());
+        full.item_code = Some("I1".into());
+        full.subject = serde_json::json!({"case_id": "K1", "名称": "营业执照"});
+        full.message = "超期\"未办结\"".into();
+        full.evidence =
+            serde_json::json!({"cleared_by": {"kind": "case.rejected"}, "z": [1, 2.5, null]});
+        for doc in [copy(AlertStatus::Open, 0), full] {
+            let mut e = AlertEntry::new(doc);
+            let mut states = vec![e.json.clone()];
+            e.level = Level::Red;
+            e.status = AlertStatus::Supervising;
+            e.reply_deadline = Some(Instant(1_772_600_000));
+            e.replied_at = Some(Instant(1_772_550_000));
+            e.updated_at = Instant(1_772_560_000);
+            e.render();
+            states.push(e.json.clone());
+            let first = AlertEntry::new(e.doc.clone());
+            assert_eq!(states[0], value_view(&first).to_string());
+            assert_eq!(states[1], value_view(&e).to_string());
+            assert_ne!(states[0], states[1]);
         }
     }
 

@@ -3,6 +3,9 @@
 //!
 //! - **Durability.** WAL journal with `synchronous=FULL`: when a write returns, it is on disk,
 //!   so the embedded mode may acknowledge an HTTP event as soon as its log append returns.
+//! - **Checkpoints off the commit path.** The writer's automatic checkpoints are off; a thread
+//!   of the store's own (`Checkpointer`) checkpoints the write-ahead log, so a commit waits for
+//!   its own fsync only.
 //! - **De-duplication at write time.** Every keyed table has a primary key equal to the
 //!   ClickHouse table's `ORDER BY`, and rows are upserted: a conflicting row replaces the stored
 //!   one only when its version is at least the stored one's (alerts and case facts: `version`;
@@ -66,6 +69,75 @@ struct Inner {
     appends: Mutex<Appends>,
     /// Group commits of `append_events` so far.
     log_commits: AtomicU64,
+    /// Copies the write-ahead log into the database file; stops when the store is dropped.
+    _checkpointer: Checkpointer,
+}
+
+/// The write-ahead log's checkpoints, on a thread with its own connection, every
+/// [`Checkpointer::EVERY`], so that a commit no longer copies the log into the database file
+/// and fsyncs it while the next group of appends waits behind it (the writer's automatic
+/// checkpoints are off). Most are `PASSIVE`: they never wait for the writer or a reader. But
+/// SQLite starts the log file over only when a write begins after a checkpoint that copied
+/// every frame, which a writer that never pauses does not give a passive checkpoint (seen:
+/// the log grew until it filled the disk). So once the log holds [`Checkpointer::RESTART_AT`]
+/// frames, or after a checkpoint failed, the checkpoint is `TRUNCATE`: it waits (up to the
+/// busy timeout) for the writer's current transaction, copies the rest, and empties the file,
+/// giving its space back — after a full disk, that space is what lets writes resume.
+struct Checkpointer {
+    /// Dropped with the store: the thread sees the channel closed and ends.
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    const EVERY: Duration = Duration::from_millis(100);
+    /// 2,048 frames: 8 MiB of 4 KiB pages (SQLite's own automatic checkpoint: 1,000).
+    const RESTART_AT: i64 = 2_048;
+
+    fn start(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Self> {
+        let conn = connect(path, busy_timeout)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let path = path.to_path_buf();
+        let checkpoint = move |mode: &str| {
+            // (busy, frames in the log, frames copied)
+            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                r.get::<_, i64>(1)
+            })
+        };
+        std::thread::Builder::new()
+            .name("jiancha-checkpoint".into())
+            .spawn(move || {
+                let mut failing = false;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Self::EVERY)
+                {
+                    let done = match failing {
+                        true => checkpoint("TRUNCATE"),
+                        false => checkpoint("PASSIVE").and_then(|frames| match frames {
+                            n if n >= Self::RESTART_AT => checkpoint("TRUNCATE"),
+                            n => Ok(n),
+                        }),
+                    };
+                    match (done, failing) {
+                        (Err(e), false) => {
+                            log::warn!(
+                                "{}: checkpoint of the write-ahead log failed (it grows until \
+                                 one succeeds): {e}",
+                                path.display()
+                            );
+                            failing = true;
+                        }
+                        (Ok(_), true) => {
+                            log::info!("{}: checkpoints succeed again", path.display());
+                            failing = false;
+                        }
+                        _ => {}
+                    }
+                }
+            })
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Checkpointer { _stop: stop })
+    }
 }
 
 /// The answer of one `append_events` call: a sequence number per entry, `None` for a duplicate.
@@ -144,7 +216,20 @@ impl SqliteStore {
         writer
             .pragma_update(None, "synchronous", "FULL")
             .map_err(fail)?;
+        // 64 MiB of page cache instead of SQLite's 2 MiB: each event inserts into several
+        // keyed tables (its identity, `events` and `source_events` with their indexes) at
+        // random places; with 2 MiB the commit path reads those pages back from the file and
+        // spills dirty ones mid-transaction. The cache only grows as pages are used.
+        writer
+            .pragma_update(None, "cache_size", -65_536)
+            .map_err(fail)?;
+        // Checkpoints run on a thread of their own (`Checkpointer`), not inside the commit
+        // that happens to fill the log: a write waits for its own fsync only.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(fail)?;
         writer.set_transaction_behavior(TransactionBehavior::Immediate);
+        let checkpointer = Checkpointer::start(path, busy_timeout).map_err(fail)?;
         let read_only = || -> rusqlite::Result<Connection> {
             let conn = connect(path, busy_timeout)?;
             conn.pragma_update(None, "query_only", true)?;
@@ -158,6 +243,7 @@ impl SqliteStore {
                 log_reader: Mutex::new(read_only().map_err(fail)?),
                 appends: Mutex::default(),
                 log_commits: AtomicU64::new(0),
+                _checkpointer: checkpointer,
             }),
         })
     }
