@@ -1252,6 +1252,40 @@ mod tests {
         assert_eq!(query_only, 1);
     }
 
+    /// A writer that never pauses (a reader reading all the while) does not make the
+    /// write-ahead log grow without end: 96 MiB written, the log file stays near the size at
+    /// which the checkpoint thread truncates it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_write_ahead_log_stays_bounded_under_continuous_writes() {
+        let dir = std::env::temp_dir().join(format!("jiancha-sqlite-bound-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("jiancha.db");
+        let store = SqliteStore::open(&file).expect("open");
+        store.migrate().await.expect("migrate");
+        let wal = dir.join("jiancha.db-wal");
+        let mut largest = 0;
+        let mut read = 0;
+        for i in 0..384 {
+            let entries = (0..4)
+                .map(|j| LogEntry {
+                    received_at: i,
+                    source: format!("http:test:{j}"),
+                    payload: vec![b'x'; 64 * 1024],
+                })
+                .collect();
+            store.append_log(entries).await.expect("append");
+            read += store.read_log(read, 2).await.expect("read").len() as i64;
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        drop(store);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert!(read > 0);
+        assert!(
+            largest < 32 << 20,
+            "the log reached {largest} bytes for 96 MiB written"
+        );
+    }
+
     #[tokio::test]
     async fn a_full_disk_is_refused_naming_the_file() {
         let dir = std::env::temp_dir().join(format!("jiancha-sqlite-full-{}", std::process::id()));
