@@ -5,7 +5,8 @@
 //!   so the embedded mode may acknowledge an HTTP event as soon as its log append returns.
 //! - **Checkpoints off the commit path.** The writer's automatic checkpoints are off; a thread
 //!   of the store's own (`Checkpointer`) checkpoints the write-ahead log, so a commit waits for
-//!   its own fsync only.
+//!   its own fsync only, and the writer finishes a checkpoint only when the log has grown to
+//!   8 MiB (SQLite starts the log over only after a checkpoint that copied every frame).
 //! - **De-duplication at write time.** Every keyed table has a primary key equal to the
 //!   ClickHouse table's `ORDER BY`, and rows are upserted: a conflicting row replaces the stored
 //!   one only when its version is at least the stored one's (alerts and case facts: `version`;
@@ -27,7 +28,7 @@
 //!   are refusals an operator must fix.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -70,20 +71,27 @@ struct Inner {
     /// Group commits of `append_events` so far.
     log_commits: AtomicU64,
     /// Copies the write-ahead log into the database file; stops when the store is dropped.
-    _checkpointer: Checkpointer,
+    checkpointer: Checkpointer,
 }
 
-/// The write-ahead log's checkpoints, on a thread with its own connection, every
-/// [`Checkpointer::EVERY`], so that a commit no longer copies the log into the database file
-/// and fsyncs it while the next group of appends waits behind it (the writer's automatic
-/// checkpoints are off). Most are `PASSIVE`: they never wait for the writer or a reader. But
+/// The write-ahead log's checkpoints, off the commit path: the writer's automatic checkpoints
+/// are off, and a thread with its own connection runs a `PASSIVE` checkpoint every
+/// [`Checkpointer::EVERY`], copying committed frames into the database file without waiting
+/// for (or holding up) the writer or a reader. A commit then waits for its own fsync only.
+///
 /// SQLite starts the log file over only when a write begins after a checkpoint that copied
-/// every frame, which a writer that never pauses does not give a passive checkpoint (seen:
-/// the log grew until it filled the disk). So once the log holds [`Checkpointer::RESTART_AT`]
-/// frames, or after a checkpoint failed, the checkpoint is `TRUNCATE`: it waits (up to the
-/// busy timeout) for the writer's current transaction, copies the rest, and empties the file,
-/// giving its space back — after a full disk, that space is what lets writes resume.
+/// every frame, which a writer that never pauses does not give a passive checkpoint, and a
+/// `TRUNCATE` checkpoint from the thread starves waiting for the writer's lock (both seen: the
+/// log grew until it filled the disk). So once the log holds [`Checkpointer::RESTART_AT`]
+/// frames, or after a checkpoint failed, the thread raises `due`, and the writer runs a passive
+/// checkpoint itself after its next transaction ([`Inner::restart_if_due`]): by then the thread
+/// has copied almost every frame, so this costs the writer little, and its next transaction
+/// writes the log from the start again — after a full disk, that reused space is what lets
+/// writes resume. (A `TRUNCATE` by the writer waits for readers while appends queue behind
+/// it: measured, it gave back the whole gain.)
 struct Checkpointer {
+    /// The writer should finish a checkpoint (the log has grown, or a checkpoint failed).
+    due: Arc<AtomicBool>,
     /// Dropped with the store: the thread sees the channel closed and ends.
     _stop: std::sync::mpsc::Sender<()>,
 }
@@ -97,13 +105,9 @@ impl Checkpointer {
         let conn = connect(path, busy_timeout)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let due = Arc::new(AtomicBool::new(false));
+        let raise = Arc::clone(&due);
         let path = path.to_path_buf();
-        let checkpoint = move |mode: &str| {
-            // (busy, frames in the log, frames copied)
-            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-                r.get::<_, i64>(1)
-            })
-        };
         std::thread::Builder::new()
             .name("jiancha-checkpoint".into())
             .spawn(move || {
@@ -111,14 +115,13 @@ impl Checkpointer {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(Self::EVERY)
                 {
-                    let done = match failing {
-                        true => checkpoint("TRUNCATE"),
-                        false => checkpoint("PASSIVE").and_then(|frames| match frames {
-                            n if n >= Self::RESTART_AT => checkpoint("TRUNCATE"),
-                            n => Ok(n),
-                        }),
-                    };
-                    match (done, failing) {
+                    // (busy, frames in the log, frames copied)
+                    let frames = conn
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+                    if frames.as_ref().map_or(true, |&n| n >= Self::RESTART_AT) {
+                        raise.store(true, Ordering::Relaxed);
+                    }
+                    match (frames, failing) {
                         (Err(e), false) => {
                             log::warn!(
                                 "{}: checkpoint of the write-ahead log failed (it grows until \
@@ -136,7 +139,30 @@ impl Checkpointer {
                 }
             })
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(Checkpointer { _stop: stop })
+        Ok(Checkpointer { due, _stop: stop })
+    }
+}
+
+impl Inner {
+    /// After a use of the writer connection (whether its transaction committed or not): when
+    /// the checkpoint thread asks for it, copy the last frames into the database file.
+    fn restart_if_due(&self, writer: &Connection) {
+        if !self.checkpointer.due.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        // Passive, as SQLite's automatic checkpoint is: it copies what the thread has not
+        // (readers are not waited for), and when that is every frame, the writer's next
+        // transaction starts the log over.
+        if writer
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok(r.get::<_, i64>(1)? != r.get::<_, i64>(2)?)
+            })
+            .unwrap_or(true)
+        {
+            // Not every frame (a reader still on an older one, or the disk still full): after
+            // the next transaction, then.
+            self.checkpointer.due.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -243,7 +269,7 @@ impl SqliteStore {
                 log_reader: Mutex::new(read_only().map_err(fail)?),
                 appends: Mutex::default(),
                 log_commits: AtomicU64::new(0),
-                _checkpointer: checkpointer,
+                checkpointer,
             }),
         })
     }
@@ -267,7 +293,11 @@ impl SqliteStore {
                 Conn::Reader => &inner.reader,
                 Conn::LogReader => &inner.log_reader,
             });
-            f(&mut conn).map_err(|e| error(&inner.path, e))
+            let done = f(&mut conn).map_err(|e| error(&inner.path, e));
+            if let Conn::Writer = which {
+                inner.restart_if_due(&conn);
+            }
+            done
         });
         match task.await {
             Ok(result) => result,
@@ -537,7 +567,12 @@ fn commit_groups(inner: &Inner) {
             }
             std::mem::take(&mut appends.waiting)
         };
-        let committed = append_group(&mut lock(&inner.writer), &group);
+        let committed = {
+            let mut writer = lock(&inner.writer);
+            let committed = append_group(&mut writer, &group);
+            inner.restart_if_due(&writer);
+            committed
+        };
         match committed {
             Ok(answers) => {
                 inner.log_commits.fetch_add(1, Ordering::Relaxed);
@@ -1254,7 +1289,7 @@ mod tests {
 
     /// A writer that never pauses (a reader reading all the while) does not make the
     /// write-ahead log grow without end: 96 MiB written, the log file stays near the size at
-    /// which the checkpoint thread truncates it.
+    /// which the writer finishes a checkpoint.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_write_ahead_log_stays_bounded_under_continuous_writes() {
         let dir = std::env::temp_dir().join(format!("jiancha-sqlite-bound-{}", std::process::id()));
