@@ -846,8 +846,8 @@ impl Writer {
         if batch.rows() > 0 {
             shared.batch_rows.observe(batch.rows() as f64);
             let started = WallInstant::now();
-            let (store, rt) = (self.store.clone(), self.rt.clone());
-            if !self.retrying(SINK, "engine output", || rt.block_on(store.write(&batch))) {
+            let store = self.store.clone();
+            if !self.retrying(SINK, "engine output", || store.write_blocking(&batch)) {
                 return;
             }
             shared

@@ -456,6 +456,23 @@ impl SqliteStore {
         .await
     }
 
+    /// [`Store::write`] on the calling thread, for a thread that exists to write (the
+    /// embedded mode's writer): the batch is not copied to be moved onto a blocking task, and
+    /// no runtime is involved. Blocks for the transaction and its fsync: never call it on an
+    /// async runtime's thread.
+    pub fn write_blocking(&self, batch: &RowBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut writer = lock(&self.inner.writer);
+        let done = writer
+            .transaction()
+            .and_then(|tx| write_batch(&tx, batch).and_then(|()| tx.commit()))
+            .map_err(|e| error(&self.inner.path, e));
+        self.inner.restart_if_due(&writer);
+        done
+    }
+
     /// Transactions [`SqliteStore::append_events`] has committed so far (each one fsync, for
     /// one or more calls).
     pub fn log_commits(&self) -> u64 {
@@ -805,6 +822,16 @@ fn insert<R: SqlRow>(tx: &rusqlite::Transaction<'_>, rows: &[R]) -> rusqlite::Re
     Ok(())
 }
 
+/// Every row of a batch, within the caller's transaction.
+fn write_batch(tx: &rusqlite::Transaction<'_>, batch: &RowBatch) -> rusqlite::Result<()> {
+    insert_events(tx, &batch.events)?;
+    insert(tx, &batch.dead)?;
+    insert(tx, &batch.facts)?;
+    insert(tx, &batch.alerts)?;
+    insert(tx, &batch.windows)?;
+    insert(tx, &batch.activity)
+}
+
 /// Upsert events and their source-health rows (those built from a decoded event) within the
 /// caller's transaction.
 fn insert_events(tx: &rusqlite::Transaction<'_>, rows: &[EventRow]) -> rusqlite::Result<()> {
@@ -955,15 +982,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let batch = batch.clone();
-        self.transaction(move |tx| {
-            insert_events(tx, &batch.events)?;
-            insert(tx, &batch.dead)?;
-            insert(tx, &batch.facts)?;
-            insert(tx, &batch.alerts)?;
-            insert(tx, &batch.windows)?;
-            insert(tx, &batch.activity)
-        })
-        .await
+        self.transaction(move |tx| write_batch(tx, &batch)).await
     }
 
     async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRow>, StoreError> {
