@@ -29,8 +29,20 @@ case "${1:-start}" in
       exit 0
     fi
     if [[ ! -d $dir/mysql ]]; then
-      mkdir -p "$dir"
-      mariadb-install-db --user=root --datadir="$dir" --auth-root-authentication-method=normal >/dev/null
+      # One initialisation at a time on this machine, and a second try on a clean directory:
+      # two at once (the tests start servers in parallel) once failed in CI with
+      # "ERROR: 1051 Unknown table 'mysql.tmp_db'" from the bootstrap.
+      for attempt in 1 2; do
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        if flock "${TMPDIR:-/tmp}/jiancha-mariadb-install.lock" \
+          mariadb-install-db --user=root --datadir="$dir" \
+          --auth-root-authentication-method=normal >"$dir.install.log" 2>&1; then
+          break
+        fi
+        echo "mariadb: initialising $dir failed (attempt $attempt); see $dir.install.log" >&2
+        [[ $attempt == 2 ]] && exit 1
+      done
     fi
     nohup mariadbd --no-defaults --user=root --datadir="$dir" --socket="$dir/sock" --port="$port" \
       --bind-address=127.0.0.1 --pid-file="$dir/pid" --log-error="$dir/log" >/dev/null 2>&1 &
