@@ -78,16 +78,21 @@ pub enum ClusterError {
     Fatal(String),
 }
 
+/// How often every client asks the brokers for the topics' partitions again (librdkafka's
+/// default is 5 minutes). A group leader whose metadata request found no partitions for a
+/// topic (a broker too busy to answer in time) assigns nobody anything, itself included, and
+/// only looks again at the next refresh, when the partition count "changes" and it rejoins:
+/// seen on a loaded tansu after a crash and restart, a group consuming nothing.
+pub(crate) const METADATA_REFRESH_MS: u32 = 10_000;
+
 fn client_config(cfg: &ClusterConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.brokers)
         .set("client.id", format!("jiancha-{}", std::process::id()))
-        // A group leader whose metadata request found no partitions for a topic (a broker too
-        // busy to answer in time) assigns nobody anything, itself included, and only looks
-        // again at the next metadata refresh, when the partition count "changes" and it
-        // rejoins. librdkafka's default refresh is 5 minutes of a group consuming nothing; seen
-        // on a loaded tansu after a crash and restart.
-        .set("topic.metadata.refresh.interval.ms", "10000");
+        .set(
+            "topic.metadata.refresh.interval.ms",
+            METADATA_REFRESH_MS.to_string(),
+        );
     c
 }
 

@@ -169,7 +169,8 @@ impl ConsumerContext for Context {
             if loading.count() == 0 {
                 log::warn!(
                     "no partition of {topic} assigned to this process: the group has more members \
-                     than partitions, or its leader saw none (it looks again within 10 s)"
+                     than partitions, or its leader saw none (it looks again within {} s)",
+                    crate::METADATA_REFRESH_MS / 1000
                 );
             } else {
                 log::info!(

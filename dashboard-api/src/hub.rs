@@ -161,7 +161,7 @@ struct View<'a> {
     replied_at: Option<Instant>,
     #[serde(with = "rfc3339::option")]
     reply_deadline: Option<Instant>,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::model::is_zero")]
     revision: u8,
     rule: &'a str,
     staff_id: &'a Option<String>,
@@ -170,10 +170,6 @@ struct View<'a> {
     #[serde(with = "rfc3339")]
     updated_at: Instant,
     window_id: &'a Option<String>,
-}
-
-fn is_zero(n: &u8) -> bool {
-    *n == 0
 }
 
 /// The status as the dashboards say it, for error messages (by wire name, so a status added

@@ -108,7 +108,7 @@ pub struct AlertDoc {
     pub evidence: Value,
 }
 
-fn is_zero(n: &u8) -> bool {
+pub(crate) fn is_zero(n: &u8) -> bool {
     *n == 0
 }
 

@@ -29,6 +29,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -93,7 +94,7 @@ struct Checkpointer {
     /// The writer should finish a checkpoint (the log has grown, or a checkpoint failed).
     due: Arc<AtomicBool>,
     /// Dropped with the store: the thread sees the channel closed and ends.
-    _stop: std::sync::mpsc::Sender<()>,
+    _stop: Sender<()>,
 }
 
 impl Checkpointer {
@@ -101,51 +102,71 @@ impl Checkpointer {
     /// 2,048 frames: 8 MiB of 4 KiB pages (SQLite's own automatic checkpoint: 1,000).
     const RESTART_AT: i64 = 2_048;
 
-    fn start(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Self> {
-        let conn = connect(path, busy_timeout)?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    fn start(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let conn = connect(path, busy_timeout)
+            .and_then(|conn| {
+                conn.pragma_update(None, "synchronous", "FULL")
+                    .map(|()| conn)
+            })
+            .map_err(|e| error(path, e))?;
+        let (stop, stopped) = channel::<()>();
         let due = Arc::new(AtomicBool::new(false));
         let raise = Arc::clone(&due);
-        let path = path.to_path_buf();
+        let file = path.to_path_buf();
         std::thread::Builder::new()
             .name("jiancha-checkpoint".into())
-            .spawn(move || {
-                let mut failing = false;
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(Self::EVERY)
-                {
-                    // (busy, frames in the log, frames copied)
-                    let frames = conn
-                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
-                    if frames.as_ref().map_or(true, |&n| n >= Self::RESTART_AT) {
-                        raise.store(true, Ordering::Relaxed);
-                    }
-                    match (frames, failing) {
-                        (Err(e), false) => {
-                            log::warn!(
-                                "{}: checkpoint of the write-ahead log failed (it grows until \
-                                 one succeeds): {e}",
-                                path.display()
-                            );
-                            failing = true;
-                        }
-                        (Ok(_), true) => {
-                            log::info!("{}: checkpoints succeed again", path.display());
-                            failing = false;
-                        }
-                        _ => {}
-                    }
-                }
-            })
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            .spawn(move || Self::run(&conn, &stopped, &raise, &file))
+            .map_err(|e| StoreError::Refused {
+                code: None,
+                message: format!(
+                    "{}: cannot start the checkpoint thread: {e}",
+                    path.display()
+                ),
+            })?;
         Ok(Checkpointer { due, _stop: stop })
+    }
+
+    /// The thread: a passive checkpoint every [`Checkpointer::EVERY`] until the store is
+    /// dropped; `due` raised when the log is long or a checkpoint failed.
+    fn run(conn: &Connection, stopped: &Receiver<()>, due: &AtomicBool, file: &Path) {
+        let mut failing = false;
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::EVERY) {
+            // (busy, frames in the log, frames copied)
+            let frames =
+                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+            if frames.as_ref().map_or(true, |&n| n >= Self::RESTART_AT) {
+                due.store(true, Ordering::Relaxed);
+            }
+            match (frames, failing) {
+                (Err(e), false) => {
+                    log::warn!(
+                        "{}: checkpoint of the write-ahead log failed (it grows until one \
+                         succeeds): {e}",
+                        file.display()
+                    );
+                    failing = true;
+                }
+                (Ok(_), true) => {
+                    log::info!("{}: checkpoints succeed again", file.display());
+                    failing = false;
+                }
+                _ => {}
+            }
+        }
     }
 }
 
 impl Inner {
-    /// After a use of the writer connection (whether its transaction committed or not): when
-    /// the checkpoint thread asks for it, copy the last frames into the database file.
+    /// `f` on the writer connection — every write goes through here — and then, whether its
+    /// transaction committed or not, the checkpoint the log may be due.
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let mut writer = lock(&self.writer);
+        let done = f(&mut writer);
+        self.restart_if_due(&writer);
+        done
+    }
+
+    /// When the checkpoint thread asks for it, copy the last frames into the database file.
     fn restart_if_due(&self, writer: &Connection) {
         if !self.checkpointer.due.swap(false, Ordering::Relaxed) {
             return;
@@ -255,7 +276,7 @@ impl SqliteStore {
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(fail)?;
         writer.set_transaction_behavior(TransactionBehavior::Immediate);
-        let checkpointer = Checkpointer::start(path, busy_timeout).map_err(fail)?;
+        let checkpointer = Checkpointer::start(path, busy_timeout)?;
         let read_only = || -> rusqlite::Result<Connection> {
             let conn = connect(path, busy_timeout)?;
             conn.pragma_update(None, "query_only", true)?;
@@ -288,16 +309,12 @@ impl SqliteStore {
     {
         let inner = Arc::clone(&self.inner);
         let task = tokio::task::spawn_blocking(move || {
-            let mut conn = lock(match which {
-                Conn::Writer => &inner.writer,
-                Conn::Reader => &inner.reader,
-                Conn::LogReader => &inner.log_reader,
-            });
-            let done = f(&mut conn).map_err(|e| error(&inner.path, e));
-            if let Conn::Writer = which {
-                inner.restart_if_due(&conn);
-            }
-            done
+            let done = match which {
+                Conn::Writer => inner.write(f),
+                Conn::Reader => f(&mut lock(&inner.reader)),
+                Conn::LogReader => f(&mut lock(&inner.log_reader)),
+            };
+            done.map_err(|e| error(&inner.path, e))
         });
         match task.await {
             Ok(result) => result,
@@ -314,13 +331,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.run(Conn::Writer, |conn| {
-            let tx = conn.transaction()?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
+        self.run(Conn::Writer, |conn| in_transaction(conn, f)).await
     }
 
     /// Upsert rows of one table in a transaction of their own.
@@ -464,13 +475,9 @@ impl SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut writer = lock(&self.inner.writer);
-        let done = writer
-            .transaction()
-            .and_then(|tx| write_batch(&tx, batch).and_then(|()| tx.commit()))
-            .map_err(|e| error(&self.inner.path, e));
-        self.inner.restart_if_due(&writer);
-        done
+        self.inner
+            .write(|conn| in_transaction(conn, |tx| write_batch(tx, batch)))
+            .map_err(|e| error(&self.inner.path, e))
     }
 
     /// Transactions [`SqliteStore::append_events`] has committed so far (each one fsync, for
@@ -584,12 +591,7 @@ fn commit_groups(inner: &Inner) {
             }
             std::mem::take(&mut appends.waiting)
         };
-        let committed = {
-            let mut writer = lock(&inner.writer);
-            let committed = append_group(&mut writer, &group);
-            inner.restart_if_due(&writer);
-            committed
-        };
+        let committed = inner.write(|conn| append_group(conn, &group));
         match committed {
             Ok(answers) => {
                 inner.log_commits.fetch_add(1, Ordering::Relaxed);
@@ -820,6 +822,17 @@ fn insert<R: SqlRow>(tx: &rusqlite::Transaction<'_>, rows: &[R]) -> rusqlite::Re
         row.bind(&mut stmt)?;
     }
     Ok(())
+}
+
+/// `f` in one write transaction on `conn`, committed when it returns `Ok`.
+fn in_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let tx = conn.transaction()?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
 }
 
 /// Every row of a batch, within the caller's transaction.
@@ -1266,6 +1279,17 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    /// A store in a directory of its own (`jiancha-sqlite-<name>-<pid>`), with the directory
+    /// and the database file's path.
+    fn scratch(name: &str) -> (PathBuf, PathBuf, SqliteStore) {
+        let dir =
+            std::env::temp_dir().join(format!("jiancha-sqlite-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("jiancha.db");
+        let store = SqliteStore::open(&file).expect("open");
+        (dir, file, store)
+    }
+
     #[test]
     fn only_a_lock_is_worth_retrying() {
         for code in [ErrorCode::DatabaseBusy, ErrorCode::DatabaseLocked] {
@@ -1285,9 +1309,7 @@ mod tests {
 
     #[test]
     fn commits_are_durable_and_readers_do_not_wait() {
-        let dir = std::env::temp_dir().join(format!("jiancha-sqlite-wal-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let store = SqliteStore::open(&dir.join("jiancha.db")).expect("open");
+        let (dir, _, store) = scratch("wal");
         let writer = lock(&store.inner.writer);
         let mode: String = writer
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -1311,10 +1333,7 @@ mod tests {
     /// which the writer finishes a checkpoint.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_write_ahead_log_stays_bounded_under_continuous_writes() {
-        let dir = std::env::temp_dir().join(format!("jiancha-sqlite-bound-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("jiancha.db");
-        let store = SqliteStore::open(&file).expect("open");
+        let (dir, _, store) = scratch("bound");
         store.migrate().await.expect("migrate");
         let wal = dir.join("jiancha.db-wal");
         let mut largest = 0;
@@ -1342,10 +1361,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_disk_is_refused_naming_the_file() {
-        let dir = std::env::temp_dir().join(format!("jiancha-sqlite-full-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("jiancha.db");
-        let store = SqliteStore::open(&file).expect("open");
+        let (dir, file, store) = scratch("full");
         store.migrate().await.expect("migrate");
         // What a full disk looks like to SQLite: no page can be added.
         let pages: i64 = lock(&store.inner.writer)
