@@ -71,6 +71,8 @@ struct Inner {
     appends: Mutex<Appends>,
     /// Group commits of `append_events` so far.
     log_commits: AtomicU64,
+    /// Notified after every commit that appended to the ingest log.
+    appended: Arc<tokio::sync::Notify>,
     /// Copies the write-ahead log into the database file; stops when the store is dropped.
     checkpointer: Checkpointer,
 }
@@ -290,6 +292,7 @@ impl SqliteStore {
                 log_reader: Mutex::new(read_only().map_err(fail)?),
                 appends: Mutex::default(),
                 log_commits: AtomicU64::new(0),
+                appended: Arc::default(),
                 checkpointer,
             }),
         })
@@ -376,6 +379,7 @@ impl SqliteStore {
             Ok(seqs)
         })
         .await
+        .inspect(|_| self.inner.appended.notify_one())
     }
 
     /// Append events posted to the API with their identities (region, source, `event_id`),
@@ -465,6 +469,7 @@ impl SqliteStore {
             Ok(appended)
         })
         .await
+        .inspect(|_| self.inner.appended.notify_one())
     }
 
     /// [`Store::write`] on the calling thread, for a thread that exists to write (the
@@ -478,6 +483,13 @@ impl SqliteStore {
         self.inner
             .write(|conn| in_transaction(conn, |tx| write_batch(tx, batch)))
             .map_err(|e| error(&self.inner.path, e))
+    }
+
+    /// Notified (`notify_one`: a permit is kept when nobody waits) by the thread that commits
+    /// entries to the ingest log, right after the commit: whoever consumes the log wakes
+    /// without waiting for the appending request to be answered first.
+    pub fn log_appended(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.inner.appended)
     }
 
     /// Transactions [`SqliteStore::append_events`] has committed so far (each one fsync, for
@@ -595,6 +607,7 @@ fn commit_groups(inner: &Inner) {
         match committed {
             Ok(answers) => {
                 inner.log_commits.fetch_add(1, Ordering::Relaxed);
+                inner.appended.notify_one();
                 for (call, seqs) in group.into_iter().zip(answers) {
                     let _ = call.answer.send(Ok(seqs));
                 }

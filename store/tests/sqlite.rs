@@ -345,6 +345,57 @@ async fn a_failed_group_commit_answers_every_request_and_logs_none() {
     assert_eq!(seqs, [Some(1), Some(2)]);
 }
 
+/// Whoever consumes the log is woken by the commit itself, whichever way entries were
+/// appended (the HTTP path's group commit, a polled front-database batch, a plain append),
+/// and not by a commit that failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_commit_to_the_log_wakes_its_consumer() {
+    let dir = TempDir::new("wake");
+    let store =
+        SqliteStore::open_with_busy_timeout(&dir.file(), Duration::from_millis(300)).expect("open");
+    store.migrate().await.expect("migrate");
+    let appended = store.log_appended();
+    let woken = |within: Duration| {
+        let appended = appended.clone();
+        async move {
+            tokio::time::timeout(within, appended.notified())
+                .await
+                .is_ok()
+        }
+    };
+    store
+        .append_events(vec![(entry(1), [1; 16])], Vec::new())
+        .await
+        .expect("posted");
+    assert!(woken(Duration::from_secs(5)).await, "posted");
+    store
+        .append_polled(vec![(entry(2), [2; 16])], Vec::new(), Vec::new())
+        .await
+        .expect("polled");
+    assert!(woken(Duration::from_secs(5)).await, "polled");
+    store.append_log(vec![entry(3)]).await.expect("appended");
+    assert!(woken(Duration::from_secs(5)).await, "appended");
+    assert!(
+        !woken(Duration::from_millis(200)).await,
+        "one wake a commit"
+    );
+
+    let mut other = rusqlite::Connection::open(dir.file()).expect("other");
+    let lock = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .expect("lock");
+    store
+        .append_events(vec![(entry(4), [4; 16])], Vec::new())
+        .await
+        .expect_err("locked");
+    store.append_log(vec![entry(5)]).await.expect_err("locked");
+    assert!(
+        !woken(Duration::from_millis(200)).await,
+        "woken by a failed commit"
+    );
+    lock.rollback().expect("release");
+}
+
 #[tokio::test]
 async fn data_survives_reopening_the_file() {
     let dir = TempDir::new("reopen");
