@@ -485,9 +485,10 @@ impl SqliteStore {
             .map_err(|e| error(&self.inner.path, e))
     }
 
-    /// Notified (`notify_one`: a permit is kept when nobody waits) by the thread that commits
-    /// entries to the ingest log, right after the commit: whoever consumes the log wakes
-    /// without waiting for the appending request to be answered first.
+    /// Notified (`notify_one`: a permit is kept when nobody waits) after every commit that
+    /// appended to the ingest log — for `append_events`' group commits by the committing thread
+    /// itself, before the requests are answered; for the other appends when the call returns:
+    /// whoever consumes the log wakes without waiting for the appending request's answer.
     pub fn log_appended(&self) -> Arc<tokio::sync::Notify> {
         Arc::clone(&self.inner.appended)
     }
