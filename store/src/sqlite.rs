@@ -159,6 +159,20 @@ impl Checkpointer {
 }
 
 impl Inner {
+    /// `f` on one of the connections, on the calling thread, its error naming the file.
+    fn on<T>(
+        &self,
+        which: Conn,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        match which {
+            Conn::Writer => self.write(f),
+            Conn::Reader => f(&mut lock(&self.reader)),
+            Conn::LogReader => f(&mut lock(&self.log_reader)),
+        }
+        .map_err(|e| error(&self.path, e))
+    }
+
     /// `f` on the writer connection — every write goes through here — and then, whether its
     /// transaction committed or not, the checkpoint the log may be due.
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
@@ -311,14 +325,7 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        let task = tokio::task::spawn_blocking(move || {
-            let done = match which {
-                Conn::Writer => inner.write(f),
-                Conn::Reader => f(&mut lock(&inner.reader)),
-                Conn::LogReader => f(&mut lock(&inner.log_reader)),
-            };
-            done.map_err(|e| error(&inner.path, e))
-        });
+        let task = tokio::task::spawn_blocking(move || inner.on(which, f));
         match task.await {
             Ok(result) => result,
             Err(e) => Err(StoreError::Refused {
@@ -335,6 +342,20 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         self.run(Conn::Writer, |conn| in_transaction(conn, f)).await
+    }
+
+    /// [`SqliteStore::transaction`] for a transaction that appends to the ingest log: once it
+    /// has committed, the log's consumer is woken ([`SqliteStore::log_appended`]).
+    async fn log_transaction<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let done = self.transaction(f).await;
+        if done.is_ok() {
+            self.inner.appended.notify_one();
+        }
+        done
     }
 
     /// Upsert rows of one table in a transaction of their own.
@@ -366,7 +387,7 @@ impl SqliteStore {
         if entries.is_empty() && dead.is_empty() {
             return Ok(Vec::new());
         }
-        self.transaction(move |tx| {
+        self.log_transaction(move |tx| {
             let mut seqs = Vec::with_capacity(entries.len());
             let mut append = tx.prepare(
                 "INSERT INTO ingest_log (received_at, source, payload) VALUES (?1, ?2, ?3)",
@@ -379,7 +400,6 @@ impl SqliteStore {
             Ok(seqs)
         })
         .await
-        .inspect(|_| self.inner.appended.notify_one())
     }
 
     /// Append events posted to the API with their identities (region, source, `event_id`),
@@ -449,7 +469,7 @@ impl SqliteStore {
                 written_at: now_seconds(),
             })
             .collect();
-        self.transaction(move |tx| {
+        self.log_transaction(move |tx| {
             let mut appended = 0;
             {
                 let mut known = tx.prepare("INSERT OR IGNORE INTO event_keys (key) VALUES (?1)")?;
@@ -469,7 +489,6 @@ impl SqliteStore {
             Ok(appended)
         })
         .await
-        .inspect(|_| self.inner.appended.notify_one())
     }
 
     /// [`Store::write`] on the calling thread, for a thread that exists to write (the
@@ -480,9 +499,9 @@ impl SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        self.inner
-            .write(|conn| in_transaction(conn, |tx| write_batch(tx, batch)))
-            .map_err(|e| error(&self.inner.path, e))
+        self.inner.on(Conn::Writer, |conn| {
+            in_transaction(conn, |tx| write_batch(tx, batch))
+        })
     }
 
     /// Notified (`notify_one`: a permit is kept when nobody waits) after every commit that
