@@ -24,7 +24,7 @@ use store::Store as _;
 
 /// mimalloc instead of the system allocator: the engine frees many small alert strings while it
 /// grows large tables, a pattern on which glibc's malloc spends its time consolidating free
-/// lists (measured in docs/BENCHMARKS.md).
+/// lists (measured in docs/BENCHMARKS.md). Its one setting we change: `node::alloc`.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -741,6 +741,7 @@ fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Ins
             }
         }
     };
+    node::alloc::keep_freed_memory();
     let opts = DecodeOptions::replay(&loaded.policy);
     let mut engine = Engine::new(Arc::new(loaded.reference), loaded.policy);
     let out = BufWriter::with_capacity(1 << 16, io::stdout());
@@ -762,6 +763,7 @@ fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Ins
 
 fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
     cluster::logging::init();
+    node::alloc::keep_freed_memory();
     args.refdata.apply(&mut file.reference);
     args.clickhouse.apply(&mut file.clickhouse);
     args.kafka.apply(&mut file.kafka);

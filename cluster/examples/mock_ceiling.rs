@@ -30,8 +30,8 @@ use rules::synth::{self, Workload};
 use rules::{Engine, Outcome, Policy, Reference};
 use store::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow};
 
-/// The binary's allocator (src/main.rs): glibc's malloc spends its time consolidating free
-/// lists under the engine's pattern.
+/// The binary's allocator (src/main.rs), set as it sets it (`main`): glibc's malloc spends its
+/// time consolidating free lists under the engine's pattern.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -248,6 +248,8 @@ fn main() -> Result<()> {
         .skip(1)
         .map(|a| a.parse())
         .collect::<std::result::Result<_, _>>()?;
+    // As `jiancha cluster` sets it.
+    node::alloc::keep_freed_memory();
     let events = args.first().copied().unwrap_or(2_000_000);
     let open = args.get(1).copied().unwrap_or(100_000);
     // The mock broker keeps 5 MiB per partition: the stream goes through in chunks that fit.

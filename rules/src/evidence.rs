@@ -307,13 +307,21 @@ impl<T: Into<F>> From<Vec<T>> for F {
 
 /// [`Fields`] from `"key": value` pairs, each value converted with `F::from`; the typed
 /// counterpart of `json!({…})` for evidence (module doc).
+///
+/// The vector has room for [`SPARE`] more keys: the engine adds its own (`subject_state`,
+/// `cleared_by`, …) to most evidence, and a vector made to measure would be copied into a new
+/// allocation for the first of them (the most frequent allocation of a replay, docs/BENCHMARKS.md).
 macro_rules! fields {
-    ({ $($k:literal : $v:expr),* $(,)? }) => {
-        $crate::evidence::Fields::new(vec![
-            $(($k, $crate::evidence::F::from($v))),*
-        ])
-    };
+    ({ $($k:literal : $v:expr),* $(,)? }) => {{
+        let keys: &[&str] = &[$($k),*];
+        let mut pairs = Vec::with_capacity(keys.len() + $crate::evidence::SPARE);
+        $(pairs.push(($k, $crate::evidence::F::from($v)));)*
+        $crate::evidence::Fields::new(pairs)
+    }};
 }
+
+/// Keys the engine may add to evidence after it was made (see [`fields!`]).
+pub const SPARE: usize = 2;
 pub(crate) use fields;
 
 #[cfg(test)]

@@ -67,11 +67,18 @@ impl From<&Alert> for AlertRow {
             staff_id: text(&a.staff_id),
             case_id: text(&a.case_id),
             item_code: text(&a.item_code),
-            subject: serde_json::Value::Object(a.subject.clone()).to_string(),
+            // Written straight from the alert (no copy as a `Value` first): the same text.
+            subject: json_text(&a.subject),
             message: a.message.clone(),
-            evidence: a.evidence.to_string(),
+            evidence: json_text(&a.evidence),
         }
     }
+}
+
+/// `value` as compact JSON text, as `Value`'s `Display` writes it. Serialising an alert's
+/// subject or evidence cannot fail (string keys only); should it, the column is `null`.
+fn json_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// Seconds since the epoch as ClickHouse `DateTime` (clamped to its range).
@@ -115,10 +122,27 @@ pub struct EventRow {
     pub case_id: String,
     /// The event as received.
     pub raw: String,
-    /// What source health (SPEC §10) keeps of it, stored in `source_events` beside `events`
-    /// (not a column of `events`: its schema predates §10).
+    /// What source health (SPEC §10) keeps of it besides the columns above, stored with them
+    /// in `source_events` beside `events` (not columns of `events`: its schema predates §10).
+    /// `None` for a row not built from a decoded event.
     #[serde(skip)]
-    pub health: SourceEventRow,
+    pub health: Option<Health>,
+}
+
+/// The part of a [`SourceEventRow`] that an [`EventRow`] does not already hold: kept apart so
+/// that a row copies the event's ids once, not twice (an event row is made for every event).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// `source` (empty: the event named none and its transport gave none).
+    pub source: String,
+    /// `reported_at`, else the receipt time (SPEC §3: its default).
+    pub reported_at: u32,
+    /// The China-time date of `occurred_at`, days since 1970.
+    pub day: u16,
+    /// `reported_at − occurred_at` in seconds (negative when a clock runs ahead).
+    pub delay_seconds: i32,
+    /// 1 when the event corrects an earlier one (`supersedes`).
+    pub corrects: u8,
 }
 
 /// An event as source health sees it (SPEC §10): who reported it, when it happened and when
@@ -155,6 +179,11 @@ impl EventRow {
     /// format is UTF-8 JSON, which decoding has checked), without its unknown fields when they
     /// exceed the cap (`ingest::decode::stored_form`).
     pub fn new(ev: &rules::Event<'_>, raw: &[u8], received_at: rules::Instant) -> Self {
+        let stored = ingest::decode::stored_form(raw);
+        let raw = match std::str::from_utf8(&stored) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(&stored).into_owned(),
+        };
         EventRow {
             event_id: ev.event_id.to_string(),
             kind: ev.body.kind().as_str().to_string(),
@@ -163,32 +192,41 @@ impl EventRow {
             center_id: ev.center_id.to_string(),
             region: ev.region.to_string(),
             case_id: ev.case_id.as_deref().unwrap_or_default().to_string(),
-            raw: String::from_utf8_lossy(&ingest::decode::stored_form(raw)).into_owned(),
-            health: SourceEventRow::new(ev, received_at),
+            raw,
+            health: Some(Health::new(ev, received_at)),
         }
+    }
+
+    /// Its source-health row, if it was built from a decoded event.
+    fn source_event(&self) -> Option<SourceEventRow> {
+        let h = self.health.as_ref()?;
+        Some(SourceEventRow {
+            source: h.source.clone(),
+            region: self.region.clone(),
+            center_id: self.center_id.clone(),
+            event_id: self.event_id.clone(),
+            kind: self.kind.clone(),
+            case_id: self.case_id.clone(),
+            occurred_at: self.occurred_at,
+            reported_at: h.reported_at,
+            day: h.day,
+            delay_seconds: h.delay_seconds,
+            corrects: h.corrects,
+        })
     }
 }
 
 /// The source-health rows of `rows` (those built from a decoded event).
 pub(crate) fn health_rows(rows: &[EventRow]) -> Vec<SourceEventRow> {
-    rows.iter()
-        .filter(|e| !e.health.event_id.is_empty())
-        .map(|e| e.health.clone())
-        .collect()
+    rows.iter().filter_map(EventRow::source_event).collect()
 }
 
-impl SourceEventRow {
-    /// The health row of a decoded event received at `received_at`.
+impl Health {
+    /// What source health needs of a decoded event received at `received_at`.
     pub fn new(ev: &rules::Event<'_>, received_at: rules::Instant) -> Self {
         let reported = ev.reported_at.unwrap_or(received_at);
-        SourceEventRow {
+        Health {
             source: ev.source.as_deref().unwrap_or_default().to_string(),
-            region: ev.region.to_string(),
-            center_id: ev.center_id.to_string(),
-            event_id: ev.event_id.to_string(),
-            kind: ev.body.kind().as_str().to_string(),
-            case_id: ev.case_id.as_deref().unwrap_or_default().to_string(),
-            occurred_at: seconds(ev.occurred_at),
             reported_at: seconds(reported),
             day: u16::try_from(ev.occurred_at.day().days_since_unix_epoch()).unwrap_or(u16::MAX),
             delay_seconds: i32::try_from(reported.0 - ev.occurred_at.0).unwrap_or(
@@ -390,4 +428,74 @@ pub struct ActivityRow {
     /// The score 1–5 of an evaluation; for `complaint_resolved` 1 = substantiated (有效投诉),
     /// 0 = not; 0 otherwise.
     pub value: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ingest::decode::{decode, DecodeOptions, Receipt};
+    use rules::synth::{self, Workload};
+    use rules::{Engine, Policy, Reference};
+
+    use super::*;
+
+    /// The rows of a stretch of the synthetic stream (every rule family), and its alerts.
+    fn stream() -> (Vec<EventRow>, Vec<Alert>) {
+        let reference = Reference::parse(&synth::reference_files()).expect("synthetic reference");
+        let mut engine = Engine::new(Arc::new(reference), Policy::default());
+        let mut workload = Workload::new(7, 2_000, 3_000_000);
+        let mut lines = Vec::new();
+        workload.warm_up(2_000, |l| lines.push(l.to_string()));
+        let mut buf = String::new();
+        while lines.len() < 40_000 {
+            buf.clear();
+            workload.next_line(&mut buf);
+            lines.extend(buf.split('\n').map(synth::with_reported_at));
+        }
+        let (mut rows, mut alerts) = (Vec::new(), Vec::new());
+        for line in &lines {
+            let opts = DecodeOptions {
+                receipt: Receipt::At(workload.now()),
+                default_source: Some("kafka:events"),
+                max_future_skew_secs: i64::MAX / 4,
+            };
+            let ev = decode(line.as_bytes(), &opts).expect("synthetic events decode");
+            if engine.on_event(&ev, &mut alerts).is_ok() {
+                rows.push(EventRow::new(&ev, line.as_bytes(), workload.now()));
+            }
+        }
+        (rows, alerts)
+    }
+
+    /// An alert row's subject and evidence are the text of the JSON the alert reads as, and
+    /// a source-health row holds the event's ids and its own fields, for every row.
+    #[test]
+    fn rows_hold_what_the_alerts_and_events_read_as() {
+        let (rows, alerts) = stream();
+        assert!(alerts.len() > 1_000, "{} alerts", alerts.len());
+        for a in &alerts {
+            let row = AlertRow::from(a);
+            let subject = serde_json::Value::Object(a.subject.clone()).to_string();
+            assert_eq!(row.subject, subject);
+            assert_eq!(row.evidence, (*a.evidence).to_string(), "{}", a.alert_id);
+        }
+        let health = health_rows(&rows);
+        assert_eq!(health.len(), rows.len());
+        for (h, e) in health.iter().zip(&rows) {
+            assert_eq!(
+                (&h.event_id, &h.kind, &h.region, &h.center_id, &h.case_id),
+                (&e.event_id, &e.kind, &e.region, &e.center_id, &e.case_id)
+            );
+            assert_eq!(h.occurred_at, e.occurred_at);
+            assert!(!h.source.is_empty(), "{h:?}");
+            assert!(h.reported_at >= h.occurred_at, "{h:?}");
+        }
+        let mut bare = rows[0].clone();
+        bare.health = None;
+        assert!(
+            health_rows(&[bare]).is_empty(),
+            "a row not made from an event has none"
+        );
+    }
 }
