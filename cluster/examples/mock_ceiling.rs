@@ -14,7 +14,7 @@
 //! work is in both figures (conservative for jiancha); the ratio is of those per-core rates.
 //!
 //! ```text
-//! mock_ceiling [EVENTS=2000000] [OPEN_CASES=100000]
+//! mock_ceiling [EVENTS=2000000] [OPEN_CASES=100000] [EVENTS_PER_DAY=3000000]
 //! ```
 
 use std::sync::Arc;
@@ -252,6 +252,7 @@ fn main() -> Result<()> {
     node::alloc::keep_freed_memory();
     let events = args.first().copied().unwrap_or(2_000_000);
     let open = args.get(1).copied().unwrap_or(100_000);
+    let per_day = args.get(2).copied().unwrap_or(3_000_000) as u64;
     // The mock broker keeps 5 MiB per partition: the stream goes through in chunks that fit.
     let chunk = 15_000;
     let mock = MockCluster::new(1)?;
@@ -283,7 +284,7 @@ fn main() -> Result<()> {
     let our_consumer = consumer(&brokers, "jiancha")?;
     let (mut bare, mut mine) = (Spent::default(), Spent::default());
     let mut bytes = 0usize;
-    let mut workload = Workload::new(42, open, 3_000_000);
+    let mut workload = Workload::new(42, open, per_day);
     let mut lines = Vec::with_capacity(open + 16);
     workload.warm_up(open, |l| lines.push(l.to_string()));
     let mut buf = String::new();
@@ -319,7 +320,7 @@ fn main() -> Result<()> {
     ours.seal();
     let n = produced as f64;
     println!(
-        "{produced} events ({open} acceptances first, then the steady mix; {bytes} bytes) through {PARTITIONS} partitions of an in-process mock broker, in chunks of {chunk}; {} alerts, {} dead letters",
+        "{produced} events ({open} acceptances first, then the steady mix at {per_day} events a day; {bytes} bytes) through {PARTITIONS} partitions of an in-process mock broker, in chunks of {chunk}; {} alerts, {} dead letters",
         ours.fired, ours.dead_letters
     );
     println!(

@@ -1,5 +1,7 @@
 //! Profiling aid: warm an engine with 1M open cases, then run a steady-state stream once
-//! (pre-decoded; `--decode`: from the JSON lines; `--decode-only`: decoding alone, ten times).
+//! (pre-decoded; `--decode`: from the JSON lines; `--decode-only`: decoding alone, ten times;
+//! `--dump`: every alert in full as a JSON line on stdout, untimed, to check that a change to
+//! how alerts are built leaves them byte for byte the same).
 //! `perf record -D <ms> target/release/examples/profile_engine` skips the warm-up.
 //! `PROFILE_CASES` and `PROFILE_EVENTS` change the sizes, e.g. small enough for
 //! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*apply_all*'`, which
@@ -42,6 +44,24 @@ fn main() {
                     lines.len() as f64 / secs
                 );
             }
+        }
+        "--dump" => {
+            use std::io::Write;
+            let events: Vec<_> = lines
+                .iter()
+                .map(|l| ingest::decode::decode_str(l, &OPTS).expect("valid"))
+                .collect();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut alerts = Vec::new();
+            for (i, ev) in events.iter().enumerate() {
+                engine.lookahead(&events, i, Some);
+                let _ = engine.on_event(ev, &mut alerts);
+                for a in alerts.drain(..) {
+                    serde_json::to_writer(&mut out, &a).expect("stdout");
+                    out.write_all(b"\n").expect("stdout");
+                }
+            }
+            out.flush().expect("stdout");
         }
         "--decode" => {
             let t = Instant::now();

@@ -44,10 +44,11 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
     };
     let (rule, level) = due.rule_level();
     let name = item_name(ctx, symbols, case);
+    let closing = closing(ctx, case);
     let (message, evidence) = match due {
-        Due::Acceptance => acceptance(ctx, case, &name),
-        Due::Stage(stage) => stage_clock(ctx, case, stage, &name),
-        Due::Special => special(ctx, case, n, &name),
+        Due::Acceptance => acceptance(ctx, case, &name, closing),
+        Due::Stage(stage) => stage_clock(ctx, case, stage, &name, closing),
+        Due::Special => special(ctx, case, n, &name, closing),
         Due::NoAcceptance => no_acceptance(ctx, case, &name),
         Due::MissingStages => (
             format!(
@@ -60,9 +61,12 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
                 "stages": F::List(Vec::new()),
             })),
         ),
-        _ => case_clock(ctx, case, due, &name),
+        _ => case_clock(ctx, case, due, &name, closing),
     };
-    let (message, evidence) = with_case_state(ctx, case, due, message, evidence);
+    let evidence = evidence.map(|mut f| {
+        f.insert("subject_state", F::Object(state_of(case, closing)));
+        f
+    });
     let mut alert = build(
         rule,
         level,
@@ -553,63 +557,92 @@ fn state_of(case: &Case, closing: Option<(Instant, Option<u32>)>) -> Fields {
 }
 
 /// `12-03`: the month and day of a date, as messages write it.
-fn month_day(d: Day) -> String {
+/// `MM-DD`, written into `out` (a finished case's phrase is in many alerts: no `format!`).
+fn push_month_day(out: &mut String, d: Day) {
     let (_, m, day) = d.ymd();
-    format!("{m:02}-{day:02}")
+    let two = |out: &mut String, n: u32| {
+        out.push(char::from(b'0' + (n / 10 % 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    };
+    two(out, m);
+    out.push('-');
+    two(out, day);
 }
 
 /// What a finished case's alerts say instead of "尚未办结": `已超期 2 个工作日于 12-03 办结`.
-fn closed_phrase(case: &Case, (closed, overdue): (Instant, Option<u32>)) -> String {
-    let day = month_day(closed.day());
-    let verb = closed_verb(case);
+fn closed_phrase(case: &Case, closing: (Instant, Option<u32>)) -> String {
+    phrase(closed_verb(case), closing)
+}
+
+/// [`closed_phrase`] with the verb given.
+fn phrase(verb: &str, (closed, overdue): (Instant, Option<u32>)) -> String {
+    let mut out = String::with_capacity(64);
     match overdue {
-        Some(0) => format!("已于 {day} 在承诺时限内{verb}"),
-        Some(n) => format!("已超期 {n} 个工作日于 {day} {verb}"),
-        None => format!("已于 {day} {verb}"),
+        Some(n @ 1..) => {
+            out.push_str("已超期 ");
+            out.push_str(itoa(n).as_str());
+            out.push_str(" 个工作日于 ");
+        }
+        _ => out.push_str("已于 "),
+    }
+    push_month_day(&mut out, closed.day());
+    out.push_str(if overdue == Some(0) {
+        " 在承诺时限内"
+    } else {
+        " "
+    });
+    out.push_str(verb);
+    out
+}
+
+/// `n` in decimal, without the formatting machinery.
+fn itoa(mut n: u32) -> ArrayText {
+    let mut t = ArrayText::default();
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    t.len = digits.len() - i;
+    t.buf[..t.len].copy_from_slice(&digits[i..]);
+    t
+}
+
+/// A short ASCII text on the stack.
+#[derive(Default)]
+struct ArrayText {
+    buf: [u8; 10],
+    len: usize,
+}
+
+impl ArrayText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
-/// Put the case's state into a case alert's evidence and, once the case is finished, say so in
-/// its message in place of the open-case wording.
-fn with_case_state(
-    ctx: Ctx<'_>,
-    case: &Case,
-    due: Due,
-    message: String,
-    evidence: Option<Fields>,
-) -> (String, Option<Fields>) {
-    let closing = closing(ctx, case);
-    let message = match closing {
-        None => message,
-        Some(closed) => match due {
-            Due::Yellow => message.replacen("尚未办结", &closed_phrase(case, closed), 1),
-            Due::Red => {
-                message.replacen("仍未办结", "未办结", 1) + "，" + &closed_phrase(case, closed)
-            }
-            Due::Warning => message.replacen(
-                "，请抓紧办结",
-                &format!("，{}", closed_phrase(case, closed)),
-                1,
-            ),
-            // The count of days late is the case's, not the stage's: only say it finished.
-            Due::Stage(_) | Due::Special | Due::Acceptance => {
-                let trimmed = message
-                    .replacen("，尚未完成", "", 1)
-                    .replacen("，尚未结束", "", 1);
-                format!(
-                    "{trimmed}（办件已于 {} {}）",
-                    month_day(closed.0.day()),
-                    closed_verb(case)
-                )
-            }
-            _ => message,
-        },
-    };
-    let evidence = evidence.map(|mut f| {
-        f.insert("subject_state", F::Object(state_of(case, closing)));
-        f
-    });
-    (message, evidence)
+/// What a finished case's stage, special-procedure and acceptance alerts add at the end of
+/// their message: `（办件已于 12-03 办结）` (the count of days late is the case's, not theirs).
+fn finished_note(case: &Case, closing: Option<(Instant, Option<u32>)>) -> String {
+    closing.map_or_else(String::new, |(closed, _)| {
+        finished(closed_verb(case), closed)
+    })
+}
+
+/// [`finished_note`] of a case closed at `closed` with `verb`.
+fn finished(verb: &str, closed: Instant) -> String {
+    let mut out = String::with_capacity(40);
+    out.push_str("（办件已于 ");
+    push_month_day(&mut out, closed.day());
+    out.push(' ');
+    out.push_str(verb);
+    out.push('）');
+    out
 }
 
 /// A warning whose condition ended before it escalated (SPEC §7 v1.1): the case was completed
@@ -902,10 +935,22 @@ fn provisional(ctx: Ctx<'_>, from: Day, to: Day) -> (String, Vec<i32>) {
     (note, years)
 }
 
-fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Option<Fields>) {
+/// The case clock's alerts. Once the case is finished (`closing`) they say how it ended where
+/// they said it was still open (SPEC §7 v1.1: an alert follows its case).
+fn case_clock(
+    ctx: Ctx<'_>,
+    case: &Case,
+    due: Due,
+    name: &str,
+    closing: Option<(Instant, Option<u32>)>,
+) -> (String, Option<Fields>) {
     // `pending` only yields these dues for accepted cases, so the clock exists.
     let Some(clock) = case.clock(ctx) else {
-        return (format!("办件 {} 时限无法计算", case.id), None);
+        let mut message = format!("办件 {} 时限无法计算", case.id);
+        if let (Due::Red, Some(c)) = (due, closing) {
+            message = message + "，" + &closed_phrase(case, c);
+        }
+        return (message, None);
     };
     let Clock {
         start,
@@ -963,17 +1008,20 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Optio
     } else {
         ""
     };
+    let closed = closing.map(|c| closed_phrase(case, c));
     let message = match due {
         Due::Warning => {
             ev.insert("warning_date", clock.warning_day.into());
+            let hurry = closed.as_deref().unwrap_or("请抓紧办结");
             format!(
-                "预警：办件 {}（{name}）承诺时限{limit_text}，将于 {due_text} 届满，请抓紧办结{deemed}{note}",
+                "预警：办件 {}（{name}）承诺时限{limit_text}，将于 {due_text} 届满，{hurry}{deemed}{note}",
                 case.id
             )
         }
         Due::Yellow => format!(
-            "黄牌：办件 {}（{name}）已超过承诺时限{limit_text}（应于 {due_text} 前办结），尚未办结{deemed}{note}",
-            case.id
+            "黄牌：办件 {}（{name}）已超过承诺时限{limit_text}（应于 {due_text} 前办结），{}{deemed}{note}",
+            case.id,
+            closed.as_deref().unwrap_or("尚未办结")
         ),
         _ => {
             ev.insert("red_basis", if red_is_legal { "legal" } else { "supervision" }.into());
@@ -984,9 +1032,14 @@ fn case_clock(ctx: Ctx<'_>, case: &Case, due: Due, name: &str) -> (String, Optio
                 };
                 format!("已超过法定时限（应于 {legal} 前办结）")
             } else {
-                format!("超过承诺时限后 {} 个工作日督办期仍未办结", ctx.policy.supervise_working_days)
+                let still = if closed.is_some() { "" } else { "仍" };
+                format!(
+                    "超过承诺时限后 {} 个工作日督办期{still}未办结",
+                    ctx.policy.supervise_working_days
+                )
             };
-            format!("红牌：办件 {}（{name}）{basis}{deemed}{note}", case.id)
+            let end = closed.map_or_else(String::new, |c| format!("，{c}"));
+            format!("红牌：办件 {}（{name}）{basis}{deemed}{note}{end}", case.id)
         }
     };
     (message, Some(ev))
@@ -1014,6 +1067,7 @@ fn stage_clock(
     case: &Case,
     stage: crate::event::Stage,
     name: &str,
+    closing: Option<(Instant, Option<u32>)>,
 ) -> (String, Option<Fields>) {
     let (open, started) = case.open_stage().unwrap_or((stage, case.accepted_at));
     let limit = case.stage_limit(ctx, open);
@@ -1036,18 +1090,31 @@ fn stage_clock(
         "stage_started_at": inst(started),
         "start": start,
     });
+    let still = if closing.is_some() {
+        ""
+    } else {
+        "，尚未完成"
+    };
     let message = format!(
-        "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {due_text} 前完成），尚未完成{note}",
+        "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {due_text} 前完成）{still}{note}{}",
         case.id,
         stage.zh(),
-        case.promised_unit.zh()
+        case.promised_unit.zh(),
+        finished_note(case, closing)
     );
     (message, Some(ev))
 }
 
-fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Option<Fields>) {
+fn special(
+    ctx: Ctx<'_>,
+    case: &Case,
+    n: u8,
+    name: &str,
+    closing: Option<(Instant, Option<u32>)>,
+) -> (String, Option<Fields>) {
     let Some(&sp) = case.special(n) else {
-        return (format!("办件 {} 特别程序信息缺失", case.id), None);
+        let note = finished_note(case, closing);
+        return (format!("办件 {} 特别程序信息缺失{note}", case.id), None);
     };
     let start = inst(sp.started_at).day();
     let end = case.special_end(ctx, &sp);
@@ -1068,16 +1135,27 @@ fn special(ctx: Ctx<'_>, case: &Case, n: u8, name: &str) -> (String, Option<Fiel
         "started_at": inst(sp.started_at),
     });
     let due_text = deadline_text(unit, d, at);
+    let still = if closing.is_some() {
+        ""
+    } else {
+        "，尚未结束"
+    };
     let message = format!(
-        "黄牌：办件 {}（{name}）的特别程序（{}）超过其时限{days}{}（应于 {due_text} 前结束），尚未结束{note}",
+        "黄牌：办件 {}（{name}）的特别程序（{}）超过其时限{days}{}（应于 {due_text} 前结束）{still}{note}{}",
         case.id,
         procedure_zh(sp.procedure),
-        unit.zh()
+        unit.zh(),
+        finished_note(case, closing)
     );
     (message, Some(ev))
 }
 
-fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Option<Fields>) {
+fn acceptance(
+    ctx: Ctx<'_>,
+    case: &Case,
+    name: &str,
+    closing: Option<(Instant, Option<u32>)>,
+) -> (String, Option<Fields>) {
     let start = inst(case.period_start).day();
     let d = case.acceptance_day(ctx).unwrap_or(start);
     let (note, years) = provisional(ctx, start, d);
@@ -1092,8 +1170,9 @@ fn acceptance(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Option<Fields>)
         "start": start,
     });
     let message = format!(
-        "黄牌：办件 {}（{name}）收到申请材料后 {days} 个工作日内（应于 {d} 前）未作出受理、不予受理或补正告知（行政许可法第三十二条）{note}",
-        case.id
+        "黄牌：办件 {}（{name}）收到申请材料后 {days} 个工作日内（应于 {d} 前）未作出受理、不予受理或补正告知（行政许可法第三十二条）{note}{}",
+        case.id,
+        finished_note(case, closing)
     );
     (message, Some(ev))
 }
@@ -1260,4 +1339,40 @@ pub fn fact(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> Option<crate::fact:
         on_site: done == inst(case.accepted_at).day(),
         within_legal: legal_deadline.is_none_or(|l| completed_at < l),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The finished case's wording, written without `format!`, says what the `format!`
+    /// templates it replaced said, for every day of two years (a month equal to its day
+    /// included) and days late from none to many.
+    #[test]
+    fn a_finished_cases_wording_is_the_templates() {
+        let start = Instant(1_767_196_800); // 2026-01-01T00:00:00+08:00
+        for d in 0..730 {
+            let closed = start.plus_secs(d * 86_400 + 3_600 * 10);
+            let (_, m, day) = closed.day().ymd();
+            let md = format!("{m:02}-{day:02}");
+            for verb in ["办结", "不予受理"] {
+                assert_eq!(finished(verb, closed), format!("（办件已于 {md} {verb}）"));
+                for overdue in [
+                    None,
+                    Some(0),
+                    Some(1),
+                    Some(9),
+                    Some(10),
+                    Some(4_294_967_295),
+                ] {
+                    let template = match overdue {
+                        Some(0) => format!("已于 {md} 在承诺时限内{verb}"),
+                        Some(n) => format!("已超期 {n} 个工作日于 {md} {verb}"),
+                        None => format!("已于 {md} {verb}"),
+                    };
+                    assert_eq!(phrase(verb, (closed, overdue)), template);
+                }
+            }
+        }
+    }
 }
