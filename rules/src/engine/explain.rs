@@ -5,6 +5,8 @@
 //! and whether it counted, the last day and the deadline instant, and the years whose holiday
 //! schedule was not yet published.
 
+use std::fmt::Write as _;
+
 use serde_json::{json, Value};
 
 use crate::alert::{alert_id, Alert, AlertStatus, Level, Rule, Subject};
@@ -556,8 +558,8 @@ fn state_of(case: &Case, closing: Option<(Instant, Option<u32>)>) -> Fields {
     })
 }
 
-/// `12-03`: the month and day of a date, as messages write it.
-/// `MM-DD`, written into `out` (a finished case's phrase is in many alerts: no `format!`).
+/// `12-03`: the month and day of a date as messages write it, written into `out` (a finished
+/// case's phrase is in many alerts: no `format!`).
 fn push_month_day(out: &mut String, d: Day) {
     let (_, m, day) = d.ymd();
     let two = |out: &mut String, n: u32| {
@@ -579,9 +581,8 @@ fn phrase(verb: &str, (closed, overdue): (Instant, Option<u32>)) -> String {
     let mut out = String::with_capacity(64);
     match overdue {
         Some(n @ 1..) => {
-            out.push_str("已超期 ");
-            out.push_str(itoa(n).as_str());
-            out.push_str(" 个工作日于 ");
+            // Writing to a `String` cannot fail.
+            let _ = write!(out, "已超期 {n} 个工作日于 ");
         }
         _ => out.push_str("已于 "),
     }
@@ -593,37 +594,6 @@ fn phrase(verb: &str, (closed, overdue): (Instant, Option<u32>)) -> String {
     });
     out.push_str(verb);
     out
-}
-
-/// `n` in decimal, without the formatting machinery.
-fn itoa(mut n: u32) -> ArrayText {
-    let mut t = ArrayText::default();
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    t.len = digits.len() - i;
-    t.buf[..t.len].copy_from_slice(&digits[i..]);
-    t
-}
-
-/// A short ASCII text on the stack.
-#[derive(Default)]
-struct ArrayText {
-    buf: [u8; 10],
-    len: usize,
-}
-
-impl ArrayText {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
 }
 
 /// What a finished case's stage, special-procedure and acceptance alerts add at the end of
