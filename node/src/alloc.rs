@@ -22,7 +22,7 @@ extern "C" {
 /// Keep memory that is freed mapped until the process ends. Alerts are made on the engine's
 /// thread and freed on another (replay's printer, cluster mode's writer), so their pages empty
 /// all the time, and with the default delay mimalloc gave them back and the engine's thread
-/// took them again as fresh pages: 100,000–150,000 page faults, each zeroing a 2 MiB huge page,
+/// took them again as fresh pages: about 100,000 page faults, each zeroing a 2 MiB huge page,
 /// a tenth of the engine thread's time on a 5M-event replay (docs/BENCHMARKS.md). The price is
 /// that a process keeps its peak footprint, which is what must be provisioned for it anyway.
 /// Leaves the setting alone if it is not the default (`MIMALLOC_PURGE_DELAY` set by the
@@ -44,7 +44,7 @@ pub fn keep_freed_memory() -> bool {
 mod tests {
     use super::*;
 
-    /// The index is mimalloc's purge delay: it holds the documented default until set, then
+    /// The index is mimalloc's purge delay: it holds that option's default until set, then
     /// what was set (an index that moved in an upgrade would most likely hold another
     /// default, and this fails).
     #[test]

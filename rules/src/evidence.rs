@@ -310,7 +310,8 @@ impl<T: Into<F>> From<Vec<T>> for F {
 ///
 /// The vector has room for [`SPARE`] more keys: the engine adds its own (`subject_state`,
 /// `cleared_by`, …) to most evidence, and a vector made to measure would be copied into a new
-/// allocation for the first of them (the most frequent allocation of a replay, docs/BENCHMARKS.md).
+/// allocation for the first of them (a third of the page faults of a replay's engine thread,
+/// docs/BENCHMARKS.md).
 macro_rules! fields {
     ({ $($k:literal : $v:expr),* $(,)? }) => {{
         let keys: &[&str] = &[$($k),*];
