@@ -47,15 +47,24 @@ pub fn stream(workload: &mut Workload, n: usize) -> Vec<String> {
 
 /// Apply pre-decoded events as `jiancha replay` does, with the engine's lookahead.
 pub fn apply_all(engine: &mut Engine, events: &[rules::Event<'_>]) -> u64 {
-    let mut alerts = Vec::new();
     let mut n = 0;
+    apply_each(engine, events, |alerts| n += alerts.len() as u64);
+    n
+}
+
+/// The same, handing each event's alerts to `each`.
+pub fn apply_each(
+    engine: &mut Engine,
+    events: &[rules::Event<'_>],
+    mut each: impl FnMut(&[rules::Alert]),
+) {
+    let mut alerts = Vec::new();
     for (i, ev) in events.iter().enumerate() {
         engine.lookahead(events, i, Some);
         let _ = engine.on_event(ev, &mut alerts);
-        n += alerts.len() as u64;
+        each(&alerts);
         alerts.clear();
     }
-    n
 }
 
 /// Decode and apply lines as `jiancha replay` does: decoded a block at a time, then applied

@@ -52,15 +52,12 @@ fn main() {
                 .map(|l| ingest::decode::decode_str(l, &OPTS).expect("valid"))
                 .collect();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let mut alerts = Vec::new();
-            for (i, ev) in events.iter().enumerate() {
-                engine.lookahead(&events, i, Some);
-                let _ = engine.on_event(ev, &mut alerts);
-                for a in alerts.drain(..) {
-                    serde_json::to_writer(&mut out, &a).expect("stdout");
+            common::apply_each(&mut engine, &events, |alerts| {
+                for a in alerts {
+                    serde_json::to_writer(&mut out, a).expect("stdout");
                     out.write_all(b"\n").expect("stdout");
                 }
-            }
+            });
             out.flush().expect("stdout");
         }
         "--decode" => {

@@ -435,44 +435,47 @@ mod tests {
     use std::sync::Arc;
 
     use ingest::decode::{decode, DecodeOptions, Receipt};
-    use rules::synth::{self, Workload};
+    use rules::synth;
     use rules::{Engine, Policy, Reference};
 
     use super::*;
 
-    /// The rows of a stretch of the synthetic stream (every rule family), and its alerts.
-    fn stream() -> (Vec<EventRow>, Vec<Alert>) {
+    /// What source health must hold of an event: its id, source, report time and whether it
+    /// corrects another, read from the decoded event itself.
+    type Expected = (String, String, u32, u8);
+
+    /// The rows of the cluster tests' stream (every rule family, report times, corrections),
+    /// what their health rows must say, and the alerts.
+    fn stream() -> (Vec<EventRow>, Vec<Expected>, Vec<Alert>) {
         let reference = Reference::parse(&synth::reference_files()).expect("synthetic reference");
         let mut engine = Engine::new(Arc::new(reference), Policy::default());
-        let mut workload = Workload::new(7, 2_000, 3_000_000);
-        let mut lines = Vec::new();
-        workload.warm_up(2_000, |l| lines.push(l.to_string()));
-        let mut buf = String::new();
-        while lines.len() < 40_000 {
-            buf.clear();
-            workload.next_line(&mut buf);
-            lines.extend(buf.split('\n').map(synth::with_reported_at));
-        }
-        let (mut rows, mut alerts) = (Vec::new(), Vec::new());
+        let (lines, end) = synth::corrected_stream(40_000);
+        let (mut rows, mut expected, mut alerts) = (Vec::new(), Vec::new(), Vec::new());
         for line in &lines {
             let opts = DecodeOptions {
-                receipt: Receipt::At(workload.now()),
+                receipt: Receipt::At(end),
                 default_source: Some("kafka:events"),
                 max_future_skew_secs: i64::MAX / 4,
             };
             let ev = decode(line.as_bytes(), &opts).expect("synthetic events decode");
             if engine.on_event(&ev, &mut alerts).is_ok() {
-                rows.push(EventRow::new(&ev, line.as_bytes(), workload.now()));
+                rows.push(EventRow::new(&ev, line.as_bytes(), end));
+                expected.push((
+                    ev.event_id.to_string(),
+                    ev.source.as_deref().unwrap_or_default().to_string(),
+                    seconds(ev.reported_at.unwrap_or(end)),
+                    u8::from(ev.supersedes.is_some()),
+                ));
             }
         }
-        (rows, alerts)
+        (rows, expected, alerts)
     }
 
     /// An alert row's subject and evidence are the text of the JSON the alert reads as, and
-    /// a source-health row holds the event's ids and its own fields, for every row.
+    /// every event's source-health row says what the event said.
     #[test]
     fn rows_hold_what_the_alerts_and_events_read_as() {
-        let (rows, alerts) = stream();
+        let (rows, expected, alerts) = stream();
         assert!(alerts.len() > 1_000, "{} alerts", alerts.len());
         for a in &alerts {
             let row = AlertRow::from(a);
@@ -482,15 +485,23 @@ mod tests {
         }
         let health = health_rows(&rows);
         assert_eq!(health.len(), rows.len());
-        for (h, e) in health.iter().zip(&rows) {
+        for ((h, e), (id, source, reported, corrects)) in health.iter().zip(&rows).zip(&expected) {
             assert_eq!(
                 (&h.event_id, &h.kind, &h.region, &h.center_id, &h.case_id),
-                (&e.event_id, &e.kind, &e.region, &e.center_id, &e.case_id)
+                (id, &e.kind, &e.region, &e.center_id, &e.case_id)
             );
             assert_eq!(h.occurred_at, e.occurred_at);
+            assert_eq!(
+                (&h.source, h.reported_at, h.corrects),
+                (source, *reported, *corrects)
+            );
             assert!(!h.source.is_empty(), "{h:?}");
             assert!(h.reported_at >= h.occurred_at, "{h:?}");
         }
+        assert!(
+            health.iter().any(|h| h.corrects == 1),
+            "the stream corrects events"
+        );
         let mut bare = rows[0].clone();
         bare.health = None;
         assert!(

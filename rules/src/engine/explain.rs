@@ -512,8 +512,11 @@ pub mod revision {
 }
 
 /// How a finished case closed: when, and the working days past the promised deadline at the
-/// close when the clock is known (0 = in time). `None` while it is open.
-fn closing(ctx: Ctx<'_>, case: &Case) -> Option<(Instant, Option<u32>)> {
+/// close when the clock is known (0 = in time).
+type Ending = (Instant, Option<u32>);
+
+/// The case's [`Ending`]; `None` while it is open.
+fn closing(ctx: Ctx<'_>, case: &Case) -> Option<Ending> {
     if case.closed_at == NEVER {
         return None;
     }
@@ -546,7 +549,7 @@ pub fn case_state(ctx: Ctx<'_>, case: &Case) -> Fields {
     state_of(case, closing(ctx, case))
 }
 
-fn state_of(case: &Case, closing: Option<(Instant, Option<u32>)>) -> Fields {
+fn state_of(case: &Case, closing: Option<Ending>) -> Fields {
     let Some((closed_at, overdue)) = closing else {
         return fields!({"status": "open"});
     };
@@ -572,12 +575,12 @@ fn push_month_day(out: &mut String, d: Day) {
 }
 
 /// What a finished case's alerts say instead of "尚未办结": `已超期 2 个工作日于 12-03 办结`.
-fn closed_phrase(case: &Case, closing: (Instant, Option<u32>)) -> String {
+fn closed_phrase(case: &Case, closing: Ending) -> String {
     phrase(closed_verb(case), closing)
 }
 
 /// [`closed_phrase`] with the verb given.
-fn phrase(verb: &str, (closed, overdue): (Instant, Option<u32>)) -> String {
+fn phrase(verb: &str, (closed, overdue): Ending) -> String {
     let mut out = String::with_capacity(64);
     match overdue {
         Some(n @ 1..) => {
@@ -598,7 +601,7 @@ fn phrase(verb: &str, (closed, overdue): (Instant, Option<u32>)) -> String {
 
 /// What a finished case's stage, special-procedure and acceptance alerts add at the end of
 /// their message: `（办件已于 12-03 办结）` (the count of days late is the case's, not theirs).
-fn finished_note(case: &Case, closing: Option<(Instant, Option<u32>)>) -> String {
+fn finished_note(case: &Case, closing: Option<Ending>) -> String {
     closing.map_or_else(String::new, |(closed, _)| {
         finished(closed_verb(case), closed)
     })
@@ -912,7 +915,7 @@ fn case_clock(
     case: &Case,
     due: Due,
     name: &str,
-    closing: Option<(Instant, Option<u32>)>,
+    closing: Option<Ending>,
 ) -> (String, Option<Fields>) {
     // `pending` only yields these dues for accepted cases, so the clock exists.
     let Some(clock) = case.clock(ctx) else {
@@ -1037,7 +1040,7 @@ fn stage_clock(
     case: &Case,
     stage: crate::event::Stage,
     name: &str,
-    closing: Option<(Instant, Option<u32>)>,
+    closing: Option<Ending>,
 ) -> (String, Option<Fields>) {
     let (open, started) = case.open_stage().unwrap_or((stage, case.accepted_at));
     let limit = case.stage_limit(ctx, open);
@@ -1080,7 +1083,7 @@ fn special(
     case: &Case,
     n: u8,
     name: &str,
-    closing: Option<(Instant, Option<u32>)>,
+    closing: Option<Ending>,
 ) -> (String, Option<Fields>) {
     let Some(&sp) = case.special(n) else {
         let note = finished_note(case, closing);
@@ -1124,7 +1127,7 @@ fn acceptance(
     ctx: Ctx<'_>,
     case: &Case,
     name: &str,
-    closing: Option<(Instant, Option<u32>)>,
+    closing: Option<Ending>,
 ) -> (String, Option<Fields>) {
     let start = inst(case.period_start).day();
     let d = case.acceptance_day(ctx).unwrap_or(start);
