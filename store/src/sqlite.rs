@@ -1340,6 +1340,64 @@ mod tests {
         }
     }
 
+    /// Source health's completions (one per case) are read from an index that holds only
+    /// them; the index of every event by case that migration 10 made (a random-place insert
+    /// per event, read by nothing) is gone, also from a database that had it.
+    #[tokio::test]
+    async fn health_reads_completions_from_their_own_index_and_events_carry_no_other() {
+        let (dir, _, store) = scratch("completions");
+        store.migrate().await.expect("migrate");
+        {
+            // A database migrated before version 11, as one in the field is.
+            let writer = lock(&store.inner.writer);
+            writer
+                .execute_batch(
+                    "DROP INDEX source_completions; \
+                     CREATE INDEX source_events_by_case ON source_events (case_id, kind); \
+                     DELETE FROM schema_migrations WHERE version = 11",
+                )
+                .expect("back to version 10");
+        }
+        assert_eq!(store.migrate().await.expect("upgrade"), vec![11]);
+        let q = SourceQuery {
+            region_prefix: "5106".into(),
+            from: 0,
+            to: 0,
+            also: Vec::new(),
+        };
+        let [_, _, totals, _, _] = query::source_health(&dialect(), &q);
+        let reader = lock(&store.inner.reader);
+        let indexes: Vec<String> = rows_of(
+            &reader,
+            &query::Statement {
+                sql: "SELECT name FROM sqlite_master WHERE type = 'index' \
+                      AND tbl_name = 'source_events' AND sql IS NOT NULL"
+                    .into(),
+                params: Vec::new(),
+            },
+            |r| r.get(0),
+        )
+        .expect("indexes");
+        let plan = rows_of(
+            &reader,
+            &query::Statement {
+                sql: format!("EXPLAIN QUERY PLAN {}", totals.sql),
+                params: totals.params,
+            },
+            |r| r.get::<_, String>(3),
+        )
+        .expect("plan")
+        .join("\n");
+        drop(reader);
+        drop(store);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(indexes, ["source_completions"]);
+        assert!(
+            plan.contains("INDEX source_completions (region>? AND region<?)") && !plan.contains("SCAN"),
+            "the totals' completions should be a range of their index, not a scan:\n{plan}"
+        );
+    }
+
     #[test]
     fn commits_are_durable_and_readers_do_not_wait() {
         let (dir, _, store) = scratch("wal");
