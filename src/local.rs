@@ -166,6 +166,9 @@ fn run_embedded_with(
     pollers: Option<Pollers<'_>>,
     then: impl FnOnce(&node::embedded::Embedded),
 ) -> ExitCode {
+    // Rows and alerts are made on the engine's thread and freed on the writer's, as in
+    // `cluster` (docs/EMBEDDED.md, "Memory").
+    node::alloc::keep_freed_memory();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail("serve", e, 1),

@@ -526,10 +526,7 @@ impl Loop {
                 }
                 return;
             }
-            let entries = match self
-                .rt
-                .block_on(self.store.read_log(self.next - 1, self.cfg.batch))
-            {
+            let entries = match self.store.read_log_blocking(self.next - 1, self.cfg.batch) {
                 Ok(e) => e,
                 Err(e) => {
                     log::error!("reading the ingest log: {e}; retrying");
@@ -582,7 +579,7 @@ impl Loop {
                 self.checkpoint();
             }
             // Behind as well as caught up: the lag is what an operator watches while behind.
-            if let Ok(end) = self.rt.block_on(self.store.log_end()) {
+            if let Ok(end) = self.store.log_end_blocking() {
                 self.metrics
                     .shared
                     .lag

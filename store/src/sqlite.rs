@@ -524,38 +524,31 @@ impl SqliteStore {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, LogEntry)>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run(Conn::LogReader, move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT seq, received_at, source, payload FROM ingest_log \
-                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after, limit], |row| {
-                Ok((
-                    row.get(0)?,
-                    LogEntry {
-                        received_at: row.get(1)?,
-                        source: row.get(2)?,
-                        payload: row.get(3)?,
-                    },
-                ))
-            })?;
-            rows.collect()
-        })
-        .await
+        self.run(Conn::LogReader, move |conn| log_after(conn, after, limit))
+            .await
+    }
+
+    /// [`SqliteStore::read_log`] on the calling thread, for the thread that exists to consume
+    /// the log (the embedded mode's engine): no hop to a blocking task and back on an alert's
+    /// path. Blocks for the read: never call it on an async runtime's thread.
+    pub fn read_log_blocking(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, LogEntry)>, StoreError> {
+        self.inner
+            .on(Conn::LogReader, |conn| log_after(conn, after, limit))
     }
 
     /// The highest sequence number ever assigned (0 before the first append). It never moves
     /// back, even if old entries are deleted.
     pub async fn log_end(&self) -> Result<i64, StoreError> {
-        self.run(Conn::LogReader, |conn| {
-            conn.query_row(
-                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'), 0)",
-                [],
-                |row| row.get(0),
-            )
-        })
-        .await
+        self.run(Conn::LogReader, |conn| log_end_of(conn)).await
+    }
+
+    /// [`SqliteStore::log_end`] on the calling thread, as [`SqliteStore::read_log_blocking`].
+    pub fn log_end_blocking(&self) -> Result<i64, StoreError> {
+        self.inner.on(Conn::LogReader, |conn| log_end_of(conn))
     }
 
     /// Rows of one table, as `SELECT <columns> FROM <table> <tail>` with `params`.
@@ -918,6 +911,36 @@ fn rows_of<T>(
     let mut stmt = conn.prepare(&statement.sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(&statement.params), read)?;
     rows.collect()
+}
+
+/// At most `limit` log entries after sequence number `after`, in order.
+fn log_after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, LogEntry)>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare(
+        "SELECT seq, received_at, source, payload FROM ingest_log \
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |row| {
+        Ok((
+            row.get(0)?,
+            LogEntry {
+                received_at: row.get(1)?,
+                source: row.get(2)?,
+                payload: row.get(3)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// The highest log sequence number ever assigned (0 before the first append).
+fn log_end_of(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'), 0)")?
+        .query_row([], |row| row.get(0))
 }
 
 /// `region` starts with `?1`, as a range the `(region, …)` indexes serve: every string with
@@ -1393,7 +1416,8 @@ mod tests {
         std::fs::remove_dir_all(&dir).expect("clean up");
         assert_eq!(indexes, ["source_completions"]);
         assert!(
-            plan.contains("INDEX source_completions (region>? AND region<?)") && !plan.contains("SCAN"),
+            plan.contains("INDEX source_completions (region>? AND region<?)")
+                && !plan.contains("SCAN"),
             "the totals' completions should be a range of their index, not a scan:\n{plan}"
         );
     }
