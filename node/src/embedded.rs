@@ -637,10 +637,11 @@ impl Loop {
                 self.kinds[ev.body.kind().index()] += 1;
                 match self.engine.on_event(&ev, alerts) {
                     Ok(Outcome::Duplicate) => m.duplicates.inc(),
-                    Ok(_) => batch.events.push(EventRow::new(
+                    Ok(_) => batch.events.push(EventRow::logged(
                         &ev,
                         &entry.payload,
                         rules::Instant(entry.received_at),
+                        seq,
                     )),
                     Err(rejection) => {
                         m.refused.with_label_values(&[rejection.code()]).inc();

@@ -9,6 +9,7 @@ use dashboard_api::auth::{hash_password, Region, Role, TokenKey, User, Users};
 use ingest::reference_dir;
 use node::embedded::{start, Clock, Embedded, EmbeddedConfig};
 use serde_json::Value;
+use store::Store;
 
 const PASSWORD: &str = "auditor-password";
 
@@ -547,4 +548,56 @@ async fn the_csv_export_neutralises_cells_that_a_spreadsheet_would_run() {
     });
     tokio::task::block_in_place(|| node.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The embedded store keeps each event's line once, in the ingest log: the events table refers
+/// to the entry, and a case's events read back are the lines as posted, byte for byte (spacing,
+/// key order and fields jiancha does not know included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cases_events_are_its_posted_lines_stored_once() {
+    let who = ("SC", "PJ-W07", "PJ0701");
+    let odd = r#"{ "kind" : "case.stage", "event_id":"s2","occurred_at":"2026-11-02T10:00:00+08:00","center_id":"PJ-ZWFW","region":"430626","department":"SC","window_id":"PJ-W07","staff_id":"PJ0701","case_id":"S","stage":"undertake","result":"agree","窗口备注":"材料 已核"}"#;
+    let lines = [
+        ev(
+            "s1",
+            "case.accepted",
+            "02T09:00",
+            who,
+            r#","case_id":"S","item_code":"430626-SC-002","channel":"hall""#,
+        ),
+        odd.to_string(),
+        ev(
+            "s3",
+            "case.completed",
+            "02T15:00",
+            who,
+            r#","case_id":"S","result":"approved""#,
+        ),
+    ];
+    let (node, c, dir, status) = node_with("lines", &lines.join("\n")).await;
+    assert_eq!(status, 200, "every line accepted");
+    let read = node.store.case_events("S", 10).await.expect("case events");
+    assert_eq!(read, lines, "the lines as posted, in time order");
+    tokio::task::block_in_place(|| {
+        let audit = c.token("audit");
+        let t = c.json("/api/v1/cases/S/timeline", &audit);
+        assert_eq!(t["events"][1]["窗口备注"], "材料 已核", "{t}");
+    });
+    tokio::task::block_in_place(|| node.shutdown());
+    let db = rusqlite::Connection::open(dir.join("data/jiancha.db")).expect("open");
+    let (copies, referred): (i64, i64) = db
+        .query_row(
+            "SELECT SUM(raw != ''), COUNT(l.seq) FROM events e \
+             LEFT JOIN ingest_log l ON l.seq = e.log_seq WHERE case_id = 'S'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("events");
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        (copies, referred),
+        (0, 3),
+        "each event's row refers to its log entry and holds no copy"
+    );
 }

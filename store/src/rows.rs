@@ -127,6 +127,11 @@ pub struct EventRow {
     /// `None` for a row not built from a decoded event.
     #[serde(skip)]
     pub health: Option<Health>,
+    /// The embedded ingest log's entry whose payload is `raw` byte for byte ([`EventRow::logged`]):
+    /// SQLite then stores this reference instead of a second copy of the line, and `raw` is
+    /// empty. Not a column of ClickHouse's `events`.
+    #[serde(skip)]
+    pub log_seq: Option<i64>,
 }
 
 /// The part of a [`SourceEventRow`] that an [`EventRow`] does not already hold: kept apart so
@@ -184,6 +189,32 @@ impl EventRow {
             Ok(text) => text.to_owned(),
             Err(_) => String::from_utf8_lossy(&stored).into_owned(),
         };
+        EventRow::of(ev, received_at, raw, None)
+    }
+
+    /// The row of an event read from the ingest log's entry `seq`, whose payload `raw` is: when
+    /// that payload is exactly the stored form ([`EventRow::new`]; true of what the log's
+    /// writers append), the row refers to the entry instead of copying it (`raw` empty,
+    /// `log_seq` set).
+    pub fn logged(
+        ev: &rules::Event<'_>,
+        raw: &[u8],
+        received_at: rules::Instant,
+        seq: i64,
+    ) -> Self {
+        let stored = ingest::decode::stored_form(raw);
+        if matches!(stored, std::borrow::Cow::Owned(_)) || std::str::from_utf8(raw).is_err() {
+            return EventRow::new(ev, raw, received_at);
+        }
+        EventRow::of(ev, received_at, String::new(), Some(seq))
+    }
+
+    fn of(
+        ev: &rules::Event<'_>,
+        received_at: rules::Instant,
+        raw: String,
+        log_seq: Option<i64>,
+    ) -> Self {
         EventRow {
             event_id: ev.event_id.to_string(),
             kind: ev.body.kind().as_str().to_string(),
@@ -194,6 +225,7 @@ impl EventRow {
             case_id: ev.case_id.as_deref().unwrap_or_default().to_string(),
             raw,
             health: Some(Health::new(ev, received_at)),
+            log_seq,
         }
     }
 
@@ -469,6 +501,39 @@ mod tests {
             }
         }
         (rows, expected, alerts)
+    }
+
+    /// A logged event refers to its entry only when the entry is byte for byte what would be
+    /// stored; a line whose unknown fields exceed the caps keeps its stored (trimmed) form, as
+    /// a row made without the log does.
+    #[test]
+    fn a_logged_event_refers_to_its_entry_only_when_the_entry_is_what_is_stored() {
+        let at = rules::Instant(1_793_000_000);
+        let opts = DecodeOptions {
+            receipt: Receipt::At(at),
+            default_source: None,
+            max_future_skew_secs: i64::MAX / 4,
+        };
+        let plain = r#"{"event_id":"q1","kind":"queue.ticket_issued","occurred_at":"2026-11-02T09:00:00+08:00","center_id":"PJ","region":"430626","window_id":"W1","ticket_no":"A001","备注":"x"}"#;
+        let padding: String = (0..40).map(|i| format!(r#","x{i}":{i}"#)).collect();
+        let padded = plain.replacen('}', &format!("{padding}}}"), 1);
+        let row = |line: &str| {
+            let ev = decode(line.as_bytes(), &opts).expect("decodes");
+            let logged = EventRow::logged(&ev, line.as_bytes(), at, 7);
+            let copied = EventRow::new(&ev, line.as_bytes(), at);
+            (logged, copied)
+        };
+        let (logged, copied) = row(plain);
+        assert_eq!((logged.raw.as_str(), logged.log_seq), ("", Some(7)));
+        assert_eq!(copied.raw, plain);
+        assert_eq!(
+            (&logged.event_id, &logged.case_id, logged.received_at),
+            (&copied.event_id, &copied.case_id, copied.received_at)
+        );
+        let (logged, copied) = row(&padded);
+        assert_eq!(logged.log_seq, None, "the entry is not what is stored");
+        assert_eq!(logged.raw, copied.raw);
+        assert!(!logged.raw.contains("x39"), "{}", logged.raw);
     }
 
     /// An alert row's subject and evidence are the text of the JSON the alert reads as, and

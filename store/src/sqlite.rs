@@ -765,7 +765,7 @@ macro_rules! sql_row {
 }
 
 sql_row!(EventRow in "events", key ["region", "occurred_at", "event_id"], version None,
-    [event_id, kind, occurred_at, received_at, center_id, region, case_id, raw],
+    [event_id, kind, occurred_at, received_at, center_id, region, case_id, raw, log_seq],
     not stored [health]);
 sql_row!(SourceEventRow in "source_events", key ["region", "source", "occurred_at", "event_id"],
     version None,
@@ -1214,7 +1214,7 @@ impl Store for SqliteStore {
         let case_id = case_id.to_string();
         self.run(Conn::Reader, move |conn| {
             let mut stmt = conn.prepare(
-                "SELECT raw FROM events WHERE case_id = ?1 \
+                "SELECT line FROM event_lines WHERE case_id = ?1 \
                  ORDER BY occurred_at, received_at, event_id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![case_id, limit], |row| row.get(0))?;

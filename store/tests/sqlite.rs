@@ -91,7 +91,7 @@ async fn migrate_applies_the_ingest_log_too() {
     let store = SqliteStore::open(&dir.file()).expect("open");
     assert_eq!(
         store.migrate().await.expect("migrate"),
-        vec![1, 2, 3, 4, 5, 7, 9, 10, 11]
+        vec![1, 2, 3, 4, 5, 7, 9, 10, 11, 12]
     );
     assert_eq!(store.path(), dir.file());
     assert_eq!(

@@ -310,6 +310,7 @@ pub fn event(id: &str, case: &str, at: u32) -> EventRow {
         case_id: case.into(),
         raw: format!(r#"{{"event_id":"{id}","reason":"材料齐全"}}"#),
         health: Default::default(),
+        log_seq: None,
     }
 }
 
