@@ -6,7 +6,10 @@
 # Environment: RATE (background events/s), PROBES (probes/s), DURATION (s), SENDERS, BATCH (lines per
 # background POST), RUNS (repeat the measurement, a fresh server each time), ARGS (extra flags
 # for jiancha cluster, e.g. ARGS="--batch-ms 100"), KEEP_LOG (copy the server's log to
-# KEEP_LOG.<run>, its /metrics at the end to KEEP_LOG.<run>.metrics), JIANCHA (a jiancha binary to measure instead of building this tree's).
+# KEEP_LOG.<run>, its /metrics at the end to KEEP_LOG.<run>.metrics), JIANCHA (a jiancha binary to measure instead of building this tree's),
+# DRAIN (seconds to let the engine and writer finish before the server's figures are read; 0).
+# Per run it prints the server's peak RSS, CPU time, minor page faults and bytes written
+# (/proc/PID/io wchar), and in embedded mode the database file's size after stopping.
 # The background is two weeks of the simulated 德阳-sized city (jiancha simulate --profile city:
 # 472,272 events, every kind), sent in NDJSON batches by SENDERS window systems on a fixed
 # schedule; the probes are complaint.filed events (a red alert each) POSTed on their own; the
@@ -96,13 +99,18 @@ for run in $(seq 1 "$RUNS"); do
     "$dir/events.ndjson" rate="$RATE" probes="$PROBES" seconds="$DURATION" \
     senders="$SENDERS" batch="$BATCH"
   if [ -n "${KEEP_LOG:-}" ]; then curl -s "http://127.0.0.1:$port/metrics" >"$KEEP_LOG.$run.metrics"; fi
+  sleep "${DRAIN:-0}"
   hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status")
   # CPU seconds the server used (user + system), for CPU per event on a machine shared with
-  # other work, where the rate alone says more about the neighbours.
+  # other work, where the rate alone says more about the neighbours; and what it wrote.
   cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat")
+  faults=$(awk '{print $10}' "/proc/$pid/stat")
+  wrote=$(awk '/^wchar/ {print int($2 / 1048576)}' "/proc/$pid/io")
   kill -TERM "$pid"
   wait "$pid" || true
   pid=
-  echo "server peak RSS ${hwm} MiB, CPU ${cpu} s"
+  db=
+  if [ "$MODE" = embedded ]; then db=", database $(du -m "$dir/data/jiancha.db" | cut -f1) MB"; fi
+  echo "server peak RSS ${hwm} MiB, CPU ${cpu} s, ${faults} minor faults, wrote ${wrote} MiB$db"
   if [ -n "${KEEP_LOG:-}" ]; then cp "$dir/server.log" "$KEEP_LOG.$run"; fi
 done
