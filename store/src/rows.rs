@@ -195,7 +195,8 @@ impl EventRow {
     /// The row of an event read from the ingest log's entry `seq`, whose payload `raw` is: when
     /// that payload is exactly the stored form ([`EventRow::new`]; true of what the log's
     /// writers append), the row refers to the entry instead of copying it (`raw` empty,
-    /// `log_seq` set).
+    /// `log_seq` set). `ev` was decoded from `raw`, which decoding checked is UTF-8: the line
+    /// is not scanned for it again on the engine's thread.
     pub fn logged(
         ev: &rules::Event<'_>,
         raw: &[u8],
@@ -203,9 +204,10 @@ impl EventRow {
         seq: i64,
     ) -> Self {
         let stored = ingest::decode::stored_form(raw);
-        if matches!(stored, std::borrow::Cow::Owned(_)) || std::str::from_utf8(raw).is_err() {
+        if matches!(stored, std::borrow::Cow::Owned(_)) {
             return EventRow::new(ev, raw, received_at);
         }
+        debug_assert!(std::str::from_utf8(raw).is_ok(), "decoded from UTF-8");
         EventRow::of(ev, received_at, String::new(), Some(seq))
     }
 

@@ -1005,7 +1005,7 @@ fn case_clock(
                 };
                 format!("已超过法定时限（应于 {legal} 前办结）")
             } else {
-                let still = if closed.is_some() { "" } else { "仍" };
+                let still = closed.as_ref().map_or("仍", |_| "");
                 format!(
                     "超过承诺时限后 {} 个工作日督办期{still}未办结",
                     ctx.policy.supervise_working_days
@@ -1063,11 +1063,7 @@ fn stage_clock(
         "stage_started_at": inst(started),
         "start": start,
     });
-    let still = if closing.is_some() {
-        ""
-    } else {
-        "，尚未完成"
-    };
+    let still = closing.map_or("，尚未完成", |_| "");
     let message = format!(
         "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {due_text} 前完成）{still}{note}{}",
         case.id,
@@ -1108,11 +1104,7 @@ fn special(
         "started_at": inst(sp.started_at),
     });
     let due_text = deadline_text(unit, d, at);
-    let still = if closing.is_some() {
-        ""
-    } else {
-        "，尚未结束"
-    };
+    let still = closing.map_or("，尚未结束", |_| "");
     let message = format!(
         "黄牌：办件 {}（{name}）的特别程序（{}）超过其时限{days}{}（应于 {due_text} 前结束）{still}{note}{}",
         case.id,
