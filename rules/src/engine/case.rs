@@ -141,6 +141,37 @@ pub struct Fired {
     pub retracted: bool,
 }
 
+/// The alerts fired for a case, in firing order, held exactly sized: a case fires a few in its
+/// life, and a `Vec` would keep room for four from the first (16 bytes a case with alerts, and
+/// 8 more for its capacity). Reads as a slice; serialised as a sequence, like the `Vec` it
+/// replaces.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Fires(Box<[Fired]>);
+
+impl Fires {
+    /// Append `f` (one reallocation to the new exact size).
+    pub fn push(&mut self, f: Fired) {
+        let mut v = std::mem::take(&mut self.0).into_vec();
+        v.reserve_exact(1);
+        v.push(f);
+        self.0 = v.into_boxed_slice();
+    }
+}
+
+impl std::ops::Deref for Fires {
+    type Target = [Fired];
+    fn deref(&self) -> &[Fired] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Fires {
+    fn deref_mut(&mut self) -> &mut [Fired] {
+        &mut self.0
+    }
+}
+
 /// A `fee.charged` naming this case (以票管审).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CaseFee {
@@ -168,7 +199,7 @@ pub struct CaseFee {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Extras {
     /// Alerts fired for this case that a later event could retract.
-    pub fired: Vec<Fired>,
+    pub fired: Fires,
     /// Fees, pauses, extensions and special procedures.
     pub rare: Option<Box<Rare>>,
     /// The window whose live `overdue_cases` count this case is in (its `case.overdue` yellow
@@ -1030,6 +1061,28 @@ mod tests {
             }]
         );
         assert_eq!(c.pause_ended, 400);
+    }
+
+    #[test]
+    fn fired_records_keep_their_order_and_exact_size() {
+        let mut f = Fires::default();
+        for at in 1..=3 {
+            f.push(Fired {
+                due: Due::Yellow,
+                at,
+                n: 0,
+                retracted: false,
+            });
+        }
+        f[1].retracted = true;
+        let ats: Vec<(T32, bool)> = f.iter().map(|x| (x.at, x.retracted)).collect();
+        assert_eq!(ats, [(1, false), (2, true), (3, false)]);
+        // Written as the sequence the `Vec` of earlier versions was.
+        let v: Vec<Fired> = f.to_vec();
+        assert_eq!(
+            postcard::to_allocvec(&f).unwrap(),
+            postcard::to_allocvec(&v).unwrap()
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::batch::Place;
 use super::case::{inst, t32, Case, CaseFee, Ctx, NEVER};
 use super::count::{CountChange, Strike};
 use super::explain::Attribution;
-use super::ladder::{Card, CardId, ComplaintCard, What};
+use super::ladder::Card;
 use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind, Resolution};
 use super::table::{Symbols, NONE};
 use super::{event_hash, hall, Engine, Outcome};
@@ -373,18 +373,14 @@ impl Engine {
         });
         let year = inst(t).day().year();
         let symbols = &mut self.symbols;
-        let card = Card {
-            at: t,
-            id: CardId::new(&format!("complaint:{complaint_id}")),
-            what: What::Complaint(Box::new(ComplaintCard {
-                complaint_id: complaint_id.into(),
-                event_id: res.event_id,
-            })),
-            center_id: symbols.intern(&who.center_id),
-            region: symbols.intern(&who.region),
-            department: who.department.as_deref().map(|d| symbols.intern(d)),
-            window_id: who.window_id.as_deref().map(|w| symbols.intern(w)),
-        };
+        let mut place = |s: Option<&str>| s.map_or(NONE, |s| symbols.intern(s));
+        let place = [
+            place(Some(&who.center_id)),
+            place(Some(&who.region)),
+            place(who.department.as_deref()),
+            place(who.window_id.as_deref()),
+        ];
+        let card = Card::complaint(t, complaint_id, res.event_id, place);
         let mut changes = Vec::new();
         self.people.ladder(sym, year).add(card, &mut changes);
         for change in changes {

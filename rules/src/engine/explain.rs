@@ -291,7 +291,7 @@ fn superseded(case: &Case, due: Due, alert: &mut Alert) {
     let list: Vec<F> = case
         .extras
         .as_ref()
-        .map(|x| x.fired.as_slice())
+        .map(|x| &*x.fired)
         .unwrap_or_default()
         .iter()
         .filter(|f| !f.retracted && lower.contains(&f.due))

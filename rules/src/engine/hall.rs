@@ -352,10 +352,10 @@ pub fn ladder(staff: &str, year: i32, change: StepChange, symbols: &Symbols) -> 
         level.zh()
     );
     let cause = card_json(card);
-    let name = |sym: Option<Sym>| sym.and_then(|s| symbols.owned(s));
+    let name = |sym: Sym| symbols.owned(sym);
     let who = Attribution {
-        center_id: name(Some(card.center_id)).unwrap_or_default(),
-        region: name(Some(card.region)).unwrap_or_default(),
+        center_id: name(card.center_id).unwrap_or_default(),
+        region: name(card.region).unwrap_or_default(),
         department: name(card.department),
         window_id: name(card.window_id),
         staff_id: Some(staff.to_string()),
@@ -387,22 +387,18 @@ pub fn ladder(staff: &str, year: i32, change: StepChange, symbols: &Symbols) -> 
 }
 
 fn card_json(card: &Card) -> Fields {
-    match &card.what {
-        What::Alert {
-            rule,
-            level,
-            case_id,
-        } => fields!({
+    match card.what {
+        What::Alert { rule, level } => fields!({
             "alert_id": card.id.to_string(),
-            "case_id": case_id.as_deref().map(str::to_string),
+            "case_id": card.detail.as_deref().map(str::to_string),
             "fired_at": inst(card.at),
             "level": level.as_str(),
             "rule": rule.as_str(),
         }),
-        What::Complaint(c) => fields!({
-            "event_id": c.event_id.to_string(),
+        What::Complaint => fields!({
+            "event_id": card.detail.as_deref().unwrap_or_default().to_string(),
             "resolved_at": inst(card.at),
-            "substantiated_complaint": c.complaint_id.to_string(),
+            "substantiated_complaint": card.complaint_id(),
         }),
     }
 }

@@ -19,7 +19,7 @@ use crate::alert::{Alert, Level, Rule};
 
 use super::case::{t32, T32};
 use super::explain::revision;
-use super::table::{Sym, Symbols};
+use super::table::{Sym, Symbols, NONE};
 
 /// The highest step (辞退建议).
 pub const STEPS: usize = 4;
@@ -138,52 +138,70 @@ impl<'de> Deserialize<'de> for CardId {
 
 /// A card counted on the ladder: a yellow or red alert, or a substantiated complaint; what a
 /// step alert needs to name its cause and to be attributed like the card. Where it happened
-/// is kept as symbols (a ladder keeps every card of its year, so each byte counts).
+/// is kept as symbols ([`NONE`]: not known), and what it is in two bytes (a ladder keeps every
+/// card of its year, so each byte counts: 64 bytes and its one string).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Card {
     pub at: T32,
-    /// The alert's id, or `complaint:<complaint_id>`.
-    pub id: CardId,
-    pub what: What,
     pub center_id: Sym,
     pub region: Sym,
-    pub department: Option<Sym>,
-    pub window_id: Option<Sym>,
+    pub department: Sym,
+    pub window_id: Sym,
+    pub what: What,
+    /// The alert's id, or `complaint:<complaint_id>`.
+    pub id: CardId,
+    /// The alert's case id, if it has one; the resolving event's id for a complaint.
+    pub detail: Option<Box<str>>,
 }
 
 /// What a card is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum What {
-    Alert {
-        rule: Rule,
-        level: Level,
-        case_id: Option<Box<str>>,
-    },
-    Complaint(Box<ComplaintCard>),
+    Alert { rule: Rule, level: Level },
+    Complaint,
 }
 
-/// A substantiated complaint counted as a card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ComplaintCard {
-    pub complaint_id: Box<str>,
-    pub event_id: Box<str>,
-}
+/// The prefix of a substantiated complaint's card id.
+const COMPLAINT: &str = "complaint:";
 
 impl Card {
     pub fn of(alert: &Alert, symbols: &mut Symbols) -> Card {
+        let mut sym = |s: Option<&str>| s.map_or(NONE, |s| symbols.intern(s));
         Card {
             at: t32(alert.fired_at),
-            id: CardId::new(&alert.alert_id),
+            center_id: sym(Some(&alert.center_id)),
+            region: sym(Some(&alert.region)),
+            department: sym(alert.department.as_deref()),
+            window_id: sym(alert.window_id.as_deref()),
             what: What::Alert {
                 rule: alert.rule,
                 level: alert.level,
-                case_id: alert.case_id.as_deref().map(Into::into),
             },
-            center_id: symbols.intern(&alert.center_id),
-            region: symbols.intern(&alert.region),
-            department: alert.department.as_deref().map(|d| symbols.intern(d)),
-            window_id: alert.window_id.as_deref().map(|w| symbols.intern(w)),
+            id: CardId::new(&alert.alert_id),
+            detail: alert.case_id.as_deref().map(Into::into),
         }
+    }
+
+    /// A substantiated complaint's card (`event_id`: the resolution's); `place` holds the
+    /// symbols of its centre, region, department and window.
+    pub fn complaint(at: T32, complaint_id: &str, event_id: Box<str>, place: [Sym; 4]) -> Card {
+        let [center_id, region, department, window_id] = place;
+        Card {
+            at,
+            center_id,
+            region,
+            department,
+            window_id,
+            what: What::Complaint,
+            id: CardId::Text(format!("{COMPLAINT}{complaint_id}").into()),
+            detail: Some(event_id),
+        }
+    }
+
+    /// A complaint card's complaint id (the text of its id after the prefix).
+    pub fn complaint_id(&self) -> String {
+        let text = self.id.to_string();
+        text.strip_prefix(COMPLAINT).unwrap_or(&text).to_string()
     }
 
     fn key(&self) -> (T32, &CardId) {
@@ -320,12 +338,12 @@ mod tests {
             what: What::Alert {
                 rule: Rule::AcceptedOutsideHall,
                 level: Level::Yellow,
-                case_id: None,
             },
+            detail: None,
             center_id: 0,
             region: 1,
-            department: None,
-            window_id: None,
+            department: NONE,
+            window_id: NONE,
         }
     }
 
@@ -349,6 +367,25 @@ mod tests {
                 ),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_card_stays_small() {
+        // A ladder keeps every card of its year (issue 23: 80 bytes before, 64 now).
+        assert!(
+            std::mem::size_of::<Card>() <= 64,
+            "{}",
+            std::mem::size_of::<Card>()
+        );
+    }
+
+    #[test]
+    fn a_complaint_card_keeps_its_complaint_and_event_ids() {
+        let c = Card::complaint(5, "TS-1:2", "ev-9".into(), [0, 1, NONE, 3]);
+        assert_eq!(c.complaint_id(), "TS-1:2");
+        assert_eq!(c.id.to_string(), "complaint:TS-1:2");
+        assert_eq!(c.detail.as_deref(), Some("ev-9"));
+        assert_eq!((c.department, c.window_id), (NONE, 3));
     }
 
     #[test]

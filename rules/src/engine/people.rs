@@ -42,8 +42,11 @@ pub struct People {
     windows: HashMap<Sym, WindowState>,
     ladder: HashMap<(Sym, i32), Ladder>,
     /// Whose ladder (staff member, year) each card on record counts on, by alert id: a card's
-    /// retraction is rebuilt from its case as it is now, which may name a later actor.
-    owners: HashMap<CardId, (Sym, i32)>,
+    /// retraction is rebuilt from its case as it is now, which may name a later actor. Keyed
+    /// by the id's 16 bytes (24 bytes an entry, against 32 keyed by [`CardId`]); ids that are
+    /// not alert ids, which no card the owners are asked about has today, by their text.
+    owners: HashMap<[u8; 16], (Sym, i32)>,
+    owners_by_text: HashMap<Box<str>, (Sym, i32)>,
 }
 
 impl People {
@@ -63,7 +66,10 @@ impl People {
                 "people: ladders (cards and steps)",
                 heap(&self.ladder, live),
             ),
-            ("people: card owners", heap(&self.owners, live)),
+            (
+                "people: card owners",
+                heap(&self.owners, live) + heap(&self.owners_by_text, live),
+            ),
         ]
     }
 
@@ -144,12 +150,19 @@ impl People {
     /// Record that the card `id` counts on `staff`'s ladder of `year`, unless it already
     /// counts somewhere; returns where it counts.
     pub fn own_card(&mut self, id: &str, staff: Sym, year: i32) -> (Sym, i32) {
-        *self.owners.entry(CardId::new(id)).or_insert((staff, year))
+        let owner = match CardId::new(id) {
+            CardId::Hex(bytes) => self.owners.entry(bytes),
+            CardId::Text(text) => return *self.owners_by_text.entry(text).or_insert((staff, year)),
+        };
+        *owner.or_insert((staff, year))
     }
 
     /// Where the card `id` counted, forgetting it (it was retracted).
     pub fn disown_card(&mut self, id: &str) -> Option<(Sym, i32)> {
-        self.owners.remove(&CardId::new(id))
+        match CardId::new(id) {
+            CardId::Hex(bytes) => self.owners.remove(&bytes),
+            CardId::Text(text) => self.owners_by_text.remove(&text),
+        }
     }
 }
 
@@ -159,6 +172,26 @@ mod tests {
 
     fn at(secs: i64) -> super::super::case::T32 {
         super::super::case::t32(crate::time::Instant(1_772_400_000 + secs))
+    }
+
+    #[test]
+    fn a_card_counts_where_it_was_first_counted_until_retracted() {
+        let mut p = People::default();
+        let hex = "0123456789abcdef0123456789abcdef";
+        for id in [hex, "complaint:C-9", "ABCDEF0123456789abcdef0123456789"] {
+            assert_eq!(p.own_card(id, 7, 2026), (7, 2026), "{id}");
+            assert_eq!(
+                p.own_card(id, 8, 2027),
+                (7, 2026),
+                "{id}: first owner stays"
+            );
+            assert_eq!(p.disown_card(id), Some((7, 2026)), "{id}");
+            assert_eq!(p.disown_card(id), None, "{id}: forgotten");
+            assert_eq!(p.own_card(id, 8, 2027), (8, 2027), "{id}: counted anew");
+        }
+        // An upper-case id is not the lower-case one's: ids are compared as text.
+        assert_eq!(p.disown_card(&hex.to_uppercase()), None);
+        assert_eq!(p.disown_card(hex), Some((8, 2027)));
     }
 
     #[test]

@@ -38,7 +38,7 @@ use super::{Engine, Stats};
 
 const MAGIC: &[u8; 8] = b"JIANCHA\x01";
 /// Version of the image layout; bumped when it changes incompatibly.
-const FORMAT: u32 = 7;
+const FORMAT: u32 = 8;
 
 /// Why a snapshot cannot be restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
