@@ -87,7 +87,9 @@ impl Engine {
         let hash = Dedup::hash(&ev.region, ev.source.as_deref().unwrap_or(""), id);
         let case = ev.case_id.as_deref();
         let slot = case.and_then(|c| self.cases.find(c, self.region));
-        let found = slot.and_then(|s| Some((s, self.cases.get(s)?.history.find(hash.0)?)));
+        let history = |s: u32| Some(&self.cases.get(s)?.history);
+        let found =
+            slot.and_then(|s| Some((s, history(s)?.find(hash.0, &ev.region, &self.symbols)?)));
         match found {
             Some((slot, (at, state::LIVE))) => {
                 return Ok(Correcting::Of(Target {
@@ -157,13 +159,13 @@ impl Engine {
         };
         let recorded =
             !withdrawn && (ev.body.kind().is_case() || matches!(ev.body, Body::FeeCharged { .. }));
-        let (id, clock) = (super::event_hash(ev).0, self.clock);
+        let clock = self.clock;
         let change = |engine: &mut Engine| {
             if let Some(case) = engine.cases.get_mut(slot) {
                 case.history.set_state(at, mark);
                 if recorded {
                     case.history
-                        .record(ev, id, clock, &mut engine.symbols, &case.who);
+                        .record(ev, clock, &mut engine.symbols, &case.who);
                 }
             }
         };
@@ -239,14 +241,15 @@ impl Engine {
             return;
         };
         case.rare_mut().unseen.retain(|u| u.0 != id);
-        case.history.record(ev, id, clock, symbols, &case.who);
-        if let Some((at, _)) = case.history.find(id) {
+        case.history.record(ev, clock, symbols, &case.who);
+        let region = &*ev.region;
+        if let Some((at, _)) = case.history.find(id, region, symbols) {
             case.history.set_state(at, state::SUPERSEDED);
         }
         self.case_done_report = case.completion_report();
         let correction = case
             .history
-            .find(newer)
+            .find(newer, region, symbols)
             .and_then(|(at, _)| self.original(slot, at));
         if let Some(alert) = correction.and_then(|c| self.correction_finding(ev, &c, false)) {
             self.stats.alerts += 1;
@@ -285,7 +288,7 @@ impl Engine {
         let event_of = |case_id: &str, id: u64| {
             let slot = cases.find(case_id, *region)?;
             let history = &cases.get(slot)?.history;
-            let (at, _) = history.find(id)?;
+            let (at, _) = history.find(id, &region_name, symbols)?;
             let entry = history.entry_at(at, &region_name, case_id, symbols)?;
             Some(into_owned(entry.event))
         };
@@ -424,7 +427,9 @@ impl Engine {
             };
             let source = ev.source.as_deref().unwrap_or("");
             let hash = Dedup::hash(region, source, original).0;
-            history.find(hash).is_none_or(|(seen, _)| seen > at)
+            history
+                .find(hash, region, &self.symbols)
+                .is_none_or(|(seen, _)| seen > at)
         };
         entries.extend(
             history

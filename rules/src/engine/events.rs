@@ -11,7 +11,7 @@ use super::explain::Attribution;
 use super::ladder::Card;
 use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind, Resolution};
 use super::table::{Symbols, NONE};
-use super::{event_hash, hall, Engine, Outcome};
+use super::{hall, Engine, Outcome};
 
 /// Record an event's attribution on a matter. The event that opens a matter (filing, rating,
 /// charging) names its target; the one that ends it (resolution, rectification) names who
@@ -150,8 +150,7 @@ impl Engine {
             return Outcome::Applied;
         };
         if self.policy.case_history {
-            case.history
-                .record(ev, event_hash(ev).0, clock, &mut self.symbols, &case.who);
+            case.history.record(ev, clock, &mut self.symbols, &case.who);
         }
         fee_on_case(
             &mut self.symbols,

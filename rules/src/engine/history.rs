@@ -7,14 +7,17 @@
 //! bytes in one buffer per case — a state byte, the payload's length, then the payload:
 //!
 //! ```text
-//! id hash (8, LE) · clock − occurred (varint) · occurred (zigzag varint) · flags (1) · kind (1)
+//! clock − occurred (varint) · occurred (zigzag varint) · flags (1) · kind (1)
 //! · event_id (string) · centre (symbol) · [reported, received (zigzag deltas)] · [department,
 //! window, staff, item, source (symbols)] · [supersedes (string)] · the kind's fields
 //! ```
 //!
 //! Region and case id are the case's own. Window, staff, item, department, centre and source
 //! ids repeat across cases and are interned symbols (a few bytes); only the event id and free
-//! text are stored whole. About 30–60 bytes an event (docs/BENCHMARKS.md).
+//! text are stored whole. About 25–50 bytes an event (docs/BENCHMARKS.md). An entry is found
+//! by its event's duplicate-filter id, which is not stored but computed again from the entry's
+//! event id and source (and the case's region) when a correction looks for it: 8 bytes an
+//! event less, for a few hashes per correction.
 
 use std::borrow::Cow;
 
@@ -27,7 +30,7 @@ use crate::event::{
 use crate::reference::Limit;
 use crate::time::Instant;
 
-use super::table::{Sym, Symbols};
+use super::table::{Dedup, Sym, Symbols};
 
 /// The state of an entry.
 pub mod state {
@@ -107,14 +110,12 @@ fn opt_index(i: Option<usize>) -> u8 {
 }
 
 impl History {
-    /// Append `ev` (which reached the case at engine clock `clock`, with duplicate-filter id
-    /// `id`), live. `known` is the case's attribution so far: an event usually names the
+    /// Append `ev` (which reached the case at engine clock `clock`), live. `known` is the case's attribution so far: an event usually names the
     /// centre, window, staff member and item its case already has, whose symbols are then
     /// confirmed by one string compare instead of a hash lookup each.
     pub fn record(
         &mut self,
         ev: &Event<'_>,
-        id: u64,
         clock: Instant,
         symbols: &mut Symbols,
         known: &super::explain::Who,
@@ -124,8 +125,7 @@ impl History {
             symbols.update(&mut slot, Some(s));
             u64::from(slot)
         };
-        let mut p = Vec::with_capacity(48 + ev.event_id.len());
-        p.extend_from_slice(&id.to_le_bytes());
+        let mut p = Vec::with_capacity(40 + ev.event_id.len());
         varint(&mut p, (clock.0 - ev.occurred_at.0).max(0) as u64);
         zigzag(&mut p, ev.occurred_at.0);
         let mut flags = 0;
@@ -179,21 +179,15 @@ impl History {
         self.0 = Some(buf.into_boxed_slice());
     }
 
-    /// The entry of the event with id hash `id`: its offset and state.
-    pub fn find(&self, id: u64) -> Option<(usize, u8)> {
-        let buf = self.0.as_deref()?;
-        let mut r = Reader { buf, pos: 0 };
-        while r.pos < buf.len() {
-            let at = r.pos;
-            let st = r.u8();
-            let len = r.varint() as usize;
-            let start = r.pos;
-            if r.u64() == id {
-                return Some((at, st));
-            }
-            r.pos = start + len;
-        }
-        None
+    /// The entry of the event whose duplicate-filter id ([`Dedup::hash`] of the case's
+    /// `region`, its source and its event id) is `id`: its offset and state.
+    pub fn find(&self, id: u64, region: &str, symbols: &Symbols) -> Option<(usize, u8)> {
+        self.entries_from(0, region, "", symbols)
+            .find(|(_, e)| {
+                let source = e.event.source.as_deref().unwrap_or("");
+                Dedup::hash(region, source, &e.event.event_id).0 == id
+            })
+            .map(|(at, e)| (at, e.state))
     }
 
     /// Mark the entry at `at` (from [`History::find`]).
@@ -324,15 +318,6 @@ impl<'a> Reader<'a> {
         b
     }
 
-    fn u64(&mut self) -> u64 {
-        let mut le = [0u8; 8];
-        if let Some(s) = self.buf.get(self.pos..self.pos + 8) {
-            le.copy_from_slice(s);
-        }
-        self.pos += 8;
-        u64::from_le_bytes(le)
-    }
-
     fn varint(&mut self) -> u64 {
         let mut v = 0u64;
         let mut shift = 0;
@@ -392,7 +377,6 @@ impl<'a> Reader<'a> {
         case_id: &'a str,
         symbols: &'a Symbols,
     ) -> Option<Entry<'a>> {
-        self.u64();
         let lag = self.varint() as i64;
         let occurred = self.zigzag();
         let flags = self.u8();
@@ -639,11 +623,13 @@ mod tests {
             .enumerate()
             .map(|(i, b)| {
                 let mut e = base("e", b);
+                e.event_id = Cow::Owned(format!("e{i}"));
                 e.occurred_at = Instant(e.occurred_at.0 + i as i64 * 3600);
                 if i % 2 == 0 {
                     e.reported_at = None;
                     e.supersedes = None;
                     e.department = None;
+                    e.source = None;
                 }
                 e
             })
@@ -653,7 +639,7 @@ mod tests {
         let mut who = super::super::explain::Who::UNKNOWN;
         for (i, e) in events.iter().enumerate() {
             let clock = Instant(e.occurred_at.0 + i as i64 * 7);
-            h.record(e, 1000 + i as u64, clock, &mut symbols, &who);
+            h.record(e, clock, &mut symbols, &who);
             who.record(e, &mut symbols, true);
             if i == 1 {
                 // A hint naming another string: the event's own id is recorded.
@@ -667,11 +653,36 @@ mod tests {
             assert_eq!(got.clock, Instant(want.occurred_at.0 + i as i64 * 7));
             assert_eq!(got.state, state::LIVE);
         }
-        let (at, st) = h.find(1003).expect("recorded");
+        // Entries are found by the duplicate filter's id of region, source and event id,
+        // which is computed again from what the entry holds.
+        let id =
+            |region: &str, source: &str, event_id: &str| Dedup::hash(region, source, event_id).0;
+        let find = |h: &History, id: u64| h.find(id, "430620", &symbols);
+        let (at, st) = find(&h, id("430620", "sdjc:a", "e3")).expect("recorded");
         assert_eq!(st, state::LIVE);
         h.set_state(at, state::WITHDRAWN);
-        assert_eq!(h.find(1003), Some((at, state::WITHDRAWN)));
-        assert_eq!(h.find(1004).map(|x| x.1), Some(state::LIVE));
-        assert_eq!(h.find(7), None);
+        assert_eq!(
+            find(&h, id("430620", "sdjc:a", "e3")),
+            Some((at, state::WITHDRAWN))
+        );
+        let (at4, st4) = find(&h, id("430620", "", "e4")).expect("no source");
+        assert_eq!(st4, state::LIVE);
+        assert!(at4 > at);
+        assert_eq!(
+            find(&h, id("430620", "", "e3")),
+            None,
+            "e3 came from a source"
+        );
+        assert_eq!(
+            find(&h, id("430620", "sdjc:b", "e3")),
+            None,
+            "another source"
+        );
+        assert_eq!(
+            find(&h, id("430621", "sdjc:a", "e3")),
+            None,
+            "another region"
+        );
+        assert_eq!(find(&h, id("430620", "sdjc:a", "e99")), None);
     }
 }

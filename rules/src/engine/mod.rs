@@ -862,8 +862,7 @@ impl Engine {
                 return Outcome::Applied;
             };
             if policy.case_history {
-                case.history
-                    .record(ev, event_hash(ev).0, *clock, symbols, &case.who);
+                case.history.record(ev, *clock, symbols, &case.who);
             }
             apply::attribute(case, ev, symbols, reference);
             let start = out.len();
