@@ -119,9 +119,9 @@ impl Sink<'_, '_> {
             return;
         }
         let ctx = self.ctx;
-        let paused_since = (case.pause_open != 0).then_some(case.pause_since.min(self.t));
+        let paused_since = (case.pause_open() != 0).then_some(case.pause_since().min(self.t));
         let clock = case.clock(ctx);
-        let held = inst(case.pause_ended);
+        let held = inst(case.pause_ended());
         let accepted = inst(case.accepted_at);
         let t = self.t;
         let disproved = |f: &Fired| -> bool {
@@ -401,8 +401,8 @@ pub(super) fn apply(
             }
             if !ends_pause && before_acceptance {
                 // 补正受理 before acceptance: a new acceptance period starts (§32).
-                if case.missed_start == NEVER && case.period_missed(ctx) {
-                    case.missed_start = case.period_start;
+                if case.missed_start() == NEVER && case.period_missed(ctx) {
+                    case.rare_mut().missed_start = case.period_start;
                 }
                 case.period_no = case.period_no.saturating_add(1);
                 case.period_start = t;
@@ -500,7 +500,7 @@ pub(super) fn apply(
         Body::CaseExtended { extra_days } => {
             // 限时办结: an extension asked for after the promised deadline moves nothing.
             let applied =
-                case.pause_open != 0 || case.clock(ctx).is_none_or(|c| inst(t) < c.promised_at);
+                case.pause_open() != 0 || case.clock(ctx).is_none_or(|c| inst(t) < c.promised_at);
             case.rare_mut().extensions.push(Extension {
                 at: t,
                 days: *extra_days,
@@ -516,7 +516,6 @@ pub(super) fn apply(
             }
             case.closed_at = t;
             case.closed_reported = reported(ev);
-            case.completed = true;
             case.result = Some(*result);
             r.retract(symbols, case, fired::CLOCK, is_case_clock);
             r.follow_close(symbols, case);

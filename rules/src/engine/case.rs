@@ -255,6 +255,21 @@ pub struct Rare {
     /// D (`data.deadline_mismatch`), to rebuild that alert.
     #[serde(default)]
     pub source_deadline: Option<u32>,
+    /// Open pause kinds ([`pause`] bits; the clock stops while any is open).
+    #[serde(default)]
+    pub pause_open: u8,
+    /// Kinds seen in the open pause interval.
+    #[serde(default)]
+    pub pause_kinds: u8,
+    /// Start of the open pause, when one is open.
+    #[serde(default)]
+    pub pause_since: T32,
+    /// End of the latest pause (an alert held back by a pause fires no earlier).
+    #[serde(default)]
+    pub pause_ended: T32,
+    /// Start of the earliest acceptance period that passed unanswered (deemed acceptance).
+    #[serde(default)]
+    pub missed_start: T32,
     /// Versions applied before the version they supersede arrived (a feed's batches out of
     /// order): (duplicate-filter hash of the superseded id, of the superseding event). The older
     /// version, when it comes, is kept as superseded and judged (`data.corrected`).
@@ -278,8 +293,6 @@ pub struct Case {
     pub submitted_at: T32,
     /// Start of the current acceptance period (submission or last 补正受理).
     pub period_start: T32,
-    /// Start of the earliest acceptance period that passed unanswered (deemed acceptance).
-    pub missed_start: T32,
     /// First answer (accept/reject/补正告知) in the current period.
     pub answered_at: T32,
     /// `case.accepted`.
@@ -290,10 +303,6 @@ pub struct Case {
     pub accepted_reported: T32,
     /// `reported_at` of the `case.completed` or `case.rejected` ([`NEVER`]: none).
     pub closed_reported: T32,
-    /// Start of the open pause, when one is open.
-    pub pause_since: T32,
-    /// End of the latest pause (an alert held back by a pause fires no earlier).
-    pub pause_ended: T32,
     /// Completion instant of each stage.
     pub stage_done: [T32; 3],
     /// The latest report time of the case's `case.stage` events ([`NEVER`]: none), for
@@ -313,17 +322,12 @@ pub struct Case {
     pub case_type: CaseType,
     /// Acceptance period number (0: no period yet).
     pub period_no: u8,
-    /// Open pause kinds.
-    pub pause_open: u8,
-    /// Kinds seen in the open pause interval.
-    pub pause_kinds: u8,
     /// [`fired`] bits.
     pub fired: u16,
     /// Acceptance channel, once accepted.
     pub channel: Option<Channel>,
-    /// Closed by `case.completed` (rather than `case.rejected`).
-    pub completed: bool,
-    /// The completion's result.
+    /// The completion's result: `Some` once closed by `case.completed` (rather than
+    /// `case.rejected`).
     pub result: Option<CompletionResult>,
     /// Every event that reached the case, for corrections (`history.rs`; empty when
     /// `case_history = false`).
@@ -562,14 +566,11 @@ impl Case {
             item_ref: NONE,
             submitted_at: NEVER,
             period_start: NEVER,
-            missed_start: NEVER,
             answered_at: NEVER,
             accepted_at: NEVER,
             closed_at: NEVER,
             accepted_reported: NEVER,
             closed_reported: NEVER,
-            pause_since: NEVER,
-            pause_ended: NEVER,
             stage_done: [NEVER; 3],
             stage_reported: NEVER,
             timer_due: NEVER,
@@ -579,11 +580,8 @@ impl Case {
             legal_unit: Unit::Working,
             case_type: CaseType::Promised,
             period_no: 0,
-            pause_open: 0,
-            pause_kinds: 0,
             fired: 0,
             channel: None,
-            completed: false,
             result: None,
             history: Default::default(),
         }
@@ -621,31 +619,57 @@ impl Case {
         self.rare().map_or(&[], |r| &r.pauses)
     }
 
+    /// Closed by `case.completed` (rather than `case.rejected`, or open).
+    pub fn completed(&self) -> bool {
+        self.result.is_some()
+    }
+
+    /// The [`pause`] kinds open now (0: the clock runs).
+    pub fn pause_open(&self) -> u8 {
+        self.rare().map_or(0, |r| r.pause_open)
+    }
+
+    /// Start of the open pause ([`NEVER`] when none is open).
+    pub fn pause_since(&self) -> T32 {
+        self.rare().map_or(NEVER, |r| r.pause_since)
+    }
+
+    /// End of the latest pause ([`NEVER`]: none closed).
+    pub fn pause_ended(&self) -> T32 {
+        self.rare().map_or(NEVER, |r| r.pause_ended)
+    }
+
+    /// Start of the earliest acceptance period that passed unanswered ([`NEVER`]: none).
+    pub fn missed_start(&self) -> T32 {
+        self.rare().map_or(NEVER, |r| r.missed_start)
+    }
+
     /// Open a pause of `kind` at `t`.
     pub fn open_pause(&mut self, kind: u8, t: T32) {
-        if self.pause_open == 0 {
-            self.pause_since = t;
-            self.pause_kinds = 0;
+        let r = self.rare_mut();
+        if r.pause_open == 0 {
+            r.pause_since = t;
+            r.pause_kinds = 0;
         }
-        self.pause_open |= kind;
-        self.pause_kinds |= kind;
+        r.pause_open |= kind;
+        r.pause_kinds |= kind;
     }
 
     /// Close a pause of `kind` at `t`; false if none of that kind was open.
     pub fn close_pause(&mut self, kind: u8, t: T32) -> bool {
-        if self.pause_open & kind == 0 {
+        let Some(r) = self.rare_if_any().filter(|r| r.pause_open & kind != 0) else {
             return false;
-        }
-        self.pause_open &= !kind;
-        if self.pause_open == 0 {
+        };
+        r.pause_open &= !kind;
+        if r.pause_open == 0 {
             let pause = Pause {
-                from: self.pause_since,
-                to: t.max(self.pause_since),
-                kinds: self.pause_kinds,
+                from: r.pause_since,
+                to: t.max(r.pause_since),
+                kinds: r.pause_kinds,
             };
-            self.rare_mut().pauses.push(pause);
-            self.pause_ended = self.pause_ended.max(pause.to);
-            self.pause_since = NEVER;
+            r.pauses.push(pause);
+            r.pause_ended = r.pause_ended.max(pause.to);
+            r.pause_since = NEVER;
         }
         true
     }
@@ -744,8 +768,9 @@ impl Case {
         if self.accepted_at == NEVER {
             return None;
         }
-        if self.missed_start != NEVER {
-            return Some((self.missed_start, true));
+        let missed = self.missed_start();
+        if missed != NEVER {
+            return Some((missed, true));
         }
         if let Some(d) = self.acceptance_day(ctx) {
             if self.period_missed(ctx) && self.accepted_at >= t32(d.end()) {
@@ -861,13 +886,13 @@ impl Case {
         } else {
             inst(self.closed_at)
         };
-        let held = inst(self.pause_ended);
+        let held = inst(self.pause_ended());
         if self.fired & fired::PERIOD == 0 && self.period_missed(ctx) {
             if let Some(d) = self.acceptance_day(ctx) {
                 out.push(d.end(), Due::Acceptance);
             }
         }
-        if self.pause_open == 0 {
+        if self.pause_open() == 0 {
             if let Some(clock) = self.clock(ctx) {
                 let accepted = inst(self.accepted_at);
                 let yellow = clock.promised_at.max(held);
@@ -900,7 +925,7 @@ impl Case {
                 }
             }
         }
-        if self.completed
+        if self.completed()
             && !self.acceptance_reported_in_time(ctx)
             && self.fired & fired::NO_ACCEPTANCE == 0
         {
@@ -926,7 +951,7 @@ impl Case {
     /// time); [`NEVER`] while it is not completed. `source.not_live` asks whether another event
     /// of the case was reported after it.
     pub fn completion_report(&self) -> T32 {
-        match (self.completed, self.closed_reported) {
+        match (self.completed(), self.closed_reported) {
             (false, _) => NEVER,
             (true, NEVER) => self.closed_at,
             (true, r) => r,
@@ -1060,7 +1085,7 @@ mod tests {
                 kinds: pause::SPECIAL | pause::SUSPEND
             }]
         );
-        assert_eq!(c.pause_ended, 400);
+        assert_eq!(c.pause_ended(), 400);
     }
 
     #[test]
@@ -1087,11 +1112,11 @@ mod tests {
 
     #[test]
     fn case_state_stays_small() {
-        // The ≤ 300 bytes per open case budget: the struct itself must stay well inside it
-        // (136 since the acceptance's and completion's report times are kept, issue 26; 152
-        // with the case's history, kept for corrections).
+        // The ≤ 230 bytes per open case budget (issue 23): the struct itself must stay well
+        // inside it (152 with the case's history, kept for corrections; 136 since the pause's
+        // and the missed period's instants live with the rare facts).
         assert!(
-            std::mem::size_of::<Case>() <= 152,
+            std::mem::size_of::<Case>() <= 136,
             "{}",
             std::mem::size_of::<Case>()
         );

@@ -535,7 +535,7 @@ fn closing(ctx: Ctx<'_>, case: &Case) -> Option<Ending> {
 
 /// What a finished case was: 办结 (completed) or 不予受理 (rejected).
 fn closed_verb(case: &Case) -> &'static str {
-    if case.completed {
+    if case.completed() {
         "办结"
     } else {
         "不予受理"
@@ -557,7 +557,7 @@ fn state_of(case: &Case, closing: Option<Ending>) -> Fields {
         "closed_at": closed_at,
         "overdue_working_days": overdue,
         "result": case.result.map(|r| r.as_str()),
-        "status": if case.completed { "completed" } else { "rejected" },
+        "status": if case.completed() { "completed" } else { "rejected" },
     })
 }
 
@@ -1260,7 +1260,7 @@ fn procedure_zh(p: Procedure) -> &'static str {
 
 /// The record of a finished case, once both its acceptance and its completion are known.
 pub fn fact(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> Option<crate::fact::CaseFact> {
-    if !case.completed || case.accepted_at == NEVER {
+    if !case.completed() || case.accepted_at == NEVER {
         return None;
     }
     let clock = case.clock(ctx)?;

@@ -107,15 +107,17 @@ fn clock_with(ctx: Ctx<'_>, case: &Case, skip: Option<usize>) -> Option<Clock> {
         }
     }
     let mut copy = case.clone();
-    copy.pause_open = 0;
-    copy.pause_since = NEVER;
+    if let Some(r) = copy.rare_if_any() {
+        r.pause_open = 0;
+        r.pause_since = NEVER;
+    }
     copy.rare_mut().pauses = merged;
     copy.clock(ctx)
 }
 
 /// The completion's report time ([`NEVER`] if the case is not completed).
 fn completion_report(case: &Case) -> T32 {
-    if !case.completed {
+    if !case.completed() {
         NEVER
     } else if case.closed_reported == NEVER {
         case.closed_at
@@ -154,7 +156,7 @@ fn retro(ctx: Ctx<'_>, case: &Case, i: usize) -> Option<(Retro, Clock)> {
 /// `hall.stage_fabricated`: whether the completed case's stages look back-filled, and when that
 /// became true (the later of the completion's `occurred_at` and the last report involved).
 fn fabricated(ctx: Ctx<'_>, case: &Case) -> Option<(&'static str, T32)> {
-    if !case.completed {
+    if !case.completed() {
         return None;
     }
     // Stage times in place (no allocation: this runs after every event of a finished case).
@@ -236,7 +238,7 @@ fn retract(r: &mut Sink<'_, '_>, symbols: &Symbols, case: &mut Case, k: usize) {
 pub(super) fn judge(symbols: &Symbols, case: &mut Case, r: &mut Sink<'_, '_>) {
     let ctx = r.ctx;
     let pauses = case.rare().map_or(0, |x| x.pause_reports.len());
-    if pauses == 0 && !case.completed {
+    if pauses == 0 && !case.completed() {
         return;
     }
     // What should stand: (due, fired_at, n).
@@ -533,7 +535,7 @@ fn retroactive(
     let evidence = fields!({
         "accepted_at": (case.accepted_at != NEVER).then(|| inst(case.accepted_at)),
         "batch_window_minutes": ctx.policy.batch_window_minutes,
-        "completed_at": (case.completed).then(|| inst(case.closed_at)),
+        "completed_at": case.completed().then(|| inst(case.closed_at)),
         "completion_reported_at": (done != NEVER).then(|| inst(done)),
         "deadline_with_pause": deadline_json(with.as_ref()),
         "deadline_without_pause": deadline_json(without.as_ref()),
