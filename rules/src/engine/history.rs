@@ -75,6 +75,11 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Bytes [`varint`] writes for `v`.
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 fn zigzag(out: &mut Vec<u8>, v: i64) {
     varint(out, ((v << 1) ^ (v >> 63)) as u64);
 }
@@ -167,15 +172,15 @@ impl History {
             string(&mut p, s);
         }
         body(&mut p, &ev.body);
-        let mut entry = Vec::with_capacity(p.len() + 4);
-        entry.push(state::LIVE);
-        varint(&mut entry, p.len() as u64);
-        entry.extend_from_slice(&p);
         // Exactly sized: one copy per event of a case that gets a few in its life.
         let old = self.0.take().unwrap_or_default();
-        let mut buf = Vec::with_capacity(old.len() + entry.len());
+        let len = p.len() as u64;
+        let mut buf = Vec::with_capacity(old.len() + 1 + varint_len(len) + p.len());
         buf.extend_from_slice(&old);
-        buf.extend_from_slice(&entry);
+        buf.push(state::LIVE);
+        varint(&mut buf, len);
+        buf.extend_from_slice(&p);
+        debug_assert_eq!(buf.len(), buf.capacity());
         self.0 = Some(buf.into_boxed_slice());
     }
 
@@ -563,6 +568,25 @@ mod tests {
 
     /// Every kind that reaches a case comes back exactly as it went in, with its clock and
     /// state, and can be found and marked by its id.
+    #[test]
+    fn varint_len_is_what_varint_writes() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            varint(&mut out, v);
+            assert_eq!(varint_len(v), out.len(), "{v}");
+        }
+    }
+
     #[test]
     fn every_case_event_round_trips() {
         let limit = Some(Limit {
