@@ -327,6 +327,41 @@ pub struct Engine {
     advancing: bool,
     /// Revisions are built lean ([`Engine::lean_revisions`]).
     lean_revisions: bool,
+    /// What [`Engine::lookahead`] worked out for the events ahead (not state).
+    ahead: Ahead,
+}
+
+/// The hashes [`Engine::lookahead`] computed for an event `LOOKAHEAD` places ahead, kept so
+/// that the prefetch of its case half-way and [`Engine::on_event`] need not compute them
+/// again (the duplicate filter's id and the case's hash were a third of an event's hashing).
+/// Entries are matched by the event's batch index and address, and the case hash by the
+/// region symbol it was computed with: a mismatch of any is simply computed again.
+#[derive(Debug, Clone, Default)]
+struct Ahead {
+    ring: [Option<Hashed>; 2 * LOOKAHEAD],
+    /// The batch index and address of the event the driver applies next.
+    next: Option<(usize, usize)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hashed {
+    index: usize,
+    addr: usize,
+    id: table::IdHash,
+    region: Sym,
+    case: Option<KeyHash>,
+}
+
+/// An event's address, to recognise it (never dereferenced).
+fn addr(ev: &Event<'_>) -> usize {
+    std::ptr::from_ref(ev) as usize
+}
+
+impl Ahead {
+    /// The entry of the event at `index` and `addr`, if one was computed for it.
+    fn get(&self, index: usize, addr: usize) -> Option<Hashed> {
+        self.ring[index % self.ring.len()].filter(|h| h.index == index && h.addr == addr)
+    }
 }
 
 impl Engine {
@@ -360,6 +395,7 @@ impl Engine {
             case_done_report: NEVER,
             advancing: false,
             lean_revisions: false,
+            ahead: Ahead::default(),
         }
     }
 
@@ -438,33 +474,59 @@ impl Engine {
     /// (a million cases do not fit in cache); loads started a few events ahead arrive while
     /// the events before are applied. A hint only: results never depend on it.
     pub fn lookahead<'b, T>(
-        &self,
+        &mut self,
         batch: &'b [T],
         i: usize,
         event: impl Fn(&'b T) -> Option<&'b Event<'b>>,
     ) {
+        if i == 0 {
+            // A new batch: what was computed for another (perhaps at the same addresses) is
+            // no one's.
+            self.ahead.ring = Default::default();
+        }
         // First the duplicate filter and the case's index entry; a few events later, with that
         // entry in cache, the case it points to.
-        if let Some(ev) = batch.get(i + LOOKAHEAD).and_then(&event) {
-            self.dedup.prefetch(event_hash(ev));
-            if let Some(h) = self.case_hash(ev) {
+        let far = i + LOOKAHEAD;
+        if let Some(ev) = batch.get(far).and_then(&event) {
+            let id = event_hash(ev);
+            self.dedup.prefetch(id);
+            let region = self.hot.lookup(&self.symbols, &ev.region).unwrap_or(NONE);
+            let case = self.case_hash_in(ev, region);
+            if let Some(h) = case {
                 self.cases.prefetch(h);
             }
+            let len = self.ahead.ring.len();
+            self.ahead.ring[far % len] = Some(Hashed {
+                index: far,
+                addr: addr(ev),
+                id,
+                region,
+                case,
+            });
         }
-        if let Some(h) = batch
-            .get(i + LOOKAHEAD / 2)
-            .and_then(&event)
-            .and_then(|ev| self.case_hash(ev))
-        {
-            self.cases.prefetch_value(h);
+        let near = i + LOOKAHEAD / 2;
+        if let Some(ev) = batch.get(near).and_then(&event) {
+            let case = match self.ahead.get(near, addr(ev)) {
+                Some(h) => h.case,
+                None => self.case_hash(ev),
+            };
+            if let Some(h) = case {
+                self.cases.prefetch_value(h);
+            }
         }
+        self.ahead.next = batch.get(i).and_then(&event).map(|ev| (i, addr(ev)));
     }
 
     /// The hash of the event's case in the cases table (its id within its region), for a
     /// `case.*` event.
     fn case_hash(&self, ev: &Event<'_>) -> Option<KeyHash> {
-        let case = ev.case_id.as_deref()?;
         let region = self.hot.lookup(&self.symbols, &ev.region).unwrap_or(NONE);
+        self.case_hash_in(ev, region)
+    }
+
+    /// [`Engine::case_hash`] with the region's symbol known.
+    fn case_hash_in(&self, ev: &Event<'_>, region: Sym) -> Option<KeyHash> {
+        let case = ev.case_id.as_deref()?;
         ev.body
             .kind()
             .is_case()
@@ -475,15 +537,21 @@ impl Engine {
     /// then the event is applied and whatever it makes due fires. Alerts are appended to `out`.
     pub fn on_event(&mut self, ev: &Event<'_>, out: &mut Vec<Alert>) -> Result<Outcome, Rejection> {
         // Hash once and start the loads this event will need (the duplicate filter, the case
-        // index) together: their cache misses then overlap instead of queueing.
-        let id = event_hash(ev);
+        // index) together: their cache misses then overlap instead of queueing. The lookahead
+        // may have hashed it already.
+        let ahead = (self.ahead.next.take())
+            .filter(|&(_, a)| a == addr(ev))
+            .and_then(|(i, a)| self.ahead.get(i, a));
+        let id = ahead.map_or_else(|| event_hash(ev), |h| h.id);
         self.dedup.prefetch(id);
         // The event's region and centre as symbols first: cases are keyed within the region.
         self.region = self.hot.intern(&mut self.symbols, &ev.region);
         self.center = self.hot.intern(&mut self.symbols, &ev.center_id);
-        let case = self
-            .case_hash(ev)
-            .and_then(|h| Some((ev.case_id.as_deref()?, h)));
+        let case = match ahead {
+            Some(h) if h.region == self.region => h.case,
+            _ => self.case_hash_in(ev, self.region),
+        };
+        let case = case.and_then(|h| Some((ev.case_id.as_deref()?, h)));
         if let Some((_, h)) = case {
             self.cases.prefetch(h);
         }
@@ -1038,6 +1106,59 @@ mod tests {
             })
             .map(|(id, a)| (id, (a.level, a.fired_at)))
             .collect()
+    }
+
+    /// The lookahead's hashes are only used for the event they were computed for: two
+    /// batches in one buffer (the same addresses, other events) give, event by event, the
+    /// outcomes and alerts of applying every event without lookahead.
+    #[test]
+    fn lookahead_over_a_reused_buffer_changes_nothing() {
+        let ids: Vec<String> = (0..48).map(|i| format!("x{i}")).collect();
+        let cases: Vec<String> = (0..24).map(|i| format!("K{i}")).collect();
+        let accept = |i: usize| {
+            let at = "2026-03-02T10:00:00+08:00";
+            ev(&ids[i], at, &cases[i], accepted_in_one_working_day())
+        };
+        // The same cases completed in the other order, late (the case clocks' alerts); longer
+        // than the lookahead's ring, so that it wraps within a batch.
+        let complete = |i: usize| {
+            ev(
+                &ids[24 + i],
+                "2026-03-05T10:00:00+08:00",
+                &cases[23 - i],
+                completed(),
+            )
+        };
+        let first: Vec<Event<'_>> = (0..24).map(accept).collect();
+        let second: Vec<Event<'_>> = (0..24).map(complete).collect();
+        let line = |o: Result<Outcome, Rejection>, alerts: &mut Vec<Alert>| {
+            let alerts: Vec<String> = alerts
+                .drain(..)
+                .map(|a| serde_json::to_string(&a).unwrap())
+                .collect();
+            format!("{o:?} {alerts:?}")
+        };
+        let mut plain = engine(Policy::default());
+        let mut out = Vec::new();
+        let want: Vec<String> = (first.iter().chain(&second))
+            .map(|e| line(plain.on_event(e, &mut out), &mut out))
+            .collect();
+        let mut ahead = engine(Policy::default());
+        let mut got = Vec::new();
+        let mut buf: Vec<Event<'_>> = Vec::with_capacity(24);
+        for batch in [&first, &second] {
+            buf.clear();
+            buf.extend(batch.iter().cloned());
+            for i in 0..buf.len() {
+                ahead.lookahead(&buf, i, Some);
+                got.push(line(ahead.on_event(&buf[i], &mut out), &mut out));
+            }
+        }
+        assert!(
+            want.iter().filter(|l| l.contains("case.overdue")).count() >= 24,
+            "{want:?}"
+        );
+        assert_eq!(got, want);
     }
 
     /// What a replay of `events` then `until` leaves on record.

@@ -219,6 +219,7 @@ impl Engine {
             case_done_report: super::case::NEVER,
             advancing: false,
             lean_revisions: false,
+            ahead: Default::default(),
         })
     }
 }
