@@ -472,7 +472,9 @@ impl Engine {
     /// Start loading what a coming event will need, for callers that hold a batch of decoded
     /// events: call [`Engine::lookahead`] before each `on_event`. The engine waits on memory
     /// (a million cases do not fit in cache); loads started a few events ahead arrive while
-    /// the events before are applied. A hint only: results never depend on it.
+    /// the events before are applied. A hint only: results never depend on it. Call it with
+    /// `i` from 0 for each batch, then `on_event(batch[i])`: the hashes it computes for an
+    /// event are reused when that event is applied, and only then.
     pub fn lookahead<'b, T>(
         &mut self,
         batch: &'b [T],
