@@ -1089,7 +1089,7 @@ mod tests {
     }
 
     #[test]
-    fn fired_records_keep_their_order_and_exact_size() {
+    fn fired_records_keep_their_order_and_are_written_as_before() {
         let mut f = Fires::default();
         for at in 1..=3 {
             f.push(Fired {

@@ -8,7 +8,7 @@ use super::batch::Place;
 use super::case::{inst, t32, Case, CaseFee, Ctx, NEVER};
 use super::count::{CountChange, Strike};
 use super::explain::Attribution;
-use super::ladder::Card;
+use super::ladder::{self, Card};
 use super::matter::{complaint_filed, evaluation_bad, Matter, MatterKind, Resolution};
 use super::table::{Symbols, NONE};
 use super::{hall, Engine, Outcome};
@@ -371,14 +371,13 @@ impl Engine {
             hall::repeated_staff(staff, counted, revision)
         });
         let year = inst(t).day().year();
-        let symbols = &mut self.symbols;
-        let mut place = |s: Option<&str>| s.map_or(NONE, |s| symbols.intern(s));
-        let place = [
-            place(Some(&who.center_id)),
-            place(Some(&who.region)),
-            place(who.department.as_deref()),
-            place(who.window_id.as_deref()),
-        ];
+        let place = ladder::place(
+            &mut self.symbols,
+            &who.center_id,
+            &who.region,
+            who.department.as_deref(),
+            who.window_id.as_deref(),
+        );
         let card = Card::complaint(t, complaint_id, res.event_id, place);
         let mut changes = Vec::new();
         self.people.ladder(sym, year).add(card, &mut changes);

@@ -115,9 +115,10 @@ fn opt_index(i: Option<usize>) -> u8 {
 }
 
 impl History {
-    /// Append `ev` (which reached the case at engine clock `clock`), live. `known` is the case's attribution so far: an event usually names the
-    /// centre, window, staff member and item its case already has, whose symbols are then
-    /// confirmed by one string compare instead of a hash lookup each.
+    /// Append `ev` (which reached the case at engine clock `clock`), live. `known` is the
+    /// case's attribution so far: an event usually names the centre, window, staff member and
+    /// item its case already has, whose symbols are then confirmed by one string compare
+    /// instead of a hash lookup each.
     pub fn record(
         &mut self,
         ev: &Event<'_>,
@@ -187,6 +188,7 @@ impl History {
     /// The entry of the event whose duplicate-filter id ([`Dedup::hash`] of the case's
     /// `region`, its source and its event id) is `id`: its offset and state.
     pub fn find(&self, id: u64, region: &str, symbols: &Symbols) -> Option<(usize, u8)> {
+        // The case id is not part of the id: the entries are decoded without it.
         self.entries_from(0, region, "", symbols)
             .find(|(_, e)| {
                 let source = e.event.source.as_deref().unwrap_or("");
@@ -566,8 +568,6 @@ mod tests {
         }
     }
 
-    /// Every kind that reaches a case comes back exactly as it went in, with its clock and
-    /// state, and can be found and marked by its id.
     #[test]
     fn varint_len_is_what_varint_writes() {
         for v in [
@@ -587,6 +587,8 @@ mod tests {
         }
     }
 
+    /// Every kind that reaches a case comes back exactly as it went in, with its clock and
+    /// state, and can be found and marked by its id.
     #[test]
     fn every_case_event_round_trips() {
         let limit = Some(Limit {

@@ -107,23 +107,11 @@ fn clock_with(ctx: Ctx<'_>, case: &Case, skip: Option<usize>) -> Option<Clock> {
         }
     }
     let mut copy = case.clone();
-    if let Some(r) = copy.rare_if_any() {
-        r.pause_open = 0;
-        r.pause_since = NEVER;
-    }
-    copy.rare_mut().pauses = merged;
+    let r = copy.rare_mut();
+    r.pause_open = 0;
+    r.pause_since = NEVER;
+    r.pauses = merged;
     copy.clock(ctx)
-}
-
-/// The completion's report time ([`NEVER`] if the case is not completed).
-fn completion_report(case: &Case) -> T32 {
-    if !case.completed() {
-        NEVER
-    } else if case.closed_reported == NEVER {
-        case.closed_at
-    } else {
-        case.closed_reported
-    }
 }
 
 /// Why a pause is retroactive.
@@ -146,7 +134,7 @@ fn retro(ctx: Ctx<'_>, case: &Case, i: usize) -> Option<(Retro, Clock)> {
     if inst(p.reported) >= without.promised_at {
         return Some((Retro::AfterDeadline, without));
     }
-    let done = completion_report(case);
+    let done = case.completion_report();
     let window = i64::from(ctx.policy.batch_window_minutes) * 60;
     let together = done != NEVER && (i64::from(p.reported) - i64::from(done)).abs() <= window;
     (together && inst(case.closed_at) >= without.promised_at)
@@ -168,7 +156,7 @@ fn fabricated(ctx: Ctx<'_>, case: &Case) -> Option<(&'static str, T32)> {
         return None;
     }
     let same_second = stamps.windows(2).any(|w| w[0] == w[1]);
-    let done = completion_report(case);
+    let done = case.completion_report();
     let span = ctx.policy.fabricated_stage_seconds;
     let close = case.closed_at;
     let just_before = stamps.iter().all(|&t| t <= close && close - t <= span)
@@ -449,7 +437,7 @@ fn stages(ctx: Ctx<'_>, case: &Case, name: &str) -> (String, Fields) {
         .filter(|(_, t)| *t != NEVER)
         .map(|(s, t)| fields!({"occurred_at": inst(t), "stage": s.as_str()}))
         .collect();
-    let done = completion_report(case);
+    let done = case.completion_report();
     let how = if why == "same_second" {
         "多个审批环节时间戳精确到秒完全相同".to_string()
     } else {
@@ -507,7 +495,7 @@ fn retroactive(
     } else {
         "挂起"
     };
-    let done = completion_report(case);
+    let done = case.completion_report();
     let finding = match verdict.map(|(w, _)| w) {
         Some(Retro::WithLateCompletion) => "reported_with_late_completion",
         _ => "reported_after_deadline",

@@ -164,15 +164,39 @@ pub enum What {
 /// The prefix of a substantiated complaint's card id.
 const COMPLAINT: &str = "complaint:";
 
+/// Where a card happened, as the symbols of its centre, region, department and window
+/// ([`NONE`]: not named), in that order.
+pub fn place(
+    symbols: &mut Symbols,
+    center: &str,
+    region: &str,
+    department: Option<&str>,
+    window: Option<&str>,
+) -> [Sym; 4] {
+    let mut sym = |s: Option<&str>| s.map_or(NONE, |s| symbols.intern(s));
+    [
+        sym(Some(center)),
+        sym(Some(region)),
+        sym(department),
+        sym(window),
+    ]
+}
+
 impl Card {
     pub fn of(alert: &Alert, symbols: &mut Symbols) -> Card {
-        let mut sym = |s: Option<&str>| s.map_or(NONE, |s| symbols.intern(s));
+        let [center_id, region, department, window_id] = place(
+            symbols,
+            &alert.center_id,
+            &alert.region,
+            alert.department.as_deref(),
+            alert.window_id.as_deref(),
+        );
         Card {
             at: t32(alert.fired_at),
-            center_id: sym(Some(&alert.center_id)),
-            region: sym(Some(&alert.region)),
-            department: sym(alert.department.as_deref()),
-            window_id: sym(alert.window_id.as_deref()),
+            center_id,
+            region,
+            department,
+            window_id,
             what: What::Alert {
                 rule: alert.rule,
                 level: alert.level,
@@ -183,7 +207,7 @@ impl Card {
     }
 
     /// A substantiated complaint's card (`event_id`: the resolution's); `place` holds the
-    /// symbols of its centre, region, department and window.
+    /// symbols of its centre, region, department and window ([`place`]).
     pub fn complaint(at: T32, complaint_id: &str, event_id: Box<str>, place: [Sym; 4]) -> Card {
         let [center_id, region, department, window_id] = place;
         Card {
@@ -201,7 +225,10 @@ impl Card {
     /// A complaint card's complaint id (the text of its id after the prefix).
     pub fn complaint_id(&self) -> String {
         let text = self.id.to_string();
-        text.strip_prefix(COMPLAINT).unwrap_or(&text).to_string()
+        match text.strip_prefix(COMPLAINT) {
+            Some(id) => id.to_string(),
+            None => text,
+        }
     }
 
     fn key(&self) -> (T32, &CardId) {

@@ -339,8 +339,8 @@ pub struct Engine {
 #[derive(Debug, Clone, Default)]
 struct Ahead {
     ring: [Option<Hashed>; 2 * LOOKAHEAD],
-    /// The batch index and address of the event the driver applies next.
-    next: Option<(usize, usize)>,
+    /// The batch index of the event the driver applies next.
+    next: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -516,7 +516,7 @@ impl Engine {
                 self.cases.prefetch_value(h);
             }
         }
-        self.ahead.next = batch.get(i).and_then(&event).map(|ev| (i, addr(ev)));
+        self.ahead.next = Some(i);
     }
 
     /// The hash of the event's case in the cases table (its id within its region), for a
@@ -541,9 +541,7 @@ impl Engine {
         // Hash once and start the loads this event will need (the duplicate filter, the case
         // index) together: their cache misses then overlap instead of queueing. The lookahead
         // may have hashed it already.
-        let ahead = (self.ahead.next.take())
-            .filter(|&(_, a)| a == addr(ev))
-            .and_then(|(i, a)| self.ahead.get(i, a));
+        let ahead = (self.ahead.next.take()).and_then(|i| self.ahead.get(i, addr(ev)));
         let id = ahead.map_or_else(|| event_hash(ev), |h| h.id);
         self.dedup.prefetch(id);
         // The event's region and centre as symbols first: cases are keyed within the region.
