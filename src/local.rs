@@ -168,7 +168,7 @@ fn run_embedded_with(
 ) -> ExitCode {
     // Rows and alerts are made on the engine's thread and freed on the writer's, as in
     // `cluster` (docs/EMBEDDED.md, "Memory").
-    node::alloc::keep_freed_memory();
+    heap::keep_freed_memory();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail("serve", e, 1),

@@ -24,9 +24,10 @@ use store::Store as _;
 
 /// mimalloc instead of the system allocator: the engine frees many small alert strings while it
 /// grows large tables, a pattern on which glibc's malloc spends its time consolidating free
-/// lists (measured in docs/BENCHMARKS.md). Its one setting we change: `node::alloc`.
+/// lists (measured in docs/BENCHMARKS.md). Asked as the crate `heap` asks it, with its one setting
+/// we change (`heap::keep_freed_memory`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: heap::Mimalloc = heap::Mimalloc;
 
 /// jiancha (监察): electronic supervision of government service centres.
 #[derive(Parser)]
@@ -741,7 +742,7 @@ fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Ins
             }
         }
     };
-    node::alloc::keep_freed_memory();
+    heap::keep_freed_memory();
     let opts = DecodeOptions::replay(&loaded.policy);
     let mut engine = Engine::new(Arc::new(loaded.reference), loaded.policy);
     let out = BufWriter::with_capacity(1 << 16, io::stdout());
@@ -763,7 +764,7 @@ fn replay(refdata: &config::ReferenceSection, events: PathBuf, until: Option<Ins
 
 fn cluster(args: ClusterArgs, mut file: Config) -> ExitCode {
     cluster::logging::init();
-    node::alloc::keep_freed_memory();
+    heap::keep_freed_memory();
     args.refdata.apply(&mut file.reference);
     args.clickhouse.apply(&mut file.clickhouse);
     args.kafka.apply(&mut file.kafka);

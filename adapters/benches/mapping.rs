@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// The allocator the `jiancha` binary uses.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: heap::Mimalloc = heap::Mimalloc;
 
 const CASES: usize = 100_000;
 

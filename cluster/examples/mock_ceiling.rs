@@ -33,7 +33,7 @@ use store::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow};
 /// The binary's allocator (src/main.rs), set as it sets it (`main`): glibc's malloc spends its
 /// time consolidating free lists under the engine's pattern.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: heap::Mimalloc = heap::Mimalloc;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -249,7 +249,7 @@ fn main() -> Result<()> {
         .map(|a| a.parse())
         .collect::<std::result::Result<_, _>>()?;
     // As `jiancha cluster` sets it.
-    node::alloc::keep_freed_memory();
+    heap::keep_freed_memory();
     let events = args.first().copied().unwrap_or(2_000_000);
     let open = args.get(1).copied().unwrap_or(100_000);
     let per_day = args.get(2).copied().unwrap_or(3_000_000) as u64;

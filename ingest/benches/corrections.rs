@@ -8,7 +8,7 @@ mod common;
 
 /// The allocator the `jiancha` binary uses.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: heap::Mimalloc = heap::Mimalloc;
 use common::{bench_applying, corrections_of, warm_with_sample, OPTS};
 
 const OPEN_CASES: usize = 1_000_000;

@@ -9,7 +9,7 @@ mod common;
 
 /// The allocator the `jiancha` binary uses.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: heap::Mimalloc = heap::Mimalloc;
 use common::{bench_applying, decode_and_apply, stream, warm_engine, OPTS};
 
 const OPEN_CASES: usize = 1_000_000;

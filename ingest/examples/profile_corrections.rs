@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: heap::Mimalloc = heap::Mimalloc;
 
 #[path = "../benches/common.rs"]
 mod common;

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: heap::Mimalloc = heap::Mimalloc;
 
 #[path = "../benches/common.rs"]
 mod common;
@@ -27,8 +27,14 @@ fn main() {
     };
     let (mut engine, mut workload) =
         warm_engine(size("PROFILE_CASES", 1_000_000), rules::Policy::default());
+    // What the process holds with the engine warm (its cases and the workload generating
+    // them), before the stream's lines are made.
+    let (resident, committed) = (resident_mib(), heap::committed_bytes() as f64 / 1048576.0);
     let lines = stream(&mut workload, size("PROFILE_EVENTS", 3_000_000));
-    eprintln!("setup {:?}", t.elapsed());
+    eprintln!(
+        "setup {:?}; with the engine warm {resident:.0} MiB resident, {committed:.0} MiB committed by the allocator",
+        t.elapsed()
+    );
     match mode.as_str() {
         "--decode-only" => {
             // Ten rounds, so that decoding dominates a profile of the whole run.
@@ -77,6 +83,17 @@ fn main() {
     }
     // Skip freeing gigabytes of state: it would only pollute a profile of the run.
     std::process::exit(0);
+}
+
+/// The process's resident memory (`VmRSS` of /proc/self/status), in MiB.
+fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 /// Print the rate of a run of `events` that started at `since`.

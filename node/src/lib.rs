@@ -2,12 +2,10 @@
 //!
 //! - [`glue`]: the dashboard API over any [`store::Store`] — rows to documents, the API's
 //!   backend, the start-up load of live state, the users-file watcher.
-//! - [`alloc`]: the allocator's one setting we change.
 //! - [`checkpoint`]: restoring an engine from the newest checkpoint that restores.
 //! - [`embedded`]: the single-binary mode — HTTP ingest into a SQLite log, the engine thread,
 //!   checkpoints, the API — which a county hall runs and `jiancha demo` starts.
 
-pub mod alloc;
 pub mod checkpoint;
 pub mod embedded;
 pub mod glue;
