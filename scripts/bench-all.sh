@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every benchmark of docs/BENCHMARKS.md with a target, in a fixed order, on a quiet machine; then
-# one table: each figure, its target and ✔ or ✘. Run it when nothing else uses the cores (it
-# prints the load average before each step, and warns when it is above 1).
+# one table: each figure, its target and ✔ or ✘. Run it when nothing else uses the cores (before
+# each step it waits for the CPUs to be 90 % idle, prints how idle they were, and warns if not).
 #   scripts/bench-all.sh                 # everything (about 15 minutes after the builds)
+#   QUIET_WAIT=0 scripts/bench-all.sh      # do not wait for idle CPUs before each step
 #   ONLY="engine ingest" scripts/bench-all.sh    # some steps: engine memory corrections adapters replay ingest latency cluster
 # Targets: issue 23 ("Performance, round 2") and the earlier ones it keeps.
 set -euo pipefail
@@ -14,9 +15,25 @@ trap 'rm -rf "$out"' EXIT
 table=$out/table
 : >"$table"
 load() { cut -d' ' -f1 /proc/loadavg; }
+# Percent of the CPUs' time that was idle over the last second (/proc/stat).
+idle() {
+  local a b
+  a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.0f\n", 100 * (y[1] - x[1]) / (y[2] - x[2] + 1e-9) }'
+}
 step() {
-  echo "== $1 (load average $(load))"
-  if awk -v l="$(load)" 'BEGIN { exit !(l > 1) }'; then
+  # Wait (at most QUIET_WAIT seconds, default 60) until the CPUs are at least 90 % idle: the
+  # load average lags a minute behind, and something else running is what spoils a figure.
+  local waited=0 quiet
+  quiet=$(idle)
+  while ((quiet < 90 && waited < ${QUIET_WAIT:-60})); do
+    quiet=$(idle)
+    waited=$((waited + 1))
+  done
+  echo "== $1 (load average $(load); CPUs ${quiet} % idle over the last second)"
+  if ((quiet < 90)); then
     echo "   warning: the machine is not quiet; figures will be low" >&2
   fi
 }
