@@ -8,7 +8,7 @@
 //! engine's cost per alert (docs/BENCHMARKS.md, "Target 1"). So the engine builds the evidence
 //! of its busiest alerts as [`Fields`]: static keys and typed values in one vector, sorted once,
 //! formatted only when serialised — which `jiancha replay` does on its printer thread and the
-//! stores when they write the row.
+//! stores when they write the row, straight to text ([`Evidence::json_text`]).
 //!
 //! [`Evidence`] is what `Alert` holds: either such fields or a plain `Value` (every other rule,
 //! and evidence read back from a store). It reads as a `Value` (`Deref`), made from the fields
@@ -132,13 +132,30 @@ impl std::fmt::Debug for Evidence {
     }
 }
 
-/// As JSON text, like `Value`'s (and written straight from the fields, as serialising is).
+impl Evidence {
+    /// As compact JSON text: byte for byte what `serde_json` writes for it, but typed fields
+    /// are written straight to the text (see [`Fields::write_json`]). What the stores keep in
+    /// an alert row's `evidence` column.
+    pub fn json_text(&self) -> String {
+        match &self.0 {
+            Repr::Null => "null".to_owned(),
+            Repr::Value(v) => v.to_string(),
+            Repr::Fields(f, _) => {
+                let mut out = Vec::with_capacity(1024);
+                f.write_json(&mut out);
+                // Made of `&str`s and ASCII only.
+                String::from_utf8(out)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            }
+        }
+    }
+}
+
+/// As JSON text, like `Value`'s (and written straight from the fields: [`Evidence::json_text`]).
 impl std::fmt::Display for Evidence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
-            Repr::Fields(fields, _) => {
-                f.write_str(&serde_json::to_string(fields).map_err(|_| std::fmt::Error)?)
-            }
+            Repr::Fields(..) => f.write_str(&self.json_text()),
             _ => (**self).fmt(f),
         }
     }
@@ -186,6 +203,103 @@ impl Fields {
         // Our own types, serialised into a `Value`: cannot fail (no map with non-string keys).
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+}
+
+impl Fields {
+    /// Append the fields as compact JSON text to `out`: byte for byte what serialising them
+    /// with `serde_json` writes (tests below), without going through its serializer. Most of
+    /// an evidence object is keys, instants and dates, which need no escaping; `serde_json`
+    /// examines every byte of every string one at a time to find out, which was three
+    /// quarters of the cost of an alert's row (docs/BENCHMARKS.md, "eighth session").
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, k);
+            out.push(b':');
+            v.write_json(out);
+        }
+        out.push(b'}');
+    }
+}
+
+impl F {
+    /// [`Fields::write_json`] for one value.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        // Numbers and other JSON through `serde_json` itself (it cannot fail on them, and
+        // writing to a vector cannot fail).
+        match self {
+            F::Null => out.extend_from_slice(b"null"),
+            F::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            F::U64(n) => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+            F::I64(n) => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+            F::F64(x) => {
+                let _ = serde_json::to_writer(&mut *out, x);
+            }
+            F::Str(t) => write_str(out, t),
+            F::Text(t) => write_str(out, t),
+            F::Instant(t) => t.write_json(out),
+            F::Day(d) => d.write_json(out),
+            F::List(list) => {
+                out.push(b'[');
+                for (i, v) in list.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    v.write_json(out);
+                }
+                out.push(b']');
+            }
+            F::Object(f) => f.write_json(out),
+            F::Json(v) => {
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+        }
+    }
+}
+
+/// `s` as a JSON string, as `serde_json` writes it: in one copy when it holds nothing JSON
+/// escapes (a control character, a quote or a backslash), which is nearly always; through
+/// `serde_json` otherwise.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Whether `b` holds a byte below 0x20, a quote or a backslash; eight bytes at a time.
+fn needs_escape(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` below `n` (n ≤ 128) sets its high bit here (and only then does any).
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut words = b.chunks_exact(8);
+    for w in words.by_ref() {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(w);
+        let x = u64::from_le_bytes(le);
+        if below(x, 0x20) | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
 }
 
 impl Serialize for Fields {
@@ -350,6 +464,97 @@ mod tests {
         assert_eq!(direct, via_value);
         // Sorted, the later of two equal keys kept.
         assert!(direct.starts_with(r#"{"alpha":-3,"mid":{"a":"2026-03-02","b":"x","c":null}"#));
+    }
+
+    /// Written straight to text, fields are byte for byte what `serde_json` writes for them:
+    /// every kind of value, nested, and strings with everything JSON escapes and does not.
+    #[test]
+    fn fields_written_straight_are_what_serde_json_writes() {
+        let mut f = sample();
+        let tricky = [
+            "",
+            "plain ascii, long enough to take more than one word of eight bytes",
+            "引号\"与\\",
+            "tab\there",
+            "\u{1}\u{1f}\u{7f} del and controls",
+            "slash / and é and 😀",
+            "\"",
+            "12345678\\",
+            "1234567\n",
+        ];
+        for (i, t) in tricky.iter().enumerate() {
+            let key: &'static str = ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"][i];
+            f.insert(key, F::Text((*t).into()));
+        }
+        f.insert("k\"ey", F::Str("static \\ text"));
+        f.insert(
+            "nums",
+            F::List(vec![F::U64(u64::MAX), F::I64(i64::MIN), F::F64(-0.5)]),
+        );
+        f.insert("inf", F::F64(f64::INFINITY));
+        f.insert("nan", F::F64(f64::NAN));
+        f.insert(
+            "bools",
+            F::List(vec![F::Bool(true), F::Bool(false), F::Null]),
+        );
+        f.insert(
+            "json",
+            F::Json(serde_json::json!({"b": [1, "x\ny"], "a": null})),
+        );
+        f.insert("far", F::Instant(Instant(-99_999_999_999)));
+        f.insert("empty", F::Object(Fields::default()));
+        f.insert("none", F::List(Vec::new()));
+        let mut direct = Vec::new();
+        f.write_json(&mut direct);
+        assert_eq!(
+            String::from_utf8(direct).unwrap(),
+            serde_json::to_string(&f).unwrap()
+        );
+        let e = Evidence::from(f);
+        assert_eq!(e.json_text(), serde_json::to_string(&e).unwrap());
+        assert_eq!(e.to_string(), e.json_text());
+        let v = Evidence::from(serde_json::json!({"x": "\u{0}"}));
+        assert_eq!(v.json_text(), serde_json::to_string(&v).unwrap());
+        assert_eq!(Evidence::default().json_text(), "null");
+    }
+
+    /// The eight-at-a-time test finds every byte JSON escapes at every place, and nothing else.
+    #[test]
+    fn needs_escape_finds_exactly_what_json_escapes() {
+        for len in 0..20 {
+            for at in 0..len {
+                for c in 0u8..=255 {
+                    let mut b = vec![b'a'; len];
+                    b[at] = c;
+                    let naive = b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+                    assert_eq!(needs_escape(&b), naive, "byte {c:#x} at {at} of {len}");
+                }
+            }
+        }
+        // Many bytes at once, drawn mostly from the edges of what is escaped and from high
+        // bytes (whose borrows the word-wise test must not mistake for a match).
+        let edges = [
+            0x00, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff,
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200_000 {
+            let len = (next() % 40) as usize;
+            let b: Vec<u8> = (0..len)
+                .map(|_| match next() % 4 {
+                    0 => next() as u8,
+                    1 => 0x20 + (next() % 0x5f) as u8,
+                    _ => edges[(next() % edges.len() as u64) as usize],
+                })
+                .collect();
+            let naive = b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+            assert_eq!(needs_escape(&b), naive, "{b:x?}");
+        }
     }
 
     #[test]

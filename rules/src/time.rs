@@ -212,6 +212,37 @@ fn serialize_text<S: serde::Serializer, T: fmt::Display>(
     }
 }
 
+impl Instant {
+    /// As a JSON string, byte for byte what serialising it with `serde_json` writes
+    /// ([`crate::evidence`] writes evidence straight to text).
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        write_json_text(out, self.text().as_ref().map(|b| &b[..]), self);
+    }
+}
+
+impl Day {
+    /// As [`Instant::write_json`].
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        write_json_text(out, self.text().as_ref().map(|b| &b[..]), self);
+    }
+}
+
+/// `text` (digits and punctuation: nothing JSON escapes) in quotes; what `serde_json` writes
+/// for `value` when there is none.
+fn write_json_text<T: serde::Serialize>(out: &mut Vec<u8>, text: Option<&[u8]>, value: &T) {
+    match text {
+        Some(t) => {
+            out.reserve(t.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(t);
+            out.push(b'"');
+        }
+        None => {
+            let _ = serde_json::to_writer(out, value);
+        }
+    }
+}
+
 impl serde::Serialize for Instant {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         serialize_text(s, self.text().as_ref().map(|b| &b[..]), self)

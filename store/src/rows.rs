@@ -70,7 +70,7 @@ impl From<&Alert> for AlertRow {
             // Written straight from the alert (no copy as a `Value` first): the same text.
             subject: json_text(&a.subject),
             message: a.message.clone(),
-            evidence: json_text(&a.evidence),
+            evidence: a.evidence.json_text(),
         }
     }
 }
