@@ -282,7 +282,8 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 fn needs_escape(b: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` below `n` (n ≤ 128) sets its high bit here (and only then does any).
+    // Non-zero exactly when some byte of `x` is below `n` (n ≤ 128; which byte it marks may
+    // be wrong, whether any is never is).
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     let mut words = b.chunks_exact(8);
