@@ -26,6 +26,25 @@ const WORD: usize = std::mem::size_of::<usize>();
 /// mimalloc as the global allocator, asked without an alignment when it needs none (above).
 pub struct Mimalloc;
 
+/// The block for `layout` from `plain(size)` when a word's alignment is enough, else from
+/// `aligned(size, align)`.
+#[allow(unsafe_code)]
+#[inline]
+unsafe fn pick(
+    layout: Layout,
+    plain: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    // SAFETY: the caller's contract (`GlobalAlloc::alloc`); see the impl below.
+    unsafe {
+        if layout.align() <= WORD {
+            plain(layout.size()).cast()
+        } else {
+            aligned(layout.size(), layout.align()).cast()
+        }
+    }
+}
+
 #[allow(unsafe_code)]
 // SAFETY: every call hands mimalloc a request it serves with the layout's alignment: plain
 // calls only for alignments of a word or less (see `WORD`), aligned calls otherwise; blocks of
@@ -34,25 +53,13 @@ unsafe impl GlobalAlloc for Mimalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: see the impl.
-        unsafe {
-            if layout.align() <= WORD {
-                mi_malloc(layout.size()).cast()
-            } else {
-                mi_malloc_aligned(layout.size(), layout.align()).cast()
-            }
-        }
+        unsafe { pick(layout, mi_malloc, mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: see the impl.
-        unsafe {
-            if layout.align() <= WORD {
-                mi_zalloc(layout.size()).cast()
-            } else {
-                mi_zalloc_aligned(layout.size(), layout.align()).cast()
-            }
-        }
+        unsafe { pick(layout, mi_zalloc, mi_zalloc_aligned) }
     }
 
     #[inline]
@@ -73,6 +80,7 @@ unsafe impl GlobalAlloc for Mimalloc {
         }
     }
 }
+
 /// `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (`mimalloc.h` of the
 /// `libmimalloc-sys` version in Cargo.lock, whose Rust constants still follow mimalloc 2): how
 /// long a freed page stays mapped before it is given back to the system, in milliseconds; -1

@@ -141,7 +141,9 @@ impl Evidence {
             Repr::Null => "null".to_owned(),
             Repr::Value(v) => v.to_string(),
             Repr::Fields(f, _) => {
-                let mut out = Vec::with_capacity(1024);
+                // Room for a typical value a field (a case clock's ≈ 25 fields write ≈ 850
+                // bytes), not a fixed kilobyte that a two-field object would keep in its row.
+                let mut out = Vec::with_capacity(40 * f.0.len() + 2);
                 f.write_json(&mut out);
                 // Made of `&str`s and ASCII only.
                 String::from_utf8(out)

@@ -224,11 +224,9 @@ impl Card {
 
     /// A complaint card's complaint id (the text of its id after the prefix).
     pub fn complaint_id(&self) -> String {
-        let text = self.id.to_string();
-        match text.strip_prefix(COMPLAINT) {
-            Some(id) => id.to_string(),
-            None => text,
-        }
+        let mut buf = [0u8; 32];
+        let text = self.id.text(&mut buf);
+        text.strip_prefix(COMPLAINT).unwrap_or(text).to_string()
     }
 
     fn key(&self) -> (T32, &CardId) {
