@@ -19,10 +19,11 @@ use super::{explain, hall, integrity, Outcome, Stats};
 pub(super) fn attribute(
     case: &mut Case,
     ev: &Event<'_>,
+    named: &explain::Who,
     symbols: &mut Symbols,
     reference: &Reference,
 ) {
-    case.who.record(ev, symbols, true);
+    case.who.take(named);
     if let Some(code) = ev.item_code.as_deref() {
         if case.item_ref == NONE {
             case.item_ref = reference.item_id(code).unwrap_or(NONE);

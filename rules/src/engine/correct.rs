@@ -164,8 +164,8 @@ impl Engine {
             if let Some(case) = engine.cases.get_mut(slot) {
                 case.history.set_state(at, mark);
                 if recorded {
-                    case.history
-                        .record(ev, clock, &mut engine.symbols, &case.who);
+                    let named = case.who.named(ev, &mut engine.symbols);
+                    case.history.record(ev, clock, &mut engine.symbols, &named);
                 }
             }
         };
@@ -241,7 +241,8 @@ impl Engine {
             return;
         };
         case.rare_mut().unseen.retain(|u| u.0 != id);
-        case.history.record(ev, clock, symbols, &case.who);
+        let named = case.who.named(ev, symbols);
+        case.history.record(ev, clock, symbols, &named);
         let region = &*ev.region;
         if let Some((at, _)) = case.history.find(id, region, symbols) {
             case.history.set_state(at, state::SUPERSEDED);
@@ -485,7 +486,8 @@ impl Engine {
                 }
                 _ => {
                     let t = t32(ev.occurred_at);
-                    apply::attribute(&mut case, ev, symbols, reference);
+                    let named = case.who.named(ev, symbols);
+                    apply::attribute(&mut case, ev, &named, symbols, reference);
                     let mut sink = apply::Sink {
                         ctx,
                         ev,

@@ -109,7 +109,7 @@ impl Engine {
         }
         let t = t32(ev.occurred_at);
         let Some(case_id) = ev.case_id.as_deref() else {
-            let key = format!("f:{receipt_no}");
+            let key = super::matter::key('f', receipt_no);
             let kind = MatterKind::Fee {
                 payer_id: payer_id.into(),
                 amount_fen,
@@ -150,7 +150,8 @@ impl Engine {
             return Outcome::Applied;
         };
         if self.policy.case_history {
-            case.history.record(ev, clock, &mut self.symbols, &case.who);
+            let named = case.who.named(ev, &mut self.symbols);
+            case.history.record(ev, clock, &mut self.symbols, &named);
         }
         fee_on_case(
             &mut self.symbols,
@@ -166,8 +167,8 @@ impl Engine {
 
     /// Slot of the complaint (`c`) or evaluation (`e`) `id` in `region`, created as `kind` if
     /// new.
-    fn matter_slot(&mut self, region: &str, prefix: &str, id: &str, kind: MatterKind) -> u32 {
-        let key = format!("{prefix}:{id}");
+    fn matter_slot(&mut self, region: &str, prefix: char, id: &str, kind: MatterKind) -> u32 {
+        let key = super::matter::key(prefix, id);
         let region = self.hot.intern(&mut self.symbols, region);
         self.matters
             .find_or_insert(&key, region, || Matter::new(&key, kind, region))
@@ -184,7 +185,7 @@ impl Engine {
     ) -> Outcome {
         let slot = self.matter_slot(
             &ev.region,
-            "c",
+            'c',
             complaint_id,
             MatterKind::Complaint { category: None },
         );
@@ -290,7 +291,7 @@ impl Engine {
     ) -> Outcome {
         let slot = self.matter_slot(
             &ev.region,
-            "c",
+            'c',
             complaint_id,
             MatterKind::Complaint { category: None },
         );
@@ -445,7 +446,7 @@ impl Engine {
         if score <= 2 {
             let slot = self.matter_slot(
                 &ev.region,
-                "e",
+                'e',
                 evaluation_id,
                 MatterKind::Evaluation { score: None },
             );
@@ -505,7 +506,7 @@ impl Engine {
     ) -> Outcome {
         let slot = self.matter_slot(
             &ev.region,
-            "e",
+            'e',
             evaluation_id,
             MatterKind::Evaluation { score: None },
         );

@@ -102,7 +102,7 @@ pub fn lean_revision(
         department: None,
         window_id: None,
         staff_id: None,
-        case_id: Some(case.id.to_string()),
+        case_id: Some(case.id.as_str().to_owned()),
         item_code: None,
     };
     let mut alert = build(rule, level, subject, at, who, String::new(), Value::Null);
@@ -114,7 +114,7 @@ pub fn lean_revision(
 /// stages); `None` for those built elsewhere (fees, the integrity rules).
 fn case_subject(case: &Case, due: Due, n: u8) -> Option<Subject> {
     let mut subject = Subject::new();
-    subject.insert("case_id".into(), Value::String(case.id.to_string()));
+    subject.insert("case_id".into(), Value::String(case.id.as_str().to_owned()));
     match due {
         Due::Acceptance => {
             subject.insert("period".into(), json!(n));
@@ -318,7 +318,7 @@ pub fn rejected_without_reason(
     at: Instant,
 ) -> Alert {
     let mut subject = Subject::new();
-    subject.insert("case_id".into(), Value::String(case.id.to_string()));
+    subject.insert("case_id".into(), Value::String(case.id.as_str().to_owned()));
     let name = item_name(ctx, symbols, case);
     let message = format!(
         "黄牌：办件 {}（{name}）于 {} 不予受理，未说明理由（行政许可法第三十八条要求说明理由）",
@@ -402,6 +402,44 @@ impl Who {
         set(&mut self.item, ev.item_code.as_deref());
     }
 
+    /// The symbols of what `ev` names, [`NONE`] where it names nothing; each is confirmed
+    /// against this attribution's by one compare before any hashing (an event usually names
+    /// the centre, window, staff member and item its case already has).
+    pub fn named(&self, ev: &crate::event::Event<'_>, symbols: &mut Symbols) -> Who {
+        let sym = |symbols: &mut Symbols, hint: Sym, value: Option<&str>| {
+            let mut slot = hint;
+            match value {
+                Some(_) => symbols.update(&mut slot, value),
+                None => slot = NONE,
+            }
+            slot
+        };
+        Who {
+            center: sym(symbols, self.center, Some(&ev.center_id)),
+            region: sym(symbols, self.region, Some(&ev.region)),
+            department: sym(symbols, self.department, ev.department.as_deref()),
+            window: sym(symbols, self.window, ev.window_id.as_deref()),
+            staff: sym(symbols, self.staff, ev.staff_id.as_deref()),
+            item: sym(symbols, self.item, ev.item_code.as_deref()),
+        }
+    }
+
+    /// Take every value `named` has (from [`Who::named`]): what
+    /// [`record`](Self::record)`(ev, symbols, true)` does, with the symbols already found.
+    pub fn take(&mut self, named: &Who) {
+        let set = |slot: &mut Sym, value: Sym| {
+            if value != NONE {
+                *slot = value;
+            }
+        };
+        set(&mut self.center, named.center);
+        set(&mut self.region, named.region);
+        set(&mut self.department, named.department);
+        set(&mut self.window, named.window);
+        set(&mut self.staff, named.staff);
+        set(&mut self.item, named.item);
+    }
+
     /// Owned strings for an alert or a fact (no case id).
     pub fn attribution(&self, symbols: &Symbols) -> Attribution {
         Attribution {
@@ -420,7 +458,7 @@ impl Attribution {
     /// From a case's interned attribution.
     pub fn of_case(symbols: &Symbols, case: &Case) -> Self {
         Attribution {
-            case_id: Some(case.id.to_string()),
+            case_id: Some(case.id.as_str().to_owned()),
             ..case.who.attribution(symbols)
         }
     }
@@ -1272,7 +1310,7 @@ pub fn fact(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> Option<crate::fact:
     let paused = case.pause_days(ctx, Unit::Working, start_t);
     let who = Attribution::of_case(symbols, case);
     Some(crate::fact::CaseFact {
-        case_id: case.id.to_string(),
+        case_id: case.id.as_str().to_owned(),
         center_id: who.center_id,
         region: who.region,
         department: who.department,

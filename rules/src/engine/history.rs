@@ -42,6 +42,12 @@ pub mod state {
     pub const WITHDRAWN: u8 = 2;
 }
 
+thread_local! {
+    /// Where [`History::record`] encodes an entry before appending it: one buffer reused,
+    /// instead of one allocated and freed per event.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One case's history (empty until the case's first event when corrections are kept).
 /// One exact-size allocation (a case gets a few events in its life, so an append that copies
 /// the buffer costs less than a `Vec`'s slack on a million cases).
@@ -124,16 +130,25 @@ impl History {
         ev: &Event<'_>,
         clock: Instant,
         symbols: &mut Symbols,
-        known: &super::explain::Who,
+        named: &super::explain::Who,
     ) {
-        let mut sym = |hint: Sym, s: &str| {
-            let mut slot = hint;
-            symbols.update(&mut slot, Some(s));
-            u64::from(slot)
-        };
-        let mut p = Vec::with_capacity(40 + ev.event_id.len());
-        varint(&mut p, (clock.0 - ev.occurred_at.0).max(0) as u64);
-        zigzag(&mut p, ev.occurred_at.0);
+        SCRATCH.with_borrow_mut(|p| {
+            p.clear();
+            self.append(p, ev, clock, symbols, named);
+        });
+    }
+
+    /// [`record`](Self::record), with `p` to encode the entry in.
+    fn append(
+        &mut self,
+        p: &mut Vec<u8>,
+        ev: &Event<'_>,
+        clock: Instant,
+        symbols: &mut Symbols,
+        named: &super::explain::Who,
+    ) {
+        varint(p, (clock.0 - ev.occurred_at.0).max(0) as u64);
+        zigzag(p, ev.occurred_at.0);
         let mut flags = 0;
         let fields = [
             (REPORTED, ev.reported_at.is_some()),
@@ -152,35 +167,37 @@ impl History {
         }
         p.push(flags);
         p.push(ev.body.kind().index() as u8);
-        string(&mut p, &ev.event_id);
-        varint(&mut p, sym(known.center, &ev.center_id));
+        string(p, &ev.event_id);
+        varint(p, u64::from(named.center));
         for t in [ev.reported_at, ev.received_at].into_iter().flatten() {
-            zigzag(&mut p, t.0 - ev.occurred_at.0);
+            zigzag(p, t.0 - ev.occurred_at.0);
         }
+        // `named` holds a symbol for each of these the event names.
         let syms = [
-            (known.department, &ev.department),
-            (known.window, &ev.window_id),
-            (known.staff, &ev.staff_id),
-            (known.item, &ev.item_code),
-            (super::table::NONE, &ev.source),
+            (named.department, ev.department.is_some()),
+            (named.window, ev.window_id.is_some()),
+            (named.staff, ev.staff_id.is_some()),
+            (named.item, ev.item_code.is_some()),
         ];
-        for (hint, s) in syms {
-            if let Some(s) = s {
-                varint(&mut p, sym(hint, s));
+        for (sym, on) in syms {
+            if on {
+                varint(p, u64::from(sym));
             }
         }
-        if let Some(s) = &ev.supersedes {
-            string(&mut p, s);
+        if let Some(s) = &ev.source {
+            varint(p, u64::from(symbols.intern(s)));
         }
-        body(&mut p, &ev.body);
+        if let Some(s) = &ev.supersedes {
+            string(p, s);
+        }
+        body(p, &ev.body);
         // Exactly sized: one copy per event of a case that gets a few in its life.
-        let old = self.0.take().unwrap_or_default();
         let len = p.len() as u64;
-        let mut buf = Vec::with_capacity(old.len() + 1 + varint_len(len) + p.len());
-        buf.extend_from_slice(&old);
+        let mut buf = self.0.take().unwrap_or_default().into_vec();
+        buf.reserve_exact(1 + varint_len(len) + p.len());
         buf.push(state::LIVE);
         varint(&mut buf, len);
-        buf.extend_from_slice(&p);
+        buf.extend_from_slice(p);
         debug_assert_eq!(buf.len(), buf.capacity());
         self.0 = Some(buf.into_boxed_slice());
     }
@@ -665,8 +682,12 @@ mod tests {
         let mut who = super::super::explain::Who::UNKNOWN;
         for (i, e) in events.iter().enumerate() {
             let clock = Instant(e.occurred_at.0 + i as i64 * 7);
-            h.record(e, clock, &mut symbols, &who);
-            who.record(e, &mut symbols, true);
+            let named = who.named(e, &mut symbols);
+            h.record(e, clock, &mut symbols, &named);
+            let mut recorded = who;
+            recorded.record(e, &mut symbols, true);
+            who.take(&named);
+            assert_eq!(who, recorded, "take(named) is record(…, true)");
             if i == 1 {
                 // A hint naming another string: the event's own id is recorded.
                 who.staff = symbols.intern("someone else");

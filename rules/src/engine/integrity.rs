@@ -354,7 +354,7 @@ pub(super) fn alert(
             .owned(case.who.item)
             .unwrap_or_else(|| "未知事项".into())
     };
-    let mut subject = explain::subject(&[("case_id", json!(case.id.to_string()))]);
+    let mut subject = explain::subject(&[("case_id", json!(case.id.as_str().to_owned()))]);
     let who = Attribution::of_case(symbols, case);
     let (rule, level) = due.rule_level();
     let (message, evidence) = match due {
@@ -575,16 +575,17 @@ impl Placeholders {
         Some((key, pattern.to_string()))
     }
 
-    /// Judge an applied `case.accepted` or `case.stage` (its id hashed: `id`); an alert to
-    /// emit, if any.
+    /// Judge an applied `case.accepted` or `case.stage` (its id hashed by `id`, asked only of
+    /// a placeholder's act); an alert to emit, if any.
     pub(super) fn on_act(
         &mut self,
         policy: &crate::Policy,
         ev: &Event<'_>,
-        id: u64,
+        id: impl FnOnce() -> u64,
         now: Instant,
     ) -> Option<Alert> {
         let (key, pattern) = Self::key(policy, ev)?;
+        let id = id();
         let at = t32(report_time(ev));
         // Forget days older than the retention of finished cases: late acts of them are not
         // expected (docs/RULES.md, "Order").

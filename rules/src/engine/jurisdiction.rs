@@ -224,7 +224,7 @@ impl Engine {
         let opened_by = match &ev.body {
             Body::ComplaintFiled { complaint_id, .. }
             | Body::ComplaintResolved { complaint_id, .. } => {
-                let key = format!("c:{complaint_id}");
+                let key = super::matter::key('c', complaint_id);
                 self.matters
                     .find(&key, region_sym)
                     .and_then(|slot| self.matters.get(slot))
@@ -232,7 +232,7 @@ impl Engine {
             }
             Body::EvaluationSubmitted { evaluation_id, .. }
             | Body::EvaluationRectified { evaluation_id } => {
-                let key = format!("e:{evaluation_id}");
+                let key = super::matter::key('e', evaluation_id);
                 self.matters
                     .find(&key, region_sym)
                     .and_then(|slot| self.matters.get(slot))

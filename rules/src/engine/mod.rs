@@ -651,7 +651,7 @@ impl Engine {
         if act && outcome == Outcome::Applied && ev.staff_id.is_some() {
             if let Some(alert) =
                 self.placeholders
-                    .on_act(&self.policy, ev, event_hash(ev).0, self.clock)
+                    .on_act(&self.policy, ev, || event_hash(ev).0, self.clock)
             {
                 self.emit(out, alert);
             }
@@ -848,7 +848,7 @@ impl Engine {
             Plan::Forget => {
                 if case.channel == Some(crate::event::Channel::Hall) && case.accepted_at != NEVER {
                     let keep = self.policy.fee_case_memory_days.saturating_mul(86_400);
-                    let id = case.id.to_string();
+                    let id = case.id.as_str().to_owned();
                     let region = self.symbols.get(case.who.region).unwrap_or_default();
                     self.departed
                         .remember(region, &id, case.accepted_at, t32(now), keep);
@@ -929,10 +929,11 @@ impl Engine {
             let Some(case) = cases.get_mut(slot) else {
                 return Outcome::Applied;
             };
+            let named = case.who.named(ev, symbols);
             if policy.case_history {
-                case.history.record(ev, *clock, symbols, &case.who);
+                case.history.record(ev, *clock, symbols, &named);
             }
-            apply::attribute(case, ev, symbols, reference);
+            apply::attribute(case, ev, &named, symbols, reference);
             let start = out.len();
             let mut sink = apply::Sink {
                 ctx,
