@@ -945,9 +945,11 @@ impl Engine {
             };
             let outcome = apply::apply(ctx, symbols, case, ev, t, &mut sink);
             correct::follow_revisions(case, &mut out[start..], false);
+            // Its activity record, when facts are kept (not in replay).
             let accepted = (outcome == Outcome::Applied
-                && ev.body.kind() == crate::event::Kind::CaseAccepted)
-                .then(|| explain::Attribution::of_case(symbols, case));
+                && ev.body.kind() == crate::event::Kind::CaseAccepted
+                && self.facts.is_some())
+            .then(|| explain::Attribution::of_case(symbols, case));
             // The window's live status: an outcome there, and a case that left its count of
             // overdue cases by ending.
             let at_window = (outcome == Outcome::Applied && ev.window_id.is_some())
@@ -994,17 +996,21 @@ impl Engine {
     /// an open card is added, a retracted one taken off, and each step the change issues,
     /// moves or takes back comes right after the card (`ladder::Ladder`).
     fn ladder_pass(&mut self, out: &mut Vec<Alert>, start: usize) {
-        if out.len() == start {
+        // A revision is a card already counted, shown again with its case's new state.
+        let card = |alert: &Alert| {
+            alert.rule.counts_for_ladder()
+                && alert.level != Level::Warning
+                && !alert.is_revision()
+                && alert.staff_id.is_some()
+        };
+        // Most events emit no card: their alerts stay where they are.
+        let Some(first) = out[start..].iter().position(card) else {
             return;
-        }
-        let tail: Vec<Alert> = out.drain(start..).collect();
+        };
+        let tail: Vec<Alert> = out.drain(start + first..).collect();
         let mut changes = Vec::new();
         for alert in tail {
-            // A revision is a card already counted, shown again with its case's new state.
-            let card = alert.rule.counts_for_ladder()
-                && alert.level != Level::Warning
-                && !alert.is_revision();
-            if let (Some(staff), true) = (alert.staff_id.clone(), card) {
+            if let (Some(staff), true) = (alert.staff_id.clone(), card(&alert)) {
                 let sym = self.symbols.intern(&staff);
                 let year = alert.fired_at.day().year();
                 let card = ladder::Card::of(&alert, &mut self.symbols);
