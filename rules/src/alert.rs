@@ -271,11 +271,12 @@ pub fn alert_id(rule: Rule, level: Level, region: &str, subject: &Subject) -> St
 fn hex32(v: u128) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 32];
-    for (i, d) in out.iter_mut().enumerate() {
-        *d = DIGITS[((v >> ((31 - i) * 4)) & 0xf) as usize];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(v.to_be_bytes()) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
     // Only ASCII digits were written.
-    String::from_utf8(out.to_vec()).unwrap_or_default()
+    std::str::from_utf8(&out).unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

@@ -173,6 +173,17 @@ impl Serialize for Evidence {
     }
 }
 
+/// The byte order of two keys (`str`'s order), found byte by byte: keys differ within their
+/// first few bytes, where a call to `memcmp` for each comparison cost more than the bytes.
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    for (x, y) in a.bytes().zip(b.bytes()) {
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// A JSON object with static keys and typed values, kept in key order (module doc).
 #[derive(Clone, Debug, Default)]
 pub struct Fields(Vec<(&'static str, F)>);
@@ -181,7 +192,11 @@ impl Fields {
     /// The object of `pairs`, in any order (sorted here: a literal written in key order, as
     /// ours are, costs one pass). A key given twice keeps its last value, as a map would.
     pub fn new(mut pairs: Vec<(&'static str, F)>) -> Fields {
-        pairs.sort_by_key(|(k, _)| *k);
+        // Strictly in order (so no key twice): taken as it is.
+        if pairs.windows(2).all(|w| key_order(w[0].0, w[1].0).is_lt()) {
+            return Fields(pairs);
+        }
+        pairs.sort_by(|a, b| key_order(a.0, b.0));
         pairs.dedup_by(|later, earlier| {
             let same = later.0 == earlier.0;
             if same {
@@ -192,9 +207,16 @@ impl Fields {
         Fields(pairs)
     }
 
+    /// The object of `pairs` already in strictly increasing key order ([`strictly_ordered`]
+    /// said so when [`fields!`] was compiled).
+    pub fn ordered(pairs: Vec<(&'static str, F)>) -> Fields {
+        debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+        Fields(pairs)
+    }
+
     /// Set `key` to `value`, in its place.
     pub fn insert(&mut self, key: &'static str, value: F) {
-        match self.0.binary_search_by_key(&key, |(k, _)| k) {
+        match self.0.binary_search_by(|(k, _)| key_order(k, key)) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => self.0.insert(i, (key, value)),
         }
@@ -431,11 +453,41 @@ impl<T: Into<F>> From<Vec<T>> for F {
 /// docs/BENCHMARKS.md).
 macro_rules! fields {
     ({ $($k:literal : $v:expr),* $(,)? }) => {{
-        let keys: &[&str] = &[$($k),*];
-        let mut pairs = Vec::with_capacity(keys.len() + $crate::evidence::SPARE);
+        const KEYS: &[&str] = &[$($k),*];
+        // Known when compiling: a literal written in key order, as ours are, is not sorted
+        // again for every alert.
+        const ORDERED: bool = $crate::evidence::strictly_ordered(KEYS);
+        let mut pairs = Vec::with_capacity(KEYS.len() + $crate::evidence::SPARE);
         $(pairs.push(($k, $crate::evidence::F::from($v)));)*
-        $crate::evidence::Fields::new(pairs)
+        if ORDERED {
+            $crate::evidence::Fields::ordered(pairs)
+        } else {
+            $crate::evidence::Fields::new(pairs)
+        }
     }};
+}
+
+/// Whether `keys` are in strictly increasing byte order (no key twice), for [`fields!`] to
+/// find out when compiling.
+pub const fn strictly_ordered(keys: &[&str]) -> bool {
+    let mut i = 1;
+    while i < keys.len() {
+        let (a, b) = (keys[i - 1].as_bytes(), keys[i].as_bytes());
+        let mut j = 0;
+        while j < a.len() && j < b.len() && a[j] == b[j] {
+            j += 1;
+        }
+        let less = match (j < a.len(), j < b.len()) {
+            (true, true) => a[j] < b[j],
+            (false, more) => more,
+            (true, false) => false,
+        };
+        if !less {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Keys the engine may add to evidence after it was made (see [`fields!`]).
@@ -467,6 +519,50 @@ mod tests {
         assert_eq!(direct, via_value);
         // Sorted, the later of two equal keys kept.
         assert!(direct.starts_with(r#"{"alpha":-3,"mid":{"a":"2026-03-02","b":"x","c":null}"#));
+    }
+
+    #[test]
+    fn keys_are_ordered_as_strings_are_and_inserted_in_place() {
+        let keys = [
+            "",
+            "a",
+            "ab",
+            "ab\u{0}",
+            "abc",
+            "b",
+            "legal_deadline",
+            "legal_deadline_date",
+            "pause",
+            "pause_days",
+            "pauses",
+            "z",
+            "é",
+            "工作日",
+        ];
+        for a in keys {
+            for b in keys {
+                assert_eq!(key_order(a, b), a.cmp(b), "{a:?} against {b:?}");
+                assert_eq!(strictly_ordered(&[a, b]), a < b, "{a:?} then {b:?}");
+            }
+        }
+        assert!(strictly_ordered(&keys) && strictly_ordered(&[]) && strictly_ordered(&["x"]));
+        assert!(!strictly_ordered(&["a", "c", "b"]));
+        // In order already, out of order, and with a key twice: each read as a sorted map.
+        let made = |keys: &[&'static str]| {
+            let pairs = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (*k, F::from(i as u32)));
+            serde_json::to_string(&Fields::new(pairs.collect())).unwrap()
+        };
+        assert_eq!(made(&["a", "ab", "b"]), r#"{"a":0,"ab":1,"b":2}"#);
+        assert_eq!(made(&["b", "ab", "a"]), r#"{"a":2,"ab":1,"b":0}"#);
+        assert_eq!(made(&["a", "b", "a"]), r#"{"a":2,"b":1}"#);
+        let mut f = Fields::new(vec![("pause", F::from(1u32)), ("pauses", F::from(2u32))]);
+        f.insert("pause_days", F::from(3u32));
+        f.insert("pause", F::from(4u32));
+        let text = serde_json::to_string(&f).unwrap();
+        assert_eq!(text, r#"{"pause":4,"pause_days":3,"pauses":2}"#);
     }
 
     /// Written straight to text, fields are byte for byte what `serde_json` writes for them:

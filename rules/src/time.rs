@@ -151,6 +151,20 @@ impl Day {
     }
 }
 
+impl Day {
+    /// Append `YYYY-MM-DD` to `out`: what `Display` writes, without the formatter (dates are in
+    /// every alert's message).
+    pub fn push_to(&self, out: &mut String) {
+        match self.text() {
+            Some(buf) => out.push_str(std::str::from_utf8(&buf).unwrap_or_default()),
+            None => {
+                use fmt::Write as _;
+                let _ = write!(out, "{self}");
+            }
+        }
+    }
+}
+
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(buf) = self.text() else {
@@ -520,6 +534,21 @@ mod tests {
         }
         for d in [Day(0), Day(9_000), Day(u32::MAX)] {
             assert_eq!(serde_json::to_value(d).unwrap(), d.to_string().as_str());
+        }
+    }
+
+    #[test]
+    fn a_date_appended_reads_as_displayed() {
+        for d in [
+            Day(0),
+            Day(9_000),
+            Day(9_466),
+            Day(3_000_000),
+            Day(u32::MAX),
+        ] {
+            let mut out = String::from("至 ");
+            d.push_to(&mut out);
+            assert_eq!(out, format!("至 {d}"));
         }
     }
 

@@ -46,7 +46,10 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
     };
     let (rule, level) = due.rule_level();
     let name = item_name(ctx, symbols, case);
-    let closing = closing(ctx, case);
+    // The case clock's alerts need its clock, as does how a finished case closed: computed
+    // once for both.
+    let clock = matches!(due, Due::Warning | Due::Yellow | Due::Red).then(|| case.clock(ctx));
+    let closing = closing_with(ctx, case, clock.as_ref());
     let (message, evidence) = match due {
         Due::Acceptance => acceptance(ctx, case, &name, closing),
         Due::Stage(stage) => stage_clock(ctx, case, stage, &name, closing),
@@ -63,7 +66,7 @@ pub fn alert(ctx: Ctx<'_>, symbols: &Symbols, case: &Case, due: Due, at: Instant
                 "stages": F::List(Vec::new()),
             })),
         ),
-        _ => case_clock(ctx, case, due, &name, closing),
+        _ => case_clock(ctx, case, due, &name, closing, clock.flatten()),
     };
     let evidence = evidence.map(|mut f| {
         f.insert("subject_state", F::Object(state_of(case, closing)));
@@ -555,11 +558,21 @@ type Ending = (Instant, Option<u32>);
 
 /// The case's [`Ending`]; `None` while it is open.
 fn closing(ctx: Ctx<'_>, case: &Case) -> Option<Ending> {
+    closing_with(ctx, case, None)
+}
+
+/// [`closing`], given the case's clock when it was computed already.
+fn closing_with(ctx: Ctx<'_>, case: &Case, clock: Option<&Option<Clock>>) -> Option<Ending> {
     if case.closed_at == NEVER {
         return None;
     }
     let closed_at = inst(case.closed_at);
-    let overdue = case.clock(ctx).map(|c| {
+    let mut computed = None;
+    let clock = match clock {
+        Some(known) => known.as_ref(),
+        None => computed.insert(case.clock(ctx)).as_ref(),
+    };
+    let overdue = clock.map(|c| {
         if closed_at < c.promised_at {
             0
         } else {
@@ -901,11 +914,13 @@ fn item_name(ctx: Ctx<'_>, symbols: &Symbols, case: &Case) -> String {
 /// A deadline as messages say it: the last day D for the day units, the day and the minute the
 /// office time runs out (`2026-03-02 15:00`) for the office-time units.
 fn deadline_text(unit: Unit, day: Day, at: Instant) -> String {
-    if unit.office_secs().is_none() {
-        return day.to_string();
+    let mut text = String::with_capacity(16);
+    day.push_to(&mut text);
+    if unit.office_secs().is_some() {
+        text.push(' ');
+        text.push_str(at.to_string().get(11..16).unwrap_or_default());
     }
-    let text = at.to_string();
-    format!("{} {}", day, text.get(11..16).unwrap_or_default())
+    text
 }
 
 fn limit_json(days: u32, unit: Unit) -> F {
@@ -954,9 +969,10 @@ fn case_clock(
     due: Due,
     name: &str,
     closing: Option<Ending>,
+    clock: Option<Clock>,
 ) -> (String, Option<Fields>) {
     // `pending` only yields these dues for accepted cases, so the clock exists.
-    let Some(clock) = case.clock(ctx) else {
+    let Some(clock) = clock else {
         let mut message = format!("办件 {} 时限无法计算", case.id);
         if let (Due::Red, Some(c)) = (due, closing) {
             message = message + "，" + &closed_phrase(case, c);
@@ -1009,11 +1025,11 @@ fn case_clock(
         "supervision_deadline": clock.supervision_day.end(),
         "warning_at": clock.warning_at,
     });
-    let limit_text = format!(
-        "{}{}",
-        promised + clock.extension_days,
-        case.promised_unit.zh()
-    );
+    let limit_text = [
+        &(promised + clock.extension_days).to_string(),
+        case.promised_unit.zh(),
+    ]
+    .concat();
     let deemed = if clock.deemed {
         "（逾期未作受理决定，自收到申请之日起视为受理）"
     } else {
@@ -1024,33 +1040,74 @@ fn case_clock(
         Due::Warning => {
             ev.insert("warning_date", clock.warning_day.into());
             let hurry = closed.as_deref().unwrap_or("请抓紧办结");
-            format!(
-                "预警：办件 {}（{name}）承诺时限{limit_text}，将于 {due_text} 届满，{hurry}{deemed}{note}",
-                case.id
-            )
+            [
+                "预警：办件 ",
+                case.id.as_str(),
+                "（",
+                name,
+                "）承诺时限",
+                &limit_text,
+                "，将于 ",
+                &due_text,
+                " 届满，",
+                hurry,
+                deemed,
+                &note,
+            ]
+            .concat()
         }
-        Due::Yellow => format!(
-            "黄牌：办件 {}（{name}）已超过承诺时限{limit_text}（应于 {due_text} 前办结），{}{deemed}{note}",
-            case.id,
-            closed.as_deref().unwrap_or("尚未办结")
-        ),
+        Due::Yellow => [
+            "黄牌：办件 ",
+            case.id.as_str(),
+            "（",
+            name,
+            "）已超过承诺时限",
+            &limit_text,
+            "（应于 ",
+            &due_text,
+            " 前办结），",
+            closed.as_deref().unwrap_or("尚未办结"),
+            deemed,
+            &note,
+        ]
+        .concat(),
         _ => {
-            ev.insert("red_basis", if red_is_legal { "legal" } else { "supervision" }.into());
+            ev.insert(
+                "red_basis",
+                if red_is_legal { "legal" } else { "supervision" }.into(),
+            );
             let basis = if red_is_legal {
                 let legal = match (legal_day, clock.legal_at) {
                     (Some(day), Some(at)) => deadline_text(case.legal_unit, day, at),
                     _ => due_text.clone(),
                 };
-                format!("已超过法定时限（应于 {legal} 前办结）")
+                ["已超过法定时限（应于 ", &legal, " 前办结）"].concat()
             } else {
                 let still = closed.as_ref().map_or("仍", |_| "");
-                format!(
-                    "超过承诺时限后 {} 个工作日督办期{still}未办结",
-                    ctx.policy.supervise_working_days
-                )
+                [
+                    "超过承诺时限后 ",
+                    &ctx.policy.supervise_working_days.to_string(),
+                    " 个工作日督办期",
+                    still,
+                    "未办结",
+                ]
+                .concat()
             };
-            let end = closed.map_or_else(String::new, |c| format!("，{c}"));
-            format!("红牌：办件 {}（{name}）{basis}{deemed}{note}{end}", case.id)
+            let end = closed.as_deref().map_or("", |_| "，");
+            let closed = closed.as_deref().unwrap_or("");
+            [
+                "红牌：办件 ",
+                case.id.as_str(),
+                "（",
+                name,
+                "）",
+                &basis,
+                deemed,
+                &note,
+                end,
+                closed,
+            ]
+            .concat()
         }
     };
     (message, Some(ev))
@@ -1102,13 +1159,24 @@ fn stage_clock(
         "start": start,
     });
     let still = closing.map_or("，尚未完成", |_| "");
-    let message = format!(
-        "黄牌：办件 {}（{name}）{}环节超过环节时限{days}{}（应于 {due_text} 前完成）{still}{note}{}",
-        case.id,
+    let message = [
+        "黄牌：办件 ",
+        case.id.as_str(),
+        "（",
+        name,
+        "）",
         stage.zh(),
+        "环节超过环节时限",
+        &days.to_string(),
         case.promised_unit.zh(),
-        finished_note(case, closing)
-    );
+        "（应于 ",
+        &due_text,
+        " 前完成）",
+        still,
+        &note,
+        &finished_note(case, closing),
+    ]
+    .concat();
     (message, Some(ev))
 }
 
@@ -1375,6 +1443,31 @@ mod tests {
                     };
                     assert_eq!(phrase(verb, (closed, overdue)), template);
                 }
+            }
+        }
+    }
+
+    /// A deadline as messages say it, written without `format!`, is what the template it
+    /// replaced said: the day for the day units, the day and the minute for office time.
+    #[test]
+    fn deadline_texts_are_the_templates() {
+        let start = Instant(1_767_196_800); // 2026-01-01T00:00:00+08:00
+        let units = [
+            Unit::Working,
+            Unit::Natural,
+            Unit::Months,
+            Unit::WorkingHours,
+            Unit::WorkingMinutes,
+        ];
+        for step in 0..2_000 {
+            let at = start.plus_secs(step * 17_317);
+            let day = at.day();
+            for unit in units {
+                let template = match unit.office_secs() {
+                    None => day.to_string(),
+                    Some(_) => format!("{} {}", day, &at.to_string()[11..16]),
+                };
+                assert_eq!(deadline_text(unit, day, at), template, "{unit:?} {at}");
             }
         }
     }
