@@ -335,6 +335,17 @@ pub struct Case {
     pub history: super::history::History,
 }
 
+impl Case {
+    /// Start loading what the case points to (its history, its rarer facts), for the
+    /// engine's lookahead once the case itself is in cache.
+    pub fn prefetch_parts(&self) {
+        self.history.prefetch();
+        if let Some(extras) = &self.extras {
+            super::table::prefetch(&**extras);
+        }
+    }
+}
+
 impl Keyed for Case {
     fn key(&self) -> &[u8] {
         self.id.as_bytes()

@@ -202,6 +202,14 @@ impl History {
         self.0 = Some(buf.into_boxed_slice());
     }
 
+    /// Start loading the entries (their first lines: an append copies them), for the
+    /// engine's lookahead.
+    pub fn prefetch(&self) {
+        if let Some(bytes) = &self.0 {
+            super::table::prefetch_slice(bytes, 256);
+        }
+    }
+
     /// The entry of the event whose duplicate-filter id ([`Dedup::hash`] of the case's
     /// `region`, its source and its event id) is `id`: its offset and state.
     pub fn find(&self, id: u64, region: &str, symbols: &Symbols) -> Option<(usize, u8)> {

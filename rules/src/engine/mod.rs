@@ -487,7 +487,7 @@ impl Engine {
             self.ahead.ring = Default::default();
         }
         // First the duplicate filter and the case's index entry; a few events later, with that
-        // entry in cache, the case it points to.
+        // entry in cache, the case it points to; then what the case points to.
         let far = i + LOOKAHEAD;
         if let Some(ev) = batch.get(far).and_then(&event) {
             let id = event_hash(ev);
@@ -514,6 +514,14 @@ impl Engine {
             };
             if let Some(h) = case {
                 self.cases.prefetch_value(h);
+            }
+        }
+        // Last, two events ahead, with the case in cache by now: what it points to.
+        let soon = i + LOOKAHEAD / 4;
+        if let Some(ev) = batch.get(soon).and_then(&event) {
+            let hinted = self.ahead.get(soon, addr(ev)).and_then(|h| h.case);
+            if let Some(case) = hinted.and_then(|h| self.cases.hinted(h)) {
+                case.prefetch_parts();
             }
         }
         self.ahead.next = Some(i);

@@ -11,8 +11,22 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 /// loads of an event together lets their cache misses overlap instead of queueing.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
-    let start = (value as *const T).cast::<u8>();
-    let last = start as usize + std::mem::size_of::<T>().max(1) - 1;
+    prefetch_lines((value as *const T).cast(), std::mem::size_of::<T>());
+}
+
+/// [`prefetch`] the contents of a slice (at most `max` bytes of it, from the start).
+#[inline(always)]
+pub fn prefetch_slice<T>(values: &[T], max: usize) {
+    prefetch_lines(
+        values.as_ptr().cast(),
+        std::mem::size_of_val(values).min(max),
+    );
+}
+
+/// The lines of `len` bytes at `start`.
+#[inline(always)]
+fn prefetch_lines(start: *const u8, len: usize) {
+    let last = start as usize + len.max(1) - 1;
     // Every 64-byte line the value spans (pointer arithmetic only: nothing is dereferenced).
     let mut line = start.wrapping_sub(start as usize % 64);
     loop {
@@ -393,6 +407,13 @@ impl<T: Keyed> Slab<T> {
         {
             prefetch(cell);
         }
+    }
+
+    /// The value `h` most likely names, for prefetching what it points to: read without
+    /// comparing keys (a hash collision gives another value, which is only prefetched).
+    pub fn hinted(&self, h: KeyHash) -> Option<&T> {
+        let slot = self.index.find(h.0, |_| true)?;
+        self.cell(slot)?.as_ref()
     }
 
     fn cell(&self, slot: u32) -> Option<&Option<T>> {
