@@ -741,12 +741,15 @@ impl Engine {
                 }
             }
             self.fire_board(due, &mut batch);
-            let env = sources::Env {
-                cal: &self.reference.calendar,
-                office: &self.office_hours,
-                policy: &self.policy,
-            };
-            self.sources.fire(env, due, self.advancing, &mut batch);
+            // The feeds only when one of them is due now (judging them walks every feed).
+            if sources_due == Some(due) {
+                let env = sources::Env {
+                    cal: &self.reference.calendar,
+                    office: &self.office_hours,
+                    policy: &self.policy,
+                };
+                self.sources.fire(env, due, self.advancing, &mut batch);
+            }
             // Stable: alerts of one case or matter keep their own order (warning → yellow → red).
             batch.sort_by(|a, b| a.0.cmp(&b.0));
             out.extend(batch.drain(..).map(|(_, alert)| alert));
