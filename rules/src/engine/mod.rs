@@ -741,7 +741,7 @@ impl Engine {
                 }
             }
             self.fire_board(due, &mut batch);
-            // The feeds only when one of them is due now (judging them walks every feed).
+            // The feeds only when one of them is due now.
             if sources_due == Some(due) {
                 let env = sources::Env {
                     cal: &self.reference.calendar,
