@@ -62,12 +62,12 @@ struct Dues {
     /// Region → its index in `of` and `names`.
     ids: hashbrown::HashMap<String, u32>,
     names: Vec<String>,
-    /// Each region's earliest due over its sources, whatever its clock.
-    of: Vec<Option<T32>>,
-    /// (due, region) of every region with a due: the answer when the clock is advanced
-    /// explicitly.
-    all: BTreeSet<(T32, u32)>,
-    /// Those whose region clock has reached the due: the answer otherwise.
+    /// Each region's earliest due over its sources, whatever its clock, and whether it is in
+    /// `ready`. Scanned when the clock is advanced explicitly (every region's gate is open).
+    of: Vec<(Option<T32>, bool)>,
+    /// (due, region) of the regions whose clock has reached their due. A busy feed's due moves
+    /// with each report, ahead of its clock: the set is touched only when a due is reached or
+    /// leaves it.
     ready: BTreeSet<(T32, u32)>,
 }
 
@@ -86,7 +86,7 @@ impl Dues {
         let id = self.of.len() as u32;
         self.ids.insert(region.to_string(), id);
         self.names.push(region.to_string());
-        self.of.push(None);
+        self.of.push((None, false));
         id
     }
 
@@ -95,18 +95,30 @@ impl Dues {
         let Some(slot) = self.of.get_mut(id as usize) else {
             return;
         };
-        if *slot == due {
+        if slot.0 == due {
             return;
         }
-        if let Some(old) = std::mem::replace(slot, due) {
-            self.all.remove(&(old, id));
+        if let (Some(old), true) = *slot {
             self.ready.remove(&(old, id));
         }
-        if let Some(d) = due {
-            self.all.insert((d, id));
-            if d <= clock {
-                self.ready.insert((d, id));
-            }
+        let ready = due.is_some_and(|d| d <= clock);
+        *slot = (due, ready);
+        if let (Some(d), true) = (due, ready) {
+            self.ready.insert((d, id));
+        }
+    }
+
+    /// The regions with a due at or before `due` (with every gate open when `explicit`).
+    fn due_by(&self, due: T32, explicit: bool) -> Vec<u32> {
+        match explicit {
+            true => (0..self.of.len() as u32)
+                .filter(|&id| self.of[id as usize].0.is_some_and(|d| d <= due))
+                .collect(),
+            false => self
+                .ready
+                .range(..=(due, u32::MAX))
+                .map(|&(_, id)| id)
+                .collect(),
         }
     }
 
@@ -115,9 +127,12 @@ impl Dues {
         let Some(&id) = self.ids.get(region) else {
             return;
         };
-        if let Some(Some(d)) = self.of.get(id as usize).copied() {
-            if from < d && d <= to {
-                self.ready.insert((d, id));
+        if let Some(slot) = self.of.get_mut(id as usize) {
+            if let (Some(d), false) = *slot {
+                if from < d && d <= to {
+                    slot.1 = true;
+                    self.ready.insert((d, id));
+                }
             }
         }
     }
@@ -214,11 +229,10 @@ impl Sources {
         if !self.dues.built {
             self.rebuild_dues();
         }
-        let set = match explicit {
-            true => &self.dues.all,
-            false => &self.dues.ready,
-        };
-        set.first().map(|&(due, _)| due)
+        match explicit {
+            true => self.dues.of.iter().filter_map(|&(due, _)| due).min(),
+            false => self.dues.ready.first().map(|&(due, _)| due),
+        }
     }
 
     /// The earliest due of `region`'s sources, whatever its clock.
@@ -348,13 +362,8 @@ impl Sources {
         // is at or before `due`), walked in the order of their names as the map is: each
         // region's clock passes midnight at its own moment, and a walk of every feed at each
         // would cost the square of the regions.
-        let set = match explicit {
-            true => &self.dues.all,
-            false => &self.dues.ready,
-        };
-        let mut regions: Vec<&str> = set
-            .range(..=(due, u32::MAX))
-            .filter_map(|&(_, id)| self.dues.names.get(id as usize).map(String::as_str))
+        let mut regions: Vec<&str> = (self.dues.due_by(due, explicit).into_iter())
+            .filter_map(|id| self.dues.names.get(id as usize).map(String::as_str))
             .collect();
         regions.sort_unstable();
         let regions: Vec<String> = regions.into_iter().map(str::to_string).collect();
