@@ -174,14 +174,23 @@ impl Serialize for Evidence {
 }
 
 /// The byte order of two keys (`str`'s order), found byte by byte: keys differ within their
-/// first few bytes, where a call to `memcmp` for each comparison cost more than the bytes.
-fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
-    for (x, y) in a.bytes().zip(b.bytes()) {
-        if x != y {
-            return x.cmp(&y);
+/// first few bytes, where a call to `memcmp` for each comparison cost more than the bytes. A
+/// `const fn`, so that [`fields!`] can ask [`strictly_ordered`] when compiling.
+const fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut j = 0;
+    while j < a.len() && j < b.len() {
+        if a[j] != b[j] {
+            return if a[j] < b[j] { Less } else { Greater };
         }
+        j += 1;
     }
-    a.len().cmp(&b.len())
+    match (a.len() < b.len(), a.len() > b.len()) {
+        (true, _) => Less,
+        (_, true) => Greater,
+        _ => Equal,
+    }
 }
 
 /// A JSON object with static keys and typed values, kept in key order (module doc).
@@ -472,17 +481,7 @@ macro_rules! fields {
 pub const fn strictly_ordered(keys: &[&str]) -> bool {
     let mut i = 1;
     while i < keys.len() {
-        let (a, b) = (keys[i - 1].as_bytes(), keys[i].as_bytes());
-        let mut j = 0;
-        while j < a.len() && j < b.len() && a[j] == b[j] {
-            j += 1;
-        }
-        let less = match (j < a.len(), j < b.len()) {
-            (true, true) => a[j] < b[j],
-            (false, more) => more,
-            (true, false) => false,
-        };
-        if !less {
+        if !key_order(keys[i - 1], keys[i]).is_lt() {
             return false;
         }
         i += 1;

@@ -362,7 +362,10 @@ impl Sources {
         // is at or before `due`), walked in the order of their names as the map is: each
         // region's clock passes midnight at its own moment, and a walk of every feed at each
         // would cost the square of the regions.
-        let mut regions: Vec<&str> = (self.dues.due_by(due, explicit).into_iter())
+        let mut regions: Vec<&str> = self
+            .dues
+            .due_by(due, explicit)
+            .into_iter()
             .filter_map(|id| self.dues.names.get(id as usize).map(String::as_str))
             .collect();
         regions.sort_unstable();
