@@ -20,15 +20,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ingest::decode::{decode, DecodeOptions, Receipt};
+use cluster::writer::Batch;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rules::synth::{self, Workload};
-use rules::{Engine, Outcome, Policy, Reference};
-use store::rows::{AlertRow, CaseFactRow, DeadLetterRow, EventRow};
+use rules::{Engine, Policy, Reference};
 
 /// The binary's allocator (src/main.rs), set as it sets it (`main`): glibc's malloc spends its
 /// time consolidating free lists under the engine's pattern.
@@ -148,12 +147,11 @@ fn take(
     Ok(())
 }
 
-/// Cluster mode's per-message work and its batches (rows built, then dropped).
+/// Cluster mode's per-message work and its batches (rows built, then dropped): the loop's own
+/// functions (`cluster::apply_message`, `Batch::gather`, `Batch::store_rows`).
 struct Jiancha {
     engines: Vec<Engine>,
-    alerts: Vec<rules::Alert>,
-    rows: Vec<EventRow>,
-    dead: Vec<DeadLetterRow>,
+    batch: Batch,
     fired: usize,
     dead_letters: usize,
     since_batch: usize,
@@ -171,40 +169,10 @@ impl Jiancha {
     }
 
     fn work_on(&mut self, m: &rdkafka::message::BorrowedMessage<'_>) {
-        let payload = m.payload().unwrap_or_default();
-        let receipt = m
-            .timestamp()
-            .to_millis()
-            .map_or(0, |ms| ms.div_euclid(1000));
-        let source = m.headers().and_then(|h| {
-            h.iter()
-                .find(|h| h.key == "source")
-                .and_then(|h| std::str::from_utf8(h.value?).ok())
-        });
-        let opts = DecodeOptions {
-            receipt: Receipt::At(rules::Instant(receipt)),
-            default_source: source,
-            max_future_skew_secs: 600,
-        };
-        let dead_letter = |reason: &str, message: String| DeadLetterRow {
-            received_at: receipt.clamp(0, i64::from(u32::MAX)) as u32,
-            source: format!("kafka:{}/{}/{}", m.topic(), m.partition(), m.offset()),
-            reason: reason.to_string(),
-            field: String::new(),
-            message,
-            raw: String::from_utf8_lossy(payload).into_owned(),
-        };
         let engine = &mut self.engines[m.partition() as usize];
-        match decode(payload, &opts) {
-            Err(e) => self.dead.push(dead_letter(e.code.as_str(), e.message)),
-            Ok(ev) => match engine.on_event(&ev, &mut self.alerts) {
-                Ok(Outcome::Duplicate) => {}
-                Ok(_) => self
-                    .rows
-                    .push(EventRow::new(&ev, payload, rules::Instant(receipt))),
-                Err(r) => self.dead.push(dead_letter(r.code(), r.to_string())),
-            },
-        }
+        // The loop's skew: `future_skew_minutes` of the default policy.
+        let skew = i64::from(Policy::default().future_skew_minutes) * 60;
+        let _ = cluster::apply_message(engine, m, skew, &mut self.batch);
         self.since_batch += 1;
         if self.since_batch == 10_000 {
             self.seal();
@@ -214,32 +182,16 @@ impl Jiancha {
     /// The batch as the writer gets it, then dropped.
     fn seal(&mut self) {
         let began = Instant::now();
-        self.seal_rows();
-        self.sealing += began.elapsed();
-    }
-
-    fn seal_rows(&mut self) {
         self.since_batch = 0;
-        let alerts: Vec<AlertRow> = self.alerts.iter().map(AlertRow::from).collect();
-        self.fired += alerts.len();
-        self.dead_letters += self.dead.len();
-        self.alerts.clear();
-        self.rows.clear();
-        self.dead.clear();
         for e in &mut self.engines {
-            let facts: Vec<CaseFactRow> = e.drain_facts().iter().map(CaseFactRow::from).collect();
-            let activity: Vec<_> = e
-                .drain_activities()
-                .iter()
-                .map(node::glue::activity_row)
-                .collect();
-            let windows: Vec<_> = e
-                .drain_window_status()
-                .iter()
-                .map(node::glue::window_row)
-                .collect();
-            drop((facts, activity, windows));
+            self.batch.gather(e);
         }
+        let rows = self.batch.store_rows();
+        self.fired += rows.alerts.len();
+        self.dead_letters += rows.dead.len();
+        drop(rows);
+        self.batch = Batch::default();
+        self.sealing += began.elapsed();
     }
 }
 
@@ -270,9 +222,7 @@ fn main() -> Result<()> {
                 e
             })
             .collect(),
-        alerts: Vec::new(),
-        rows: Vec::new(),
-        dead: Vec::new(),
+        batch: Batch::default(),
         fired: 0,
         dead_letters: 0,
         since_batch: 0,

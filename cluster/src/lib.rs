@@ -32,6 +32,7 @@ use store::Store as _;
 
 pub use config::{ClockMode, ClusterConfig};
 use metrics::Metrics;
+pub use pipeline::{apply_message, Applied};
 use pipeline::{Context, Core, KafkaConsumer};
 
 /// Why cluster mode stopped or could not start.

@@ -192,6 +192,86 @@ impl ConsumerContext for Context {
     }
 }
 
+/// What one message of the events topic did, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// A new event of this kind: applied, and its row is in the batch.
+    Event(Kind),
+    /// A duplicate (same region, source and event id as one already applied): nothing stored.
+    Duplicate(Kind),
+    /// Decoded but refused by the engine (this reason code): a dead letter.
+    Refused(Kind, &'static str),
+    /// Not a valid event (this reason code): a dead letter.
+    Undecodable(&'static str),
+}
+
+/// One message of the events topic applied to its partition's engine: decoded with its
+/// receipt time (the message's timestamp) and its `source` header (the publisher of events
+/// posted over HTTP: the namespace of their event ids when they name no source,
+/// docs/RULES.md), then the engine's alerts, the event's row or the dead letter go to `batch`.
+/// The loop's per-message work, and what `examples/mock_ceiling.rs` measures.
+pub fn apply_message<M: Message>(
+    engine: &mut Engine,
+    msg: &M,
+    skew_secs: i64,
+    batch: &mut Batch,
+) -> Applied {
+    let payload = msg.payload().unwrap_or_default();
+    let receipt = msg
+        .timestamp()
+        .to_millis()
+        .map_or_else(unix_now, |ms| ms.div_euclid(1000));
+    let header_source = msg.headers().and_then(|h| {
+        h.iter()
+            .find(|h| h.key == "source")
+            .and_then(|h| std::str::from_utf8(h.value?).ok())
+    });
+    let opts = DecodeOptions {
+        receipt: Receipt::At(rules::Instant(receipt)),
+        default_source: header_source,
+        max_future_skew_secs: skew_secs,
+    };
+    let dead = |reason: &str, field: &str, message: String| DeadLetter {
+        row: DeadLetterRow {
+            received_at: receipt.clamp(0, i64::from(u32::MAX)) as u32,
+            source: format!("kafka:{}/{}/{}", msg.topic(), msg.partition(), msg.offset()),
+            reason: reason.to_string(),
+            field: field.to_string(),
+            message,
+            raw: String::from_utf8_lossy(payload).into_owned(),
+        },
+        key: msg.key().map(<[u8]>::to_vec),
+        payload: payload.to_vec(),
+    };
+    let ev = match decode(payload, &opts) {
+        Ok(ev) => ev,
+        Err(e) => {
+            let code = e.code.as_str();
+            batch
+                .dead
+                .push(dead(code, e.field.unwrap_or(""), e.message));
+            return Applied::Undecodable(code);
+        }
+    };
+    let kind = ev.body.kind();
+    match engine.on_event(&ev, &mut batch.alerts) {
+        Ok(Outcome::Duplicate) => Applied::Duplicate(kind),
+        Ok(_) => {
+            batch
+                .events
+                .push(EventRow::new(&ev, payload, rules::Instant(receipt)));
+            Applied::Event(kind)
+        }
+        Err(rejection) => {
+            let code = rejection.code();
+            batch
+                .dead
+                .push(dead(code, rejection.field(), rejection.to_string()));
+            Applied::Refused(kind, code)
+        }
+    }
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -279,66 +359,21 @@ impl Core {
             self.metrics.checkpoint_pending.changed(partition);
         }
         self.batch_started.get_or_insert_with(Instant::now);
-        let payload = msg.payload().unwrap_or_default();
-        let receipt = msg
-            .timestamp()
-            .to_millis()
-            .map_or_else(unix_now, |ms| ms.div_euclid(1000));
-        // Events posted over HTTP carry their publisher in a header (`http:<publisher>`): the
-        // namespace of their event ids when they name no source (docs/RULES.md).
-        let header_source = msg.headers().and_then(|h| {
-            h.iter()
-                .find(|h| h.key == "source")
-                .and_then(|h| std::str::from_utf8(h.value?).ok())
-        });
-        let opts = DecodeOptions {
-            receipt: Receipt::At(rules::Instant(receipt)),
-            default_source: header_source,
-            max_future_skew_secs: self.skew_secs,
-        };
-        let dead = |reason: &str, field: &str, message: String| DeadLetter {
-            row: DeadLetterRow {
-                received_at: receipt.clamp(0, i64::from(u32::MAX)) as u32,
-                source: format!("kafka:{}/{partition}/{offset}", msg.topic()),
-                reason: reason.to_string(),
-                field: field.to_string(),
-                message,
-                raw: String::from_utf8_lossy(payload).into_owned(),
-            },
-            key: msg.key().map(<[u8]>::to_vec),
-            payload: payload.to_vec(),
-        };
-        match decode(payload, &opts) {
-            Err(e) => {
-                self.metrics
-                    .decode_failures
-                    .with_label_values(&[e.code.as_str()])
-                    .inc();
-                self.batch
-                    .dead
-                    .push(dead(e.code.as_str(), e.field.unwrap_or(""), e.message));
+        match apply_message(&mut live.engine, msg, self.skew_secs, &mut self.batch) {
+            Applied::Event(kind) => self.kinds[kind.index()] += 1,
+            Applied::Duplicate(kind) => {
+                self.kinds[kind.index()] += 1;
+                self.metrics.duplicates.inc();
             }
-            Ok(ev) => {
-                self.kinds[ev.body.kind().index()] += 1;
-                match live.engine.on_event(&ev, &mut self.batch.alerts) {
-                    Ok(Outcome::Duplicate) => self.metrics.duplicates.inc(),
-                    Ok(_) => {
-                        self.batch
-                            .events
-                            .push(EventRow::new(&ev, payload, rules::Instant(receipt)))
-                    }
-                    Err(rejection) => {
-                        self.metrics
-                            .refused
-                            .with_label_values(&[rejection.code()])
-                            .inc();
-                        let field = rejection.field();
-                        self.batch
-                            .dead
-                            .push(dead(rejection.code(), field, rejection.to_string()));
-                    }
-                }
+            Applied::Refused(kind, code) => {
+                self.kinds[kind.index()] += 1;
+                self.metrics.refused.with_label_values(&[code]).inc();
             }
+            Applied::Undecodable(code) => self
+                .metrics
+                .decode_failures
+                .with_label_values(&[code])
+                .inc(),
         }
     }
 
@@ -449,9 +484,7 @@ impl Core {
     fn seal(&mut self) {
         for part in self.parts.values_mut() {
             if let Part::Ready(live) = part {
-                self.batch.facts.extend(live.engine.drain_facts());
-                self.batch.activities.extend(live.engine.drain_activities());
-                self.batch.windows.extend(live.engine.drain_window_status());
+                self.batch.gather(&mut live.engine);
             }
         }
         self.batch_started = None;

@@ -56,6 +56,31 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Take in what `engine` collected since the last batch: finished cases, activities and
+    /// window status changes.
+    pub fn gather(&mut self, engine: &mut rules::Engine) {
+        self.facts.extend(engine.drain_facts());
+        self.activities.extend(engine.drain_activities());
+        self.windows.extend(engine.drain_window_status());
+    }
+
+    /// The rows ClickHouse stores of the batch (its event rows are moved out: only the stored
+    /// copy needs them; Kafka gets the alerts and dead letters, which stay).
+    pub fn store_rows(&mut self) -> RowBatch {
+        RowBatch {
+            events: std::mem::take(&mut self.events),
+            alerts: self.alerts.iter().map(AlertRow::from).collect(),
+            dead: self.dead.iter().map(|d| d.row.clone()).collect(),
+            facts: self.facts.iter().map(CaseFactRow::from).collect(),
+            windows: self.windows.iter().map(node::glue::window_row).collect(),
+            activity: self
+                .activities
+                .iter()
+                .map(node::glue::activity_row)
+                .collect(),
+        }
+    }
+
     /// Rows in all tables.
     pub fn rows(&self) -> usize {
         self.events.len()
@@ -264,19 +289,7 @@ async fn store_batch(
     mut batch: Batch,
 ) -> Result<(Batch, Vec<WindowStatusRow>), WriteError> {
     sinks.metrics.batch_rows.observe(batch.rows() as f64);
-    let rows = RowBatch {
-        // Only the stored copy needs the raw events; Kafka gets alerts and dead letters.
-        events: std::mem::take(&mut batch.events),
-        alerts: batch.alerts.iter().map(AlertRow::from).collect(),
-        dead: batch.dead.iter().map(|d| d.row.clone()).collect(),
-        facts: batch.facts.iter().map(CaseFactRow::from).collect(),
-        windows: batch.windows.iter().map(node::glue::window_row).collect(),
-        activity: batch
-            .activities
-            .iter()
-            .map(node::glue::activity_row)
-            .collect(),
-    };
+    let rows = batch.store_rows();
     for a in &rows.alerts {
         sinks
             .metrics
