@@ -186,11 +186,12 @@ impl Jiancha {
         for e in &mut self.engines {
             self.batch.gather(e);
         }
-        let rows = self.batch.store_rows();
+        // As the loop hands it to the writer, which builds its rows.
+        let mut batch = self.batch.take();
+        let rows = batch.store_rows();
         self.fired += rows.alerts.len();
         self.dead_letters += rows.dead.len();
-        drop(rows);
-        self.batch = Batch::default();
+        drop((rows, batch));
         self.sealing += began.elapsed();
     }
 }

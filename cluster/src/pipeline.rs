@@ -499,7 +499,7 @@ impl Core {
         if self.batch.rows() == 0 {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        let batch = self.batch.take();
         self.send(Job::Batch(batch));
     }
 

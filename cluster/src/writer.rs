@@ -81,6 +81,18 @@ impl Batch {
         }
     }
 
+    /// The batch so far, leaving an empty one with room for as many events and alerts: one
+    /// batch is much like the next, and growing each from nothing copied its rows a dozen
+    /// times.
+    pub fn take(&mut self) -> Batch {
+        let room = Batch {
+            events: Vec::with_capacity(self.events.len()),
+            alerts: Vec::with_capacity(self.alerts.len()),
+            ..Batch::default()
+        };
+        std::mem::replace(self, room)
+    }
+
     /// Rows in all tables.
     pub fn rows(&self) -> usize {
         self.events.len()
