@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ingest::decode::{decode, DecodeOptions, Receipt};
+use ingest::decode::{decode_str, text, DecodeOptions, Receipt};
 use node::checkpoint::{restore_newest, Restored};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedMessage};
@@ -243,7 +243,8 @@ pub fn apply_message<M: Message>(
         key: msg.key().map(<[u8]>::to_vec),
         payload: payload.to_vec(),
     };
-    let ev = match decode(payload, &opts) {
+    // The text checked once, for the event and its row.
+    let ev = match text(payload).and_then(|line| Ok((decode_str(line, &opts)?, line))) {
         Ok(ev) => ev,
         Err(e) => {
             let code = e.code.as_str();
@@ -253,13 +254,14 @@ pub fn apply_message<M: Message>(
             return Applied::Undecodable(code);
         }
     };
+    let (ev, line) = ev;
     let kind = ev.body.kind();
     match engine.on_event(&ev, &mut batch.alerts) {
         Ok(Outcome::Duplicate) => Applied::Duplicate(kind),
         Ok(_) => {
             batch
                 .events
-                .push(EventRow::new(&ev, payload, rules::Instant(receipt)));
+                .push(EventRow::new(&ev, line, rules::Instant(receipt)));
             Applied::Event(kind)
         }
         Err(rejection) => {

@@ -180,14 +180,14 @@ pub struct SourceEventRow {
 }
 
 impl EventRow {
-    /// The row for a decoded event and the bytes it was decoded from (kept as text: the wire
-    /// format is UTF-8 JSON, which decoding has checked), without its unknown fields when they
-    /// exceed the cap (`ingest::decode::stored_form`).
-    pub fn new(ev: &rules::Event<'_>, raw: &[u8], received_at: rules::Instant) -> Self {
-        let stored = ingest::decode::stored_form(raw);
-        let raw = match std::str::from_utf8(&stored) {
-            Ok(text) => text.to_owned(),
-            Err(_) => String::from_utf8_lossy(&stored).into_owned(),
+    /// The row for a decoded event and the text it was decoded from, without its unknown
+    /// fields when they exceed the cap (`ingest::decode::stored_form`).
+    pub fn new(ev: &rules::Event<'_>, raw: &str, received_at: rules::Instant) -> Self {
+        let raw = match ingest::decode::stored_form(raw.as_bytes()) {
+            std::borrow::Cow::Borrowed(_) => raw.to_owned(),
+            // Written by serde_json: UTF-8.
+            std::borrow::Cow::Owned(object) => String::from_utf8(object)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         };
         EventRow::of(ev, received_at, raw, None)
     }
@@ -205,7 +205,7 @@ impl EventRow {
     ) -> Self {
         let stored = ingest::decode::stored_form(raw);
         if matches!(stored, std::borrow::Cow::Owned(_)) {
-            return EventRow::new(ev, raw, received_at);
+            return EventRow::new(ev, &String::from_utf8_lossy(raw), received_at);
         }
         debug_assert!(std::str::from_utf8(raw).is_ok(), "decoded from UTF-8");
         EventRow::of(ev, received_at, String::new(), Some(seq))
@@ -493,7 +493,7 @@ mod tests {
             };
             let ev = decode(line.as_bytes(), &opts).expect("synthetic events decode");
             if engine.on_event(&ev, &mut alerts).is_ok() {
-                rows.push(EventRow::new(&ev, line.as_bytes(), end));
+                rows.push(EventRow::new(&ev, line, end));
                 expected.push((
                     ev.event_id.to_string(),
                     ev.source.as_deref().unwrap_or_default().to_string(),
@@ -522,7 +522,7 @@ mod tests {
         let row = |line: &str| {
             let ev = decode(line.as_bytes(), &opts).expect("decodes");
             let logged = EventRow::logged(&ev, line.as_bytes(), at, 7);
-            let copied = EventRow::new(&ev, line.as_bytes(), at);
+            let copied = EventRow::new(&ev, line, at);
             (logged, copied)
         };
         let (logged, copied) = row(plain);

@@ -1389,7 +1389,7 @@ fn received(json: &str, received: &str) -> EventRow {
         max_future_skew_secs: 600,
     };
     let ev = ingest::decode::decode(json.as_bytes(), &opts).expect("a valid event");
-    EventRow::new(&ev, json.as_bytes(), at)
+    EventRow::new(&ev, json, at)
 }
 
 /// A case event of `source` (empty: none named) in Pingjiang (430626) unless `region` says.
