@@ -246,6 +246,11 @@ impl Sources {
             return;
         }
         let due = self.region_due(region);
+        self.set_due(region, due);
+    }
+
+    /// Set `region`'s earliest due in the dues (which are built).
+    fn set_due(&mut self, region: &str, due: Option<T32>) {
         let clock = self.clocks.get(region).copied().unwrap_or(0);
         let id = self.dues.id(region);
         self.dues.set(id, due, clock);
@@ -304,15 +309,19 @@ impl Sources {
         now: Instant,
         out: &mut Vec<Alert>,
     ) {
-        if !self
-            .map
-            .get(r.region)
-            .is_some_and(|m| m.contains_key(r.source))
-        {
-            let region = self.map.entry(r.region.to_string()).or_default();
-            region.insert(r.source.to_string(), Src::default());
+        // Each map looked up once on the common path (the feed is known), and the region's
+        // due then computed from the same entry: these run for every event that names a
+        // source, which in production is every event.
+        if !self.map.contains_key(r.region) {
+            self.map.insert(r.region.to_string(), BTreeMap::new());
         }
-        let Some(src) = self.map.get_mut(r.region).and_then(|m| m.get_mut(r.source)) else {
+        let Some(feeds) = self.map.get_mut(r.region) else {
+            return;
+        };
+        if !feeds.contains_key(r.source) {
+            feeds.insert(r.source.to_string(), Src::default());
+        }
+        let Some(src) = feeds.get_mut(r.source) else {
             return;
         };
         if src.center != r.center {
@@ -343,7 +352,10 @@ impl Sources {
             let day_floor = now.day().0.saturating_sub(keep / 86_400);
             src.days.retain(|&d, c| d >= day_floor || !c.judged);
         }
-        self.refresh_due(r.region);
+        if self.dues.built {
+            let due = feeds.values().filter_map(Src::due).min();
+            self.set_due(r.region, due);
+        }
     }
 
     /// Judge everything due at `due` (timers) within its region's gate, in (region, source)
