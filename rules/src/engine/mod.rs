@@ -106,9 +106,6 @@ fn arm(
     }
 }
 
-/// Fire every pending alert of `case` due at or before `now`, in order, and give its next
-/// deadline. An open case's yellow card counts on its window's live status (on `board`, when
-/// given: a case rebuilt aside by a correction leaves the board alone).
 /// The alerts of one instant's timers in the order of their keys (`c<case id>`, `m<matter
 /// key>`), stably: alerts of one case or matter keep their own order (warning → yellow →
 /// red). The keys are sorted with their positions, and each alert moved once: at the end of
@@ -131,6 +128,9 @@ fn emit_in_key_order<T>(batch: &mut Vec<(String, T)>, out: &mut Vec<T>) {
     out.extend(order.into_iter().filter_map(|i| alerts[i as usize].take()));
 }
 
+/// Fire every pending alert of `case` due at or before `now`, in order, and give its next
+/// deadline. An open case's yellow card counts on its window's live status (on `board`, when
+/// given: a case rebuilt aside by a correction leaves the board alone).
 fn fire_pending(
     ctx: Ctx<'_>,
     symbols: &Symbols,
