@@ -123,9 +123,23 @@ fn emit_in_key_order<T>(batch: &mut Vec<(String, T)>, out: &mut Vec<T>) {
         .collect();
     // Positions break ties, so the unstable sort gives the stable order.
     order.sort_unstable();
-    let order: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
-    let mut alerts: Vec<Option<T>> = batch.drain(..).map(|(_, a)| Some(a)).collect();
-    out.extend(order.into_iter().filter_map(|i| alerts[i as usize].take()));
+    let mut order: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+    // Put them in that order in place, a cycle of the permutation at a time (`order[k]`: where
+    // the entry for place `k` is; set to `k` once placed), rather than through a second
+    // vector as large as the batch: a batch can hold thousands of alerts.
+    for start in 0..order.len() {
+        let mut k = start;
+        loop {
+            let from = order[k] as usize;
+            order[k] = k as u32;
+            if from == start || from == k {
+                break;
+            }
+            batch.swap(k, from);
+            k = from;
+        }
+    }
+    out.extend(batch.drain(..).map(|(_, alert)| alert));
 }
 
 /// Fire every pending alert of `case` due at or before `now`, in order, and give its next
@@ -351,6 +365,9 @@ pub struct Engine {
     lean_revisions: bool,
     /// What [`Engine::lookahead`] worked out for the events ahead (not state).
     ahead: Ahead,
+    /// The alerts of one timer instant before they are put in order (`fire_timers`), kept
+    /// between calls so that its room is not allocated again for every instant (not state).
+    timer_batch: Vec<(String, Alert)>,
 }
 
 /// The hashes [`Engine::lookahead`] computed for an event `LOOKAHEAD` places ahead, kept so
@@ -418,6 +435,7 @@ impl Engine {
             advancing: false,
             lean_revisions: false,
             ahead: Ahead::default(),
+            timer_batch: Vec::new(),
         }
     }
 
@@ -729,7 +747,7 @@ impl Engine {
             return;
         }
         self.board.start(now);
-        let mut batch: Vec<(String, Alert)> = Vec::new();
+        let mut batch = std::mem::take(&mut self.timer_batch);
         loop {
             let case_due = self.timers.peek().map(|Reverse((d, _, _))| *d);
             let sources_due = self.sources.next_due(self.advancing);
@@ -773,6 +791,11 @@ impl Engine {
                 self.sources.fire(env, due, self.advancing, &mut batch);
             }
             emit_in_key_order(&mut batch, out);
+        }
+        // The room of an ordinary instant is kept; that of the rare instant when thousands of
+        // deadlines fall together is given back.
+        if batch.capacity() <= 1024 {
+            self.timer_batch = batch;
         }
         self.clock = self.clock.max(now);
     }

@@ -220,6 +220,7 @@ impl Engine {
             advancing: false,
             lean_revisions: false,
             ahead: Default::default(),
+            timer_batch: Vec::new(),
         })
     }
 }
