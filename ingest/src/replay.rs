@@ -66,25 +66,16 @@ pub fn replay<R: BufRead + Send, W: Write + Send, D: Write>(
     let result = std::thread::scope(|scope| {
         let (alerts, printed) = std::sync::mpsc::sync_channel::<Vec<Alert>>(16);
         let (blocks, decoded) = std::sync::mpsc::sync_channel::<io::Result<Block>>(8);
-        // Each applied block's text goes back to the reader, whose next block reuses it, and
-        // each printed block's vector to the applier: a block's alerts can number thousands
-        // (the end of a working day), and a new vector each time was fresh memory, paged in
-        // and zeroed by the kernel on the engine's thread.
+        // Each applied block's text goes back to the reader, whose next block reuses it.
         let (spare, spares) = std::sync::mpsc::channel::<String>();
-        let (emptied, empties) = std::sync::mpsc::channel::<Vec<Alert>>();
         let stopped = &stopped;
         let printer = scope.spawn(move || {
-            let result = print(&mut out, printed, &emptied);
+            let result = print(&mut out, printed);
             stopped.store(true, std::sync::atomic::Ordering::Relaxed);
             result
         });
         scope.spawn(move || read(input, opts, &blocks, &spares));
-        let printer_ends = ToPrinter {
-            alerts: &alerts,
-            empties: &empties,
-            stopped,
-        };
-        let applied = apply(engine, until, diag, decoded, &spare, printer_ends);
+        let applied = apply(engine, until, diag, decoded, &spare, &alerts, stopped);
         drop(alerts);
         let printed = printer
             .join()
@@ -97,11 +88,7 @@ pub fn replay<R: BufRead + Send, W: Write + Send, D: Write>(
 }
 
 /// The printing stage of [`replay`]: each block's alerts as NDJSON lines, in order.
-fn print<W: Write>(
-    out: &mut W,
-    received: std::sync::mpsc::Receiver<Vec<Alert>>,
-    emptied: &std::sync::mpsc::Sender<Vec<Alert>>,
-) -> io::Result<()> {
+fn print<W: Write>(out: &mut W, received: std::sync::mpsc::Receiver<Vec<Alert>>) -> io::Result<()> {
     use std::sync::mpsc::TryRecvError;
     loop {
         let mut alerts = match received.try_recv() {
@@ -118,8 +105,6 @@ fn print<W: Write>(
             Err(TryRecvError::Disconnected) => break,
         };
         write_alerts(out, &mut alerts)?;
-        // The applier may have finished; then the vector is simply dropped.
-        let _ = emptied.send(alerts);
     }
     out.flush()
 }
@@ -175,14 +160,6 @@ fn read<R: BufRead>(
     }
 }
 
-/// The applier's ends of the printing stage: blocks of alerts out, emptied vectors back, and
-/// whether the printer has stopped.
-struct ToPrinter<'a> {
-    alerts: &'a std::sync::mpsc::SyncSender<Vec<Alert>>,
-    empties: &'a std::sync::mpsc::Receiver<Vec<Alert>>,
-    stopped: &'a std::sync::atomic::AtomicBool,
-}
-
 /// The applying stage of [`replay`]: each decoded block through the engine, in order, its
 /// alerts handed to the printer.
 fn apply<D: Write>(
@@ -191,13 +168,14 @@ fn apply<D: Write>(
     mut diag: D,
     decoded: std::sync::mpsc::Receiver<io::Result<Block>>,
     spare: &std::sync::mpsc::Sender<String>,
-    printer: ToPrinter<'_>,
+    printer: &std::sync::mpsc::SyncSender<Vec<Alert>>,
+    printer_stopped: &std::sync::atomic::AtomicBool,
 ) -> io::Result<ReplaySummary> {
     let stopped = || io::Error::other("the alert printer stopped");
     let mut summary = ReplaySummary::default();
     let mut alerts: Vec<Alert> = Vec::new();
     for block in decoded {
-        if printer.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+        if printer_stopped.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(stopped());
         }
         let block = block?;
@@ -234,10 +212,8 @@ fn apply<D: Write>(
         alerts.retain(|a| !a.is_revision());
         if !alerts.is_empty() {
             summary.alerts += alerts.len() as u64;
-            let next = printer.empties.try_recv().unwrap_or_default();
             printer
-                .alerts
-                .send(std::mem::replace(&mut alerts, next))
+                .send(std::mem::take(&mut alerts))
                 .map_err(|_| stopped())?;
         }
     }
@@ -245,7 +221,7 @@ fn apply<D: Write>(
         engine.advance_to(until, &mut alerts);
         alerts.retain(|a| !a.is_revision());
         summary.alerts += alerts.len() as u64;
-        printer.alerts.send(alerts).map_err(|_| stopped())?;
+        printer.send(alerts).map_err(|_| stopped())?;
     }
     Ok(summary)
 }
