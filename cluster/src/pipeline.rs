@@ -244,8 +244,8 @@ pub fn apply_message<M: Message>(
         payload: payload.to_vec(),
     };
     // The text checked once, for the event and its row.
-    let ev = match text(payload).and_then(|line| Ok((decode_str(line, &opts)?, line))) {
-        Ok(ev) => ev,
+    let (ev, line) = match text(payload).and_then(|line| Ok((decode_str(line, &opts)?, line))) {
+        Ok(decoded) => decoded,
         Err(e) => {
             let code = e.code.as_str();
             batch
@@ -254,7 +254,6 @@ pub fn apply_message<M: Message>(
             return Applied::Undecodable(code);
         }
     };
-    let (ev, line) = ev;
     let kind = ev.body.kind();
     match engine.on_event(&ev, &mut batch.alerts) {
         Ok(Outcome::Duplicate) => Applied::Duplicate(kind),
