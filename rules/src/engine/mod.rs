@@ -108,9 +108,9 @@ fn arm(
 
 /// The alerts of one instant's timers in the order of their keys (`c<case id>`, `m<matter
 /// key>`), stably: alerts of one case or matter keep their own order (warning → yellow →
-/// red). The keys are sorted with their positions, and each alert moved once: at the end of
-/// a working day thousands of deadlines fall at one instant, and sorting the alerts
-/// themselves moved each several hundred bytes a dozen times.
+/// red). The keys are sorted with their positions, then the alerts swapped into place (each
+/// moved once or twice): at the end of a working day thousands of deadlines fall at one
+/// instant, and sorting the alerts themselves moved each several hundred bytes a dozen times.
 fn emit_in_key_order<T>(batch: &mut Vec<(String, T)>, out: &mut Vec<T>) {
     if batch.windows(2).all(|w| w[0].0 <= w[1].0) {
         out.extend(batch.drain(..).map(|(_, alert)| alert));
