@@ -221,14 +221,10 @@ pub fn apply_message<M: Message>(
         .timestamp()
         .to_millis()
         .map_or_else(unix_now, |ms| ms.div_euclid(1000));
-    let header_source = msg.headers().and_then(|h| {
-        h.iter()
-            .find(|h| h.key == "source")
-            .and_then(|h| std::str::from_utf8(h.value?).ok())
-    });
+    // The `source` header is read below, only for an event that names no source itself.
     let opts = DecodeOptions {
         receipt: Receipt::At(rules::Instant(receipt)),
-        default_source: header_source,
+        default_source: None,
         max_future_skew_secs: skew_secs,
     };
     let dead = |reason: &str, field: &str, message: String| DeadLetter {
@@ -244,7 +240,7 @@ pub fn apply_message<M: Message>(
         payload: payload.to_vec(),
     };
     // The text checked once, for the event and its row.
-    let (ev, line) = match text(payload).and_then(|line| Ok((decode_str(line, &opts)?, line))) {
+    let (mut ev, line) = match text(payload).and_then(|line| Ok((decode_str(line, &opts)?, line))) {
         Ok(decoded) => decoded,
         Err(e) => {
             let code = e.code.as_str();
@@ -254,6 +250,21 @@ pub fn apply_message<M: Message>(
             return Applied::Undecodable(code);
         }
     };
+    // Events posted over HTTP carry their publisher in a header (`http:<publisher>`): the
+    // source of those that name none, and so the namespace of their event ids (docs/RULES.md).
+    // What the decoder's `default_source` would give, read only when needed: librdkafka
+    // parses a message's headers the first time they are asked for (≈ 1,700 instructions a
+    // message), and adapters' events name their source.
+    if ev.source.is_none() {
+        ev.source = msg
+            .headers()
+            .and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == "source")
+                    .and_then(|h| std::str::from_utf8(h.value?).ok())
+            })
+            .map(std::borrow::Cow::Borrowed);
+    }
     let kind = ev.body.kind();
     match engine.on_event(&ev, &mut batch.alerts) {
         Ok(Outcome::Duplicate) => Applied::Duplicate(kind),
@@ -812,5 +823,48 @@ pub(crate) fn consume(consumer: &KafkaConsumer, stop: &AtomicBool) -> Result<(),
             "shutdown deadline passed before the last writes were durable (not committed)".into(),
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::message::{Header, OwnedHeaders, Timestamp};
+
+    /// A message of the events topic, as HTTP ingest produces it when `publisher` is given.
+    fn message(line: &str, publisher: Option<&str>) -> OwnedMessage {
+        let headers = publisher.map(|p| {
+            OwnedHeaders::new().insert(Header {
+                key: "source",
+                value: Some(p),
+            })
+        });
+        let payload = Some(line.as_bytes().to_vec());
+        let at = Timestamp::NotAvailable; // received now
+        OwnedMessage::new(payload, None, "events".into(), at, 0, 0, headers)
+    }
+
+    #[test]
+    fn an_events_own_source_wins_over_the_header_which_names_the_others() {
+        let reference = Reference::parse(&rules::synth::reference_files()).expect("reference");
+        let mut engine = Engine::new(Arc::new(reference), Policy::default());
+        let mut lines = Vec::new();
+        rules::synth::Workload::new(7, 3, 1000).warm_up(3, |l| lines.push(l.to_string()));
+        let named = lines[0].replacen('{', r#"{"source":"frontdb:pj","#, 1);
+        let mut batch = Batch::default();
+        for (line, publisher) in [
+            (named.as_str(), Some("http:pj-pub")),
+            (lines[1].as_str(), Some("http:pj-pub")),
+            (lines[2].as_str(), None),
+        ] {
+            let applied = apply_message(&mut engine, &message(line, publisher), 600, &mut batch);
+            assert!(matches!(applied, Applied::Event(_)), "{applied:?}: {line}");
+        }
+        let sources: Vec<&str> = batch
+            .events
+            .iter()
+            .map(|row| row.health.as_ref().map_or("?", |h| h.source.as_str()))
+            .collect();
+        assert_eq!(sources, ["frontdb:pj", "http:pj-pub", ""]);
     }
 }
