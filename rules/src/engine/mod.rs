@@ -37,10 +37,9 @@ mod people;
 mod snapshot;
 mod sources;
 mod table;
+mod timers;
 mod windows;
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use crate::alert::{Alert, AlertStatus, Level};
@@ -93,16 +92,10 @@ fn plan(next: Option<Instant>, forget: Option<Instant>, now: Instant) -> Plan {
 
 /// Put an entry on the timer heap at `at`, unless it already has an earlier live entry: when
 /// that one pops, the entry is simply settled again.
-fn arm(
-    timer_due: &mut T32,
-    at: T32,
-    timers: &mut BinaryHeap<Reverse<(T32, u32, u32)>>,
-    slot: u32,
-    generation: u32,
-) {
+fn arm(timer_due: &mut T32, at: T32, timers: &mut timers::Timers, slot: u32, generation: u32) {
     if *timer_due == NEVER || at < *timer_due {
         *timer_due = at;
-        timers.push(Reverse((at, slot, generation)));
+        timers.push((at, slot, generation));
     }
 }
 
@@ -331,7 +324,7 @@ pub struct Engine {
     /// Forgotten hall-accepted cases, for fees charged later.
     departed: Departed,
     /// (due, slot | [`MATTER`] for matters, generation), earliest first.
-    timers: BinaryHeap<Reverse<(T32, u32, u32)>>,
+    timers: timers::Timers,
     dedup: Dedup,
     clock: Instant,
     stats: Stats,
@@ -424,7 +417,7 @@ impl Engine {
             matters: Slab::default(),
             people: People::default(),
             departed: Departed::default(),
-            timers: BinaryHeap::new(),
+            timers: timers::Timers::default(),
             clock: Instant(i64::MIN),
             stats: Stats::default(),
             facts: None,
@@ -749,7 +742,7 @@ impl Engine {
         self.board.start(now);
         let mut batch = std::mem::take(&mut self.timer_batch);
         loop {
-            let case_due = self.timers.peek().map(|Reverse((d, _, _))| *d);
+            let case_due = self.timers.peek().map(|&(d, _, _)| d);
             let sources_due = self.sources.next_due(self.advancing);
             let due = [case_due, self.board.next_due(), sources_due]
                 .into_iter()
@@ -769,7 +762,7 @@ impl Engine {
             let Some(due) = due.filter(|d| inst(*d) <= now) else {
                 break;
             };
-            while let Some(&Reverse((d, slot, generation))) = self.timers.peek() {
+            while let Some(&(d, slot, generation)) = self.timers.peek() {
                 if d != due {
                     break;
                 }

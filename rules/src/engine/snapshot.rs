@@ -17,8 +17,6 @@
 //! placeholder act (so corrections move the finding) and each case's versions applied before
 //! the version they supersede.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +26,7 @@ use crate::policy::Policy;
 use crate::reference::Reference;
 use crate::time::Instant;
 
-use super::case::{Case, T32};
+use super::case::Case;
 use super::jurisdiction::Bindings;
 use super::matter::Matter;
 use super::people::People;
@@ -70,7 +68,7 @@ struct ImageRef<'a> {
     matters: &'a Slab<Matter>,
     people: &'a People,
     departed: &'a Departed,
-    timers: &'a BinaryHeap<Reverse<(T32, u32, u32)>>,
+    timers: &'a super::timers::Timers,
     dedup: &'a Dedup,
     board: &'a Board,
     bound: &'a Bindings,
@@ -88,7 +86,7 @@ struct Image {
     matters: Slab<Matter>,
     people: People,
     departed: Departed,
-    timers: BinaryHeap<Reverse<(T32, u32, u32)>>,
+    timers: super::timers::Timers,
     dedup: Dedup,
     board: Board,
     bound: Bindings,
