@@ -151,6 +151,8 @@ fn take(
 /// functions (`cluster::apply_message`, `Batch::gather`, `Batch::store_rows`).
 struct Jiancha {
     engines: Vec<Engine>,
+    /// The loop's skew: `future_skew_minutes` of the policy, in seconds.
+    skew_secs: i64,
     batch: Batch,
     fired: usize,
     dead_letters: usize,
@@ -170,9 +172,7 @@ impl Jiancha {
 
     fn work_on(&mut self, m: &rdkafka::message::BorrowedMessage<'_>) {
         let engine = &mut self.engines[m.partition() as usize];
-        // The loop's skew: `future_skew_minutes` of the default policy.
-        let skew = i64::from(Policy::default().future_skew_minutes) * 60;
-        let _ = cluster::apply_message(engine, m, skew, &mut self.batch);
+        let _ = cluster::apply_message(engine, m, self.skew_secs, &mut self.batch);
         self.since_batch += 1;
         if self.since_batch == 10_000 {
             self.seal();
@@ -223,6 +223,7 @@ fn main() -> Result<()> {
                 e
             })
             .collect(),
+        skew_secs: i64::from(Policy::default().future_skew_minutes) * 60,
         batch: Batch::default(),
         fired: 0,
         dead_letters: 0,

@@ -205,6 +205,16 @@ pub enum Applied {
     Undecodable(&'static str),
 }
 
+impl Applied {
+    /// The kind of the event, if the message was one.
+    pub fn kind(self) -> Option<Kind> {
+        match self {
+            Applied::Event(k) | Applied::Duplicate(k) | Applied::Refused(k, _) => Some(k),
+            Applied::Undecodable(_) => None,
+        }
+    }
+}
+
 /// One message of the events topic applied to its partition's engine: decoded with its
 /// receipt time (the message's timestamp) and its `source` header (the publisher of events
 /// posted over HTTP: the namespace of their event ids when they name no source,
@@ -371,16 +381,14 @@ impl Core {
             self.metrics.checkpoint_pending.changed(partition);
         }
         self.batch_started.get_or_insert_with(Instant::now);
-        match apply_message(&mut live.engine, msg, self.skew_secs, &mut self.batch) {
-            Applied::Event(kind) => self.kinds[kind.index()] += 1,
-            Applied::Duplicate(kind) => {
-                self.kinds[kind.index()] += 1;
-                self.metrics.duplicates.inc();
-            }
-            Applied::Refused(kind, code) => {
-                self.kinds[kind.index()] += 1;
-                self.metrics.refused.with_label_values(&[code]).inc();
-            }
+        let applied = apply_message(&mut live.engine, msg, self.skew_secs, &mut self.batch);
+        if let Some(kind) = applied.kind() {
+            self.kinds[kind.index()] += 1;
+        }
+        match applied {
+            Applied::Event(_) => {}
+            Applied::Duplicate(_) => self.metrics.duplicates.inc(),
+            Applied::Refused(_, code) => self.metrics.refused.with_label_values(&[code]).inc(),
             Applied::Undecodable(code) => self
                 .metrics
                 .decode_failures

@@ -237,7 +237,7 @@ impl Sources {
 
     /// The earliest due of `region`'s sources, whatever its clock.
     fn region_due(&self, region: &str) -> Option<T32> {
-        self.map.get(region)?.values().filter_map(Src::due).min()
+        earliest_due(self.map.get(region)?)
     }
 
     /// Bring `region`'s entry of the dues up to date after its sources changed.
@@ -353,7 +353,7 @@ impl Sources {
             src.days.retain(|&d, c| d >= day_floor || !c.judged);
         }
         if self.dues.built {
-            let due = feeds.values().filter_map(Src::due).min();
+            let due = earliest_due(feeds);
             self.set_due(r.region, due);
         }
     }
@@ -393,6 +393,11 @@ impl Sources {
             self.refresh_due(region);
         }
     }
+}
+
+/// The earliest due of a region's feeds.
+fn earliest_due(feeds: &BTreeMap<String, Src>) -> Option<T32> {
+    feeds.values().filter_map(Src::due).min()
 }
 
 impl Src {
